@@ -1,0 +1,44 @@
+use clap::Args;
+
+use super::{local_time, Target};
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    target: Target,
+    /// How many conversations, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
+    #[arg(long)]
+    json: bool,
+    /// Only conversations whose name, id or last-message preview contains TEXT (any case).
+    #[arg(short = 'q', long = "query", value_name = "TEXT")]
+    q: Option<String>,
+}
+
+pub fn run(a: ListArgs) -> anyhow::Result<()> {
+    let index = a.target.open()?;
+    index.refresh()?;
+    let items = index.list(a.limit, a.q.as_deref())?;
+    if a.json {
+        println!("[{}]", items.join(","));
+        return Ok(());
+    }
+    println!("{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL");
+    for item in items {
+        let v: serde_json::Value = serde_json::from_str(&item)?;
+        let name = v["name"].as_str().unwrap_or_default();
+        let id = v["id"].as_str().unwrap_or_default();
+        let label = if name == id { id.to_owned() } else { format!("{name} ({id})") };
+        println!(
+            "{:<16}  {:>5}  {:>8}  {:<24}  {}",
+            local_time(v["modified"].as_f64().unwrap_or(0.0)),
+            v["messages"],
+            format!("${:.2}", v["total_cost"].as_f64().unwrap_or(0.0)),
+            v["model"].as_str().unwrap_or("-"),
+            label
+        );
+    }
+    Ok(())
+}

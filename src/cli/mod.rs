@@ -1,0 +1,109 @@
+//! The command line: one file per subcommand. `main.rs` parses, runs and maps errors to exit
+//! codes; everything here works through [`crate::Index`].
+
+mod backfill;
+mod list;
+mod show;
+mod status;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::format::gptme;
+use crate::scan::Fnv;
+use crate::Index;
+
+#[derive(Parser)]
+#[command(name = "convmeta", version, about = "A fast, exact metadata index of gptme conversation logs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Index every conversation of an archive (parallel, resumable).
+    Backfill(backfill::BackfillArgs),
+    /// Refresh, then print the newest conversations.
+    List(list::ListArgs),
+    /// Refresh, then print one conversation's metadata.
+    Show(show::ShowArgs),
+    /// Print what the index holds.
+    Status(status::StatusArgs),
+}
+
+/// Which archive and which database.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// The gptme logs directory [default: $GPTME_LOGS_HOME, else $XDG_DATA_HOME/gptme/logs,
+    /// else ~/.local/share/gptme/logs]
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<PathBuf>,
+    /// The index database [default: $CONVMETA_DB, else a file under $XDG_CACHE_HOME/convmeta
+    /// named after the logs directory]
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+}
+
+impl Target {
+    pub fn logs_dir(&self) -> anyhow::Result<PathBuf> {
+        let logs = match &self.logs {
+            Some(l) => l.clone(),
+            None => gptme::default_logs_dir().ok_or_else(|| anyhow::anyhow!("cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME"))?,
+        };
+        if !logs.is_dir() {
+            anyhow::bail!("logs directory {} does not exist or is not a directory", logs.display());
+        }
+        Ok(logs)
+    }
+
+    pub fn db_path(&self, logs: &Path) -> anyhow::Result<PathBuf> {
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        if let Some(db) = std::env::var_os("CONVMETA_DB").filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(db));
+        }
+        Ok(default_db_path(logs)?)
+    }
+
+    pub fn open(&self) -> anyhow::Result<Index> {
+        let logs = self.logs_dir()?;
+        let db = self.db_path(&logs)?;
+        Ok(Index::open(&logs, &db)?)
+    }
+}
+
+/// `$XDG_CACHE_HOME/convmeta/<dir name>-<hash of its realpath>.sqlite3`: one database per
+/// archive, and a name a person can recognise.
+pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or_else(|| anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB"))?;
+    let real = std::fs::canonicalize(logs)?;
+    let mut h = Fnv::new(0);
+    h.write(real.as_os_str().as_encoded_bytes());
+    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
+    Ok(cache.join("convmeta").join(format!("{name}-{:016x}.sqlite3", h.0)))
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Backfill(a) => backfill::run(a),
+        Command::List(a) => list::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Status(a) => status::run(a),
+    }
+}
+
+/// Local time for people, from Unix seconds.
+pub fn local_time(t: f64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_opt(t.floor() as i64, 0) {
+        chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => d.format("%Y-%m-%d %H:%M").to_string(),
+        chrono::LocalResult::None => "?".into(),
+    }
+}

@@ -1,0 +1,34 @@
+use clap::Args;
+
+use super::Target;
+
+#[derive(Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The conversation id (its directory name).
+    id: String,
+    /// Print the item as JSON, exactly as the HTTP endpoint serves it.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: ShowArgs) -> anyhow::Result<()> {
+    let index = a.target.open()?;
+    index.refresh()?;
+    let item = index.show(&a.id)?;
+    if a.json {
+        println!("{item}");
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_str(&item)?;
+    if let Some(fields) = v.as_object() {
+        for (k, v) in fields {
+            match v {
+                serde_json::Value::String(s) => println!("{k:>24}: {s}"),
+                other => println!("{k:>24}: {other}"),
+            }
+        }
+    }
+    Ok(())
+}

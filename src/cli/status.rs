@@ -1,0 +1,29 @@
+use clap::Args;
+
+use super::{local_time, Target};
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: StatusArgs) -> anyhow::Result<()> {
+    let index = a.target.open()?;
+    let s = index.status()?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(());
+    }
+    println!("logs:           {}", s.logs);
+    println!("database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version);
+    println!("conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems);
+    match s.last_refresh_at {
+        Some(t) => println!("last refresh:   {}", local_time(t)),
+        None => println!("last refresh:   never (run `convmeta backfill`)"),
+    }
+    Ok(())
+}

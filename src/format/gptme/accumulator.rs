@@ -1,0 +1,212 @@
+//! The running state of one conversation log, fed line by line in file order. It is stored with
+//! the row and resumed when the file grows, so a full scan and an incremental one are the same
+//! code: feed the lines you have not fed yet.
+
+use serde::{Deserialize, Serialize};
+
+use super::line::{Line, Timestamp};
+use super::{preview, time};
+use crate::json::push_py_str_cps;
+
+/// Where `created` comes from, decided by the first line that parses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub enum Created {
+    /// No usable line yet: `created` is `modified`.
+    #[default]
+    Unknown,
+    /// The first line has no timestamp: the file's mtime rounded to microseconds.
+    FileMtime,
+    At(f64),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    pub cost: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+}
+
+/// The last user/assistant message, when its preview is not empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastMessage {
+    pub role: String,
+    /// The preview as a JSON string literal written as Python writes it (keeps lone surrogates).
+    pub preview_json: String,
+    /// The same text for humans and SQL (lone surrogates become U+FFFD).
+    pub preview: String,
+}
+
+/// Problems found in the log itself; the row shows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LineProblems {
+    /// Lines that are not a UTF-8 JSON object (still counted as messages, as gptme does).
+    pub bad_lines: u64,
+    /// Known fields of the wrong type, ignored.
+    pub bad_fields: u64,
+    /// Lines too long to hold in memory, counted but not parsed.
+    pub oversized_lines: u64,
+    /// Lines with invalid UTF-8, read with U+FFFD in place of the bad bytes (as gptme reads
+    /// them for `created`; it fails on them elsewhere).
+    pub invalid_utf8_lines: u64,
+}
+
+impl LineProblems {
+    pub fn total(&self) -> u64 {
+        self.bad_lines + self.bad_fields + self.oversized_lines + self.invalid_utf8_lines
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Accumulator {
+    pub messages: u64,
+    pub created: Created,
+    pub model: Option<String>,
+    pub total_cost: f64,
+    pub total_input_tokens: i64,
+    pub total_output_tokens: i64,
+    pub total_cache_read_tokens: i64,
+    /// In first-seen order, as gptme builds its dict.
+    pub models_usage: Vec<(String, ModelUsage)>,
+    pub last_message: Option<LastMessage>,
+    pub problems: LineProblems,
+    /// The newest user/assistant line fed since the last `settle`; its preview is computed once
+    /// at the end of a scan rather than for every message.
+    #[serde(skip)]
+    pending_last: Option<Vec<u8>>,
+}
+
+/// ASCII whitespace as Python's `bytes.strip()` sees it.
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+}
+
+impl Accumulator {
+    /// Feeds one line (without its `\n`).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if is_blank(bytes) {
+            return;
+        }
+        self.messages += 1;
+        let lossy;
+        let bytes = match std::str::from_utf8(bytes) {
+            Ok(_) => bytes,
+            Err(_) => {
+                self.problems.invalid_utf8_lines += 1;
+                lossy = String::from_utf8_lossy(bytes).into_owned();
+                lossy.as_bytes()
+            }
+        };
+        let Ok(line) = Line::parse(bytes) else {
+            self.problems.bad_lines += 1;
+            return;
+        };
+        self.problems.bad_fields += u64::from(line.bad_fields);
+        if self.created == Created::Unknown {
+            self.created = match line.timestamp {
+                Timestamp::Missing => Created::FileMtime,
+                Timestamp::Text(s) => match time::iso_to_unix(&s.decode_lossy()) {
+                    Some(t) => Created::At(t),
+                    None => Created::Unknown,
+                },
+                Timestamp::Unusable => Created::Unknown,
+            };
+        }
+        if let Some(meta) = line.metadata.as_ref().filter(|m| m.nonempty) {
+            if let Some(model) = &meta.model {
+                self.model = Some(model.clone());
+            }
+            let key = self.model.as_deref().unwrap_or("unknown");
+            let input = meta.input_tokens.saturating_add(meta.cache_read_tokens).saturating_add(meta.cache_creation_tokens);
+            self.total_cost += meta.cost;
+            self.total_input_tokens = self.total_input_tokens.saturating_add(input);
+            self.total_output_tokens = self.total_output_tokens.saturating_add(meta.output_tokens);
+            self.total_cache_read_tokens = self.total_cache_read_tokens.saturating_add(meta.cache_read_tokens);
+            let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
+                Some(i) => &mut self.models_usage[i].1,
+                None => {
+                    self.models_usage.push((key.to_owned(), ModelUsage::default()));
+                    &mut self.models_usage.last_mut().expect("just pushed").1
+                }
+            };
+            usage.cost += meta.cost;
+            usage.input_tokens = usage.input_tokens.saturating_add(input);
+            usage.output_tokens = usage.output_tokens.saturating_add(meta.output_tokens);
+            usage.cache_read_tokens = usage.cache_read_tokens.saturating_add(meta.cache_read_tokens);
+        }
+        if line.conversational_role().is_some() {
+            let buf = self.pending_last.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Counts a line that was too long to parse.
+    pub fn feed_oversized(&mut self) {
+        self.messages += 1;
+        self.problems.oversized_lines += 1;
+    }
+
+    /// Computes the preview of the newest user/assistant line fed so far.
+    pub fn settle(&mut self) {
+        let Some(bytes) = self.pending_last.take() else { return };
+        let Ok(line) = Line::parse(&bytes) else { return };
+        let role = line.conversational_role().unwrap_or("user");
+        self.last_message = line.content.and_then(|c| preview::preview(&c.code_points())).map(|cps| {
+            let mut preview_json = String::new();
+            push_py_str_cps(&mut preview_json, cps.iter().copied());
+            let preview = cps.iter().map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}')).collect();
+            LastMessage { role: role.to_owned(), preview_json, preview }
+        });
+    }
+
+    /// `created` as gptme reports it, given the file's current `modified`.
+    pub fn created(&self, modified: f64) -> f64 {
+        match self.created {
+            Created::Unknown => modified,
+            Created::FileMtime => time::round_to_micros(modified),
+            Created::At(t) => t,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(text: &str) -> Accumulator {
+        let mut acc = Accumulator::default();
+        for line in text.split('\n') {
+            acc.feed(line.as_bytes());
+        }
+        acc.settle();
+        acc
+    }
+
+    #[test]
+    fn models_usage_attribution() {
+        let acc = full(concat!(
+            r#"{"role": "assistant", "content": "a1", "metadata": {"usage": {"input_tokens": 10, "output_tokens": 1}, "cost": 0.1}}"#, "\n",
+            r#"{"role": "assistant", "content": "a2", "metadata": {"model": "m1", "usage": {"input_tokens": 20}, "cost": 0.2}}"#, "\n",
+            r#"{"role": "assistant", "content": "a3", "metadata": {"usage": {"input_tokens": 5, "cache_read_tokens": 100}}}"#, "\n",
+            r#"{"role": "assistant", "content": "a5", "metadata": {}}"#, "\n",
+            r#"{"role": "assistant", "content": "a6", "metadata": {"model": "m3"}}"#, "\n",
+        ));
+        let keys: Vec<&str> = acc.models_usage.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["unknown", "m1", "m3"]);
+        assert_eq!(acc.models_usage[1].1.input_tokens, 125);
+        assert_eq!(acc.model.as_deref(), Some("m3"));
+        assert_eq!(acc.last_message.unwrap().preview, "a6");
+        assert_eq!(acc.messages, 5);
+    }
+
+    #[test]
+    fn preview_comes_from_the_last_parsed_user_or_assistant_line() {
+        let acc = full("{\"role\": \"assistant\", \"content\": \"answer\"}\n{\"role\": \"system\", \"content\": \"\\\"user\\\"\"}\n{\"role\": \"user\", \"content\": \"cut");
+        assert_eq!(acc.last_message.unwrap().preview, "answer");
+        assert_eq!(acc.messages, 3);
+        assert_eq!(acc.problems.bad_lines, 1);
+    }
+}

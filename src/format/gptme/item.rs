@@ -1,0 +1,135 @@
+//! One list item, written exactly as gptme-server writes it: sorted keys, compact separators,
+//! non-ASCII escaped, floats as Python's `repr`.
+
+use super::accumulator::Accumulator;
+use super::side::Side;
+use crate::json::{push_py_str, py_float};
+
+/// Everything an item is made of.
+pub struct ItemParts<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub modified: f64,
+    pub side: &'a Side,
+    /// Settled (the preview computed).
+    pub acc: &'a Accumulator,
+}
+
+fn opt_str(out: &mut String, v: Option<&str>) {
+    match v {
+        Some(s) => push_py_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// Writes a TOML value as JSON with sorted keys (Flask sorts nested keys too).
+fn toml_json(out: &mut String, v: &toml::Value) {
+    match v {
+        toml::Value::String(s) => push_py_str(out, s),
+        toml::Value::Integer(i) => out.push_str(&i.to_string()),
+        toml::Value::Float(f) => out.push_str(&py_float(*f)),
+        toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        toml::Value::Datetime(d) => push_py_str(out, &d.to_string()),
+        toml::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                toml_json(out, item);
+            }
+            out.push(']');
+        }
+        toml::Value::Table(t) => table_json(out, t),
+    }
+}
+
+fn table_json(out: &mut String, t: &toml::Table) {
+    let mut keys: Vec<&String> = t.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_py_str(out, k);
+        out.push(':');
+        toml_json(out, &t[k]);
+    }
+    out.push('}');
+}
+
+/// `agent_urls` as a JSON object, for the item and the SQL column.
+pub fn agent_urls_json(side: &Side) -> Option<String> {
+    side.agent_urls.as_ref().map(|t| {
+        let mut s = String::new();
+        table_json(&mut s, t);
+        s
+    })
+}
+
+/// `models_usage` as gptme writes it (keys sorted).
+pub fn models_usage_json(acc: &Accumulator) -> String {
+    let mut models: Vec<_> = acc.models_usage.iter().collect();
+    models.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::from("{");
+    for (i, (model, u)) in models.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_py_str(&mut out, model);
+        out.push_str(&format!(
+            ":{{\"cache_read_tokens\":{},\"cost\":{},\"input_tokens\":{},\"output_tokens\":{}}}",
+            u.cache_read_tokens,
+            py_float(u.cost),
+            u.input_tokens,
+            u.output_tokens
+        ));
+    }
+    out.push('}');
+    out
+}
+
+/// The item's JSON text (no trailing newline).
+pub fn render(p: &ItemParts<'_>) -> String {
+    let (acc, side) = (p.acc, p.side);
+    let modified = py_float(p.modified);
+    let mut o = String::with_capacity(1024);
+    o.push_str("{\"agent_avatar\":");
+    opt_str(&mut o, side.agent_avatar.as_deref());
+    o.push_str(",\"agent_name\":");
+    opt_str(&mut o, side.agent_name.as_deref());
+    o.push_str(",\"agent_path\":");
+    opt_str(&mut o, side.agent_path.as_deref());
+    o.push_str(",\"agent_urls\":");
+    o.push_str(agent_urls_json(side).as_deref().unwrap_or("null"));
+    o.push_str(&format!(",\"branches\":{},\"created\":{},\"id\":", side.branches, py_float(acc.created(p.modified))));
+    push_py_str(&mut o, p.id);
+    o.push_str(",\"last_message_preview\":");
+    match &acc.last_message {
+        Some(m) => {
+            o.push_str(&m.preview_json);
+            o.push_str(",\"last_message_role\":");
+            push_py_str(&mut o, &m.role);
+        }
+        None => o.push_str("null,\"last_message_role\":null"),
+    }
+    o.push_str(&format!(",\"last_updated\":{modified},\"message_count\":{0},\"messages\":{0},\"model\":", acc.messages));
+    opt_str(&mut o, acc.model.as_deref());
+    o.push_str(",\"models_usage\":");
+    o.push_str(&models_usage_json(acc));
+    o.push_str(&format!(",\"modified\":{modified},\"name\":"));
+    push_py_str(&mut o, &side.name);
+    o.push_str(",\"path\":");
+    push_py_str(&mut o, p.path);
+    o.push_str(&format!(
+        ",\"total_cache_read_tokens\":{},\"total_cost\":{},\"total_input_tokens\":{},\"total_output_tokens\":{},\"workspace\":",
+        acc.total_cache_read_tokens,
+        py_float(acc.total_cost),
+        acc.total_input_tokens,
+        acc.total_output_tokens
+    ));
+    push_py_str(&mut o, &side.workspace);
+    o.push('}');
+    o
+}

@@ -1,0 +1,256 @@
+//! One gptme JSONL line: the few fields the metadata needs, found without building a tree.
+
+use crate::json::{Kind, Malformed, RawStr, Result, Scanner};
+
+/// What `timestamp` held, in the terms gptme's `created` logic cares about.
+#[derive(Debug, Clone, Copy)]
+pub enum Timestamp<'a> {
+    /// Absent or falsy (null, "", 0, false): gptme falls back to the file's mtime.
+    Missing,
+    Text(RawStr<'a>),
+    /// Present but neither text nor falsy: the line is skipped for `created`.
+    Unusable,
+}
+
+/// Token counts and cost of one `metadata` object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metadata {
+    /// False for `{}`, which gptme ignores entirely.
+    pub nonempty: bool,
+    pub model: Option<String>,
+    pub cost: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_creation_tokens: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Tokens {
+    input: i64,
+    output: i64,
+    cache_read: i64,
+    cache_creation: i64,
+}
+
+/// A parsed line. `bad_fields` counts known fields of the wrong type (ignored, not fatal).
+#[derive(Debug)]
+pub struct Line<'a> {
+    pub role: Option<RawStr<'a>>,
+    pub content: Option<RawStr<'a>>,
+    pub timestamp: Timestamp<'a>,
+    pub metadata: Option<Metadata>,
+    pub bad_fields: u32,
+}
+
+impl<'a> Line<'a> {
+    /// Parses a complete line. Fails when gptme's `json.loads` would: not UTF-8, not JSON, or
+    /// (our rule, where gptme crashes) not an object.
+    pub fn parse(bytes: &'a [u8]) -> Result<Line<'a>> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(Malformed);
+        }
+        let mut line = Line { role: None, content: None, timestamp: Timestamp::Missing, metadata: None, bad_fields: 0 };
+        let mut sc = Scanner::new(bytes);
+        sc.object(|sc, key| {
+            if key.is("role") {
+                line.role = string_or_skip(sc, &mut line.bad_fields)?;
+            } else if key.is("content") {
+                line.content = string_or_skip(sc, &mut line.bad_fields)?;
+            } else if key.is("timestamp") {
+                line.timestamp = timestamp(sc)?;
+            } else if key.is("metadata") {
+                line.metadata = None;
+                if sc.peek()? == Kind::Object {
+                    line.metadata = Some(metadata(sc, &mut line.bad_fields)?);
+                } else {
+                    // gptme skips metadata that is not an object.
+                    line.bad_fields += 1;
+                    sc.skip()?;
+                }
+            } else {
+                sc.skip()?;
+            }
+            Ok(())
+        })?;
+        if !sc.at_end() {
+            return Err(Malformed);
+        }
+        Ok(line)
+    }
+
+    /// The role when it is `user` or `assistant`, the lines a preview may come from.
+    pub fn conversational_role(&self) -> Option<&'static str> {
+        let role = self.role?;
+        if role.is("user") {
+            Some("user")
+        } else if role.is("assistant") {
+            Some("assistant")
+        } else {
+            None
+        }
+    }
+}
+
+fn string_or_skip<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Option<RawStr<'a>>> {
+    if sc.peek()? == Kind::String {
+        return sc.string().map(Some);
+    }
+    *bad += 1;
+    sc.skip()?;
+    Ok(None)
+}
+
+fn timestamp<'a>(sc: &mut Scanner<'a>) -> Result<Timestamp<'a>> {
+    Ok(match sc.peek()? {
+        Kind::String => {
+            let s = sc.string()?;
+            if s.bytes.is_empty() { Timestamp::Missing } else { Timestamp::Text(s) }
+        }
+        Kind::Null => {
+            sc.skip()?;
+            Timestamp::Missing
+        }
+        Kind::Bool => {
+            if sc.bool()? { Timestamp::Unusable } else { Timestamp::Missing }
+        }
+        Kind::Number => {
+            let n = sc.number()?;
+            if n.parse::<f64>().is_ok_and(|v| v == 0.0) { Timestamp::Missing } else { Timestamp::Unusable }
+        }
+        Kind::Object | Kind::Array => {
+            sc.skip()?;
+            Timestamp::Unusable
+        }
+    })
+}
+
+fn metadata(sc: &mut Scanner<'_>, bad: &mut u32) -> Result<Metadata> {
+    let mut meta = Metadata::default();
+    let mut flat = Tokens::default();
+    let mut usage: Option<Tokens> = None;
+    sc.object(|sc, key| {
+        meta.nonempty = true;
+        if key.is("model") {
+            meta.model = None;
+            match sc.peek()? {
+                Kind::String => {
+                    let s = sc.string()?;
+                    if !s.bytes.is_empty() {
+                        meta.model = Some(s.decode_lossy());
+                    }
+                }
+                Kind::Null => sc.skip()?,
+                _ => {
+                    *bad += 1;
+                    sc.skip()?;
+                }
+            }
+        } else if key.is("usage") {
+            if sc.peek()? == Kind::Object {
+                let mut t = Tokens::default();
+                sc.object(|sc, key| token_field(sc, key, &mut t, bad))?;
+                usage = Some(t);
+            } else {
+                *bad += 1;
+                sc.skip()?;
+            }
+        } else if key.is("cost") {
+            meta.cost = match sc.peek()? {
+                Kind::Number => match sc.number()?.parse::<f64>() {
+                    Ok(v) if v.is_finite() => v,
+                    _ => {
+                        *bad += 1;
+                        0.0
+                    }
+                },
+                _ => {
+                    *bad += 1;
+                    sc.skip()?;
+                    0.0
+                }
+            };
+        } else {
+            token_field(sc, key, &mut flat, bad)?;
+        }
+        Ok(())
+    })?;
+    // Current logs nest the counts under `usage`; legacy ones put them in `metadata` itself.
+    let t = usage.unwrap_or(flat);
+    meta.input_tokens = t.input;
+    meta.output_tokens = t.output;
+    meta.cache_read_tokens = t.cache_read;
+    meta.cache_creation_tokens = t.cache_creation;
+    Ok(meta)
+}
+
+fn token_field(sc: &mut Scanner<'_>, key: RawStr<'_>, t: &mut Tokens, bad: &mut u32) -> Result<()> {
+    let slot = if key.is("input_tokens") {
+        &mut t.input
+    } else if key.is("output_tokens") {
+        &mut t.output
+    } else if key.is("cache_read_tokens") {
+        &mut t.cache_read
+    } else if key.is("cache_creation_tokens") {
+        &mut t.cache_creation
+    } else {
+        return sc.skip();
+    };
+    *slot = match sc.peek()? {
+        Kind::Number => {
+            let text = sc.number()?;
+            match text.parse::<i64>() {
+                Ok(v) => v,
+                Err(_) => {
+                    *bad += 1;
+                    0
+                }
+            }
+        }
+        Kind::Null => {
+            sc.skip()?;
+            0
+        }
+        _ => {
+            *bad += 1;
+            sc.skip()?;
+            0
+        }
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fields_gptme_uses() {
+        let l = Line::parse(br#"{"role": "assistant", "content": "hi", "timestamp": "2026-01-01T10:00:00", "metadata": {"model": "m", "usage": {"input_tokens": 3, "output_tokens": 4, "cache_read_tokens": 5}, "cost": 0.5, "other": [1, {"x": null}]}}"#).unwrap();
+        assert_eq!(l.conversational_role(), Some("assistant"));
+        let m = l.metadata.unwrap();
+        assert_eq!((m.model.as_deref(), m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens), (Some("m"), 0.5, 3, 4, 5));
+    }
+
+    #[test]
+    fn legacy_flat_tokens() {
+        let l = Line::parse(br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#).unwrap();
+        let m = l.metadata.unwrap();
+        assert_eq!((m.input_tokens, m.output_tokens), (10, 3));
+    }
+
+    #[test]
+    fn rejects_what_json_loads_rejects() {
+        for bad in [&b"not json"[..], b"[1, 2]", b"{\"role\": \"user\"", b"{\"a\": \"\xff\"}", b"{} {}"] {
+            assert!(Line::parse(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_counted_not_fatal() {
+        let l = Line::parse(br#"{"role": 5, "metadata": {"cost": "x", "usage": {"input_tokens": 1.5}}}"#).unwrap();
+        assert!(l.role.is_none());
+        assert_eq!(l.bad_fields, 3);
+    }
+}

@@ -1,0 +1,182 @@
+//! Fields that come from beside the log: `config.toml` (name, workspace, agent), the agent's
+//! `gptme.toml`, and `branches/*.jsonl`.
+
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+
+/// Keys gptme's `ChatConfig` knows; others make gptme fail, so we note them as a problem.
+const CHAT_KEYS: &[&str] = &["name", "model", "tools", "tool_format", "stream", "interactive", "workspace", "agent", "env", "mcp"];
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Side {
+    pub name: String,
+    pub workspace: String,
+    pub agent_name: Option<String>,
+    pub agent_path: Option<String>,
+    pub agent_avatar: Option<String>,
+    /// `[agent.urls]` as a TOML table, rendered later.
+    pub agent_urls: Option<toml::Table>,
+    pub branches: u64,
+    /// The agent's `gptme.toml`, watched with the other side files.
+    pub agent_toml: Option<PathBuf>,
+    /// Human-readable problems with these files.
+    pub problems: Vec<String>,
+}
+
+/// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
+pub fn read(dir: &Path, id: &str) -> Side {
+    let mut side = Side { name: id.to_owned(), ..Side::default() };
+    let config_path = dir.join("config.toml");
+    let chat = match std::fs::read(&config_path) {
+        Ok(bytes) => Some(parse_chat_table(&bytes, &mut side.problems)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            side.problems.push(format!("config.toml: {e}"));
+            Some(toml::Table::new())
+        }
+    };
+    let text = |t: &toml::Table, key: &str| t.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(chat) = &chat {
+        if let Some(name) = text(chat, "name").filter(|n| !n.is_empty()) {
+            side.name = name;
+        }
+        if let Some(agent) = text(chat, "agent").filter(|a| !a.is_empty()) {
+            read_agent(&mut side, &agent);
+        }
+    }
+    let own = dir.join("workspace");
+    let workspace = match chat.as_ref().map(|c| text(c, "workspace")) {
+        // No config at all: gptme's default config puts the workspace in the log dir.
+        None => own,
+        Some(Some(ws)) if ws == "@log" => own,
+        Some(Some(ws)) if !ws.is_empty() => expand_home(&ws),
+        Some(_) if own.exists() => own,
+        Some(_) => dir.to_path_buf(),
+    };
+    side.workspace = realpath(&workspace).to_string_lossy().into_owned();
+    side.branches = 1 + count_branches(&dir.join("branches"));
+    side
+}
+
+fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> toml::Table {
+    let parsed = std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.parse::<toml::Table>().map_err(|e| e.message().to_owned()));
+    let mut doc = match parsed {
+        Ok(doc) => doc,
+        Err(e) => {
+            problems.push(format!("config.toml: invalid TOML: {e}"));
+            return toml::Table::new();
+        }
+    };
+    match doc.remove("chat") {
+        Some(toml::Value::Table(chat)) => {
+            let unknown: Vec<&str> = chat.keys().map(String::as_str).filter(|k| !CHAT_KEYS.contains(k)).collect();
+            if !unknown.is_empty() {
+                problems.push(format!("config.toml: unknown [chat] keys: {}", unknown.join(", ")));
+            }
+            chat
+        }
+        Some(_) => {
+            problems.push("config.toml: [chat] is not a table".into());
+            toml::Table::new()
+        }
+        None => toml::Table::new(),
+    }
+}
+
+fn read_agent(side: &mut Side, agent: &str) {
+    side.agent_path = Some(agent.to_owned());
+    let toml_path = expand_home(agent).join("gptme.toml");
+    side.agent_toml = Some(toml_path.clone());
+    let Ok(bytes) = std::fs::read(&toml_path) else { return };
+    let table = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<toml::Table>().ok());
+    let Some(mut table) = table else {
+        side.problems.push(format!("{}: invalid TOML", toml_path.display()));
+        return;
+    };
+    let Some(toml::Value::Table(mut agent)) = table.remove("agent") else { return };
+    let mut take = |key: &str| match agent.remove(key) {
+        Some(toml::Value::String(s)) => Some(s),
+        _ => None,
+    };
+    side.agent_name = take("name");
+    side.agent_avatar = take("avatar");
+    side.agent_urls = match agent.remove("urls") {
+        Some(toml::Value::Table(urls)) => Some(urls),
+        _ => None,
+    };
+}
+
+fn count_branches(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.filter_map(Result::ok).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64
+}
+
+/// `~` and `~/…` expanded with `$HOME`, as Python's `expanduser`.
+fn expand_home(p: &str) -> PathBuf {
+    let home = std::env::var_os("HOME");
+    match (p.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            let mut s = home;
+            s.push(rest);
+            PathBuf::from(s)
+        }
+        _ => PathBuf::from(p),
+    }
+}
+
+/// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
+pub fn realpath(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let mut todo: Vec<OsString> = abs.components().rev().filter_map(component_name).collect();
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(c) = todo.pop() {
+        if c == "." {
+            continue;
+        }
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&c);
+        let link = std::fs::symlink_metadata(&next).ok().filter(|m| m.file_type().is_symlink());
+        match link.and_then(|_| std::fs::read_link(&next).ok()) {
+            Some(target) if links < 40 => {
+                links += 1;
+                if target.is_absolute() {
+                    out = PathBuf::from("/");
+                }
+                todo.extend(target.components().rev().filter_map(component_name));
+            }
+            _ => out = next,
+        }
+    }
+    out
+}
+
+fn component_name(c: Component<'_>) -> Option<OsString> {
+    match c {
+        Component::Normal(s) => Some(s.to_owned()),
+        Component::ParentDir => Some("..".into()),
+        Component::CurDir => Some(".".into()),
+        Component::RootDir | Component::Prefix(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realpath_follows_links_and_keeps_missing_tails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = realpath(tmp.path());
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+        std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
+        assert_eq!(realpath(&root.join("link/x/../y")), root.join("real/y"));
+        assert_eq!(realpath(&root.join("dangling")), root.join("nowhere"));
+    }
+}

@@ -1,0 +1,187 @@
+//! The sidecar: an archive and its database, with refresh-then-read entry points.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::refresh::{self, Options, Stats};
+use crate::store::{migrate, rows, Store};
+
+pub struct Index {
+    logs: PathBuf,
+    store: Store,
+    flight: SingleFlight,
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub logs: String,
+    pub db: String,
+    pub conversations: i64,
+    pub hidden: i64,
+    pub with_problems: i64,
+    pub db_bytes: u64,
+    pub schema_version: i64,
+    /// Unix seconds of the last completed refresh.
+    pub last_refresh_at: Option<f64>,
+    pub last_refresh: Option<serde_json::Value>,
+}
+
+impl Index {
+    pub fn open(logs: &Path, db: &Path) -> Result<Index> {
+        let store = Store::open(db)?;
+        Ok(Index { logs: logs.to_path_buf(), store, flight: SingleFlight::default() })
+    }
+
+    pub fn logs(&self) -> &Path {
+        &self.logs
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Brings the database up to date with the archive. Concurrent callers share one refresh, and
+    /// each is answered by a refresh that started after it called.
+    pub fn refresh(&self) -> Result<Arc<Stats>> {
+        self.refresh_with(&Options::default())
+    }
+
+    pub fn refresh_with(&self, opts: &Options<'_>) -> Result<Arc<Stats>> {
+        self.flight.run(|| refresh::refresh(&self.store, &self.logs, opts))
+    }
+
+    /// The newest listed conversations' items (JSON), at most `limit`, filtered by `q` (a
+    /// case-insensitive substring of name, id or preview) when given. Reads what is stored.
+    pub fn list(&self, limit: usize, q: Option<&str>) -> Result<Vec<String>> {
+        let conn = self.store.conn()?;
+        let needle = q.filter(|q| !q.is_empty()).map(str::to_lowercase);
+        let mut items = Vec::new();
+        rows::for_each_listed(&conn, |row| {
+            let hit = match &needle {
+                None => true,
+                Some(n) => {
+                    row.name.to_lowercase().contains(n)
+                        || row.id.to_lowercase().contains(n)
+                        || row.preview.as_deref().is_some_and(|p| p.to_lowercase().contains(n))
+                }
+            };
+            if hit {
+                items.push(row.item_json);
+            }
+            items.len() < limit
+        })
+        .map_err(|e| self.store.err(e))?;
+        Ok(items)
+    }
+
+    /// One conversation's item (hidden ones too).
+    pub fn show(&self, id: &str) -> Result<String> {
+        let conn = self.store.conn()?;
+        rows::item(&conn, id).map_err(|e| self.store.err(e))?.ok_or_else(|| Error::NotFound(id.into()))
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        let conn = self.store.conn()?;
+        let e = |e| self.store.err(e);
+        let (conversations, hidden, with_problems): (i64, i64, i64) = conn
+            .query_row("SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(e)?;
+        let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
+        let db_bytes = ["", "-wal"]
+            .iter()
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", self.store.path().display())).ok())
+            .map(|m| m.len())
+            .sum();
+        let last_refresh_at = rows::get_meta(&conn, "last_refresh_at").map_err(e)?.and_then(|v| v.parse().ok());
+        let last_refresh = rows::get_meta(&conn, "last_refresh").map_err(e)?.and_then(|v| serde_json::from_str(&v).ok());
+        debug_assert_eq!(schema_version, migrate::latest());
+        Ok(Status {
+            logs: self.logs.display().to_string(),
+            db: self.store.path().display().to_string(),
+            conversations,
+            hidden,
+            with_problems,
+            db_bytes,
+            schema_version,
+            last_refresh_at,
+            last_refresh,
+        })
+    }
+}
+
+/// Lets concurrent callers share one run, while guaranteeing each caller a run that started
+/// after it asked (so a write that finished before the call is always seen).
+#[derive(Default)]
+struct SingleFlight {
+    state: Mutex<Flight>,
+    finished: Condvar,
+}
+
+#[derive(Default)]
+struct Flight {
+    started: u64,
+    finished: u64,
+    running: bool,
+    last: Option<std::result::Result<Arc<Stats>, String>>,
+}
+
+impl SingleFlight {
+    fn run(&self, f: impl FnOnce() -> Result<Stats>) -> Result<Arc<Stats>> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // A run in progress started before us: we need the one after it.
+        let ticket = st.started + 1;
+        loop {
+            if st.finished >= ticket {
+                return st.last.clone().unwrap_or_else(|| Err("no refresh result".into())).map_err(Error::Refresh);
+            }
+            if !st.running {
+                st.running = true;
+                st.started += 1;
+                let mine = st.started;
+                drop(st);
+                let result = f().map(Arc::new);
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                st.running = false;
+                st.finished = mine;
+                st.last = Some(result.as_ref().map(Arc::clone).map_err(ToString::to_string));
+                self.finished.notify_all();
+                return result;
+            }
+            st = self.finished.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn concurrent_callers_share_runs_that_started_after_they_asked() {
+        let flight = SingleFlight::default();
+        let runs = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        flight
+                            .run(|| {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(2));
+                                Ok(Stats::default())
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let n = runs.load(Ordering::SeqCst);
+        assert!(n < 160, "callers should share runs, got {n}");
+        assert!(n >= 20);
+    }
+}

@@ -1,0 +1,450 @@
+//! A validating JSON scanner that skips what it is not asked for, plus the pieces needed to write
+//! JSON byte-for-byte as Python's `json.dumps` does.
+//!
+//! Why not `serde_json::Value`: a conversation line is mostly one huge `content` string we never
+//! need. Skipping strings with `memchr` while still validating them is several times faster than
+//! building values, and it lets us keep Python's view of strings (lone surrogates survive).
+
+use memchr::memchr2;
+
+/// Nesting deeper than this is treated as malformed (Python's json gives up around 1000 too).
+const MAX_DEPTH: u32 = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+pub type Result<T> = std::result::Result<T, Malformed>;
+
+/// The raw bytes between a string's quotes, already validated.
+#[derive(Debug, Clone, Copy)]
+pub struct RawStr<'a> {
+    pub bytes: &'a [u8],
+    pub escaped: bool,
+}
+
+impl<'a> RawStr<'a> {
+    /// True when the decoded string equals `s` (an escape-free ASCII literal).
+    pub fn is(&self, s: &str) -> bool {
+        if self.escaped {
+            self.decode_lossy() == s
+        } else {
+            self.bytes == s.as_bytes()
+        }
+    }
+
+    /// Decodes to code points as Python sees them: escaped surrogate pairs combine, lone
+    /// surrogates stay (0xD800..=0xDFFF).
+    pub fn code_points(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.bytes.len());
+        // Validated UTF-8 (the caller checked the line), so this cannot fail.
+        let text = std::str::from_utf8(self.bytes).unwrap_or_default();
+        if !self.escaped {
+            out.extend(text.chars().map(|c| c as u32));
+            return out;
+        }
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c as u32);
+                continue;
+            }
+            let Some(e) = chars.next() else { break };
+            let cp = match e {
+                'n' => 0x0a,
+                't' => 0x09,
+                'r' => 0x0d,
+                'b' => 0x08,
+                'f' => 0x0c,
+                'u' => {
+                    let hi = hex4(&mut chars);
+                    if (0xD800..0xDC00).contains(&hi) {
+                        // A following \uDC00..\uDFFF escape completes the pair.
+                        let rest = chars.as_str().as_bytes();
+                        if rest.len() >= 6 && rest[0] == b'\\' && rest[1] == b'u' {
+                            let mut peek = chars.clone();
+                            peek.next();
+                            peek.next();
+                            let lo = hex4(&mut peek);
+                            if (0xDC00..0xE000).contains(&lo) {
+                                chars = peek;
+                                out.push(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                                continue;
+                            }
+                        }
+                    }
+                    hi
+                }
+                other => other as u32,
+            };
+            out.push(cp);
+        }
+        out
+    }
+
+    /// Decodes to a Rust string; lone surrogates become U+FFFD.
+    pub fn decode_lossy(&self) -> String {
+        if !self.escaped {
+            return String::from_utf8_lossy(self.bytes).into_owned();
+        }
+        self.code_points()
+            .into_iter()
+            .map(|cp| char::from_u32(cp).unwrap_or('\u{FFFD}'))
+            .collect()
+    }
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
+    let mut v = 0;
+    for _ in 0..4 {
+        v = v * 16 + chars.next().and_then(|c| c.to_digit(16)).unwrap_or(0);
+    }
+    v
+}
+
+/// What kind of value comes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+/// A cursor over one JSON text. The caller must have checked that the bytes are UTF-8.
+pub struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+    depth: u32,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Scanner { b, i: 0, depth: 0 }
+    }
+
+    fn ws(&mut self) {
+        while let Some(&c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// True when only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.b.len()
+    }
+
+    pub fn peek(&mut self) -> Result<Kind> {
+        self.ws();
+        Ok(match self.b.get(self.i).ok_or(Malformed)? {
+            b'{' => Kind::Object,
+            b'[' => Kind::Array,
+            b'"' => Kind::String,
+            b't' | b'f' => Kind::Bool,
+            b'n' => Kind::Null,
+            b'-' | b'0'..=b'9' | b'N' | b'I' => Kind::Number,
+            _ => return Err(Malformed),
+        })
+    }
+
+    /// Reads a string value, validating escapes and rejecting raw control characters.
+    pub fn string(&mut self) -> Result<RawStr<'a>> {
+        self.ws();
+        if self.b.get(self.i) != Some(&b'"') {
+            return Err(Malformed);
+        }
+        let start = self.i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        loop {
+            let rest = &self.b[j..];
+            let k = memchr2(b'"', b'\\', rest).ok_or(Malformed)?;
+            // Python's strict mode rejects raw control characters inside strings. The fold
+            // (rather than `any`) lets the compiler vectorise this pass.
+            if rest[..k].iter().fold(false, |acc, &c| acc | (c < 0x20)) {
+                return Err(Malformed);
+            }
+            j += k;
+            if self.b[j] == b'"' {
+                self.i = j + 1;
+                return Ok(RawStr { bytes: &self.b[start..j], escaped });
+            }
+            escaped = true;
+            match self.b.get(j + 1).ok_or(Malformed)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                b'u' => {
+                    let hex = self.b.get(j + 2..j + 6).ok_or(Malformed)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return Err(Malformed);
+                    }
+                    j += 6;
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    /// Reads a number (JSON grammar plus Python's `NaN`, `Infinity`, `-Infinity`) as text.
+    pub fn number(&mut self) -> Result<&'a str> {
+        self.ws();
+        let start = self.i;
+        for lit in ["NaN", "Infinity", "-Infinity"] {
+            if self.b[self.i..].starts_with(lit.as_bytes()) {
+                self.i += lit.len();
+                return Ok(lit);
+            }
+        }
+        let digits = |s: &mut Self| {
+            let from = s.i;
+            while s.b.get(s.i).is_some_and(u8::is_ascii_digit) {
+                s.i += 1;
+            }
+            s.i - from
+        };
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        match self.b.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(Malformed),
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if digits(self) == 0 {
+                return Err(Malformed);
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(Malformed);
+            }
+        }
+        // Validated ASCII, so this cannot fail.
+        std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Malformed)
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> Result<()> {
+        if self.b[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+
+    pub fn bool(&mut self) -> Result<bool> {
+        self.ws();
+        if self.literal(b"true").is_ok() {
+            Ok(true)
+        } else {
+            self.literal(b"false").map(|_| false)
+        }
+    }
+
+    /// Skips one value of any kind, validating it.
+    pub fn skip(&mut self) -> Result<()> {
+        match self.peek()? {
+            Kind::String => self.string().map(drop),
+            Kind::Number => self.number().map(drop),
+            Kind::Bool => self.bool().map(drop),
+            Kind::Null => self.literal(b"null"),
+            Kind::Object => self.object(|s, _| s.skip()),
+            Kind::Array => self.array(|s| s.skip()),
+        }
+    }
+
+    fn enter(&mut self, open: u8) -> Result<()> {
+        self.ws();
+        if self.b.get(self.i) != Some(&open) {
+            return Err(Malformed);
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Malformed);
+        }
+        self.i += 1;
+        Ok(())
+    }
+
+    /// Walks an object; `member` gets each key and must consume its value.
+    pub fn object(&mut self, mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<()>) -> Result<()> {
+        self.enter(b'{')?;
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.string()?;
+            self.ws();
+            self.literal(b":")?;
+            member(self, key)?;
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+
+    /// Walks an array; `item` must consume each element.
+    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.enter(b'[')?;
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(Malformed),
+            }
+        }
+    }
+}
+
+/// Appends `cps` as a JSON string the way Python's `json.dumps` (ensure_ascii) writes it.
+pub fn push_py_str_cps(out: &mut String, cps: impl IntoIterator<Item = u32>) {
+    use std::fmt::Write;
+    out.push('"');
+    for cp in cps {
+        match cp {
+            0x22 => out.push_str("\\\""),
+            0x5c => out.push_str("\\\\"),
+            0x0a => out.push_str("\\n"),
+            0x0d => out.push_str("\\r"),
+            0x09 => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            0x20..=0x7e => out.push(cp as u8 as char),
+            0x10000.. => {
+                let v = cp - 0x10000;
+                let _ = write!(out, "\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3ff));
+            }
+            _ => {
+                let _ = write!(out, "\\u{cp:04x}");
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a Rust string as Python's `json.dumps` writes it.
+pub fn push_py_str(out: &mut String, s: &str) {
+    push_py_str_cps(out, s.chars().map(|c| c as u32));
+}
+
+/// Formats a float as Python's `repr` does: shortest round-trip digits, exponent form outside
+/// 1e-4 <= |x| < 1e16, and always a `.0` on integral values.
+pub fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    // `{:e}` gives the shortest round-trip digits, e.g. "1.7672616e9" or "-5e-5".
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let body = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point as usize >= digits.len() {
+            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{body}")
+    } else {
+        let frac = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{frac}e{esign}{:02}", exp.abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid(s: &str) -> bool {
+        let mut sc = Scanner::new(s.as_bytes());
+        sc.skip().is_ok() && sc.at_end()
+    }
+
+    #[test]
+    fn validates_like_python() {
+        assert!(valid(r#"{"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}}"#));
+        assert!(valid("NaN"));
+        for bad in [r#"{"a": 01}"#, r#"{"a" 1}"#, "[1,]", "\"tab\there\"", r#""\x""#, "{", "tru", "1."] {
+            assert!(!valid(bad), "{bad} should be malformed");
+        }
+        let deep = "[".repeat(300) + &"]".repeat(300);
+        assert!(!valid(&deep));
+    }
+
+    #[test]
+    fn keeps_lone_surrogates_and_joins_pairs() {
+        let mut sc = Scanner::new(br#""a\ud83d b\ud83d\ude00""#);
+        let s = sc.string().unwrap();
+        assert_eq!(s.code_points(), vec![0x61, 0xD83D, 0x20, 0x62, 0x1F600]);
+        let mut out = String::new();
+        push_py_str_cps(&mut out, s.code_points());
+        assert_eq!(out, r#""a\ud83d b\ud83d\ude00""#);
+    }
+
+    #[test]
+    fn python_float_repr() {
+        for (x, want) in [
+            (0.0, "0.0"),
+            (1767261600.0, "1767261600.0"),
+            (1763630067.7665813, "1763630067.7665813"),
+            (0.6000000000000001, "0.6000000000000001"),
+            (5e-05, "5e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (123456789012345.6, "123456789012345.6"),
+            (-2.5, "-2.5"),
+            (1.5e-7, "1.5e-07"),
+        ] {
+            assert_eq!(py_float(x), want);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Reading a log from a byte offset in bounded chunks, and telling a grown file from a rewritten
+//! one.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// Bytes read per call.
+const CHUNK: usize = 256 * 1024;
+/// A line longer than this is counted but not held in memory or parsed.
+pub const MAX_LINE: usize = 256 << 20;
+/// Bytes hashed at the start of the file and just before the resume offset.
+const FINGERPRINT_SPAN: u64 = 4096;
+
+/// Receives the complete lines of a scan, in order.
+pub trait LineSink {
+    /// One line, without its `\n`.
+    fn line(&mut self, bytes: &[u8]);
+    /// A line longer than [`MAX_LINE`].
+    fn oversized(&mut self);
+}
+
+/// The end of a scan.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    /// Offset just past the last complete line: where the next scan resumes.
+    pub offset: u64,
+    /// A trailing line without `\n` (a writer may be mid-append): not fed, and read again next
+    /// time.
+    pub tail: Vec<u8>,
+    /// True when the trailing partial line is longer than [`MAX_LINE`] (then `tail` is empty).
+    pub tail_oversized: bool,
+    pub bytes_read: u64,
+}
+
+/// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
+/// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
+pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut Vec<u8>) -> io::Result<Scanned> {
+    buf.clear();
+    let mut pos = from; // file offset of the next byte to read
+    let mut buf_offset = from; // file offset of buf[0]
+    let mut oversized_start = None; // set while inside an oversized line
+    let mut bytes_read = 0;
+    while pos < to {
+        let want = CHUNK.min((to - pos) as usize);
+        let filled = buf.len();
+        buf.resize(filled + want, 0);
+        let got = match file.read_at(&mut buf[filled..], pos) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(e),
+        };
+        buf.truncate(filled + got);
+        if got == 0 {
+            break; // the file shrank under us; the next refresh sees it
+        }
+        pos += got as u64;
+        bytes_read += got as u64;
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &buf[filled..]) {
+            let end = filled + nl;
+            if oversized_start.take().is_some() {
+                sink.oversized();
+            } else {
+                sink.line(&buf[start..end]);
+            }
+            start = end + 1;
+        }
+        if oversized_start.is_none() {
+            buf.drain(..start);
+            buf_offset += start as u64;
+            if buf.len() > MAX_LINE {
+                oversized_start = Some(buf_offset);
+            }
+        }
+        if oversized_start.is_some() {
+            buf_offset += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    Ok(match oversized_start {
+        // Resume at the oversized line's start: it is counted again until it ends.
+        Some(line_start) => Scanned { offset: line_start, tail: Vec::new(), tail_oversized: true, bytes_read },
+        None => Scanned { offset: buf_offset, tail: std::mem::take(buf), tail_oversized: false, bytes_read },
+    })
+}
+
+/// A hash of the first bytes of the file and of the bytes just before `offset`: if either
+/// changed, the file was rewritten, not appended to.
+pub fn fingerprint(file: &File, offset: u64) -> io::Result<u64> {
+    let mut h = Fnv::new(offset);
+    let mut buf = vec![0u8; FINGERPRINT_SPAN as usize];
+    let head = FINGERPRINT_SPAN.min(offset);
+    let tail_from = offset.saturating_sub(FINGERPRINT_SPAN).max(head);
+    for (from, to) in [(0, head), (tail_from, offset)] {
+        let part = &mut buf[..(to - from) as usize];
+        file.read_exact_at(part, from)?;
+        h.write(part);
+    }
+    Ok(h.0)
+}
+
+/// FNV-1a: tiny and stable across builds (std's hasher is not), which stored hashes need.
+pub struct Fnv(pub u64);
+
+impl Fnv {
+    pub fn new(seed: u64) -> Self {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        h.write(&seed.to_le_bytes());
+        h
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Default)]
+    struct Lines(Vec<String>, usize);
+
+    impl LineSink for Lines {
+        fn line(&mut self, b: &[u8]) {
+            self.0.push(String::from_utf8_lossy(b).into_owned());
+        }
+        fn oversized(&mut self) {
+            self.1 += 1;
+        }
+    }
+
+    #[test]
+    fn keeps_a_trailing_partial_line_for_later() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"a\nbb\ncc").unwrap();
+        let mut sink = Lines::default();
+        let s = scan(&f, 0, 7, &mut sink, &mut Vec::new()).unwrap();
+        assert_eq!(sink.0, ["a", "bb"]);
+        assert_eq!((s.offset, s.tail.as_slice()), (5, &b"cc"[..]));
+        let s = scan(&f, 2, 7, &mut sink, &mut Vec::new()).unwrap();
+        assert_eq!(s.offset, 5);
+    }
+
+    #[test]
+    fn long_lines_cross_chunks() {
+        let mut f = tempfile::tempfile().unwrap();
+        let long = "x".repeat(CHUNK * 2 + 10);
+        write!(f, "{long}\nshort\n").unwrap();
+        let len = f.metadata().unwrap().len();
+        let mut sink = Lines::default();
+        let s = scan(&f, 0, len, &mut sink, &mut Vec::new()).unwrap();
+        assert_eq!(sink.0.len(), 2);
+        assert_eq!(sink.0[0].len(), long.len());
+        assert_eq!(s.offset, len);
+    }
+
+    #[test]
+    fn fingerprint_sees_rewrites_before_the_offset() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&vec![b'a'; 10_000]).unwrap();
+        let before = fingerprint(f.as_file(), 9_000).unwrap();
+        f.as_file().write_all_at(b"b", 8_000).unwrap();
+        assert_ne!(before, fingerprint(f.as_file(), 9_000).unwrap());
+        f.as_file().write_all_at(b"a", 8_000).unwrap();
+        f.as_file().write_all_at(b"b", 9_500).unwrap();
+        assert_eq!(before, fingerprint(f.as_file(), 9_000).unwrap());
+    }
+}

@@ -1,0 +1,141 @@
+//! The SQLite side: a pool of connections to one database file, its schema, and the row reads
+//! and writes the rest of the crate uses.
+
+pub mod migrate;
+pub mod rows;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Error, Result};
+
+/// Marks a database as convmeta's (`PRAGMA application_id`, "cvmt").
+pub const APPLICATION_ID: i32 = 0x6376_6d74;
+
+pub type Conn = PooledConnection<SqliteConnectionManager>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+/// What is at the database path before we open it.
+enum Found {
+    Nothing,
+    Ours,
+    /// A SQLite file with no application id: ours only if it is empty.
+    UnmarkedSqlite,
+    Foreign,
+}
+
+fn inspect(path: &Path) -> Result<Found> {
+    let mut header = [0u8; 100];
+    let n = match std::fs::File::open(path) {
+        Ok(mut f) => f.read(&mut header).map_err(|source| Error::Io { path: path.into(), source })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(source) => return Err(Error::Io { path: path.into(), source }),
+    };
+    if n == 0 {
+        return Ok(Found::Nothing);
+    }
+    if n < 100 || !header.starts_with(b"SQLite format 3\0") {
+        return Ok(Found::Foreign);
+    }
+    let app_id = i32::from_be_bytes([header[68], header[69], header[70], header[71]]);
+    Ok(match app_id {
+        APPLICATION_ID => Found::Ours,
+        0 => Found::UnmarkedSqlite,
+        _ => Found::Foreign,
+    })
+}
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
+}
+
+fn configure(c: &mut Connection) -> rusqlite::Result<()> {
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`. A corrupt convmeta database is moved
+    /// aside and rebuilt; anything else that is not ours is refused and left untouched.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.into(), source })?;
+        }
+        match inspect(path)? {
+            Found::Foreign => return Err(Error::NotOurs(path.into())),
+            Found::UnmarkedSqlite => {
+                let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| Error::Sqlite { path: path.into(), source })?;
+                let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|source| Error::Sqlite { path: path.into(), source })?;
+                if tables > 0 {
+                    return Err(Error::NotOurs(path.into()));
+                }
+            }
+            Found::Nothing | Found::Ours => {}
+        }
+        match Self::open_ours(path) {
+            Err(Error::Sqlite { source, .. }) if is_corruption(&source) => {
+                let aside = move_aside(path)?;
+                tracing::warn!(db = %path.display(), moved_to = %aside.display(), "database is corrupt; moved it aside and rebuilding");
+                Self::open_ours(path)
+            }
+            other => other,
+        }
+    }
+
+    fn open_ours(path: &Path) -> Result<Store> {
+        let sqlite = |source| Error::Sqlite { path: path.into(), source };
+        let mut c = Connection::open(path).map_err(sqlite)?;
+        configure(&mut c).map_err(sqlite)?;
+        let found: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite)?;
+        if found > migrate::latest() {
+            return Err(Error::TooNew { path: path.into(), found, known: migrate::latest() });
+        }
+        c.pragma_update(None, "application_id", APPLICATION_ID).map_err(sqlite)?;
+        migrate::apply(&mut c).map_err(sqlite)?;
+        // Touch every internal table once so a damaged file shows up now, not mid-refresh.
+        c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(())).map_err(sqlite)?;
+        drop(c);
+        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let pool = Pool::builder().max_size(8).build(manager)?;
+        Ok(Store { pool, path: path.into() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> Result<Conn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Wraps a SQLite error with this database's path.
+    pub fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Sqlite { path: self.path.clone(), source }
+    }
+}
+
+/// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>`, keeping it.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path: from, source }),
+        }
+    }
+    Ok(aside)
+}

@@ -1,0 +1,203 @@
+//! Row reads and writes. Plain data in, plain data out: this module knows the schema, not the
+//! formats.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A file's identity and state when it was last read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// What the sweep compares against: cheap to load for every conversation at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredState {
+    /// None when the log was not a regular file.
+    pub log: Option<FileStamp>,
+    pub side_stamp: u64,
+    pub agent_toml: Option<String>,
+}
+
+/// Where to resume reading a log.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub offset: u64,
+    pub fingerprint: u64,
+    pub accumulator: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRow {
+    pub model: String,
+    pub cost: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+}
+
+/// One `conversations` row plus its bookkeeping.
+#[derive(Debug, Clone)]
+pub struct ConversationRow {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub created: f64,
+    pub modified: f64,
+    pub messages: i64,
+    pub branches: i64,
+    pub workspace: String,
+    pub agent_name: Option<String>,
+    pub agent_path: Option<String>,
+    pub agent_avatar: Option<String>,
+    pub agent_urls: Option<String>,
+    pub model: Option<String>,
+    pub total_cost: f64,
+    pub total_input_tokens: i64,
+    pub total_output_tokens: i64,
+    pub total_cache_read_tokens: i64,
+    pub models_usage: String,
+    pub models: Vec<ModelRow>,
+    pub last_message_role: Option<String>,
+    pub last_message_preview: Option<String>,
+    pub hidden: bool,
+    pub problems: i64,
+    pub problem_notes: Option<String>,
+    pub item_json: String,
+    pub state: StoredState,
+    pub resume: Resume,
+}
+
+fn to_i64(v: u64) -> i64 {
+    v as i64
+}
+
+pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
+    let mut stmt = conn.prepare_cached("SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state")?;
+    let rows = stmt.query_map([], |r| {
+        let ino: Option<i64> = r.get(1)?;
+        let log = match ino {
+            Some(ino) => Some(FileStamp { ino: ino as u64, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? }),
+            None => None,
+        };
+        Ok((r.get(0)?, StoredState { log, side_stamp: r.get::<_, i64>(4)? as u64, agent_toml: r.get(5)? }))
+    })?;
+    rows.collect()
+}
+
+pub fn load_resume(conn: &Connection, id: &str) -> rusqlite::Result<Option<Resume>> {
+    conn.prepare_cached("SELECT log_offset, log_fingerprint, accumulator FROM _scan_state WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(Resume { offset: r.get::<_, i64>(0)? as u64, fingerprint: r.get::<_, i64>(1)? as u64, accumulator: r.get(2)? })
+        })
+        .optional()
+}
+
+pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> {
+    // The cascade clears the old model rows and state.
+    delete(conn, &row.id)?;
+    conn.prepare_cached(
+        "INSERT INTO conversations (id, name, path, created, modified, messages, branches, workspace,
+            agent_name, agent_path, agent_avatar, agent_urls, model, total_cost, total_input_tokens,
+            total_output_tokens, total_cache_read_tokens, models_usage, last_message_role,
+            last_message_preview, hidden, problems, problem_notes, item_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+    )?
+    .execute(params![
+        row.id,
+        row.name,
+        row.path,
+        row.created,
+        row.modified,
+        row.messages,
+        row.branches,
+        row.workspace,
+        row.agent_name,
+        row.agent_path,
+        row.agent_avatar,
+        row.agent_urls,
+        row.model,
+        row.total_cost,
+        row.total_input_tokens,
+        row.total_output_tokens,
+        row.total_cache_read_tokens,
+        row.models_usage,
+        row.last_message_role,
+        row.last_message_preview,
+        row.hidden,
+        row.problems,
+        row.problem_notes,
+        row.item_json,
+    ])?;
+    let mut models = conn.prepare_cached(
+        "INSERT INTO conversation_models (conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for m in &row.models {
+        models.execute(params![row.id, m.model, m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens])?;
+    }
+    let log = row.state.log;
+    conn.prepare_cached(
+        "INSERT INTO _scan_state (id, log_ino, log_size, log_mtime_ns, log_offset, log_fingerprint, accumulator, side_stamp, agent_toml)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        row.id,
+        log.map(|l| to_i64(l.ino)),
+        log.map(|l| to_i64(l.size)),
+        log.map(|l| l.mtime_ns),
+        to_i64(row.resume.offset),
+        to_i64(row.resume.fingerprint),
+        row.resume.accumulator,
+        to_i64(row.state.side_stamp),
+        row.state.agent_toml,
+    ])?;
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM conversations WHERE id = ?1")?.execute([id])?;
+    Ok(())
+}
+
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO _meta (key, value) VALUES (?1, ?2)")?.execute([key, value])?;
+    Ok(())
+}
+
+pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT value FROM _meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()
+}
+
+/// A listed conversation: what search looks at, and the item to serve.
+pub struct ListedRow {
+    pub id: String,
+    pub name: String,
+    pub preview: Option<String>,
+    pub item_json: String,
+}
+
+/// Visits listed (not hidden) conversations newest first, ties by id descending, until `visit`
+/// returns false.
+pub fn for_each_listed(conn: &Connection, mut visit: impl FnMut(ListedRow) -> bool) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, last_message_preview, item_json FROM conversations
+         WHERE hidden = 0 ORDER BY modified DESC, id DESC",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let row = ListedRow { id: r.get(0)?, name: r.get(1)?, preview: r.get(2)?, item_json: r.get(3)? };
+        if !visit(row) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The item of one conversation, hidden or not.
+pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
+}
