@@ -173,7 +173,10 @@ impl<'a> Scanner<'a> {
             j += k;
             if self.b[j] == b'"' {
                 self.i = j + 1;
-                return Ok(RawStr { bytes: &self.b[start..j], escaped });
+                return Ok(RawStr {
+                    bytes: &self.b[start..j],
+                    escaped,
+                });
             }
             escaped = true;
             match self.b.get(j + 1).ok_or(Malformed)? {
@@ -280,7 +283,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks an object; `member` gets each key and must consume its value.
-    pub fn object(&mut self, mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<()>) -> Result<()> {
+    pub fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<()>,
+    ) -> Result<()> {
         self.enter(b'{')?;
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
@@ -331,6 +337,47 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Replaces escaped lone surrogates (which Python writes and `serde_json` refuses) with
+/// `\ufffd`, so JSON we wrote can be read back by `serde_json` for display.
+pub fn without_lone_surrogates(json: &str) -> std::borrow::Cow<'_, str> {
+    let b = json.as_bytes();
+    let surrogate = |i: usize| -> Option<u32> {
+        let hex = b.get(i + 2..i + 6)?;
+        if b[i] != b'\\' || b[i + 1] != b'u' {
+            return None;
+        }
+        let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        (0xD800..0xE000).contains(&v).then_some(v)
+    };
+    if !json.contains("\\ud") && !json.contains("\\uD") {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            if let Some(hi) = surrogate(i) {
+                let paired = hi < 0xDC00 && surrogate(i + 6).is_some_and(|lo| lo >= 0xDC00);
+                if paired {
+                    i += 12;
+                } else {
+                    out.push_str(&json[last..i]);
+                    out.push_str("\\ufffd");
+                    i += 6;
+                    last = i;
+                }
+                continue;
+            }
+            i += 2; // skip the escaped character (it may be a backslash)
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&json[last..]);
+    out.into()
+}
+
 /// Appends `cps` as a JSON string the way Python's `json.dumps` (ensure_ascii) writes it.
 pub fn push_py_str_cps(out: &mut String, cps: impl IntoIterator<Item = u32>) {
     use std::fmt::Write;
@@ -347,7 +394,12 @@ pub fn push_py_str_cps(out: &mut String, cps: impl IntoIterator<Item = u32>) {
             0x20..=0x7e => out.push(cp as u8 as char),
             0x10000.. => {
                 let v = cp - 0x10000;
-                let _ = write!(out, "\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3ff));
+                let _ = write!(
+                    out,
+                    "\\u{:04x}\\u{:04x}",
+                    0xD800 + (v >> 10),
+                    0xDC00 + (v & 0x3ff)
+                );
             }
             _ => {
                 let _ = write!(out, "\\u{cp:04x}");
@@ -369,10 +421,18 @@ pub fn py_float(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if x.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digits, e.g. "1.7672616e9" or "-5e-5".
     let sci = format!("{x:e}");
@@ -390,11 +450,19 @@ pub fn py_float(x: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{body}")
     } else {
-        let frac = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
+        let frac = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{frac}e{esign}{:02}", exp.abs())
     }
@@ -411,9 +479,20 @@ mod tests {
 
     #[test]
     fn validates_like_python() {
-        assert!(valid(r#"{"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}}"#));
+        assert!(valid(
+            r#"{"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}}"#
+        ));
         assert!(valid("NaN"));
-        for bad in [r#"{"a": 01}"#, r#"{"a" 1}"#, "[1,]", "\"tab\there\"", r#""\x""#, "{", "tru", "1."] {
+        for bad in [
+            r#"{"a": 01}"#,
+            r#"{"a" 1}"#,
+            "[1,]",
+            "\"tab\there\"",
+            r#""\x""#,
+            "{",
+            "tru",
+            "1.",
+        ] {
             assert!(!valid(bad), "{bad} should be malformed");
         }
         let deep = "[".repeat(300) + &"]".repeat(300);
@@ -428,6 +507,16 @@ mod tests {
         let mut out = String::new();
         push_py_str_cps(&mut out, s.code_points());
         assert_eq!(out, r#""a\ud83d b\ud83d\ude00""#);
+    }
+
+    #[test]
+    fn lone_surrogates_can_be_read_back() {
+        let text = r#"["a\ud83d b", "\ud83d\ude00", "\\ud83d", "\udc00"]"#;
+        let v: serde_json::Value = serde_json::from_str(&without_lone_surrogates(text)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!(["a\u{fffd} b", "\u{1F600}", "\\ud83d", "\u{fffd}"])
+        );
     }
 
     #[test]

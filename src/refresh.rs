@@ -32,12 +32,18 @@ pub struct Options<'a> {
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Options { jobs: default_jobs(), commit_every: None, progress: None }
+        Options {
+            jobs: default_jobs(),
+            commit_every: None,
+            progress: None,
+        }
     }
 }
 
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// What a refresh did.
@@ -57,7 +63,11 @@ pub struct Stats {
 }
 
 fn stamp_of(m: &Metadata) -> Option<FileStamp> {
-    m.is_file().then(|| FileStamp { ino: m.ino(), size: m.size(), mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec() })
+    m.is_file().then(|| FileStamp {
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+    })
 }
 
 /// gptme's `modified`: `st_mtime` as Python computes it.
@@ -106,13 +116,23 @@ enum Kind {
 /// Runs one refresh of `logs` into `store`.
 pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
-    let found = gptme::discover(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+    let found = gptme::discover(logs).map_err(|source| Error::Logs {
+        path: logs.into(),
+        source,
+    })?;
     let conn = store.conn()?;
     let stored = rows::load_states(&conn).map_err(|e| store.err(e))?;
 
-    let mut stats = Stats { conversations: found.len(), ..Stats::default() };
+    let mut stats = Stats {
+        conversations: found.len(),
+        ..Stats::default()
+    };
     let present: HashSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
-    let deleted: Vec<String> = stored.keys().filter(|id| !present.contains(id.as_str())).cloned().collect();
+    let deleted: Vec<String> = stored
+        .keys()
+        .filter(|id| !present.contains(id.as_str()))
+        .cloned()
+        .collect();
     drop(present);
 
     let mut jobs = Vec::new();
@@ -124,13 +144,20 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
             stats.unchanged += 1;
             continue;
         }
-        jobs.push(Job { prior: prior.cloned(), found: f, side_stamp: stamp });
+        jobs.push(Job {
+            prior: prior.cloned(),
+            found: f,
+            side_stamp: stamp,
+        });
     }
     drop(stored);
     // Largest first keeps the threads evenly busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log_meta.len()));
     if let Some(p) = opts.progress {
-        p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log_meta.len()).sum());
+        p.start(
+            jobs.len() as u64,
+            jobs.iter().map(|j| j.found.log_meta.len()).sum(),
+        );
     }
 
     let mut writer = Writer::begin(store, conn, opts.commit_every)?;
@@ -191,7 +218,10 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
 }
 
 fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Writes in one transaction, or in several (committing every `every`) during a backfill.
@@ -204,24 +234,40 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     fn begin(store: &'a Store, conn: crate::store::Conn, every: Option<Duration>) -> Result<Self> {
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| store.err(e))?;
-        Ok(Writer { store, conn, every, since: Instant::now() })
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| store.err(e))?;
+        Ok(Writer {
+            store,
+            conn,
+            every,
+            since: Instant::now(),
+        })
     }
 
-    fn apply(&mut self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>) -> Result<()> {
+    fn apply(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+    ) -> Result<()> {
         if let Err(e) = f(&self.conn) {
             let _ = self.conn.execute_batch("ROLLBACK");
             return Err(self.store.err(e));
         }
-        if self.every.is_some_and(|every| self.since.elapsed() >= every) {
-            self.conn.execute_batch("COMMIT; BEGIN IMMEDIATE").map_err(|e| self.store.err(e))?;
+        if self
+            .every
+            .is_some_and(|every| self.since.elapsed() >= every)
+        {
+            self.conn
+                .execute_batch("COMMIT; BEGIN IMMEDIATE")
+                .map_err(|e| self.store.err(e))?;
             self.since = Instant::now();
         }
         Ok(())
     }
 
     fn finish(self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(|e| self.store.err(e))
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| self.store.err(e))
     }
 }
 
@@ -258,11 +304,20 @@ struct LogRead {
 }
 
 /// Reads what is new in a log, resuming from `prior` when the file only grew.
-fn read_log(path: &Path, meta: &Metadata, prior: Option<(&StoredState, Resume)>, buf: &mut Vec<u8>) -> std::io::Result<LogRead> {
+fn read_log(
+    path: &Path,
+    meta: &Metadata,
+    prior: Option<(&StoredState, Resume)>,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<LogRead> {
     let not_file = |meta: &Metadata| LogRead {
         stored: Accumulator::default(),
         shown: Accumulator::default(),
-        resume: Resume { offset: 0, fingerprint: 0, accumulator: "{}".into() },
+        resume: Resume {
+            offset: 0,
+            fingerprint: 0,
+            accumulator: "{}".into(),
+        },
         stamp: None,
         modified: modified_of(meta),
         kind: Kind::Full,
@@ -274,14 +329,21 @@ fn read_log(path: &Path, meta: &Metadata, prior: Option<(&StoredState, Resume)>,
     }
     let file = File::open(path)?;
     let meta = file.metadata()?;
-    let Some(stamp) = stamp_of(&meta) else { return Ok(not_file(&meta)) };
+    let Some(stamp) = stamp_of(&meta) else {
+        return Ok(not_file(&meta));
+    };
 
     let mut start = 0;
     let mut acc = Accumulator::default();
     let mut kind = Kind::Full;
     if let Some((state, resume)) = prior {
-        let same_file = state.log.is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size);
-        if same_file && resume.offset <= stamp.size && scan::fingerprint(&file, resume.offset)? == resume.fingerprint {
+        let same_file = state
+            .log
+            .is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size);
+        if same_file
+            && resume.offset <= stamp.size
+            && scan::fingerprint(&file, resume.offset)? == resume.fingerprint
+        {
             if let Ok(a) = serde_json::from_str::<Accumulator>(&resume.accumulator) {
                 if state.log == Some(stamp) {
                     kind = Kind::SideOnly;
@@ -307,7 +369,16 @@ fn read_log(path: &Path, meta: &Metadata, prior: Option<(&StoredState, Resume)>,
         fingerprint: scan::fingerprint(&file, scanned.offset)?,
         accumulator: serde_json::to_string(&acc).unwrap_or_else(|_| "{}".into()),
     };
-    Ok(LogRead { stored: acc, shown, resume, stamp: Some(stamp), modified: modified_of(&meta), kind, bytes: scanned.bytes_read, problem: None })
+    Ok(LogRead {
+        stored: acc,
+        shown,
+        resume,
+        stamp: Some(stamp),
+        modified: modified_of(&meta),
+        kind,
+        bytes: scanned.bytes_read,
+        problem: None,
+    })
 }
 
 /// Builds the row of one changed conversation.
@@ -317,18 +388,35 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let prior = match &job.prior {
         Some(state) => {
             let conn = store.conn()?;
-            rows::load_resume(&conn, &f.id).map_err(|e| store.err(e))?.map(|r| (state, r))
+            rows::load_resume(&conn, &f.id)
+                .map_err(|e| store.err(e))?
+                .map(|r| (state, r))
         }
         None => None,
     };
-    let prior_problems = prior.as_ref().and_then(|(_, r)| serde_json::from_str::<Accumulator>(&r.accumulator).ok()).map(|a| a.problems).unwrap_or_default();
-    let log = match read_log(&path, &f.log_meta, prior.as_ref().map(|(s, r)| (*s, r.clone())), buf) {
+    let prior_problems = prior
+        .as_ref()
+        .and_then(|(_, r)| serde_json::from_str::<Accumulator>(&r.accumulator).ok())
+        .map(|a| a.problems)
+        .unwrap_or_default();
+    let log = match read_log(
+        &path,
+        &f.log_meta,
+        prior.as_ref().map(|(s, r)| (*s, r.clone())),
+        buf,
+    ) {
         Ok(log) => log,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Outcome::Vanished(f.id.clone()))
+        }
         Err(e) => LogRead {
             stored: Accumulator::default(),
             shown: Accumulator::default(),
-            resume: Resume { offset: 0, fingerprint: 0, accumulator: "{}".into() },
+            resume: Resume {
+                offset: 0,
+                fingerprint: 0,
+                accumulator: "{}".into(),
+            },
             stamp: stamp_of(&f.log_meta),
             modified: modified_of(&f.log_meta),
             kind: Kind::Full,
@@ -340,27 +428,59 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     if new_problems.total() > prior_problems.total() {
         tracing::warn!(
             id = f.id,
-            bad_lines = new_problems.bad_lines.saturating_sub(prior_problems.bad_lines),
-            bad_fields = new_problems.bad_fields.saturating_sub(prior_problems.bad_fields),
-            oversized_lines = new_problems.oversized_lines.saturating_sub(prior_problems.oversized_lines),
-            invalid_utf8_lines = new_problems.invalid_utf8_lines.saturating_sub(prior_problems.invalid_utf8_lines),
+            bad_lines = new_problems
+                .bad_lines
+                .saturating_sub(prior_problems.bad_lines),
+            bad_fields = new_problems
+                .bad_fields
+                .saturating_sub(prior_problems.bad_fields),
+            oversized_lines = new_problems
+                .oversized_lines
+                .saturating_sub(prior_problems.oversized_lines),
+            invalid_utf8_lines = new_problems
+                .invalid_utf8_lines
+                .saturating_sub(prior_problems.invalid_utf8_lines),
             "problems in conversation log"
         );
     }
 
     let side = side::read(&f.dir, &f.id);
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
-    let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
-    let side_changed = job.prior.as_ref().is_none_or(|p| p.side_stamp != job.side_stamp);
+    let agent_toml = side
+        .agent_toml
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let stamp = if agent_toml == prior_agent {
+        job.side_stamp
+    } else {
+        side_stamp(f, agent_toml.as_deref())
+    };
+    let side_changed = job
+        .prior
+        .as_ref()
+        .is_none_or(|p| p.side_stamp != job.side_stamp);
     if side_changed && !side.problems.is_empty() {
-        tracing::warn!(id = f.id, problems = side.problems.join("; "), "problems in conversation files");
+        tracing::warn!(
+            id = f.id,
+            problems = side.problems.join("; "),
+            "problems in conversation files"
+        );
     }
 
     let path_text = path.to_string_lossy().into_owned();
     let acc = &log.shown;
-    let item_json = item::render(&item::ItemParts { id: &f.id, path: &path_text, modified: log.modified, side: &side, acc });
-    let mut notes: Vec<String> = log.problem.into_iter().chain(side.problems.iter().cloned()).collect();
+    let item_json = item::render(&item::ItemParts {
+        id: &f.id,
+        path: &path_text,
+        modified: log.modified,
+        side: &side,
+        acc,
+    });
+    let mut notes: Vec<String> = log
+        .problem
+        .into_iter()
+        .chain(side.problems.iter().cloned())
+        .collect();
     let lp = acc.problems;
     let problems = (lp.total() + notes.len() as u64) as i64;
     for (n, what) in [
@@ -395,7 +515,13 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         models: acc
             .models_usage
             .iter()
-            .map(|(m, u)| ModelRow { model: m.clone(), cost: u.cost, input_tokens: u.input_tokens, output_tokens: u.output_tokens, cache_read_tokens: u.cache_read_tokens })
+            .map(|(m, u)| ModelRow {
+                model: m.clone(),
+                cost: u.cost,
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+                cache_read_tokens: u.cache_read_tokens,
+            })
             .collect(),
         last_message_role: acc.last_message.as_ref().map(|m| m.role.clone()),
         last_message_preview: acc.last_message.as_ref().map(|m| m.preview.clone()),
@@ -403,7 +529,11 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         problems,
         problem_notes: (!notes.is_empty()).then(|| notes.join("; ")),
         item_json,
-        state: StoredState { log: log.stamp, side_stamp: stamp, agent_toml },
+        state: StoredState {
+            log: log.stamp,
+            side_stamp: stamp,
+            agent_toml,
+        },
         resume: log.resume,
     };
     Ok(Outcome::Row(Box::new(row), log.kind, log.bytes))

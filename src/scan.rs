@@ -35,7 +35,13 @@ pub struct Scanned {
 
 /// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
 /// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
-pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut Vec<u8>) -> io::Result<Scanned> {
+pub fn scan(
+    file: &File,
+    from: u64,
+    to: u64,
+    sink: &mut impl LineSink,
+    buf: &mut Vec<u8>,
+) -> io::Result<Scanned> {
     buf.clear();
     let mut pos = from; // file offset of the next byte to read
     let mut buf_offset = from; // file offset of buf[0]
@@ -80,8 +86,18 @@ pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut
     }
     Ok(match oversized_start {
         // Resume at the oversized line's start: it is counted again until it ends.
-        Some(line_start) => Scanned { offset: line_start, tail: Vec::new(), tail_oversized: true, bytes_read },
-        None => Scanned { offset: buf_offset, tail: std::mem::take(buf), tail_oversized: false, bytes_read },
+        Some(line_start) => Scanned {
+            offset: line_start,
+            tail: Vec::new(),
+            tail_oversized: true,
+            bytes_read,
+        },
+        None => Scanned {
+            offset: buf_offset,
+            tail: std::mem::take(buf),
+            tail_oversized: false,
+            bytes_read,
+        },
     })
 }
 

@@ -15,7 +15,11 @@ use crate::scan::Fnv;
 use crate::Index;
 
 #[derive(Parser)]
-#[command(name = "convmeta", version, about = "A fast, exact metadata index of gptme conversation logs")]
+#[command(
+    name = "convmeta",
+    version,
+    about = "A fast, exact metadata index of gptme conversation logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -50,10 +54,17 @@ impl Target {
     pub fn logs_dir(&self) -> anyhow::Result<PathBuf> {
         let logs = match &self.logs {
             Some(l) => l.clone(),
-            None => gptme::default_logs_dir().ok_or_else(|| anyhow::anyhow!("cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME"))?,
+            None => gptme::default_logs_dir().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME"
+                )
+            })?,
         };
         if !logs.is_dir() {
-            anyhow::bail!("logs directory {} does not exist or is not a directory", logs.display());
+            anyhow::bail!(
+                "logs directory {} does not exist or is not a directory",
+                logs.display()
+            );
         }
         Ok(logs)
     }
@@ -65,7 +76,7 @@ impl Target {
         if let Some(db) = std::env::var_os("CONVMETA_DB").filter(|v| !v.is_empty()) {
             return Ok(PathBuf::from(db));
         }
-        Ok(default_db_path(logs)?)
+        default_db_path(logs)
     }
 
     pub fn open(&self) -> anyhow::Result<Index> {
@@ -82,12 +93,19 @@ pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or_else(|| anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB")
+        })?;
     let real = std::fs::canonicalize(logs)?;
     let mut h = Fnv::new(0);
     h.write(real.as_os_str().as_encoded_bytes());
-    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
-    Ok(cache.join("convmeta").join(format!("{name}-{:016x}.sqlite3", h.0)))
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    Ok(cache
+        .join("convmeta")
+        .join(format!("{name}-{:016x}.sqlite3", h.0)))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -103,7 +121,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub fn local_time(t: f64) -> String {
     use chrono::TimeZone;
     match chrono::Local.timestamp_opt(t.floor() as i64, 0) {
-        chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => d.format("%Y-%m-%d %H:%M").to_string(),
+        chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => {
+            d.format("%Y-%m-%d %H:%M").to_string()
+        }
         chrono::LocalResult::None => "?".into(),
     }
 }

@@ -21,7 +21,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
         println!("{item}");
         return Ok(());
     }
-    let v: serde_json::Value = serde_json::from_str(&item)?;
+    let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
     if let Some(fields) = v.as_object() {
         for (k, v) in fields {
             match v {

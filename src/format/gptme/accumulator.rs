@@ -80,7 +80,8 @@ pub struct Accumulator {
 
 /// ASCII whitespace as Python's `bytes.strip()` sees it.
 fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+    line.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
 }
 
 impl Accumulator {
@@ -119,22 +120,30 @@ impl Accumulator {
                 self.model = Some(model.clone());
             }
             let key = self.model.as_deref().unwrap_or("unknown");
-            let input = meta.input_tokens.saturating_add(meta.cache_read_tokens).saturating_add(meta.cache_creation_tokens);
+            let input = meta
+                .input_tokens
+                .saturating_add(meta.cache_read_tokens)
+                .saturating_add(meta.cache_creation_tokens);
             self.total_cost += meta.cost;
             self.total_input_tokens = self.total_input_tokens.saturating_add(input);
             self.total_output_tokens = self.total_output_tokens.saturating_add(meta.output_tokens);
-            self.total_cache_read_tokens = self.total_cache_read_tokens.saturating_add(meta.cache_read_tokens);
+            self.total_cache_read_tokens = self
+                .total_cache_read_tokens
+                .saturating_add(meta.cache_read_tokens);
             let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
                 Some(i) => &mut self.models_usage[i].1,
                 None => {
-                    self.models_usage.push((key.to_owned(), ModelUsage::default()));
+                    self.models_usage
+                        .push((key.to_owned(), ModelUsage::default()));
                     &mut self.models_usage.last_mut().expect("just pushed").1
                 }
             };
             usage.cost += meta.cost;
             usage.input_tokens = usage.input_tokens.saturating_add(input);
             usage.output_tokens = usage.output_tokens.saturating_add(meta.output_tokens);
-            usage.cache_read_tokens = usage.cache_read_tokens.saturating_add(meta.cache_read_tokens);
+            usage.cache_read_tokens = usage
+                .cache_read_tokens
+                .saturating_add(meta.cache_read_tokens);
         }
         if line.conversational_role().is_some() {
             let buf = self.pending_last.get_or_insert_with(Vec::new);
@@ -151,15 +160,29 @@ impl Accumulator {
 
     /// Computes the preview of the newest user/assistant line fed so far.
     pub fn settle(&mut self) {
-        let Some(bytes) = self.pending_last.take() else { return };
-        let Ok(line) = Line::parse(&bytes) else { return };
+        let Some(bytes) = self.pending_last.take() else {
+            return;
+        };
+        let Ok(line) = Line::parse(&bytes) else {
+            return;
+        };
         let role = line.conversational_role().unwrap_or("user");
-        self.last_message = line.content.and_then(|c| preview::preview(&c.code_points())).map(|cps| {
-            let mut preview_json = String::new();
-            push_py_str_cps(&mut preview_json, cps.iter().copied());
-            let preview = cps.iter().map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}')).collect();
-            LastMessage { role: role.to_owned(), preview_json, preview }
-        });
+        self.last_message = line
+            .content
+            .and_then(|c| preview::preview(&c.code_points()))
+            .map(|cps| {
+                let mut preview_json = String::new();
+                push_py_str_cps(&mut preview_json, cps.iter().copied());
+                let preview = cps
+                    .iter()
+                    .map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}'))
+                    .collect();
+                LastMessage {
+                    role: role.to_owned(),
+                    preview_json,
+                    preview,
+                }
+            });
     }
 
     /// `created` as gptme reports it, given the file's current `modified`.
@@ -188,11 +211,16 @@ mod tests {
     #[test]
     fn models_usage_attribution() {
         let acc = full(concat!(
-            r#"{"role": "assistant", "content": "a1", "metadata": {"usage": {"input_tokens": 10, "output_tokens": 1}, "cost": 0.1}}"#, "\n",
-            r#"{"role": "assistant", "content": "a2", "metadata": {"model": "m1", "usage": {"input_tokens": 20}, "cost": 0.2}}"#, "\n",
-            r#"{"role": "assistant", "content": "a3", "metadata": {"usage": {"input_tokens": 5, "cache_read_tokens": 100}}}"#, "\n",
-            r#"{"role": "assistant", "content": "a5", "metadata": {}}"#, "\n",
-            r#"{"role": "assistant", "content": "a6", "metadata": {"model": "m3"}}"#, "\n",
+            r#"{"role": "assistant", "content": "a1", "metadata": {"usage": {"input_tokens": 10, "output_tokens": 1}, "cost": 0.1}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "a2", "metadata": {"model": "m1", "usage": {"input_tokens": 20}, "cost": 0.2}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "a3", "metadata": {"usage": {"input_tokens": 5, "cache_read_tokens": 100}}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "a5", "metadata": {}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "a6", "metadata": {"model": "m3"}}"#,
+            "\n",
         ));
         let keys: Vec<&str> = acc.models_usage.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["unknown", "m1", "m3"]);

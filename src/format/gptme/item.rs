@@ -103,7 +103,11 @@ pub fn render(p: &ItemParts<'_>) -> String {
     opt_str(&mut o, side.agent_path.as_deref());
     o.push_str(",\"agent_urls\":");
     o.push_str(agent_urls_json(side).as_deref().unwrap_or("null"));
-    o.push_str(&format!(",\"branches\":{},\"created\":{},\"id\":", side.branches, py_float(acc.created(p.modified))));
+    o.push_str(&format!(
+        ",\"branches\":{},\"created\":{},\"id\":",
+        side.branches,
+        py_float(acc.created(p.modified))
+    ));
     push_py_str(&mut o, p.id);
     o.push_str(",\"last_message_preview\":");
     match &acc.last_message {
@@ -114,7 +118,10 @@ pub fn render(p: &ItemParts<'_>) -> String {
         }
         None => o.push_str("null,\"last_message_role\":null"),
     }
-    o.push_str(&format!(",\"last_updated\":{modified},\"message_count\":{0},\"messages\":{0},\"model\":", acc.messages));
+    o.push_str(&format!(
+        ",\"last_updated\":{modified},\"message_count\":{0},\"messages\":{0},\"model\":",
+        acc.messages
+    ));
     opt_str(&mut o, acc.model.as_deref());
     o.push_str(",\"models_usage\":");
     o.push_str(&models_usage_json(acc));

@@ -51,7 +51,13 @@ impl<'a> Line<'a> {
         if std::str::from_utf8(bytes).is_err() {
             return Err(Malformed);
         }
-        let mut line = Line { role: None, content: None, timestamp: Timestamp::Missing, metadata: None, bad_fields: 0 };
+        let mut line = Line {
+            role: None,
+            content: None,
+            timestamp: Timestamp::Missing,
+            metadata: None,
+            bad_fields: 0,
+        };
         let mut sc = Scanner::new(bytes);
         sc.object(|sc, key| {
             if key.is("role") {
@@ -106,18 +112,30 @@ fn timestamp<'a>(sc: &mut Scanner<'a>) -> Result<Timestamp<'a>> {
     Ok(match sc.peek()? {
         Kind::String => {
             let s = sc.string()?;
-            if s.bytes.is_empty() { Timestamp::Missing } else { Timestamp::Text(s) }
+            if s.bytes.is_empty() {
+                Timestamp::Missing
+            } else {
+                Timestamp::Text(s)
+            }
         }
         Kind::Null => {
             sc.skip()?;
             Timestamp::Missing
         }
         Kind::Bool => {
-            if sc.bool()? { Timestamp::Unusable } else { Timestamp::Missing }
+            if sc.bool()? {
+                Timestamp::Unusable
+            } else {
+                Timestamp::Missing
+            }
         }
         Kind::Number => {
             let n = sc.number()?;
-            if n.parse::<f64>().is_ok_and(|v| v == 0.0) { Timestamp::Missing } else { Timestamp::Unusable }
+            if n.parse::<f64>().is_ok_and(|v| v == 0.0) {
+                Timestamp::Missing
+            } else {
+                Timestamp::Unusable
+            }
         }
         Kind::Object | Kind::Array => {
             sc.skip()?;
@@ -230,26 +248,47 @@ mod tests {
         let l = Line::parse(br#"{"role": "assistant", "content": "hi", "timestamp": "2026-01-01T10:00:00", "metadata": {"model": "m", "usage": {"input_tokens": 3, "output_tokens": 4, "cache_read_tokens": 5}, "cost": 0.5, "other": [1, {"x": null}]}}"#).unwrap();
         assert_eq!(l.conversational_role(), Some("assistant"));
         let m = l.metadata.unwrap();
-        assert_eq!((m.model.as_deref(), m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens), (Some("m"), 0.5, 3, 4, 5));
+        assert_eq!(
+            (
+                m.model.as_deref(),
+                m.cost,
+                m.input_tokens,
+                m.output_tokens,
+                m.cache_read_tokens
+            ),
+            (Some("m"), 0.5, 3, 4, 5)
+        );
     }
 
     #[test]
     fn legacy_flat_tokens() {
-        let l = Line::parse(br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#).unwrap();
+        let l = Line::parse(
+            br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#,
+        )
+        .unwrap();
         let m = l.metadata.unwrap();
         assert_eq!((m.input_tokens, m.output_tokens), (10, 3));
     }
 
     #[test]
     fn rejects_what_json_loads_rejects() {
-        for bad in [&b"not json"[..], b"[1, 2]", b"{\"role\": \"user\"", b"{\"a\": \"\xff\"}", b"{} {}"] {
+        for bad in [
+            &b"not json"[..],
+            b"[1, 2]",
+            b"{\"role\": \"user\"",
+            b"{\"a\": \"\xff\"}",
+            b"{} {}",
+        ] {
             assert!(Line::parse(bad).is_err());
         }
     }
 
     #[test]
     fn wrong_types_are_counted_not_fatal() {
-        let l = Line::parse(br#"{"role": 5, "metadata": {"cost": "x", "usage": {"input_tokens": 1.5}}}"#).unwrap();
+        let l = Line::parse(
+            br#"{"role": 5, "metadata": {"cost": "x", "usage": {"input_tokens": 1.5}}}"#,
+        )
+        .unwrap();
         assert!(l.role.is_none());
         assert_eq!(l.bad_fields, 3);
     }

@@ -50,7 +50,11 @@ impl Found {
 
     /// The files besides the log that feed the item: watched by their stat stamps.
     pub fn side_paths(&self) -> [PathBuf; 3] {
-        [self.dir.clone(), self.dir.join("config.toml"), self.dir.join("branches")]
+        [
+            self.dir.clone(),
+            self.dir.join("config.toml"),
+            self.dir.join("branches"),
+        ]
     }
 }
 
@@ -69,8 +73,16 @@ pub fn discover(logs: &Path) -> std::io::Result<Vec<Found>> {
         let dir = logs.join(id);
         // symlink_metadata would miss symlinked directories; metadata follows them.
         match std::fs::metadata(dir.join(LOG_FILE)) {
-            Ok(log_meta) => found.push(Found { id: id.to_owned(), dir, log_meta }),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
+            Ok(log_meta) => found.push(Found {
+                id: id.to_owned(),
+                dir,
+                log_meta,
+            }),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) => {}
             Err(e) => tracing::warn!(id, error = %e, "cannot look into conversation directory"),
         }
     }

@@ -5,7 +5,18 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 /// Keys gptme's `ChatConfig` knows; others make gptme fail, so we note them as a problem.
-const CHAT_KEYS: &[&str] = &["name", "model", "tools", "tool_format", "stream", "interactive", "workspace", "agent", "env", "mcp"];
+const CHAT_KEYS: &[&str] = &[
+    "name",
+    "model",
+    "tools",
+    "tool_format",
+    "stream",
+    "interactive",
+    "workspace",
+    "agent",
+    "env",
+    "mcp",
+];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Side {
@@ -25,7 +36,10 @@ pub struct Side {
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
 pub fn read(dir: &Path, id: &str) -> Side {
-    let mut side = Side { name: id.to_owned(), ..Side::default() };
+    let mut side = Side {
+        name: id.to_owned(),
+        ..Side::default()
+    };
     let config_path = dir.join("config.toml");
     let chat = match std::fs::read(&config_path) {
         Ok(bytes) => Some(parse_chat_table(&bytes, &mut side.problems)),
@@ -71,9 +85,16 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> toml::Table {
     };
     match doc.remove("chat") {
         Some(toml::Value::Table(chat)) => {
-            let unknown: Vec<&str> = chat.keys().map(String::as_str).filter(|k| !CHAT_KEYS.contains(k)).collect();
+            let unknown: Vec<&str> = chat
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !CHAT_KEYS.contains(k))
+                .collect();
             if !unknown.is_empty() {
-                problems.push(format!("config.toml: unknown [chat] keys: {}", unknown.join(", ")));
+                problems.push(format!(
+                    "config.toml: unknown [chat] keys: {}",
+                    unknown.join(", ")
+                ));
             }
             chat
         }
@@ -89,13 +110,20 @@ fn read_agent(side: &mut Side, agent: &str) {
     side.agent_path = Some(agent.to_owned());
     let toml_path = expand_home(agent).join("gptme.toml");
     side.agent_toml = Some(toml_path.clone());
-    let Ok(bytes) = std::fs::read(&toml_path) else { return };
-    let table = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<toml::Table>().ok());
-    let Some(mut table) = table else {
-        side.problems.push(format!("{}: invalid TOML", toml_path.display()));
+    let Ok(bytes) = std::fs::read(&toml_path) else {
         return;
     };
-    let Some(toml::Value::Table(mut agent)) = table.remove("agent") else { return };
+    let table = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|s| s.parse::<toml::Table>().ok());
+    let Some(mut table) = table else {
+        side.problems
+            .push(format!("{}: invalid TOML", toml_path.display()));
+        return;
+    };
+    let Some(toml::Value::Table(mut agent)) = table.remove("agent") else {
+        return;
+    };
     let mut take = |key: &str| match agent.remove(key) {
         Some(toml::Value::String(s)) => Some(s),
         _ => None,
@@ -109,8 +137,13 @@ fn read_agent(side: &mut Side, agent: &str) {
 }
 
 fn count_branches(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.filter_map(Result::ok).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl"))
+        .count() as u64
 }
 
 /// `~` and `~/…` expanded with `$HOME`, as Python's `expanduser`.
@@ -128,7 +161,11 @@ fn expand_home(p: &str) -> PathBuf {
 
 /// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
 pub fn realpath(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
     let mut todo: Vec<OsString> = abs.components().rev().filter_map(component_name).collect();
     let mut out = PathBuf::from("/");
     let mut links = 0;
@@ -141,7 +178,9 @@ pub fn realpath(p: &Path) -> PathBuf {
             continue;
         }
         let next = out.join(&c);
-        let link = std::fs::symlink_metadata(&next).ok().filter(|m| m.file_type().is_symlink());
+        let link = std::fs::symlink_metadata(&next)
+            .ok()
+            .filter(|m| m.file_type().is_symlink());
         match link.and_then(|_| std::fs::read_link(&next).ok()) {
             Some(target) if links < 40 => {
                 links += 1;

@@ -1,0 +1,127 @@
+//! The binary: commands, errors, and the rule that the archive is never written.
+
+use crate::util::{convmeta, fail, ok, restore, snapshot};
+
+#[test]
+fn no_command_writes_the_archive() {
+    let r = restore("archive");
+    let before = snapshot(&r.arch);
+    ok(r.cmd(&["backfill"]));
+    ok(r.cmd(&["list"]));
+    ok(r.cmd(&["list", "--json", "-q", "quokka"]));
+    ok(r.cmd(&["show", "edge-agent"]));
+    ok(r.cmd(&["status"]));
+    assert_eq!(
+        snapshot(&r.arch),
+        before,
+        "bytes, mtimes, modes and entries unchanged"
+    );
+}
+
+#[test]
+fn status_show_and_list_speak_plainly() {
+    let r = restore("archive");
+    let out = ok(r.cmd(&["status"]));
+    assert!(out.contains("never"), "{out}");
+    let out = ok(r.cmd(&["backfill"]));
+    assert!(out.starts_with("indexed 135 conversations"), "{out}");
+    let out = ok(r.cmd(&["status"]));
+    assert!(out.contains("135 (7 hidden"), "{out}");
+    let out = ok(r.cmd(&["list", "--limit", "3"]));
+    assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
+    let out = ok(r.cmd(&["show", "edge-agent"]));
+    assert!(out.contains("agent_name: Bob"), "{out}");
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let out = fail(r.cmd(&["show", "no-such-id"]));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no conversation with id \"no-such-id\""),
+        "{err}"
+    );
+
+    let out = fail(convmeta().args(["list", "--logs", "/definitely/not/here"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    // A file that is not ours is refused and left as it was.
+    let foreign = r.arch.parent().unwrap().join("notes.txt");
+    std::fs::write(&foreign, "my precious notes, not a database").unwrap();
+    let out = fail(
+        convmeta()
+            .arg("list")
+            .arg("--logs")
+            .arg(&r.arch)
+            .arg("--db")
+            .arg(&foreign),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
+    assert_eq!(
+        std::fs::read_to_string(&foreign).unwrap(),
+        "my precious notes, not a database"
+    );
+    let other = r.arch.parent().unwrap().join("other.sqlite3");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE mine (x)")
+        .unwrap();
+    let out = fail(
+        convmeta()
+            .arg("list")
+            .arg("--logs")
+            .arg(&r.arch)
+            .arg("--db")
+            .arg(&other),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
+}
+
+#[test]
+fn defaults_follow_gptme_and_xdg() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let cache = r.home.join("cache");
+    let out = ok(convmeta()
+        .env("HOME", &r.home)
+        .env("GPTME_LOGS_HOME", &r.arch)
+        .env("XDG_CACHE_HOME", &cache)
+        .args(["list", "--json"]));
+    assert!(out.contains("healthy-neighbour"));
+    let dbs: Vec<_> = std::fs::read_dir(cache.join("convmeta"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        dbs.iter()
+            .any(|n| n.starts_with("archive-") && n.ends_with(".sqlite3")),
+        "{dbs:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_moved_aside_and_rebuilt() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    ok(r.cmd(&["backfill"]));
+    // Keep the header (so it is recognisably ours) and wreck the pages after it.
+    let mut bytes = std::fs::read(&r.db).unwrap();
+    for b in bytes.iter_mut().skip(100) {
+        *b = 0xAB;
+    }
+    std::fs::write(&r.db, &bytes).unwrap();
+    let _ = std::fs::remove_file(format!("{}-wal", r.db.display()));
+    let out = ok(r.cmd(&["list", "--json"]));
+    assert!(out.contains("healthy-neighbour"));
+    let kept = std::fs::read_dir(r.db.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".corrupt-")
+        })
+        .count();
+    assert!(kept >= 1, "the damaged file is kept for inspection");
+}

@@ -1,0 +1,241 @@
+//! Incremental refresh equals a full scan, and every kind of change is noticed.
+
+use std::io::Write;
+use std::path::Path;
+
+use convmeta::Index;
+use rusqlite::types::Value as Sql;
+
+use crate::util::{random_line, Rng};
+
+/// Every column of the conversation's rows (public and internal), for exact comparison.
+fn row(index: &Index, id: &str) -> Vec<Vec<Sql>> {
+    let conn = index.store().conn().unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT * FROM conversations WHERE id = ?1",
+        "SELECT * FROM conversation_models WHERE conversation_id = ?1 ORDER BY model",
+        "SELECT log_offset, log_fingerprint, accumulator FROM _scan_state WHERE id = ?1",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([id], |r| {
+                (0..n)
+                    .map(|i| r.get::<_, Sql>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap();
+        for r in rows {
+            out.push(r.unwrap());
+        }
+    }
+    out
+}
+
+/// The row a fresh index builds from the archive as it is now.
+fn fresh_row(logs: &Path, id: &str) -> Vec<Vec<Sql>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = Index::open(logs, &tmp.path().join("fresh.sqlite3")).unwrap();
+    index.refresh().unwrap();
+    row(&index, id)
+}
+
+struct Archive {
+    _tmp: tempfile::TempDir,
+    logs: std::path::PathBuf,
+    index: Index,
+}
+
+fn archive() -> Archive {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let index = Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
+    Archive {
+        _tmp: tmp,
+        logs,
+        index,
+    }
+}
+
+impl Archive {
+    fn log(&self, id: &str) -> std::path::PathBuf {
+        let dir = self.logs.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("conversation.jsonl")
+    }
+
+    fn append(&self, id: &str, bytes: &[u8]) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log(id))
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
+    }
+
+    fn item(&self, id: &str) -> serde_json::Value {
+        crate::util::parse(&self.index.show(id).unwrap())
+    }
+}
+
+#[test]
+fn random_append_cuts_end_with_the_full_scan_row() {
+    for seed in 1..=40u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let text: String = (0..3 + rng.below(40))
+            .map(|_| random_line(&mut rng))
+            .collect();
+        let bytes = text.as_bytes();
+        let mut cuts: Vec<usize> = (0..1 + rng.below(8))
+            .map(|_| rng.below(bytes.len() as u64) as usize)
+            .collect();
+        cuts.push(bytes.len());
+        cuts.sort();
+        cuts.dedup();
+        let a = archive();
+        let mut at = 0;
+        for cut in cuts {
+            a.append("c", &bytes[at..cut]);
+            at = cut;
+            a.index.refresh().unwrap();
+            assert_eq!(
+                row(&a.index, "c"),
+                fresh_row(&a.logs, "c"),
+                "seed {seed}, after {cut} of {} bytes",
+                bytes.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn an_append_reads_only_the_new_bytes() {
+    let a = archive();
+    let line =
+        "{\"role\": \"user\", \"content\": \"hello\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
+    a.append("c", line.repeat(1000).as_bytes());
+    let first = a.index.refresh().unwrap();
+    assert_eq!((first.full_scans, first.appends), (1, 0));
+    a.append(
+        "c",
+        b"{\"role\": \"assistant\", \"content\": \"new answer\"}\n",
+    );
+    let second = a.index.refresh().unwrap();
+    assert_eq!((second.full_scans, second.appends), (0, 1));
+    assert!(second.bytes_read < 100, "read {} bytes", second.bytes_read);
+    let item = a.item("c");
+    assert_eq!(item["messages"], 1001);
+    assert_eq!(item["last_message_preview"], "new answer");
+    let third = a.index.refresh().unwrap();
+    assert_eq!(
+        (third.unchanged, third.bytes_read),
+        (1, 0),
+        "nothing changed: no reads"
+    );
+}
+
+#[test]
+fn a_half_written_line_is_shown_if_complete_json_but_never_stored() {
+    let a = archive();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"one\"}\n{\"role\": \"assistant\", \"content\": \"two\"}");
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("c")["last_message_preview"], "two");
+    assert_eq!(a.item("c")["messages"], 2);
+    // The writer was mid-line after all: the rest arrives, and the line is read again whole.
+    a.append("c", b", \"extra\": 1}\n");
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("c")["messages"], 2);
+    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"));
+}
+
+#[test]
+fn rewrites_shrinks_and_replacements_are_read_whole() {
+    let a = archive();
+    let user = |s: &str| format!("{{\"role\": \"user\", \"content\": \"{s}\"}}\n");
+    a.append("c", (user("first") + &user("second")).as_bytes());
+    a.index.refresh().unwrap();
+
+    // In place, same inode, grown: the fingerprint before the old offset no longer matches.
+    std::fs::write(a.log("c"), user("FIRST") + &user("second") + &user("third")).unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!(s.full_scans, 1);
+    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"));
+
+    // Shrunk (gptme's undo).
+    std::fs::write(a.log("c"), user("only")).unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!(s.full_scans, 1);
+    assert_eq!(a.item("c")["messages"], 1);
+    assert_eq!(a.item("c")["last_message_preview"], "only");
+
+    // Replaced by rename (gptme's edit): a new inode, even though it only grew.
+    let tmp = a.logs.join("c/.tmp");
+    std::fs::write(&tmp, user("only") + &user("edited")).unwrap();
+    std::fs::rename(&tmp, a.log("c")).unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!(s.full_scans, 1);
+    assert_eq!(a.item("c")["last_message_preview"], "edited");
+    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"));
+}
+
+#[test]
+fn created_deleted_renamed_and_branched_conversations_show_up() {
+    let a = archive();
+    a.append("one", b"{\"role\": \"user\", \"content\": \"a\"}\n");
+    a.index.refresh().unwrap();
+    assert_eq!(a.index.list(100, None).unwrap().len(), 1);
+
+    a.append("two", b"{\"role\": \"user\", \"content\": \"b\"}\n");
+    a.index.refresh().unwrap();
+    assert_eq!(a.index.list(100, None).unwrap().len(), 2);
+
+    // A rename through config.toml, the log untouched.
+    std::fs::write(
+        a.logs.join("one/config.toml"),
+        "[chat]\nname = \"Renamed\"\n",
+    )
+    .unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!((s.side_only, s.bytes_read), (1, 0));
+    assert_eq!(a.item("one")["name"], "Renamed");
+    std::fs::write(
+        a.logs.join("one/config.toml"),
+        "[chat]\nname = \"Renamed again\"\n",
+    )
+    .unwrap();
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("one")["name"], "Renamed again");
+
+    // A new branch.
+    std::fs::create_dir(a.logs.join("one/branches")).unwrap();
+    std::fs::write(a.logs.join("one/branches/alt.jsonl"), "").unwrap();
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("one")["branches"], 2);
+    std::fs::write(a.logs.join("one/branches/alt2.jsonl"), "").unwrap();
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("one")["branches"], 3);
+
+    // The agent's own gptme.toml is watched too.
+    let agent = a.logs.parent().unwrap().join("agent");
+    std::fs::create_dir(&agent).unwrap();
+    std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Bob\"\n").unwrap();
+    std::fs::write(
+        a.logs.join("two/config.toml"),
+        format!("[chat]\nagent = \"{}\"\n", agent.display()),
+    )
+    .unwrap();
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("two")["agent_name"], "Bob");
+    std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Robert\"\n").unwrap();
+    a.index.refresh().unwrap();
+    assert_eq!(a.item("two")["agent_name"], "Robert");
+
+    std::fs::remove_dir_all(a.logs.join("one")).unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!(s.deleted, 1);
+    assert!(a.index.show("one").is_err());
+    assert_eq!(a.index.list(100, None).unwrap().len(), 1);
+}

@@ -1,0 +1,8 @@
+//! One integration-test binary (one link step); each module is a topic.
+
+mod util;
+
+mod backfill;
+mod cli;
+mod conformance;
+mod incremental;

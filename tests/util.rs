@@ -1,0 +1,288 @@
+//! Helpers shared by the integration tests: restoring the conformance pack, running the binary,
+//! generating conversations.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+pub fn pack() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gptme-0.35.1")
+}
+
+/// A restored copy of the pack's archive (or one crasher case) in a temporary directory.
+pub struct Restored {
+    _tmp: tempfile::TempDir,
+    /// The logs dir (a realpath, as the pack's README asks).
+    pub arch: PathBuf,
+    /// An empty `$HOME` for `~` expansion.
+    pub home: PathBuf,
+    pub db: PathBuf,
+}
+
+/// Copies `pack()/<which>` (e.g. "archive" or "archive-crashers/unknown-chat-key"), then
+/// substitutes `{ARCHIVE}` in config files and sets the recorded mtimes.
+pub fn restore(which: &str) -> Restored {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let arch = root.join("archive");
+    copy_tree(&pack().join(which), &arch);
+    let home = root.join("home");
+    std::fs::create_dir(&home).unwrap();
+    substitute_configs(&arch, &arch);
+    let mtimes: BTreeMap<String, u64> =
+        serde_json::from_str(&std::fs::read_to_string(pack().join("mtimes.json")).unwrap())
+            .unwrap();
+    let prefix = format!("{which}/");
+    for (key, ns) in mtimes {
+        if let Some(rel) = key.strip_prefix(&prefix) {
+            set_mtime_ns(&arch.join(rel), ns);
+        }
+    }
+    Restored {
+        db: root.join("index.sqlite3"),
+        _tmp: tmp,
+        arch,
+        home,
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let ft = entry.file_type().unwrap();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if ft.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::write(&dst, std::fs::read(&src).unwrap()).unwrap();
+        }
+    }
+}
+
+fn substitute_configs(dir: &Path, arch: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let ft = entry.file_type().unwrap();
+        if ft.is_dir() {
+            substitute_configs(&entry.path(), arch);
+        } else if ft.is_file() && entry.file_name() == "config.toml" {
+            let text = std::fs::read(entry.path()).unwrap();
+            let text = String::from_utf8_lossy(&text).replace("{ARCHIVE}", arch.to_str().unwrap());
+            std::fs::write(entry.path(), text).unwrap();
+        }
+    }
+}
+
+pub fn set_mtime_ns(path: &Path, ns: u64) {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_nanos(ns);
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+        .unwrap();
+}
+
+impl Restored {
+    /// The binary with this archive, database and a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = convmeta();
+        c.env("HOME", &self.home)
+            .args(args)
+            .arg("--logs")
+            .arg(&self.arch)
+            .arg("--db")
+            .arg(&self.db);
+        c
+    }
+
+    /// `{ARCHIVE}` and `{HOME}` replaced in a recorded value.
+    pub fn sub(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(
+                s.replace("{ARCHIVE}", self.arch.to_str().unwrap())
+                    .replace("{HOME}", self.home.to_str().unwrap()),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.sub(x)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.sub(x))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// `truth.json`'s conversations, substituted, with the API's two aliases added.
+    pub fn truth(&self) -> BTreeMap<String, Value> {
+        let v = parse(&std::fs::read_to_string(pack().join("truth.json")).unwrap());
+        let mut out = BTreeMap::new();
+        for (id, item) in self.sub(&v["conversations"]).as_object().unwrap() {
+            let mut item = item.clone();
+            item["message_count"] = item["messages"].clone();
+            item["last_updated"] = item["modified"].clone();
+            out.insert(id.clone(), item);
+        }
+        out
+    }
+
+    pub fn expected(&self, name: &str) -> Value {
+        let v =
+            parse(&std::fs::read_to_string(pack().join(format!("expected/{name}.json"))).unwrap());
+        self.sub(&v)
+    }
+}
+
+/// Parses JSON that may hold Python's lone-surrogate escapes (they become U+FFFD; the
+/// byte-exact tests compare the raw text).
+pub fn parse(text: &str) -> Value {
+    serde_json::from_str(&convmeta::json::without_lone_surrogates(text)).unwrap()
+}
+
+/// The two conversations whose preview convmeta deliberately improves on gptme's.
+pub const IMPROVED_PREVIEWS: [&str; 2] = [
+    "edge-system-line-containing-quoted-user",
+    "edge-truncated-last-line",
+];
+
+/// The built binary, in UTC, with no ambient configuration.
+pub fn convmeta() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_convmeta"));
+    c.env("TZ", "UTC")
+        .env("CONVMETA_LOG", "error")
+        .env_remove("GPTME_LOGS_HOME")
+        .env_remove("CONVMETA_DB")
+        .env_remove("XDG_DATA_HOME");
+    c
+}
+
+/// Runs and insists on success, returning stdout.
+pub fn ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
+    let c = c.borrow_mut();
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        c,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn fail(mut c: impl std::borrow::BorrowMut<Command>) -> Output {
+    let c = c.borrow_mut();
+    let out = c.output().unwrap();
+    assert!(!out.status.success(), "{c:?} should have failed");
+    out
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce from the seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+const WORDS: &[&str] = &[
+    "alpha",
+    "béta",
+    "gamma",
+    "<think>hm</think>",
+    "delta",
+    "quokka",
+    "\\n",
+    "emoji 😀",
+    "tab\\t",
+    "\\u00e9",
+    "\\ud83d",
+];
+
+/// One random gptme line, ending in `\n` (or `\r\n`). Covers the shapes the accumulator cares
+/// about: roles, metadata with and without models, legacy tokens, blank and malformed lines.
+pub fn random_line(rng: &mut Rng) -> String {
+    let words: Vec<&str> = (0..1 + rng.below(30))
+        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+        .collect();
+    let content = words.join(" ");
+    let ts = format!(
+        "2026-01-0{}T10:{:02}:{:02}Z",
+        1 + rng.below(9),
+        rng.below(60),
+        rng.below(60)
+    );
+    let eol = if rng.chance(10) { "\r\n" } else { "\n" };
+    let line = match rng.below(10) {
+        0 => "   ".to_string(),
+        1 => "{\"role\": \"user\", \"content\": \"broken".to_string(),
+        2 | 3 => format!("{{\"role\": \"user\", \"content\": \"{content}\", \"timestamp\": \"{ts}\"}}"),
+        4 => format!("{{\"role\": \"system\", \"content\": \"{content}\", \"timestamp\": \"{ts}\"}}"),
+        5 => format!(
+            "{{\"role\": \"assistant\", \"content\": \"{content}\", \"timestamp\": \"{ts}\", \"metadata\": {{\"input_tokens\": {}, \"output_tokens\": {}}}}}",
+            rng.below(100),
+            rng.below(100)
+        ),
+        _ => format!(
+            "{{\"role\": \"assistant\", \"content\": \"{content}\", \"timestamp\": \"{ts}\", \"metadata\": {{\"model\": \"m{}\", \"usage\": {{\"input_tokens\": {}, \"output_tokens\": {}, \"cache_read_tokens\": {}}}, \"cost\": 0.{}}}}}",
+            rng.below(3),
+            rng.below(5000),
+            rng.below(500),
+            rng.below(100),
+            rng.below(1000)
+        ),
+    };
+    line + eol
+}
+
+/// What `snapshot` records of one entry: length, content hash, mtime (s, ns), mode, link target.
+pub type EntryState = (u64, u64, i64, i64, u32, Option<PathBuf>);
+
+/// Every entry under `root`, so a test can prove nothing was created, changed or touched.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, EntryState> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            let link = m
+                .file_type()
+                .is_symlink()
+                .then(|| std::fs::read_link(&path).unwrap());
+            let hash = if m.is_file() {
+                std::fs::read(&path)
+                    .unwrap()
+                    .iter()
+                    .fold(0xcbf29ce484222325u64, |h, &b| {
+                        (h ^ b as u64).wrapping_mul(0x100000001b3)
+                    })
+            } else {
+                0
+            };
+            if m.is_dir() {
+                todo.push(path.clone());
+            }
+            out.insert(
+                path,
+                (m.len(), hash, m.mtime(), m.mtime_nsec(), m.mode(), link),
+            );
+        }
+    }
+    out
+}
