@@ -5,13 +5,16 @@
 //! need. Skipping strings with `memchr` while still validating them is several times faster than
 //! building values, and it lets us keep Python's view of strings (lone surrogates survive).
 
-use memchr::memchr2;
-
 /// Nesting deeper than this is treated as malformed (Python's json gives up around 1000 too).
 const MAX_DEPTH: u32 = 256;
 
+/// Why a text is not JSON as Python's `json.loads(bytes)` reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Malformed;
+pub enum Malformed {
+    Json,
+    /// Invalid UTF-8 inside a string (Python fails to decode before parsing).
+    Utf8,
+}
 
 pub type Result<T> = std::result::Result<T, Malformed>;
 
@@ -36,7 +39,7 @@ impl<'a> RawStr<'a> {
     /// surrogates stay (0xD800..=0xDFFF).
     pub fn code_points(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.bytes.len());
-        // Validated UTF-8 (the caller checked the line), so this cannot fail.
+        // The scanner validated the string's UTF-8, so this cannot fail.
         let text = std::str::from_utf8(self.bytes).unwrap_or_default();
         if !self.escaped {
             out.extend(text.chars().map(|c| c as u32));
@@ -93,6 +96,38 @@ impl<'a> RawStr<'a> {
     }
 }
 
+/// The index of the first byte at or after `from` that a string scan must look at: `"`, `\\`, a
+/// control character or a non-ASCII byte.
+#[inline]
+fn find_special(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads 16 bytes that are
+        // inside `b` (checked by the loop condition).
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let ctl = _mm_set1_epi8(0x1f);
+            while i + 16 <= b.len() {
+                let x = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                let special = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                    _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x),
+                );
+                // movemask(x) holds the high bits: the non-ASCII bytes.
+                let mask = (_mm_movemask_epi8(special) | _mm_movemask_epi8(x)) as u32;
+                if mask != 0 {
+                    return Some(i + mask.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
+        }
+    }
+    b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80).map(|p| i + p)
+}
+
 fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
     let mut v = 0;
     for _ in 0..4 {
@@ -112,7 +147,7 @@ pub enum Kind {
     Null,
 }
 
-/// A cursor over one JSON text. The caller must have checked that the bytes are UTF-8.
+/// A cursor over one JSON text in bytes. UTF-8 is validated where it can occur (in strings).
 pub struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
@@ -142,53 +177,62 @@ impl<'a> Scanner<'a> {
 
     pub fn peek(&mut self) -> Result<Kind> {
         self.ws();
-        Ok(match self.b.get(self.i).ok_or(Malformed)? {
+        Ok(match self.b.get(self.i).ok_or(Malformed::Json)? {
             b'{' => Kind::Object,
             b'[' => Kind::Array,
             b'"' => Kind::String,
             b't' | b'f' => Kind::Bool,
             b'n' => Kind::Null,
             b'-' | b'0'..=b'9' | b'N' | b'I' => Kind::Number,
-            _ => return Err(Malformed),
+            _ => return Err(Malformed::Json),
         })
     }
 
-    /// Reads a string value, validating escapes and rejecting raw control characters.
+    /// Reads a string value, validating escapes and UTF-8 and rejecting raw control characters
+    /// (Python's strict mode). Nothing is copied.
     pub fn string(&mut self) -> Result<RawStr<'a>> {
         self.ws();
         if self.b.get(self.i) != Some(&b'"') {
-            return Err(Malformed);
+            return Err(Malformed::Json);
         }
         let start = self.i + 1;
         let mut j = start;
         let mut escaped = false;
         loop {
-            let rest = &self.b[j..];
-            let k = memchr2(b'"', b'\\', rest).ok_or(Malformed)?;
-            // Python's strict mode rejects raw control characters inside strings. The fold
-            // (rather than `any`) lets the compiler vectorise this pass.
-            if rest[..k].iter().fold(false, |acc, &c| acc | (c < 0x20)) {
-                return Err(Malformed);
-            }
-            j += k;
-            if self.b[j] == b'"' {
-                self.i = j + 1;
-                return Ok(RawStr {
-                    bytes: &self.b[start..j],
-                    escaped,
-                });
-            }
-            escaped = true;
-            match self.b.get(j + 1).ok_or(Malformed)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
-                b'u' => {
-                    let hex = self.b.get(j + 2..j + 6).ok_or(Malformed)?;
-                    if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return Err(Malformed);
-                    }
-                    j += 6;
+            j = find_special(self.b, j).ok_or(Malformed::Json)?;
+            match self.b[j] {
+                b'"' => {
+                    self.i = j + 1;
+                    return Ok(RawStr { bytes: &self.b[start..j], escaped });
                 }
-                _ => return Err(Malformed),
+                b'\\' => {
+                    escaped = true;
+                    match self.b.get(j + 1).ok_or(Malformed::Json)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                        b'u' => {
+                            let hex = self.b.get(j + 2..j + 6).ok_or(Malformed::Json)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(Malformed::Json);
+                            }
+                            j += 6;
+                        }
+                        _ => return Err(Malformed::Json),
+                    }
+                }
+                c if c < 0x20 => return Err(Malformed::Json),
+                lead => {
+                    // Non-ASCII: rare in gptme's logs (Python escapes it), so check one
+                    // character at a time instead of validating every line up front.
+                    let width = match lead {
+                        0xC2..=0xDF => 2,
+                        0xE0..=0xEF => 3,
+                        0xF0..=0xF4 => 4,
+                        _ => return Err(Malformed::Utf8),
+                    };
+                    let ch = self.b.get(j..j + width).ok_or(Malformed::Utf8)?;
+                    std::str::from_utf8(ch).map_err(|_| Malformed::Utf8)?;
+                    j += width;
+                }
             }
         }
     }
@@ -218,12 +262,12 @@ impl<'a> Scanner<'a> {
             Some(b'1'..=b'9') => {
                 digits(self);
             }
-            _ => return Err(Malformed),
+            _ => return Err(Malformed::Json),
         }
         if self.b.get(self.i) == Some(&b'.') {
             self.i += 1;
             if digits(self) == 0 {
-                return Err(Malformed);
+                return Err(Malformed::Json);
             }
         }
         if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
@@ -232,11 +276,11 @@ impl<'a> Scanner<'a> {
                 self.i += 1;
             }
             if digits(self) == 0 {
-                return Err(Malformed);
+                return Err(Malformed::Json);
             }
         }
         // Validated ASCII, so this cannot fail.
-        std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Malformed)
+        std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Malformed::Json)
     }
 
     fn literal(&mut self, lit: &[u8]) -> Result<()> {
@@ -244,7 +288,7 @@ impl<'a> Scanner<'a> {
             self.i += lit.len();
             Ok(())
         } else {
-            Err(Malformed)
+            Err(Malformed::Json)
         }
     }
 
@@ -272,11 +316,11 @@ impl<'a> Scanner<'a> {
     fn enter(&mut self, open: u8) -> Result<()> {
         self.ws();
         if self.b.get(self.i) != Some(&open) {
-            return Err(Malformed);
+            return Err(Malformed::Json);
         }
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Malformed);
+            return Err(Malformed::Json);
         }
         self.i += 1;
         Ok(())
@@ -307,7 +351,7 @@ impl<'a> Scanner<'a> {
                     self.depth -= 1;
                     return Ok(());
                 }
-                _ => return Err(Malformed),
+                _ => return Err(Malformed::Json),
             }
         }
     }
@@ -331,7 +375,7 @@ impl<'a> Scanner<'a> {
                     self.depth -= 1;
                     return Ok(());
                 }
-                _ => return Err(Malformed),
+                _ => return Err(Malformed::Json),
             }
         }
     }
@@ -497,6 +541,16 @@ mod tests {
         }
         let deep = "[".repeat(300) + &"]".repeat(300);
         assert!(!valid(&deep));
+    }
+
+    #[test]
+    fn checks_utf8_inside_strings() {
+        let parse = |b: &[u8]| Scanner::new(b).string().map(|s| s.bytes.len());
+        assert_eq!(parse("\"caf\u{e9} \u{1F600} long enough to use the wide path\"".as_bytes()), Ok(43));
+        for bad in [&b"\"\xff\""[..], b"\"\xc0\x80\"", b"\"\xed\xa0\x80\"", b"\"abc\xe2\x82\"", b"\"0123456789abcdef\xf5\x80\x80\x80\""] {
+            assert_eq!(parse(bad), Err(Malformed::Utf8), "{bad:?}");
+        }
+        assert_eq!(parse(b"\"0123456789abcdef\x01\""), Err(Malformed::Json));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::line::{Line, Timestamp};
 use super::{preview, time};
-use crate::json::push_py_str_cps;
+use crate::json::{push_py_str_cps, Malformed};
 
 /// Where `created` comes from, decided by the first line that parses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -91,16 +91,16 @@ impl Accumulator {
             return;
         }
         self.messages += 1;
-        let lossy;
-        let bytes = match std::str::from_utf8(bytes) {
-            Ok(_) => bytes,
-            Err(_) => {
-                self.problems.invalid_utf8_lines += 1;
-                lossy = String::from_utf8_lossy(bytes).into_owned();
-                lossy.as_bytes()
-            }
-        };
-        let Ok(line) = Line::parse(bytes) else {
+        let lossy: String;
+        let mut bytes = bytes;
+        let mut parsed = Line::parse(bytes);
+        if let Err(Malformed::Utf8) = parsed {
+            self.problems.invalid_utf8_lines += 1;
+            lossy = String::from_utf8_lossy(bytes).into_owned();
+            bytes = lossy.as_bytes();
+            parsed = Line::parse(bytes);
+        }
+        let Ok(line) = parsed else {
             self.problems.bad_lines += 1;
             return;
         };

@@ -44,13 +44,10 @@ pub struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    /// Parses a complete line. Fails when gptme's `json.loads` would: not UTF-8, not JSON, or
-    /// (our rule, where gptme crashes) not an object.
+    /// Parses a complete line. Fails when gptme's `json.loads` would: not UTF-8
+    /// ([`Malformed::Utf8`]), not JSON, or (our rule, where gptme crashes) not an object.
     pub fn parse(bytes: &'a [u8]) -> Result<Line<'a>> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        if std::str::from_utf8(bytes).is_err() {
-            return Err(Malformed);
-        }
         let mut line = Line {
             role: None,
             content: None,
@@ -81,7 +78,7 @@ impl<'a> Line<'a> {
             Ok(())
         })?;
         if !sc.at_end() {
-            return Err(Malformed);
+            return Err(Malformed::Json);
         }
         Ok(line)
     }

@@ -1,0 +1,118 @@
+//! Generates gptme archives with realistic shapes: a 10–40 KB pinned system prompt first,
+//! 20–2000 lines, assistant metadata, tool output, some lines over 8 KB, JSON escapes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+}
+
+const WORDS: &[&str] = &[
+    "the", "file", "function", "we", "should", "parse", "config", "index", "thread", "\\n", "\\\"quoted\\\"", "caf\\u00e9",
+    "refactor", "error", "cache", "return", "import", "python", "rust", "query", "server", "\\t", "module", "test",
+];
+
+/// `len` bytes of prose with the escapes Python's json.dumps writes.
+fn text(rng: &mut Rng, len: usize, out: &mut String) {
+    let start = out.len();
+    while out.len() - start < len {
+        out.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+        out.push(' ');
+    }
+}
+
+fn ts(i: usize) -> String {
+    format!("2026-01-{:02}T{:02}:{:02}:{:02}.{:06}", 1 + i / 86400 % 28, i / 3600 % 24, i / 60 % 60, i % 60, i * 7919 % 1_000_000)
+}
+
+/// One conversation's JSONL text with `lines` lines after the system prompt.
+pub fn conversation(rng: &mut Rng, lines: usize) -> String {
+    let mut s = String::with_capacity(lines * 1500 + 40_000);
+    s.push_str("{\"role\": \"system\", \"content\": \"");
+    let prompt = rng.range(10_000, 40_000) as usize;
+    text(rng, prompt, &mut s);
+    s.push_str("\", \"timestamp\": \"2026-01-01T00:00:00\", \"pinned\": true, \"hide\": true}\n");
+    for i in 0..lines {
+        let (role, len) = match i % 3 {
+            0 => ("user", rng.range(20, 600)),
+            1 => ("assistant", rng.range(100, 3000)),
+            _ => ("system", rng.range(50, 4000)),
+        };
+        // About 3% of lines are over 8 KB (long answers, big tool output).
+        let len = if rng.below(100) < 3 { rng.range(8_500, 30_000) } else { len } as usize;
+        write!(s, "{{\"role\": \"{role}\", \"content\": \"").unwrap();
+        text(rng, len, &mut s);
+        write!(s, "\", \"timestamp\": \"{}\"", ts(i)).unwrap();
+        if role == "assistant" {
+            let model = ["anthropic/claude-sonnet-4-5", "openai/gpt-5", "anthropic/claude-opus-4-1"][rng.below(3) as usize];
+            write!(
+                s,
+                ", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {}, \"output_tokens\": {}, \"cache_read_tokens\": {}, \"cache_creation_tokens\": {}}}, \"cost\": 0.{:04}}}",
+                rng.range(1, 5000),
+                rng.range(1, 2000),
+                rng.range(0, 90_000),
+                rng.range(0, 3000),
+                rng.range(1, 9999)
+            )
+            .unwrap();
+        }
+        s.push_str("}\n");
+    }
+    s
+}
+
+/// Lines per conversation: mostly short, a long tail up to 2000.
+pub fn line_count(rng: &mut Rng) -> usize {
+    match rng.below(10) {
+        0..=5 => rng.range(20, 150),
+        6..=8 => rng.range(150, 600),
+        _ => rng.range(600, 2000),
+    }
+    .try_into()
+    .unwrap()
+}
+
+/// Writes `n` conversations under `logs`, each with a small config.toml; returns total bytes.
+pub fn archive(logs: &Path, n: usize, seed: u64, lines: impl Fn(&mut Rng) -> usize) -> u64 {
+    let mut rng = Rng(seed);
+    let mut total = 0;
+    for i in 0..n {
+        let dir = logs.join(format!("2026-01-01-conversation-{i:06}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let count = lines(&mut rng);
+        let text = conversation(&mut rng, count);
+        total += text.len() as u64;
+        std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
+        std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"Conversation {i}\"\nworkspace = \"@log\"\n")).unwrap();
+    }
+    total
+}
+
+/// Small conversations (a few short lines), for sweep costs at large counts.
+pub fn small_archive(logs: &Path, n: usize) {
+    for i in 0..n {
+        let dir = logs.join(format!("2026-01-01-small-{i:06}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "{{\"role\": \"user\", \"content\": \"hello {i}\", \"timestamp\": \"2026-01-01T10:00:00\"}}\n{{\"role\": \"assistant\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:01\", \"metadata\": {{\"model\": \"m\", \"cost\": 0.01}}}}\n"
+        );
+        std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
+        if i % 2 == 0 {
+            std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"Small {i}\"\n")).unwrap();
+        }
+    }
+}
