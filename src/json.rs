@@ -96,36 +96,65 @@ impl<'a> RawStr<'a> {
     }
 }
 
-/// The index of the first byte at or after `from` that a string scan must look at: `"`, `\\`, a
+/// A bit per byte of `chunk` (at most 32 bytes) that a string scan must look at: `"`, `\\`, a
 /// control character or a non-ASCII byte.
-#[inline]
-fn find_special(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
+#[inline(always)]
+fn special_mask(chunk: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
-    {
+    if chunk.len() == 32 {
         use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads 16 bytes that are
-        // inside `b` (checked by the loop condition).
+        // SAFETY: SSE2 is part of the x86_64 baseline, and both loads read inside `chunk`.
         unsafe {
             let quote = _mm_set1_epi8(b'"' as i8);
             let backslash = _mm_set1_epi8(b'\\' as i8);
             let ctl = _mm_set1_epi8(0x1f);
-            while i + 16 <= b.len() {
-                let x = _mm_loadu_si128(b.as_ptr().add(i).cast());
+            let half = |x: __m128i| {
                 let special = _mm_or_si128(
                     _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
                     _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x),
                 );
                 // movemask(x) holds the high bits: the non-ASCII bytes.
-                let mask = (_mm_movemask_epi8(special) | _mm_movemask_epi8(x)) as u32;
-                if mask != 0 {
-                    return Some(i + mask.trailing_zeros() as usize);
-                }
-                i += 16;
-            }
+                (_mm_movemask_epi8(special) | _mm_movemask_epi8(x)) as u32
+            };
+            let lo = half(_mm_loadu_si128(chunk.as_ptr().cast()));
+            let hi = half(_mm_loadu_si128(chunk.as_ptr().add(16).cast()));
+            return lo | hi << 16;
         }
     }
-    b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80).map(|p| i + p)
+    chunk.iter().enumerate().fold(0, |m, (i, &c)| {
+        m | (u32::from(c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80) << i)
+    })
+}
+
+/// The length of the escape sequence at `b[k]` (a backslash), if valid.
+#[inline]
+fn escape_len(b: &[u8], k: usize) -> Result<usize> {
+    match b.get(k + 1).ok_or(Malformed::Json)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(2),
+        b'u' => {
+            let hex = b.get(k + 2..k + 6).ok_or(Malformed::Json)?;
+            if hex.iter().all(u8::is_ascii_hexdigit) {
+                Ok(6)
+            } else {
+                Err(Malformed::Json)
+            }
+        }
+        _ => Err(Malformed::Json),
+    }
+}
+
+/// The length of the UTF-8 character at `b[k]` (a non-ASCII byte), if valid. Non-ASCII is rare
+/// in gptme's logs (Python escapes it), so it is checked here rather than line by line.
+fn utf8_len(b: &[u8], k: usize) -> Result<usize> {
+    let width = match b[k] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return Err(Malformed::Utf8),
+    };
+    let ch = b.get(k..k + width).ok_or(Malformed::Utf8)?;
+    std::str::from_utf8(ch).map_err(|_| Malformed::Utf8)?;
+    Ok(width)
 }
 
 fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
@@ -198,41 +227,38 @@ impl<'a> Scanner<'a> {
         let start = self.i + 1;
         let mut j = start;
         let mut escaped = false;
+        // Look at 32 bytes at a time; within a block, handle every special byte from one mask
+        // rather than searching again after each escape.
         loop {
-            j = find_special(self.b, j).ok_or(Malformed::Json)?;
-            match self.b[j] {
-                b'"' => {
-                    self.i = j + 1;
-                    return Ok(RawStr { bytes: &self.b[start..j], escaped });
-                }
-                b'\\' => {
-                    escaped = true;
-                    match self.b.get(j + 1).ok_or(Malformed::Json)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
-                        b'u' => {
-                            let hex = self.b.get(j + 2..j + 6).ok_or(Malformed::Json)?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return Err(Malformed::Json);
-                            }
-                            j += 6;
-                        }
-                        _ => return Err(Malformed::Json),
+            let len = (self.b.len() - j).min(32);
+            if len == 0 {
+                return Err(Malformed::Json);
+            }
+            let base = j;
+            let mut mask = special_mask(&self.b[base..base + len]);
+            j = base + len;
+            while mask != 0 {
+                let k = base + mask.trailing_zeros() as usize;
+                let next = match self.b[k] {
+                    b'"' => {
+                        self.i = k + 1;
+                        return Ok(RawStr {
+                            bytes: &self.b[start..k],
+                            escaped,
+                        });
                     }
+                    b'\\' => {
+                        escaped = true;
+                        k + escape_len(self.b, k)?
+                    }
+                    c if c < 0x20 => return Err(Malformed::Json),
+                    _ => k + utf8_len(self.b, k)?,
+                };
+                if next >= base + len {
+                    j = next;
+                    break;
                 }
-                c if c < 0x20 => return Err(Malformed::Json),
-                lead => {
-                    // Non-ASCII: rare in gptme's logs (Python escapes it), so check one
-                    // character at a time instead of validating every line up front.
-                    let width = match lead {
-                        0xC2..=0xDF => 2,
-                        0xE0..=0xEF => 3,
-                        0xF0..=0xF4 => 4,
-                        _ => return Err(Malformed::Utf8),
-                    };
-                    let ch = self.b.get(j..j + width).ok_or(Malformed::Utf8)?;
-                    std::str::from_utf8(ch).map_err(|_| Malformed::Utf8)?;
-                    j += width;
-                }
+                mask &= u32::MAX << (next - base);
             }
         }
     }
@@ -546,8 +572,17 @@ mod tests {
     #[test]
     fn checks_utf8_inside_strings() {
         let parse = |b: &[u8]| Scanner::new(b).string().map(|s| s.bytes.len());
-        assert_eq!(parse("\"caf\u{e9} \u{1F600} long enough to use the wide path\"".as_bytes()), Ok(43));
-        for bad in [&b"\"\xff\""[..], b"\"\xc0\x80\"", b"\"\xed\xa0\x80\"", b"\"abc\xe2\x82\"", b"\"0123456789abcdef\xf5\x80\x80\x80\""] {
+        assert_eq!(
+            parse("\"caf\u{e9} \u{1F600} long enough to use the wide path\"".as_bytes()),
+            Ok(43)
+        );
+        for bad in [
+            &b"\"\xff\""[..],
+            b"\"\xc0\x80\"",
+            b"\"\xed\xa0\x80\"",
+            b"\"abc\xe2\x82\"",
+            b"\"0123456789abcdef\xf5\x80\x80\x80\"",
+        ] {
             assert_eq!(parse(bad), Err(Malformed::Utf8), "{bad:?}");
         }
         assert_eq!(parse(b"\"0123456789abcdef\x01\""), Err(Malformed::Json));

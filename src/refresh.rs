@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{File, Metadata};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -281,8 +281,8 @@ impl Drop for Writer<'_> {
 }
 
 impl LineSink for Accumulator {
-    fn line(&mut self, bytes: &[u8]) {
-        self.feed(bytes);
+    fn line(&mut self, bytes: &[u8], offset: u64) {
+        self.feed(bytes, offset);
     }
     fn oversized(&mut self) {
         self.feed_oversized();
@@ -356,13 +356,18 @@ fn read_log(
         }
     }
     let scanned = scan::scan(&file, start, stamp.size, &mut acc, buf)?;
-    acc.settle();
+    let read_line = |offset: u64, len: usize| {
+        let mut line = vec![0; len];
+        file.read_exact_at(&mut line, offset).ok().map(|()| line)
+    };
+    acc.settle(read_line);
     let mut shown = acc.clone();
     if scanned.tail_oversized {
         shown.feed_oversized();
     } else if !scanned.tail.is_empty() {
-        shown.feed(&scanned.tail);
-        shown.settle();
+        // The tail is in hand; it is the only line this settle can need.
+        shown.feed(&scanned.tail, scanned.offset);
+        shown.settle(|_, _| Some(scanned.tail.clone()));
     }
     let resume = Resume {
         offset: scanned.offset,

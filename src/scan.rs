@@ -14,8 +14,8 @@ const FINGERPRINT_SPAN: u64 = 4096;
 
 /// Receives the complete lines of a scan, in order.
 pub trait LineSink {
-    /// One line, without its `\n`.
-    fn line(&mut self, bytes: &[u8]);
+    /// One line, without its `\n`, and the file offset it starts at.
+    fn line(&mut self, bytes: &[u8], offset: u64);
     /// A line longer than [`MAX_LINE`].
     fn oversized(&mut self);
 }
@@ -33,8 +33,8 @@ pub struct Scanned {
     pub bytes_read: u64,
 }
 
-/// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
-/// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
+/// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it holds
+/// two chunks, or the longest line seen (at most [`MAX_LINE`]) plus one chunk.
 pub fn scan(
     file: &File,
     from: u64,
@@ -42,46 +42,51 @@ pub fn scan(
     sink: &mut impl LineSink,
     buf: &mut Vec<u8>,
 ) -> io::Result<Scanned> {
-    buf.clear();
+    if buf.len() < 2 * CHUNK {
+        buf.resize(2 * CHUNK, 0);
+    }
+    let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
+    let mut lo_offset = from; // file offset of buf[lo]
     let mut pos = from; // file offset of the next byte to read
-    let mut buf_offset = from; // file offset of buf[0]
     let mut oversized_start = None; // set while inside an oversized line
     let mut bytes_read = 0;
     while pos < to {
+        if buf.len() - hi < CHUNK {
+            buf.copy_within(lo..hi, 0);
+            (lo, hi) = (0, hi - lo);
+            if buf.len() - hi < CHUNK {
+                buf.resize(hi + CHUNK, 0);
+            }
+        }
         let want = CHUNK.min((to - pos) as usize);
-        let filled = buf.len();
-        buf.resize(filled + want, 0);
-        let got = match file.read_at(&mut buf[filled..], pos) {
+        let got = match file.read_at(&mut buf[hi..hi + want], pos) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        buf.truncate(filled + got);
         if got == 0 {
             break; // the file shrank under us; the next refresh sees it
         }
         pos += got as u64;
         bytes_read += got as u64;
-        let mut start = 0;
-        for nl in memchr::memchr_iter(b'\n', &buf[filled..]) {
-            let end = filled + nl;
+        for nl in memchr::memchr_iter(b'\n', &buf[hi..hi + got]) {
+            let end = hi + nl;
             if oversized_start.take().is_some() {
                 sink.oversized();
             } else {
-                sink.line(&buf[start..end]);
+                sink.line(&buf[lo..end], lo_offset);
             }
-            start = end + 1;
+            lo_offset += (end + 1 - lo) as u64;
+            lo = end + 1;
         }
-        if oversized_start.is_none() {
-            buf.drain(..start);
-            buf_offset += start as u64;
-            if buf.len() > MAX_LINE {
-                oversized_start = Some(buf_offset);
-            }
+        hi += got;
+        if oversized_start.is_none() && hi - lo > MAX_LINE {
+            oversized_start = Some(lo_offset);
         }
         if oversized_start.is_some() {
-            buf_offset += buf.len() as u64;
-            buf.clear();
+            // Drop what we have of the oversized line; the offsets still count it.
+            lo_offset += (hi - lo) as u64;
+            (lo, hi) = (0, 0);
         }
     }
     Ok(match oversized_start {
@@ -93,8 +98,8 @@ pub fn scan(
             bytes_read,
         },
         None => Scanned {
-            offset: buf_offset,
-            tail: std::mem::take(buf),
+            offset: lo_offset,
+            tail: buf[lo..hi].to_vec(),
             tail_oversized: false,
             bytes_read,
         },
@@ -143,7 +148,7 @@ mod tests {
     struct Lines(Vec<String>, usize);
 
     impl LineSink for Lines {
-        fn line(&mut self, b: &[u8]) {
+        fn line(&mut self, b: &[u8], _offset: u64) {
             self.0.push(String::from_utf8_lossy(b).into_owned());
         }
         fn oversized(&mut self) {

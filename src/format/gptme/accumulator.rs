@@ -72,10 +72,10 @@ pub struct Accumulator {
     pub models_usage: Vec<(String, ModelUsage)>,
     pub last_message: Option<LastMessage>,
     pub problems: LineProblems,
-    /// The newest user/assistant line fed since the last `settle`; its preview is computed once
-    /// at the end of a scan rather than for every message.
+    /// Where the newest user/assistant line fed since the last `settle` starts, and its length:
+    /// its preview is computed once at the end of a scan rather than for every message.
     #[serde(skip)]
-    pending_last: Option<Vec<u8>>,
+    pending_last: Option<(u64, usize)>,
 }
 
 /// ASCII whitespace as Python's `bytes.strip()` sees it.
@@ -84,26 +84,35 @@ fn is_blank(line: &[u8]) -> bool {
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
 }
 
+/// Parses a line, reading invalid UTF-8 with U+FFFD in place of the bad bytes when needed (as
+/// gptme reads lines for `created`). `f` learns whether that happened.
+fn with_parsed<R>(bytes: &[u8], f: impl FnOnce(Result<Line<'_>, Malformed>, bool) -> R) -> R {
+    match Line::parse(bytes) {
+        Err(Malformed::Utf8) => {
+            let lossy = String::from_utf8_lossy(bytes);
+            f(Line::parse(lossy.as_bytes()), true)
+        }
+        other => f(other, false),
+    }
+}
+
 impl Accumulator {
-    /// Feeds one line (without its `\n`).
-    pub fn feed(&mut self, bytes: &[u8]) {
+    /// Feeds one line (without its `\n`) that starts at `offset` in the file.
+    pub fn feed(&mut self, bytes: &[u8], offset: u64) {
         if is_blank(bytes) {
             return;
         }
         self.messages += 1;
-        let lossy: String;
-        let mut bytes = bytes;
-        let mut parsed = Line::parse(bytes);
-        if let Err(Malformed::Utf8) = parsed {
-            self.problems.invalid_utf8_lines += 1;
-            lossy = String::from_utf8_lossy(bytes).into_owned();
-            bytes = lossy.as_bytes();
-            parsed = Line::parse(bytes);
-        }
-        let Ok(line) = parsed else {
-            self.problems.bad_lines += 1;
-            return;
-        };
+        with_parsed(bytes, |parsed, lossy| {
+            self.problems.invalid_utf8_lines += u64::from(lossy);
+            match parsed {
+                Ok(line) => self.add(&line, offset, bytes.len()),
+                Err(_) => self.problems.bad_lines += 1,
+            }
+        });
+    }
+
+    fn add(&mut self, line: &Line<'_>, offset: u64, len: usize) {
         self.problems.bad_fields += u64::from(line.bad_fields);
         if self.created == Created::Unknown {
             self.created = match line.timestamp {
@@ -117,7 +126,9 @@ impl Accumulator {
         }
         if let Some(meta) = line.metadata.as_ref().filter(|m| m.nonempty) {
             if let Some(model) = &meta.model {
-                self.model = Some(model.clone());
+                if self.model.as_ref() != Some(model) {
+                    self.model = Some(model.clone());
+                }
             }
             let key = self.model.as_deref().unwrap_or("unknown");
             let input = meta
@@ -146,9 +157,7 @@ impl Accumulator {
                 .saturating_add(meta.cache_read_tokens);
         }
         if line.conversational_role().is_some() {
-            let buf = self.pending_last.get_or_insert_with(Vec::new);
-            buf.clear();
-            buf.extend_from_slice(bytes);
+            self.pending_last = Some((offset, len));
         }
     }
 
@@ -158,31 +167,32 @@ impl Accumulator {
         self.problems.oversized_lines += 1;
     }
 
-    /// Computes the preview of the newest user/assistant line fed so far.
-    pub fn settle(&mut self) {
-        let Some(bytes) = self.pending_last.take() else {
+    /// Computes the preview of the newest user/assistant line fed so far. `read` fetches a line's
+    /// bytes by offset and length; if it cannot, the previous preview stays (the file changed
+    /// under us, and the next refresh reads it again).
+    pub fn settle(&mut self, read: impl FnOnce(u64, usize) -> Option<Vec<u8>>) {
+        let Some((offset, len)) = self.pending_last.take() else {
             return;
         };
-        let Ok(line) = Line::parse(&bytes) else {
+        let Some(bytes) = read(offset, len) else {
             return;
         };
-        let role = line.conversational_role().unwrap_or("user");
-        self.last_message = line
-            .content
-            .and_then(|c| preview::preview(&c.code_points()))
-            .map(|cps| {
-                let mut preview_json = String::new();
-                push_py_str_cps(&mut preview_json, cps.iter().copied());
-                let preview = cps
-                    .iter()
-                    .map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}'))
-                    .collect();
-                LastMessage {
-                    role: role.to_owned(),
-                    preview_json,
-                    preview,
-                }
-            });
+        self.last_message = with_parsed(&bytes, |parsed, _| {
+            let line = parsed.ok()?;
+            let role = line.conversational_role()?;
+            let cps = preview::preview(&line.content?.code_points())?;
+            let mut preview_json = String::new();
+            push_py_str_cps(&mut preview_json, cps.iter().copied());
+            let preview = cps
+                .iter()
+                .map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}'))
+                .collect();
+            Some(LastMessage {
+                role: role.to_owned(),
+                preview_json,
+                preview,
+            })
+        });
     }
 
     /// `created` as gptme reports it, given the file's current `modified`.
@@ -201,10 +211,12 @@ mod tests {
 
     fn full(text: &str) -> Accumulator {
         let mut acc = Accumulator::default();
+        let mut offset = 0;
         for line in text.split('\n') {
-            acc.feed(line.as_bytes());
+            acc.feed(line.as_bytes(), offset);
+            offset += line.len() as u64 + 1;
         }
-        acc.settle();
+        acc.settle(|at, len| Some(text.as_bytes()[at as usize..at as usize + len].to_vec()));
         acc
     }
 
