@@ -209,3 +209,41 @@ pub fn append_refresh() {
         ms(appended)
     );
 }
+
+/// The line accumulator alone, in memory, on one thread: where backfill time goes.
+pub fn accumulator() {
+    let mut rng = gen::Rng(3);
+    let text: String = (0..40).map(|_| gen::conversation(&mut rng, 300)).collect();
+    let mb = text.len() as f64 / 1e6;
+    println!("\n## accumulator alone: {mb:.0} MB in memory, one thread");
+    let lines: Vec<(usize, usize)> = {
+        let mut v = Vec::new();
+        let mut at = 0;
+        for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+            v.push((at, nl));
+            at = nl + 1;
+        }
+        v
+    };
+    let bytes = text.as_bytes();
+    let floor = median(5, || {
+        std::hint::black_box(memchr::memchr_iter(b'\n', bytes).count());
+    });
+    let naive = median(3, || {
+        let n = lines.iter().filter(|&&(a, b)| serde_json::from_slice::<serde_json::Value>(&bytes[a..b]).is_ok()).count();
+        std::hint::black_box(n);
+    });
+    let ours = median(5, || {
+        let mut acc = convmeta::format::gptme::Accumulator::default();
+        for &(a, b) in &lines {
+            acc.feed(&bytes[a..b], a as u64);
+        }
+        std::hint::black_box(acc.messages);
+    });
+    let rate = |d: Duration| mb / d.as_secs_f64();
+    println!("| contender | throughput |");
+    println!("|---|---|");
+    println!("| memchr line count | {:.0} MB/s |", rate(floor));
+    println!("| serde_json::Value per line | {:.0} MB/s |", rate(naive));
+    println!("| convmeta accumulator | {:.0} MB/s ({:.1}x naive) |", rate(ours), naive.as_secs_f64() / ours.as_secs_f64());
+}

@@ -55,6 +55,9 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    if wanted("accumulator") {
+        core::accumulator();
+    }
     if wanted("backfill") {
         core::backfill();
     }

@@ -96,65 +96,61 @@ impl<'a> RawStr<'a> {
     }
 }
 
-/// A bit per byte of `chunk` (at most 32 bytes) that a string scan must look at: `"`, `\\`, a
-/// control character or a non-ASCII byte.
+/// Per-byte bits of a block of at most 32 bytes.
+struct Masks {
+    quote: u32,
+    backslash: u32,
+    control: u32,
+    non_ascii: u32,
+}
+
 #[inline(always)]
-fn special_mask(chunk: &[u8]) -> u32 {
+fn masks(chunk: &[u8]) -> Masks {
     #[cfg(target_arch = "x86_64")]
     if chunk.len() == 32 {
         use std::arch::x86_64::*;
         // SAFETY: SSE2 is part of the x86_64 baseline, and both loads read inside `chunk`.
         unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let backslash = _mm_set1_epi8(b'\\' as i8);
-            let ctl = _mm_set1_epi8(0x1f);
-            let half = |x: __m128i| {
-                let special = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
-                    _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x),
-                );
-                // movemask(x) holds the high bits: the non-ASCII bytes.
-                (_mm_movemask_epi8(special) | _mm_movemask_epi8(x)) as u32
+            let (q, bs, ctl) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(0x1f));
+            let lo = _mm_loadu_si128(chunk.as_ptr().cast());
+            let hi = _mm_loadu_si128(chunk.as_ptr().add(16).cast());
+            let bits = |f: &dyn Fn(__m128i) -> __m128i| (_mm_movemask_epi8(f(lo)) as u32 & 0xffff) | (_mm_movemask_epi8(f(hi)) as u32) << 16;
+            return Masks {
+                quote: bits(&|x| _mm_cmpeq_epi8(x, q)),
+                backslash: bits(&|x| _mm_cmpeq_epi8(x, bs)),
+                control: bits(&|x| _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x)),
+                non_ascii: bits(&|x| x),
             };
-            let lo = half(_mm_loadu_si128(chunk.as_ptr().cast()));
-            let hi = half(_mm_loadu_si128(chunk.as_ptr().add(16).cast()));
-            return lo | hi << 16;
         }
     }
-    chunk.iter().enumerate().fold(0, |m, (i, &c)| {
-        m | (u32::from(c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80) << i)
-    })
+    let bits = |f: fn(u8) -> bool| chunk.iter().enumerate().fold(0u32, |m, (i, &c)| m | u32::from(f(c)) << i);
+    Masks { quote: bits(|c| c == b'"'), backslash: bits(|c| c == b'\\'), control: bits(|c| c < 0x20), non_ascii: bits(|c| c >= 0x80) }
 }
 
-/// The length of the escape sequence at `b[k]` (a backslash), if valid.
+/// For each byte after a backslash: the escape's length (2, or 6 for `\\uXXXX`), 0 if invalid.
+const ESCAPE_LEN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let simple = *b"\"\\/bfnrt";
+    let mut i = 0;
+    while i < simple.len() {
+        t[simple[i] as usize] = 2;
+        i += 1;
+    }
+    t[b'u' as usize] = 6;
+    t
+};
+
+/// Checks the escape sequence at `b[k]` (a backslash).
 #[inline]
-fn escape_len(b: &[u8], k: usize) -> Result<usize> {
-    match b.get(k + 1).ok_or(Malformed::Json)? {
-        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(2),
-        b'u' => {
-            let hex = b.get(k + 2..k + 6).ok_or(Malformed::Json)?;
-            if hex.iter().all(u8::is_ascii_hexdigit) {
-                Ok(6)
-            } else {
-                Err(Malformed::Json)
-            }
-        }
+fn check_escape(b: &[u8], k: usize) -> Result<()> {
+    match ESCAPE_LEN[*b.get(k + 1).ok_or(Malformed::Json)? as usize] {
+        2 => Ok(()),
+        6 => match b.get(k + 2..k + 6) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(()),
+            _ => Err(Malformed::Json),
+        },
         _ => Err(Malformed::Json),
     }
-}
-
-/// The length of the UTF-8 character at `b[k]` (a non-ASCII byte), if valid. Non-ASCII is rare
-/// in gptme's logs (Python escapes it), so it is checked here rather than line by line.
-fn utf8_len(b: &[u8], k: usize) -> Result<usize> {
-    let width = match b[k] {
-        0xC2..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF4 => 4,
-        _ => return Err(Malformed::Utf8),
-    };
-    let ch = b.get(k..k + width).ok_or(Malformed::Utf8)?;
-    std::str::from_utf8(ch).map_err(|_| Malformed::Utf8)?;
-    Ok(width)
 }
 
 fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
@@ -224,42 +220,65 @@ impl<'a> Scanner<'a> {
         if self.b.get(self.i) != Some(&b'"') {
             return Err(Malformed::Json);
         }
+        let b = self.b;
         let start = self.i + 1;
-        let mut j = start;
+        // Keys and most values are short plain ASCII: settle those without the block machinery.
+        for (n, &c) in b[start..].iter().take(24).enumerate() {
+            match c {
+                b'"' => {
+                    self.i = start + n + 1;
+                    return Ok(RawStr { bytes: &b[start..start + n], escaped: false });
+                }
+                b'\\' | 0..0x20 | 0x80.. => break,
+                _ => {}
+            }
+        }
+        let mut base = start;
+        let mut carry = false; // b[base] is escaped by a backslash that ended the previous block
         let mut escaped = false;
-        // Look at 32 bytes at a time; within a block, handle every special byte from one mask
-        // rather than searching again after each escape.
+        let mut non_ascii = false;
+        // 32 bytes at a time: find which bytes are escaped by walking only the backslashes, then
+        // the first unescaped quote ends the string. Control characters before it are errors;
+        // non-ASCII bytes mean the string's UTF-8 is checked once at the end.
         loop {
-            let len = (self.b.len() - j).min(32);
+            let len = (b.len() - base).min(32);
             if len == 0 {
                 return Err(Malformed::Json);
             }
-            let base = j;
-            let mut mask = special_mask(&self.b[base..base + len]);
-            j = base + len;
-            while mask != 0 {
-                let k = base + mask.trailing_zeros() as usize;
-                let next = match self.b[k] {
-                    b'"' => {
-                        self.i = k + 1;
-                        return Ok(RawStr {
-                            bytes: &self.b[start..k],
-                            escaped,
-                        });
-                    }
-                    b'\\' => {
-                        escaped = true;
-                        k + escape_len(self.b, k)?
-                    }
-                    c if c < 0x20 => return Err(Malformed::Json),
-                    _ => k + utf8_len(self.b, k)?,
-                };
-                if next >= base + len {
-                    j = next;
-                    break;
+            let m = masks(&b[base..base + len]);
+            let mut esc = u32::from(carry);
+            carry = false;
+            let mut backslashes = m.backslash & !esc;
+            while backslashes != 0 {
+                let i = backslashes.trailing_zeros();
+                if m.quote & !esc & ((1u32 << i) - 1) != 0 {
+                    break; // the string ended before this backslash
                 }
-                mask &= u32::MAX << (next - base);
+                check_escape(b, base + i as usize)?;
+                escaped = true;
+                backslashes &= !(1u32 << i);
+                if i == 31 {
+                    carry = true;
+                } else {
+                    esc |= 1 << (i + 1);
+                    backslashes &= !(1u32 << (i + 1));
+                }
             }
+            let end = m.quote & !esc;
+            let before_end = if end == 0 { u32::MAX } else { (1u32 << end.trailing_zeros()) - 1 };
+            if m.control & before_end != 0 {
+                return Err(Malformed::Json);
+            }
+            non_ascii |= m.non_ascii & before_end != 0;
+            if end != 0 {
+                let k = base + end.trailing_zeros() as usize;
+                if non_ascii && std::str::from_utf8(&b[start..k]).is_err() {
+                    return Err(Malformed::Utf8);
+                }
+                self.i = k + 1;
+                return Ok(RawStr { bytes: &b[start..k], escaped });
+            }
+            base += len;
         }
     }
 
