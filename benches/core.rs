@@ -230,7 +230,10 @@ pub fn accumulator() {
         std::hint::black_box(memchr::memchr_iter(b'\n', bytes).count());
     });
     let naive = median(3, || {
-        let n = lines.iter().filter(|&&(a, b)| serde_json::from_slice::<serde_json::Value>(&bytes[a..b]).is_ok()).count();
+        let n = lines
+            .iter()
+            .filter(|&&(a, b)| serde_json::from_slice::<serde_json::Value>(&bytes[a..b]).is_ok())
+            .count();
         std::hint::black_box(n);
     });
     let ours = median(5, || {
@@ -245,5 +248,9 @@ pub fn accumulator() {
     println!("|---|---|");
     println!("| memchr line count | {:.0} MB/s |", rate(floor));
     println!("| serde_json::Value per line | {:.0} MB/s |", rate(naive));
-    println!("| convmeta accumulator | {:.0} MB/s ({:.1}x naive) |", rate(ours), naive.as_secs_f64() / ours.as_secs_f64());
+    println!(
+        "| convmeta accumulator | {:.0} MB/s ({:.1}x naive) |",
+        rate(ours),
+        naive.as_secs_f64() / ours.as_secs_f64()
+    );
 }

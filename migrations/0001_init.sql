@@ -52,7 +52,8 @@ CREATE TABLE _scan_state (
     log_fingerprint INTEGER NOT NULL,
     accumulator     TEXT NOT NULL,
     side_stamp      INTEGER NOT NULL,
-    agent_toml      TEXT
+    agent_toml      TEXT,
+    side            TEXT NOT NULL
 );
 
 CREATE TABLE _meta (

@@ -111,10 +111,16 @@ fn masks(chunk: &[u8]) -> Masks {
         use std::arch::x86_64::*;
         // SAFETY: SSE2 is part of the x86_64 baseline, and both loads read inside `chunk`.
         unsafe {
-            let (q, bs, ctl) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(0x1f));
+            let (q, bs, ctl) = (
+                _mm_set1_epi8(b'"' as i8),
+                _mm_set1_epi8(b'\\' as i8),
+                _mm_set1_epi8(0x1f),
+            );
             let lo = _mm_loadu_si128(chunk.as_ptr().cast());
             let hi = _mm_loadu_si128(chunk.as_ptr().add(16).cast());
-            let bits = |f: &dyn Fn(__m128i) -> __m128i| (_mm_movemask_epi8(f(lo)) as u32 & 0xffff) | (_mm_movemask_epi8(f(hi)) as u32) << 16;
+            let bits = |f: &dyn Fn(__m128i) -> __m128i| {
+                (_mm_movemask_epi8(f(lo)) as u32 & 0xffff) | (_mm_movemask_epi8(f(hi)) as u32) << 16
+            };
             return Masks {
                 quote: bits(&|x| _mm_cmpeq_epi8(x, q)),
                 backslash: bits(&|x| _mm_cmpeq_epi8(x, bs)),
@@ -123,8 +129,18 @@ fn masks(chunk: &[u8]) -> Masks {
             };
         }
     }
-    let bits = |f: fn(u8) -> bool| chunk.iter().enumerate().fold(0u32, |m, (i, &c)| m | u32::from(f(c)) << i);
-    Masks { quote: bits(|c| c == b'"'), backslash: bits(|c| c == b'\\'), control: bits(|c| c < 0x20), non_ascii: bits(|c| c >= 0x80) }
+    let bits = |f: fn(u8) -> bool| {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (i, &c)| m | u32::from(f(c)) << i)
+    };
+    Masks {
+        quote: bits(|c| c == b'"'),
+        backslash: bits(|c| c == b'\\'),
+        control: bits(|c| c < 0x20),
+        non_ascii: bits(|c| c >= 0x80),
+    }
 }
 
 /// For each byte after a backslash: the escape's length (2, or 6 for `\\uXXXX`), 0 if invalid.
@@ -227,7 +243,10 @@ impl<'a> Scanner<'a> {
             match c {
                 b'"' => {
                     self.i = start + n + 1;
-                    return Ok(RawStr { bytes: &b[start..start + n], escaped: false });
+                    return Ok(RawStr {
+                        bytes: &b[start..start + n],
+                        escaped: false,
+                    });
                 }
                 b'\\' | 0..0x20 | 0x80.. => break,
                 _ => {}
@@ -265,7 +284,11 @@ impl<'a> Scanner<'a> {
                 }
             }
             let end = m.quote & !esc;
-            let before_end = if end == 0 { u32::MAX } else { (1u32 << end.trailing_zeros()) - 1 };
+            let before_end = if end == 0 {
+                u32::MAX
+            } else {
+                (1u32 << end.trailing_zeros()) - 1
+            };
             if m.control & before_end != 0 {
                 return Err(Malformed::Json);
             }
@@ -276,7 +299,10 @@ impl<'a> Scanner<'a> {
                     return Err(Malformed::Utf8);
                 }
                 self.i = k + 1;
-                return Ok(RawStr { bytes: &b[start..k], escaped });
+                return Ok(RawStr {
+                    bytes: &b[start..k],
+                    escaped,
+                });
             }
             base += len;
         }

@@ -10,10 +10,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::gptme::{self, item, side, Accumulator, Found};
+use crate::format::gptme::{self, item, side, Accumulator, Found, Side};
 use crate::scan::{self, Fnv, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
-use crate::store::Store;
+use crate::store::{Conn, Store};
 
 /// Told how far a refresh has come (the backfill's progress bar).
 pub trait Progress: Sync {
@@ -22,7 +22,7 @@ pub trait Progress: Sync {
 }
 
 pub struct Options<'a> {
-    /// Threads that read logs.
+    /// Threads that stat and read logs.
     pub jobs: usize,
     /// Commit at least this often (a backfill, so an interrupted run keeps its progress). None:
     /// one transaction for the whole refresh, so readers never see half of it.
@@ -93,6 +93,24 @@ fn side_stamp(found: &Found, agent_toml: Option<&str>) -> u64 {
     h.0
 }
 
+/// Runs `f` over `items` on up to `jobs` threads, keeping order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let per = items.len().div_ceil(jobs.max(1)).max(256);
+    if items.len() <= per {
+        return items.iter().map(f).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("stat worker panicked"))
+            .collect()
+    })
+}
+
 /// A conversation that needs its row written.
 struct Job {
     found: Found,
@@ -116,41 +134,39 @@ enum Kind {
 /// Runs one refresh of `logs` into `store`.
 pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
-    let found = gptme::discover(logs).map_err(|source| Error::Logs {
+    let ids = gptme::list_entries(logs).map_err(|source| Error::Logs {
         path: logs.into(),
         source,
     })?;
     let conn = store.conn()?;
     let stored = rows::load_states(&conn).map_err(|e| store.err(e))?;
 
-    let mut stats = Stats {
-        conversations: found.len(),
-        ..Stats::default()
-    };
-    let present: HashSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
-    let deleted: Vec<String> = stored
-        .keys()
-        .filter(|id| !present.contains(id.as_str()))
-        .cloned()
-        .collect();
-    drop(present);
-
+    // The sweep: stat every log and side file, in parallel (it is all syscalls).
+    let swept = parallel_map(&ids, opts.jobs, |id| {
+        let found = gptme::probe(logs, id)?;
+        let prior = stored.get(id);
+        let stamp = side_stamp(&found, prior.and_then(|p| p.agent_toml.as_deref()));
+        let unchanged =
+            prior.is_some_and(|p| p.log == stamp_of(&found.log_meta) && p.side_stamp == stamp);
+        Some((found, stamp, unchanged))
+    });
+    let mut stats = Stats::default();
+    let mut present = HashSet::new();
     let mut jobs = Vec::new();
-    for f in found {
-        let prior = stored.get(&f.id);
-        let stamp = side_stamp(&f, prior.and_then(|p| p.agent_toml.as_deref()));
-        let log = stamp_of(&f.log_meta);
-        if prior.is_some_and(|p| p.log == log && p.side_stamp == stamp) {
+    for (found, side_stamp, unchanged) in swept.into_iter().flatten() {
+        stats.conversations += 1;
+        present.insert(found.id.clone());
+        if unchanged {
             stats.unchanged += 1;
-            continue;
+        } else {
+            jobs.push(Job {
+                prior: stored.get(&found.id).cloned(),
+                found,
+                side_stamp,
+            });
         }
-        jobs.push(Job {
-            prior: prior.cloned(),
-            found: f,
-            side_stamp: stamp,
-        });
     }
-    drop(stored);
+    let deleted: Vec<&String> = stored.keys().filter(|id| !present.contains(*id)).collect();
     // Largest first keeps the threads evenly busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log_meta.len()));
     if let Some(p) = opts.progress {
@@ -163,52 +179,56 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
     let mut writer = Writer::begin(store, conn, opts.commit_every)?;
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
-        tracing::info!(id, "conversation deleted");
+        tracing::info!(id = %id, "conversation deleted");
     }
     stats.deleted = deleted.len();
-
-    let next = AtomicUsize::new(0);
-    let threads = opts.jobs.max(1).min(jobs.len());
-    std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (jobs, next) = (&jobs, &next);
-            s.spawn(move || {
-                let mut buf = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let out = build(store, job, &mut buf);
-                    if tx.send(out).is_err() {
-                        break; // the writer failed and stopped listening
-                    }
+    let mut write = |out: Outcome| -> Result<()> {
+        match out {
+            Outcome::Row(row, kind, bytes) => {
+                if let Some(p) = opts.progress {
+                    p.advance(1, row.state.log.map_or(0, |l| l.size));
                 }
-            });
-        }
-        drop(tx);
-        for out in rx {
-            match out? {
-                Outcome::Row(row, kind, bytes) => {
-                    if let Some(p) = opts.progress {
-                        p.advance(1, row.state.log.map_or(0, |l| l.size));
-                    }
-                    stats.bytes_read += bytes;
-                    match kind {
-                        Kind::Full => stats.full_scans += 1,
-                        Kind::Append => stats.appends += 1,
-                        Kind::SideOnly => stats.side_only += 1,
-                    }
-                    writer.apply(|c| rows::upsert(c, &row))?;
+                stats.bytes_read += bytes;
+                match kind {
+                    Kind::Full => stats.full_scans += 1,
+                    Kind::Append => stats.appends += 1,
+                    Kind::SideOnly => stats.side_only += 1,
                 }
-                Outcome::Vanished(id) => {
-                    writer.apply(|c| rows::delete(c, &id))?;
-                    stats.deleted += 1;
-                }
+                writer.apply(|c| rows::upsert(c, &row))
+            }
+            Outcome::Vanished(id) => {
+                stats.deleted += 1;
+                writer.apply(|c| rows::delete(c, &id))
             }
         }
-        Ok(())
-    })?;
+    };
+
+    if jobs.len() <= 1 {
+        // The common case while serving: one conversation changed. No threads needed.
+        let mut buf = Vec::new();
+        for job in &jobs {
+            write(build(store, job, &mut buf)?)?;
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
+            for _ in 0..opts.jobs.max(1).min(jobs.len()) {
+                let tx = tx.clone();
+                let (jobs, next) = (&jobs, &next);
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if tx.send(build(store, job, &mut buf)).is_err() {
+                            break; // the writer failed and stopped listening
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            rx.into_iter().try_for_each(|out| write(out?))
+        })?;
+    }
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     let stats_json = serde_json::to_string(&stats).unwrap_or_default();
     writer.apply(|c| rows::set_meta(c, "last_refresh", &stats_json))?;
@@ -227,13 +247,13 @@ fn unix_now() -> f64 {
 /// Writes in one transaction, or in several (committing every `every`) during a backfill.
 struct Writer<'a> {
     store: &'a Store,
-    conn: crate::store::Conn,
+    conn: Conn,
     every: Option<Duration>,
     since: Instant,
 }
 
 impl<'a> Writer<'a> {
-    fn begin(store: &'a Store, conn: crate::store::Conn, every: Option<Duration>) -> Result<Self> {
+    fn begin(store: &'a Store, conn: Conn, every: Option<Duration>) -> Result<Self> {
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| store.err(e))?;
         Ok(Writer {
@@ -248,10 +268,7 @@ impl<'a> Writer<'a> {
         &mut self,
         f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
     ) -> Result<()> {
-        if let Err(e) = f(&self.conn) {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(self.store.err(e));
-        }
+        f(&self.conn).map_err(|e| self.store.err(e))?;
         if self
             .every
             .is_some_and(|every| self.since.elapsed() >= every)
@@ -273,7 +290,7 @@ impl<'a> Writer<'a> {
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        // After a failure the transaction may still be open: never leave it half-applied.
+        // After a failure the transaction is still open: never leave it half-applied.
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
@@ -295,7 +312,8 @@ struct LogRead {
     stored: Accumulator,
     /// State to show: `stored` plus a trailing partial line when it parses.
     shown: Accumulator,
-    resume: Resume,
+    offset: u64,
+    fingerprint: u64,
     stamp: Option<FileStamp>,
     modified: f64,
     kind: Kind,
@@ -303,64 +321,62 @@ struct LogRead {
     problem: Option<String>,
 }
 
-/// Reads what is new in a log, resuming from `prior` when the file only grew.
+impl LogRead {
+    /// A log we could not read: listed with no messages and the reason.
+    fn unreadable(meta: &Metadata, problem: String) -> LogRead {
+        LogRead {
+            stored: Accumulator::default(),
+            shown: Accumulator::default(),
+            offset: 0,
+            fingerprint: 0,
+            stamp: stamp_of(meta),
+            modified: modified_of(meta),
+            kind: Kind::Full,
+            bytes: 0,
+            problem: Some(problem),
+        }
+    }
+}
+
+/// Reads what is new in a log: from the stored offset when the file only grew (same inode, the
+/// bytes before the offset unchanged), else from the start.
 fn read_log(
     path: &Path,
     meta: &Metadata,
-    prior: Option<(&StoredState, Resume)>,
+    prior: Option<(&StoredState, &Resume, Accumulator)>,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<LogRead> {
-    let not_file = |meta: &Metadata| LogRead {
-        stored: Accumulator::default(),
-        shown: Accumulator::default(),
-        resume: Resume {
-            offset: 0,
-            fingerprint: 0,
-            accumulator: "{}".into(),
-        },
-        stamp: None,
-        modified: modified_of(meta),
-        kind: Kind::Full,
-        bytes: 0,
-        problem: Some(format!("{} is not a regular file", gptme::LOG_FILE)),
-    };
+    let not_file = format!("{} is not a regular file", gptme::LOG_FILE);
     if !meta.is_file() {
-        return Ok(not_file(meta)); // never open a FIFO or device: it could block forever
+        return Ok(LogRead::unreadable(meta, not_file)); // never open a FIFO: it could block
     }
     let file = File::open(path)?;
     let meta = file.metadata()?;
     let Some(stamp) = stamp_of(&meta) else {
-        return Ok(not_file(&meta));
+        return Ok(LogRead::unreadable(&meta, not_file));
     };
 
-    let mut start = 0;
-    let mut acc = Accumulator::default();
-    let mut kind = Kind::Full;
-    if let Some((state, resume)) = prior {
-        let same_file = state
+    let (mut start, mut acc, mut kind) = (0, Accumulator::default(), Kind::Full);
+    if let Some((state, resume, prior_acc)) = prior {
+        let grown = state
             .log
-            .is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size);
-        if same_file
-            && resume.offset <= stamp.size
-            && scan::fingerprint(&file, resume.offset)? == resume.fingerprint
-        {
-            if let Ok(a) = serde_json::from_str::<Accumulator>(&resume.accumulator) {
-                if state.log == Some(stamp) {
-                    kind = Kind::SideOnly;
-                } else {
-                    kind = Kind::Append;
-                }
-                acc = a;
-                start = resume.offset;
-            }
+            .is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size)
+            && resume.offset <= stamp.size;
+        if grown && scan::fingerprint(&file, resume.offset)? == resume.fingerprint {
+            kind = if state.log == Some(stamp) {
+                Kind::SideOnly
+            } else {
+                Kind::Append
+            };
+            acc = prior_acc;
+            start = resume.offset;
         }
     }
     let scanned = scan::scan(&file, start, stamp.size, &mut acc, buf)?;
-    let read_line = |offset: u64, len: usize| {
+    acc.settle(|offset, len| {
         let mut line = vec![0; len];
         file.read_exact_at(&mut line, offset).ok().map(|()| line)
-    };
-    acc.settle(read_line);
+    });
     let mut shown = acc.clone();
     if scanned.tail_oversized {
         shown.feed_oversized();
@@ -369,15 +385,11 @@ fn read_log(
         shown.feed(&scanned.tail, scanned.offset);
         shown.settle(|_, _| Some(scanned.tail.clone()));
     }
-    let resume = Resume {
-        offset: scanned.offset,
-        fingerprint: scan::fingerprint(&file, scanned.offset)?,
-        accumulator: serde_json::to_string(&acc).unwrap_or_else(|_| "{}".into()),
-    };
     Ok(LogRead {
         stored: acc,
         shown,
-        resume,
+        offset: scanned.offset,
+        fingerprint: scan::fingerprint(&file, scanned.offset)?,
         stamp: Some(stamp),
         modified: modified_of(&meta),
         kind,
@@ -389,45 +401,25 @@ fn read_log(
 /// Builds the row of one changed conversation.
 fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let f = &job.found;
-    let path = f.log_path();
-    let prior = match &job.prior {
-        Some(state) => {
-            let conn = store.conn()?;
-            rows::load_resume(&conn, &f.id)
-                .map_err(|e| store.err(e))?
-                .map(|r| (state, r))
-        }
+    let resume = match &job.prior {
+        Some(_) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?,
         None => None,
     };
-    let prior_problems = prior
+    let prior_acc: Option<Accumulator> = resume
         .as_ref()
-        .and_then(|(_, r)| serde_json::from_str::<Accumulator>(&r.accumulator).ok())
-        .map(|a| a.problems)
-        .unwrap_or_default();
-    let log = match read_log(
-        &path,
-        &f.log_meta,
-        prior.as_ref().map(|(s, r)| (*s, r.clone())),
-        buf,
-    ) {
+        .and_then(|r| serde_json::from_str(&r.accumulator).ok());
+    let prior_problems = prior_acc.as_ref().map(|a| a.problems).unwrap_or_default();
+    let path = f.log_path();
+    let prior = match (&job.prior, &resume, prior_acc) {
+        (Some(state), Some(resume), Some(acc)) => Some((state, resume, acc)),
+        _ => None,
+    };
+    let log = match read_log(&path, &f.log_meta, prior, buf) {
         Ok(log) => log,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Outcome::Vanished(f.id.clone()))
         }
-        Err(e) => LogRead {
-            stored: Accumulator::default(),
-            shown: Accumulator::default(),
-            resume: Resume {
-                offset: 0,
-                fingerprint: 0,
-                accumulator: "{}".into(),
-            },
-            stamp: stamp_of(&f.log_meta),
-            modified: modified_of(&f.log_meta),
-            kind: Kind::Full,
-            bytes: 0,
-            problem: Some(format!("cannot read {}: {e}", gptme::LOG_FILE)),
-        },
+        Err(e) => LogRead::unreadable(&f.log_meta, format!("cannot read {}: {e}", gptme::LOG_FILE)),
     };
     let new_problems = log.stored.problems;
     if new_problems.total() > prior_problems.total() {
@@ -449,44 +441,65 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         );
     }
 
-    let side = side::read(&f.dir, &f.id);
+    // Side files are read again only when their stamp changed.
+    let side_unchanged = job
+        .prior
+        .as_ref()
+        .is_some_and(|p| p.side_stamp == job.side_stamp);
+    let stored_side = resume
+        .as_ref()
+        .filter(|_| side_unchanged)
+        .and_then(|r| serde_json::from_str::<Side>(&r.side).ok());
+    let side = match stored_side {
+        Some(side) => side,
+        None => {
+            let side = side::read(&f.dir, &f.id);
+            if !side.problems.is_empty() {
+                tracing::warn!(
+                    id = f.id,
+                    problems = side.problems.join("; "),
+                    "problems in conversation files"
+                );
+            }
+            side
+        }
+    };
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side
         .agent_toml
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
-    let stamp = if agent_toml == prior_agent {
+    let side_stamp = if agent_toml == prior_agent {
         job.side_stamp
     } else {
         side_stamp(f, agent_toml.as_deref())
     };
-    let side_changed = job
-        .prior
-        .as_ref()
-        .is_none_or(|p| p.side_stamp != job.side_stamp);
-    if side_changed && !side.problems.is_empty() {
-        tracing::warn!(
-            id = f.id,
-            problems = side.problems.join("; "),
-            "problems in conversation files"
-        );
-    }
+    Ok(Outcome::Row(
+        Box::new(row(f, &path, &log, &side, side_stamp, agent_toml)),
+        log.kind,
+        log.bytes,
+    ))
+}
 
-    let path_text = path.to_string_lossy().into_owned();
+fn row(
+    f: &Found,
+    path: &Path,
+    log: &LogRead,
+    side: &Side,
+    side_stamp: u64,
+    agent_toml: Option<String>,
+) -> ConversationRow {
+    let path = path.to_string_lossy().into_owned();
     let acc = &log.shown;
     let item_json = item::render(&item::ItemParts {
         id: &f.id,
-        path: &path_text,
+        path: &path,
         modified: log.modified,
-        side: &side,
+        side,
         acc,
     });
-    let mut notes: Vec<String> = log
-        .problem
-        .into_iter()
-        .chain(side.problems.iter().cloned())
-        .collect();
     let lp = acc.problems;
+    let mut notes: Vec<String> = log.problem.iter().chain(&side.problems).cloned().collect();
     let problems = (lp.total() + notes.len() as u64) as i64;
     for (n, what) in [
         (lp.bad_lines, "malformed lines"),
@@ -498,10 +511,10 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
             notes.push(format!("{n} {what}"));
         }
     }
-    let row = ConversationRow {
+    ConversationRow {
         id: f.id.clone(),
         name: side.name.clone(),
-        path: path_text,
+        path,
         created: acc.created(log.modified),
         modified: log.modified,
         messages: acc.messages as i64,
@@ -510,7 +523,7 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         agent_name: side.agent_name.clone(),
         agent_path: side.agent_path.clone(),
         agent_avatar: side.agent_avatar.clone(),
-        agent_urls: item::agent_urls_json(&side),
+        agent_urls: side.agent_urls.clone(),
         model: acc.model.clone(),
         total_cost: acc.total_cost,
         total_input_tokens: acc.total_input_tokens,
@@ -536,10 +549,14 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         item_json,
         state: StoredState {
             log: log.stamp,
-            side_stamp: stamp,
+            side_stamp,
             agent_toml,
         },
-        resume: log.resume,
-    };
-    Ok(Outcome::Row(Box::new(row), log.kind, log.bytes))
+        resume: Resume {
+            offset: log.offset,
+            fingerprint: log.fingerprint,
+            accumulator: serde_json::to_string(&log.stored).unwrap_or_else(|_| "{}".into()),
+            side: serde_json::to_string(side).unwrap_or_else(|_| "{}".into()),
+        },
+    }
 }

@@ -22,12 +22,13 @@ pub struct StoredState {
     pub agent_toml: Option<String>,
 }
 
-/// Where to resume reading a log.
+/// Where to resume reading a log, and the side files' fields as last read.
 #[derive(Debug, Clone)]
 pub struct Resume {
     pub offset: u64,
     pub fingerprint: u64,
     pub accumulator: String,
+    pub side: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,13 +104,14 @@ pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, Stored
 
 pub fn load_resume(conn: &Connection, id: &str) -> rusqlite::Result<Option<Resume>> {
     conn.prepare_cached(
-        "SELECT log_offset, log_fingerprint, accumulator FROM _scan_state WHERE id = ?1",
+        "SELECT log_offset, log_fingerprint, accumulator, side FROM _scan_state WHERE id = ?1",
     )?
     .query_row([id], |r| {
         Ok(Resume {
             offset: r.get::<_, i64>(0)? as u64,
             fingerprint: r.get::<_, i64>(1)? as u64,
             accumulator: r.get(2)?,
+            side: r.get(3)?,
         })
     })
     .optional()
@@ -167,8 +169,8 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
     }
     let log = row.state.log;
     conn.prepare_cached(
-        "INSERT INTO _scan_state (id, log_ino, log_size, log_mtime_ns, log_offset, log_fingerprint, accumulator, side_stamp, agent_toml)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO _scan_state (id, log_ino, log_size, log_mtime_ns, log_offset, log_fingerprint, accumulator, side_stamp, agent_toml, side)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         row.id,
@@ -180,6 +182,7 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         row.resume.accumulator,
         to_i64(row.state.side_stamp),
         row.state.agent_toml,
+        row.resume.side,
     ])?;
     Ok(())
 }

@@ -22,52 +22,6 @@ fn opt_str(out: &mut String, v: Option<&str>) {
     }
 }
 
-/// Writes a TOML value as JSON with sorted keys (Flask sorts nested keys too).
-fn toml_json(out: &mut String, v: &toml::Value) {
-    match v {
-        toml::Value::String(s) => push_py_str(out, s),
-        toml::Value::Integer(i) => out.push_str(&i.to_string()),
-        toml::Value::Float(f) => out.push_str(&py_float(*f)),
-        toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        toml::Value::Datetime(d) => push_py_str(out, &d.to_string()),
-        toml::Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                toml_json(out, item);
-            }
-            out.push(']');
-        }
-        toml::Value::Table(t) => table_json(out, t),
-    }
-}
-
-fn table_json(out: &mut String, t: &toml::Table) {
-    let mut keys: Vec<&String> = t.keys().collect();
-    keys.sort();
-    out.push('{');
-    for (i, k) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_py_str(out, k);
-        out.push(':');
-        toml_json(out, &t[k]);
-    }
-    out.push('}');
-}
-
-/// `agent_urls` as a JSON object, for the item and the SQL column.
-pub fn agent_urls_json(side: &Side) -> Option<String> {
-    side.agent_urls.as_ref().map(|t| {
-        let mut s = String::new();
-        table_json(&mut s, t);
-        s
-    })
-}
-
 /// `models_usage` as gptme writes it (keys sorted).
 pub fn models_usage_json(acc: &Accumulator) -> String {
     let mut models: Vec<_> = acc.models_usage.iter().collect();
@@ -102,7 +56,7 @@ pub fn render(p: &ItemParts<'_>) -> String {
     o.push_str(",\"agent_path\":");
     opt_str(&mut o, side.agent_path.as_deref());
     o.push_str(",\"agent_urls\":");
-    o.push_str(agent_urls_json(side).as_deref().unwrap_or("null"));
+    o.push_str(side.agent_urls.as_deref().unwrap_or("null"));
     o.push_str(&format!(
         ",\"branches\":{},\"created\":{},\"id\":",
         side.branches,

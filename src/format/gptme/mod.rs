@@ -58,33 +58,43 @@ impl Found {
     }
 }
 
-/// Lists the conversations under `logs`: every entry (dot and symlinked directories included)
-/// that has a `conversation.jsonl` of any kind. Names that are not UTF-8 are skipped with a
-/// warning, as they cannot be an id in JSON.
-pub fn discover(logs: &Path) -> std::io::Result<Vec<Found>> {
-    let mut found = Vec::new();
+/// The entries of `logs` that may be conversations (UTF-8 names; others are skipped with a
+/// warning, as they cannot be an id in JSON). Dot and symlinked directories count.
+pub fn list_entries(logs: &Path) -> std::io::Result<Vec<String>> {
+    let mut ids = Vec::new();
     for entry in std::fs::read_dir(logs)? {
         let Ok(entry) = entry else { continue };
-        let name = entry.file_name();
-        let Some(id) = name.to_str() else {
-            tracing::warn!(name = ?name, "skipping a conversation directory whose name is not UTF-8");
-            continue;
-        };
-        let dir = logs.join(id);
-        // symlink_metadata would miss symlinked directories; metadata follows them.
-        match std::fs::metadata(dir.join(LOG_FILE)) {
-            Ok(log_meta) => found.push(Found {
-                id: id.to_owned(),
-                dir,
-                log_meta,
-            }),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) => {}
-            Err(e) => tracing::warn!(id, error = %e, "cannot look into conversation directory"),
+        match entry.file_name().into_string() {
+            Ok(id) => ids.push(id),
+            Err(name) => {
+                tracing::warn!(name = ?name, "skipping a conversation directory whose name is not UTF-8")
+            }
         }
     }
-    Ok(found)
+    Ok(ids)
+}
+
+/// The conversation `id` if `<logs>/<id>/conversation.jsonl` exists, of any kind.
+pub fn probe(logs: &Path, id: &str) -> Option<Found> {
+    let dir = logs.join(id);
+    // metadata (not symlink_metadata): symlinked conversation directories count.
+    match std::fs::metadata(dir.join(LOG_FILE)) {
+        Ok(log_meta) => Some(Found {
+            id: id.to_owned(),
+            dir,
+            log_meta,
+        }),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            None
+        }
+        Err(e) => {
+            tracing::warn!(id, error = %e, "cannot look into conversation directory");
+            None
+        }
+    }
 }

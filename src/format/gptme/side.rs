@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+use crate::json::{push_py_str, py_float};
+
 /// Keys gptme's `ChatConfig` knows; others make gptme fail, so we note them as a problem.
 const CHAT_KEYS: &[&str] = &[
     "name",
@@ -18,15 +20,16 @@ const CHAT_KEYS: &[&str] = &[
     "mcp",
 ];
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Side {
     pub name: String,
     pub workspace: String,
     pub agent_name: Option<String>,
     pub agent_path: Option<String>,
     pub agent_avatar: Option<String>,
-    /// `[agent.urls]` as a TOML table, rendered later.
-    pub agent_urls: Option<toml::Table>,
+    /// `[agent.urls]` as JSON text (sorted keys, as gptme-server writes it).
+    pub agent_urls: Option<String>,
     pub branches: u64,
     /// The agent's `gptme.toml`, watched with the other side files.
     pub agent_toml: Option<PathBuf>,
@@ -131,9 +134,50 @@ fn read_agent(side: &mut Side, agent: &str) {
     side.agent_name = take("name");
     side.agent_avatar = take("avatar");
     side.agent_urls = match agent.remove("urls") {
-        Some(toml::Value::Table(urls)) => Some(urls),
+        Some(toml::Value::Table(urls)) => {
+            let mut json = String::new();
+            table_json(&mut json, &urls);
+            Some(json)
+        }
         _ => None,
     };
+}
+
+/// Writes a TOML value as JSON with sorted keys (Flask sorts nested keys too).
+fn toml_json(out: &mut String, v: &toml::Value) {
+    match v {
+        toml::Value::String(s) => push_py_str(out, s),
+        toml::Value::Integer(i) => out.push_str(&i.to_string()),
+        toml::Value::Float(f) => out.push_str(&py_float(*f)),
+        toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        toml::Value::Datetime(d) => push_py_str(out, &d.to_string()),
+        toml::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                toml_json(out, item);
+            }
+            out.push(']');
+        }
+        toml::Value::Table(t) => table_json(out, t),
+    }
+}
+
+fn table_json(out: &mut String, t: &toml::Table) {
+    let mut keys: Vec<&String> = t.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_py_str(out, k);
+        out.push(':');
+        toml_json(out, &t[k]);
+    }
+    out.push('}');
 }
 
 fn count_branches(dir: &Path) -> u64 {
