@@ -5,7 +5,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::refresh::{self, Options, Stats};
-use crate::store::{migrate, rows, Store};
+use crate::store::{rows, Store};
 
 pub struct Index {
     logs: PathBuf,
@@ -108,13 +108,11 @@ impl Index {
             .filter_map(|s| std::fs::metadata(format!("{}{s}", self.store.path().display())).ok())
             .map(|m| m.len())
             .sum();
-        let last_refresh_at = rows::get_meta(&conn, "last_refresh_at")
-            .map_err(e)?
-            .and_then(|v| v.parse().ok());
-        let last_refresh = rows::get_meta(&conn, "last_refresh")
+        let last: Option<serde_json::Value> = rows::get_meta(&conn, "last_refresh")
             .map_err(e)?
             .and_then(|v| serde_json::from_str(&v).ok());
-        debug_assert_eq!(schema_version, migrate::latest());
+        let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
+        let last_refresh = last.map(|v| v["stats"].clone());
         Ok(Status {
             logs: self.logs.display().to_string(),
             db: self.store.path().display().to_string(),

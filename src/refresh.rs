@@ -40,10 +40,14 @@ impl Default for Options<'_> {
     }
 }
 
+/// All cores. Cached: `available_parallelism` reads cgroup files, and refreshes are frequent.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    static JOBS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *JOBS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
 }
 
 /// What a refresh did.
@@ -230,9 +234,8 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
         })?;
     }
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
-    let stats_json = serde_json::to_string(&stats).unwrap_or_default();
-    writer.apply(|c| rows::set_meta(c, "last_refresh", &stats_json))?;
-    writer.apply(|c| rows::set_meta(c, "last_refresh_at", &unix_now().to_string()))?;
+    let record = serde_json::json!({ "at": unix_now(), "stats": &stats });
+    writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
     writer.finish()?;
     Ok(stats)
 }
@@ -254,8 +257,7 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     fn begin(store: &'a Store, conn: Conn, every: Option<Duration>) -> Result<Self> {
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| store.err(e))?;
+        exec(&conn, "BEGIN IMMEDIATE").map_err(|e| store.err(e))?;
         Ok(Writer {
             store,
             conn,
@@ -273,8 +275,8 @@ impl<'a> Writer<'a> {
             .every
             .is_some_and(|every| self.since.elapsed() >= every)
         {
-            self.conn
-                .execute_batch("COMMIT; BEGIN IMMEDIATE")
+            exec(&self.conn, "COMMIT")
+                .and_then(|()| exec(&self.conn, "BEGIN IMMEDIATE"))
                 .map_err(|e| self.store.err(e))?;
             self.since = Instant::now();
         }
@@ -282,10 +284,13 @@ impl<'a> Writer<'a> {
     }
 
     fn finish(self) -> Result<()> {
-        self.conn
-            .execute_batch("COMMIT")
-            .map_err(|e| self.store.err(e))
+        exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))
     }
+}
+
+/// Runs a statement without parsing it again each time.
+fn exec(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 impl Drop for Writer<'_> {

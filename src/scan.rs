@@ -33,8 +33,8 @@ pub struct Scanned {
     pub bytes_read: u64,
 }
 
-/// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it holds
-/// two chunks, or the longest line seen (at most [`MAX_LINE`]) plus one chunk.
+/// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
+/// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
 pub fn scan(
     file: &File,
     from: u64,
@@ -42,23 +42,20 @@ pub fn scan(
     sink: &mut impl LineSink,
     buf: &mut Vec<u8>,
 ) -> io::Result<Scanned> {
-    if buf.len() < 2 * CHUNK {
-        buf.resize(2 * CHUNK, 0);
-    }
     let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
     let mut lo_offset = from; // file offset of buf[lo]
     let mut pos = from; // file offset of the next byte to read
     let mut oversized_start = None; // set while inside an oversized line
     let mut bytes_read = 0;
     while pos < to {
-        if buf.len() - hi < CHUNK {
+        let want = CHUNK.min((to - pos) as usize);
+        if buf.len() - hi < want {
             buf.copy_within(lo..hi, 0);
             (lo, hi) = (0, hi - lo);
-            if buf.len() - hi < CHUNK {
-                buf.resize(hi + CHUNK, 0);
+            if buf.len() - hi < want {
+                buf.resize(hi + want, 0); // grows to the longest line plus a chunk, then stays
             }
         }
-        let want = CHUNK.min((to - pos) as usize);
         let got = match file.read_at(&mut buf[hi..hi + want], pos) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -110,7 +107,7 @@ pub fn scan(
 /// changed, the file was rewritten, not appended to.
 pub fn fingerprint(file: &File, offset: u64) -> io::Result<u64> {
     let mut h = Fnv::new(offset);
-    let mut buf = vec![0u8; FINGERPRINT_SPAN as usize];
+    let mut buf = [0u8; FINGERPRINT_SPAN as usize];
     let head = FINGERPRINT_SPAN.min(offset);
     let tail_from = offset.saturating_sub(FINGERPRINT_SPAN).max(head);
     for (from, to) in [(0, head), (tail_from, offset)] {
@@ -131,8 +128,15 @@ impl Fnv {
         h
     }
 
+    /// Mixes in eight bytes at a time (FNV-1a over little-endian words, then the tail bytes):
+    /// fingerprints hash kilobytes on every append.
     pub fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.0 ^= u64::from_le_bytes(w.try_into().expect("eight bytes"));
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        for &b in words.remainder() {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }

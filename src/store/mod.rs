@@ -140,7 +140,11 @@ impl Store {
             .map_err(sqlite)?;
         drop(c);
         let manager = SqliteConnectionManager::file(path).with_init(configure);
-        let pool = Pool::builder().max_size(8).build(manager)?;
+        // Connections are checked by use; a validity query per checkout would cost every refresh.
+        let pool = Pool::builder()
+            .max_size(8)
+            .test_on_check_out(false)
+            .build(manager)?;
         Ok(Store {
             pool,
             path: path.into(),

@@ -117,17 +117,68 @@ pub fn load_resume(conn: &Connection, id: &str) -> rusqlite::Result<Option<Resum
     .optional()
 }
 
+const CONVERSATION_COLUMNS: &[&str] = &[
+    "id",
+    "name",
+    "path",
+    "created",
+    "modified",
+    "messages",
+    "branches",
+    "workspace",
+    "agent_name",
+    "agent_path",
+    "agent_avatar",
+    "agent_urls",
+    "model",
+    "total_cost",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cache_read_tokens",
+    "models_usage",
+    "last_message_role",
+    "last_message_preview",
+    "hidden",
+    "problems",
+    "problem_notes",
+    "item_json",
+];
+
+const STATE_COLUMNS: &[&str] = &[
+    "id",
+    "log_ino",
+    "log_size",
+    "log_mtime_ns",
+    "log_offset",
+    "log_fingerprint",
+    "accumulator",
+    "side_stamp",
+    "agent_toml",
+    "side",
+];
+
+/// `INSERT … ON CONFLICT (id) DO UPDATE` over `columns` (the first is `id`): updating in place
+/// writes fewer pages than delete-then-insert.
+fn upsert_sql(table: &str, columns: &[&str]) -> String {
+    let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let sets: Vec<String> = columns[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
+        columns.join(", "),
+        params.join(", "),
+        sets.join(", ")
+    )
+}
+
 pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> {
-    // The cascade clears the old model rows and state.
-    delete(conn, &row.id)?;
-    conn.prepare_cached(
-        "INSERT INTO conversations (id, name, path, created, modified, messages, branches, workspace,
-            agent_name, agent_path, agent_avatar, agent_urls, model, total_cost, total_input_tokens,
-            total_output_tokens, total_cache_read_tokens, models_usage, last_message_role,
-            last_message_preview, hidden, problems, problem_notes, item_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
-    )?
-    .execute(params![
+    static CONVERSATION_SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| upsert_sql("conversations", CONVERSATION_COLUMNS));
+    static STATE_SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| upsert_sql("_scan_state", STATE_COLUMNS));
+    conn.prepare_cached(&CONVERSATION_SQL)?.execute(params![
         row.id,
         row.name,
         row.path,
@@ -153,6 +204,8 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         row.problem_notes,
         row.item_json,
     ])?;
+    conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?
+        .execute([&row.id])?;
     let mut models = conn.prepare_cached(
         "INSERT INTO conversation_models (conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -168,11 +221,7 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         ])?;
     }
     let log = row.state.log;
-    conn.prepare_cached(
-        "INSERT INTO _scan_state (id, log_ino, log_size, log_mtime_ns, log_offset, log_fingerprint, accumulator, side_stamp, agent_toml, side)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
+    conn.prepare_cached(&STATE_SQL)?.execute(params![
         row.id,
         log.map(|l| to_i64(l.ino)),
         log.map(|l| to_i64(l.size)),
