@@ -13,10 +13,8 @@ use convmeta::Index;
 use crate::{gen, median, median_with_setup, ms, scaled};
 
 fn logs_files(logs: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(logs)
-        .unwrap()
-        .map(|e| e.unwrap().path().join("conversation.jsonl"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(logs).unwrap().map(|e| e.unwrap().path().join("conversation.jsonl")).collect();
     files.sort();
     files
 }
@@ -56,24 +54,24 @@ pub fn backfill() {
         let lines = par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count());
         assert!(lines > 0);
     });
+    let naive_parse = |b: &[u8]| {
+        b.split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter(|l| serde_json::from_slice::<serde_json::Value>(l).is_ok())
+            .count()
+    };
     let naive = median(if profiling { 0 } else { 3 }, || {
-        par_files(&files, jobs, |b| {
-            b.split(|&c| c == b'\n')
-                .filter(|l| !l.is_empty())
-                .filter(|l| serde_json::from_slice::<serde_json::Value>(l).is_ok())
-                .count()
-        });
+        par_files(&files, jobs, naive_parse);
+    });
+    let naive_one = median(if profiling { 0 } else { 1 }, || {
+        par_files(&files, 1, naive_parse);
     });
     let mut run = 0;
     let ours = median(5, || {
         run += 1;
         let db = tmp.path().join(format!("backfill-{run}.sqlite3"));
         let index = Index::open(&logs, &db).unwrap();
-        let opts = Options {
-            jobs,
-            commit_every: Some(Duration::from_millis(500)),
-            progress: None,
-        };
+        let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
         let stats = index.refresh_with(&opts).unwrap();
         assert_eq!(stats.full_scans, n);
     });
@@ -86,17 +84,15 @@ pub fn backfill() {
         rate(floor),
         ours.as_secs_f64() / floor.as_secs_f64()
     );
-    println!(
-        "| serde_json::Value per line (naive) | {:.0} ms | {:.0} MB/s | {:.1}x faster |",
-        ms(naive),
-        rate(naive),
-        naive.as_secs_f64() / ours.as_secs_f64()
-    );
-    println!(
-        "| convmeta backfill (into SQLite) | {:.0} ms | {:.0} MB/s | |",
-        ms(ours),
-        rate(ours)
-    );
+    for (label, d) in [(format!("{jobs} threads"), naive), ("1 thread".to_string(), naive_one)] {
+        println!(
+            "| serde_json::Value per line (naive), {label} | {:.0} ms | {:.0} MB/s | {:.1}x faster |",
+            ms(d),
+            rate(d),
+            d.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+    println!("| convmeta backfill (into SQLite) | {:.0} ms | {:.0} MB/s | |", ms(ours), rate(ours));
 }
 
 pub fn no_change_refresh() {
@@ -113,12 +109,7 @@ pub fn no_change_refresh() {
         let mut seen = 0;
         for entry in std::fs::read_dir(&logs).unwrap() {
             let dir = entry.unwrap().path();
-            for p in [
-                dir.join("conversation.jsonl"),
-                dir.clone(),
-                dir.join("config.toml"),
-                dir.join("branches"),
-            ] {
+            for p in [dir.join("conversation.jsonl"), dir.clone(), dir.join("config.toml"), dir.join("branches")] {
                 if let Ok(m) = std::fs::metadata(&p) {
                     seen += m.ino() as usize & 1;
                 }
@@ -132,15 +123,8 @@ pub fn no_change_refresh() {
     });
     println!("| contender | median | ratio |");
     println!("|---|---|---|");
-    println!(
-        "| readdir + stat of the same files | {:.2} ms | 1.00 |",
-        ms(bare)
-    );
-    println!(
-        "| convmeta refresh (no change) | {:.2} ms | {:.2}x |",
-        ms(ours),
-        ours.as_secs_f64() / bare.as_secs_f64()
-    );
+    println!("| readdir + stat of the same files | {:.2} ms | 1.00 |", ms(bare));
+    println!("| convmeta refresh (no change) | {:.2} ms | {:.2}x |", ms(ours), ours.as_secs_f64() / bare.as_secs_f64());
 }
 
 pub fn append_refresh() {
@@ -165,20 +149,10 @@ pub fn append_refresh() {
         "{{\"role\": \"user\", \"content\": \"{}\", \"timestamp\": \"2026-01-02T10:00:00\"}}\n",
         "x".repeat(940)
     );
-    println!(
-        "\n## refresh after appending 1 KB to a {:.1} MB conversation",
-        text.len() as f64 / 1e6
-    );
+    println!("\n## refresh after appending 1 KB to a {:.1} MB conversation", text.len() as f64 / 1e6);
     let appended = median_with_setup(
         31,
-        || {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&log)
-                .unwrap()
-                .write_all(kb_line.as_bytes())
-                .unwrap()
-        },
+        || std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(kb_line.as_bytes()).unwrap(),
         |()| {
             let s = index.refresh().unwrap();
             assert_eq!(s.appends, 1);
@@ -204,10 +178,7 @@ pub fn append_refresh() {
         ms(whole),
         whole.as_secs_f64() / appended.as_secs_f64()
     );
-    println!(
-        "| convmeta refresh after the append | {:.3} ms | 1 |",
-        ms(appended)
-    );
+    println!("| convmeta refresh after the append | {:.3} ms | 1 |", ms(appended));
 }
 
 /// The line accumulator alone, in memory, on one thread: where backfill time goes.
@@ -230,10 +201,8 @@ pub fn accumulator() {
         std::hint::black_box(memchr::memchr_iter(b'\n', bytes).count());
     });
     let naive = median(3, || {
-        let n = lines
-            .iter()
-            .filter(|&&(a, b)| serde_json::from_slice::<serde_json::Value>(&bytes[a..b]).is_ok())
-            .count();
+        let n =
+            lines.iter().filter(|&&(a, b)| serde_json::from_slice::<serde_json::Value>(&bytes[a..b]).is_ok()).count();
         std::hint::black_box(n);
     });
     let ours = median(5, || {

@@ -82,20 +82,13 @@ pub fn conversation(rng: &mut Rng, lines: usize) -> String {
             _ => ("system", rng.range(50, 4000)),
         };
         // About 3% of lines are over 8 KB (long answers, big tool output).
-        let len = if rng.below(100) < 3 {
-            rng.range(8_500, 30_000)
-        } else {
-            len
-        } as usize;
+        let len = if rng.below(100) < 3 { rng.range(8_500, 30_000) } else { len } as usize;
         write!(s, "{{\"role\": \"{role}\", \"content\": \"").unwrap();
         text(rng, len, &mut s);
         write!(s, "\", \"timestamp\": \"{}\"", ts(i)).unwrap();
         if role == "assistant" {
-            let model = [
-                "anthropic/claude-sonnet-4-5",
-                "openai/gpt-5",
-                "anthropic/claude-opus-4-1",
-            ][rng.below(3) as usize];
+            let model =
+                ["anthropic/claude-sonnet-4-5", "openai/gpt-5", "anthropic/claude-opus-4-1"][rng.below(3) as usize];
             write!(
                 s,
                 ", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {}, \"output_tokens\": {}, \"cache_read_tokens\": {}, \"cache_creation_tokens\": {}}}, \"cost\": 0.{:04}}}",
@@ -134,11 +127,8 @@ pub fn archive(logs: &Path, n: usize, seed: u64, lines: impl Fn(&mut Rng) -> usi
         let text = conversation(&mut rng, count);
         total += text.len() as u64;
         std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
-        std::fs::write(
-            dir.join("config.toml"),
-            format!("[chat]\nname = \"Conversation {i}\"\nworkspace = \"@log\"\n"),
-        )
-        .unwrap();
+        std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"Conversation {i}\"\nworkspace = \"@log\"\n"))
+            .unwrap();
     }
     total
 }
@@ -153,11 +143,7 @@ pub fn small_archive(logs: &Path, n: usize) {
         );
         std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
         if i % 2 == 0 {
-            std::fs::write(
-                dir.join("config.toml"),
-                format!("[chat]\nname = \"Small {i}\"\n"),
-            )
-            .unwrap();
+            std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"Small {i}\"\n")).unwrap();
         }
     }
 }

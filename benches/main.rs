@@ -13,11 +13,7 @@ pub fn median(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// Like [`median`], with an untimed `setup` before each timed run.
-pub fn median_with_setup<T>(
-    runs: usize,
-    mut setup: impl FnMut() -> T,
-    mut f: impl FnMut(T),
-) -> Duration {
+pub fn median_with_setup<T>(runs: usize, mut setup: impl FnMut() -> T, mut f: impl FnMut(T)) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let input = setup();
@@ -32,10 +28,7 @@ pub fn median_with_setup<T>(
 
 /// Scales a count by `CONVMETA_BENCH_SCALE` (default 1).
 pub fn scaled(n: usize) -> usize {
-    let scale: f64 = std::env::var("CONVMETA_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let scale: f64 = std::env::var("CONVMETA_BENCH_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     ((n as f64 * scale).round() as usize).max(1)
 }
 
@@ -44,17 +37,9 @@ pub fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    println!(
-        "convmeta benches ({} cores)",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    println!("convmeta benches ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     if wanted("accumulator") {
         core::accumulator();
     }

@@ -7,28 +7,15 @@ pub enum Error {
     #[error("{0}: not a convmeta database; refusing to touch it (pass another --db)")]
     NotOurs(PathBuf),
     #[error("{path}: written by a newer convmeta (schema {found}, this build knows {known})")]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("database {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("database pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("logs directory {path}: {source}")]
-    Logs {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Logs { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("no conversation with id {0:?}")]
     NotFound(String),
     #[error("refresh failed: {0}")]

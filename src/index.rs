@@ -31,11 +31,7 @@ pub struct Status {
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
         let store = Store::open(db)?;
-        Ok(Index {
-            logs: logs.to_path_buf(),
-            store,
-            flight: SingleFlight::default(),
-        })
+        Ok(Index { logs: logs.to_path_buf(), store, flight: SingleFlight::default() })
     }
 
     pub fn logs(&self) -> &Path {
@@ -53,8 +49,7 @@ impl Index {
     }
 
     pub fn refresh_with(&self, opts: &Options<'_>) -> Result<Arc<Stats>> {
-        self.flight
-            .run(|| refresh::refresh(&self.store, &self.logs, opts))
+        self.flight.run(|| refresh::refresh(&self.store, &self.logs, opts))
     }
 
     /// The newest listed conversations' items (JSON), at most `limit`, filtered by `q` (a
@@ -69,10 +64,7 @@ impl Index {
                 Some(n) => {
                     row.name.to_lowercase().contains(n)
                         || row.id.to_lowercase().contains(n)
-                        || row
-                            .preview
-                            .as_deref()
-                            .is_some_and(|p| p.to_lowercase().contains(n))
+                        || row.preview.as_deref().is_some_and(|p| p.to_lowercase().contains(n))
                 }
             };
             if hit {
@@ -87,30 +79,27 @@ impl Index {
     /// One conversation's item (hidden ones too).
     pub fn show(&self, id: &str) -> Result<String> {
         let conn = self.store.conn()?;
-        rows::item(&conn, id)
-            .map_err(|e| self.store.err(e))?
-            .ok_or_else(|| Error::NotFound(id.into()))
+        rows::item(&conn, id).map_err(|e| self.store.err(e))?.ok_or_else(|| Error::NotFound(id.into()))
     }
 
     pub fn status(&self) -> Result<Status> {
         let conn = self.store.conn()?;
         let e = |e| self.store.err(e);
         let (conversations, hidden, with_problems): (i64, i64, i64) = conn
-            .query_row("SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .map_err(e)?;
-        let schema_version = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(e)?;
+        let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
         let db_bytes = ["", "-wal"]
             .iter()
             .filter_map(|s| std::fs::metadata(format!("{}{s}", self.store.path().display())).ok())
             .map(|m| m.len())
             .sum();
-        let last: Option<serde_json::Value> = rows::get_meta(&conn, "last_refresh")
-            .map_err(e)?
-            .and_then(|v| serde_json::from_str(&v).ok());
+        let last: Option<serde_json::Value> =
+            rows::get_meta(&conn, "last_refresh").map_err(e)?.and_then(|v| serde_json::from_str(&v).ok());
         let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
         let last_refresh = last.map(|v| v["stats"].clone());
         Ok(Status {
@@ -150,11 +139,7 @@ impl SingleFlight {
         let ticket = st.started + 1;
         loop {
             if st.finished >= ticket {
-                return st
-                    .last
-                    .clone()
-                    .unwrap_or_else(|| Err("no refresh result".into()))
-                    .map_err(Error::Refresh);
+                return st.last.clone().unwrap_or_else(|| Err("no refresh result".into())).map_err(Error::Refresh);
             }
             if !st.running {
                 st.running = true;

@@ -89,10 +89,7 @@ impl<'a> RawStr<'a> {
         if !self.escaped {
             return String::from_utf8_lossy(self.bytes).into_owned();
         }
-        self.code_points()
-            .into_iter()
-            .map(|cp| char::from_u32(cp).unwrap_or('\u{FFFD}'))
-            .collect()
+        self.code_points().into_iter().map(|cp| char::from_u32(cp).unwrap_or('\u{FFFD}')).collect()
     }
 }
 
@@ -111,11 +108,7 @@ fn masks(chunk: &[u8]) -> Masks {
         use std::arch::x86_64::*;
         // SAFETY: SSE2 is part of the x86_64 baseline, and both loads read inside `chunk`.
         unsafe {
-            let (q, bs, ctl) = (
-                _mm_set1_epi8(b'"' as i8),
-                _mm_set1_epi8(b'\\' as i8),
-                _mm_set1_epi8(0x1f),
-            );
+            let (q, bs, ctl) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(0x1f));
             let lo = _mm_loadu_si128(chunk.as_ptr().cast());
             let hi = _mm_loadu_si128(chunk.as_ptr().add(16).cast());
             let bits = |f: &dyn Fn(__m128i) -> __m128i| {
@@ -129,12 +122,7 @@ fn masks(chunk: &[u8]) -> Masks {
             };
         }
     }
-    let bits = |f: fn(u8) -> bool| {
-        chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |m, (i, &c)| m | u32::from(f(c)) << i)
-    };
+    let bits = |f: fn(u8) -> bool| chunk.iter().enumerate().fold(0u32, |m, (i, &c)| m | u32::from(f(c)) << i);
     Masks {
         quote: bits(|c| c == b'"'),
         backslash: bits(|c| c == b'\\'),
@@ -243,10 +231,7 @@ impl<'a> Scanner<'a> {
             match c {
                 b'"' => {
                     self.i = start + n + 1;
-                    return Ok(RawStr {
-                        bytes: &b[start..start + n],
-                        escaped: false,
-                    });
+                    return Ok(RawStr { bytes: &b[start..start + n], escaped: false });
                 }
                 b'\\' | 0..0x20 | 0x80.. => break,
                 _ => {}
@@ -284,11 +269,7 @@ impl<'a> Scanner<'a> {
                 }
             }
             let end = m.quote & !esc;
-            let before_end = if end == 0 {
-                u32::MAX
-            } else {
-                (1u32 << end.trailing_zeros()) - 1
-            };
+            let before_end = if end == 0 { u32::MAX } else { (1u32 << end.trailing_zeros()) - 1 };
             if m.control & before_end != 0 {
                 return Err(Malformed::Json);
             }
@@ -299,10 +280,7 @@ impl<'a> Scanner<'a> {
                     return Err(Malformed::Utf8);
                 }
                 self.i = k + 1;
-                return Ok(RawStr {
-                    bytes: &b[start..k],
-                    escaped,
-                });
+                return Ok(RawStr { bytes: &b[start..k], escaped });
             }
             base += len;
         }
@@ -398,10 +376,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Walks an object; `member` gets each key and must consume its value.
-    pub fn object(
-        &mut self,
-        mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<()>,
-    ) -> Result<()> {
+    pub fn object(&mut self, mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<()>) -> Result<()> {
         self.enter(b'{')?;
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
@@ -509,12 +484,7 @@ pub fn push_py_str_cps(out: &mut String, cps: impl IntoIterator<Item = u32>) {
             0x20..=0x7e => out.push(cp as u8 as char),
             0x10000.. => {
                 let v = cp - 0x10000;
-                let _ = write!(
-                    out,
-                    "\\u{:04x}\\u{:04x}",
-                    0xD800 + (v >> 10),
-                    0xDC00 + (v & 0x3ff)
-                );
+                let _ = write!(out, "\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3ff));
             }
             _ => {
                 let _ = write!(out, "\\u{cp:04x}");
@@ -536,18 +506,10 @@ pub fn py_float(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
+        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     // `{:e}` gives the shortest round-trip digits, e.g. "1.7672616e9" or "-5e-5".
     let sci = format!("{x:e}");
@@ -565,19 +527,11 @@ pub fn py_float(x: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
         } else {
-            format!(
-                "{}.{}",
-                &digits[..point as usize],
-                &digits[point as usize..]
-            )
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
         };
         format!("{sign}{body}")
     } else {
-        let frac = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits
-        };
+        let frac = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{frac}e{esign}{:02}", exp.abs())
     }
@@ -594,20 +548,9 @@ mod tests {
 
     #[test]
     fn validates_like_python() {
-        assert!(valid(
-            r#"{"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}}"#
-        ));
+        assert!(valid(r#"{"a": [1, -2.5e3, true, null, "x\u00e9\n"], "b": {}}"#));
         assert!(valid("NaN"));
-        for bad in [
-            r#"{"a": 01}"#,
-            r#"{"a" 1}"#,
-            "[1,]",
-            "\"tab\there\"",
-            r#""\x""#,
-            "{",
-            "tru",
-            "1.",
-        ] {
+        for bad in [r#"{"a": 01}"#, r#"{"a" 1}"#, "[1,]", "\"tab\there\"", r#""\x""#, "{", "tru", "1."] {
             assert!(!valid(bad), "{bad} should be malformed");
         }
         let deep = "[".repeat(300) + &"]".repeat(300);
@@ -617,10 +560,7 @@ mod tests {
     #[test]
     fn checks_utf8_inside_strings() {
         let parse = |b: &[u8]| Scanner::new(b).string().map(|s| s.bytes.len());
-        assert_eq!(
-            parse("\"caf\u{e9} \u{1F600} long enough to use the wide path\"".as_bytes()),
-            Ok(43)
-        );
+        assert_eq!(parse("\"caf\u{e9} \u{1F600} long enough to use the wide path\"".as_bytes()), Ok(43));
         for bad in [
             &b"\"\xff\""[..],
             b"\"\xc0\x80\"",
@@ -647,10 +587,7 @@ mod tests {
     fn lone_surrogates_can_be_read_back() {
         let text = r#"["a\ud83d b", "\ud83d\ude00", "\\ud83d", "\udc00"]"#;
         let v: serde_json::Value = serde_json::from_str(&without_lone_surrogates(text)).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!(["a\u{fffd} b", "\u{1F600}", "\\ud83d", "\u{fffd}"])
-        );
+        assert_eq!(v, serde_json::json!(["a\u{fffd} b", "\u{1F600}", "\\ud83d", "\u{fffd}"]));
     }
 
     #[test]

@@ -32,22 +32,14 @@ pub struct Options<'a> {
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Options {
-            jobs: default_jobs(),
-            commit_every: None,
-            progress: None,
-        }
+        Options { jobs: default_jobs(), commit_every: None, progress: None }
     }
 }
 
 /// All cores. Cached: `available_parallelism` reads cgroup files, and refreshes are frequent.
 pub fn default_jobs() -> usize {
     static JOBS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *JOBS.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    })
+    *JOBS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 /// What a refresh did.
@@ -104,14 +96,9 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
         return items.iter().map(f).collect();
     }
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("stat worker panicked"))
-            .collect()
+        let handles: Vec<_> =
+            items.chunks(per).map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("stat worker panicked")).collect()
     })
 }
 
@@ -138,10 +125,7 @@ enum Kind {
 /// Runs one refresh of `logs` into `store`.
 pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
-    let ids = gptme::list_entries(logs).map_err(|source| Error::Logs {
-        path: logs.into(),
-        source,
-    })?;
+    let ids = gptme::list_entries(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
     let conn = store.conn()?;
     let stored = rows::load_states(&conn).map_err(|e| store.err(e))?;
 
@@ -150,8 +134,7 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
         let found = gptme::probe(logs, id)?;
         let prior = stored.get(id);
         let stamp = side_stamp(&found, prior.and_then(|p| p.agent_toml.as_deref()));
-        let unchanged =
-            prior.is_some_and(|p| p.log == stamp_of(&found.log_meta) && p.side_stamp == stamp);
+        let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log_meta) && p.side_stamp == stamp);
         Some((found, stamp, unchanged))
     });
     let mut stats = Stats::default();
@@ -163,21 +146,14 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
         if unchanged {
             stats.unchanged += 1;
         } else {
-            jobs.push(Job {
-                prior: stored.get(&found.id).cloned(),
-                found,
-                side_stamp,
-            });
+            jobs.push(Job { prior: stored.get(&found.id).cloned(), found, side_stamp });
         }
     }
     let deleted: Vec<&String> = stored.keys().filter(|id| !present.contains(*id)).collect();
     // Largest first keeps the threads evenly busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log_meta.len()));
     if let Some(p) = opts.progress {
-        p.start(
-            jobs.len() as u64,
-            jobs.iter().map(|j| j.found.log_meta.len()).sum(),
-        );
+        p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log_meta.len()).sum());
     }
 
     let mut writer = Writer::begin(store, conn, opts.commit_every)?;
@@ -241,10 +217,7 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
 }
 
 fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Writes in one transaction, or in several (committing every `every`) during a backfill.
@@ -258,23 +231,12 @@ struct Writer<'a> {
 impl<'a> Writer<'a> {
     fn begin(store: &'a Store, conn: Conn, every: Option<Duration>) -> Result<Self> {
         exec(&conn, "BEGIN IMMEDIATE").map_err(|e| store.err(e))?;
-        Ok(Writer {
-            store,
-            conn,
-            every,
-            since: Instant::now(),
-        })
+        Ok(Writer { store, conn, every, since: Instant::now() })
     }
 
-    fn apply(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
-    ) -> Result<()> {
+    fn apply(&mut self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>) -> Result<()> {
         f(&self.conn).map_err(|e| self.store.err(e))?;
-        if self
-            .every
-            .is_some_and(|every| self.since.elapsed() >= every)
-        {
+        if self.every.is_some_and(|every| self.since.elapsed() >= every) {
             exec(&self.conn, "COMMIT")
                 .and_then(|()| exec(&self.conn, "BEGIN IMMEDIATE"))
                 .map_err(|e| self.store.err(e))?;
@@ -363,16 +325,10 @@ fn read_log(
 
     let (mut start, mut acc, mut kind) = (0, Accumulator::default(), Kind::Full);
     if let Some((state, resume, prior_acc)) = prior {
-        let grown = state
-            .log
-            .is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size)
-            && resume.offset <= stamp.size;
+        let grown =
+            state.log.is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size) && resume.offset <= stamp.size;
         if grown && scan::fingerprint(&file, resume.offset)? == resume.fingerprint {
-            kind = if state.log == Some(stamp) {
-                Kind::SideOnly
-            } else {
-                Kind::Append
-            };
+            kind = if state.log == Some(stamp) { Kind::SideOnly } else { Kind::Append };
             acc = prior_acc;
             start = resume.offset;
         }
@@ -410,9 +366,7 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         Some(_) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?,
         None => None,
     };
-    let prior_acc: Option<Accumulator> = resume
-        .as_ref()
-        .and_then(|r| serde_json::from_str(&r.accumulator).ok());
+    let prior_acc: Option<Accumulator> = resume.as_ref().and_then(|r| serde_json::from_str(&r.accumulator).ok());
     let prior_problems = prior_acc.as_ref().map(|a| a.problems).unwrap_or_default();
     let path = f.log_path();
     let prior = match (&job.prior, &resume, prior_acc) {
@@ -421,69 +375,39 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     };
     let log = match read_log(&path, &f.log_meta, prior, buf) {
         Ok(log) => log,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Outcome::Vanished(f.id.clone()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
         Err(e) => LogRead::unreadable(&f.log_meta, format!("cannot read {}: {e}", gptme::LOG_FILE)),
     };
     let new_problems = log.stored.problems;
     if new_problems.total() > prior_problems.total() {
         tracing::warn!(
             id = f.id,
-            bad_lines = new_problems
-                .bad_lines
-                .saturating_sub(prior_problems.bad_lines),
-            bad_fields = new_problems
-                .bad_fields
-                .saturating_sub(prior_problems.bad_fields),
-            oversized_lines = new_problems
-                .oversized_lines
-                .saturating_sub(prior_problems.oversized_lines),
-            invalid_utf8_lines = new_problems
-                .invalid_utf8_lines
-                .saturating_sub(prior_problems.invalid_utf8_lines),
+            bad_lines = new_problems.bad_lines.saturating_sub(prior_problems.bad_lines),
+            bad_fields = new_problems.bad_fields.saturating_sub(prior_problems.bad_fields),
+            oversized_lines = new_problems.oversized_lines.saturating_sub(prior_problems.oversized_lines),
+            invalid_utf8_lines = new_problems.invalid_utf8_lines.saturating_sub(prior_problems.invalid_utf8_lines),
             "problems in conversation log"
         );
     }
 
     // Side files are read again only when their stamp changed.
-    let side_unchanged = job
-        .prior
-        .as_ref()
-        .is_some_and(|p| p.side_stamp == job.side_stamp);
-    let stored_side = resume
-        .as_ref()
-        .filter(|_| side_unchanged)
-        .and_then(|r| serde_json::from_str::<Side>(&r.side).ok());
+    let side_unchanged = job.prior.as_ref().is_some_and(|p| p.side_stamp == job.side_stamp);
+    let stored_side =
+        resume.as_ref().filter(|_| side_unchanged).and_then(|r| serde_json::from_str::<Side>(&r.side).ok());
     let side = match stored_side {
         Some(side) => side,
         None => {
             let side = side::read(&f.dir, &f.id);
             if !side.problems.is_empty() {
-                tracing::warn!(
-                    id = f.id,
-                    problems = side.problems.join("; "),
-                    "problems in conversation files"
-                );
+                tracing::warn!(id = f.id, problems = side.problems.join("; "), "problems in conversation files");
             }
             side
         }
     };
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
-    let agent_toml = side
-        .agent_toml
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let side_stamp = if agent_toml == prior_agent {
-        job.side_stamp
-    } else {
-        side_stamp(f, agent_toml.as_deref())
-    };
-    Ok(Outcome::Row(
-        Box::new(row(f, &path, &log, &side, side_stamp, agent_toml)),
-        log.kind,
-        log.bytes,
-    ))
+    let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
+    Ok(Outcome::Row(Box::new(row(f, &path, &log, &side, side_stamp, agent_toml)), log.kind, log.bytes))
 }
 
 fn row(
@@ -496,13 +420,7 @@ fn row(
 ) -> ConversationRow {
     let path = path.to_string_lossy().into_owned();
     let acc = &log.shown;
-    let item_json = item::render(&item::ItemParts {
-        id: &f.id,
-        path: &path,
-        modified: log.modified,
-        side,
-        acc,
-    });
+    let item_json = item::render(&item::ItemParts { id: &f.id, path: &path, modified: log.modified, side, acc });
     let lp = acc.problems;
     let mut notes: Vec<String> = log.problem.iter().chain(&side.problems).cloned().collect();
     let problems = (lp.total() + notes.len() as u64) as i64;
@@ -552,11 +470,7 @@ fn row(
         problems,
         problem_notes: (!notes.is_empty()).then(|| notes.join("; ")),
         item_json,
-        state: StoredState {
-            log: log.stamp,
-            side_stamp,
-            agent_toml,
-        },
+        state: StoredState { log: log.stamp, side_stamp, agent_toml },
         resume: Resume {
             offset: log.offset,
             fingerprint: log.fingerprint,

@@ -35,13 +35,7 @@ pub struct Scanned {
 
 /// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
 /// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
-pub fn scan(
-    file: &File,
-    from: u64,
-    to: u64,
-    sink: &mut impl LineSink,
-    buf: &mut Vec<u8>,
-) -> io::Result<Scanned> {
+pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut Vec<u8>) -> io::Result<Scanned> {
     let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
     let mut lo_offset = from; // file offset of buf[lo]
     let mut pos = from; // file offset of the next byte to read
@@ -88,18 +82,8 @@ pub fn scan(
     }
     Ok(match oversized_start {
         // Resume at the oversized line's start: it is counted again until it ends.
-        Some(line_start) => Scanned {
-            offset: line_start,
-            tail: Vec::new(),
-            tail_oversized: true,
-            bytes_read,
-        },
-        None => Scanned {
-            offset: lo_offset,
-            tail: buf[lo..hi].to_vec(),
-            tail_oversized: false,
-            bytes_read,
-        },
+        Some(line_start) => Scanned { offset: line_start, tail: Vec::new(), tail_oversized: true, bytes_read },
+        None => Scanned { offset: lo_offset, tail: buf[lo..hi].to_vec(), tail_oversized: false, bytes_read },
     })
 }
 

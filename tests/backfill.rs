@@ -18,10 +18,7 @@ fn generate(logs: &Path, n: usize, lines: usize) {
 fn dump(db: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
     let mut stmt = conn.prepare("SELECT c.item_json || s.accumulator || s.log_offset FROM conversations c JOIN _scan_state s USING (id) ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 #[test]
@@ -32,24 +29,14 @@ fn killed_backfills_resume_to_the_same_rows() {
     let clean = tmp.path().join("clean.sqlite3");
     ok({
         let mut c = convmeta();
-        c.arg("backfill")
-            .arg("--logs")
-            .arg(&logs)
-            .arg("--db")
-            .arg(&clean);
+        c.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&clean);
         c
     });
 
     let db = tmp.path().join("killed.sqlite3");
     let run = || {
         let mut c = convmeta();
-        c.arg("backfill")
-            .arg("--logs")
-            .arg(&logs)
-            .arg("--db")
-            .arg(&db)
-            .arg("--jobs")
-            .arg("2");
+        c.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db).arg("--jobs").arg("2");
         c
     };
     let mut rng = Rng(99);

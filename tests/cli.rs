@@ -11,11 +11,7 @@ fn no_command_writes_the_archive() {
     ok(r.cmd(&["list", "--json", "-q", "quokka"]));
     ok(r.cmd(&["show", "edge-agent"]));
     ok(r.cmd(&["status"]));
-    assert_eq!(
-        snapshot(&r.arch),
-        before,
-        "bytes, mtimes, modes and entries unchanged"
-    );
+    assert_eq!(snapshot(&r.arch), before, "bytes, mtimes, modes and entries unchanged");
 }
 
 #[test]
@@ -39,10 +35,7 @@ fn errors_are_one_clear_line() {
     let out = fail(r.cmd(&["show", "no-such-id"]));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("no conversation with id \"no-such-id\""),
-        "{err}"
-    );
+    assert!(err.contains("no conversation with id \"no-such-id\""), "{err}");
 
     let out = fail(convmeta().args(["list", "--logs", "/definitely/not/here"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
@@ -50,32 +43,12 @@ fn errors_are_one_clear_line() {
     // A file that is not ours is refused and left as it was.
     let foreign = r.arch.parent().unwrap().join("notes.txt");
     std::fs::write(&foreign, "my precious notes, not a database").unwrap();
-    let out = fail(
-        convmeta()
-            .arg("list")
-            .arg("--logs")
-            .arg(&r.arch)
-            .arg("--db")
-            .arg(&foreign),
-    );
+    let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&foreign));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
-    assert_eq!(
-        std::fs::read_to_string(&foreign).unwrap(),
-        "my precious notes, not a database"
-    );
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "my precious notes, not a database");
     let other = r.arch.parent().unwrap().join("other.sqlite3");
-    rusqlite::Connection::open(&other)
-        .unwrap()
-        .execute_batch("CREATE TABLE mine (x)")
-        .unwrap();
-    let out = fail(
-        convmeta()
-            .arg("list")
-            .arg("--logs")
-            .arg(&r.arch)
-            .arg("--db")
-            .arg(&other),
-    );
+    rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE mine (x)").unwrap();
+    let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&other));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
 }
 
@@ -93,11 +66,7 @@ fn defaults_follow_gptme_and_xdg() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert!(
-        dbs.iter()
-            .any(|n| n.starts_with("archive-") && n.ends_with(".sqlite3")),
-        "{dbs:?}"
-    );
+    assert!(dbs.iter().any(|n| n.starts_with("archive-") && n.ends_with(".sqlite3")), "{dbs:?}");
 }
 
 #[test]
@@ -115,13 +84,7 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
     assert!(out.contains("healthy-neighbour"));
     let kept = std::fs::read_dir(r.db.parent().unwrap())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .contains(".corrupt-")
-        })
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".corrupt-"))
         .count();
     assert!(kept >= 1, "the damaged file is kept for inspection");
 }

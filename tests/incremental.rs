@@ -19,13 +19,8 @@ fn row(index: &Index, id: &str) -> Vec<Vec<Sql>> {
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
         let n = stmt.column_count();
-        let rows = stmt
-            .query_map([id], |r| {
-                (0..n)
-                    .map(|i| r.get::<_, Sql>(i))
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .unwrap();
+        let rows =
+            stmt.query_map([id], |r| (0..n).map(|i| r.get::<_, Sql>(i)).collect::<rusqlite::Result<Vec<_>>>()).unwrap();
         for r in rows {
             out.push(r.unwrap());
         }
@@ -52,11 +47,7 @@ fn archive() -> Archive {
     let logs = tmp.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
     let index = Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
-    Archive {
-        _tmp: tmp,
-        logs,
-        index,
-    }
+    Archive { _tmp: tmp, logs, index }
 }
 
 impl Archive {
@@ -67,13 +58,7 @@ impl Archive {
     }
 
     fn append(&self, id: &str, bytes: &[u8]) {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log(id))
-            .unwrap()
-            .write_all(bytes)
-            .unwrap();
+        std::fs::OpenOptions::new().create(true).append(true).open(self.log(id)).unwrap().write_all(bytes).unwrap();
     }
 
     fn item(&self, id: &str) -> serde_json::Value {
@@ -85,13 +70,9 @@ impl Archive {
 fn random_append_cuts_end_with_the_full_scan_row() {
     for seed in 1..=40u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let text: String = (0..3 + rng.below(40))
-            .map(|_| random_line(&mut rng))
-            .collect();
+        let text: String = (0..3 + rng.below(40)).map(|_| random_line(&mut rng)).collect();
         let bytes = text.as_bytes();
-        let mut cuts: Vec<usize> = (0..1 + rng.below(8))
-            .map(|_| rng.below(bytes.len() as u64) as usize)
-            .collect();
+        let mut cuts: Vec<usize> = (0..1 + rng.below(8)).map(|_| rng.below(bytes.len() as u64) as usize).collect();
         cuts.push(bytes.len());
         cuts.sort();
         cuts.dedup();
@@ -114,15 +95,11 @@ fn random_append_cuts_end_with_the_full_scan_row() {
 #[test]
 fn an_append_reads_only_the_new_bytes() {
     let a = archive();
-    let line =
-        "{\"role\": \"user\", \"content\": \"hello\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
+    let line = "{\"role\": \"user\", \"content\": \"hello\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
     a.append("c", line.repeat(1000).as_bytes());
     let first = a.index.refresh().unwrap();
     assert_eq!((first.full_scans, first.appends), (1, 0));
-    a.append(
-        "c",
-        b"{\"role\": \"assistant\", \"content\": \"new answer\"}\n",
-    );
+    a.append("c", b"{\"role\": \"assistant\", \"content\": \"new answer\"}\n");
     let second = a.index.refresh().unwrap();
     assert_eq!((second.full_scans, second.appends), (0, 1));
     assert!(second.bytes_read < 100, "read {} bytes", second.bytes_read);
@@ -130,11 +107,7 @@ fn an_append_reads_only_the_new_bytes() {
     assert_eq!(item["messages"], 1001);
     assert_eq!(item["last_message_preview"], "new answer");
     let third = a.index.refresh().unwrap();
-    assert_eq!(
-        (third.unchanged, third.bytes_read),
-        (1, 0),
-        "nothing changed: no reads"
-    );
+    assert_eq!((third.unchanged, third.bytes_read), (1, 0), "nothing changed: no reads");
 }
 
 #[test]
@@ -193,19 +166,11 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     assert_eq!(a.index.list(100, None).unwrap().len(), 2);
 
     // A rename through config.toml, the log untouched.
-    std::fs::write(
-        a.logs.join("one/config.toml"),
-        "[chat]\nname = \"Renamed\"\n",
-    )
-    .unwrap();
+    std::fs::write(a.logs.join("one/config.toml"), "[chat]\nname = \"Renamed\"\n").unwrap();
     let s = a.index.refresh().unwrap();
     assert_eq!((s.side_only, s.bytes_read), (1, 0));
     assert_eq!(a.item("one")["name"], "Renamed");
-    std::fs::write(
-        a.logs.join("one/config.toml"),
-        "[chat]\nname = \"Renamed again\"\n",
-    )
-    .unwrap();
+    std::fs::write(a.logs.join("one/config.toml"), "[chat]\nname = \"Renamed again\"\n").unwrap();
     a.index.refresh().unwrap();
     assert_eq!(a.item("one")["name"], "Renamed again");
 
@@ -222,11 +187,7 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     let agent = a.logs.parent().unwrap().join("agent");
     std::fs::create_dir(&agent).unwrap();
     std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Bob\"\n").unwrap();
-    std::fs::write(
-        a.logs.join("two/config.toml"),
-        format!("[chat]\nagent = \"{}\"\n", agent.display()),
-    )
-    .unwrap();
+    std::fs::write(a.logs.join("two/config.toml"), format!("[chat]\nagent = \"{}\"\n", agent.display())).unwrap();
     a.index.refresh().unwrap();
     assert_eq!(a.item("two")["agent_name"], "Bob");
     std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Robert\"\n").unwrap();

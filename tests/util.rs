@@ -36,20 +36,14 @@ pub fn restore(which: &str) -> Restored {
     std::fs::create_dir(&home).unwrap();
     substitute_configs(&arch, &arch);
     let mtimes: BTreeMap<String, u64> =
-        serde_json::from_str(&std::fs::read_to_string(pack().join("mtimes.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(pack().join("mtimes.json")).unwrap()).unwrap();
     let prefix = format!("{which}/");
     for (key, ns) in mtimes {
         if let Some(rel) = key.strip_prefix(&prefix) {
             set_mtime_ns(&arch.join(rel), ns);
         }
     }
-    Restored {
-        db: root.join("index.sqlite3"),
-        _tmp: tmp,
-        arch,
-        home,
-    }
+    Restored { db: root.join("index.sqlite3"), _tmp: tmp, arch, home }
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -85,20 +79,14 @@ fn substitute_configs(dir: &Path, arch: &Path) {
 pub fn set_mtime_ns(path: &Path, ns: u64) {
     let t = SystemTime::UNIX_EPOCH + Duration::from_nanos(ns);
     let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
-        .unwrap();
+    f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t)).unwrap();
 }
 
 impl Restored {
     /// The binary with this archive, database and a clean environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = convmeta();
-        c.env("HOME", &self.home)
-            .args(args)
-            .arg("--logs")
-            .arg(&self.arch)
-            .arg("--db")
-            .arg(&self.db);
+        c.env("HOME", &self.home).args(args).arg("--logs").arg(&self.arch).arg("--db").arg(&self.db);
         c
     }
 
@@ -106,13 +94,10 @@ impl Restored {
     pub fn sub(&self, v: &Value) -> Value {
         match v {
             Value::String(s) => Value::String(
-                s.replace("{ARCHIVE}", self.arch.to_str().unwrap())
-                    .replace("{HOME}", self.home.to_str().unwrap()),
+                s.replace("{ARCHIVE}", self.arch.to_str().unwrap()).replace("{HOME}", self.home.to_str().unwrap()),
             ),
             Value::Array(a) => Value::Array(a.iter().map(|x| self.sub(x)).collect()),
-            Value::Object(o) => {
-                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.sub(x))).collect())
-            }
+            Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), self.sub(x))).collect()),
             other => other.clone(),
         }
     }
@@ -131,8 +116,7 @@ impl Restored {
     }
 
     pub fn expected(&self, name: &str) -> Value {
-        let v =
-            parse(&std::fs::read_to_string(pack().join(format!("expected/{name}.json"))).unwrap());
+        let v = parse(&std::fs::read_to_string(pack().join(format!("expected/{name}.json"))).unwrap());
         self.sub(&v)
     }
 }
@@ -144,10 +128,7 @@ pub fn parse(text: &str) -> Value {
 }
 
 /// The two conversations whose preview convmeta deliberately improves on gptme's.
-pub const IMPROVED_PREVIEWS: [&str; 2] = [
-    "edge-system-line-containing-quoted-user",
-    "edge-truncated-last-line",
-];
+pub const IMPROVED_PREVIEWS: [&str; 2] = ["edge-system-line-containing-quoted-user", "edge-truncated-last-line"];
 
 /// The built binary, in UTC, with no ambient configuration.
 pub fn convmeta() -> Command {
@@ -164,12 +145,7 @@ pub fn convmeta() -> Command {
 pub fn ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
     let c = c.borrow_mut();
     let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?} failed: {}",
-        c,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{:?} failed: {}", c, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -217,16 +193,9 @@ const WORDS: &[&str] = &[
 /// One random gptme line, ending in `\n` (or `\r\n`). Covers the shapes the accumulator cares
 /// about: roles, metadata with and without models, legacy tokens, blank and malformed lines.
 pub fn random_line(rng: &mut Rng) -> String {
-    let words: Vec<&str> = (0..1 + rng.below(30))
-        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
-        .collect();
+    let words: Vec<&str> = (0..1 + rng.below(30)).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect();
     let content = words.join(" ");
-    let ts = format!(
-        "2026-01-0{}T10:{:02}:{:02}Z",
-        1 + rng.below(9),
-        rng.below(60),
-        rng.below(60)
-    );
+    let ts = format!("2026-01-0{}T10:{:02}:{:02}Z", 1 + rng.below(9), rng.below(60), rng.below(60));
     let eol = if rng.chance(10) { "\r\n" } else { "\n" };
     let line = match rng.below(10) {
         0 => "   ".to_string(),
@@ -261,27 +230,19 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, EntryState> {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let m = std::fs::symlink_metadata(&path).unwrap();
-            let link = m
-                .file_type()
-                .is_symlink()
-                .then(|| std::fs::read_link(&path).unwrap());
+            let link = m.file_type().is_symlink().then(|| std::fs::read_link(&path).unwrap());
             let hash = if m.is_file() {
                 std::fs::read(&path)
                     .unwrap()
                     .iter()
-                    .fold(0xcbf29ce484222325u64, |h, &b| {
-                        (h ^ b as u64).wrapping_mul(0x100000001b3)
-                    })
+                    .fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
             } else {
                 0
             };
             if m.is_dir() {
                 todo.push(path.clone());
             }
-            out.insert(
-                path,
-                (m.len(), hash, m.mtime(), m.mtime_nsec(), m.mode(), link),
-            );
+            out.insert(path, (m.len(), hash, m.mtime(), m.mtime_nsec(), m.mode(), link));
         }
     }
     out

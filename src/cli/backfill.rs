@@ -25,17 +25,13 @@ struct Bar {
 
 impl Progress for Bar {
     fn start(&self, files: u64, bytes: u64) {
-        self.total_files
-            .store(files, std::sync::atomic::Ordering::Relaxed);
+        self.total_files.store(files, std::sync::atomic::Ordering::Relaxed);
         self.bar.set_length(bytes);
         self.bar.set_message(format!("0/{files} files"));
     }
 
     fn advance(&self, files: u64, bytes: u64) {
-        let done = self
-            .files
-            .fetch_add(files, std::sync::atomic::Ordering::Relaxed)
-            + files;
+        let done = self.files.fetch_add(files, std::sync::atomic::Ordering::Relaxed) + files;
         let total = self.total_files.load(std::sync::atomic::Ordering::Relaxed);
         self.bar.inc(bytes);
         self.bar.set_message(format!("{done}/{total} files"));
@@ -44,21 +40,14 @@ impl Progress for Bar {
 
 pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
-    let target = if std::io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
+    let target =
+        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
     let bar = ProgressBar::with_draw_target(Some(0), target);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}  {binary_bytes}/{binary_total_bytes}  {binary_bytes_per_sec}  ETA {eta}")
             .expect("valid template"),
     );
-    let progress = Bar {
-        bar,
-        files: 0.into(),
-        total_files: 0.into(),
-    };
+    let progress = Bar { bar, files: 0.into(), total_files: 0.into() };
     let opts = Options {
         jobs: a.jobs.unwrap_or_else(default_jobs).max(1),
         commit_every: Some(Duration::from_millis(500)),

@@ -25,20 +25,12 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         println!("[{}]", items.join(","));
         return Ok(());
     }
-    println!(
-        "{:<16}  {:>5}  {:>8}  {:<24}  NAME",
-        "MODIFIED", "MSGS", "COST", "MODEL"
-    );
+    println!("{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL");
     for item in items {
-        let v: serde_json::Value =
-            serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
+        let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
-        let label = if name == id {
-            id.to_owned()
-        } else {
-            format!("{name} ({id})")
-        };
+        let label = if name == id { id.to_owned() } else { format!("{name} ({id})") };
         println!(
             "{:<16}  {:>5}  {:>8}  {:<24}  {}",
             local_time(v["modified"].as_f64().unwrap_or(0.0)),

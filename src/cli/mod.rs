@@ -15,11 +15,7 @@ use crate::scan::Fnv;
 use crate::Index;
 
 #[derive(Parser)]
-#[command(
-    name = "convmeta",
-    version,
-    about = "A fast, exact metadata index of gptme conversation logs"
-)]
+#[command(name = "convmeta", version, about = "A fast, exact metadata index of gptme conversation logs")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -55,16 +51,11 @@ impl Target {
         let logs = match &self.logs {
             Some(l) => l.clone(),
             None => gptme::default_logs_dir().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME"
-                )
+                anyhow::anyhow!("cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME")
             })?,
         };
         if !logs.is_dir() {
-            anyhow::bail!(
-                "logs directory {} does not exist or is not a directory",
-                logs.display()
-            );
+            anyhow::bail!("logs directory {} does not exist or is not a directory", logs.display());
         }
         Ok(logs)
     }
@@ -93,19 +84,12 @@ pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or_else(|| {
-            anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB")
-        })?;
+        .ok_or_else(|| anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB"))?;
     let real = std::fs::canonicalize(logs)?;
     let mut h = Fnv::new(0);
     h.write(real.as_os_str().as_encoded_bytes());
-    let name = real
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "root".into());
-    Ok(cache
-        .join("convmeta")
-        .join(format!("{name}-{:016x}.sqlite3", h.0)))
+    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());
+    Ok(cache.join("convmeta").join(format!("{name}-{:016x}.sqlite3", h.0)))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -121,9 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub fn local_time(t: f64) -> String {
     use chrono::TimeZone;
     match chrono::Local.timestamp_opt(t.floor() as i64, 0) {
-        chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => {
-            d.format("%Y-%m-%d %H:%M").to_string()
-        }
+        chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => d.format("%Y-%m-%d %H:%M").to_string(),
         chrono::LocalResult::None => "?".into(),
     }
 }

@@ -19,16 +19,8 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("logs:           {}", s.logs);
-    println!(
-        "database:       {} ({:.1} MB, schema {})",
-        s.db,
-        s.db_bytes as f64 / 1e6,
-        s.schema_version
-    );
-    println!(
-        "conversations:  {} ({} hidden, {} with problems)",
-        s.conversations, s.hidden, s.with_problems
-    );
+    println!("database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version);
+    println!("conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems);
     match s.last_refresh_at {
         Some(t) => println!("last refresh:   {}", local_time(t)),
         None => println!("last refresh:   never (run `convmeta backfill`)"),

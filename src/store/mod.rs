@@ -36,17 +36,9 @@ enum Found {
 fn inspect(path: &Path) -> Result<Found> {
     let mut header = [0u8; 100];
     let n = match std::fs::File::open(path) {
-        Ok(mut f) => f.read(&mut header).map_err(|source| Error::Io {
-            path: path.into(),
-            source,
-        })?,
+        Ok(mut f) => f.read(&mut header).map_err(|source| Error::Io { path: path.into(), source })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.into(),
-                source,
-            })
-        }
+        Err(source) => return Err(Error::Io { path: path.into(), source }),
     };
     if n == 0 {
         return Ok(Found::Nothing);
@@ -63,10 +55,7 @@ fn inspect(path: &Path) -> Result<Found> {
 }
 
 fn is_corruption(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    )
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
 }
 
 fn configure(c: &mut Connection) -> rusqlite::Result<()> {
@@ -80,25 +69,16 @@ impl Store {
     /// aside and rebuilt; anything else that is not ours is refused and left untouched.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.into(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.into(), source })?;
         }
         match inspect(path)? {
             Found::Foreign => return Err(Error::NotOurs(path.into())),
             Found::UnmarkedSqlite => {
                 let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|source| Error::Sqlite {
-                        path: path.into(),
-                        source,
-                    })?;
+                    .map_err(|source| Error::Sqlite { path: path.into(), source })?;
                 let tables: i64 = c
                     .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-                    .map_err(|source| Error::Sqlite {
-                        path: path.into(),
-                        source,
-                    })?;
+                    .map_err(|source| Error::Sqlite { path: path.into(), source })?;
                 if tables > 0 {
                     return Err(Error::NotOurs(path.into()));
                 }
@@ -116,39 +96,22 @@ impl Store {
     }
 
     fn open_ours(path: &Path) -> Result<Store> {
-        let sqlite = |source| Error::Sqlite {
-            path: path.into(),
-            source,
-        };
+        let sqlite = |source| Error::Sqlite { path: path.into(), source };
         let mut c = Connection::open(path).map_err(sqlite)?;
         configure(&mut c).map_err(sqlite)?;
-        let found: i64 = c
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sqlite)?;
+        let found: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite)?;
         if found > migrate::latest() {
-            return Err(Error::TooNew {
-                path: path.into(),
-                found,
-                known: migrate::latest(),
-            });
+            return Err(Error::TooNew { path: path.into(), found, known: migrate::latest() });
         }
-        c.pragma_update(None, "application_id", APPLICATION_ID)
-            .map_err(sqlite)?;
+        c.pragma_update(None, "application_id", APPLICATION_ID).map_err(sqlite)?;
         migrate::apply(&mut c).map_err(sqlite)?;
         // Touch every internal table once so a damaged file shows up now, not mid-refresh.
-        c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(()))
-            .map_err(sqlite)?;
+        c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(())).map_err(sqlite)?;
         drop(c);
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
-        let pool = Pool::builder()
-            .max_size(8)
-            .test_on_check_out(false)
-            .build(manager)?;
-        Ok(Store {
-            pool,
-            path: path.into(),
-        })
+        let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
+        Ok(Store { pool, path: path.into() })
     }
 
     pub fn path(&self) -> &Path {
@@ -161,19 +124,13 @@ impl Store {
 
     /// Wraps a SQLite error with this database's path.
     pub fn err(&self, source: rusqlite::Error) -> Error {
-        Error::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        Error::Sqlite { path: self.path.clone(), source }
     }
 }
 
 /// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>`, keeping it.
 fn move_aside(path: &Path) -> Result<PathBuf> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
     for suffix in ["", "-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", path.display()));

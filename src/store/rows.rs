@@ -77,44 +77,30 @@ fn to_i64(v: u64) -> i64 {
 }
 
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state")?;
     let rows = stmt.query_map([], |r| {
         let ino: Option<i64> = r.get(1)?;
         let log = match ino {
-            Some(ino) => Some(FileStamp {
-                ino: ino as u64,
-                size: r.get::<_, i64>(2)? as u64,
-                mtime_ns: r.get(3)?,
-            }),
+            Some(ino) => Some(FileStamp { ino: ino as u64, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? }),
             None => None,
         };
-        Ok((
-            r.get(0)?,
-            StoredState {
-                log,
-                side_stamp: r.get::<_, i64>(4)? as u64,
-                agent_toml: r.get(5)?,
-            },
-        ))
+        Ok((r.get(0)?, StoredState { log, side_stamp: r.get::<_, i64>(4)? as u64, agent_toml: r.get(5)? }))
     })?;
     rows.collect()
 }
 
 pub fn load_resume(conn: &Connection, id: &str) -> rusqlite::Result<Option<Resume>> {
-    conn.prepare_cached(
-        "SELECT log_offset, log_fingerprint, accumulator, side FROM _scan_state WHERE id = ?1",
-    )?
-    .query_row([id], |r| {
-        Ok(Resume {
-            offset: r.get::<_, i64>(0)? as u64,
-            fingerprint: r.get::<_, i64>(1)? as u64,
-            accumulator: r.get(2)?,
-            side: r.get(3)?,
+    conn.prepare_cached("SELECT log_offset, log_fingerprint, accumulator, side FROM _scan_state WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(Resume {
+                offset: r.get::<_, i64>(0)? as u64,
+                fingerprint: r.get::<_, i64>(1)? as u64,
+                accumulator: r.get(2)?,
+                side: r.get(3)?,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 const CONVERSATION_COLUMNS: &[&str] = &[
@@ -161,10 +147,7 @@ const STATE_COLUMNS: &[&str] = &[
 /// writes fewer pages than delete-then-insert.
 fn upsert_sql(table: &str, columns: &[&str]) -> String {
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let sets: Vec<String> = columns[1..]
-        .iter()
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
+    let sets: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
     format!(
         "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
         columns.join(", "),
@@ -204,21 +187,13 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         row.problem_notes,
         row.item_json,
     ])?;
-    conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?
-        .execute([&row.id])?;
+    conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?.execute([&row.id])?;
     let mut models = conn.prepare_cached(
         "INSERT INTO conversation_models (conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for m in &row.models {
-        models.execute(params![
-            row.id,
-            m.model,
-            m.cost,
-            m.input_tokens,
-            m.output_tokens,
-            m.cache_read_tokens
-        ])?;
+        models.execute(params![row.id, m.model, m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens])?;
     }
     let log = row.state.log;
     conn.prepare_cached(&STATE_SQL)?.execute(params![
@@ -237,21 +212,17 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
 }
 
 pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM conversations WHERE id = ?1")?
-        .execute([id])?;
+    conn.prepare_cached("DELETE FROM conversations WHERE id = ?1")?.execute([id])?;
     Ok(())
 }
 
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO _meta (key, value) VALUES (?1, ?2)")?
-        .execute([key, value])?;
+    conn.prepare_cached("INSERT OR REPLACE INTO _meta (key, value) VALUES (?1, ?2)")?.execute([key, value])?;
     Ok(())
 }
 
 pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT value FROM _meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()
+    conn.prepare_cached("SELECT value FROM _meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()
 }
 
 /// A listed conversation: what search looks at, and the item to serve.
@@ -264,22 +235,14 @@ pub struct ListedRow {
 
 /// Visits listed (not hidden) conversations newest first, ties by id descending, until `visit`
 /// returns false.
-pub fn for_each_listed(
-    conn: &Connection,
-    mut visit: impl FnMut(ListedRow) -> bool,
-) -> rusqlite::Result<()> {
+pub fn for_each_listed(conn: &Connection, mut visit: impl FnMut(ListedRow) -> bool) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, last_message_preview, item_json FROM conversations
          WHERE hidden = 0 ORDER BY modified DESC, id DESC",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let row = ListedRow {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            preview: r.get(2)?,
-            item_json: r.get(3)?,
-        };
+        let row = ListedRow { id: r.get(0)?, name: r.get(1)?, preview: r.get(2)?, item_json: r.get(3)? };
         if !visit(row) {
             break;
         }
@@ -289,7 +252,5 @@ pub fn for_each_listed(
 
 /// The item of one conversation, hidden or not.
 pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()
+    conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
 }

@@ -80,8 +80,7 @@ pub struct Accumulator {
 
 /// ASCII whitespace as Python's `bytes.strip()` sees it.
 fn is_blank(line: &[u8]) -> bool {
-    line.iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
 }
 
 /// Parses a line, reading invalid UTF-8 with U+FFFD in place of the bad bytes when needed (as
@@ -131,30 +130,23 @@ impl Accumulator {
                 }
             }
             let key = self.model.as_deref().unwrap_or("unknown");
-            let input = meta
-                .input_tokens
-                .saturating_add(meta.cache_read_tokens)
-                .saturating_add(meta.cache_creation_tokens);
+            let input =
+                meta.input_tokens.saturating_add(meta.cache_read_tokens).saturating_add(meta.cache_creation_tokens);
             self.total_cost += meta.cost;
             self.total_input_tokens = self.total_input_tokens.saturating_add(input);
             self.total_output_tokens = self.total_output_tokens.saturating_add(meta.output_tokens);
-            self.total_cache_read_tokens = self
-                .total_cache_read_tokens
-                .saturating_add(meta.cache_read_tokens);
+            self.total_cache_read_tokens = self.total_cache_read_tokens.saturating_add(meta.cache_read_tokens);
             let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
                 Some(i) => &mut self.models_usage[i].1,
                 None => {
-                    self.models_usage
-                        .push((key.to_owned(), ModelUsage::default()));
+                    self.models_usage.push((key.to_owned(), ModelUsage::default()));
                     &mut self.models_usage.last_mut().expect("just pushed").1
                 }
             };
             usage.cost += meta.cost;
             usage.input_tokens = usage.input_tokens.saturating_add(input);
             usage.output_tokens = usage.output_tokens.saturating_add(meta.output_tokens);
-            usage.cache_read_tokens = usage
-                .cache_read_tokens
-                .saturating_add(meta.cache_read_tokens);
+            usage.cache_read_tokens = usage.cache_read_tokens.saturating_add(meta.cache_read_tokens);
         }
         if line.conversational_role().is_some() {
             self.pending_last = Some((offset, len));
@@ -183,15 +175,8 @@ impl Accumulator {
             let cps = preview::preview(&line.content?.code_points())?;
             let mut preview_json = String::new();
             push_py_str_cps(&mut preview_json, cps.iter().copied());
-            let preview = cps
-                .iter()
-                .map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}'))
-                .collect();
-            Some(LastMessage {
-                role: role.to_owned(),
-                preview_json,
-                preview,
-            })
+            let preview = cps.iter().map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}')).collect();
+            Some(LastMessage { role: role.to_owned(), preview_json, preview })
         });
     }
 

@@ -57,11 +57,7 @@ pub fn render(p: &ItemParts<'_>) -> String {
     opt_str(&mut o, side.agent_path.as_deref());
     o.push_str(",\"agent_urls\":");
     o.push_str(side.agent_urls.as_deref().unwrap_or("null"));
-    o.push_str(&format!(
-        ",\"branches\":{},\"created\":{},\"id\":",
-        side.branches,
-        py_float(acc.created(p.modified))
-    ));
+    o.push_str(&format!(",\"branches\":{},\"created\":{},\"id\":", side.branches, py_float(acc.created(p.modified))));
     push_py_str(&mut o, p.id);
     o.push_str(",\"last_message_preview\":");
     match &acc.last_message {

@@ -48,13 +48,7 @@ impl<'a> Line<'a> {
     /// ([`Malformed::Utf8`]), not JSON, or (our rule, where gptme crashes) not an object.
     pub fn parse(bytes: &'a [u8]) -> Result<Line<'a>> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut line = Line {
-            role: None,
-            content: None,
-            timestamp: Timestamp::Missing,
-            metadata: None,
-            bad_fields: 0,
-        };
+        let mut line = Line { role: None, content: None, timestamp: Timestamp::Missing, metadata: None, bad_fields: 0 };
         let mut sc = Scanner::new(bytes);
         sc.object(|sc, key| {
             if key.is("role") {
@@ -246,46 +240,28 @@ mod tests {
         assert_eq!(l.conversational_role(), Some("assistant"));
         let m = l.metadata.unwrap();
         assert_eq!(
-            (
-                m.model.as_deref(),
-                m.cost,
-                m.input_tokens,
-                m.output_tokens,
-                m.cache_read_tokens
-            ),
+            (m.model.as_deref(), m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens),
             (Some("m"), 0.5, 3, 4, 5)
         );
     }
 
     #[test]
     fn legacy_flat_tokens() {
-        let l = Line::parse(
-            br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#,
-        )
-        .unwrap();
+        let l = Line::parse(br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#).unwrap();
         let m = l.metadata.unwrap();
         assert_eq!((m.input_tokens, m.output_tokens), (10, 3));
     }
 
     #[test]
     fn rejects_what_json_loads_rejects() {
-        for bad in [
-            &b"not json"[..],
-            b"[1, 2]",
-            b"{\"role\": \"user\"",
-            b"{\"a\": \"\xff\"}",
-            b"{} {}",
-        ] {
+        for bad in [&b"not json"[..], b"[1, 2]", b"{\"role\": \"user\"", b"{\"a\": \"\xff\"}", b"{} {}"] {
             assert!(Line::parse(bad).is_err());
         }
     }
 
     #[test]
     fn wrong_types_are_counted_not_fatal() {
-        let l = Line::parse(
-            br#"{"role": 5, "metadata": {"cost": "x", "usage": {"input_tokens": 1.5}}}"#,
-        )
-        .unwrap();
+        let l = Line::parse(br#"{"role": 5, "metadata": {"cost": "x", "usage": {"input_tokens": 1.5}}}"#).unwrap();
         assert!(l.role.is_none());
         assert_eq!(l.bad_fields, 3);
     }

@@ -50,11 +50,7 @@ impl Found {
 
     /// The files besides the log that feed the item: watched by their stat stamps.
     pub fn side_paths(&self) -> [PathBuf; 3] {
-        [
-            self.dir.clone(),
-            self.dir.join("config.toml"),
-            self.dir.join("branches"),
-        ]
+        [self.dir.clone(), self.dir.join("config.toml"), self.dir.join("branches")]
     }
 }
 
@@ -79,19 +75,8 @@ pub fn probe(logs: &Path, id: &str) -> Option<Found> {
     let dir = logs.join(id);
     // metadata (not symlink_metadata): symlinked conversation directories count.
     match std::fs::metadata(dir.join(LOG_FILE)) {
-        Ok(log_meta) => Some(Found {
-            id: id.to_owned(),
-            dir,
-            log_meta,
-        }),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            None
-        }
+        Ok(log_meta) => Some(Found { id: id.to_owned(), dir, log_meta }),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => None,
         Err(e) => {
             tracing::warn!(id, error = %e, "cannot look into conversation directory");
             None

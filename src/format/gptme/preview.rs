@@ -39,9 +39,7 @@ fn strip_thinking(cps: &[u32]) -> Vec<u32> {
 pub fn preview(content: &[u32]) -> Option<Vec<u32>> {
     let stripped = strip_thinking(content);
     let mut out: Vec<u32> = Vec::with_capacity(LIMIT + 3);
-    let mut words = stripped
-        .split(|&c| is_py_space(c))
-        .filter(|w| !w.is_empty());
+    let mut words = stripped.split(|&c| is_py_space(c)).filter(|w| !w.is_empty());
     let mut len = 0usize;
     if let Some(first) = words.next() {
         out.extend(first.iter().take(LIMIT + 1));
@@ -77,19 +75,10 @@ mod tests {
 
     #[test]
     fn strips_thinking_and_collapses_space() {
-        assert_eq!(
-            p("Hello <think>hidden</think> world").as_deref(),
-            Some("Hello world")
-        );
-        assert_eq!(
-            p("a <thinking>x</thinking>b <think>never closed"),
-            Some("a b".into())
-        );
+        assert_eq!(p("Hello <think>hidden</think> world").as_deref(), Some("Hello world"));
+        assert_eq!(p("a <thinking>x</thinking>b <think>never closed"), Some("a b".into()));
         assert_eq!(p("<thinking>only thoughts"), None);
-        assert_eq!(
-            p(" \u{1c}x\u{a0}y\u{3000}z\u{200b}w\t\n"),
-            Some("x y z\u{200b}w".into())
-        );
+        assert_eq!(p(" \u{1c}x\u{a0}y\u{3000}z\u{200b}w\t\n"), Some("x y z\u{200b}w".into()));
     }
 
     #[test]
@@ -99,9 +88,6 @@ mod tests {
         assert_eq!(got.chars().count(), 103);
         assert!(got.ends_with("..."));
         assert_eq!(p(&"x".repeat(100)).unwrap().len(), 100);
-        assert_eq!(
-            p(&format!("{} {}", "x".repeat(99), "y")).unwrap().len(),
-            103
-        );
+        assert_eq!(p(&format!("{} {}", "x".repeat(99), "y")).unwrap().len(), 103);
     }
 }

@@ -7,18 +7,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::json::{push_py_str, py_float};
 
 /// Keys gptme's `ChatConfig` knows; others make gptme fail, so we note them as a problem.
-const CHAT_KEYS: &[&str] = &[
-    "name",
-    "model",
-    "tools",
-    "tool_format",
-    "stream",
-    "interactive",
-    "workspace",
-    "agent",
-    "env",
-    "mcp",
-];
+const CHAT_KEYS: &[&str] =
+    &["name", "model", "tools", "tool_format", "stream", "interactive", "workspace", "agent", "env", "mcp"];
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -39,10 +29,7 @@ pub struct Side {
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
 pub fn read(dir: &Path, id: &str) -> Side {
-    let mut side = Side {
-        name: id.to_owned(),
-        ..Side::default()
-    };
+    let mut side = Side { name: id.to_owned(), ..Side::default() };
     let config_path = dir.join("config.toml");
     let chat = match std::fs::read(&config_path) {
         Ok(bytes) => Some(parse_chat_table(&bytes, &mut side.problems)),
@@ -88,16 +75,9 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> toml::Table {
     };
     match doc.remove("chat") {
         Some(toml::Value::Table(chat)) => {
-            let unknown: Vec<&str> = chat
-                .keys()
-                .map(String::as_str)
-                .filter(|k| !CHAT_KEYS.contains(k))
-                .collect();
+            let unknown: Vec<&str> = chat.keys().map(String::as_str).filter(|k| !CHAT_KEYS.contains(k)).collect();
             if !unknown.is_empty() {
-                problems.push(format!(
-                    "config.toml: unknown [chat] keys: {}",
-                    unknown.join(", ")
-                ));
+                problems.push(format!("config.toml: unknown [chat] keys: {}", unknown.join(", ")));
             }
             chat
         }
@@ -116,12 +96,9 @@ fn read_agent(side: &mut Side, agent: &str) {
     let Ok(bytes) = std::fs::read(&toml_path) else {
         return;
     };
-    let table = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|s| s.parse::<toml::Table>().ok());
+    let table = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<toml::Table>().ok());
     let Some(mut table) = table else {
-        side.problems
-            .push(format!("{}: invalid TOML", toml_path.display()));
+        side.problems.push(format!("{}: invalid TOML", toml_path.display()));
         return;
     };
     let Some(toml::Value::Table(mut agent)) = table.remove("agent") else {
@@ -184,10 +161,7 @@ fn count_branches(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl"))
-        .count() as u64
+    entries.filter_map(Result::ok).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64
 }
 
 /// `~` and `~/…` expanded with `$HOME`, as Python's `expanduser`.
@@ -205,11 +179,7 @@ fn expand_home(p: &str) -> PathBuf {
 
 /// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
 pub fn realpath(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
     let mut todo: Vec<OsString> = abs.components().rev().filter_map(component_name).collect();
     let mut out = PathBuf::from("/");
     let mut links = 0;
@@ -222,9 +192,7 @@ pub fn realpath(p: &Path) -> PathBuf {
             continue;
         }
         let next = out.join(&c);
-        let link = std::fs::symlink_metadata(&next)
-            .ok()
-            .filter(|m| m.file_type().is_symlink());
+        let link = std::fs::symlink_metadata(&next).ok().filter(|m| m.file_type().is_symlink());
         match link.and_then(|_| std::fs::read_link(&next).ok()) {
             Some(target) if links < 40 => {
                 links += 1;

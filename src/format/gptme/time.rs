@@ -19,10 +19,7 @@ pub fn iso_to_unix(s: &str) -> Option<f64> {
                 chrono::LocalResult::Single(t) => t.timestamp(),
                 chrono::LocalResult::Ambiguous(first, _) => first.timestamp(),
                 chrono::LocalResult::None => {
-                    let off = Local
-                        .offset_from_utc_datetime(&naive)
-                        .fix()
-                        .local_minus_utc();
+                    let off = Local.offset_from_utc_datetime(&naive).fix().local_minus_utc();
                     naive.and_utc().timestamp() - off as i64
                 }
             };
@@ -54,15 +51,9 @@ fn parse(s: &str) -> Option<(NaiveDateTime, u32, Option<i64>)> {
         return None;
     }
     let (date, rest) = if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' {
-        (
-            NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?,
-            &s[10..],
-        )
+        (NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[5..7])?, num(&b[8..10])?)?, &s[10..])
     } else if b.len() >= 8 && b[..8].iter().all(u8::is_ascii_digit) {
-        (
-            NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[4..6])?, num(&b[6..8])?)?,
-            &s[8..],
-        )
+        (NaiveDate::from_ymd_opt(num(&b[0..4])? as i32, num(&b[4..6])?, num(&b[6..8])?)?, &s[8..])
     } else {
         return None;
     };
@@ -107,9 +98,7 @@ fn parse(s: &str) -> Option<(NaiveDateTime, u32, Option<i64>)> {
                 2 => (num(t)?, 0, 0),
                 4 => (num(&t[0..2])?, num(&t[2..4])?, 0),
                 5 if t[2] == b':' => (num(&t[0..2])?, num(&t[3..5])?, 0),
-                8 if t[2] == b':' && t[5] == b':' => {
-                    (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?)
-                }
+                8 if t[2] == b':' && t[5] == b':' => (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?),
                 _ => return None,
             };
             if oh > 23 || om > 59 || os > 59 {
@@ -135,15 +124,9 @@ mod tests {
     #[test]
     fn aware_values_do_not_depend_on_the_zone() {
         assert_eq!(iso_to_unix("2026-01-01T10:00:00+05:30"), Some(1767241800.0));
-        assert_eq!(
-            iso_to_unix("2026-01-01T10:00:00.25+05:30"),
-            Some(1767241800.25)
-        );
+        assert_eq!(iso_to_unix("2026-01-01T10:00:00.25+05:30"), Some(1767241800.25));
         assert_eq!(iso_to_unix("2026-01-01T10:00:00Z"), Some(1767261600.0));
-        assert_eq!(
-            iso_to_unix("2026-01-01T10:00:00.5-01:00"),
-            Some(1767265200.5)
-        );
+        assert_eq!(iso_to_unix("2026-01-01T10:00:00.5-01:00"), Some(1767265200.5));
     }
 
     #[test]
