@@ -36,6 +36,17 @@ pub struct Scanned {
 /// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
 /// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
 pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut Vec<u8>) -> io::Result<Scanned> {
+    scan_limited(file, from, to, sink, buf, MAX_LINE)
+}
+
+fn scan_limited(
+    file: &File,
+    from: u64,
+    to: u64,
+    sink: &mut impl LineSink,
+    buf: &mut Vec<u8>,
+    max_line: usize,
+) -> io::Result<Scanned> {
     let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
     let mut lo_offset = from; // file offset of buf[lo]
     let mut pos = from; // file offset of the next byte to read
@@ -71,7 +82,7 @@ pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut
             lo = end + 1;
         }
         hi += got;
-        if oversized_start.is_none() && hi - lo > MAX_LINE {
+        if oversized_start.is_none() && hi - lo > max_line {
             oversized_start = Some(lo_offset);
         }
         if oversized_start.is_some() {
@@ -167,6 +178,22 @@ mod tests {
         assert_eq!(sink.0.len(), 2);
         assert_eq!(sink.0[0].len(), long.len());
         assert_eq!(s.offset, len);
+    }
+
+    #[test]
+    fn oversized_lines_are_counted_not_held() {
+        let mut f = tempfile::tempfile().unwrap();
+        let long = "y".repeat(CHUNK * 3);
+        write!(f, "a\n{long}\nb\n{long}").unwrap();
+        let len = f.metadata().unwrap().len();
+        let mut sink = Lines::default();
+        let mut buf = Vec::new();
+        let s = scan_limited(&f, 0, len, &mut sink, &mut buf, CHUNK).unwrap();
+        assert_eq!(sink.0, ["a", "b"]);
+        assert_eq!(sink.1, 1, "the complete long line is counted once");
+        assert!(s.tail_oversized, "the unfinished long line is pending");
+        assert_eq!(s.offset, 5 + long.len() as u64, "resume at the unfinished line's start");
+        assert!(buf.len() <= 3 * CHUNK, "memory stays bounded: {}", buf.len());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod util;
 
 mod backfill;
+mod bad_input;
 mod cli;
 mod conformance;
 mod incremental;

@@ -1,0 +1,97 @@
+//! Bad input never takes down a listing: each problem is counted on its row, everything else
+//! still lists, and nothing hangs.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::util::{ok, parse};
+
+fn conversation(logs: &Path, id: &str, bytes: &[u8]) {
+    let dir = logs.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("conversation.jsonl"), bytes).unwrap();
+}
+
+fn list(logs: &Path, db: &Path) -> Vec<serde_json::Value> {
+    let out = ok(crate::util::convmeta().arg("list").arg("--json").arg("--logs").arg(logs).arg("--db").arg(db));
+    serde_json::from_value(parse(&out)).unwrap()
+}
+
+fn problems(db: &Path, id: &str) -> (i64, String) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT problems, coalesce(problem_notes, '') FROM conversations WHERE id = ?1", [id], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
+}
+
+#[test]
+fn hostile_files_are_listed_with_their_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let db = tmp.path().join("db.sqlite3");
+    let good = b"{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
+    conversation(&logs, "healthy", good);
+    conversation(
+        &logs,
+        "mixed",
+        b"not json\n[1, 2]\n{\"role\": \"user\", \"content\": \"bad \xff byte\"}\n{\"role\": 7, \"metadata\": {\"cost\": \"free\"}}\n\0\0\0\n",
+    );
+    // A directory and a FIFO where the log should be: listed, never opened.
+    std::fs::create_dir_all(logs.join("dir-log/conversation.jsonl")).unwrap();
+    std::fs::create_dir_all(logs.join("fifo-log")).unwrap();
+    let fifo = logs.join("fifo-log/conversation.jsonl");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Broken side files.
+    conversation(&logs, "bad-config", good);
+    std::fs::write(logs.join("bad-config/config.toml"), "[chat\nname = ").unwrap();
+    conversation(&logs, "unknown-key", good);
+    std::fs::write(logs.join("unknown-key/config.toml"), "[chat]\nname = \"Known\"\nsurprise = 1\n").unwrap();
+    conversation(&logs, "dangling-workspace", good);
+    std::os::unix::fs::symlink("../nowhere", logs.join("dangling-workspace/workspace")).unwrap();
+
+    let items = list(&logs, &db);
+    let ids: std::collections::BTreeSet<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    for id in ["healthy", "mixed", "dir-log", "fifo-log", "bad-config", "unknown-key", "dangling-workspace"] {
+        assert!(ids.contains(id), "{id} listed: {ids:?}");
+    }
+    let mixed = items.iter().find(|i| i["id"] == "mixed").unwrap();
+    assert_eq!(mixed["messages"], 5, "every non-blank line counts, as gptme counts them");
+    assert_eq!(mixed["last_message_preview"], "bad \u{fffd} byte");
+    let (n, notes) = problems(&db, "mixed");
+    assert!(n >= 4, "{n}: {notes}");
+    assert!(
+        notes.contains("malformed lines") && notes.contains("invalid UTF-8") && notes.contains("wrong type"),
+        "{notes}"
+    );
+    for id in ["dir-log", "fifo-log"] {
+        let (n, notes) = problems(&db, id);
+        assert_eq!(n, 1);
+        assert!(notes.contains("not a regular file"), "{notes}");
+    }
+    let (_, notes) = problems(&db, "bad-config");
+    assert!(notes.contains("invalid TOML"), "{notes}");
+    let known = items.iter().find(|i| i["id"] == "unknown-key").unwrap();
+    assert_eq!(known["name"], "Known", "what can be read is used");
+    assert!(problems(&db, "unknown-key").1.contains("surprise"));
+    assert_eq!(problems(&db, "healthy").0, 0);
+}
+
+#[test]
+fn a_64_mib_line_is_read_within_bounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let dir = logs.join("huge");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut f = std::fs::File::create(dir.join("conversation.jsonl")).unwrap();
+    f.write_all(b"{\"role\": \"user\", \"content\": \"").unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..64 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.write_all(b"\"}\n{\"role\": \"assistant\", \"content\": \"after the big one\"}\n").unwrap();
+    drop(f);
+    let items = list(&logs, &tmp.path().join("db.sqlite3"));
+    assert_eq!(items[0]["messages"], 2);
+    assert_eq!(items[0]["last_message_preview"], "after the big one");
+}
