@@ -31,12 +31,13 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
         let label = if name == id { id.to_owned() } else { format!("{name} ({id})") };
+        let model: String = v["model"].as_str().unwrap_or("-").chars().take(24).collect();
         println!(
             "{:<16}  {:>5}  {:>8}  {:<24}  {}",
             local_time(v["modified"].as_f64().unwrap_or(0.0)),
-            v["messages"],
+            v["messages"].as_u64().unwrap_or(0),
             format!("${:.2}", v["total_cost"].as_f64().unwrap_or(0.0)),
-            v["model"].as_str().unwrap_or("-"),
+            model,
             label
         );
     }
