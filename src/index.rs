@@ -5,12 +5,32 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::refresh::{self, Options, Stats};
-use crate::store::{rows, Store};
+use crate::store::rows::{self, After};
+use crate::store::Store;
 
 pub struct Index {
     logs: PathBuf,
     store: Store,
     flight: SingleFlight,
+    /// Held while any refresh writes, so two never interleave (a stale row could win).
+    writing: Mutex<()>,
+}
+
+/// One listed conversation.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: String,
+    pub modified: f64,
+    /// The item exactly as the HTTP endpoint serves it.
+    pub item_json: String,
+}
+
+/// A page of the list.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Listed>,
+    /// More items follow the last one.
+    pub more: bool,
 }
 
 /// What `status` reports.
@@ -31,7 +51,7 @@ pub struct Status {
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
         let store = Store::open(db)?;
-        Ok(Index { logs: logs.to_path_buf(), store, flight: SingleFlight::default() })
+        Ok(Index { logs: logs.to_path_buf(), store, flight: SingleFlight::default(), writing: Mutex::new(()) })
     }
 
     pub fn logs(&self) -> &Path {
@@ -49,16 +69,32 @@ impl Index {
     }
 
     pub fn refresh_with(&self, opts: &Options<'_>) -> Result<Arc<Stats>> {
-        self.flight.run(|| refresh::refresh(&self.store, &self.logs, opts))
+        self.refresh_via(|| refresh::refresh(&self.store, &self.logs, opts))
     }
 
-    /// The newest listed conversations' items (JSON), at most `limit`, filtered by `q` (a
-    /// case-insensitive substring of name, id or preview) when given. Reads what is stored.
-    pub fn list(&self, limit: usize, q: Option<&str>) -> Result<Vec<String>> {
+    /// Runs `f` (a refresh of everything that changed) as a shared, single-flight refresh.
+    pub fn refresh_via(&self, f: impl FnOnce() -> Result<Stats>) -> Result<Arc<Stats>> {
+        self.flight.run(|| {
+            let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+            f()
+        })
+    }
+
+    /// Refreshes just these conversations, now (they are known to have changed).
+    pub fn refresh_ids(&self, ids: &[String]) -> Result<Stats> {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        refresh::refresh_ids(&self.store, &self.logs, ids, &Options::default())
+    }
+
+    /// The newest listed conversations, at most `limit`, after `after`, filtered by `q` (a
+    /// case-insensitive substring of name, id or preview) when given. Reads what is stored; call
+    /// [`Index::refresh`] first for fresh answers. Also says whether more would follow.
+    pub fn page(&self, limit: usize, q: Option<&str>, after: Option<&After>) -> Result<Page> {
         let conn = self.store.conn()?;
         let needle = q.filter(|q| !q.is_empty()).map(str::to_lowercase);
         let mut items = Vec::new();
-        rows::for_each_listed(&conn, |row| {
+        let mut more = false;
+        rows::for_each_listed(&conn, after, |row| {
             let hit = match &needle {
                 None => true,
                 Some(n) => {
@@ -67,13 +103,23 @@ impl Index {
                         || row.preview.as_deref().is_some_and(|p| p.to_lowercase().contains(n))
                 }
             };
-            if hit {
-                items.push(row.item_json);
+            if !hit {
+                return true;
             }
-            items.len() < limit
+            if items.len() == limit {
+                more = true;
+                return false;
+            }
+            items.push(Listed { id: row.id, modified: row.modified, item_json: row.item_json });
+            true
         })
         .map_err(|e| self.store.err(e))?;
-        Ok(items)
+        Ok(Page { items, more })
+    }
+
+    /// The items (JSON) of [`Index::page`] from the top.
+    pub fn list(&self, limit: usize, q: Option<&str>) -> Result<Vec<String>> {
+        Ok(self.page(limit, q, None)?.items.into_iter().map(|l| l.item_json).collect())
     }
 
     /// One conversation's item (hidden ones too).

@@ -11,7 +11,9 @@ pub mod index;
 pub mod json;
 pub mod refresh;
 pub mod scan;
+pub mod server;
 pub mod store;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use index::Index;

@@ -122,12 +122,36 @@ enum Kind {
     SideOnly,
 }
 
-/// Runs one refresh of `logs` into `store`.
+/// Runs one refresh of every conversation of `logs` into `store`.
 pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> {
+    run(store, logs, None, opts)
+}
+
+/// Refreshes just these conversations (new, changed or gone): O(ids), no directory listing.
+pub fn refresh_ids(store: &Store, logs: &Path, ids: &[String], opts: &Options<'_>) -> Result<Stats> {
+    run(store, logs, Some(ids), opts)
+}
+
+fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
-    let ids = gptme::list_entries(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
     let conn = store.conn()?;
-    let stored = rows::load_states(&conn).map_err(|e| store.err(e))?;
+    let (ids, stored) = match only {
+        None => {
+            let ids = gptme::list_entries(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+            (ids, rows::load_states(&conn).map_err(|e| store.err(e))?)
+        }
+        Some(ids) => {
+            let mut stored = std::collections::HashMap::new();
+            for id in ids {
+                if let Some(state) = rows::load_state(&conn, id).map_err(|e| store.err(e))? {
+                    stored.insert(id.clone(), state);
+                }
+            }
+            // Only names that can be a directory entry of `logs`.
+            let ids = ids.iter().filter(|id| gptme::is_valid_id(id)).cloned().collect();
+            (ids, stored)
+        }
+    };
 
     // The sweep: stat every log and side file, in parallel (it is all syscalls).
     let swept = parallel_map(&ids, opts.jobs, |id| {
@@ -159,7 +183,7 @@ pub fn refresh(store: &Store, logs: &Path, opts: &Options<'_>) -> Result<Stats> 
     let mut writer = Writer::begin(store, conn, opts.commit_every)?;
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
-        tracing::info!(id = %id, "conversation deleted");
+        tracing::debug!(id = %id, "conversation deleted");
     }
     stats.deleted = deleted.len();
     let mut write = |out: Outcome| -> Result<()> {

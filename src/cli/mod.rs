@@ -3,6 +3,7 @@
 
 mod backfill;
 mod list;
+mod serve;
 mod show;
 mod status;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Print what the index holds.
     Status(status::StatusArgs),
+    /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
+    Serve(serve::ServeArgs),
 }
 
 /// Which archive and which database.
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(a) => list::run(a),
         Command::Show(a) => show::run(a),
         Command::Status(a) => status::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

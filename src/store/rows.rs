@@ -76,18 +76,31 @@ fn to_i64(v: u64) -> i64 {
     v as i64
 }
 
+/// Reads a `StoredState` from columns `from..from + 5` (ino, size, mtime, side stamp, agent).
+fn stored_state(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<StoredState> {
+    let ino: Option<i64> = r.get(from)?;
+    let log = match ino {
+        Some(ino) => {
+            Some(FileStamp { ino: ino as u64, size: r.get::<_, i64>(from + 1)? as u64, mtime_ns: r.get(from + 2)? })
+        }
+        None => None,
+    };
+    Ok(StoredState { log, side_stamp: r.get::<_, i64>(from + 3)? as u64, agent_toml: r.get(from + 4)? })
+}
+
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
     let mut stmt =
         conn.prepare_cached("SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state")?;
-    let rows = stmt.query_map([], |r| {
-        let ino: Option<i64> = r.get(1)?;
-        let log = match ino {
-            Some(ino) => Some(FileStamp { ino: ino as u64, size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? }),
-            None => None,
-        };
-        Ok((r.get(0)?, StoredState { log, side_stamp: r.get::<_, i64>(4)? as u64, agent_toml: r.get(5)? }))
-    })?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, stored_state(r, 1)?)))?;
     rows.collect()
+}
+
+pub fn load_state(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredState>> {
+    conn.prepare_cached(
+        "SELECT log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state WHERE id = ?1",
+    )?
+    .query_row([id], |r| stored_state(r, 0))
+    .optional()
 }
 
 pub fn load_resume(conn: &Connection, id: &str) -> rusqlite::Result<Option<Resume>> {
@@ -230,19 +243,42 @@ pub struct ListedRow {
     pub id: String,
     pub name: String,
     pub preview: Option<String>,
+    pub modified: f64,
     pub item_json: String,
 }
 
-/// Visits listed (not hidden) conversations newest first, ties by id descending, until `visit`
-/// returns false.
-pub fn for_each_listed(conn: &Connection, mut visit: impl FnMut(ListedRow) -> bool) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, last_message_preview, item_json FROM conversations
-         WHERE hidden = 0 ORDER BY modified DESC, id DESC",
-    )?;
-    let mut rows = stmt.query([])?;
+/// Where a page of the list starts: strictly after this point of the (modified, id) order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum After {
+    /// After the item with this `modified` and `id`.
+    Item { modified: f64, id: String },
+    /// Older than this `modified` (the legacy cursor: ties are skipped).
+    Modified(f64),
+}
+
+/// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
+/// `after`, until `visit` returns false.
+pub fn for_each_listed(
+    conn: &Connection,
+    after: Option<&After>,
+    mut visit: impl FnMut(ListedRow) -> bool,
+) -> rusqlite::Result<()> {
+    const COLUMNS: &str =
+        "SELECT id, name, last_message_preview, modified, item_json FROM conversations WHERE hidden = 0";
+    const ORDER: &str = "ORDER BY modified DESC, id DESC";
+    let (sql, params): (String, Vec<rusqlite::types::Value>) = match after {
+        None => (format!("{COLUMNS} {ORDER}"), vec![]),
+        Some(After::Item { modified, id }) => (
+            format!("{COLUMNS} AND (modified < ?1 OR (modified = ?1 AND id < ?2)) {ORDER}"),
+            vec![(*modified).into(), id.clone().into()],
+        ),
+        Some(After::Modified(modified)) => (format!("{COLUMNS} AND modified < ?1 {ORDER}"), vec![(*modified).into()]),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while let Some(r) = rows.next()? {
-        let row = ListedRow { id: r.get(0)?, name: r.get(1)?, preview: r.get(2)?, item_json: r.get(3)? };
+        let row =
+            ListedRow { id: r.get(0)?, name: r.get(1)?, preview: r.get(2)?, modified: r.get(3)?, item_json: r.get(4)? };
         if !visit(row) {
             break;
         }

@@ -33,6 +33,17 @@ pub fn is_hidden(id: &str) -> bool {
     id.starts_with("tmp") || id.starts_with("test-") || id.contains("gptme-evals-")
 }
 
+/// gptme's rules for a conversation id: not empty, no `/` or `\\`, not `.` or `..` (nor
+/// containing `..`), at most 255 bytes, no control characters.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && !id.contains("..")
+        && !id.contains(['/', '\\'])
+        && id.len() <= 255
+        && !id.chars().any(char::is_control)
+}
+
 /// A conversation found on disk.
 #[derive(Debug, Clone)]
 pub struct Found {

@@ -1,0 +1,108 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Target;
+use crate::server::{self, AppState, Config};
+use crate::watch::Watch;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Where to listen. gptme's web UI treats ports 5701, 5173 and 4173 as its own, so not those.
+    #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT")]
+    addr: String,
+    /// A gptme-server to forward every other route to (the web UI, conversations, events).
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// The bearer token clients must send [default: $GPTME_SERVER_TOKEN]. Without one, auth is
+    /// off and only loopback addresses may be bound. GPTME_DISABLE_AUTH=true turns auth off.
+    #[arg(long, env = "GPTME_SERVER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Origins a browser may call from (comma-separated, or `*`), answered with CORS headers.
+    #[arg(long = "cors-origin", value_name = "ORIGIN[,ORIGIN…]", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Use filesystem notifications: a request refreshes only what changed, not a sweep.
+    #[arg(long)]
+    watch: bool,
+    /// In watch mode, sweep everything this often anyway (seconds).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    safety_sweep: u64,
+}
+
+fn auth_disabled() -> bool {
+    std::env::var("GPTME_DISABLE_AUTH").is_ok_and(|v| ["true", "1", "yes"].contains(&v.trim().to_lowercase().as_str()))
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    let token = a.token.clone().filter(|t| !t.is_empty() && !auth_disabled());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
+            .await
+            .with_context(|| format!("cannot resolve --addr {}", a.addr))?
+            .next()
+            .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
+        if token.is_none() && !addr.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to listen on {addr} without authentication: set GPTME_SERVER_TOKEN (or --token), or listen on a loopback address such as 127.0.0.1"
+            );
+        }
+        let index = Arc::new(a.target.open()?);
+        let first = index.status()?.last_refresh_at.is_none();
+        if first {
+            tracing::info!("indexing the archive for the first time; `convmeta backfill` shows progress for large archives");
+        }
+        let started = std::time::Instant::now();
+        let refresher = index.clone();
+        let stats = tokio::task::spawn_blocking(move || refresher.refresh()).await??;
+        tracing::info!(
+            conversations = stats.conversations,
+            read = stats.full_scans + stats.appends,
+            ms = started.elapsed().as_millis() as u64,
+            "index up to date"
+        );
+        let watch = if a.watch {
+            match Watch::start(index.clone(), Duration::from_secs(a.safety_sweep.max(1))) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch the archive; sweeping on every request instead");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let config = Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone() };
+        let state = AppState::new(index, config, watch)?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        server::serve(listener, state, shutdown()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,187 @@
+//! Every route but the list goes to a real gptme-server, unchanged and streamed both ways
+//! (server-sent events flow as they come). A request that changed a conversation refreshes just
+//! that conversation when it completes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+
+use super::{json_error, not_found, AppState};
+use crate::error::{Error, Result};
+use crate::format::gptme;
+
+pub struct Upstream {
+    base: String,
+    host: HeaderValue,
+    client: reqwest::Client,
+}
+
+impl Upstream {
+    pub fn new(url: &str) -> Result<Upstream> {
+        let bad = |why: &str| Error::Refresh(format!("--upstream {url}: {why}"));
+        let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        if parsed.scheme() != "http" && parsed.scheme() != "https" {
+            return Err(bad("must be an http:// or https:// URL"));
+        }
+        let host = match (parsed.host_str(), parsed.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(bad("has no host")),
+        };
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Upstream {
+            base: url.trim_end_matches('/').to_string(),
+            host: HeaderValue::from_str(&host).map_err(|e| bad(&e.to_string()))?,
+            client,
+        })
+    }
+}
+
+/// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// The conversation a path names (`/api/v2/conversations/<id>[/…]`), percent-decoded:
+/// Some(Ok(id)), Some(Err(())) for an id gptme would reject, None for other paths.
+pub fn conversation_id(path: &str) -> Option<std::result::Result<String, ()>> {
+    let rest = path.strip_prefix("/api/v2/conversations/")?;
+    let raw = rest.split('/').next().unwrap_or("");
+    Some(match percent_encoding::percent_decode_str(raw).decode_utf8() {
+        Ok(id) if gptme::is_valid_id(&id) => Ok(id.into_owned()),
+        _ => Err(()),
+    })
+}
+
+pub async fn handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let id = match conversation_id(request.uri().path()) {
+        Some(Err(())) => return json_error(StatusCode::BAD_REQUEST, "Invalid conversation id"),
+        Some(Ok(id)) => Some(id),
+        None => None,
+    };
+    let Some(upstream) = &state.upstream else { return not_found() };
+    let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let (parts, body) = request.into_parts();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{}", upstream.base, path_and_query);
+
+    let mut headers = HeaderMap::new();
+    for (name, value) in &parts.headers {
+        if !hop_by_hop(name) && name != header::HOST {
+            headers.append(name, value.clone());
+        }
+    }
+    // gptme-server with auth off accepts only local names in Host.
+    headers.insert(header::HOST, upstream.host.clone());
+    if let Some(original) = parts.headers.get(header::HOST) {
+        headers.insert("x-forwarded-host", original.clone());
+    }
+    if let Some(peer) = peer.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        headers.insert("x-forwarded-for", peer);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+
+    let sent = upstream
+        .client
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(url, error = %e, "upstream unreachable");
+            return json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {e}"));
+        }
+    };
+    let refresh = id.filter(|_| changes).map(|id| (state.clone(), id));
+    if let Some((state, id)) = &refresh {
+        // The upstream has handled the request by the time it answers.
+        refresh_later(state.clone(), id.clone());
+    }
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !hop_by_hop(name) {
+            response = response.header(name, value);
+        }
+    }
+    // Stream the body through as it arrives; when it ends (a streamed reply may write as it
+    // goes), read the conversation once more.
+    let mut stream = answer.bytes_stream();
+    let body = async_stream(move |tx| async move {
+        while let Some(chunk) = stream.next().await {
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        if let Some((state, id)) = refresh {
+            refresh_later(state, id);
+        }
+    });
+    response.body(body).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"))
+}
+
+fn refresh_later(state: Arc<AppState>, id: String) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = state.refresh_one(&id) {
+            tracing::warn!(id, error = %e, "refresh after a forwarded request failed");
+        }
+    });
+}
+
+/// A body fed by a task through a small channel, so the task can act when the stream ends.
+fn async_stream<F, Fut>(produce: F) -> Body
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<reqwest::Result<axum::body::Bytes>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(produce(tx));
+    Body::from_stream(tokio_stream_from(rx))
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<reqwest::Result<axum::body::Bytes>>,
+) -> impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_ids_in_paths() {
+        assert_eq!(conversation_id("/api/v2/conversations/abc"), Some(Ok("abc".into())));
+        assert_eq!(conversation_id("/api/v2/conversations/a%20b/messages"), Some(Ok("a b".into())));
+        assert_eq!(conversation_id("/api/v2/conversations"), None);
+        assert_eq!(conversation_id("/api/v2/other"), None);
+        for bad in ["", "..", "a%2Fb", "a%5Cb", "a%00b", "%2E%2E", "%FF"] {
+            assert_eq!(conversation_id(&format!("/api/v2/conversations/{bad}")), Some(Err(())), "{bad}");
+        }
+        assert_eq!(conversation_id(&format!("/api/v2/conversations/{}", "x".repeat(256))), Some(Err(())));
+    }
+}

@@ -1,0 +1,265 @@
+//! `GET /api/v2/conversations`: gptme-server's list endpoint, answered from a fresh refresh.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use md5::{Digest, Md5};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::{blocking, json_error, AppState};
+use crate::index::Page;
+use crate::json::{push_py_str, py_float};
+use crate::store::rows::After;
+
+const DEFAULT_LIMIT: i128 = 100;
+const MAX_LIMIT: i128 = 1000;
+const CURSOR_ERROR: &str = "cursor must be a numeric Unix timestamp or opaque cursor token";
+
+/// Python's `urllib.parse.quote` keeps letters, digits, `_.-~` and `/`.
+const QUOTE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'.').remove(b'-').remove(b'~').remove(b'/');
+
+/// The request's parameters, read as gptme-server reads them.
+#[derive(Debug, PartialEq)]
+pub struct Params {
+    pub limit: usize,
+    pub q: Option<String>,
+    pub detail: bool,
+    pub paginated: bool,
+    pub after: Option<After>,
+}
+
+/// First value of each parameter, percent-decoded as a form (`+` is a space).
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// `flask`'s truthy flags: present and empty, `1`, `true` or `yes`, any case.
+fn flag(v: Option<&str>) -> bool {
+    v.is_some_and(|v| v.is_empty() || ["1", "true", "yes"].iter().any(|t| v.eq_ignore_ascii_case(t)))
+}
+
+/// Python's `int(text)`: surrounding whitespace, a sign, digits of any script, single `_`
+/// between digits. Saturates instead of growing without bound.
+pub fn py_int(text: &str) -> Option<i128> {
+    let t = text.trim_matches(|c: char| c.is_whitespace());
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for c in digits.chars().filter(|&c| c != '_') {
+        value = value.saturating_mul(10).saturating_add(decimal_digit(c)? as i128);
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// The value of a Unicode decimal digit (category Nd), as Python's `int()` accepts them.
+fn decimal_digit(c: char) -> Option<u32> {
+    if let Some(d) = c.to_digit(10) {
+        return Some(d);
+    }
+    // The zero of each block of ten Nd digits outside ASCII.
+    const ZEROS: &[u32] = &[
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50,
+        0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50,
+        0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136,
+        0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0,
+        0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+    ];
+    let cp = c as u32;
+    ZEROS.iter().find(|&&z| (z..z + 10).contains(&cp)).map(|&z| cp - z)
+}
+
+/// A cursor: `"<modified>|<percent-encoded id>"`, or a bare number (older clients).
+fn parse_cursor(text: &str) -> Option<After> {
+    let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    match text.split_once('|') {
+        Some((modified, id)) => {
+            let id = percent_decode_str(id).decode_utf8_lossy().into_owned();
+            (!id.is_empty()).then_some(After::Item { modified: number(modified)?, id })
+        }
+        None => number(text).map(After::Modified),
+    }
+}
+
+/// `"%.17g|quote(id)"`, as gptme builds it.
+fn cursor_for(modified: f64, id: &str) -> String {
+    format!("{}|{}", format_g17(modified), utf8_percent_encode(id, QUOTE))
+}
+
+/// C's `%.17g`: 17 significant digits, trailing zeros dropped, exponent form outside 1e-4..1e17.
+fn format_g17(x: f64) -> String {
+    let sci = format!("{x:.16e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..17).contains(&exp) {
+        let decimals = (16 - exp).max(0) as usize;
+        let fixed = format!("{x:.decimals$}");
+        if fixed.contains('.') {
+            fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            fixed
+        }
+    } else {
+        let m = mantissa.trim_end_matches('0').trim_end_matches('.');
+        format!("{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+impl Params {
+    /// Reads the query string; the error is the 400 body's message.
+    pub fn parse(query: Option<&str>) -> Result<Params, &'static str> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        // gptme checks the cursor before anything else.
+        let after = match first(&pairs, "cursor").filter(|c| !c.is_empty()) {
+            Some(c) => Some(parse_cursor(c).ok_or(CURSOR_ERROR)?),
+            None => None,
+        };
+        let limit = match first(&pairs, "limit") {
+            None => DEFAULT_LIMIT,
+            Some(text) => py_int(text).ok_or("limit must be an integer")?,
+        };
+        if limit <= 0 {
+            return Err("limit must be a positive integer");
+        }
+        // `q` wins whenever present, even empty (then there is no filter).
+        let q = first(&pairs, "q").or_else(|| first(&pairs, "search")).filter(|q| !q.is_empty()).map(str::to_owned);
+        Ok(Params {
+            limit: limit.min(MAX_LIMIT) as usize,
+            q,
+            detail: flag(first(&pairs, "detail")),
+            paginated: flag(first(&pairs, "paginated")),
+            after,
+        })
+    }
+}
+
+/// gptme's ETag: the first 16 hex digits of an MD5 over `"<id>:<modified repr>\n"` per item.
+fn etag(page: &Page) -> String {
+    let mut md5 = Md5::new();
+    for item in &page.items {
+        md5.update(item.id.as_bytes());
+        md5.update(b":");
+        md5.update(py_float(item.modified).as_bytes());
+        md5.update(b"\n");
+    }
+    let hex: String = md5.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+/// Weak comparison against each tag of `If-None-Match`.
+fn matches(if_none_match: &str, tag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    if_none_match.split(',').any(|t| t.trim() == "*" || bare(t) == bare(tag))
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
+    };
+    let page = {
+        let state = state.clone();
+        let (limit, q, after) = (params.limit, params.q.clone(), params.after.clone());
+        let after = if params.paginated { after } else { None };
+        blocking(move || {
+            state.freshen()?;
+            state.index.page(limit, q.as_deref(), after.as_ref())
+        })
+        .await
+    };
+    let page = match page {
+        Ok(page) => page,
+        Err(e) => {
+            tracing::error!(error = %e, "list failed");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("index unavailable: {e}"));
+        }
+    };
+    let items = page.items.iter().map(|i| i.item_json.as_str()).collect::<Vec<_>>().join(",");
+    if params.paginated {
+        let next = match (page.more, page.items.last()) {
+            (true, Some(last)) => {
+                let mut s = String::new();
+                push_py_str(&mut s, &cursor_for(last.modified, &last.id));
+                s
+            }
+            _ => "null".to_string(),
+        };
+        return json_response(StatusCode::OK, format!("{{\"conversations\":[{items}],\"next_cursor\":{next}}}\n"));
+    }
+    // gptme tags only the plain listing (no search, no detail).
+    if params.q.is_some() || params.detail {
+        return json_response(StatusCode::OK, format!("[{items}]\n"));
+    }
+    let tag = etag(&page);
+    let tag_value = HeaderValue::from_str(&tag).expect("ASCII tag");
+    let not_modified =
+        headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| matches(v, &tag));
+    let mut response = if not_modified {
+        (StatusCode::NOT_MODIFIED, Body::empty()).into_response()
+    } else {
+        json_response(StatusCode::OK, format!("[{items}]\n"))
+    };
+    response.headers_mut().insert(header::ETAG, tag_value);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_like_python_int() {
+        for (text, want) in
+            [("5", Some(5)), ("+5", Some(5)), ("1_0", Some(10)), (" 7 ", Some(7)), ("-0", Some(0)), ("１２", Some(12))]
+        {
+            assert_eq!(py_int(text), want, "{text:?}");
+        }
+        for bad in ["", "abc", "1e30", "1__0", "_1", "1_", "1.5", "--1"] {
+            assert_eq!(py_int(bad), None, "{bad:?}");
+        }
+        assert_eq!(py_int(&"9".repeat(60)), Some(i128::MAX));
+        assert_eq!(Params::parse(Some("limit=2000")).unwrap().limit, 1000);
+        assert_eq!(Params::parse(Some("limit=0")), Err("limit must be a positive integer"));
+        assert_eq!(Params::parse(Some("limit=")), Err("limit must be an integer"));
+    }
+
+    #[test]
+    fn q_wins_over_search_and_flags_read_like_flask() {
+        let p = Params::parse(Some("q=&search=x&detail&paginated=YES")).unwrap();
+        assert_eq!((p.q, p.detail, p.paginated), (None, true, true));
+        assert_eq!(Params::parse(Some("search=Octopus")).unwrap().q.as_deref(), Some("Octopus"));
+        assert!(!Params::parse(Some("detail=no")).unwrap().detail);
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = cursor_for(1766738123.0536401, "2025-12-20 naïve café | 100% done");
+        assert_eq!(c, "1766738123.0536401|2025-12-20%20na%C3%AFve%20caf%C3%A9%20%7C%20100%25%20done");
+        assert_eq!(
+            parse_cursor(&c),
+            Some(After::Item { modified: 1766738123.0536401, id: "2025-12-20 naïve café | 100% done".into() })
+        );
+        assert_eq!(parse_cursor("1766738123.0536401"), Some(After::Modified(1766738123.0536401)));
+        for bad in ["garbage", "1767261600.5|", "|x", "nan"] {
+            assert_eq!(parse_cursor(bad), None, "{bad}");
+        }
+        assert_eq!(format_g17(1767261600.0), "1767261600");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+    }
+}

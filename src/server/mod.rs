@@ -1,0 +1,218 @@
+//! The drop-in HTTP server: gptme-server's conversation list, fresh on every request, plus
+//! forwarding of every other route to a real gptme-server.
+
+mod forward;
+mod list;
+mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+pub use list::{py_int, Params};
+pub use metrics::Metrics;
+
+use crate::error::{Error, Result};
+use crate::watch::Watch;
+use crate::Index;
+
+/// How the server is set up.
+#[derive(Clone, Default)]
+pub struct Config {
+    /// The bearer token clients must send; None turns auth off.
+    pub token: Option<String>,
+    /// A real gptme-server to forward every other route to (`http://host:port`).
+    pub upstream: Option<String>,
+    /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+}
+
+/// What the handlers share.
+pub struct AppState {
+    pub index: Arc<Index>,
+    config: Config,
+    upstream: Option<forward::Upstream>,
+    pub metrics: Metrics,
+    watch: Option<Watch>,
+}
+
+impl AppState {
+    pub fn new(index: Arc<Index>, config: Config, watch: Option<Watch>) -> Result<Arc<AppState>> {
+        let upstream = config.upstream.as_deref().map(forward::Upstream::new).transpose()?;
+        Ok(Arc::new(AppState { index, config, upstream, metrics: Metrics::default(), watch }))
+    }
+
+    /// Makes the index reflect every change completed before this call (blocking): a sweep, or
+    /// in watch mode the conversations the watcher marked.
+    pub fn freshen(&self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let stats = match &self.watch {
+            Some(watch) => watch.freshen(&self.index)?,
+            None => Some(self.index.refresh()?),
+        };
+        if let Some(stats) = stats {
+            self.metrics.record_refresh(&stats, started.elapsed());
+        }
+        Ok(())
+    }
+
+    /// Reads one conversation again, right away (after a forwarded request changed it).
+    pub fn refresh_one(&self, id: &str) -> Result<()> {
+        let started = std::time::Instant::now();
+        let stats = self.index.refresh_ids(&[id.to_owned()])?;
+        self.metrics.record_refresh(&stats, started.elapsed());
+        Ok(())
+    }
+}
+
+/// Runs blocking work (files, SQLite) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Refresh(format!("worker failed: {e}")))?
+}
+
+/// `{"error": message}` as gptme-server writes errors.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
+    let mut body = String::from("{\"error\":");
+    crate::json::push_py_str(&mut body, message);
+    body.push_str("}\n");
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// The router, for `serve` and for tests that drive it without a socket.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v2/conversations", get(list::handler))
+        .route("/metrics", get(metrics::handler))
+        .fallback(forward::handler)
+        .layer(middleware::from_fn_with_state(state.clone(), guard));
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .layer(middleware::from_fn_with_state(state.clone(), count));
+    let app = match cors(&state.config.cors_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.with_state(state)
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods(Any)
+            .allow_headers(Any)
+            .expose_headers([header::ETAG])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Auth as gptme-server does it, and, with auth off, only local `Host` names (so a web page
+/// elsewhere cannot reach a loopback server through DNS rebinding).
+async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    match &state.config.token {
+        Some(token) => {
+            let sent = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let given = sent.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+            if given.is_none() {
+                return json_error(StatusCode::UNAUTHORIZED, "Missing or invalid Authorization header");
+            }
+            if !constant_time_eq(given.unwrap_or_default().as_bytes(), token.as_bytes()) {
+                return json_error(StatusCode::UNAUTHORIZED, "Invalid token");
+            }
+        }
+        None => {
+            let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !is_local_host(host) {
+                return json_error(StatusCode::FORBIDDEN, "Host not allowed without authentication");
+            }
+        }
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with any port; an absent host (HTTP/1.0) is local.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.is_empty()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Counts requests by route and status for `/metrics`.
+async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = metrics::route_label(request.uri().path());
+    let response = next.run(request).await;
+    state.metrics.record_request(route, response.status().as_u16());
+    response
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let index = state.index.clone();
+    match blocking(move || index.status()).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}\n")).into_response(),
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// An empty 404 for routes we do not serve without an upstream.
+pub(crate) fn not_found() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "Not found (convmeta serves /api/v2/conversations; start it with --upstream to forward the rest)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_hosts() {
+        for h in ["localhost", "localhost:5702", "127.0.0.1:80", "[::1]:5702", "LOCALHOST", ""] {
+            assert!(is_local_host(h), "{h}");
+        }
+        for h in ["example.com", "evil.localhost.com", "10.0.0.1:5702", "[2001:db8::1]:80"] {
+            assert!(!is_local_host(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Watch mode: filesystem notifications mark conversations dirty, so a fresh answer costs a
+//! refresh of those conversations instead of a sweep of the whole archive.
+//!
+//! Freshness holds as in sweep mode: before each refresh we write a file into a private
+//! directory watched by the same watcher and wait for its event. Notifications arrive in order,
+//! so every change completed before the request has been seen by then.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::error::{Error, Result};
+use crate::refresh::{self, Options, Stats};
+use crate::Index;
+
+/// How long to wait for our own barrier event before falling back to a sweep.
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct Marks {
+    dirty: HashSet<String>,
+    /// Notifications were lost (queue overflow, watcher error): sweep everything.
+    full: bool,
+    /// The newest barrier seen.
+    seen: u64,
+}
+
+struct Shared {
+    logs: PathBuf,
+    barrier_dir: PathBuf,
+    marks: Mutex<Marks>,
+    seen_changed: Condvar,
+    next_barrier: AtomicU64,
+    stopped: AtomicBool,
+}
+
+pub struct Watch {
+    shared: Arc<Shared>,
+}
+
+impl Watch {
+    /// Starts watching `logs` (each conversation directory and its `branches/`), and sweeps
+    /// everything every `safety_sweep` in case a notification was missed. Fails when the watches
+    /// cannot be set up (for example the inotify watch limit); the caller then sweeps instead.
+    pub fn start(index: Arc<Index>, safety_sweep: Duration) -> Result<Watch> {
+        let logs = index.logs().to_path_buf();
+        let io = |source: std::io::Error| Error::Io { path: logs.clone(), source };
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let barrier_dir = std::env::temp_dir().join(format!(
+            "convmeta-watch-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&barrier_dir).map_err(io)?;
+        let shared = Arc::new(Shared {
+            logs: logs.clone(),
+            barrier_dir: barrier_dir.clone(),
+            marks: Mutex::new(Marks::default()),
+            seen_changed: Condvar::new(),
+            next_barrier: AtomicU64::new(1),
+            stopped: AtomicBool::new(false),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error(&logs, e))?;
+        watcher.watch(&barrier_dir, RecursiveMode::NonRecursive).map_err(|e| watch_error(&barrier_dir, e))?;
+        watcher.watch(&logs, RecursiveMode::NonRecursive).map_err(|e| watch_error(&logs, e))?;
+        let mut watched = 0usize;
+        for entry in std::fs::read_dir(&logs).map_err(io)? {
+            let Ok(entry) = entry else { continue };
+            watched += watch_conversation(&mut watcher, &entry.path())?;
+        }
+        tracing::info!(watches = watched + 2, "watching the archive for changes");
+
+        let events = shared.clone();
+        std::thread::Builder::new()
+            .name("convmeta-watch".into())
+            .spawn(move || {
+                for event in rx {
+                    if events.stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    events.handle(&mut watcher, event);
+                }
+            })
+            .map_err(io)?;
+        let sweeper = shared.clone();
+        std::thread::Builder::new()
+            .name("convmeta-safety-sweep".into())
+            .spawn(move || loop {
+                std::thread::sleep(safety_sweep);
+                if sweeper.stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Err(e) = index.refresh() {
+                    tracing::warn!(error = %e, "safety sweep failed");
+                }
+            })
+            .map_err(io)?;
+        Ok(Watch { shared })
+    }
+
+    /// Refreshes what changed since the last call, sharing the index's single flight: the
+    /// conversations marked dirty, or everything if notifications were lost.
+    pub fn freshen(&self, index: &Index) -> Result<Option<Arc<Stats>>> {
+        let s = &self.shared;
+        let stats = index.refresh_via(|| {
+            let (dirty, full) = match s.barrier() {
+                Ok(()) => {
+                    let mut marks = s.marks.lock().unwrap_or_else(|p| p.into_inner());
+                    (std::mem::take(&mut marks.dirty), std::mem::take(&mut marks.full))
+                }
+                Err(why) => {
+                    tracing::warn!(why, "watch barrier failed; sweeping instead");
+                    (HashSet::new(), true)
+                }
+            };
+            let opts = Options::default();
+            let result = if full {
+                refresh::refresh(index.store(), index.logs(), &opts)
+            } else if dirty.is_empty() {
+                return Ok(Stats::default());
+            } else {
+                let ids: Vec<String> = dirty.iter().cloned().collect();
+                refresh::refresh_ids(index.store(), index.logs(), &ids, &opts)
+            };
+            if result.is_err() {
+                // Try them again next time.
+                let mut marks = s.marks.lock().unwrap_or_else(|p| p.into_inner());
+                marks.dirty.extend(dirty);
+                marks.full |= full;
+            }
+            result
+        })?;
+        Ok((*stats != Stats::default()).then_some(stats))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        let _ = std::fs::remove_dir_all(&self.shared.barrier_dir);
+    }
+}
+
+fn watch_error(path: &Path, e: notify::Error) -> Error {
+    Error::Io { path: path.into(), source: std::io::Error::other(format!("cannot watch: {e}")) }
+}
+
+/// Watches a conversation directory and its `branches/`; returns how many watches it added.
+fn watch_conversation(watcher: &mut impl Watcher, dir: &Path) -> Result<usize> {
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    watcher.watch(dir, RecursiveMode::NonRecursive).map_err(|e| watch_error(dir, e))?;
+    let branches = dir.join("branches");
+    if branches.is_dir() {
+        watcher.watch(&branches, RecursiveMode::NonRecursive).map_err(|e| watch_error(&branches, e))?;
+        return Ok(2);
+    }
+    Ok(1)
+}
+
+impl Shared {
+    fn handle(&self, watcher: &mut impl Watcher, event: notify::Result<notify::Event>) {
+        let event = match event {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "watch error; the next request sweeps");
+                self.marks.lock().unwrap_or_else(|p| p.into_inner()).full = true;
+                return;
+            }
+        };
+        if event.need_rescan() {
+            tracing::warn!("notifications overflowed; the next request sweeps");
+            self.marks.lock().unwrap_or_else(|p| p.into_inner()).full = true;
+        }
+        // Reads (ours included) change nothing.
+        if matches!(event.kind, EventKind::Access(notify::event::AccessKind::Open(_) | notify::event::AccessKind::Read))
+        {
+            return;
+        }
+        let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        for path in &event.paths {
+            if let Ok(rest) = path.strip_prefix(&self.barrier_dir) {
+                if let Some(n) = rest.to_str().and_then(|n| n.parse::<u64>().ok()) {
+                    if n > marks.seen {
+                        marks.seen = n;
+                        self.seen_changed.notify_all();
+                    }
+                    let _ = std::fs::remove_file(path);
+                }
+                continue;
+            }
+            let Ok(rest) = path.strip_prefix(&self.logs) else { continue };
+            let mut parts = rest.components();
+            let Some(id) = parts.next().and_then(|c| c.as_os_str().to_str()) else { continue };
+            marks.dirty.insert(id.to_owned());
+            // A new conversation directory, or a new branches/ in one: watch it too.
+            let depth = rest.components().count();
+            let created =
+                matches!(event.kind, EventKind::Create(_) | EventKind::Modify(notify::event::ModifyKind::Name(_)));
+            if created && path.is_dir() && (depth == 1 || (depth == 2 && path.ends_with("branches"))) {
+                let added = if depth == 1 {
+                    watch_conversation(watcher, path).map(drop)
+                } else {
+                    watcher.watch(path, RecursiveMode::NonRecursive).map_err(|e| watch_error(path, e))
+                };
+                if let Err(e) = added {
+                    tracing::warn!(error = %e, "cannot watch a new directory; the next request sweeps");
+                    marks.full = true;
+                }
+            }
+        }
+    }
+
+    /// Waits until every notification queued before this call has been handled.
+    fn barrier(&self) -> std::result::Result<(), &'static str> {
+        let n = self.next_barrier.fetch_add(1, Ordering::Relaxed);
+        std::fs::write(self.barrier_dir.join(n.to_string()), b"").map_err(|_| "cannot write the barrier file")?;
+        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let (_marks, timeout) = self
+            .seen_changed
+            .wait_timeout_while(marks, BARRIER_TIMEOUT, |m| m.seen < n)
+            .unwrap_or_else(|p| p.into_inner());
+        if timeout.timed_out() {
+            return Err("no barrier event within 2 s");
+        }
+        Ok(())
+    }
+}
