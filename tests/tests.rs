@@ -7,3 +7,4 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod incremental;
+mod server;

@@ -1,0 +1,464 @@
+//! The HTTP server over 127.0.0.1: gptme's recorded answers, freshness, auth, CORS, forwarding.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use convmeta::server::Config;
+use serde_json::Value;
+
+use crate::util::{client, pack, parse, restore, Restored, Server};
+
+/// What convmeta answers instead of gptme for the two improved previews.
+fn improve(item: &mut Value) {
+    match item["id"].as_str() {
+        Some("edge-truncated-last-line") => {
+            item["last_message_role"] = "assistant".into();
+            item["last_message_preview"] = "complete answer".into();
+        }
+        Some("edge-system-line-containing-quoted-user") => {
+            item["last_message_role"] = "user".into();
+            item["last_message_preview"] = "hello".into();
+        }
+        _ => {}
+    }
+}
+
+fn patched_body(r: &Restored, name: &str) -> String {
+    let body = std::fs::read_to_string(pack().join(format!("expected/{name}.body"))).unwrap();
+    let mut body = body.replace("{ARCHIVE}", r.arch.to_str().unwrap()).replace("{HOME}", r.home.to_str().unwrap());
+    for (id, preview, role) in [
+        ("edge-truncated-last-line", "complete answer", "assistant"),
+        ("edge-system-line-containing-quoted-user", "hello", "user"),
+    ] {
+        let gptme = format!(r#""id":"{id}","last_message_preview":null,"last_message_role":null"#);
+        let ours = format!(r#""id":"{id}","last_message_preview":"{preview}","last_message_role":"{role}""#);
+        body = body.replace(&gptme, &ours);
+    }
+    body
+}
+
+/// Search as the spec defines it, over truth.json: what every search answer must hold.
+fn truth_search(truth: &BTreeMap<String, Value>, q: &str, limit: usize) -> Vec<String> {
+    let mut listed: Vec<Value> =
+        truth.values().filter(|i| !convmeta::format::gptme::is_hidden(i["id"].as_str().unwrap())).cloned().collect();
+    listed.iter_mut().for_each(improve);
+    listed.sort_by(|a, b| {
+        let key = |i: &Value| (i["modified"].as_f64().unwrap(), i["id"].as_str().unwrap().to_string());
+        key(b).partial_cmp(&key(a)).unwrap()
+    });
+    let q = q.to_lowercase();
+    listed
+        .iter()
+        .filter(|i| {
+            ["name", "id", "last_message_preview"]
+                .iter()
+                .any(|k| i[*k].as_str().is_some_and(|v| v.to_lowercase().contains(&q)))
+        })
+        .take(limit)
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn query_value(request: &str, key: &str) -> Option<String> {
+    let query = request.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+fn items_of(body: &Value) -> Vec<Value> {
+    match body {
+        Value::Array(items) => items.clone(),
+        Value::Object(o) => o["conversations"].as_array().unwrap().clone(),
+        _ => vec![],
+    }
+}
+
+/// The pack restored for an in-process server, whose `~` is this process's `$HOME`.
+fn restore_in_process(which: &str) -> Restored {
+    let mut r = restore(which);
+    r.home = std::fs::canonicalize(std::env::var("HOME").unwrap()).unwrap();
+    r
+}
+
+#[test]
+fn every_recorded_request_of_the_main_archive() {
+    let r = restore_in_process("archive");
+    let server = Server::start(&r.arch, &r.db, Config::default(), false);
+    let truth = r.truth();
+    let mut names: Vec<String> = std::fs::read_dir(pack().join("expected"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
+        .filter(|n| !n.starts_with("crasher-"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 40);
+    for name in names {
+        let expected = r.expected(&name);
+        let request = expected["request"].as_str().unwrap();
+        let mut call = client().get(server.url(request));
+        if let Some(headers) = expected["request_headers"].as_object() {
+            for (k, v) in headers {
+                call = call.header(k, v.as_str().unwrap());
+            }
+        }
+        let response = call.send().unwrap();
+        assert_eq!(response.status().as_u16(), expected["status"].as_u64().unwrap() as u16, "{name}: status");
+        for header in ["ETag", "Cache-Control"] {
+            let ours = response.headers().get(header).map(|v| v.to_str().unwrap().to_string());
+            let theirs = expected["headers"][header].as_str().map(str::to_string);
+            assert_eq!(ours, theirs, "{name}: {header}");
+        }
+        let body = response.text().unwrap();
+        if expected["body"].is_null() {
+            assert_eq!(body, "", "{name}: empty body");
+            continue;
+        }
+        if expected["status"] != 200 {
+            let raw = std::fs::read_to_string(pack().join(format!("expected/{name}.body"))).unwrap();
+            assert_eq!(body, raw, "{name}: error body byte for byte");
+            continue;
+        }
+        let ours = parse(&body);
+        let items = items_of(&ours);
+        let search = query_value(request, "q").or_else(|| query_value(request, "search")).filter(|q| !q.is_empty());
+        let got: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+        match &search {
+            // Our previews are full-scan ones, so searches match what gptme's detail mode matches.
+            Some(q) => {
+                let limit = query_value(request, "limit").map_or(100, |l| l.parse().unwrap());
+                assert_eq!(got, truth_search(&truth, q, limit), "{name}: search hits");
+            }
+            None => {
+                let want: Vec<Value> = items_of(&expected["body"]);
+                let want: Vec<&str> = want.iter().map(|i| i["id"].as_str().unwrap()).collect();
+                assert_eq!(got, want, "{name}: the same items in the same order");
+                if expected["body"].is_object() {
+                    assert_eq!(ours["next_cursor"], expected["body"]["next_cursor"], "{name}: next_cursor");
+                }
+            }
+        }
+        for item in &items {
+            let id = item["id"].as_str().unwrap();
+            let mut want = truth[id].clone();
+            improve(&mut want);
+            assert_eq!(item, &want, "{name}: {id} carries the full-scan truth");
+        }
+        if query_value(request, "detail").is_some_and(|d| d == "true") && search.is_none() {
+            assert_eq!(body, patched_body(&r, &name), "{name}: the detail body byte for byte");
+        }
+    }
+    // q with and without detail answer the same (every answer is exact).
+    assert_eq!(
+        server.get("/api/v2/conversations?q=Quokka").text().unwrap(),
+        server.get("/api/v2/conversations?q=Quokka&detail=true").text().unwrap()
+    );
+    assert_eq!(
+        server.get("/api/v2/conversations?q=Quokka&detail=true").text().unwrap(),
+        patched_body(&r, "q-detail"),
+        "q-detail byte for byte"
+    );
+}
+
+#[test]
+fn the_paginated_walk_returns_everything_once_in_order() {
+    let r = restore_in_process("archive");
+    let server = Server::start(&r.arch, &r.db, Config::default(), false);
+    let all: Vec<String> =
+        items_of(&r.expected("limit-1000")["body"]).iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 1.. {
+        let mut url = String::from("/api/v2/conversations?paginated=1&limit=7");
+        if let Some(c) = &cursor {
+            url.push_str("&cursor=");
+            url.extend(form_urlencoded::byte_serialize(c.as_bytes()));
+        }
+        let body = parse(&server.get(&url).text().unwrap());
+        let expected = r.expected(&format!("paginated-p{page}"))["body"].clone();
+        let ids = |b: &Value| items_of(b).iter().map(|i| i["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(&body), ids(&expected), "page {page}: gptme's items");
+        assert_eq!(body["next_cursor"], expected["next_cursor"], "page {page}: gptme's cursor");
+        seen.extend(items_of(&body).iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all);
+}
+
+#[test]
+fn crashers_answer_200_with_every_conversation() {
+    for case in
+        ["unknown-chat-key", "non-object-json-line", "invalid-utf8-last-message", "invalid-utf8-metadata-outside-tail"]
+    {
+        let r = restore(&format!("archive-crashers/{case}"));
+        let server = Server::start(&r.arch, &r.db, Config::default(), false);
+        for query in ["", "?detail=true"] {
+            let response = server.get(&format!("/api/v2/conversations{query}"));
+            assert_eq!(response.status(), 200, "{case}{query}");
+            let items = items_of(&parse(&response.text().unwrap()));
+            let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+            assert_eq!(ids.len(), 2, "{case}: {ids:?}");
+            assert!(ids.contains(&"2026-01-01-healthy-neighbour"));
+        }
+    }
+}
+
+/// A GET sent as written (HTTP clients would resolve `..` in the path first).
+fn raw_get(addr: std::net::SocketAddr, path: &str) -> u16 {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn scratch_archive() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for id in ["a", "b"] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(
+            logs.join(id).join("conversation.jsonl"),
+            format!("{{\"role\": \"user\", \"content\": \"hi {id}\"}}\n"),
+        )
+        .unwrap();
+    }
+    (tmp, logs)
+}
+
+fn append(logs: &Path, id: &str, line: &str) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(logs.join(id).join("conversation.jsonl"))
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
+}
+
+fn item(server: &Server, id: &str) -> Option<Value> {
+    let list = parse(&server.get("/api/v2/conversations?limit=1000").text().unwrap());
+    list.as_array().unwrap().iter().find(|i| i["id"] == id).cloned()
+}
+
+fn read_your_writes(watch: bool) {
+    let (tmp, logs) = scratch_archive();
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), watch);
+    for n in 0..25 {
+        append(&logs, "a", &format!("{{\"role\": \"assistant\", \"content\": \"answer {n}\"}}\n"));
+        let a = item(&server, "a").unwrap();
+        assert_eq!(a["messages"], 2 + n, "watch={watch}: the append is in the very next answer");
+        assert_eq!(a["last_message_preview"], format!("answer {n}"));
+    }
+    // New, renamed and deleted conversations too.
+    std::fs::create_dir_all(logs.join("c")).unwrap();
+    append(&logs, "c", "{\"role\": \"user\", \"content\": \"new\"}\n");
+    assert_eq!(item(&server, "c").unwrap()["last_message_preview"], "new");
+    std::fs::write(logs.join("c/config.toml"), "[chat]\nname = \"Named\"\n").unwrap();
+    assert_eq!(item(&server, "c").unwrap()["name"], "Named");
+    std::fs::remove_dir_all(logs.join("b")).unwrap();
+    assert!(item(&server, "b").is_none());
+}
+
+#[test]
+fn read_your_writes_in_sweep_mode() {
+    read_your_writes(false);
+}
+
+#[test]
+fn read_your_writes_in_watch_mode() {
+    read_your_writes(true);
+}
+
+#[test]
+fn auth_host_check_cors_health_and_metrics() {
+    let (tmp, logs) = scratch_archive();
+    let config = Config {
+        token: Some("s3cret".into()),
+        cors_origins: vec!["https://chat.gptme.org".into()],
+        ..Config::default()
+    };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let url = server.url("/api/v2/conversations");
+    let missing = client().get(&url).send().unwrap();
+    assert_eq!(missing.status(), 401);
+    assert!(parse(&missing.text().unwrap())["error"].is_string());
+    assert_eq!(client().get(&url).bearer_auth("wrong").send().unwrap().status(), 401);
+    assert_eq!(client().get(&url).bearer_auth("s3cret").send().unwrap().status(), 200);
+    // The hosted web UI's preflight, then its GET with Content-Type: application/json.
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://chat.gptme.org")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "authorization,content-type")
+        .send()
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://chat.gptme.org");
+    let get = client()
+        .get(&url)
+        .bearer_auth("s3cret")
+        .header("Origin", "https://chat.gptme.org")
+        .header("Content-Type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(get.headers()["access-control-allow-origin"], "https://chat.gptme.org");
+    assert_eq!(server.get("/healthz").status(), 200);
+    let metrics = client().get(server.url("/metrics")).bearer_auth("s3cret").send().unwrap().text().unwrap();
+    assert!(metrics.contains("convmeta_requests_total{route=\"list\",status=\"401\"} 2"), "{metrics}");
+    assert!(metrics.contains("convmeta_conversations 2"), "{metrics}");
+    assert!(metrics.contains("convmeta_refresh_duration_seconds_count"), "{metrics}");
+
+    // With auth off, only local Host names are served.
+    let open = Server::start(&logs, &tmp.path().join("db2.sqlite3"), Config::default(), false);
+    assert_eq!(
+        client().get(open.url("/api/v2/conversations")).header("Host", "evil.example").send().unwrap().status(),
+        403
+    );
+    assert_eq!(
+        client().get(open.url("/api/v2/conversations")).header("Host", "localhost:5702").send().unwrap().status(),
+        200
+    );
+    // Without an upstream, other routes are a JSON 404; bad ids a 400 before anything else.
+    assert_eq!(open.get("/api/v2/conversations/a").status(), 404);
+    assert_eq!(open.get("/api/v2/conversations/..%2Fetc").status(), 400);
+}
+
+#[test]
+fn a_non_loopback_bind_without_a_token_is_refused() {
+    let (_tmp, logs) = scratch_archive();
+    let out = crate::util::fail(
+        crate::util::convmeta()
+            .env_remove("GPTME_SERVER_TOKEN")
+            .arg("serve")
+            .arg("--logs")
+            .arg(&logs)
+            .args(["--addr", "0.0.0.0:0"]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without authentication"), "{err}");
+}
+
+/// A stand-in gptme-server: echoes requests, streams events on demand, appends on POST.
+fn upstream(
+    logs: std::path::PathBuf,
+    release: std::sync::Arc<tokio::sync::Notify>,
+) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::{any, get};
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let echo = move |method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+                let counter = counter.clone();
+                let logs = logs.clone();
+                async move {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if method == axum::http::Method::POST {
+                        if let Some(id) = uri.path().strip_prefix("/api/v2/conversations/") {
+                            append(&logs, id, "{\"role\": \"user\", \"content\": \"posted\"}\n");
+                        }
+                    }
+                    let h: BTreeMap<String, String> = headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+                    (axum::http::StatusCode::IM_A_TEAPOT, [("x-upstream", "yes")], serde_json::json!({"method": method.as_str(), "uri": uri.to_string(), "headers": h, "body": body}).to_string())
+                }
+            };
+            let events = move || {
+                let release = release.clone();
+                async move {
+                    let stream = async_stream_events(release);
+                    ([("content-type", "text/event-stream")], axum::body::Body::from_stream(stream))
+                }
+            };
+            let app = axum::Router::new().route("/api/v2/conversations/{id}/events", get(events)).fallback(any(echo));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    (rx.recv().unwrap(), hits)
+}
+
+fn async_stream_events(
+    release: std::sync::Arc<tokio::sync::Notify>,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
+    futures_util::stream::unfold(0, move |n| {
+        let release = release.clone();
+        async move {
+            match n {
+                0 => Some((Ok("data: first\n\n".to_string()), 1)),
+                1 => {
+                    release.notified().await;
+                    Some((Ok("data: second\n\n".to_string()), 2))
+                }
+                _ => None,
+            }
+        }
+    })
+}
+
+#[test]
+fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
+    let (tmp, logs) = scratch_archive();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (up, hits) = upstream(logs.clone(), release.clone());
+    let config = Config { upstream: Some(format!("http://{up}")), ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+
+    let r = client()
+        .put(server.url("/api/v2/conversations/a/config?x=1"))
+        .header("X-Custom", "kept")
+        .body("payload")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 418, "status passes through");
+    assert_eq!(r.headers()["x-upstream"], "yes");
+    let echo = parse(&r.text().unwrap());
+    assert_eq!(echo["method"], "PUT");
+    assert_eq!(echo["uri"], "/api/v2/conversations/a/config?x=1");
+    assert_eq!(echo["body"], "payload");
+    assert_eq!(echo["headers"]["x-custom"], "kept");
+    assert_eq!(echo["headers"]["host"], up.to_string(), "Host is the upstream's");
+    assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(echo["headers"]["x-forwarded-host"], server.addr.to_string());
+    let served = client().get(server.url("/")).send().unwrap();
+    assert_eq!(parse(&served.text().unwrap())["uri"], "/", "the web UI's routes are forwarded too");
+
+    // A POST that changes a conversation refreshes it at once, with no list request (no sweep).
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    client().post(server.url("/api/v2/conversations/a")).body("{}").send().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let shown = parse(&server.index.show("a").unwrap());
+        if shown["messages"] == 2 {
+            assert_eq!(shown["last_message_preview"], "posted");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the forwarded POST was not followed by a refresh");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before + 1);
+
+    // Server-sent events arrive one by one, before the upstream finishes the stream.
+    let mut events = client().get(server.url("/api/v2/conversations/a/events")).send().unwrap();
+    let mut buf = [0u8; 64];
+    let n = events.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"data: first\n\n", "the first event arrives while the stream is open");
+    release.notify_one();
+    let mut rest = String::new();
+    events.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "data: second\n\n");
+
+    // Invalid ids never reach the upstream.
+    let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+    for bad in ["..", "a%2F..%2Fb", "x%00", "%5C", &"y".repeat(256)] {
+        assert_eq!(raw_get(server.addr, &format!("/api/v2/conversations/{bad}")), 400, "{bad}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
+}
