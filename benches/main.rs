@@ -4,6 +4,7 @@
 
 mod core;
 mod gen;
+mod server;
 
 use std::time::{Duration, Instant};
 
@@ -51,5 +52,8 @@ fn main() {
     }
     if wanted("append") {
         core::append_refresh();
+    }
+    if wanted("server") {
+        server::server();
     }
 }

@@ -8,9 +8,20 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_env("CONVMETA_LOG").unwrap_or_else(|_| "warn,convmeta=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {
-        eprintln!("convmeta: {e:#}");
+        // One line: each cause once (library errors often repeat their source's text).
+        let mut line = String::new();
+        for cause in e.chain().map(ToString::to_string) {
+            if !line.contains(&cause) {
+                if !line.is_empty() {
+                    line.push_str(": ");
+                }
+                line.push_str(&cause);
+            }
+        }
+        eprintln!("convmeta: {line}");
         std::process::exit(1);
     }
 }

@@ -462,3 +462,70 @@ fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
     }
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
 }
+
+/// Starts `convmeta serve` as a process and waits for its listening line.
+fn spawn_serve(logs: &Path, db: &Path, addr: &str) -> (std::process::Child, String) {
+    let mut child = crate::util::convmeta()
+        .env("CONVMETA_LOG", "info")
+        .env_remove("GPTME_SERVER_TOKEN")
+        .arg("serve")
+        .arg("--logs")
+        .arg(logs)
+        .arg("--db")
+        .arg(db)
+        .args(["--addr", addr])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains("listening on") && Instant::now() < deadline {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, seen)
+}
+
+#[test]
+fn serve_says_where_it_listens_refuses_a_busy_port_and_stops_on_sigterm() {
+    let (tmp, logs) = scratch_archive();
+    let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0");
+    assert!(log.contains("indexing the archive for the first time"), "{log}");
+    let addr = log
+        .split("listening on http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .to_string();
+    let url = format!("http://{addr}/api/v2/conversations");
+    assert_eq!(client().get(&url).send().unwrap().status(), 200);
+
+    // A second server on the same port: one clear error.
+    let out = crate::util::fail(
+        crate::util::convmeta()
+            .arg("serve")
+            .arg("--logs")
+            .arg(&logs)
+            .arg("--db")
+            .arg(tmp.path().join("db2.sqlite3"))
+            .args(["--addr", &addr]),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+
+    // SIGTERM: a clean exit.
+    assert!(std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // The database is intact and current.
+    let index = convmeta::Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
+    assert_eq!(index.status().unwrap().conversations, 2);
+}

@@ -8,3 +8,4 @@ mod cli;
 mod conformance;
 mod incremental;
 mod server;
+mod sql;

@@ -3,6 +3,7 @@
 
 mod backfill;
 mod list;
+mod query;
 mod serve;
 mod show;
 mod status;
@@ -32,6 +33,8 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Print what the index holds.
     Status(status::StatusArgs),
+    /// Run one read-only SQL statement over the index (see docs/schema.md).
+    Query(query::QueryArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
 }
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(a) => show::run(a),
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Query(a) => query::run(a),
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Target;
-use crate::server::{self, AppState, Config};
+use crate::server::{self, AppState, Config, SqlConfig};
 use crate::watch::Watch;
 
 #[derive(Args)]
@@ -32,6 +32,15 @@ pub struct ServeArgs {
     /// In watch mode, sweep everything this often anyway (seconds).
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     safety_sweep: u64,
+    /// Answer read-only SQL at /api/v2/sql (behind the same auth as the list).
+    #[arg(long)]
+    enable_sql: bool,
+    /// Stop a SQL statement after this many seconds.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    sql_timeout: f64,
+    /// Return at most this many rows per statement (then `"truncated": true`).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    sql_max_rows: usize,
 }
 
 fn auth_disabled() -> bool {
@@ -77,7 +86,12 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         } else {
             None
         };
-        let config = Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone() };
+        let sql = SqlConfig {
+            enabled: a.enable_sql,
+            timeout: Duration::from_secs_f64(a.sql_timeout.max(0.001)),
+            max_rows: a.sql_max_rows,
+        };
+        let config = Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone(), sql };
         let state = AppState::new(index, config, watch)?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!("listening on http://{}", listener.local_addr()?);

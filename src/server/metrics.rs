@@ -30,6 +30,7 @@ pub struct Metrics {
 pub fn route_label(path: &str) -> &'static str {
     match path {
         "/api/v2/conversations" => "list",
+        "/api/v2/sql" => "sql",
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         _ => "forwarded",

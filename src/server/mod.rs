@@ -4,6 +4,7 @@
 mod forward;
 mod list;
 mod metrics;
+mod sql;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +35,21 @@ pub struct Config {
     pub upstream: Option<String>,
     /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<String>,
+    pub sql: SqlConfig,
+}
+
+/// `/api/v2/sql`: off unless enabled; each statement is capped in time and rows.
+#[derive(Clone)]
+pub struct SqlConfig {
+    pub enabled: bool,
+    pub timeout: Duration,
+    pub max_rows: usize,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig { enabled: false, timeout: Duration::from_secs(2), max_rows: 10_000 }
+    }
 }
 
 /// What the handlers share.
@@ -93,6 +109,7 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/v2/conversations", get(list::handler))
+        .route("/api/v2/sql", get(sql::handler).post(sql::handler))
         .route("/metrics", get(metrics::handler))
         .fallback(forward::handler)
         .layer(middleware::from_fn_with_state(state.clone(), guard));

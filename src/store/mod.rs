@@ -3,6 +3,7 @@
 
 pub mod migrate;
 pub mod rows;
+pub mod sql;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,172 @@
+//! The HTTP server: list latency in sweep and watch mode, a paginated walk, sustained load.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convmeta::server::{AppState, Config};
+use convmeta::watch::Watch;
+use convmeta::Index;
+
+use crate::{gen, median, ms, scaled};
+
+/// A server on 127.0.0.1:0 in its own runtime; stopped when dropped.
+struct Running {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn start(logs: &Path, db: &Path, watch: bool) -> Running {
+    let index = Arc::new(Index::open(logs, db).unwrap());
+    index.refresh().unwrap();
+    let watch = watch.then(|| Watch::start(index.clone(), Duration::from_secs(3600)).unwrap());
+    let state = AppState::new(index, Config::default(), watch).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            convmeta::server::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    Running { addr: rx.recv().unwrap(), stop: Some(stop) }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().no_proxy().build().unwrap()
+}
+
+/// p50 and p95 of `n` sequential GETs of `path`.
+fn latency(addr: std::net::SocketAddr, path: &str, n: usize) -> (Duration, Duration) {
+    let c = client();
+    let url = format!("http://{addr}{path}");
+    for _ in 0..3 {
+        c.get(&url).send().unwrap().bytes().unwrap(); // warm up the connection and caches
+    }
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let r = c.get(&url).send().unwrap();
+            assert!(r.status().is_success());
+            r.bytes().unwrap();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    (times[n / 2], times[n * 95 / 100])
+}
+
+/// `connections` clients each send requests back to back for `secs`: requests/s and errors.
+fn load(addr: std::net::SocketAddr, path: &str, connections: usize, secs: u64) -> (f64, u64) {
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..connections {
+            let (done, errors) = (done.clone(), errors.clone());
+            s.spawn(move || {
+                let c = client();
+                let url = format!("http://{addr}{path}");
+                while Instant::now() < until {
+                    match c.get(&url).send().and_then(|r| r.error_for_status()).and_then(|r| r.bytes()) {
+                        Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            });
+        }
+    });
+    (done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
+}
+
+fn bare_sweep(logs: &Path) -> Duration {
+    median(11, || {
+        let mut seen = 0;
+        for entry in std::fs::read_dir(logs).unwrap() {
+            let dir = entry.unwrap().path();
+            for p in [dir.join("conversation.jsonl"), dir.clone(), dir.join("config.toml"), dir.join("branches")] {
+                if let Ok(m) = std::fs::metadata(&p) {
+                    seen += m.ino() as usize & 1;
+                }
+            }
+        }
+        std::hint::black_box(seen);
+    })
+}
+
+fn walk(addr: std::net::SocketAddr, per_page: usize) -> (Duration, usize) {
+    let c = client();
+    let t = Instant::now();
+    let mut cursor: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let mut url = format!("http://{addr}/api/v2/conversations?paginated=1&detail=false&limit={per_page}");
+        if let Some(cur) = &cursor {
+            url.push_str("&cursor=");
+            url.extend(form_urlencoded::byte_serialize(cur.as_bytes()));
+        }
+        let page: serde_json::Value = c.get(&url).send().unwrap().json().unwrap();
+        seen += page["conversations"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    (t.elapsed(), seen)
+}
+
+pub fn server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let n = scaled(10_000);
+    gen::small_archive(&logs, n);
+    let bare = bare_sweep(&logs);
+    println!("\n## server: {n} conversations, default list (`GET /api/v2/conversations`, 100 items)");
+    let sweep = start(&logs, &tmp.path().join("sweep.sqlite3"), false);
+    let (p50, p95) = latency(sweep.addr, "/api/v2/conversations", 100);
+    println!("| contender | p50 | p95 | vs bare sweep (p50) |");
+    println!("|---|---|---|---|");
+    println!("| readdir + stat of the same files | {:.2} ms | | 1.00 |", ms(bare));
+    println!("| sweep mode | {:.2} ms | {:.2} ms | {:.2}x |", ms(p50), ms(p95), p50.as_secs_f64() / bare.as_secs_f64());
+    let watch = start(&logs, &tmp.path().join("watch.sqlite3"), true);
+    let (w50, w95) = latency(watch.addr, "/api/v2/conversations", 300);
+    println!("| watch mode | {:.3} ms | {:.3} ms | {:.3}x |", ms(w50), ms(w95), w50.as_secs_f64() / bare.as_secs_f64());
+    let (took, seen) = walk(watch.addr, 50);
+    assert_eq!(seen, n);
+    println!("\npaginated walk of all {n} (50 per page, watch mode): {:.0} ms", ms(took));
+    let (sweep_walk, _) = walk(sweep.addr, 50);
+    println!("paginated walk of all {n} (50 per page, sweep mode): {:.0} ms", ms(sweep_walk));
+    let secs = if scaled(10) < 10 { 2 } else { 10 };
+    println!("\nsustained load, 16 connections for {secs} s, default list:");
+    println!("| mode | requests/s | errors |");
+    println!("|---|---|---|");
+    for (mode, server) in [("sweep", &sweep), ("watch", &watch)] {
+        let (rate, errors) = load(server.addr, "/api/v2/conversations", 16, secs);
+        println!("| {mode} | {rate:.0} | {errors} |");
+    }
+    drop((sweep, watch));
+
+    let big = scaled(100_000);
+    let logs = tmp.path().join("logs-big");
+    gen::small_archive(&logs, big);
+    let watch = start(&logs, &tmp.path().join("big.sqlite3"), true);
+    let (b50, b95) = latency(watch.addr, "/api/v2/conversations", 300);
+    println!("\nwatch mode at {big} conversations: p50 {:.3} ms, p95 {:.3} ms", ms(b50), ms(b95));
+}

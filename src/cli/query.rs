@@ -1,0 +1,109 @@
+use std::io::{IsTerminal, Read, Write};
+
+use clap::{Args, ValueEnum};
+
+use super::Target;
+use crate::store::sql::{self, Limits, QueryResult};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    target: Target,
+    /// How to print the rows.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Query what is stored without refreshing first.
+    #[arg(long)]
+    no_refresh: bool,
+    /// One read-only SQL statement over the public tables (see docs/schema.md); `-` reads it
+    /// from standard input.
+    sql: String,
+}
+
+pub fn run(a: QueryArgs) -> anyhow::Result<()> {
+    let sql = if a.sql == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        a.sql.clone()
+    };
+    let index = a.target.open()?;
+    if !a.no_refresh {
+        index.refresh()?;
+    }
+    let result = sql::query(index.store().path(), sql.trim(), Limits { max_rows: None, timeout: None })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match a.format {
+        Format::Table => table(&mut out, &result)?,
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = result.rows.iter().map(|r| object(&result.columns, r)).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        }
+        Format::Jsonl => {
+            for r in &result.rows {
+                writeln!(out, "{}", object(&result.columns, r))?;
+            }
+        }
+        Format::Csv => {
+            csv_line(&mut out, result.columns.iter().map(String::as_str))?;
+            for r in &result.rows {
+                let cells: Vec<String> = r.iter().map(sql::to_text).collect();
+                csv_line(&mut out, cells.iter().map(String::as_str))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn object(columns: &[String], row: &[rusqlite::types::Value]) -> serde_json::Value {
+    columns.iter().cloned().zip(row.iter().map(sql::to_json)).collect::<serde_json::Map<_, _>>().into()
+}
+
+/// RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF ends.
+fn csv_line<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> std::io::Result<()> {
+    let line: Vec<String> =
+        cells
+            .map(|c| {
+                if c.contains([',', '"', '\r', '\n']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.to_owned()
+                }
+            })
+            .collect();
+    write!(out, "{}\r\n", line.join(","))
+}
+
+/// Columns padded to their widest cell; long cells cut on a terminal.
+fn table(out: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {
+    let cap = if std::io::stdout().is_terminal() { 60 } else { usize::MAX };
+    let cut = |s: String| if s.chars().count() > cap { s.chars().take(cap - 1).collect::<String>() + "…" } else { s };
+    let cells: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| row.iter().map(|v| cut(sql::to_text(v).replace(['\n', '\r', '\t'], " "))).collect())
+        .collect();
+    let widths: Vec<usize> = (0..r.columns.len())
+        .map(|i| cells.iter().map(|c| c[i].chars().count()).chain([r.columns[i].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |out: &mut dyn Write, row: &[String]| -> std::io::Result<()> {
+        let padded: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        writeln!(out, "{}", padded.join("  ").trim_end())
+    };
+    line(out, &r.columns)?;
+    line(out, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
+    for row in &cells {
+        line(out, row)?;
+    }
+    Ok(())
+}

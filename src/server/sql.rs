@@ -1,0 +1,62 @@
+//! `GET /api/v2/sql?q=…` and `POST /api/v2/sql` (`{"sql": "…"}`): read-only SQL over the
+//! public tables, when `serve --enable-sql` turns it on.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{blocking, json_error, AppState};
+use crate::store::sql::{self, Limits, SqlError};
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if !state.config.sql.enabled {
+        return super::not_found();
+    }
+    let statement = if method == Method::POST {
+        match serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["sql"].as_str().map(str::to_owned))
+        {
+            Some(s) => s,
+            None => return json_error(StatusCode::BAD_REQUEST, "expected a JSON body {\"sql\": \"SELECT …\"}"),
+        }
+    } else {
+        let q = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "q")
+            .map(|(_, v)| v.into_owned());
+        match q {
+            Some(s) => s,
+            None => return json_error(StatusCode::BAD_REQUEST, "expected ?q=SELECT …"),
+        }
+    };
+    let limits = Limits { max_rows: Some(state.config.sql.max_rows), timeout: Some(state.config.sql.timeout) };
+    let worker = state.clone();
+    let result = blocking(move || {
+        worker.freshen()?;
+        Ok(sql::query(worker.index.store().path(), statement.trim(), limits))
+    })
+    .await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
+    match result {
+        Ok(r) => {
+            let rows: Vec<Vec<serde_json::Value>> =
+                r.rows.iter().map(|row| row.iter().map(sql::to_json).collect()).collect();
+            let body = serde_json::json!({ "columns": r.columns, "rows": rows, "truncated": r.truncated });
+            let mut response = (StatusCode::OK, format!("{body}\n")).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(e @ SqlError::Refused(_)) => json_error(StatusCode::FORBIDDEN, &e.to_string()),
+        Err(e @ (SqlError::Invalid(_) | SqlError::Timeout(_))) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ SqlError::Database(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}

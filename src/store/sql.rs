@@ -1,0 +1,132 @@
+//! Read-only SQL over the public tables, for `convmeta query` and `GET /api/v2/sql`.
+//!
+//! Three locks keep it read-only: the connection is opened read-only, `PRAGMA query_only` is
+//! on, and SQLite's authorizer allows only reads of the public tables (no PRAGMA, ATTACH or
+//! writes; the internal `_`-tables stay private).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+/// Tables and views users may read.
+pub const PUBLIC_TABLES: &[&str] = &["conversations", "conversation_models"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    /// More rows existed than the cap allowed.
+    pub truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// A write, or anything but reading the public tables.
+    #[error("not allowed: {0} (only reading the tables conversations and conversation_models is)")]
+    Refused(String),
+    /// Syntax errors, unknown columns and the like: SQLite's message.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the statement ran longer than {0:?} and was stopped")]
+    Timeout(Duration),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// Whether a read of `table` is allowed. The database holds only convmeta's tables, so other
+/// names are common table expressions: only the internal ones are private.
+fn readable(table: &str) -> bool {
+    let lower = table.to_ascii_lowercase();
+    PUBLIC_TABLES.contains(&lower.as_str()) || !(lower.starts_with('_') || lower.starts_with("sqlite_"))
+}
+
+fn authorize(ctx: AuthContext<'_>) -> Authorization {
+    match ctx.action {
+        AuthAction::Select | AuthAction::Recursive | AuthAction::Function { .. } => Authorization::Allow,
+        AuthAction::Read { table_name, .. } if readable(table_name) => Authorization::Allow,
+        _ => Authorization::Deny,
+    }
+}
+
+/// Limits on one statement.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_rows: Option<usize>,
+    pub timeout: Option<Duration>,
+}
+
+/// Runs one read-only statement against the database at `db`.
+pub fn query(db: &Path, sql: &str, limits: Limits) -> Result<QueryResult, SqlError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(db, flags).map_err(|e| SqlError::Database(e.to_string()))?;
+    let setup = |c: &Connection| -> rusqlite::Result<()> {
+        c.busy_timeout(Duration::from_secs(5))?;
+        c.pragma_update(None, "query_only", true)?;
+        c.authorizer(Some(authorize))
+    };
+    setup(&conn).map_err(|e| SqlError::Database(e.to_string()))?;
+    if let Some(limit) = limits.timeout {
+        let deadline = Instant::now() + limit;
+        conn.progress_handler(10_000, Some(move || Instant::now() > deadline))
+            .map_err(|e| SqlError::Database(e.to_string()))?;
+    }
+    let classify = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(ErrorCode::AuthorizationForStatementDenied | ErrorCode::ReadOnly) => SqlError::Refused(message(&e)),
+        Some(ErrorCode::OperationInterrupted) => SqlError::Timeout(limits.timeout.unwrap_or_default()),
+        _ => match e {
+            rusqlite::Error::MultipleStatement => SqlError::Invalid("one statement at a time".into()),
+            other => SqlError::Invalid(message(&other)),
+        },
+    };
+    let mut stmt = conn.prepare(sql).map_err(classify)?;
+    if !stmt.readonly() {
+        return Err(SqlError::Refused("the statement writes".into()));
+    }
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let n = columns.len();
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    let mut cursor = stmt.query([]).map_err(classify)?;
+    while let Some(row) = cursor.next().map_err(classify)? {
+        if limits.max_rows.is_some_and(|max| rows.len() == max) {
+            truncated = true;
+            break;
+        }
+        rows.push((0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>().map_err(classify)?);
+    }
+    Ok(QueryResult { columns, rows, truncated })
+}
+
+/// SQLite's own message (rusqlite adds nothing useful).
+fn message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A value as JSON: numbers, text, null; blobs as lowercase hex text.
+pub fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(i) => (*i).into(),
+        Value::Real(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Text(s) => s.clone().into(),
+        Value::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+    }
+}
+
+/// A value as plain text (tables and CSV): NULL is empty.
+pub fn to_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => crate::json::py_float(*f),
+        Value::Text(s) => s.clone(),
+        Value::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+    }
+}

@@ -1,0 +1,251 @@
+//! SQL over the index: the documented examples against truth, output formats, refusals,
+//! readers beside a writer, and the HTTP endpoint.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use convmeta::server::{Config, SqlConfig};
+use serde_json::Value;
+
+use crate::util::{client, fail, ok, parse, restore, Restored, Server};
+
+fn query(r: &Restored, format: &str, sql: &str) -> String {
+    ok(r.cmd(&["query", "--format", format, sql]))
+}
+
+fn rows(r: &Restored, sql: &str) -> Vec<Value> {
+    serde_json::from_value(parse(&query(r, "json", sql))).unwrap()
+}
+
+/// The statements of the ```sql block in docs/schema.md.
+fn documented_examples() -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md")).unwrap();
+    let block = doc.split("```sql").nth(1).unwrap().split("```").next().unwrap();
+    let sql: String = block.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    sql.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 0.006 // the examples round to cents
+}
+
+#[test]
+fn every_documented_example_runs_and_matches_truth() {
+    let r = restore("archive");
+    let truth = r.truth();
+    let listed: Vec<&Value> =
+        truth.values().filter(|i| !convmeta::format::gptme::is_hidden(i["id"].as_str().unwrap())).collect();
+    let examples = documented_examples();
+    assert_eq!(examples.len(), 5, "a checker for every example");
+
+    // Spend per model.
+    let mut per_model: BTreeMap<String, (f64, i64, i64)> = BTreeMap::new();
+    for item in truth.values() {
+        for (model, u) in item["models_usage"].as_object().unwrap() {
+            let e = per_model.entry(model.clone()).or_default();
+            e.0 += u["cost"].as_f64().unwrap();
+            e.1 += u["input_tokens"].as_i64().unwrap();
+            e.2 += u["output_tokens"].as_i64().unwrap();
+        }
+    }
+    let got = rows(&r, &examples[0]);
+    assert_eq!(got.len(), per_model.len());
+    for row in &got {
+        let want = per_model[row["model"].as_str().unwrap()];
+        assert!(close(row["usd"].as_f64().unwrap(), want.0), "{row}");
+        assert_eq!((row["input"].as_i64().unwrap(), row["output"].as_i64().unwrap()), (want.1, want.2), "{row}");
+    }
+
+    // The ten largest conversations.
+    let got = rows(&r, &examples[1]);
+    let mut sizes: Vec<i64> = listed.iter().map(|i| i["messages"].as_i64().unwrap()).collect();
+    sizes.sort_by(|a, b| b.cmp(a));
+    assert_eq!(got.iter().map(|row| row["messages"].as_i64().unwrap()).collect::<Vec<_>>(), sizes[..10]);
+    for row in &got {
+        assert_eq!(row["messages"], truth[row["id"].as_str().unwrap()]["messages"]);
+    }
+
+    // Busiest workspaces.
+    let mut per_workspace: BTreeMap<String, i64> = BTreeMap::new();
+    for item in &listed {
+        *per_workspace.entry(item["workspace"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    for row in rows(&r, &examples[2]) {
+        assert_eq!(row["conversations"].as_i64().unwrap(), per_workspace[row["workspace"].as_str().unwrap()], "{row}");
+    }
+
+    // Spend per month of creation (UTC).
+    let mut per_month: BTreeMap<String, f64> = BTreeMap::new();
+    for item in truth.values() {
+        let created = item["created"].as_f64().unwrap();
+        let month = chrono::DateTime::from_timestamp(created.floor() as i64, 0).unwrap().format("%Y-%m").to_string();
+        *per_month.entry(month).or_default() += item["total_cost"].as_f64().unwrap();
+    }
+    let got = rows(&r, &examples[3]);
+    assert_eq!(got.len(), per_month.len());
+    for row in got {
+        assert!(close(row["usd"].as_f64().unwrap(), per_month[row["month"].as_str().unwrap()]), "{row}");
+    }
+
+    // Conversations with problems: the pack's broken ones, and nothing else.
+    let got: Vec<String> = rows(&r, &examples[4]).iter().map(|row| row["id"].as_str().unwrap().to_owned()).collect();
+    for broken in ["edge-invalid-utf8", "edge-first-line-malformed-json", "edge-config-invalid-toml"] {
+        assert!(got.contains(&broken.to_owned()), "{broken} in {got:?}");
+    }
+    assert!(!got.contains(&"edge-small-basic".to_owned()));
+}
+
+#[test]
+fn every_output_format_reads_back_to_the_same_values() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let sql = "SELECT id, name, messages, total_cost, last_message_preview, agent_urls FROM conversations ORDER BY id";
+    let json: Vec<Value> = serde_json::from_value(parse(&query(&r, "json", sql))).unwrap();
+    let jsonl: Vec<Value> = query(&r, "jsonl", sql).lines().map(parse).collect();
+    assert_eq!(json, jsonl);
+    let csv = query(&r, "csv", sql);
+    let mut lines = csv.split("\r\n");
+    assert_eq!(lines.next().unwrap(), "id,name,messages,total_cost,last_message_preview,agent_urls");
+    for (line, row) in lines.zip(&json) {
+        let text = |v: &Value| match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let cells: Vec<String> = ["id", "name", "messages", "total_cost", "last_message_preview", "agent_urls"]
+            .iter()
+            .map(|k| text(&row[*k]))
+            .collect();
+        let quoted: Vec<String> = cells
+            .iter()
+            .map(|c| if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.clone() })
+            .collect();
+        assert_eq!(line, quoted.join(","));
+    }
+    let table = query(&r, "table", sql);
+    assert!(table.lines().next().unwrap().starts_with("id"), "{table}");
+    assert_eq!(table.lines().count(), 2 + json.len());
+}
+
+#[test]
+fn writes_and_private_tables_are_refused_and_change_nothing() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    ok(r.cmd(&["backfill"]));
+    let count = || query(&r, "csv", "SELECT count(*) FROM conversations");
+    let before = count();
+    for sql in [
+        "DELETE FROM conversations",
+        "UPDATE conversations SET name = 'x'",
+        "INSERT INTO conversation_models VALUES ('a', 'b', 0, 0, 0, 0)",
+        "DROP TABLE conversations",
+        "CREATE TABLE mine (x)",
+        "ATTACH DATABASE '/tmp/elsewhere.db' AS other",
+        "PRAGMA writable_schema = 1",
+        "SELECT * FROM _scan_state",
+        "SELECT * FROM sqlite_master",
+    ] {
+        let out = fail(r.cmd(&["query", "--no-refresh", sql]));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{sql}: {err}");
+        assert!(err.contains("not allowed"), "{sql}: {err}");
+    }
+    let out = fail(r.cmd(&["query", "SELECT nope FROM conversations"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such column: nope"));
+    let out = fail(r.cmd(&["query", "SELEC 1"]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("syntax error"));
+    assert_eq!(count(), before);
+    assert!(!std::path::Path::new("/tmp/elsewhere.db").exists());
+}
+
+#[test]
+fn readers_beside_a_refreshing_writer_never_see_a_torn_refresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for i in 0..20 {
+        std::fs::create_dir_all(logs.join(format!("c{i}"))).unwrap();
+        std::fs::write(logs.join(format!("c{i}/conversation.jsonl")), "").unwrap();
+    }
+    let db = tmp.path().join("db.sqlite3");
+    let index = convmeta::Index::open(&logs, &db).unwrap();
+    index.refresh().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for round in 0..150 {
+                for i in 0..20 {
+                    let line = format!(
+                        "{{\"role\": \"assistant\", \"content\": \"r{round}\", \"metadata\": {{\"model\": \"m{}\", \"usage\": {{\"input_tokens\": {round}, \"output_tokens\": 1}}}}}}\n",
+                        round % 3
+                    );
+                    std::io::Write::write_all(&mut std::fs::OpenOptions::new().append(true).open(logs.join(format!("c{i}/conversation.jsonl"))).unwrap(), line.as_bytes()).unwrap();
+                }
+                index.refresh().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        s.spawn(|| {
+            // Another connection, as sqlite3 or datasette would open one.
+            let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let mut last_total = 0i64;
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || reads < 10 {
+                let (messages, tokens, model_tokens): (i64, i64, i64) = conn
+                    .query_row(
+                        "SELECT sum(messages), sum(total_input_tokens), (SELECT coalesce(sum(input_tokens), 0) FROM conversation_models) FROM conversations",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                assert_eq!(tokens, model_tokens, "a refresh is seen whole or not at all");
+                assert_eq!(messages % 20, 0, "every refresh appends to all 20 at once");
+                assert!(messages >= last_total, "counts never go back");
+                last_total = messages;
+                reads += 1;
+            }
+        });
+    });
+}
+
+#[test]
+fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
+    let r = restore("archive");
+    let sql_on = SqlConfig { enabled: true, timeout: Duration::from_millis(200), max_rows: 5 };
+    let server =
+        Server::start(&r.arch, &r.db, Config { token: Some("t".into()), sql: sql_on, ..Config::default() }, false);
+    let get = |q: &str| client().get(server.url("/api/v2/sql")).query(&[("q", q)]).bearer_auth("t").send().unwrap();
+    let answer = get("SELECT id, messages FROM conversations ORDER BY id LIMIT 3");
+    assert_eq!(answer.status(), 200);
+    let body = parse(&answer.text().unwrap());
+    assert_eq!(body["columns"], serde_json::json!(["id", "messages"]));
+    assert_eq!(body["rows"][0], serde_json::json!([".edge-dot-dir", 1]));
+    assert_eq!(body["truncated"], false);
+    let capped = parse(&get("SELECT id FROM conversations").text().unwrap());
+    assert_eq!((capped["rows"].as_array().unwrap().len(), capped["truncated"].clone()), (5, Value::Bool(true)));
+    let post = client()
+        .post(server.url("/api/v2/sql"))
+        .bearer_auth("t")
+        .json(&serde_json::json!({"sql": "SELECT count(*) AS n FROM conversations"}))
+        .send()
+        .unwrap();
+    assert_eq!(parse(&post.text().unwrap())["rows"], serde_json::json!([[135]]));
+
+    let slow = get("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n");
+    assert_eq!(slow.status(), 400);
+    assert!(parse(&slow.text().unwrap())["error"].as_str().unwrap().contains("stopped"));
+    for write in
+        ["DELETE FROM conversations", "ATTACH DATABASE ':memory:' AS x", "PRAGMA query_only = 0", "SELECT * FROM _meta"]
+    {
+        assert_eq!(get(write).status(), 403, "{write}");
+    }
+    let bad = get("SELECT nope FROM conversations");
+    assert_eq!(bad.status(), 400);
+    assert!(parse(&bad.text().unwrap())["error"].as_str().unwrap().contains("no such column: nope"));
+    assert_eq!(
+        client().get(server.url("/api/v2/sql?q=SELECT%201")).send().unwrap().status(),
+        401,
+        "same auth as the list"
+    );
+    assert_eq!(server.index.status().unwrap().conversations, 135, "nothing changed");
+
+    let off = Server::start(&r.arch, &r.db, Config::default(), false);
+    assert_eq!(off.get("/api/v2/sql?q=SELECT%201").status(), 404, "off unless --enable-sql");
+}
