@@ -20,6 +20,22 @@ pub enum Error {
     NotFound(String),
     #[error("refresh failed: {0}")]
     Refresh(String),
+    #[error("database damaged: {0}")]
+    Damaged(String),
+}
+
+impl Error {
+    /// The database file is damaged, deleted or replaced: rebuild it (it is only a cache).
+    pub fn is_damage(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase, SystemIoFailure};
+        match self {
+            Error::Damaged(_) => true,
+            Error::Sqlite { source, .. } => {
+                matches!(source.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase | SystemIoFailure))
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -1,7 +1,7 @@
 //! The sidecar: an archive and its database, with refresh-then-read entry points.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
 use crate::refresh::{self, Options, Stats};
@@ -10,7 +10,8 @@ use crate::store::Store;
 
 pub struct Index {
     logs: PathBuf,
-    store: Store,
+    /// Replaced when the database file is found damaged, deleted or swapped (it is a cache).
+    store: RwLock<Store>,
     flight: SingleFlight,
     /// Held while any refresh writes, so two never interleave (a stale row could win).
     writing: Mutex<()>,
@@ -51,15 +52,41 @@ pub struct Status {
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
         let store = Store::open(db)?;
-        Ok(Index { logs: logs.to_path_buf(), store, flight: SingleFlight::default(), writing: Mutex::new(()) })
+        Ok(Index { logs: logs.to_path_buf(), store: RwLock::new(store), flight: SingleFlight::default(), writing: Mutex::new(()) })
+    }
+
+    /// Runs `f` on the store; if the database turns out damaged, deleted or replaced under us,
+    /// moves what is there aside, rebuilds it empty, and runs `f` once more.
+    fn with_store<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<T> {
+        let store = self.store();
+        let outcome = if store.is_intact() { f(&store) } else { Err(Error::Damaged("the database file was deleted or replaced".into())) };
+        match outcome {
+            Err(e) if e.is_damage() => {
+                let fresh = {
+                    let mut current = self.store.write().unwrap_or_else(|p| p.into_inner());
+                    // Another caller may have rebuilt it already.
+                    if current.same(&store) {
+                        tracing::warn!(db = %store.path().display(), error = %e, "database damaged; moving it aside and rebuilding");
+                        let rebuilt = Store::rebuild(store.path())?;
+                        // Fill it before answering anyone from it.
+                        refresh::refresh(&rebuilt, &self.logs, &Options::default())?;
+                        *current = rebuilt;
+                    }
+                    current.clone()
+                };
+                f(&fresh)
+            }
+            other => other,
+        }
     }
 
     pub fn logs(&self) -> &Path {
         &self.logs
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The current store (a cheap handle: clones share the pool).
+    pub fn store(&self) -> Store {
+        self.store.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Brings the database up to date with the archive. Concurrent callers share one refresh, and
@@ -69,7 +96,7 @@ impl Index {
     }
 
     pub fn refresh_with(&self, opts: &Options<'_>) -> Result<Arc<Stats>> {
-        self.refresh_via(|| refresh::refresh(&self.store, &self.logs, opts))
+        self.refresh_via(|| self.with_store(|store| refresh::refresh(store, &self.logs, opts)))
     }
 
     /// Runs `f` (a refresh of everything that changed) as a shared, single-flight refresh.
@@ -83,14 +110,28 @@ impl Index {
     /// Refreshes just these conversations, now (they are known to have changed).
     pub fn refresh_ids(&self, ids: &[String]) -> Result<Stats> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        refresh::refresh_ids(&self.store, &self.logs, ids, &Options::default())
+        self.refresh_unlocked(Some(ids))
+    }
+
+    /// Refreshes everything (None) or these conversations, now. For code already inside
+    /// [`Index::refresh_via`], which holds the writing lock.
+    pub(crate) fn refresh_unlocked(&self, only: Option<&[String]>) -> Result<Stats> {
+        let opts = Options::default();
+        self.with_store(|store| match only {
+            None => refresh::refresh(store, &self.logs, &opts),
+            Some(ids) => refresh::refresh_ids(store, &self.logs, ids, &opts),
+        })
     }
 
     /// The newest listed conversations, at most `limit`, after `after`, filtered by `q` (a
     /// case-insensitive substring of name, id or preview) when given. Reads what is stored; call
     /// [`Index::refresh`] first for fresh answers. Also says whether more would follow.
     pub fn page(&self, limit: usize, q: Option<&str>, after: Option<&After>) -> Result<Page> {
-        let conn = self.store.conn()?;
+        self.with_store(|store| Self::page_in(store, limit, q, after))
+    }
+
+    fn page_in(store: &Store, limit: usize, q: Option<&str>, after: Option<&After>) -> Result<Page> {
+        let conn = store.conn()?;
         let needle = q.filter(|q| !q.is_empty()).map(str::to_lowercase);
         let mut items = Vec::new();
         let mut more = false;
@@ -113,7 +154,7 @@ impl Index {
             items.push(Listed { id: row.id, modified: row.modified, item_json: row.item_json });
             true
         })
-        .map_err(|e| self.store.err(e))?;
+        .map_err(|e| store.err(e))?;
         Ok(Page { items, more })
     }
 
@@ -124,13 +165,19 @@ impl Index {
 
     /// One conversation's item (hidden ones too).
     pub fn show(&self, id: &str) -> Result<String> {
-        let conn = self.store.conn()?;
-        rows::item(&conn, id).map_err(|e| self.store.err(e))?.ok_or_else(|| Error::NotFound(id.into()))
+        self.with_store(|store| {
+            let conn = store.conn()?;
+            rows::item(&conn, id).map_err(|e| store.err(e))?.ok_or_else(|| Error::NotFound(id.into()))
+        })
     }
 
     pub fn status(&self) -> Result<Status> {
-        let conn = self.store.conn()?;
-        let e = |e| self.store.err(e);
+        self.with_store(|store| self.status_in(store))
+    }
+
+    fn status_in(&self, store: &Store) -> Result<Status> {
+        let conn = store.conn()?;
+        let e = |e| store.err(e);
         let (conversations, hidden, with_problems): (i64, i64, i64) = conn
             .query_row(
                 "SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations",
@@ -141,7 +188,7 @@ impl Index {
         let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
         let db_bytes = ["", "-wal"]
             .iter()
-            .filter_map(|s| std::fs::metadata(format!("{}{s}", self.store.path().display())).ok())
+            .filter_map(|s| std::fs::metadata(format!("{}{s}", store.path().display())).ok())
             .map(|m| m.len())
             .sum();
         let last: Option<serde_json::Value> =
@@ -150,7 +197,7 @@ impl Index {
         let last_refresh = last.map(|v| v["stats"].clone());
         Ok(Status {
             logs: self.logs.display().to_string(),
-            db: self.store.path().display().to_string(),
+            db: store.path().display().to_string(),
             conversations,
             hidden,
             with_problems,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::error::{Error, Result};
-use crate::refresh::{self, Options, Stats};
+use crate::refresh::Stats;
 use crate::Index;
 
 /// How long to wait for our own barrier event before falling back to a sweep.
@@ -118,14 +118,13 @@ impl Watch {
                     (HashSet::new(), true)
                 }
             };
-            let opts = Options::default();
             let result = if full {
-                refresh::refresh(index.store(), index.logs(), &opts)
+                index.refresh_unlocked(None)
             } else if dirty.is_empty() {
                 return Ok(Stats::default());
             } else {
                 let ids: Vec<String> = dirty.iter().cloned().collect();
-                refresh::refresh_ids(index.store(), index.logs(), &ids, &opts)
+                index.refresh_unlocked(Some(&ids))
             };
             if result.is_err() {
                 // Try them again next time.

@@ -23,6 +23,9 @@ pub type Conn = PooledConnection<SqliteConnectionManager>;
 pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     path: PathBuf,
+    /// The database file's (device, inode) when opened: if the path stops naming it, the file
+    /// was deleted or replaced.
+    identity: (u64, u64),
 }
 
 /// What is at the database path before we open it.
@@ -109,10 +112,31 @@ impl Store {
         // Touch every internal table once so a damaged file shows up now, not mid-refresh.
         c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(())).map_err(sqlite)?;
         drop(c);
+        let identity = file_identity(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
-        Ok(Store { pool, path: path.into() })
+        Ok(Store { pool, path: path.into(), identity })
+    }
+
+    /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
+    /// database: for a file that was ours and got damaged while in use.
+    pub fn rebuild(path: &Path) -> Result<Store> {
+        if path.exists() {
+            let aside = move_aside(path)?;
+            tracing::warn!(moved_to = %aside.display(), "kept the damaged database for inspection");
+        }
+        Self::open_ours(path)
+    }
+
+    /// The path still names the file we opened.
+    pub fn is_intact(&self) -> bool {
+        file_identity(&self.path).is_ok_and(|id| id == self.identity)
+    }
+
+    /// Both handles share one pool.
+    pub fn same(&self, other: &Store) -> bool {
+        self.identity == other.identity && self.path == other.path
     }
 
     pub fn path(&self) -> &Path {
@@ -127,6 +151,12 @@ impl Store {
     pub fn err(&self, source: rusqlite::Error) -> Error {
         Error::Sqlite { path: self.path.clone(), source }
     }
+}
+
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>`, keeping it.
