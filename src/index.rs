@@ -52,14 +52,23 @@ pub struct Status {
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
         let store = Store::open(db)?;
-        Ok(Index { logs: logs.to_path_buf(), store: RwLock::new(store), flight: SingleFlight::default(), writing: Mutex::new(()) })
+        Ok(Index {
+            logs: logs.to_path_buf(),
+            store: RwLock::new(store),
+            flight: SingleFlight::default(),
+            writing: Mutex::new(()),
+        })
     }
 
     /// Runs `f` on the store; if the database turns out damaged, deleted or replaced under us,
     /// moves what is there aside, rebuilds it empty, and runs `f` once more.
     fn with_store<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<T> {
         let store = self.store();
-        let outcome = if store.is_intact() { f(&store) } else { Err(Error::Damaged("the database file was deleted or replaced".into())) };
+        let outcome = if store.is_intact() {
+            f(&store)
+        } else {
+            Err(Error::Damaged("the database file was deleted or replaced".into()))
+        };
         match outcome {
             Err(e) if e.is_damage() => {
                 let fresh = {
@@ -156,6 +165,11 @@ impl Index {
         })
         .map_err(|e| store.err(e))?;
         Ok(Page { items, more })
+    }
+
+    /// Changes whenever what the index holds changes (by this process or another).
+    pub fn version(&self) -> Result<(u64, u64, i64)> {
+        self.with_store(|store| store.version())
     }
 
     /// The items (JSON) of [`Index::page`] from the top.

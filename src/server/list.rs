@@ -161,34 +161,48 @@ fn matches(if_none_match: &str, tag: &str) -> bool {
     if_none_match.split(',').any(|t| t.trim() == "*" || bare(t) == bare(tag))
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = (status, body.into()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let params = match Params::parse(query.as_deref()) {
-        Ok(p) => p,
-        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
-    };
-    let page = {
-        let state = state.clone();
-        let (limit, q, after) = (params.limit, params.q.clone(), params.after.clone());
-        let after = if params.paginated { after } else { None };
-        blocking(move || {
-            state.freshen()?;
-            state.index.page(limit, q.as_deref(), after.as_ref())
-        })
-        .await
-    };
-    let page = match page {
-        Ok(page) => page,
-        Err(e) => {
-            tracing::error!(error = %e, "list failed");
-            return json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("index unavailable: {e}"));
+/// A rendered answer: the body, and the ETag when gptme sends one.
+#[derive(Clone)]
+pub struct Rendered {
+    body: axum::body::Bytes,
+    etag: Option<HeaderValue>,
+}
+
+/// Recent answers by (index version, query): asked again before anything changed, the same
+/// query is answered without reading the rows again.
+#[derive(Default)]
+pub struct AnswerCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<Cached>>,
+}
+
+/// (index version, raw query, answer).
+type Cached = ((u64, u64, i64), String, Rendered);
+
+const CACHED_ANSWERS: usize = 16;
+
+impl AnswerCache {
+    fn get(&self, version: (u64, u64, i64), query: &str) -> Option<Rendered> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.iter().find(|(v, q, _)| *v == version && q == query).map(|(_, _, r)| r.clone())
+    }
+
+    fn put(&self, version: (u64, u64, i64), query: String, rendered: Rendered) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(v, _, _)| *v == version);
+        if entries.len() == CACHED_ANSWERS {
+            entries.pop_front();
         }
-    };
+        entries.push_back((version, query, rendered));
+    }
+}
+
+fn render(params: &Params, page: &Page) -> Rendered {
     let items = page.items.iter().map(|i| i.item_json.as_str()).collect::<Vec<_>>().join(",");
     if params.paginated {
         let next = match (page.more, page.items.last()) {
@@ -199,22 +213,56 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             }
             _ => "null".to_string(),
         };
-        return json_response(StatusCode::OK, format!("{{\"conversations\":[{items}],\"next_cursor\":{next}}}\n"));
+        return Rendered {
+            body: format!("{{\"conversations\":[{items}],\"next_cursor\":{next}}}\n").into(),
+            etag: None,
+        };
     }
     // gptme tags only the plain listing (no search, no detail).
-    if params.q.is_some() || params.detail {
-        return json_response(StatusCode::OK, format!("[{items}]\n"));
-    }
-    let tag = etag(&page);
-    let tag_value = HeaderValue::from_str(&tag).expect("ASCII tag");
-    let not_modified =
-        headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| matches(v, &tag));
+    let etag = (params.q.is_none() && !params.detail).then(|| HeaderValue::from_str(&etag(page)).expect("ASCII tag"));
+    Rendered { body: format!("[{items}]\n").into(), etag }
+}
+
+pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
+    };
+    let rendered = {
+        let state = state.clone();
+        let query = query.unwrap_or_default();
+        blocking(move || {
+            state.freshen()?;
+            let version = state.index.version()?;
+            if let Some(hit) = state.answers.get(version, &query) {
+                return Ok(hit);
+            }
+            let after = if params.paginated { params.after.as_ref() } else { None };
+            let page = state.index.page(params.limit, params.q.as_deref(), after)?;
+            let rendered = render(&params, &page);
+            state.answers.put(version, query, rendered.clone());
+            Ok(rendered)
+        })
+        .await
+    };
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "list failed");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("index unavailable: {e}"));
+        }
+    };
+    let Some(tag) = rendered.etag else { return json_response(StatusCode::OK, rendered.body) };
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches(v, tag.to_str().unwrap_or_default()));
     let mut response = if not_modified {
         (StatusCode::NOT_MODIFIED, Body::empty()).into_response()
     } else {
-        json_response(StatusCode::OK, format!("[{items}]\n"))
+        json_response(StatusCode::OK, rendered.body)
     };
-    response.headers_mut().insert(header::ETAG, tag_value);
+    response.headers_mut().insert(header::ETAG, tag);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

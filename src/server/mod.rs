@@ -59,12 +59,20 @@ pub struct AppState {
     upstream: Option<forward::Upstream>,
     pub metrics: Metrics,
     watch: Option<Watch>,
+    answers: list::AnswerCache,
 }
 
 impl AppState {
     pub fn new(index: Arc<Index>, config: Config, watch: Option<Watch>) -> Result<Arc<AppState>> {
         let upstream = config.upstream.as_deref().map(forward::Upstream::new).transpose()?;
-        Ok(Arc::new(AppState { index, config, upstream, metrics: Metrics::default(), watch }))
+        Ok(Arc::new(AppState {
+            index,
+            config,
+            upstream,
+            metrics: Metrics::default(),
+            watch,
+            answers: Default::default(),
+        }))
     }
 
     /// Makes the index reflect every change completed before this call (blocking): a sweep, or

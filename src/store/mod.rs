@@ -7,6 +7,7 @@ pub mod sql;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
@@ -26,6 +27,9 @@ pub struct Store {
     /// The database file's (device, inode) when opened: if the path stops naming it, the file
     /// was deleted or replaced.
     identity: (u64, u64),
+    /// A connection kept only to ask `PRAGMA data_version`, which changes whenever any other
+    /// connection (ours or another process's) commits.
+    observer: Arc<Mutex<Connection>>,
 }
 
 /// What is at the database path before we open it.
@@ -78,12 +82,13 @@ impl Store {
         match inspect(path)? {
             Found::Foreign => return Err(Error::NotOurs(path.into())),
             Found::UnmarkedSqlite => {
-                let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|source| Error::Sqlite { path: path.into(), source })?;
-                let tables: i64 = c
-                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-                    .map_err(|source| Error::Sqlite { path: path.into(), source })?;
-                if tables > 0 {
+                // The header's id may still sit in the WAL: ask SQLite, which reads both.
+                let sqlite = |source| Error::Sqlite { path: path.into(), source };
+                let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite)?;
+                let app_id: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sqlite)?;
+                let tables: i64 =
+                    c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(sqlite)?;
+                if app_id != APPLICATION_ID && tables > 0 {
                     return Err(Error::NotOurs(path.into()));
                 }
             }
@@ -111,12 +116,12 @@ impl Store {
         migrate::apply(&mut c).map_err(sqlite)?;
         // Touch every internal table once so a damaged file shows up now, not mid-refresh.
         c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(())).map_err(sqlite)?;
-        drop(c);
         let identity = file_identity(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        let observer = Arc::new(Mutex::new(c));
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
-        Ok(Store { pool, path: path.into(), identity })
+        Ok(Store { pool, path: path.into(), identity, observer })
     }
 
     /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
@@ -127,6 +132,13 @@ impl Store {
             tracing::warn!(moved_to = %aside.display(), "kept the damaged database for inspection");
         }
         Self::open_ours(path)
+    }
+
+    /// Changes whenever the database changes: the file's identity and its data version.
+    pub fn version(&self) -> Result<(u64, u64, i64)> {
+        let c = self.observer.lock().unwrap_or_else(|p| p.into_inner());
+        let v = c.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        Ok((self.identity.0, self.identity.1, v))
     }
 
     /// The path still names the file we opened.
