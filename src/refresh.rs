@@ -2,15 +2,15 @@
 //! Unchanged conversations cost a few stats and no reads.
 
 use std::collections::HashSet;
-use std::fs::{File, Metadata};
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::gptme::{self, item, side, Accumulator, Found, Side};
+use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, Fnv, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
 use crate::store::{Conn, Store};
@@ -58,32 +58,27 @@ pub struct Stats {
     pub duration_ms: f64,
 }
 
-fn stamp_of(m: &Metadata) -> Option<FileStamp> {
-    m.is_file().then(|| FileStamp {
-        ino: m.ino(),
-        size: m.size(),
-        mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-    })
+fn stamp_of(m: &FileStat) -> Option<FileStamp> {
+    m.is_file.then_some(FileStamp { ino: m.ino, size: m.size, mtime_ns: m.mtime * 1_000_000_000 + m.mtime_nsec })
 }
 
 /// gptme's `modified`: `st_mtime` as Python computes it.
-fn modified_of(m: &Metadata) -> f64 {
-    m.mtime() as f64 + m.mtime_nsec() as f64 * 1e-9
+fn modified_of(m: &FileStat) -> f64 {
+    m.mtime as f64 + m.mtime_nsec as f64 * 1e-9
 }
 
-/// A hash over the stat of every side file (absent ones included), so any change shows up.
+/// A hash over the stats of every side file (absent ones included), so any change shows up.
 fn side_stamp(found: &Found, agent_toml: Option<&str>) -> u64 {
     let mut h = Fnv::new(0);
-    let side = found.side_paths();
-    let agent = agent_toml.map(PathBuf::from);
-    for path in side.iter().chain(agent.as_ref()) {
-        match std::fs::metadata(path) {
-            Ok(m) => {
-                for v in [m.ino() as i64, m.size() as i64, m.mtime(), m.mtime_nsec()] {
+    let agent = agent_toml.map(|p| std::fs::metadata(p).ok().map(|m| FileStat::from(&m)));
+    for stat in found.side.iter().chain(agent.as_ref()) {
+        match stat {
+            Some(m) => {
+                for v in [m.ino as i64, m.size as i64, m.mtime, m.mtime_nsec] {
                     h.write(&v.to_le_bytes());
                 }
             }
-            Err(_) => h.write(b"-"),
+            None => h.write(b"-"),
         }
     }
     h.0
@@ -158,7 +153,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         let found = gptme::probe(logs, id)?;
         let prior = stored.get(id);
         let stamp = side_stamp(&found, prior.and_then(|p| p.agent_toml.as_deref()));
-        let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log_meta) && p.side_stamp == stamp);
+        let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
         Some((found, stamp, unchanged))
     });
     let mut stats = Stats::default();
@@ -175,12 +170,13 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
     }
     let deleted: Vec<&String> = stored.keys().filter(|id| !present.contains(*id)).collect();
     // Largest first keeps the threads evenly busy to the end.
-    jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log_meta.len()));
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log.size));
     if let Some(p) = opts.progress {
-        p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log_meta.len()).sum());
+        p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log.size).sum());
     }
 
-    let mut writer = Writer::begin(store, conn, opts.commit_every)?;
+    let last_recorded = rows::get_meta(&conn, "last_refresh").map_err(|e| store.err(e))?;
+    let mut writer = Writer::new(store, conn, opts.commit_every);
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
         tracing::debug!(id = %id, "conversation deleted");
@@ -234,11 +230,21 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         })?;
     }
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
-    let record = serde_json::json!({ "at": unix_now(), "stats": &stats });
-    writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
+    // Recorded with every change, and at most every few seconds when nothing changed (a write
+    // would make every reader's cached answers stale for nothing).
+    let recorded_at =
+        last_recorded.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()).and_then(|v| v["at"].as_f64());
+    let now = unix_now();
+    if writer.wrote || recorded_at.is_none_or(|at| now - at > RECORD_EVERY_SECS) {
+        let record = serde_json::json!({ "at": now, "stats": &stats });
+        writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
+    }
     writer.finish()?;
     Ok(stats)
 }
+
+/// How stale `status`'s "last refresh" may get while nothing changes.
+const RECORD_EVERY_SECS: f64 = 5.0;
 
 fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
@@ -250,27 +256,39 @@ struct Writer<'a> {
     conn: Conn,
     every: Option<Duration>,
     since: Instant,
+    /// A transaction is open: begun by the first write, so a refresh that finds nothing to do
+    /// takes no write lock and leaves the database (and its data version) untouched.
+    open: bool,
+    /// Anything was written.
+    wrote: bool,
 }
 
 impl<'a> Writer<'a> {
-    fn begin(store: &'a Store, conn: Conn, every: Option<Duration>) -> Result<Self> {
-        exec(&conn, "BEGIN IMMEDIATE").map_err(|e| store.err(e))?;
-        Ok(Writer { store, conn, every, since: Instant::now() })
+    fn new(store: &'a Store, conn: Conn, every: Option<Duration>) -> Self {
+        Writer { store, conn, every, since: Instant::now(), open: false, wrote: false }
     }
 
     fn apply(&mut self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>) -> Result<()> {
-        f(&self.conn).map_err(|e| self.store.err(e))?;
-        if self.every.is_some_and(|every| self.since.elapsed() >= every) {
-            exec(&self.conn, "COMMIT")
-                .and_then(|()| exec(&self.conn, "BEGIN IMMEDIATE"))
-                .map_err(|e| self.store.err(e))?;
+        if !self.open {
+            exec(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.store.err(e))?;
+            self.open = true;
             self.since = Instant::now();
+        }
+        f(&self.conn).map_err(|e| self.store.err(e))?;
+        self.wrote = true;
+        if self.every.is_some_and(|every| self.since.elapsed() >= every) {
+            exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
+            self.open = false;
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<()> {
-        exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))
+    fn finish(mut self) -> Result<()> {
+        if self.open {
+            self.open = false;
+            exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
+        }
+        Ok(())
     }
 }
 
@@ -314,7 +332,7 @@ struct LogRead {
 
 impl LogRead {
     /// A log we could not read: listed with no messages and the reason.
-    fn unreadable(meta: &Metadata, problem: String) -> LogRead {
+    fn unreadable(meta: &FileStat, problem: String) -> LogRead {
         LogRead {
             stored: Accumulator::default(),
             shown: Accumulator::default(),
@@ -333,16 +351,16 @@ impl LogRead {
 /// bytes before the offset unchanged), else from the start.
 fn read_log(
     path: &Path,
-    meta: &Metadata,
+    meta: &FileStat,
     prior: Option<(&StoredState, &Resume, Accumulator)>,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<LogRead> {
     let not_file = format!("{} is not a regular file", gptme::LOG_FILE);
-    if !meta.is_file() {
+    if !meta.is_file {
         return Ok(LogRead::unreadable(meta, not_file)); // never open a FIFO: it could block
     }
     let file = File::open(path)?;
-    let meta = file.metadata()?;
+    let meta = FileStat::from(&file.metadata()?);
     let Some(stamp) = stamp_of(&meta) else {
         return Ok(LogRead::unreadable(&meta, not_file));
     };
@@ -397,10 +415,10 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         (Some(state), Some(resume), Some(acc)) => Some((state, resume, acc)),
         _ => None,
     };
-    let log = match read_log(&path, &f.log_meta, prior, buf) {
+    let log = match read_log(&path, &f.log, prior, buf) {
         Ok(log) => log,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
-        Err(e) => LogRead::unreadable(&f.log_meta, format!("cannot read {}: {e}", gptme::LOG_FILE)),
+        Err(e) => LogRead::unreadable(&f.log, format!("cannot read {}: {e}", gptme::LOG_FILE)),
     };
     let new_problems = log.stored.problems;
     if new_problems.total() > prior_problems.total() {

@@ -44,24 +44,51 @@ pub fn is_valid_id(id: &str) -> bool {
         && !id.chars().any(char::is_control)
 }
 
-/// A conversation found on disk.
+/// What a stat says, for telling whether a file changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub is_file: bool,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+}
+
+impl From<&std::fs::Metadata> for FileStat {
+    fn from(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStat { is_file: m.is_file(), ino: m.ino(), size: m.size(), mtime: m.mtime(), mtime_nsec: m.mtime_nsec() }
+    }
+}
+
+impl From<rustix::fs::Stat> for FileStat {
+    fn from(st: rustix::fs::Stat) -> Self {
+        FileStat {
+            is_file: rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: st.st_mtime,
+            mtime_nsec: st.st_mtime_nsec as i64,
+        }
+    }
+}
+
+/// A conversation found on disk, with the stats that tell whether it changed.
 #[derive(Debug, Clone)]
 pub struct Found {
     pub id: String,
     /// `<logs>/<id>`, the logs dir as given (not resolved), as gptme reports paths.
     pub dir: PathBuf,
-    /// The log's metadata (symlinks followed), taken while discovering.
-    pub log_meta: std::fs::Metadata,
+    /// The log (symlinks followed).
+    pub log: FileStat,
+    /// The directory itself, `config.toml` and `branches/` (None when absent): the side files
+    /// whose changes feed the name, workspace and branch count.
+    pub side: [Option<FileStat>; 3],
 }
 
 impl Found {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(LOG_FILE)
-    }
-
-    /// The files besides the log that feed the item: watched by their stat stamps.
-    pub fn side_paths(&self) -> [PathBuf; 3] {
-        [self.dir.clone(), self.dir.join("config.toml"), self.dir.join("branches")]
     }
 }
 
@@ -81,16 +108,34 @@ pub fn list_entries(logs: &Path) -> std::io::Result<Vec<String>> {
     Ok(ids)
 }
 
-/// The conversation `id` if `<logs>/<id>/conversation.jsonl` exists, of any kind.
+/// The conversation `id` if `<logs>/<id>/conversation.jsonl` exists, of any kind. Stats are
+/// taken relative to the directory, so the logs path is walked once, not once per file.
 pub fn probe(logs: &Path, id: &str) -> Option<Found> {
+    use rustix::fs::{fstat, open, statat, AtFlags, Mode, OFlags};
+    use rustix::io::Errno;
     let dir = logs.join(id);
-    // metadata (not symlink_metadata): symlinked conversation directories count.
-    match std::fs::metadata(dir.join(LOG_FILE)) {
-        Ok(log_meta) => Some(Found { id: id.to_owned(), dir, log_meta }),
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => None,
+    let absent = |e: Errno| matches!(e, Errno::NOENT | Errno::NOTDIR);
+    // open (not lstat) follows a symlinked conversation directory, as gptme's glob does.
+    let fd = match open(&dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(e) if absent(e) => return None,
         Err(e) => {
             tracing::warn!(id, error = %e, "cannot look into conversation directory");
-            None
+            return None;
         }
-    }
+    };
+    let log = match statat(&fd, LOG_FILE, AtFlags::empty()) {
+        Ok(st) => FileStat::from(st),
+        Err(e) if absent(e) => return None,
+        Err(e) => {
+            tracing::warn!(id, error = %e, "cannot stat conversation log");
+            return None;
+        }
+    };
+    let side = [
+        fstat(&fd).ok().map(FileStat::from),
+        statat(&fd, "config.toml", AtFlags::empty()).ok().map(FileStat::from),
+        statat(&fd, "branches", AtFlags::empty()).ok().map(FileStat::from),
+    ];
+    Some(Found { id: id.to_owned(), dir, log, side })
 }
