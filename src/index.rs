@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::refresh::{self, Options, Stats};
@@ -110,7 +111,13 @@ impl Index {
 
     /// Runs `f` (a refresh of everything that changed) as a shared, single-flight refresh.
     pub fn refresh_via(&self, f: impl FnOnce() -> Result<Stats>) -> Result<Arc<Stats>> {
-        self.flight.run(|| {
+        self.refresh_gathered(Duration::ZERO, f)
+    }
+
+    /// [`Index::refresh_via`], with the leading caller first waiting `gather` for others to
+    /// join: under load a sweep then answers every request that arrived together.
+    pub fn refresh_gathered(&self, gather: Duration, f: impl FnOnce() -> Result<Stats>) -> Result<Arc<Stats>> {
+        self.flight.run(gather, || {
             let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
             f()
         })
@@ -240,7 +247,9 @@ struct Flight {
 }
 
 impl SingleFlight {
-    fn run(&self, f: impl FnOnce() -> Result<Stats>) -> Result<Arc<Stats>> {
+    /// Runs `f`, or waits for a run that started after this call. The leader waits `gather`
+    /// first, so callers arriving together share one run.
+    fn run(&self, gather: Duration, f: impl FnOnce() -> Result<Stats>) -> Result<Arc<Stats>> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         // A run in progress started before us: we need the one after it.
         let ticket = st.started + 1;
@@ -250,6 +259,12 @@ impl SingleFlight {
             }
             if !st.running {
                 st.running = true;
+                if !gather.is_zero() {
+                    // Callers arriving in this window still take this run: it starts after it.
+                    drop(st);
+                    std::thread::sleep(gather);
+                    st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                }
                 st.started += 1;
                 let mine = st.started;
                 drop(st);
@@ -280,7 +295,7 @@ mod tests {
                 s.spawn(|| {
                     for _ in 0..20 {
                         flight
-                            .run(|| {
+                            .run(Duration::ZERO, || {
                                 runs.fetch_add(1, Ordering::SeqCst);
                                 std::thread::sleep(std::time::Duration::from_millis(2));
                                 Ok(Stats::default())

@@ -52,6 +52,9 @@ impl Default for SqlConfig {
     }
 }
 
+/// How long a sweep waits for other requests to join it.
+const SWEEP_GATHER: Duration = Duration::from_millis(2);
+
 /// What the handlers share.
 pub struct AppState {
     pub index: Arc<Index>,
@@ -81,7 +84,8 @@ impl AppState {
         let started = std::time::Instant::now();
         let stats = match &self.watch {
             Some(watch) => watch.freshen(&self.index)?,
-            None => Some(self.index.refresh()?),
+            // Concurrent requests share sweeps; a short gathering window lets a burst share one.
+            None => Some(self.index.refresh_gathered(SWEEP_GATHER, || self.index.refresh_unlocked(None))?),
         };
         if let Some(stats) = stats {
             self.metrics.record_refresh(&stats, started.elapsed());
