@@ -7,5 +7,6 @@ mod bad_input;
 mod cli;
 mod conformance;
 mod incremental;
+mod reliability;
 mod server;
 mod sql;

@@ -141,9 +141,27 @@ impl Store {
         Ok((self.identity.0, self.identity.1, v))
     }
 
-    /// The path still names the file we opened.
+    /// The path still names the file we opened, and its header is sane: SQLite's magic, and at
+    /// least as many bytes as the header says the database holds (a truncated file can look
+    /// fine to connections that answer from their caches).
     pub fn is_intact(&self) -> bool {
-        file_identity(&self.path).is_ok_and(|id| id == self.identity)
+        if file_identity(&self.path).ok() != Some(self.identity) {
+            return false;
+        }
+        let mut header = [0u8; 100];
+        let Ok(mut f) = std::fs::File::open(&self.path) else { return false };
+        let Ok(len) = f.metadata().map(|m| m.len()) else { return false };
+        if f.read_exact(&mut header).is_err() || !header.starts_with(b"SQLite format 3\0") {
+            return false;
+        }
+        let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+        let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+            1 => 65_536,
+            n => u64::from(n),
+        };
+        // The in-header size is valid only while the change counter matches "version valid for".
+        let size_known = be32(24) == be32(92);
+        !size_known || len >= u64::from(be32(28)) * page_size
     }
 
     /// Both handles share one pool.
@@ -171,10 +189,17 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-/// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>`, keeping it.
+/// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>[-n]`, keeping it.
 fn move_aside(path: &Path) -> Result<PathBuf> {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    // Never over an earlier one: each damaged file is kept.
+    let aside = (0..)
+        .map(|n| match n {
+            0 => PathBuf::from(format!("{}.corrupt-{stamp}", path.display())),
+            n => PathBuf::from(format!("{}.corrupt-{stamp}-{n}", path.display())),
+        })
+        .find(|p| !p.exists())
+        .expect("an unused name");
     for suffix in ["", "-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", path.display()));
         let to = PathBuf::from(format!("{}{suffix}", aside.display()));

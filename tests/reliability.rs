@@ -1,0 +1,275 @@
+//! Faults, concurrency and damage: writers racing the server, kill -9, a database destroyed
+//! under a running server. Longer runs: `CONVMETA_SOAK=1 cargo test --release -- reliability`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convmeta::server::Config;
+use serde_json::Value;
+
+use crate::util::{client, convmeta, ok, parse, Rng, Server};
+
+fn soak() -> bool {
+    std::env::var_os("CONVMETA_SOAK").is_some()
+}
+
+fn line(n: u64) -> String {
+    format!(
+        "{{\"role\": \"assistant\", \"content\": \"line {n} with some text\", \"timestamp\": \"2026-01-01T10:00:00Z\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 10, \"output_tokens\": 1}}, \"cost\": 0.001}}}}\n"
+    )
+}
+
+/// Every item of a fresh index built from the archive as it is now.
+fn fresh_items(logs: &Path) -> BTreeMap<String, Value> {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = convmeta::Index::open(logs, &tmp.path().join("fresh.sqlite3")).unwrap();
+    index.refresh().unwrap();
+    index
+        .list(100_000, None)
+        .unwrap()
+        .iter()
+        .map(|i| parse(i))
+        .map(|v| (v["id"].as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn items(server: &Server) -> (u16, BTreeMap<String, Value>) {
+    let r = client().get(server.url("/api/v2/conversations?limit=1000")).send().unwrap();
+    let status = r.status().as_u16();
+    let body = parse(&r.text().unwrap());
+    let items = body
+        .as_array()
+        .map(|a| a.iter().map(|v| (v["id"].as_str().unwrap().to_owned(), v.clone())).collect())
+        .unwrap_or_default();
+    (status, items)
+}
+
+#[test]
+fn writers_racing_the_server_lose_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let growers = 6;
+    for i in 0..growers {
+        std::fs::create_dir_all(logs.join(format!("grow-{i}"))).unwrap();
+        std::fs::write(logs.join(format!("grow-{i}/conversation.jsonl")), "").unwrap();
+    }
+    for i in 0..3 {
+        std::fs::create_dir_all(logs.join(format!("edit-{i}"))).unwrap();
+        std::fs::write(logs.join(format!("edit-{i}/conversation.jsonl")), line(0)).unwrap();
+    }
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), false);
+    let stop = AtomicBool::new(false);
+    // Complete lines written so far, per grower.
+    let written: Vec<AtomicU64> = (0..growers).map(|_| AtomicU64::new(0)).collect();
+    let duration = Duration::from_secs(if soak() { 60 } else { 4 });
+    let answers = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for (i, count) in written.iter().enumerate() {
+            let (logs, stop) = (&logs, &stop);
+            s.spawn(move || {
+                let mut rng = Rng(i as u64 + 1);
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(logs.join(format!("grow-{i}/conversation.jsonl")))
+                    .unwrap();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let text = line(n);
+                    if rng.chance(20) {
+                        // Written in pieces: readers see half a line in between.
+                        let cut = 1 + rng.below(text.len() as u64 - 2) as usize;
+                        f.write_all(&text.as_bytes()[..cut]).unwrap();
+                        std::thread::sleep(Duration::from_micros(300));
+                        f.write_all(&text.as_bytes()[cut..]).unwrap();
+                    } else {
+                        f.write_all(text.as_bytes()).unwrap();
+                    }
+                    n += 1;
+                    count.store(n, Ordering::SeqCst);
+                    if n % 50 == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            });
+        }
+        // gptme's edit: temp file + rename; plus conversations created and deleted.
+        s.spawn(|| {
+            let mut rng = Rng(99);
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let i = rng.below(3);
+                let tmp_file = logs.join(format!("edit-{i}/.conversation.jsonl.tmp"));
+                let text: String = (0..1 + rng.below(30)).map(line).collect();
+                std::fs::write(&tmp_file, text).unwrap();
+                std::fs::rename(&tmp_file, logs.join(format!("edit-{i}/conversation.jsonl"))).unwrap();
+                let churn = logs.join(format!("churn-{}", round % 5));
+                if churn.exists() {
+                    std::fs::remove_dir_all(&churn).unwrap();
+                } else {
+                    std::fs::create_dir_all(&churn).unwrap();
+                    std::fs::write(churn.join("conversation.jsonl"), line(round)).unwrap();
+                }
+                round += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        // A client asking 20 times a second; growing conversations never go backwards and never
+        // count a line twice.
+        s.spawn(|| {
+            let started = Instant::now();
+            let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            while started.elapsed() < duration {
+                let before: Vec<u64> = written.iter().map(|w| w.load(Ordering::SeqCst)).collect();
+                let (status, now) = items(&server);
+                let after: Vec<u64> = written.iter().map(|w| w.load(Ordering::SeqCst)).collect();
+                assert_eq!(status, 200);
+                for i in 0..growers {
+                    let id = format!("grow-{i}");
+                    let item = &now[&id];
+                    let (messages, tokens) =
+                        (item["messages"].as_u64().unwrap(), item["total_input_tokens"].as_u64().unwrap());
+                    // A half-written last line counts as a message (gptme counts it) but is only
+                    // used when it parses, so tokens follow complete lines.
+                    assert!(
+                        messages >= before[i] && messages <= after[i] + 1,
+                        "{id}: {messages} not in {}..={}",
+                        before[i],
+                        after[i] + 1
+                    );
+                    assert!(tokens >= before[i] * 10 && tokens <= (after[i] + 1) * 10, "{id}: tokens {tokens}");
+                    if let Some((m, t)) = last.get(&id) {
+                        assert!(messages >= *m && tokens >= *t, "{id} went backwards");
+                    }
+                    last.insert(id, (messages, tokens));
+                }
+                answers.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    });
+    assert!(answers.load(Ordering::Relaxed) >= 20);
+    let total: u64 = written.iter().map(|w| w.load(Ordering::SeqCst)).sum();
+    assert!(total > 2_000, "writers wrote {total} lines");
+    let (_, last) = items(&server);
+    assert_eq!(last, fresh_items(&logs), "the final list equals a fresh index of the same archive");
+}
+
+fn dump(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT item_json FROM conversations ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn serve_killed_at_random_moments_converges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for i in 0..30 {
+        std::fs::create_dir_all(logs.join(format!("c{i:02}"))).unwrap();
+        let text: String = (0..200).map(line).collect();
+        std::fs::write(logs.join(format!("c{i:02}/conversation.jsonl")), text).unwrap();
+    }
+    let db = tmp.path().join("db.sqlite3");
+    let kills = if soak() { 100 } else { 20 };
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (logs, stop) = (logs.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 1000;
+            while !stop.load(Ordering::Relaxed) {
+                let path = logs.join(format!("c{:02}/conversation.jsonl", n % 30));
+                std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(line(n).as_bytes()).unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })
+    };
+    let mut rng = Rng(5);
+    for _ in 0..kills {
+        let mut child = convmeta()
+            .arg("serve")
+            .arg("--logs")
+            .arg(&logs)
+            .arg("--db")
+            .arg(&db)
+            .args(["--addr", "127.0.0.1:0"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
+        let _ = child.kill(); // SIGKILL, wherever it is: starting, refreshing, idle
+        child.wait().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    // The next start opens the database with no manual step and converges.
+    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let clean = tmp.path().join("clean.sqlite3");
+    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&clean));
+    assert_eq!(dump(&db), dump(&clean));
+}
+
+fn scratch(n: usize) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for i in 0..n {
+        std::fs::create_dir_all(logs.join(format!("c{i}"))).unwrap();
+        std::fs::write(logs.join(format!("c{i}/conversation.jsonl")), line(i as u64)).unwrap();
+    }
+    (tmp, logs)
+}
+
+fn corrupt_files(db: &Path) -> usize {
+    std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".corrupt-"))
+        .count()
+}
+
+#[test]
+fn a_database_destroyed_under_the_server_is_rebuilt_while_it_keeps_answering() {
+    let (tmp, logs) = scratch(12);
+    let db = tmp.path().join("db.sqlite3");
+    let server = Server::start(&logs, &db, Config::default(), false);
+    let want = fresh_items(&logs);
+    assert_eq!(items(&server), (200, want.clone()));
+
+    // Deleted.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    assert_eq!(items(&server), (200, want.clone()));
+    assert!(db.exists(), "rebuilt at the same path");
+
+    // Overwritten with garbage, then truncated, in place (the inode the server holds): each
+    // detected, kept aside, rebuilt.
+    let garbage = |p: &Path| std::fs::write(p, vec![0xA5u8; 64 * 1024]).unwrap();
+    let truncate = |p: &Path| std::fs::OpenOptions::new().write(true).open(p).unwrap().set_len(1000).unwrap();
+    for (round, damage) in [garbage as fn(&Path), truncate].into_iter().enumerate() {
+        let kept = corrupt_files(&db);
+        // Everything into the main file first, so the damage is what SQLite reads next.
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        drop(c);
+        damage(&db);
+        append_line(&logs, "c0", 77 + round as u64);
+        let (status, got) = items(&server);
+        assert_eq!(status, 200);
+        assert_eq!(got, fresh_items(&logs));
+        assert!(corrupt_files(&db) > kept, "round {round}: the damaged file is kept for inspection");
+    }
+}
+
+fn append_line(logs: &Path, id: &str, n: u64) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(logs.join(id).join("conversation.jsonl"))
+        .unwrap()
+        .write_all(line(n).as_bytes())
+        .unwrap();
+}
