@@ -375,7 +375,9 @@ fn read_log(
             start = resume.offset;
         }
     }
-    let scanned = scan::scan(&file, start, stamp.size, &mut acc, buf)?;
+    let inside_oversized = acc.inside_oversized;
+    let scanned = scan::scan(&file, start, stamp.size, &mut acc, buf, inside_oversized)?;
+    acc.inside_oversized = scanned.tail_oversized;
     acc.settle(|offset, len| {
         let mut line = vec![0; len];
         file.read_exact_at(&mut line, offset).ok().map(|()| line)

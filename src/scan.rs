@@ -28,15 +28,23 @@ pub struct Scanned {
     /// A trailing line without `\n` (a writer may be mid-append): not fed, and read again next
     /// time.
     pub tail: Vec<u8>,
-    /// True when the trailing partial line is longer than [`MAX_LINE`] (then `tail` is empty).
+    /// The scan stopped inside a line longer than [`MAX_LINE`] (then `tail` is empty and
+    /// `offset` is where reading stopped: the next scan goes on skipping from there).
     pub tail_oversized: bool,
     pub bytes_read: u64,
 }
 
 /// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
 /// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
-pub fn scan(file: &File, from: u64, to: u64, sink: &mut impl LineSink, buf: &mut Vec<u8>) -> io::Result<Scanned> {
-    scan_limited(file, from, to, sink, buf, MAX_LINE)
+pub fn scan(
+    file: &File,
+    from: u64,
+    to: u64,
+    sink: &mut impl LineSink,
+    buf: &mut Vec<u8>,
+    inside_oversized: bool,
+) -> io::Result<Scanned> {
+    scan_limited(file, from, to, sink, buf, inside_oversized, MAX_LINE)
 }
 
 fn scan_limited(
@@ -45,12 +53,14 @@ fn scan_limited(
     to: u64,
     sink: &mut impl LineSink,
     buf: &mut Vec<u8>,
+    inside_oversized: bool,
     max_line: usize,
 ) -> io::Result<Scanned> {
     let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
     let mut lo_offset = from; // file offset of buf[lo]
     let mut pos = from; // file offset of the next byte to read
-    let mut oversized_start = None; // set while inside an oversized line
+    // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
+    let mut oversized_start = inside_oversized.then_some(from);
     let mut bytes_read = 0;
     while pos < to {
         let want = CHUNK.min((to - pos) as usize);
@@ -91,11 +101,11 @@ fn scan_limited(
             (lo, hi) = (0, 0);
         }
     }
-    Ok(match oversized_start {
-        // Resume at the oversized line's start: it is counted again until it ends.
-        Some(line_start) => Scanned { offset: line_start, tail: Vec::new(), tail_oversized: true, bytes_read },
-        None => Scanned { offset: lo_offset, tail: buf[lo..hi].to_vec(), tail_oversized: false, bytes_read },
-    })
+    // Inside an oversized line, resume where reading stopped (its bytes are never kept, so
+    // there is nothing to read again); otherwise at the start of the partial line.
+    let tail_oversized = oversized_start.is_some();
+    let tail = if tail_oversized { Vec::new() } else { buf[lo..hi].to_vec() };
+    Ok(Scanned { offset: lo_offset, tail, tail_oversized, bytes_read })
 }
 
 /// A hash of the first bytes of the file and of the bytes just before `offset`: if either
@@ -160,10 +170,10 @@ mod tests {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(b"a\nbb\ncc").unwrap();
         let mut sink = Lines::default();
-        let s = scan(&f, 0, 7, &mut sink, &mut Vec::new()).unwrap();
+        let s = scan(&f, 0, 7, &mut sink, &mut Vec::new(), false).unwrap();
         assert_eq!(sink.0, ["a", "bb"]);
         assert_eq!((s.offset, s.tail.as_slice()), (5, &b"cc"[..]));
-        let s = scan(&f, 2, 7, &mut sink, &mut Vec::new()).unwrap();
+        let s = scan(&f, 2, 7, &mut sink, &mut Vec::new(), false).unwrap();
         assert_eq!(s.offset, 5);
     }
 
@@ -174,7 +184,7 @@ mod tests {
         write!(f, "{long}\nshort\n").unwrap();
         let len = f.metadata().unwrap().len();
         let mut sink = Lines::default();
-        let s = scan(&f, 0, len, &mut sink, &mut Vec::new()).unwrap();
+        let s = scan(&f, 0, len, &mut sink, &mut Vec::new(), false).unwrap();
         assert_eq!(sink.0.len(), 2);
         assert_eq!(sink.0[0].len(), long.len());
         assert_eq!(s.offset, len);
@@ -188,12 +198,16 @@ mod tests {
         let len = f.metadata().unwrap().len();
         let mut sink = Lines::default();
         let mut buf = Vec::new();
-        let s = scan_limited(&f, 0, len, &mut sink, &mut buf, CHUNK).unwrap();
+        let s = scan_limited(&f, 0, len, &mut sink, &mut buf, false, CHUNK).unwrap();
         assert_eq!(sink.0, ["a", "b"]);
         assert_eq!(sink.1, 1, "the complete long line is counted once");
         assert!(s.tail_oversized, "the unfinished long line is pending");
-        assert_eq!(s.offset, 5 + long.len() as u64, "resume at the unfinished line's start");
+        assert_eq!(s.offset, len, "its bytes are not read again");
         assert!(buf.len() <= 3 * CHUNK, "memory stays bounded: {}", buf.len());
+        // The writer finishes the line: the next scan skips to its end, counts it, goes on.
+        write!(f, "yyy\nc\n").unwrap();
+        let s = scan_limited(&f, s.offset, len + 6, &mut sink, &mut buf, true, CHUNK).unwrap();
+        assert_eq!((sink.0.len(), sink.1, s.tail_oversized, s.offset), (3, 2, false, len + 6));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub struct Accumulator {
     pub models_usage: Vec<(String, ModelUsage)>,
     pub last_message: Option<LastMessage>,
     pub problems: LineProblems,
+    /// The stored offset is inside a line too long to hold: the next scan skips to its end.
+    pub inside_oversized: bool,
     /// Where the newest user/assistant line fed since the last `settle` starts, and its length:
     /// its preview is computed once at the end of a scan rather than for every message.
     #[serde(skip)]
