@@ -35,53 +35,11 @@ impl<'a> RawStr<'a> {
         }
     }
 
-    /// Decodes to code points as Python sees them: escaped surrogate pairs combine, lone
-    /// surrogates stay (0xD800..=0xDFFF).
-    pub fn code_points(&self) -> Vec<u32> {
-        let mut out = Vec::with_capacity(self.bytes.len());
+    /// The code points as Python sees them, decoded lazily: escaped surrogate pairs combine,
+    /// lone surrogates stay (0xD800..=0xDFFF).
+    pub fn code_points(&self) -> CodePoints<'a> {
         // The scanner validated the string's UTF-8, so this cannot fail.
-        let text = std::str::from_utf8(self.bytes).unwrap_or_default();
-        if !self.escaped {
-            out.extend(text.chars().map(|c| c as u32));
-            return out;
-        }
-        let mut chars = text.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                out.push(c as u32);
-                continue;
-            }
-            let Some(e) = chars.next() else { break };
-            let cp = match e {
-                'n' => 0x0a,
-                't' => 0x09,
-                'r' => 0x0d,
-                'b' => 0x08,
-                'f' => 0x0c,
-                'u' => {
-                    let hi = hex4(&mut chars);
-                    if (0xD800..0xDC00).contains(&hi) {
-                        // A following \uDC00..\uDFFF escape completes the pair.
-                        let rest = chars.as_str().as_bytes();
-                        if rest.len() >= 6 && rest[0] == b'\\' && rest[1] == b'u' {
-                            let mut peek = chars.clone();
-                            peek.next();
-                            peek.next();
-                            let lo = hex4(&mut peek);
-                            if (0xDC00..0xE000).contains(&lo) {
-                                chars = peek;
-                                out.push(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
-                                continue;
-                            }
-                        }
-                    }
-                    hi
-                }
-                other => other as u32,
-            };
-            out.push(cp);
-        }
-        out
+        CodePoints { chars: std::str::from_utf8(self.bytes).unwrap_or_default().chars(), escaped: self.escaped }
     }
 
     /// Decodes to a Rust string; lone surrogates become U+FFFD.
@@ -89,7 +47,7 @@ impl<'a> RawStr<'a> {
         if !self.escaped {
             return String::from_utf8_lossy(self.bytes).into_owned();
         }
-        self.code_points().into_iter().map(|cp| char::from_u32(cp).unwrap_or('\u{FFFD}')).collect()
+        self.code_points().map(|cp| char::from_u32(cp).unwrap_or('\u{FFFD}')).collect()
     }
 }
 
@@ -173,6 +131,46 @@ fn check_escape(b: &[u8], k: usize) -> Result<()> {
             _ => Err(Malformed::Json),
         },
         _ => Err(Malformed::Json),
+    }
+}
+
+/// See [`RawStr::code_points`].
+pub struct CodePoints<'a> {
+    chars: std::str::Chars<'a>,
+    escaped: bool,
+}
+
+impl Iterator for CodePoints<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let c = self.chars.next()?;
+        if c != '\\' || !self.escaped {
+            return Some(c as u32);
+        }
+        let cp = match self.chars.next()? {
+            'n' => 0x0a,
+            't' => 0x09,
+            'r' => 0x0d,
+            'b' => 0x08,
+            'f' => 0x0c,
+            'u' => {
+                let hi = hex4(&mut self.chars);
+                if (0xD800..0xDC00).contains(&hi) && self.chars.as_str().starts_with("\\u") {
+                    // A following \uDC00..\uDFFF escape completes the pair.
+                    let mut peek = self.chars.clone();
+                    peek.nth(1);
+                    let lo = hex4(&mut peek);
+                    if (0xDC00..0xE000).contains(&lo) {
+                        self.chars = peek;
+                        return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                    }
+                }
+                hi
+            }
+            other => other as u32,
+        };
+        Some(cp)
     }
 }
 
@@ -640,7 +638,7 @@ mod tests {
     fn keeps_lone_surrogates_and_joins_pairs() {
         let mut sc = Scanner::new(br#""a\ud83d b\ud83d\ude00""#);
         let s = sc.string().unwrap();
-        assert_eq!(s.code_points(), vec![0x61, 0xD83D, 0x20, 0x62, 0x1F600]);
+        assert_eq!(s.code_points().collect::<Vec<_>>(), vec![0x61, 0xD83D, 0x20, 0x62, 0x1F600]);
         let mut out = String::new();
         push_py_str_cps(&mut out, s.code_points());
         assert_eq!(out, r#""a\ud83d b\ud83d\ude00""#);

@@ -2,8 +2,7 @@
 //! Unchanged conversations cost a few stats and no reads.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -359,7 +358,9 @@ fn read_log(
     if !meta.is_file {
         return Ok(LogRead::unreadable(meta, not_file)); // never open a FIFO: it could block
     }
-    let file = File::open(path)?;
+    // Non-blocking: if the log became a FIFO since the stat, opening must not hang.
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
     let meta = FileStat::from(&file.metadata()?);
     let Some(stamp) = stamp_of(&meta) else {
         return Ok(LogRead::unreadable(&meta, not_file));
@@ -430,6 +431,7 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
             bad_fields = new_problems.bad_fields.saturating_sub(prior_problems.bad_fields),
             oversized_lines = new_problems.oversized_lines.saturating_sub(prior_problems.oversized_lines),
             invalid_utf8_lines = new_problems.invalid_utf8_lines.saturating_sub(prior_problems.invalid_utf8_lines),
+            implausible_values = new_problems.implausible_values.saturating_sub(prior_problems.implausible_values),
             "problems in conversation log"
         );
     }
@@ -473,6 +475,7 @@ fn row(
         (lp.bad_fields, "fields of the wrong type"),
         (lp.oversized_lines, "oversized lines"),
         (lp.invalid_utf8_lines, "lines with invalid UTF-8"),
+        (lp.implausible_values, "lines with negative or overflowing tokens or cost"),
     ] {
         if n > 0 {
             notes.push(format!("{n} {what}"));

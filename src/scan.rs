@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 /// Bytes read per call.
 const CHUNK: usize = 256 * 1024;
 /// A line longer than this is counted but not held in memory or parsed.
-pub const MAX_LINE: usize = 256 << 20;
+pub const MAX_LINE: usize = 128 << 20;
 /// Bytes hashed at the start of the file and just before the resume offset.
 const FINGERPRINT_SPAN: u64 = 4096;
 
@@ -59,7 +59,7 @@ fn scan_limited(
     let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
     let mut lo_offset = from; // file offset of buf[lo]
     let mut pos = from; // file offset of the next byte to read
-    // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
+                        // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
     let mut oversized_start = inside_oversized.then_some(from);
     let mut bytes_read = 0;
     while pos < to {

@@ -6,6 +6,7 @@ mod backfill;
 mod bad_input;
 mod cli;
 mod conformance;
+mod hostile;
 mod incremental;
 mod reliability;
 mod server;

@@ -47,6 +47,9 @@ pub struct LineProblems {
     pub bad_fields: u64,
     /// Lines too long to hold in memory, counted but not parsed.
     pub oversized_lines: u64,
+    /// Metadata with negative token counts or cost, or sums past 2^63 (kept as gptme sums them,
+    /// saturating at the limit).
+    pub implausible_values: u64,
     /// Lines with invalid UTF-8, read with U+FFFD in place of the bad bytes (as gptme reads
     /// them for `created`; it fails on them elsewhere).
     pub invalid_utf8_lines: u64,
@@ -54,7 +57,7 @@ pub struct LineProblems {
 
 impl LineProblems {
     pub fn total(&self) -> u64 {
-        self.bad_lines + self.bad_fields + self.oversized_lines + self.invalid_utf8_lines
+        self.bad_lines + self.bad_fields + self.oversized_lines + self.invalid_utf8_lines + self.implausible_values
     }
 }
 
@@ -132,12 +135,25 @@ impl Accumulator {
                 }
             }
             let key = self.model.as_deref().unwrap_or("unknown");
-            let input =
-                meta.input_tokens.saturating_add(meta.cache_read_tokens).saturating_add(meta.cache_creation_tokens);
+            // Sums are gptme's (negative values included); what no sane log holds is counted.
+            let mut odd = [meta.input_tokens, meta.output_tokens, meta.cache_read_tokens, meta.cache_creation_tokens]
+                .iter()
+                .any(|&t| t < 0)
+                || meta.cost < 0.0;
+            let mut add = |total: &mut i64, v: i64| {
+                *total = total.checked_add(v).unwrap_or_else(|| {
+                    odd = true;
+                    total.saturating_add(v)
+                })
+            };
+            let mut input = 0;
+            for v in [meta.input_tokens, meta.cache_read_tokens, meta.cache_creation_tokens] {
+                add(&mut input, v);
+            }
             self.total_cost += meta.cost;
-            self.total_input_tokens = self.total_input_tokens.saturating_add(input);
-            self.total_output_tokens = self.total_output_tokens.saturating_add(meta.output_tokens);
-            self.total_cache_read_tokens = self.total_cache_read_tokens.saturating_add(meta.cache_read_tokens);
+            add(&mut self.total_input_tokens, input);
+            add(&mut self.total_output_tokens, meta.output_tokens);
+            add(&mut self.total_cache_read_tokens, meta.cache_read_tokens);
             let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
                 Some(i) => &mut self.models_usage[i].1,
                 None => {
@@ -146,9 +162,10 @@ impl Accumulator {
                 }
             };
             usage.cost += meta.cost;
-            usage.input_tokens = usage.input_tokens.saturating_add(input);
-            usage.output_tokens = usage.output_tokens.saturating_add(meta.output_tokens);
-            usage.cache_read_tokens = usage.cache_read_tokens.saturating_add(meta.cache_read_tokens);
+            add(&mut usage.input_tokens, input);
+            add(&mut usage.output_tokens, meta.output_tokens);
+            add(&mut usage.cache_read_tokens, meta.cache_read_tokens);
+            self.problems.implausible_values += u64::from(odd);
         }
         if line.conversational_role().is_some() {
             self.pending_last = Some((offset, len));
@@ -174,7 +191,7 @@ impl Accumulator {
         self.last_message = with_parsed(&bytes, |parsed, _| {
             let line = parsed.ok()?;
             let role = line.conversational_role()?;
-            let cps = preview::preview(&line.content?.code_points())?;
+            let cps = preview::preview(line.content?.code_points())?;
             let mut preview_json = String::new();
             push_py_str_cps(&mut preview_json, cps.iter().copied());
             let preview = cps.iter().map(|&c| char::from_u32(c).unwrap_or('\u{FFFD}')).collect();

@@ -8,57 +8,88 @@ fn is_py_space(cp: u32) -> bool {
     matches!(cp, 0x09..=0x0d | 0x1c..=0x20 | 0x85 | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000)
 }
 
-fn find(hay: &[u32], needle: &str, from: usize) -> Option<usize> {
-    let n: Vec<u32> = needle.chars().map(|c| c as u32).collect();
-    (from..hay.len().saturating_sub(n.len() - 1)).find(|&i| hay[i..].starts_with(&n))
+const TAGS: [(&str, &str); 2] = [("<think>", "</think>"), ("<thinking>", "</thinking>")];
+
+/// The content with `<think>…</think>` and `<thinking>…</thinking>` blocks removed, and an
+/// unclosed opening tag with everything after it. Streams: memory stays constant however long
+/// the message.
+struct Visible<I> {
+    src: I,
+    ahead: std::collections::VecDeque<u32>,
 }
 
-/// Removes `<think>…</think>` and `<thinking>…</thinking>` blocks, and an unclosed opening tag
-/// with everything after it.
-fn strip_thinking(cps: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(cps.len());
-    let mut at = 0;
-    loop {
-        let open = [("<think>", "</think>"), ("<thinking>", "</thinking>")]
-            .into_iter()
-            .filter_map(|(o, c)| find(cps, o, at).map(|i| (i, o, c)))
-            .min_by_key(|(i, _, _)| *i);
-        let Some((i, open, close)) = open else {
-            out.extend_from_slice(&cps[at..]);
-            return out;
-        };
-        out.extend_from_slice(&cps[at..i]);
-        match find(cps, close, i + open.len()) {
-            Some(j) => at = j + close.len(),
-            None => return out,
+impl<I: Iterator<Item = u32>> Visible<I> {
+    fn fill(&mut self, n: usize) -> bool {
+        while self.ahead.len() < n {
+            match self.src.next() {
+                Some(c) => self.ahead.push_back(c),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn at(&mut self, tag: &str) -> bool {
+        self.fill(tag.chars().count()) && self.ahead.iter().zip(tag.chars()).all(|(&a, t)| a == t as u32)
+    }
+}
+
+impl<I: Iterator<Item = u32>> Iterator for Visible<I> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        'outer: loop {
+            if !self.fill(1) {
+                return None;
+            }
+            if self.ahead[0] == '<' as u32 {
+                for (open, close) in TAGS {
+                    if self.at(open) {
+                        self.ahead.drain(..open.len());
+                        while !self.at(close) {
+                            if !self.fill(1) {
+                                self.ahead.clear();
+                                return None; // unclosed: nothing after it shows
+                            }
+                            self.ahead.pop_front();
+                        }
+                        self.ahead.drain(..close.len());
+                        continue 'outer;
+                    }
+                }
+            }
+            return self.ahead.pop_front();
         }
     }
 }
 
-/// The preview of a message's content, or None when nothing is left.
-pub fn preview(content: &[u32]) -> Option<Vec<u32>> {
-    let stripped = strip_thinking(content);
+/// The preview of a message's content, or None when nothing is left: words joined by single
+/// spaces, cut to 100 characters plus `...`.
+pub fn preview(content: impl Iterator<Item = u32>) -> Option<Vec<u32>> {
     let mut out: Vec<u32> = Vec::with_capacity(LIMIT + 3);
-    let mut words = stripped.split(|&c| is_py_space(c)).filter(|w| !w.is_empty());
-    let mut len = 0usize;
-    if let Some(first) = words.next() {
-        out.extend(first.iter().take(LIMIT + 1));
-        len += first.len();
-    }
-    for w in words {
-        if out.len() > LIMIT {
-            len += 1 + w.len();
+    let mut space = false;
+    let mut more = false;
+    for c in (Visible { src: content, ahead: Default::default() }) {
+        if is_py_space(c) {
+            space = !out.is_empty();
+            continue;
+        }
+        for c in [space.then_some(' ' as u32), Some(c)].into_iter().flatten() {
+            if out.len() == LIMIT {
+                more = true;
+                break;
+            }
+            out.push(c);
+        }
+        space = false;
+        if more {
             break;
         }
-        out.push(b' ' as u32);
-        out.extend(w.iter().take(LIMIT + 1));
-        len += 1 + w.len();
     }
     if out.is_empty() {
         return None;
     }
-    if len > LIMIT {
-        out.truncate(LIMIT);
+    if more {
         out.extend("...".chars().map(|c| c as u32));
     }
     Some(out)
@@ -70,7 +101,7 @@ mod tests {
 
     fn p(s: &str) -> Option<String> {
         let cps: Vec<u32> = s.chars().map(|c| c as u32).collect();
-        preview(&cps).map(|v| v.into_iter().map(|c| char::from_u32(c).unwrap()).collect())
+        preview(cps.into_iter()).map(|v| v.into_iter().map(|c| char::from_u32(c).unwrap()).collect())
     }
 
     #[test]

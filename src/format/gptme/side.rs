@@ -31,7 +31,7 @@ pub struct Side {
 pub fn read(dir: &Path, id: &str) -> Side {
     let mut side = Side { name: id.to_owned(), ..Side::default() };
     let config_path = dir.join("config.toml");
-    let chat = match std::fs::read(&config_path) {
+    let chat = match read_small_file(&config_path) {
         Ok(bytes) => Some(parse_chat_table(&bytes, &mut side.problems)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
@@ -93,8 +93,13 @@ fn read_agent(side: &mut Side, agent: &str) {
     side.agent_path = Some(agent.to_owned());
     let toml_path = expand_home(agent).join("gptme.toml");
     side.agent_toml = Some(toml_path.clone());
-    let Ok(bytes) = std::fs::read(&toml_path) else {
-        return;
+    let bytes = match read_small_file(&toml_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            side.problems.push(format!("{}: {e}", toml_path.display()));
+            return;
+        }
     };
     let table = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<toml::Table>().ok());
     let Some(mut table) = table else {
@@ -155,6 +160,27 @@ fn table_json(out: &mut String, t: &toml::Table) {
         toml_json(out, &t[k]);
     }
     out.push('}');
+}
+
+/// Side files are small; anything over this is refused rather than read.
+const MAX_SIDE_FILE: u64 = 1 << 20;
+
+/// Reads a config file: only a regular file (a FIFO would block forever), and not a huge one.
+fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f =
+        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_SIDE_FILE {
+        return Err(std::io::Error::other(format!("larger than {MAX_SIDE_FILE} bytes")));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.by_ref().take(MAX_SIDE_FILE).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn count_branches(dir: &Path) -> u64 {

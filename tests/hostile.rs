@@ -1,0 +1,213 @@
+//! A corpus of hostile inputs in one archive beside a healthy conversation: no panic, no hang
+//! (the whole listing has a deadline), bounded memory (measured), every case listed with its
+//! problems counted, and the healthy conversation exact.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::util::{convmeta, parse};
+
+const GOOD: &str = "{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
+
+fn conv(logs: &Path, id: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = logs.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("conversation.jsonl"), bytes).unwrap();
+    dir
+}
+
+fn line(fields: &str) -> Vec<u8> {
+    format!("{{\"role\": \"assistant\", \"content\": \"x\"{fields}}}\n").into_bytes()
+}
+
+/// Builds the corpus; returns (id, must it be listed, must it carry a problem).
+fn corpus(logs: &Path) -> Vec<(String, bool, bool)> {
+    let mut cases: Vec<(String, bool, bool)> = Vec::new();
+    let mut add = |id: &str, listed: bool, problem: bool| cases.push((id.to_owned(), listed, problem));
+    conv(logs, "healthy", GOOD.as_bytes());
+    add("healthy", true, false);
+
+    let simple: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated-json", b"{\"role\": \"user\", \"content\": \"cut\n".to_vec()),
+        ("not-json", b"hello there\n".to_vec()),
+        ("nul-bytes", b"\0\0\0{\"role\": \"user\"}\0\n".to_vec()),
+        ("invalid-utf8", b"{\"role\": \"user\", \"content\": \"\xff\xfe\"}\n".to_vec()),
+        ("overlong-utf8", b"{\"role\": \"user\", \"content\": \"\xc0\x80\"}\n".to_vec()),
+        ("utf8-surrogate", b"{\"role\": \"user\", \"content\": \"\xed\xa0\x80\"}\n".to_vec()),
+        ("deep-nesting", [b"{\"role\": \"user\", \"content\": \"x\", \"files\": ".to_vec(), vec![b'['; 100_000], vec![b']'; 100_000], b"}\n".to_vec()].concat()),
+        ("number-out-of-range", line(", \"metadata\": {\"model\": \"m\", \"cost\": 1e999, \"usage\": {\"input_tokens\": 99999999999999999999999}}")),
+        ("wrong-types", line(", \"timestamp\": {}, \"metadata\": {\"model\": 5, \"cost\": \"free\", \"usage\": [1], \"input_tokens\": \"5\"}")),
+        ("role-not-string", b"{\"role\": 1, \"content\": [], \"metadata\": \"x\"}\n".to_vec()),
+        ("huge-tokens", [line(", \"metadata\": {\"model\": \"m\", \"usage\": {\"input_tokens\": 9223372036854775807}}"), line(", \"metadata\": {\"model\": \"m\", \"usage\": {\"input_tokens\": 9223372036854775807}}")].concat()),
+        ("negative-tokens", line(", \"metadata\": {\"model\": \"m\", \"cost\": -5.5, \"usage\": {\"input_tokens\": -100}}")),
+        ("bad-timestamps", [line(", \"timestamp\": \"9999-99-99T99:99:99\""), line(", \"timestamp\": \"2026-01-01T10:00:00+99:00\"")].concat()),
+        ("array-line", b"[1, 2, 3]\n\"just a string\"\n42\nnull\n".to_vec()),
+        ("duplicate-keys", b"{\"role\": \"user\", \"role\": \"assistant\", \"content\": \"a\", \"content\": \"b\"}\n".to_vec()),
+        ("bom", b"\xef\xbb\xbf{\"role\": \"user\", \"content\": \"bom\"}\n".to_vec()),
+        ("crlf-only", b"\r\n\r\n\r\n".to_vec()),
+        ("empty", Vec::new()),
+        ("many-blank-lines", vec![b'\n'; 300_000]),
+        ("lone-surrogate-escape", b"{\"role\": \"user\", \"content\": \"\\udc00\\ud800\"}\n".to_vec()),
+        ("bad-escape", b"{\"role\": \"user\", \"content\": \"\\q\"}\n".to_vec()),
+        ("control-char", b"{\"role\": \"user\", \"content\": \"a\x01b\"}\n".to_vec()),
+        ("nan-cost", line(", \"metadata\": {\"model\": \"m\", \"cost\": NaN}")),
+    ];
+    for (id, bytes) in &simple {
+        conv(logs, id, bytes);
+        // Blank-only files and clean oddities have nothing to count.
+        let problem = !matches!(
+            *id,
+            "crlf-only"
+                | "empty"
+                | "many-blank-lines"
+                | "lone-surrogate-escape"
+                | "duplicate-keys"
+                | "bom"
+                | "bad-timestamps"
+        );
+        add(id, true, problem);
+    }
+
+    // A 64 MiB line and a 1 GiB sparse file with no newline at all.
+    let dir = conv(logs, "line-64mib", b"");
+    let mut f = std::fs::File::create(dir.join("conversation.jsonl")).unwrap();
+    f.write_all(b"{\"role\": \"user\", \"content\": \"").unwrap();
+    f.write_all(&vec![b'z'; 64 << 20]).unwrap();
+    f.write_all(b"\"}\n").unwrap();
+    add("line-64mib", true, false);
+    let dir = conv(logs, "sparse-1gib", b"");
+    std::fs::File::options().write(true).open(dir.join("conversation.jsonl")).unwrap().set_len(1 << 30).unwrap();
+    add("sparse-1gib", true, true);
+
+    // Things that are not files where files belong.
+    std::fs::create_dir_all(logs.join("dir-as-log/conversation.jsonl")).unwrap();
+    add("dir-as-log", true, true);
+    std::fs::create_dir_all(logs.join("fifo-as-log")).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(logs.join("fifo-as-log/conversation.jsonl"))
+        .status()
+        .unwrap()
+        .success());
+    add("fifo-as-log", true, true);
+    std::fs::create_dir_all(logs.join("socket-as-log")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(logs.join("socket-as-log/conversation.jsonl")).unwrap();
+    std::mem::forget(_socket); // keep it bound while the listing runs
+    add("socket-as-log", true, true);
+    let dir = conv(logs, "fifo-config", GOOD.as_bytes());
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("config.toml")).status().unwrap().success());
+    add("fifo-config", true, true);
+    let dir = conv(logs, "binary-config", GOOD.as_bytes());
+    std::fs::write(dir.join("config.toml"), b"\xff\xfe\x00garbage").unwrap();
+    add("binary-config", true, true);
+    let dir = conv(logs, "chat-not-table", GOOD.as_bytes());
+    std::fs::write(dir.join("config.toml"), "chat = 5\n[chat2]\n").unwrap();
+    add("chat-not-table", true, false);
+    let dir = conv(logs, "fifo-agent", GOOD.as_bytes());
+    std::fs::create_dir_all(dir.join("agent")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("agent/gptme.toml")).status().unwrap().success());
+    std::fs::write(dir.join("config.toml"), format!("[chat]\nagent = \"{}\"\n", dir.join("agent").display())).unwrap();
+    add("fifo-agent", true, true);
+    let dir = conv(logs, "branches-is-a-file", GOOD.as_bytes());
+    std::fs::write(dir.join("branches"), "not a dir").unwrap();
+    add("branches-is-a-file", true, false);
+
+    // Symlink loops: the conversation dir, the log, the workspace.
+    std::os::unix::fs::symlink("loop-dir", logs.join("loop-dir")).unwrap();
+    add("loop-dir", false, false);
+    let dir = logs.join("loop-log");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("conversation.jsonl", dir.join("conversation.jsonl")).unwrap();
+    add("loop-log", false, false);
+    let dir = conv(logs, "loop-workspace", GOOD.as_bytes());
+    std::os::unix::fs::symlink("workspace", dir.join("workspace")).unwrap();
+    add("loop-workspace", true, false);
+
+    // Permissions (root reads anyway; as another user these are unreadable).
+    let dir = conv(logs, "unreadable-log", GOOD.as_bytes());
+    std::fs::set_permissions(dir.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    add("unreadable-log", true, false);
+
+    // Ids with every awkward character.
+    for id in [
+        "sp ace",
+        "quo\"te",
+        "back\\slash",
+        "new\nline",
+        "tab\there",
+        "ünï-😀",
+        "per%25cent|pipe",
+        "-leading-dash",
+        &"x".repeat(255),
+    ] {
+        conv(logs, id, GOOD.as_bytes());
+        add(id, true, false);
+    }
+    cases
+}
+
+/// Peak resident memory of the largest finished child process, in MiB.
+fn peak_child_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) }, 0);
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+#[test]
+fn a_hostile_archive_lists_with_bounded_time_and_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let cases = corpus(&logs);
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let db = tmp.path().join("db.sqlite3");
+    let started = Instant::now();
+    let mut child = convmeta()
+        .arg("list")
+        .arg("--json")
+        .args(["--limit", "1000"])
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--db")
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let deadline = Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(started.elapsed() < deadline, "the listing hung");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    let peak = peak_child_mib();
+    // Lines over 128 MiB are never held (bound: 128 MiB + a chunk per reading thread).
+    assert!(peak < 450.0, "peak memory {peak:.0} MiB");
+    eprintln!("hostile corpus: {} cases listed in {:.1} s, peak memory {peak:.0} MiB", cases.len(), took.as_secs_f64());
+
+    let items: Vec<serde_json::Value> = serde_json::from_value(parse(&out)).unwrap();
+    let listed: std::collections::BTreeMap<&str, &serde_json::Value> =
+        items.iter().map(|i| (i["id"].as_str().unwrap(), i)).collect();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for (id, must_list, must_problem) in &cases {
+        assert_eq!(listed.contains_key(id.as_str()), *must_list, "{id:?} listed");
+        if *must_problem {
+            let n: i64 =
+                conn.query_row("SELECT problems FROM conversations WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+            assert!(n > 0, "{id:?}: problem counted");
+        }
+    }
+    assert_eq!(listed["healthy"]["last_message_preview"], "fine");
+    assert_eq!(listed["line-64mib"]["messages"], 1);
+    assert_eq!(listed["sparse-1gib"]["messages"], 1, "the unfinished giant line is counted, not held");
+    assert_eq!(listed["many-blank-lines"]["messages"], 0);
+    assert_eq!(listed["huge-tokens"]["total_input_tokens"], i64::MAX, "sums saturate");
+    assert_eq!(listed["negative-tokens"]["total_input_tokens"], -100);
+}
