@@ -273,3 +273,79 @@ fn append_line(logs: &Path, id: &str, n: u64) {
         .write_all(line(n).as_bytes())
         .unwrap();
 }
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 =
+        status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb / 1024.0
+}
+
+/// A well-behaved client's request answers, and quickly.
+fn responsive(server: &Server) {
+    let started = Instant::now();
+    let r = client().get(server.url("/api/v2/conversations?limit=3")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn hostile_clients_do_not_starve_a_well_behaved_one() {
+    use std::io::Read;
+    let (tmp, logs) = scratch(40);
+    let config = Config { header_timeout: Duration::from_secs(1), ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let rss_before = rss_mib();
+    let status = |path: &str| client().get(server.url(path)).send().unwrap().status().as_u16();
+
+    // Odd limits, read as Python's int() reads them.
+    assert_eq!(status("/api/v2/conversations?limit=1e30"), 400);
+    assert_eq!(status("/api/v2/conversations?limit=-0"), 400);
+    assert_eq!(status("/api/v2/conversations?limit=99999999999999999999999999999"), 200);
+    let arabic = client().get(server.url("/api/v2/conversations")).query(&[("limit", "١٢")]).send().unwrap();
+    assert_eq!(parse(&arabic.text().unwrap()).as_array().unwrap().len(), 12, "Unicode digits count");
+
+    // Oversized query strings and headers are refused; the server goes on.
+    let long_query = format!("GET /api/v2/conversations?q={} HTTP/1.1\r\nHost: localhost\r\n\r\n", "a".repeat(200_000));
+    let mut raw = std::net::TcpStream::connect(server.addr).unwrap();
+    let _ = raw.write_all(long_query.as_bytes());
+    let mut head = [0u8; 12];
+    let answered = raw.read(&mut head).unwrap_or(0);
+    assert!(answered == 0 || head.starts_with(b"HTTP/1.1 4"), "{:?}", String::from_utf8_lossy(&head));
+    let big_header =
+        client().get(server.url("/api/v2/conversations")).header("X-Big", "b".repeat(500_000)).send().unwrap();
+    assert!(big_header.status().as_u16() >= 400);
+    responsive(&server);
+
+    // Thousands of idle connections, and clients that send half a request and stop.
+    let mut idle: Vec<std::net::TcpStream> =
+        (0..2000).map(|_| std::net::TcpStream::connect(server.addr).unwrap()).collect();
+    for s in idle.iter_mut().take(200) {
+        s.write_all(b"GET /api/v2/conversations HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    }
+    responsive(&server);
+    // Clients asking for the whole list and never reading it.
+    let mut stalled: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+            s.write_all(b"GET /api/v2/conversations?limit=1000 HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    responsive(&server);
+    // The header timeout closes the idle ones.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut closed = 0;
+    for s in idle.iter_mut() {
+        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let mut buf = [0u8; 512];
+        if s.read(&mut buf).is_ok() {
+            closed += 1; // EOF, or the 408 hyper sends before closing
+        }
+    }
+    assert!(closed >= 1900, "{closed} of 2000 idle connections closed");
+    responsive(&server);
+    drop(stalled.drain(..));
+    let grown = rss_mib() - rss_before;
+    assert!(grown < 200.0, "memory grew {grown:.0} MiB");
+}

@@ -91,7 +91,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             timeout: Duration::from_secs_f64(a.sql_timeout.max(0.001)),
             max_rows: a.sql_max_rows,
         };
-        let config = Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone(), sql };
+        let config =
+            Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone(), sql, ..Config::default() };
         let state = AppState::new(index, config, watch)?;
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!("listening on http://{}", listener.local_addr()?);

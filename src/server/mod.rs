@@ -7,7 +7,6 @@ mod metrics;
 mod sql;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use crate::watch::Watch;
 use crate::Index;
 
 /// How the server is set up.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Config {
     /// The bearer token clients must send; None turns auth off.
     pub token: Option<String>,
@@ -36,6 +35,20 @@ pub struct Config {
     /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<String>,
     pub sql: SqlConfig,
+    /// How long a client may take to send a request's headers, or sit idle between requests.
+    pub header_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            token: None,
+            upstream: None,
+            cors_origins: Vec::new(),
+            sql: SqlConfig::default(),
+            header_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `/api/v2/sql`: off unless enabled; each statement is capped in time and rows.
@@ -213,14 +226,63 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then lets in-flight requests finish. Clients that never
+/// finish sending their headers (or sit idle between requests) are cut off after
+/// `Config::header_timeout`, so idle connections cannot pile up.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+
+    let header_timeout = state.config.header_timeout;
+    let app = router(state);
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Request heads (line and headers) over 64 KiB are refused rather than buffered.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(header_timeout).keep_alive_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let first_byte = header_timeout;
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A client that connects and says nothing is let go: hyper's own timer starts only
+            // once the first byte arrives.
+            let mut probe = [0u8; 1];
+            if !matches!(tokio::time::timeout(first_byte, stream.peek(&mut probe)).await, Ok(Ok(1..))) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(connection.into_owned()).await;
+        });
+    }
+    drop(listener);
+    // In-flight requests finish; idle connections close.
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// An empty 404 for routes we do not serve without an upstream.
