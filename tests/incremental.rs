@@ -92,6 +92,56 @@ fn random_append_cuts_end_with_the_full_scan_row() {
     }
 }
 
+/// Arbitrary bytes (JSON shards, quotes, escapes, invalid UTF-8, CR, NUL) appended in random
+/// pieces: every step's row equals a full scan of the file as it is. `cargo fuzz` (see fuzz/)
+/// explores the same property without a seed budget.
+#[test]
+fn arbitrary_bytes_in_random_cuts_match_a_full_scan() {
+    const SHARDS: &[&[u8]] = &[
+        b"{\"role\": \"user\", \"content\": \"",
+        b"{\"role\": \"assistant\", \"content\": \"",
+        b"\", \"metadata\": {\"model\": \"m\", \"usage\": {\"input_tokens\": 7}, \"cost\": 0.5}}",
+        b"\"}",
+        b"\n",
+        b"\r\n",
+        b"\\",
+        b"\"",
+        b"\\u00e9",
+        b"\xff\xfe",
+        b"\0",
+        b"<think>",
+        b"</think>",
+        b" ",
+        b"word",
+        b"{",
+        b"}",
+        b"[1, 2]",
+        "\u{e9}\u{1F600}".as_bytes(),
+    ];
+    for seed in 1..=60u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let bytes: Vec<u8> =
+            (0..1 + rng.below(120)).flat_map(|_| SHARDS[rng.below(SHARDS.len() as u64) as usize].to_vec()).collect();
+        let mut cuts: Vec<usize> = (0..1 + rng.below(6)).map(|_| rng.below(bytes.len() as u64 + 1) as usize).collect();
+        cuts.push(bytes.len());
+        cuts.sort();
+        cuts.dedup();
+        let a = archive();
+        let mut at = 0;
+        for cut in cuts {
+            a.append("c", &bytes[at..cut]);
+            at = cut;
+            a.index.refresh().unwrap();
+            assert_eq!(
+                row(&a.index, "c"),
+                fresh_row(&a.logs, "c"),
+                "seed {seed}, after {cut} of {} bytes",
+                bytes.len()
+            );
+        }
+    }
+}
+
 #[test]
 fn an_append_reads_only_the_new_bytes() {
     let a = archive();
