@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::util::{convmeta, ok, random_line, Rng};
+use crate::util::{convmeta, dump, ok, random_line, Rng};
 
 fn generate(logs: &Path, n: usize, lines: usize) {
     let mut rng = Rng(7);
@@ -13,12 +13,6 @@ fn generate(logs: &Path, n: usize, lines: usize) {
         let text: String = (0..lines).map(|_| random_line(&mut rng)).collect();
         std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
     }
-}
-
-fn dump(db: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT c.item_json || s.accumulator || s.log_offset FROM conversations c JOIN _scan_state s USING (id) ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 #[test]

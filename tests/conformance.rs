@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::{ok, parse, restore, IMPROVED_PREVIEWS};
+use crate::util::{ok, parse, restore, Restored};
 
 #[test]
 fn list_json_equals_truth_in_every_field_and_gptme_order() {
@@ -18,13 +18,8 @@ fn list_json_equals_truth_in_every_field_and_gptme_order() {
     for item in &items {
         let id = item["id"].as_str().unwrap();
         let mut want = truth[id].clone();
-        if IMPROVED_PREVIEWS.contains(&id) {
-            // The spec's deliberate improvement: the last line that parses as user/assistant.
-            let (role, preview) =
-                if id == "edge-truncated-last-line" { ("assistant", "complete answer") } else { ("user", "hello") };
-            want["last_message_role"] = role.into();
-            want["last_message_preview"] = preview.into();
-        }
+        // The spec's deliberate improvement: the last line that parses as user/assistant.
+        Restored::improve(&mut want);
         assert_eq!(item.as_object().unwrap().len(), 22, "{id}: 22 keys");
         assert_eq!(item, &want, "{id}");
     }
@@ -34,17 +29,7 @@ fn list_json_equals_truth_in_every_field_and_gptme_order() {
 fn list_json_bytes_equal_gptme_detail_body() {
     let r = restore("archive");
     let out = ok(r.cmd(&["list", "--json", "--limit", "1000"]));
-    let body = std::fs::read_to_string(crate::util::pack().join("expected/detail-limit-1000.body")).unwrap();
-    let mut body = body.replace("{ARCHIVE}", r.arch.to_str().unwrap()).replace("{HOME}", r.home.to_str().unwrap());
-    for (id, preview, role) in [
-        ("edge-truncated-last-line", "complete answer", "assistant"),
-        ("edge-system-line-containing-quoted-user", "hello", "user"),
-    ] {
-        let gptme = format!(r#""id":"{id}","last_message_preview":null,"last_message_role":null"#);
-        let ours = format!(r#""id":"{id}","last_message_preview":"{preview}","last_message_role":"{role}""#);
-        assert!(body.contains(&gptme));
-        body = body.replace(&gptme, &ours);
-    }
+    let body = r.improved_body("detail-limit-1000");
     assert_eq!(out, body, "byte-for-byte: sorted keys, compact, ASCII escapes, Python float repr");
 }
 

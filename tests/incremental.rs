@@ -66,29 +66,30 @@ impl Archive {
     }
 }
 
+/// Appends `bytes` in up to `pieces` random pieces (cuts inside lines too), refreshing after
+/// each: every step's row equals a fresh full scan of the file as it is then.
+fn appended_in_pieces_equals_full_scans(bytes: &[u8], rng: &mut Rng, pieces: u64, seed: u64) {
+    let mut cuts: Vec<usize> = (0..1 + rng.below(pieces)).map(|_| rng.below(bytes.len() as u64 + 1) as usize).collect();
+    cuts.push(bytes.len());
+    cuts.sort();
+    cuts.dedup();
+    let a = archive();
+    let mut at = 0;
+    for cut in cuts {
+        a.append("c", &bytes[at..cut]);
+        at = cut;
+        a.index.refresh().unwrap();
+        assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"), "seed {seed}, after {cut} of {} bytes", bytes.len());
+    }
+}
+
 #[test]
 fn random_append_cuts_end_with_the_full_scan_row() {
     for seed in 1..=40u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let text: String = (0..3 + rng.below(40)).map(|_| random_line(&mut rng)).collect();
         let bytes = text.as_bytes();
-        let mut cuts: Vec<usize> = (0..1 + rng.below(8)).map(|_| rng.below(bytes.len() as u64) as usize).collect();
-        cuts.push(bytes.len());
-        cuts.sort();
-        cuts.dedup();
-        let a = archive();
-        let mut at = 0;
-        for cut in cuts {
-            a.append("c", &bytes[at..cut]);
-            at = cut;
-            a.index.refresh().unwrap();
-            assert_eq!(
-                row(&a.index, "c"),
-                fresh_row(&a.logs, "c"),
-                "seed {seed}, after {cut} of {} bytes",
-                bytes.len()
-            );
-        }
+        appended_in_pieces_equals_full_scans(bytes, &mut rng, 8, seed);
     }
 }
 
@@ -122,23 +123,7 @@ fn arbitrary_bytes_in_random_cuts_match_a_full_scan() {
         let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
         let bytes: Vec<u8> =
             (0..1 + rng.below(120)).flat_map(|_| SHARDS[rng.below(SHARDS.len() as u64) as usize].to_vec()).collect();
-        let mut cuts: Vec<usize> = (0..1 + rng.below(6)).map(|_| rng.below(bytes.len() as u64 + 1) as usize).collect();
-        cuts.push(bytes.len());
-        cuts.sort();
-        cuts.dedup();
-        let a = archive();
-        let mut at = 0;
-        for cut in cuts {
-            a.append("c", &bytes[at..cut]);
-            at = cut;
-            a.index.refresh().unwrap();
-            assert_eq!(
-                row(&a.index, "c"),
-                fresh_row(&a.logs, "c"),
-                "seed {seed}, after {cut} of {} bytes",
-                bytes.len()
-            );
-        }
+        appended_in_pieces_equals_full_scans(&bytes, &mut rng, 6, seed);
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use convmeta::server::Config;
 use serde_json::Value;
 
-use crate::util::{client, convmeta, ok, parse, Rng, Server};
+use crate::util::{client, convmeta, dump, ok, parse, Rng, Server};
 
 fn soak() -> bool {
     std::env::var_os("CONVMETA_SOAK").is_some()
@@ -158,12 +158,6 @@ fn writers_racing_the_server_lose_nothing() {
     eprintln!("racing writers: {total} lines appended, {} list answers checked", answers.load(Ordering::Relaxed));
     let (_, last) = items(&server);
     assert_eq!(last, fresh_items(&logs), "the final list equals a fresh index of the same archive");
-}
-
-fn dump(db: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT item_json FROM conversations ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
 #[test]

@@ -10,33 +10,12 @@ use serde_json::Value;
 
 use crate::util::{client, pack, parse, restore, Restored, Server};
 
-/// What convmeta answers instead of gptme for the two improved previews.
 fn improve(item: &mut Value) {
-    match item["id"].as_str() {
-        Some("edge-truncated-last-line") => {
-            item["last_message_role"] = "assistant".into();
-            item["last_message_preview"] = "complete answer".into();
-        }
-        Some("edge-system-line-containing-quoted-user") => {
-            item["last_message_role"] = "user".into();
-            item["last_message_preview"] = "hello".into();
-        }
-        _ => {}
-    }
+    Restored::improve(item);
 }
 
 fn patched_body(r: &Restored, name: &str) -> String {
-    let body = std::fs::read_to_string(pack().join(format!("expected/{name}.body"))).unwrap();
-    let mut body = body.replace("{ARCHIVE}", r.arch.to_str().unwrap()).replace("{HOME}", r.home.to_str().unwrap());
-    for (id, preview, role) in [
-        ("edge-truncated-last-line", "complete answer", "assistant"),
-        ("edge-system-line-containing-quoted-user", "hello", "user"),
-    ] {
-        let gptme = format!(r#""id":"{id}","last_message_preview":null,"last_message_role":null"#);
-        let ours = format!(r#""id":"{id}","last_message_preview":"{preview}","last_message_role":"{role}""#);
-        body = body.replace(&gptme, &ours);
-    }
-    body
+    r.improved_body(name)
 }
 
 /// Search as the spec defines it, over truth.json: what every search answer must hold.

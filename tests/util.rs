@@ -127,8 +127,48 @@ pub fn parse(text: &str) -> Value {
     serde_json::from_str(&convmeta::json::without_lone_surrogates(text)).unwrap()
 }
 
-/// The two conversations whose preview convmeta deliberately improves on gptme's.
-pub const IMPROVED_PREVIEWS: [&str; 2] = ["edge-system-line-containing-quoted-user", "edge-truncated-last-line"];
+/// The two conversations whose preview convmeta deliberately improves on gptme's, with the
+/// (preview, role) convmeta answers.
+pub const IMPROVED_PREVIEWS: [(&str, &str, &str); 2] = [
+    ("edge-truncated-last-line", "complete answer", "assistant"),
+    ("edge-system-line-containing-quoted-user", "hello", "user"),
+];
+
+impl Restored {
+    /// gptme's recorded body `expected/<name>.body`, substituted, with the two improved previews
+    /// as convmeta writes them.
+    pub fn improved_body(&self, name: &str) -> String {
+        let body = std::fs::read_to_string(pack().join(format!("expected/{name}.body"))).unwrap();
+        let mut body =
+            body.replace("{ARCHIVE}", self.arch.to_str().unwrap()).replace("{HOME}", self.home.to_str().unwrap());
+        for (id, preview, role) in IMPROVED_PREVIEWS {
+            let gptme = format!(r#""id":"{id}","last_message_preview":null,"last_message_role":null"#);
+            let ours = format!(r#""id":"{id}","last_message_preview":"{preview}","last_message_role":"{role}""#);
+            assert!(body.contains(&gptme) || !body.contains(&format!(r#""id":"{id}""#)));
+            body = body.replace(&gptme, &ours);
+        }
+        body
+    }
+
+    /// The same improvement applied to one parsed item.
+    pub fn improve(item: &mut Value) {
+        for (id, preview, role) in IMPROVED_PREVIEWS {
+            if item["id"] == id {
+                item["last_message_role"] = role.into();
+                item["last_message_preview"] = preview.into();
+            }
+        }
+    }
+}
+
+/// The rendered items of a database, by id: what two indexes of one archive must agree on.
+pub fn dump(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT c.item_json || s.accumulator || s.log_offset FROM conversations c JOIN _scan_state s USING (id) ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
 
 /// The built binary, in UTC, with no ambient configuration.
 pub fn convmeta() -> Command {
