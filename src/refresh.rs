@@ -1,7 +1,7 @@
 //! One refresh: discover → stat → diff against the stored state → scan what changed → write.
 //! Unchanged conversations cost a few stats and no reads.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -129,21 +129,34 @@ pub fn refresh_ids(store: &Store, logs: &Path, ids: &[String], opts: &Options<'_
 fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
     let conn = store.conn()?;
-    let (ids, stored) = match only {
-        None => {
+    let version = store.version()?;
+    let kept = store.take_states(version);
+    // `stored` holds every conversation's state when `complete`, else only the asked ones'.
+    let complete = only.is_none() || kept.is_some();
+    let (ids, mut stored) = match (only, kept) {
+        (None, kept) => {
             let ids = gptme::list_entries(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
-            (ids, rows::load_states(&conn).map_err(|e| store.err(e))?)
-        }
-        Some(ids) => {
-            let mut stored = std::collections::HashMap::new();
-            for id in ids {
-                if let Some(state) = rows::load_state(&conn, id).map_err(|e| store.err(e))? {
-                    stored.insert(id.clone(), state);
-                }
-            }
-            // Only names that can be a directory entry of `logs`.
-            let ids = ids.iter().filter(|id| gptme::is_valid_id(id)).cloned().collect();
+            let stored = match kept {
+                Some(states) => states,
+                None => rows::load_states(&conn).map_err(|e| store.err(e))?,
+            };
             (ids, stored)
+        }
+        (Some(ids), kept) => {
+            let stored = match kept {
+                Some(states) => states,
+                None => {
+                    let mut stored = HashMap::new();
+                    for id in ids {
+                        if let Some(state) = rows::load_state(&conn, id).map_err(|e| store.err(e))? {
+                            stored.insert(id.clone(), state);
+                        }
+                    }
+                    stored
+                }
+            };
+            // Only names that can be a directory entry of `logs`.
+            (ids.iter().filter(|id| gptme::is_valid_id(id)).cloned().collect(), stored)
         }
     };
 
@@ -167,7 +180,14 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             jobs.push(Job { prior: stored.get(&found.id).cloned(), found, side_stamp });
         }
     }
-    let deleted: Vec<&String> = stored.keys().filter(|id| !present.contains(*id)).collect();
+    let asked: Option<HashSet<&String>> = only.map(|ids| ids.iter().collect());
+    let deleted: Vec<String> = stored
+        .keys()
+        .filter(|id| !present.contains(*id) && asked.as_ref().is_none_or(|a| a.contains(id)))
+        .cloned()
+        .collect();
+    // What this refresh writes, to keep the states current without reading them back.
+    let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
     // Largest first keeps the threads evenly busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log.size));
     if let Some(p) = opts.progress {
@@ -178,6 +198,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
     let mut writer = Writer::new(store, conn, opts.commit_every);
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
+        changes.push((id.clone(), None));
         tracing::debug!(id = %id, "conversation deleted");
     }
     stats.deleted = deleted.len();
@@ -193,11 +214,15 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
                     Kind::Append => stats.appends += 1,
                     Kind::SideOnly => stats.side_only += 1,
                 }
-                writer.apply(|c| rows::upsert(c, &row))
+                writer.apply(|c| rows::upsert(c, &row))?;
+                changes.push((row.id.clone(), Some(row.state.clone())));
+                Ok(())
             }
             Outcome::Vanished(id) => {
                 stats.deleted += 1;
-                writer.apply(|c| rows::delete(c, &id))
+                writer.apply(|c| rows::delete(c, &id))?;
+                changes.push((id, None));
+                Ok(())
             }
         }
     };
@@ -239,6 +264,15 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
     }
     writer.finish()?;
+    if complete {
+        for (id, state) in changes {
+            match state {
+                Some(state) => stored.insert(id, state),
+                None => stored.remove(&id),
+            };
+        }
+        store.keep_states(store.version()?, stored);
+    }
     Ok(stats)
 }
 

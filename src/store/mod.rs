@@ -5,6 +5,7 @@ pub mod migrate;
 pub mod rows;
 pub mod sql;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,16 @@ pub struct Store {
     /// A connection kept only to ask `PRAGMA data_version`, which changes whenever any other
     /// connection (ours or another process's) commits.
     observer: Arc<Mutex<Connection>>,
+    /// Every conversation's stored state as of a version, kept between refreshes so a sweep
+    /// need not read them all from SQLite again.
+    states: Arc<Mutex<Option<(Version, States)>>>,
 }
+
+/// What identifies the database's contents: the file, and SQLite's data version.
+pub type Version = (u64, u64, i64);
+
+/// Every conversation's stored state, by id.
+pub type States = HashMap<String, rows::StoredState>;
 
 /// What is at the database path before we open it.
 enum Found {
@@ -121,7 +131,7 @@ impl Store {
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
-        Ok(Store { pool, path: path.into(), identity, observer })
+        Ok(Store { pool, path: path.into(), identity, observer, states: Arc::default() })
     }
 
     /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
@@ -134,8 +144,21 @@ impl Store {
         Self::open_ours(path)
     }
 
+    /// The kept states, if the database has not changed since they were kept.
+    pub fn take_states(&self, now: Version) -> Option<States> {
+        let mut kept = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        match kept.take() {
+            Some((version, states)) if version == now => Some(states),
+            _ => None,
+        }
+    }
+
+    pub fn keep_states(&self, version: Version, states: States) {
+        *self.states.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, states));
+    }
+
     /// Changes whenever the database changes: the file's identity and its data version.
-    pub fn version(&self) -> Result<(u64, u64, i64)> {
+    pub fn version(&self) -> Result<Version> {
         let c = self.observer.lock().unwrap_or_else(|p| p.into_inner());
         let v = c.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
         Ok((self.identity.0, self.identity.1, v))
