@@ -211,3 +211,66 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
     assert_eq!(listed["huge-tokens"]["total_input_tokens"], i64::MAX, "sums saturate");
     assert_eq!(listed["negative-tokens"]["total_input_tokens"], -100);
 }
+
+/// Unreadable files and directories, seen by an unprivileged user (root reads anything, so as
+/// root the binary runs as `nobody` through setpriv).
+#[test]
+fn permission_denied_files_and_directories_are_handled() {
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let logs = tmp.path().join("logs");
+    conv(&logs, "healthy", GOOD.as_bytes());
+    let locked_log = conv(&logs, "locked-log", GOOD.as_bytes());
+    std::fs::set_permissions(locked_log.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let locked_dir = conv(&logs, "locked-dir", GOOD.as_bytes());
+    std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let locked_config = conv(&logs, "locked-config", GOOD.as_bytes());
+    std::fs::write(locked_config.join("config.toml"), "[chat]\nname = \"secret\"\n").unwrap();
+    std::fs::set_permissions(locked_config.join("config.toml"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let db_dir = tmp.path().join("db");
+    std::fs::create_dir(&db_dir).unwrap();
+    std::fs::set_permissions(&db_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let db = db_dir.join("db.sqlite3");
+    // A copy of the binary any user may run, wherever the checkout lives.
+    let bin = tmp.path().join("convmeta");
+    std::fs::copy(env!("CARGO_BIN_EXE_convmeta"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = if is_root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+        c
+    } else {
+        std::process::Command::new(&bin)
+    };
+    cmd.env("TZ", "UTC")
+        .env("CONVMETA_LOG", "error")
+        .env("HOME", tmp.path())
+        .arg("list")
+        .arg("--json")
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--db")
+        .arg(&db);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let items: Vec<serde_json::Value> = serde_json::from_value(parse(&String::from_utf8(out.stdout).unwrap())).unwrap();
+    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"healthy"));
+    // A log that cannot be read is listed, empty, with the reason; a directory that cannot be
+    // entered cannot be known to hold a conversation (gptme skips it too); a config that cannot
+    // be read leaves the defaults.
+    assert!(ids.contains(&"locked-log") && ids.contains(&"locked-config"), "{ids:?}");
+    assert!(!ids.contains(&"locked-dir"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let notes = |id: &str| -> String {
+        conn.query_row("SELECT coalesce(problem_notes, '') FROM conversations WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    };
+    assert!(notes("locked-log").contains("cannot read"), "{}", notes("locked-log"));
+    assert!(notes("locked-config").contains("config.toml"), "{}", notes("locked-config"));
+    let named = items.iter().find(|i| i["id"] == "locked-config").unwrap();
+    assert_eq!(named["name"], "locked-config");
+    std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // so the temp dir can go
+}
