@@ -3,6 +3,7 @@
 //! problems counted, and the healthy conversation exact.
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -129,6 +130,11 @@ fn corpus(logs: &Path) -> Vec<(String, bool, bool)> {
     std::fs::set_permissions(dir.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o000)).unwrap();
     add("unreadable-log", true, false);
 
+    // A directory name that is not UTF-8 cannot be an id in JSON: skipped (with a warning).
+    let raw = std::ffi::OsStr::from_bytes(b"not-utf8-\xff");
+    conv(logs, raw.to_str().unwrap_or("unused"), GOOD.as_bytes());
+    std::fs::rename(logs.join("unused"), logs.join(raw)).unwrap();
+
     // Ids with every awkward character.
     for id in [
         "sp ace",
@@ -205,6 +211,7 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
         }
     }
     assert_eq!(listed["healthy"]["last_message_preview"], "fine");
+    assert!(!listed.keys().any(|id| id.starts_with("not-utf8")), "non-UTF-8 names are skipped");
     assert_eq!(listed["line-64mib"]["messages"], 1);
     assert_eq!(listed["sparse-1gib"]["messages"], 1, "the unfinished giant line is counted, not held");
     assert_eq!(listed["many-blank-lines"]["messages"], 0);
