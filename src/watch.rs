@@ -88,13 +88,13 @@ impl Watch {
             })
             .map_err(io)?;
         let sweeper = shared.clone();
+        // Weak: the sweeper must not keep the index (and its database) open after the server.
+        let index = Arc::downgrade(&index);
         std::thread::Builder::new()
             .name("convmeta-safety-sweep".into())
             .spawn(move || loop {
                 std::thread::sleep(safety_sweep);
-                if sweeper.stopped.load(Ordering::Relaxed) {
-                    break;
-                }
+                let Some(index) = index.upgrade().filter(|_| !sweeper.stopped.load(Ordering::Relaxed)) else { break };
                 if let Err(e) = index.refresh() {
                     tracing::warn!(error = %e, "safety sweep failed");
                 }

@@ -443,7 +443,7 @@ fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
 }
 
 /// Starts `convmeta serve` as a process and waits for its listening line.
-fn spawn_serve(logs: &Path, db: &Path, addr: &str) -> (std::process::Child, String) {
+fn spawn_serve(logs: &Path, db: &Path, addr: &str, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = crate::util::convmeta()
         .env("CONVMETA_LOG", "info")
         .env_remove("GPTME_SERVER_TOKEN")
@@ -453,6 +453,7 @@ fn spawn_serve(logs: &Path, db: &Path, addr: &str) -> (std::process::Child, Stri
         .arg("--db")
         .arg(db)
         .args(["--addr", addr])
+        .args(extra)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -472,8 +473,14 @@ fn spawn_serve(logs: &Path, db: &Path, addr: &str) -> (std::process::Child, Stri
 
 #[test]
 fn serve_says_where_it_listens_refuses_a_busy_port_and_stops_on_sigterm() {
+    for mode in [&[][..], &["--watch"][..]] {
+        serves_and_stops(mode);
+    }
+}
+
+fn serves_and_stops(mode: &[&str]) {
     let (tmp, logs) = scratch_archive();
-    let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0");
+    let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode);
     assert!(log.contains("indexing the archive for the first time"), "{log}");
     let addr = log
         .split("listening on http://")
@@ -504,7 +511,9 @@ fn serve_says_where_it_listens_refuses_a_busy_port_and_stops_on_sigterm() {
     assert!(std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    // The database is intact and current.
+    // The database was closed cleanly (the last connection folds the WAL back and removes it),
+    // and is intact and current.
+    assert!(!tmp.path().join("db.sqlite3-wal").exists(), "closed cleanly");
     let index = convmeta::Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
     assert_eq!(index.status().unwrap().conversations, 2);
 }
