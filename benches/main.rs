@@ -2,6 +2,8 @@
 //! baseline measured in the same run. `cargo bench` runs everything; `cargo bench -- NAME`
 //! runs the groups whose name contains NAME. `CONVMETA_BENCH_SCALE=0.1` shrinks the data.
 
+#[path = "../tests/common.rs"]
+mod common;
 mod core;
 mod gen;
 mod server;

@@ -6,50 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use convmeta::server::{AppState, Config};
-use convmeta::watch::Watch;
-use convmeta::Index;
+use convmeta::server::Config;
 
+use crate::common::{client, Server};
 use crate::{gen, median, ms, scaled};
 
-/// A server on 127.0.0.1:0 in its own runtime; stopped when dropped.
-struct Running {
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-fn start(logs: &Path, db: &Path, watch: bool) -> Running {
-    let index = Arc::new(Index::open(logs, db).unwrap());
-    index.refresh().unwrap();
-    let watch = watch.then(|| Watch::start(index.clone(), Duration::from_secs(3600)).unwrap());
-    let state = AppState::new(index, Config::default(), watch).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            convmeta::server::serve(listener, state, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    Running { addr: rx.recv().unwrap(), stop: Some(stop) }
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().no_proxy().build().unwrap()
+fn start(logs: &Path, db: &Path, watch: bool) -> Server {
+    Server::start(logs, db, Config::default(), watch)
 }
 
 /// p50 and p95 of `n` sequential GETs of `path`.

@@ -1,5 +1,6 @@
 //! One integration-test binary (one link step); each module is a topic.
 
+mod common;
 mod util;
 
 mod backfill;

@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+pub use crate::common::{client, Rng, Server};
+
 pub fn pack() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gptme-0.35.1")
 }
@@ -196,26 +198,6 @@ pub fn fail(mut c: impl std::borrow::BorrowMut<Command>) -> Output {
     out
 }
 
-/// A small deterministic generator (xorshift), so failures reproduce from the seed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 const WORDS: &[&str] = &[
     "alpha",
     "béta",
@@ -286,60 +268,4 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, EntryState> {
         }
     }
     out
-}
-
-/// A convmeta server running in-process on 127.0.0.1, port 0; stopped when dropped.
-pub struct Server {
-    pub addr: std::net::SocketAddr,
-    pub index: std::sync::Arc<convmeta::Index>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    pub fn start(logs: &Path, db: &Path, config: convmeta::server::Config, watch: bool) -> Server {
-        let index = std::sync::Arc::new(convmeta::Index::open(logs, db).unwrap());
-        index.refresh().unwrap();
-        let watch = watch.then(|| convmeta::watch::Watch::start(index.clone(), Duration::from_secs(3600)).unwrap());
-        let state = convmeta::server::AppState::new(index.clone(), config, watch).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                convmeta::server::serve(listener, state, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
-        Server { addr, index, stop: Some(stop), thread: Some(thread) }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
-        client().get(self.url(path)).send().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap()
 }

@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests and the benchmarks (which include this file with
+//! `#[path]`): a seeded generator and an in-process server.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+/// A small deterministic generator (xorshift), so failures reproduce from the seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A convmeta server running in-process on 127.0.0.1, port 0; stopped when dropped.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub index: std::sync::Arc<convmeta::Index>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(logs: &Path, db: &Path, config: convmeta::server::Config, watch: bool) -> Server {
+        let index = std::sync::Arc::new(convmeta::Index::open(logs, db).unwrap());
+        index.refresh().unwrap();
+        let watch = watch.then(|| convmeta::watch::Watch::start(index.clone(), Duration::from_secs(3600)).unwrap());
+        let state = convmeta::server::AppState::new(index.clone(), config, watch).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                convmeta::server::serve(listener, state, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Server { addr, index, stop: Some(stop), thread: Some(thread) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        client().get(self.url(path)).send().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap()
+}
