@@ -51,10 +51,12 @@ impl<'a> RawStr<'a> {
     }
 }
 
-/// Bytes a string scan looks at in one step.
+mod block;
+
+/// Bytes the short-string check looks at.
 const BLOCK: usize = 32;
 
-/// Per-byte bits of a block of at most [`BLOCK`] bytes.
+/// Per-byte bits of a block of [`BLOCK`] bytes.
 struct Masks {
     quote: u64,
     backslash: u64,
@@ -82,20 +84,6 @@ fn masks(chunk: &[u8]) -> Masks {
             return m;
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        // A short tail: pad it to a block, then drop the padding's bits.
-        let mut padded = [b' '; BLOCK];
-        padded[..chunk.len()].copy_from_slice(chunk);
-        let m = masks(&padded);
-        let keep = (1u64 << chunk.len()) - 1; // chunk.len() < BLOCK < 64
-        return Masks {
-            quote: m.quote & keep,
-            backslash: m.backslash & keep,
-            control: m.control & keep,
-            non_ascii: m.non_ascii & keep,
-        };
-    }
     #[allow(unreachable_code)]
     {
         let bits = |f: fn(u8) -> bool| chunk.iter().enumerate().fold(0u64, |m, (i, &c)| m | u64::from(f(c)) << i);
@@ -105,32 +93,6 @@ fn masks(chunk: &[u8]) -> Masks {
             control: bits(|c| c < 0x20),
             non_ascii: bits(|c| c >= 0x80),
         }
-    }
-}
-
-/// For each byte after a backslash: the escape's length (2, or 6 for `\\uXXXX`), 0 if invalid.
-const ESCAPE_LEN: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let simple = *b"\"\\/bfnrt";
-    let mut i = 0;
-    while i < simple.len() {
-        t[simple[i] as usize] = 2;
-        i += 1;
-    }
-    t[b'u' as usize] = 6;
-    t
-};
-
-/// Checks the escape sequence at `b[k]` (a backslash).
-#[inline]
-fn check_escape(b: &[u8], k: usize) -> Result<()> {
-    match ESCAPE_LEN[*b.get(k + 1).ok_or(Malformed::Json)? as usize] {
-        2 => Ok(()),
-        6 => match b.get(k + 2..k + 6) {
-            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(()),
-            _ => Err(Malformed::Json),
-        },
-        _ => Err(Malformed::Json),
     }
 }
 
@@ -260,54 +222,9 @@ impl<'a> Scanner<'a> {
     /// The rest of [`Scanner::string`], kept out of line so the short-string path stays cheap.
     #[inline(never)]
     fn long_string(&mut self, start: usize) -> Result<RawStr<'a>> {
-        let b = self.b;
-        let mut base = start;
-        let mut carry = false; // b[base] is escaped by a backslash that ended the previous block
-        let mut escaped = false;
-        let mut non_ascii = false;
-        // A block at a time: find which bytes are escaped by walking only the backslashes, then
-        // the first unescaped quote ends the string. Control characters before it are errors;
-        // non-ASCII bytes mean the string's UTF-8 is checked once at the end.
-        loop {
-            let len = (b.len() - base).min(BLOCK);
-            if len == 0 {
-                return Err(Malformed::Json);
-            }
-            let m = masks(&b[base..base + len]);
-            let mut esc = u64::from(carry);
-            carry = false;
-            let mut backslashes = m.backslash & !esc;
-            while backslashes != 0 {
-                let i = backslashes.trailing_zeros();
-                if m.quote & !esc & ((1u64 << i) - 1) != 0 {
-                    break; // the string ended before this backslash
-                }
-                check_escape(b, base + i as usize)?;
-                escaped = true;
-                backslashes &= !(1u64 << i);
-                if i as usize == BLOCK - 1 {
-                    carry = true;
-                } else {
-                    esc |= 1 << (i + 1);
-                    backslashes &= !(1u64 << (i + 1));
-                }
-            }
-            let end = m.quote & !esc;
-            let before_end = if end == 0 { u64::MAX } else { (1u64 << end.trailing_zeros()) - 1 };
-            if m.control & before_end != 0 {
-                return Err(Malformed::Json);
-            }
-            non_ascii |= m.non_ascii & before_end != 0;
-            if end != 0 {
-                let k = base + end.trailing_zeros() as usize;
-                if non_ascii && std::str::from_utf8(&b[start..k]).is_err() {
-                    return Err(Malformed::Utf8);
-                }
-                self.i = k + 1;
-                return Ok(RawStr { bytes: &b[start..k], escaped });
-            }
-            base += len;
-        }
+        let (end, escaped) = block::string_end(self.b, start)?;
+        self.i = end + 1;
+        Ok(RawStr { bytes: &self.b[start..end], escaped })
     }
 
     /// Reads a number (JSON grammar plus Python's `NaN`, `Infinity`, `-Infinity`) as text.

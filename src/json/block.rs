@@ -1,0 +1,371 @@
+//! Finding where a JSON string ends, 64 bytes at a time, validating it on the way.
+//!
+//! Each block is classified into bitmasks (bit i = byte i): quotes, backslashes, control
+//! characters, non-ASCII bytes. Which bytes are escaped follows from the backslash mask with a
+//! few integer operations (a byte is escaped when an odd-length run of backslashes precedes it),
+//! so dense escapes (`\n` every few words, `\uXXXX` for every non-ASCII character) cost no
+//! branches. The first unescaped quote ends the string; everything before it is checked: no raw
+//! control characters, only valid escape letters, four hex digits after `\u`, and UTF-8 (once,
+//! at the end, and only if a non-ASCII byte was seen).
+
+use super::{Malformed, Result};
+
+pub const BLOCK: usize = 64;
+
+/// The masks every block needs.
+#[derive(Clone, Copy)]
+pub struct Bits {
+    pub quote: u64,
+    pub backslash: u64,
+    pub control: u64,
+    pub non_ascii: u64,
+}
+
+/// Classifies one block; one implementation per instruction set.
+///
+/// # Safety
+/// Every method reads 64 bytes at `p`, and needs the CPU features its implementation names.
+pub trait Classify {
+    unsafe fn bits(p: *const u8) -> Bits;
+    /// Bytes that may follow a backslash (`"\/bfnrtu`), and the `u`s among them.
+    unsafe fn escape_letters(p: *const u8) -> (u64, u64);
+    unsafe fn hex_digits(p: *const u8) -> u64;
+}
+
+/// Bits at odd positions.
+const ODD: u64 = 0xAAAA_AAAA_AAAA_AAAA;
+
+/// Returns the index of the quote that ends the string whose first byte is `b[start]`, and
+/// whether the string holds escapes.
+#[inline(always)]
+pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bool)> {
+    let mut base = start;
+    // Byte 0 of the next block is escaped by a backslash run that ends this block.
+    let mut escaped_next = 0u64;
+    // Bytes of the next block that must be hex digits (a `\u` near the end of this block).
+    let mut hex_next = 0u64;
+    let mut any_escape = false;
+    let mut non_ascii = false;
+    let mut tail = [b' '; BLOCK];
+    loop {
+        let rest = b.len() - base;
+        if rest == 0 {
+            return Err(Malformed::Json);
+        }
+        let p = if rest >= BLOCK {
+            b[base..].as_ptr()
+        } else {
+            // Pad the last partial block with spaces: they are neither quotes nor escapes.
+            tail[..rest].copy_from_slice(&b[base..]);
+            tail[rest..].fill(b' ');
+            tail.as_ptr()
+        };
+        // SAFETY: `p` points at BLOCK readable bytes; the caller picked `C` for this CPU.
+        let m = unsafe { C::bits(p) };
+
+        // Runs of backslashes: adding a run's start bit carries past its end. The run escapes the
+        // byte after it when its length is odd, i.e. when start and end differ in parity.
+        let backslash = m.backslash & !escaped_next;
+        let starts = backslash & !(backslash << 1);
+        let (after_even_runs, _) = backslash.overflowing_add(starts & !ODD);
+        let (after_odd_runs, carry) = backslash.overflowing_add(starts & ODD);
+        let escaped = (after_even_runs & !backslash & ODD) | (after_odd_runs & !backslash & !ODD) | escaped_next;
+        escaped_next = u64::from(carry);
+
+        let ends = m.quote & !escaped;
+        let end = ends & ends.wrapping_neg();
+        let before_end = end.wrapping_sub(1); // all bits when there is no end in this block
+        let through_end = before_end | end;
+        if m.control & before_end != 0 {
+            return Err(Malformed::Json);
+        }
+        let mut need_hex = hex_next;
+        hex_next = 0;
+        let escapes = escaped & before_end;
+        if escapes != 0 {
+            any_escape = true;
+            // SAFETY: as above.
+            let (letters, u) = unsafe { C::escape_letters(p) };
+            if escapes & !letters != 0 {
+                return Err(Malformed::Json);
+            }
+            let u = escapes & u;
+            need_hex |= u << 1 | u << 2 | u << 3 | u << 4;
+            hex_next = u >> 63 | u >> 62 | u >> 61 | u >> 60;
+        }
+        // A quote is not a hex digit, so a `\u` cut short by the end is caught here too.
+        // SAFETY: as above.
+        if need_hex & through_end != 0 && need_hex & through_end & !unsafe { C::hex_digits(p) } != 0 {
+            return Err(Malformed::Json);
+        }
+        non_ascii |= m.non_ascii & before_end != 0;
+        if end != 0 {
+            let k = base + end.trailing_zeros() as usize;
+            if non_ascii && std::str::from_utf8(&b[start..k]).is_err() {
+                return Err(Malformed::Utf8);
+            }
+            return Ok((k, any_escape));
+        }
+        base += rest.min(BLOCK);
+    }
+}
+
+/// See [`string_end_with`]; picks the widest instruction set this CPU has.
+pub fn string_end(b: &[u8], start: usize) -> Result<(usize, bool)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { x86::string_end_avx2(b, start) };
+        }
+        string_end_with::<x86::Sse2>(b, start)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    string_end_with::<Portable>(b, start)
+}
+
+/// Byte-at-a-time classification, for CPUs without a vector implementation here (and as the
+/// tests' reference).
+pub struct Portable;
+
+impl Classify for Portable {
+    unsafe fn bits(p: *const u8) -> Bits {
+        let mut m = Bits { quote: 0, backslash: 0, control: 0, non_ascii: 0 };
+        for i in 0..BLOCK {
+            // SAFETY: the caller guarantees BLOCK readable bytes.
+            let c = unsafe { *p.add(i) };
+            m.quote |= u64::from(c == b'"') << i;
+            m.backslash |= u64::from(c == b'\\') << i;
+            m.control |= u64::from(c < 0x20) << i;
+            m.non_ascii |= u64::from(c >= 0x80) << i;
+        }
+        m
+    }
+
+    unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+        let (mut letters, mut u) = (0, 0);
+        for i in 0..BLOCK {
+            // SAFETY: as above.
+            let c = unsafe { *p.add(i) };
+            letters |= u64::from(b"\"\\/bfnrtu".contains(&c)) << i;
+            u |= u64::from(c == b'u') << i;
+        }
+        (letters, u)
+    }
+
+    unsafe fn hex_digits(p: *const u8) -> u64 {
+        // SAFETY: as above.
+        (0..BLOCK).fold(0, |m, i| m | u64::from(unsafe { *p.add(i) }.is_ascii_hexdigit()) << i)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{string_end_with, Bits, Classify, Result, BLOCK};
+
+    /// SSE2 is part of the x86_64 baseline: 4 lanes of 16 bytes.
+    pub struct Sse2;
+
+    /// Joins four 16-bit lane masks into one 64-bit mask.
+    #[inline(always)]
+    fn join16(f: impl Fn(usize) -> i32) -> u64 {
+        (0..4).fold(0, |m, k| m | (f(k) as u32 as u64 & 0xffff) << (16 * k))
+    }
+
+    impl Classify for Sse2 {
+        #[inline(always)]
+        unsafe fn bits(p: *const u8) -> Bits {
+            // SAFETY: the caller guarantees BLOCK readable bytes; SSE2 is always there.
+            unsafe {
+                let v: [__m128i; 4] = std::array::from_fn(|k| _mm_loadu_si128(p.add(16 * k).cast()));
+                let ctl = _mm_set1_epi8(0x1f);
+                Bits {
+                    quote: join16(|k| _mm_movemask_epi8(_mm_cmpeq_epi8(v[k], _mm_set1_epi8(b'"' as i8)))),
+                    backslash: join16(|k| _mm_movemask_epi8(_mm_cmpeq_epi8(v[k], _mm_set1_epi8(b'\\' as i8)))),
+                    control: join16(|k| _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v[k], ctl), v[k]))),
+                    non_ascii: join16(|k| _mm_movemask_epi8(v[k])),
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+            // Rare enough (only blocks with escapes) that the plain version will do.
+            // SAFETY: passed on.
+            unsafe { super::Portable::escape_letters(p) }
+        }
+
+        #[inline(always)]
+        unsafe fn hex_digits(p: *const u8) -> u64 {
+            // SAFETY: passed on.
+            unsafe { super::Portable::hex_digits(p) }
+        }
+    }
+
+    /// AVX2: 2 lanes of 32 bytes, and byte-table lookups for the escape letters.
+    pub struct Avx2;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn join32(lo: __m256i, hi: __m256i) -> u64 {
+        _mm256_movemask_epi8(lo) as u32 as u64 | (_mm256_movemask_epi8(hi) as u32 as u64) << 32
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(p: *const u8) -> (__m256i, __m256i) {
+        // SAFETY: the callers guarantee BLOCK readable bytes at `p`.
+        unsafe { (_mm256_loadu_si256(p.cast()), _mm256_loadu_si256(p.add(32).cast())) }
+    }
+
+    /// Bytes in `lo..=hi`, unsigned.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn in_range(v: __m256i, lo: u8, hi: u8) -> __m256i {
+        let above = _mm256_cmpeq_epi8(_mm256_max_epu8(v, _mm256_set1_epi8(lo as i8)), v);
+        let below = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(hi as i8)), v);
+        _mm256_and_si256(above, below)
+    }
+
+    /// Escape letters by nibble tables: the low nibble's row AND the high nibble's column.
+    /// Columns: bit 0 = 0x2_, bit 1 = 0x5_, bit 2 = 0x6_, bit 3 = 0x7_.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn escape_letter(v: __m256i) -> __m256i {
+        #[rustfmt::skip]
+        let by_low = _mm256_setr_epi8(
+            0, 0, 0b1101, 0, 0b1000, 0b1000, 0b0100, 0, 0, 0, 0, 0, 0b0010, 0, 0b0100, 0b0001,
+            0, 0, 0b1101, 0, 0b1000, 0b1000, 0b0100, 0, 0, 0, 0, 0, 0b0010, 0, 0b0100, 0b0001,
+        );
+        #[rustfmt::skip]
+        let by_high = _mm256_setr_epi8(
+            0, 0, 0b0001, 0, 0, 0b0010, 0b0100, 0b1000, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0b0001, 0, 0, 0b0010, 0b0100, 0b1000, 0, 0, 0, 0, 0, 0, 0, 0,
+        );
+        let nibble = _mm256_set1_epi8(0x0f);
+        let low = _mm256_shuffle_epi8(by_low, _mm256_and_si256(v, nibble));
+        let high = _mm256_shuffle_epi8(by_high, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+        let none = _mm256_cmpeq_epi8(_mm256_and_si256(low, high), _mm256_setzero_si256());
+        _mm256_xor_si256(none, _mm256_set1_epi8(-1))
+    }
+
+    impl Classify for Avx2 {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn bits(p: *const u8) -> Bits {
+            let (a, b) = load(p);
+            let eq = |c: u8| {
+                let c = _mm256_set1_epi8(c as i8);
+                join32(_mm256_cmpeq_epi8(a, c), _mm256_cmpeq_epi8(b, c))
+            };
+            let ctl = _mm256_set1_epi8(0x1f);
+            Bits {
+                quote: eq(b'"'),
+                backslash: eq(b'\\'),
+                control: join32(
+                    _mm256_cmpeq_epi8(_mm256_min_epu8(a, ctl), a),
+                    _mm256_cmpeq_epi8(_mm256_min_epu8(b, ctl), b),
+                ),
+                non_ascii: join32(a, b),
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+            let (a, b) = load(p);
+            let u = _mm256_set1_epi8(b'u' as i8);
+            (join32(escape_letter(a), escape_letter(b)), join32(_mm256_cmpeq_epi8(a, u), _mm256_cmpeq_epi8(b, u)))
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn hex_digits(p: *const u8) -> u64 {
+            let (a, b) = load(p);
+            let hex = |v: __m256i| {
+                let lower = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+                _mm256_or_si256(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f'))
+            };
+            join32(hex(a), hex(b))
+        }
+    }
+
+    /// [`string_end_with`] compiled with AVX2 enabled, so the classification inlines.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn string_end_avx2(b: &[u8], start: usize) -> Result<(usize, bool)> {
+        string_end_with::<Avx2>(b, start)
+    }
+
+    const _: () = assert!(BLOCK == 64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every implementation this CPU can run agrees with the portable one, and with serde_json
+    /// on validity, for strings built from awkward pieces at every offset across block edges.
+    #[test]
+    fn implementations_agree() {
+        let pieces: [&[u8]; 15] = [
+            b"a",
+            b"bcdefghijklmnopqrstuvwxy",
+            b"\\\\",
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\uD83D",
+            "\u{e9}".as_bytes(),
+            b"\"",
+            b"\\",
+            b"\x01",
+            b"\\x",
+            b"\\u12",
+            b"\xff",
+            b"\\\\\\",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..40_000 {
+            let mut doc = vec![b'"'];
+            let n = next() % 60;
+            for _ in 0..n {
+                doc.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            doc.push(b'"');
+            let tail = (next() % 30) as usize;
+            doc.extend_from_slice(&b"  tail bytes after the string"[..tail]);
+            let reference = string_end_with::<Portable>(&doc, 1);
+            #[cfg(target_arch = "x86_64")]
+            {
+                assert_eq!(string_end_with::<x86::Sse2>(&doc, 1), reference, "{}", String::from_utf8_lossy(&doc));
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: checked just above.
+                    let avx2 = unsafe { x86::string_end_avx2(&doc, 1) };
+                    assert_eq!(avx2, reference, "{}", String::from_utf8_lossy(&doc));
+                }
+            }
+            // serde_json refuses lone surrogates, which Python (and we) accept.
+            let surrogate = doc.windows(3).any(|w| w == b"\\uD");
+            if let (Ok((end, _)), false) = (reference, surrogate) {
+                let theirs = serde_json::from_slice::<serde_json::Value>(&doc[..=end]);
+                assert!(theirs.is_ok(), "{}", String::from_utf8_lossy(&doc));
+            }
+            if tail == 0 && !surrogate {
+                let whole = matches!(reference, Ok((end, _)) if end == doc.len() - 1);
+                let theirs = serde_json::from_slice::<serde_json::Value>(&doc).is_ok();
+                assert_eq!(whole, theirs, "{}", String::from_utf8_lossy(&doc));
+            }
+        }
+    }
+}
