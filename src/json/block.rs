@@ -26,6 +26,9 @@ pub struct Bits {
 /// # Safety
 /// Every method reads 64 bytes at `p`, and needs the CPU features its implementation names.
 pub trait Classify {
+    /// Computing the escape and hex masks for every block costs less than a mispredicted
+    /// branch (escapes are a coin flip per block in real text), so wide implementations do.
+    const ALWAYS_CHECK_ESCAPES: bool;
     unsafe fn bits(p: *const u8) -> Bits;
     /// Bytes that may follow a backslash (`"\/bfnrtu`), and the `u`s among them.
     unsafe fn escape_letters(p: *const u8) -> (u64, u64);
@@ -82,8 +85,8 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
         let mut need_hex = hex_next;
         hex_next = 0;
         let escapes = escaped & before_end;
-        if escapes != 0 {
-            any_escape = true;
+        if C::ALWAYS_CHECK_ESCAPES || escapes != 0 {
+            any_escape |= escapes != 0;
             // SAFETY: as above.
             let (letters, u) = unsafe { C::escape_letters(p) };
             if escapes & !letters != 0 {
@@ -95,7 +98,9 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
         }
         // A quote is not a hex digit, so a `\u` cut short by the end is caught here too.
         // SAFETY: as above.
-        if need_hex & through_end != 0 && need_hex & through_end & !unsafe { C::hex_digits(p) } != 0 {
+        if (C::ALWAYS_CHECK_ESCAPES || need_hex & through_end != 0)
+            && need_hex & through_end & !unsafe { C::hex_digits(p) } != 0
+        {
             return Err(Malformed::Json);
         }
         non_ascii |= m.non_ascii & before_end != 0;
@@ -114,6 +119,10 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
 pub fn string_end(b: &[u8], start: usize) -> Result<(usize, bool)> {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU has AVX-512BW.
+            return unsafe { x86::string_end_avx512(b, start) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2.
             return unsafe { x86::string_end_avx2(b, start) };
@@ -129,6 +138,8 @@ pub fn string_end(b: &[u8], start: usize) -> Result<(usize, bool)> {
 pub struct Portable;
 
 impl Classify for Portable {
+    const ALWAYS_CHECK_ESCAPES: bool = false;
+
     unsafe fn bits(p: *const u8) -> Bits {
         let mut m = Bits { quote: 0, backslash: 0, control: 0, non_ascii: 0 };
         for i in 0..BLOCK {
@@ -175,6 +186,8 @@ pub mod x86 {
     }
 
     impl Classify for Sse2 {
+        const ALWAYS_CHECK_ESCAPES: bool = false;
+
         #[inline(always)]
         unsafe fn bits(p: *const u8) -> Bits {
             // SAFETY: the caller guarantees BLOCK readable bytes; SSE2 is always there.
@@ -229,21 +242,25 @@ pub mod x86 {
         _mm256_and_si256(above, below)
     }
 
-    /// Escape letters by nibble tables: the low nibble's row AND the high nibble's column.
-    /// Columns: bit 0 = 0x2_, bit 1 = 0x5_, bit 2 = 0x6_, bit 3 = 0x7_.
+    /// Escape letters by nibble tables: a byte is one when its low nibble's entry and its high
+    /// nibble's entry share a bit. Bits: 0 = 0x2_ (`"` `/`), 1 = 0x5_ (`\\`), 2 = 0x6_ (`b` `f`
+    /// `n`), 3 = 0x7_ (`r` `t` `u`).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn escape_tables() -> (__m128i, __m128i) {
+        #[rustfmt::skip]
+        let by_low = _mm_setr_epi8(0, 0, 0b1101, 0, 0b1000, 0b1000, 0b0100, 0, 0, 0, 0, 0, 0b0010, 0, 0b0100, 0b0001);
+        #[rustfmt::skip]
+        let by_high = _mm_setr_epi8(0, 0, 0b0001, 0, 0, 0b0010, 0b0100, 0b1000, 0, 0, 0, 0, 0, 0, 0, 0);
+        (by_low, by_high)
+    }
+
     #[inline]
     #[target_feature(enable = "avx2")]
     fn escape_letter(v: __m256i) -> __m256i {
-        #[rustfmt::skip]
-        let by_low = _mm256_setr_epi8(
-            0, 0, 0b1101, 0, 0b1000, 0b1000, 0b0100, 0, 0, 0, 0, 0, 0b0010, 0, 0b0100, 0b0001,
-            0, 0, 0b1101, 0, 0b1000, 0b1000, 0b0100, 0, 0, 0, 0, 0, 0b0010, 0, 0b0100, 0b0001,
-        );
-        #[rustfmt::skip]
-        let by_high = _mm256_setr_epi8(
-            0, 0, 0b0001, 0, 0, 0b0010, 0b0100, 0b1000, 0, 0, 0, 0, 0, 0, 0, 0,
-            0, 0, 0b0001, 0, 0, 0b0010, 0b0100, 0b1000, 0, 0, 0, 0, 0, 0, 0, 0,
-        );
+        let (by_low, by_high) = escape_tables();
+        let by_low = _mm256_broadcastsi128_si256(by_low);
+        let by_high = _mm256_broadcastsi128_si256(by_high);
         let nibble = _mm256_set1_epi8(0x0f);
         let low = _mm256_shuffle_epi8(by_low, _mm256_and_si256(v, nibble));
         let high = _mm256_shuffle_epi8(by_high, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
@@ -252,6 +269,8 @@ pub mod x86 {
     }
 
     impl Classify for Avx2 {
+        const ALWAYS_CHECK_ESCAPES: bool = true;
+
         #[inline]
         #[target_feature(enable = "avx2")]
         unsafe fn bits(p: *const u8) -> Bits {
@@ -301,6 +320,66 @@ pub mod x86 {
         string_end_with::<Avx2>(b, start)
     }
 
+    /// AVX-512BW: one register holds a whole block, and comparisons give bitmasks directly.
+    pub struct Avx512;
+
+    #[inline]
+    #[target_feature(enable = "avx512bw")]
+    fn splat(c: u8) -> __m512i {
+        _mm512_set1_epi8(c as i8)
+    }
+
+    impl Classify for Avx512 {
+        const ALWAYS_CHECK_ESCAPES: bool = true;
+
+        #[inline]
+        #[target_feature(enable = "avx512bw")]
+        unsafe fn bits(p: *const u8) -> Bits {
+            // SAFETY: the caller guarantees BLOCK readable bytes at `p`.
+            let v = unsafe { _mm512_loadu_si512(p.cast()) };
+            Bits {
+                quote: _mm512_cmpeq_epi8_mask(v, splat(b'"')),
+                backslash: _mm512_cmpeq_epi8_mask(v, splat(b'\\')),
+                control: _mm512_cmple_epu8_mask(v, splat(0x1f)),
+                non_ascii: _mm512_movepi8_mask(v),
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512bw")]
+        unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+            // SAFETY: as above.
+            let v = unsafe { _mm512_loadu_si512(p.cast()) };
+            // The same nibble tables as AVX2's, in each 16-byte lane.
+            let (by_low, by_high) = escape_tables();
+            let by_low = _mm512_broadcast_i32x4(by_low);
+            let by_high = _mm512_broadcast_i32x4(by_high);
+            let low = _mm512_shuffle_epi8(by_low, _mm512_and_si512(v, splat(0x0f)));
+            let high = _mm512_shuffle_epi8(by_high, _mm512_and_si512(_mm512_srli_epi16(v, 4), splat(0x0f)));
+            (_mm512_test_epi8_mask(low, high), _mm512_cmpeq_epi8_mask(v, splat(b'u')))
+        }
+
+        #[inline]
+        #[target_feature(enable = "avx512bw")]
+        unsafe fn hex_digits(p: *const u8) -> u64 {
+            // SAFETY: as above.
+            let v = unsafe { _mm512_loadu_si512(p.cast()) };
+            let digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, splat(b'0')), splat(9));
+            let lower = _mm512_or_si512(v, splat(0x20));
+            let letter = _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, splat(b'a')), splat(5));
+            digit | letter
+        }
+    }
+
+    /// [`string_end_with`] compiled with AVX-512BW enabled.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512BW.
+    #[target_feature(enable = "avx512bw")]
+    pub unsafe fn string_end_avx512(b: &[u8], start: usize) -> Result<(usize, bool)> {
+        string_end_with::<Avx512>(b, start)
+    }
+
     const _: () = assert!(BLOCK == 64);
 }
 
@@ -312,7 +391,7 @@ mod tests {
     /// on validity, for strings built from awkward pieces at every offset across block edges.
     #[test]
     fn implementations_agree() {
-        let pieces: [&[u8]; 15] = [
+        let pieces: [&[u8]; 18] = [
             b"a",
             b"bcdefghijklmnopqrstuvwxy",
             b"\\\\",
@@ -320,6 +399,9 @@ mod tests {
             b"\\n",
             b"\\u00e9",
             b"\\uD83D",
+            b"\\uFEFF",
+            b"\\uaBcD",
+            b"\\u0g00",
             "\u{e9}".as_bytes(),
             b"\"",
             b"\\",
@@ -353,6 +435,11 @@ mod tests {
                     // SAFETY: checked just above.
                     let avx2 = unsafe { x86::string_end_avx2(&doc, 1) };
                     assert_eq!(avx2, reference, "{}", String::from_utf8_lossy(&doc));
+                }
+                if std::is_x86_feature_detected!("avx512bw") {
+                    // SAFETY: checked just above.
+                    let avx512 = unsafe { x86::string_end_avx512(&doc, 1) };
+                    assert_eq!(avx512, reference, "{}", String::from_utf8_lossy(&doc));
                 }
             }
             // serde_json refuses lone surrogates, which Python (and we) accept.

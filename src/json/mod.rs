@@ -26,7 +26,8 @@ pub struct RawStr<'a> {
 }
 
 impl<'a> RawStr<'a> {
-    /// True when the decoded string equals `s` (an escape-free ASCII literal).
+    /// True when the decoded string equals `s`.
+    #[inline]
     pub fn is(&self, s: &str) -> bool {
         if self.escaped {
             self.decode_lossy() == s

@@ -129,9 +129,9 @@ impl Accumulator {
             };
         }
         if let Some(meta) = line.metadata.as_ref().filter(|m| m.nonempty) {
-            if let Some(model) = &meta.model {
-                if self.model.as_ref() != Some(model) {
-                    self.model = Some(model.clone());
+            if let Some(model) = meta.model {
+                if !self.model.as_deref().is_some_and(|m| model.is(m)) {
+                    self.model = Some(model.decode_lossy());
                 }
             }
             let key = self.model.as_deref().unwrap_or("unknown");

@@ -13,11 +13,12 @@ pub enum Timestamp<'a> {
 }
 
 /// Token counts and cost of one `metadata` object.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Metadata {
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Metadata<'a> {
     /// False for `{}`, which gptme ignores entirely.
     pub nonempty: bool,
-    pub model: Option<String>,
+    /// Not empty when present.
+    pub model: Option<RawStr<'a>>,
     pub cost: f64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -39,7 +40,7 @@ pub struct Line<'a> {
     pub role: Option<RawStr<'a>>,
     pub content: Option<RawStr<'a>>,
     pub timestamp: Timestamp<'a>,
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<Metadata<'a>>,
     pub bad_fields: u32,
 }
 
@@ -51,23 +52,21 @@ impl<'a> Line<'a> {
         let mut line = Line { role: None, content: None, timestamp: Timestamp::Missing, metadata: None, bad_fields: 0 };
         let mut sc = Scanner::new(bytes);
         sc.object(|sc, key| {
-            if key.is("role") {
-                line.role = string_or_skip(sc, &mut line.bad_fields)?;
-            } else if key.is("content") {
-                line.content = string_or_skip(sc, &mut line.bad_fields)?;
-            } else if key.is("timestamp") {
-                line.timestamp = timestamp(sc)?;
-            } else if key.is("metadata") {
-                line.metadata = None;
-                if sc.peek()? == Kind::Object {
-                    line.metadata = Some(metadata(sc, &mut line.bad_fields)?);
-                } else {
-                    // gptme skips metadata that is not an object.
-                    line.bad_fields += 1;
-                    sc.skip()?;
+            match key_name(&key).as_ref() {
+                b"role" => line.role = string_or_skip(sc, &mut line.bad_fields)?,
+                b"content" => line.content = string_or_skip(sc, &mut line.bad_fields)?,
+                b"timestamp" => line.timestamp = timestamp(sc)?,
+                b"metadata" => {
+                    line.metadata = None;
+                    if sc.peek()? == Kind::Object {
+                        line.metadata = Some(metadata(sc, &mut line.bad_fields)?);
+                    } else {
+                        // gptme skips metadata that is not an object.
+                        line.bad_fields += 1;
+                        sc.skip()?;
+                    }
                 }
-            } else {
-                sc.skip()?;
+                _ => sc.skip()?,
             }
             Ok(())
         })?;
@@ -87,6 +86,16 @@ impl<'a> Line<'a> {
         } else {
             None
         }
+    }
+}
+
+/// A key's decoded bytes, borrowed unless it holds escapes (which no writer uses for these).
+#[inline]
+fn key_name<'k>(key: &RawStr<'k>) -> std::borrow::Cow<'k, [u8]> {
+    if key.escaped {
+        std::borrow::Cow::Owned(key.decode_lossy().into_bytes())
+    } else {
+        std::borrow::Cow::Borrowed(key.bytes)
     }
 }
 
@@ -135,53 +144,51 @@ fn timestamp<'a>(sc: &mut Scanner<'a>) -> Result<Timestamp<'a>> {
     })
 }
 
-fn metadata(sc: &mut Scanner<'_>, bad: &mut u32) -> Result<Metadata> {
+fn metadata<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Metadata<'a>> {
     let mut meta = Metadata::default();
     let mut flat = Tokens::default();
     let mut usage: Option<Tokens> = None;
     sc.object(|sc, key| {
         meta.nonempty = true;
-        if key.is("model") {
-            meta.model = None;
-            match sc.peek()? {
-                Kind::String => {
-                    let s = sc.string()?;
-                    if !s.bytes.is_empty() {
-                        meta.model = Some(s.decode_lossy());
-                    }
-                }
-                Kind::Null => sc.skip()?,
-                _ => {
-                    *bad += 1;
-                    sc.skip()?;
-                }
-            }
-        } else if key.is("usage") {
-            if sc.peek()? == Kind::Object {
-                let mut t = Tokens::default();
-                sc.object(|sc, key| token_field(sc, key, &mut t, bad))?;
-                usage = Some(t);
-            } else {
-                *bad += 1;
-                sc.skip()?;
-            }
-        } else if key.is("cost") {
-            meta.cost = match sc.peek()? {
-                Kind::Number => match sc.number()?.parse::<f64>() {
-                    Ok(v) if v.is_finite() => v,
+        match key_name(&key).as_ref() {
+            b"model" => {
+                meta.model = None;
+                match sc.peek()? {
+                    Kind::String => meta.model = Some(sc.string()?).filter(|s| !s.bytes.is_empty()),
+                    Kind::Null => sc.skip()?,
                     _ => {
                         *bad += 1;
-                        0.0
+                        sc.skip()?;
                     }
-                },
-                _ => {
+                }
+            }
+            b"usage" => {
+                if sc.peek()? == Kind::Object {
+                    let mut t = Tokens::default();
+                    sc.object(|sc, key| token_field(sc, key, &mut t, bad))?;
+                    usage = Some(t);
+                } else {
                     *bad += 1;
                     sc.skip()?;
-                    0.0
                 }
-            };
-        } else {
-            token_field(sc, key, &mut flat, bad)?;
+            }
+            b"cost" => {
+                meta.cost = match sc.peek()? {
+                    Kind::Number => match sc.number()?.parse::<f64>() {
+                        Ok(v) if v.is_finite() => v,
+                        _ => {
+                            *bad += 1;
+                            0.0
+                        }
+                    },
+                    _ => {
+                        *bad += 1;
+                        sc.skip()?;
+                        0.0
+                    }
+                };
+            }
+            _ => token_field(sc, key, &mut flat, bad)?,
         }
         Ok(())
     })?;
@@ -195,16 +202,12 @@ fn metadata(sc: &mut Scanner<'_>, bad: &mut u32) -> Result<Metadata> {
 }
 
 fn token_field(sc: &mut Scanner<'_>, key: RawStr<'_>, t: &mut Tokens, bad: &mut u32) -> Result<()> {
-    let slot = if key.is("input_tokens") {
-        &mut t.input
-    } else if key.is("output_tokens") {
-        &mut t.output
-    } else if key.is("cache_read_tokens") {
-        &mut t.cache_read
-    } else if key.is("cache_creation_tokens") {
-        &mut t.cache_creation
-    } else {
-        return sc.skip();
+    let slot = match key_name(&key).as_ref() {
+        b"input_tokens" => &mut t.input,
+        b"output_tokens" => &mut t.output,
+        b"cache_read_tokens" => &mut t.cache_read,
+        b"cache_creation_tokens" => &mut t.cache_creation,
+        _ => return sc.skip(),
     };
     *slot = match sc.peek()? {
         Kind::Number => {
@@ -240,7 +243,13 @@ mod tests {
         assert_eq!(l.conversational_role(), Some("assistant"));
         let m = l.metadata.unwrap();
         assert_eq!(
-            (m.model.as_deref(), m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens),
+            (
+                m.model.map(|s| s.decode_lossy()).as_deref(),
+                m.cost,
+                m.input_tokens,
+                m.output_tokens,
+                m.cache_read_tokens
+            ),
             (Some("m"), 0.5, 3, 4, 5)
         );
     }
