@@ -160,7 +160,10 @@ impl Store {
     /// Changes whenever the database changes: the file's identity and its data version.
     pub fn version(&self) -> Result<Version> {
         let c = self.observer.lock().unwrap_or_else(|p| p.into_inner());
-        let v = c.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let v = c
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
         Ok((self.identity.0, self.identity.1, v))
     }
 

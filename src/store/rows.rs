@@ -60,6 +60,7 @@ pub struct ConversationRow {
     pub total_input_tokens: i64,
     pub total_output_tokens: i64,
     pub total_cache_read_tokens: i64,
+    /// The same data as `models`, as the item's JSON: rows are rewritten only when it changes.
     pub models_usage: String,
     pub models: Vec<ModelRow>,
     pub last_message_role: Option<String>,
@@ -174,6 +175,12 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         std::sync::LazyLock::new(|| upsert_sql("conversations", CONVERSATION_COLUMNS));
     static STATE_SQL: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| upsert_sql("_scan_state", STATE_COLUMNS));
+    // The per-model rows change only when an assistant message adds usage: most appends (a user
+    // message, a tool result) leave them alone, and skipping them writes fewer pages.
+    let old_usage: Option<String> = conn
+        .prepare_cached("SELECT models_usage FROM conversations WHERE id = ?1")?
+        .query_row([&row.id], |r| r.get(0))
+        .optional()?;
     conn.prepare_cached(&CONVERSATION_SQL)?.execute(params![
         row.id,
         row.name,
@@ -200,13 +207,15 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         row.problem_notes,
         row.item_json,
     ])?;
-    conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?.execute([&row.id])?;
-    let mut models = conn.prepare_cached(
-        "INSERT INTO conversation_models (conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for m in &row.models {
-        models.execute(params![row.id, m.model, m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens])?;
+    if old_usage.as_deref() != Some(row.models_usage.as_str()) {
+        conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?.execute([&row.id])?;
+        let mut models = conn.prepare_cached(
+            "INSERT INTO conversation_models (conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for m in &row.models {
+            models.execute(params![row.id, m.model, m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens])?;
+        }
     }
     let log = row.state.log;
     conn.prepare_cached(&STATE_SQL)?.execute(params![
