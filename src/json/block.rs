@@ -116,6 +116,7 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
 }
 
 /// See [`string_end_with`]; picks the widest instruction set this CPU has.
+#[inline(never)]
 pub fn string_end(b: &[u8], start: usize) -> Result<(usize, bool)> {
     #[cfg(target_arch = "x86_64")]
     {
