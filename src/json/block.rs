@@ -27,7 +27,7 @@ pub struct Bits {
 /// Every method reads 64 bytes at `p`, and needs the CPU features its implementation names.
 pub trait Classify {
     /// Computing the escape and hex masks for every block costs less than a mispredicted
-    /// branch (escapes are a coin flip per block in real text), so wide implementations do.
+    /// branch (escapes are a coin flip per block in real text), so the vector implementations do.
     const ALWAYS_CHECK_ESCAPES: bool;
     unsafe fn bits(p: *const u8) -> Bits;
     /// Bytes that may follow a backslash (`"\/bfnrtu`), and the `u`s among them.
@@ -136,8 +136,10 @@ pub fn string_end(b: &[u8], start: usize) -> Result<(usize, bool)> {
 
 /// Byte-at-a-time classification, for CPUs without a vector implementation here (and as the
 /// tests' reference).
+#[cfg(any(test, not(target_arch = "x86_64")))]
 pub struct Portable;
 
+#[cfg(any(test, not(target_arch = "x86_64")))]
 impl Classify for Portable {
     const ALWAYS_CHECK_ESCAPES: bool = false;
 
@@ -177,7 +179,7 @@ pub mod x86 {
 
     use super::{string_end_with, Bits, Classify, Result, BLOCK};
 
-    /// SSE2 is part of the x86_64 baseline: 4 lanes of 16 bytes.
+    /// SSE2 is part of the x86_64 baseline: 4 lanes of 16 bytes, compares only (no byte shuffles).
     pub struct Sse2;
 
     /// Joins four 16-bit lane masks into one 64-bit mask.
@@ -187,7 +189,7 @@ pub mod x86 {
     }
 
     impl Classify for Sse2 {
-        const ALWAYS_CHECK_ESCAPES: bool = false;
+        const ALWAYS_CHECK_ESCAPES: bool = true;
 
         #[inline(always)]
         unsafe fn bits(p: *const u8) -> Bits {
@@ -206,15 +208,33 @@ pub mod x86 {
 
         #[inline(always)]
         unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
-            // Rare enough (only blocks with escapes) that the plain version will do.
-            // SAFETY: passed on.
-            unsafe { super::Portable::escape_letters(p) }
+            // SAFETY: the caller guarantees BLOCK readable bytes; SSE2 is always there.
+            unsafe {
+                let v: [__m128i; 4] = std::array::from_fn(|k| _mm_loadu_si128(p.add(16 * k).cast()));
+                let eq = |k: usize, c: u8| _mm_cmpeq_epi8(v[k], _mm_set1_epi8(c as i8));
+                let letters = join16(|k| {
+                    let any = b"\"\\/bfnrtu".iter().fold(_mm_setzero_si128(), |m, &c| _mm_or_si128(m, eq(k, c)));
+                    _mm_movemask_epi8(any)
+                });
+                (letters, join16(|k| _mm_movemask_epi8(eq(k, b'u'))))
+            }
         }
 
         #[inline(always)]
         unsafe fn hex_digits(p: *const u8) -> u64 {
-            // SAFETY: passed on.
-            unsafe { super::Portable::hex_digits(p) }
+            // SAFETY: as above.
+            unsafe {
+                let in_range = |v: __m128i, lo: u8, hi: u8| {
+                    let above = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(lo as i8)), v);
+                    let below = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(hi as i8)), v);
+                    _mm_and_si128(above, below)
+                };
+                join16(|k| {
+                    let v = _mm_loadu_si128(p.add(16 * k).cast());
+                    let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+                    _mm_movemask_epi8(_mm_or_si128(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f')))
+                })
+            }
         }
     }
 
