@@ -38,16 +38,14 @@ pub trait Classify {
 /// Bits at odd positions.
 const ODD: u64 = 0xAAAA_AAAA_AAAA_AAAA;
 
-/// Returns the index of the quote that ends the string whose first byte is `b[start]`, and
-/// whether the string holds escapes.
+/// Returns the index of the quote that ends the string whose first byte is `b[start]`.
 #[inline(always)]
-pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bool)> {
+pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<usize> {
     let mut base = start;
     // Byte 0 of the next block is escaped by a backslash run that ends this block.
     let mut escaped_next = 0u64;
     // Bytes of the next block that must be hex digits (a `\u` near the end of this block).
     let mut hex_next = 0u64;
-    let mut any_escape = false;
     let mut non_ascii = false;
     let mut tail = [b' '; BLOCK];
     loop {
@@ -86,7 +84,6 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
         hex_next = 0;
         let escapes = escaped & before_end;
         if C::ALWAYS_CHECK_ESCAPES || escapes != 0 {
-            any_escape |= escapes != 0;
             // SAFETY: as above.
             let (letters, u) = unsafe { C::escape_letters(p) };
             if escapes & !letters != 0 {
@@ -109,7 +106,7 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
             if non_ascii && std::str::from_utf8(&b[start..k]).is_err() {
                 return Err(Malformed::Utf8);
             }
-            return Ok((k, any_escape));
+            return Ok(k);
         }
         base += rest.min(BLOCK);
     }
@@ -117,7 +114,7 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<(usize, bo
 
 /// See [`string_end_with`]; picks the widest instruction set this CPU has.
 #[inline(never)]
-pub fn string_end(b: &[u8], start: usize) -> Result<(usize, bool)> {
+pub fn string_end(b: &[u8], start: usize) -> Result<usize> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512bw") {
@@ -337,7 +334,7 @@ pub mod x86 {
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn string_end_avx2(b: &[u8], start: usize) -> Result<(usize, bool)> {
+    pub unsafe fn string_end_avx2(b: &[u8], start: usize) -> Result<usize> {
         string_end_with::<Avx2>(b, start)
     }
 
@@ -397,7 +394,7 @@ pub mod x86 {
     /// # Safety
     /// The CPU must have AVX-512BW.
     #[target_feature(enable = "avx512bw")]
-    pub unsafe fn string_end_avx512(b: &[u8], start: usize) -> Result<(usize, bool)> {
+    pub unsafe fn string_end_avx512(b: &[u8], start: usize) -> Result<usize> {
         string_end_with::<Avx512>(b, start)
     }
 
@@ -465,12 +462,12 @@ mod tests {
             }
             // serde_json refuses lone surrogates, which Python (and we) accept.
             let surrogate = doc.windows(3).any(|w| w == b"\\uD");
-            if let (Ok((end, _)), false) = (reference, surrogate) {
+            if let (Ok(end), false) = (reference, surrogate) {
                 let theirs = serde_json::from_slice::<serde_json::Value>(&doc[..=end]);
                 assert!(theirs.is_ok(), "{}", String::from_utf8_lossy(&doc));
             }
             if tail == 0 && !surrogate {
-                let whole = matches!(reference, Ok((end, _)) if end == doc.len() - 1);
+                let whole = matches!(reference, Ok(end) if end == doc.len() - 1);
                 let theirs = serde_json::from_slice::<serde_json::Value>(&doc).is_ok();
                 assert_eq!(whole, theirs, "{}", String::from_utf8_lossy(&doc));
             }

@@ -92,7 +92,7 @@ impl<'a> Line<'a> {
 /// A key's decoded bytes, borrowed unless it holds escapes (which no writer uses for these).
 #[inline]
 fn key_name<'k>(key: &RawStr<'k>) -> std::borrow::Cow<'k, [u8]> {
-    if key.escaped {
+    if key.has_escapes() {
         std::borrow::Cow::Owned(key.decode_lossy().into_bytes())
     } else {
         std::borrow::Cow::Borrowed(key.bytes)
