@@ -27,12 +27,15 @@ pub struct Bits {
 /// Every method reads 64 bytes at `p`, and needs the CPU features its implementation names.
 pub trait Classify {
     /// Computing the escape and hex masks for every block costs less than a mispredicted
-    /// branch (escapes are a coin flip per block in real text), so the vector implementations do.
+    /// branch (escapes are a coin flip per block in real text), so the vector implementations
+    /// do; the portable one looks only where asked.
     const ALWAYS_CHECK_ESCAPES: bool;
     unsafe fn bits(p: *const u8) -> Bits;
-    /// Bytes that may follow a backslash (`"\/bfnrtu`), and the `u`s among them.
-    unsafe fn escape_letters(p: *const u8) -> (u64, u64);
-    unsafe fn hex_digits(p: *const u8) -> u64;
+    /// Of the bytes at positions `at` (each follows a backslash): those that are not escape
+    /// letters (`"\/bfnrtu`), and the `u`s.
+    unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64);
+    /// Of the bytes at positions `at`, those that are not hex digits.
+    unsafe fn not_hex(p: *const u8, at: u64) -> u64;
 }
 
 /// Bits at odd positions.
@@ -85,18 +88,17 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<usize> {
         let escapes = escaped & before_end;
         if C::ALWAYS_CHECK_ESCAPES || escapes != 0 {
             // SAFETY: as above.
-            let (letters, u) = unsafe { C::escape_letters(p) };
-            if escapes & !letters != 0 {
+            let (bad, u) = unsafe { C::bad_escapes(p, escapes) };
+            if bad != 0 {
                 return Err(Malformed::Json);
             }
-            let u = escapes & u;
             need_hex |= u << 1 | u << 2 | u << 3 | u << 4;
             hex_next = u >> 63 | u >> 62 | u >> 61 | u >> 60;
         }
         // A quote is not a hex digit, so a `\u` cut short by the end is caught here too.
         // SAFETY: as above.
         if (C::ALWAYS_CHECK_ESCAPES || need_hex & through_end != 0)
-            && need_hex & through_end & !unsafe { C::hex_digits(p) } != 0
+            && unsafe { C::not_hex(p, need_hex & through_end) } != 0
         {
             return Err(Malformed::Json);
         }
@@ -131,10 +133,38 @@ pub fn string_end(b: &[u8], start: usize) -> Result<usize> {
     string_end_with::<Portable>(b, start)
 }
 
-/// Byte-at-a-time classification, for CPUs without a vector implementation here (and as the
-/// tests' reference).
+/// Eight bytes at a time in ordinary registers (SWAR), for CPUs without a vector implementation
+/// here (and as the tests' reference).
 #[cfg(any(test, not(target_arch = "x86_64")))]
 pub struct Portable;
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// The high bit of each byte of `x` that is zero (exact: no borrow crosses bytes).
+    pub fn zero_bytes(x: u64) -> u64 {
+        !(((x & !HIGH) + !HIGH) | x) & HIGH
+    }
+
+    pub fn equal_bytes(x: u64, c: u8) -> u64 {
+        zero_bytes(x ^ (ONES * u64::from(c)))
+    }
+
+    pub fn below_0x20(x: u64) -> u64 {
+        zero_bytes(x & (ONES * 0xe0))
+    }
+
+    pub fn high_bits(x: u64) -> u64 {
+        x & HIGH
+    }
+
+    /// The high bit of each byte, gathered into the low 8 bits (byte i → bit i).
+    pub fn pack(m: u64) -> u64 {
+        ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+    }
+}
 
 #[cfg(any(test, not(target_arch = "x86_64")))]
 impl Classify for Portable {
@@ -142,31 +172,42 @@ impl Classify for Portable {
 
     unsafe fn bits(p: *const u8) -> Bits {
         let mut m = Bits { quote: 0, backslash: 0, control: 0, non_ascii: 0 };
-        for i in 0..BLOCK {
+        for k in 0..BLOCK / 8 {
             // SAFETY: the caller guarantees BLOCK readable bytes.
-            let c = unsafe { *p.add(i) };
-            m.quote |= u64::from(c == b'"') << i;
-            m.backslash |= u64::from(c == b'\\') << i;
-            m.control |= u64::from(c < 0x20) << i;
-            m.non_ascii |= u64::from(c >= 0x80) << i;
+            let x = u64::from_le_bytes(unsafe { p.add(8 * k).cast::<[u8; 8]>().read_unaligned() });
+            let shift = 8 * k;
+            m.quote |= swar::pack(swar::equal_bytes(x, b'"')) << shift;
+            m.backslash |= swar::pack(swar::equal_bytes(x, b'\\')) << shift;
+            m.control |= swar::pack(swar::below_0x20(x)) << shift;
+            m.non_ascii |= swar::pack(swar::high_bits(x)) << shift;
         }
         m
     }
 
-    unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
-        let (mut letters, mut u) = (0, 0);
-        for i in 0..BLOCK {
-            // SAFETY: as above.
-            let c = unsafe { *p.add(i) };
-            letters |= u64::from(b"\"\\/bfnrtu".contains(&c)) << i;
+    unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
+        let (mut bad, mut u) = (0, 0);
+        let mut rest = at;
+        while rest != 0 {
+            let i = rest.trailing_zeros();
+            // SAFETY: `i` < BLOCK, and the caller guarantees BLOCK readable bytes.
+            let c = unsafe { *p.add(i as usize) };
+            bad |= u64::from(!b"\"\\/bfnrtu".contains(&c)) << i;
             u |= u64::from(c == b'u') << i;
+            rest &= rest - 1;
         }
-        (letters, u)
+        (bad, u)
     }
 
-    unsafe fn hex_digits(p: *const u8) -> u64 {
-        // SAFETY: as above.
-        (0..BLOCK).fold(0, |m, i| m | u64::from(unsafe { *p.add(i) }.is_ascii_hexdigit()) << i)
+    unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
+        let mut bad = 0;
+        let mut rest = at;
+        while rest != 0 {
+            let i = rest.trailing_zeros();
+            // SAFETY: as above.
+            bad |= u64::from(!unsafe { *p.add(i as usize) }.is_ascii_hexdigit()) << i;
+            rest &= rest - 1;
+        }
+        bad
     }
 }
 
@@ -204,7 +245,7 @@ pub mod x86 {
         }
 
         #[inline(always)]
-        unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+        unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
             // SAFETY: the caller guarantees BLOCK readable bytes; SSE2 is always there.
             unsafe {
                 let v: [__m128i; 4] = std::array::from_fn(|k| _mm_loadu_si128(p.add(16 * k).cast()));
@@ -213,12 +254,12 @@ pub mod x86 {
                     let any = b"\"\\/bfnrtu".iter().fold(_mm_setzero_si128(), |m, &c| _mm_or_si128(m, eq(k, c)));
                     _mm_movemask_epi8(any)
                 });
-                (letters, join16(|k| _mm_movemask_epi8(eq(k, b'u'))))
+                (at & !letters, at & join16(|k| _mm_movemask_epi8(eq(k, b'u'))))
             }
         }
 
         #[inline(always)]
-        unsafe fn hex_digits(p: *const u8) -> u64 {
+        unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
             // SAFETY: as above.
             unsafe {
                 let in_range = |v: __m128i, lo: u8, hi: u8| {
@@ -226,7 +267,7 @@ pub mod x86 {
                     let below = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(hi as i8)), v);
                     _mm_and_si128(above, below)
                 };
-                join16(|k| {
+                at & !join16(|k| {
                     let v = _mm_loadu_si128(p.add(16 * k).cast());
                     let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
                     _mm_movemask_epi8(_mm_or_si128(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f')))
@@ -311,21 +352,22 @@ pub mod x86 {
 
         #[inline]
         #[target_feature(enable = "avx2")]
-        unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+        unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
             let (a, b) = load(p);
             let u = _mm256_set1_epi8(b'u' as i8);
-            (join32(escape_letter(a), escape_letter(b)), join32(_mm256_cmpeq_epi8(a, u), _mm256_cmpeq_epi8(b, u)))
+            let letters = join32(escape_letter(a), escape_letter(b));
+            (at & !letters, at & join32(_mm256_cmpeq_epi8(a, u), _mm256_cmpeq_epi8(b, u)))
         }
 
         #[inline]
         #[target_feature(enable = "avx2")]
-        unsafe fn hex_digits(p: *const u8) -> u64 {
+        unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
             let (a, b) = load(p);
             let hex = |v: __m256i| {
                 let lower = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
                 _mm256_or_si256(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f'))
             };
-            join32(hex(a), hex(b))
+            at & !join32(hex(a), hex(b))
         }
     }
 
@@ -365,7 +407,7 @@ pub mod x86 {
 
         #[inline]
         #[target_feature(enable = "avx512bw")]
-        unsafe fn escape_letters(p: *const u8) -> (u64, u64) {
+        unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
             // SAFETY: as above.
             let v = unsafe { _mm512_loadu_si512(p.cast()) };
             // The same nibble tables as AVX2's, in each 16-byte lane.
@@ -374,18 +416,18 @@ pub mod x86 {
             let by_high = _mm512_broadcast_i32x4(by_high);
             let low = _mm512_shuffle_epi8(by_low, _mm512_and_si512(v, splat(0x0f)));
             let high = _mm512_shuffle_epi8(by_high, _mm512_and_si512(_mm512_srli_epi16(v, 4), splat(0x0f)));
-            (_mm512_test_epi8_mask(low, high), _mm512_cmpeq_epi8_mask(v, splat(b'u')))
+            (at & !_mm512_test_epi8_mask(low, high), at & _mm512_cmpeq_epi8_mask(v, splat(b'u')))
         }
 
         #[inline]
         #[target_feature(enable = "avx512bw")]
-        unsafe fn hex_digits(p: *const u8) -> u64 {
+        unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
             // SAFETY: as above.
             let v = unsafe { _mm512_loadu_si512(p.cast()) };
             let digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, splat(b'0')), splat(9));
             let lower = _mm512_or_si512(v, splat(0x20));
             let letter = _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, splat(b'a')), splat(5));
-            digit | letter
+            at & !(digit | letter)
         }
     }
 
