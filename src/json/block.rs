@@ -114,6 +114,25 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<usize> {
     }
 }
 
+/// Keys and most short values are plain ASCII with the closing quote in the next 32 bytes: one
+/// SSE2 look settles them without the general loop (None: use [`string_end`]).
+#[inline(always)]
+pub fn short_string_end(b: &[u8], start: usize) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let chunk = b.get(start..start + 32)?;
+        // SAFETY: SSE2 is part of the x86_64 baseline, and both loads read inside `chunk`.
+        let (quote, other) = unsafe { x86::short_masks(chunk.as_ptr()) };
+        let first = quote & quote.wrapping_neg();
+        (first != 0 && other & (first | first.wrapping_sub(1)) == 0).then(|| start + first.trailing_zeros() as usize)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (b, start);
+        None
+    }
+}
+
 /// See [`string_end_with`]; picks the widest instruction set this CPU has.
 #[inline(never)]
 pub fn string_end(b: &[u8], start: usize) -> Result<usize> {
@@ -273,6 +292,27 @@ pub mod x86 {
                     _mm_movemask_epi8(_mm_or_si128(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f')))
                 })
             }
+        }
+    }
+
+    /// Quotes, and backslashes, control characters or non-ASCII bytes, of 32 bytes at `p`.
+    ///
+    /// # Safety
+    /// `p` points at 32 readable bytes.
+    #[inline(always)]
+    pub unsafe fn short_masks(p: *const u8) -> (u32, u32) {
+        // SAFETY: the caller guarantees 32 readable bytes; SSE2 is always there.
+        unsafe {
+            let mask = |v: __m128i| {
+                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+                let other = _mm_or_si128(_mm_or_si128(backslash, control), v); // v: the sign bit is non-ASCII
+                (_mm_movemask_epi8(quote) as u32, _mm_movemask_epi8(other) as u32)
+            };
+            let (q0, o0) = mask(_mm_loadu_si128(p.cast()));
+            let (q1, o1) = mask(_mm_loadu_si128(p.add(16).cast()));
+            (q0 | q1 << 16, o0 | o1 << 16)
         }
     }
 

@@ -61,49 +61,6 @@ impl<'a> RawStr<'a> {
 
 mod block;
 
-/// Bytes the short-string check looks at.
-const BLOCK: usize = 32;
-
-/// Per-byte bits of a block of [`BLOCK`] bytes.
-struct Masks {
-    quote: u64,
-    backslash: u64,
-    control: u64,
-    non_ascii: u64,
-}
-
-#[inline(always)]
-fn masks(chunk: &[u8]) -> Masks {
-    #[cfg(target_arch = "x86_64")]
-    if chunk.len() == BLOCK {
-        use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of the x86_64 baseline, and every load reads inside `chunk`.
-        unsafe {
-            let (q, bs, ctl) = (_mm_set1_epi8(b'"' as i8), _mm_set1_epi8(b'\\' as i8), _mm_set1_epi8(0x1f));
-            let mut m = Masks { quote: 0, backslash: 0, control: 0, non_ascii: 0 };
-            for k in 0..BLOCK / 16 {
-                let v = _mm_loadu_si128(chunk.as_ptr().add(16 * k).cast());
-                let lane = |x: __m128i| (_mm_movemask_epi8(x) as u32 as u64) << (16 * k);
-                m.quote |= lane(_mm_cmpeq_epi8(v, q));
-                m.backslash |= lane(_mm_cmpeq_epi8(v, bs));
-                m.control |= lane(_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
-                m.non_ascii |= lane(v);
-            }
-            return m;
-        }
-    }
-    #[allow(unreachable_code)]
-    {
-        let bits = |f: fn(u8) -> bool| chunk.iter().enumerate().fold(0u64, |m, (i, &c)| m | u64::from(f(c)) << i);
-        Masks {
-            quote: bits(|c| c == b'"'),
-            backslash: bits(|c| c == b'\\'),
-            control: bits(|c| c < 0x20),
-            non_ascii: bits(|c| c >= 0x80),
-        }
-    }
-}
-
 /// See [`RawStr::code_points`].
 pub struct CodePoints<'a> {
     chars: std::str::Chars<'a>,
@@ -212,19 +169,10 @@ impl<'a> Scanner<'a> {
             return Err(Malformed::Json);
         }
         let start = self.i + 1;
-        // Keys and most values are short plain ASCII: one block settles them.
-        if let Some(chunk) = self.b.get(start..start + BLOCK) {
-            let m = masks(chunk);
-            let first_quote = m.quote & m.quote.wrapping_neg();
-            let up_to_quote = first_quote | first_quote.wrapping_sub(1);
-            if m.quote != 0 && (m.backslash | m.control | m.non_ascii) & up_to_quote == 0 {
-                let n = m.quote.trailing_zeros() as usize;
-                self.i = start + n + 1;
-                return Ok(RawStr { bytes: &self.b[start..start + n] });
-            }
-        }
-        // Out of line, so the short-string path stays small.
-        let end = block::string_end(self.b, start)?;
+        let end = match block::short_string_end(self.b, start) {
+            Some(end) => end,
+            None => block::string_end(self.b, start)?,
+        };
         self.i = end + 1;
         Ok(RawStr { bytes: &self.b[start..end] })
     }
