@@ -253,7 +253,10 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn enter(&mut self, open: u8) -> Result<()> {
+    /// Walks `open` element (`,` element)* `close`, or an empty `open close`; `element` must
+    /// consume one element. Objects and arrays differ only in their brackets and elements.
+    #[inline(always)]
+    fn sequence(&mut self, open: u8, close: u8, mut element: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
         self.ws();
         if self.b.get(self.i) != Some(&open) {
             return Err(Malformed::Json);
@@ -263,58 +266,36 @@ impl<'a> Scanner<'a> {
             return Err(Malformed::Json);
         }
         self.i += 1;
+        self.ws();
+        if self.b.get(self.i) != Some(&close) {
+            loop {
+                element(self)?;
+                self.ws();
+                match self.b.get(self.i) {
+                    Some(b',') => self.i += 1,
+                    Some(&c) if c == close => break,
+                    _ => return Err(Malformed::Json),
+                }
+            }
+        }
+        self.i += 1;
+        self.depth -= 1;
         Ok(())
     }
 
     /// Walks an object; `member` gets each key and must consume its value.
     pub fn object(&mut self, mut member: impl FnMut(&mut Self, RawStr<'a>) -> Result<()>) -> Result<()> {
-        self.enter(b'{')?;
-        self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
-            self.i += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            let key = self.string()?;
-            self.ws();
-            self.literal(b":")?;
-            member(self, key)?;
-            self.ws();
-            match self.b.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return Err(Malformed::Json),
-            }
-        }
+        self.sequence(b'{', b'}', |s| {
+            let key = s.string()?;
+            s.ws();
+            s.literal(b":")?;
+            member(s, key)
+        })
     }
 
     /// Walks an array; `item` must consume each element.
-    pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
-        self.enter(b'[')?;
-        self.ws();
-        if self.b.get(self.i) == Some(&b']') {
-            self.i += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            item(self)?;
-            self.ws();
-            match self.b.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return Err(Malformed::Json),
-            }
-        }
+    pub fn array(&mut self, item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.sequence(b'[', b']', item)
     }
 }
 
