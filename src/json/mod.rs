@@ -374,38 +374,108 @@ pub fn push_py_str(out: &mut String, s: &str) {
 /// Formats a float as Python's `repr` does: shortest round-trip digits, exponent form outside
 /// 1e-4 <= |x| < 1e16, and always a `.0` on integral values.
 pub fn py_float(x: f64) -> String {
+    let mut out = String::new();
+    push_py_float(&mut out, x);
+    out
+}
+
+/// Appends `x` as [`py_float`] writes it, without allocating (items have several floats, and an
+/// item is rendered on every append).
+pub fn push_py_float(out: &mut String, x: f64) {
+    use std::fmt::Write;
     if x.is_nan() {
-        return "NaN".into();
+        return out.push_str("NaN");
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return out.push_str(if x.is_sign_negative() { "-0.0" } else { "0.0" });
     }
-    // `{:e}` gives the shortest round-trip digits, e.g. "1.7672616e9" or "-5e-5".
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if x.is_sign_negative() {
+        out.push('-');
+    }
+    // `{:e}` gives the shortest round-trip digits, e.g. "1.7672616e9" or "5e-5": at most 17
+    // digits, a point and an exponent, so 32 bytes hold it.
+    let mut sci = Digits { buf: [0; 32], len: 0 };
+    let _ = write!(sci, "{:e}", x.abs());
+    let sci = &sci.buf[..sci.len];
+    let e_at = sci.iter().position(|&c| c == b'e').unwrap_or(sci.len());
+    let exp: i32 = std::str::from_utf8(&sci[e_at + 1..]).ok().and_then(|e| e.parse().ok()).unwrap_or(0);
+    let mut digits = [0u8; 32];
+    let mut n = 0;
+    for &c in sci[..e_at].iter().filter(|&&c| c != b'.') {
+        digits[n] = c;
+        n += 1;
+    }
+    // When x lies exactly halfway between two shortest candidates that both read back as x,
+    // Python takes the one with an even last digit; Rust's formatter takes the upper one.
+    if digits[n - 1] % 2 == 1 {
+        let d: u64 = digits[..n].iter().fold(0, |d, &c| d * 10 + u64::from(c - b'0'));
+        let q = exp - (n as i32 - 1);
+        if is_half_below(x.abs(), d, q) && format!("{}e{q}", d - 1).parse() == Ok(x.abs()) {
+            digits[n - 1] -= 1;
+        }
+    }
+    let digits = std::str::from_utf8(&digits[..n]).unwrap_or("0");
     if (-4..16).contains(&exp) {
         let point = exp + 1; // digits before the decimal point
-        let body = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        if point <= 0 {
+            out.push_str("0.");
+            (0..-point).for_each(|_| out.push('0'));
+            out.push_str(digits);
         } else if point as usize >= digits.len() {
-            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+            out.push_str(digits);
+            (digits.len()..point as usize).for_each(|_| out.push('0'));
+            out.push_str(".0");
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
-        };
-        format!("{sign}{body}")
+            let (whole, frac) = digits.split_at(point as usize);
+            let _ = write!(out, "{whole}.{frac}");
+        }
     } else {
-        let frac = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{frac}e{esign}{:02}", exp.abs())
+        let (first, rest) = digits.split_at(1);
+        out.push_str(first);
+        if !rest.is_empty() {
+            let _ = write!(out, ".{rest}");
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+/// Whether `x` (positive, finite) is exactly `(d - 1/2) * 10^q`, i.e. `2x = (2d - 1) * 10^q`.
+/// Exact integer arithmetic on x's binary form `m * 2^e`.
+fn is_half_below(x: f64, d: u64, q: i32) -> bool {
+    let bits = x.to_bits();
+    let (mantissa, exp) = match (bits >> 52) as i32 {
+        0 => (bits, -1074),
+        biased => (bits & ((1 << 52) - 1) | 1 << 52, biased - 1075),
+    };
+    let zeros = mantissa.trailing_zeros();
+    let (m, e) = (u128::from(mantissa >> zeros), exp + zeros as i32);
+    let odd = u128::from(2 * d - 1);
+    let pow5 = |p: i32| (p <= 55).then(|| 5u128.pow(p as u32));
+    if q >= 0 {
+        // x = odd * 5^q * 2^(q-1): odd parts and powers of two must both match.
+        e == q - 1 && pow5(q).and_then(|f| odd.checked_mul(f)) == Some(m)
+    } else {
+        // x * 5^p * 2^(p+1) = odd, with p = -q.
+        let p = -q;
+        e + p + 1 == 0 && pow5(p).and_then(|f| m.checked_mul(f)) == Some(odd)
+    }
+}
+
+/// A fixed buffer that `write!` fills (longer output is cut, which `{:e}` of an f64 never is).
+struct Digits {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl std::fmt::Write for Digits {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let take = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
     }
 }
 
@@ -512,6 +582,23 @@ mod tests {
             (123456789012345.6, "123456789012345.6"),
             (-2.5, "-2.5"),
             (1.5e-7, "1.5e-07"),
+            (-1e-300, "-1e-300"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-0.0, "-0.0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (1e15, "1000000000000000.0"),
+            (0.00012345, "0.00012345"),
+            // Exactly halfway between two shortest candidates: Python keeps the even digit.
+            (1763630067.0 + 1.0 / 256.0, "1763630067.0039062"),
+            (1763630067.0 + 3.0 / 256.0, "1763630067.0117188"),
+            (-2024822970557068.2, "-2024822970557068.2"),
+            (-88867160488114.12, "-88867160488114.12"),
+            (0.5, "0.5"),
+            (2.5e-8, "2.5e-08"),
+            // A tie whose lower candidate would read back as another float.
+            (5.960464477539063e-08, "5.960464477539063e-08"),
         ] {
             assert_eq!(py_float(x), want);
         }
