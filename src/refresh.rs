@@ -500,7 +500,15 @@ fn row(
 ) -> ConversationRow {
     let path = path.to_string_lossy().into_owned();
     let acc = &log.shown;
-    let item_json = item::render(&item::ItemParts { id: &f.id, path: &path, modified: log.modified, side, acc });
+    let models_usage = item::models_usage_json(acc);
+    let item_json = item::render(&item::ItemParts {
+        id: &f.id,
+        path: &path,
+        modified: log.modified,
+        side,
+        acc,
+        models_usage: &models_usage,
+    });
     let lp = acc.problems;
     let mut notes: Vec<String> = log.problem.iter().chain(&side.problems).cloned().collect();
     let problems = (lp.total() + notes.len() as u64) as i64;
@@ -533,7 +541,7 @@ fn row(
         total_input_tokens: acc.total_input_tokens,
         total_output_tokens: acc.total_output_tokens,
         total_cache_read_tokens: acc.total_cache_read_tokens,
-        models_usage: item::models_usage_json(acc),
+        models_usage,
         models: acc
             .models_usage
             .iter()

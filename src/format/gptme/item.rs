@@ -3,7 +3,9 @@
 
 use super::accumulator::Accumulator;
 use super::side::Side;
-use crate::json::{push_py_str, py_float};
+use std::fmt::Write;
+
+use crate::json::{push_py_float, push_py_str};
 
 /// Everything an item is made of.
 pub struct ItemParts<'a> {
@@ -13,6 +15,8 @@ pub struct ItemParts<'a> {
     pub side: &'a Side,
     /// Settled (the preview computed).
     pub acc: &'a Accumulator,
+    /// [`models_usage_json`] of `acc` (the row stores it too).
+    pub models_usage: &'a str,
 }
 
 fn opt_str(out: &mut String, v: Option<&str>) {
@@ -32,13 +36,9 @@ pub fn models_usage_json(acc: &Accumulator) -> String {
             out.push(',');
         }
         push_py_str(&mut out, model);
-        out.push_str(&format!(
-            ":{{\"cache_read_tokens\":{},\"cost\":{},\"input_tokens\":{},\"output_tokens\":{}}}",
-            u.cache_read_tokens,
-            py_float(u.cost),
-            u.input_tokens,
-            u.output_tokens
-        ));
+        let _ = write!(out, ":{{\"cache_read_tokens\":{},\"cost\":", u.cache_read_tokens);
+        push_py_float(&mut out, u.cost);
+        let _ = write!(out, ",\"input_tokens\":{},\"output_tokens\":{}}}", u.input_tokens, u.output_tokens);
     }
     out.push('}');
     out
@@ -47,7 +47,6 @@ pub fn models_usage_json(acc: &Accumulator) -> String {
 /// The item's JSON text (no trailing newline).
 pub fn render(p: &ItemParts<'_>) -> String {
     let (acc, side) = (p.acc, p.side);
-    let modified = py_float(p.modified);
     let mut o = String::with_capacity(1024);
     o.push_str("{\"agent_avatar\":");
     opt_str(&mut o, side.agent_avatar.as_deref());
@@ -57,7 +56,9 @@ pub fn render(p: &ItemParts<'_>) -> String {
     opt_str(&mut o, side.agent_path.as_deref());
     o.push_str(",\"agent_urls\":");
     o.push_str(side.agent_urls.as_deref().unwrap_or("null"));
-    o.push_str(&format!(",\"branches\":{},\"created\":{},\"id\":", side.branches, py_float(acc.created(p.modified))));
+    let _ = write!(o, ",\"branches\":{},\"created\":", side.branches);
+    push_py_float(&mut o, acc.created(p.modified));
+    o.push_str(",\"id\":");
     push_py_str(&mut o, p.id);
     o.push_str(",\"last_message_preview\":");
     match &acc.last_message {
@@ -68,24 +69,25 @@ pub fn render(p: &ItemParts<'_>) -> String {
         }
         None => o.push_str("null,\"last_message_role\":null"),
     }
-    o.push_str(&format!(
-        ",\"last_updated\":{modified},\"message_count\":{0},\"messages\":{0},\"model\":",
-        acc.messages
-    ));
+    o.push_str(",\"last_updated\":");
+    push_py_float(&mut o, p.modified);
+    let _ = write!(o, ",\"message_count\":{0},\"messages\":{0},\"model\":", acc.messages);
     opt_str(&mut o, acc.model.as_deref());
     o.push_str(",\"models_usage\":");
-    o.push_str(&models_usage_json(acc));
-    o.push_str(&format!(",\"modified\":{modified},\"name\":"));
+    o.push_str(p.models_usage);
+    o.push_str(",\"modified\":");
+    push_py_float(&mut o, p.modified);
+    o.push_str(",\"name\":");
     push_py_str(&mut o, &side.name);
     o.push_str(",\"path\":");
     push_py_str(&mut o, p.path);
-    o.push_str(&format!(
-        ",\"total_cache_read_tokens\":{},\"total_cost\":{},\"total_input_tokens\":{},\"total_output_tokens\":{},\"workspace\":",
-        acc.total_cache_read_tokens,
-        py_float(acc.total_cost),
-        acc.total_input_tokens,
-        acc.total_output_tokens
-    ));
+    let _ = write!(o, ",\"total_cache_read_tokens\":{},\"total_cost\":", acc.total_cache_read_tokens);
+    push_py_float(&mut o, acc.total_cost);
+    let _ = write!(
+        o,
+        ",\"total_input_tokens\":{},\"total_output_tokens\":{},\"workspace\":",
+        acc.total_input_tokens, acc.total_output_tokens
+    );
     push_py_str(&mut o, &side.workspace);
     o.push('}');
     o
