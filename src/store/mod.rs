@@ -34,6 +34,10 @@ pub struct Store {
     /// Every conversation's stored state as of a version, kept between refreshes so a sweep
     /// need not read them all from SQLite again.
     states: Arc<Mutex<Option<(Version, States)>>>,
+    /// The file's (size, mtime in ns) when its header last passed [`Store::is_intact`]: while
+    /// they stay the same, so does the header, and one stat answers (the WAL takes the writes;
+    /// the file itself changes only at checkpoints).
+    verified: Arc<Mutex<Option<(u64, i128)>>>,
 }
 
 /// What identifies the database's contents: the file, and SQLite's data version.
@@ -131,7 +135,7 @@ impl Store {
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
-        Ok(Store { pool, path: path.into(), identity, observer, states: Arc::default() })
+        Ok(Store { pool, path: path.into(), identity, observer, states: Arc::default(), verified: Arc::default() })
     }
 
     /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
@@ -171,9 +175,25 @@ impl Store {
     /// least as many bytes as the header says the database holds (a truncated file can look
     /// fine to connections that answer from their caches).
     pub fn is_intact(&self) -> bool {
-        if file_identity(&self.path).ok() != Some(self.identity) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(m) = std::fs::metadata(&self.path) else { return false };
+        if (m.dev(), m.ino()) != self.identity {
             return false;
         }
+        let seen = (m.len(), i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()));
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if *verified == Some(seen) {
+            return true;
+        }
+        let intact = self.header_is_sane();
+        // Like git's racy-index rule: a file modified within the last second may change again
+        // without its mtime moving (timestamps advance by the kernel's tick), so keep checking.
+        let settled = m.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() >= 1);
+        *verified = (intact && settled).then_some(seen);
+        intact
+    }
+
+    fn header_is_sane(&self) -> bool {
         let mut header = [0u8; 100];
         let Ok(mut f) = std::fs::File::open(&self.path) else { return false };
         let Ok(len) = f.metadata().map(|m| m.len()) else { return false };
@@ -236,4 +256,25 @@ fn move_aside(path: &Path) -> Result<PathBuf> {
         }
     }
     Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// A header overwritten in place, size and mtime unchanged (as within one timestamp tick):
+    /// a file modified in the last second is never trusted on its stat alone.
+    #[test]
+    fn a_header_damaged_within_the_same_tick_is_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        let store = Store::open(&path).unwrap();
+        assert!(store.is_intact());
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(b"not a database!!", 0).unwrap();
+        f.set_times(std::fs::FileTimes::new().set_modified(mtime)).unwrap();
+        assert!(!store.is_intact());
+    }
 }
