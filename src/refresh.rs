@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, Fnv, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
-use crate::store::{Conn, Store};
+use crate::store::{Conn, Kept, Store};
 
 /// Told how far a refresh has come (the backfill's progress bar).
 pub trait Progress: Sync {
@@ -100,8 +100,14 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
 struct Job {
     found: Found,
     prior: Option<StoredState>,
+    /// Where to resume, when the last refresh wrote it (else it is read from the database).
+    resume: Option<Resume>,
     side_stamp: u64,
 }
+
+/// How many written rows' resume points a refresh keeps for the next one: enough for the
+/// conversations being appended to right now, and nothing like a backfill's worth.
+const KEEP_RESUMES: usize = 16;
 
 enum Outcome {
     Row(Box<ConversationRow>, Kind, u64),
@@ -130,7 +136,10 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
     let began = Instant::now();
     let conn = store.conn()?;
     let version = store.version()?;
-    let kept = store.take_states(version);
+    let (kept, mut resumes, mut recorded_at) = match store.take_kept(version) {
+        Some(k) => (Some(k.states), k.resumes, k.recorded_at),
+        None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?),
+    };
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
     let complete = only.is_none() || kept.is_some();
     let (ids, mut stored) = match (only, kept) {
@@ -177,7 +186,12 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         if unchanged {
             stats.unchanged += 1;
         } else {
-            jobs.push(Job { prior: stored.get(&found.id).cloned(), found, side_stamp });
+            jobs.push(Job {
+                prior: stored.get(&found.id).cloned(),
+                resume: resumes.remove(&found.id),
+                found,
+                side_stamp,
+            });
         }
     }
     let asked: Option<HashSet<&String>> = only.map(|ids| ids.iter().collect());
@@ -188,13 +202,14 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         .collect();
     // What this refresh writes, to keep the states current without reading them back.
     let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
+    // The resume points it writes, while there are few.
+    let mut written: Option<HashMap<String, Resume>> = Some(HashMap::new());
     // Largest first keeps the threads evenly busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log.size));
     if let Some(p) = opts.progress {
         p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log.size).sum());
     }
 
-    let last_recorded = rows::get_meta(&conn, "last_refresh").map_err(|e| store.err(e))?;
     let mut writer = Writer::new(store, conn, opts.commit_every);
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
@@ -216,6 +231,10 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
                 }
                 writer.apply(|c| rows::upsert(c, &row))?;
                 changes.push((row.id.clone(), Some(row.state.clone())));
+                written = written.take().filter(|w| w.len() < KEEP_RESUMES).map(|mut w| {
+                    w.insert(row.id.clone(), row.resume.clone());
+                    w
+                });
                 Ok(())
             }
             Outcome::Vanished(id) => {
@@ -256,12 +275,11 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
     // would make every reader's cached answers stale for nothing).
-    let recorded_at =
-        last_recorded.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()).and_then(|v| v["at"].as_f64());
     let now = unix_now();
     if writer.wrote || recorded_at.is_none_or(|at| now - at > RECORD_EVERY_SECS) {
         let record = serde_json::json!({ "at": now, "stats": &stats });
         writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
+        recorded_at = Some(now);
     }
     writer.finish()?;
     if complete {
@@ -271,9 +289,16 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
                 None => stored.remove(&id),
             };
         }
-        store.keep_states(store.version()?, stored);
+        let resumes = written.unwrap_or_default();
+        store.keep(store.version()?, Kept { states: stored, resumes, recorded_at });
     }
     Ok(stats)
+}
+
+/// When the `last_refresh` record was written, read from the database.
+fn recorded_at(conn: &rusqlite::Connection) -> rusqlite::Result<Option<f64>> {
+    let record = rows::get_meta(conn, "last_refresh")?;
+    Ok(record.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()).and_then(|v| v["at"].as_f64()))
 }
 
 /// How stale `status`'s "last refresh" may get while nothing changes.
@@ -441,9 +466,10 @@ fn read_log(
 /// Builds the row of one changed conversation.
 fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let f = &job.found;
-    let resume = match &job.prior {
-        Some(_) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?,
-        None => None,
+    let resume = match (&job.prior, &job.resume) {
+        (Some(_), Some(resume)) => Some(resume.clone()),
+        (Some(_), None) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?,
+        (None, _) => None,
     };
     let prior_acc: Option<Accumulator> = resume.as_ref().and_then(|r| serde_json::from_str(&r.accumulator).ok());
     let prior_problems = prior_acc.as_ref().map(|a| a.problems).unwrap_or_default();

@@ -31,9 +31,8 @@ pub struct Store {
     /// A connection kept only to ask `PRAGMA data_version`, which changes whenever any other
     /// connection (ours or another process's) commits.
     observer: Arc<Mutex<Connection>>,
-    /// Every conversation's stored state as of a version, kept between refreshes so a sweep
-    /// need not read them all from SQLite again.
-    states: Arc<Mutex<Option<(Version, States)>>>,
+    /// What the last refresh knew of the database, valid while its version is unchanged.
+    kept: Arc<Mutex<Option<(Version, Kept)>>>,
     /// The file's (size, mtime in ns) when its header last passed [`Store::is_intact`]: while
     /// they stay the same, so does the header, and one stat answers (the WAL takes the writes;
     /// the file itself changes only at checkpoints).
@@ -45,6 +44,18 @@ pub type Version = (u64, u64, i64);
 
 /// Every conversation's stored state, by id.
 pub type States = HashMap<String, rows::StoredState>;
+
+/// What a refresh leaves for the next one, so it need not read it from SQLite again.
+#[derive(Default)]
+pub struct Kept {
+    /// Every conversation's stored state: what a sweep compares against.
+    pub states: States,
+    /// The resume points of the conversations the last refresh wrote (a few: a conversation
+    /// being appended to is usually the next one to change).
+    pub resumes: HashMap<String, rows::Resume>,
+    /// When the `last_refresh` record was written (Unix seconds), if it exists.
+    pub recorded_at: Option<f64>,
+}
 
 /// What is at the database path before we open it.
 enum Found {
@@ -135,7 +146,7 @@ impl Store {
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
-        Ok(Store { pool, path: path.into(), identity, observer, states: Arc::default(), verified: Arc::default() })
+        Ok(Store { pool, path: path.into(), identity, observer, kept: Arc::default(), verified: Arc::default() })
     }
 
     /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
@@ -148,17 +159,17 @@ impl Store {
         Self::open_ours(path)
     }
 
-    /// The kept states, if the database has not changed since they were kept.
-    pub fn take_states(&self, now: Version) -> Option<States> {
-        let mut kept = self.states.lock().unwrap_or_else(|p| p.into_inner());
+    /// What was kept, if the database has not changed since.
+    pub fn take_kept(&self, now: Version) -> Option<Kept> {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         match kept.take() {
-            Some((version, states)) if version == now => Some(states),
+            Some((version, kept)) if version == now => Some(kept),
             _ => None,
         }
     }
 
-    pub fn keep_states(&self, version: Version, states: States) {
-        *self.states.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, states));
+    pub fn keep(&self, version: Version, kept: Kept) {
+        *self.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, kept));
     }
 
     /// Changes whenever the database changes: the file's identity and its data version.
