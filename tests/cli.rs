@@ -88,3 +88,31 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
         .count();
     assert!(kept >= 1, "the damaged file is kept for inspection");
 }
+
+/// A naive timestamp in a daylight-saving gap or overlap reads as Python's `timestamp()` reads
+/// it (fold=0: the earlier instant in an overlap, the later candidate in a gap), east and west
+/// of UTC. POSIX zone strings need no zone database; the values are CPython 3's.
+#[test]
+fn naive_timestamps_in_dst_gaps_and_overlaps_read_as_python_reads_them() {
+    let cases = [
+        ("CET-1CEST,M3.5.0,M10.5.0/3", "2026-03-29T02:30:00", 1774747800.0),
+        ("CET-1CEST,M3.5.0,M10.5.0/3", "2026-10-25T02:30:00.500000", 1792888200.5),
+        ("EST5EDT,M3.2.0,M11.1.0", "2026-03-08T02:30:00", 1772955000.0),
+        ("EST5EDT,M3.2.0,M11.1.0", "2026-11-01T01:30:00.250000", 1793511000.25),
+    ];
+    for (tz, timestamp, created) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("logs/c");
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{timestamp}\"}}\n");
+        std::fs::write(dir.join("conversation.jsonl"), line).unwrap();
+        let out = ok(convmeta()
+            .env("TZ", tz)
+            .args(["list", "--json", "--logs"])
+            .arg(tmp.path().join("logs"))
+            .arg("--db")
+            .arg(tmp.path().join("db.sqlite3")));
+        let items: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(items[0]["created"].as_f64(), Some(created), "{tz} {timestamp}");
+    }
+}

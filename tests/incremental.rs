@@ -237,10 +237,10 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
 }
 
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the
-/// even last digit), and items stored by a build that rendered it otherwise are rendered again
-/// after the upgrade, without reading the log.
+/// even last digit), and rows stored by an earlier build (which rendered it otherwise) are
+/// rebuilt after the upgrade, from either older schema.
 #[test]
-fn halfway_floats_render_as_python_and_old_items_are_rendered_again() {
+fn halfway_floats_render_as_python_and_older_rows_are_rebuilt() {
     let a = archive();
     a.append("c", b"{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00\"}\n");
     // st_mtime 1763630067 + 1/256 s: Python's repr is 1763630067.0039062, not ...063.
@@ -249,16 +249,19 @@ fn halfway_floats_render_as_python_and_old_items_are_rendered_again() {
     let rendered = a.index.show("c").unwrap();
     assert!(rendered.contains("\"modified\":1763630067.0039062,"), "{rendered}");
 
-    // What an earlier build stored: the other digit, at schema version 1.
     let db = a.index.store().path().to_path_buf();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "UPDATE conversations SET item_json = replace(item_json, '0039062', '0039063'); PRAGMA user_version = 1;",
-    )
-    .unwrap();
-    drop(conn);
-    let upgraded = Index::open(&a.logs, &db).unwrap();
-    let stats = upgraded.refresh().unwrap();
-    assert_eq!((stats.side_only, stats.full_scans, stats.appends, stats.bytes_read), (1, 0, 0, 0), "{stats:?}");
-    assert_eq!(upgraded.show("c").unwrap(), rendered);
+    for old_schema in [1, 2] {
+        // What an earlier build stored: the other digit.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE conversations SET item_json = replace(item_json, '0039062', '0039063');
+             PRAGMA user_version = {old_schema};"
+        ))
+        .unwrap();
+        drop(conn);
+        let upgraded = Index::open(&a.logs, &db).unwrap();
+        let stats = upgraded.refresh().unwrap();
+        assert_eq!((stats.full_scans, stats.unchanged), (1, 0), "from schema {old_schema}: {stats:?}");
+        assert_eq!(upgraded.show("c").unwrap(), rendered, "from schema {old_schema}");
+    }
 }

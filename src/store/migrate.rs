@@ -3,8 +3,11 @@
 use rusqlite::Connection;
 
 /// Every migration, oldest first. Append only: a landed file is never edited.
-pub const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_render_items_again.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_render_items_again.sql"),
+    include_str!("../../migrations/0003_read_logs_again.sql"),
+];
 
 /// The schema version this build writes.
 pub fn latest() -> i64 {

@@ -1,6 +1,6 @@
 //! Timestamps as Python's `datetime.fromisoformat(ts).timestamp()` computes them.
 
-use chrono::{Local, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
+use chrono::{Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 
 /// Parses an ISO 8601 timestamp into Unix seconds. Naive values are read in the local time zone
 /// (`TZ` and the system zone database), as Python does.
@@ -15,17 +15,41 @@ pub fn iso_to_unix(s: &str) -> Option<f64> {
         }
         None => {
             // Naive: Python's _mktime() gives whole local seconds, then adds microseconds/1e6.
-            let secs = match Local.from_local_datetime(&naive) {
-                chrono::LocalResult::Single(t) => t.timestamp(),
-                chrono::LocalResult::Ambiguous(first, _) => first.timestamp(),
-                chrono::LocalResult::None => {
-                    let off = Local.offset_from_utc_datetime(&naive).fix().local_minus_utc();
-                    naive.and_utc().timestamp() - off as i64
-                }
-            };
-            Some(secs as f64 + micros as f64 / 1e6)
+            Some(local_to_unix(naive.and_utc().timestamp())? as f64 + micros as f64 / 1e6)
         }
     }
+}
+
+/// The Unix time whose local wall clock reads `t` (wall-clock seconds since the epoch), found
+/// the way CPython's `local_to_seconds` finds it with `fold=0`: in an overlap (clocks set back)
+/// the earlier instant, in a gap (clocks set forward) the later of the two candidates.
+fn local_to_unix(t: i64) -> Option<i64> {
+    // The local wall clock at Unix time `u`, in seconds since the epoch.
+    let local = |u: i64| Local.timestamp_opt(u, 0).single().map(|d| d.naive_local().and_utc().timestamp());
+    const MAX_FOLD_SECONDS: i64 = 24 * 3600;
+    let a = local(t)? - t;
+    let u1 = t - a;
+    let t1 = local(u1)?;
+    let b = if t1 == t {
+        // One solution; with fold=0 Python looks a day earlier for another offset.
+        let u2 = u1 - MAX_FOLD_SECONDS;
+        let b = local(u2)? - u2;
+        if a == b {
+            return Some(u1);
+        }
+        b
+    } else {
+        t1 - u1
+    };
+    let u2 = t - b;
+    if local(u2)? == t {
+        return Some(u2);
+    }
+    if t1 == t {
+        return Some(u1);
+    }
+    // In the gap: neither offset gives back `t`.
+    Some(u1.max(u2))
 }
 
 /// Python's `datetime.fromtimestamp(t).timestamp()`: the time rounded (half to even) to whole
