@@ -8,17 +8,23 @@ fn is_py_space(cp: u32) -> bool {
     matches!(cp, 0x09..=0x0d | 0x1c..=0x20 | 0x85 | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000)
 }
 
-const TAGS: [(&str, &str); 2] = [("<think>", "</think>"), ("<thinking>", "</thinking>")];
+/// gptme removes thinking blocks with two substitutions: `<think(?:ing)?>[\s\S]*?</think(?:ing)?>`
+/// (either opening tag closed by the first closing tag of either kind; some models do write
+/// `<think>…</thinking>`), then, on what is left, `<think(?:ing)?>[\s\S]*$`.
+const OPEN: [&str; 2] = ["<think>", "<thinking>"];
+const CLOSE: [&str; 2] = ["</think>", "</thinking>"];
 
-/// The content with `<think>…</think>` and `<thinking>…</thinking>` blocks removed, and an
-/// unclosed opening tag with everything after it. Streams: memory stays constant however long
-/// the message.
-struct Visible<I> {
+/// A stream of code points with a few in hand, to recognise tags.
+struct Lookahead<I> {
     src: I,
     ahead: std::collections::VecDeque<u32>,
 }
 
-impl<I: Iterator<Item = u32>> Visible<I> {
+impl<I: Iterator<Item = u32>> Lookahead<I> {
+    fn new(src: I) -> Self {
+        Lookahead { src, ahead: Default::default() }
+    }
+
     fn fill(&mut self, n: usize) -> bool {
         while self.ahead.len() < n {
             match self.src.next() {
@@ -32,34 +38,62 @@ impl<I: Iterator<Item = u32>> Visible<I> {
     fn at(&mut self, tag: &str) -> bool {
         self.fill(tag.chars().count()) && self.ahead.iter().zip(tag.chars()).all(|(&a, t)| a == t as u32)
     }
+
+    /// The length of whichever of `tags` starts here.
+    fn at_any(&mut self, tags: [&str; 2]) -> Option<usize> {
+        if !self.fill(1) || self.ahead[0] != '<' as u32 {
+            return None;
+        }
+        tags.into_iter().find(|tag| self.at(tag)).map(str::len)
+    }
 }
 
-impl<I: Iterator<Item = u32>> Iterator for Visible<I> {
+/// The first substitution: closed blocks removed. An unclosed opening tag ends the stream (the
+/// second substitution cuts there anyway: nothing after it can be a closed block). Streams:
+/// memory stays constant however long the message.
+struct WithoutBlocks<I>(Lookahead<I>);
+
+impl<I: Iterator<Item = u32>> Iterator for WithoutBlocks<I> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
+        let s = &mut self.0;
         'outer: loop {
-            if !self.fill(1) {
+            if !s.fill(1) {
                 return None;
             }
-            if self.ahead[0] == '<' as u32 {
-                for (open, close) in TAGS {
-                    if self.at(open) {
-                        self.ahead.drain(..open.len());
-                        while !self.at(close) {
-                            if !self.fill(1) {
-                                self.ahead.clear();
-                                return None; // unclosed: nothing after it shows
-                            }
-                            self.ahead.pop_front();
-                        }
-                        self.ahead.drain(..close.len());
+            if let Some(open) = s.at_any(OPEN) {
+                s.ahead.drain(..open);
+                loop {
+                    if let Some(close) = s.at_any(CLOSE) {
+                        s.ahead.drain(..close);
                         continue 'outer;
                     }
+                    if !s.fill(1) {
+                        s.ahead.clear();
+                        return None;
+                    }
+                    s.ahead.pop_front();
                 }
             }
-            return self.ahead.pop_front();
+            return s.ahead.pop_front();
         }
+    }
+}
+
+/// The second substitution: the stream ends at the first opening tag, including one formed
+/// where the first removed a block (`<think` + a block + `>`).
+struct CutAtOpening<I>(Lookahead<I>);
+
+impl<I: Iterator<Item = u32>> Iterator for CutAtOpening<I> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let s = &mut self.0;
+        if !s.fill(1) || s.at_any(OPEN).is_some() {
+            return None;
+        }
+        s.ahead.pop_front()
     }
 }
 
@@ -69,7 +103,8 @@ pub fn preview(content: impl Iterator<Item = u32>) -> Option<Vec<u32>> {
     let mut out: Vec<u32> = Vec::with_capacity(LIMIT + 3);
     let mut space = false;
     let mut more = false;
-    for c in (Visible { src: content, ahead: Default::default() }) {
+    let visible = CutAtOpening(Lookahead::new(WithoutBlocks(Lookahead::new(content))));
+    for c in visible {
         if is_py_space(c) {
             space = !out.is_empty();
             continue;
@@ -110,6 +145,17 @@ mod tests {
         assert_eq!(p("a <thinking>x</thinking>b <think>never closed"), Some("a b".into()));
         assert_eq!(p("<thinking>only thoughts"), None);
         assert_eq!(p(" \u{1c}x\u{a0}y\u{3000}z\u{200b}w\t\n"), Some("x y z\u{200b}w".into()));
+    }
+
+    /// gptme's two substitutions, as Python's `re` applies them (values from CPython).
+    #[test]
+    fn either_closing_tag_ends_a_block_and_formed_tags_cut() {
+        assert_eq!(p("<think>plan</thinking>Answer: 42").as_deref(), Some("Answer: 42"));
+        assert_eq!(p("<thinking>plan</think>Answer: 42").as_deref(), Some("Answer: 42"));
+        assert_eq!(p("a<think>b</think>c<thinking>d</thinking>e").as_deref(), Some("ace"));
+        // Removing the block forms `<think>` from its neighbours; the second substitution sees it.
+        assert_eq!(p("<think<think>x</think>>tail"), None);
+        assert_eq!(p("kept <thinking<think>x</think>> cut").as_deref(), Some("kept"));
     }
 
     #[test]
