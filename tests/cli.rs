@@ -116,3 +116,37 @@ fn naive_timestamps_in_dst_gaps_and_overlaps_read_as_python_reads_them() {
         assert_eq!(items[0]["created"].as_f64(), Some(created), "{tz} {timestamp}");
     }
 }
+
+/// `created` comes from the first line gptme's log reader accepts as a message, and timestamps
+/// are read as dateutil's isoparse reads them. Values checked against gptme 0.35.1.
+#[test]
+fn created_comes_from_the_first_line_gptme_reads_as_a_message() {
+    let second = r#"{"role": "user", "content": "b", "timestamp": "2026-01-02T00:00:00Z"}"#;
+    let cases = [
+        (r#"{"role": "user", "content": 5, "timestamp": "2026-01-01T00:00:00Z"}"#, 1767312000.0),
+        (r#"{"role": "user", "content": "a", "timestamp": null}"#, 1767312000.0),
+        (r#"{"role": "user", "content": "a", "timestamp": "2026-01-01T00:00:00Z", "files": null}"#, 1767312000.0),
+        (r#"{"role": "user", "content": "a", "timestamp": "2026-01-01T00:00:00Z", "metadata": []}"#, 1767225600.0),
+        (r#"{"role": "user", "content": "a", "timestamp": "2026-032T00:00:00Z"}"#, 1769904000.0),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for (i, (first, _)) in cases.iter().enumerate() {
+        let dir = logs.join(format!("c{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("conversation.jsonl"), format!("{first}\n{second}\n")).unwrap();
+    }
+    // An empty `usage` falls back to the flat counts, as gptme's `usage or metadata` does.
+    let dir = logs.join("flat");
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = r#"{"role": "assistant", "content": "a", "metadata": {"usage": {}, "input_tokens": 7}}"#;
+    std::fs::write(dir.join("conversation.jsonl"), format!("{line}\n")).unwrap();
+
+    let out = ok(convmeta().args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(tmp.path().join("db")));
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let item = |id: &str| items.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("{id} listed"));
+    for (i, (first, created)) in cases.iter().enumerate() {
+        assert_eq!(item(&format!("c{i}"))["created"].as_f64(), Some(*created), "{first}");
+    }
+    assert_eq!(item("flat")["total_input_tokens"], 7);
+}

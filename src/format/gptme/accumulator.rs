@@ -118,7 +118,8 @@ impl Accumulator {
 
     fn add(&mut self, line: &Line<'_>, offset: u64, len: usize) {
         self.problems.bad_fields += u64::from(line.bad_fields);
-        if self.created == Created::Unknown {
+        // `created` comes from the first line gptme's log reader accepts as a message.
+        if self.created == Created::Unknown && line.is_message() {
             self.created = match line.timestamp {
                 Timestamp::Missing => Created::FileMtime,
                 Timestamp::Text(s) => match time::iso_to_unix(&s.decode_lossy()) {

@@ -5,10 +5,10 @@ use crate::json::{Kind, Malformed, RawStr, Result, Scanner};
 /// What `timestamp` held, in the terms gptme's `created` logic cares about.
 #[derive(Debug, Clone, Copy)]
 pub enum Timestamp<'a> {
-    /// Absent or falsy (null, "", 0, false): gptme falls back to the file's mtime.
+    /// Absent: gptme falls back to the file's mtime.
     Missing,
     Text(RawStr<'a>),
-    /// Present but neither text nor falsy: the line is skipped for `created`.
+    /// Present but not text (null included): gptme's reader rejects the line.
     Unusable,
 }
 
@@ -41,6 +41,10 @@ pub struct Line<'a> {
     pub content: Option<RawStr<'a>>,
     pub timestamp: Timestamp<'a>,
     pub metadata: Option<Metadata<'a>>,
+    /// `files` is absent or something Python can iterate (gptme's reader fails on others).
+    files_iterable: bool,
+    /// `metadata` is absent, falsy or an object (gptme's reader fails on others).
+    metadata_readable: bool,
     pub bad_fields: u32,
 }
 
@@ -49,7 +53,15 @@ impl<'a> Line<'a> {
     /// ([`Malformed::Utf8`]), not JSON, or (our rule, where gptme crashes) not an object.
     pub fn parse(bytes: &'a [u8]) -> Result<Line<'a>> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut line = Line { role: None, content: None, timestamp: Timestamp::Missing, metadata: None, bad_fields: 0 };
+        let mut line = Line {
+            role: None,
+            content: None,
+            timestamp: Timestamp::Missing,
+            metadata: None,
+            files_iterable: true,
+            metadata_readable: true,
+            bad_fields: 0,
+        };
         let mut sc = Scanner::new(bytes);
         sc.object(|sc, key| {
             match key_name(&key).as_ref() {
@@ -58,13 +70,18 @@ impl<'a> Line<'a> {
                 b"timestamp" => line.timestamp = timestamp(sc)?,
                 b"metadata" => {
                     line.metadata = None;
+                    line.metadata_readable = true;
                     if sc.peek()? == Kind::Object {
                         line.metadata = Some(metadata(sc, &mut line.bad_fields)?);
                     } else {
-                        // gptme skips metadata that is not an object.
+                        // gptme's totals skip metadata that is not an object.
                         line.bad_fields += 1;
-                        sc.skip()?;
+                        line.metadata_readable = !truthy(sc)?;
                     }
+                }
+                b"files" => {
+                    line.files_iterable = matches!(sc.peek()?, Kind::Array | Kind::String | Kind::Object);
+                    sc.skip()?;
                 }
                 _ => sc.skip()?,
             }
@@ -74,6 +91,13 @@ impl<'a> Line<'a> {
             return Err(Malformed::Json);
         }
         Ok(line)
+    }
+
+    /// Whether gptme's log reader takes this line as a message (`created` comes from the first
+    /// one): role and content are strings, and `files` and `metadata` are usable. Its timestamp
+    /// must parse too, which the caller checks.
+    pub fn is_message(&self) -> bool {
+        self.role.is_some() && self.content.is_some() && self.files_iterable && self.metadata_readable
     }
 
     /// The role when it is `user` or `assistant`, the lines a preview may come from.
@@ -109,37 +133,30 @@ fn string_or_skip<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Option<RawS
 }
 
 fn timestamp<'a>(sc: &mut Scanner<'a>) -> Result<Timestamp<'a>> {
+    if sc.peek()? == Kind::String {
+        return Ok(Timestamp::Text(sc.string()?));
+    }
+    sc.skip()?;
+    Ok(Timestamp::Unusable)
+}
+
+/// Skips a value that is not an object, saying whether Python finds it true.
+fn truthy(sc: &mut Scanner<'_>) -> Result<bool> {
     Ok(match sc.peek()? {
-        Kind::String => {
-            let s = sc.string()?;
-            if s.bytes.is_empty() {
-                Timestamp::Missing
-            } else {
-                Timestamp::Text(s)
-            }
-        }
         Kind::Null => {
             sc.skip()?;
-            Timestamp::Missing
+            false
         }
-        Kind::Bool => {
-            if sc.bool()? {
-                Timestamp::Unusable
-            } else {
-                Timestamp::Missing
-            }
-        }
-        Kind::Number => {
-            let n = sc.number()?;
-            if n.parse::<f64>().is_ok_and(|v| v == 0.0) {
-                Timestamp::Missing
-            } else {
-                Timestamp::Unusable
-            }
-        }
-        Kind::Object | Kind::Array => {
-            sc.skip()?;
-            Timestamp::Unusable
+        Kind::Bool => sc.bool()?,
+        Kind::Number => sc.number()?.parse::<f64>() != Ok(0.0),
+        Kind::String => !sc.string()?.bytes.is_empty(),
+        _ => {
+            let mut items = false;
+            sc.array(|sc| {
+                items = true;
+                sc.skip()
+            })?;
+            items
         }
     })
 }
@@ -164,9 +181,13 @@ fn metadata<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Metadata<'a>> {
             }
             b"usage" => {
                 if sc.peek()? == Kind::Object {
-                    let mut t = Tokens::default();
-                    sc.object(|sc, key| token_field(sc, key, &mut t, bad))?;
-                    usage = Some(t);
+                    let (mut t, mut keys) = (Tokens::default(), false);
+                    sc.object(|sc, key| {
+                        keys = true;
+                        token_field(sc, key, &mut t, bad)
+                    })?;
+                    // gptme reads `usage or metadata`: an empty object falls back to the flat counts.
+                    usage = keys.then_some(t);
                 } else {
                     *bad += 1;
                     sc.skip()?;
