@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""A random gptme archive: realistic and edge-case lines, none of gptme's known crashers."""
+import json, os, random, sys
+seed, root, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+rng = random.Random(seed)
+words = ['hello', 'world', 'fix', 'the', 'bug', 'é', 'naïve', '日本', '😀', 'x' * 30, '<think>', '</think>',
+         '<thinking>', '</thinking>', '\n', '\t', '  ', '\u00a0', '\u2028', '\u3000', '\u200b', '\x1c', 'a\\b', '"q"']
+models = ['openai/gpt-5', 'anthropic/claude-sonnet-4-5', 'gpt-4o', 'm', 'ünï']
+def ts():
+    r = rng.random()
+    y, mo, d = rng.choice([2025, 2026]), rng.randint(1, 12), rng.randint(1, 28)
+    h, mi, s = rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59)
+    base = f'{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}'
+    if r < 0.5: return base + f'.{rng.randint(0, 999999):06d}'
+    if r < 0.6: return base
+    if r < 0.7: return base + rng.choice(['+00:00', 'Z', '+05:30', '-08:00'])
+    if r < 0.75: return base.replace('T', ' ')
+    if r < 0.8: return f'{y:04d}{mo:02d}{d:02d}'
+    if r < 0.85: return rng.choice(['yesterday', '', '2026-02-30T00:00:00', '2026-01-01T25:00'])
+    if r < 0.9: return rng.choice([12345, None, 1.5, [], {}, '', 0, False])
+    return base + '.5'
+def content():
+    r = rng.random()
+    if r < 0.05: return rng.choice([None, 5, ['a'], {'x': 1}, True])
+    if r < 0.1: return ''
+    return ''.join(rng.choice(words) + rng.choice(['', ' ']) for _ in range(rng.randint(1, 40)))
+def line(first):
+    role = rng.choice(['user', 'assistant', 'assistant', 'system', 'tool', 5 if rng.random() < 0.1 else 'user'])
+    if first and rng.random() < 0.7: role = 'system'
+    m = {'role': role, 'content': content()}
+    if rng.random() < 0.9: m['timestamp'] = ts()
+    if rng.random() < 0.2: m['files'] = rng.choice([['a.txt'], None, 5, 'ab', {}, []])
+    if role == 'assistant' and rng.random() < 0.7:
+        md = {}
+        if rng.random() < 0.9: md['model'] = rng.choice(models + [None])
+        if rng.random() < 0.8:
+            md['usage'] = {k: rng.choice([rng.randint(0, 5000), rng.randint(0, 5000), 0, None])
+                           for k in ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'] if rng.random() < 0.8}
+        if rng.random() < 0.8: md['cost'] = rng.choice([round(rng.random() / 10, rng.randint(1, 8)), 0, 0.1 + 0.2, 1e-7, 3, None])
+        m['metadata'] = md if rng.random() < 0.9 else rng.choice([[], '', 0, False, None, {}])
+    text = json.dumps(m, ensure_ascii=rng.random() < 0.8)
+    r = rng.random()
+    if r < 0.03: text = text[:-3]  # malformed
+    elif r < 0.05: text = ''
+    elif r < 0.06: text = '   '
+    return text + ('\r\n' if rng.random() < 0.03 else '\n')
+os.makedirs(root, exist_ok=True)
+for i in range(n):
+    cid = rng.choice(['2026-01-%02d-conv-%d' % (rng.randint(1, 28), i), 'chat-%d' % i, 'test-x-%d' % i if rng.random() < 0.1 else 'c%d' % i])
+    d = os.path.join(root, cid)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'conversation.jsonl'), 'w', encoding='utf-8', newline='') as f:
+        for k in range(rng.randint(0, 30)):
+            f.write(line(k == 0))
+    if rng.random() < 0.3:
+        with open(os.path.join(d, 'config.toml'), 'w') as f:
+            f.write('[chat]\n')
+            if rng.random() < 0.7: f.write('name = %s\n' % json.dumps(rng.choice(['My chat', 'naïve ☃', 'x'])))
+            if rng.random() < 0.3: f.write('workspace = "%s"\n' % rng.choice(['/tmp', '@log', '.']))
+    if rng.random() < 0.2:
+        os.makedirs(os.path.join(d, 'branches'), exist_ok=True)
+        for b in range(rng.randint(0, 3)):
+            open(os.path.join(d, 'branches', 'b%d.jsonl' % b), 'w').close()
+    t = rng.randint(1735689600, 1798761600) * 10**9 + rng.choice([0, rng.randint(0, 999999999)])
+    os.utime(os.path.join(d, 'conversation.jsonl'), ns=(t, t))
