@@ -150,3 +150,32 @@ fn created_comes_from_the_first_line_gptme_reads_as_a_message() {
     }
     assert_eq!(item("flat")["total_input_tokens"], 7);
 }
+
+/// A `config.toml` that Python's `tomllib` cannot read (a byte-order mark, a TOML 1.1 escape)
+/// gives what gptme falls back to: the id as the name, the conversation's directory as the
+/// workspace (even when a `workspace/` directory exists). Checked against gptme 0.35.1.
+#[test]
+fn configs_tomllib_cannot_read_fall_back_as_gptme_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let line = "{\"role\": \"user\", \"content\": \"a\"}\n";
+    for (id, config) in [
+        ("bom", "\u{feff}[chat]\nname = \"x\"\nworkspace = \"@log\"\n"),
+        ("escape", "[chat]\nname = \"bad \\x41\"\nworkspace = \"@log\"\n"),
+        ("good", "[chat]\nname = \"fine\"\nworkspace = \"@log\"\n"),
+    ] {
+        let dir = logs.join(id);
+        std::fs::create_dir_all(dir.join("workspace")).unwrap();
+        std::fs::write(dir.join("conversation.jsonl"), line).unwrap();
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+    }
+    let out = ok(convmeta().args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(tmp.path().join("db")));
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let item = |id: &str| items.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("{id} listed")).clone();
+    let dir = |id: &str| std::fs::canonicalize(logs.join(id)).unwrap().to_string_lossy().into_owned();
+    for id in ["bom", "escape"] {
+        assert_eq!((item(id)["name"].clone(), item(id)["workspace"].clone()), (id.into(), dir(id).into()), "{id}");
+    }
+    assert_eq!(item("good")["name"], "fine");
+    assert_eq!(item("good")["workspace"], format!("{}/workspace", dir("good")));
+}

@@ -6,6 +6,13 @@ rng = random.Random(seed)
 words = ['hello', 'world', 'fix', 'the', 'bug', 'é', 'naïve', '日本', '😀', 'x' * 30, '<think>', '</think>',
          '<thinking>', '</thinking>', '\n', '\t', '  ', '\u00a0', '\u2028', '\u3000', '\u200b', '\x1c', 'a\\b', '"q"']
 models = ['openai/gpt-5', 'anthropic/claude-sonnet-4-5', 'gpt-4o', 'm', 'ünï']
+# Ways to write a name in TOML, valid and not (gptme falls back to the id when it cannot read it).
+# Not a string (`name = 42`) is left out: gptme shows the value, we count a problem and show the id.
+NAMES = ['"My chat"', '"naïve ☃"', "'literal \\n'", '"""multi\nline"""', "'''raw\nlines'''",
+         '"esc \\u00e9 \\U0001F600 \\t"', '"bad \\x41"', '"a" # comment', '""', '"\\""', '"tab\there"',
+         '"unterminated', '"dup"\nname = "again"', '"x" trailing',
+         '"a\\\n   b"', '"\\ud800"', '"  spaced  "']
+
 def ts():
     r = rng.random()
     y, mo, d = rng.choice([2025, 2026]), rng.randint(1, 12), rng.randint(1, 28)
@@ -53,9 +60,9 @@ for i in range(n):
         for k in range(rng.randint(0, 30)):
             f.write(line(k == 0))
     if rng.random() < 0.3:
-        with open(os.path.join(d, 'config.toml'), 'w') as f:
-            f.write('[chat]\n')
-            if rng.random() < 0.7: f.write('name = %s\n' % json.dumps(rng.choice(['My chat', 'naïve ☃', 'x'])))
+        with open(os.path.join(d, 'config.toml'), 'w', encoding='utf-8', newline='') as f:
+            f.write(rng.choice(['[chat]\n', '[chat]\r\n', '# c\n[chat] # t\n', '\ufeff[chat]\n']))
+            if rng.random() < 0.7: f.write('name = %s\n' % rng.choice(NAMES))
             if rng.random() < 0.3: f.write('workspace = "%s"\n' % rng.choice(['/tmp', '@log', '.']))
     if rng.random() < 0.2:
         os.makedirs(os.path.join(d, 'branches'), exist_ok=True)

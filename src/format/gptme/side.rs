@@ -31,49 +31,65 @@ pub struct Side {
 pub fn read(dir: &Path, id: &str) -> Side {
     let mut side = Side { name: id.to_owned(), ..Side::default() };
     let config_path = dir.join("config.toml");
-    let chat = match read_small_file(&config_path) {
-        Ok(bytes) => Some(parse_chat_table(&bytes, &mut side.problems)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let config = match read_small_file(&config_path) {
+        Ok(bytes) => parse_chat_table(&bytes, &mut side.problems).map_or(Config::Unreadable, Config::Chat),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::Missing,
         Err(e) => {
             side.problems.push(format!("config.toml: {e}"));
-            Some(toml::Table::new())
+            Config::Unreadable
         }
     };
     let text = |t: &toml::Table, key: &str| t.get(key).and_then(|v| v.as_str()).map(str::to_owned);
-    if let Some(chat) = &chat {
+    if let Config::Chat(chat) = &config {
         if let Some(name) = text(chat, "name").filter(|n| !n.is_empty()) {
             side.name = name;
+        } else if chat.get("name").is_some_and(|v| !v.is_str()) {
+            // gptme would show the value itself (a number as the name); we keep names text.
+            side.problems.push("config.toml: [chat] name is not a string".into());
         }
         if let Some(agent) = text(chat, "agent").filter(|a| !a.is_empty()) {
             read_agent(&mut side, &agent);
         }
     }
     let own = dir.join("workspace");
-    let workspace = match chat.as_ref().map(|c| text(c, "workspace")) {
+    let workspace = match &config {
         // No config at all: gptme's default config puts the workspace in the log dir.
-        None => own,
-        Some(Some(ws)) if ws == "@log" => own,
-        Some(Some(ws)) if !ws.is_empty() => expand_home(&ws),
-        Some(_) if own.exists() => own,
-        Some(_) => dir.to_path_buf(),
+        Config::Missing => own,
+        // gptme falls back to the conversation's directory for a config it cannot read.
+        Config::Unreadable => dir.to_path_buf(),
+        Config::Chat(chat) => match text(chat, "workspace") {
+            Some(ws) if ws == "@log" => own,
+            Some(ws) if !ws.is_empty() => expand_home(&ws),
+            _ if own.exists() => own,
+            _ => dir.to_path_buf(),
+        },
     };
     side.workspace = realpath(&workspace).to_string_lossy().into_owned();
     side.branches = 1 + count_branches(&dir.join("branches"));
     side
 }
 
-fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> toml::Table {
-    let parsed = std::str::from_utf8(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|s| s.parse::<toml::Table>().map_err(|e| e.message().to_owned()));
+/// What `config.toml` gave.
+enum Config {
+    Missing,
+    /// Unreadable, not UTF-8 or not TOML.
+    Unreadable,
+    /// Its `[chat]` table (empty when absent or not a table).
+    Chat(toml::Table),
+}
+
+/// The document's `[chat]` table; None when the file is not UTF-8 or not TOML as Python's
+/// `tomllib` reads it (TOML 1.0, which has no byte-order mark).
+fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Table> {
+    let parsed = std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(parse_toml);
     let mut doc = match parsed {
         Ok(doc) => doc,
         Err(e) => {
             problems.push(format!("config.toml: invalid TOML: {e}"));
-            return toml::Table::new();
+            return None;
         }
     };
-    match doc.remove("chat") {
+    Some(match doc.remove("chat") {
         Some(toml::Value::Table(chat)) => {
             let unknown: Vec<&str> = chat.keys().map(String::as_str).filter(|k| !CHAT_KEYS.contains(k)).collect();
             if !unknown.is_empty() {
@@ -86,7 +102,16 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> toml::Table {
             toml::Table::new()
         }
         None => toml::Table::new(),
+    })
+}
+
+/// TOML as Python's `tomllib` reads it: version 1.0 (the `toml` crate 0.8), and no byte-order
+/// mark, which `tomllib` rejects.
+fn parse_toml(text: &str) -> Result<toml::Table, String> {
+    if text.starts_with('\u{feff}') {
+        return Err("a byte-order mark".into());
     }
+    text.parse::<toml::Table>().map_err(|e| e.message().to_owned())
 }
 
 fn read_agent(side: &mut Side, agent: &str) {
@@ -101,7 +126,7 @@ fn read_agent(side: &mut Side, agent: &str) {
             return;
         }
     };
-    let table = std::str::from_utf8(&bytes).ok().and_then(|s| s.parse::<toml::Table>().ok());
+    let table = std::str::from_utf8(&bytes).ok().and_then(|s| parse_toml(s).ok());
     let Some(mut table) = table else {
         side.problems.push(format!("{}: invalid TOML", toml_path.display()));
         return;
