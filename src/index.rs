@@ -148,7 +148,7 @@ impl Index {
 
     fn page_in(store: &Store, limit: usize, q: Option<&str>, after: Option<&After>) -> Result<Page> {
         let conn = store.conn()?;
-        let needle = q.filter(|q| !q.is_empty()).map(str::to_lowercase);
+        let needle = q.and_then(crate::format::gptme::search_needle);
         let mut items = Vec::new();
         let mut more = false;
         rows::for_each_listed(&conn, after, |row| {

@@ -130,8 +130,8 @@ impl Params {
         if limit <= 0 {
             return Err("limit must be a positive integer");
         }
-        // `q` wins whenever present, even empty (then there is no filter).
-        let q = first(&pairs, "q").or_else(|| first(&pairs, "search")).filter(|q| !q.is_empty()).map(str::to_owned);
+        // `q` wins whenever present, even empty; blank after gptme's strip means no filter.
+        let q = first(&pairs, "q").or_else(|| first(&pairs, "search")).and_then(crate::format::gptme::search_needle);
         Ok(Params {
             limit: limit.min(MAX_LIMIT) as usize,
             q,
@@ -291,7 +291,10 @@ mod tests {
     fn q_wins_over_search_and_flags_read_like_flask() {
         let p = Params::parse(Some("q=&search=x&detail&paginated=YES")).unwrap();
         assert_eq!((p.q, p.detail, p.paginated), (None, true, true));
-        assert_eq!(Params::parse(Some("search=Octopus")).unwrap().q.as_deref(), Some("Octopus"));
+        assert_eq!(Params::parse(Some("search=Octopus")).unwrap().q.as_deref(), Some("octopus"));
+        // gptme strips the text (Python's whitespace) and lower-cases it; blank is no search.
+        assert_eq!(Params::parse(Some("q=%20%E3%80%80Rust%09")).unwrap().q.as_deref(), Some("rust"));
+        assert_eq!(Params::parse(Some("q=%20%20&search=x")).unwrap().q, None);
         assert!(!Params::parse(Some("detail=no")).unwrap().detail);
     }
 

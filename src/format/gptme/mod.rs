@@ -28,6 +28,12 @@ pub fn default_logs_dir() -> Option<PathBuf> {
     nonblank("HOME").map(|h| PathBuf::from(h).join(".local/share/gptme/logs"))
 }
 
+/// gptme's search text: `q.strip().lower()`, None when nothing is left (then there is no filter).
+pub fn search_needle(q: &str) -> Option<String> {
+    let q = q.trim_matches(|c: char| preview::is_py_space(c as u32));
+    (!q.is_empty()).then(|| q.to_lowercase())
+}
+
 /// gptme hides its test and temporary conversations from user listings.
 pub fn is_hidden(id: &str) -> bool {
     id.starts_with("tmp") || id.starts_with("test-") || id.contains("gptme-evals-")

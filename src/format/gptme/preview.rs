@@ -3,8 +3,8 @@
 
 const LIMIT: usize = 100;
 
-/// Python's `str.split()` whitespace.
-fn is_py_space(cp: u32) -> bool {
+/// Python's `str.split()` and `str.strip()` whitespace.
+pub fn is_py_space(cp: u32) -> bool {
     matches!(cp, 0x09..=0x0d | 0x1c..=0x20 | 0x85 | 0xa0 | 0x1680 | 0x2000..=0x200a | 0x2028 | 0x2029 | 0x202f | 0x205f | 0x3000)
 }
 
