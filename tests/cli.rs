@@ -179,3 +179,33 @@ fn configs_tomllib_cannot_read_fall_back_as_gptme_does() {
     assert_eq!(item("good")["name"], "fine");
     assert_eq!(item("good")["workspace"], format!("{}/workspace", dir("good")));
 }
+
+/// gptme reads a line two ways: its totals parse `bytes.strip()` (ASCII whitespace, `\x0b` and
+/// `\x0c` too), its log reader (for `created`) parses text stripped of all of Python's
+/// whitespace and refuses a byte-order mark. Values checked against gptme 0.35.1.
+#[test]
+fn lines_are_stripped_as_each_of_gptmes_readers_strips_them() {
+    let first = r#"{"role": "assistant", "content": "hi", "timestamp": "2026-01-01T00:00:00Z", "metadata": {"model": "m", "cost": 0.5, "usage": {"input_tokens": 3}}}"#;
+    let second = r#"{"role": "user", "content": "later", "timestamp": "2026-01-02T00:00:00Z"}"#;
+    // (id, bytes before the first line, created, total_cost)
+    let cases: [(&str, &[u8], f64, f64); 4] = [
+        ("form-feed", b"\x0c", 1767225600.0, 0.5),
+        ("vertical-tab", b"\x0b", 1767225600.0, 0.5),
+        ("no-break-space", "\u{a0}".as_bytes(), 1767225600.0, 0.0),
+        ("byte-order-mark", b"\xef\xbb\xbf", 1767312000.0, 0.5),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for (id, before, _, _) in &cases {
+        let dir = logs.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = [*before, first.as_bytes(), b"\n", second.as_bytes(), b"\n"].concat();
+        std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
+    }
+    let out = ok(convmeta().args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(tmp.path().join("db")));
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    for (id, _, created, cost) in cases {
+        let item = items.iter().find(|i| i["id"] == id).unwrap_or_else(|| panic!("{id} listed"));
+        assert_eq!((item["created"].as_f64(), item["total_cost"].as_f64()), (Some(created), Some(cost)), "{id}");
+    }
+}

@@ -84,13 +84,21 @@ pub struct Accumulator {
 }
 
 /// ASCII whitespace as Python's `bytes.strip()` sees it.
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+fn is_ascii_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// Parses a line, reading invalid UTF-8 with U+FFFD in place of the bad bytes when needed (as
-/// gptme reads lines for `created`). `f` learns whether that happened.
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(is_ascii_space)
+}
+
+/// Parses a line as gptme's totals read it (`json.loads(line.strip())` on bytes), reading
+/// invalid UTF-8 with U+FFFD in place of the bad bytes when needed (gptme would fail the whole
+/// listing). `f` learns whether that happened.
 fn with_parsed<R>(bytes: &[u8], f: impl FnOnce(Result<Line<'_>, Malformed>, bool) -> R) -> R {
+    let start = bytes.iter().position(|b| !is_ascii_space(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_ascii_space(b)).map_or(start, |i| i + 1);
+    let bytes = &bytes[start..end];
     match Line::parse(bytes) {
         Err(Malformed::Utf8) => {
             let lossy = String::from_utf8_lossy(bytes);
@@ -98,6 +106,31 @@ fn with_parsed<R>(bytes: &[u8], f: impl FnOnce(Result<Line<'_>, Malformed>, bool
         }
         other => f(other, false),
     }
+}
+
+/// What a line gives `created`: gptme takes it from the first line its log reader accepts as
+/// a message.
+fn created_of(line: &Line<'_>) -> Created {
+    if !line.is_message() {
+        return Created::Unknown;
+    }
+    match line.timestamp {
+        Timestamp::Missing => Created::FileMtime,
+        Timestamp::Text(s) => time::iso_to_unix(&s.decode_lossy()).map_or(Created::Unknown, Created::At),
+        Timestamp::Unusable => Created::Unknown,
+    }
+}
+
+/// [`created_of`] the line as gptme's log reader reads it: text (bad UTF-8 as U+FFFD) stripped of
+/// Python's whitespace (`\u00a0`, `\u2028`, `\x1c` … too), parsed as a `str`, which refuses a
+/// byte-order mark.
+fn created_of_text(bytes: &[u8]) -> Created {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim_matches(|c: char| preview::is_py_space(c as u32));
+    if text.starts_with('\u{feff}') {
+        return Created::Unknown;
+    }
+    Line::parse(text.as_bytes()).map_or(Created::Unknown, |line| created_of(&line))
 }
 
 impl Accumulator {
@@ -109,6 +142,15 @@ impl Accumulator {
         self.messages += 1;
         with_parsed(bytes, |parsed, lossy| {
             self.problems.invalid_utf8_lines += u64::from(lossy);
+            if self.created == Created::Unknown {
+                // gptme's log reader sees this same line unless it had other whitespace at its
+                // ends or a byte-order mark: those rare lines are read again its way.
+                let plain = bytes.trim_ascii().starts_with(b"{") && bytes.trim_ascii().ends_with(b"}");
+                self.created = match &parsed {
+                    Ok(line) if plain => created_of(line),
+                    _ => created_of_text(bytes),
+                };
+            }
             match parsed {
                 Ok(line) => self.add(&line, offset, bytes.len()),
                 Err(_) => self.problems.bad_lines += 1,
@@ -118,17 +160,6 @@ impl Accumulator {
 
     fn add(&mut self, line: &Line<'_>, offset: u64, len: usize) {
         self.problems.bad_fields += u64::from(line.bad_fields);
-        // `created` comes from the first line gptme's log reader accepts as a message.
-        if self.created == Created::Unknown && line.is_message() {
-            self.created = match line.timestamp {
-                Timestamp::Missing => Created::FileMtime,
-                Timestamp::Text(s) => match time::iso_to_unix(&s.decode_lossy()) {
-                    Some(t) => Created::At(t),
-                    None => Created::Unknown,
-                },
-                Timestamp::Unusable => Created::Unknown,
-            };
-        }
         if let Some(meta) = line.metadata.as_ref().filter(|m| m.nonempty) {
             if let Some(model) = meta.model {
                 if !self.model.as_deref().is_some_and(|m| model.is(m)) {
