@@ -209,3 +209,24 @@ fn lines_are_stripped_as_each_of_gptmes_readers_strips_them() {
         assert_eq!((item["created"].as_f64(), item["total_cost"].as_f64()), (Some(created), Some(cost)), "{id}");
     }
 }
+
+/// gptme's log reader (for `created`) reads with universal newlines: a bare `\r` ends a line
+/// there, though not for the totals, which split at `\n`. Values checked against gptme 0.35.1.
+#[test]
+fn a_bare_carriage_return_breaks_lines_for_created() {
+    let early = r#"{"role": "user", "content": "a", "timestamp": "2026-01-02T00:00:00Z"}"#;
+    let late = r#"{"role": "assistant", "content": "b", "timestamp": "2026-01-01T00:00:00Z"}"#;
+    let split = "{\"role\": \"user\",\r\"content\": \"c\", \"timestamp\": \"2026-01-05T00:00:00Z\"}";
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for (id, text) in [("two-in-one", format!("{early}\r{late}\n")), ("split-object", format!("{split}\n{late}\n"))] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(logs.join(id).join("conversation.jsonl"), text).unwrap();
+    }
+    let out = ok(convmeta().args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(tmp.path().join("db")));
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let created = |id: &str| items.iter().find(|i| i["id"] == id).and_then(|i| i["created"].as_f64());
+    // The first half of a line holding two objects; an object split by `\r` is no message.
+    assert_eq!(created("two-in-one"), Some(1767312000.0));
+    assert_eq!(created("split-object"), Some(1767225600.0));
+}

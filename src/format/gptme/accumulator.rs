@@ -121,16 +121,22 @@ fn created_of(line: &Line<'_>) -> Created {
     }
 }
 
-/// [`created_of`] the line as gptme's log reader reads it: text (bad UTF-8 as U+FFFD) stripped of
-/// Python's whitespace (`\u00a0`, `\u2028`, `\x1c` … too), parsed as a `str`, which refuses a
-/// byte-order mark.
+/// [`created_of`] the line as gptme's log reader reads it: text (bad UTF-8 as U+FFFD) with a bare
+/// `\r` ending a line too (universal newlines), each line stripped of Python's whitespace
+/// (`\u00a0`, `\u2028`, `\x1c` … too) and parsed as a `str`, which refuses a byte-order mark.
 fn created_of_text(bytes: &[u8]) -> Created {
     let text = String::from_utf8_lossy(bytes);
-    let text = text.trim_matches(|c: char| preview::is_py_space(c as u32));
-    if text.starts_with('\u{feff}') {
-        return Created::Unknown;
+    for part in text.split('\r') {
+        let part = part.trim_matches(|c: char| preview::is_py_space(c as u32));
+        if part.is_empty() || part.starts_with('\u{feff}') {
+            continue;
+        }
+        let created = Line::parse(part.as_bytes()).map_or(Created::Unknown, |line| created_of(&line));
+        if created != Created::Unknown {
+            return created;
+        }
     }
-    Line::parse(text.as_bytes()).map_or(Created::Unknown, |line| created_of(&line))
+    Created::Unknown
 }
 
 impl Accumulator {
@@ -143,9 +149,11 @@ impl Accumulator {
         with_parsed(bytes, |parsed, lossy| {
             self.problems.invalid_utf8_lines += u64::from(lossy);
             if self.created == Created::Unknown {
-                // gptme's log reader sees this same line unless it had other whitespace at its
-                // ends or a byte-order mark: those rare lines are read again its way.
-                let plain = bytes.trim_ascii().starts_with(b"{") && bytes.trim_ascii().ends_with(b"}");
+                // gptme's log reader sees this same line unless it has other whitespace at its
+                // ends, a byte-order mark, or a bare `\r` (a line break to that reader): those
+                // rare lines are read again its way.
+                let trimmed = bytes.trim_ascii();
+                let plain = trimmed.starts_with(b"{") && trimmed.ends_with(b"}") && !trimmed.contains(&b'\r');
                 self.created = match &parsed {
                     Ok(line) if plain => created_of(line),
                     _ => created_of_text(bytes),
