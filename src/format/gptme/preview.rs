@@ -35,6 +35,21 @@ impl<I: Iterator<Item = u32>> Lookahead<I> {
         true
     }
 
+    /// The next code point when nothing is in hand and it cannot start a tag (most text), or
+    /// the end: what needs no lookahead. None when the caller must look.
+    fn plain(&mut self) -> Option<Option<u32>> {
+        if !self.ahead.is_empty() {
+            return None;
+        }
+        match self.src.next() {
+            Some(c) if c == '<' as u32 => {
+                self.ahead.push_back(c);
+                None
+            }
+            c => Some(c),
+        }
+    }
+
     fn at(&mut self, tag: &str) -> bool {
         self.fill(tag.chars().count()) && self.ahead.iter().zip(tag.chars()).all(|(&a, t)| a == t as u32)
     }
@@ -58,6 +73,9 @@ impl<I: Iterator<Item = u32>> Iterator for WithoutBlocks<I> {
 
     fn next(&mut self) -> Option<u32> {
         let s = &mut self.0;
+        if let Some(c) = s.plain() {
+            return c;
+        }
         'outer: loop {
             if !s.fill(1) {
                 return None;
@@ -90,6 +108,9 @@ impl<I: Iterator<Item = u32>> Iterator for CutAtOpening<I> {
 
     fn next(&mut self) -> Option<u32> {
         let s = &mut self.0;
+        if let Some(c) = s.plain() {
+            return c;
+        }
         if !s.fill(1) || s.at_any(OPEN).is_some() {
             return None;
         }
@@ -156,6 +177,46 @@ mod tests {
         // Removing the block forms `<think>` from its neighbours; the second substitution sees it.
         assert_eq!(p("<think<think>x</think>>tail"), None);
         assert_eq!(p("kept <thinking<think>x</think>> cut").as_deref(), Some("kept"));
+    }
+
+    /// The earliest of `tags` in `s`: (position, length).
+    fn find_any(s: &str, tags: [&str; 2]) -> Option<(usize, usize)> {
+        tags.iter().filter_map(|t| s.find(t).map(|at| (at, t.len()))).min_by_key(|&(at, len)| (at, usize::MAX - len))
+    }
+
+    /// gptme's substitutions and whitespace join done the plain way, on whole strings.
+    fn reference(s: &str) -> Option<String> {
+        let (mut kept, mut rest) = (String::new(), s);
+        while let Some((at, len)) = find_any(rest, OPEN) {
+            let Some((close, close_len)) = find_any(&rest[at + len..], CLOSE) else { break };
+            kept.push_str(&rest[..at]);
+            rest = &rest[at + len + close + close_len..];
+        }
+        kept.push_str(rest);
+        let visible = find_any(&kept, OPEN).map_or(kept.as_str(), |(at, _)| &kept[..at]);
+        let words: Vec<&str> = visible.split(|c| is_py_space(c as u32)).filter(|w| !w.is_empty()).collect();
+        let joined: Vec<char> = words.join(" ").chars().collect();
+        let cut: String = joined.iter().take(LIMIT).collect();
+        (!joined.is_empty()).then(|| if joined.len() > LIMIT { cut + "..." } else { cut })
+    }
+
+    /// Random texts made of tags, tag fragments and words agree with the plain reference.
+    #[test]
+    fn agrees_with_the_plain_reference() {
+        let pieces =
+            ["<think>", "<thinking>", "</think>", "</thinking>", "<think", "<", ">", "a", " ", "\n", "é", "word "];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let len = next(40);
+            let text: String = (0..len).map(|_| pieces[next(pieces.len())]).collect();
+            assert_eq!(p(&text), reference(&text), "{text:?}");
+        }
     }
 
     #[test]
