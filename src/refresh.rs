@@ -425,22 +425,42 @@ fn read_log(
         return Ok(LogRead::unreadable(&meta, not_file));
     };
 
-    let (mut start, mut acc, mut kind) = (0, Accumulator::default(), Kind::Full);
-    if let Some((state, resume, prior_acc)) = prior {
+    // Go on from the stored offset when the file only grew: same inode, not shorter, and the
+    // bytes before the offset unchanged. That last check comes after reading on, from bytes
+    // read along with the new ones; if it fails, the file is read again from the start.
+    let mut resume_at = prior.and_then(|(state, resume, prior_acc)| {
         let grown =
             state.log.is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size) && resume.offset <= stamp.size;
-        if grown && scan::fingerprint(&file, resume.offset)? == resume.fingerprint {
-            kind = if state.log == Some(stamp) { Kind::SideOnly } else { Kind::Append };
-            acc = prior_acc;
-            start = resume.offset;
+        let kind = if state.log == Some(stamp) { Kind::SideOnly } else { Kind::Append };
+        grown.then_some((resume.offset, resume.fingerprint, prior_acc, kind))
+    });
+    // Both fingerprints of a resumed read cover the file's first bytes: read them once.
+    let mut head = vec![0; resume_at.as_ref().map_or(0, |_| scan::FINGERPRINT_SPAN.min(stamp.size) as usize)];
+    file.read_exact_at(&mut head, 0)?;
+    let head = scan::Held { start: 0, bytes: &head };
+    let (mut acc, scanned, kind) = loop {
+        let (start, expected, mut acc, kind) = match resume_at.take() {
+            Some((offset, fingerprint, acc, kind)) => (offset, Some(fingerprint), acc, kind),
+            None => (0, None, Accumulator::default(), Kind::Full),
+        };
+        let read_from = start.saturating_sub(scan::FINGERPRINT_SPAN);
+        let inside_oversized = acc.inside_oversized;
+        let scanned = scan::scan(&file, read_from..stamp.size, start, &mut acc, buf, inside_oversized)?;
+        match expected {
+            Some(fingerprint) if scan::fingerprint(&file, start, &[head, scanned.held(buf)])? != fingerprint => {
+                continue
+            }
+            _ => break (acc, scanned, kind),
         }
-    }
-    let inside_oversized = acc.inside_oversized;
-    let scanned = scan::scan(&file, start, stamp.size, &mut acc, buf, inside_oversized)?;
+    };
+    let held = scanned.held(buf);
     acc.inside_oversized = scanned.tail_oversized;
-    acc.settle(|offset, len| {
-        let mut line = vec![0; len];
-        file.read_exact_at(&mut line, offset).ok().map(|()| line)
+    acc.settle(|offset, len| match held.get(offset, offset + len as u64) {
+        Some(line) => Some(line.to_vec()),
+        None => {
+            let mut line = vec![0; len];
+            file.read_exact_at(&mut line, offset).ok().map(|()| line)
+        }
     });
     let mut shown = acc.clone();
     if scanned.tail_oversized {
@@ -454,7 +474,7 @@ fn read_log(
         stored: acc,
         shown,
         offset: scanned.offset,
-        fingerprint: scan::fingerprint(&file, scanned.offset)?,
+        fingerprint: scan::fingerprint(&file, scanned.offset, &[head, held])?,
         stamp: Some(stamp),
         modified: modified_of(&meta),
         kind,

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 /// Bytes read per call.
@@ -10,7 +11,7 @@ const CHUNK: usize = 256 * 1024;
 /// A line longer than this is counted but not held in memory or parsed.
 pub const MAX_LINE: usize = 128 << 20;
 /// Bytes hashed at the start of the file and just before the resume offset.
-const FINGERPRINT_SPAN: u64 = 4096;
+pub const FINGERPRINT_SPAN: u64 = 4096;
 
 /// Receives the complete lines of a scan, in order.
 pub trait LineSink {
@@ -31,42 +32,77 @@ pub struct Scanned {
     /// The scan stopped inside a line longer than [`MAX_LINE`] (then `tail` is empty and
     /// `offset` is where reading stopped: the next scan goes on skipping from there).
     pub tail_oversized: bool,
+    /// Bytes read from `from` on (not the few before it read for the fingerprint).
     pub bytes_read: u64,
+    /// The buffer's first `held.1` bytes are still the file's from offset `held.0`.
+    held: (u64, usize),
 }
 
-/// Feeds every complete line in `[from, to)` to `sink`. `buf` is reused between calls; it grows
-/// to the longest line seen (at most [`MAX_LINE`]) plus one chunk.
+impl Scanned {
+    /// The file bytes the scan left in `buf` (the last chunk or so): what the fingerprint and the
+    /// last message need, usually, without reading them again.
+    pub fn held<'a>(&self, buf: &'a [u8]) -> Held<'a> {
+        Held { start: self.held.0, bytes: &buf[..self.held.1] }
+    }
+}
+
+/// File bytes in hand: `bytes` are the file's from offset `start`.
+#[derive(Debug, Clone, Copy)]
+pub struct Held<'a> {
+    pub start: u64,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Held<'a> {
+    #[cfg(test)]
+    const NOTHING: Held<'static> = Held { start: 0, bytes: &[] };
+
+    /// The file's bytes `[from, to)`, if all of them are in hand.
+    pub fn get(&self, from: u64, to: u64) -> Option<&'a [u8]> {
+        let lo = usize::try_from(from.checked_sub(self.start)?).ok()?;
+        let hi = usize::try_from(to.checked_sub(self.start)?).ok()?;
+        self.bytes.get(lo..hi)
+    }
+}
+
+/// Feeds every complete line that starts at or after `from` in `read` to `sink`. Reading starts at
+/// `read.start` (at most `from`), so that bytes before `from` can be held afterwards too. `buf`
+/// is reused between calls; it grows to the longest line seen (at most [`MAX_LINE`]) plus one
+/// chunk.
 pub fn scan(
     file: &File,
+    read: Range<u64>,
     from: u64,
-    to: u64,
     sink: &mut impl LineSink,
     buf: &mut Vec<u8>,
     inside_oversized: bool,
 ) -> io::Result<Scanned> {
-    scan_limited(file, from, to, sink, buf, inside_oversized, MAX_LINE)
+    scan_limited(file, read, from, sink, buf, inside_oversized, MAX_LINE)
 }
 
 fn scan_limited(
     file: &File,
+    read: Range<u64>,
     from: u64,
-    to: u64,
     sink: &mut impl LineSink,
     buf: &mut Vec<u8>,
     inside_oversized: bool,
     max_line: usize,
 ) -> io::Result<Scanned> {
-    let (mut lo, mut hi) = (0, 0); // buf[lo..hi]: read but not yet fed (a partial line)
-    let mut lo_offset = from; // file offset of buf[lo]
-    let mut pos = from; // file offset of the next byte to read
-                        // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
+    let to = read.end;
+    let mut start = read.start.min(from); // file offset of buf[0]
+                                          // buf[lo..hi]: read but not yet fed (a partial line). Until the bytes before `from` are
+                                          // read, lo is past hi.
+    let (mut lo, mut hi) = ((from - start) as usize, 0);
+    let mut pos = start; // file offset of the next byte to read
+                         // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
     let mut oversized_start = inside_oversized.then_some(from);
-    let mut bytes_read = 0;
     while pos < to {
         let want = CHUNK.min((to - pos) as usize);
         if buf.len() - hi < want {
-            buf.copy_within(lo..hi, 0);
-            (lo, hi) = (0, hi - lo);
+            let keep = lo.min(hi);
+            buf.copy_within(keep..hi, 0);
+            (start, lo, hi) = (start + keep as u64, lo - keep, hi - keep);
             if buf.len() - hi < want {
                 buf.resize(hi + want, 0); // grows to the longest line plus a chunk, then stays
             }
@@ -80,45 +116,49 @@ fn scan_limited(
             break; // the file shrank under us; the next refresh sees it
         }
         pos += got as u64;
-        bytes_read += got as u64;
-        for nl in memchr::memchr_iter(b'\n', &buf[hi..hi + got]) {
-            let end = hi + nl;
+        let fresh = hi.max(lo); // a newline before `from` ends no line of ours
+        hi += got;
+        for nl in memchr::memchr_iter(b'\n', buf.get(fresh..hi).unwrap_or_default()) {
+            let end = fresh + nl;
             if oversized_start.take().is_some() {
                 sink.oversized();
             } else {
-                sink.line(&buf[lo..end], lo_offset);
+                sink.line(&buf[lo..end], start + lo as u64);
             }
-            lo_offset += (end + 1 - lo) as u64;
             lo = end + 1;
         }
-        hi += got;
-        if oversized_start.is_none() && hi - lo > max_line {
-            oversized_start = Some(lo_offset);
+        if oversized_start.is_none() && hi.saturating_sub(lo) > max_line {
+            oversized_start = Some(start + lo as u64);
         }
-        if oversized_start.is_some() {
+        if oversized_start.is_some() && lo < hi {
             // Drop what we have of the oversized line; the offsets still count it.
-            lo_offset += (hi - lo) as u64;
-            (lo, hi) = (0, 0);
+            (start, lo, hi) = (pos, 0, 0);
         }
     }
     // Inside an oversized line, resume where reading stopped (its bytes are never kept, so
     // there is nothing to read again); otherwise at the start of the partial line.
     let tail_oversized = oversized_start.is_some();
-    let tail = if tail_oversized { Vec::new() } else { buf[lo..hi].to_vec() };
-    Ok(Scanned { offset: lo_offset, tail, tail_oversized, bytes_read })
+    let tail = if tail_oversized { Vec::new() } else { buf.get(lo..hi).unwrap_or_default().to_vec() };
+    let bytes_read = pos.saturating_sub(from);
+    Ok(Scanned { offset: start + lo as u64, tail, tail_oversized, bytes_read, held: (start, hi) })
 }
 
 /// A hash of the first bytes of the file and of the bytes just before `offset`: if either
-/// changed, the file was rewritten, not appended to.
-pub fn fingerprint(file: &File, offset: u64) -> io::Result<u64> {
+/// changed, the file was rewritten, not appended to. Bytes in `held` are not read again.
+pub fn fingerprint(file: &File, offset: u64, held: &[Held<'_>]) -> io::Result<u64> {
     let mut h = Fnv::new(offset);
     let mut buf = [0u8; FINGERPRINT_SPAN as usize];
     let head = FINGERPRINT_SPAN.min(offset);
     let tail_from = offset.saturating_sub(FINGERPRINT_SPAN).max(head);
     for (from, to) in [(0, head), (tail_from, offset)] {
-        let part = &mut buf[..(to - from) as usize];
-        file.read_exact_at(part, from)?;
-        h.write(part);
+        match held.iter().find_map(|held| held.get(from, to)) {
+            Some(bytes) => h.write(bytes),
+            None => {
+                let part = &mut buf[..(to - from) as usize];
+                file.read_exact_at(part, from)?;
+                h.write(part);
+            }
+        }
     }
     Ok(h.0)
 }
@@ -170,10 +210,10 @@ mod tests {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(b"a\nbb\ncc").unwrap();
         let mut sink = Lines::default();
-        let s = scan(&f, 0, 7, &mut sink, &mut Vec::new(), false).unwrap();
+        let s = scan(&f, 0..7, 0, &mut sink, &mut Vec::new(), false).unwrap();
         assert_eq!(sink.0, ["a", "bb"]);
         assert_eq!((s.offset, s.tail.as_slice()), (5, &b"cc"[..]));
-        let s = scan(&f, 2, 7, &mut sink, &mut Vec::new(), false).unwrap();
+        let s = scan(&f, 2..7, 2, &mut sink, &mut Vec::new(), false).unwrap();
         assert_eq!(s.offset, 5);
     }
 
@@ -184,7 +224,7 @@ mod tests {
         write!(f, "{long}\nshort\n").unwrap();
         let len = f.metadata().unwrap().len();
         let mut sink = Lines::default();
-        let s = scan(&f, 0, len, &mut sink, &mut Vec::new(), false).unwrap();
+        let s = scan(&f, 0..len, 0, &mut sink, &mut Vec::new(), false).unwrap();
         assert_eq!(sink.0.len(), 2);
         assert_eq!(sink.0[0].len(), long.len());
         assert_eq!(s.offset, len);
@@ -198,7 +238,7 @@ mod tests {
         let len = f.metadata().unwrap().len();
         let mut sink = Lines::default();
         let mut buf = Vec::new();
-        let s = scan_limited(&f, 0, len, &mut sink, &mut buf, false, CHUNK).unwrap();
+        let s = scan_limited(&f, 0..len, 0, &mut sink, &mut buf, false, CHUNK).unwrap();
         assert_eq!(sink.0, ["a", "b"]);
         assert_eq!(sink.1, 1, "the complete long line is counted once");
         assert!(s.tail_oversized, "the unfinished long line is pending");
@@ -206,19 +246,50 @@ mod tests {
         assert!(buf.len() <= 3 * CHUNK, "memory stays bounded: {}", buf.len());
         // The writer finishes the line: the next scan skips to its end, counts it, goes on.
         write!(f, "yyy\nc\n").unwrap();
-        let s = scan_limited(&f, s.offset, len + 6, &mut sink, &mut buf, true, CHUNK).unwrap();
+        let s = scan_limited(&f, s.offset..len + 6, s.offset, &mut sink, &mut buf, true, CHUNK).unwrap();
         assert_eq!((sink.0.len(), sink.1, s.tail_oversized, s.offset), (3, 2, false, len + 6));
+    }
+
+    #[test]
+    fn reading_before_the_offset_feeds_only_later_lines_and_holds_the_rest() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"aa\nbb\ncc\ndd").unwrap();
+        let (mut sink, mut buf) = (Lines::default(), Vec::new());
+        let s = scan(&f, 1..11, 6, &mut sink, &mut buf, false).unwrap();
+        assert_eq!(sink.0, ["cc"]);
+        assert_eq!((s.offset, s.tail.as_slice(), s.bytes_read), (9, &b"dd"[..], 5));
+        let held = s.held(&buf);
+        assert_eq!(held.get(1, 6), Some(&b"a\nbb\n"[..]));
+        assert_eq!((held.get(0, 2), held.get(6, 12)), (None, None), "only what was read");
+    }
+
+    #[test]
+    fn fingerprints_from_held_bytes_equal_read_ones() {
+        let mut f = tempfile::tempfile().unwrap();
+        let text: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        f.write_all(&text).unwrap();
+        for offset in [0, 100, 4096, 5_000, 8_192, 10_000] {
+            let read = fingerprint(&f, offset, &[]).unwrap();
+            for (start, end) in [(0, 10_000), (0, 3_000), (2_000, 10_000), (6_000, 9_000)] {
+                let held = Held { start, bytes: &text[start as usize..end] };
+                assert_eq!(
+                    fingerprint(&f, offset, &[Held::NOTHING, held]).unwrap(),
+                    read,
+                    "offset {offset}, held {start}..{end}"
+                );
+            }
+        }
     }
 
     #[test]
     fn fingerprint_sees_rewrites_before_the_offset() {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(&vec![b'a'; 10_000]).unwrap();
-        let before = fingerprint(f.as_file(), 9_000).unwrap();
+        let before = fingerprint(f.as_file(), 9_000, &[]).unwrap();
         f.as_file().write_all_at(b"b", 8_000).unwrap();
-        assert_ne!(before, fingerprint(f.as_file(), 9_000).unwrap());
+        assert_ne!(before, fingerprint(f.as_file(), 9_000, &[]).unwrap());
         f.as_file().write_all_at(b"a", 8_000).unwrap();
         f.as_file().write_all_at(b"b", 9_500).unwrap();
-        assert_eq!(before, fingerprint(f.as_file(), 9_000).unwrap());
+        assert_eq!(before, fingerprint(f.as_file(), 9_000, &[]).unwrap());
     }
 }
