@@ -533,7 +533,9 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
     let side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
-    Ok(Outcome::Row(Box::new(row(f, &path, &log, &side, side_stamp, agent_toml)), log.kind, log.bytes))
+    let mut row = row(f, &path, &log, &side, side_stamp, agent_toml);
+    row.looks_new = job.prior.is_none();
+    Ok(Outcome::Row(Box::new(row), log.kind, log.bytes))
 }
 
 fn row(
@@ -612,5 +614,6 @@ fn row(
             accumulator: serde_json::to_string(&log.stored).unwrap_or_else(|_| "{}".into()),
             side: serde_json::to_string(side).unwrap_or_else(|_| "{}".into()),
         },
+        looks_new: false,
     }
 }

@@ -71,6 +71,9 @@ pub struct ConversationRow {
     pub item_json: String,
     pub state: StoredState,
     pub resume: Resume,
+    /// No row was stored for this id when the refresh looked: its insert is tried first, and
+    /// when it succeeds there is no old row to read or per-model rows to delete.
+    pub looks_new: bool,
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -158,30 +161,22 @@ const STATE_COLUMNS: &[&str] = &[
 ];
 
 /// `INSERT … ON CONFLICT (id) DO UPDATE` over `columns` (the first is `id`): updating in place
-/// writes fewer pages than delete-then-insert.
-fn upsert_sql(table: &str, columns: &[&str]) -> String {
+/// writes fewer pages than delete-then-insert. With `update` false, `DO NOTHING`.
+fn upsert_sql(table: &str, columns: &[&str], update: bool) -> String {
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     let sets: Vec<String> = columns[1..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}",
-        columns.join(", "),
-        params.join(", "),
-        sets.join(", ")
-    )
+    let action = if update { format!("UPDATE SET {}", sets.join(", ")) } else { "NOTHING".into() };
+    format!("INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (id) DO {action}", columns.join(", "), params.join(", "))
 }
 
 pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> {
+    static INSERT_SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| upsert_sql("conversations", CONVERSATION_COLUMNS, false));
     static CONVERSATION_SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| upsert_sql("conversations", CONVERSATION_COLUMNS));
+        std::sync::LazyLock::new(|| upsert_sql("conversations", CONVERSATION_COLUMNS, true));
     static STATE_SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| upsert_sql("_scan_state", STATE_COLUMNS));
-    // The per-model rows change only when an assistant message adds usage: most appends (a user
-    // message, a tool result) leave them alone, and skipping them writes fewer pages.
-    let old_usage: Option<String> = conn
-        .prepare_cached("SELECT models_usage FROM conversations WHERE id = ?1")?
-        .query_row([&row.id], |r| r.get(0))
-        .optional()?;
-    conn.prepare_cached(&CONVERSATION_SQL)?.execute(params![
+        std::sync::LazyLock::new(|| upsert_sql("_scan_state", STATE_COLUMNS, true));
+    let values = params![
         row.id,
         row.name,
         row.path,
@@ -206,9 +201,23 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         row.problems,
         row.problem_notes,
         row.item_json,
-    ])?;
+    ];
+    // Another process may have written the row since the refresh looked: the insert says.
+    let inserted = row.looks_new && conn.prepare_cached(&INSERT_SQL)?.execute(values)? == 1;
+    let mut old_usage = None;
+    if !inserted {
+        // The per-model rows change only when an assistant message adds usage: most appends (a
+        // user message, a tool result) leave them alone, and skipping them writes fewer pages.
+        old_usage = conn
+            .prepare_cached("SELECT models_usage FROM conversations WHERE id = ?1")?
+            .query_row([&row.id], |r| r.get::<_, String>(0))
+            .optional()?;
+        conn.prepare_cached(&CONVERSATION_SQL)?.execute(values)?;
+    }
     if old_usage.as_deref() != Some(row.models_usage.as_str()) {
-        conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?.execute([&row.id])?;
+        if !inserted {
+            conn.prepare_cached("DELETE FROM conversation_models WHERE conversation_id = ?1")?.execute([&row.id])?;
+        }
         let mut models = conn.prepare_cached(
             "INSERT INTO conversation_models (conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -298,4 +307,74 @@ pub fn for_each_listed(
 /// The item of one conversation, hidden or not.
 pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, models: &[(&str, f64)], looks_new: bool) -> ConversationRow {
+        let usage: Vec<String> = models.iter().map(|(m, c)| format!("\"{m}\":{c}")).collect();
+        ConversationRow {
+            id: id.into(),
+            name: id.into(),
+            path: format!("/logs/{id}/conversation.jsonl"),
+            created: 1.0,
+            modified: 2.0,
+            messages: 1,
+            branches: 0,
+            workspace: "/w".into(),
+            agent_name: None,
+            agent_path: None,
+            agent_avatar: None,
+            agent_urls: None,
+            model: None,
+            total_cost: models.iter().map(|m| m.1).sum(),
+            total_input_tokens: 0,
+            total_output_tokens: 0,
+            total_cache_read_tokens: 0,
+            models_usage: format!("{{{}}}", usage.join(",")),
+            models: models
+                .iter()
+                .map(|&(model, cost)| ModelRow {
+                    model: model.into(),
+                    cost,
+                    input_tokens: 0,
+                    output_tokens: 0,
+                    cache_read_tokens: 0,
+                })
+                .collect(),
+            last_message_role: None,
+            last_message_preview: None,
+            hidden: false,
+            problems: 0,
+            problem_notes: None,
+            item_json: "{}".into(),
+            state: StoredState { log: None, side_stamp: 0, agent_toml: None },
+            resume: Resume { offset: 0, fingerprint: 0, accumulator: "{}".into(), side: "{}".into() },
+            looks_new,
+        }
+    }
+
+    /// A row that looked new when the refresh looked may have been written since (by another
+    /// process): it is updated, its per-model rows replaced, never duplicated.
+    #[test]
+    fn a_row_that_only_looked_new_is_updated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
+        let conn = store.conn().unwrap();
+        let models = |conn: &Connection| -> Vec<(String, f64)> {
+            let mut s = conn.prepare("SELECT model, cost FROM conversation_models ORDER BY model").unwrap();
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        upsert(&conn, &row("c", &[("a", 1.0), ("b", 2.0)], true)).unwrap();
+        assert_eq!(models(&conn), [("a".into(), 1.0), ("b".into(), 2.0)]);
+        upsert(&conn, &row("c", &[("a", 3.0)], true)).unwrap();
+        assert_eq!(models(&conn), [("a".to_string(), 3.0)]);
+        let cost: f64 =
+            conn.query_row("SELECT total_cost FROM conversations WHERE id = 'c'", [], |r| r.get(0)).unwrap();
+        assert_eq!(cost, 3.0);
+        upsert(&conn, &row("c", &[("a", 3.0)], false)).unwrap();
+        assert_eq!(models(&conn), [("a".to_string(), 3.0)]);
+    }
 }
