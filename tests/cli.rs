@@ -14,6 +14,26 @@ fn no_command_writes_the_archive() {
     assert_eq!(snapshot(&r.arch), before, "bytes, mtimes, modes and entries unchanged");
 }
 
+/// Reading commands open the database without writing it: they neither wait for another
+/// process's write transaction nor make every other connection's caches stale.
+#[test]
+fn reading_commands_do_not_write_the_database() {
+    let r = restore("archive");
+    ok(r.cmd(&["backfill"]));
+    let writer = rusqlite::Connection::open(&r.db).unwrap();
+    let version =
+        |c: &rusqlite::Connection| c.query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0)).unwrap();
+    let before = version(&writer);
+    // Hold the write lock: a command that tried to write would wait out its busy timeout, then fail.
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = ok(r.cmd(&["status"]));
+    assert!(out.contains("135 (7 hidden"), "{out}");
+    let out = ok(r.cmd(&["query", "--no-refresh", "--format", "csv", "SELECT count(*) AS n FROM conversations"]));
+    assert_eq!(out, "n\r\n135\r\n");
+    writer.execute_batch("COMMIT").unwrap();
+    assert_eq!(version(&writer), before, "no other connection committed");
+}
+
 #[test]
 fn status_show_and_list_speak_plainly() {
     let r = restore("archive");

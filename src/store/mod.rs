@@ -137,7 +137,12 @@ impl Store {
         if found > migrate::latest() {
             return Err(Error::TooNew { path: path.into(), found, known: migrate::latest() });
         }
-        c.pragma_update(None, "application_id", APPLICATION_ID).map_err(sqlite)?;
+        // Only when missing: setting it is a write, and an open that writes would wait on a busy
+        // writer and make every other connection's caches stale.
+        let app_id: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sqlite)?;
+        if app_id != APPLICATION_ID {
+            c.pragma_update(None, "application_id", APPLICATION_ID).map_err(sqlite)?;
+        }
         migrate::apply(&mut c).map_err(sqlite)?;
         // Touch every internal table once so a damaged file shows up now, not mid-refresh.
         c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(())).map_err(sqlite)?;
@@ -145,7 +150,8 @@ impl Store {
         let observer = Arc::new(Mutex::new(c));
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
-        let pool = Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
+        // They open as needed: a one-shot command uses one or two, not the pool's eight.
+        let pool = Pool::builder().max_size(8).min_idle(Some(0)).test_on_check_out(false).build(manager)?;
         Ok(Store { pool, path: path.into(), identity, observer, kept: Arc::default(), verified: Arc::default() })
     }
 
