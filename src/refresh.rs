@@ -335,16 +335,21 @@ impl<'a> Writer<'a> {
         f(&self.conn).map_err(|e| self.store.err(e))?;
         self.wrote = true;
         if self.every.is_some_and(|every| self.since.elapsed() >= every) {
-            exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
-            self.open = false;
+            self.commit()?;
         }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
+        self.open = false;
+        self.store.committed();
         Ok(())
     }
 
     fn finish(mut self) -> Result<()> {
         if self.open {
-            self.open = false;
-            exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
+            self.commit()?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The SQLite side: a pool of connections to one database file, its schema, and the row reads
 //! and writes the rest of the crate uses.
 
+pub mod checkpoint;
 pub mod migrate;
 pub mod rows;
 pub mod sql;
@@ -37,6 +38,7 @@ pub struct Store {
     /// they stay the same, so does the header, and one stat answers (the WAL takes the writes;
     /// the file itself changes only at checkpoints).
     verified: Arc<Mutex<Option<(u64, i128)>>>,
+    checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 /// What identifies the database's contents: the file, and SQLite's data version.
@@ -94,7 +96,9 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
 fn configure(c: &mut Connection) -> rusqlite::Result<()> {
     c.busy_timeout(std::time::Duration::from_secs(10))?;
     c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-    c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+    c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    checkpoint::install(c);
+    Ok(())
 }
 
 impl Store {
@@ -152,7 +156,17 @@ impl Store {
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         // They open as needed: a one-shot command uses one or two, not the pool's eight.
         let pool = Pool::builder().max_size(8).min_idle(Some(0)).test_on_check_out(false).build(manager)?;
-        Ok(Store { pool, path: path.into(), identity, observer, kept: Arc::default(), verified: Arc::default() })
+        let checkpointer =
+            Arc::new(checkpoint::Checkpointer::start(path).map_err(|source| Error::Io { path: path.into(), source })?);
+        Ok(Store {
+            pool,
+            path: path.into(),
+            identity,
+            observer,
+            kept: Arc::default(),
+            verified: Arc::default(),
+            checkpointer,
+        })
     }
 
     /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
@@ -234,6 +248,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Tells the store that this thread just committed (see [`checkpoint`]).
+    pub fn committed(&self) {
+        self.checkpointer.after_commit();
     }
 
     pub fn conn(&self) -> Result<Conn> {
