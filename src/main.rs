@@ -1,3 +1,5 @@
+use std::io::ErrorKind;
+
 use clap::Parser;
 use convmeta::cli::{run, Cli};
 
@@ -11,6 +13,10 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {
+        // A reader that stopped reading (`convmeta list | head`) got what it wanted.
+        if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)) {
+            std::process::exit(0);
+        }
         // One line: each cause once (library errors often repeat their source's text).
         let mut line = String::new();
         for cause in e.chain().map(ToString::to_string) {

@@ -34,6 +34,27 @@ fn reading_commands_do_not_write_the_database() {
     assert_eq!(version(&writer), before, "no other connection committed");
 }
 
+/// `convmeta list | head -1`: the reader closing the pipe early ends the command quietly.
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let r = restore("archive");
+    ok(r.cmd(&["backfill"]));
+    for args in
+        [&["list", "--json", "--limit", "1000"][..], &["query", "--format", "jsonl", "SELECT * FROM conversations"]]
+    {
+        let full = ok(r.cmd(args));
+        assert!(full.len() > 1 << 16, "{args:?} writes more than a pipe holds: {} bytes", full.len());
+        let mut child = r.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut first = [0u8; 1];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}
+
 #[test]
 fn status_show_and_list_speak_plainly() {
     let r = restore("archive");

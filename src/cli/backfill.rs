@@ -1,4 +1,4 @@
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Args;
@@ -57,7 +57,8 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     progress.bar.finish_and_clear();
     let secs = stats.duration_ms / 1e3;
     let mb = stats.bytes_read as f64 / 1e6;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "indexed {} conversations: {} read whole, {} appended, {} side files only, {} unchanged, {} deleted; {:.1} MB in {:.2} s ({:.0} MB/s)",
         stats.conversations,
         stats.full_scans,
@@ -68,6 +69,6 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         mb,
         secs,
         if secs > 0.0 { mb / secs } else { 0.0 }
-    );
+    )?;
     Ok(())
 }

@@ -1,6 +1,8 @@
+use std::io::Write;
+
 use clap::Args;
 
-use super::{local_time, Target};
+use super::{fit, local_time, Target};
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -21,25 +23,26 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     index.refresh()?;
     let items = index.list(a.limit, a.q.as_deref())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.json {
-        println!("[{}]", items.join(","));
-        return Ok(());
+        writeln!(out, "[{}]", items.join(","))?;
+        return Ok(out.flush()?);
     }
-    println!("{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL");
+    writeln!(out, "{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL")?;
     for item in items {
         let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
         let label = if name == id { id.to_owned() } else { format!("{name} ({id})") };
-        let model: String = v["model"].as_str().unwrap_or("-").chars().take(24).collect();
-        println!(
+        writeln!(
+            out,
             "{:<16}  {:>5}  {:>8}  {:<24}  {}",
             local_time(v["modified"].as_f64().unwrap_or(0.0)),
             v["messages"].as_u64().unwrap_or(0),
             format!("${:.2}", v["total_cost"].as_f64().unwrap_or(0.0)),
-            model,
+            fit(v["model"].as_str().unwrap_or("-"), 24),
             label
-        );
+        )?;
     }
-    Ok(())
+    Ok(out.flush()?)
 }

@@ -109,11 +109,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `text` in at most `width` characters, an ellipsis marking a cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    text.chars().take(width.saturating_sub(1)).chain(['…']).collect()
+}
+
 /// Local time for people, from Unix seconds.
 pub fn local_time(t: f64) -> String {
     use chrono::TimeZone;
     match chrono::Local.timestamp_opt(t.floor() as i64, 0) {
         chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => d.format("%Y-%m-%d %H:%M").to_string(),
         chrono::LocalResult::None => "?".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn fit_cuts_by_characters_and_marks_the_cut() {
+        assert_eq!(fit("openai/gpt-5", 24), "openai/gpt-5");
+        assert_eq!(fit("anthropic/claude-opus-4-1", 24), "anthropic/claude-opus-4…");
+        assert_eq!(fit("ééééé", 4), "ééé…");
+        assert_eq!(fit("abc", 3), "abc");
     }
 }

@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::Args;
 
 use super::Target;
@@ -17,16 +19,17 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     index.refresh()?;
     let item = index.show(&a.id)?;
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{item}");
+        writeln!(out, "{item}")?;
         return Ok(());
     }
     let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
     if let Some(fields) = v.as_object() {
         for (k, v) in fields {
             match v {
-                serde_json::Value::String(s) => println!("{k:>24}: {s}"),
-                other => println!("{k:>24}: {other}"),
+                serde_json::Value::String(s) => writeln!(out, "{k:>24}: {s}")?,
+                other => writeln!(out, "{k:>24}: {other}")?,
             }
         }
     }

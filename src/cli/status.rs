@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::Args;
 
 use super::{local_time, Target};
@@ -14,16 +16,17 @@ pub struct StatusArgs {
 pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     let s = index.status()?;
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(());
     }
-    println!("logs:           {}", s.logs);
-    println!("database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version);
-    println!("conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems);
+    writeln!(out, "logs:           {}", s.logs)?;
+    writeln!(out, "database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version)?;
+    writeln!(out, "conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems)?;
     match s.last_refresh_at {
-        Some(t) => println!("last refresh:   {}", local_time(t)),
-        None => println!("last refresh:   never (run `convmeta backfill`)"),
+        Some(t) => writeln!(out, "last refresh:   {}", local_time(t))?,
+        None => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
     Ok(())
 }
