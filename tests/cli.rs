@@ -91,6 +91,15 @@ fn errors_are_one_clear_line() {
     rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE mine (x)").unwrap();
     let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&other));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
+
+    // A taken port is reported before any indexing: the database is not even created.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let db = r.arch.parent().unwrap().join("never.sqlite3");
+    let out = fail(convmeta().args(["serve", "--addr", &addr, "--logs"]).arg(&r.arch).arg("--db").arg(&db));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!db.exists());
 }
 
 #[test]

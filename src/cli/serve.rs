@@ -61,31 +61,36 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 "refusing to listen on {addr} without authentication: set GPTME_SERVER_TOKEN (or --token), or listen on a loopback address such as 127.0.0.1"
             );
         }
-        let index = Arc::new(a.target.open()?);
-        let first = index.status()?.last_refresh_at.is_none();
-        if first {
-            tracing::info!("indexing the archive for the first time; `convmeta backfill` shows progress for large archives");
-        }
+        // Listen first: a taken port is reported at once, not after indexing the archive (and
+        // clients that connect meanwhile wait in the backlog).
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let started = std::time::Instant::now();
-        let refresher = index.clone();
-        let stats = tokio::task::spawn_blocking(move || refresher.refresh()).await??;
+        let (target, watch, safety_sweep) = (a.target.clone(), a.watch, Duration::from_secs(a.safety_sweep.max(1)));
+        let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let index = Arc::new(target.open()?);
+            if index.status()?.last_refresh_at.is_none() {
+                tracing::info!(
+                    "indexing the archive for the first time; `convmeta backfill` shows progress for large archives"
+                );
+            }
+            // Watching before the first refresh: a change made during it is marked, not missed.
+            let watch = watch.then(|| Watch::start(index.clone(), safety_sweep)).and_then(|started| {
+                started
+                    .inspect_err(
+                        |e| tracing::warn!(error = %e, "cannot watch the archive; sweeping on every request instead"),
+                    )
+                    .ok()
+            });
+            let stats = index.refresh()?;
+            Ok((index, stats, watch))
+        })
+        .await??;
         tracing::info!(
             conversations = stats.conversations,
             read = stats.full_scans + stats.appends,
             ms = started.elapsed().as_millis() as u64,
             "index up to date"
         );
-        let watch = if a.watch {
-            match Watch::start(index.clone(), Duration::from_secs(a.safety_sweep.max(1))) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot watch the archive; sweeping on every request instead");
-                    None
-                }
-            }
-        } else {
-            None
-        };
         let sql = SqlConfig {
             enabled: a.enable_sql,
             timeout: Duration::from_secs_f64(a.sql_timeout.max(0.001)),
@@ -94,7 +99,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let config =
             Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone(), sql, ..Config::default() };
         let state = AppState::new(index, config, watch)?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
