@@ -7,10 +7,10 @@
 //! log is long, and the thread checkpoints without blocking readers or writers (`PASSIVE`).
 //!
 //! SQLite rewinds the log to its start only at a write that begins while the whole log is
-//! checkpointed. Under a steady stream of writes (a backfill, a burst of appends) a checkpoint
-//! on another thread always finishes after the next write began, and the log would grow without
-//! end; so past four times the threshold the committing connection checkpoints itself, as
-//! SQLite's own hook would, and its next write rewinds the log.
+//! checkpointed. Under a steady stream of writes (a backfill, a burst of appends) the next write
+//! begins before a checkpoint on another thread finishes, again and again, and the log would grow
+//! without end; so past four times the threshold the committing connection checkpoints itself,
+//! as SQLite's own hook would, and its next write rewinds the log.
 
 use std::cell::Cell;
 use std::os::raw::c_int;
@@ -29,7 +29,8 @@ pub const INLINE_CHECKPOINT_AT_PAGES: i32 = 4 * CHECKPOINT_AT_PAGES;
 
 thread_local! {
     /// Pages in the log before and after the last commit on this thread, as the WAL hook
-    /// reported them.
+    /// reported them. Per thread, not per database: a thread writing two databases may ask for
+    /// a checkpoint once too often or too rarely, which the next threshold crossed corrects.
     static LOG_PAGES: Cell<(i32, i32)> = const { Cell::new((0, 0)) };
 }
 
