@@ -152,6 +152,10 @@ fn writes_and_private_tables_are_refused_and_change_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such column: nope"));
     let out = fail(r.cmd(&["query", "SELEC 1"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("syntax error"));
+    for nothing in ["", "  ", "/* only a comment */"] {
+        let out = fail(r.cmd(&["query", nothing]));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("the SQL is empty or only comments"), "{nothing:?}");
+    }
     assert_eq!(count(), before);
     assert!(!std::path::Path::new("/tmp/elsewhere.db").exists());
 }
@@ -239,6 +243,9 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
     let bad = get("SELECT nope FROM conversations");
     assert_eq!(bad.status(), 400);
     assert!(parse(&bad.text().unwrap())["error"].as_str().unwrap().contains("no such column: nope"));
+    let empty = get("  ");
+    assert_eq!(empty.status(), 400);
+    assert!(parse(&empty.text().unwrap())["error"].as_str().unwrap().contains("empty or only comments"));
     assert_eq!(
         client().get(server.url("/api/v2/sql?q=SELECT%201")).send().unwrap().status(),
         401,

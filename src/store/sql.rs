@@ -76,6 +76,8 @@ pub fn query(db: &Path, sql: &str, limits: Limits) -> Result<QueryResult, SqlErr
     let classify = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(ErrorCode::AuthorizationForStatementDenied | ErrorCode::ReadOnly) => SqlError::Refused(message(&e)),
         Some(ErrorCode::OperationInterrupted) => SqlError::Timeout(limits.timeout.unwrap_or_default()),
+        // Empty or comment-only text compiles to no statement, which cannot be run.
+        Some(ErrorCode::ApiMisuse) => SqlError::Invalid("no statement: the SQL is empty or only comments".into()),
         _ => match e {
             rusqlite::Error::MultipleStatement => SqlError::Invalid("one statement at a time".into()),
             other => SqlError::Invalid(message(&other)),
