@@ -55,6 +55,35 @@ fn a_reader_that_stops_early_is_not_an_error() {
     }
 }
 
+/// An empty listing says why on stderr (most often `--logs` names the wrong directory); the
+/// JSON stays exactly what the endpoint serves.
+#[test]
+fn an_empty_listing_says_why() {
+    let r = restore("archive");
+    let run = |logs: &std::path::Path, extra: &[&str]| {
+        let name = logs.file_name().unwrap().to_string_lossy();
+        let db = r.arch.parent().unwrap().join(format!("{name}-{}.sqlite3", extra.len()));
+        let out = convmeta().arg("list").arg("--logs").arg(logs).arg("--db").arg(&db).args(extra).output().unwrap();
+        assert!(out.status.success());
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let one = r.arch.join("edge-agent");
+    let (out, err) = run(&one, &[]);
+    assert_eq!(out.lines().count(), 1, "the header only: {out}");
+    assert!(err.contains("is one conversation") && err.contains(&r.arch.display().to_string()), "{err}");
+    let empty = r.arch.parent().unwrap().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert!(run(&empty, &[]).1.contains("no conversations in"));
+    assert_eq!(run(&empty, &["--json"]), ("[]\n".to_owned(), String::new()));
+    assert!(run(&r.arch, &["-q", "no such words anywhere"])
+        .1
+        .contains("no conversation's name, id or preview contains"));
+    let only_tests = r.arch.parent().unwrap().join("only-tests");
+    std::fs::create_dir_all(only_tests.join("test-one")).unwrap();
+    std::fs::copy(one.join("conversation.jsonl"), only_tests.join("test-one/conversation.jsonl")).unwrap();
+    assert!(run(&only_tests, &[]).1.contains("all 1 conversations here are hidden"));
+}
+
 #[test]
 fn status_show_and_list_speak_plainly() {
     let r = restore("archive");

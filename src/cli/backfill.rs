@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::Target;
+use super::{empty_archive_hint, Target};
 use crate::refresh::{default_jobs, Options, Progress};
 
 #[derive(Args)]
@@ -70,5 +70,8 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         secs,
         if secs > 0.0 { mb / secs } else { 0.0 }
     )?;
+    if stats.conversations == 0 {
+        eprintln!("{}", empty_archive_hint(index.logs()));
+    }
     Ok(())
 }

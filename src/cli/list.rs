@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{fit, local_time, Target};
+use super::{empty_archive_hint, fit, local_time, Target};
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -29,6 +29,16 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     writeln!(out, "{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL")?;
+    if items.is_empty() {
+        let hidden = index.status()?.hidden;
+        match &a.q {
+            Some(q) => eprintln!("no conversation's name, id or preview contains {q:?}"),
+            None if hidden > 0 => eprintln!(
+                "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
+            ),
+            None => eprintln!("{}", empty_archive_hint(index.logs())),
+        }
+    }
     for item in items {
         let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
         let name = v["name"].as_str().unwrap_or_default();

@@ -109,6 +109,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Said when an archive lists nothing: most often `--logs` names the wrong directory.
+pub fn empty_archive_hint(logs: &Path) -> String {
+    if logs.join(gptme::LOG_FILE).exists() {
+        let parent = logs.parent().unwrap_or(logs);
+        return format!(
+            "{} is one conversation; --logs takes the directory that holds them ({})",
+            logs.display(),
+            parent.display()
+        );
+    }
+    format!("no conversations in {}: gptme keeps each in <logs>/<id>/{}", logs.display(), gptme::LOG_FILE)
+}
+
 /// `text` in at most `width` characters, an ellipsis marking a cut.
 pub fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
