@@ -84,6 +84,28 @@ fn an_empty_listing_says_why() {
     assert!(run(&only_tests, &[]).1.contains("all 1 conversations here are hidden"));
 }
 
+/// A name from an untrusted archive cannot break the table or send the terminal escape codes.
+#[test]
+fn control_characters_in_a_name_print_escaped_on_one_line() {
+    let r = restore("archive");
+    let logs = r.arch.parent().unwrap().join("escapes");
+    std::fs::create_dir_all(logs.join("c1")).unwrap();
+    std::fs::copy(r.arch.join("edge-agent/conversation.jsonl"), logs.join("c1/conversation.jsonl")).unwrap();
+    std::fs::write(logs.join("c1/config.toml"), "[chat]\nname = \"two\\nlines \\u001b[31mred\"\n").unwrap();
+    let db = logs.with_extension("sqlite3");
+    let run = |args: &[&str]| ok(convmeta().args(args).arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let list = run(&["list"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(list.contains("two lines \\u{1b}[31mred (c1)"), "{list}");
+    let show = run(&["show", "c1"]);
+    assert!(show.contains("name: two lines \\u{1b}[31mred\n"), "{show}");
+    for out in [&list, &show] {
+        assert!(!out.contains('\u{1b}'), "{out}");
+    }
+    // The JSON keeps the name exactly.
+    assert!(run(&["list", "--json"]).contains(r#""name":"two\nlines \u001b[31mred""#));
+}
+
 #[test]
 fn status_show_and_list_speak_plainly() {
     let r = restore("archive");

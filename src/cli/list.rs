@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{empty_archive_hint, fit, local_time, Target};
+use super::{empty_archive_hint, fit, local_time, printable, Target};
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -43,14 +43,14 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
-        let label = if name == id { id.to_owned() } else { format!("{name} ({id})") };
+        let label = printable(&if name == id { id.to_owned() } else { format!("{name} ({id})") });
         writeln!(
             out,
             "{:<16}  {:>5}  {:>8}  {:<24}  {}",
             local_time(v["modified"].as_f64().unwrap_or(0.0)),
             v["messages"].as_u64().unwrap_or(0),
             format!("${:.2}", v["total_cost"].as_f64().unwrap_or(0.0)),
-            fit(v["model"].as_str().unwrap_or("-"), 24),
+            fit(&printable(v["model"].as_str().unwrap_or("-")), 24),
             label
         )?;
     }

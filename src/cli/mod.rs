@@ -122,6 +122,20 @@ pub fn empty_archive_hint(logs: &Path) -> String {
     format!("no conversations in {}: gptme keeps each in <logs>/<id>/{}", logs.display(), gptme::LOG_FILE)
 }
 
+/// `text` safe to print on one line of a terminal: tabs and line breaks become spaces, and other
+/// control characters (an escape sequence in a conversation's name, say) are shown escaped.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' | '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` in at most `width` characters, an ellipsis marking a cut.
 pub fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
@@ -141,7 +155,7 @@ pub fn local_time(t: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use super::{fit, printable};
 
     #[test]
     fn fit_cuts_by_characters_and_marks_the_cut() {
@@ -149,5 +163,11 @@ mod tests {
         assert_eq!(fit("anthropic/claude-opus-4-1", 24), "anthropic/claude-opus-4…");
         assert_eq!(fit("ééééé", 4), "ééé…");
         assert_eq!(fit("abc", 3), "abc");
+    }
+
+    #[test]
+    fn printable_keeps_text_on_one_line_and_escapes_control_characters() {
+        assert_eq!(printable("two\nlines\tand \u{1b}[31mred\u{7f}"), "two lines and \\u{1b}[31mred\\u{7f}");
+        assert_eq!(printable("café ✓"), "café ✓");
     }
 }

@@ -2,7 +2,7 @@ use std::io::{IsTerminal, Read, Write};
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, Target};
+use super::{fit, printable, Target};
 use crate::store::sql::{self, Limits, QueryResult};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -87,11 +87,8 @@ fn csv_line<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> s
 /// Columns padded to their widest cell; long cells cut on a terminal.
 fn table(out: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {
     let cap = if std::io::stdout().is_terminal() { 60 } else { usize::MAX };
-    let cells: Vec<Vec<String>> = r
-        .rows
-        .iter()
-        .map(|row| row.iter().map(|v| fit(&sql::to_text(v).replace(['\n', '\r', '\t'], " "), cap)).collect())
-        .collect();
+    let cells: Vec<Vec<String>> =
+        r.rows.iter().map(|row| row.iter().map(|v| fit(&printable(&sql::to_text(v)), cap)).collect()).collect();
     let widths: Vec<usize> = (0..r.columns.len())
         .map(|i| cells.iter().map(|c| c[i].chars().count()).chain([r.columns[i].chars().count()]).max().unwrap_or(0))
         .collect();

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::Target;
+use super::{printable, Target};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -28,7 +28,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     if let Some(fields) = v.as_object() {
         for (k, v) in fields {
             match v {
-                serde_json::Value::String(s) => writeln!(out, "{k:>24}: {s}")?,
+                serde_json::Value::String(s) => writeln!(out, "{k:>24}: {}", printable(s))?,
                 other => writeln!(out, "{k:>24}: {other}")?,
             }
         }
