@@ -74,6 +74,7 @@ fn an_empty_listing_says_why() {
     let empty = r.arch.parent().unwrap().join("empty");
     std::fs::create_dir(&empty).unwrap();
     assert!(run(&empty, &[]).1.contains("no conversations in"));
+    assert!(run(&empty, &["-q", "  "]).1.contains("no conversations in"), "a blank -q filters nothing");
     assert_eq!(run(&empty, &["--json"]), ("[]\n".to_owned(), String::new()));
     assert!(run(&r.arch, &["-q", "no such words anywhere"])
         .1

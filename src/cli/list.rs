@@ -30,8 +30,10 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     }
     writeln!(out, "{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL")?;
     if items.is_empty() {
+        out.flush()?; // the header first, then why it stands alone
         let hidden = index.status()?.hidden;
-        match &a.q {
+        // A blank -q filters nothing, as in gptme.
+        match a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some()) {
             Some(q) => eprintln!("no conversation's name, id or preview contains {q:?}"),
             None if hidden > 0 => eprintln!(
                 "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
