@@ -120,6 +120,11 @@ fn status_show_and_list_speak_plainly() {
     assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
     let out = ok(r.cmd(&["show", "edge-agent"]));
     assert!(out.contains("agent_name: Bob"), "{out}");
+    // The directory itself names it too, as a shell completes it.
+    let dir = format!("{}/", r.arch.join("edge-agent").display());
+    assert_eq!(ok(r.cmd(&["show", "edge-agent/"])), out);
+    assert_eq!(ok(r.cmd(&["show", &dir])), out);
+    fail(r.cmd(&["show", "elsewhere/edge-agent"]));
 }
 
 #[test]

@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::path::Path;
 
 use clap::Args;
 
@@ -18,7 +19,7 @@ pub struct ShowArgs {
 pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     index.refresh()?;
-    let item = index.show(&a.id)?;
+    let item = index.show(&conversation_id(&a.id, index.logs()))?;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{item}")?;
@@ -34,4 +35,19 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The id `arg` names: as given, or the directory name when it is a path to a conversation
+/// directory of `logs` (a shell's completion adds the trailing `/`).
+fn conversation_id(arg: &str, logs: &Path) -> String {
+    let trimmed = arg.trim_end_matches('/');
+    let path = Path::new(trimmed);
+    let in_logs = || {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        parent.canonicalize().ok().zip(logs.canonicalize().ok()).is_some_and(|(p, l)| p == l)
+    };
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some(name) if !trimmed.is_empty() && (!trimmed.contains('/') || in_logs()) => name.to_owned(),
+        _ => arg.to_owned(),
+    }
 }
