@@ -9,7 +9,7 @@ fn main() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CONVMETA_LOG").unwrap_or_else(|_| "warn,convmeta=info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| convmeta::cli::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {

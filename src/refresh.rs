@@ -53,6 +53,8 @@ pub struct Stats {
     /// Only a side file (config, branches, agent) changed.
     pub side_only: usize,
     pub deleted: usize,
+    /// Conversations in which this refresh found new problems (each is logged once).
+    pub with_new_problems: usize,
     pub bytes_read: u64,
     pub duration_ms: f64,
 }
@@ -94,6 +96,39 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
             items.chunks(per).map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>())).collect();
         handles.into_iter().flat_map(|h| h.join().expect("stat worker panicked")).collect()
     })
+}
+
+/// Logs the problems a refresh finds, once each: the first few conversations' at `warn`, the
+/// rest at `debug` with a count at the end, so a backfill of a damaged archive stays readable.
+#[derive(Default)]
+struct ProblemLog {
+    conversations: AtomicUsize,
+}
+
+/// How many conversations' problems a refresh shows at `warn`.
+const PROBLEMS_SHOWN: usize = 10;
+
+impl ProblemLog {
+    fn report(&self, id: &str, problems: &str) {
+        if self.conversations.fetch_add(1, Ordering::Relaxed) < PROBLEMS_SHOWN {
+            tracing::warn!(id, problems, "problems in conversation");
+        } else {
+            tracing::debug!(id, problems, "problems in conversation");
+        }
+    }
+
+    /// Says how many were not shown; returns how many conversations had problems.
+    fn finish(&self) -> usize {
+        let n = self.conversations.load(Ordering::Relaxed);
+        if n > PROBLEMS_SHOWN {
+            tracing::warn!(
+                "problems in {} more conversations (CONVMETA_LOG=debug shows each; their rows say what: \
+                 SELECT id, problem_notes FROM conversations WHERE problems > 0)",
+                n - PROBLEMS_SHOWN
+            );
+        }
+        n
+    }
 }
 
 /// A conversation that needs its row written.
@@ -246,11 +281,12 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         }
     };
 
+    let problem_log = ProblemLog::default();
     if jobs.len() <= 1 {
         // The common case while serving: one conversation changed. No threads needed.
         let mut buf = Vec::new();
         for job in &jobs {
-            write(build(store, job, &mut buf)?)?;
+            write(build(store, job, &problem_log, &mut buf)?)?;
         }
     } else {
         let next = AtomicUsize::new(0);
@@ -258,11 +294,11 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
             for _ in 0..opts.jobs.max(1).min(jobs.len()) {
                 let tx = tx.clone();
-                let (jobs, next) = (&jobs, &next);
+                let (jobs, next, problem_log) = (&jobs, &next, &problem_log);
                 s.spawn(move || {
                     let mut buf = Vec::new();
                     while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        if tx.send(build(store, job, &mut buf)).is_err() {
+                        if tx.send(build(store, job, problem_log, &mut buf)).is_err() {
                             break; // the writer failed and stopped listening
                         }
                     }
@@ -272,6 +308,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             rx.into_iter().try_for_each(|out| write(out?))
         })?;
     }
+    stats.with_new_problems = problem_log.finish();
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
     // would make every reader's cached answers stale for nothing).
@@ -489,7 +526,7 @@ fn read_log(
 }
 
 /// Builds the row of one changed conversation.
-fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
+fn build(store: &Store, job: &Job, problem_log: &ProblemLog, buf: &mut Vec<u8>) -> Result<Outcome> {
     let f = &job.found;
     let resume = match (&job.prior, &job.resume) {
         (Some(_), Some(resume)) => Some(resume.clone()),
@@ -508,18 +545,10 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
         Err(e) => LogRead::unreadable(&f.log, format!("cannot read {}: {e}", gptme::LOG_FILE)),
     };
-    let new_problems = log.stored.problems;
-    if new_problems.total() > prior_problems.total() {
-        tracing::warn!(
-            id = f.id,
-            bad_lines = new_problems.bad_lines.saturating_sub(prior_problems.bad_lines),
-            bad_fields = new_problems.bad_fields.saturating_sub(prior_problems.bad_fields),
-            oversized_lines = new_problems.oversized_lines.saturating_sub(prior_problems.oversized_lines),
-            invalid_utf8_lines = new_problems.invalid_utf8_lines.saturating_sub(prior_problems.invalid_utf8_lines),
-            implausible_values = new_problems.implausible_values.saturating_sub(prior_problems.implausible_values),
-            "problems in conversation log"
-        );
-    }
+    // Problems are logged when first found: those of the log's new lines, an unreadable log,
+    // side files read again.
+    let mut found: Vec<String> =
+        log.stored.problems.since(&prior_problems).notes().chain(log.problem.clone()).collect();
 
     // Side files are read again only when their stamp changed.
     let side_unchanged = job.prior.as_ref().is_some_and(|p| p.side_stamp == job.side_stamp);
@@ -529,15 +558,16 @@ fn build(store: &Store, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         Some(side) => side,
         None => {
             let side = side::read(&f.dir, &f.id);
-            if !side.problems.is_empty() {
-                tracing::warn!(id = f.id, problems = side.problems.join("; "), "problems in conversation files");
-            }
+            found.extend(side.problems.iter().cloned());
             side
         }
     };
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
     let side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
+    if !found.is_empty() {
+        problem_log.report(&f.id, &found.join("; "));
+    }
     let mut row = row(f, &path, &log, &side, side_stamp, agent_toml);
     row.looks_new = job.prior.is_none();
     Ok(Outcome::Row(Box::new(row), log.kind, log.bytes))
@@ -565,17 +595,7 @@ fn row(
     let lp = acc.problems;
     let mut notes: Vec<String> = log.problem.iter().chain(&side.problems).cloned().collect();
     let problems = (lp.total() + notes.len() as u64) as i64;
-    for (n, what) in [
-        (lp.bad_lines, "malformed lines"),
-        (lp.bad_fields, "fields of the wrong type"),
-        (lp.oversized_lines, "oversized lines"),
-        (lp.invalid_utf8_lines, "lines with invalid UTF-8"),
-        (lp.implausible_values, "lines with negative or overflowing tokens or cost"),
-    ] {
-        if n > 0 {
-            notes.push(format!("{n} {what}"));
-        }
-    }
+    notes.extend(lp.notes());
     ConversationRow {
         id: f.id.clone(),
         name: side.name.clone(),

@@ -95,3 +95,43 @@ fn a_64_mib_line_is_read_within_bounds() {
     assert_eq!(items[0]["messages"], 2);
     assert_eq!(items[0]["last_message_preview"], "after the big one");
 }
+
+#[test]
+fn problems_are_logged_once_and_a_damaged_archive_does_not_flood_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let db = tmp.path().join("db.sqlite3");
+    let good = "{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
+    for i in 0..25 {
+        conversation(&logs, &format!("damaged-{i:02}"), format!("{good}not json\n").as_bytes());
+    }
+    conversation(&logs, "healthy", good.as_bytes());
+    let run = |args: &[&str]| {
+        let mut c = crate::util::convmeta();
+        c.env("CONVMETA_LOG", "warn").args(args).arg("--logs").arg(&logs).arg("--db").arg(&db);
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (summary, log) = run(&["backfill"]);
+    let shown: Vec<&str> = log.lines().filter(|l| l.contains("problems in conversation")).collect();
+    assert_eq!(shown.len(), 10, "{log}");
+    assert!(shown.iter().all(|l| l.contains("damaged-") && l.contains("1 malformed line")), "{log}");
+    assert!(log.contains("problems in 15 more conversations"), "{log}");
+    assert!(summary.contains("problems found in 25"), "{summary}");
+    // Each conversation's problems are logged when found, not on every read.
+    let (_, log) = run(&["list"]);
+    assert!(!log.contains("problems in"), "{log}");
+    // New problems in a conversation already known are logged again, only those.
+    let mut f = std::fs::OpenOptions::new().append(true).open(logs.join("damaged-03/conversation.jsonl")).unwrap();
+    f.write_all(b"[1]\n[2]\n").unwrap();
+    let (_, log) = run(&["list"]);
+    let shown: Vec<&str> = log.lines().filter(|l| l.contains("problems in")).collect();
+    assert_eq!(shown.len(), 1, "{log}");
+    assert!(shown[0].contains("damaged-03") && shown[0].contains("2 malformed lines"), "{log}");
+    // Everything is still listed, each damaged row counting its problems.
+    let items = list(&logs, &db);
+    assert_eq!(items.len(), 26);
+    assert_eq!(problems(&db, "damaged-03").0, 3);
+    assert_eq!(problems(&db, "healthy").0, 0);
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{empty_archive_hint, Target};
+use super::{empty_archive_hint, with_bar, Target};
 use crate::refresh::{default_jobs, Options, Progress};
 
 #[derive(Args)]
@@ -53,19 +53,23 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         commit_every: Some(Duration::from_millis(500)),
         progress: Some(&progress),
     };
-    let stats = index.refresh_with(&opts)?;
+    let stats = with_bar(&progress.bar, || index.refresh_with(&opts))?;
     progress.bar.finish_and_clear();
     let secs = stats.duration_ms / 1e3;
     let mb = stats.bytes_read as f64 / 1e6;
     writeln!(
         std::io::stdout(),
-        "indexed {} conversations: {} read whole, {} appended, {} side files only, {} unchanged, {} deleted; {:.1} MB in {:.2} s ({:.0} MB/s)",
+        "indexed {} conversations: {} read whole, {} appended, {} side files only, {} unchanged, {} deleted{}; {:.1} MB in {:.2} s ({:.0} MB/s)",
         stats.conversations,
         stats.full_scans,
         stats.appends,
         stats.side_only,
         stats.unchanged,
         stats.deleted,
+        match stats.with_new_problems {
+            0 => String::new(),
+            n => format!("; problems found in {n} (listed anyway, with what could be read)"),
+        },
         mb,
         secs,
         if secs > 0.0 { mb / secs } else { 0.0 }

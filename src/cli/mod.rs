@@ -8,7 +8,9 @@ mod serve;
 mod show;
 mod status;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -151,6 +153,34 @@ pub fn local_time(t: f64) -> String {
         chrono::LocalResult::Single(d) | chrono::LocalResult::Ambiguous(d, _) => d.format("%Y-%m-%d %H:%M").to_string(),
         chrono::LocalResult::None => "?".into(),
     }
+}
+
+/// The progress bar on screen, if any (a backfill's).
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Where log lines go: stderr, above the progress bar rather than through it.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = BAR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Shows `bar` while `f` runs; log lines meanwhile are printed above it.
+fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
+    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+    let out = f();
+    *BAR.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    out
 }
 
 #[cfg(test)]

@@ -59,6 +59,31 @@ impl LineProblems {
     pub fn total(&self) -> u64 {
         self.bad_lines + self.bad_fields + self.oversized_lines + self.invalid_utf8_lines + self.implausible_values
     }
+
+    /// What was found after `before` (a resumed read starts from the stored counts).
+    pub fn since(&self, before: &LineProblems) -> LineProblems {
+        LineProblems {
+            bad_lines: self.bad_lines.saturating_sub(before.bad_lines),
+            bad_fields: self.bad_fields.saturating_sub(before.bad_fields),
+            oversized_lines: self.oversized_lines.saturating_sub(before.oversized_lines),
+            implausible_values: self.implausible_values.saturating_sub(before.implausible_values),
+            invalid_utf8_lines: self.invalid_utf8_lines.saturating_sub(before.invalid_utf8_lines),
+        }
+    }
+
+    /// Each kind found, in words: "2 malformed lines".
+    pub fn notes(&self) -> impl Iterator<Item = String> {
+        [
+            (self.bad_lines, "malformed lines"),
+            (self.bad_fields, "fields of the wrong type"),
+            (self.oversized_lines, "oversized lines"),
+            (self.invalid_utf8_lines, "lines with invalid UTF-8"),
+            (self.implausible_values, "lines with negative or overflowing tokens or cost"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
