@@ -192,6 +192,11 @@ impl Index {
         })
     }
 
+    /// What is wrong with a conversation's files, in words; None when nothing is.
+    pub fn problem_notes(&self, id: &str) -> Result<Option<String>> {
+        self.with_store(|store| rows::problem_notes(&*store.conn()?, id).map_err(|e| store.err(e)))
+    }
+
     pub fn status(&self) -> Result<Status> {
         self.with_store(|store| self.status_in(store))
     }

@@ -97,7 +97,7 @@ fn a_64_mib_line_is_read_within_bounds() {
 }
 
 #[test]
-fn problems_are_logged_once_and_a_damaged_archive_does_not_flood_the_terminal() {
+fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     let db = tmp.path().join("db.sqlite3");
@@ -134,4 +134,10 @@ fn problems_are_logged_once_and_a_damaged_archive_does_not_flood_the_terminal() 
     assert_eq!(items.len(), 26);
     assert_eq!(problems(&db, "damaged-03").0, 3);
     assert_eq!(problems(&db, "healthy").0, 0);
+    // `show` says what is wrong with one conversation, and when it was, in local time.
+    let (shown, _) = run(&["show", "damaged-03"]);
+    assert!(shown.lines().any(|l| l.trim() == "problems: 3 malformed lines"), "{shown}");
+    assert!(shown.lines().any(|l| l.trim() == "created: 1767261600.0 (2026-01-01 10:00)"), "{shown}");
+    let (shown, _) = run(&["show", "healthy"]);
+    assert!(!shown.contains("problems"), "{shown}");
 }

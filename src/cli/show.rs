@@ -3,7 +3,7 @@ use std::path::Path;
 
 use clap::Args;
 
-use super::{printable, Target};
+use super::{local_time, printable, Target};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -19,7 +19,8 @@ pub struct ShowArgs {
 pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     index.refresh()?;
-    let item = index.show(&conversation_id(&a.id, index.logs()))?;
+    let id = conversation_id(&a.id, index.logs());
+    let item = index.show(&id)?;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{item}")?;
@@ -28,11 +29,18 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
     if let Some(fields) = v.as_object() {
         for (k, v) in fields {
-            match v {
-                serde_json::Value::String(s) => writeln!(out, "{k:>24}: {}", printable(s))?,
-                other => writeln!(out, "{k:>24}: {other}")?,
+            match (k.as_str(), v) {
+                (_, serde_json::Value::String(s)) => writeln!(out, "{k:>24}: {}", printable(s))?,
+                ("created" | "modified" | "last_updated", serde_json::Value::Number(t)) => {
+                    writeln!(out, "{k:>24}: {t} ({})", local_time(t.as_f64().unwrap_or(0.0)))?
+                }
+                (_, other) => writeln!(out, "{k:>24}: {other}")?,
             }
         }
+    }
+    // Not part of the item, but what a reader of one conversation wants to know.
+    if let Some(notes) = index.problem_notes(&id)? {
+        writeln!(out, "{:>24}: {}", "problems", printable(&notes))?;
     }
     Ok(())
 }

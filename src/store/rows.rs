@@ -309,6 +309,14 @@ pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
 }
 
+/// What is wrong with one conversation's files, in words (NULL: nothing).
+pub fn problem_notes(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT problem_notes FROM conversations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
