@@ -52,6 +52,9 @@ pub struct Stats {
     pub appends: usize,
     /// Only a side file (config, branches, agent) changed.
     pub side_only: usize,
+    /// Logs checked again because they were written in the clock tick they were last read in
+    /// (their fingerprints, and any new bytes, read again; see `racy`).
+    pub rechecked: usize,
     pub deleted: usize,
     /// Conversations in which this refresh found new problems (each is logged once).
     pub with_new_problems: usize,
@@ -60,8 +63,31 @@ pub struct Stats {
 }
 
 fn stamp_of(m: &FileStat) -> Option<FileStamp> {
-    m.is_file.then_some(FileStamp { ino: m.ino, size: m.size, mtime_ns: m.mtime * 1_000_000_000 + m.mtime_nsec })
+    m.is_file.then_some(FileStamp { ino: m.ino, size: m.size, mtime_ns: mtime_ns(m) })
 }
+
+fn mtime_ns(m: &FileStat) -> i64 {
+    m.mtime * 1_000_000_000 + m.mtime_nsec
+}
+
+/// The clock that file timestamps come from (the kernel's coarse one), in ns since the epoch.
+fn file_clock_ns() -> i64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    t.tv_sec * 1_000_000_000 + t.tv_nsec as i64
+}
+
+/// Racily clean, in git's words: modified in the clock tick the refresh began in (or later), the
+/// file can change again, within that tick, without its size or mtime moving. Its stamp is stored
+/// unsettled, so the next refresh checks it again. Whole-second mtimes may come from a
+/// filesystem that keeps nothing finer: those count as racy for two seconds.
+fn racy(m: &FileStat, began_ns: i64) -> bool {
+    let granularity = if m.mtime_nsec == 0 { 2_000_000_000 } else { 0 };
+    mtime_ns(m) + granularity >= began_ns
+}
+
+/// A log stamp no stat matches: the next refresh reads the log on from where this one stopped,
+/// which checks its fingerprints again.
+const UNSETTLED_MTIME: i64 = i64::MIN;
 
 /// gptme's `modified`: `st_mtime` as Python computes it.
 fn modified_of(m: &FileStat) -> f64 {
@@ -131,6 +157,14 @@ impl ProblemLog {
     }
 }
 
+/// What the rows built by one refresh share.
+struct Pass<'a> {
+    store: &'a Store,
+    problems: ProblemLog,
+    /// [`file_clock_ns`] when the refresh began, before its first stat.
+    began_ns: i64,
+}
+
 /// A conversation that needs its row written.
 struct Job {
     found: Found,
@@ -155,6 +189,7 @@ enum Kind {
     Full,
     Append,
     SideOnly,
+    Recheck,
 }
 
 /// Runs one refresh of every conversation of `logs` into `store`.
@@ -169,6 +204,7 @@ pub fn refresh_ids(store: &Store, logs: &Path, ids: &[String], opts: &Options<'_
 
 fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
+    let began_ns = file_clock_ns();
     let conn = store.conn()?;
     let version = store.version()?;
     let (kept, mut resumes, mut recorded_at) = match store.take_kept(version) {
@@ -263,6 +299,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
                     Kind::Full => stats.full_scans += 1,
                     Kind::Append => stats.appends += 1,
                     Kind::SideOnly => stats.side_only += 1,
+                    Kind::Recheck => stats.rechecked += 1,
                 }
                 writer.apply(|c| rows::upsert(c, &row))?;
                 changes.push((row.id.clone(), Some(row.state.clone())));
@@ -281,12 +318,12 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         }
     };
 
-    let problem_log = ProblemLog::default();
+    let pass = Pass { store, problems: ProblemLog::default(), began_ns };
     if jobs.len() <= 1 {
         // The common case while serving: one conversation changed. No threads needed.
         let mut buf = Vec::new();
         for job in &jobs {
-            write(build(store, job, &problem_log, &mut buf)?)?;
+            write(build(&pass, job, &mut buf)?)?;
         }
     } else {
         let next = AtomicUsize::new(0);
@@ -294,11 +331,11 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
             for _ in 0..opts.jobs.max(1).min(jobs.len()) {
                 let tx = tx.clone();
-                let (jobs, next, problem_log) = (&jobs, &next, &problem_log);
+                let (jobs, next, pass) = (&jobs, &next, &pass);
                 s.spawn(move || {
                     let mut buf = Vec::new();
                     while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        if tx.send(build(store, job, problem_log, &mut buf)).is_err() {
+                        if tx.send(build(pass, job, &mut buf)).is_err() {
                             break; // the writer failed and stopped listening
                         }
                     }
@@ -308,7 +345,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             rx.into_iter().try_for_each(|out| write(out?))
         })?;
     }
-    stats.with_new_problems = problem_log.finish();
+    stats.with_new_problems = pass.problems.finish();
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
     // would make every reader's cached answers stale for nothing).
@@ -453,6 +490,7 @@ fn read_log(
     path: &Path,
     meta: &FileStat,
     prior: Option<(&StoredState, &Resume, Accumulator)>,
+    began_ns: i64,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<LogRead> {
     let not_file = format!("{} is not a regular file", gptme::LOG_FILE);
@@ -473,7 +511,11 @@ fn read_log(
     let mut resume_at = prior.and_then(|(state, resume, prior_acc)| {
         let grown =
             state.log.is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size) && resume.offset <= stamp.size;
-        let kind = if state.log == Some(stamp) { Kind::SideOnly } else { Kind::Append };
+        let kind = match state.log {
+            Some(old) if old == stamp => Kind::SideOnly,
+            Some(old) if old.mtime_ns == UNSETTLED_MTIME && old.size == stamp.size => Kind::Recheck,
+            _ => Kind::Append,
+        };
         grown.then_some((resume.offset, resume.fingerprint, prior_acc, kind))
     });
     // Both fingerprints of a resumed read cover the file's first bytes: read them once.
@@ -517,7 +559,7 @@ fn read_log(
         shown,
         offset: scanned.offset,
         fingerprint: scan::fingerprint(&file, scanned.offset, &[head, held])?,
-        stamp: Some(stamp),
+        stamp: Some(if racy(&meta, began_ns) { FileStamp { mtime_ns: UNSETTLED_MTIME, ..stamp } } else { stamp }),
         modified: modified_of(&meta),
         kind,
         bytes: scanned.bytes_read,
@@ -526,8 +568,8 @@ fn read_log(
 }
 
 /// Builds the row of one changed conversation.
-fn build(store: &Store, job: &Job, problem_log: &ProblemLog, buf: &mut Vec<u8>) -> Result<Outcome> {
-    let f = &job.found;
+fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
+    let (store, f) = (pass.store, &job.found);
     let resume = match (&job.prior, &job.resume) {
         (Some(_), Some(resume)) => Some(resume.clone()),
         (Some(_), None) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?,
@@ -540,7 +582,7 @@ fn build(store: &Store, job: &Job, problem_log: &ProblemLog, buf: &mut Vec<u8>) 
         (Some(state), Some(resume), Some(acc)) => Some((state, resume, acc)),
         _ => None,
     };
-    let log = match read_log(&path, &f.log, prior, buf) {
+    let log = match read_log(&path, &f.log, prior, pass.began_ns, buf) {
         Ok(log) => log,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
         Err(e) => LogRead::unreadable(&f.log, format!("cannot read {}: {e}", gptme::LOG_FILE)),
@@ -564,9 +606,12 @@ fn build(store: &Store, job: &Job, problem_log: &ProblemLog, buf: &mut Vec<u8>) 
     };
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
+    let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
+    if f.side.iter().flatten().any(|m| racy(m, pass.began_ns)) {
+        side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
+    }
     if !found.is_empty() {
-        problem_log.report(&f.id, &found.join("; "));
+        pass.problems.report(&f.id, &found.join("; "));
     }
     let mut row = row(f, &path, &log, &side, side_stamp, agent_toml);
     row.looks_new = job.prior.is_none();

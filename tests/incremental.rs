@@ -61,6 +61,13 @@ impl Archive {
         std::fs::OpenOptions::new().create(true).append(true).open(self.log(id)).unwrap().write_all(bytes).unwrap();
     }
 
+    /// Waits out the clock tick of the last write, then refreshes: what was read in the tick it
+    /// was written in is checked once more now, so the next refresh sees only later changes.
+    fn settle(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.index.refresh().unwrap();
+    }
+
     fn item(&self, id: &str) -> serde_json::Value {
         crate::util::parse(&self.index.show(id).unwrap())
     }
@@ -141,8 +148,45 @@ fn an_append_reads_only_the_new_bytes() {
     let item = a.item("c");
     assert_eq!(item["messages"], 1001);
     assert_eq!(item["last_message_preview"], "new answer");
+    a.settle();
     let third = a.index.refresh().unwrap();
     assert_eq!((third.unchanged, third.bytes_read), (1, 0), "nothing changed: no reads");
+}
+
+/// A log or config rewritten in place to the same size within one clock tick keeps its stat
+/// (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was read
+/// in the tick it was written in is not trusted to its stat: the next refresh checks it again.
+/// Here the tick is pinned by giving the files the same future mtime.
+#[test]
+fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
+    let a = archive();
+    let tick = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+        + 3_600_000_000_000;
+    let line = |s: &str| format!("{{\"role\": \"user\", \"content\": \"{s}\"}}\n");
+    let config = a.logs.join("c/config.toml");
+    let write = |text: &str, name: &str| {
+        std::fs::write(a.log("c"), line("first") + &line(text)).unwrap();
+        std::fs::write(&config, format!("[chat]\nname = \"{name}\"\n")).unwrap();
+        crate::util::set_mtime_ns(&a.log("c"), tick);
+        crate::util::set_mtime_ns(&config, tick);
+    };
+    write("alpha", "Alpha");
+    a.index.refresh().unwrap();
+    assert_eq!(
+        (a.item("c")["last_message_preview"].as_str(), a.item("c")["name"].as_str()),
+        (Some("alpha"), Some("Alpha"))
+    );
+    let before = std::fs::metadata(a.log("c")).unwrap();
+    write("bravo", "Bravo");
+    let after = std::fs::metadata(a.log("c")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((before.ino(), before.len(), before.mtime_nsec()), (after.ino(), after.len(), after.mtime_nsec()));
+    a.index.refresh().unwrap();
+    assert_eq!(
+        (a.item("c")["last_message_preview"].as_str(), a.item("c")["name"].as_str()),
+        (Some("bravo"), Some("Bravo"))
+    );
+    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"));
 }
 
 #[test]
@@ -201,6 +245,7 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     assert_eq!(a.index.list(100, None).unwrap().len(), 2);
 
     // A rename through config.toml, the log untouched.
+    a.settle();
     std::fs::write(a.logs.join("one/config.toml"), "[chat]\nname = \"Renamed\"\n").unwrap();
     let s = a.index.refresh().unwrap();
     assert_eq!((s.side_only, s.bytes_read), (1, 0));

@@ -59,11 +59,15 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let mb = stats.bytes_read as f64 / 1e6;
     writeln!(
         std::io::stdout(),
-        "indexed {} conversations: {} read whole, {} appended, {} side files only, {} unchanged, {} deleted{}; {:.1} MB in {:.2} s ({:.0} MB/s)",
+        "indexed {} conversations: {} read whole, {} appended, {} side files only, {}{} unchanged, {} deleted{}; {:.1} MB in {:.2} s ({:.0} MB/s)",
         stats.conversations,
         stats.full_scans,
         stats.appends,
         stats.side_only,
+        match stats.rechecked {
+            0 => String::new(),
+            n => format!("{n} checked again (written as they were last read), "),
+        },
         stats.unchanged,
         stats.deleted,
         match stats.with_new_problems {
