@@ -94,14 +94,16 @@ fn modified_of(m: &FileStat) -> f64 {
     m.mtime as f64 + m.mtime_nsec as f64 * 1e-9
 }
 
-/// A hash over the stats of every side file (absent ones included), so any change shows up.
+/// A hash over the stats of every side file (absent ones included), so any change shows up,
+/// and over the log's permission bits (a log we could not read is read again after a chmod).
 fn side_stamp(found: &Found, agent_toml: Option<&str>) -> u64 {
     let mut h = Fnv::new(0);
+    h.write(&found.log.mode.to_le_bytes());
     let agent = agent_toml.map(|p| std::fs::metadata(p).ok().map(|m| FileStat::from(&m)));
     for stat in found.side.iter().chain(agent.as_ref()) {
         match stat {
             Some(m) => {
-                for v in [m.ino as i64, m.size as i64, m.mtime, m.mtime_nsec] {
+                for v in [m.ino as i64, m.size as i64, m.mtime, m.mtime_nsec, i64::from(m.mode)] {
                     h.write(&v.to_le_bytes());
                 }
             }

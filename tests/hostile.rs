@@ -278,6 +278,17 @@ fn permission_denied_files_and_directories_are_handled() {
     assert!(notes("locked-config").contains("config.toml"), "{}", notes("locked-config"));
     let named = items.iter().find(|i| i["id"] == "locked-config").unwrap();
     assert_eq!(named["name"], "locked-config");
+    // A chmod moves neither size nor mtime, yet it is noticed: what can be read now is read.
+    std::fs::set_permissions(locked_log.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(locked_config.join("config.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let items: Vec<serde_json::Value> = serde_json::from_value(parse(&String::from_utf8(out.stdout).unwrap())).unwrap();
+    let item = |id: &str| items.iter().find(|i| i["id"] == id).unwrap().clone();
+    assert_eq!(item("locked-log")["messages"], 1);
+    assert_eq!(notes("locked-log"), "");
+    assert_eq!(item("locked-config")["name"], "secret");
+    assert_eq!(notes("locked-config"), "");
     std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     // so the temp dir can go
 }

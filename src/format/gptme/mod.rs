@@ -58,12 +58,21 @@ pub struct FileStat {
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
+    /// Permission bits: a chmod moves nothing else, and can make an unreadable file readable.
+    pub mode: u32,
 }
 
 impl From<&std::fs::Metadata> for FileStat {
     fn from(m: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
-        FileStat { is_file: m.is_file(), ino: m.ino(), size: m.size(), mtime: m.mtime(), mtime_nsec: m.mtime_nsec() }
+        FileStat {
+            is_file: m.is_file(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+            mode: m.mode() & 0o7777,
+        }
     }
 }
 
@@ -75,6 +84,7 @@ impl From<rustix::fs::Stat> for FileStat {
             size: st.st_size as u64,
             mtime: st.st_mtime,
             mtime_nsec: st.st_mtime_nsec as i64,
+            mode: st.st_mode & 0o7777,
         }
     }
 }
