@@ -118,6 +118,8 @@ fn status_show_and_list_speak_plainly() {
     assert!(out.contains("135 (7 hidden"), "{out}");
     let out = ok(r.cmd(&["list", "--limit", "3"]));
     assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
+    let out = ok(r.cmd(&["list", "--limit", "0"]));
+    assert_eq!(out.lines().count(), 1 + 128, "0 lists all 135 but the 7 hidden: {out}");
     let out = ok(r.cmd(&["show", "edge-agent"]));
     assert!(out.contains("agent_name: Bob"), "{out}");
     // The directory itself names it too, as a shell completes it.

@@ -8,7 +8,7 @@ use super::{empty_archive_hint, fit, local_time, printable, Target};
 pub struct ListArgs {
     #[command(flatten)]
     target: Target,
-    /// How many conversations, newest first.
+    /// How many conversations, newest first (0: all of them).
     #[arg(long, default_value_t = 100)]
     limit: usize,
     /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
@@ -22,7 +22,8 @@ pub struct ListArgs {
 pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     index.refresh()?;
-    let items = index.list(a.limit, a.q.as_deref())?;
+    let limit = if a.limit == 0 { usize::MAX } else { a.limit };
+    let items = index.list(limit, a.q.as_deref())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.json {
         writeln!(out, "[{}]", items.join(","))?;
