@@ -339,3 +339,27 @@ fn a_bare_carriage_return_breaks_lines_for_created() {
     assert_eq!(created("two-in-one"), Some(1767312000.0));
     assert_eq!(created("split-object"), Some(1767225600.0));
 }
+
+/// The bash completion script completes subcommands and their flags when bash runs it.
+#[test]
+fn bash_completion_completes_subcommands_and_flags() {
+    let script = ok(convmeta().args(["completions", "bash"]));
+    let complete = |words: &str, cur: &str, prev: &str| {
+        let program = format!(
+            "source /dev/stdin; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _convmeta convmeta {cur} {prev}; echo \"${{COMPREPLY[@]}}\""
+        );
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(complete("convmeta ba", "ba", "convmeta"), "backfill");
+    assert_eq!(complete("convmeta list --li", "--li", "list"), "--limit");
+    assert!(fail(convmeta().args(["completions", "no-such-shell"])).status.code() == Some(2));
+}

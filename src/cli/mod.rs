@@ -2,6 +2,7 @@
 //! codes; everything here works through [`crate::Index`].
 
 mod backfill;
+mod completions;
 mod list;
 mod query;
 mod serve;
@@ -39,6 +40,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Which archive and which database.
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Query(a) => query::run(a),
+        Command::Completions(a) => completions::run(a),
     }
 }
 
