@@ -116,7 +116,7 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let (summary, log) = run(&["backfill"]);
     let shown: Vec<&str> = log.lines().filter(|l| l.contains("problems in conversation")).collect();
     assert_eq!(shown.len(), 10, "{log}");
-    assert!(shown.iter().all(|l| l.contains("damaged-") && l.contains("1 malformed line")), "{log}");
+    assert!(shown.iter().all(|l| l.contains("damaged-") && l.contains("problems=\"1 malformed line\"")), "{log}");
     assert!(log.contains("problems in 15 more conversations"), "{log}");
     assert!(summary.contains("problems found in 25"), "{summary}");
     // Each conversation's problems are logged when found, not on every read.

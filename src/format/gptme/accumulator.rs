@@ -71,18 +71,22 @@ impl LineProblems {
         }
     }
 
-    /// Each kind found, in words: "2 malformed lines".
+    /// Each kind found, in words: "1 malformed line", "2 malformed lines".
     pub fn notes(&self) -> impl Iterator<Item = String> {
         [
-            (self.bad_lines, "malformed lines"),
-            (self.bad_fields, "fields of the wrong type"),
-            (self.oversized_lines, "oversized lines"),
-            (self.invalid_utf8_lines, "lines with invalid UTF-8"),
-            (self.implausible_values, "lines with negative or overflowing tokens or cost"),
+            (self.bad_lines, "malformed line", "malformed lines"),
+            (self.bad_fields, "field of the wrong type", "fields of the wrong type"),
+            (self.oversized_lines, "oversized line", "oversized lines"),
+            (self.invalid_utf8_lines, "line with invalid UTF-8", "lines with invalid UTF-8"),
+            (
+                self.implausible_values,
+                "line with negative or overflowing tokens or cost",
+                "lines with negative or overflowing tokens or cost",
+            ),
         ]
         .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
     }
 }
 
