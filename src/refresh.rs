@@ -79,10 +79,14 @@ fn file_clock_ns() -> i64 {
 /// Racily clean, in git's words: modified in the clock tick the refresh began in (or later), the
 /// file can change again, within that tick, without its size or mtime moving. Its stamp is stored
 /// unsettled, so the next refresh checks it again. Whole-second mtimes may come from a
-/// filesystem that keeps nothing finer: those count as racy for two seconds.
+/// filesystem that keeps nothing finer: those count as racy for two seconds. A file dated well
+/// in the future (copied from a machine whose clock ran ahead) is not: a write now would move
+/// its mtime, and checking it at every refresh until the clock caught up would cost a write.
 fn racy(m: &FileStat, began_ns: i64) -> bool {
+    const AHEAD_NS: i64 = 10_000_000_000; // fine-grained stamps and small clock skews
     let granularity = if m.mtime_nsec == 0 { 2_000_000_000 } else { 0 };
-    mtime_ns(m) + granularity >= began_ns
+    let t = mtime_ns(m);
+    t + granularity >= began_ns && t <= began_ns + AHEAD_NS
 }
 
 /// A log stamp no stat matches: the next refresh reads the log on from where this one stopped,

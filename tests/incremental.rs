@@ -156,37 +156,52 @@ fn an_append_reads_only_the_new_bytes() {
 /// A log or config rewritten in place to the same size within one clock tick keeps its stat
 /// (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was read
 /// in the tick it was written in is not trusted to its stat: the next refresh checks it again.
-/// Here the tick is pinned by giving the files the same future mtime.
+/// Here the tick is pinned by giving a file the same mtime, a few seconds ahead, before and
+/// after its rewrite; everything else is dated in the past.
 #[test]
 fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
-    let a = archive();
-    let tick = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-        + 3_600_000_000_000;
-    let line = |s: &str| format!("{{\"role\": \"user\", \"content\": \"{s}\"}}\n");
-    let config = a.logs.join("c/config.toml");
-    let write = |text: &str, name: &str| {
-        std::fs::write(a.log("c"), line("first") + &line(text)).unwrap();
-        std::fs::write(&config, format!("[chat]\nname = \"{name}\"\n")).unwrap();
-        crate::util::set_mtime_ns(&a.log("c"), tick);
-        crate::util::set_mtime_ns(&config, tick);
-    };
-    write("alpha", "Alpha");
-    a.index.refresh().unwrap();
-    assert_eq!(
-        (a.item("c")["last_message_preview"].as_str(), a.item("c")["name"].as_str()),
-        (Some("alpha"), Some("Alpha"))
-    );
-    let before = std::fs::metadata(a.log("c")).unwrap();
-    write("bravo", "Bravo");
-    let after = std::fs::metadata(a.log("c")).unwrap();
     use std::os::unix::fs::MetadataExt;
-    assert_eq!((before.ino(), before.len(), before.mtime_nsec()), (after.ino(), after.len(), after.mtime_nsec()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let (past, tick) = (now - 3_600_000_000_000, now + 5_000_000_000);
+    let set_mtime = |path: &Path, ns: u64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
+        std::fs::File::open(path).unwrap().set_times(std::fs::FileTimes::new().set_modified(t)).unwrap();
+    };
+    let line = |s: &str| format!("{{\"role\": \"user\", \"content\": \"{s}\"}}\n");
+    let a = archive();
+    // Only the pinned file changes; what shows it: the preview for the log, the name for config.
+    for (kind, pinned, shown) in
+        [("log", "conversation.jsonl", "last_message_preview"), ("config", "config.toml", "name")]
+    {
+        let dir = a.logs.join(kind);
+        let write = |text: &str| {
+            let (log_text, name) = if kind == "log" { (text, "same") } else { ("same", text) };
+            std::fs::write(a.log(kind), line("first") + &line(log_text)).unwrap();
+            std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"{name}\"\n")).unwrap();
+            for file in ["conversation.jsonl", "config.toml"] {
+                set_mtime(&dir.join(file), if file == pinned { tick } else { past });
+            }
+            set_mtime(&dir, past);
+        };
+        write("alpha");
+        a.index.refresh().unwrap();
+        assert_eq!(a.item(kind)[shown], "alpha");
+        let before = std::fs::metadata(dir.join(pinned)).unwrap();
+        write("bravo");
+        let after = std::fs::metadata(dir.join(pinned)).unwrap();
+        let stat = |m: &std::fs::Metadata| (m.ino(), m.len(), m.mtime(), m.mtime_nsec());
+        assert_eq!(stat(&before), stat(&after), "{kind}: the same stat");
+        let s = a.index.refresh().unwrap();
+        assert_eq!(a.item(kind)[shown], "bravo", "{kind}: {s:?}");
+        assert_eq!(row(&a.index, kind), fresh_row(&a.logs, kind));
+    }
+    // Dated an hour ahead, a file is not checked again at every refresh until the clock catches
+    // up: a write now would move its mtime.
+    set_mtime(&a.log("log"), tick + 3_600_000_000_000);
+    set_mtime(&a.logs.join("config/config.toml"), tick + 3_600_000_000_000);
     a.index.refresh().unwrap();
-    assert_eq!(
-        (a.item("c")["last_message_preview"].as_str(), a.item("c")["name"].as_str()),
-        (Some("bravo"), Some("Bravo"))
-    );
-    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"));
+    let s = a.index.refresh().unwrap();
+    assert_eq!((s.unchanged, s.rechecked, s.bytes_read), (2, 0, 0), "{s:?}");
 }
 
 #[test]
