@@ -47,7 +47,7 @@ pub struct Status {
     pub schema_version: i64,
     /// Unix seconds of the last completed refresh.
     pub last_refresh_at: Option<f64>,
-    pub last_refresh: Option<serde_json::Value>,
+    pub last_refresh: Option<Stats>,
 }
 
 impl Index {
@@ -220,7 +220,7 @@ impl Index {
         let last: Option<serde_json::Value> =
             rows::get_meta(&conn, "last_refresh").map_err(e)?.and_then(|v| serde_json::from_str(&v).ok());
         let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
-        let last_refresh = last.map(|v| v["stats"].clone());
+        let last_refresh = last.and_then(|v| serde_json::from_value(v["stats"].clone()).ok());
         Ok(Status {
             logs: self.logs.display().to_string(),
             db: store.path().display().to_string(),

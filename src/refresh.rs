@@ -42,7 +42,8 @@ pub fn default_jobs() -> usize {
 }
 
 /// What a refresh did.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Stats {
     pub conversations: usize,
     pub unchanged: usize,
@@ -60,6 +61,27 @@ pub struct Stats {
     pub with_new_problems: usize,
     pub bytes_read: u64,
     pub duration_ms: f64,
+}
+
+impl std::fmt::Display for Stats {
+    /// What the refresh did, in words: "3 appended, 2997 unchanged, 12 ms".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = [
+            (self.full_scans, "read whole"),
+            (self.appends, "appended"),
+            (self.side_only, "side files only"),
+            (self.rechecked, "checked again (written as they were last read)"),
+            (self.deleted, "deleted"),
+            (self.unchanged, "unchanged"),
+        ];
+        for (n, words) in counts.into_iter().filter(|(n, _)| *n > 0) {
+            write!(f, "{n} {words}, ")?;
+        }
+        if self.with_new_problems > 0 {
+            write!(f, "problems found in {}, ", self.with_new_problems)?;
+        }
+        write!(f, "{:.1} MB in {:.0} ms", self.bytes_read as f64 / 1e6, self.duration_ms)
+    }
 }
 
 fn stamp_of(m: &FileStat) -> Option<FileStamp> {

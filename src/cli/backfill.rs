@@ -56,28 +56,8 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let stats = with_bar(&progress.bar, || index.refresh_with(&opts))?;
     progress.bar.finish_and_clear();
     let secs = stats.duration_ms / 1e3;
-    let mb = stats.bytes_read as f64 / 1e6;
-    writeln!(
-        std::io::stdout(),
-        "indexed {} conversations: {} read whole, {} appended, {} side files only, {}{} unchanged, {} deleted{}; {:.1} MB in {:.2} s ({:.0} MB/s)",
-        stats.conversations,
-        stats.full_scans,
-        stats.appends,
-        stats.side_only,
-        match stats.rechecked {
-            0 => String::new(),
-            n => format!("{n} checked again (written as they were last read), "),
-        },
-        stats.unchanged,
-        stats.deleted,
-        match stats.with_new_problems {
-            0 => String::new(),
-            n => format!("; problems found in {n} (listed anyway, with what could be read)"),
-        },
-        mb,
-        secs,
-        if secs > 0.0 { mb / secs } else { 0.0 }
-    )?;
+    let rate = if secs > 0.0 { stats.bytes_read as f64 / 1e6 / secs } else { 0.0 };
+    writeln!(std::io::stdout(), "indexed {} conversations: {stats} ({rate:.0} MB/s)", stats.conversations)?;
     if stats.conversations == 0 {
         eprintln!("{}", empty_archive_hint(index.logs()));
     }

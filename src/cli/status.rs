@@ -25,7 +25,7 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     writeln!(out, "database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version)?;
     writeln!(out, "conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems)?;
     match (s.last_refresh_at, &s.last_refresh) {
-        (Some(t), Some(stats)) => writeln!(out, "last refresh:   {} ({})", local_time(t), what_changed(stats))?,
+        (Some(t), Some(stats)) => writeln!(out, "last refresh:   {} ({stats})", local_time(t))?,
         (Some(t), None) => writeln!(out, "last refresh:   {}", local_time(t))?,
         (None, _) => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
@@ -36,23 +36,4 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// A refresh record in words: "3 appended, 2,997 unchanged, 12 ms".
-fn what_changed(stats: &serde_json::Value) -> String {
-    let mut parts: Vec<String> = [
-        ("full_scans", "read whole"),
-        ("appends", "appended"),
-        ("side_only", "side files only"),
-        ("rechecked", "checked again"),
-        ("deleted", "deleted"),
-        ("unchanged", "unchanged"),
-    ]
-    .into_iter()
-    .filter_map(|(key, words)| stats[key].as_u64().filter(|&n| n > 0).map(|n| format!("{n} {words}")))
-    .collect();
-    if let Some(ms) = stats["duration_ms"].as_f64() {
-        parts.push(format!("{ms:.0} ms"));
-    }
-    parts.join(", ")
 }
