@@ -635,7 +635,8 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
     let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
-    if f.side.iter().flatten().any(|m| racy(m, pass.began_ns)) {
+    let agent_stat = agent_toml.as_deref().and_then(|p| std::fs::metadata(p).ok()).map(|m| FileStat::from(&m));
+    if f.side.iter().flatten().chain(agent_stat.as_ref()).any(|m| racy(m, pass.began_ns)) {
         side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
     }
     if !found.is_empty() {

@@ -153,7 +153,7 @@ fn an_append_reads_only_the_new_bytes() {
     assert_eq!((third.unchanged, third.bytes_read), (1, 0), "nothing changed: no reads");
 }
 
-/// A log or config rewritten in place to the same size within one clock tick keeps its stat
+/// A log, config or agent file rewritten in place to the same size within one clock tick keeps its stat
 /// (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was read
 /// in the tick it was written in is not trusted to its stat: the next refresh checks it again.
 /// Here the tick is pinned by giving a file the same mtime, a few seconds ahead, before and
@@ -169,26 +169,35 @@ fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
     };
     let line = |s: &str| format!("{{\"role\": \"user\", \"content\": \"{s}\"}}\n");
     let a = archive();
-    // Only the pinned file changes; what shows it: the preview for the log, the name for config.
-    for (kind, pinned, shown) in
-        [("log", "conversation.jsonl", "last_message_preview"), ("config", "config.toml", "name")]
-    {
+    // Only the pinned file changes; the field that shows it: the preview for the log, the name
+    // for config.toml, the agent's name for the agent's gptme.toml.
+    let kinds = [("log", "last_message_preview"), ("config", "name"), ("agent", "agent_name")];
+    let pinned = |kind: &str| match kind {
+        "log" => a.log(kind),
+        "config" => a.logs.join("config/config.toml"),
+        _ => a.logs.parent().unwrap().join("agent-of-agent/gptme.toml"),
+    };
+    for (kind, shown) in kinds {
         let dir = a.logs.join(kind);
+        let agent_dir = a.logs.parent().unwrap().join(format!("agent-of-{kind}"));
+        std::fs::create_dir_all(&agent_dir).unwrap();
         let write = |text: &str| {
-            let (log_text, name) = if kind == "log" { (text, "same") } else { ("same", text) };
-            std::fs::write(a.log(kind), line("first") + &line(log_text)).unwrap();
-            std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"{name}\"\n")).unwrap();
-            for file in ["conversation.jsonl", "config.toml"] {
-                set_mtime(&dir.join(file), if file == pinned { tick } else { past });
+            let vary = |k: &str| if k == kind { text } else { "same" };
+            std::fs::write(a.log(kind), line("first") + &line(vary("log"))).unwrap();
+            let config = format!("[chat]\nname = \"{}\"\nagent = \"{}\"\n", vary("config"), agent_dir.display());
+            std::fs::write(dir.join("config.toml"), config).unwrap();
+            std::fs::write(agent_dir.join("gptme.toml"), format!("[agent]\nname = \"{}\"\n", vary("agent"))).unwrap();
+            for file in [dir.join("conversation.jsonl"), dir.join("config.toml"), agent_dir.join("gptme.toml")] {
+                set_mtime(&file, if file == pinned(kind) { tick } else { past });
             }
             set_mtime(&dir, past);
         };
         write("alpha");
         a.index.refresh().unwrap();
         assert_eq!(a.item(kind)[shown], "alpha");
-        let before = std::fs::metadata(dir.join(pinned)).unwrap();
+        let before = std::fs::metadata(pinned(kind)).unwrap();
         write("bravo");
-        let after = std::fs::metadata(dir.join(pinned)).unwrap();
+        let after = std::fs::metadata(pinned(kind)).unwrap();
         let stat = |m: &std::fs::Metadata| (m.ino(), m.len(), m.mtime(), m.mtime_nsec());
         assert_eq!(stat(&before), stat(&after), "{kind}: the same stat");
         let s = a.index.refresh().unwrap();
@@ -197,11 +206,12 @@ fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
     }
     // Dated an hour ahead, a file is not checked again at every refresh until the clock catches
     // up: a write now would move its mtime.
-    set_mtime(&a.log("log"), tick + 3_600_000_000_000);
-    set_mtime(&a.logs.join("config/config.toml"), tick + 3_600_000_000_000);
+    for (kind, _) in kinds {
+        set_mtime(&pinned(kind), tick + 3_600_000_000_000);
+    }
     a.index.refresh().unwrap();
     let s = a.index.refresh().unwrap();
-    assert_eq!((s.unchanged, s.rechecked, s.bytes_read), (2, 0, 0), "{s:?}");
+    assert_eq!((s.unchanged, s.rechecked, s.bytes_read), (3, 0, 0), "{s:?}");
 }
 
 #[test]
