@@ -153,9 +153,9 @@ fn an_append_reads_only_the_new_bytes() {
     assert_eq!((third.unchanged, third.bytes_read), (1, 0), "nothing changed: no reads");
 }
 
-/// A log, config or agent file rewritten in place to the same size within one clock tick keeps its stat
-/// (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was read
-/// in the tick it was written in is not trusted to its stat: the next refresh checks it again.
+/// A log, config or agent file rewritten in place to the same size within one clock tick keeps
+/// its stat (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was
+/// read in the tick it was written in is not trusted to its stat: the next refresh checks it.
 /// Here the tick is pinned by giving a file the same mtime, a few seconds ahead, before and
 /// after its rewrite; everything else is dated in the past.
 #[test]
