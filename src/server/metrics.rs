@@ -44,7 +44,7 @@ impl Metrics {
 
     pub fn record_refresh(&self, stats: &Stats, took: Duration) {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        let files = stats.full_scans + stats.appends + stats.side_only;
+        let files = stats.full_scans + stats.appends + stats.side_only + stats.rechecked;
         self.files_rescanned.fetch_add(files as u64, Ordering::Relaxed);
         self.bytes_read.fetch_add(stats.bytes_read, Ordering::Relaxed);
         let secs = took.as_secs_f64();
