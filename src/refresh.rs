@@ -188,6 +188,9 @@ impl ProblemLog {
 /// What the rows built by one refresh share.
 struct Pass<'a> {
     store: &'a Store,
+    logs: &'a Path,
+    /// `logs` resolved through symlinks, when a side file read first needs it.
+    logs_real: std::sync::OnceLock<std::path::PathBuf>,
     problems: ProblemLog,
     /// [`file_clock_ns`] when the refresh began, before its first stat.
     began_ns: i64,
@@ -346,7 +349,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         }
     };
 
-    let pass = Pass { store, problems: ProblemLog::default(), began_ns };
+    let pass = Pass { store, logs, logs_real: Default::default(), problems: ProblemLog::default(), began_ns };
     if jobs.len() <= 1 {
         // The common case while serving: one conversation changed. No threads needed.
         let mut buf = Vec::new();
@@ -627,7 +630,7 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let side = match stored_side {
         Some(side) => side,
         None => {
-            let side = side::read(&f.dir, &f.id);
+            let side = side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone());
             found.extend(side.problems.iter().cloned());
             side
         }

@@ -28,7 +28,9 @@ pub struct Side {
 }
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
-pub fn read(dir: &Path, id: &str) -> Side {
+/// `logs_real` gives the logs dir resolved: it is the same for every conversation, so paths
+/// under it are resolved from there instead of from the root each time.
+pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
     let mut side = Side { name: id.to_owned(), ..Side::default() };
     let config_path = dir.join("config.toml");
     let config = match read_small_file(&config_path) {
@@ -64,7 +66,11 @@ pub fn read(dir: &Path, id: &str) -> Side {
             _ => dir.to_path_buf(),
         },
     };
-    side.workspace = realpath(&workspace).to_string_lossy().into_owned();
+    let resolved = match workspace.strip_prefix(dir) {
+        Ok(rest) => resolve(logs_real(), &Path::new(id).join(rest)),
+        Err(_) => realpath(&workspace),
+    };
+    side.workspace = resolved.to_string_lossy().into_owned();
     side.branches = 1 + count_branches(&dir.join("branches"));
     side
 }
@@ -231,8 +237,13 @@ fn expand_home(p: &str) -> PathBuf {
 /// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
 pub fn realpath(p: &Path) -> PathBuf {
     let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-    let mut todo: Vec<OsString> = abs.components().rev().filter_map(component_name).collect();
-    let mut out = PathBuf::from("/");
+    resolve(PathBuf::from("/"), &abs)
+}
+
+/// [`realpath`] of `rest` taken relative to `base`, a directory already resolved.
+fn resolve(base: PathBuf, rest: &Path) -> PathBuf {
+    let mut todo: Vec<OsString> = rest.components().rev().filter_map(component_name).collect();
+    let mut out = base;
     let mut links = 0;
     while let Some(c) = todo.pop() {
         if c == "." {
@@ -280,5 +291,45 @@ mod tests {
         std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
         assert_eq!(realpath(&root.join("link/x/../y")), root.join("real/y"));
         assert_eq!(realpath(&root.join("dangling")), root.join("nowhere"));
+    }
+
+    /// Resolving from the resolved logs dir gives what resolving from the root gives: through a
+    /// symlinked logs dir, conversation dir and workspace, for each way a workspace is chosen.
+    #[test]
+    fn workspaces_resolve_as_from_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = realpath(tmp.path());
+        let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+        std::fs::create_dir_all(root.join("real-logs/c")).unwrap();
+        std::fs::create_dir_all(root.join("elsewhere/d")).unwrap();
+        std::fs::create_dir_all(root.join("projects/p")).unwrap();
+        link("real-logs", "logs");
+        link("../elsewhere/d", "real-logs/linked");
+        link("../../projects/p", "real-logs/c/workspace");
+        let logs = root.join("logs");
+        let configs = [
+            None,
+            Some("[chat]\nworkspace = \"@log\"\n"),
+            Some("[chat]\n"),
+            Some("not toml ["),
+            Some(&*format!("[chat]\nworkspace = \"{}\"\n", logs.join("c/../linked/x").display())),
+        ];
+        for id in ["c", "linked"] {
+            let dir = logs.join(id);
+            for config in configs {
+                match config {
+                    Some(text) => std::fs::write(dir.join("config.toml"), text).unwrap(),
+                    None => drop(std::fs::remove_file(dir.join("config.toml"))),
+                }
+                let side = read(&dir, id, || realpath(&logs));
+                let expected = match config {
+                    Some(t) if t.contains("workspace = \"/") => realpath(&logs.join("c/../linked/x")),
+                    Some("not toml [") => realpath(&dir),
+                    Some("[chat]\n") if !dir.join("workspace").exists() => realpath(&dir),
+                    _ => realpath(&dir.join("workspace")),
+                };
+                assert_eq!(Path::new(&side.workspace), expected, "{id} {config:?}");
+            }
+        }
     }
 }
