@@ -16,6 +16,7 @@ use std::cell::Cell;
 use std::os::raw::c_int;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::hooks::Wal;
@@ -39,9 +40,16 @@ pub fn install(c: &Connection) {
     c.wal_hook(Some(note_log_pages));
 }
 
+/// Held while the thread checkpoints. A commit that must checkpoint in place waits for it and
+/// then copies the rest: trying alongside it would fail (one checkpoint at a time), and the log
+/// would grow for as long as the thread's checkpoint takes, past the bound.
+static CHECKPOINTING: Mutex<()> = Mutex::new(());
+
 fn note_log_pages(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     LOG_PAGES.with(|p| p.set((p.get().1, pages)));
     if pages >= INLINE_CHECKPOINT_AT_PAGES {
+        // Called after the commit released its locks: the thread's checkpoint cannot wait on us.
+        let _turn = CHECKPOINTING.lock().unwrap_or_else(|p| p.into_inner());
         // A failure here (a reader holds old pages) only leaves the log long for now.
         if let Err(e) = wal.checkpoint() {
             tracing::debug!(error = %e, "checkpoint failed; the next commit tries again");
@@ -73,6 +81,7 @@ impl Checkpointer {
                         .ok();
                 }
                 if let Some(c) = &conn {
+                    let _turn = CHECKPOINTING.lock().unwrap_or_else(|p| p.into_inner());
                     match c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
                         Ok(pages) => tracing::trace!(pages, "checkpointed"),
                         Err(e) => tracing::debug!(error = %e, "checkpoint failed; the next commit asks again"),
