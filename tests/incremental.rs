@@ -156,13 +156,13 @@ fn an_append_reads_only_the_new_bytes() {
 /// A log, config or agent file rewritten in place to the same size within one clock tick keeps
 /// its stat (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was
 /// read in the tick it was written in is not trusted to its stat: the next refresh checks it.
-/// Here the tick is pinned by giving a file the same mtime, a few seconds ahead, before and
+/// Here the tick is pinned by giving a file the same mtime, 8 s ahead, before and
 /// after its rewrite; everything else is dated in the past.
 #[test]
 fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
     use std::os::unix::fs::MetadataExt;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    let (past, tick) = (now - 3_600_000_000_000, now + 5_000_000_000);
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let past = now() - 3_600_000_000_000;
     let set_mtime = |path: &Path, ns: u64| {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns);
         std::fs::File::open(path).unwrap().set_times(std::fs::FileTimes::new().set_modified(t)).unwrap();
@@ -181,6 +181,8 @@ fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
         let dir = a.logs.join(kind);
         let agent_dir = a.logs.parent().unwrap().join(format!("agent-of-{kind}"));
         std::fs::create_dir_all(&agent_dir).unwrap();
+        // Ahead by less than the 10 s beyond which a file is not racy, with time to spare.
+        let tick = now() + 8_000_000_000;
         let write = |text: &str| {
             let vary = |k: &str| if k == kind { text } else { "same" };
             std::fs::write(a.log(kind), line("first") + &line(vary("log"))).unwrap();
@@ -207,7 +209,7 @@ fn a_same_size_rewrite_in_the_tick_of_the_last_read_is_seen() {
     // Dated an hour ahead, a file is not checked again at every refresh until the clock catches
     // up: a write now would move its mtime.
     for (kind, _) in kinds {
-        set_mtime(&pinned(kind), tick + 3_600_000_000_000);
+        set_mtime(&pinned(kind), now() + 3_600_000_000_000);
     }
     a.index.refresh().unwrap();
     let s = a.index.refresh().unwrap();
