@@ -42,7 +42,8 @@ pub fn install(c: &Connection) {
 
 /// Held while the thread checkpoints. A commit that must checkpoint in place waits for it and
 /// then copies the rest: trying alongside it would fail (one checkpoint at a time), and the log
-/// would grow for as long as the thread's checkpoint takes, past the bound.
+/// would grow for as long as the thread's checkpoint takes, past the bound. One for the process:
+/// with two databases open, a commit past its bound may also wait out the other's checkpoint.
 static CHECKPOINTING: Mutex<()> = Mutex::new(());
 
 fn note_log_pages(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
