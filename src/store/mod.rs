@@ -238,7 +238,20 @@ impl Store {
         };
         // The in-header size is valid only while the change counter matches "version valid for".
         let size_known = be32(24) == be32(92);
-        !size_known || len >= u64::from(be32(28)) * page_size
+        !size_known || len >= u64::from(be32(28)) * page_size || self.sqlite_finds_every_page()
+    }
+
+    /// SQLite's own check of the header's size, from a connection with nothing cached: it counts
+    /// the pages still in the WAL. A file short of its header is also what a checkpoint leaves
+    /// while it runs: it copies page 1, which carries the new size, before the pages that extend
+    /// the file. Only corruption counts: any other failure is for the next query to report.
+    fn sqlite_finds_every_page(&self) -> bool {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let read = Connection::open_with_flags(&self.path, flags).and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        });
+        !read.as_ref().is_err_and(is_corruption)
     }
 
     /// Both handles share one pool.
@@ -312,5 +325,38 @@ mod tests {
         f.write_all_at(b"not a database!!", 0).unwrap();
         f.set_times(std::fs::FileTimes::new().set_modified(mtime)).unwrap();
         assert!(!store.is_intact());
+    }
+
+    /// A checkpoint copies pages in order, so page 1, whose header carries the new size, lands
+    /// in the file before the pages that extend it. Until they do, the file is shorter than its
+    /// header says, and the pages are in the WAL: intact, as SQLite sees it.
+    #[test]
+    fn a_checkpoint_in_progress_is_not_damage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        drop(Store::open(&path).unwrap());
+        // Grow the database in the WAL only, and keep the WAL (an open connection).
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA wal_autocheckpoint = 0").unwrap();
+        for i in 0..100 {
+            c.execute("INSERT INTO _meta (key, value) VALUES (?1, ?2)", (format!("k{i}"), "v".repeat(2000))).unwrap();
+        }
+        // The checkpoint's first step: the newest page 1 from the WAL, written over the file's.
+        let wal = std::fs::read(format!("{}-wal", path.display())).unwrap();
+        let page_size = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
+        let page_one = wal[32..]
+            .chunks_exact(24 + page_size)
+            .rfind(|frame| frame[..4] == 1u32.to_be_bytes())
+            .map(|frame| &frame[24..])
+            .unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(page_one, 0).unwrap();
+        let pages = u64::from(u32::from_be_bytes(page_one[28..32].try_into().unwrap()));
+        assert!(std::fs::metadata(&path).unwrap().len() < pages * page_size as u64, "the file is short of its header");
+
+        let store = Store::open(&path).unwrap();
+        assert!(store.is_intact());
+        let rows: i64 = store.conn().unwrap().query_row("SELECT count(*) FROM _meta", [], |r| r.get(0)).unwrap();
+        assert!(rows >= 100);
+        drop(c);
     }
 }
