@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, Fnv, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
-use crate::store::{Conn, Kept, Store};
+use crate::store::{data_version, Kept, Store};
 
 /// Told how far a refresh has come (the backfill's progress bar).
 pub trait Progress: Sync {
@@ -236,9 +236,9 @@ pub fn refresh_ids(store: &Store, logs: &Path, ids: &[String], opts: &Options<'_
 fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
     let began_ns = file_clock_ns();
-    let conn = store.conn()?;
-    let version = store.version()?;
-    let (kept, mut resumes, mut recorded_at) = match store.take_kept(version) {
+    let conn = store.writer()?;
+    let seen = data_version(&conn).map_err(|e| store.err(e))?;
+    let (kept, mut resumes, mut recorded_at) = match store.take_kept(seen) {
         Some(k) => (Some(k.states), k.resumes, k.recorded_at),
         None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?),
     };
@@ -312,7 +312,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log.size).sum());
     }
 
-    let mut writer = Writer::new(store, conn, opts.commit_every);
+    let mut writer = Writer::new(store, &conn, opts.commit_every);
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
         changes.push((id.clone(), None));
@@ -387,7 +387,10 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
         recorded_at = Some(now);
     }
     writer.finish()?;
-    if complete {
+    // What this refresh knows is kept only if no other connection committed while it ran: a
+    // slower process may have written older rows than the ones it read.
+    let undisturbed = data_version(&conn).map_err(|e| store.err(e))? == seen;
+    if complete && undisturbed {
         for (id, state) in changes {
             match state {
                 Some(state) => stored.insert(id, state),
@@ -395,7 +398,7 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             };
         }
         let resumes = written.unwrap_or_default();
-        store.keep(store.version()?, Kept { states: stored, resumes, recorded_at });
+        store.keep(seen, Kept { states: stored, resumes, recorded_at });
     }
     Ok(stats)
 }
@@ -416,7 +419,7 @@ fn unix_now() -> f64 {
 /// Writes in one transaction, or in several (committing every `every`) during a backfill.
 struct Writer<'a> {
     store: &'a Store,
-    conn: Conn,
+    conn: &'a rusqlite::Connection,
     every: Option<Duration>,
     since: Instant,
     /// A transaction is open: begun by the first write, so a refresh that finds nothing to do
@@ -427,17 +430,17 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    fn new(store: &'a Store, conn: Conn, every: Option<Duration>) -> Self {
+    fn new(store: &'a Store, conn: &'a rusqlite::Connection, every: Option<Duration>) -> Self {
         Writer { store, conn, every, since: Instant::now(), open: false, wrote: false }
     }
 
     fn apply(&mut self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>) -> Result<()> {
         if !self.open {
-            exec(&self.conn, "BEGIN IMMEDIATE").map_err(|e| self.store.err(e))?;
+            exec(self.conn, "BEGIN IMMEDIATE").map_err(|e| self.store.err(e))?;
             self.open = true;
             self.since = Instant::now();
         }
-        f(&self.conn).map_err(|e| self.store.err(e))?;
+        f(self.conn).map_err(|e| self.store.err(e))?;
         self.wrote = true;
         if self.every.is_some_and(|every| self.since.elapsed() >= every) {
             self.commit()?;
@@ -446,7 +449,7 @@ impl<'a> Writer<'a> {
     }
 
     fn commit(&mut self) -> Result<()> {
-        exec(&self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
+        exec(self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
         self.open = false;
         self.store.committed();
         Ok(())

@@ -153,6 +153,35 @@ fn an_append_reads_only_the_new_bytes() {
     assert_eq!((third.unchanged, third.bytes_read), (1, 0), "nothing changed: no reads");
 }
 
+/// Another process (a `convmeta list` beside a server) may commit while a refresh runs, rows
+/// older than what the refresh keeps in memory for the next one. The next refresh must then go
+/// by the database, not by what it kept.
+#[test]
+fn a_commit_by_another_process_during_a_refresh_is_not_masked() {
+    struct Meddler(std::path::PathBuf);
+    impl convmeta::refresh::Progress for Meddler {
+        fn start(&self, _: u64, _: u64) {
+            // An older row of "c", as a process that read the log before its last line writes it.
+            let c = rusqlite::Connection::open(&self.0).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            c.execute_batch(
+                "UPDATE conversations SET messages = 1 WHERE id = 'c'; \
+                 UPDATE _scan_state SET log_size = 10 WHERE id = 'c';",
+            )
+            .unwrap();
+        }
+        fn advance(&self, _: u64, _: u64) {}
+    }
+    let a = archive();
+    a.append("c", "{\"role\": \"user\", \"content\": \"hi\"}\n".repeat(3).as_bytes());
+    a.settle();
+    let meddler = Meddler(a.index.store().path().to_path_buf());
+    let opts = convmeta::refresh::Options { progress: Some(&meddler), ..Default::default() };
+    a.index.refresh_with(&opts).unwrap();
+    a.index.refresh().unwrap();
+    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"), "the older row was noticed and read again");
+}
+
 /// A log, config or agent file rewritten in place to the same size within one clock tick keeps
 /// its stat (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was
 /// read in the tick it was written in is not trusted to its stat: the next refresh checks it.

@@ -32,8 +32,12 @@ pub struct Store {
     /// A connection kept only to ask `PRAGMA data_version`, which changes whenever any other
     /// connection (ours or another process's) commits.
     observer: Arc<Mutex<Connection>>,
-    /// What the last refresh knew of the database, valid while its version is unchanged.
-    kept: Arc<Mutex<Option<(Version, Kept)>>>,
+    /// The one connection refreshes write through, opened by the first. Its data version moves
+    /// only when another connection commits, so it tells whether anyone else wrote meanwhile.
+    writer: Arc<Mutex<Option<Connection>>>,
+    /// What the last refresh knew of the database, valid while the writer's data version is
+    /// unchanged.
+    kept: Arc<Mutex<Option<(i64, Kept)>>>,
     /// The file's (size, mtime in ns) when its header last passed [`Store::is_intact`]: while
     /// they stay the same, so does the header, and one stat answers (the WAL takes the writes;
     /// the file itself changes only at checkpoints).
@@ -163,6 +167,7 @@ impl Store {
             path: path.into(),
             identity,
             observer,
+            writer: Arc::default(),
             kept: Arc::default(),
             verified: Arc::default(),
             checkpointer,
@@ -179,8 +184,9 @@ impl Store {
         Self::open_ours(path)
     }
 
-    /// What was kept, if the database has not changed since.
-    pub fn take_kept(&self, now: Version) -> Option<Kept> {
+    /// What was kept, if no other connection has committed since (`now`: the writer's data
+    /// version).
+    pub fn take_kept(&self, now: i64) -> Option<Kept> {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         match kept.take() {
             Some((version, kept)) if version == now => Some(kept),
@@ -188,18 +194,26 @@ impl Store {
         }
     }
 
-    pub fn keep(&self, version: Version, kept: Kept) {
+    pub fn keep(&self, version: i64, kept: Kept) {
         *self.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, kept));
     }
 
     /// Changes whenever the database changes: the file's identity and its data version.
     pub fn version(&self) -> Result<Version> {
-        let c = self.observer.lock().unwrap_or_else(|p| p.into_inner());
-        let v = c
-            .prepare_cached("PRAGMA data_version")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| self.err(e))?;
+        let v = data_version(&self.observer.lock().unwrap_or_else(|p| p.into_inner())).map_err(|e| self.err(e))?;
         Ok((self.identity.0, self.identity.1, v))
+    }
+
+    /// The connection refreshes write through (one at a time: callers wait for it).
+    pub fn writer(&self) -> Result<WriterConn<'_>> {
+        let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let sqlite = |source| Error::Sqlite { path: self.path.clone(), source };
+            let mut c = Connection::open(&self.path).map_err(sqlite)?;
+            configure(&mut c).map_err(sqlite)?;
+            *slot = Some(c);
+        }
+        Ok(WriterConn(slot))
     }
 
     /// The path still names the file we opened, and its header is sane: SQLite's magic, and at
@@ -276,6 +290,22 @@ impl Store {
     pub fn err(&self, source: rusqlite::Error) -> Error {
         Error::Sqlite { path: self.path.clone(), source }
     }
+}
+
+/// The writer connection, held.
+pub struct WriterConn<'a>(std::sync::MutexGuard<'a, Option<Connection>>);
+
+impl std::ops::Deref for WriterConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.0.as_ref().expect("opened before it is handed out")
+    }
+}
+
+/// SQLite's data version as this connection sees it: it changes when another connection
+/// commits, never for the connection's own commits.
+pub fn data_version(c: &Connection) -> rusqlite::Result<i64> {
+    c.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
