@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
+use crate::format::gptme::{self, item, side, time, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, Fnv, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
 use crate::store::{data_version, Kept, Store};
@@ -233,12 +233,17 @@ pub fn refresh_ids(store: &Store, logs: &Path, ids: &[String], opts: &Options<'_
     run(store, logs, Some(ids), opts)
 }
 
-fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
+fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
     let began = Instant::now();
     let began_ns = file_clock_ns();
     let conn = store.writer()?;
     let seen = data_version(&conn).map_err(|e| store.err(e))?;
-    let (kept, mut resumes, mut recorded_at) = match store.take_kept(seen) {
+    let zone = time::zone_key();
+    let kept = store.take_kept(seen).filter(|k| k.zone == zone);
+    if kept.is_none() && adopt_zone(store, &conn, &zone)? {
+        only = None; // every conversation is to be read again, not only the asked ones
+    }
+    let (kept, mut resumes, mut recorded_at) = match kept {
         Some(k) => (Some(k.states), k.resumes, k.recorded_at),
         None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?),
     };
@@ -398,9 +403,39 @@ fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) 
             };
         }
         let resumes = written.unwrap_or_default();
-        store.keep(seen, Kept { states: stored, resumes, recorded_at });
+        store.keep(seen, Kept { states: stored, resumes, recorded_at, zone });
     }
     Ok(stats)
+}
+
+/// Rows hold `created` as read in the time zone of the process that read them (gptme reads a
+/// timestamp without a zone as local time). Under a zone other than the one recorded, every log
+/// is to be read again: where each was read to is forgotten, and the new zone recorded, in one
+/// transaction. Says whether anything is to be read again.
+fn adopt_zone(store: &Store, conn: &rusqlite::Connection, zone: &str) -> Result<bool> {
+    let recorded = rows::get_meta(conn, "zone").map_err(|e| store.err(e))?;
+    if recorded.as_deref() == Some(zone) {
+        return Ok(false);
+    }
+    let forget = || -> rusqlite::Result<usize> {
+        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let rows = tx.execute("UPDATE _scan_state SET log_ino = NULL", [])?;
+        rows::set_meta(&tx, "zone", zone)?;
+        tx.commit()?;
+        Ok(rows)
+    };
+    let rows = forget().map_err(|e| store.err(e))?;
+    store.committed();
+    match recorded {
+        _ if rows == 0 => {}
+        Some(was) => {
+            tracing::warn!(%was, now = %zone, "time zone changed: reading every conversation again (timestamps without a zone are local time)")
+        }
+        None => {
+            tracing::info!(now = %zone, "recording the time zone rows are read in: reading every conversation again, once")
+        }
+    }
+    Ok(rows > 0)
 }
 
 /// When the `last_refresh` record was written, read from the database.

@@ -227,6 +227,46 @@ fn naive_timestamps_in_dst_gaps_and_overlaps_read_as_python_reads_them() {
     }
 }
 
+/// A naive timestamp is read in the time zone of the process that reads it, so rows computed
+/// under one zone are read again when the index is used under another (a server run by systemd
+/// in UTC, `convmeta list` from a shell with `TZ` set), and only then.
+#[test]
+fn a_change_of_time_zone_reads_naive_timestamps_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for (id, timestamp) in [("naive", "2026-01-01T00:00:00"), ("aware", "2026-01-01T00:00:00+00:00")] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        let line = format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{timestamp}\"}}\n");
+        std::fs::write(logs.join(id).join("conversation.jsonl"), line).unwrap();
+    }
+    let list = |tz: &str| {
+        let out = convmeta()
+            .env("TZ", tz)
+            .env("CONVMETA_LOG", "warn")
+            .args(["list", "--json", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(tmp.path().join("db.sqlite3"))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let created = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["created"].as_f64();
+        (created("naive"), created("aware"), String::from_utf8(out.stderr).unwrap())
+    };
+    let utc = 1767225600.0;
+    let (naive, aware, said) = list("UTC0");
+    assert_eq!((naive, aware), (Some(utc), Some(utc)));
+    assert!(!said.contains("time zone"), "{said}");
+    let (naive, aware, said) = list("IST-5:30");
+    assert_eq!((naive, aware), (Some(utc - 19800.0), Some(utc)));
+    assert!(said.contains("time zone changed"), "{said}");
+    // Under the same zone again: nothing to say, nothing read again.
+    let (naive, _, said) = list("IST-5:30");
+    assert_eq!(naive, Some(utc - 19800.0));
+    assert!(!said.contains("time zone"), "{said}");
+}
+
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps
 /// are read as dateutil's isoparse reads them. Values checked against gptme 0.35.1.
 #[test]

@@ -61,6 +61,8 @@ pub struct Kept {
     pub resumes: HashMap<String, rows::Resume>,
     /// When the `last_refresh` record was written (Unix seconds), if it exists.
     pub recorded_at: Option<f64>,
+    /// The time zone the rows were read in (see [`crate::format::gptme::time::zone_key`]).
+    pub zone: String,
 }
 
 /// What is at the database path before we open it.

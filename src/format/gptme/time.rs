@@ -19,6 +19,37 @@ pub fn iso_to_unix(s: &str) -> Option<f64> {
     }
 }
 
+/// What decides how naive timestamps read in this process: `TZ`, and the zone file it names (or
+/// `/etc/localtime`), by identity, so a changed system zone or zone database counts too. Looked
+/// at again at most once a second, as chrono looks at the zone.
+pub fn zone_key() -> String {
+    static LAST: std::sync::Mutex<Option<(std::time::Instant, String)>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    match &*last {
+        Some((at, key)) if at.elapsed() < std::time::Duration::from_secs(1) => key.clone(),
+        _ => {
+            let key = read_zone_key();
+            *last = Some((std::time::Instant::now(), key.clone()));
+            key
+        }
+    }
+}
+
+fn read_zone_key() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let tz = std::env::var_os("TZ").map(|v| v.to_string_lossy().into_owned());
+    let file = match tz.as_deref().map(|v| v.strip_prefix(':').unwrap_or(v)) {
+        None => std::path::PathBuf::from("/etc/localtime"),
+        Some(path) if path.starts_with('/') => path.into(),
+        Some(name) => std::path::Path::new("/usr/share/zoneinfo").join(name),
+    };
+    let identity = std::fs::metadata(&file)
+        .map(|m| format!("{}:{}:{}:{}", m.dev(), m.ino(), m.size(), m.mtime()))
+        .unwrap_or_else(|_| "none".into());
+    let tz = tz.map_or("unset".into(), |v| format!("{v:?}"));
+    format!("TZ={tz} ({}: {identity})", file.display())
+}
+
 /// `n / 10^6` correctly rounded, as Python's int true division gives it. Past 2^53 (after the
 /// year 2255) `n as f64` would round before the division does; there whole seconds plus the
 /// fraction rounds once in effect: the fraction's rounding error (< 1e-16) is far below the
