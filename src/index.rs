@@ -52,13 +52,10 @@ pub struct Status {
 
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
+        // Items name their files under it, absolute as gptme names them; symlinks stay as named.
+        let logs = std::path::absolute(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
         let store = Store::open(db)?;
-        Ok(Index {
-            logs: logs.to_path_buf(),
-            store: RwLock::new(store),
-            flight: SingleFlight::default(),
-            writing: Mutex::new(()),
-        })
+        Ok(Index { logs, store: RwLock::new(store), flight: SingleFlight::default(), writing: Mutex::new(()) })
     }
 
     /// Runs `f` on the store; if the database turns out damaged, deleted or replaced under us,

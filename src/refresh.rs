@@ -238,10 +238,10 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let began_ns = file_clock_ns();
     let conn = store.writer()?;
     let seen = data_version(&conn).map_err(|e| store.err(e))?;
-    let zone = time::zone_key();
-    let kept = store.take_kept(seen).filter(|k| k.zone == zone);
-    if kept.is_none() && adopt_zone(store, &conn, &zone)? {
-        only = None; // every conversation is to be read again, not only the asked ones
+    let context = Context { zone: time::zone_key(), logs: logs.to_string_lossy().into_owned() };
+    let kept = store.take_kept(seen).filter(|k| k.context == context);
+    if kept.is_none() && adopt_context(store, &conn, &context)? {
+        only = None; // every conversation is to be read or rendered again, not only the asked ones
     }
     let (kept, mut resumes, mut recorded_at) = match kept {
         Some(k) => (Some(k.states), k.resumes, k.recorded_at),
@@ -403,39 +403,60 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
             };
         }
         let resumes = written.unwrap_or_default();
-        store.keep(seen, Kept { states: stored, resumes, recorded_at, zone });
+        store.keep(seen, Kept { states: stored, resumes, recorded_at, context });
     }
     Ok(stats)
 }
 
-/// Rows hold `created` as read in the time zone of the process that read them (gptme reads a
-/// timestamp without a zone as local time). Under a zone other than the one recorded, every log
-/// is to be read again: where each was read to is forgotten, and the new zone recorded, in one
-/// transaction. Says whether anything is to be read again.
-fn adopt_zone(store: &Store, conn: &rusqlite::Connection, zone: &str) -> Result<bool> {
-    let recorded = rows::get_meta(conn, "zone").map_err(|e| store.err(e))?;
-    if recorded.as_deref() == Some(zone) {
+/// Rows depend on two things besides the archive: the time zone (gptme reads a timestamp without
+/// one as local time, for `created`) and the logs dir as named (each item's `path` starts with
+/// it). Both are recorded with the rows. Under another zone every log is read again (where each
+/// was read to is forgotten); under another name every item is rendered again (its side stamp is
+/// forgotten): in the transaction that records the new ones. Says whether anything is to be done
+/// again.
+fn adopt_context(store: &Store, conn: &rusqlite::Connection, context: &Context) -> Result<bool> {
+    let recorded = |key| rows::get_meta(conn, key).map_err(|e| store.err(e));
+    let (zone, logs) = (recorded("zone")?, recorded("logs")?);
+    let zone_changed = zone.as_deref() != Some(context.zone.as_str());
+    let logs_changed = logs.as_deref() != Some(context.logs.as_str());
+    if !zone_changed && !logs_changed {
         return Ok(false);
     }
     let forget = || -> rusqlite::Result<usize> {
         let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        let rows = tx.execute("UPDATE _scan_state SET log_ino = NULL", [])?;
-        rows::set_meta(&tx, "zone", zone)?;
+        let rows = if zone_changed {
+            tx.execute("UPDATE _scan_state SET log_ino = NULL", [])?
+        } else {
+            tx.execute("UPDATE _scan_state SET side_stamp = 0", [])?
+        };
+        rows::set_meta(&tx, "zone", &context.zone)?;
+        rows::set_meta(&tx, "logs", &context.logs)?;
         tx.commit()?;
         Ok(rows)
     };
     let rows = forget().map_err(|e| store.err(e))?;
     store.committed();
-    match recorded {
-        _ if rows == 0 => {}
-        Some(was) => {
-            tracing::warn!(%was, now = %zone, "time zone changed: reading every conversation again (timestamps without a zone are local time)")
-        }
-        None => {
-            tracing::info!(now = %zone, "recording the time zone rows are read in: reading every conversation again, once")
+    if rows > 0 {
+        match (zone, logs) {
+            (Some(was), _) if zone_changed => {
+                tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time)")
+            }
+            (_, Some(was)) if logs_changed => {
+                tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name)")
+            }
+            _ => tracing::info!(
+                "recording the time zone and logs directory rows are read with: reading every conversation again, once"
+            ),
         }
     }
     Ok(rows > 0)
+}
+
+/// What rows depend on besides the archive (see [`adopt_context`]).
+#[derive(Clone, PartialEq)]
+pub struct Context {
+    pub zone: String,
+    pub logs: String,
 }
 
 /// When the `last_refresh` record was written, read from the database.

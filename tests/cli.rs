@@ -267,6 +267,30 @@ fn a_change_of_time_zone_reads_naive_timestamps_again() {
     assert!(!said.contains("time zone"), "{said}");
 }
 
+/// Each item's `path` starts with the logs dir as named, absolute, as gptme names it. One index
+/// serves every name of the same directory (the default database is keyed by its realpath), so
+/// a different name renders the items again.
+#[test]
+fn paths_follow_the_logs_dir_as_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir_all(logs.join("c")).unwrap();
+    std::fs::write(logs.join("c/conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n").unwrap();
+    std::os::unix::fs::symlink(&logs, tmp.path().join("link")).unwrap();
+    let path_of = |logs: &str| {
+        let out = ok(convmeta()
+            .current_dir(tmp.path())
+            .args(["list", "--json", "--logs", logs, "--db"])
+            .arg(tmp.path().join("db.sqlite3")));
+        let items: serde_json::Value = serde_json::from_str(&out).unwrap();
+        items[0]["path"].as_str().unwrap().to_string()
+    };
+    let under = |name: &str| tmp.path().join(name).join("c/conversation.jsonl").display().to_string();
+    assert_eq!(path_of("logs"), under("logs"), "a relative name is made absolute");
+    assert_eq!(path_of("link"), under("link"));
+    assert_eq!(path_of(&logs.display().to_string()), under("logs"));
+}
+
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps
 /// are read as dateutil's isoparse reads them. Values checked against gptme 0.35.1.
 #[test]

@@ -52,7 +52,6 @@ pub type Version = (u64, u64, i64);
 pub type States = HashMap<String, rows::StoredState>;
 
 /// What a refresh leaves for the next one, so it need not read it from SQLite again.
-#[derive(Default)]
 pub struct Kept {
     /// Every conversation's stored state: what a sweep compares against.
     pub states: States,
@@ -61,8 +60,8 @@ pub struct Kept {
     pub resumes: HashMap<String, rows::Resume>,
     /// When the `last_refresh` record was written (Unix seconds), if it exists.
     pub recorded_at: Option<f64>,
-    /// The time zone the rows were read in (see [`crate::format::gptme::time::zone_key`]).
-    pub zone: String,
+    /// What the rows were read with besides the archive.
+    pub context: crate::refresh::Context,
 }
 
 /// What is at the database path before we open it.
