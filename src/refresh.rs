@@ -439,7 +439,7 @@ fn adopt_context(store: &Store, conn: &rusqlite::Connection, context: &Context) 
     if rows > 0 {
         match (zone, logs) {
             (Some(was), _) if zone_changed => {
-                tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time)")
+                tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)")
             }
             (_, Some(was)) if logs_changed => {
                 tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name)")
