@@ -126,6 +126,39 @@ fn every_output_format_reads_back_to_the_same_values() {
     assert_eq!(table.lines().count(), 2 + json.len());
 }
 
+/// `jsonl` and `csv` stream: rows are printed as SQLite produces them, so an export of any size
+/// starts at once and a reader that stops early (`| head`) ends the command. Here the statement
+/// never ends; buffered output would never appear.
+#[test]
+fn jsonl_and_csv_stream_rows_as_they_come() {
+    use std::io::BufRead;
+    let r = restore("archive-crashers/unknown-chat-key");
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n";
+    for (format, want) in [("jsonl", ["{\"i\":1}", "{\"i\":2}", "{\"i\":3}"]), ("csv", ["i", "1", "2"])] {
+        let mut child = r
+            .cmd(&["query", "--format", format, endless])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A guard against the hang this test exists to catch, not a timing.
+        let pid = child.id();
+        let (done, guard) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = guard.recv_timeout(Duration::from_secs(60)) {
+                let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        });
+        let first: Vec<String> =
+            std::io::BufReader::new(child.stdout.take().unwrap()).lines().take(3).map(Result::unwrap).collect();
+        let status = child.wait().unwrap(); // the pipe closed when the reader was dropped
+        done.send(()).unwrap();
+        watchdog.join().unwrap();
+        assert_eq!(first, want, "{format}");
+        assert!(status.success(), "{format}: a reader that stops early ends the command quietly: {status:?}");
+    }
+}
+
 #[test]
 fn writes_and_private_tables_are_refused_and_change_nothing() {
     let r = restore("archive-crashers/unknown-chat-key");

@@ -3,7 +3,7 @@ use std::io::{IsTerminal, Read, Write};
 use clap::{Args, ValueEnum};
 
 use super::{fit, printable, Target};
-use crate::store::sql::{self, Limits, QueryResult};
+use crate::store::sql::{self, Limits, Part, QueryResult};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -40,25 +40,38 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     if !a.no_refresh {
         index.refresh()?;
     }
-    let result = sql::query(index.store().path(), sql.trim(), Limits { max_rows: None, timeout: None })?;
+    let store = index.store();
+    let (db, sql, limits) = (store.path(), sql.trim(), Limits { max_rows: None, timeout: None });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
-        Format::Table => table(&mut out, &result)?,
+        Format::Table => table(&mut out, &sql::query(db, sql, limits)?)?,
         Format::Json => {
+            let result = sql::query(db, sql, limits)?;
             let rows: Vec<serde_json::Value> = result.rows.iter().map(|r| object(&result.columns, r)).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         }
+        // Streamed: a large export starts at once and holds one row at a time.
         Format::Jsonl => {
-            for r in &result.rows {
-                writeln!(out, "{}", object(&result.columns, r))?;
-            }
+            let mut columns = Vec::new();
+            sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
+                match part {
+                    Part::Columns(names) => columns = names.to_vec(),
+                    Part::Row(r) => writeln!(out, "{}", object(&columns, &r))?,
+                }
+                Ok(())
+            })?;
         }
         Format::Csv => {
-            csv_line(&mut out, result.columns.iter().map(String::as_str))?;
-            for r in &result.rows {
-                let cells: Vec<String> = r.iter().map(sql::to_text).collect();
-                csv_line(&mut out, cells.iter().map(String::as_str))?;
-            }
+            sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
+                match part {
+                    Part::Columns(names) => csv_line(&mut out, names.iter().map(String::as_str))?,
+                    Part::Row(r) => {
+                        let cells: Vec<String> = r.iter().map(sql::to_text).collect();
+                        csv_line(&mut out, cells.iter().map(String::as_str))?;
+                    }
+                }
+                Ok(())
+            })?;
         }
     }
     out.flush()?;

@@ -58,8 +58,34 @@ pub struct Limits {
     pub timeout: Option<Duration>,
 }
 
-/// Runs one read-only statement against the database at `db`.
+/// Runs one read-only statement against the database at `db`, collecting its rows.
 pub fn query(db: &Path, sql: &str, limits: Limits) -> Result<QueryResult, SqlError> {
+    let mut result = QueryResult { columns: Vec::new(), rows: Vec::new(), truncated: false };
+    result.truncated = query_each(db, sql, limits, |part| {
+        match part {
+            Part::Columns(columns) => result.columns = columns.to_vec(),
+            Part::Row(row) => result.rows.push(row),
+        }
+        Ok::<_, SqlError>(())
+    })?;
+    Ok(result)
+}
+
+/// What [`query_each`] hands on: the column names once, then each row.
+pub enum Part<'a> {
+    Columns(&'a [String]),
+    Row(Vec<Value>),
+}
+
+/// Runs one read-only statement against the database at `db`, handing each row to `f` as SQLite
+/// produces it, so output can start at once and memory stays flat however many rows come. An
+/// error from `f` stops the statement. Says whether rows were left out (`limits.max_rows`).
+pub fn query_each<E: From<SqlError>>(
+    db: &Path,
+    sql: &str,
+    limits: Limits,
+    mut f: impl FnMut(Part<'_>) -> Result<(), E>,
+) -> Result<bool, E> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(db, flags).map_err(|e| SqlError::Database(e.to_string()))?;
     let setup = |c: &Connection| -> rusqlite::Result<()> {
@@ -85,21 +111,21 @@ pub fn query(db: &Path, sql: &str, limits: Limits) -> Result<QueryResult, SqlErr
     };
     let mut stmt = conn.prepare(sql).map_err(classify)?;
     if !stmt.readonly() {
-        return Err(SqlError::Refused("the statement writes".into()));
+        return Err(SqlError::Refused("the statement writes".into()).into());
     }
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    f(Part::Columns(&columns))?;
     let n = columns.len();
-    let mut rows = Vec::new();
-    let mut truncated = false;
+    let mut count = 0;
     let mut cursor = stmt.query([]).map_err(classify)?;
     while let Some(row) = cursor.next().map_err(classify)? {
-        if limits.max_rows.is_some_and(|max| rows.len() == max) {
-            truncated = true;
-            break;
+        if limits.max_rows.is_some_and(|max| count == max) {
+            return Ok(true);
         }
-        rows.push((0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>().map_err(classify)?);
+        count += 1;
+        f(Part::Row((0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>().map_err(classify)?))?;
     }
-    Ok(QueryResult { columns, rows, truncated })
+    Ok(false)
 }
 
 /// SQLite's own message (rusqlite adds nothing useful).
