@@ -10,6 +10,8 @@ pub enum Error {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("database {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot open the database {path}: {source}")]
+    CannotOpen { path: PathBuf, source: std::io::Error },
     #[error("database pool: {0}")]
     Pool(#[from] r2d2::Error),
     #[error("logs directory {path}: {source}")]

@@ -17,14 +17,17 @@ fn main() {
         if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)) {
             std::process::exit(0);
         }
-        // One line: each cause once (library errors often repeat their source's text).
+        // One line: each cause once (library errors often repeat their source's text, and
+        // SQLite's add "Error code N" to a message already given).
         let mut line = String::new();
         for cause in e.chain().map(ToString::to_string) {
-            if !line.contains(&cause) {
-                if !line.is_empty() {
-                    line.push_str(": ");
+            for part in cause.split(": ") {
+                if !line.contains(part) && !part.starts_with("Error code ") {
+                    if !line.is_empty() {
+                        line.push_str(": ");
+                    }
+                    line.push_str(part);
                 }
-                line.push_str(&cause);
             }
         }
         eprintln!("convmeta: {line}");

@@ -243,22 +243,19 @@ fn permission_denied_files_and_directories_are_handled() {
     let bin = tmp.path().join("convmeta");
     std::fs::copy(env!("CARGO_BIN_EXE_convmeta"), &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = if is_root {
-        let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+    let unprivileged = || {
+        let mut c = if is_root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+            c
+        } else {
+            std::process::Command::new(&bin)
+        };
+        c.env("TZ", "UTC").env("CONVMETA_LOG", "error").env("HOME", tmp.path());
         c
-    } else {
-        std::process::Command::new(&bin)
     };
-    cmd.env("TZ", "UTC")
-        .env("CONVMETA_LOG", "error")
-        .env("HOME", tmp.path())
-        .arg("list")
-        .arg("--json")
-        .arg("--logs")
-        .arg(&logs)
-        .arg("--db")
-        .arg(&db);
+    let mut cmd = unprivileged();
+    cmd.arg("list").arg("--json").arg("--logs").arg(&logs).arg("--db").arg(&db);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let items: Vec<serde_json::Value> = serde_json::from_value(parse(&String::from_utf8(out.stdout).unwrap())).unwrap();
@@ -291,4 +288,22 @@ fn permission_denied_files_and_directories_are_handled() {
     assert_eq!(notes("locked-config"), "");
     std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     // so the temp dir can go
+
+    // A database where this user may not create one: one line that says why, each cause once.
+    let locked_db_dir = tmp.path().join("locked-db");
+    std::fs::create_dir(&locked_db_dir).unwrap();
+    std::fs::set_permissions(&locked_db_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let out = unprivileged()
+        .arg("list")
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--db")
+        .arg(locked_db_dir.join("db.sqlite3"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains("cannot open the database") && said.contains("Permission denied"), "{said}");
+    assert!(!said.contains("Error code"), "{said}");
 }

@@ -94,6 +94,24 @@ fn inspect(path: &Path) -> Result<Found> {
     })
 }
 
+/// Why the OS will not let SQLite open the database read-write (SQLite says only "unable to open
+/// database file"): the file itself, or its directory, where the WAL files go.
+fn why_not_openable(path: &Path) -> Option<std::io::Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO at that path must not hang us.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path);
+    match file {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Some(e),
+        _ => {}
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).err().map(Into::into)
+}
+
 fn is_corruption(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
 }
@@ -129,6 +147,12 @@ impl Store {
             Found::Nothing | Found::Ours => {}
         }
         match Self::open_ours(path) {
+            Err(Error::Sqlite { source, .. }) if source.sqlite_error_code() == Some(ErrorCode::CannotOpen) => {
+                Err(match why_not_openable(path) {
+                    Some(reason) => Error::CannotOpen { path: path.into(), source: reason },
+                    None => Error::Sqlite { path: path.into(), source },
+                })
+            }
             Err(Error::Sqlite { source, .. }) if is_corruption(&source) => {
                 let aside = move_aside(path)?;
                 tracing::warn!(db = %path.display(), moved_to = %aside.display(), "database is corrupt; moved it aside and rebuilding");
