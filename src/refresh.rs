@@ -238,7 +238,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let began_ns = file_clock_ns();
     let conn = store.writer()?;
     let seen = data_version(&conn).map_err(|e| store.err(e))?;
-    let context = Context { zone: time::zone_key(), logs: logs.to_string_lossy().into_owned() };
+    let context = Context::now(logs);
     let kept = store.take_kept(seen).filter(|k| k.context == context);
     if kept.is_none() && adopt_context(store, &conn, &context)? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
@@ -408,45 +408,58 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     Ok(stats)
 }
 
-/// Rows depend on two things besides the archive: the time zone (gptme reads a timestamp without
-/// one as local time, for `created`) and the logs dir as named (each item's `path` starts with
-/// it). Both are recorded with the rows. Under another zone every log is read again (where each
-/// was read to is forgotten); under another name every item is rendered again (its side stamp is
-/// forgotten): in the transaction that records the new ones. Says whether anything is to be done
-/// again.
+/// Rows depend on more than the archive: the time zone (gptme reads a timestamp without one as
+/// local time, for `created`), the logs dir as named (each item's `path` starts with it), and,
+/// for a config that wrote a path with `~` or a relative one, `$HOME` or the working directory
+/// (gptme expands and resolves it when it lists). All four are recorded with the rows. Under
+/// another zone every log is read again (where each was read to, and its side stamp, are
+/// forgotten); under another logs name every item is rendered again (its side stamp is
+/// forgotten); under another `$HOME` or working directory, the items whose paths used it. In the
+/// transaction that records the new context. Says whether anything is to be done again.
 fn adopt_context(store: &Store, conn: &rusqlite::Connection, context: &Context) -> Result<bool> {
-    let recorded = |key| rows::get_meta(conn, key).map_err(|e| store.err(e));
-    let (zone, logs) = (recorded("zone")?, recorded("logs")?);
-    let zone_changed = zone.as_deref() != Some(context.zone.as_str());
-    let logs_changed = logs.as_deref() != Some(context.logs.as_str());
-    if !zone_changed && !logs_changed {
-        return Ok(false);
+    let sqlite = |e| store.err(e);
+    let keys = [("zone", &context.zone), ("logs", &context.logs), ("home", &context.home), ("cwd", &context.cwd)];
+    let mut changed = HashMap::new();
+    for (key, now) in keys {
+        let was = rows::get_meta(conn, key).map_err(sqlite)?;
+        if was.as_deref() != Some(now.as_str()) {
+            changed.insert(key, was);
+        }
     }
-    let forget = || -> rusqlite::Result<usize> {
-        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        let rows = if zone_changed {
-            tx.execute("UPDATE _scan_state SET log_ino = NULL", [])?
-        } else {
-            tx.execute("UPDATE _scan_state SET side_stamp = 0", [])?
+    let forget = if changed.contains_key("zone") {
+        "UPDATE _scan_state SET log_ino = NULL, side_stamp = 0"
+    } else if changed.contains_key("logs") {
+        "UPDATE _scan_state SET side_stamp = 0"
+    } else {
+        // Only rows whose paths used what changed; when none did, nothing needs recording.
+        let uses = |flag: &str| -> rusqlite::Result<bool> {
+            let sql = format!("SELECT EXISTS (SELECT 1 FROM _scan_state WHERE json_extract(side, '$.{flag}'))");
+            conn.query_row(&sql, [], |r| r.get(0))
         };
-        rows::set_meta(&tx, "zone", &context.zone)?;
-        rows::set_meta(&tx, "logs", &context.logs)?;
+        match (changed.contains_key("home") && uses("uses_home").map_err(sqlite)?, changed.contains_key("cwd") && uses("uses_cwd").map_err(sqlite)?) {
+            (false, false) => return Ok(false),
+            (true, false) => "UPDATE _scan_state SET side_stamp = 0 WHERE json_extract(side, '$.uses_home')",
+            (false, true) => "UPDATE _scan_state SET side_stamp = 0 WHERE json_extract(side, '$.uses_cwd')",
+            (true, true) => "UPDATE _scan_state SET side_stamp = 0 WHERE json_extract(side, '$.uses_home') OR json_extract(side, '$.uses_cwd')",
+        }
+    };
+    let record = || -> rusqlite::Result<usize> {
+        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let rows = tx.execute(forget, [])?;
+        for (key, now) in keys {
+            rows::set_meta(&tx, key, now)?;
+        }
         tx.commit()?;
         Ok(rows)
     };
-    let rows = forget().map_err(|e| store.err(e))?;
+    let rows = record().map_err(sqlite)?;
     store.committed();
     if rows > 0 {
-        match (zone, logs) {
-            (Some(was), _) if zone_changed => {
-                tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)")
-            }
-            (_, Some(was)) if logs_changed => {
-                tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name)")
-            }
-            _ => tracing::info!(
-                "recording the time zone and logs directory rows are read with: reading every conversation again, once"
-            ),
+        match (changed.get("zone"), changed.get("logs")) {
+            (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)"),
+            (Some(None), _) => tracing::info!("recording what rows are read with (time zone, logs directory, HOME, working directory): reading every conversation again, once"),
+            (None, Some(Some(was))) => tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name)"),
+            _ => tracing::info!(rows, "HOME or the working directory changed: rendering again the items whose config paths use it"),
         }
     }
     Ok(rows > 0)
@@ -457,6 +470,20 @@ fn adopt_context(store: &Store, conn: &rusqlite::Connection, context: &Context) 
 pub struct Context {
     pub zone: String,
     pub logs: String,
+    pub home: String,
+    pub cwd: String,
+}
+
+impl Context {
+    fn now(logs: &Path) -> Context {
+        let lossy = |p: Option<std::ffi::OsString>| p.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        Context {
+            zone: time::zone_key(),
+            logs: logs.to_string_lossy().into_owned(),
+            home: lossy(std::env::var_os("HOME")),
+            cwd: lossy(std::env::current_dir().ok().map(Into::into)),
+        }
+    }
 }
 
 /// When the `last_refresh` record was written, read from the database.

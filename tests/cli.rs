@@ -291,6 +291,40 @@ fn paths_follow_the_logs_dir_as_named() {
     assert_eq!(path_of(&logs.display().to_string()), under("logs"));
 }
 
+/// A workspace written as `~/…` is expanded with `$HOME`, a relative one resolved from the
+/// working directory, as gptme does when it lists: rows that used either are rendered again
+/// when the process that reads them has another (a server run by another user, `convmeta list`
+/// from another directory), and only those.
+#[test]
+fn workspaces_follow_home_and_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let logs = root.join("logs");
+    for (id, workspace) in [("tilde", "~/proj"), ("relative", "proj"), ("absolute", "/srv/proj")] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(logs.join(id).join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n")
+            .unwrap();
+        std::fs::write(logs.join(id).join("config.toml"), format!("[chat]\nworkspace = \"{workspace}\"\n")).unwrap();
+    }
+    let workspaces = |home: &str, cwd: &str| {
+        std::fs::create_dir_all(root.join(cwd)).unwrap();
+        let out = ok(convmeta()
+            .env("HOME", root.join(home))
+            .current_dir(root.join(cwd))
+            .args(["list", "--json", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(root.join("db.sqlite3")));
+        let items: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let of = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["workspace"].clone();
+        (of("tilde"), of("relative"), of("absolute"))
+    };
+    let at = |p: &str| serde_json::Value::from(root.join(p).display().to_string());
+    assert_eq!(workspaces("ann", "x"), (at("ann/proj"), at("x/proj"), "/srv/proj".into()));
+    assert_eq!(workspaces("bob", "x"), (at("bob/proj"), at("x/proj"), "/srv/proj".into()));
+    assert_eq!(workspaces("bob", "y"), (at("bob/proj"), at("y/proj"), "/srv/proj".into()));
+}
+
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps
 /// are read as dateutil's isoparse reads them. Values checked against gptme 0.35.1.
 #[test]

@@ -25,6 +25,10 @@ pub struct Side {
     pub agent_toml: Option<PathBuf>,
     /// Human-readable problems with these files.
     pub problems: Vec<String>,
+    /// A path from the config was written with `~` (expanded with `$HOME`) or relative
+    /// (resolved from the working directory): the row depends on that too.
+    pub uses_home: bool,
+    pub uses_cwd: bool,
 }
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
@@ -61,7 +65,7 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
         Config::Unreadable => dir.to_path_buf(),
         Config::Chat(chat) => match text(chat, "workspace") {
             Some(ws) if ws == "@log" => own,
-            Some(ws) if !ws.is_empty() => expand_home(&ws),
+            Some(ws) if !ws.is_empty() => expand_home(&ws, &mut side),
             _ if own.exists() => own,
             _ => dir.to_path_buf(),
         },
@@ -122,7 +126,7 @@ fn parse_toml(text: &str) -> Result<toml::Table, String> {
 
 fn read_agent(side: &mut Side, agent: &str) {
     side.agent_path = Some(agent.to_owned());
-    let toml_path = expand_home(agent).join("gptme.toml");
+    let toml_path = expand_home(agent, side).join("gptme.toml");
     side.agent_toml = Some(toml_path.clone());
     let bytes = match read_small_file(&toml_path) {
         Ok(bytes) => bytes,
@@ -221,17 +225,21 @@ fn count_branches(dir: &Path) -> u64 {
     entries.filter_map(Result::ok).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64
 }
 
-/// `~` and `~/…` expanded with `$HOME`, as Python's `expanduser`.
-fn expand_home(p: &str) -> PathBuf {
+/// `~` and `~/…` expanded with `$HOME`, as Python's `expanduser`; notes on `side` what the
+/// path depends on besides the config.
+fn expand_home(p: &str, side: &mut Side) -> PathBuf {
     let home = std::env::var_os("HOME");
-    match (p.strip_prefix('~'), home) {
+    let path = match (p.strip_prefix('~'), home) {
         (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            side.uses_home = true;
             let mut s = home;
             s.push(rest);
             PathBuf::from(s)
         }
         _ => PathBuf::from(p),
-    }
+    };
+    side.uses_cwd |= path.is_relative();
+    path
 }
 
 /// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
