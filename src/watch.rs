@@ -31,6 +31,14 @@ struct Marks {
 
 struct Shared {
     logs: PathBuf,
+    /// The logs directory's (device, inode) when its watches were set up. A different one (the
+    /// directory replaced, a symlink re-pointed) has none: watch it anew and sweep.
+    watched: Mutex<Option<(u64, u64)>>,
+    /// Set by a request that found the logs directory replaced; the event thread, which owns
+    /// the watcher, sets the watches up again at the next event (the request's barrier).
+    rewatch: AtomicBool,
+    /// Setting the watches up again failed: every request sweeps, and tries again.
+    blind: AtomicBool,
     barrier_dir: PathBuf,
     marks: Mutex<Marks>,
     seen_changed: Condvar,
@@ -58,6 +66,9 @@ impl Watch {
         std::fs::create_dir_all(&barrier_dir).map_err(io)?;
         let shared = Arc::new(Shared {
             logs: logs.clone(),
+            watched: Mutex::new(identity(&logs)),
+            rewatch: AtomicBool::new(false),
+            blind: AtomicBool::new(false),
             barrier_dir: barrier_dir.clone(),
             marks: Mutex::new(Marks::default()),
             seen_changed: Condvar::new(),
@@ -67,13 +78,8 @@ impl Watch {
         let (tx, rx) = std::sync::mpsc::channel();
         let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error(&logs, e))?;
         watcher.watch(&barrier_dir, RecursiveMode::NonRecursive).map_err(|e| watch_error(&barrier_dir, e))?;
-        watcher.watch(&logs, RecursiveMode::NonRecursive).map_err(|e| watch_error(&logs, e))?;
-        let mut watched = 0usize;
-        for entry in std::fs::read_dir(&logs).map_err(io)? {
-            let Ok(entry) = entry else { continue };
-            watched += watch_conversation(&mut watcher, &entry.path())?;
-        }
-        tracing::info!(watches = watched + 2, "watching the archive for changes");
+        let watched = watch_archive(&mut watcher, &logs)?;
+        tracing::info!(watches = watched + 1, "watching the archive for changes");
 
         let events = shared.clone();
         std::thread::Builder::new()
@@ -107,6 +113,14 @@ impl Watch {
     /// conversations marked dirty, or everything if notifications were lost.
     pub fn freshen(&self, index: &Index) -> Result<Option<Arc<Stats>>> {
         let s = &self.shared;
+        let now = identity(&s.logs);
+        let replaced = now != *s.watched.lock().unwrap_or_else(|p| p.into_inner());
+        if replaced || s.blind.load(Ordering::SeqCst) {
+            s.marks.lock().unwrap_or_else(|p| p.into_inner()).full = true;
+            if now.is_some() && !s.rewatch.swap(true, Ordering::SeqCst) && replaced {
+                tracing::warn!(logs = %s.logs.display(), "the logs directory was replaced; watching the new one");
+            }
+        }
         let stats = index.refresh_via(|| {
             let (dirty, full) = match s.barrier() {
                 Ok(()) => {
@@ -149,6 +163,23 @@ fn watch_error(path: &Path, e: notify::Error) -> Error {
     Error::Io { path: path.into(), source: std::io::Error::other(format!("cannot watch: {e}")) }
 }
 
+/// The (device, inode) of a directory, symlinks followed.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Watches the logs directory and every conversation in it; returns how many watches it added.
+fn watch_archive(watcher: &mut impl Watcher, logs: &Path) -> Result<usize> {
+    watcher.watch(logs, RecursiveMode::NonRecursive).map_err(|e| watch_error(logs, e))?;
+    let mut watched = 1;
+    let entries = std::fs::read_dir(logs).map_err(|source| Error::Io { path: logs.into(), source })?;
+    for entry in entries.flatten() {
+        watched += watch_conversation(watcher, &entry.path())?;
+    }
+    Ok(watched)
+}
+
 /// Watches a conversation directory and its `branches/`; returns how many watches it added.
 fn watch_conversation(watcher: &mut impl Watcher, dir: &Path) -> Result<usize> {
     if !dir.is_dir() {
@@ -165,6 +196,18 @@ fn watch_conversation(watcher: &mut impl Watcher, dir: &Path) -> Result<usize> {
 
 impl Shared {
     fn handle(&self, watcher: &mut impl Watcher, event: notify::Result<notify::Event>) {
+        if self.rewatch.swap(false, Ordering::SeqCst) {
+            // Before this event is handled: it may be the barrier of the request that asked.
+            let now = identity(&self.logs);
+            match watch_archive(watcher, &self.logs) {
+                Ok(_) => self.blind.store(false, Ordering::SeqCst),
+                Err(e) if !self.blind.swap(true, Ordering::SeqCst) => {
+                    tracing::warn!(error = %e, "cannot watch the new logs directory; requests sweep until it can be");
+                }
+                Err(_) => {}
+            }
+            *self.watched.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        }
         let event = match event {
             Ok(e) => e,
             Err(e) => {

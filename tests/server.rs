@@ -241,6 +241,18 @@ fn read_your_writes(watch: bool) {
     assert_eq!(item(&server, "c").unwrap()["name"], "Named");
     std::fs::remove_dir_all(logs.join("b")).unwrap();
     assert!(item(&server, "b").is_none());
+    // The logs directory itself replaced (a restore, a re-pointed symlink): the new one is what
+    // is listed, and changes in it are seen.
+    std::fs::rename(&logs, tmp.path().join("logs.old")).unwrap();
+    std::fs::create_dir_all(logs.join("d")).unwrap();
+    append(&logs, "d", "{\"role\": \"user\", \"content\": \"restored\"}\n");
+    assert!(item(&server, "a").is_none(), "watch={watch}: the old directory's conversations are gone");
+    assert_eq!(item(&server, "d").unwrap()["last_message_preview"], "restored");
+    append(&logs, "d", "{\"role\": \"assistant\", \"content\": \"later\"}\n");
+    assert_eq!(item(&server, "d").unwrap()["last_message_preview"], "later", "watch={watch}");
+    std::fs::create_dir_all(logs.join("e")).unwrap();
+    append(&logs, "e", "{\"role\": \"user\", \"content\": \"new there\"}\n");
+    assert_eq!(item(&server, "e").unwrap()["last_message_preview"], "new there", "watch={watch}");
 }
 
 #[test]
