@@ -480,7 +480,7 @@ impl Context {
         Context {
             zone: time::zone_key(),
             logs: logs.to_string_lossy().into_owned(),
-            home: lossy(std::env::var_os("HOME")),
+            home: lossy(side::home_dir()),
             cwd: lossy(std::env::current_dir().ok().map(Into::into)),
         }
     }

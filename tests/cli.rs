@@ -323,6 +323,29 @@ fn workspaces_follow_home_and_the_working_directory() {
     assert_eq!(workspaces("ann", "x"), (at("ann/proj"), at("x/proj"), "/srv/proj".into()));
     assert_eq!(workspaces("bob", "x"), (at("bob/proj"), at("x/proj"), "/srv/proj".into()));
     assert_eq!(workspaces("bob", "y"), (at("bob/proj"), at("y/proj"), "/srv/proj".into()));
+
+    // Without $HOME, and for `~name`, the password database gives the home, as Python's
+    // expanduser does.
+    let own_home = unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        std::ffi::CStr::from_ptr((*pw).pw_dir).to_str().unwrap().trim_end_matches('/').to_string()
+    };
+    let own_name =
+        unsafe { std::ffi::CStr::from_ptr((*libc::getpwuid(libc::getuid())).pw_name).to_str().unwrap().to_string() };
+    std::fs::create_dir_all(logs.join("named")).unwrap();
+    std::fs::write(logs.join("named/conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n").unwrap();
+    std::fs::write(logs.join("named/config.toml"), format!("[chat]\nworkspace = \"~{own_name}/proj\"\n")).unwrap();
+    let out = ok(convmeta()
+        .env_remove("HOME")
+        .current_dir(root.join("y"))
+        .args(["list", "--json", "--logs"])
+        .arg(&logs)
+        .arg("--db")
+        .arg(root.join("db.sqlite3")));
+    let items: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let of = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["workspace"].clone();
+    let home_proj = serde_json::Value::from(format!("{own_home}/proj"));
+    assert_eq!((of("tilde"), of("named")), (home_proj.clone(), home_proj));
 }
 
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps

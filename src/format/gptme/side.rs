@@ -225,21 +225,54 @@ fn count_branches(dir: &Path) -> u64 {
     entries.filter_map(Result::ok).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64
 }
 
-/// `~` and `~/…` expanded with `$HOME`, as Python's `expanduser`; notes on `side` what the
-/// path depends on besides the config.
+/// `~…` expanded as Python's `expanduser` expands it: `~` with `$HOME` (or, unset, the user's
+/// home from the password database), `~name` with that user's home; left as it is when there is
+/// none. Notes on `side` what the path depends on besides the config.
 fn expand_home(p: &str, side: &mut Side) -> PathBuf {
-    let home = std::env::var_os("HOME");
-    let path = match (p.strip_prefix('~'), home) {
-        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+    let expanded = p.strip_prefix('~').and_then(|rest| {
+        let (user, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let home = if user.is_empty() {
             side.uses_home = true;
-            let mut s = home;
-            s.push(rest);
-            PathBuf::from(s)
-        }
-        _ => PathBuf::from(p),
-    };
+            home_dir()?
+        } else {
+            user_home(Some(user))?
+        };
+        let home = home.to_string_lossy();
+        let joined = format!("{}{rest}", home.trim_end_matches('/'));
+        Some(PathBuf::from(if joined.is_empty() { "/".to_owned() } else { joined }))
+    });
+    let path = expanded.unwrap_or_else(|| PathBuf::from(p));
     side.uses_cwd |= path.is_relative();
     path
+}
+
+/// `$HOME`, or when it is unset the home directory the password database gives this user.
+pub fn home_dir() -> Option<std::ffi::OsString> {
+    std::env::var_os("HOME").or_else(|| user_home(None))
+}
+
+/// The home directory of user `name` (None: this process's user) in the password database.
+fn user_home(name: Option<&str>) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let name = match name {
+        Some(n) => Some(std::ffi::CString::new(n).ok()?),
+        None => None,
+    };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: `pwd` and `buf` outlive the call; the result points into them and is copied out
+    // before they are dropped.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = match &name {
+            Some(n) => libc::getpwnam_r(n.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found),
+            None => libc::getpwuid_r(libc::getuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found),
+        };
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        Some(std::ffi::OsString::from_vec(std::ffi::CStr::from_ptr(pwd.pw_dir).to_bytes().to_vec()))
+    }
 }
 
 /// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
