@@ -300,16 +300,28 @@ fn workspaces_follow_home_and_the_working_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(tmp.path()).unwrap();
     let logs = root.join("logs");
-    for (id, workspace) in [("tilde", "~/proj"), ("relative", "proj"), ("absolute", "/srv/proj")] {
+    // This user's name and home in the password database.
+    let (own_name, own_home) = unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        let text = |p: *const libc::c_char| std::ffi::CStr::from_ptr(p).to_str().unwrap().to_string();
+        (text((*pw).pw_name), text((*pw).pw_dir).trim_end_matches('/').to_string())
+    };
+    let named = format!("~{own_name}/proj");
+    for (id, workspace) in [("tilde", "~/proj"), ("relative", "proj"), ("absolute", "/srv/proj"), ("named", &named)] {
         std::fs::create_dir_all(logs.join(id)).unwrap();
         std::fs::write(logs.join(id).join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n")
             .unwrap();
         std::fs::write(logs.join(id).join("config.toml"), format!("[chat]\nworkspace = \"{workspace}\"\n")).unwrap();
     }
-    let workspaces = |home: &str, cwd: &str| {
+    // HOME None: unset.
+    let workspaces = |home: Option<&str>, cwd: &str| {
         std::fs::create_dir_all(root.join(cwd)).unwrap();
-        let out = ok(convmeta()
-            .env("HOME", root.join(home))
+        let mut cmd = convmeta();
+        match home {
+            Some(home) => cmd.env("HOME", root.join(home)),
+            None => cmd.env_remove("HOME"),
+        };
+        let out = ok(cmd
             .current_dir(root.join(cwd))
             .args(["list", "--json", "--logs"])
             .arg(&logs)
@@ -317,35 +329,17 @@ fn workspaces_follow_home_and_the_working_directory() {
             .arg(root.join("db.sqlite3")));
         let items: serde_json::Value = serde_json::from_str(&out).unwrap();
         let of = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["workspace"].clone();
-        (of("tilde"), of("relative"), of("absolute"))
+        (of("tilde"), of("relative"), of("absolute"), of("named"))
     };
     let at = |p: &str| serde_json::Value::from(root.join(p).display().to_string());
-    assert_eq!(workspaces("ann", "x"), (at("ann/proj"), at("x/proj"), "/srv/proj".into()));
-    assert_eq!(workspaces("bob", "x"), (at("bob/proj"), at("x/proj"), "/srv/proj".into()));
-    assert_eq!(workspaces("bob", "y"), (at("bob/proj"), at("y/proj"), "/srv/proj".into()));
-
+    let home_proj = serde_json::Value::from(format!("{own_home}/proj"));
+    let srv = serde_json::Value::from("/srv/proj");
+    assert_eq!(workspaces(Some("ann"), "x"), (at("ann/proj"), at("x/proj"), srv.clone(), home_proj.clone()));
+    assert_eq!(workspaces(Some("bob"), "x"), (at("bob/proj"), at("x/proj"), srv.clone(), home_proj.clone()));
+    assert_eq!(workspaces(Some("bob"), "y"), (at("bob/proj"), at("y/proj"), srv.clone(), home_proj.clone()));
     // Without $HOME, and for `~name`, the password database gives the home, as Python's
     // expanduser does.
-    let own_home = unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        std::ffi::CStr::from_ptr((*pw).pw_dir).to_str().unwrap().trim_end_matches('/').to_string()
-    };
-    let own_name =
-        unsafe { std::ffi::CStr::from_ptr((*libc::getpwuid(libc::getuid())).pw_name).to_str().unwrap().to_string() };
-    std::fs::create_dir_all(logs.join("named")).unwrap();
-    std::fs::write(logs.join("named/conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n").unwrap();
-    std::fs::write(logs.join("named/config.toml"), format!("[chat]\nworkspace = \"~{own_name}/proj\"\n")).unwrap();
-    let out = ok(convmeta()
-        .env_remove("HOME")
-        .current_dir(root.join("y"))
-        .args(["list", "--json", "--logs"])
-        .arg(&logs)
-        .arg("--db")
-        .arg(root.join("db.sqlite3")));
-    let items: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let of = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["workspace"].clone();
-    let home_proj = serde_json::Value::from(format!("{own_home}/proj"));
-    assert_eq!((of("tilde"), of("named")), (home_proj.clone(), home_proj));
+    assert_eq!(workspaces(None, "y"), (home_proj.clone(), at("y/proj"), srv, home_proj));
 }
 
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps
