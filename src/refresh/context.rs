@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::Writer;
 use crate::error::Result;
 use crate::format::gptme::{side, time};
 use crate::store::rows;
-use crate::store::Store;
 
 /// Rows depend on more than the archive: the time zone (gptme reads a timestamp without one as
 /// local time, for `created`), the logs dir as named (each item's `path` starts with it), and,
@@ -16,8 +16,10 @@ use crate::store::Store;
 /// another zone every log is read again (where each was read to, and its side stamp, are
 /// forgotten); under another logs name every item is rendered again (its side stamp is
 /// forgotten); under another `$HOME` or working directory, the items whose paths used it. In the
-/// transaction that records the new context. Says whether anything is to be done again.
-pub(super) fn adopt_context(store: &Store, conn: &rusqlite::Connection, context: &Context) -> Result<bool> {
+/// refresh's own transaction, which also records the new context. Says whether anything is to be
+/// done again.
+pub(super) fn adopt_context(writer: &mut Writer<'_>, context: &Context) -> Result<bool> {
+    let (conn, store) = (writer.conn, writer.store);
     let sqlite = |e| store.err(e);
     let keys = [("zone", &context.zone), ("logs", &context.logs), ("home", &context.home), ("cwd", &context.cwd)];
     let mut changed = HashMap::new();
@@ -46,17 +48,11 @@ pub(super) fn adopt_context(store: &Store, conn: &rusqlite::Connection, context:
             (true, true) => "UPDATE _scan_state SET side_stamp = 0 WHERE json_extract(side, '$.uses_home') OR json_extract(side, '$.uses_cwd')",
         }
     };
-    let record = || -> rusqlite::Result<usize> {
-        let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-        let rows = tx.execute(forget, [])?;
-        for (key, now) in keys {
-            rows::set_meta(&tx, key, now)?;
-        }
-        tx.commit()?;
-        Ok(rows)
-    };
-    let rows = record().map_err(sqlite)?;
-    store.committed();
+    let mut rows = 0;
+    writer.apply(|c| {
+        rows = c.execute(forget, [])?;
+        keys.iter().try_for_each(|(key, now)| rows::set_meta(c, key, now))
+    })?;
     if rows > 0 {
         match (changed.get("zone"), changed.get("logs")) {
             (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)"),

@@ -244,7 +244,9 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let seen = data_version(&conn).map_err(|e| store.err(e))?;
     let context = Context::now(logs);
     let kept = store.take_kept(seen).filter(|k| k.context == context);
-    if kept.is_none() && adopt_context(store, &conn, &context)? {
+    // Begins its transaction only at the first write: a refresh with nothing to do writes nothing.
+    let mut writer = Writer::new(store, &conn, opts.commit_every);
+    if kept.is_none() && adopt_context(&mut writer, &context)? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
     }
     let (kept, mut resumes, mut recorded_at) = match kept {
@@ -321,7 +323,6 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log.size).sum());
     }
 
-    let mut writer = Writer::new(store, &conn, opts.commit_every);
     for id in &deleted {
         writer.apply(|c| rows::delete(c, id))?;
         changes.push((id.clone(), None));
