@@ -246,9 +246,11 @@ fn expand_home(p: &str, side: &mut Side) -> PathBuf {
     path
 }
 
-/// `$HOME`, or when it is unset the home directory the password database gives this user.
+/// `$HOME`, or when it is unset the home directory the password database gives this user
+/// (looked up once: every refresh asks).
 pub fn home_dir() -> Option<std::ffi::OsString> {
-    std::env::var_os("HOME").or_else(|| user_home(None))
+    static OWN: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+    std::env::var_os("HOME").or_else(|| OWN.get_or_init(|| user_home(None)).clone())
 }
 
 /// The home directory of user `name` (None: this process's user) in the password database.
