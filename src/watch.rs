@@ -237,6 +237,16 @@ impl Shared {
                 }
                 continue;
             }
+            if path == &self.logs {
+                // The directory itself deleted or moved: its watches are gone with it, even if a
+                // new one gets its inode number (ext4 reuses them at once). Watch anew at the next
+                // event (the next request's barrier) and sweep.
+                if matches!(event.kind, EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_))) {
+                    self.rewatch.store(true, Ordering::SeqCst);
+                    marks.full = true;
+                }
+                continue;
+            }
             let Ok(rest) = path.strip_prefix(&self.logs) else { continue };
             let mut parts = rest.components();
             let Some(id) = parts.next().and_then(|c| c.as_os_str().to_str()) else { continue };

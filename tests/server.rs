@@ -253,6 +253,15 @@ fn read_your_writes(watch: bool) {
     std::fs::create_dir_all(logs.join("e")).unwrap();
     append(&logs, "e", "{\"role\": \"user\", \"content\": \"new there\"}\n");
     assert_eq!(item(&server, "e").unwrap()["last_message_preview"], "new there", "watch={watch}");
+    // Deleted and made anew: ext4 hands the new directory the old one's inode number.
+    std::fs::remove_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(logs.join("f")).unwrap();
+    append(&logs, "f", "{\"role\": \"user\", \"content\": \"anew\"}\n");
+    assert!(item(&server, "d").is_none(), "watch={watch}");
+    assert_eq!(item(&server, "f").unwrap()["last_message_preview"], "anew", "watch={watch}");
+    std::fs::create_dir_all(logs.join("g")).unwrap();
+    append(&logs, "g", "{\"role\": \"user\", \"content\": \"after\"}\n");
+    assert_eq!(item(&server, "g").unwrap()["last_message_preview"], "after", "watch={watch}");
 }
 
 #[test]
