@@ -1,6 +1,6 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
-use crate::util::{convmeta, fail, ok, restore, snapshot};
+use crate::util::{convmeta, fail, ok, output_within, restore, snapshot};
 
 #[test]
 fn no_command_writes_the_archive() {
@@ -151,6 +151,20 @@ fn errors_are_one_clear_line() {
     rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE mine (x)").unwrap();
     let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&other));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
+
+    // A FIFO, a directory or a device is no database: refused at once (a FIFO must not hang).
+    let fifo = r.arch.parent().unwrap().join("fifo.sqlite3");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for db in [fifo.as_path(), r.arch.as_path(), std::path::Path::new("/dev/null")] {
+        for command in ["list", "status"] {
+            let mut c = convmeta();
+            c.args([command, "--logs"]).arg(&r.arch).arg("--db").arg(db);
+            let out = output_within(c, std::time::Duration::from_secs(60));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success() && err.lines().count() == 1, "{command} {}: {err}", db.display());
+            assert!(err.contains("not a regular file"), "{command} {}: {err}", db.display());
+        }
+    }
 
     // A taken port is reported before any indexing: the database is not even created.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -191,6 +191,21 @@ pub fn ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `c` as `output()` does, but kills it after `limit`: a guard against a hang, not a timing.
+pub fn output_within(mut c: Command, limit: std::time::Duration) -> Output {
+    let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out,
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("{c:?} still running after {limit:?}");
+        }
+    }
+}
+
 pub fn fail(mut c: impl std::borrow::BorrowMut<Command>) -> Output {
     let c = c.borrow_mut();
     let out = c.output().unwrap();

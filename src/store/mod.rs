@@ -74,11 +74,21 @@ enum Found {
 }
 
 fn inspect(path: &Path) -> Result<Found> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io { path: path.into(), source };
     let mut header = [0u8; 100];
-    let n = match std::fs::File::open(path) {
-        Ok(mut f) => f.read(&mut header).map_err(|source| Error::Io { path: path.into(), source })?,
+    // Non-blocking: a FIFO at that path must not hang us; only a regular file can be a database.
+    let opened =
+        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path);
+    let n = match opened {
+        Ok(mut f) => {
+            if !f.metadata().map_err(io)?.is_file() {
+                return Err(io(std::io::Error::other("not a regular file, so not a database (pass another --db)")));
+            }
+            f.read(&mut header).map_err(io)?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
-        Err(source) => return Err(Error::Io { path: path.into(), source }),
+        Err(source) => return Err(io(source)),
     };
     if n == 0 {
         return Ok(Found::Nothing);
