@@ -117,9 +117,7 @@ impl Watch {
         let replaced = now != *s.watched.lock().unwrap_or_else(|p| p.into_inner());
         if replaced || s.blind.load(Ordering::SeqCst) {
             s.marks.lock().unwrap_or_else(|p| p.into_inner()).full = true;
-            if now.is_some() && !s.rewatch.swap(true, Ordering::SeqCst) && replaced {
-                tracing::warn!(logs = %s.logs.display(), "the logs directory was replaced; watching the new one");
-            }
+            s.rewatch.store(true, Ordering::SeqCst);
         }
         let stats = index.refresh_via(|| {
             let (dirty, full) = match s.barrier() {
@@ -199,10 +197,14 @@ impl Shared {
         if self.rewatch.swap(false, Ordering::SeqCst) {
             // Before this event is handled: it may be the barrier of the request that asked.
             let now = identity(&self.logs);
+            let logs = self.logs.display();
             match watch_archive(watcher, &self.logs) {
-                Ok(_) => self.blind.store(false, Ordering::SeqCst),
+                Ok(_) if self.blind.swap(false, Ordering::SeqCst) => {
+                    tracing::warn!(%logs, "watching the logs directory again")
+                }
+                Ok(_) => tracing::warn!(%logs, "the logs directory was replaced; watching the new one"),
                 Err(e) if !self.blind.swap(true, Ordering::SeqCst) => {
-                    tracing::warn!(error = %e, "cannot watch the new logs directory; requests sweep until it can be");
+                    tracing::warn!(%logs, error = %e, "cannot watch the logs directory; requests sweep until it can be");
                 }
                 Err(_) => {}
             }
