@@ -397,10 +397,11 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         recorded_at = Some(now);
     }
     writer.finish()?;
-    // What this refresh knows is kept only if no other connection committed while it ran: a
-    // slower process may have written older rows than the ones it read.
-    let undisturbed = data_version(&conn).map_err(|e| store.err(e))? == seen;
-    if complete && undisturbed {
+    // What this refresh knows is kept under the data version it began with. If another
+    // connection committed while it ran (a slower process may have written rows older than the
+    // ones it read), the version has moved by the next refresh, which then reads the states
+    // again rather than trust these.
+    if complete {
         for (id, state) in changes {
             match state {
                 Some(state) => stored.insert(id, state),

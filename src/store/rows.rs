@@ -247,8 +247,13 @@ pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Updates in place: `INSERT OR REPLACE` would delete and re-insert, touching the key's index
+/// too, one more page for every refresh's commit to write.
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO _meta (key, value) VALUES (?1, ?2)")?.execute([key, value])?;
+    conn.prepare_cached(
+        "INSERT INTO _meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
     Ok(())
 }
 
