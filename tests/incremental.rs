@@ -337,6 +337,55 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     assert_eq!(a.index.list(100, None).unwrap().len(), 1);
 }
 
+/// The logs dir is listed again only when it changed (its stamp is kept between refreshes):
+/// an entry made, removed or renamed always counts as a change, even when a program then sets
+/// the directory's mtime back, as `rsync -t` or `touch -d` do.
+#[test]
+fn the_logs_dir_is_listed_again_whenever_its_entries_change() {
+    let a = archive();
+    let set_dir_mtime = |t: std::time::SystemTime| {
+        std::fs::File::open(&a.logs).unwrap().set_times(std::fs::FileTimes::new().set_modified(t)).unwrap()
+    };
+    let dir_mtime = || std::fs::metadata(&a.logs).unwrap().modified().unwrap();
+    let listed = |a: &Archive| {
+        let mut ids: Vec<String> = a
+            .index
+            .list(100, None)
+            .unwrap()
+            .iter()
+            .map(|i| crate::util::parse(i)["id"].as_str().unwrap().into())
+            .collect();
+        ids.sort();
+        ids
+    };
+    a.append("one", b"{\"role\": \"user\", \"content\": \"a\"}\n");
+    a.settle();
+    assert_eq!(listed(&a), ["one"]);
+
+    let before = dir_mtime();
+    a.append("two", b"{\"role\": \"user\", \"content\": \"b\"}\n");
+    set_dir_mtime(before);
+    a.index.refresh().unwrap();
+    assert_eq!(listed(&a), ["one", "two"]);
+
+    a.settle();
+    let before = dir_mtime();
+    std::fs::rename(a.logs.join("two"), a.logs.join("three")).unwrap();
+    set_dir_mtime(before);
+    a.index.refresh().unwrap();
+    assert_eq!(listed(&a), ["one", "three"]);
+
+    // A directory made first and its log later (as gptme does): the log shows up though the
+    // logs dir did not change when it was written.
+    a.settle();
+    std::fs::create_dir(a.logs.join("four")).unwrap();
+    a.settle();
+    assert_eq!(listed(&a), ["one", "three"]);
+    a.append("four", b"{\"role\": \"user\", \"content\": \"d\"}\n");
+    a.index.refresh().unwrap();
+    assert_eq!(listed(&a), ["four", "one", "three"]);
+}
+
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the
 /// even last digit), and rows stored by an earlier build (which rendered it otherwise) are
 /// rebuilt after the upgrade, from either older schema.

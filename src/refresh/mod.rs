@@ -109,10 +109,42 @@ fn file_clock_ns() -> i64 {
 /// in the future (copied from a machine whose clock ran ahead) is not: a write now would move
 /// its mtime, and checking it at every refresh until the clock caught up would cost a write.
 fn racy(m: &FileStat, began_ns: i64) -> bool {
+    racy_stamp(m.mtime, m.mtime_nsec, began_ns)
+}
+
+/// [`racy`] for any timestamp (a directory's ctime too).
+fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
     const AHEAD_NS: i64 = 10_000_000_000; // fine-grained stamps and small clock skews
-    let granularity = if m.mtime_nsec == 0 { 2_000_000_000 } else { 0 };
-    let t = mtime_ns(m);
+    let granularity = if nsec == 0 { 2_000_000_000 } else { 0 };
+    let t = secs * 1_000_000_000 + nsec;
     t + granularity >= began_ns && t <= began_ns + AHEAD_NS
+}
+
+/// The logs dir's entries, and the directory's stamp when they were listed (none if it was
+/// racy then: see [`racy`]).
+#[derive(Clone)]
+pub struct Listing {
+    stamp: Option<(u64, u64, i64, i64)>,
+    ids: std::sync::Arc<[String]>,
+}
+
+/// The names in the logs dir, listed again only when the directory changed since `kept` was
+/// listed. Creating, removing or renaming an entry moves a directory's mtime and ctime; a
+/// program can set the mtime back (`touch -d`, `rsync -t`), never the ctime, so the stamp has
+/// both. A stat instead of an open, two reads and a close on every full refresh.
+fn list(logs: &Path, kept: Option<Listing>, began_ns: i64) -> Result<Listing> {
+    use std::os::unix::fs::MetadataExt;
+    let failed = |source| Error::Logs { path: logs.into(), source };
+    // Before listing: a change made while we list moves the stamp past this one.
+    let m = std::fs::metadata(logs).map_err(failed)?;
+    let stamp =
+        (m.dev(), m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.ctime() * 1_000_000_000 + m.ctime_nsec());
+    if let Some(kept) = kept.filter(|k| k.stamp == Some(stamp)) {
+        return Ok(kept);
+    }
+    let ids = gptme::list_entries(logs).map_err(failed)?;
+    let settled = !racy_stamp(m.ctime(), m.ctime_nsec(), began_ns);
+    Ok(Listing { stamp: settled.then_some(stamp), ids: ids.into() })
 }
 
 /// A log stamp no stat matches: the next refresh reads the log on from where this one stopped,
@@ -249,15 +281,17 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     if kept.is_none() && adopt_context(&mut writer, &context)? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
     }
-    let (kept, mut resumes, mut recorded_at) = match kept {
-        Some(k) => (Some(k.states), k.resumes, k.recorded_at),
-        None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?),
+    let (kept, mut resumes, mut recorded_at, mut listing) = match kept {
+        Some(k) => (Some(k.states), k.resumes, k.recorded_at, k.listing),
+        None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None),
     };
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
     let complete = only.is_none() || kept.is_some();
     let (ids, mut stored) = match (only, kept) {
         (None, kept) => {
-            let ids = gptme::list_entries(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+            let listed = list(logs, listing.take(), began_ns)?;
+            let ids = listed.ids.clone();
+            listing = Some(listed);
             let stored = match kept {
                 Some(states) => states,
                 None => rows::load_states(&conn).map_err(|e| store.err(e))?,
@@ -409,7 +443,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
             };
         }
         let resumes = written.unwrap_or_default();
-        store.keep(seen, Kept { states: stored, resumes, recorded_at, context });
+        store.keep(seen, Kept { states: stored, resumes, recorded_at, context, listing });
     }
     Ok(stats)
 }

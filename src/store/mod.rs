@@ -62,6 +62,8 @@ pub struct Kept {
     pub recorded_at: Option<f64>,
     /// What the rows were read with besides the archive.
     pub context: crate::refresh::Context,
+    /// The logs dir's entries as last listed.
+    pub listing: Option<crate::refresh::Listing>,
 }
 
 /// What is at the database path before we open it.
