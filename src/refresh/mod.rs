@@ -97,7 +97,7 @@ fn mtime_ns(m: &FileStat) -> i64 {
 }
 
 /// The clock that file timestamps come from (the kernel's coarse one), in ns since the epoch.
-fn file_clock_ns() -> i64 {
+pub(crate) fn file_clock_ns() -> i64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
     t.tv_sec * 1_000_000_000 + t.tv_nsec as i64
 }
@@ -112,8 +112,8 @@ fn racy(m: &FileStat, began_ns: i64) -> bool {
     racy_stamp(m.mtime, m.mtime_nsec, began_ns)
 }
 
-/// [`racy`] for any timestamp (a directory's ctime too).
-fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
+/// [`racy`] for any timestamp (a directory's ctime, the database's mtime).
+pub(crate) fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
     const AHEAD_NS: i64 = 10_000_000_000; // fine-grained stamps and small clock skews
     let granularity = if nsec == 0 { 2_000_000_000 } else { 0 };
     let t = secs * 1_000_000_000 + nsec;

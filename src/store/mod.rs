@@ -258,6 +258,7 @@ impl Store {
     /// fine to connections that answer from their caches).
     pub fn is_intact(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
+        let now = crate::refresh::file_clock_ns();
         let Ok(m) = std::fs::metadata(&self.path) else { return false };
         if (m.dev(), m.ino()) != self.identity {
             return false;
@@ -268,9 +269,9 @@ impl Store {
             return true;
         }
         let intact = self.header_is_sane();
-        // Like git's racy-index rule: a file modified within the last second may change again
-        // without its mtime moving (timestamps advance by the kernel's tick), so keep checking.
-        let settled = m.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age.as_secs() >= 1);
+        // Modified in the current clock tick, it may change again without its mtime moving: keep
+        // checking it until a later tick (the rule the logs follow).
+        let settled = !crate::refresh::racy_stamp(m.mtime(), m.mtime_nsec(), now);
         *verified = (intact && settled).then_some(seen);
         intact
     }
