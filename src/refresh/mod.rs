@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use rustix::fd::AsFd;
+use rustix::fs::{Mode, OFlags};
+
 use crate::error::{Error, Result};
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, Fnv, LineSink};
@@ -132,18 +135,18 @@ pub struct Listing {
 /// listed. Creating, removing or renaming an entry moves a directory's mtime and ctime; a
 /// program can set the mtime back (`touch -d`, `rsync -t`), never the ctime, so the stamp has
 /// both. A stat instead of an open, two reads and a close on every full refresh.
-fn list(logs: &Path, kept: Option<Listing>, began_ns: i64) -> Result<Listing> {
-    use std::os::unix::fs::MetadataExt;
+fn list(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, kept: Option<Listing>, began_ns: i64) -> Result<Listing> {
     let failed = |source| Error::Logs { path: logs.into(), source };
     // Before listing: a change made while we list moves the stamp past this one.
-    let m = std::fs::metadata(logs).map_err(failed)?;
+    let m = rustix::fs::fstat(logs_fd).map_err(|e| failed(e.into()))?;
+    let (ctime, ctime_nsec) = (m.st_ctime, m.st_ctime_nsec as i64);
     let stamp =
-        (m.dev(), m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.ctime() * 1_000_000_000 + m.ctime_nsec());
+        (m.st_dev, m.st_ino, m.st_mtime * 1_000_000_000 + m.st_mtime_nsec as i64, ctime * 1_000_000_000 + ctime_nsec);
     if let Some(kept) = kept.filter(|k| k.stamp == Some(stamp)) {
         return Ok(kept);
     }
     let ids = gptme::list_entries(logs).map_err(failed)?;
-    let settled = !racy_stamp(m.ctime(), m.ctime_nsec(), began_ns);
+    let settled = !racy_stamp(ctime, ctime_nsec, began_ns);
     Ok(Listing { stamp: settled.then_some(stamp), ids: ids.into() })
 }
 
@@ -285,11 +288,14 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         Some(k) => (Some(k.states), k.resumes, k.recorded_at, k.listing),
         None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None),
     };
+    // Everything under the logs dir is looked up from here, through the same directory.
+    let logs_fd = rustix::fs::open(logs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::Logs { path: logs.into(), source: e.into() })?;
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
     let complete = only.is_none() || kept.is_some();
     let (ids, mut stored) = match (only, kept) {
         (None, kept) => {
-            let listed = list(logs, listing.take(), began_ns)?;
+            let listed = list(logs, logs_fd.as_fd(), listing.take(), began_ns)?;
             let ids = listed.ids.clone();
             listing = Some(listed);
             let stored = match kept {
@@ -318,7 +324,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
 
     // The sweep: stat every log and side file, in parallel (it is all syscalls).
     let swept = parallel_map(&ids, opts.jobs, |id| {
-        let found = gptme::probe(logs, id)?;
+        let found = gptme::probe(logs, logs_fd.as_fd(), id)?;
         let prior = stored.get(id);
         let stamp = side_stamp(&found, prior.and_then(|p| p.agent_toml.as_deref()));
         let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);

@@ -125,33 +125,25 @@ pub fn list_entries(logs: &Path) -> std::io::Result<Vec<String>> {
 }
 
 /// The conversation `id` if `<logs>/<id>/conversation.jsonl` exists, of any kind. Stats are
-/// taken relative to the directory, so the logs path is walked once, not once per file.
-pub fn probe(logs: &Path, id: &str) -> Option<Found> {
-    use rustix::fs::{fstat, open, statat, AtFlags, Mode, OFlags};
+/// taken relative to `logs_fd` (the logs dir, opened once per refresh): the logs path is walked
+/// once, not once per file, and a conversation costs four stats, no open.
+pub fn probe(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, id: &str) -> Option<Found> {
+    use rustix::fs::{statat, AtFlags};
     use rustix::io::Errno;
-    let dir = logs.join(id);
-    let absent = |e: Errno| matches!(e, Errno::NOENT | Errno::NOTDIR);
-    // open (not lstat) follows a symlinked conversation directory, as gptme's glob does.
-    let fd = match open(&dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(e) if absent(e) => return None,
-        Err(e) => {
-            tracing::warn!(id, error = %e, "cannot look into conversation directory");
-            return None;
-        }
-    };
-    let log = match statat(&fd, LOG_FILE, AtFlags::empty()) {
+    // Paths through `id` follow a symlinked conversation directory, as gptme's glob does.
+    let stat = |name: &str| statat(logs_fd, format!("{id}/{name}"), AtFlags::empty());
+    let log = match stat(LOG_FILE) {
         Ok(st) => FileStat::from(st),
-        Err(e) if absent(e) => return None,
+        Err(Errno::NOENT | Errno::NOTDIR) => return None,
         Err(e) => {
             tracing::warn!(id, error = %e, "cannot stat conversation log");
             return None;
         }
     };
     let side = [
-        fstat(&fd).ok().map(FileStat::from),
-        statat(&fd, "config.toml", AtFlags::empty()).ok().map(FileStat::from),
-        statat(&fd, "branches", AtFlags::empty()).ok().map(FileStat::from),
+        statat(logs_fd, id, AtFlags::empty()).ok().map(FileStat::from),
+        stat("config.toml").ok().map(FileStat::from),
+        stat("branches").ok().map(FileStat::from),
     ];
-    Some(Found { id: id.to_owned(), dir, log, side })
+    Some(Found { id: id.to_owned(), dir: logs.join(id), log, side })
 }
