@@ -240,8 +240,29 @@ struct Job {
     found: Found,
     prior: Option<StoredState>,
     /// Where to resume, when the last refresh wrote it (else it is read from the database).
-    resume: Option<Resume>,
+    resume: Option<Resumed>,
     side_stamp: u64,
+}
+
+/// A resume point as stored, with its state and side values parsed (None: unreadable, so
+/// computed again). The last refresh's are kept parsed: the next append need not parse them.
+#[derive(Clone)]
+pub struct Resumed {
+    offset: u64,
+    fingerprint: u64,
+    acc: Option<Accumulator>,
+    side: Option<Side>,
+}
+
+impl From<Resume> for Resumed {
+    fn from(r: Resume) -> Resumed {
+        Resumed {
+            offset: r.offset,
+            fingerprint: r.fingerprint,
+            acc: serde_json::from_str(&r.accumulator).ok(),
+            side: serde_json::from_str(&r.side).ok(),
+        }
+    }
 }
 
 /// How many written rows' resume points a refresh keeps for the next one: enough for the
@@ -249,7 +270,7 @@ struct Job {
 const KEEP_RESUMES: usize = 16;
 
 enum Outcome {
-    Row(Box<ConversationRow>, Kind, u64),
+    Row(Box<(ConversationRow, Resumed)>, Kind, u64),
     /// The log disappeared between discovery and reading.
     Vanished(String),
 }
@@ -356,7 +377,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     // What this refresh writes, to keep the states current without reading them back.
     let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
     // The resume points it writes, while there are few.
-    let mut written: Option<HashMap<String, Resume>> = Some(HashMap::new());
+    let mut written: Option<HashMap<String, Resumed>> = Some(HashMap::new());
     // Largest first keeps the threads evenly busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log.size));
     if let Some(p) = opts.progress {
@@ -371,7 +392,8 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     stats.deleted = deleted.len();
     let mut write = |out: Outcome| -> Result<()> {
         match out {
-            Outcome::Row(row, kind, bytes) => {
+            Outcome::Row(built, kind, bytes) => {
+                let (row, resumed) = *built;
                 if let Some(p) = opts.progress {
                     p.advance(1, row.state.log.map_or(0, |l| l.size));
                 }
@@ -385,7 +407,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
                 writer.apply(|c| rows::upsert(c, &row))?;
                 changes.push((row.id.clone(), Some(row.state.clone())));
                 written = written.take().filter(|w| w.len() < KEEP_RESUMES).map(|mut w| {
-                    w.insert(row.id.clone(), row.resume.clone());
+                    w.insert(row.id.clone(), resumed);
                     w
                 });
                 Ok(())
@@ -574,7 +596,7 @@ impl LogRead {
 fn read_log(
     path: &Path,
     meta: &FileStat,
-    prior: Option<(&StoredState, &Resume, Accumulator)>,
+    prior: Option<(&StoredState, &Resumed, Accumulator)>,
     began_ns: i64,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<LogRead> {
@@ -655,12 +677,12 @@ fn read_log(
 /// Builds the row of one changed conversation.
 fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let (store, f) = (pass.store, &job.found);
-    let resume = match (&job.prior, &job.resume) {
+    let mut resume = match (&job.prior, &job.resume) {
         (Some(_), Some(resume)) => Some(resume.clone()),
-        (Some(_), None) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?,
+        (Some(_), None) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?.map(Resumed::from),
         (None, _) => None,
     };
-    let prior_acc: Option<Accumulator> = resume.as_ref().and_then(|r| serde_json::from_str(&r.accumulator).ok());
+    let (prior_acc, prior_side) = resume.as_mut().map(|r| (r.acc.take(), r.side.take())).unwrap_or_default();
     let prior_problems = prior_acc.as_ref().map(|a| a.problems).unwrap_or_default();
     let path = f.log_path();
     let prior = match (&job.prior, &resume, prior_acc) {
@@ -679,9 +701,7 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
 
     // Side files are read again only when their stamp changed.
     let side_unchanged = job.prior.as_ref().is_some_and(|p| p.side_stamp == job.side_stamp);
-    let stored_side =
-        resume.as_ref().filter(|_| side_unchanged).and_then(|r| serde_json::from_str::<Side>(&r.side).ok());
-    let side = match stored_side {
+    let side = match prior_side.filter(|_| side_unchanged) {
         Some(side) => side,
         None => {
             let side = side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone());
@@ -701,7 +721,9 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     }
     let mut row = row(f, &path, &log, &side, side_stamp, agent_toml);
     row.looks_new = job.prior.is_none();
-    Ok(Outcome::Row(Box::new(row), log.kind, log.bytes))
+    let (kind, bytes) = (log.kind, log.bytes);
+    let resumed = Resumed { offset: log.offset, fingerprint: log.fingerprint, acc: Some(log.stored), side: Some(side) };
+    Ok(Outcome::Row(Box::new((row, resumed)), kind, bytes))
 }
 
 fn row(

@@ -57,7 +57,7 @@ pub struct Kept {
     pub states: States,
     /// The resume points of the conversations the last refresh wrote (a few: a conversation
     /// being appended to is usually the next one to change).
-    pub resumes: HashMap<String, rows::Resume>,
+    pub resumes: HashMap<String, crate::refresh::Resumed>,
     /// When the `last_refresh` record was written (Unix seconds), if it exists.
     pub recorded_at: Option<f64>,
     /// What the rows were read with besides the archive.
