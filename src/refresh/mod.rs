@@ -127,6 +127,7 @@ pub(crate) fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
 /// racy then: see [`racy`]).
 #[derive(Clone)]
 pub struct Listing {
+    /// Device, inode, mtime and ctime (ns).
     stamp: Option<(u64, u64, i64, i64)>,
     ids: std::sync::Arc<[String]>,
 }
