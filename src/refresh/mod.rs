@@ -140,14 +140,14 @@ fn list(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, kept: Option<Listing>,
     let failed = |source| Error::Logs { path: logs.into(), source };
     // Before listing: a change made while we list moves the stamp past this one.
     let m = rustix::fs::fstat(logs_fd).map_err(|e| failed(e.into()))?;
-    let (ctime, ctime_nsec) = (m.st_ctime, m.st_ctime_nsec as i64);
-    let stamp =
-        (m.st_dev, m.st_ino, m.st_mtime * 1_000_000_000 + m.st_mtime_nsec as i64, ctime * 1_000_000_000 + ctime_nsec);
+    let (mtime, ctime) = ((m.st_mtime, m.st_mtime_nsec as i64), (m.st_ctime, m.st_ctime_nsec as i64));
+    let stamp = (m.st_dev, m.st_ino, mtime.0 * 1_000_000_000 + mtime.1, ctime.0 * 1_000_000_000 + ctime.1);
     if let Some(kept) = kept.filter(|k| k.stamp == Some(stamp)) {
         return Ok(kept);
     }
     let ids = gptme::list_entries(logs).map_err(failed)?;
-    let settled = !racy_stamp(ctime, ctime_nsec, began_ns);
+    // Both times: FAT keeps no change time on disk, so what a stat says of it may not move.
+    let settled = ![mtime, ctime].iter().any(|&(secs, nsec)| racy_stamp(secs, nsec, began_ns));
     Ok(Listing { stamp: settled.then_some(stamp), ids: ids.into() })
 }
 
