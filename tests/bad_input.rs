@@ -118,7 +118,8 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     assert_eq!(shown.len(), 10, "{log}");
     assert!(shown.iter().all(|l| l.contains("damaged-") && l.contains("problems=\"1 malformed line\"")), "{log}");
     assert!(log.contains("problems in 15 more conversations"), "{log}");
-    assert!(summary.contains("problems found in 25"), "{summary}");
+    assert!(summary.contains("problems logged for 25"), "{summary}");
+    assert!(summary.contains("\n25 conversations with problems: convmeta query"), "{summary}");
     // Each conversation's problems are logged when found, not on every read.
     let (_, log) = run(&["list"]);
     assert!(!log.contains("problems in"), "{log}");

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{empty_archive_hint, with_bar, Target};
+use super::{empty_archive_hint, with_bar, Target, PROBLEMS_QUERY};
 use crate::refresh::{default_jobs, Options, Progress};
 
 #[derive(Args)]
@@ -58,6 +58,12 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let secs = stats.duration_ms / 1e3;
     let rate = if secs > 0.0 { stats.bytes_read as f64 / 1e6 / secs } else { 0.0 };
     writeln!(std::io::stdout(), "indexed {} conversations: {stats} ({rate:.0} MB/s)", stats.conversations)?;
+    // All of them, not only those this run logged: a half-written last line counts without being
+    // logged (a writer may be mid-append), and a resumed backfill logs only what it read.
+    let with_problems = index.status()?.with_problems;
+    if with_problems > 0 {
+        writeln!(std::io::stdout(), "{with_problems} conversations with problems: {PROBLEMS_QUERY}")?;
+    }
     if stats.conversations == 0 {
         eprintln!("{}", empty_archive_hint(index.logs()));
     }

@@ -116,6 +116,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Said when an archive lists nothing: most often `--logs` names the wrong directory.
+/// How to see which conversations have problems, and what they are.
+pub const PROBLEMS_QUERY: &str = "convmeta query 'SELECT id, problem_notes FROM conversations WHERE problems > 0'";
+
 pub fn empty_archive_hint(logs: &Path) -> String {
     if logs.join(gptme::LOG_FILE).exists() {
         let parent = logs.parent().unwrap_or(logs);

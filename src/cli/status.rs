@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{local_time, Target};
+use super::{local_time, Target, PROBLEMS_QUERY};
 
 #[derive(Args)]
 pub struct StatusArgs {
@@ -30,10 +30,7 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         (None, _) => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
     if s.with_problems > 0 {
-        writeln!(
-            out,
-            "problems:       convmeta query 'SELECT id, problem_notes FROM conversations WHERE problems > 0'"
-        )?;
+        writeln!(out, "problems:       {PROBLEMS_QUERY}")?;
     }
     Ok(())
 }

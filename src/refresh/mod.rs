@@ -85,7 +85,7 @@ impl std::fmt::Display for Stats {
             write!(f, "{n} {words}, ")?;
         }
         if self.with_new_problems > 0 {
-            write!(f, "problems found in {}, ", self.with_new_problems)?;
+            write!(f, "problems logged for {}, ", self.with_new_problems)?;
         }
         write!(f, "{:.1} MB in {:.0} ms", self.bytes_read as f64 / 1e6, self.duration_ms)
     }
