@@ -6,6 +6,8 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{0}: not a convmeta database; refusing to touch it (pass another --db)")]
     NotOurs(PathBuf),
+    #[error("{0}: a damaged SQLite file not marked as convmeta's; refusing to touch it (move it away, or pass another --db)")]
+    DamagedNotOurs(PathBuf),
     #[error("{path}: written by a newer convmeta (schema {found}, this build knows {known})")]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("database {path}: {source}")]

@@ -151,6 +151,14 @@ fn errors_are_one_clear_line() {
     rusqlite::Connection::open(&other).unwrap().execute_batch("CREATE TABLE mine (x)").unwrap();
     let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&other));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
+    // An unmarked SQLite file whose schema cannot be read may be anyone's: refused too, untouched.
+    let mut damaged = std::fs::read(&other).unwrap();
+    damaged[100..].fill(0xAB);
+    std::fs::write(&other, &damaged).unwrap();
+    let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&other));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a damaged SQLite file not marked as convmeta's") && err.lines().count() == 1, "{err}");
+    assert_eq!(std::fs::read(&other).unwrap(), damaged);
 
     // A FIFO, a directory or a device is no database: refused at once (a FIFO must not hang).
     let fifo = r.arch.parent().unwrap().join("fifo.sqlite3");

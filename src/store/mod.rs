@@ -34,7 +34,7 @@ pub struct Store {
     observer: Arc<Mutex<Connection>>,
     /// The one connection refreshes write through, opened by the first. Its data version moves
     /// only when another connection commits, so it tells whether anyone else wrote meanwhile.
-    writer: Arc<Mutex<Option<Connection>>>,
+    writer: Arc<Mutex<WriterSlot>>,
     /// What the last refresh knew of the database, valid while the writer's data version is
     /// unchanged.
     kept: Arc<Mutex<Option<(i64, Kept)>>>,
@@ -150,8 +150,14 @@ impl Store {
                 let sqlite = |source| Error::Sqlite { path: path.into(), source };
                 let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite)?;
                 let app_id: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sqlite)?;
-                let tables: i64 =
-                    c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(sqlite)?;
+                // Damaged, it may be anyone's: refused, like any file not known to be ours.
+                let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|e| {
+                    if is_corruption(&e) {
+                        Error::DamagedNotOurs(path.into())
+                    } else {
+                        sqlite(e)
+                    }
+                })?;
                 if app_id != APPLICATION_ID && tables > 0 {
                     return Err(Error::NotOurs(path.into()));
                 }
@@ -244,11 +250,11 @@ impl Store {
     /// The connection refreshes write through (one at a time: callers wait for it).
     pub fn writer(&self) -> Result<WriterConn<'_>> {
         let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
+        if slot.0.is_none() {
             let sqlite = |source| Error::Sqlite { path: self.path.clone(), source };
             let mut c = Connection::open(&self.path).map_err(sqlite)?;
             configure(&mut c).map_err(sqlite)?;
-            *slot = Some(c);
+            slot.0 = Some(c);
         }
         Ok(WriterConn(slot))
     }
@@ -331,12 +337,30 @@ impl Store {
 }
 
 /// The writer connection, held.
-pub struct WriterConn<'a>(std::sync::MutexGuard<'a, Option<Connection>>);
+pub struct WriterConn<'a>(std::sync::MutexGuard<'a, WriterSlot>);
 
 impl std::ops::Deref for WriterConn<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        self.0.as_ref().expect("opened before it is handed out")
+        self.0 .0.as_ref().expect("opened before it is handed out")
+    }
+}
+
+/// Where the writer connection lives once opened. When the last handle on the store goes, it
+/// checkpoints: SQLite checkpoints at close only in the process's last open connection, and a
+/// connection the pool is still opening on another thread can keep ours from being the last.
+/// The database file would then lack everything this process wrote until a later open replays
+/// the WAL, and a copy of the file alone would lose it.
+#[derive(Default)]
+struct WriterSlot(Option<Connection>);
+
+impl Drop for WriterSlot {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::debug!(error = %e, "no checkpoint at close");
+            }
+        }
     }
 }
 
@@ -381,18 +405,40 @@ mod tests {
     use std::os::unix::fs::FileExt;
 
     /// A header overwritten in place, size and mtime unchanged (as within one timestamp tick):
-    /// a file modified in the last second is never trusted on its stat alone.
+    /// a file modified in the current clock tick is never trusted on its stat alone. The tick
+    /// is pinned by dating the file a few seconds ahead, which counts as the current tick.
     #[test]
     fn a_header_damaged_within_the_same_tick_is_seen() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("db.sqlite3");
         let store = Store::open(&path).unwrap();
-        assert!(store.is_intact());
-        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let ahead =
+            std::fs::FileTimes::new().set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5));
+        f.set_times(ahead).unwrap();
+        assert!(store.is_intact());
         f.write_all_at(b"not a database!!", 0).unwrap();
-        f.set_times(std::fs::FileTimes::new().set_modified(mtime)).unwrap();
+        f.set_times(ahead).unwrap();
         assert!(!store.is_intact());
+    }
+
+    /// What this process wrote is in the database file once the store is dropped, even when
+    /// another connection to it is still open (as one the pool is opening on another thread
+    /// may be at exit), so SQLite's own checkpoint at close does not run.
+    #[test]
+    fn writes_reach_the_database_file_when_the_store_goes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        let store = Store::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.query_row("SELECT count(*) FROM _meta", [], |_| Ok(())).unwrap(); // open, and in WAL mode
+        rows::set_meta(&store.writer().unwrap(), "probe", "written").unwrap();
+        drop(store);
+        let copy = tmp.path().join("copy.sqlite3");
+        std::fs::copy(&path, &copy).unwrap();
+        let c = Connection::open(&copy).unwrap();
+        assert_eq!(rows::get_meta(&c, "probe").unwrap().as_deref(), Some("written"));
+        drop(other);
     }
 
     /// A checkpoint copies pages in order, so page 1, whose header carries the new size, lands
