@@ -250,11 +250,11 @@ impl Store {
     /// The connection refreshes write through (one at a time: callers wait for it).
     pub fn writer(&self) -> Result<WriterConn<'_>> {
         let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.0.is_none() {
+        if slot.conn.is_none() {
             let sqlite = |source| Error::Sqlite { path: self.path.clone(), source };
             let mut c = Connection::open(&self.path).map_err(sqlite)?;
             configure(&mut c).map_err(sqlite)?;
-            slot.0 = Some(c);
+            slot.conn = Some(c);
         }
         Ok(WriterConn(slot))
     }
@@ -342,7 +342,7 @@ pub struct WriterConn<'a>(std::sync::MutexGuard<'a, WriterSlot>);
 impl std::ops::Deref for WriterConn<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        self.0 .0.as_ref().expect("opened before it is handed out")
+        self.0.conn.as_ref().expect("opened before it is handed out")
     }
 }
 
@@ -352,11 +352,13 @@ impl std::ops::Deref for WriterConn<'_> {
 /// The database file would then lack everything this process wrote until a later open replays
 /// the WAL, and a copy of the file alone would lose it.
 #[derive(Default)]
-struct WriterSlot(Option<Connection>);
+struct WriterSlot {
+    conn: Option<Connection>,
+}
 
 impl Drop for WriterSlot {
     fn drop(&mut self) {
-        if let Some(c) = &self.0 {
+        if let Some(c) = &self.conn {
             if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 tracing::debug!(error = %e, "no checkpoint at close");
             }
