@@ -241,6 +241,14 @@ fn read_your_writes(watch: bool) {
     assert_eq!(item(&server, "c").unwrap()["name"], "Named");
     std::fs::remove_dir_all(logs.join("b")).unwrap();
     assert!(item(&server, "b").is_none());
+    // Names gptme lists though they would not pass as an id in a request.
+    for id in ["x..y", "tab\tname"] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        append(&logs, id, "{\"role\": \"user\", \"content\": \"odd\"}\n");
+        assert_eq!(item(&server, id).unwrap()["messages"], 1, "watch={watch}: {id:?}");
+        append(&logs, id, "{\"role\": \"user\", \"content\": \"odder\"}\n");
+        assert_eq!(item(&server, id).unwrap()["messages"], 2, "watch={watch}: {id:?}");
+    }
     // The logs directory itself replaced (a restore, a re-pointed symlink): the new one is what
     // is listed, and changes in it are seen.
     std::fs::rename(&logs, tmp.path().join("logs.old")).unwrap();

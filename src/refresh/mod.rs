@@ -340,7 +340,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
                 }
             };
             // Only names that can be a directory entry of `logs`.
-            (ids.iter().filter(|id| gptme::is_valid_id(id)).cloned().collect(), stored)
+            (ids.iter().filter(|id| gptme::is_entry_name(id)).cloned().collect(), stored)
         }
     };
 

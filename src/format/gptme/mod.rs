@@ -39,6 +39,13 @@ pub fn is_hidden(id: &str) -> bool {
     id.starts_with("tmp") || id.starts_with("test-") || id.contains("gptme-evals-")
 }
 
+/// A name that can be an entry of the logs dir, as a listing yields them: what a refresh of
+/// named conversations accepts. Looser than [`is_valid_id`], which is for ids in requests: a
+/// directory `a..b`, or one with a tab in its name, is listed by gptme and by a full refresh.
+pub fn is_entry_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
 /// gptme's rules for a conversation id: not empty, no `/` or `\\`, not `.` or `..` (nor
 /// containing `..`), at most 255 bytes, no control characters.
 pub fn is_valid_id(id: &str) -> bool {
