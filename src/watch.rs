@@ -130,10 +130,10 @@ impl Watch {
                     (HashSet::new(), true)
                 }
             };
+            // With nothing marked, still a refresh of named conversations: it checks those whose
+            // inputs no watch covers (an agent's gptme.toml), and costs little when none do.
             let result = if full {
                 index.refresh_unlocked(None)
-            } else if dirty.is_empty() {
-                return Ok(Stats::default());
             } else {
                 let ids: Vec<String> = dirty.iter().cloned().collect();
                 index.refresh_unlocked(Some(&ids))

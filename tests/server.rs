@@ -239,6 +239,15 @@ fn read_your_writes(watch: bool) {
     assert_eq!(item(&server, "c").unwrap()["last_message_preview"], "new");
     std::fs::write(logs.join("c/config.toml"), "[chat]\nname = \"Named\"\n").unwrap();
     assert_eq!(item(&server, "c").unwrap()["name"], "Named");
+    // An agent's gptme.toml lies outside the logs directory, where no watch sees it: still seen.
+    let agent = tmp.path().join("agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Bob\"\n").unwrap();
+    let config = format!("[chat]\nname = \"Named\"\nagent = \"{}\"\n", agent.display());
+    std::fs::write(logs.join("c/config.toml"), config).unwrap();
+    assert_eq!(item(&server, "c").unwrap()["agent_name"], "Bob", "watch={watch}");
+    std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Robert\"\n").unwrap();
+    assert_eq!(item(&server, "c").unwrap()["agent_name"], "Robert", "watch={watch}");
     std::fs::remove_dir_all(logs.join("b")).unwrap();
     assert!(item(&server, "b").is_none());
     // Names gptme lists though they would not pass as an id in a request.

@@ -306,6 +306,19 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     if kept.is_none() && adopt_context(&mut writer, &context)? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
     }
+    // An agent's gptme.toml lies outside the logs dir, where no watch sees it change: the
+    // conversations that use one are checked along with any named ones.
+    let with_agents: Vec<String>;
+    let mut only: Option<&[String]> = only;
+    if let Some(ids) = only {
+        let agents = rows::ids_with_agent(&conn).map_err(|e| store.err(e))?;
+        let asked: HashSet<&String> = ids.iter().collect();
+        let more: Vec<String> = agents.into_iter().filter(|id| !asked.contains(id)).collect();
+        if !more.is_empty() {
+            with_agents = ids.iter().cloned().chain(more).collect();
+            only = Some(&with_agents);
+        }
+    }
     let (kept, mut resumes, mut recorded_at, mut listing) = match kept {
         Some(k) => (Some(k.states), k.resumes, k.recorded_at, k.listing),
         None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None),

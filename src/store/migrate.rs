@@ -7,6 +7,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_render_items_again.sql"),
     include_str!("../../migrations/0003_read_logs_again.sql"),
+    include_str!("../../migrations/0004_agent_index.sql"),
 ];
 
 /// The schema version this build writes.

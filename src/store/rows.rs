@@ -107,6 +107,13 @@ pub fn load_state(conn: &Connection, id: &str) -> rusqlite::Result<Option<Stored
     .optional()
 }
 
+/// The conversations that use an agent's `gptme.toml` (a partial index finds them).
+pub fn ids_with_agent(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT id FROM _scan_state WHERE agent_toml IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
 pub fn load_resume(conn: &Connection, id: &str) -> rusqlite::Result<Option<Resume>> {
     conn.prepare_cached("SELECT log_offset, log_fingerprint, accumulator, side FROM _scan_state WHERE id = ?1")?
         .query_row([id], |r| {
