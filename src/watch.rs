@@ -14,6 +14,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::error::{Error, Result};
+use crate::format::gptme;
 use crate::refresh::Stats;
 use crate::Index;
 
@@ -27,6 +28,9 @@ struct Marks {
     full: bool,
     /// The newest barrier seen.
     seen: u64,
+    /// Conversations whose log or `config.toml` is a symlink: its target can change with no
+    /// event here, so every request checks them.
+    linked_out: HashSet<String>,
 }
 
 struct Shared {
@@ -78,7 +82,7 @@ impl Watch {
         let (tx, rx) = std::sync::mpsc::channel();
         let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error(&logs, e))?;
         watcher.watch(&barrier_dir, RecursiveMode::NonRecursive).map_err(|e| watch_error(&barrier_dir, e))?;
-        let watched = watch_archive(&mut watcher, &logs)?;
+        let watched = watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?;
         tracing::info!(watches = watched + 1, "watching the archive for changes");
 
         let events = shared.clone();
@@ -120,14 +124,14 @@ impl Watch {
             s.rewatch.store(true, Ordering::SeqCst);
         }
         let stats = index.refresh_via(|| {
-            let (dirty, full) = match s.barrier() {
+            let (dirty, full, linked) = match s.barrier() {
                 Ok(()) => {
                     let mut marks = s.marks.lock().unwrap_or_else(|p| p.into_inner());
-                    (std::mem::take(&mut marks.dirty), std::mem::take(&mut marks.full))
+                    (std::mem::take(&mut marks.dirty), std::mem::take(&mut marks.full), marks.linked_out.clone())
                 }
                 Err(why) => {
                     tracing::warn!(why, "watch barrier failed; sweeping instead");
-                    (HashSet::new(), true)
+                    (HashSet::new(), true, HashSet::new())
                 }
             };
             // With nothing marked, still a refresh of named conversations: it checks those whose
@@ -135,7 +139,7 @@ impl Watch {
             let result = if full {
                 index.refresh_unlocked(None)
             } else {
-                let ids: Vec<String> = dirty.iter().cloned().collect();
+                let ids: Vec<String> = dirty.union(&linked).cloned().collect();
                 index.refresh_unlocked(Some(&ids))
             };
             if result.is_err() {
@@ -167,15 +171,32 @@ fn identity(dir: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Watches the logs directory and every conversation in it; returns how many watches it added.
-fn watch_archive(watcher: &mut impl Watcher, logs: &Path) -> Result<usize> {
+/// Watches the logs directory and every conversation in it, noting those whose files link out
+/// of it; returns how many watches it added.
+fn watch_archive(watcher: &mut impl Watcher, logs: &Path, marks: &mut Marks) -> Result<usize> {
     watcher.watch(logs, RecursiveMode::NonRecursive).map_err(|e| watch_error(logs, e))?;
     let mut watched = 1;
     let entries = std::fs::read_dir(logs).map_err(|source| Error::Io { path: logs.into(), source })?;
+    marks.linked_out.clear();
     for entry in entries.flatten() {
         watched += watch_conversation(watcher, &entry.path())?;
+        note_links(marks, logs, &entry.file_name().to_string_lossy());
     }
     Ok(watched)
+}
+
+/// Notes whether a conversation's log or `config.toml` is a symlink (to a file no watch of
+/// ours covers).
+fn note_links(marks: &mut Marks, logs: &Path, id: &str) {
+    let dir = logs.join(id);
+    let links = [gptme::LOG_FILE, "config.toml"]
+        .iter()
+        .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.file_type().is_symlink()));
+    if links {
+        marks.linked_out.insert(id.to_owned());
+    } else {
+        marks.linked_out.remove(id);
+    }
 }
 
 /// Watches a conversation directory and its `branches/`; returns how many watches it added.
@@ -198,7 +219,10 @@ impl Shared {
             // Before this event is handled: it may be the barrier of the request that asked.
             let now = identity(&self.logs);
             let logs = self.logs.display();
-            match watch_archive(watcher, &self.logs) {
+            let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+            let watched = watch_archive(watcher, &self.logs, &mut marks);
+            drop(marks);
+            match watched {
                 Ok(_) if self.blind.swap(false, Ordering::SeqCst) => {
                     tracing::warn!(%logs, "watching the logs directory again")
                 }
@@ -253,6 +277,7 @@ impl Shared {
             let mut parts = rest.components();
             let Some(id) = parts.next().and_then(|c| c.as_os_str().to_str()) else { continue };
             marks.dirty.insert(id.to_owned());
+            note_links(&mut marks, &self.logs, id);
             // A new conversation directory, or a new branches/ in one: watch it too.
             let depth = rest.components().count();
             let created =

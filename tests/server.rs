@@ -250,6 +250,20 @@ fn read_your_writes(watch: bool) {
     assert_eq!(item(&server, "c").unwrap()["agent_name"], "Robert", "watch={watch}");
     std::fs::remove_dir_all(logs.join("b")).unwrap();
     assert!(item(&server, "b").is_none());
+    // A log that is a symlink to a file elsewhere: its appends land where no watch of the
+    // archive is.
+    let elsewhere = tmp.path().join("elsewhere.jsonl");
+    std::fs::write(&elsewhere, "{\"role\": \"user\", \"content\": \"linked\"}\n").unwrap();
+    std::fs::create_dir_all(logs.join("h")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, logs.join("h/conversation.jsonl")).unwrap();
+    assert_eq!(item(&server, "h").unwrap()["messages"], 1, "watch={watch}");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&elsewhere)
+        .unwrap()
+        .write_all(b"{\"role\": \"user\", \"content\": \"x\"}\n")
+        .unwrap();
+    assert_eq!(item(&server, "h").unwrap()["messages"], 2, "watch={watch}: an append through the symlink");
     // Names gptme lists though they would not pass as an id in a request.
     for id in ["x..y", "tab\tname"] {
         std::fs::create_dir_all(logs.join(id)).unwrap();
