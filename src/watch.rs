@@ -277,7 +277,6 @@ impl Shared {
             let mut parts = rest.components();
             let Some(id) = parts.next().and_then(|c| c.as_os_str().to_str()) else { continue };
             marks.dirty.insert(id.to_owned());
-            note_links(&mut marks, &self.logs, id);
             // A new conversation directory, or a new branches/ in one: watch it too.
             let depth = rest.components().count();
             let created =
@@ -293,6 +292,8 @@ impl Shared {
                     marks.full = true;
                 }
             }
+            // After watching a new directory: a symlink made in it before the watch sent no event.
+            note_links(&mut marks, &self.logs, id);
         }
     }
 
