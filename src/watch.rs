@@ -135,7 +135,8 @@ impl Watch {
                 }
             };
             // With nothing marked, still a refresh of named conversations: it checks those whose
-            // inputs no watch covers (an agent's gptme.toml), and costs little when none do.
+            // inputs no watch covers (an agent's gptme.toml, a symlinked log), and costs little
+            // when none do.
             let result = if full {
                 index.refresh_unlocked(None)
             } else {
