@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use notify::{EventKind, RecursiveMode, Watcher};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::error::{Error, Result};
 use crate::format::gptme;
@@ -80,8 +80,7 @@ impl Watch {
             stopped: AtomicBool::new(false),
         });
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut watcher = notify::recommended_watcher(tx).map_err(|e| watch_error(&logs, e))?;
-        watcher.watch(&barrier_dir, RecursiveMode::NonRecursive).map_err(|e| watch_error(&barrier_dir, e))?;
+        let mut watcher = shared.new_watcher(&tx)?;
         let watched = watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?;
         tracing::info!(watches = watched + 1, "watching the archive for changes");
 
@@ -89,11 +88,11 @@ impl Watch {
         std::thread::Builder::new()
             .name("convmeta-watch".into())
             .spawn(move || {
-                for event in rx {
+                for event in &rx {
                     if events.stopped.load(Ordering::Relaxed) {
                         break;
                     }
-                    events.handle(&mut watcher, event);
+                    events.handle(&mut watcher, &tx, event);
                 }
             })
             .map_err(io)?;
@@ -214,16 +213,47 @@ fn watch_conversation(watcher: &mut impl Watcher, dir: &Path) -> Result<usize> {
     Ok(1)
 }
 
+type Events = std::sync::mpsc::Sender<notify::Result<notify::Event>>;
+
 impl Shared {
-    fn handle(&self, watcher: &mut impl Watcher, event: notify::Result<notify::Event>) {
+    /// A watcher (its own inotify instance) sending to `events`, watching only our barriers.
+    fn new_watcher(&self, events: &Events) -> Result<RecommendedWatcher> {
+        let mut watcher = notify::recommended_watcher(events.clone()).map_err(|e| watch_error(&self.logs, e))?;
+        let barriers = &self.barrier_dir;
+        watcher.watch(barriers, RecursiveMode::NonRecursive).map_err(|e| watch_error(barriers, e))?;
+        Ok(watcher)
+    }
+
+    /// Watches the logs directory anew with a new watcher. Dropping the old one drops every watch
+    /// of the replaced directory, which may live on elsewhere (moved aside, a symlink's old
+    /// target): its events would otherwise keep coming, named as if in the new one, and each
+    /// replacement would hold on to another set of the user's limited inotify watches.
+    fn rewatch(&self, watcher: &mut RecommendedWatcher, events: &Events) -> Result<usize> {
+        *watcher = self.new_watcher(events)?;
+        let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let watched = watch_archive(watcher, &self.logs, &mut marks);
+        // A barrier written before the new watcher watched for it may have gone to the old one
+        // and died with it: count every one still on disk as seen. What its request waits for,
+        // this sweep covers: it starts after the new watches are in place.
+        if let Ok(entries) = std::fs::read_dir(&self.barrier_dir) {
+            for entry in entries.flatten() {
+                if let Some(n) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
+                    marks.seen = marks.seen.max(n);
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        marks.full = true;
+        self.seen_changed.notify_all();
+        watched
+    }
+
+    fn handle(&self, watcher: &mut RecommendedWatcher, events: &Events, event: notify::Result<notify::Event>) {
         if self.rewatch.swap(false, Ordering::SeqCst) {
             // Before this event is handled: it may be the barrier of the request that asked.
             let now = identity(&self.logs);
             let logs = self.logs.display();
-            let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
-            let watched = watch_archive(watcher, &self.logs, &mut marks);
-            drop(marks);
-            match watched {
+            match self.rewatch(watcher, events) {
                 Ok(_) if self.blind.swap(false, Ordering::SeqCst) => {
                     tracing::warn!(%logs, "watching the logs directory again")
                 }

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use convmeta::server::Config;
 use serde_json::Value;
 
-use crate::util::{client, pack, parse, restore, Restored, Server};
+use crate::util::{client, inotify_watches, pack, parse, restore, Restored, Server};
 
 fn improve(item: &mut Value) {
     Restored::improve(item);
@@ -274,11 +275,29 @@ fn read_your_writes(watch: bool) {
     }
     // The logs directory itself replaced (a restore, a re-pointed symlink): the new one is what
     // is listed, and changes in it are seen.
+    let logs_dir = std::fs::metadata(&logs).unwrap();
+    assert_eq!(inotify_watches().contains(&(logs_dir.dev(), logs_dir.ino())), watch, "the logs directory watched");
     std::fs::rename(&logs, tmp.path().join("logs.old")).unwrap();
     std::fs::create_dir_all(logs.join("d")).unwrap();
     append(&logs, "d", "{\"role\": \"user\", \"content\": \"restored\"}\n");
     assert!(item(&server, "a").is_none(), "watch={watch}: the old directory's conversations are gone");
     assert_eq!(item(&server, "d").unwrap()["last_message_preview"], "restored");
+    // The old directory lives on, moved aside: none of its watches may (a leak of the user's
+    // limited inotify watches at each replacement, and events misnamed as the new one's).
+    let old: Vec<(u64, u64)> = ["", "a", "c", "h"]
+        .iter()
+        .map(|d| std::fs::metadata(tmp.path().join("logs.old").join(d)).unwrap())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    let watching_old = || inotify_watches().into_iter().filter(|w| old.contains(w)).count();
+    if watch {
+        // The old watcher's instance closes on its own thread, just after the swap.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while watching_old() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(watching_old(), 0, "watch={watch}: watches left on the replaced directory");
     append(&logs, "d", "{\"role\": \"assistant\", \"content\": \"later\"}\n");
     assert_eq!(item(&server, "d").unwrap()["last_message_preview"], "later", "watch={watch}");
     std::fs::create_dir_all(logs.join("e")).unwrap();
