@@ -49,7 +49,16 @@ fn items(server: &Server) -> (u16, BTreeMap<String, Value>) {
 }
 
 #[test]
-fn writers_racing_the_server_lose_nothing() {
+fn writers_racing_the_server_lose_nothing_in_sweep_mode() {
+    writers_racing_the_server_lose_nothing(false);
+}
+
+#[test]
+fn writers_racing_the_server_lose_nothing_in_watch_mode() {
+    writers_racing_the_server_lose_nothing(true);
+}
+
+fn writers_racing_the_server_lose_nothing(watch: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     let growers = 6;
@@ -61,12 +70,16 @@ fn writers_racing_the_server_lose_nothing() {
         std::fs::create_dir_all(logs.join(format!("edit-{i}"))).unwrap();
         std::fs::write(logs.join(format!("edit-{i}/conversation.jsonl")), line(0)).unwrap();
     }
-    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), false);
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), watch);
     let stop = AtomicBool::new(false);
     // Complete lines written so far, per grower.
     let written: Vec<AtomicU64> = (0..growers).map(|_| AtomicU64::new(0)).collect();
     let duration = Duration::from_secs(if soak() { 60 } else { 4 });
     let answers = AtomicU64::new(0);
+    // What the editor has done so far: per edited conversation its edit count and lines
+    // (count << 16 | lines); for the churned ones, the round and which exist (round << 8 | bits).
+    let edits: Vec<AtomicU64> = (0..3).map(|_| AtomicU64::new(1)).collect();
+    let churned = AtomicU64::new(0);
     std::thread::scope(|s| {
         for (i, count) in written.iter().enumerate() {
             let (logs, stop) = (&logs, &stop);
@@ -103,10 +116,14 @@ fn writers_racing_the_server_lose_nothing() {
             while !stop.load(Ordering::Relaxed) {
                 let i = rng.below(3);
                 let tmp_file = logs.join(format!("edit-{i}/.conversation.jsonl.tmp"));
-                let text: String = (0..1 + rng.below(30)).map(line).collect();
+                let lines = 1 + rng.below(30);
+                let text: String = (0..lines).map(line).collect();
                 std::fs::write(&tmp_file, text).unwrap();
                 std::fs::rename(&tmp_file, logs.join(format!("edit-{i}/conversation.jsonl"))).unwrap();
+                let was = edits[i as usize].load(Ordering::SeqCst);
+                edits[i as usize].store(((was >> 16) + 1) << 16 | lines, Ordering::SeqCst);
                 let churn = logs.join(format!("churn-{}", round % 5));
+                let bits = churned.load(Ordering::SeqCst) & 0xff;
                 if churn.exists() {
                     std::fs::remove_dir_all(&churn).unwrap();
                 } else {
@@ -114,19 +131,44 @@ fn writers_racing_the_server_lose_nothing() {
                     std::fs::write(churn.join("conversation.jsonl"), line(round)).unwrap();
                 }
                 round += 1;
+                churned.store(round << 8 | (bits ^ 1 << ((round - 1) % 5)), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
         // A client asking 20 times a second; growing conversations never go backwards and never
         // count a line twice.
         s.spawn(|| {
+            // The writers stop when this thread ends, a failed assertion included.
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&stop);
             let started = Instant::now();
             let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
             while started.elapsed() < duration {
+                let edited_before: Vec<u64> = edits.iter().map(|e| e.load(Ordering::SeqCst)).collect();
+                let churned_before = churned.load(Ordering::SeqCst);
                 let before: Vec<u64> = written.iter().map(|w| w.load(Ordering::SeqCst)).collect();
                 let (status, now) = items(&server);
                 let after: Vec<u64> = written.iter().map(|w| w.load(Ordering::SeqCst)).collect();
+                let edited_after: Vec<u64> = edits.iter().map(|e| e.load(Ordering::SeqCst)).collect();
+                let churned_after = churned.load(Ordering::SeqCst);
                 assert_eq!(status, 200);
+                // An edit or churn that no write overlapped is in the answer exactly.
+                for (i, (b, a)) in edited_before.iter().zip(&edited_after).enumerate() {
+                    if b == a {
+                        assert_eq!(now[&format!("edit-{i}")]["messages"], a & 0xffff, "watch={watch}: edit-{i}");
+                    }
+                }
+                if churned_before == churned_after {
+                    for k in 0..5 {
+                        let id = format!("churn-{k}");
+                        assert_eq!(now.contains_key(&id), churned_after >> k & 1 == 1, "watch={watch}: {id}");
+                    }
+                }
                 for i in 0..growers {
                     let id = format!("grow-{i}");
                     let item = &now[&id];
@@ -149,15 +191,17 @@ fn writers_racing_the_server_lose_nothing() {
                 answers.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(35)); // about 20 answers a second
             }
-            stop.store(true, Ordering::Relaxed);
         });
     });
     assert!(answers.load(Ordering::Relaxed) >= 20);
     let total: u64 = written.iter().map(|w| w.load(Ordering::SeqCst)).sum();
     assert!(total > 2_000, "writers wrote {total} lines");
-    eprintln!("racing writers: {total} lines appended, {} list answers checked", answers.load(Ordering::Relaxed));
+    eprintln!(
+        "racing writers (watch={watch}): {total} lines appended, {} answers checked",
+        answers.load(Ordering::Relaxed)
+    );
     let (_, last) = items(&server);
-    assert_eq!(last, fresh_items(&logs), "the final list equals a fresh index of the same archive");
+    assert_eq!(last, fresh_items(&logs), "watch={watch}: the final list equals a fresh index of the same archive");
     // A healthy database under load (checkpoints running beside commits) is never taken for a
     // damaged one.
     assert_eq!(corrupt_files(&tmp.path().join("db.sqlite3")), 0, "nothing moved aside");
