@@ -83,6 +83,7 @@ impl Watch {
         let mut watcher = shared.new_watcher(&tx)?;
         let watched = watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?;
         tracing::info!(watches = watched + 1, "watching the archive for changes");
+        warn_if_elsewhere_writes_unseen(&logs);
 
         let events = shared.clone();
         std::thread::Builder::new()
@@ -163,6 +164,39 @@ impl Drop for Watch {
 
 fn watch_error(path: &Path, e: notify::Error) -> Error {
     Error::Io { path: path.into(), source: std::io::Error::other(format!("cannot watch: {e}")) }
+}
+
+/// Says so when `logs` is on a filesystem whose notifications report only what this machine
+/// writes: writes by another machine (or by the host of a VM's shared folder) would show only
+/// at the safety sweep.
+fn warn_if_elsewhere_writes_unseen(logs: &Path) {
+    let Some(kind) = rustix::fs::statfs(logs).ok().and_then(|s| shared_filesystem(s.f_type as u32)) else {
+        return;
+    };
+    tracing::warn!(
+        logs = %logs.display(),
+        filesystem = kind,
+        "notifications on this filesystem miss writes made on other machines; those show only at the \
+         safety sweep. If other machines write these logs, serve without --watch"
+    );
+}
+
+/// The name of a filesystem kind (`statfs`'s magic number) that other machines can write to
+/// without an inotify event here: network filesystems, FUSE, and VM shared folders.
+fn shared_filesystem(magic: u32) -> Option<&'static str> {
+    Some(match magic {
+        0x6969 => "NFS",
+        0x517B | 0xFF53_4D42 | 0xFE53_4D42 => "SMB",
+        0x6573_5546 => "FUSE",
+        0x0102_1997 => "9p",
+        0x6A65_6A63 => "virtiofs",
+        0x00C3_6400 => "Ceph",
+        0x5346_414F | 0x6B41_4653 => "AFS",
+        0x0BD0_0BD0 => "Lustre",
+        0x0116_1970 => "GFS2",
+        0x7461_636F => "OCFS2",
+        _ => return None,
+    })
 }
 
 /// The (device, inode) of a directory, symlinks followed.
@@ -257,7 +291,10 @@ impl Shared {
                 Ok(_) if self.blind.swap(false, Ordering::SeqCst) => {
                     tracing::warn!(%logs, "watching the logs directory again")
                 }
-                Ok(_) => tracing::warn!(%logs, "the logs directory was replaced; watching the new one"),
+                Ok(_) => {
+                    tracing::warn!(%logs, "the logs directory was replaced; watching the new one");
+                    warn_if_elsewhere_writes_unseen(&self.logs);
+                }
                 Err(e) if !self.blind.swap(true, Ordering::SeqCst) => {
                     tracing::warn!(%logs, error = %e, "cannot watch the logs directory; requests sweep until it can be");
                 }
@@ -341,5 +378,20 @@ impl Shared {
             return Err("no barrier event within 2 s");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_filesystems_are_told_from_local_ones() {
+        let magic = |p: &str| rustix::fs::statfs(p).unwrap().f_type as u32;
+        assert_eq!(shared_filesystem(magic("/proc")), None);
+        assert_eq!(shared_filesystem(magic("/dev")), None); // devtmpfs or tmpfs
+        assert_eq!(shared_filesystem(0x6969), Some("NFS"));
+        assert_eq!(shared_filesystem(0xFF53_4D42), Some("SMB"));
+        assert_eq!(shared_filesystem(0x0102_1997), Some("9p")); // WSL 2's Windows drives
     }
 }
