@@ -48,6 +48,36 @@ fn items(server: &Server) -> (u16, BTreeMap<String, Value>) {
     (status, items)
 }
 
+/// A value one thread changes along with the files and others read: (generation << 16 | value),
+/// the generation odd while a change is under way.
+struct Tracked(AtomicU64);
+
+impl Tracked {
+    fn new(value: u64) -> Tracked {
+        Tracked(AtomicU64::new(value))
+    }
+
+    fn load(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn value(&self) -> u64 {
+        self.load() & 0xffff
+    }
+
+    fn change(&self, value: u64, act: impl FnOnce()) {
+        let generation = self.load() >> 16;
+        self.0.store((generation + 1) << 16 | self.value(), Ordering::SeqCst);
+        act();
+        self.0.store((generation + 2) << 16 | value, Ordering::SeqCst);
+    }
+
+    /// The value, if no change was under way at `before` and none began until `after`.
+    fn settled(before: u64, after: u64) -> Option<u64> {
+        (before == after && (before >> 16).is_multiple_of(2)).then_some(before & 0xffff)
+    }
+}
+
 #[test]
 fn writers_racing_the_server_lose_nothing_in_sweep_mode() {
     writers_racing_the_server_lose_nothing(false);
@@ -76,10 +106,10 @@ fn writers_racing_the_server_lose_nothing(watch: bool) {
     let written: Vec<AtomicU64> = (0..growers).map(|_| AtomicU64::new(0)).collect();
     let duration = Duration::from_secs(if soak() { 60 } else { 4 });
     let answers = AtomicU64::new(0);
-    // What the editor has done so far: per edited conversation its edit count and lines
-    // (count << 16 | lines); for the churned ones, the round and which exist (round << 8 | bits).
-    let edits: Vec<AtomicU64> = (0..3).map(|_| AtomicU64::new(1)).collect();
-    let churned = AtomicU64::new(0);
+    let exact = AtomicU64::new(0); // edits and churns checked exactly
+                                   // What the editor has done: per edited conversation its lines; which churned ones exist.
+    let edits: Vec<Tracked> = (0..3).map(|_| Tracked::new(1)).collect();
+    let churned = Tracked::new(0);
     std::thread::scope(|s| {
         for (i, count) in written.iter().enumerate() {
             let (logs, stop) = (&logs, &stop);
@@ -119,19 +149,20 @@ fn writers_racing_the_server_lose_nothing(watch: bool) {
                 let lines = 1 + rng.below(30);
                 let text: String = (0..lines).map(line).collect();
                 std::fs::write(&tmp_file, text).unwrap();
-                std::fs::rename(&tmp_file, logs.join(format!("edit-{i}/conversation.jsonl"))).unwrap();
-                let was = edits[i as usize].load(Ordering::SeqCst);
-                edits[i as usize].store(((was >> 16) + 1) << 16 | lines, Ordering::SeqCst);
-                let churn = logs.join(format!("churn-{}", round % 5));
-                let bits = churned.load(Ordering::SeqCst) & 0xff;
-                if churn.exists() {
-                    std::fs::remove_dir_all(&churn).unwrap();
-                } else {
-                    std::fs::create_dir_all(&churn).unwrap();
-                    std::fs::write(churn.join("conversation.jsonl"), line(round)).unwrap();
-                }
+                edits[i as usize].change(lines, || {
+                    std::fs::rename(&tmp_file, logs.join(format!("edit-{i}/conversation.jsonl"))).unwrap();
+                });
+                let k = round % 5;
+                let churn = logs.join(format!("churn-{k}"));
+                churned.change(churned.value() ^ 1 << k, || {
+                    if churn.exists() {
+                        std::fs::remove_dir_all(&churn).unwrap();
+                    } else {
+                        std::fs::create_dir_all(&churn).unwrap();
+                        std::fs::write(churn.join("conversation.jsonl"), line(round)).unwrap();
+                    }
+                });
                 round += 1;
-                churned.store(round << 8 | (bits ^ 1 << ((round - 1) % 5)), Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
@@ -149,25 +180,27 @@ fn writers_racing_the_server_lose_nothing(watch: bool) {
             let started = Instant::now();
             let mut last: BTreeMap<String, (u64, u64)> = BTreeMap::new();
             while started.elapsed() < duration {
-                let edited_before: Vec<u64> = edits.iter().map(|e| e.load(Ordering::SeqCst)).collect();
-                let churned_before = churned.load(Ordering::SeqCst);
+                let edited_before: Vec<u64> = edits.iter().map(Tracked::load).collect();
+                let churned_before = churned.load();
                 let before: Vec<u64> = written.iter().map(|w| w.load(Ordering::SeqCst)).collect();
                 let (status, now) = items(&server);
                 let after: Vec<u64> = written.iter().map(|w| w.load(Ordering::SeqCst)).collect();
-                let edited_after: Vec<u64> = edits.iter().map(|e| e.load(Ordering::SeqCst)).collect();
-                let churned_after = churned.load(Ordering::SeqCst);
+                let edited_after: Vec<u64> = edits.iter().map(Tracked::load).collect();
+                let churned_after = churned.load();
                 assert_eq!(status, 200);
-                // An edit or churn that no write overlapped is in the answer exactly.
-                for (i, (b, a)) in edited_before.iter().zip(&edited_after).enumerate() {
-                    if b == a {
-                        assert_eq!(now[&format!("edit-{i}")]["messages"], a & 0xffff, "watch={watch}: edit-{i}");
+                // An edit or churn that no request overlapped is in the answer exactly.
+                for (i, (&b, &a)) in edited_before.iter().zip(&edited_after).enumerate() {
+                    if let Some(lines) = Tracked::settled(b, a) {
+                        assert_eq!(now[&format!("edit-{i}")]["messages"], lines, "watch={watch}: edit-{i}");
+                        exact.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                if churned_before == churned_after {
+                if let Some(bits) = Tracked::settled(churned_before, churned_after) {
                     for k in 0..5 {
                         let id = format!("churn-{k}");
-                        assert_eq!(now.contains_key(&id), churned_after >> k & 1 == 1, "watch={watch}: {id}");
+                        assert_eq!(now.contains_key(&id), bits >> k & 1 == 1, "watch={watch}: {id}");
                     }
+                    exact.fetch_add(1, Ordering::Relaxed);
                 }
                 for i in 0..growers {
                     let id = format!("grow-{i}");
@@ -193,13 +226,11 @@ fn writers_racing_the_server_lose_nothing(watch: bool) {
             }
         });
     });
-    assert!(answers.load(Ordering::Relaxed) >= 20);
+    let (answers, exact) = (answers.load(Ordering::Relaxed), exact.load(Ordering::Relaxed));
+    assert!(answers >= 20 && exact >= 20, "{answers} answers, {exact} exact checks");
     let total: u64 = written.iter().map(|w| w.load(Ordering::SeqCst)).sum();
     assert!(total > 2_000, "writers wrote {total} lines");
-    eprintln!(
-        "racing writers (watch={watch}): {total} lines appended, {} answers checked",
-        answers.load(Ordering::Relaxed)
-    );
+    eprintln!("racing writers (watch={watch}): {total} lines appended, {answers} answers checked, {exact} edits and churns in them exactly");
     let (_, last) = items(&server);
     assert_eq!(last, fresh_items(&logs), "watch={watch}: the final list equals a fresh index of the same archive");
     // A healthy database under load (checkpoints running beside commits) is never taken for a
