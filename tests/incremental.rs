@@ -6,7 +6,7 @@ use std::path::Path;
 use convmeta::Index;
 use rusqlite::types::Value as Sql;
 
-use crate::util::{random_line, Rng};
+use crate::util::{random_line, set_mtime_ns, Rng};
 
 /// Every column of the conversation's rows (public and internal), for exact comparison.
 fn row(index: &Index, id: &str) -> Vec<Vec<Sql>> {
@@ -337,6 +337,59 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     assert_eq!(a.index.list(100, None).unwrap().len(), 1);
 }
 
+/// A refresh of named conversations (watch mode) checks the agents' `gptme.toml` files, which no
+/// watch covers, with one stat per file: the conversations that use one are read again only
+/// when it changed, however many there are.
+#[test]
+fn an_agent_file_is_checked_once_for_all_its_conversations() {
+    let a = archive();
+    let agents = a.logs.parent().unwrap().join("agents");
+    for (agent, name) in [("bob", "Bob"), ("alice", "Alice")] {
+        std::fs::create_dir_all(agents.join(agent)).unwrap();
+        std::fs::write(agents.join(agent).join("gptme.toml"), format!("[agent]\nname = \"{name}\"\n")).unwrap();
+    }
+    let uses = |i: usize| if i.is_multiple_of(3) { "alice" } else { "bob" };
+    for i in 0..30 {
+        let id = format!("c{i:02}");
+        a.append(&id, b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+        let config = format!("[chat]\nagent = \"{}\"\n", agents.join(uses(i)).display());
+        std::fs::write(a.logs.join(&id).join("config.toml"), config).unwrap();
+    }
+    a.append("plain", b"{\"role\": \"user\", \"content\": \"no agent\"}\n");
+    a.settle();
+    a.index.refresh().unwrap();
+    // The first named refresh has not checked the agent files yet: it looks at all 30.
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 30);
+    // Then none, unless named.
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
+    assert_eq!(a.index.refresh_ids(&["plain".to_string()]).unwrap().conversations, 1);
+
+    // Bob's file changes (dated back, out of the refresh's clock tick): his 20 are read again.
+    let bob = agents.join("bob/gptme.toml");
+    std::fs::write(&bob, "[agent]\nname = \"Robert\"\n").unwrap();
+    set_mtime_ns(&bob, 1_700_000_000_000_000_000);
+    let s = a.index.refresh_ids(&[]).unwrap();
+    assert_eq!((s.conversations, s.side_only), (20, 20));
+    assert_eq!(a.item("c01")["agent_name"], "Robert");
+    assert_eq!(a.item("c00")["agent_name"], "Alice");
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
+
+    // A conversation moves from Alice to Bob; then Alice's file goes and Bob's changes: each
+    // is still found through the file it uses now.
+    let config = format!("[chat]\nagent = \"{}\"\n", agents.join("bob").display());
+    std::fs::write(a.logs.join("c03/config.toml"), config).unwrap();
+    a.index.refresh_ids(&["c03".to_string()]).unwrap();
+    assert_eq!(a.item("c03")["agent_name"], "Robert");
+    std::fs::remove_file(agents.join("alice/gptme.toml")).unwrap();
+    std::fs::write(&bob, "[agent]\nname = \"Bobby\"\n").unwrap();
+    set_mtime_ns(&bob, 1_700_000_001_000_000_000);
+    let s = a.index.refresh_ids(&[]).unwrap();
+    assert_eq!(s.conversations, 30, "Alice's 9 and Bob's 21");
+    assert_eq!(a.item("c03")["agent_name"], "Bobby");
+    assert_eq!(a.item("c00")["agent_name"], serde_json::Value::Null);
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
+}
+
 /// The logs dir is listed again only when it changed (its stamp is kept between refreshes):
 /// an entry made, removed or renamed always counts as a change, even when a program then sets
 /// the directory's mtime back, as `rsync -t` or `touch -d` do.
@@ -394,7 +447,7 @@ fn halfway_floats_render_as_python_and_older_rows_are_rebuilt() {
     let a = archive();
     a.append("c", b"{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00\"}\n");
     // st_mtime 1763630067 + 1/256 s: Python's repr is 1763630067.0039062, not ...063.
-    crate::util::set_mtime_ns(&a.log("c"), 1_763_630_067_003_906_250);
+    set_mtime_ns(&a.log("c"), 1_763_630_067_003_906_250);
     a.index.refresh().unwrap();
     let rendered = a.index.show("c").unwrap();
     assert!(rendered.contains("\"modified\":1763630067.0039062,"), "{rendered}");

@@ -17,7 +17,9 @@ use crate::scan::{self, Fnv, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
 use crate::store::{data_version, Kept, Store};
 
+mod agents;
 mod context;
+pub use agents::Agents;
 use context::adopt_context;
 pub use context::Context;
 
@@ -306,23 +308,29 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     if kept.is_none() && adopt_context(&mut writer, &context)? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
     }
+    let (kept, mut resumes, mut recorded_at, mut listing, agents) = match kept {
+        Some(k) => (k.states, k.resumes, k.recorded_at, k.listing, k.agents),
+        None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None, None),
+    };
     // An agent's gptme.toml lies outside the logs dir, where no watch sees it change: the
-    // conversations that use one are checked along with any named ones.
+    // conversations whose agent file changed are refreshed along with the named ones.
     let with_agents: Vec<String>;
+    let mut agents_check = None;
     let mut only: Option<&[String]> = only;
     if let Some(ids) = only {
-        let agents = rows::ids_with_agent(&conn).map_err(|e| store.err(e))?;
+        let agents = match agents {
+            Some(agents) => agents,
+            None => Agents::from_stored(rows::agent_uses(&conn).map_err(|e| store.err(e))?),
+        };
+        let (changed, check) = agents.check(|m| !racy(m, began_ns));
+        agents_check = Some((agents, check));
         let asked: HashSet<&String> = ids.iter().collect();
-        let more: Vec<String> = agents.into_iter().filter(|id| !asked.contains(id)).collect();
+        let more: Vec<String> = changed.into_iter().filter(|id| !asked.contains(id)).collect();
         if !more.is_empty() {
             with_agents = ids.iter().cloned().chain(more).collect();
             only = Some(&with_agents);
         }
     }
-    let (kept, mut resumes, mut recorded_at, mut listing) = match kept {
-        Some(k) => (Some(k.states), k.resumes, k.recorded_at, k.listing),
-        None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None),
-    };
     // Everything under the logs dir is looked up from here, through the same directory.
     let logs_fd = rustix::fs::open(logs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::Logs { path: logs.into(), source: e.into() })?;
@@ -476,16 +484,23 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     // connection committed while it ran (a slower process may have written rows older than the
     // ones it read), the version has moved by the next refresh, which then reads the states
     // again rather than trust these.
-    if complete {
+    // A refresh of named conversations knows every agent file's conversations (a full one does
+    // not track them: the next named refresh finds them again).
+    let agents = agents_check.map(|(mut agents, check)| {
+        agents.update(check, changes.iter().map(|(id, now)| (id, stored.get(id), now.as_ref())));
+        agents
+    });
+    let states = complete.then(|| {
         for (id, state) in changes {
             match state {
                 Some(state) => stored.insert(id, state),
                 None => stored.remove(&id),
             };
         }
-        let resumes = written.unwrap_or_default();
-        store.keep(seen, Kept { states: stored, resumes, recorded_at, context, listing });
-    }
+        stored
+    });
+    let resumes = written.unwrap_or_default();
+    store.keep(seen, Kept { states, resumes, recorded_at, context, listing, agents });
     Ok(stats)
 }
 

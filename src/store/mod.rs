@@ -53,8 +53,9 @@ pub type States = HashMap<String, rows::StoredState>;
 
 /// What a refresh leaves for the next one, so it need not read it from SQLite again.
 pub struct Kept {
-    /// Every conversation's stored state: what a sweep compares against.
-    pub states: States,
+    /// Every conversation's stored state: what a sweep compares against (None when the last
+    /// refresh, of named conversations, did not load them all).
+    pub states: Option<States>,
     /// The resume points of the conversations the last refresh wrote (a few: a conversation
     /// being appended to is usually the next one to change).
     pub resumes: HashMap<String, crate::refresh::Resumed>,
@@ -64,6 +65,9 @@ pub struct Kept {
     pub context: crate::refresh::Context,
     /// The logs dir's entries as last listed.
     pub listing: Option<crate::refresh::Listing>,
+    /// The agent files conversations use, as last checked (a refresh of named conversations
+    /// keeps them).
+    pub agents: Option<crate::refresh::Agents>,
 }
 
 /// What is at the database path before we open it.

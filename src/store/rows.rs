@@ -107,10 +107,10 @@ pub fn load_state(conn: &Connection, id: &str) -> rusqlite::Result<Option<Stored
     .optional()
 }
 
-/// The conversations that use an agent's `gptme.toml` (a partial index finds them).
-pub fn ids_with_agent(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached("SELECT id FROM _scan_state WHERE agent_toml IS NOT NULL")?
-        .query_map([], |r| r.get(0))?
+/// The conversations that use an agent's `gptme.toml`, and its path (a partial index finds them).
+pub fn agent_uses(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    conn.prepare_cached("SELECT id, agent_toml FROM _scan_state WHERE agent_toml IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect()
 }
 
