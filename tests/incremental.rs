@@ -388,6 +388,16 @@ fn an_agent_file_is_checked_once_for_all_its_conversations() {
     assert_eq!(a.item("c03")["agent_name"], "Bobby");
     assert_eq!(a.item("c00")["agent_name"], serde_json::Value::Null);
     assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
+
+    // Tracked through full refreshes (watch mode's safety sweep) too: a change one of them
+    // read is not looked at again.
+    a.index.refresh().unwrap();
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
+    std::fs::write(&bob, "[agent]\nname = \"Bert\"\n").unwrap();
+    set_mtime_ns(&bob, 1_700_000_002_000_000_000);
+    assert_eq!(a.index.refresh().unwrap().side_only, 21);
+    assert_eq!(a.item("c01")["agent_name"], "Bert");
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
 }
 
 /// The logs dir is listed again only when it changed (its stamp is kept between refreshes):

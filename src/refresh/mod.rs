@@ -313,21 +313,24 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None, None),
     };
     // An agent's gptme.toml lies outside the logs dir, where no watch sees it change: the
-    // conversations whose agent file changed are refreshed along with the named ones.
-    let with_agents: Vec<String>;
-    let mut agents_check = None;
-    let mut only: Option<&[String]> = only;
-    if let Some(ids) = only {
-        let agents = match agents {
-            Some(agents) => agents,
-            None => Agents::from_stored(rows::agent_uses(&conn).map_err(|e| store.err(e))?),
-        };
+    // conversations whose agent file changed are refreshed along with the named ones. The files
+    // are found for the first refresh of named conversations and tracked from then on, through
+    // full ones too (which read every conversation anyway).
+    let agents = match (only, agents) {
+        (Some(_), None) => Some(Agents::from_stored(rows::agent_uses(&conn).map_err(|e| store.err(e))?)),
+        (_, agents) => agents,
+    };
+    let agents_check = agents.map(|agents| {
         let (changed, check) = agents.check(|m| !racy(m, began_ns));
-        agents_check = Some((agents, check));
+        (agents, changed, check)
+    });
+    let with_agents: Vec<String>;
+    let mut only: Option<&[String]> = only;
+    if let (Some(ids), Some((_, changed, _))) = (only, &agents_check) {
         let asked: HashSet<&String> = ids.iter().collect();
-        let more: Vec<String> = changed.into_iter().filter(|id| !asked.contains(id)).collect();
+        let more: Vec<&String> = changed.iter().filter(|id| !asked.contains(id)).collect();
         if !more.is_empty() {
-            with_agents = ids.iter().cloned().chain(more).collect();
+            with_agents = ids.iter().chain(more).cloned().collect();
             only = Some(&with_agents);
         }
     }
@@ -484,9 +487,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     // connection committed while it ran (a slower process may have written rows older than the
     // ones it read), the version has moved by the next refresh, which then reads the states
     // again rather than trust these.
-    // A refresh of named conversations knows every agent file's conversations (a full one does
-    // not track them: the next named refresh finds them again).
-    let agents = agents_check.map(|(mut agents, check)| {
+    let agents = agents_check.map(|(mut agents, _, check)| {
         agents.update(check, changes.iter().map(|(id, now)| (id, stored.get(id), now.as_ref())));
         agents
     });
