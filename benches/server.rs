@@ -132,4 +132,20 @@ pub fn server() {
     let watch = start(&logs, &tmp.path().join("big.sqlite3"), true);
     let (b50, b95) = latency(watch.addr, "/api/v2/conversations", 300);
     println!("\nwatch mode at {big} conversations: p50 {:.3} ms, p95 {:.3} ms", ms(b50), ms(b95));
+    drop(watch);
+
+    // An agent's workspace: every conversation uses the agent's gptme.toml, which lies outside
+    // the watched logs directory.
+    let logs = tmp.path().join("logs-agent");
+    gen::small_archive(&logs, n);
+    let agent = tmp.path().join("agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Bob\"\n").unwrap();
+    for i in 0..n {
+        let config = format!("[chat]\nname = \"Small {i}\"\nagent = \"{}\"\n", agent.display());
+        std::fs::write(logs.join(format!("2026-01-01-small-{i:06}/config.toml")), config).unwrap();
+    }
+    let watch = start(&logs, &tmp.path().join("agent.sqlite3"), true);
+    let (a50, a95) = latency(watch.addr, "/api/v2/conversations", 300);
+    println!("watch mode at {n} conversations of one agent: p50 {:.3} ms, p95 {:.3} ms", ms(a50), ms(a95));
 }
