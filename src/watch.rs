@@ -79,6 +79,8 @@ impl Watch {
             next_barrier: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
         });
+        // Dropped on any early return below: it removes the barrier directory.
+        let watch = Watch { shared: shared.clone() };
         let (tx, rx) = std::sync::mpsc::channel();
         let mut watcher = shared.new_watcher(&tx)?;
         let watched = watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?;
@@ -110,7 +112,7 @@ impl Watch {
                 }
             })
             .map_err(io)?;
-        Ok(Watch { shared })
+        Ok(watch)
     }
 
     /// Refreshes what changed since the last call, sharing the index's single flight: the
@@ -163,7 +165,20 @@ impl Drop for Watch {
 }
 
 fn watch_error(path: &Path, e: notify::Error) -> Error {
-    Error::Io { path: path.into(), source: std::io::Error::other(format!("cannot watch: {e}")) }
+    let why = match e.kind {
+        // The usual reason on a large archive, and the user can lift it.
+        notify::ErrorKind::MaxFilesWatch => {
+            let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").unwrap_or_default();
+            format!(
+                "the inotify watch limit (fs.inotify.max_user_watches = {}, shared by all of this user's \
+                 programs) is reached; watch mode needs one or two watches a conversation: raise it, \
+                 e.g. `sudo sysctl fs.inotify.max_user_watches=524288`",
+                limit.trim()
+            )
+        }
+        _ => e.to_string(),
+    };
+    Error::Io { path: path.into(), source: std::io::Error::other(format!("cannot watch: {why}")) }
 }
 
 /// Says so when `logs` is on a filesystem whose notifications report only what this machine
