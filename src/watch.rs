@@ -371,7 +371,12 @@ impl Shared {
                     watcher.watch(path, RecursiveMode::NonRecursive).map_err(|e| watch_error(path, e))
                 };
                 if let Err(e) = added {
-                    tracing::warn!(error = %e, "cannot watch a new directory; the next request sweeps");
+                    // A directory gone already needs no watch (its removal is an event of its
+                    // own). Any other left unwatched would go stale: every request sweeps, and
+                    // tries to watch everything again, until it can be watched (a limit raised).
+                    if path.is_dir() && !self.blind.swap(true, Ordering::SeqCst) {
+                        tracing::warn!(error = %e, "cannot watch a new directory; requests sweep until it can be");
+                    }
                     marks.full = true;
                 }
             }
