@@ -289,3 +289,34 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
     let off = Server::start(&r.arch, &r.db, Config::default(), false);
     assert_eq!(off.get("/api/v2/sql?q=SELECT%201").status(), 404, "off unless --enable-sql");
 }
+
+/// docs/schema.md documents every column of the public tables, and no other.
+#[test]
+fn the_schema_doc_names_every_public_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let db = tmp.path().join("db.sqlite3");
+    convmeta::Index::open(&logs, &db).unwrap().refresh().unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md")).unwrap();
+    for table in ["conversations", "conversation_models"] {
+        let actual: std::collections::BTreeSet<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_xinfo('{table}')"))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        // The table under the table's heading; the backticked names in each row's first cell.
+        let section = doc.split(&format!("### `{table}`")).nth(1).unwrap();
+        let documented: std::collections::BTreeSet<String> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .flat_map(|row| row.split('|').nth(1).unwrap().split('`').skip(1).step_by(2).map(str::to_owned))
+            .collect();
+        assert_eq!(documented, actual, "docs/schema.md and the `{table}` table");
+    }
+}
