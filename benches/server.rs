@@ -148,4 +148,15 @@ pub fn server() {
     let watch = start(&logs, &tmp.path().join("agent.sqlite3"), true);
     let (a50, a95) = latency(watch.addr, "/api/v2/conversations", 300);
     println!("watch mode at {n} conversations of one agent: p50 {:.3} ms, p95 {:.3} ms", ms(a50), ms(a95));
+    drop(watch);
+    let sweep = start(&logs, &tmp.path().join("agent-sweep.sqlite3"), false);
+    let (s50, s95) = latency(sweep.addr, "/api/v2/conversations", 100);
+    let bare = bare_sweep(&logs);
+    println!(
+        "sweep mode at {n} conversations of one agent: p50 {:.2} ms, p95 {:.2} ms, {:.2}x the bare sweep ({:.2} ms)",
+        ms(s50),
+        ms(s95),
+        s50.as_secs_f64() / bare.as_secs_f64(),
+        ms(bare)
+    );
 }

@@ -10,6 +10,11 @@ use crate::store::rows::StoredState;
 /// What one stat of a file saw: its stat, or None when it was missing.
 type Seen = Option<FileStat>;
 
+/// Stats an agent file (None: missing).
+pub fn stat(path: &str) -> Seen {
+    std::fs::metadata(path).ok().map(|m| FileStat::from(&m))
+}
+
 /// Every agent file that stored conversations use, by path.
 #[derive(Default)]
 pub struct Agents(HashMap<String, AgentFile>);
@@ -42,7 +47,7 @@ impl Agents {
         let mut ids = Vec::new();
         let mut seen = Vec::with_capacity(self.0.len());
         for (path, file) in &self.0 {
-            let now: Seen = std::fs::metadata(path).ok().map(|m| FileStat::from(&m));
+            let now: Seen = stat(path);
             if file.checked != Some(now) {
                 ids.extend(file.ids.iter().cloned());
             }

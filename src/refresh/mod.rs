@@ -164,10 +164,10 @@ fn modified_of(m: &FileStat) -> f64 {
 
 /// A hash over the stats of every side file (absent ones included), so any change shows up,
 /// and over the log's permission bits (a log we could not read is read again after a chmod).
-fn side_stamp(found: &Found, agent_toml: Option<&str>) -> u64 {
+/// `agent`: the stat of the agent's `gptme.toml` when the conversation uses one.
+fn side_stamp(found: &Found, agent: Option<Option<FileStat>>) -> u64 {
     let mut h = Fnv::new(0);
     h.write(&found.log.mode.to_le_bytes());
-    let agent = agent_toml.map(|p| std::fs::metadata(p).ok().map(|m| FileStat::from(&m)));
     for stat in found.side.iter().chain(agent.as_ref()) {
         match stat {
             Some(m) => {
@@ -368,11 +368,21 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
     };
 
+    // Many conversations share an agent file (an agent's workspace): a full sweep stats each
+    // once. (Not a sweep of named ones: `stored` may hold every state, and they are few.)
+    let agent_stats: HashMap<&str, Option<FileStat>> = match only {
+        None => {
+            let paths: HashSet<&str> = stored.values().filter_map(|s| s.agent_toml.as_deref()).collect();
+            paths.into_iter().map(|p| (p, agents::stat(p))).collect()
+        }
+        Some(_) => HashMap::new(),
+    };
     // The sweep: stat every log and side file, in parallel (it is all syscalls).
     let swept = parallel_map(&ids, opts.jobs, |id| {
         let found = gptme::probe(logs, logs_fd.as_fd(), id)?;
         let prior = stored.get(id);
-        let stamp = side_stamp(&found, prior.and_then(|p| p.agent_toml.as_deref()));
+        let agent = prior.and_then(|p| p.agent_toml.as_deref());
+        let stamp = side_stamp(&found, agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p))));
         let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
         Some((found, stamp, unchanged))
     });
@@ -740,9 +750,9 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     };
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_toml.as_deref()) };
-    let agent_stat = agent_toml.as_deref().and_then(|p| std::fs::metadata(p).ok()).map(|m| FileStat::from(&m));
-    if f.side.iter().flatten().chain(agent_stat.as_ref()).any(|m| racy(m, pass.began_ns)) {
+    let agent_stat = agent_toml.as_deref().map(agents::stat);
+    let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_stat) };
+    if f.side.iter().flatten().chain(agent_stat.flatten().as_ref()).any(|m| racy(m, pass.began_ns)) {
         side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
     }
     if !found.is_empty() {
