@@ -317,6 +317,62 @@ fn paths_follow_the_logs_dir_as_named() {
 /// working directory, as gptme does when it lists: rows that used either are rendered again
 /// when the process that reads them has another (a server run by another user, `convmeta list`
 /// from another directory), and only those.
+/// gptme expands `~` in `[chat].agent` and resolves the path (symlinks, `..`, a trailing slash,
+/// relative to the working directory) before giving it as `agent_path` and reading its
+/// `gptme.toml`.
+#[test]
+fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let logs = root.join("logs");
+    std::fs::create_dir_all(root.join("agents/bob")).unwrap();
+    std::fs::write(root.join("agents/bob/gptme.toml"), "[agent]\nname = \"Bob\"\n").unwrap();
+    std::os::unix::fs::symlink(root.join("agents/bob"), root.join("link")).unwrap();
+    let at = |p: &str| root.join(p).display().to_string();
+    let cases = [
+        ("tilde", "~/agents/bob/".to_string(), at("agents/bob")),
+        ("symlink", at("link"), at("agents/bob")),
+        ("dots", at("agents/x/../bob"), at("agents/bob")),
+        ("relative", "agents/./bob".to_string(), at("agents/bob")),
+        ("missing", at("nowhere/"), at("nowhere")),
+    ];
+    for (id, agent, _) in &cases {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(logs.join(id).join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n")
+            .unwrap();
+        std::fs::write(logs.join(id).join("config.toml"), format!("[chat]\nagent = \"{agent}\"\n")).unwrap();
+    }
+    let db = root.join("db.sqlite3");
+    let list = || -> serde_json::Value {
+        let out = ok(convmeta()
+            .env("HOME", &root)
+            .current_dir(&root)
+            .args(["list", "--json", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(&db));
+        serde_json::from_str(&out).unwrap()
+    };
+    let items = list();
+    let item =
+        |items: &serde_json::Value, id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap().clone();
+    for (id, _, want) in &cases {
+        assert_eq!(item(&items, id)["agent_path"], *want, "{id}");
+        let name = if *id == "missing" { serde_json::Value::Null } else { "Bob".into() };
+        assert_eq!(item(&items, id)["agent_name"], name, "{id}");
+    }
+    // An index of schema 4 holds the path as written: upgrading reads those side files again.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let resolved = at("agents/bob");
+    conn.execute_batch(&format!(
+        "UPDATE conversations SET item_json = replace(item_json, '{resolved}', '~/agents/bob/') WHERE id = 'tilde';
+         PRAGMA user_version = 4;"
+    ))
+    .unwrap();
+    drop(conn);
+    assert_eq!(item(&list(), "tilde")["agent_path"], resolved.as_str());
+}
+
 #[test]
 fn workspaces_follow_home_and_the_working_directory() {
     let tmp = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_render_items_again.sql"),
     include_str!("../../migrations/0003_read_logs_again.sql"),
     include_str!("../../migrations/0004_agent_index.sql"),
+    include_str!("../../migrations/0005_read_agents_again.sql"),
 ];
 
 /// The schema version this build writes.

@@ -51,6 +51,34 @@ def line(first):
     elif r < 0.05: text = ''
     elif r < 0.06: text = '   '
     return text + ('\r\n' if rng.random() < 0.03 else '\n')
+# Agents ([chat].agent -> a directory with gptme.toml), drawn from their own generator so the
+# rest of each seed's archive stays as it was. Under HOME too, for `~` paths. Left out: an
+# [agent] table without `name`, and a gptme.toml with a BOM (gptme 0.35.1 answers 500; convmeta
+# lists them, the second with its problem counted).
+arng = random.Random(seed * 7919 + 1)
+base = os.path.dirname(os.path.abspath(root))
+AGENT_TOMLS = {
+    'ok': '[agent]\nname = "Bob"\navatar = "assets/avatar.png"\n\n[agent.urls]\ndashboard = "https://bob.example.com/"\n',
+    'name-only': '[agent]\nname = "Bøb ☃"\n',
+    'avatar-url': '[agent]\nname = "U"\navatar = "https://example.com/a.png"\n',
+    'avatar-abs': '[agent]\nname = "A"\navatar = "/tmp/a.png"\n',
+    'urls-many': '[agent]\nname = "M"\n[agent.urls]\na = "https://a/"\nb = "https://b/"\n',
+    'no-agent-table': '[project]\nname = "p"\n',
+    'empty': '',
+}
+for where in ['agents', 'home/agents']:
+    for kind, text in AGENT_TOMLS.items():
+        os.makedirs(os.path.join(base, where, kind), exist_ok=True)
+        with open(os.path.join(base, where, kind, 'gptme.toml'), 'w', encoding='utf-8', newline='') as f:
+            f.write(text)
+    os.makedirs(os.path.join(base, where, 'no-toml'), exist_ok=True)
+def agent_value():
+    kind = arng.choice(list(AGENT_TOMLS) + ['no-toml', 'missing-dir'])
+    r = arng.random()
+    if r < 0.6: return os.path.join(base, 'agents', kind)
+    if r < 0.8: return '~/agents/' + kind
+    return os.path.join(base, 'agents', kind) + '/'
+
 os.makedirs(root, exist_ok=True)
 for i in range(n):
     cid = rng.choice(['2026-01-%02d-conv-%d' % (rng.randint(1, 28), i), 'chat-%d' % i, 'test-x-%d' % i if rng.random() < 0.1 else 'c%d' % i])
@@ -64,6 +92,10 @@ for i in range(n):
             f.write(rng.choice(['[chat]\n', '[chat]\r\n', '# c\n[chat] # t\n', '\ufeff[chat]\n']))
             if rng.random() < 0.7: f.write('name = %s\n' % rng.choice(NAMES))
             if rng.random() < 0.3: f.write('workspace = "%s"\n' % rng.choice(['/tmp', '@log', '.']))
+    if arng.random() < 0.3:
+        with open(os.path.join(d, 'config.toml'), 'a', encoding='utf-8', newline='') as f:
+            if f.tell() == 0: f.write('[chat]\n')
+            f.write('agent = "%s"\n' % agent_value())
     if rng.random() < 0.2:
         os.makedirs(os.path.join(d, 'branches'), exist_ok=True)
         for b in range(rng.randint(0, 3)):

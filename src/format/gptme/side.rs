@@ -124,9 +124,12 @@ fn parse_toml(text: &str) -> Result<toml::Table, String> {
     text.parse::<toml::Table>().map_err(|e| e.message().to_owned())
 }
 
+/// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
+/// working directory when relative), and reads `gptme.toml` there.
 fn read_agent(side: &mut Side, agent: &str) {
-    side.agent_path = Some(agent.to_owned());
-    let toml_path = expand_home(agent, side).join("gptme.toml");
+    let path = realpath(&expand_home(agent, side));
+    side.agent_path = Some(path.to_string_lossy().into_owned());
+    let toml_path = path.join("gptme.toml");
     side.agent_toml = Some(toml_path.clone());
     let bytes = match read_small_file(&toml_path) {
         Ok(bytes) => bytes,
