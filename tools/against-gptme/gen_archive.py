@@ -72,6 +72,10 @@ for where in ['agents', 'home/agents']:
         with open(os.path.join(base, where, kind, 'gptme.toml'), 'w', encoding='utf-8', newline='') as f:
             f.write(text)
     os.makedirs(os.path.join(base, where, 'no-toml'), exist_ok=True)
+os.makedirs(os.path.join(base, 'projects', 'p'), exist_ok=True)
+os.makedirs(os.path.join(base, 'home', 'proj'), exist_ok=True)
+WORKSPACES = ['~/proj', '~/proj/', '/tmp/', '/tmp/x/../y', 'rel/../proj', '~', os.path.join(base, 'projects', 'p'),
+              os.path.join(base, 'projects', 'missing')]
 def agent_value():
     kind = arng.choice(list(AGENT_TOMLS) + ['no-toml', 'missing-dir'])
     r = arng.random()
@@ -87,15 +91,25 @@ for i in range(n):
     with open(os.path.join(d, 'conversation.jsonl'), 'w', encoding='utf-8', newline='') as f:
         for k in range(rng.randint(0, 30)):
             f.write(line(k == 0))
+    wrote_workspace = False
     if rng.random() < 0.3:
         with open(os.path.join(d, 'config.toml'), 'w', encoding='utf-8', newline='') as f:
             f.write(rng.choice(['[chat]\n', '[chat]\r\n', '# c\n[chat] # t\n', '\ufeff[chat]\n']))
             if rng.random() < 0.7: f.write('name = %s\n' % rng.choice(NAMES))
-            if rng.random() < 0.3: f.write('workspace = "%s"\n' % rng.choice(['/tmp', '@log', '.']))
+            if rng.random() < 0.3:
+                f.write('workspace = "%s"\n' % rng.choice(['/tmp', '@log', '.']))
+                wrote_workspace = True
     if arng.random() < 0.3:
         with open(os.path.join(d, 'config.toml'), 'a', encoding='utf-8', newline='') as f:
             if f.tell() == 0: f.write('[chat]\n')
             f.write('agent = "%s"\n' % agent_value())
+    if not wrote_workspace and arng.random() < 0.2:
+        with open(os.path.join(d, 'config.toml'), 'a', encoding='utf-8', newline='') as f:
+            if f.tell() == 0: f.write('[chat]\n')
+            f.write('workspace = "%s"\n' % arng.choice(WORKSPACES))
+    if arng.random() < 0.15:  # a workspace entry beside the log (used when no config names one)
+        os.symlink(arng.choice([os.path.join(base, 'projects', 'p'), os.path.join(base, 'nowhere'), '..', 'sub/../..']),
+                   os.path.join(d, 'workspace'))
     if rng.random() < 0.2:
         os.makedirs(os.path.join(d, 'branches'), exist_ok=True)
         for b in range(rng.randint(0, 3)):
