@@ -116,3 +116,18 @@ for i in range(n):
             open(os.path.join(d, 'branches', 'b%d.jsonl' % b), 'w').close()
     t = rng.randint(1735689600, 1798761600) * 10**9 + rng.choice([0, rng.randint(0, 999999999)])
     os.utime(os.path.join(d, 'conversation.jsonl'), ns=(t, t))
+# Directory names gptme lists as they are: spaces, non-ASCII (composed and not), dots, a
+# dash first, a tab, a long one. Left out: a name that is not UTF-8 (gptme-server answers 500
+# for most list queries then; convmeta lists the others and warns that it skips that one).
+ODD_IDS = ['with space', 'ünï', 'u\u0308ni', 'x..y', '-dash', 'tab\there', 'emoji😀', 'l' * 200]
+for cid in arng.sample(ODD_IDS, 4):
+    d = os.path.join(root, cid)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'conversation.jsonl'), 'w', encoding='utf-8', newline='') as f:
+        for k in range(arng.randint(1, 5)):
+            f.write(json.dumps({'role': arng.choice(['user', 'assistant']), 'content': 'odd %d' % k}) + '\n')
+    if arng.random() < 0.5:
+        with open(os.path.join(d, 'config.toml'), 'w', encoding='utf-8') as f:
+            f.write('[chat]\nname = "odd %s"\n' % arng.randint(0, 99))
+    t = arng.randint(1735689600, 1798761600) * 10**9
+    os.utime(os.path.join(d, 'conversation.jsonl'), ns=(t, t))
