@@ -114,6 +114,21 @@ for i in range(n):
         os.makedirs(os.path.join(d, 'branches'), exist_ok=True)
         for b in range(rng.randint(0, 3)):
             open(os.path.join(d, 'branches', 'b%d.jsonl' % b), 'w').close()
+    if arng.random() < 0.15:  # branch entries of every kind gptme's glob("branches/*.jsonl") sees
+        b = os.path.join(d, 'branches')
+        kind = arng.choice(['entries', 'file', 'link'])
+        if kind == 'file' and not os.path.exists(b):
+            open(b, 'w').close()
+        elif kind == 'link' and not os.path.exists(b):
+            os.makedirs(os.path.join(base, 'shared-branches'), exist_ok=True)
+            open(os.path.join(base, 'shared-branches', 'x.jsonl'), 'w').close()
+            os.symlink(os.path.join(base, 'shared-branches'), b)
+        elif os.path.isdir(b) or not os.path.exists(b):
+            os.makedirs(b, exist_ok=True)
+            for name in arng.sample(['.hidden.jsonl', '.jsonl', 'notes.txt', 'x.jsonl.bak', 'UPPER.JSONL', 'dir.jsonl'], 3):
+                (os.makedirs if name == 'dir.jsonl' else lambda p: open(p, 'w').close())(os.path.join(b, name))
+            if arng.random() < 0.5:
+                os.symlink('nowhere', os.path.join(b, 'dangling.jsonl'))
     t = rng.randint(1735689600, 1798761600) * 10**9 + rng.choice([0, rng.randint(0, 999999999)])
     os.utime(os.path.join(d, 'conversation.jsonl'), ns=(t, t))
 # Directory names gptme lists as they are: spaces, non-ASCII (composed and not), dots, a
