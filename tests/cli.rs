@@ -319,7 +319,7 @@ fn paths_follow_the_logs_dir_as_named() {
 /// from another directory), and only those.
 /// gptme expands `~` in `[chat].agent` and resolves the path (symlinks, `..`, a trailing slash,
 /// relative to the working directory) before giving it as `agent_path` and reading its
-/// `gptme.toml`.
+/// `gptme.toml`. Indexes of earlier schemas, which held other values, are read again.
 #[test]
 fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
     let tmp = tempfile::tempdir().unwrap();
@@ -371,6 +371,19 @@ fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
     .unwrap();
     drop(conn);
     assert_eq!(item(&list(), "tilde")["agent_path"], resolved.as_str());
+    // And one of schema 5 held the conversation's directory for `workspace = ""`.
+    std::fs::write(logs.join("tilde/config.toml"), "[chat]\nworkspace = \"\"\n").unwrap();
+    assert_eq!(item(&list(), "tilde")["workspace"], root.display().to_string());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (was, wrong) =
+        (format!("\"workspace\":\"{}\"", root.display()), format!("\"workspace\":\"{}\"", at("logs/tilde")));
+    conn.execute_batch(&format!(
+        "UPDATE conversations SET item_json = replace(item_json, '{was}', '{wrong}') WHERE id = 'tilde';
+         PRAGMA user_version = 5;"
+    ))
+    .unwrap();
+    drop(conn);
+    assert_eq!(item(&list(), "tilde")["workspace"], root.display().to_string());
 }
 
 #[test]
@@ -385,7 +398,10 @@ fn workspaces_follow_home_and_the_working_directory() {
         (text((*pw).pw_name), text((*pw).pw_dir).trim_end_matches('/').to_string())
     };
     let named = format!("~{own_name}/proj");
-    for (id, workspace) in [("tilde", "~/proj"), ("relative", "proj"), ("absolute", "/srv/proj"), ("named", &named)] {
+    // An empty one is resolved too: gptme gives its working directory.
+    for (id, workspace) in
+        [("tilde", "~/proj"), ("relative", "proj"), ("absolute", "/srv/proj"), ("named", &named), ("empty", "")]
+    {
         std::fs::create_dir_all(logs.join(id)).unwrap();
         std::fs::write(logs.join(id).join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n")
             .unwrap();
@@ -407,17 +423,17 @@ fn workspaces_follow_home_and_the_working_directory() {
             .arg(root.join("db.sqlite3")));
         let items: serde_json::Value = serde_json::from_str(&out).unwrap();
         let of = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["workspace"].clone();
-        (of("tilde"), of("relative"), of("absolute"), of("named"))
+        (of("tilde"), of("relative"), of("absolute"), of("named"), of("empty"))
     };
     let at = |p: &str| serde_json::Value::from(root.join(p).display().to_string());
     let home_proj = serde_json::Value::from(format!("{own_home}/proj"));
     let srv = serde_json::Value::from("/srv/proj");
-    assert_eq!(workspaces(Some("ann"), "x"), (at("ann/proj"), at("x/proj"), srv.clone(), home_proj.clone()));
-    assert_eq!(workspaces(Some("bob"), "x"), (at("bob/proj"), at("x/proj"), srv.clone(), home_proj.clone()));
-    assert_eq!(workspaces(Some("bob"), "y"), (at("bob/proj"), at("y/proj"), srv.clone(), home_proj.clone()));
+    assert_eq!(workspaces(Some("ann"), "x"), (at("ann/proj"), at("x/proj"), srv.clone(), home_proj.clone(), at("x")));
+    assert_eq!(workspaces(Some("bob"), "x"), (at("bob/proj"), at("x/proj"), srv.clone(), home_proj.clone(), at("x")));
+    assert_eq!(workspaces(Some("bob"), "y"), (at("bob/proj"), at("y/proj"), srv.clone(), home_proj.clone(), at("y")));
     // Without $HOME, and for `~name`, the password database gives the home, as Python's
     // expanduser does.
-    assert_eq!(workspaces(None, "y"), (home_proj.clone(), at("y/proj"), srv, home_proj));
+    assert_eq!(workspaces(None, "y"), (home_proj.clone(), at("y/proj"), srv, home_proj, at("y")));
 }
 
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps

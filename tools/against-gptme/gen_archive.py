@@ -74,7 +74,7 @@ for where in ['agents', 'home/agents']:
     os.makedirs(os.path.join(base, where, 'no-toml'), exist_ok=True)
 os.makedirs(os.path.join(base, 'projects', 'p'), exist_ok=True)
 os.makedirs(os.path.join(base, 'home', 'proj'), exist_ok=True)
-WORKSPACES = ['~/proj', '~/proj/', '/tmp/', '/tmp/x/../y', 'rel/../proj', '~', os.path.join(base, 'projects', 'p'),
+WORKSPACES = ['', '~/proj', '~/proj/', '/tmp/', '/tmp/x/../y', 'rel/../proj', '~', os.path.join(base, 'projects', 'p'),
               os.path.join(base, 'projects', 'missing')]
 def agent_value():
     kind = arng.choice(list(AGENT_TOMLS) + ['no-toml', 'missing-dir'])

@@ -6,9 +6,52 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::json::{push_py_str, py_float};
 
-/// Keys gptme's `ChatConfig` knows; others make gptme fail, so we note them as a problem.
-const CHAT_KEYS: &[&str] =
-    &["name", "model", "tools", "tool_format", "stream", "interactive", "workspace", "agent", "env", "mcp"];
+/// Keys gptme's `ChatConfig` (0.35.1) takes in `[chat]`; any other makes gptme fail to load the
+/// conversation, so we note it as a problem. (`env` and `mcp` are top-level tables; `gear` is
+/// an old key gptme drops.)
+const CHAT_KEYS: &[&str] = &[
+    "agent",
+    "agent_profile",
+    "allow_hosts",
+    "context_budget",
+    "gear",
+    "interactive",
+    "max_tokens",
+    "model",
+    "name",
+    "no_confirm",
+    "stream",
+    "system_prompt",
+    "temperature",
+    "tool_format",
+    "tools",
+    "top_p",
+    "watch_autowake",
+    "workspace",
+];
+
+/// Values of a type gptme refuses (it fails to load the conversation): `[chat]` keys and what
+/// they must be. A TOML boolean is a number to Python, but not an integer here.
+const CHAT_TYPES: &[(&str, &str)] = &[
+    ("workspace", "a string"),
+    ("agent", "a string"),
+    ("agent_profile", "a string"),
+    ("system_prompt", "a string"),
+    ("temperature", "a number"),
+    ("top_p", "a number"),
+    ("max_tokens", "an integer"),
+    ("watch_autowake", "a boolean"),
+];
+
+fn is_type(value: &toml::Value, kind: &str) -> bool {
+    use toml::Value as V;
+    match kind {
+        "a string" => value.is_str(),
+        "a number" => matches!(value, V::Integer(_) | V::Float(_) | V::Boolean(_)),
+        "an integer" => value.is_integer(),
+        _ => value.is_bool(),
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -65,7 +108,8 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
         Config::Unreadable => dir.to_path_buf(),
         Config::Chat(chat) => match text(chat, "workspace") {
             Some(ws) if ws == "@log" => own,
-            Some(ws) if !ws.is_empty() => expand_home(&ws, &mut side),
+            // Empty too: gptme resolves "" to its working directory.
+            Some(ws) => expand_home(&ws, &mut side),
             _ if own.exists() => own,
             _ => dir.to_path_buf(),
         },
@@ -99,11 +143,21 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Ta
             return None;
         }
     };
+    for table in ["env", "mcp"] {
+        if doc.get(table).is_some_and(|v| !v.is_table()) {
+            problems.push(format!("config.toml: {table} is not a table"));
+        }
+    }
     Some(match doc.remove("chat") {
         Some(toml::Value::Table(chat)) => {
             let unknown: Vec<&str> = chat.keys().map(String::as_str).filter(|k| !CHAT_KEYS.contains(k)).collect();
             if !unknown.is_empty() {
                 problems.push(format!("config.toml: unknown [chat] keys: {}", unknown.join(", ")));
+            }
+            for (key, kind) in CHAT_TYPES {
+                if chat.get(*key).is_some_and(|v| !is_type(v, kind)) {
+                    problems.push(format!("config.toml: [chat] {key} is not {kind}"));
+                }
             }
             chat
         }
@@ -327,6 +381,45 @@ fn component_name(c: Component<'_>) -> Option<OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each config as gptme-server 0.35.1 took it (checked against it): those it loads are no
+    /// problem; those it fails on (a 500 for the whole list) are one problem each.
+    #[test]
+    fn config_problems_are_what_gptme_fails_on() {
+        let loads = [
+            "[chat]\ntemperature = 0.5\ntop_p = true\nmax_tokens = 100\nwatch_autowake = false\n",
+            "[chat]\nagent_profile = \"p\"\nsystem_prompt = \"s\"\nno_confirm = 5\nallow_hosts = 5\ngear = 1\n",
+            "[chat]\nstream = \"yes\"\ntools = 5\nmodel = 5\ninteractive = 1\ntool_format = \"bogus\"\n",
+            "[chat]\ncontext_budget = 1000\nworkspace = \"\"\nagent = \"\"\n[env]\nFOO = \"bar\"\n[mcp]\nfoo = 1\n",
+        ];
+        for config in loads {
+            let mut problems = Vec::new();
+            assert!(parse_chat_table(config.as_bytes(), &mut problems).is_some());
+            assert_eq!(problems, Vec::<String>::new(), "{config}");
+        }
+        let fails = [
+            "[chat]\ntemperature = \"x\"\n",
+            "[chat]\ntop_p = \"x\"\n",
+            "[chat]\nmax_tokens = true\n",
+            "[chat]\nmax_tokens = 1.5\n",
+            "[chat]\nwatch_autowake = 1\n",
+            "[chat]\nworkspace = 5\n",
+            "[chat]\nagent = 5\n",
+            "[chat]\nagent_profile = 3\n",
+            "[chat]\nsystem_prompt = 5\n",
+            "[chat]\nenv = {}\n",
+            "[chat]\nmcp = {}\n",
+            "[chat]\n_logdir = \"x\"\n",
+            "env = \"x\"\n[chat]\n",
+            "mcp = 5\n[chat]\n",
+            "chat = 5\n",
+        ];
+        for config in fails {
+            let mut problems = Vec::new();
+            parse_chat_table(config.as_bytes(), &mut problems);
+            assert_eq!(problems.len(), 1, "{config}: {problems:?}");
+        }
+    }
 
     #[test]
     fn realpath_follows_links_and_keeps_missing_tails() {
