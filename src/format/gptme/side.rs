@@ -198,12 +198,28 @@ fn read_agent(side: &mut Side, agent: &str) {
         side.problems.push(format!("{}: invalid TOML", toml_path.display()));
         return;
     };
-    let Some(toml::Value::Table(mut agent)) = table.remove("agent") else {
-        return;
+    let mut agent = match table.remove("agent") {
+        Some(toml::Value::Table(agent)) => agent,
+        None => return,
+        Some(_) => return side.problems.push(format!("{}: agent is not a table", toml_path.display())),
     };
+    // What gptme 0.35.1 fails on (its AgentConfig: `name` required; `avatar`, `urls`, `color`),
+    // and values it would show as they are where we keep text: each a problem.
+    let unknown: Vec<&str> =
+        agent.keys().map(String::as_str).filter(|k| !["name", "avatar", "urls", "color"].contains(k)).collect();
+    if !unknown.is_empty() {
+        side.problems.push(format!("{}: unknown [agent] keys: {}", toml_path.display(), unknown.join(", ")));
+    }
+    if !agent.contains_key("name") {
+        side.problems.push(format!("{}: [agent] has no name", toml_path.display()));
+    }
     let mut take = |key: &str| match agent.remove(key) {
         Some(toml::Value::String(s)) => Some(s),
-        _ => None,
+        Some(_) => {
+            side.problems.push(format!("{}: [agent] {key} is not a string", toml_path.display()));
+            None
+        }
+        None => None,
     };
     side.agent_name = take("name");
     side.agent_avatar = take("avatar");
@@ -213,7 +229,11 @@ fn read_agent(side: &mut Side, agent: &str) {
             table_json(&mut json, &urls);
             Some(json)
         }
-        _ => None,
+        Some(_) => {
+            side.problems.push(format!("{}: [agent] urls is not a table", toml_path.display()));
+            None
+        }
+        None => None,
     };
 }
 
@@ -414,6 +434,32 @@ mod tests {
             let mut problems = Vec::new();
             parse_chat_table(config.as_bytes(), &mut problems);
             assert_eq!(problems.len(), want, "{config}: {problems:?}");
+        }
+    }
+
+    /// Each agent `gptme.toml` as gptme-server 0.35.1 took it (checked against it): one problem
+    /// for each it fails on, or shows a non-text value for, and none for the rest.
+    #[test]
+    fn agent_problems_are_what_gptme_fails_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let agent = tmp.path().to_str().unwrap();
+        let cases = [
+            ("[agent]\nname = \"N\"\navatar = \"a\"\ncolor = 5\n[agent.urls]\na = \"b\"\n", 0, Some("N")),
+            ("unknownkey = 1\n[agent]\nname = \"\"\n", 0, Some("")),
+            ("[project]\nx = 1\n", 0, None),
+            ("[agent]\nname = 5\n", 1, None),
+            ("[agent]\nname = \"N\"\navatar = 5\n", 1, Some("N")),
+            ("[agent]\nname = \"N\"\nurls = \"x\"\n", 1, Some("N")),
+            ("agent = 5\n", 1, None),
+            ("[agent]\nname = \"N\"\nextra = 1\n", 1, Some("N")),
+            ("[agent]\navatar = \"x.png\"\n", 1, None),
+            ("[agent\nname =", 1, None),
+        ];
+        for (toml, want, name) in cases {
+            std::fs::write(tmp.path().join("gptme.toml"), toml).unwrap();
+            let mut side = Side::default();
+            read_agent(&mut side, agent);
+            assert_eq!((side.problems.len(), side.agent_name.as_deref()), (want, name), "{toml}: {:?}", side.problems);
         }
     }
 
