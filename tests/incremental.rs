@@ -398,6 +398,17 @@ fn an_agent_file_is_checked_once_for_all_its_conversations() {
     assert_eq!(a.index.refresh().unwrap().side_only, 21);
     assert_eq!(a.item("c01")["agent_name"], "Bert");
     assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 0);
+
+    // gptme merges a gptme.local.toml over it: made, then changed, each seen by the next look.
+    let local = agents.join("bob/gptme.local.toml");
+    std::fs::write(&local, "[agent]\nname = \"Local Bob\"\n").unwrap();
+    set_mtime_ns(&local, 1_700_000_003_000_000_000);
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().side_only, 21);
+    assert_eq!(a.item("c01")["agent_name"], "Local Bob");
+    std::fs::write(&local, "[agent]\nname = \"Local Bobby\"\n").unwrap();
+    set_mtime_ns(&local, 1_700_000_004_000_000_000);
+    assert_eq!(a.index.refresh().unwrap().side_only, 21);
+    assert_eq!(a.item("c01")["agent_name"], "Local Bobby");
 }
 
 /// The logs dir is listed again only when it changed (its stamp is kept between refreshes):

@@ -1,18 +1,25 @@
 //! The agents' `gptme.toml` files: they lie outside the logs dir, where no watch sees them
-//! change, so a refresh of named conversations (watch mode) checks them itself. One stat per
-//! file, not one per conversation: an agent's workspace can hold thousands of conversations.
+//! change, so a refresh of named conversations (watch mode) checks them itself. One look per
+//! agent (the stats of its [`FILES`]), not one per conversation: an agent's workspace can hold
+//! thousands of conversations.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::format::gptme::FileStat;
 use crate::store::rows::StoredState;
 
-/// What one stat of a file saw: its stat, or None when it was missing.
-type Seen = Option<FileStat>;
+/// The files gptme reads an agent's settings from, in its directory: the first of `gptme.toml`
+/// and `.github/gptme.toml` that exists, with a `gptme.local.toml` beside it merged over it.
+pub const FILES: [&str; 4] = ["gptme.toml", ".github/gptme.toml", "gptme.local.toml", ".github/gptme.local.toml"];
 
-/// Stats an agent file (None: missing).
-pub fn stat(path: &str) -> Seen {
-    std::fs::metadata(path).ok().map(|m| FileStat::from(&m))
+/// What the stats of an agent's [`FILES`] saw (None: missing).
+pub type Seen = [Option<FileStat>; 4];
+
+/// Stats the agent files beside `toml`, an agent's `gptme.toml` path (what a conversation's
+/// state names).
+pub fn stat(toml: &str) -> Seen {
+    let dir = std::path::Path::new(toml).parent().unwrap_or(std::path::Path::new("/"));
+    FILES.map(|f| std::fs::metadata(dir.join(f)).ok().map(|m| FileStat::from(&m)))
 }
 
 /// Every agent file that stored conversations use, by path.
@@ -53,7 +60,7 @@ impl Agents {
             }
             // A file changed within the refresh's clock tick may change again unseen in it: not
             // recorded, so it is checked again next time.
-            seen.push((path.clone(), now.as_ref().is_none_or(&settled).then_some(now)));
+            seen.push((path.clone(), now.iter().flatten().all(&settled).then_some(now)));
         }
         (ids, Check(seen))
     }

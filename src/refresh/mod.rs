@@ -164,11 +164,11 @@ fn modified_of(m: &FileStat) -> f64 {
 
 /// A hash over the stats of every side file (absent ones included), so any change shows up,
 /// and over the log's permission bits (a log we could not read is read again after a chmod).
-/// `agent`: the stat of the agent's `gptme.toml` when the conversation uses one.
-fn side_stamp(found: &Found, agent: Option<Option<FileStat>>) -> u64 {
+/// `agent`: the stats of the agent's files when the conversation uses one.
+fn side_stamp(found: &Found, agent: Option<agents::Seen>) -> u64 {
     let mut h = Fnv::new(0);
     h.write(&found.log.mode.to_le_bytes());
-    for stat in found.side.iter().chain(agent.as_ref()) {
+    for stat in found.side.iter().chain(agent.iter().flatten()) {
         match stat {
             Some(m) => {
                 for v in [m.ino as i64, m.size as i64, m.mtime, m.mtime_nsec, i64::from(m.mode)] {
@@ -370,7 +370,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
 
     // Many conversations share an agent file (an agent's workspace): a full sweep stats each
     // once. (Not a sweep of named ones: `stored` may hold every state, and they are few.)
-    let agent_stats: HashMap<&str, Option<FileStat>> = match only {
+    let agent_stats: HashMap<&str, agents::Seen> = match only {
         None => {
             let paths: HashSet<&str> = stored.values().filter_map(|s| s.agent_toml.as_deref()).collect();
             paths.into_iter().map(|p| (p, agents::stat(p))).collect()
@@ -752,7 +752,7 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
     let agent_stat = agent_toml.as_deref().map(agents::stat);
     let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_stat) };
-    if f.side.iter().flatten().chain(agent_stat.flatten().as_ref()).any(|m| racy(m, pass.began_ns)) {
+    if f.side.iter().flatten().chain(agent_stat.iter().flatten().flatten()).any(|m| racy(m, pass.began_ns)) {
         side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
     }
     if !found.is_empty() {

@@ -72,12 +72,22 @@ for where in ['agents', 'home/agents']:
         with open(os.path.join(base, where, kind, 'gptme.toml'), 'w', encoding='utf-8', newline='') as f:
             f.write(text)
     os.makedirs(os.path.join(base, where, 'no-toml'), exist_ok=True)
+    # gptme merges gptme.local.toml over gptme.toml, and reads .github/ when gptme.toml is absent.
+    for kind, files in {'local': {'gptme.toml': AGENT_TOMLS['ok'],
+                                  'gptme.local.toml': '[agent]\nname = "Local"\n[agent.urls]\nrepo = "https://r/"\n'},
+                        'github': {'.github/gptme.toml': AGENT_TOMLS['name-only'],
+                                   '.github/gptme.local.toml': '[agent]\navatar = "gh.png"\n'},
+                        'only-local': {'gptme.local.toml': AGENT_TOMLS['ok']}}.items():
+        for f, text in files.items():
+            os.makedirs(os.path.dirname(os.path.join(base, where, kind, f)), exist_ok=True)
+            with open(os.path.join(base, where, kind, f), 'w', encoding='utf-8') as out:
+                out.write(text)
 os.makedirs(os.path.join(base, 'projects', 'p'), exist_ok=True)
 os.makedirs(os.path.join(base, 'home', 'proj'), exist_ok=True)
 WORKSPACES = ['', '~/proj', '~/proj/', '/tmp/', '/tmp/x/../y', 'rel/../proj', '~', os.path.join(base, 'projects', 'p'),
               os.path.join(base, 'projects', 'missing')]
 def agent_value():
-    kind = arng.choice(list(AGENT_TOMLS) + ['no-toml', 'missing-dir'])
+    kind = arng.choice(list(AGENT_TOMLS) + ['no-toml', 'missing-dir', 'local', 'github', 'only-local'])
     r = arng.random()
     if r < 0.6: return os.path.join(base, 'agents', kind)
     if r < 0.8: return '~/agents/' + kind

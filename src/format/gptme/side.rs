@@ -179,44 +179,42 @@ fn parse_toml(text: &str) -> Result<toml::Table, String> {
 }
 
 /// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
-/// working directory when relative), and reads `gptme.toml` there.
+/// working directory when relative), and reads its settings there: the first of `gptme.toml`
+/// and `.github/gptme.toml` that exists, with a `gptme.local.toml` beside it merged over it.
 fn read_agent(side: &mut Side, agent: &str) {
     let path = realpath(&expand_home(agent, side));
     side.agent_path = Some(path.to_string_lossy().into_owned());
-    let toml_path = path.join("gptme.toml");
-    side.agent_toml = Some(toml_path.clone());
-    let bytes = match read_small_file(&toml_path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => {
-            side.problems.push(format!("{}: {e}", toml_path.display()));
-            return;
-        }
-    };
-    let table = std::str::from_utf8(&bytes).ok().and_then(|s| parse_toml(s).ok());
-    let Some(mut table) = table else {
-        side.problems.push(format!("{}: invalid TOML", toml_path.display()));
+    // Names the agent's files for the stamp (all of them: see `refresh::agents::FILES`).
+    side.agent_toml = Some(path.join("gptme.toml"));
+    let Some(main) = ["gptme.toml", ".github/gptme.toml"].iter().map(|f| path.join(f)).find(|p| p.exists()) else {
         return;
     };
+    let Some(mut table) = read_toml_file(side, &main) else { return };
+    let local = main.with_file_name("gptme.local.toml");
+    if local.exists() {
+        if let Some(over) = read_toml_file(side, &local) {
+            merge_toml(&mut table, over);
+        }
+    }
     let mut agent = match table.remove("agent") {
         Some(toml::Value::Table(agent)) => agent,
         None => return,
-        Some(_) => return side.problems.push(format!("{}: agent is not a table", toml_path.display())),
+        Some(_) => return side.problems.push(format!("{}: agent is not a table", main.display())),
     };
     // What gptme 0.35.1 fails on (its AgentConfig: `name` required; `avatar`, `urls`, `color`),
     // and values it would show as they are where we keep text: each a problem.
     let unknown: Vec<&str> =
         agent.keys().map(String::as_str).filter(|k| !["name", "avatar", "urls", "color"].contains(k)).collect();
     if !unknown.is_empty() {
-        side.problems.push(format!("{}: unknown [agent] keys: {}", toml_path.display(), unknown.join(", ")));
+        side.problems.push(format!("{}: unknown [agent] keys: {}", main.display(), unknown.join(", ")));
     }
     if !agent.contains_key("name") {
-        side.problems.push(format!("{}: [agent] has no name", toml_path.display()));
+        side.problems.push(format!("{}: [agent] has no name", main.display()));
     }
     let mut take = |key: &str| match agent.remove(key) {
         Some(toml::Value::String(s)) => Some(s),
         Some(_) => {
-            side.problems.push(format!("{}: [agent] {key} is not a string", toml_path.display()));
+            side.problems.push(format!("{}: [agent] {key} is not a string", main.display()));
             None
         }
         None => None,
@@ -230,11 +228,33 @@ fn read_agent(side: &mut Side, agent: &str) {
             Some(json)
         }
         Some(_) => {
-            side.problems.push(format!("{}: [agent] urls is not a table", toml_path.display()));
+            side.problems.push(format!("{}: [agent] urls is not a table", main.display()));
             None
         }
         None => None,
     };
+}
+
+/// A TOML file's table; None (and a problem) when it cannot be read or parsed.
+fn read_toml_file(side: &mut Side, path: &Path) -> Option<toml::Table> {
+    let parsed = read_small_file(path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "invalid TOML: not UTF-8".to_owned()))
+        .and_then(|text| parse_toml(&text).map_err(|e| format!("invalid TOML: {e}")));
+    parsed.map_err(|e| side.problems.push(format!("{}: {e}", path.display()))).ok()
+}
+
+/// `over` merged into `main` as gptme merges a local config: tables key by key, anything else
+/// replaced.
+fn merge_toml(main: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (main.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge_toml(inner, value),
+            (_, value) => {
+                main.insert(key, value);
+            }
+        }
+    }
 }
 
 /// Writes a TOML value as JSON with sorted keys (Flask sorts nested keys too).
@@ -461,6 +481,35 @@ mod tests {
             read_agent(&mut side, agent);
             assert_eq!((side.problems.len(), side.agent_name.as_deref()), (want, name), "{toml}: {:?}", side.problems);
         }
+    }
+
+    /// Where gptme (0.35.1, checked against it) finds an agent's settings: `gptme.toml`, else
+    /// `.github/gptme.toml`, with a `gptme.local.toml` beside it merged over it.
+    #[test]
+    fn agent_settings_come_from_where_gptme_reads_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let read = || {
+            let mut side = Side::default();
+            read_agent(&mut side, dir.to_str().unwrap());
+            (side.agent_name, side.agent_avatar, side.agent_urls, side.problems.len())
+        };
+        let write = |file: &str, text: &str| {
+            std::fs::create_dir_all(dir.join(file).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(file), text).unwrap();
+        };
+        write(".github/gptme.toml", "[agent]\nname = \"GitHub\"\n");
+        assert_eq!(read(), (Some("GitHub".into()), None, None, 0));
+        write(".github/gptme.local.toml", "[agent]\navatar = \"a.png\"\n");
+        assert_eq!(read(), (Some("GitHub".into()), Some("a.png".into()), None, 0));
+        // gptme.toml comes first, and only the local file beside it counts.
+        write("gptme.toml", "[agent]\nname = \"Main\"\n[agent.urls]\na = \"1\"\n");
+        assert_eq!(read(), (Some("Main".into()), None, Some("{\"a\":\"1\"}".into()), 0));
+        write("gptme.local.toml", "[agent]\nname = \"Local\"\n[agent.urls]\nb = \"2\"\n");
+        assert_eq!(read(), (Some("Local".into()), None, Some("{\"a\":\"1\",\"b\":\"2\"}".into()), 0));
+        // A local file that is not TOML: a problem (gptme fails), and the main file alone.
+        write("gptme.local.toml", "[agent\n");
+        assert_eq!(read(), (Some("Main".into()), None, Some("{\"a\":\"1\"}".into()), 1));
     }
 
     #[test]
