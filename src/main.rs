@@ -33,7 +33,7 @@ fn main() {
                 }
             }
         }
-        eprintln!("convmeta: {line}");
+        convmeta::cli::say(format_args!("convmeta: {line}"));
         std::process::exit(1);
     }
 }

@@ -55,6 +55,25 @@ fn a_reader_that_stops_early_is_not_an_error() {
     }
 }
 
+/// `convmeta … 2>&1 | head -1`: a closed stderr loses the messages, not the command's outcome
+/// (`eprintln!` would panic, exit code 101).
+#[test]
+fn a_closed_stderr_changes_no_outcome() {
+    let r = restore("archive");
+    let closed = || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        writer
+    };
+    // Warnings about the archive's problems, then the error line.
+    let out = r.cmd(&["show", "no-such-id"]).stderr(closed()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
+    // The line saying why a listing is empty.
+    let out = r.cmd(&["list", "-q", "matches nothing at all"]).stderr(closed()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("MODIFIED"));
+}
+
 /// An empty listing says why on stderr (most often `--logs` names the wrong directory); the
 /// JSON stays exactly what the endpoint serves.
 #[test]

@@ -65,7 +65,7 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         writeln!(std::io::stdout(), "{with_problems} conversations with problems: {PROBLEMS_QUERY}")?;
     }
     if stats.conversations == 0 {
-        eprintln!("{}", empty_archive_hint(index.logs()));
+        super::say(empty_archive_hint(index.logs()));
     }
     Ok(())
 }

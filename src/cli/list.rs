@@ -35,11 +35,11 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let hidden = index.status()?.hidden;
         // A blank -q filters nothing, as in gptme.
         match a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some()) {
-            Some(q) => eprintln!("no conversation's name, id or preview contains {q:?}"),
-            None if hidden > 0 => eprintln!(
+            Some(q) => super::say(format_args!("no conversation's name, id or preview contains {q:?}")),
+            None if hidden > 0 => super::say(format_args!(
                 "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
-            ),
-            None => eprintln!("{}", empty_archive_hint(index.logs())),
+            )),
+            None => super::say(empty_archive_hint(index.logs())),
         }
     }
     for item in items {

@@ -182,6 +182,12 @@ impl Write for LogWriter {
     }
 }
 
+/// Writes one line to stderr. A closed stderr (`convmeta … 2>&1 | head -1`) loses the line
+/// rather than failing the command, as `eprintln!` would with a panic.
+pub fn say(line: impl std::fmt::Display) {
+    let _ = writeln!(LogWriter, "{line}");
+}
+
 /// Shows `bar` while `f` runs; log lines meanwhile are printed above it.
 fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
     *BAR.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
