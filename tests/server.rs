@@ -167,6 +167,17 @@ fn the_paginated_walk_returns_everything_once_in_order() {
         }
     }
     assert_eq!(seen, all);
+    // Any number Python's `float` reads is a cursor, as in gptme: `inf` is before everything,
+    // `nan` (which compares false) and `-inf` after everything.
+    for (cursor, want) in
+        [("inf", &all[..7]), ("inf%7Cx", &all[..7]), ("nan", &[][..]), ("NaN%7Cx", &[][..]), ("-Infinity", &[][..])]
+    {
+        let body =
+            parse(&server.get(&format!("/api/v2/conversations?paginated=1&limit=7&cursor={cursor}")).text().unwrap());
+        let ids: Vec<String> = items_of(&body).iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids, want, "cursor={cursor}");
+        assert_eq!(body["next_cursor"].is_null(), want.is_empty(), "cursor={cursor}");
+    }
 }
 
 #[test]

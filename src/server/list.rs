@@ -44,19 +44,60 @@ fn flag(v: Option<&str>) -> bool {
 /// Python's `int(text)`: surrounding whitespace, a sign, digits of any script, single `_`
 /// between digits. Saturates instead of growing without bound.
 pub fn py_int(text: &str) -> Option<i128> {
-    let t = text.trim_matches(|c: char| c.is_whitespace());
+    let t = py_number_text(text)?;
     let (negative, digits) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+    if !digit_run(digits) {
         return None;
     }
     let mut value: i128 = 0;
-    for c in digits.chars().filter(|&c| c != '_') {
-        value = value.saturating_mul(10).saturating_add(decimal_digit(c)? as i128);
+    for c in digits.bytes().filter(|&c| c != b'_') {
+        value = value.saturating_mul(10).saturating_add(i128::from(c - b'0'));
     }
     Some(if negative { -value } else { value })
+}
+
+/// Python's `float(text)`: `int`'s rules for digits, whitespace and underscores, a fraction and
+/// an exponent, and `inf`, `infinity` and `nan` in any case (so a cursor may be any of them).
+fn parse_py_float(text: &str) -> Option<f64> {
+    let t = py_number_text(text)?;
+    let unsigned = t.strip_prefix(['+', '-']).unwrap_or(&t);
+    let special = ["inf", "infinity", "nan"].iter().any(|w| unsigned.eq_ignore_ascii_case(w));
+    if !special {
+        let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+            Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+            None => (unsigned, None),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits_ok = match (whole.is_empty(), fraction.is_empty()) {
+            (true, true) => false,
+            (false, true) => digit_run(whole),
+            (true, false) => digit_run(fraction),
+            (false, false) => digit_run(whole) && digit_run(fraction),
+        };
+        if !digits_ok || exponent.is_some_and(|e| !digit_run(e)) {
+            return None;
+        }
+    }
+    t.replace('_', "").parse().ok()
+}
+
+/// The text Python's `int` and `float` parse: whitespace around it removed, and digits of any
+/// script made ASCII. None when something else outside ASCII is left.
+fn py_number_text(text: &str) -> Option<String> {
+    let t = text.trim_matches(|c: char| c.is_whitespace());
+    t.chars().map(|c| if c.is_ascii() { Some(c) } else { char::from_digit(decimal_digit(c)?, 10) }).collect()
+}
+
+/// ASCII digits with single underscores between them.
+fn digit_run(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('_')
+        && !s.ends_with('_')
+        && !s.contains("__")
+        && s.bytes().all(|c| c.is_ascii_digit() || c == b'_')
 }
 
 /// The value of a Unicode decimal digit (category Nd), as Python's `int()` accepts them.
@@ -78,7 +119,9 @@ fn decimal_digit(c: char) -> Option<u32> {
 
 /// A cursor: `"<modified>|<percent-encoded id>"`, or a bare number (older clients).
 fn parse_cursor(text: &str) -> Option<After> {
-    let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    // gptme takes any float: `inf` lists everything, `nan` and `-inf` nothing (as SQLite
+    // compares with the NULL that a NaN becomes).
+    let number = parse_py_float;
     match text.split_once('|') {
         Some((modified, id)) => {
             let id = percent_decode_str(id).decode_utf8_lossy().into_owned();
@@ -118,11 +161,7 @@ impl Params {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        // gptme checks the cursor before anything else.
-        let after = match first(&pairs, "cursor").filter(|c| !c.is_empty()) {
-            Some(c) => Some(parse_cursor(c).ok_or(CURSOR_ERROR)?),
-            None => None,
-        };
+        // In gptme's order: the limit, then the cursor.
         let limit = match first(&pairs, "limit") {
             None => DEFAULT_LIMIT,
             Some(text) => py_int(text).ok_or("limit must be an integer")?,
@@ -130,6 +169,10 @@ impl Params {
         if limit <= 0 {
             return Err("limit must be a positive integer");
         }
+        let after = match first(&pairs, "cursor").filter(|c| !c.is_empty()) {
+            Some(c) => Some(parse_cursor(c).ok_or(CURSOR_ERROR)?),
+            None => None,
+        };
         // `q` wins whenever present, even empty; blank after gptme's strip means no filter.
         let q = first(&pairs, "q").or_else(|| first(&pairs, "search")).and_then(crate::format::gptme::search_needle);
         Ok(Params {
@@ -285,6 +328,65 @@ mod tests {
         assert_eq!(Params::parse(Some("limit=2000")).unwrap().limit, 1000);
         assert_eq!(Params::parse(Some("limit=0")), Err("limit must be a positive integer"));
         assert_eq!(Params::parse(Some("limit=")), Err("limit must be an integer"));
+        // The limit is checked before the cursor.
+        assert_eq!(Params::parse(Some("cursor=abc&limit=x")), Err("limit must be an integer"));
+        assert_eq!(Params::parse(Some("cursor=abc&limit=-1")), Err("limit must be a positive integer"));
+        assert_eq!(Params::parse(Some("cursor=abc&limit=1")), Err(CURSOR_ERROR));
+    }
+
+    /// Each case as CPython 3.12 answers `float(text)`.
+    #[test]
+    fn cursor_numbers_read_like_python_float() {
+        let cases = [
+            ("1_767_225_600", Some(1767225600.0)),
+            ("1.5_0", Some(1.5)),
+            ("1e1_0", Some(1e10)),
+            ("\u{0661}\u{0662}.\u{0665}", Some(12.5)),
+            ("\u{ff11}\u{ff12}", Some(12.0)),
+            ("1.", Some(1.0)),
+            (".5", Some(0.5)),
+            (" 12 ", Some(12.0)),
+            ("\u{85}5", Some(5.0)),
+            ("\u{3000}5", Some(5.0)),
+            ("1.5e-3", Some(0.0015)),
+            ("1E5", Some(1e5)),
+            ("1e999", Some(f64::INFINITY)),
+            ("-1e999", Some(f64::NEG_INFINITY)),
+            ("inf", Some(f64::INFINITY)),
+            ("+Infinity", Some(f64::INFINITY)),
+            ("-inf", Some(f64::NEG_INFINITY)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_py_float(text), want, "{text:?}");
+        }
+        for nan in ["nan", "NaN", "-nan"] {
+            assert!(parse_py_float(nan).is_some_and(f64::is_nan), "{nan:?}");
+        }
+        for bad in [
+            "\u{1c}5",
+            "5\u{1f}",
+            "\u{200b}5",
+            "infinit",
+            "1__0",
+            "_1",
+            "1_",
+            "1_.5",
+            "1._5",
+            "1e_10",
+            ".",
+            "1e",
+            "1e+",
+            "e5",
+            "0x10",
+            "1 2",
+            "+-1",
+            "in f",
+            "\u{221e}",
+            "\u{066b}5",
+            "",
+        ] {
+            assert_eq!(parse_py_float(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -307,9 +409,10 @@ mod tests {
             Some(After::Item { modified: 1766738123.0536401, id: "2025-12-20 naïve café | 100% done".into() })
         );
         assert_eq!(parse_cursor("1766738123.0536401"), Some(After::Modified(1766738123.0536401)));
-        for bad in ["garbage", "1767261600.5|", "|x", "nan"] {
+        for bad in ["garbage", "1767261600.5|", "|x", "0x10|x"] {
             assert_eq!(parse_cursor(bad), None, "{bad}");
         }
+        assert_eq!(parse_cursor("-Infinity|x"), Some(After::Item { modified: f64::NEG_INFINITY, id: "x".into() }));
         assert_eq!(format_g17(1767261600.0), "1767261600");
         assert_eq!(format_g17(0.1), "0.10000000000000001");
     }
