@@ -387,6 +387,13 @@ fn auth_host_check_cors_health_and_metrics() {
     // Without an upstream, other routes are a JSON 404; bad ids a 400 before anything else.
     assert_eq!(open.get("/api/v2/conversations/a").status(), 404);
     assert_eq!(open.get("/api/v2/conversations/..%2Fetc").status(), 400);
+    // Other methods on the list are answered as Flask answers them: a JSON 405, and OPTIONS
+    // (no CORS preflight here) with the methods allowed.
+    let post = client().post(open.url("/api/v2/conversations")).body("{}").send().unwrap();
+    assert_eq!((post.status().as_u16(), post.headers()["allow"].to_str().unwrap()), (405, "GET, HEAD, OPTIONS"));
+    assert!(parse(&post.text().unwrap())["error"].is_string());
+    let options = client().request(reqwest::Method::OPTIONS, open.url("/api/v2/conversations")).send().unwrap();
+    assert_eq!((options.status().as_u16(), options.headers()["allow"].to_str().unwrap()), (200, "GET, HEAD, OPTIONS"));
 }
 
 #[test]

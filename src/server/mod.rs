@@ -133,8 +133,11 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
 /// The router, for `serve` and for tests that drive it without a socket.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route("/api/v2/conversations", get(list::handler))
-        .route("/api/v2/sql", get(sql::handler).post(sql::handler))
+        .route("/api/v2/conversations", get(list::handler).fallback(|m| other_method(m, "GET, HEAD, OPTIONS")))
+        .route(
+            "/api/v2/sql",
+            get(sql::handler).post(sql::handler).fallback(|m| other_method(m, "GET, HEAD, POST, OPTIONS")),
+        )
         .route("/metrics", get(metrics::handler))
         .fallback(forward::handler)
         .layer(middleware::from_fn_with_state(state.clone(), guard));
@@ -283,6 +286,20 @@ pub async fn serve(
     // In-flight requests finish; idle connections close.
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A method a route does not take, answered as Flask answers it: `OPTIONS` with the methods in
+/// `Allow` (a CORS preflight is answered before this, when origins are allowed), anything else a
+/// JSON 405.
+async fn other_method(method: Method, allow: &'static str) -> Response {
+    let allow = HeaderValue::from_static(allow);
+    let mut r = if method == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        json_error(StatusCode::METHOD_NOT_ALLOWED, "The method is not allowed for the requested URL.")
+    };
+    r.headers_mut().insert(header::ALLOW, allow);
+    r
 }
 
 /// An empty 404 for routes we do not serve without an upstream.
