@@ -387,6 +387,7 @@ fn auth_host_check_cors_health_and_metrics() {
     // Without an upstream, other routes are a JSON 404; bad ids a 400 before anything else.
     assert_eq!(open.get("/api/v2/conversations/a").status(), 404);
     assert_eq!(open.get("/api/v2/conversations/..%2Fetc").status(), 400);
+    assert_eq!(open.get("/api/v2/conversations/").status(), 404, "no id, no conversation: as gptme answers");
     // Other methods on the list are answered as Flask answers them: a JSON 405, and OPTIONS
     // (no CORS preflight here) with the methods allowed.
     let post = client().post(open.url("/api/v2/conversations")).body("{}").send().unwrap();

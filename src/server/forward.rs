@@ -64,10 +64,11 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// The conversation a path names (`/api/v2/conversations/<id>[/…]`), percent-decoded:
-/// Some(Ok(id)), Some(Err(())) for an id gptme would reject, None for other paths.
+/// Some(Ok(id)), Some(Err(())) for an id gptme would reject, None for other paths (an empty
+/// segment names no conversation: gptme answers 404 for `/api/v2/conversations/`).
 pub fn conversation_id(path: &str) -> Option<std::result::Result<String, ()>> {
     let rest = path.strip_prefix("/api/v2/conversations/")?;
-    let raw = rest.split('/').next().unwrap_or("");
+    let raw = rest.split('/').next().filter(|raw| !raw.is_empty())?;
     Some(match percent_encoding::percent_decode_str(raw).decode_utf8() {
         Ok(id) if gptme::is_valid_id(&id) => Ok(id.into_owned()),
         _ => Err(()),
@@ -179,7 +180,8 @@ mod tests {
         assert_eq!(conversation_id("/api/v2/conversations/a%20b/messages"), Some(Ok("a b".into())));
         assert_eq!(conversation_id("/api/v2/conversations"), None);
         assert_eq!(conversation_id("/api/v2/other"), None);
-        for bad in ["", "..", "a%2Fb", "a%5Cb", "a%00b", "%2E%2E", "%FF"] {
+        assert_eq!(conversation_id("/api/v2/conversations/"), None);
+        for bad in ["..", "a%2Fb", "a%5Cb", "a%00b", "%2E%2E", "%FF"] {
             assert_eq!(conversation_id(&format!("/api/v2/conversations/{bad}")), Some(Err(())), "{bad}");
         }
         assert_eq!(conversation_id(&format!("/api/v2/conversations/{}", "x".repeat(256))), Some(Err(())));
