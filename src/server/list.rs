@@ -198,10 +198,56 @@ fn etag(page: &Page) -> String {
     format!("W/\"{hex}\"")
 }
 
-/// Weak comparison against each tag of `If-None-Match`.
-fn matches(if_none_match: &str, tag: &str) -> bool {
-    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    if_none_match.split(',').any(|t| t.trim() == "*" || bare(t) == bare(tag))
+/// Whether `If-None-Match` holds `tag` (its bare value), weak or strong, as werkzeug reads the
+/// header: `*` alone matches anything; each tag may be quoted or not, with `W/` or `w/`; text it
+/// cannot read is skipped up to the next comma.
+fn if_none_match_has(header: &str, tag: &str) -> bool {
+    if header == "*" {
+        return true;
+    }
+    let b = header.as_bytes();
+    let mut pos = 0;
+    while pos < b.len() {
+        match etag_at(b, pos) {
+            Some((found, end)) => {
+                if found == tag.as_bytes() {
+                    return true;
+                }
+                pos = end;
+            }
+            None => match b[pos..].iter().position(|&c| c == b',') {
+                Some(i) => pos += i + 1,
+                None => break,
+            },
+        }
+    }
+    false
+}
+
+/// One entry of an ETag list at `pos`: its bare value and where the next entry starts.
+fn etag_at(b: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = pos + b[pos..].iter().take_while(|c| blank(c)).count();
+    // Then a comma or the end must follow, blanks aside.
+    let closed = |at: usize| {
+        let at = at + b[at..].iter().take_while(|c| blank(c)).count();
+        match b.get(at) {
+            None => Some(at),
+            Some(b',') => Some(at + 1),
+            Some(_) => None,
+        }
+    };
+    let value_at = |at: usize| -> Option<(&[u8], usize)> {
+        if b.get(at) == Some(&b'"') {
+            let len = b[at + 1..].iter().position(|&c| c == b'"')?;
+            return Some((&b[at + 1..at + 1 + len], closed(at + len + 2)?));
+        }
+        let len = b[at..].iter().take_while(|c| !blank(c) && **c != b'"' && **c != b',').count();
+        (len > 0).then_some(())?;
+        Some((&b[at..at + len], closed(at + len)?))
+    };
+    let weak = b.get(start).is_some_and(|c| c.eq_ignore_ascii_case(&b'w')) && b.get(start + 1) == Some(&b'/');
+    weak.then(|| value_at(start + 2)).flatten().or_else(|| value_at(start))
 }
 
 fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
@@ -296,10 +342,9 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         }
     };
     let Some(tag) = rendered.etag else { return json_response(StatusCode::OK, rendered.body) };
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| matches(v, tag.to_str().unwrap_or_default()));
+    let not_modified = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        if_none_match_has(v, tag.to_str().unwrap_or_default().trim_start_matches("W/").trim_matches('"'))
+    });
     let mut response = if not_modified {
         (StatusCode::NOT_MODIFIED, Body::empty()).into_response()
     } else {
@@ -398,6 +443,32 @@ mod tests {
         assert_eq!(Params::parse(Some("q=%20%E3%80%80Rust%09")).unwrap().q.as_deref(), Some("rust"));
         assert_eq!(Params::parse(Some("q=%20%20&search=x")).unwrap().q, None);
         assert!(!Params::parse(Some("detail=no")).unwrap().detail);
+    }
+
+    /// Each case as werkzeug 3 answers `parse_etags(header).contains_weak("abc")`.
+    #[test]
+    fn if_none_match_reads_as_werkzeug_reads_it() {
+        let cases = [
+            ("W/\"abc\"", true),
+            ("\"abc\"", true),
+            ("w/\"abc\"", true),
+            ("abc", true),
+            ("W/abc", true),
+            ("*", true),
+            (" W/\"abc\" ", true),
+            ("W/\"x\", W/\"abc\"", true),
+            ("junk\"here, \"abc\"", true),
+            ("\"abc\" junk, x", false),
+            ("W/W/\"abc\"", false),
+            (" *", false),
+            ("*, \"x\"", false),
+            ("\"abcd\"", false),
+            ("", false),
+            ("W/\"abc", false),
+        ];
+        for (header, want) in cases {
+            assert_eq!(if_none_match_has(header, "abc"), want, "{header:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Random list queries (limit, q/search, paginated, cursor): gptme-server and `convmeta serve` over one
-archive, compared by status, ETag presence, ids in order and next_cursor presence.
+archive, compared by status, ETag, ids in order and next_cursor presence.
 Usage: queries.py PORT SEED COUNT (GPTME_LOGS_HOME set to the archive)."""
 import json, os, random, sys, urllib.request, urllib.error
 os.environ['GPTME_DISABLE_AUTH'] = 'true'
@@ -19,13 +19,13 @@ cursors = ['', 'abc', '1767225600', ' 1767225600.5 ', '1_767_225_600', '1e9', 'i
 def ours(path):
     try:
         r = urllib.request.urlopen(f'http://127.0.0.1:{port}{path}')
-        return r.status, 'ETag' in r.headers, json.loads(r.read() or b'null')
+        return r.status, r.headers.get('ETag'), json.loads(r.read() or b'null')
     except urllib.error.HTTPError as e:
-        return e.code, 'ETag' in e.headers, json.loads(e.read() or b'null')
+        return e.code, e.headers.get('ETag'), json.loads(e.read() or b'null')
 def theirs(path):
     api_v2._invalidate_conversations_cache(); conversations._count_messages.cache_clear()
     r = client.get(path)
-    return r.status_code, 'ETag' in r.headers, r.get_json()
+    return r.status_code, r.headers.get('ETag'), r.get_json()
 def ids(body):
     if isinstance(body, list): return [c['id'] for c in body]
     if isinstance(body, dict) and 'conversations' in body: return ([c['id'] for c in body['conversations']], body.get('next_cursor') is not None)
