@@ -93,6 +93,17 @@ def agent_value():
     if r < 0.8: return '~/agents/' + kind
     return os.path.join(base, 'agents', kind) + '/'
 
+# Pieces of a last message around the preview's 100-character cut: lone and paired surrogates
+# (escaped, as json.dumps writes them), combining marks, emoji, NUL, line and paragraph
+# separators, Python-only whitespace, thinking tags closed, unclosed and mixed.
+TRICKY = ['\ud800', '\udc00', '\ud83d\ude00', 'e\u0301', '\U0001F600', '\u0000', '\u2028', '\u2029', '\x1f',
+          '\x85', '\u3000', '<think>x</think>', '<thinking>', '</thinking>', '<think>a</thinking>', 'a' * 97, ' ' * 5,
+          '\r\n', 'word', '\u00e9', '\t']
+def tricky_line():
+    text = ''.join(arng.choice(TRICKY) for _ in range(arng.randint(1, 12)))
+    m = {'role': arng.choice(['user', 'assistant']), 'content': text, 'timestamp': '2026-01-01T00:00:00'}
+    return json.dumps(m)  # ensure_ascii: lone surrogates can only be written escaped
+
 os.makedirs(root, exist_ok=True)
 for i in range(n):
     cid = rng.choice(['2026-01-%02d-conv-%d' % (rng.randint(1, 28), i), 'chat-%d' % i, 'test-x-%d' % i if rng.random() < 0.1 else 'c%d' % i])
@@ -139,6 +150,9 @@ for i in range(n):
                 (os.makedirs if name == 'dir.jsonl' else lambda p: open(p, 'w').close())(os.path.join(b, name))
             if arng.random() < 0.5:
                 os.symlink('nowhere', os.path.join(b, 'dangling.jsonl'))
+    if arng.random() < 0.15:  # a last message with text that is hard to preview
+        with open(os.path.join(d, 'conversation.jsonl'), 'a', encoding='utf-8', newline='') as f:
+            f.write(tricky_line() + arng.choice(['\n', '\n', '']))
     t = rng.randint(1735689600, 1798761600) * 10**9 + rng.choice([0, rng.randint(0, 999999999)])
     os.utime(os.path.join(d, 'conversation.jsonl'), ns=(t, t))
 # Directory names gptme lists as they are: spaces, non-ASCII (composed and not), dots, a
