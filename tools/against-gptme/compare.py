@@ -1,22 +1,13 @@
 #!/usr/bin/env python3
 """Field-by-field comparison of gptme's answer and convmeta's for one archive (see run)."""
 import json, sys, collections
-d = sys.argv[1]
-g = json.load(open(d + '/gptme.json'))
-if g['status'] != 200:
-    print('gptme status', g['status']); sys.exit(1)
-ours = json.load(open(d + '/ours.json'))
-gi = {c['id']: c for c in g['body']}
-oi = {c['id']: c for c in ours}
-diffs = collections.Counter()
-examples = {}
-if set(gi) != set(oi):
-    print('ids differ: only gptme', sorted(set(gi) - set(oi))[:5], 'only ours', sorted(set(oi) - set(gi))[:5])
-def improved(k):
+
+
+def improved(path):
     """The spec's deliberate improvement: gptme's raw-bytes pick of the preview line is not a
     parsing user/assistant line, so gptme shows no preview."""
     last = None
-    for line in open(gi[k]['path'], 'rb'):
+    for line in open(path, 'rb'):
         line = line.strip()
         if line and (b'"user"' in line or b'"assistant"' in line):
             last = line
@@ -25,17 +16,39 @@ def improved(k):
         return m.get('role') not in ('user', 'assistant')
     except Exception:
         return last is not None
-improvements = 0
-for k in sorted(set(gi) & set(oi)):
-    skip = set()
-    if gi[k].get('last_message_preview') is None and oi[k].get('last_message_preview') is not None and improved(k):
-        skip = {'last_message_preview', 'last_message_role'}
-        improvements += 1
-    for f in sorted(set(gi[k]) | set(oi[k])):
-        if f not in skip and gi[k].get(f) != oi[k].get(f):
-            diffs[f] += 1
-            examples.setdefault(f, (k, gi[k].get(f), oi[k].get(f)))
-order_same = [c['id'] for c in g['body']] == [c['id'] for c in ours]
-print(f'{len(gi)} conversations, order same: {order_same}, previews improved by the spec: {improvements}, fields differing: {dict(diffs)}')
-for f, (k, a, b) in examples.items():
-    print(f'  {f} in {k}: gptme {json.dumps(a)[:150]} | ours {json.dumps(b)[:150]}')
+
+
+def differences(theirs, ours):
+    """(ids only in one, fields differing by count, an example of each, previews improved)."""
+    gi = {c['id']: c for c in theirs}
+    oi = {c['id']: c for c in ours}
+    diffs = collections.Counter()
+    examples = {}
+    improvements = 0
+    for k in sorted(set(gi) & set(oi)):
+        skip = set()
+        if gi[k].get('last_message_preview') is None and oi[k].get('last_message_preview') is not None \
+                and improved(gi[k]['path']):
+            skip = {'last_message_preview', 'last_message_role'}
+            improvements += 1
+        for f in sorted(set(gi[k]) | set(oi[k])):
+            if f not in skip and gi[k].get(f) != oi[k].get(f):
+                diffs[f] += 1
+                examples.setdefault(f, (k, gi[k].get(f), oi[k].get(f)))
+    only = (sorted(set(gi) - set(oi)), sorted(set(oi) - set(gi)))
+    return only, dict(diffs), examples, improvements
+
+
+if __name__ == '__main__':
+    d = sys.argv[1]
+    g = json.load(open(d + '/gptme.json'))
+    if g['status'] != 200:
+        print('gptme status', g['status']); sys.exit(1)
+    ours = json.load(open(d + '/ours.json'))
+    only, diffs, examples, improvements = differences(g['body'], ours)
+    if only[0] or only[1]:
+        print('ids differ: only gptme', only[0][:5], 'only ours', only[1][:5])
+    order_same = [c['id'] for c in g['body']] == [c['id'] for c in ours]
+    print(f'{len(g["body"])} conversations, order same: {order_same}, previews improved by the spec: {improvements}, fields differing: {diffs}')
+    for f, (k, a, b) in examples.items():
+        print(f'  {f} in {k}: gptme {json.dumps(a)[:150]} | ours {json.dumps(b)[:150]}')
