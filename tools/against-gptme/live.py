@@ -24,6 +24,8 @@ def call(port, method, path, body=None):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+    except urllib.error.URLError as e:
+        sys.exit(f'{method} {path} on port {port} ({"convmeta" if port == ours_port else "gptme"}): {e.reason}')
 
 
 def text():
