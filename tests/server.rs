@@ -180,6 +180,39 @@ fn the_paginated_walk_returns_everything_once_in_order() {
     }
 }
 
+/// Compressed as gptme-server compresses (flask-compress): bodies of 500 bytes or more, in an
+/// encoding the client takes; the ETag and a 304 as without.
+#[test]
+fn answers_are_compressed_for_clients_that_take_it() {
+    use std::io::Read;
+    let r = restore_in_process("archive");
+    let server = Server::start(&r.arch, &r.db, Config::default(), false);
+    let url = server.url("/api/v2/conversations?limit=1000");
+    let plain = client().get(&url).send().unwrap();
+    let tag = plain.headers()["etag"].clone();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().unwrap();
+    let gzipped = client().get(&url).header("Accept-Encoding", "gzip").send().unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    assert_eq!(gzipped.headers()["etag"], tag);
+    assert!(gzipped.headers()["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"));
+    let body = gzipped.bytes().unwrap();
+    assert!(body.len() * 4 < plain.len(), "{} of {} bytes", body.len(), plain.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut unzipped).unwrap();
+    assert_eq!(unzipped, plain);
+    for (accept, chosen) in [("zstd", "zstd"), ("br", "br"), ("deflate", "deflate"), ("gzip;q=0.5, br", "br")] {
+        let answer = client().get(&url).header("Accept-Encoding", accept).send().unwrap();
+        assert_eq!(answer.headers()["content-encoding"], chosen, "{accept}");
+    }
+    let not_modified =
+        client().get(&url).header("Accept-Encoding", "gzip").header("If-None-Match", tag).send().unwrap();
+    assert_eq!(not_modified.status(), 304);
+    // A small answer goes as it is.
+    let small = client().get(server.url("/api/v2/conversations?q=no-such-thing")).header("Accept-Encoding", "gzip");
+    assert!(small.send().unwrap().headers().get("content-encoding").is_none());
+}
+
 #[test]
 fn crashers_answer_200_with_every_conversation() {
     for case in

@@ -16,6 +16,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use list::{py_int, Params};
@@ -139,6 +141,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(sql::handler).post(sql::handler).fallback(|m| other_method(m, "GET, HEAD, POST, OPTIONS")),
         )
         .route("/metrics", get(metrics::handler))
+        // As gptme-server (flask-compress): bodies of 500 bytes or more in the best encoding the
+        // client takes. Not the forwarded routes: the upstream compresses those itself.
+        .route_layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(500))))
         .fallback(forward::handler)
         .layer(middleware::from_fn_with_state(state.clone(), guard));
     let app = Router::new()
