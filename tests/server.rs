@@ -406,6 +406,25 @@ fn auth_host_check_cors_health_and_metrics() {
     assert!(metrics.contains("convmeta_requests_total{route=\"list\",status=\"401\"} 2"), "{metrics}");
     assert!(metrics.contains("convmeta_conversations 2"), "{metrics}");
     assert!(metrics.contains("convmeta_refresh_duration_seconds_count"), "{metrics}");
+    // The token where gptme-server takes it: a `bearer` header in any case, its cookie (what the
+    // web UI's event streams send), the `token` parameter.
+    let status = |r: reqwest::blocking::RequestBuilder| r.send().unwrap().status().as_u16();
+    assert_eq!(status(client().get(&url).header("Authorization", "bearer s3cret")), 200);
+    assert_eq!(status(client().get(&url).header("Cookie", "theme=dark; gptme_auth=s3cret")), 200);
+    assert_eq!(status(client().get(format!("{url}?token=s3cret"))), 200);
+    assert_eq!(status(client().get(&url).header("Cookie", "gptme_auth=wrong")), 401);
+    let basic = client().get(&url).header("Authorization", "Basic czNjcmV0").send().unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(parse(&basic.text().unwrap())["error"], "Invalid authentication scheme");
+    // What gptme-server serves without a token (the web UI's page and assets, the API root)
+    // passes on to the upstream (none here: a 404, not a 401); the rest is guarded here too, so
+    // the token also guards an upstream that runs without auth, however the path is written.
+    assert_eq!(server.get("/").status(), 404);
+    assert_eq!(server.get("/assets/index.js").status(), 404);
+    assert_eq!(server.get("/api/v2").status(), 404);
+    assert_eq!(server.get("/api/v2/conversations/a/events").status(), 401);
+    assert_eq!(status(client().delete(server.url("/%61pi/v2/conversations/a"))), 401);
+    assert_eq!(status(client().post(server.url("/api/v2/auth/cookie"))), 401);
 
     // With auth off, only local Host names are served.
     let open = Server::start(&logs, &tmp.path().join("db2.sqlite3"), Config::default(), false);

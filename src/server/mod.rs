@@ -1,6 +1,7 @@
 //! The drop-in HTTP server: gptme-server's conversation list, fresh on every request, plus
 //! forwarding of every other route to a real gptme-server.
 
+mod auth;
 mod forward;
 mod list;
 mod metrics;
@@ -176,23 +177,24 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Auth as gptme-server does it, and, with auth off, only local `Host` names (so a web page
-/// elsewhere cannot reach a loopback server through DNS rebinding).
+/// Auth as gptme-server does it (see [`auth`]), and, with auth off, only local `Host` names (so a
+/// web page elsewhere cannot reach a loopback server through DNS rebinding).
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
     match &state.config.token {
-        Some(token) => {
-            let sent = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            let given = sent.and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-            if given.is_none() {
-                return json_error(StatusCode::UNAUTHORIZED, "Missing or invalid Authorization header");
-            }
-            if !constant_time_eq(given.unwrap_or_default().as_bytes(), token.as_bytes()) {
-                return json_error(StatusCode::UNAUTHORIZED, "Invalid token");
+        Some(token) if auth::needs_token(request.method(), request.uri().path()) => {
+            let given = match auth::presented(request.headers(), request.uri().query()) {
+                Ok(Some(given)) => given,
+                Ok(None) => return json_error(StatusCode::UNAUTHORIZED, "Missing authentication credentials"),
+                Err(why) => return json_error(StatusCode::UNAUTHORIZED, why),
+            };
+            if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                return json_error(StatusCode::UNAUTHORIZED, "Invalid or expired token");
             }
         }
+        Some(_) => {}
         None => {
             let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !is_local_host(host) {

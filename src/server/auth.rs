@@ -1,0 +1,118 @@
+//! Who must show the token, and where a client may put it: as gptme-server 0.35.1 decides, so
+//! its web UI works through us with auth on (the page and its assets load without a token, and
+//! its event streams send the token in a cookie).
+
+use axum::http::{header, HeaderMap, Method};
+
+/// The cookie gptme-server's `POST /api/v2/auth/cookie` sets, for `EventSource` requests.
+const COOKIE: &str = "gptme_auth";
+
+/// API routes gptme-server answers without a token (read with GET or HEAD).
+const OPEN_API: &[&str] = &["/api/v2", "/api/v2/version", "/api/v2/config", "/api/v2/server/health", "/api/v0/metrics"];
+
+/// Whether a request must carry the token. Our own routes always do. A forwarded one does
+/// unless gptme-server serves it without one (its web UI, and the few API routes above), so a
+/// token here guards an upstream running without auth. A path we cannot read plainly (percent
+/// escapes that decode to something else, empty or dot segments) must carry it too: the
+/// upstream may read it as another route.
+pub fn needs_token(method: &Method, raw_path: &str) -> bool {
+    if matches!(raw_path, "/api/v2/conversations" | "/api/v2/sql" | "/metrics") {
+        return true;
+    }
+    let path = percent_encoding::percent_decode_str(raw_path).decode_utf8_lossy();
+    let odd = path != raw_path || path.contains("//") || path.split('/').any(|s| s == "." || s == "..");
+    if odd {
+        return true;
+    }
+    if !(path.starts_with("/api/") || path.starts_with("/preview/")) {
+        return false;
+    }
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let open = (read && (OPEN_API.contains(&&*path) || path == "/api/docs" || path.starts_with("/api/docs/")))
+        || (*method == Method::DELETE && path == "/api/v2/auth/cookie");
+    !open
+}
+
+/// The token a request carries, looked for where gptme-server looks: the `Authorization`
+/// header (`Bearer`, any case), then the cookie, then the `token` query parameter. The error is
+/// gptme-server's message for a header it refuses.
+pub fn presented(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, &'static str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().map_err(|_| "Invalid authorization header format")?;
+        let (scheme, token) = text.split_once(' ').ok_or("Invalid authorization header format")?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err("Invalid authentication scheme");
+        }
+        if !token.is_empty() {
+            return Ok(Some(token.to_owned()));
+        }
+    }
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE && !value.is_empty())
+        .map(|(_, value)| value.trim_matches('"').to_owned());
+    if cookie.is_some() {
+        return Ok(cookie);
+    }
+    Ok(form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_web_ui_and_gptmes_open_routes_need_no_token() {
+        for (method, path) in [
+            (Method::GET, "/"),
+            (Method::GET, "/chat/abc"),
+            (Method::GET, "/assets/index.js"),
+            (Method::GET, "/api/v2"),
+            (Method::HEAD, "/api/v2/version"),
+            (Method::GET, "/api/docs/openapi.json"),
+            (Method::DELETE, "/api/v2/auth/cookie"),
+        ] {
+            assert!(!needs_token(&method, path), "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::GET, "/api/v2/conversations"),
+            (Method::GET, "/metrics"),
+            (Method::POST, "/api/v2/sql"),
+            (Method::GET, "/api/v2/conversations/x/events"),
+            (Method::POST, "/api/v2/auth/cookie"),
+            (Method::POST, "/api/v2"),
+            (Method::GET, "/preview/3000/"),
+            (Method::DELETE, "/%61pi/v2/conversations/x"),
+            (Method::GET, "/x/../api/v2/agents"),
+            (Method::GET, "//api/v2/agents"),
+        ] {
+            assert!(needs_token(&method, path), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_found_where_gptme_looks() {
+        let with = |name: header::HeaderName, value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_str(value).unwrap());
+            h
+        };
+        let none = HeaderMap::new();
+        assert_eq!(presented(&with(header::AUTHORIZATION, "Bearer abc"), None), Ok(Some("abc".into())));
+        assert_eq!(presented(&with(header::AUTHORIZATION, "bearer abc"), None), Ok(Some("abc".into())));
+        assert_eq!(presented(&with(header::AUTHORIZATION, "Basic abc"), None), Err("Invalid authentication scheme"));
+        assert_eq!(presented(&with(header::AUTHORIZATION, "Bearer"), None), Err("Invalid authorization header format"));
+        assert_eq!(presented(&with(header::COOKIE, "a=b; gptme_auth=abc"), None), Ok(Some("abc".into())));
+        assert_eq!(presented(&none, Some("x=1&token=abc")), Ok(Some("abc".into())));
+        assert_eq!(presented(&with(header::AUTHORIZATION, "Bearer "), Some("token=abc")), Ok(Some("abc".into())));
+        assert_eq!(presented(&none, Some("token=")), Ok(None));
+    }
+}
