@@ -71,30 +71,27 @@ mod tests {
 
     #[test]
     fn the_web_ui_and_gptmes_open_routes_need_no_token() {
-        for (method, path) in [
-            (Method::GET, "/"),
-            (Method::GET, "/chat/abc"),
-            (Method::GET, "/assets/index.js"),
-            (Method::GET, "/api/v2"),
-            (Method::HEAD, "/api/v2/version"),
-            (Method::GET, "/api/docs/openapi.json"),
-            (Method::DELETE, "/api/v2/auth/cookie"),
+        let (open, guarded) = (false, true);
+        for (method, path, want) in [
+            (Method::GET, "/", open),
+            (Method::GET, "/chat/abc", open),
+            (Method::GET, "/assets/index.js", open),
+            (Method::GET, "/api/v2", open),
+            (Method::HEAD, "/api/v2/version", open),
+            (Method::GET, "/api/docs/openapi.json", open),
+            (Method::DELETE, "/api/v2/auth/cookie", open),
+            (Method::GET, "/api/v2/conversations", guarded),
+            (Method::GET, "/metrics", guarded),
+            (Method::POST, "/api/v2/sql", guarded),
+            (Method::GET, "/api/v2/conversations/x/events", guarded),
+            (Method::POST, "/api/v2/auth/cookie", guarded),
+            (Method::POST, "/api/v2", guarded),
+            (Method::GET, "/preview/3000/", guarded),
+            (Method::DELETE, "/%61pi/v2/conversations/x", guarded),
+            (Method::GET, "/x/../api/v2/agents", guarded),
+            (Method::GET, "//api/v2/agents", guarded),
         ] {
-            assert!(!needs_token(&method, path), "{method} {path}");
-        }
-        for (method, path) in [
-            (Method::GET, "/api/v2/conversations"),
-            (Method::GET, "/metrics"),
-            (Method::POST, "/api/v2/sql"),
-            (Method::GET, "/api/v2/conversations/x/events"),
-            (Method::POST, "/api/v2/auth/cookie"),
-            (Method::POST, "/api/v2"),
-            (Method::GET, "/preview/3000/"),
-            (Method::DELETE, "/%61pi/v2/conversations/x"),
-            (Method::GET, "/x/../api/v2/agents"),
-            (Method::GET, "//api/v2/agents"),
-        ] {
-            assert!(needs_token(&method, path), "{method} {path}");
+            assert_eq!(needs_token(&method, path), want, "{method} {path}");
         }
     }
 
