@@ -389,10 +389,20 @@ fn auth_host_check_cors_health_and_metrics() {
         .header("Origin", "https://chat.gptme.org")
         .header("Access-Control-Request-Method", "GET")
         .header("Access-Control-Request-Headers", "authorization,content-type")
+        .header("Access-Control-Request-Private-Network", "true")
         .send()
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://chat.gptme.org");
+    // As gptme-server answers a named origin: credentials (its auth cookie) and, for a public
+    // page reaching a loopback server, Chrome's Private Network Access.
+    for (name, value) in [
+        ("access-control-allow-origin", "https://chat.gptme.org"),
+        ("access-control-allow-credentials", "true"),
+        ("access-control-allow-private-network", "true"),
+        ("access-control-allow-headers", "authorization,content-type"),
+    ] {
+        assert_eq!(preflight.headers().get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
+    }
     let get = client()
         .get(&url)
         .bearer_auth("s3cret")

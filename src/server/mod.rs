@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
 
 pub use list::{py_int, Params};
 pub use metrics::Metrics;
@@ -158,23 +158,24 @@ pub fn router(state: Arc<AppState>) -> Router {
     app.with_state(state)
 }
 
+/// CORS as gptme-server sets it up (flask-cors): named origins may send credentials (its auth
+/// cookie) and, from a public page, reach this server on the private network (Chrome's Private
+/// Network Access preflight); `*` allows any origin, with neither.
 fn cors(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
+    let layer = CorsLayer::new().expose_headers([header::ETAG]).max_age(Duration::from_secs(600));
+    Some(if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any()).allow_methods(Any).allow_headers(Any)
     } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods(Any)
-            .allow_headers(Any)
-            .expose_headers([header::ETAG])
-            .max_age(Duration::from_secs(600)),
-    )
+        layer
+            .allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok())))
+            .allow_methods(AllowMethods::mirror_request())
+            .allow_headers(AllowHeaders::mirror_request())
+            .allow_credentials(true)
+            .allow_private_network(true)
+    })
 }
 
 /// Auth as gptme-server does it (see [`auth`]), and, with auth off, only local `Host` names (so a
