@@ -446,6 +446,13 @@ fn auth_host_check_cors_health_and_metrics() {
         client().get(open.url("/api/v2/conversations")).header("Host", "localhost:5702").send().unwrap().status(),
         200
     );
+    // A reverse proxy's name, allowed as gptme-server's `--allowed-hosts` allows it.
+    let config = Config { allowed_hosts: vec!["gptme.local".into()], ..Config::default() };
+    let proxied = Server::start(&logs, &tmp.path().join("db3.sqlite3"), config, false);
+    let with_host = |host: &str| {
+        client().get(proxied.url("/api/v2/conversations")).header("Host", host).send().unwrap().status().as_u16()
+    };
+    assert_eq!((with_host("GPTME.local:443"), with_host("gptme.local."), with_host("evil.example")), (200, 200, 403));
     // Without an upstream, other routes are a JSON 404; bad ids a 400 before anything else.
     assert_eq!(open.get("/api/v2/conversations/a").status(), 404);
     assert_eq!(open.get("/api/v2/conversations/..%2Fetc").status(), 400);

@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Origins a browser may call from (comma-separated, or `*`), answered with CORS headers.
     #[arg(long = "cors-origin", value_name = "ORIGIN[,ORIGIN…]", value_delimiter = ',')]
     cors_origins: Vec<String>,
+    /// Without a token, `Host` names to serve besides local ones (a reverse proxy's name).
+    #[arg(long = "allowed-hosts", value_name = "NAME[,NAME…]", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
     /// Use filesystem notifications: a request refreshes only what changed, not a sweep.
     #[arg(long)]
     watch: bool,
@@ -97,7 +100,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             max_rows: a.sql_max_rows,
         };
         let config =
-            Config { token, upstream: a.upstream.clone(), cors_origins: a.cors_origins.clone(), sql, ..Config::default() };
+            Config {
+            token,
+            upstream: a.upstream.clone(),
+            cors_origins: a.cors_origins.clone(),
+            allowed_hosts: a.allowed_hosts.clone(),
+            sql,
+            ..Config::default()
+        };
         let state = AppState::new(index, config, watch)?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         server::serve(listener, state, shutdown()).await?;

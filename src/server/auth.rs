@@ -64,6 +64,23 @@ pub fn presented(headers: &HeaderMap, query: Option<&str>) -> Result<Option<Stri
         .filter(|v| !v.is_empty()))
 }
 
+/// With auth off, whether a `Host` header names this machine (`localhost`, `127.x.x.x`, `[::1]`,
+/// any port, any case, a trailing root dot) or one of `allowed` (gptme-server's
+/// `--allowed-hosts`): a web page elsewhere cannot reach a loopback server through DNS
+/// rebinding. An absent host (HTTP/1.0) is local.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name.is_empty()
+        || name == "localhost"
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || allowed.iter().any(|a| a.trim().trim_end_matches('.').eq_ignore_ascii_case(&name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +109,26 @@ mod tests {
             (Method::GET, "//api/v2/agents", guarded),
         ] {
             assert_eq!(needs_token(&method, path), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn local_and_allowed_hosts() {
+        let allowed = ["gptme.local.".to_string()];
+        for h in [
+            "localhost",
+            "localhost:5702",
+            "localhost.",
+            "127.0.0.1:80",
+            "[::1]:5702",
+            "LOCALHOST",
+            "",
+            "GPTME.local:80",
+        ] {
+            assert!(host_allowed(h, &allowed), "{h}");
+        }
+        for h in ["example.com", "evil.localhost.com", "10.0.0.1:5702", "[2001:db8::1]:80", "gptme.local.evil"] {
+            assert!(!host_allowed(h, &allowed), "{h}");
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Config {
     pub upstream: Option<String>,
     /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
     pub cors_origins: Vec<String>,
+    /// With auth off, `Host` names served besides local ones (a reverse proxy's name).
+    pub allowed_hosts: Vec<String>,
     pub sql: SqlConfig,
     /// How long a client may take to send a request's headers, or sit idle between requests.
     pub header_timeout: Duration,
@@ -48,6 +50,7 @@ impl Default for Config {
             token: None,
             upstream: None,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             sql: SqlConfig::default(),
             header_timeout: Duration::from_secs(30),
         }
@@ -198,7 +201,7 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
         Some(_) => {}
         None => {
             let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !is_local_host(host) {
+            if !auth::host_allowed(host, &state.config.allowed_hosts) {
                 return json_error(StatusCode::FORBIDDEN, "Host not allowed without authentication");
             }
         }
@@ -208,17 +211,6 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// `localhost`, `127.x.x.x` or `[::1]`, with any port; an absent host (HTTP/1.0) is local.
-fn is_local_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    name.is_empty()
-        || name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Counts requests by route and status for `/metrics`.
@@ -316,19 +308,4 @@ pub(crate) fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "Not found (convmeta serves /api/v2/conversations; start it with --upstream to forward the rest)",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_hosts() {
-        for h in ["localhost", "localhost:5702", "127.0.0.1:80", "[::1]:5702", "LOCALHOST", ""] {
-            assert!(is_local_host(h), "{h}");
-        }
-        for h in ["example.com", "evil.localhost.com", "10.0.0.1:5702", "[2001:db8::1]:80"] {
-            assert!(!is_local_host(h), "{h}");
-        }
-    }
 }
