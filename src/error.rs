@@ -29,6 +29,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// The logs directory does not exist (yet: gptme makes it with its first conversation).
+    pub fn is_logs_missing(&self) -> bool {
+        matches!(self, Error::Logs { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
     /// The database file is damaged, deleted or replaced: rebuild it (it is only a cache).
     pub fn is_damage(&self) -> bool {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase, SystemIoFailure};

@@ -28,7 +28,7 @@ pub struct Listed {
 }
 
 /// A page of the list.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Page {
     pub items: Vec<Listed>,
     /// More items follow the last one.

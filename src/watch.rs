@@ -83,7 +83,12 @@ impl Watch {
         let watch = Watch { shared: shared.clone() };
         let (tx, rx) = std::sync::mpsc::channel();
         let mut watcher = shared.new_watcher(&tx)?;
-        let watched = watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?;
+        // A logs directory that does not exist yet is watched once it does: the first request
+        // after it appears sees it as replaced.
+        let watched = match logs.exists() {
+            true => watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?,
+            false => 0,
+        };
         tracing::info!(watches = watched + 1, "watching the archive for changes");
         warn_if_elsewhere_writes_unseen(&logs);
 

@@ -630,6 +630,41 @@ fn spawn_serve(logs: &Path, db: &Path, addr: &str, extra: &[&str]) -> (std::proc
     (child, seen)
 }
 
+/// Like gptme-server on a machine where gptme has not run yet: `serve` starts, answers an empty
+/// list, and lists the first conversation once gptme makes the directory (in either mode). The
+/// directory vanishing later answers an empty list again, and nothing of it is written by us.
+#[test]
+fn serve_starts_before_the_logs_directory_exists() {
+    for mode in [&[][..], &["--watch"][..]] {
+        let tmp = tempfile::tempdir().unwrap();
+        let logs = tmp.path().join("not-yet").join("logs");
+        let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode);
+        assert!(log.contains("does not exist yet"), "{mode:?}: {log}");
+        let addr = log.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
+        let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
+        let get = |q: &str| {
+            let r = client().get(format!("http://{addr}/api/v2/conversations{q}")).send().unwrap();
+            (r.status().as_u16(), r.text().unwrap())
+        };
+        assert_eq!(get(""), (200, "[]\n".to_string()), "{mode:?}");
+        assert_eq!(get("?paginated=1"), (200, "{\"conversations\":[],\"next_cursor\":null}\n".to_string()));
+        assert!(!logs.exists(), "{mode:?}: made by us");
+        std::fs::create_dir_all(logs.join("2026-01-01-first")).unwrap();
+        append(&logs, "2026-01-01-first", "{\"role\": \"user\", \"content\": \"hello\"}\n");
+        let ids = |body: &str| {
+            items_of(&parse(body)).iter().map(|i| i["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&get("").1), ["2026-01-01-first"], "{mode:?}");
+        std::fs::create_dir_all(logs.join("2026-01-02-second")).unwrap();
+        append(&logs, "2026-01-02-second", "{\"role\": \"user\", \"content\": \"again\"}\n");
+        assert_eq!(ids(&get("").1), ["2026-01-02-second", "2026-01-01-first"], "{mode:?}");
+        std::fs::rename(&logs, tmp.path().join("aside")).unwrap();
+        assert_eq!(get(""), (200, "[]\n".to_string()), "{mode:?}: gone again");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
 #[test]
 fn serve_says_where_it_listens_refuses_a_busy_port_and_stops_on_sigterm() {
     for mode in [&[][..], &["--watch"][..]] {

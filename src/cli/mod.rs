@@ -86,6 +86,25 @@ impl Target {
         let db = self.db_path(&logs)?;
         Ok(Index::open(&logs, &db)?)
     }
+
+    /// [`Target::open`] for `serve`, which also starts before gptme has made its logs directory
+    /// (as gptme-server does), answering an empty list until it exists.
+    pub fn open_maybe_missing(&self) -> anyhow::Result<Index> {
+        match self.logs_dir() {
+            Ok(_) => self.open(),
+            Err(e) => {
+                let logs = self.logs.clone().or_else(gptme::default_logs_dir).ok_or(e)?;
+                if logs.exists() {
+                    anyhow::bail!("logs directory {} is not a directory", logs.display());
+                }
+                tracing::warn!(
+                    logs = %logs.display(),
+                    "the logs directory does not exist yet; answering an empty list until gptme makes it"
+                );
+                Ok(Index::open(&logs, &self.db_path(&logs)?)?)
+            }
+        }
+    }
 }
 
 /// `$XDG_CACHE_HOME/convmeta/<dir name>-<hash of its realpath>.sqlite3`: one database per
@@ -96,7 +115,8 @@ pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .ok_or_else(|| anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB"))?;
-    let real = std::fs::canonicalize(logs)?;
+    // One that does not exist yet is resolved as far as it does: the same path once it is made.
+    let real = std::fs::canonicalize(logs).unwrap_or_else(|_| gptme::side::realpath(logs));
     let mut h = Fnv::new(0);
     h.write(real.as_os_str().as_encoded_bytes());
     let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "root".into());

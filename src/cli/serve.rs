@@ -70,7 +70,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let (target, watch, safety_sweep) = (a.target.clone(), a.watch, Duration::from_secs(a.safety_sweep.max(1)));
         let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let index = Arc::new(target.open()?);
+            let index = Arc::new(target.open_maybe_missing()?);
             if index.status()?.last_refresh_at.is_none() {
                 tracing::info!(
                     "indexing the archive for the first time; `convmeta backfill` shows progress for large archives"
@@ -84,7 +84,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                     )
                     .ok()
             });
-            let stats = index.refresh()?;
+            let stats = match index.refresh() {
+                Err(e) if e.is_logs_missing() => Default::default(),
+                other => other?,
+            };
             Ok((index, stats, watch))
         })
         .await??;

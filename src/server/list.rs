@@ -321,7 +321,11 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         let state = state.clone();
         let query = query.unwrap_or_default();
         blocking(move || {
-            state.freshen()?;
+            match state.freshen() {
+                // gptme lists a logs directory that does not exist (yet, or any more) as empty.
+                Err(e) if e.is_logs_missing() => return Ok(render(&params, &Page::default())),
+                other => other?,
+            }
             let version = state.index.version()?;
             if let Some(hit) = state.answers.get(version, &query) {
                 return Ok(hit);
