@@ -48,6 +48,9 @@ struct Shared {
     seen_changed: Condvar,
     next_barrier: AtomicU64,
     stopped: AtomicBool,
+    /// Locked while this process lives, so a later start can tell its directory from one a
+    /// killed server left behind.
+    _lock: std::fs::File,
 }
 
 pub struct Watch {
@@ -62,12 +65,18 @@ impl Watch {
         let logs = index.logs().to_path_buf();
         let io = |source: std::io::Error| Error::Io { path: logs.clone(), source };
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let barrier_dir = std::env::temp_dir().join(format!(
-            "convmeta-watch-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp = std::env::temp_dir();
+        remove_abandoned_barrier_dirs(&temp);
+        let barrier_dir =
+            temp.join(format!("{BARRIER_PREFIX}{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         std::fs::create_dir_all(&barrier_dir).map_err(io)?;
+        let lock = match hold_barrier_lock(&barrier_dir) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&barrier_dir);
+                return Err(io(e));
+            }
+        };
         let shared = Arc::new(Shared {
             logs: logs.clone(),
             watched: Mutex::new(identity(&logs)),
@@ -78,6 +87,7 @@ impl Watch {
             seen_changed: Condvar::new(),
             next_barrier: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
+            _lock: lock,
         });
         // Dropped on any early return below: it removes the barrier directory.
         let watch = Watch { shared: shared.clone() };
@@ -166,6 +176,37 @@ impl Drop for Watch {
     fn drop(&mut self) {
         self.shared.stopped.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_dir_all(&self.shared.barrier_dir);
+    }
+}
+
+/// Barrier directories are `<temp>/convmeta-watch-<pid>-<n>`.
+const BARRIER_PREFIX: &str = "convmeta-watch-";
+
+/// Locks `dir/lock` for as long as the returned file is open (the kernel lets go when the
+/// process dies, however it dies). The file is locked before it gets its name, so no other
+/// start can find it unlocked while we live.
+fn hold_barrier_lock(dir: &Path) -> std::io::Result<std::fs::File> {
+    let unnamed = dir.join(".lock");
+    let file = std::fs::File::create(&unnamed)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    std::fs::rename(&unnamed, dir.join("lock"))?;
+    Ok(file)
+}
+
+/// Removes the barrier directories of servers that were killed (`kill -9`, a crash) before they
+/// could: those whose lock nobody holds. Others' directories, and any without a lock (being
+/// made right now), are left alone.
+fn remove_abandoned_barrier_dirs(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(BARRIER_PREFIX) {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(entry.path().join("lock")) else { continue };
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            tracing::info!(dir = %entry.path().display(), "removing the barrier directory of a server that was killed");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -409,6 +450,27 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_barrier_directories_nobody_holds_are_removed() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = |name: &str| {
+            let d = temp.path().join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("7"), b"").unwrap();
+            d
+        };
+        let killed = dir("convmeta-watch-1-0");
+        std::fs::write(killed.join("lock"), b"").unwrap();
+        let alive = dir("convmeta-watch-2-0");
+        let _held = hold_barrier_lock(&alive).unwrap();
+        let starting = dir("convmeta-watch-3-0");
+        let other = dir("someone-else");
+        std::fs::write(other.join("lock"), b"").unwrap();
+        remove_abandoned_barrier_dirs(temp.path());
+        assert!(!killed.exists());
+        assert!(alive.join("lock").exists() && starting.exists() && other.exists());
+    }
 
     #[test]
     fn shared_filesystems_are_told_from_local_ones() {
