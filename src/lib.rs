@@ -9,6 +9,7 @@ pub mod error;
 pub mod format;
 pub mod index;
 pub mod json;
+pub mod pynum;
 pub mod refresh;
 pub mod scan;
 pub mod server;
