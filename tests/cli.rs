@@ -405,6 +405,37 @@ fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
     assert_eq!(item(&list(), "tilde")["workspace"], root.display().to_string());
 }
 
+/// gptme fails on a `[chat] context_budget` that is neither a fraction nor a whole token count
+/// (checked against gptme 0.35.1): a problem here. An index of schema 6, which took any, learns
+/// it when upgraded.
+#[test]
+fn a_context_budget_gptme_refuses_is_a_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for (id, budget) in [("fine", "\"0.5\""), ("bad", "1.5")] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(logs.join(id).join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n")
+            .unwrap();
+        std::fs::write(logs.join(id).join("config.toml"), format!("[chat]\ncontext_budget = {budget}\n")).unwrap();
+    }
+    let db = tmp.path().join("db.sqlite3");
+    let problems = || {
+        let sql = "SELECT id, problems FROM conversations ORDER BY id";
+        let out = ok(convmeta().args(["query", "--format", "csv", "--logs"]).arg(&logs).arg("--db").arg(&db).arg(sql));
+        out.replace("\r\n", " ")
+    };
+    assert_eq!(problems(), "id,problems bad,1 fine,0 ");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE conversations SET problems = 0, problem_notes = NULL;
+         UPDATE _scan_state SET side = json_set(side, '$.problems', json('[]'));
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(problems(), "id,problems bad,1 fine,0 ");
+}
+
 #[test]
 fn workspaces_follow_home_and_the_working_directory() {
     let tmp = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_agent_index.sql"),
     include_str!("../../migrations/0005_read_agents_again.sql"),
     include_str!("../../migrations/0006_read_configs_again.sql"),
+    include_str!("../../migrations/0007_read_context_budgets.sql"),
 ];
 
 /// The schema version this build writes.

@@ -41,7 +41,12 @@ const CHAT_TYPES: &[(&str, &str)] = &[
     ("top_p", "a number"),
     ("max_tokens", "an integer"),
     ("watch_autowake", "a boolean"),
+    ("context_budget", BUDGET),
 ];
+
+/// gptme's `parse_context_budget`: a number, or text Python's `float()` reads, that is a
+/// fraction (0 < x ≤ 1) or a whole count of tokens (> 1).
+const BUDGET: &str = "a fraction (0 < x ≤ 1) or a token count (> 1)";
 
 fn is_type(value: &toml::Value, kind: &str) -> bool {
     use toml::Value as V;
@@ -49,6 +54,15 @@ fn is_type(value: &toml::Value, kind: &str) -> bool {
         "a string" => value.is_str(),
         "a number" => matches!(value, V::Integer(_) | V::Float(_) | V::Boolean(_)),
         "an integer" => value.is_integer(),
+        BUDGET => {
+            let budget = match value {
+                V::Integer(i) => Some(*i as f64),
+                V::Float(f) => Some(*f),
+                V::String(text) => crate::pynum::float(text),
+                _ => None,
+            };
+            budget.is_some_and(|b| b.is_finite() && b > 0.0 && (b <= 1.0 || b.fract() == 0.0))
+        }
         _ => value.is_bool(),
     }
 }
@@ -432,6 +446,12 @@ mod tests {
             "[chat]\nstream = \"yes\"\ntools = 5\nmodel = 5\ninteractive = 1\ntool_format = \"bogus\"\n",
             "[chat]\ncontext_budget = 1000\nworkspace = \"\"\nagent = \"\"\n[env]\nFOO = \"bar\"\n[mcp]\nfoo = 1\n",
         ];
+        // Context budgets as gptme 0.35.1's `parse_context_budget` takes them, after `tomllib`.
+        let budgets_taken =
+            ["0.5", "\"0.5\"", "2000", "\"1_000\"", "1", "1.0", "\"2e3\"", "\" 5 \"", "2.0", "\"\\u0661\""];
+        let budgets_refused = ["\"abc\"", "true", "-1", "1.5", "\"inf\"", "[1]", "0", "1e400", "nan", "\"\""];
+        let budget = |v: &&str| format!("[chat]\ncontext_budget = {v}\n");
+        let loads: Vec<String> = loads.iter().map(|c| c.to_string()).chain(budgets_taken.iter().map(budget)).collect();
         let fails = [
             "[chat]\ntemperature = \"x\"\n",
             "[chat]\ntop_p = \"x\"\n",
@@ -449,6 +469,8 @@ mod tests {
             "mcp = 5\n[chat]\n",
             "chat = 5\n",
         ];
+        let fails: Vec<String> =
+            fails.iter().map(|c| c.to_string()).chain(budgets_refused.iter().map(budget)).collect();
         let cases = loads.iter().map(|c| (c, 0)).chain(fails.iter().map(|c| (c, 1)));
         for (config, want) in cases {
             let mut problems = Vec::new();
