@@ -1,6 +1,6 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
-use crate::util::{convmeta, fail, ok, output_within, restore, snapshot};
+use crate::util::{convmeta, fail, ok, output_within, restore, snapshot, write_conversation};
 
 #[test]
 fn no_command_writes_the_archive() {
@@ -276,9 +276,8 @@ fn a_change_of_time_zone_reads_naive_timestamps_again() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     for (id, timestamp) in [("naive", "2026-01-01T00:00:00"), ("aware", "2026-01-01T00:00:00+00:00")] {
-        std::fs::create_dir_all(logs.join(id)).unwrap();
         let line = format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{timestamp}\"}}\n");
-        std::fs::write(logs.join(id).join("conversation.jsonl"), line).unwrap();
+        write_conversation(&logs, id, &line, None);
     }
     let list = |tz: &str| {
         let out = convmeta()
@@ -413,10 +412,8 @@ fn a_context_budget_gptme_refuses_is_a_problem() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     for (id, budget) in [("fine", "\"0.5\""), ("bad", "1.5")] {
-        std::fs::create_dir_all(logs.join(id)).unwrap();
-        std::fs::write(logs.join(id).join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"hi\"}\n")
-            .unwrap();
-        std::fs::write(logs.join(id).join("config.toml"), format!("[chat]\ncontext_budget = {budget}\n")).unwrap();
+        let config = format!("[chat]\ncontext_budget = {budget}\n");
+        write_conversation(&logs, id, "{\"role\": \"user\", \"content\": \"hi\"}\n", Some(&config));
     }
     let db = tmp.path().join("db.sqlite3");
     let problems = || {

@@ -163,6 +163,16 @@ impl Restored {
     }
 }
 
+/// Writes a conversation `id` under `logs`: its log, and its `config.toml` when given.
+pub fn write_conversation(logs: &Path, id: &str, log: &str, config: Option<&str>) {
+    let dir = logs.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("conversation.jsonl"), log).unwrap();
+    if let Some(config) = config {
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+    }
+}
+
 /// The rendered items of a database, by id: what two indexes of one archive must agree on.
 pub fn dump(db: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).unwrap();
