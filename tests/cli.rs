@@ -218,6 +218,28 @@ fn defaults_follow_gptme_and_xdg() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert!(dbs.iter().any(|n| n.starts_with("archive-") && n.ends_with(".sqlite3")), "{dbs:?}");
+    // As gptme reads them: surrounding whitespace dropped, a blank one unset, and without
+    // `$HOME` the home the password database gives.
+    let padded = format!("  {}\t", r.arch.display());
+    let out = ok(convmeta().env("GPTME_LOGS_HOME", &padded).env("XDG_CACHE_HOME", &cache).args(["list", "--json"]));
+    assert!(out.contains("healthy-neighbour"));
+    let xdg = r.home.join("data");
+    let out = fail(convmeta().env("GPTME_LOGS_HOME", " ").env("XDG_DATA_HOME", &xdg).arg("list"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}/gptme/logs does not exist", xdg.display())), "{err}");
+    let home =
+        unsafe { std::ffi::CStr::from_ptr((*libc::getpwuid(libc::getuid())).pw_dir) }.to_str().unwrap().to_owned();
+    let out = convmeta()
+        .env_remove("HOME")
+        .env_remove("GPTME_LOGS_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .args(["status", "--json", "--db"])
+        .arg(r.home.join("status.sqlite3"))
+        .output()
+        .unwrap();
+    // Listed if that home holds gptme's logs, refused by name if not.
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("{}/.local/share/gptme/logs", home.trim_end_matches('/'))), "{said}");
 }
 
 #[test]

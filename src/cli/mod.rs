@@ -113,7 +113,7 @@ pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .or_else(|| gptme::side::home_dir().filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
         .ok_or_else(|| anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB"))?;
     // One that does not exist yet is resolved as far as it does: the same path once it is made.
     let real = std::fs::canonicalize(logs).unwrap_or_else(|_| gptme::side::realpath(logs));

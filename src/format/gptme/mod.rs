@@ -16,16 +16,25 @@ pub use side::Side;
 pub const LOG_FILE: &str = "conversation.jsonl";
 
 /// gptme's logs directory: `$GPTME_LOGS_HOME` if set and non-blank, else
-/// `$XDG_DATA_HOME/gptme/logs`, else `~/.local/share/gptme/logs`.
+/// `$XDG_DATA_HOME/gptme/logs`, else `~/.local/share/gptme/logs`. As gptme reads them, the
+/// variables lose surrounding whitespace, and `~` is the password database's home when `$HOME`
+/// is unset.
 pub fn default_logs_dir() -> Option<PathBuf> {
-    let nonblank = |k: &str| std::env::var_os(k).filter(|v| !v.to_string_lossy().trim().is_empty());
-    if let Some(d) = nonblank("GPTME_LOGS_HOME") {
+    let var = |k: &str| {
+        let value = std::env::var_os(k)?;
+        let value = match value.to_str() {
+            Some(text) => text.trim_matches(|c: char| preview::is_py_space(c as u32)).into(),
+            None => value,
+        };
+        (!value.is_empty()).then_some(value)
+    };
+    if let Some(d) = var("GPTME_LOGS_HOME") {
         return Some(PathBuf::from(d));
     }
-    if let Some(d) = nonblank("XDG_DATA_HOME") {
+    if let Some(d) = var("XDG_DATA_HOME") {
         return Some(PathBuf::from(d).join("gptme/logs"));
     }
-    nonblank("HOME").map(|h| PathBuf::from(h).join(".local/share/gptme/logs"))
+    side::home_dir().filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share/gptme/logs"))
 }
 
 /// gptme's search text: `q.strip().lower()`, None when nothing is left (then there is no filter).
