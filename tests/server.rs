@@ -602,6 +602,69 @@ fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
 }
 
 /// Starts `convmeta serve` as a process and waits for its listening line.
+/// A WebSocket (gptme-server's preview proxy takes them) goes through: the switch is asked of
+/// the upstream, and once it agrees, bytes flow both ways until either side closes.
+#[test]
+fn switched_protocols_are_forwarded() {
+    use std::io::{BufRead, BufReader};
+    fn head(reader: &mut impl BufRead) -> String {
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") {
+            assert!(reader.read_line(&mut head).unwrap() > 0, "closed after {head:?}");
+        }
+        head
+    }
+    // An upstream that switches and then echoes, and one that declines.
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = up.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in up.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let asked = head(&mut reader).to_ascii_lowercase();
+                if !asked.contains("upgrade: websocket") || !asked.contains("connection: upgrade") {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno");
+                    return;
+                }
+                stream
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ok\r\n\r\n")
+                    .unwrap();
+                let mut buf = [0u8; 64];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => stream.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            });
+        }
+    });
+    let (tmp, logs) = scratch_archive();
+    let config = Config { upstream: Some(format!("http://{up_addr}")), ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let mut client = std::net::TcpStream::connect(server.addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        client,
+        "GET /preview/6080/websockify HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let answer = head(&mut reader).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 101"), "{answer}");
+    assert!(answer.contains("sec-websocket-accept: ok") && answer.contains("upgrade: websocket"), "{answer}");
+    for message in ["hello", "both ways"] {
+        client.write_all(message.as_bytes()).unwrap();
+        let mut echoed = vec![0u8; message.len()];
+        reader.read_exact(&mut echoed).unwrap();
+        assert_eq!(echoed, message.as_bytes());
+    }
+    // A plain request to the same route is forwarded as one.
+    assert_eq!(raw_get(server.addr, "/preview/6080/websockify"), 400);
+}
+
 fn spawn_serve(logs: &Path, db: &Path, addr: &str, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = crate::util::convmeta()
         .env("CONVMETA_LOG", "info")

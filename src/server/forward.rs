@@ -77,7 +77,20 @@ pub fn conversation_id(path: &str) -> Option<std::result::Result<String, ()>> {
     })
 }
 
-pub async fn handler(State(state): State<Arc<AppState>>, request: Request) -> Response {
+/// A request to switch protocols (a WebSocket, as gptme-server's preview proxy takes them).
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -> Response {
+    // Taken before the request is forwarded: the client's side of a switched connection.
+    let client_side = is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let id = match conversation_id(request.uri().path()) {
         Some(Err(())) => return json_error(StatusCode::BAD_REQUEST, "Invalid conversation id"),
         Some(Ok(id)) => Some(id),
@@ -105,6 +118,16 @@ pub async fn handler(State(state): State<Arc<AppState>>, request: Request) -> Re
         headers.insert("x-forwarded-for", peer);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(client_side) = client_side {
+        // The upgrade headers belong to this hop, but asking the upstream for the same switch is
+        // the point: ask, and join the two connections if it agrees.
+        for name in [header::CONNECTION, header::UPGRADE] {
+            if let Some(value) = parts.headers.get(&name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        return switch_protocols(upstream, parts.method, &url, headers, client_side).await;
+    }
 
     let sent = upstream
         .client
@@ -145,6 +168,49 @@ pub async fn handler(State(state): State<Arc<AppState>>, request: Request) -> Re
         }
     });
     response.body(body).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"))
+}
+
+/// Forwards a request to switch protocols. When the upstream agrees (101), both connections are
+/// handed over and bytes are copied between them until either side closes; any other answer is
+/// passed on as it is.
+async fn switch_protocols(
+    upstream: &Upstream,
+    method: Method,
+    url: &str,
+    headers: HeaderMap,
+    client_side: hyper::upgrade::OnUpgrade,
+) -> Response {
+    let answer = match upstream.client.request(method, url).headers(headers).send().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(url, error = %e, "upstream unreachable");
+            return json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {e}"));
+        }
+    };
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        // A 101 names the protocol switched to in the very headers that are otherwise this hop's.
+        if !hop_by_hop(name) || answer.status() == StatusCode::SWITCHING_PROTOCOLS {
+            response = response.header(name, value);
+        }
+    }
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let body = Body::from_stream(answer.bytes_stream());
+        return response.body(body).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"));
+    }
+    tokio::spawn(async move {
+        let (client, upstream) = match (client_side.await, answer.upgrade().await) {
+            (Ok(client), Ok(upstream)) => (client, upstream),
+            (client, upstream) => {
+                tracing::warn!(client = client.is_ok(), upstream = upstream.is_ok(), "switching protocols failed");
+                return;
+            }
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut upstream = upstream;
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+    response.body(Body::empty()).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"))
 }
 
 fn refresh_later(state: Arc<AppState>, id: String) {
