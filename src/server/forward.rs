@@ -138,10 +138,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
         .await;
     let answer = match sent {
         Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(url, error = %e, "upstream unreachable");
-            return json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {e}"));
-        }
+        Err(e) => return unreachable(&url, &e),
     };
     let refresh = id.filter(|_| changes).map(|id| (state.clone(), id));
     if let Some((state, id)) = &refresh {
@@ -182,10 +179,7 @@ async fn switch_protocols(
 ) -> Response {
     let answer = match upstream.client.request(method, url).headers(headers).send().await {
         Ok(a) => a,
-        Err(e) => {
-            tracing::warn!(url, error = %e, "upstream unreachable");
-            return json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {e}"));
-        }
+        Err(e) => return unreachable(url, &e),
     };
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
@@ -211,6 +205,11 @@ async fn switch_protocols(
         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
     });
     response.body(Body::empty()).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"))
+}
+
+fn unreachable(url: &str, e: &reqwest::Error) -> Response {
+    tracing::warn!(url, error = %e, "upstream unreachable");
+    json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {e}"))
 }
 
 fn refresh_later(state: Arc<AppState>, id: String) {
