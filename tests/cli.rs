@@ -1,6 +1,6 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
-use crate::util::{convmeta, fail, ok, output_within, restore, snapshot, write_conversation};
+use crate::util::{archive_of, convmeta, fail, ok, output_within, restore, snapshot};
 
 #[test]
 fn no_command_writes_the_archive() {
@@ -295,12 +295,11 @@ fn naive_timestamps_in_dst_gaps_and_overlaps_read_as_python_reads_them() {
 /// in UTC, `convmeta list` from a shell with `TZ` set), and only then.
 #[test]
 fn a_change_of_time_zone_reads_naive_timestamps_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    for (id, timestamp) in [("naive", "2026-01-01T00:00:00"), ("aware", "2026-01-01T00:00:00+00:00")] {
-        let line = format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{timestamp}\"}}\n");
-        write_conversation(&logs, id, &line, None);
-    }
+    let said_at = |t: &str| format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{t}\"}}\n");
+    let (tmp, logs) = archive_of(&[
+        ("naive", said_at("2026-01-01T00:00:00"), None),
+        ("aware", said_at("2026-01-01T00:00:00+00:00"), None),
+    ]);
     let list = |tz: &str| {
         let out = convmeta()
             .env("TZ", tz)
@@ -431,12 +430,9 @@ fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
 /// it when upgraded.
 #[test]
 fn a_context_budget_gptme_refuses_is_a_problem() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    for (id, budget) in [("fine", "\"0.5\""), ("bad", "1.5")] {
-        let config = format!("[chat]\ncontext_budget = {budget}\n");
-        write_conversation(&logs, id, "{\"role\": \"user\", \"content\": \"hi\"}\n", Some(&config));
-    }
+    let hi = || "{\"role\": \"user\", \"content\": \"hi\"}\n".to_string();
+    let budget = |b: &str| Some(format!("[chat]\ncontext_budget = {b}\n"));
+    let (tmp, logs) = archive_of(&[("fine", hi(), budget("\"0.5\"")), ("bad", hi(), budget("1.5"))]);
     let db = tmp.path().join("db.sqlite3");
     let problems = || {
         let sql = "SELECT id, problems FROM conversations ORDER BY id";

@@ -163,6 +163,17 @@ impl Restored {
     }
 }
 
+/// A temporary archive of `conversations` (id, log, `config.toml` if any): the directory that
+/// holds it, and its logs directory.
+pub fn archive_of(conversations: &[(&str, String, Option<String>)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for (id, log, config) in conversations {
+        write_conversation(&logs, id, log, config.as_deref());
+    }
+    (tmp, logs)
+}
+
 /// Writes a conversation `id` under `logs`: its log, and its `config.toml` when given.
 pub fn write_conversation(logs: &Path, id: &str, log: &str, config: Option<&str>) {
     let dir = logs.join(id);
