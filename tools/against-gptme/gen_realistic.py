@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """An archive shaped like a real gptme one, for timing: a 10-40 KB system prompt first, then
-5-60 messages of 100 B-3 KB (3% over 8 KB), assistant lines with model, usage and cost.
+5-60 messages of 100 B-3 KB (3% over 8 KB), assistant lines with model, usage and cost; a
+`config.toml` (a name for 30%) and a `workspace/` beside each log, as gptme makes them.
 Usage: gen_realistic.py ROOT N SEED"""
 import json, os, random, sys
 root, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -33,3 +34,9 @@ for i in range(n):
     with open(os.path.join(d, 'conversation.jsonl'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     os.utime(os.path.join(d, 'conversation.jsonl'), (t, t))
+    # As gptme writes it when a conversation starts: its workspace, and a name for some.
+    os.makedirs(os.path.join(d, 'workspace'), exist_ok=True)
+    name = f'name = "Conversation {i} about {rng.choice(words).strip()}"\n' if rng.random() < 0.3 else ''
+    with open(os.path.join(d, 'config.toml'), 'w') as f:
+        f.write(f'[chat]\nstream = true\ninteractive = true\nworkspace = "{os.path.abspath(d)}/workspace"\n{name}\n[env]\n')
+    os.utime(os.path.join(d, 'config.toml'), (t, t))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times the list as a client sees it, over HTTP, for a server at PORT: the default list (first
-request, then again), one append later, `detail=true`, and a paginated walk of everything at
-50 a page as the web UI scrolls. Prints one JSON object (see speed).
+request, then again), one append later, `detail=true`, a paginated walk of everything at 50 a
+page as the web UI scrolls, and what the web UI's History page and its search box ask for.
+Prints one JSON object (see speed).
 
 Usage: speed.py PORT LOGS"""
 import gzip, json, sys, time, urllib.parse, urllib.request
@@ -42,4 +43,10 @@ while True:
     if not cursor:
         break
 out['walk'], out['walked'] = time.perf_counter() - t, seen
+# The web UI's History page: every conversation, with detail, in one request.
+out['history'], items = get('/api/v2/conversations?limit=100000&detail=true')
+out['history_items'] = len(items)
+# Its search box (as typed, debounced): ten matches with detail.
+out['search'], items = get('/api/v2/conversations?q=conversation-12&limit=10&detail=true')
+out['search_items'] = len(items)
 print(json.dumps(out))
