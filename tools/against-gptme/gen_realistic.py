@@ -36,7 +36,7 @@ for i in range(n):
     os.utime(os.path.join(d, 'conversation.jsonl'), (t, t))
     # As gptme writes it when a conversation starts: its workspace, and a name for some.
     os.makedirs(os.path.join(d, 'workspace'), exist_ok=True)
-    name = f'name = "Conversation {i} about {rng.choice(words).strip()}"\n' if rng.random() < 0.3 else ''
+    name = f'name = "Conversation {i} about {rng.choice(["tests", "the build", "naïve → fixes"])}"\n' if rng.random() < 0.3 else ''
     with open(os.path.join(d, 'config.toml'), 'w') as f:
         f.write(f'[chat]\nstream = true\ninteractive = true\nworkspace = "{os.path.abspath(d)}/workspace"\n{name}\n[env]\n')
     os.utime(os.path.join(d, 'config.toml'), (t, t))
