@@ -36,6 +36,8 @@ pub struct Server {
     pub index: std::sync::Arc<convmeta::Index>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Told when `serve` has returned.
+    served: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
 impl Server {
@@ -46,6 +48,7 @@ impl Server {
         let state = convmeta::server::AppState::new(index.clone(), config, watch).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
+        let (returned, served) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
@@ -56,10 +59,24 @@ impl Server {
                 })
                 .await
                 .unwrap();
+                let _ = returned.send(());
             });
         });
         let addr = rx.recv().unwrap();
-        Server { addr, index, stop: Some(stop), thread: Some(thread) }
+        Server { addr, index, stop: Some(stop), thread: Some(thread), served: served.into() }
+    }
+
+    /// Asks the server to stop; whether `serve` returned within `limit`. If it did not, the
+    /// server is left running (detached), so a failing test does not hang.
+    pub fn stop_within(&mut self, limit: Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let returned = self.served.lock().unwrap().recv_timeout(limit).is_ok();
+        if !returned {
+            self.thread.take();
+        }
+        returned
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -665,6 +665,88 @@ fn switched_protocols_are_forwarded() {
     assert_eq!(raw_get(server.addr, "/preview/6080/websockify"), 400);
 }
 
+/// An upstream that answers every request with an event stream that never ends: an event, then
+/// `chunk` bytes of pings as fast as the client takes them. Returns its address.
+fn endless_event_stream_upstream(chunk: usize) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader};
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = up.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in up.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while line != "\r\n" {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                let event = b"data: connected\n\n";
+                let ping = format!("{:x}\r\n{}\r\n", chunk, ":".repeat(chunk));
+                let mut out = format!("{head}{:x}\r\n", event.len()).into_bytes();
+                out.extend_from_slice(event);
+                out.extend_from_slice(b"\r\n");
+                if stream.write_all(&out).is_err() {
+                    return;
+                }
+                while stream.write_all(ping.as_bytes()).is_ok() {
+                    std::thread::sleep(Duration::from_millis(if chunk < 1000 { 50 } else { 0 }));
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A client of the web UI always holds an event stream open; Ctrl-C must still stop the server
+/// (it used to wait for the stream forever), and a client that stopped reading must not hold it
+/// up past the grace period.
+#[test]
+fn stopping_ends_event_streams_and_cuts_stalled_clients() {
+    let (tmp, logs) = scratch_archive();
+    let ask = |addr: std::net::SocketAddr| {
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(client, "GET /api/v2/conversations/a/events HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("data: connected") {
+            let n = client.read(&mut buf).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        client
+    };
+
+    // A reading client: its stream ends, properly terminated, and the server stops, though the
+    // grace period is an hour.
+    let config = Config {
+        upstream: Some(format!("http://{}", endless_event_stream_upstream(8))),
+        shutdown_grace: Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let mut server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let mut client = ask(server.addr);
+    assert!(server.stop_within(Duration::from_secs(60)), "the server waited for the event stream");
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).unwrap();
+    assert!(rest.ends_with(b"0\r\n\r\n"), "the stream was not ended cleanly: {:?}", String::from_utf8_lossy(&rest));
+
+    // A client that stopped reading (its socket buffers full): cut off after the grace period.
+    let config = Config {
+        upstream: Some(format!("http://{}", endless_event_stream_upstream(64 * 1024))),
+        shutdown_grace: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let mut server = Server::start(&logs, &tmp.path().join("db2.sqlite3"), config, false);
+    let _stalled = ask(server.addr);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.stop_within(Duration::from_secs(60)), "a client that stopped reading held the server up");
+}
+
 fn spawn_serve(logs: &Path, db: &Path, addr: &str, extra: &[&str]) -> (std::process::Child, String) {
     let mut child = crate::util::convmeta()
         .env("CONVMETA_LOG", "info")

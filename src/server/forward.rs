@@ -151,11 +151,17 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
             response = response.header(name, value);
         }
     }
-    // Stream the body through as it arrives; when it ends (a streamed reply may write as it
-    // goes), read the conversation once more.
+    // Stream the body through as it arrives, until it ends or the server stops (an event stream
+    // never ends on its own); then read the conversation once more (a streamed reply may write
+    // as it goes).
     let mut stream = answer.bytes_stream();
+    let stopping = state.stopping();
     let body = async_stream(move |tx| async move {
-        while let Some(chunk) = stream.next().await {
+        tokio::pin!(stopping);
+        while let Some(chunk) = tokio::select! {
+            chunk = stream.next() => chunk,
+            () = &mut stopping => None,
+        } {
             if tx.send(chunk).await.is_err() {
                 break;
             }
@@ -168,8 +174,9 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
 }
 
 /// Forwards a request to switch protocols. When the upstream agrees (101), both connections are
-/// handed over and bytes are copied between them until either side closes; any other answer is
-/// passed on as it is.
+/// handed over and bytes are copied between them until either side closes (or the process ends:
+/// a switched connection is no longer a request the server waits for when it stops); any other
+/// answer is passed on as it is.
 async fn switch_protocols(
     upstream: &Upstream,
     method: Method,

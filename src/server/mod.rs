@@ -42,6 +42,9 @@ pub struct Config {
     pub sql: SqlConfig,
     /// How long a client may take to send a request's headers, or sit idle between requests.
     pub header_timeout: Duration,
+    /// Once asked to stop, how long requests in flight may take to finish before their
+    /// connections are closed anyway (a client that stopped reading, say).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             sql: SqlConfig::default(),
             header_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -82,6 +86,9 @@ pub struct AppState {
     pub metrics: Metrics,
     watch: Option<Watch>,
     answers: list::AnswerCache,
+    /// Set when the server stops: forwarded answers that would never end on their own (event
+    /// streams) end then.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -94,7 +101,16 @@ impl AppState {
             metrics: Metrics::default(),
             watch,
             answers: Default::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Resolves once the server is stopping.
+    pub(crate) fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopping = self.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        }
     }
 
     /// Makes the index reflect every change completed before this call (blocking): a sweep, or
@@ -229,8 +245,9 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish. Clients that never
-/// finish sending their headers (or sit idle between requests) are cut off after
+/// Serves until `shutdown` resolves, then lets in-flight requests finish: forwarded event streams
+/// end at once, anything else gets `Config::shutdown_grace`. Clients
+/// that never finish sending their headers (or sit idle between requests) are cut off after
 /// `Config::header_timeout`, so idle connections cannot pile up.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -241,8 +258,8 @@ pub async fn serve(
     use hyper_util::server::conn::auto::Builder;
     use tower::ServiceExt;
 
-    let header_timeout = state.config.header_timeout;
-    let app = router(state);
+    let (header_timeout, grace) = (state.config.header_timeout, state.config.shutdown_grace);
+    let app = router(state.clone());
     let mut builder = Builder::new(TokioExecutor::new());
     // Request heads (line and headers) over 64 KiB are refused rather than buffered.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
@@ -284,7 +301,10 @@ pub async fn serve(
     }
     drop(listener);
     // In-flight requests finish; idle connections close.
-    graceful.shutdown().await;
+    state.stopping.send_replace(true);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight after {} s; closing their connections", grace.as_secs_f64());
+    }
     Ok(())
 }
 
