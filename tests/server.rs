@@ -747,10 +747,21 @@ fn stopping_ends_event_streams_and_cuts_stalled_clients() {
     assert!(server.stop_within(Duration::from_secs(60)), "a client that stopped reading held the server up");
 }
 
-fn spawn_serve(logs: &Path, db: &Path, addr: &str, extra: &[&str]) -> (std::process::Child, String) {
+fn spawn_serve(
+    logs: &Path,
+    db: &Path,
+    addr: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String) {
     let mut child = crate::util::convmeta()
         .env("CONVMETA_LOG", "info")
         .env_remove("GPTME_SERVER_TOKEN")
+        .env_remove("GPTME_SERVER_ALLOWED_HOSTS")
+        .envs(envs.iter().copied())
+        // Not the test's own stdout: a test that fails before killing the server must not leave
+        // a process holding the harness's output open.
+        .stdout(std::process::Stdio::null())
         .arg("serve")
         .arg("--logs")
         .arg(logs)
@@ -783,7 +794,7 @@ fn serve_starts_before_the_logs_directory_exists() {
     for mode in [&[][..], &["--watch"][..]] {
         let tmp = tempfile::tempdir().unwrap();
         let logs = tmp.path().join("not-yet").join("logs");
-        let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode);
+        let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
         assert!(log.contains("does not exist yet"), "{mode:?}: {log}");
         let addr = log.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
         let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
@@ -819,7 +830,13 @@ fn serve_says_where_it_listens_refuses_a_busy_port_and_stops_on_sigterm() {
 
 fn serves_and_stops(mode: &[&str]) {
     let (tmp, logs) = scratch_archive();
-    let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode);
+    let (mut child, log) = spawn_serve(
+        &logs,
+        &tmp.path().join("db.sqlite3"),
+        "127.0.0.1:0",
+        mode,
+        &[("GPTME_SERVER_ALLOWED_HOSTS", " gptme.local , proxy.example")],
+    );
     assert!(log.contains("indexing the archive for the first time"), "{log}");
     let addr = log
         .split("listening on http://")
@@ -832,6 +849,9 @@ fn serves_and_stops(mode: &[&str]) {
         .to_string();
     let url = format!("http://{addr}/api/v2/conversations");
     assert_eq!(client().get(&url).send().unwrap().status(), 200);
+    // Host names allowed through gptme-server's variable, as its `--allowed-hosts` reads it.
+    let with_host = |host: &str| client().get(&url).header("Host", host).send().unwrap().status().as_u16();
+    assert_eq!((with_host("gptme.local"), with_host("proxy.example:80"), with_host("evil.example")), (200, 200, 403));
 
     // A second server on the same port: one clear error.
     let out = crate::util::fail(

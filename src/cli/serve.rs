@@ -13,7 +13,8 @@ use crate::watch::Watch;
 pub struct ServeArgs {
     #[command(flatten)]
     target: Target,
-    /// Where to listen. gptme's web UI treats ports 5701, 5173 and 4173 as its own, so not those.
+    /// Where to listen. gptme-server's default is 5700; gptme's web UI, loaded from port 5701,
+    /// 5173 or 4173, does not take the page's own server for its API, so not those.
     #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT")]
     addr: String,
     /// A gptme-server to forward every other route to (the web UI, conversations, events).
@@ -26,8 +27,14 @@ pub struct ServeArgs {
     /// Origins a browser may call from (comma-separated, or `*`), answered with CORS headers.
     #[arg(long = "cors-origin", value_name = "ORIGIN[,ORIGIN…]", value_delimiter = ',')]
     cors_origins: Vec<String>,
-    /// Without a token, `Host` names to serve besides local ones (a reverse proxy's name).
-    #[arg(long = "allowed-hosts", value_name = "NAME[,NAME…]", value_delimiter = ',')]
+    /// Without a token, `Host` names to serve besides local ones (a reverse proxy's name)
+    /// [default: $GPTME_SERVER_ALLOWED_HOSTS, as gptme-server reads it].
+    #[arg(
+        long = "allowed-hosts",
+        env = "GPTME_SERVER_ALLOWED_HOSTS",
+        value_name = "NAME[,NAME…]",
+        value_delimiter = ','
+    )]
     allowed_hosts: Vec<String>,
     /// Use filesystem notifications: a request refreshes only what changed, not a sweep.
     #[arg(long)]
