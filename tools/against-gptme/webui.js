@@ -3,11 +3,13 @@
 // the UI's own writes (rename, delete) and others' (an append to a log by another process, one
 // straight to gptme-server) seen by the UI's next list. Prints one line per check; exits 1 if any fails.
 //
-// Usage: node webui.js CONVMETA_URL GPTME_URL TOKEN   (see webui)
+// Usage: node webui.js CONVMETA_URL GPTME_URL TOKEN [UI_URL]   (see webui)
+// UI_URL: where the UI is loaded from, when not from CONVMETA_URL itself (as the hosted UI is:
+// every call is then cross-origin, preflights included).
 const fs = require('fs');
 const { chromium } = require('playwright-core');
 
-const [convmeta, gptme, token] = process.argv.slice(2);
+const [convmeta, gptme, token, ui = convmeta] = process.argv.slice(2);
 let failed = 0;
 function check(ok, what, detail) {
   console.log(`${ok ? 'ok' : 'FAIL'}: ${what}${ok || detail === undefined ? '' : ` (${detail})`}`);
@@ -47,7 +49,7 @@ async function scrollToEnd(page) {
 // what it cached from its last visit.
 async function open(page, path, reload = false) {
   await nextList(page, () => reload ? page.reload()
-    : page.goto(`${convmeta}${path}#baseUrl=${convmeta}&userToken=${token}`));
+    : page.goto(`${ui}${path}#baseUrl=${convmeta}&userToken=${token}`));
   await page.getByText('Skip for now').click({ timeout: 2000 }).catch(() => {});
   await page.waitForTimeout(500);
 }
