@@ -786,6 +786,75 @@ fn spawn_serve(
     (child, seen)
 }
 
+/// A stand-in gptme-server of `version` that guards its routes with `token` (if any). Returns its
+/// address.
+fn gptme_of_version(version: &'static str, token: Option<&'static str>) -> std::net::SocketAddr {
+    use axum::routing::get;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let user = move |headers: axum::http::HeaderMap| async move {
+                let presented = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                match token {
+                    Some(t) if presented != Some(format!("Bearer {t}")) => (axum::http::StatusCode::UNAUTHORIZED, "{}"),
+                    _ => (axum::http::StatusCode::OK, "{\"name\": \"User\"}"),
+                }
+            };
+            let app = axum::Router::new()
+                .route(
+                    "/api/v2",
+                    get(move || async move { format!("{{\"api_version\": 2, \"version\": \"{version}\"}}") }),
+                )
+                .route("/api/v2/user", get(user));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// The commonest ways a web UI through convmeta fails are said at start, before serving: the
+/// two servers' tokens differ (every forwarded request a 401), nothing answers at `--upstream`
+/// (a 502), or the upstream is a gptme release other than the one convmeta answers as.
+#[test]
+fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
+    let (tmp, logs) = scratch_archive();
+    let start_log = |upstream: String, token: Option<&str>| {
+        let db = tmp.path().join(format!("db-{}.sqlite3", upstream.len() + token.map_or(0, str::len)));
+        let envs: Vec<(&str, &str)> = token.map(|t| ("GPTME_SERVER_TOKEN", t)).into_iter().collect();
+        let (mut child, log) = spawn_serve(&logs, &db, "127.0.0.1:0", &["--upstream", &upstream], &envs);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(log.contains("listening on"), "{log}");
+        log
+    };
+    let guarded = format!("http://{}", gptme_of_version("0.35.1", Some("secret")));
+    let log = start_log(guarded.clone(), Some("secret"));
+    assert!(log.contains(&format!("forwarding to gptme-server 0.35.1 at {guarded}")) && !log.contains("WARN"), "{log}");
+    let log = start_log(guarded.clone(), Some("another"));
+    assert!(log.contains("refuses convmeta's token") && log.contains("GPTME_SERVER_TOKEN"), "{log}");
+    let log = start_log(guarded, None);
+    assert!(log.contains("asks for a token and convmeta has none"), "{log}");
+
+    let newer = format!("http://{}", gptme_of_version("0.36.0", None));
+    let log = start_log(newer, None);
+    assert!(log.contains("gptme-server 0.36.0") && log.contains("as gptme 0.35.1 does"), "{log}");
+
+    // A port nothing listens on (taken, then let go).
+    let nothing = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let log = start_log(format!("http://{nothing}"), None);
+    assert!(log.contains("nothing answers at --upstream") && log.contains("502"), "{log}");
+    // And the 502 itself says why.
+    let config = Config { upstream: Some(format!("http://{nothing}")), ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let answer = server.get("/api/v2");
+    assert_eq!(answer.status(), 502);
+    let error = parse(&answer.text().unwrap())["error"].as_str().unwrap().to_string();
+    assert!(error.contains("unreachable") && error.to_lowercase().contains("refused"), "{error}");
+}
+
 /// Like gptme-server on a machine where gptme has not run yet: `serve` starts, answers an empty
 /// list, and lists the first conversation once gptme makes the directory (in either mode). The
 /// directory vanishing later answers an empty list again, and nothing of it is written by us.

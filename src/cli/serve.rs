@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Target;
-use crate::server::{self, AppState, Config, SqlConfig};
+use crate::format::gptme::GPTME_VERSION;
+use crate::server::{self, AppState, Config, SqlConfig, UpstreamCheck};
 use crate::watch::Watch;
 
 #[derive(Args)]
@@ -74,6 +75,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         // Listen first: a taken port is reported at once, not after indexing the archive (and
         // clients that connect meanwhile wait in the backlog).
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        // Asked while the archive is indexed; told before serving.
+        let upstream_check = match &a.upstream {
+            Some(url) => Some((url.clone(), tokio::spawn(server::check_upstream(url, token.clone())?))),
+            None => None,
+        };
         let started = std::time::Instant::now();
         let (target, watch, safety_sweep) = (a.target.clone(), a.watch, Duration::from_secs(a.safety_sweep.max(1)));
         let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -118,12 +124,39 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             sql,
             ..Config::default()
         };
+        let have_token = config.token.is_some();
         let state = AppState::new(index, config, watch)?;
+        if let Some((url, check)) = upstream_check {
+            tell_upstream(&url, check.await?, have_token);
+        }
         tracing::info!("listening on http://{}", listener.local_addr()?);
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// What the start-time check of `--upstream` found, said once, with what to do about it.
+fn tell_upstream(url: &str, check: UpstreamCheck, have_token: bool) {
+    let fix = "give both servers the same GPTME_SERVER_TOKEN, or set GPTME_DISABLE_AUTH=true for both";
+    match check {
+        UpstreamCheck::Gptme(version) if version == GPTME_VERSION => {
+            tracing::info!("forwarding to gptme-server {version} at {url}")
+        }
+        UpstreamCheck::Gptme(version) => tracing::warn!(
+            "forwarding to gptme-server {version} at {url}; convmeta answers the list as gptme {GPTME_VERSION} does, so what {version} changed in it is not in convmeta's answers"
+        ),
+        UpstreamCheck::Refuses { version } if have_token => tracing::warn!(
+            "gptme-server {version} at {url} refuses convmeta's token, so forwarded requests will be refused (401): {fix}"
+        ),
+        UpstreamCheck::Refuses { version } => tracing::warn!(
+            "gptme-server {version} at {url} asks for a token and convmeta has none, so forwarded requests will be refused (401): {fix}"
+        ),
+        UpstreamCheck::Unreachable(e) => {
+            tracing::warn!("nothing answers at --upstream {url} yet ({e}); forwarded requests get a 502 until it does")
+        }
+        UpstreamCheck::NotGptme => tracing::warn!("--upstream {url} does not answer /api/v2 as gptme-server does"),
+    }
 }
 
 /// Ctrl-C or SIGTERM.

@@ -50,6 +50,56 @@ impl Upstream {
     }
 }
 
+/// What the gptme-server at `--upstream` answered when asked at start.
+#[derive(Debug, PartialEq)]
+pub enum UpstreamCheck {
+    /// A gptme-server of this version, which takes our token (or asks for none).
+    Gptme(String),
+    /// Its guarded routes refuse the token we have (or our lack of one).
+    Refuses { version: String },
+    /// Nothing answering there (yet), or not in time.
+    Unreachable(String),
+    /// Something answers, but not as gptme-server does.
+    NotGptme,
+}
+
+/// Asks the upstream what it is and whether it takes our token, so a mismatch is told at start
+/// rather than as a 401 or 502 in the web UI. An invalid URL is an error at once; the future
+/// makes two cheap requests (the API root and the guarded `GET /api/v2/user`, which reads no
+/// conversation), two seconds at most each.
+pub fn check_upstream(
+    url: &str,
+    token: Option<String>,
+) -> Result<impl std::future::Future<Output = UpstreamCheck> + Send + 'static> {
+    let upstream = Upstream::new(url)?;
+    Ok(async move {
+        let get = |path: &str| {
+            let request = upstream.client.get(format!("{}{path}", upstream.base)).timeout(Duration::from_secs(2));
+            match &token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+            .send()
+        };
+        let root = match get("/api/v2").await {
+            Ok(root) => root,
+            Err(e) => return UpstreamCheck::Unreachable(root_cause(&e)),
+        };
+        let body = root.bytes().await.unwrap_or_default();
+        let Some(version) = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("version").and_then(|v| v.as_str()).map(str::to_owned))
+        else {
+            return UpstreamCheck::NotGptme;
+        };
+        match get("/api/v2/user").await {
+            Ok(user) if user.status() == StatusCode::UNAUTHORIZED => UpstreamCheck::Refuses { version },
+            Ok(_) => UpstreamCheck::Gptme(version),
+            Err(e) => UpstreamCheck::Unreachable(root_cause(&e)),
+        }
+    })
+}
+
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
 fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
@@ -215,8 +265,19 @@ async fn switch_protocols(
 }
 
 fn unreachable(url: &str, e: &reqwest::Error) -> Response {
-    tracing::warn!(url, error = %e, "upstream unreachable");
-    json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {e}"))
+    let cause = root_cause(e);
+    tracing::warn!(url, error = cause, "upstream unreachable");
+    json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {cause}"))
+}
+
+/// The innermost cause of a failed request ("Connection refused (os error 111)"): reqwest's own
+/// message says only that sending failed.
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 fn refresh_later(state: Arc<AppState>, id: String) {

@@ -21,6 +21,7 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove}
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
 
+pub use forward::{check_upstream, UpstreamCheck};
 pub use list::Params;
 pub use metrics::Metrics;
 

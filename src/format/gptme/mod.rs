@@ -14,6 +14,8 @@ pub use side::Side;
 
 /// The log file's name inside a conversation directory.
 pub const LOG_FILE: &str = "conversation.jsonl";
+/// The gptme release whose answers convmeta reproduces (checked against it, field by field).
+pub const GPTME_VERSION: &str = "0.35.1";
 
 /// gptme's logs directory: `$GPTME_LOGS_HOME` if set and non-blank, else
 /// `$XDG_DATA_HOME/gptme/logs`, else `~/.local/share/gptme/logs`. As gptme reads them, the
