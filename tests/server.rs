@@ -833,6 +833,8 @@ fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     let guarded = format!("http://{}", gptme_of_version("0.35.1", Some("secret")));
     let log = start_log(guarded.clone(), Some("secret"));
     assert!(log.contains(&format!("forwarding to gptme-server 0.35.1 at {guarded}")) && !log.contains("WARN"), "{log}");
+    // Where to open the UI, its token where gptme's UI reads it (as gptme-server prints it).
+    assert!(log.contains("; open the web UI at http://127.0.0.1:") && log.contains("/#userToken=secret"), "{log}");
     let log = start_log(guarded.clone(), Some("another"));
     assert!(log.contains("refuses convmeta's token") && log.contains("GPTME_SERVER_TOKEN"), "{log}");
     let log = start_log(guarded, None);

@@ -125,15 +125,42 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             ..Config::default()
         };
         let have_token = config.token.is_some();
+        let token_for_ui = config.token.clone();
         let state = AppState::new(index, config, watch)?;
         if let Some((url, check)) = upstream_check {
             tell_upstream(&url, check.await?, have_token);
         }
-        tracing::info!("listening on http://{}", listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        match &a.upstream {
+            Some(_) => tracing::info!(
+                "listening on http://{bound}; open the web UI at {}",
+                web_ui_url(bound, token_for_ui.as_deref())
+            ),
+            None => tracing::info!("listening on http://{bound}"),
+        }
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Where to open gptme's web UI through us, as gptme-server prints its own: the token in the
+/// fragment, which the UI reads (and then drops from the address bar) and which no request
+/// carries. A wildcard address is shown as loopback.
+fn web_ui_url(bound: SocketAddr, token: Option<&str>) -> String {
+    let ip = match bound.ip() {
+        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    };
+    let base = SocketAddr::new(ip, bound.port());
+    match token {
+        Some(token) => {
+            const KEEP: &percent_encoding::AsciiSet =
+                &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+            format!("http://{base}/#userToken={}", percent_encoding::utf8_percent_encode(token, KEEP))
+        }
+        None => format!("http://{base}/"),
+    }
 }
 
 /// What the start-time check of `--upstream` found, said once, with what to do about it.
@@ -177,4 +204,18 @@ async fn shutdown() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_ui_urls_are_where_a_browser_reaches_us() {
+        let at = |addr: &str| addr.parse::<SocketAddr>().unwrap();
+        assert_eq!(web_ui_url(at("127.0.0.1:5702"), None), "http://127.0.0.1:5702/");
+        assert_eq!(web_ui_url(at("0.0.0.0:5702"), Some("a b/c")), "http://127.0.0.1:5702/#userToken=a%20b%2Fc");
+        assert_eq!(web_ui_url(at("[::]:5702"), Some("t-1.x_~")), "http://127.0.0.1:5702/#userToken=t-1.x_~");
+        assert_eq!(web_ui_url(at("[::1]:5702"), None), "http://[::1]:5702/");
+    }
 }
