@@ -373,7 +373,9 @@ fn auth_host_check_cors_health_and_metrics() {
     let (tmp, logs) = scratch_archive();
     let config = Config {
         token: Some("s3cret".into()),
-        cors_origins: vec!["https://chat.gptme.org".into()],
+        // As `--cors-origin "http://localhost:5173, https://chat.gptme.org,"` splits: gptme-server
+        // trims each origin and skips empty ones.
+        cors_origins: vec!["http://localhost:5173".into(), " https://chat.gptme.org".into(), "".into()],
         ..Config::default()
     };
     let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);

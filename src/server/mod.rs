@@ -182,11 +182,13 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// cookie) and, from a public page, reach this server on the private network (Chrome's Private
 /// Network Access preflight); `*` allows any origin, with neither.
 fn cors(origins: &[String]) -> Option<CorsLayer> {
+    // As gptme-server reads `--cors-origin a, b,`: each trimmed, empty ones skipped.
+    let origins: Vec<&str> = origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
     if origins.is_empty() {
         return None;
     }
     let layer = CorsLayer::new().expose_headers([header::ETAG]).max_age(Duration::from_secs(600));
-    Some(if origins.iter().any(|o| o == "*") {
+    Some(if origins.contains(&"*") {
         layer.allow_origin(AllowOrigin::any()).allow_methods(Any).allow_headers(Any)
     } else {
         layer
