@@ -469,18 +469,50 @@ fn auth_host_check_cors_health_and_metrics() {
 }
 
 #[test]
-fn a_non_loopback_bind_without_a_token_is_refused() {
-    let (_tmp, logs) = scratch_archive();
+fn a_non_loopback_bind_needs_a_token_or_auth_turned_off() {
+    let (tmp, logs) = scratch_archive();
     let out = crate::util::fail(
         crate::util::convmeta()
             .env_remove("GPTME_SERVER_TOKEN")
+            .env_remove("GPTME_DISABLE_AUTH")
             .arg("serve")
             .arg("--logs")
             .arg(&logs)
             .args(["--addr", "0.0.0.0:0"]),
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("without authentication"), "{err}");
+    assert!(err.contains("without authentication") && err.contains("GPTME_DISABLE_AUTH"), "{err}");
+
+    let serve = |db: &str, envs: &[(&str, &str)]| {
+        let (child, log) = spawn_serve(&logs, &tmp.path().join(db), "0.0.0.0:0", &[], envs);
+        assert!(log.contains("listening on"), "{log}");
+        (child, format!("http://127.0.0.1:{}/api/v2/conversations", listening_addr(&log).rsplit(':').next().unwrap()))
+    };
+    // GPTME_DISABLE_AUTH as gptme-server reads it: " true" is not "true", so the token holds.
+    let (mut child, url) = serve("db1.sqlite3", &[("GPTME_DISABLE_AUTH", " true"), ("GPTME_SERVER_TOKEN", "t")]);
+    assert_eq!(client().get(&url).send().unwrap().status(), 401);
+    assert_eq!(client().get(&url).bearer_auth("t").send().unwrap().status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Turned off on purpose: any address may be bound, as gptme-server allows (the operator
+    // guards it); Host names are still checked.
+    let (mut child, url) = serve("db2.sqlite3", &[("GPTME_DISABLE_AUTH", "TRUE")]);
+    let with_host = |host: &str| client().get(&url).header("Host", host).send().unwrap().status().as_u16();
+    assert_eq!((with_host("localhost:5702"), with_host("evil.example")), (200, 403));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The address a spawned `serve` said it listens on.
+fn listening_addr(log: &str) -> String {
+    log.split("listening on http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .to_string()
 }
 
 /// A stand-in gptme-server: echoes requests, streams events on demand, appends on POST.
@@ -760,6 +792,7 @@ fn spawn_serve(
         .env("CONVMETA_LOG", "info")
         .env_remove("GPTME_SERVER_TOKEN")
         .env_remove("GPTME_SERVER_ALLOWED_HOSTS")
+        .env_remove("GPTME_DISABLE_AUTH")
         .envs(envs.iter().copied())
         // Not the test's own stdout: a test that fails before killing the server must not leave
         // a process holding the harness's output open.
@@ -911,15 +944,7 @@ fn serves_and_stops(mode: &[&str]) {
         &[("GPTME_SERVER_ALLOWED_HOSTS", " gptme.local , proxy.example")],
     );
     assert!(log.contains("indexing the archive for the first time"), "{log}");
-    let addr = log
-        .split("listening on http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches(|c: char| !c.is_ascii_digit())
-        .to_string();
+    let addr = listening_addr(&log);
     let url = format!("http://{addr}/api/v2/conversations");
     assert_eq!(client().get(&url).send().unwrap().status(), 200);
     // Host names allowed through gptme-server's variable, as its `--allowed-hosts` reads it.

@@ -54,12 +54,14 @@ pub struct ServeArgs {
     sql_max_rows: usize,
 }
 
+/// `GPTME_DISABLE_AUTH`, read exactly as gptme-server reads it (any case, nothing trimmed).
 fn auth_disabled() -> bool {
-    std::env::var("GPTME_DISABLE_AUTH").is_ok_and(|v| ["true", "1", "yes"].contains(&v.trim().to_lowercase().as_str()))
+    std::env::var("GPTME_DISABLE_AUTH").is_ok_and(|v| ["true", "1", "yes"].contains(&v.to_lowercase().as_str()))
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
-    let token = a.token.clone().filter(|t| !t.is_empty() && !auth_disabled());
+    let disabled = auth_disabled();
+    let token = a.token.clone().filter(|t| !t.is_empty() && !disabled);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
@@ -67,9 +69,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot resolve --addr {}", a.addr))?
             .next()
             .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
-        if token.is_none() && !addr.ip().is_loopback() {
+        // Auth turned off on purpose is the operator's call, as in gptme-server (a server behind
+        // an authenticating proxy); merely having no token is not.
+        if token.is_none() && !disabled && !addr.ip().is_loopback() {
             anyhow::bail!(
-                "refusing to listen on {addr} without authentication: set GPTME_SERVER_TOKEN (or --token), or listen on a loopback address such as 127.0.0.1"
+                "refusing to listen on {addr} without authentication: set GPTME_SERVER_TOKEN (or --token), or listen on a loopback address such as 127.0.0.1 (GPTME_DISABLE_AUTH=true turns auth off on any address, for a server guarded otherwise)"
             );
         }
         // Listen first: a taken port is reported at once, not after indexing the archive (and
