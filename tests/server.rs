@@ -503,6 +503,19 @@ fn a_non_loopback_bind_needs_a_token_or_auth_turned_off() {
     child.wait().unwrap();
 }
 
+/// The status of a GET of `url`, with `token` as a bearer token if any.
+fn status_with(url: &str, token: Option<&str>) -> u16 {
+    let request = client().get(url);
+    match token {
+        Some(t) => request.bearer_auth(t),
+        None => request,
+    }
+    .send()
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
 /// The address a spawned `serve` said it listens on.
 fn listening_addr(log: &str) -> String {
     log.split("listening on http://")
@@ -821,6 +834,29 @@ fn spawn_serve(
     (child, seen)
 }
 
+/// gptme-server shares the token it made up in a file while it runs; a convmeta given no token
+/// asks for that one, takes a restarted gptme-server's new one, and asks for none while there is
+/// no file.
+#[test]
+fn the_token_gptme_server_made_up_is_asked_for() {
+    let (tmp, logs) = scratch_archive();
+    let file = tmp.path().join("server-token");
+    let config = Config { token_file: Some(file.clone()), ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let list = server.url("/api/v2/conversations");
+    let status = |token: Option<&str>| status_with(&list, token);
+    assert_eq!(status(None), 200, "no file: auth off, as with no token at all");
+    // The file is read again at most once a second.
+    let after_a_second = |token: &str| {
+        std::fs::write(&file, token).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+    };
+    after_a_second("first\n");
+    assert_eq!((status(None), status(Some("first"))), (401, 200));
+    after_a_second("second");
+    assert_eq!((status(Some("first")), status(Some("second"))), (401, 200));
+}
+
 /// A stand-in gptme-server of `version` that guards its routes with `token` (if any). Returns its
 /// address.
 fn gptme_of_version(version: &'static str, token: Option<&'static str>) -> std::net::SocketAddr {
@@ -872,8 +908,27 @@ fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     assert!(log.contains("; open the web UI at http://127.0.0.1:") && log.contains("/#userToken=secret"), "{log}");
     let log = start_log(guarded.clone(), Some("another"));
     assert!(log.contains("refuses convmeta's token") && log.contains("GPTME_SERVER_TOKEN"), "{log}");
-    let log = start_log(guarded, None);
+    let log = start_log(guarded.clone(), None);
     assert!(log.contains("asks for a token and convmeta has none"), "{log}");
+    // No token given, but gptme-server shares the one it made up: that one is asked for.
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("gptme")).unwrap();
+    std::fs::write(data.join("gptme/server-token"), "secret\n").unwrap();
+    let data_home = data.to_str().unwrap();
+    let (mut child, log) = spawn_serve(
+        &logs,
+        &tmp.path().join("db-shared.sqlite3"),
+        "127.0.0.1:0",
+        &["--upstream", &guarded],
+        &[("XDG_DATA_HOME", data_home)],
+    );
+    let list = format!("http://{}/api/v2/conversations", listening_addr(&log));
+    let status = |token: Option<&str>| status_with(&list, token);
+    assert_eq!((status(None), status(Some("secret"))), (401, 200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(log.contains("asking for the token gptme-server made up"), "{log}");
+    assert!(log.contains("forwarding to gptme-server 0.35.1") && log.contains("/#userToken=secret"), "{log}");
 
     let newer = format!("http://{}", gptme_of_version("0.36.0", None));
     let log = start_log(newer, None);

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Target;
-use crate::format::gptme::GPTME_VERSION;
+use crate::format::gptme::{self, GPTME_VERSION};
 use crate::server::{self, AppState, Config, SqlConfig, UpstreamCheck};
 use crate::watch::Watch;
 
@@ -21,8 +21,10 @@ pub struct ServeArgs {
     /// A gptme-server to forward every other route to (the web UI, conversations, events).
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
-    /// The bearer token clients must send [default: $GPTME_SERVER_TOKEN]. Without one, auth is
-    /// off and only loopback addresses may be bound. GPTME_DISABLE_AUTH=true turns auth off.
+    /// The bearer token clients must send [default: $GPTME_SERVER_TOKEN]. Without one, in front
+    /// of a gptme-server (--upstream), the token it made up and shares while it runs
+    /// ($XDG_DATA_HOME/gptme/server-token) is asked for; else auth is off and only loopback
+    /// addresses may be bound. GPTME_DISABLE_AUTH=true turns auth off.
     #[arg(long, env = "GPTME_SERVER_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Origins a browser may call from (comma-separated, or `*`), answered with CORS headers.
@@ -76,12 +78,28 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 "refusing to listen on {addr} without authentication: set GPTME_SERVER_TOKEN (or --token), or listen on a loopback address such as 127.0.0.1 (GPTME_DISABLE_AUTH=true turns auth off on any address, for a server guarded otherwise)"
             );
         }
+        // No token given, in front of a gptme-server: the token that gptme-server made up, which
+        // it shares in a file while it runs, is the one clients hold.
+        let token_file = match (&token, &a.upstream) {
+            (None, Some(_)) if !disabled => gptme::server_token_file(),
+            _ => None,
+        };
+        let shared_token = match &token_file {
+            Some(path) => server::read_token_file(path).await,
+            None => None,
+        };
+        if let (Some(_), Some(path)) = (&shared_token, &token_file) {
+            tracing::info!("asking for the token gptme-server made up (from {})", path.display());
+        }
         // Listen first: a taken port is reported at once, not after indexing the archive (and
         // clients that connect meanwhile wait in the backlog).
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         // Asked while the archive is indexed; told before serving.
         let upstream_check = match &a.upstream {
-            Some(url) => Some((url.clone(), tokio::spawn(server::check_upstream(url, token.clone())?))),
+            Some(url) => {
+                let token = token.clone().or_else(|| shared_token.clone());
+                Some((url.clone(), tokio::spawn(server::check_upstream(url, token)?)))
+            }
             None => None,
         };
         let started = std::time::Instant::now();
@@ -119,17 +137,17 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             timeout: Duration::from_secs_f64(a.sql_timeout.max(0.001)),
             max_rows: a.sql_max_rows,
         };
-        let config =
-            Config {
+        let have_token = token.is_some() || shared_token.is_some();
+        let token_for_ui = token.clone().or(shared_token);
+        let config = Config {
             token,
+            token_file,
             upstream: a.upstream.clone(),
             cors_origins: a.cors_origins.clone(),
             allowed_hosts: a.allowed_hosts.clone(),
             sql,
             ..Config::default()
         };
-        let have_token = config.token.is_some();
-        let token_for_ui = config.token.clone();
         let state = AppState::new(index, config, watch)?;
         if let Some((url, check)) = upstream_check {
             tell_upstream(&url, check.await?, have_token);

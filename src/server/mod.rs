@@ -32,8 +32,12 @@ use crate::Index;
 /// How the server is set up.
 #[derive(Clone)]
 pub struct Config {
-    /// The bearer token clients must send; None turns auth off.
+    /// The bearer token clients must send; None turns auth off (but see `token_file`).
     pub token: Option<String>,
+    /// Without `token`: the file where gptme-server shares the token it made up. While the file
+    /// holds one, that token is asked for; it is read again at most once a second, so the new
+    /// token of a restarted gptme-server is taken.
+    pub token_file: Option<std::path::PathBuf>,
     /// A real gptme-server to forward every other route to (`http://host:port`).
     pub upstream: Option<String>,
     /// Origins allowed to call from a browser (`*` for any); empty: no CORS headers.
@@ -52,6 +56,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             token: None,
+            token_file: None,
             upstream: None,
             cors_origins: Vec::new(),
             allowed_hosts: Vec::new(),
@@ -90,6 +95,8 @@ pub struct AppState {
     /// Set when the server stops: forwarded answers that would never end on their own (event
     /// streams) end then.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// What `Config::token_file` held when last read, and when that was.
+    shared_token: std::sync::Mutex<(Option<String>, Option<std::time::Instant>)>,
 }
 
 impl AppState {
@@ -103,7 +110,26 @@ impl AppState {
             watch,
             answers: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
+            shared_token: Default::default(),
         }))
+    }
+
+    /// The token clients must present now, if any: `Config::token`, else what gptme-server's
+    /// token file holds (read off the async workers, at most once a second).
+    async fn token(&self) -> Option<String> {
+        if let Some(token) = &self.config.token {
+            return Some(token.clone());
+        }
+        let path = self.config.token_file.as_ref()?;
+        {
+            let (token, read_at) = &*self.shared_token.lock().unwrap_or_else(|e| e.into_inner());
+            if read_at.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return token.clone();
+            }
+        }
+        let token = read_token_file(path).await;
+        *self.shared_token.lock().unwrap_or_else(|e| e.into_inner()) = (token.clone(), Some(std::time::Instant::now()));
+        token
     }
 
     /// Resolves once the server is stopping.
@@ -136,6 +162,13 @@ impl AppState {
         self.metrics.record_refresh(&stats, started.elapsed());
         Ok(())
     }
+}
+
+/// A token file as gptme-server's clients read it: its text, stripped; None when absent or blank.
+pub async fn read_token_file(path: &std::path::Path) -> Option<String> {
+    let text = tokio::fs::read_to_string(path).await.ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| token.to_owned())
 }
 
 /// Runs blocking work (files, SQLite) off the async workers.
@@ -206,7 +239,7 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
     if request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    match &state.config.token {
+    match &state.token().await {
         Some(token) if auth::needs_token(request.method(), request.uri().path()) => {
             let given = match auth::presented(request.headers(), request.uri().query()) {
                 Ok(Some(given)) => given,

@@ -22,21 +22,34 @@ pub const GPTME_VERSION: &str = "0.35.1";
 /// variables lose surrounding whitespace, and `~` is the password database's home when `$HOME`
 /// is unset.
 pub fn default_logs_dir() -> Option<PathBuf> {
-    let var = |k: &str| {
-        let value = std::env::var_os(k)?;
-        let value = match value.to_str() {
-            Some(text) => text.trim_matches(|c: char| preview::is_py_space(c as u32)).into(),
-            None => value,
-        };
-        (!value.is_empty()).then_some(value)
+    match env_path("GPTME_LOGS_HOME") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => data_dir().map(|d| d.join("logs")),
+    }
+}
+
+/// gptme's data directory (Linux rules): `$XDG_DATA_HOME/gptme`, else `~/.local/share/gptme`.
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(d) = env_path("XDG_DATA_HOME") {
+        return Some(PathBuf::from(d).join("gptme"));
+    }
+    side::home_dir().filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share/gptme"))
+}
+
+/// Where gptme-server 0.35.1 shares the token it made up (when `GPTME_SERVER_TOKEN` is unset)
+/// with local clients such as `gptme-server token`, while it runs.
+pub fn server_token_file() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("server-token"))
+}
+
+/// A path-valued variable as gptme reads it: surrounding whitespace dropped, blank as unset.
+fn env_path(key: &str) -> Option<std::ffi::OsString> {
+    let value = std::env::var_os(key)?;
+    let value = match value.to_str() {
+        Some(text) => text.trim_matches(|c: char| preview::is_py_space(c as u32)).into(),
+        None => value,
     };
-    if let Some(d) = var("GPTME_LOGS_HOME") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = var("XDG_DATA_HOME") {
-        return Some(PathBuf::from(d).join("gptme/logs"));
-    }
-    side::home_dir().filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share/gptme/logs"))
+    (!value.is_empty()).then_some(value)
 }
 
 /// gptme's search text: `q.strip().lower()`, None when nothing is left (then there is no filter).
