@@ -91,15 +91,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         if let (Some(_), Some(path)) = (&shared_token, &token_file) {
             tracing::info!("asking for the token gptme-server made up (from {})", path.display());
         }
+        // The token clients hold as serving starts: for the upstream check and the UI's address.
+        let start_token = token.clone().or(shared_token);
         // Listen first: a taken port is reported at once, not after indexing the archive (and
         // clients that connect meanwhile wait in the backlog).
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         // Asked while the archive is indexed; told before serving.
         let upstream_check = match &a.upstream {
-            Some(url) => {
-                let token = token.clone().or_else(|| shared_token.clone());
-                Some((url.clone(), tokio::spawn(server::check_upstream(url, token)?)))
-            }
+            Some(url) => Some((url.clone(), tokio::spawn(server::check_upstream(url, start_token.clone())?))),
             None => None,
         };
         let started = std::time::Instant::now();
@@ -137,8 +136,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             timeout: Duration::from_secs_f64(a.sql_timeout.max(0.001)),
             max_rows: a.sql_max_rows,
         };
-        let have_token = token.is_some() || shared_token.is_some();
-        let token_for_ui = token.clone().or(shared_token);
         let config = Config {
             token,
             token_file,
@@ -150,13 +147,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         };
         let state = AppState::new(index, config, watch)?;
         if let Some((url, check)) = upstream_check {
-            tell_upstream(&url, check.await?, have_token);
+            tell_upstream(&url, check.await?, start_token.is_some());
         }
         let bound = listener.local_addr()?;
         match &a.upstream {
             Some(_) => tracing::info!(
                 "listening on http://{bound}; open the web UI at {}",
-                web_ui_url(bound, token_for_ui.as_deref())
+                web_ui_url(bound, start_token.as_deref())
             ),
             None => tracing::info!("listening on http://{bound}"),
         }
