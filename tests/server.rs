@@ -484,7 +484,7 @@ fn a_non_loopback_bind_needs_a_token_or_auth_turned_off() {
     assert!(err.contains("without authentication") && err.contains("GPTME_DISABLE_AUTH"), "{err}");
 
     let serve = |db: &str, envs: &[(&str, &str)]| {
-        let (child, log) = spawn_serve(&logs, &tmp.path().join(db), "0.0.0.0:0", &[], envs);
+        let (child, log, _) = spawn_serve(&logs, &tmp.path().join(db), "0.0.0.0:0", &[], envs);
         assert!(log.contains("listening on"), "{log}");
         (child, format!("http://127.0.0.1:{}/api/v2/conversations", listening_addr(&log).rsplit(':').next().unwrap()))
     };
@@ -800,7 +800,7 @@ fn spawn_serve(
     addr: &str,
     extra: &[&str],
     envs: &[(&str, &str)],
-) -> (std::process::Child, String) {
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
     let mut child = crate::util::convmeta()
         .env("CONVMETA_LOG", "info")
         .env_remove("GPTME_SERVER_TOKEN")
@@ -830,8 +830,14 @@ fn spawn_serve(
         }
         seen.push_str(&line);
     }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, seen)
+    // What it says later, line by line (the rest is dropped once nobody listens).
+    let (tx, later) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, seen, later)
 }
 
 /// gptme-server shares the token it made up in a file while it runs; a convmeta given no token
@@ -895,7 +901,7 @@ fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     let start_log = |upstream: String, token: Option<&str>| {
         let db = tmp.path().join(format!("db-{}.sqlite3", upstream.len() + token.map_or(0, str::len)));
         let envs: Vec<(&str, &str)> = token.map(|t| ("GPTME_SERVER_TOKEN", t)).into_iter().collect();
-        let (mut child, log) = spawn_serve(&logs, &db, "127.0.0.1:0", &["--upstream", &upstream], &envs);
+        let (mut child, log, _) = spawn_serve(&logs, &db, "127.0.0.1:0", &["--upstream", &upstream], &envs);
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(log.contains("listening on"), "{log}");
@@ -910,21 +916,35 @@ fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     assert!(log.contains("refuses convmeta's token") && log.contains("GPTME_SERVER_TOKEN"), "{log}");
     let log = start_log(guarded.clone(), None);
     assert!(log.contains("asks for a token and convmeta has none"), "{log}");
-    // No token given, but gptme-server shares the one it made up: that one is asked for.
+    // No token given, but gptme-server shares the one it made up: that one is asked for, from
+    // start, or from when gptme-server (started after us) shares it, and the UI's address with
+    // it is said then.
     let data = tmp.path().join("data");
     std::fs::create_dir_all(data.join("gptme")).unwrap();
-    std::fs::write(data.join("gptme/server-token"), "secret\n").unwrap();
     let data_home = data.to_str().unwrap();
-    let (mut child, log) = spawn_serve(
-        &logs,
-        &tmp.path().join("db-shared.sqlite3"),
-        "127.0.0.1:0",
-        &["--upstream", &guarded],
-        &[("XDG_DATA_HOME", data_home)],
-    );
-    let list = format!("http://{}/api/v2/conversations", listening_addr(&log));
-    let status = |token: Option<&str>| status_with(&list, token);
+    let shared = |db: &str| {
+        spawn_serve(
+            &logs,
+            &tmp.path().join(db),
+            "127.0.0.1:0",
+            &["--upstream", &guarded],
+            &[("XDG_DATA_HOME", data_home)],
+        )
+    };
+    let (mut child, log, later) = shared("db-shared-later.sqlite3");
+    assert!(log.contains("asks for a token and convmeta has none"), "{log}");
+    std::fs::write(data.join("gptme/server-token"), "secret\n").unwrap();
+    // (Silence for 30 s ends the wait: the failure this looks for is a line never said.)
+    let said = std::iter::from_fn(|| later.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|line| line.contains("shared a new token"))
+        .unwrap_or_default();
+    assert!(said.contains("open the web UI at http://127.0.0.1:") && said.ends_with("/#userToken=secret"), "{said}");
+    let status =
+        |token: Option<&str>| status_with(&format!("http://{}/api/v2/conversations", listening_addr(&log)), token);
     assert_eq!((status(None), status(Some("secret"))), (401, 200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, log, _) = shared("db-shared.sqlite3");
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(log.contains("asking for the token gptme-server made up"), "{log}");
@@ -955,7 +975,7 @@ fn serve_starts_before_the_logs_directory_exists() {
     for mode in [&[][..], &["--watch"][..]] {
         let tmp = tempfile::tempdir().unwrap();
         let logs = tmp.path().join("not-yet").join("logs");
-        let (mut child, log) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
+        let (mut child, log, _) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
         assert!(log.contains("does not exist yet"), "{mode:?}: {log}");
         let addr = log.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
         let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
@@ -991,7 +1011,7 @@ fn serve_says_where_it_listens_refuses_a_busy_port_and_stops_on_sigterm() {
 
 fn serves_and_stops(mode: &[&str]) {
     let (tmp, logs) = scratch_archive();
-    let (mut child, log) = spawn_serve(
+    let (mut child, log, _) = spawn_serve(
         &logs,
         &tmp.path().join("db.sqlite3"),
         "127.0.0.1:0",

@@ -138,7 +138,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         };
         let config = Config {
             token,
-            token_file,
+            token_file: token_file.clone(),
             upstream: a.upstream.clone(),
             cors_origins: a.cors_origins.clone(),
             allowed_hosts: a.allowed_hosts.clone(),
@@ -156,6 +156,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 web_ui_url(bound, start_token.as_deref())
             ),
             None => tracing::info!("listening on http://{bound}"),
+        }
+        if let Some(path) = token_file {
+            tokio::spawn(tell_new_tokens(path, start_token, bound));
         }
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
@@ -179,6 +182,23 @@ fn web_ui_url(bound: SocketAddr, token: Option<&str>) -> String {
             format!("http://{base}/#userToken={}", percent_encoding::utf8_percent_encode(token, KEEP))
         }
         None => format!("http://{base}/"),
+    }
+}
+
+/// gptme-server shares a token only once it has started (often after us, as the README's
+/// commands start them) and a new one whenever it restarts: says where to open the web UI with
+/// each new one, so the address printed is never a stale one.
+async fn tell_new_tokens(path: std::path::PathBuf, mut told: Option<String>, bound: SocketAddr) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let token = server::read_token_file(&path).await;
+        if token.is_some() && token != told {
+            tracing::info!(
+                "gptme-server shared a new token: open the web UI at {}",
+                web_ui_url(bound, token.as_deref())
+            );
+        }
+        told = token;
     }
 }
 
