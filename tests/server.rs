@@ -852,14 +852,18 @@ fn the_token_gptme_server_made_up_is_asked_for() {
     let list = server.url("/api/v2/conversations");
     let status = |token: Option<&str>| status_with(&list, token);
     assert_eq!(status(None), 200, "no file: auth off, as with no token at all");
-    // The file is read again at most once a second.
-    let after_a_second = |token: &str| {
-        std::fs::write(&file, token).unwrap();
-        std::thread::sleep(Duration::from_millis(1100));
+    // The file is read again every second: a new token is taken within about that (30 s bounds
+    // the wait, for a test that fails rather than hangs).
+    let taken = |token: &str| {
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while (status(None), status(Some(token))) != (401, 200) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     };
-    after_a_second("first\n");
+    taken("first");
     assert_eq!((status(None), status(Some("first"))), (401, 200));
-    after_a_second("second");
+    taken("second");
     assert_eq!((status(Some("first")), status(Some("second"))), (401, 200));
 }
 

@@ -91,7 +91,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         if let (Some(_), Some(path)) = (&shared_token, &token_file) {
             tracing::info!("asking for the token gptme-server made up (from {})", path.display());
         }
-        // The token clients hold as serving starts: for the upstream check and the UI's address.
+        // The token clients hold as serving starts, for the upstream check.
         let start_token = token.clone().or(shared_token);
         // Listen first: a taken port is reported at once, not after indexing the archive (and
         // clients that connect meanwhile wait in the backlog).
@@ -138,7 +138,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         };
         let config = Config {
             token,
-            token_file: token_file.clone(),
+            token_file,
             upstream: a.upstream.clone(),
             cors_origins: a.cors_origins.clone(),
             allowed_hosts: a.allowed_hosts.clone(),
@@ -149,57 +149,10 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         if let Some((url, check)) = upstream_check {
             tell_upstream(&url, check.await?, start_token.is_some());
         }
-        let bound = listener.local_addr()?;
-        match &a.upstream {
-            Some(_) => tracing::info!(
-                "listening on http://{bound}; open the web UI at {}",
-                web_ui_url(bound, start_token.as_deref())
-            ),
-            None => tracing::info!("listening on http://{bound}"),
-        }
-        if let Some(path) = token_file {
-            tokio::spawn(tell_new_tokens(path, start_token, bound));
-        }
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
         Ok(())
     })
-}
-
-/// Where to open gptme's web UI through us, as gptme-server prints its own: the token in the
-/// fragment, which the UI reads (and then drops from the address bar) and which no request
-/// carries. A wildcard address is shown as loopback.
-fn web_ui_url(bound: SocketAddr, token: Option<&str>) -> String {
-    let ip = match bound.ip() {
-        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
-        ip => ip,
-    };
-    let base = SocketAddr::new(ip, bound.port());
-    match token {
-        Some(token) => {
-            const KEEP: &percent_encoding::AsciiSet =
-                &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-            format!("http://{base}/#userToken={}", percent_encoding::utf8_percent_encode(token, KEEP))
-        }
-        None => format!("http://{base}/"),
-    }
-}
-
-/// gptme-server shares a token only once it has started (often after us, as the README's
-/// commands start them) and a new one whenever it restarts: says where to open the web UI with
-/// each new one, so the address printed is never a stale one.
-async fn tell_new_tokens(path: std::path::PathBuf, mut told: Option<String>, bound: SocketAddr) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let token = server::read_token_file(&path).await;
-        if token.is_some() && token != told {
-            tracing::info!(
-                "gptme-server shared a new token: open the web UI at {}",
-                web_ui_url(bound, token.as_deref())
-            );
-        }
-        told = token;
-    }
 }
 
 /// What the start-time check of `--upstream` found, said once, with what to do about it.
@@ -243,18 +196,4 @@ async fn shutdown() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn web_ui_urls_are_where_a_browser_reaches_us() {
-        let at = |addr: &str| addr.parse::<SocketAddr>().unwrap();
-        assert_eq!(web_ui_url(at("127.0.0.1:5702"), None), "http://127.0.0.1:5702/");
-        assert_eq!(web_ui_url(at("0.0.0.0:5702"), Some("a b/c")), "http://127.0.0.1:5702/#userToken=a%20b%2Fc");
-        assert_eq!(web_ui_url(at("[::]:5702"), Some("t-1.x_~")), "http://127.0.0.1:5702/#userToken=t-1.x_~");
-        assert_eq!(web_ui_url(at("[::1]:5702"), None), "http://[::1]:5702/");
-    }
 }

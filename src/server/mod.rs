@@ -35,8 +35,9 @@ pub struct Config {
     /// The bearer token clients must send; None turns auth off (but see `token_file`).
     pub token: Option<String>,
     /// Without `token`: the file where gptme-server shares the token it made up. While the file
-    /// holds one, that token is asked for; it is read again at most once a second, so the new
-    /// token of a restarted gptme-server is taken.
+    /// holds one, that token is asked for; it is read again every second, so the new token of a
+    /// gptme-server started (or restarted) later is taken, and the web UI's address with it is
+    /// said.
     pub token_file: Option<std::path::PathBuf>,
     /// A real gptme-server to forward every other route to (`http://host:port`).
     pub upstream: Option<String>,
@@ -95,8 +96,8 @@ pub struct AppState {
     /// Set when the server stops: forwarded answers that would never end on their own (event
     /// streams) end then.
     stopping: tokio::sync::watch::Sender<bool>,
-    /// What `Config::token_file` held when last read, and when that was.
-    shared_token: std::sync::Mutex<(Option<String>, Option<std::time::Instant>)>,
+    /// What `Config::token_file` held when last read.
+    shared_token: std::sync::RwLock<Option<String>>,
 }
 
 impl AppState {
@@ -115,21 +116,17 @@ impl AppState {
     }
 
     /// The token clients must present now, if any: `Config::token`, else what gptme-server's
-    /// token file holds (read off the async workers, at most once a second).
-    async fn token(&self) -> Option<String> {
-        if let Some(token) = &self.config.token {
-            return Some(token.clone());
-        }
-        let path = self.config.token_file.as_ref()?;
-        {
-            let (token, read_at) = &*self.shared_token.lock().unwrap_or_else(|e| e.into_inner());
-            if read_at.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
-                return token.clone();
-            }
-        }
-        let token = read_token_file(path).await;
-        *self.shared_token.lock().unwrap_or_else(|e| e.into_inner()) = (token.clone(), Some(std::time::Instant::now()));
-        token
+    /// token file held when last read.
+    fn token(&self) -> Option<String> {
+        self.config.token.clone().or_else(|| self.shared_token.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// Takes what the token file holds now; whether that is a token not held before.
+    fn take_shared_token(&self, token: Option<String>) -> bool {
+        let mut shared = self.shared_token.write().unwrap_or_else(|e| e.into_inner());
+        let new = token.is_some() && *shared != token;
+        *shared = token;
+        new
     }
 
     /// Resolves once the server is stopping.
@@ -169,6 +166,45 @@ pub async fn read_token_file(path: &std::path::Path) -> Option<String> {
     let text = tokio::fs::read_to_string(path).await.ok()?;
     let token = text.trim();
     (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Where to open gptme's web UI through us, as gptme-server prints its own: the token in the
+/// fragment, which the UI reads (and then drops from the address bar) and which no request
+/// carries. A wildcard address is shown as loopback.
+pub fn web_ui_url(bound: std::net::SocketAddr, token: Option<&str>) -> String {
+    let ip = match bound.ip() {
+        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    };
+    let base = std::net::SocketAddr::new(ip, bound.port());
+    match token {
+        Some(token) => {
+            const KEEP: &percent_encoding::AsciiSet =
+                &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+            format!("http://{base}/#userToken={}", percent_encoding::utf8_percent_encode(token, KEEP))
+        }
+        None => format!("http://{base}/"),
+    }
+}
+
+/// Reads `Config::token_file` every second until the server stops: gptme-server shares its
+/// token only once it is up (often after us) and a new one whenever it restarts.
+async fn follow_token_file(state: Arc<AppState>, path: std::path::PathBuf, bound: std::net::SocketAddr) {
+    let stopping = state.stopping();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = &mut stopping => return,
+        }
+        let token = read_token_file(&path).await;
+        if state.take_shared_token(token.clone()) {
+            tracing::info!(
+                "gptme-server shared a new token: open the web UI at {}",
+                web_ui_url(bound, token.as_deref())
+            );
+        }
+    }
 }
 
 /// Runs blocking work (files, SQLite) off the async workers.
@@ -239,7 +275,7 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
     if request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    match &state.token().await {
+    match &state.token() {
         Some(token) if auth::needs_token(request.method(), request.uri().path()) => {
             let given = match auth::presented(request.headers(), request.uri().query()) {
                 Ok(Some(given)) => given,
@@ -281,7 +317,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish: forwarded event streams
+/// Says where it listens (and, with an upstream, where to open the web UI), then serves until
+/// `shutdown` resolves, then lets in-flight requests finish: forwarded event streams
 /// end at once, anything else gets `Config::shutdown_grace`. Clients
 /// that never finish sending their headers (or sit idle between requests) are cut off after
 /// `Config::header_timeout`, so idle connections cannot pile up.
@@ -300,6 +337,20 @@ pub async fn serve(
     // Request heads (line and headers) over 64 KiB are refused rather than buffered.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(header_timeout).keep_alive_timeout(header_timeout);
+    let bound = listener.local_addr()?;
+    if let Some(path) = state.config.token_file.clone() {
+        state.take_shared_token(read_token_file(&path).await);
+        tokio::spawn(follow_token_file(state.clone(), path, bound));
+    }
+    match &state.config.upstream {
+        Some(_) => {
+            tracing::info!(
+                "listening on http://{bound}; open the web UI at {}",
+                web_ui_url(bound, state.token().as_deref())
+            )
+        }
+        None => tracing::info!("listening on http://{bound}"),
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -364,4 +415,18 @@ pub(crate) fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "Not found (convmeta serves /api/v2/conversations; start it with --upstream to forward the rest)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_ui_urls_are_where_a_browser_reaches_us() {
+        let at = |addr: &str| addr.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(web_ui_url(at("127.0.0.1:5702"), None), "http://127.0.0.1:5702/");
+        assert_eq!(web_ui_url(at("0.0.0.0:5702"), Some("a b/c")), "http://127.0.0.1:5702/#userToken=a%20b%2Fc");
+        assert_eq!(web_ui_url(at("[::]:5702"), Some("t-1.x_~")), "http://127.0.0.1:5702/#userToken=t-1.x_~");
+        assert_eq!(web_ui_url(at("[::1]:5702"), None), "http://[::1]:5702/");
+    }
 }
