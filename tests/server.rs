@@ -662,30 +662,21 @@ fn switched_protocols_are_forwarded() {
         head
     }
     // An upstream that switches and then echoes, and one that declines.
-    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let up_addr = up.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in up.incoming() {
-            let mut stream = stream.unwrap();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let asked = head(&mut reader).to_ascii_lowercase();
-                if !asked.contains("upgrade: websocket") || !asked.contains("connection: upgrade") {
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno");
-                    return;
-                }
-                stream
-                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ok\r\n\r\n")
-                    .unwrap();
-                let mut buf = [0u8; 64];
-                loop {
-                    match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => stream.write_all(&buf[..n]).unwrap(),
-                    }
-                }
-            });
+    let up_addr = raw_upstream(|mut stream, mut reader, asked| {
+        let asked = asked.to_ascii_lowercase();
+        if !asked.contains("upgrade: websocket") || !asked.contains("connection: upgrade") {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno");
+            return;
+        }
+        stream
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ok\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => stream.write_all(&buf[..n]).unwrap(),
+            }
         }
     });
     let (tmp, logs) = scratch_archive();
@@ -712,40 +703,49 @@ fn switched_protocols_are_forwarded() {
     assert_eq!(raw_get(server.addr, "/preview/6080/websockify"), 400);
 }
 
-/// An upstream that answers every request with an event stream that never ends: an event, then
-/// `chunk` bytes of pings as fast as the client takes them. Returns its address.
-fn endless_event_stream_upstream(chunk: usize) -> std::net::SocketAddr {
-    use std::io::{BufRead, BufReader};
+/// A stand-in upstream speaking raw HTTP/1.1: a thread per connection reads the request's head
+/// and hands the connection, its reader and the head to `answer`. Returns its address.
+fn raw_upstream(
+    answer: impl Fn(std::net::TcpStream, std::io::BufReader<std::net::TcpStream>, String) + Copy + Send + 'static,
+) -> std::net::SocketAddr {
+    use std::io::BufRead;
     let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = up.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in up.incoming() {
-            let mut stream = stream.unwrap();
+            let stream = stream.unwrap();
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while line != "\r\n" {
-                    line.clear();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                while !head.ends_with("\r\n\r\n") {
+                    if reader.read_line(&mut head).unwrap_or(0) == 0 {
                         return;
                     }
                 }
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-                let event = b"data: connected\n\n";
-                let ping = format!("{:x}\r\n{}\r\n", chunk, ":".repeat(chunk));
-                let mut out = format!("{head}{:x}\r\n", event.len()).into_bytes();
-                out.extend_from_slice(event);
-                out.extend_from_slice(b"\r\n");
-                if stream.write_all(&out).is_err() {
-                    return;
-                }
-                while stream.write_all(ping.as_bytes()).is_ok() {
-                    std::thread::sleep(Duration::from_millis(if chunk < 1000 { 50 } else { 0 }));
-                }
+                answer(stream, reader, head);
             });
         }
     });
     addr
+}
+
+/// An upstream that answers every request with an event stream that never ends: an event, then
+/// `chunk` bytes of pings as fast as the client takes them. Returns its address.
+fn endless_event_stream_upstream(chunk: usize) -> std::net::SocketAddr {
+    raw_upstream(move |mut stream, _, _| {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let event = b"data: connected\n\n";
+        let ping = format!("{:x}\r\n{}\r\n", chunk, ":".repeat(chunk));
+        let mut out = format!("{head}{:x}\r\n", event.len()).into_bytes();
+        out.extend_from_slice(event);
+        out.extend_from_slice(b"\r\n");
+        if stream.write_all(&out).is_err() {
+            return;
+        }
+        while stream.write_all(ping.as_bytes()).is_ok() {
+            std::thread::sleep(Duration::from_millis(if chunk < 1000 { 50 } else { 0 }));
+        }
+    })
 }
 
 /// A client of the web UI always holds an event stream open; Ctrl-C must still stop the server
