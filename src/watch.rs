@@ -64,6 +64,15 @@ impl Watch {
     pub fn start(index: Arc<Index>, safety_sweep: Duration) -> Result<Watch> {
         let logs = index.logs().to_path_buf();
         let io = |source: std::io::Error| Error::Io { path: logs.clone(), source };
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            // macOS's FSEvents watcher (in notify) stops and restarts its stream for every
+            // directory added, and a change made meanwhile sends no event: answers could be
+            // stale. Sweeping is slower, never stale.
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "watch mode needs Linux's inotify, so far",
+            )));
+        }
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let temp = std::env::temp_dir();
         remove_abandoned_barrier_dirs(&temp);
@@ -231,7 +240,7 @@ fn watch_error(path: &Path, e: notify::Error) -> Error {
 /// writes: writes by another machine (or by the host of a VM's shared folder) would show only
 /// at the safety sweep.
 fn warn_if_elsewhere_writes_unseen(logs: &Path) {
-    let Some(kind) = rustix::fs::statfs(logs).ok().and_then(|s| shared_filesystem(s.f_type as u32)) else {
+    let Some(kind) = rustix::fs::statfs(logs).ok().and_then(|s| shared_filesystem_of(&s)) else {
         return;
     };
     tracing::warn!(
@@ -242,8 +251,33 @@ fn warn_if_elsewhere_writes_unseen(logs: &Path) {
     );
 }
 
-/// The name of a filesystem kind (`statfs`'s magic number) that other machines can write to
-/// without an inotify event here: network filesystems, FUSE, and VM shared folders.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn shared_filesystem_of(s: &rustix::fs::StatFs) -> Option<&'static str> {
+    shared_filesystem(s.f_type as u32)
+}
+
+/// macOS names the kind (FSEvents, like inotify, reports only this machine's writes).
+#[cfg(target_vendor = "apple")]
+fn shared_filesystem_of(s: &rustix::fs::StatFs) -> Option<&'static str> {
+    let name: Vec<u8> = s.f_fstypename.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    Some(match &name[..] {
+        b"nfs" => "NFS",
+        b"smbfs" => "SMB",
+        b"afpfs" => "AFP",
+        b"webdav" => "WebDAV",
+        b"macfuse" | b"osxfuse" | b"fusefs" => "FUSE",
+        _ => return None,
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn shared_filesystem_of(_: &rustix::fs::StatFs) -> Option<&'static str> {
+    None
+}
+
+/// The name of a filesystem kind (Linux's `statfs` magic number) that other machines can write
+/// to without an inotify event here: network filesystems, FUSE, and VM shared folders.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn shared_filesystem(magic: u32) -> Option<&'static str> {
     Some(match magic {
         0x6969 => "NFS",
@@ -473,6 +507,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn shared_filesystems_are_told_from_local_ones() {
         let magic = |p: &str| rustix::fs::statfs(p).unwrap().f_type as u32;
         assert_eq!(shared_filesystem(magic("/proc")), None);

@@ -320,7 +320,9 @@ fn read_your_writes(watch: bool) {
     // The logs directory itself replaced (a restore, a re-pointed symlink): the new one is what
     // is listed, and changes in it are seen.
     let logs_dir = std::fs::metadata(&logs).unwrap();
-    assert_eq!(inotify_watches().contains(&(logs_dir.dev(), logs_dir.ino())), watch, "the logs directory watched");
+    if let Some(watches) = inotify_watches() {
+        assert_eq!(watches.contains(&(logs_dir.dev(), logs_dir.ino())), watch, "the logs directory watched");
+    }
     std::fs::rename(&logs, tmp.path().join("logs.old")).unwrap();
     std::fs::create_dir_all(logs.join("d")).unwrap();
     append(&logs, "d", "{\"role\": \"user\", \"content\": \"restored\"}\n");
@@ -333,7 +335,7 @@ fn read_your_writes(watch: bool) {
         .map(|d| std::fs::metadata(tmp.path().join("logs.old").join(d)).unwrap())
         .map(|m| (m.dev(), m.ino()))
         .collect();
-    let watching_old = || inotify_watches().into_iter().filter(|w| old.contains(w)).count();
+    let watching_old = || inotify_watches().map_or(0, |w| w.into_iter().filter(|w| old.contains(w)).count());
     if watch {
         // The old watcher's instance closes on its own thread, just after the swap.
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -307,23 +307,29 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, EntryState> {
 }
 
 /// What this process's inotify instances watch, as (device, inode) pairs (Linux's
-/// `/proc/self/fdinfo`), the device in `stat`'s numbering.
-pub fn inotify_watches() -> std::collections::HashSet<(u64, u64)> {
-    let mut watches = std::collections::HashSet::new();
-    let Ok(fds) = std::fs::read_dir("/proc/self/fdinfo") else { return watches };
-    for fd in fds.flatten() {
-        let Ok(info) = std::fs::read_to_string(fd.path()) else { continue };
-        for line in info.lines().filter(|l| l.starts_with("inotify ")) {
-            let field = |key: &str| {
-                let value = line.split(' ').find_map(|f| f.strip_prefix(key))?;
-                u64::from_str_radix(value, 16).ok()
-            };
-            if let (Some(ino), Some(sdev)) = (field("ino:"), field("sdev:")) {
-                // The kernel prints its own device numbering: major in the bits above 20.
-                let dev = libc::makedev((sdev >> 20) as u32, (sdev & 0xf_ffff) as u32);
-                watches.insert((dev, ino));
+/// `/proc/self/fdinfo`), the device in `stat`'s numbering; None where the system does not say
+/// (macOS watches through FSEvents).
+pub fn inotify_watches() -> Option<std::collections::HashSet<(u64, u64)>> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut watches = std::collections::HashSet::new();
+        let Ok(fds) = std::fs::read_dir("/proc/self/fdinfo") else { return Some(watches) };
+        for fd in fds.flatten() {
+            let Ok(info) = std::fs::read_to_string(fd.path()) else { continue };
+            for line in info.lines().filter(|l| l.starts_with("inotify ")) {
+                let field = |key: &str| {
+                    let value = line.split(' ').find_map(|f| f.strip_prefix(key))?;
+                    u64::from_str_radix(value, 16).ok()
+                };
+                if let (Some(ino), Some(sdev)) = (field("ino:"), field("sdev:")) {
+                    // The kernel prints its own device numbering: major in the bits above 20.
+                    let dev = libc::makedev((sdev >> 20) as u32, (sdev & 0xf_ffff) as u32);
+                    watches.insert((dev, ino));
+                }
             }
         }
+        Some(watches)
     }
-    watches
+    #[cfg(not(target_os = "linux"))]
+    None
 }

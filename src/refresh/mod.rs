@@ -101,9 +101,14 @@ fn mtime_ns(m: &FileStat) -> i64 {
     m.mtime * 1_000_000_000 + m.mtime_nsec
 }
 
-/// The clock that file timestamps come from (the kernel's coarse one), in ns since the epoch.
+/// The clock that file timestamps come from, in ns since the epoch: Linux stamps files from its
+/// coarse clock (a tick behind the precise one), macOS and the BSDs from the precise one.
 pub(crate) fn file_clock_ns() -> i64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = rustix::time::ClockId::RealtimeCoarse;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = rustix::time::ClockId::Realtime;
+    let t = rustix::time::clock_gettime(clock);
     t.tv_sec * 1_000_000_000 + t.tv_nsec as i64
 }
 
@@ -125,6 +130,13 @@ pub(crate) fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
     t + granularity >= began_ns && t <= began_ns + AHEAD_NS
 }
 
+/// How the logs directory is opened for lookups through it: Linux opens a path without reading
+/// it; elsewhere (macOS) a read-only handle does, which listing the directory needs anyway.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const LOOKUP_ONLY: OFlags = OFlags::PATH;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const LOOKUP_ONLY: OFlags = OFlags::RDONLY;
+
 /// The logs dir's entries, and the directory's stamp when they were listed (none if it was
 /// racy then: see [`racy`]).
 #[derive(Clone)]
@@ -143,7 +155,9 @@ fn list(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, kept: Option<Listing>,
     // Before listing: a change made while we list moves the stamp past this one.
     let m = rustix::fs::fstat(logs_fd).map_err(|e| failed(e.into()))?;
     let (mtime, ctime) = ((m.st_mtime, m.st_mtime_nsec as i64), (m.st_ctime, m.st_ctime_nsec as i64));
-    let stamp = (m.st_dev, m.st_ino, mtime.0 * 1_000_000_000 + mtime.1, ctime.0 * 1_000_000_000 + ctime.1);
+    #[allow(clippy::unnecessary_cast)] // dev_t: u64 on Linux, i32 on macOS
+    let dev = m.st_dev as u64;
+    let stamp = (dev, m.st_ino, mtime.0 * 1_000_000_000 + mtime.1, ctime.0 * 1_000_000_000 + ctime.1);
     if let Some(kept) = kept.filter(|k| k.stamp == Some(stamp)) {
         return Ok(kept);
     }
@@ -335,7 +349,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
     }
     // Everything under the logs dir is looked up from here, through the same directory.
-    let logs_fd = rustix::fs::open(logs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    let logs_fd = rustix::fs::open(logs, LOOKUP_ONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::Logs { path: logs.into(), source: e.into() })?;
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
     let complete = only.is_none() || kept.is_some();

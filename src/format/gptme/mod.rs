@@ -17,10 +17,9 @@ pub const LOG_FILE: &str = "conversation.jsonl";
 /// The gptme release whose answers convmeta reproduces (checked against it, field by field).
 pub const GPTME_VERSION: &str = "0.35.1";
 
-/// gptme's logs directory: `$GPTME_LOGS_HOME` if set and non-blank, else
-/// `$XDG_DATA_HOME/gptme/logs`, else `~/.local/share/gptme/logs`. As gptme reads them, the
-/// variables lose surrounding whitespace, and `~` is the password database's home when `$HOME`
-/// is unset.
+/// gptme's logs directory: `$GPTME_LOGS_HOME` if set and non-blank, else `logs` in
+/// [`data_dir`]. As gptme reads them, the variables lose surrounding whitespace, and `~` is the
+/// password database's home when `$HOME` is unset.
 pub fn default_logs_dir() -> Option<PathBuf> {
     match env_path("GPTME_LOGS_HOME") {
         Some(d) => Some(PathBuf::from(d)),
@@ -28,12 +27,24 @@ pub fn default_logs_dir() -> Option<PathBuf> {
     }
 }
 
-/// gptme's data directory (Linux rules): `$XDG_DATA_HOME/gptme`, else `~/.local/share/gptme`.
+/// gptme's data directory: `$XDG_DATA_HOME/gptme`, else `~/.local/share/gptme` if it exists,
+/// else the platform's (platformdirs' `user_data_dir`): the same on Linux,
+/// `~/Library/Application Support/gptme` on macOS.
 pub fn data_dir() -> Option<PathBuf> {
-    if let Some(d) = env_path("XDG_DATA_HOME") {
+    let home = side::home_dir().filter(|h| !h.is_empty()).map(PathBuf::from);
+    data_dir_with(env_path("XDG_DATA_HOME"), home, cfg!(target_vendor = "apple"))
+}
+
+fn data_dir_with(xdg_data_home: Option<std::ffi::OsString>, home: Option<PathBuf>, apple: bool) -> Option<PathBuf> {
+    if let Some(d) = xdg_data_home {
         return Some(PathBuf::from(d).join("gptme"));
     }
-    side::home_dir().filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".local/share/gptme"))
+    let home = home?;
+    let shared = home.join(".local/share/gptme");
+    Some(match apple && !shared.exists() {
+        true => home.join("Library/Application Support/gptme"),
+        false => shared,
+    })
 }
 
 /// Where gptme-server 0.35.1 shares the token it made up (when `GPTME_SERVER_TOKEN` is unset)
@@ -108,6 +119,7 @@ impl From<&std::fs::Metadata> for FileStat {
 }
 
 impl From<rustix::fs::Stat> for FileStat {
+    #[allow(clippy::unnecessary_cast)] // the fields' types differ between Linux and macOS
     fn from(st: rustix::fs::Stat) -> Self {
         FileStat {
             is_file: rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile,
@@ -115,7 +127,7 @@ impl From<rustix::fs::Stat> for FileStat {
             size: st.st_size as u64,
             mtime: st.st_mtime,
             mtime_nsec: st.st_mtime_nsec as i64,
-            mode: st.st_mode & 0o7777,
+            mode: st.st_mode as u32 & 0o7777,
         }
     }
 }
@@ -177,4 +189,24 @@ pub fn probe(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, id: &str) -> Opti
         stat("branches").ok().map(FileStat::from),
     ];
     Some(Found { id: id.to_owned(), dir: logs.join(id), log, side })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_directory_is_where_gptme_puts_it_on_each_platform() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().to_path_buf();
+        let data = |xdg: Option<&str>, apple| data_dir_with(xdg.map(Into::into), Some(home.clone()), apple).unwrap();
+        assert_eq!(data(Some("/x"), true), Path::new("/x/gptme"));
+        assert_eq!(data(Some("/x"), false), Path::new("/x/gptme"));
+        assert_eq!(data(None, false), home.join(".local/share/gptme"));
+        assert_eq!(data(None, true), home.join("Library/Application Support/gptme"));
+        // gptme's own fallback, taken on macOS too when it exists.
+        std::fs::create_dir_all(home.join(".local/share/gptme")).unwrap();
+        assert_eq!(data(None, true), home.join(".local/share/gptme"));
+        assert_eq!(data_dir_with(None, None, false), None);
+    }
 }
