@@ -363,8 +363,14 @@ struct WriterSlot {
 impl Drop for WriterSlot {
     fn drop(&mut self) {
         if let Some(c) = &self.conn {
+            // An error here is the file's (a full disk): nothing is lost, the WAL keeps it all.
             if let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::debug!(error = %e, "no checkpoint at close");
+                let wal = c.path().map(|p| format!("{p}-wal")).unwrap_or_default();
+                tracing::warn!(
+                    error = %e,
+                    "at exit, the write-ahead log could not be copied into the database file; nothing \
+                     is lost: it stays in {wal}, which belongs with the database file"
+                );
             }
         }
     }
