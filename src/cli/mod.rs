@@ -48,11 +48,12 @@ pub enum Command {
 #[derive(Args, Clone)]
 pub struct Target {
     /// The gptme logs directory [default: $GPTME_LOGS_HOME, else $XDG_DATA_HOME/gptme/logs,
-    /// else ~/.local/share/gptme/logs]
+    /// else ~/.local/share/gptme/logs, or on macOS, if that is missing,
+    /// ~/Library/Application Support/gptme/logs]
     #[arg(long, value_name = "DIR")]
     pub logs: Option<PathBuf>,
     /// The index database [default: $CONVMETA_DB, else a file under $XDG_CACHE_HOME/convmeta
-    /// named after the logs directory]
+    /// (~/.cache, on macOS ~/Library/Caches) named after the logs directory]
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
 }
