@@ -31,11 +31,18 @@ pub trait Classify {
     /// do; the portable one looks only where asked.
     const ALWAYS_CHECK_ESCAPES: bool;
     unsafe fn bits(p: *const u8) -> Bits;
-    /// Of the bytes at positions `at` (each follows a backslash): those that are not escape
-    /// letters (`"\/bfnrtu`), and the `u`s.
-    unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64);
-    /// Of the bytes at positions `at`, those that are not hex digits.
-    unsafe fn not_hex(p: *const u8, at: u64) -> u64;
+    /// Of the bytes at positions `at`: those that are not escape letters (`"\\/bfnrtu`) and
+    /// the `u`s; of those and the four bytes after each (where a `\\u`'s digits are), those
+    /// that are not hex digits. Other positions may hold anything.
+    unsafe fn classes(p: *const u8, at: u64) -> Classes;
+}
+
+/// What [`Classify::classes`] finds.
+#[derive(Clone, Copy)]
+pub struct Classes {
+    pub not_letter: u64,
+    pub u: u64,
+    pub not_hex: u64,
 }
 
 /// Bits at odd positions.
@@ -67,39 +74,36 @@ pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<usize> {
         // SAFETY: `p` points at BLOCK readable bytes; the caller picked `C` for this CPU.
         let m = unsafe { C::bits(p) };
 
-        // Runs of backslashes: adding a run's start bit carries past its end. The run escapes the
-        // byte after it when its length is odd, i.e. when start and end differ in parity.
-        let backslash = m.backslash & !escaped_next;
-        let starts = backslash & !(backslash << 1);
-        let (after_even_runs, _) = backslash.overflowing_add(starts & !ODD);
-        let (after_odd_runs, carry) = backslash.overflowing_add(starts & ODD);
-        let escaped = (after_even_runs & !backslash & ODD) | (after_odd_runs & !backslash & !ODD) | escaped_next;
-        escaped_next = u64::from(carry);
+        // Escaped bytes: each backslash that is not itself escaped starts a run; subtracting the
+        // run starts from the odd bits (shifted by one) leaves, in each run, bits that alternate
+        // from its start, so that the byte after a run is marked when the run is odd-length.
+        let potential = m.backslash & !escaped_next;
+        let codes = ((potential << 1 | ODD).wrapping_sub(potential)) ^ ODD;
+        let escaped = codes ^ (m.backslash | escaped_next);
+        escaped_next = (codes & m.backslash) >> 63;
 
         let ends = m.quote & !escaped;
         let end = ends & ends.wrapping_neg();
         let before_end = end.wrapping_sub(1); // all bits when there is no end in this block
         let through_end = before_end | end;
-        if m.control & before_end != 0 {
-            return Err(Malformed::Json);
-        }
-        let mut need_hex = hex_next;
-        hex_next = 0;
         let escapes = escaped & before_end;
-        if C::ALWAYS_CHECK_ESCAPES || escapes != 0 {
+        let mut bad = m.control & before_end;
+        let mut need_hex = hex_next;
+        if C::ALWAYS_CHECK_ESCAPES || (escapes | need_hex) & through_end != 0 {
             // SAFETY: as above.
-            let (bad, u) = unsafe { C::bad_escapes(p, escapes) };
-            if bad != 0 {
-                return Err(Malformed::Json);
-            }
-            need_hex |= u << 1 | u << 2 | u << 3 | u << 4;
-            hex_next = u >> 63 | u >> 62 | u >> 61 | u >> 60;
+            let c = unsafe { C::classes(p, escapes | need_hex) };
+            let u = escapes & c.u;
+            let pairs = u | u << 1;
+            // The four bytes after each `\u` must be hex digits. A quote is not one, so a `\u`
+            // cut short by the end is caught here too.
+            need_hex |= pairs << 1 | pairs << 3;
+            bad |= escapes & c.not_letter | need_hex & through_end & c.not_hex;
+            let pairs = u | u >> 1;
+            hex_next = pairs >> 62 | pairs >> 60;
+        } else {
+            hex_next = 0;
         }
-        // A quote is not a hex digit, so a `\u` cut short by the end is caught here too.
-        // SAFETY: as above.
-        if (C::ALWAYS_CHECK_ESCAPES || need_hex & through_end != 0)
-            && unsafe { C::not_hex(p, need_hex & through_end) } != 0
-        {
+        if bad != 0 {
             return Err(Malformed::Json);
         }
         non_ascii |= m.non_ascii & before_end != 0;
@@ -203,30 +207,19 @@ impl Classify for Portable {
         m
     }
 
-    unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
-        let (mut bad, mut u) = (0, 0);
-        let mut rest = at;
+    unsafe fn classes(p: *const u8, at: u64) -> Classes {
+        let mut c = Classes { not_letter: 0, u: 0, not_hex: 0 };
+        let mut rest = at | at << 1 | at << 2 | at << 3 | at << 4;
         while rest != 0 {
             let i = rest.trailing_zeros();
             // SAFETY: `i` < BLOCK, and the caller guarantees BLOCK readable bytes.
-            let c = unsafe { *p.add(i as usize) };
-            bad |= u64::from(!b"\"\\/bfnrtu".contains(&c)) << i;
-            u |= u64::from(c == b'u') << i;
+            let byte = unsafe { *p.add(i as usize) };
+            c.not_letter |= u64::from(!b"\"\\/bfnrtu".contains(&byte)) << i;
+            c.u |= u64::from(byte == b'u') << i;
+            c.not_hex |= u64::from(!byte.is_ascii_hexdigit()) << i;
             rest &= rest - 1;
         }
-        (bad, u)
-    }
-
-    unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
-        let mut bad = 0;
-        let mut rest = at;
-        while rest != 0 {
-            let i = rest.trailing_zeros();
-            // SAFETY: as above.
-            bad |= u64::from(!unsafe { *p.add(i as usize) }.is_ascii_hexdigit()) << i;
-            rest &= rest - 1;
-        }
-        bad
+        c
     }
 }
 
@@ -234,7 +227,7 @@ impl Classify for Portable {
 pub mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{string_end_with, Bits, Classify, Result, BLOCK};
+    use super::{string_end_with, Bits, Classes, Classify, Result, BLOCK};
 
     /// SSE2 is part of the x86_64 baseline: 4 lanes of 16 bytes, compares only (no byte shuffles).
     pub struct Sse2;
@@ -264,7 +257,7 @@ pub mod x86 {
         }
 
         #[inline(always)]
-        unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
+        unsafe fn classes(p: *const u8, _at: u64) -> Classes {
             // SAFETY: the caller guarantees BLOCK readable bytes; SSE2 is always there.
             unsafe {
                 let v: [__m128i; 4] = std::array::from_fn(|k| _mm_loadu_si128(p.add(16 * k).cast()));
@@ -273,24 +266,16 @@ pub mod x86 {
                     let any = b"\"\\/bfnrtu".iter().fold(_mm_setzero_si128(), |m, &c| _mm_or_si128(m, eq(k, c)));
                     _mm_movemask_epi8(any)
                 });
-                (at & !letters, at & join16(|k| _mm_movemask_epi8(eq(k, b'u'))))
-            }
-        }
-
-        #[inline(always)]
-        unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
-            // SAFETY: as above.
-            unsafe {
                 let in_range = |v: __m128i, lo: u8, hi: u8| {
                     let above = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(lo as i8)), v);
                     let below = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(hi as i8)), v);
                     _mm_and_si128(above, below)
                 };
-                at & !join16(|k| {
-                    let v = _mm_loadu_si128(p.add(16 * k).cast());
-                    let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
-                    _mm_movemask_epi8(_mm_or_si128(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f')))
-                })
+                let hex = join16(|k| {
+                    let lower = _mm_or_si128(v[k], _mm_set1_epi8(0x20));
+                    _mm_movemask_epi8(_mm_or_si128(in_range(v[k], b'0', b'9'), in_range(lower, b'a', b'f')))
+                });
+                Classes { not_letter: !letters, u: join16(|k| _mm_movemask_epi8(eq(k, b'u'))), not_hex: !hex }
             }
         }
     }
@@ -332,39 +317,42 @@ pub mod x86 {
         unsafe { (_mm256_loadu_si256(p.cast()), _mm256_loadu_si256(p.add(32).cast())) }
     }
 
-    /// Bytes in `lo..=hi`, unsigned.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn in_range(v: __m256i, lo: u8, hi: u8) -> __m256i {
-        let above = _mm256_cmpeq_epi8(_mm256_max_epu8(v, _mm256_set1_epi8(lo as i8)), v);
-        let below = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(hi as i8)), v);
-        _mm256_and_si256(above, below)
-    }
-
-    /// Escape letters by nibble tables: a byte is one when its low nibble's entry and its high
-    /// nibble's entry share a bit. Bits: 0 = 0x2_ (`"` `/`), 1 = 0x5_ (`\\`), 2 = 0x6_ (`b` `f`
-    /// `n`), 3 = 0x7_ (`r` `t` `u`).
+    /// One byte-table lookup classifies a byte three ways: a byte's class is its low nibble's
+    /// entry ANDed with its high nibble's. Bits 0–3: escape letters (0 = 0x2_ `"` `/`, 1 = 0x5_
+    /// `\\`, 2 = 0x6_ `b` `f` `n`, 3 = 0x7_ `r` `t` `u`); bits 4–5: hex digits (4 = 0x3_ digits,
+    /// 5 = 0x4_ and 0x6_ `a`–`f`); bit 7: `u`.
     #[inline]
     #[target_feature(enable = "sse2")]
-    fn escape_tables() -> (__m128i, __m128i) {
+    fn class_tables() -> (__m128i, __m128i) {
+        const D: i8 = 0x10; // low nibble of a digit
+        const L: i8 = 0x20; // low nibble of a hex letter
         #[rustfmt::skip]
-        let by_low = _mm_setr_epi8(0, 0, 0b1101, 0, 0b1000, 0b1000, 0b0100, 0, 0, 0, 0, 0, 0b0010, 0, 0b0100, 0b0001);
+        let by_low = _mm_setr_epi8(
+            D, D | L, 0b1101 | D | L, D | L, 0b1000 | D | L, 0b1000 | D | L | -0x80, 0b0100 | D | L, D,
+            D, D, 0, 0, 0b0010, 0, 0b0100, 0b0001,
+        );
         #[rustfmt::skip]
-        let by_high = _mm_setr_epi8(0, 0, 0b0001, 0, 0, 0b0010, 0b0100, 0b1000, 0, 0, 0, 0, 0, 0, 0, 0);
+        let by_high = _mm_setr_epi8(0, 0, 0b0001, D, L, 0b0010, 0b0100 | L, 0b1000 | -0x80, 0, 0, 0, 0, 0, 0, 0, 0);
         (by_low, by_high)
     }
 
+    /// Escape-letter, hex-digit and `u` bits of each byte (see [`class_tables`]).
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn escape_letter(v: __m256i) -> __m256i {
-        let (by_low, by_high) = escape_tables();
-        let by_low = _mm256_broadcastsi128_si256(by_low);
-        let by_high = _mm256_broadcastsi128_si256(by_high);
+    fn class(v: __m256i) -> __m256i {
+        let (by_low, by_high) = class_tables();
         let nibble = _mm256_set1_epi8(0x0f);
-        let low = _mm256_shuffle_epi8(by_low, _mm256_and_si256(v, nibble));
-        let high = _mm256_shuffle_epi8(by_high, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
-        let none = _mm256_cmpeq_epi8(_mm256_and_si256(low, high), _mm256_setzero_si256());
-        _mm256_xor_si256(none, _mm256_set1_epi8(-1))
+        let low = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(by_low), _mm256_and_si256(v, nibble));
+        let high_nibble = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+        let high = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(by_high), high_nibble);
+        _mm256_and_si256(low, high)
+    }
+
+    /// Bytes whose class has none of `bits`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn lacks(class: __m256i, bits: i8) -> __m256i {
+        _mm256_cmpeq_epi8(_mm256_and_si256(class, _mm256_set1_epi8(bits)), _mm256_setzero_si256())
     }
 
     impl Classify for Avx2 {
@@ -392,22 +380,14 @@ pub mod x86 {
 
         #[inline]
         #[target_feature(enable = "avx2")]
-        unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
+        unsafe fn classes(p: *const u8, _at: u64) -> Classes {
             let (a, b) = load(p);
-            let u = _mm256_set1_epi8(b'u' as i8);
-            let letters = join32(escape_letter(a), escape_letter(b));
-            (at & !letters, at & join32(_mm256_cmpeq_epi8(a, u), _mm256_cmpeq_epi8(b, u)))
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx2")]
-        unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
-            let (a, b) = load(p);
-            let hex = |v: __m256i| {
-                let lower = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
-                _mm256_or_si256(in_range(v, b'0', b'9'), in_range(lower, b'a', b'f'))
-            };
-            at & !join32(hex(a), hex(b))
+            let (a, b) = (class(a), class(b));
+            Classes {
+                not_letter: join32(lacks(a, 0x0f), lacks(b, 0x0f)),
+                u: join32(a, b),
+                not_hex: join32(lacks(a, 0x30), lacks(b, 0x30)),
+            }
         }
     }
 
@@ -447,27 +427,19 @@ pub mod x86 {
 
         #[inline]
         #[target_feature(enable = "avx512bw")]
-        unsafe fn bad_escapes(p: *const u8, at: u64) -> (u64, u64) {
-            // SAFETY: as above.
+        unsafe fn classes(p: *const u8, _at: u64) -> Classes {
+            // SAFETY: the caller guarantees BLOCK readable bytes at `p`.
             let v = unsafe { _mm512_loadu_si512(p.cast()) };
-            // The same nibble tables as AVX2's, in each 16-byte lane.
-            let (by_low, by_high) = escape_tables();
-            let by_low = _mm512_broadcast_i32x4(by_low);
-            let by_high = _mm512_broadcast_i32x4(by_high);
-            let low = _mm512_shuffle_epi8(by_low, _mm512_and_si512(v, splat(0x0f)));
-            let high = _mm512_shuffle_epi8(by_high, _mm512_and_si512(_mm512_srli_epi16(v, 4), splat(0x0f)));
-            (at & !_mm512_test_epi8_mask(low, high), at & _mm512_cmpeq_epi8_mask(v, splat(b'u')))
-        }
-
-        #[inline]
-        #[target_feature(enable = "avx512bw")]
-        unsafe fn not_hex(p: *const u8, at: u64) -> u64 {
-            // SAFETY: as above.
-            let v = unsafe { _mm512_loadu_si512(p.cast()) };
-            let digit = _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, splat(b'0')), splat(9));
-            let lower = _mm512_or_si512(v, splat(0x20));
-            let letter = _mm512_cmple_epu8_mask(_mm512_sub_epi8(lower, splat(b'a')), splat(5));
-            at & !(digit | letter)
+            // The same tables as AVX2's, in each 16-byte lane.
+            let (by_low, by_high) = class_tables();
+            let low = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(by_low), _mm512_and_si512(v, splat(0x0f)));
+            let high_nibble = _mm512_and_si512(_mm512_srli_epi16(v, 4), splat(0x0f));
+            let class = _mm512_and_si512(low, _mm512_shuffle_epi8(_mm512_broadcast_i32x4(by_high), high_nibble));
+            Classes {
+                not_letter: _mm512_testn_epi8_mask(class, splat(0x0f)),
+                u: _mm512_movepi8_mask(class),
+                not_hex: _mm512_testn_epi8_mask(class, splat(0x30)),
+            }
         }
     }
 
@@ -552,6 +524,35 @@ mod tests {
                 let whole = matches!(reference, Ok(end) if end == doc.len() - 1);
                 let theirs = serde_json::from_slice::<serde_json::Value>(&doc).is_ok();
                 assert_eq!(whole, theirs, "{}", String::from_utf8_lossy(&doc));
+            }
+        }
+    }
+
+    /// Every implementation classifies every byte value as the portable one does (which says
+    /// what an escape letter and a hex digit are in the plainest words).
+    #[test]
+    fn classes_agree_for_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        for block in all.chunks(BLOCK) {
+            let p = block.as_ptr();
+            // SAFETY: each chunk holds BLOCK bytes; each vector one runs only where the CPU has it.
+            let reference = unsafe { Portable::classes(p, u64::MAX) };
+            let mut theirs = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                theirs.push(("sse2", x86::Sse2::classes(p, u64::MAX)));
+                if std::is_x86_feature_detected!("avx2") {
+                    theirs.push(("avx2", x86::Avx2::classes(p, u64::MAX)));
+                }
+                if std::is_x86_feature_detected!("avx512bw") {
+                    theirs.push(("avx512", x86::Avx512::classes(p, u64::MAX)));
+                }
+            }
+            for (name, c) in theirs {
+                let from = block[0];
+                assert_eq!(c.not_letter, reference.not_letter, "{name}: escape letters from {from:#x}");
+                assert_eq!(c.u, reference.u, "{name}: u from {from:#x}");
+                assert_eq!(c.not_hex, reference.not_hex, "{name}: hex digits from {from:#x}");
             }
         }
     }
