@@ -324,8 +324,8 @@ pub mod x86 {
     #[inline]
     #[target_feature(enable = "sse2")]
     fn class_tables() -> (__m128i, __m128i) {
-        const D: i8 = 0x10; // low nibble of a digit
-        const L: i8 = 0x20; // low nibble of a hex letter
+        const D: i8 = 0x10; // bit 4: a decimal digit, 0x30–0x39
+        const L: i8 = 0x20; // bit 5: a hex letter, 0x41–0x46 or 0x61–0x66
         #[rustfmt::skip]
         let by_low = _mm_setr_epi8(
             D, D | L, 0b1101 | D | L, D | L, 0b1000 | D | L, 0b1000 | D | L | -0x80, 0b0100 | D | L, D,
