@@ -470,32 +470,32 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     };
 
     let pass = Pass { store, logs, logs_real: Default::default(), problems: ProblemLog::default(), began_ns };
-    if jobs.len() <= 1 {
-        // The common case while serving: one conversation changed. No threads needed.
+    // The thread that writes builds rows too, between writing the others' (one thread per
+    // core in all, and none parked waiting for rows: waking a thread for every row cost more
+    // than its write). One changed conversation, the common case while serving, spawns none.
+    let next = AtomicUsize::new(0);
+    let take = || jobs.get(next.fetch_add(1, Ordering::Relaxed));
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = mpsc::channel::<Result<Outcome>>();
+        for _ in 1..opts.jobs.max(1).min(jobs.len()) {
+            let (tx, take, pass) = (tx.clone(), &take, &pass);
+            s.spawn(move || {
+                let mut buf = Vec::new();
+                while let Some(job) = take() {
+                    if tx.send(build(pass, job, &mut buf)).is_err() {
+                        break; // the writer failed and stopped listening
+                    }
+                }
+            });
+        }
+        drop(tx);
         let mut buf = Vec::new();
-        for job in &jobs {
+        while let Some(job) = take() {
+            rx.try_iter().try_for_each(|out| write(out?))?;
             write(build(&pass, job, &mut buf)?)?;
         }
-    } else {
-        let next = AtomicUsize::new(0);
-        std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
-            for _ in 0..opts.jobs.max(1).min(jobs.len()) {
-                let tx = tx.clone();
-                let (jobs, next, pass) = (&jobs, &next, &pass);
-                s.spawn(move || {
-                    let mut buf = Vec::new();
-                    while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        if tx.send(build(pass, job, &mut buf)).is_err() {
-                            break; // the writer failed and stopped listening
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            rx.into_iter().try_for_each(|out| write(out?))
-        })?;
-    }
+        rx.into_iter().try_for_each(|out| write(out?))
+    })?;
     stats.with_new_problems = pass.problems.finish();
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
