@@ -426,7 +426,8 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
     // The resume points it writes, while there are few.
     let mut written: Option<HashMap<String, Resumed>> = Some(HashMap::new());
-    // Largest first keeps the threads evenly busy to the end.
+    // Sorted largest first: the threads that only read take from the front, the writer from
+    // the back, and all stay busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log.size));
     if let Some(p) = opts.progress {
         p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log.size).sum());
@@ -472,16 +473,22 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let pass = Pass { store, logs, logs_real: Default::default(), problems: ProblemLog::default(), began_ns };
     // The thread that writes builds rows too, between writing the others' (one thread per
     // core in all, and none parked waiting for rows: waking a thread for every row cost more
-    // than its write). One changed conversation, the common case while serving, spawns none.
-    let next = AtomicUsize::new(0);
-    let take = || jobs.get(next.fetch_add(1, Ordering::Relaxed));
+    // than its write). It takes the smallest jobs, from the back, and the others the largest,
+    // so it is soon free to write again and few rows wait for it. One changed conversation, the
+    // common case while serving, spawns no thread.
+    let todo = std::sync::Mutex::new(0..jobs.len());
+    let take = |largest: bool| {
+        let mut todo = todo.lock().unwrap_or_else(|p| p.into_inner());
+        if largest { todo.next() } else { todo.next_back() }.map(|i| &jobs[i])
+    };
     std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = mpsc::channel::<Result<Outcome>>();
+        // Bounded all the same: a row waiting costs kilobytes.
+        let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
         for _ in 1..opts.jobs.max(1).min(jobs.len()) {
             let (tx, take, pass) = (tx.clone(), &take, &pass);
             s.spawn(move || {
                 let mut buf = Vec::new();
-                while let Some(job) = take() {
+                while let Some(job) = take(true) {
                     if tx.send(build(pass, job, &mut buf)).is_err() {
                         break; // the writer failed and stopped listening
                     }
@@ -490,7 +497,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
         drop(tx);
         let mut buf = Vec::new();
-        while let Some(job) = take() {
+        while let Some(job) = take(false) {
             rx.try_iter().try_for_each(|out| write(out?))?;
             write(build(&pass, job, &mut buf)?)?;
         }
