@@ -11,7 +11,7 @@ use crate::refresh::{default_jobs, Options, Progress};
 pub struct BackfillArgs {
     #[command(flatten)]
     target: Target,
-    /// Threads reading logs [default: all cores]
+    /// Threads reading logs, the one writing the index among them [default: all cores]
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
 }

@@ -30,7 +30,7 @@ pub trait Progress: Sync {
 }
 
 pub struct Options<'a> {
-    /// Threads that stat and read logs.
+    /// Threads that stat and read logs (the one that writes the rows among them).
     pub jobs: usize,
     /// Commit at least this often (a backfill, so an interrupted run keeps its progress). None:
     /// one transaction for the whole refresh, so readers never see half of it.
