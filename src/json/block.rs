@@ -48,6 +48,26 @@ pub struct Classes {
 /// Bits at odd positions.
 const ODD: u64 = 0xAAAA_AAAA_AAAA_AAAA;
 
+/// The vector implementations classify a byte three ways with one byte-table lookup per
+/// nibble: a byte's class is its low nibble's entry (in the first table) ANDed with its high
+/// nibble's (in the second). Bits 0–3: escape letters (0 = 0x2_ `"` `/`, 1 = 0x5_ `\\`,
+/// 2 = 0x6_ `b` `f` `n`, 3 = 0x7_ `r` `t` `u`); bits 4–5: hex digits (4 = 0x3_ digits,
+/// 5 = 0x4_ and 0x6_ `a`–`f`); bit 7: `u`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[rustfmt::skip]
+const CLASS_TABLES: [[u8; 16]; 2] = {
+    const D: u8 = 0x10; // bit 4: a decimal digit, 0x30–0x39
+    const L: u8 = 0x20; // bit 5: a hex letter, 0x41–0x46 or 0x61–0x66
+    const U: u8 = 0x80;
+    [
+        [
+            D, D | L, 0b1101 | D | L, D | L, 0b1000 | D | L, 0b1000 | D | L | U, 0b0100 | D | L, D,
+            D, D, 0, 0, 0b0010, 0, 0b0100, 0b0001,
+        ],
+        [0, 0, 0b0001, D, L, 0b0010, 0b0100 | L, 0b1000 | U, 0, 0, 0, 0, 0, 0, 0, 0],
+    ]
+};
+
 /// Returns the index of the quote that ends the string whose first byte is `b[start]`.
 #[inline(always)]
 pub fn string_end_with<C: Classify>(b: &[u8], start: usize) -> Result<usize> {
@@ -152,16 +172,18 @@ pub fn string_end(b: &[u8], start: usize) -> Result<usize> {
         }
         string_end_with::<x86::Sse2>(b, start)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    return string_end_with::<arm::Neon>(b, start);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     string_end_with::<Portable>(b, start)
 }
 
 /// Eight bytes at a time in ordinary registers (SWAR), for CPUs without a vector implementation
 /// here (and as the tests' reference).
-#[cfg(any(test, not(target_arch = "x86_64")))]
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 pub struct Portable;
 
-#[cfg(any(test, not(target_arch = "x86_64")))]
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 mod swar {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -189,7 +211,7 @@ mod swar {
     }
 }
 
-#[cfg(any(test, not(target_arch = "x86_64")))]
+#[cfg(any(test, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 impl Classify for Portable {
     const ALWAYS_CHECK_ESCAPES: bool = false;
 
@@ -227,7 +249,7 @@ impl Classify for Portable {
 pub mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{string_end_with, Bits, Classes, Classify, Result, BLOCK};
+    use super::{string_end_with, Bits, Classes, Classify, Result, BLOCK, CLASS_TABLES};
 
     /// SSE2 is part of the x86_64 baseline: 4 lanes of 16 bytes, compares only (no byte shuffles).
     pub struct Sse2;
@@ -317,26 +339,15 @@ pub mod x86 {
         unsafe { (_mm256_loadu_si256(p.cast()), _mm256_loadu_si256(p.add(32).cast())) }
     }
 
-    /// One byte-table lookup classifies a byte three ways: a byte's class is its low nibble's
-    /// entry ANDed with its high nibble's. Bits 0–3: escape letters (0 = 0x2_ `"` `/`, 1 = 0x5_
-    /// `\\`, 2 = 0x6_ `b` `f` `n`, 3 = 0x7_ `r` `t` `u`); bits 4–5: hex digits (4 = 0x3_ digits,
-    /// 5 = 0x4_ and 0x6_ `a`–`f`); bit 7: `u`.
+    /// [`CLASS_TABLES`] in registers.
     #[inline]
     #[target_feature(enable = "sse2")]
     fn class_tables() -> (__m128i, __m128i) {
-        const D: i8 = 0x10; // bit 4: a decimal digit, 0x30–0x39
-        const L: i8 = 0x20; // bit 5: a hex letter, 0x41–0x46 or 0x61–0x66
-        #[rustfmt::skip]
-        let by_low = _mm_setr_epi8(
-            D, D | L, 0b1101 | D | L, D | L, 0b1000 | D | L, 0b1000 | D | L | -0x80, 0b0100 | D | L, D,
-            D, D, 0, 0, 0b0010, 0, 0b0100, 0b0001,
-        );
-        #[rustfmt::skip]
-        let by_high = _mm_setr_epi8(0, 0, 0b0001, D, L, 0b0010, 0b0100 | L, 0b1000 | -0x80, 0, 0, 0, 0, 0, 0, 0, 0);
-        (by_low, by_high)
+        // SAFETY: each table holds 16 bytes.
+        unsafe { (_mm_loadu_si128(CLASS_TABLES[0].as_ptr().cast()), _mm_loadu_si128(CLASS_TABLES[1].as_ptr().cast())) }
     }
 
-    /// Escape-letter, hex-digit and `u` bits of each byte (see [`class_tables`]).
+    /// Escape-letter, hex-digit and `u` bits of each byte (see [`CLASS_TABLES`]).
     #[inline]
     #[target_feature(enable = "avx2")]
     fn class(v: __m256i) -> __m256i {
@@ -455,6 +466,77 @@ pub mod x86 {
     const _: () = assert!(BLOCK == 64);
 }
 
+/// NEON is part of the aarch64 baseline (Apple silicon, Graviton, Ampere, a Raspberry Pi 4/5):
+/// no run-time check.
+#[cfg(target_arch = "aarch64")]
+pub mod arm {
+    use std::arch::aarch64::*;
+
+    use super::{Bits, Classes, Classify, BLOCK, CLASS_TABLES};
+
+    /// 4 lanes of 16 bytes, and the byte-table lookups AVX2 uses.
+    pub struct Neon;
+
+    /// The block's 64 bytes at `p`.
+    ///
+    /// # Safety
+    /// `p` points at BLOCK readable bytes.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    unsafe fn load(p: *const u8) -> [uint8x16_t; 4] {
+        // SAFETY: the caller guarantees BLOCK readable bytes.
+        std::array::from_fn(|k| unsafe { vld1q_u8(p.add(16 * k)) })
+    }
+
+    /// One bit per byte (bit i = byte i of the block) of four lanes whose bytes are all ones or
+    /// all zeros. NEON has no movemask: each byte keeps the bit of its place in an 8-byte group,
+    /// and three rounds of pairwise adds gather each group into one byte.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn mask(lanes: [uint8x16_t; 4]) -> u64 {
+        const PLACE: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        // SAFETY: PLACE holds 16 bytes; NEON is always there.
+        let place = unsafe { vld1q_u8(PLACE.as_ptr()) };
+        let [a, b, c, d] = lanes.map(|v| vandq_u8(v, place));
+        let quads = vpaddq_u8(vpaddq_u8(a, b), vpaddq_u8(c, d));
+        vgetq_lane_u64::<0>(vreinterpretq_u64_u8(vpaddq_u8(quads, quads)))
+    }
+
+    impl Classify for Neon {
+        const ALWAYS_CHECK_ESCAPES: bool = true;
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn bits(p: *const u8) -> Bits {
+            // SAFETY: the caller guarantees BLOCK readable bytes.
+            let v = unsafe { load(p) };
+            let eq = |c: u8| mask(v.map(|x| vceqq_u8(x, vdupq_n_u8(c))));
+            Bits {
+                quote: eq(b'"'),
+                backslash: eq(b'\\'),
+                control: mask(v.map(|x| vcleq_u8(x, vdupq_n_u8(0x1f)))),
+                non_ascii: mask(v.map(|x| vcgeq_u8(x, vdupq_n_u8(0x80)))),
+            }
+        }
+
+        #[inline]
+        #[target_feature(enable = "neon")]
+        unsafe fn classes(p: *const u8, _at: u64) -> Classes {
+            // SAFETY: the caller guarantees BLOCK readable bytes; each table holds 16 bytes.
+            let (v, by_low, by_high) =
+                unsafe { (load(p), vld1q_u8(CLASS_TABLES[0].as_ptr()), vld1q_u8(CLASS_TABLES[1].as_ptr())) };
+            // Table lookups give 0 for an index past 15; masking and shifting keep them in range.
+            let class = v.map(|x| {
+                vandq_u8(vqtbl1q_u8(by_low, vandq_u8(x, vdupq_n_u8(0x0f))), vqtbl1q_u8(by_high, vshrq_n_u8::<4>(x)))
+            });
+            let has = |bits: u8| mask(class.map(|c| vtstq_u8(c, vdupq_n_u8(bits))));
+            Classes { not_letter: !has(0x0f), u: has(0x80), not_hex: !has(0x30) }
+        }
+    }
+
+    const _: () = assert!(BLOCK == 64);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +582,8 @@ mod tests {
             let tail = (next() % 30) as usize;
             doc.extend_from_slice(&b"  tail bytes after the string"[..tail]);
             let reference = string_end_with::<Portable>(&doc, 1);
+            #[cfg(target_arch = "aarch64")]
+            assert_eq!(string_end_with::<arm::Neon>(&doc, 1), reference, "{}", String::from_utf8_lossy(&doc));
             #[cfg(target_arch = "x86_64")]
             {
                 assert_eq!(string_end_with::<x86::Sse2>(&doc, 1), reference, "{}", String::from_utf8_lossy(&doc));
@@ -529,30 +613,44 @@ mod tests {
     }
 
     /// Every implementation classifies every byte value as the portable one does (which says
-    /// what an escape letter and a hex digit are in the plainest words).
-    #[cfg(target_arch = "x86_64")]
+    /// what a control character, an escape letter and a hex digit are in the plainest words).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     #[test]
     fn classes_agree_for_every_byte() {
+        /// Both classifications of the block at `p`.
+        ///
+        /// # Safety
+        /// As [`Classify`]'s methods.
+        unsafe fn both<C: Classify>(p: *const u8) -> (Bits, Classes) {
+            unsafe { (C::bits(p), C::classes(p, u64::MAX)) }
+        }
         let all: Vec<u8> = (0..=255).collect();
         for block in all.chunks(BLOCK) {
             let p = block.as_ptr();
             // SAFETY: each chunk holds BLOCK bytes; each vector one runs only where the CPU has it.
-            let reference = unsafe { Portable::classes(p, u64::MAX) };
+            let (bits, classes) = unsafe { both::<Portable>(p) };
             let mut theirs = Vec::new();
+            #[cfg(target_arch = "aarch64")]
+            theirs.push(("neon", unsafe { both::<arm::Neon>(p) }));
+            #[cfg(target_arch = "x86_64")]
             unsafe {
-                theirs.push(("sse2", x86::Sse2::classes(p, u64::MAX)));
+                theirs.push(("sse2", both::<x86::Sse2>(p)));
                 if std::is_x86_feature_detected!("avx2") {
-                    theirs.push(("avx2", x86::Avx2::classes(p, u64::MAX)));
+                    theirs.push(("avx2", both::<x86::Avx2>(p)));
                 }
                 if std::is_x86_feature_detected!("avx512bw") {
-                    theirs.push(("avx512", x86::Avx512::classes(p, u64::MAX)));
+                    theirs.push(("avx512", both::<x86::Avx512>(p)));
                 }
             }
-            for (name, c) in theirs {
-                let from = block[0];
-                assert_eq!(c.not_letter, reference.not_letter, "{name}: escape letters from {from:#x}");
-                assert_eq!(c.u, reference.u, "{name}: u from {from:#x}");
-                assert_eq!(c.not_hex, reference.not_hex, "{name}: hex digits from {from:#x}");
+            let from = block[0];
+            for (name, (b, c)) in theirs {
+                assert_eq!(b.quote, bits.quote, "{name}: quotes from {from:#x}");
+                assert_eq!(b.backslash, bits.backslash, "{name}: backslashes from {from:#x}");
+                assert_eq!(b.control, bits.control, "{name}: control characters from {from:#x}");
+                assert_eq!(b.non_ascii, bits.non_ascii, "{name}: non-ASCII from {from:#x}");
+                assert_eq!(c.not_letter, classes.not_letter, "{name}: escape letters from {from:#x}");
+                assert_eq!(c.u, classes.u, "{name}: u from {from:#x}");
+                assert_eq!(c.not_hex, classes.not_hex, "{name}: hex digits from {from:#x}");
             }
         }
     }
