@@ -477,7 +477,7 @@ pub mod arm {
     /// 4 lanes of 16 bytes, and the byte-table lookups AVX2 uses.
     pub struct Neon;
 
-    /// The block's 64 bytes at `p`.
+    /// The block's 64 bytes at `p`, de-interleaved: lane k holds bytes k, k + 4, k + 8, …
     ///
     /// # Safety
     /// `p` points at BLOCK readable bytes.
@@ -485,21 +485,23 @@ pub mod arm {
     #[target_feature(enable = "neon")]
     unsafe fn load(p: *const u8) -> [uint8x16_t; 4] {
         // SAFETY: the caller guarantees BLOCK readable bytes.
-        std::array::from_fn(|k| unsafe { vld1q_u8(p.add(16 * k)) })
+        let v = unsafe { vld4q_u8(p) };
+        [v.0, v.1, v.2, v.3]
     }
 
-    /// One bit per byte (bit i = byte i of the block) of four lanes whose bytes are all ones or
-    /// all zeros. NEON has no movemask: each byte keeps the bit of its place in an 8-byte group,
-    /// and three rounds of pairwise adds gather each group into one byte.
+    /// One bit per byte (bit i = byte i of the block) of four de-interleaved lanes (see [`load`])
+    /// whose bytes are all ones or all zeros. NEON has no movemask: shift-and-insert puts lane
+    /// k's byte j into bit k of both nibbles of byte j; a narrowing shift then keeps the high
+    /// nibble of even bytes and the low nibble of odd ones, which restores the block's order.
     #[inline]
     #[target_feature(enable = "neon")]
     fn mask(lanes: [uint8x16_t; 4]) -> u64 {
-        const PLACE: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
-        // SAFETY: PLACE holds 16 bytes; NEON is always there.
-        let place = unsafe { vld1q_u8(PLACE.as_ptr()) };
-        let [a, b, c, d] = lanes.map(|v| vandq_u8(v, place));
-        let quads = vpaddq_u8(vpaddq_u8(a, b), vpaddq_u8(c, d));
-        vgetq_lane_u64::<0>(vreinterpretq_u64_u8(vpaddq_u8(quads, quads)))
+        let [m0, m1, m2, m3] = lanes;
+        let low = vsriq_n_u8::<1>(m1, m0);
+        let high = vsriq_n_u8::<1>(m3, m2);
+        let upper = vsriq_n_u8::<2>(high, low);
+        let both = vsriq_n_u8::<4>(upper, upper);
+        vget_lane_u64::<0>(vreinterpret_u64_u8(vshrn_n_u16::<4>(vreinterpretq_u16_u8(both))))
     }
 
     impl Classify for Neon {
