@@ -8,6 +8,8 @@ pub enum Error {
     NotOurs(PathBuf),
     #[error("{0}: a damaged SQLite file not marked as convmeta's; refusing to touch it (move it away, or pass another --db)")]
     DamagedNotOurs(PathBuf),
+    #[error("{0}: a SQLite file not marked as convmeta's, with an unfinished transaction (its -journal); refusing to touch it (open it once with sqlite3 to roll that back, or pass another --db)")]
+    UnfinishedNotOurs(PathBuf),
     #[error("{path}: written by a newer convmeta (schema {found}, this build knows {known})")]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("database {path}: {source}")]

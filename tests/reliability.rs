@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use convmeta::server::Config;
 use serde_json::Value;
 
-use crate::util::{client, convmeta, dump, ok, parse, Rng, Server};
+use crate::util::{client, convmeta, dump, fail, ok, parse, Rng, Server};
 
 fn soak() -> bool {
     std::env::var_os("CONVMETA_SOAK").is_some()
@@ -435,4 +435,46 @@ fn hostile_clients_do_not_starve_a_well_behaved_one() {
     let grown = rss_mib() - rss_before;
     assert!(grown < 200.0, "memory grew {grown:.0} MiB");
     eprintln!("hostile clients: {closed} of 2000 idle connections closed by the timeout; memory grew {grown:.0} MiB");
+}
+
+/// Writes the header of a rollback journal beside `db`, as SQLite leaves it when the process
+/// writing it dies before committing: magic, record count, checksum nonce, the database's size
+/// in pages before the transaction, sector size, page size.
+fn hot_journal(db: &Path, pages_before: u32) {
+    let mut journal = vec![0u8; 512];
+    journal[..8].copy_from_slice(&[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+    journal[12..16].copy_from_slice(&0xb617_1c5du32.to_be_bytes());
+    journal[16..20].copy_from_slice(&pages_before.to_be_bytes());
+    journal[20..24].copy_from_slice(&512u32.to_be_bytes());
+    journal[24..28].copy_from_slice(&4096u32.to_be_bytes());
+    std::fs::write(format!("{}-journal", db.display()), journal).unwrap();
+}
+
+#[test]
+fn a_database_whose_creation_was_killed_is_taken_over_but_not_anyone_elses() {
+    // As a convmeta killed while creating its database leaves it: the first page written (WAL
+    // being turned on), the journal saying the file was empty before.
+    let (tmp, logs) = scratch(3);
+    let db = tmp.path().join("db.sqlite3");
+    rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    hot_journal(&db, 0);
+    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let clean = tmp.path().join("clean.sqlite3");
+    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&clean));
+    assert_eq!(dump(&db), dump(&clean));
+
+    // Someone else's database in the middle of a transaction: refused, and left as it was.
+    let other = tmp.path().join("other.sqlite3");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (1)")
+        .unwrap();
+    hot_journal(&other, 2);
+    let files = [other.clone(), PathBuf::from(format!("{}-journal", other.display()))];
+    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let out = fail(convmeta().arg("list").arg("--logs").arg(&logs).arg("--db").arg(&other));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("with an unfinished transaction") && err.lines().count() == 1, "{err}");
+    let after: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert_eq!(before, after);
 }

@@ -110,6 +110,19 @@ fn inspect(path: &Path) -> Result<Found> {
     })
 }
 
+/// Whether `path` has a rollback journal saying the file had no pages before its transaction:
+/// whoever began it (a convmeta creating the file, before it turns on WAL) died before
+/// committing, and rolling it back leaves an empty file, nobody's database.
+fn interrupted_creation(path: &Path) -> bool {
+    /// A rollback journal's header: its magic, then (big-endian u32s) the record count, the
+    /// checksum nonce and the database's size in pages before the transaction.
+    const MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    let mut header = [0u8; 20];
+    let journal = PathBuf::from(format!("{}-journal", path.display()));
+    let read = std::fs::File::open(journal).and_then(|mut f| f.read_exact(&mut header));
+    read.is_ok() && header[..8] == MAGIC && header[16..20] == [0; 4]
+}
+
 /// Why the OS will not let SQLite open the database read-write (SQLite says only "unable to open
 /// database file"): the file itself, or its directory, where the WAL files go.
 fn why_not_openable(path: &Path) -> Option<std::io::Error> {
@@ -153,17 +166,25 @@ impl Store {
                 // The header's id may still sit in the WAL: ask SQLite, which reads both.
                 let sqlite = |source| Error::Sqlite { path: path.into(), source };
                 let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite)?;
-                let app_id: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sqlite)?;
-                // Damaged, it may be anyone's: refused, like any file not known to be ours.
-                let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(|e| {
-                    if is_corruption(&e) {
-                        Error::DamagedNotOurs(path.into())
-                    } else {
-                        sqlite(e)
+                let probe = c.query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0)).and_then(|app_id| {
+                    let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+                    Ok((app_id, tables))
+                });
+                match probe {
+                    Ok((app_id, tables)) if app_id != APPLICATION_ID && tables > 0 => {
+                        return Err(Error::NotOurs(path.into()));
                     }
-                })?;
-                if app_id != APPLICATION_ID && tables > 0 {
-                    return Err(Error::NotOurs(path.into()));
+                    Ok(_) => {}
+                    // Damaged, it may be anyone's: refused, like any file not known to be ours.
+                    Err(e) if is_corruption(&e) => return Err(Error::DamagedNotOurs(path.into())),
+                    // A hot journal, which only a writer may roll back. Ours if the file was
+                    // empty before its transaction (a convmeta killed while creating it).
+                    Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+                        if !interrupted_creation(path) {
+                            return Err(Error::UnfinishedNotOurs(path.into()));
+                        }
+                    }
+                    Err(e) => return Err(sqlite(e)),
                 }
             }
             Found::Nothing | Found::Ours => {}
