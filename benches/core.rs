@@ -44,18 +44,41 @@ fn naive_parse(b: &[u8]) -> usize {
         .count()
 }
 
+/// The backfill archives: gptme's shapes, and one of only short conversations, since many
+/// archives are mostly those, and per-conversation costs (stats, side files, one row written)
+/// weigh more there than parsing.
+struct Archive {
+    title: String,
+    conversations: usize,
+    seed: u64,
+    lines: fn(&mut gen::Rng) -> usize,
+}
+
+fn backfill_archives() -> [Archive; 2] {
+    let (mixed, short) = (scaled(400), scaled(3000));
+    [
+        Archive {
+            title: format!("{mixed} conversations of 20–2000 lines"),
+            conversations: mixed,
+            seed: 42,
+            lines: gen::line_count,
+        },
+        Archive {
+            title: format!("{short} short conversations (3–30 lines)"),
+            conversations: short,
+            seed: 43,
+            lines: |rng| rng.range(3, 30) as usize,
+        },
+    ]
+}
+
 pub fn backfill() {
     let tmp = tempfile::tempdir().unwrap();
-    let n = scaled(400);
-    let logs = tmp.path().join("mixed");
-    let bytes = gen::archive(&logs, n, 42, gen::line_count);
-    backfill_table(&format!("{n} conversations of 20–2000 lines"), &logs, n, bytes, &tmp.path().join("mixed-db"));
-    // Many archives are mostly short conversations: per-conversation costs (stats, side files,
-    // one row written) weigh more there than parsing.
-    let n = scaled(3000);
-    let logs = tmp.path().join("short");
-    let bytes = gen::archive(&logs, n, 43, |rng| rng.range(3, 30) as usize);
-    backfill_table(&format!("{n} short conversations (3–30 lines)"), &logs, n, bytes, &tmp.path().join("short-db"));
+    for (i, a) in backfill_archives().iter().enumerate() {
+        let logs = tmp.path().join(format!("logs-{i}"));
+        let bytes = gen::archive(&logs, a.conversations, a.seed, a.lines);
+        backfill_table(&a.title, &logs, a.conversations, bytes, &tmp.path().join(format!("dbs-{i}")));
+    }
 }
 
 fn backfill_table(title: &str, logs: &Path, n: usize, bytes: u64, dbs: &Path) {
@@ -114,6 +137,76 @@ fn backfill_table(title: &str, logs: &Path, n: usize, bytes: u64, dbs: &Path) {
         rate(ours),
         per_sec(ours)
     );
+}
+
+/// Empties the kernel's page cache (data, inodes, directory entries), as after a reboot.
+/// Needs root; false when it cannot.
+fn drop_caches() -> bool {
+    rustix::fs::sync();
+    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
+/// Backfill and sweep as after a reboot: nothing of the archive in memory. The disk's latency
+/// then counts, which convmeta hides by keeping many reads in flight (a stat sweep on 16
+/// threads, and the files of the next conversations read ahead); the baselines read the same
+/// files on as many threads as there are cores, each file in turn.
+pub fn cold() {
+    println!("\n## cold page cache (as after a reboot)");
+    if !drop_caches() {
+        println!("skipped: emptying the page cache needs root (/proc/sys/vm/drop_caches)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = default_jobs();
+    println!("| archive | contender, {jobs} threads | median of 3 | its time over convmeta's |");
+    println!("|---|---|---|---|");
+    for (i, a) in backfill_archives().iter().enumerate() {
+        let (logs, n) = (tmp.path().join(format!("logs-{i}")), a.conversations);
+        let bytes = gen::archive(&logs, n, a.seed, a.lines);
+        let files = logs_files(&logs);
+        let cold_median = |f: &mut dyn FnMut()| median_with_setup(3, || assert!(drop_caches()), |()| f());
+        let floor = cold_median(&mut || {
+            par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count());
+        });
+        let naive = cold_median(&mut || {
+            par_files(&files, jobs, naive_parse);
+        });
+        let mut run = 0;
+        let ours = cold_median(&mut || {
+            run += 1;
+            let index = Index::open(&logs, &tmp.path().join(format!("cold-{i}-{run}.sqlite3"))).unwrap();
+            let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
+            assert_eq!(index.refresh_with(&opts).unwrap().full_scans, n);
+        });
+        let title = format!("{}, {:.0} MB", a.title, bytes as f64 / 1e6);
+        let ratio = |d: Duration| d.as_secs_f64() / ours.as_secs_f64();
+        println!("| {title} | memchr line count (reading alone) | {:.0} ms | {:.2}x |", ms(floor), ratio(floor));
+        println!("| | `serde_json::Value` per line (naive) | {:.0} ms | {:.2}x |", ms(naive), ratio(naive));
+        println!("| | **convmeta backfill** | {:.0} ms | |", ms(ours));
+        if i == 1 {
+            // The stat sweep of a refresh that finds nothing changed: `list` or `serve` after a
+            // reboot. The baseline stats what the sweep stats, in turn, on one thread.
+            let index = Index::open(&logs, &tmp.path().join(format!("cold-{i}-{run}.sqlite3"))).unwrap();
+            settle(&index);
+            let bare = cold_median(&mut || {
+                for entry in std::fs::read_dir(&logs).unwrap() {
+                    let dir = entry.unwrap().path();
+                    for p in
+                        [dir.join("conversation.jsonl"), dir.clone(), dir.join("config.toml"), dir.join("branches")]
+                    {
+                        std::hint::black_box(std::fs::metadata(&p).is_ok());
+                    }
+                }
+            });
+            let sweep = cold_median(&mut || assert_eq!(index.refresh().unwrap().unchanged, n));
+            println!(
+                "| | readdir + stat of the same files, 1 thread | {:.0} ms | {:.2}x |",
+                ms(bare),
+                bare.as_secs_f64() / sweep.as_secs_f64()
+            );
+            println!("| | **convmeta refresh, nothing changed** | {:.0} ms | |", ms(sweep));
+        }
+    }
 }
 
 /// Waits out the clock tick of the last write and refreshes: a file read in the tick it was

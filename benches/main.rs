@@ -49,6 +49,9 @@ fn main() {
     if wanted("backfill") {
         core::backfill();
     }
+    if wanted("cold") {
+        core::cold();
+    }
     if wanted("sweep") {
         core::no_change_refresh();
     }

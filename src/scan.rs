@@ -163,6 +163,28 @@ pub fn fingerprint(file: &File, offset: u64, held: &[Held<'_>]) -> io::Result<u6
     Ok(h.0)
 }
 
+/// Asks the kernel to start reading a regular file's first `len` bytes (at most a megabyte)
+/// into its page cache, and returns without waiting. On a cold disk a backfill does this for
+/// the next files it will read, so that their reads wait together instead of one after another.
+/// Linux reads ahead at most its read-ahead window (128 KB by default) this way; the rest of a
+/// large file comes by its ordinary sequential read-ahead. Failures do not matter: the real
+/// read reports them.
+pub fn read_ahead(path: &std::path::Path, len: u64) {
+    use rustix::fs::{Mode, OFlags};
+    // Non-blocking: a FIFO put in the file's place must not make the open wait for a writer.
+    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) else {
+        return;
+    };
+    let len = len.min(1 << 20);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ =
+        std::num::NonZeroU64::new(len).map(|len| rustix::fs::fadvise(&fd, 0, Some(len), rustix::fs::Advice::WillNeed));
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    let _ = rustix::fs::fcntl_rdadvise(&fd, 0, len);
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "ios")))]
+    let _ = (fd, len);
+}
+
 /// FNV-1a: tiny and stable across builds (std's hasher is not), which stored hashes need.
 pub struct Fnv(pub u64);
 
@@ -261,6 +283,24 @@ mod tests {
         let held = s.held(&buf);
         assert_eq!(held.get(1, 6), Some(&b"a\nbb\n"[..]));
         assert_eq!((held.get(0, 2), held.get(6, 12)), (None, None), "only what was read");
+    }
+
+    #[test]
+    fn read_ahead_returns_at_once_whatever_the_path_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"{}\n").unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let paths = [fifo, dir.path().join("missing"), dir.path().to_path_buf(), file.clone()];
+        std::thread::spawn(move || {
+            // A blocking open of a FIFO would wait for a writer that never comes.
+            paths.iter().for_each(|p| read_ahead(p, 1 << 40));
+            done.send(()).unwrap();
+        });
+        assert!(finished.recv_timeout(std::time::Duration::from_secs(20)).is_ok(), "read_ahead blocked");
+        assert_eq!(std::fs::read(&file).unwrap(), b"{}\n");
     }
 
     #[test]

@@ -195,6 +195,12 @@ fn side_stamp(found: &Found, agent: Option<agents::Seen>) -> u64 {
     h.0
 }
 
+/// Threads for the stat sweep, however many cores. Where the file system's metadata is not
+/// cached (after a reboot) each stat waits on the disk, and more of them waiting at once finish
+/// sooner (git's index preload does the same, with up to 20); where it is cached they cost
+/// about what as many threads as cores do.
+const SWEEP_THREADS: usize = 16;
+
 /// Runs `f` over `items` on up to `jobs` threads, keeping order.
 fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let per = items.len().div_ceil(jobs.max(1)).max(256);
@@ -392,7 +398,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         Some(_) => HashMap::new(),
     };
     // The sweep: stat every log and side file, in parallel (it is all syscalls).
-    let swept = parallel_map(&ids, opts.jobs, |id| {
+    let swept = parallel_map(&ids, opts.jobs.max(SWEEP_THREADS), |id| {
         let found = gptme::probe(logs, logs_fd.as_fd(), id)?;
         let prior = stored.get(id);
         let agent = prior.and_then(|p| p.agent_toml.as_deref());
@@ -476,11 +482,8 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     // than its write). It takes the smallest jobs, from the back, and the others the largest,
     // so it is soon free to write again and few rows wait for it. One changed conversation, the
     // common case while serving, spawns no thread.
-    let todo = std::sync::Mutex::new(0..jobs.len());
-    let take = |largest: bool| {
-        let mut todo = todo.lock().unwrap_or_else(|p| p.into_inner());
-        if largest { todo.next() } else { todo.next_back() }.map(|i| &jobs[i])
-    };
+    let queue = Queue::new(&jobs);
+    let take = |largest: bool| queue.take(largest);
     std::thread::scope(|s| -> Result<()> {
         // Bounded all the same: a row waiting costs kilobytes.
         let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
@@ -534,6 +537,71 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let resumes = written.unwrap_or_default();
     store.keep(seen, Kept { states, resumes, recorded_at, context, listing, agents });
     Ok(stats)
+}
+
+/// The jobs of a refresh, taken from both ends: the largest first by the threads that only
+/// build rows, the smallest first by the one that also writes them. Whoever takes a job asks the
+/// kernel to read ahead the files of the next few on its side (see [`scan::read_ahead`]): on a
+/// cold disk a backfill's reads then overlap each other and the parsing, instead of each
+/// waiting its turn. On a warm one that costs an open and a close per conversation.
+struct Queue<'a> {
+    jobs: &'a [Job],
+    /// The jobs not taken yet, and those whose files are not being read ahead yet (within the
+    /// first: it shrinks from both ends ahead of it).
+    left: std::sync::Mutex<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+}
+
+impl<'a> Queue<'a> {
+    /// Jobs read ahead on each side: enough to keep a disk's queue busy with small files.
+    const READ_AHEAD: usize = 32;
+
+    fn new(jobs: &'a [Job]) -> Self {
+        Queue { jobs, left: std::sync::Mutex::new((0..jobs.len(), 0..jobs.len())) }
+    }
+
+    fn take(&self, largest: bool) -> Option<&'a Job> {
+        let (taken, ahead) = {
+            let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
+            let (todo, unread) = &mut *left;
+            let i = if largest { todo.next() } else { todo.next_back() }?;
+            (i, read_ahead_range(i, largest, unread, Self::READ_AHEAD))
+        };
+        self.jobs[ahead].iter().for_each(read_ahead);
+        Some(&self.jobs[taken])
+    }
+}
+
+/// Of the jobs in `unread`, the next `n` after job `i` in the direction it was taken in (up
+/// from the front, down from the back); they leave `unread`, so each is read ahead once.
+fn read_ahead_range(i: usize, up: bool, unread: &mut std::ops::Range<usize>, n: usize) -> std::ops::Range<usize> {
+    let ahead = if up {
+        let lo = unread.start.max(i + 1).min(unread.end);
+        lo..(i + 1 + n).clamp(lo, unread.end)
+    } else {
+        let hi = unread.end.min(i).max(unread.start);
+        i.saturating_sub(n).clamp(unread.start, hi)..hi
+    };
+    if up {
+        unread.start = ahead.end;
+    } else {
+        unread.end = ahead.start;
+    }
+    ahead
+}
+
+/// Starts reading what [`build`] will read whole: a new conversation's log and `config.toml`.
+/// (An append reads a few kilobytes, from where the last read stopped: nothing to gain.)
+fn read_ahead(job: &Job) {
+    if job.prior.is_some() {
+        return;
+    }
+    let f = &job.found;
+    if f.log.is_file {
+        scan::read_ahead(&f.log_path(), f.log.size);
+    }
+    if let Some(config) = f.side[1].filter(|m| m.is_file) {
+        scan::read_ahead(&f.dir.join("config.toml"), config.size);
+    }
 }
 
 /// When the `last_refresh` record was written, read from the database.
@@ -853,5 +921,50 @@ fn row(
             side: serde_json::to_string(side).unwrap_or_else(|_| "{}".into()),
         },
         looks_new: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes `n` jobs from both ends in a random order and checks the read-ahead bookkeeping:
+    /// each job is read ahead at most once, never after it was taken, and every job but the
+    /// first taken from each end was read ahead before it was taken, no more than `ahead` jobs
+    /// before its turn on that side.
+    #[test]
+    fn each_job_is_read_ahead_once_and_before_its_turn() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for n in [0, 1, 2, 3, 5, 10, 33, 100] {
+            for ahead in [1, 2, 4, 32] {
+                for _ in 0..50 {
+                    let (mut todo, mut unread) = (0..n, 0..n);
+                    let mut read_at: Vec<Option<usize>> = vec![None; n]; // the take that read it ahead
+                    let mut firsts = (None, None);
+                    for take in 0..n {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let up = x & 1 == 0;
+                        let i = if up { todo.next() } else { todo.next_back() }.unwrap();
+                        let first = if up { &mut firsts.0 } else { &mut firsts.1 };
+                        let is_first = first.is_none();
+                        first.get_or_insert(i);
+                        match read_at[i] {
+                            Some(_) => {}
+                            None => assert!(is_first, "job {i} of {n} was taken without being read ahead"),
+                        }
+                        let range = read_ahead_range(i, up, &mut unread, ahead);
+                        assert!(range.len() <= ahead);
+                        for j in range {
+                            assert!(read_at[j].is_none(), "job {j} of {n} read ahead twice");
+                            assert!(todo.contains(&j), "job {j} of {n} read ahead after it was taken");
+                            assert!(j.abs_diff(i) <= ahead, "job {j} read ahead too early, at job {i}");
+                            read_at[j] = Some(take);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
