@@ -34,6 +34,9 @@ pub struct Scanned {
     pub tail_oversized: bool,
     /// Bytes read from `from` on (not the few before it read for the fingerprint).
     pub bytes_read: u64,
+    /// The first read found bytes that were not in the page cache: the disk is cold, and a
+    /// backfill reads ahead from then on (Linux; elsewhere never set).
+    pub waited: bool,
     /// The buffer's first `held.1` bytes are still the file's from offset `held.0`.
     held: (u64, usize),
 }
@@ -97,6 +100,7 @@ fn scan_limited(
     let mut pos = start; // file offset of the next byte to read
                          // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
     let mut oversized_start = inside_oversized.then_some(from);
+    let mut waited = None; // known after the first read
     while pos < to {
         let want = CHUNK.min((to - pos) as usize);
         if buf.len() - hi < want {
@@ -107,7 +111,17 @@ fn scan_limited(
                 buf.resize(hi + want, 0); // grows to the longest line plus a chunk, then stays
             }
         }
-        let got = match file.read_at(&mut buf[hi..hi + want], pos) {
+        let dest = &mut buf[hi..hi + want];
+        // The first read takes only what is in memory: whether it all was tells a cold disk.
+        let cached = match waited {
+            None => {
+                let cached = read_cached(file, dest, pos);
+                waited = Some(cached.is_none_or(|n| n < want));
+                cached
+            }
+            Some(_) => None,
+        };
+        let got = match cached.map_or_else(|| file.read_at(dest, pos), Ok) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -140,7 +154,31 @@ fn scan_limited(
     let tail_oversized = oversized_start.is_some();
     let tail = if tail_oversized { Vec::new() } else { buf.get(lo..hi).unwrap_or_default().to_vec() };
     let bytes_read = pos.saturating_sub(from);
-    Ok(Scanned { offset: start + lo as u64, tail, tail_oversized, bytes_read, held: (start, hi) })
+    Ok(Scanned {
+        offset: start + lo as u64,
+        tail,
+        tail_oversized,
+        bytes_read,
+        waited: waited.unwrap_or(false),
+        held: (start, hi),
+    })
+}
+
+/// Reads only bytes the kernel's page cache holds (Linux's `RWF_NOWAIT`): `None` when it would
+/// have had to wait for the disk, or cannot say (an old kernel, a file system without it). The
+/// caller then reads as usual; an error worth reporting shows there.
+#[cfg(target_os = "linux")]
+fn read_cached(file: &File, buf: &mut [u8], pos: u64) -> Option<usize> {
+    use rustix::io::{preadv2, ReadWriteFlags};
+    // Nothing read says nothing (it would also read as the end of the file): read as usual.
+    preadv2(file, &mut [io::IoSliceMut::new(buf)], pos, ReadWriteFlags::NOWAIT).ok().filter(|&n| n > 0)
+}
+
+/// Elsewhere there is no asking: a plain read, said to have found everything in memory, so
+/// nothing is read ahead (see [`read_ahead`]).
+#[cfg(not(target_os = "linux"))]
+fn read_cached(file: &File, buf: &mut [u8], pos: u64) -> Option<usize> {
+    file.read_at(buf, pos).ok()
 }
 
 /// A hash of the first bytes of the file and of the bytes just before `offset`: if either
@@ -164,26 +202,24 @@ pub fn fingerprint(file: &File, offset: u64, held: &[Held<'_>]) -> io::Result<u6
 }
 
 /// Asks the kernel to start reading a regular file's first `len` bytes (at most a megabyte)
-/// into its page cache, and returns without waiting. On a cold disk a backfill does this for
-/// the next files it will read, so that their reads wait together instead of one after another.
-/// Linux reads ahead at most its read-ahead window (128 KB by default) this way; the rest of a
-/// large file comes by its ordinary sequential read-ahead. Failures do not matter: the real
-/// read reports them.
+/// into its page cache, and returns without waiting (`posix_fadvise`, `WILLNEED`). On a cold
+/// disk a backfill does this for the next files it will read, so that their reads wait together
+/// instead of one after another. Linux reads ahead at most its read-ahead window (128 KB by
+/// default) this way; the rest of a large file comes by its ordinary sequential read-ahead.
+/// Failures do not matter: the real read reports them. Linux only, where [`Scanned::waited`]
+/// tells when it is worth its cost (an open, the advice and a close).
+#[cfg(target_os = "linux")]
 pub fn read_ahead(path: &std::path::Path, len: u64) {
-    use rustix::fs::{Mode, OFlags};
+    use rustix::fs::{fadvise, Advice, Mode, OFlags};
     // Non-blocking: a FIFO put in the file's place must not make the open wait for a writer.
     let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) else {
         return;
     };
-    let len = len.min(1 << 20);
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let _ =
-        std::num::NonZeroU64::new(len).map(|len| rustix::fs::fadvise(&fd, 0, Some(len), rustix::fs::Advice::WillNeed));
-    #[cfg(any(target_os = "macos", target_os = "ios"))]
-    let _ = rustix::fs::fcntl_rdadvise(&fd, 0, len);
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos", target_os = "ios")))]
-    let _ = (fd, len);
+    let _ = std::num::NonZeroU64::new(len.min(1 << 20)).map(|len| fadvise(&fd, 0, Some(len), Advice::WillNeed));
 }
+
+#[cfg(not(target_os = "linux"))]
+pub fn read_ahead(_path: &std::path::Path, _len: u64) {}
 
 /// FNV-1a: tiny and stable across builds (std's hasher is not), which stored hashes need.
 pub struct Fnv(pub u64);
@@ -301,6 +337,31 @@ mod tests {
         });
         assert!(finished.recv_timeout(std::time::Duration::from_secs(20)).is_ok(), "read_ahead blocked");
         assert_eq!(std::fs::read(&file).unwrap(), b"{}\n");
+    }
+
+    /// A file dropped from the page cache (as `posix_fadvise` with `DONTNEED` drops a file's
+    /// clean pages, which needs no privileges) is found cold, then warm once read.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_scan_tells_whether_its_first_read_waited_on_the_disk() {
+        // Not in /tmp, which may be a tmpfs: its files are never anywhere but in memory.
+        let dir = tempfile::Builder::new().tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("log");
+        let text: String = (0..20_000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let file = File::open(&path).unwrap();
+        file.sync_all().unwrap(); // pages being written cannot be dropped
+        let len = text.len() as u64;
+        let scan_all = || {
+            let mut sink = Lines::default();
+            let s = scan(&file, 0..len, 0, &mut sink, &mut Vec::new(), false).unwrap();
+            assert_eq!(sink.0.len(), 20_000, "every line, however it was read");
+            s.waited
+        };
+        assert!(!scan_all(), "just written: in memory");
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        assert!(scan_all(), "dropped from memory: the read waited");
+        assert!(!scan_all(), "read once: in memory again");
     }
 
     #[test]

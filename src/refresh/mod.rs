@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,8 @@ pub trait Progress: Sync {
 }
 
 pub struct Options<'a> {
-    /// Threads that stat and read logs (the one that writes the rows among them).
+    /// Threads that read logs (the one that writes the rows among them). The stat sweep
+    /// before them uses at least 16 (`SWEEP_THREADS`).
     pub jobs: usize,
     /// Commit at least this often (a backfill, so an interrupted run keeps its progress). None:
     /// one transaction for the whole refresh, so readers never see half of it.
@@ -256,6 +257,9 @@ struct Pass<'a> {
     problems: ProblemLog,
     /// [`file_clock_ns`] when the refresh began, before its first stat.
     began_ns: i64,
+    /// A log's bytes were found not in memory: the disk is cold, and the files of the next
+    /// conversations are read ahead from then on (see [`Queue`]).
+    cold: AtomicBool,
 }
 
 /// A conversation that needs its row written.
@@ -476,13 +480,20 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
     };
 
-    let pass = Pass { store, logs, logs_real: Default::default(), problems: ProblemLog::default(), began_ns };
+    let pass = Pass {
+        store,
+        logs,
+        logs_real: Default::default(),
+        problems: ProblemLog::default(),
+        began_ns,
+        cold: Default::default(),
+    };
     // The thread that writes builds rows too, between writing the others' (one thread per
     // core in all, and none parked waiting for rows: waking a thread for every row cost more
     // than its write). It takes the smallest jobs, from the back, and the others the largest,
     // so it is soon free to write again and few rows wait for it. One changed conversation, the
     // common case while serving, spawns no thread.
-    let queue = Queue::new(&jobs);
+    let queue = Queue::new(&jobs, &pass.cold);
     let take = |largest: bool| queue.take(largest);
     std::thread::scope(|s| -> Result<()> {
         // Bounded all the same: a row waiting costs kilobytes.
@@ -540,12 +551,14 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
 }
 
 /// The jobs of a refresh, taken from both ends: the largest first by the threads that only
-/// build rows, the smallest first by the one that also writes them. Whoever takes a job asks the
-/// kernel to read ahead the files of the next few on its side (see [`scan::read_ahead`]): on a
-/// cold disk a backfill's reads then overlap each other and the parsing, instead of each
-/// waiting its turn. On a warm one that costs an open and a close per conversation.
+/// build rows, the smallest first by the one that also writes them. Once a read has found the
+/// disk cold, whoever takes a job asks the kernel to read ahead the files of the next few on its
+/// side (see [`scan::read_ahead`]): a backfill's reads then wait together, while the threads
+/// parse, instead of each in its turn. (With the archive in memory that would cost a tenth of
+/// a backfill of short conversations, for nothing.)
 struct Queue<'a> {
     jobs: &'a [Job],
+    cold: &'a AtomicBool,
     /// The jobs not taken yet, and those whose files are not being read ahead yet (within the
     /// first: it shrinks from both ends ahead of it).
     left: std::sync::Mutex<(std::ops::Range<usize>, std::ops::Range<usize>)>,
@@ -555,8 +568,8 @@ impl<'a> Queue<'a> {
     /// Jobs read ahead on each side: enough to keep a disk's queue busy with small files.
     const READ_AHEAD: usize = 32;
 
-    fn new(jobs: &'a [Job]) -> Self {
-        Queue { jobs, left: std::sync::Mutex::new((0..jobs.len(), 0..jobs.len())) }
+    fn new(jobs: &'a [Job], cold: &'a AtomicBool) -> Self {
+        Queue { jobs, cold, left: std::sync::Mutex::new((0..jobs.len(), 0..jobs.len())) }
     }
 
     fn take(&self, largest: bool) -> Option<&'a Job> {
@@ -564,7 +577,8 @@ impl<'a> Queue<'a> {
             let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
             let (todo, unread) = &mut *left;
             let i = if largest { todo.next() } else { todo.next_back() }?;
-            (i, read_ahead_range(i, largest, unread, Self::READ_AHEAD))
+            let cold = self.cold.load(Ordering::Relaxed);
+            (i, if cold { read_ahead_range(i, largest, unread, Self::READ_AHEAD) } else { 0..0 })
         };
         self.jobs[ahead].iter().for_each(read_ahead);
         Some(&self.jobs[taken])
@@ -699,6 +713,8 @@ struct LogRead {
     modified: f64,
     kind: Kind,
     bytes: u64,
+    /// Its bytes were not all in memory (see [`scan::Scanned::waited`]).
+    waited: bool,
     problem: Option<String>,
 }
 
@@ -714,6 +730,7 @@ impl LogRead {
             modified: modified_of(meta),
             kind: Kind::Full,
             bytes: 0,
+            waited: false,
             problem: Some(problem),
         }
     }
@@ -798,6 +815,7 @@ fn read_log(
         modified: modified_of(&meta),
         kind,
         bytes: scanned.bytes_read,
+        waited: scanned.waited,
         problem: None,
     })
 }
@@ -822,6 +840,9 @@ fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
         Err(e) => LogRead::unreadable(&f.log, format!("cannot read {}: {e}", gptme::LOG_FILE)),
     };
+    if log.waited {
+        pass.cold.store(true, Ordering::Relaxed);
+    }
     // Problems are logged when first found: those of the log's new lines, an unreadable log,
     // side files read again.
     let mut found: Vec<String> =
