@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SendError;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,13 @@ use crate::Index;
 /// How long to wait for our own barrier event before falling back to a sweep.
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why a request sweeps while the first watches are set up.
+const SETTING_UP: &str = "the watches are being set up";
+
+/// How long [`Watch::start`] waits for the first watches: a small archive is watched from the
+/// first request on; a large one is served (by sweeps) while its watches are set up.
+const SETUP_WAIT: Duration = Duration::from_millis(200);
+
 #[derive(Default)]
 struct Marks {
     dirty: HashSet<String>,
@@ -31,6 +39,8 @@ struct Marks {
     /// Conversations whose log or `config.toml` is a symlink: its target can change with no
     /// event here, so every request checks them.
     linked_out: HashSet<String>,
+    /// The first watches are all in place. Until then requests sweep (see [`Watch::start`]).
+    ready: bool,
 }
 
 struct Shared {
@@ -59,8 +69,13 @@ pub struct Watch {
 
 impl Watch {
     /// Starts watching `logs` (each conversation directory and its `branches/`), and sweeps
-    /// everything every `safety_sweep` in case a notification was missed. Fails when the watches
-    /// cannot be set up (for example the inotify watch limit); the caller then sweeps instead.
+    /// everything every `safety_sweep` in case a notification was missed. The watches are set
+    /// up on the watch thread, about 0.15 ms each through notify (a round trip to its own
+    /// thread): seconds for a large archive. So this waits for them at most [`SETUP_WAIT`], and
+    /// requests sweep until they are all in place; the first request after sweeps once more,
+    /// for what changed meanwhile. Fails when the watches cannot be set up within that wait
+    /// (for example at the inotify watch limit); the caller then sweeps instead. If they fail
+    /// later, requests sweep and try again, as when a new directory cannot be watched.
     pub fn start(index: Arc<Index>, safety_sweep: Duration) -> Result<Watch> {
         let logs = index.logs().to_path_buf();
         let io = |source: std::io::Error| Error::Io { path: logs.clone(), source };
@@ -102,19 +117,29 @@ impl Watch {
         let watch = Watch { shared: shared.clone() };
         let (tx, rx) = std::sync::mpsc::channel();
         let mut watcher = shared.new_watcher(&tx)?;
-        // A logs directory that does not exist yet is watched once it does: the first request
-        // after it appears sees it as replaced.
-        let watched = match logs.exists() {
-            true => watch_archive(&mut watcher, &logs, &mut shared.marks.lock().unwrap_or_else(|p| p.into_inner()))?,
-            false => 0,
-        };
-        tracing::info!(watches = watched + 1, "watching the archive for changes");
         warn_if_elsewhere_writes_unseen(&logs);
 
         let events = shared.clone();
+        // A rendezvous: the outcome reaches `start` while it waits, or fails to send after.
+        let (set_up_tx, set_up) = std::sync::mpsc::sync_channel(0);
         std::thread::Builder::new()
             .name("convmeta-watch".into())
             .spawn(move || {
+                // Events of changes made meanwhile wait in `rx`.
+                let watched = events.watch_first(&mut watcher);
+                let failed = watched.is_err();
+                match set_up_tx.send(watched) {
+                    Ok(()) if failed => return, // `start` fails with the error
+                    Ok(()) => {}
+                    // `start` has returned: tell here.
+                    Err(SendError(Ok(watched))) => {
+                        tracing::info!(watches = watched + 1, "watching the archive for changes")
+                    }
+                    Err(SendError(Err(e))) => {
+                        tracing::warn!(error = %e, "cannot watch the archive; requests sweep until it can be");
+                        events.blind.store(true, Ordering::SeqCst);
+                    }
+                }
                 for event in &rx {
                     if events.stopped.load(Ordering::Relaxed) {
                         break;
@@ -123,6 +148,13 @@ impl Watch {
                 }
             })
             .map_err(io)?;
+        match set_up.recv_timeout(SETUP_WAIT) {
+            Ok(watched) => {
+                tracing::info!(watches = watched? + 1, "watching the archive for changes");
+            }
+            Err(_) => tracing::info!("watching the archive: setting up its watches; requests sweep until then"),
+        }
+        drop(set_up); // a failure after this is the watch thread's to tell
         let sweeper = shared.clone();
         // Weak: the sweeper must not keep the index (and its database) open after the server.
         let index = Arc::downgrade(&index);
@@ -150,13 +182,17 @@ impl Watch {
             s.rewatch.store(true, Ordering::SeqCst);
         }
         let stats = index.refresh_via(|| {
-            let (dirty, full, linked) = match s.barrier() {
+            let ready = s.marks.lock().unwrap_or_else(|p| p.into_inner()).ready;
+            let barrier = if ready { s.barrier() } else { Err(SETTING_UP) };
+            let (dirty, full, linked) = match barrier {
                 Ok(()) => {
                     let mut marks = s.marks.lock().unwrap_or_else(|p| p.into_inner());
                     (std::mem::take(&mut marks.dirty), std::mem::take(&mut marks.full), marks.linked_out.clone())
                 }
                 Err(why) => {
-                    tracing::warn!(why, "watch barrier failed; sweeping instead");
+                    if why != SETTING_UP {
+                        tracing::warn!(why, "watch barrier failed; sweeping instead");
+                    }
                     (HashSet::new(), true, HashSet::new())
                 }
             };
@@ -345,6 +381,20 @@ fn watch_conversation(watcher: &mut impl Watcher, dir: &Path) -> Result<usize> {
 type Events = std::sync::mpsc::Sender<notify::Result<notify::Event>>;
 
 impl Shared {
+    /// Sets up the first watches (without holding `marks`: requests sweep meanwhile), then lets
+    /// requests rely on them: the next one sweeps, for changes made while they were set up.
+    fn watch_first(&self, watcher: &mut RecommendedWatcher) -> Result<usize> {
+        let mut noted = Marks::default();
+        // A logs directory that does not exist yet is watched once it does: the first request
+        // after it appears sees it as replaced.
+        let watched = if self.logs.exists() { watch_archive(watcher, &self.logs, &mut noted) } else { Ok(0) };
+        let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        marks.linked_out.extend(noted.linked_out);
+        marks.full = true;
+        marks.ready = true;
+        watched
+    }
+
     /// A watcher (its own inotify instance) sending to `events`, watching only our barriers.
     fn new_watcher(&self, events: &Events) -> Result<RecommendedWatcher> {
         let mut watcher = notify::recommended_watcher(events.clone()).map_err(|e| watch_error(&self.logs, e))?;

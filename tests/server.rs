@@ -370,6 +370,47 @@ fn read_your_writes_in_watch_mode() {
     read_your_writes(true);
 }
 
+/// A large archive's watches take a while to set up (a round trip to notify's thread each):
+/// the server answers meanwhile, by sweeps, and from watches after. Every answer is exact, and
+/// what changed while the watches were set up is seen once they are.
+#[test]
+fn answers_are_exact_while_the_watches_are_set_up_and_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let ids: Vec<String> = (0..3000).map(|i| format!("c{i:04}")).collect();
+    for id in &ids {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        append(&logs, id, "{\"role\": \"user\", \"content\": \"hi\"}\n");
+    }
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), true);
+    let message = |n: usize| format!("{{\"role\": \"assistant\", \"content\": \"answer {n}\"}}\n");
+    // Most likely while the watches are set up (the checks hold whenever it is).
+    for (n, id) in ids.iter().step_by(500).enumerate() {
+        append(&logs, id, &message(n));
+        assert_eq!(item(&server, id).unwrap()["last_message_preview"], format!("answer {n}"), "{id}");
+    }
+    std::fs::write(logs.join("c2999/config.toml"), "[chat]\nname = \"Renamed\"\n").unwrap();
+    // Then once every conversation directory is watched.
+    let dirs: Vec<(u64, u64)> =
+        ids.iter().map(|id| std::fs::metadata(logs.join(id)).unwrap()).map(|m| (m.dev(), m.ino())).collect();
+    if let Some(watches) = inotify_watches() {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut watches = watches;
+        while !dirs.iter().all(|d| watches.contains(d)) {
+            assert!(Instant::now() < deadline, "the watches were never all set up");
+            std::thread::sleep(Duration::from_millis(50));
+            watches = inotify_watches().unwrap();
+        }
+    }
+    let renamed = parse(&server.get("/api/v2/conversations?limit=3000").text().unwrap());
+    let renamed = renamed.as_array().unwrap().iter().find(|i| i["id"] == "c2999").cloned().unwrap();
+    assert_eq!(renamed["name"], "Renamed", "a change made while the watches were set up");
+    for (n, id) in ids.iter().skip(250).step_by(500).enumerate() {
+        append(&logs, id, &message(100 + n));
+        assert_eq!(item(&server, id).unwrap()["last_message_preview"], format!("answer {}", 100 + n), "{id}");
+    }
+}
+
 #[test]
 fn auth_host_check_cors_health_and_metrics() {
     let (tmp, logs) = scratch_archive();
