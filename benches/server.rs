@@ -15,7 +15,11 @@ use crate::{gen, median, ms, scaled};
 /// copied from the WAL into the database file (what the checkpoint thread would be doing, on
 /// the other core, for the first seconds after a start).
 fn start(logs: &Path, db: &Path, watch: bool) -> Server {
-    let server = Server::start(logs, db, Config::default(), watch);
+    let server = if watch {
+        Server::start_watching(logs, db, Config::default())
+    } else {
+        Server::start(logs, db, Config::default(), false)
+    };
     let conn = server.index.store().conn().unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
     server

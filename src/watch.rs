@@ -171,6 +171,14 @@ impl Watch {
         Ok(watch)
     }
 
+    /// Waits until setting up the first watches has ended, in place or failed (see `start`), or
+    /// `timeout` has passed; whether it has.
+    pub fn wait_watching(&self, timeout: Duration) -> bool {
+        let marks = self.shared.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = self.shared.seen_changed.wait_timeout_while(marks, timeout, |m| !m.ready);
+        wait.unwrap_or_else(|p| p.into_inner()).0.ready
+    }
+
     /// Refreshes what changed since the last call, sharing the index's single flight: the
     /// conversations marked dirty, or everything if notifications were lost.
     pub fn freshen(&self, index: &Index) -> Result<Option<Arc<Stats>>> {
@@ -392,6 +400,7 @@ impl Shared {
         marks.linked_out.extend(noted.linked_out);
         marks.full = true;
         marks.ready = true;
+        self.seen_changed.notify_all();
         watched
     }
 

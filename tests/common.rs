@@ -42,9 +42,24 @@ pub struct Server {
 
 impl Server {
     pub fn start(logs: &Path, db: &Path, config: convmeta::server::Config, watch: bool) -> Server {
+        Self::start_with(logs, db, config, watch, false)
+    }
+
+    /// In watch mode, once every watch is in place: what the benches time is watch mode, not
+    /// the sweeps that answer while a large archive's watches are set up.
+    #[allow(dead_code)] // the benches' (this file is shared with them)
+    pub fn start_watching(logs: &Path, db: &Path, config: convmeta::server::Config) -> Server {
+        Self::start_with(logs, db, config, true, true)
+    }
+
+    fn start_with(logs: &Path, db: &Path, config: convmeta::server::Config, watch: bool, settled: bool) -> Server {
         let index = std::sync::Arc::new(convmeta::Index::open(logs, db).unwrap());
         index.refresh().unwrap();
-        let watch = watch.then(|| convmeta::watch::Watch::start(index.clone(), Duration::from_secs(3600)).unwrap());
+        let watch = watch.then(|| {
+            let watch = convmeta::watch::Watch::start(index.clone(), Duration::from_secs(3600)).unwrap();
+            assert!(!settled || watch.wait_watching(Duration::from_secs(600)), "the watches were never set up");
+            watch
+        });
         let state = convmeta::server::AppState::new(index.clone(), config, watch).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
