@@ -5,12 +5,9 @@ use convmeta::cli::{run, Cli};
 
 fn main() {
     let cli = Cli::parse();
-    // notify warns when it cannot drop the watch of a directory the kernel already dropped (a
-    // deleted conversation): harmless, and not the user's concern.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONVMETA_LOG")
-                .unwrap_or_else(|_| "warn,notify=error,convmeta=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CONVMETA_LOG").unwrap_or_else(|_| "warn,convmeta=info".into()),
         )
         .with_writer(|| convmeta::cli::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

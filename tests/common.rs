@@ -30,6 +30,13 @@ impl Rng {
     }
 }
 
+/// When a server in watch mode starts serving.
+enum Setup {
+    AsServe,
+    Settled,
+    Unsettled,
+}
+
 /// A convmeta server running in-process on 127.0.0.1, port 0; stopped when dropped.
 pub struct Server {
     pub addr: std::net::SocketAddr,
@@ -41,24 +48,38 @@ pub struct Server {
 }
 
 impl Server {
+    /// In watch mode as `serve --watch` starts: serving once the watches are set up or 0.2 s
+    /// have passed, whichever is first.
     pub fn start(logs: &Path, db: &Path, config: convmeta::server::Config, watch: bool) -> Server {
-        Self::start_with(logs, db, config, watch, false)
+        Self::start_with(logs, db, config, watch.then_some(Setup::AsServe))
     }
 
     /// In watch mode, once every watch is in place: what the benches time is watch mode, not
     /// the sweeps that answer while a large archive's watches are set up.
     #[allow(dead_code)] // the benches' (this file is shared with them)
     pub fn start_watching(logs: &Path, db: &Path, config: convmeta::server::Config) -> Server {
-        Self::start_with(logs, db, config, true, true)
+        Self::start_with(logs, db, config, Some(Setup::Settled))
     }
 
-    fn start_with(logs: &Path, db: &Path, config: convmeta::server::Config, watch: bool, settled: bool) -> Server {
+    /// In watch mode, serving at once, while the watches are set up.
+    #[allow(dead_code)] // the tests'
+    pub fn start_setting_up(logs: &Path, db: &Path, config: convmeta::server::Config) -> Server {
+        Self::start_with(logs, db, config, Some(Setup::Unsettled))
+    }
+
+    fn start_with(logs: &Path, db: &Path, config: convmeta::server::Config, watch: Option<Setup>) -> Server {
+        use convmeta::watch::Watch;
         let index = std::sync::Arc::new(convmeta::Index::open(logs, db).unwrap());
         index.refresh().unwrap();
-        let watch = watch.then(|| {
-            let watch = convmeta::watch::Watch::start(index.clone(), Duration::from_secs(3600)).unwrap();
-            assert!(!settled || watch.wait_watching(Duration::from_secs(600)), "the watches were never set up");
-            watch
+        let safety_sweep = Duration::from_secs(3600);
+        let watch = watch.map(|setup| match setup {
+            Setup::AsServe => Watch::start(index.clone(), safety_sweep).unwrap(),
+            Setup::Unsettled => Watch::start_waiting(index.clone(), safety_sweep, Duration::ZERO).unwrap(),
+            Setup::Settled => {
+                let watch = Watch::start(index.clone(), safety_sweep).unwrap();
+                assert!(watch.wait_watching(Duration::from_secs(600)), "the watches were never set up");
+                watch
+            }
         });
         let state = convmeta::server::AppState::new(index.clone(), config, watch).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

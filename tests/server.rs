@@ -370,9 +370,9 @@ fn read_your_writes_in_watch_mode() {
     read_your_writes(true);
 }
 
-/// A large archive's watches take a while to set up (a round trip to notify's thread each):
-/// the server answers meanwhile, by sweeps, and from watches after. Every answer is exact, and
-/// what changed while the watches were set up is seen once they are.
+/// A large archive's watches take a while to set up (a second for 100,000 conversations): the
+/// server answers meanwhile, by sweeps, and from watches after. Every answer is exact, and what
+/// changed while the watches were set up is seen once they are.
 #[test]
 fn answers_are_exact_while_the_watches_are_set_up_and_after() {
     let tmp = tempfile::tempdir().unwrap();
@@ -382,7 +382,7 @@ fn answers_are_exact_while_the_watches_are_set_up_and_after() {
         std::fs::create_dir_all(logs.join(id)).unwrap();
         append(&logs, id, "{\"role\": \"user\", \"content\": \"hi\"}\n");
     }
-    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), true);
+    let server = Server::start_setting_up(&logs, &tmp.path().join("db.sqlite3"), Config::default());
     let message = |n: usize| format!("{{\"role\": \"assistant\", \"content\": \"answer {n}\"}}\n");
     // Most likely while the watches are set up (the checks hold whenever it is).
     for (n, id) in ids.iter().step_by(500).enumerate() {

@@ -1,0 +1,442 @@
+//! Watch mode on Linux: inotify marks what changed, requests refresh just that.
+
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SendError;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
+use rustix::fs::inotify::ReadFlags;
+
+use super::inotify::{Event, Inotify, Watched};
+use crate::error::{Error, Result};
+use crate::format::gptme;
+use crate::refresh::Stats;
+use crate::Index;
+
+/// How long [`Watch::start`] waits for the first watches: a small archive is watched from the
+/// first request on; a large one is served (by sweeps) while its watches are set up.
+const SETUP_WAIT: Duration = Duration::from_millis(200);
+
+/// What the events say changed, and the watches they come from.
+#[derive(Default)]
+struct State {
+    /// None until the first watches are set up, and while they cannot be (`blind`).
+    inotify: Option<Inotify>,
+    /// The first watches are all in place. Until then requests sweep (see [`Watch::start`]).
+    ready: bool,
+    /// The logs directory's (device, inode) when its watches were set up. A different one (the
+    /// directory replaced, a symlink re-pointed) has none: watch it anew and sweep.
+    identity: Option<(u64, u64)>,
+    dirty: HashSet<String>,
+    /// Events were lost (the queue overflowed, a watch failed): sweep everything.
+    full: bool,
+    /// Conversations whose log or `config.toml` is a symlink: its target can change with no
+    /// event here, so every request checks them.
+    linked_out: HashSet<String>,
+    /// The logs directory itself was deleted or moved: its watches went with it.
+    rewatch: bool,
+    /// Setting the watches up failed: every request sweeps, and tries again.
+    blind: bool,
+}
+
+struct Shared {
+    logs: PathBuf,
+    state: Mutex<State>,
+    ready_changed: Condvar,
+    /// Wakes the watch thread: to stop, or to wait on a new inotify instance.
+    wake: OwnedFd,
+    stopped: AtomicBool,
+}
+
+pub struct Watch {
+    shared: Arc<Shared>,
+}
+
+impl Watch {
+    /// Starts watching `logs` (each conversation directory and its `branches/`), and sweeps
+    /// everything every `safety_sweep` in case a change was missed. A large archive's watches
+    /// take a while to set up (a second for 100,000 conversations), so this waits for them at
+    /// most [`SETUP_WAIT`], and requests sweep until they are all in place; the first request
+    /// after sweeps once more, for what changed meanwhile. Fails when the watches cannot be set
+    /// up within that wait (for example at the inotify watch limit); the caller then sweeps
+    /// instead. If they fail later, requests sweep and try again, as when a new directory
+    /// cannot be watched.
+    pub fn start(index: Arc<Index>, safety_sweep: Duration) -> Result<Watch> {
+        Self::start_waiting(index, safety_sweep, SETUP_WAIT)
+    }
+
+    /// [`Watch::start`], waiting `setup_wait` for the first watches.
+    pub fn start_waiting(index: Arc<Index>, safety_sweep: Duration, setup_wait: Duration) -> Result<Watch> {
+        let logs = index.logs().to_path_buf();
+        let io = |source: std::io::Error| Error::Io { path: logs.clone(), source };
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(|e| io(e.into()))?;
+        let shared = Arc::new(Shared {
+            logs: logs.clone(),
+            state: Mutex::default(),
+            ready_changed: Condvar::new(),
+            wake,
+            stopped: AtomicBool::new(false),
+        });
+        // Dropped on any early return below: it stops the watch thread.
+        let watch = Watch { shared: shared.clone() };
+        warn_if_elsewhere_writes_unseen(&logs);
+
+        let events = shared.clone();
+        // A rendezvous: the outcome reaches `start` while it waits, or fails to send after.
+        let (set_up_tx, set_up) = std::sync::mpsc::sync_channel(0);
+        std::thread::Builder::new()
+            .name("convmeta-watch".into())
+            .spawn(move || {
+                let watched = events.watch_first();
+                let failed = watched.is_err();
+                match set_up_tx.send(watched) {
+                    Ok(()) if failed => return, // `start` fails with the error
+                    Ok(()) => {}
+                    // `start` has returned: tell here.
+                    Err(SendError(Ok(watches))) => tracing::info!(watches, "watching the archive for changes"),
+                    Err(SendError(Err(e))) => {
+                        tracing::warn!(error = %e, "cannot watch the archive; requests sweep until it can be");
+                        events.lock().blind = true;
+                    }
+                }
+                events.follow();
+            })
+            .map_err(io)?;
+        match set_up.recv_timeout(setup_wait) {
+            Ok(watches) => tracing::info!(watches = watches?, "watching the archive for changes"),
+            Err(_) => tracing::info!("watching the archive: setting up its watches; requests sweep until then"),
+        }
+        drop(set_up); // a failure after this is the watch thread's to tell
+        let sweeper = shared.clone();
+        // Weak: the sweeper must not keep the index (and its database) open after the server.
+        let index = Arc::downgrade(&index);
+        std::thread::Builder::new()
+            .name("convmeta-safety-sweep".into())
+            .spawn(move || loop {
+                std::thread::sleep(safety_sweep);
+                let Some(index) = index.upgrade().filter(|_| !sweeper.stopped.load(Ordering::Relaxed)) else { break };
+                if let Err(e) = index.refresh() {
+                    tracing::warn!(error = %e, "safety sweep failed");
+                }
+            })
+            .map_err(io)?;
+        Ok(watch)
+    }
+
+    /// Waits until setting up the first watches has ended, in place or failed (see `start`), or
+    /// `timeout` has passed; whether it has.
+    pub fn wait_watching(&self, timeout: Duration) -> bool {
+        let state = self.shared.lock();
+        let wait = self.shared.ready_changed.wait_timeout_while(state, timeout, |s| !s.ready);
+        wait.unwrap_or_else(|p| p.into_inner()).0.ready
+    }
+
+    /// Refreshes what changed since the last call, sharing the index's single flight: the
+    /// conversations marked dirty, or everything if events were lost.
+    pub fn freshen(&self, index: &Index) -> Result<Option<Arc<Stats>>> {
+        let s = &self.shared;
+        let stats = index.refresh_via(|| {
+            let (dirty, full, linked) = s.changes();
+            // With nothing marked, still a refresh of named conversations: it checks those whose
+            // inputs no watch covers (an agent's gptme.toml, a symlinked log), and costs little
+            // when none do.
+            let result = if full {
+                index.refresh_unlocked(None)
+            } else {
+                let ids: Vec<String> = dirty.union(&linked).cloned().collect();
+                index.refresh_unlocked(Some(&ids))
+            };
+            if result.is_err() {
+                // Try them again next time.
+                let mut state = s.lock();
+                state.dirty.extend(dirty);
+                state.full |= full;
+            }
+            result
+        })?;
+        Ok((*stats != Stats::default()).then_some(stats))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        self.shared.wake();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wake(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    /// Sets up the first watches (without holding `state`: requests sweep meanwhile), then lets
+    /// requests rely on them: the next one sweeps, for changes made while they were set up.
+    /// Returns how many watches there are.
+    fn watch_first(&self) -> Result<usize> {
+        let now = identity(&self.logs);
+        // A logs directory that does not exist yet is watched once it does: the first request
+        // after it appears finds it replaced.
+        let watched = match now {
+            Some(_) => watch_archive(&self.logs).map(Some),
+            None => Ok(None),
+        };
+        let mut state = self.lock();
+        state.identity = now;
+        state.full = true;
+        state.ready = true;
+        self.ready_changed.notify_all();
+        let Some((inotify, linked_out)) = watched? else { return Ok(0) };
+        let watches = inotify.len();
+        state.inotify = Some(inotify);
+        state.linked_out = linked_out;
+        Ok(watches)
+    }
+
+    /// Reads the events as they come, so the kernel's queue does not overflow between requests,
+    /// until the watch is dropped.
+    fn follow(&self) {
+        loop {
+            let inotify = self.lock().inotify.as_ref().map(Inotify::fd);
+            let mut fds = vec![PollFd::new(&self.wake, PollFlags::IN)];
+            fds.extend(inotify.as_deref().map(|fd| PollFd::new(fd, PollFlags::IN)));
+            match poll(&mut fds, None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => {
+                    // Requests still read the queue themselves; at worst it overflows and
+                    // the next request sweeps.
+                    tracing::warn!(error = %e, "cannot wait for file events; reading them only when asked");
+                    return;
+                }
+            }
+            if self.stopped.load(Ordering::Relaxed) {
+                return;
+            }
+            let mut count = [0; 8];
+            let _ = rustix::io::read(&self.wake, &mut count);
+            self.lock().take_events(&self.logs);
+        }
+    }
+
+    /// What changed since the last call: the conversations marked, or everything (`full`); and
+    /// those whose files link out of the archive, which every request checks.
+    fn changes(&self) -> (HashSet<String>, bool, HashSet<String>) {
+        let mut state = self.lock();
+        if !state.ready {
+            return (HashSet::new(), true, HashSet::new());
+        }
+        // Every change completed before this call is in the queue by now.
+        state.take_events(&self.logs);
+        let now = identity(&self.logs);
+        if state.rewatch || state.blind || now != state.identity {
+            self.rewatch(&mut state, now);
+        }
+        (std::mem::take(&mut state.dirty), std::mem::take(&mut state.full), state.linked_out.clone())
+    }
+
+    /// Watches the logs directory anew with a new inotify instance, and sweeps. Closing the old
+    /// one drops every watch of the replaced directory, which may live on elsewhere (moved aside,
+    /// a symlink's old target): its events would otherwise keep coming, named as if in the new
+    /// one, and each replacement would hold on to another set of the user's limited watches.
+    fn rewatch(&self, state: &mut State, now: Option<(u64, u64)>) {
+        let was_blind = state.blind;
+        let logs = self.logs.display();
+        let watched = watch_archive(&self.logs);
+        state.blind = watched.is_err();
+        match watched {
+            Ok((inotify, linked_out)) => {
+                state.inotify = Some(inotify);
+                state.linked_out = linked_out;
+                if was_blind {
+                    tracing::warn!(%logs, "watching the logs directory again");
+                } else {
+                    tracing::warn!(%logs, "the logs directory was replaced; watching the new one");
+                    warn_if_elsewhere_writes_unseen(&self.logs);
+                }
+            }
+            Err(e) => {
+                state.inotify = None;
+                if !was_blind {
+                    tracing::warn!(%logs, error = %e, "cannot watch the logs directory; requests sweep until it can be");
+                }
+            }
+        }
+        // The watch thread waits on the old instance: wake it, so it lets go of it.
+        self.wake();
+        state.identity = now;
+        state.rewatch = false;
+        state.full = true;
+    }
+}
+
+impl State {
+    /// Marks what the queued events say changed.
+    fn take_events(&mut self, logs: &Path) {
+        let Some(inotify) = self.inotify.as_mut() else { return };
+        let mut events = Vec::new();
+        if let Err(e) = inotify.read(&mut events) {
+            tracing::warn!(error = %e, "cannot read file events; the next request sweeps");
+            self.full = true;
+        }
+        for event in events {
+            self.mark(logs, event);
+        }
+    }
+
+    fn mark(&mut self, logs: &Path, event: Event) {
+        let Some(on) = event.on else {
+            tracing::warn!("file events overflowed; the next request sweeps");
+            self.full = true;
+            return;
+        };
+        let mask = event.mask;
+        let made = mask.intersects(ReadFlags::CREATE | ReadFlags::MOVED_TO);
+        let came_or_went = made || mask.intersects(ReadFlags::DELETE | ReadFlags::MOVED_FROM);
+        let new_dir = made && mask.contains(ReadFlags::ISDIR);
+        let (id, watched, relink) = match on {
+            Watched::Logs => {
+                if mask
+                    .intersects(ReadFlags::DELETE_SELF | ReadFlags::MOVE_SELF | ReadFlags::IGNORED | ReadFlags::UNMOUNT)
+                {
+                    // The directory itself deleted or moved: its watches are gone with it, even if
+                    // a new one gets its inode number (ext4 reuses them at once).
+                    self.rewatch = true;
+                    self.full = true;
+                    return;
+                }
+                let Some(id) = event.name else { return };
+                // A new conversation: watched before anything reads it.
+                let watched = if new_dir { self.watch(|i| watch_conversation(i, logs, &id)) } else { Ok(()) };
+                (id, watched, came_or_went)
+            }
+            Watched::Conversation(id) => {
+                let name = event.name.as_deref();
+                let watched = if new_dir && name == Some("branches") {
+                    let branches = logs.join(&id).join("branches");
+                    self.watch(|i| i.watch(&branches, Watched::Branches(id.clone())).map(drop))
+                } else {
+                    Ok(())
+                };
+                (id, watched, came_or_went && matches!(name, Some(gptme::LOG_FILE | "config.toml")))
+            }
+            Watched::Branches(id) => (id, Ok(()), false),
+        };
+        if let Err(e) = watched {
+            // Left unwatched, it would go stale: every request sweeps, and tries to watch
+            // everything again, until it can be watched (a limit raised).
+            if !std::mem::replace(&mut self.blind, true) {
+                tracing::warn!(error = %e, "cannot watch a new directory; requests sweep until it can be");
+            }
+            self.full = true;
+        }
+        // After watching a new directory: a symlink made in it before the watch sent no event.
+        if relink && links_out(logs, &id) {
+            self.linked_out.insert(id.clone());
+        } else if relink {
+            self.linked_out.remove(&id);
+        }
+        self.dirty.insert(id);
+    }
+
+    fn watch(&mut self, add: impl FnOnce(&mut Inotify) -> Result<()>) -> Result<()> {
+        self.inotify.as_mut().map_or(Ok(()), add)
+    }
+}
+
+/// Watches the logs directory and every conversation in it, in a new inotify instance; also
+/// returns the conversations whose files link out of it.
+fn watch_archive(logs: &Path) -> Result<(Inotify, HashSet<String>)> {
+    let io = |source| Error::Io { path: logs.into(), source };
+    let mut inotify = Inotify::new().map_err(io)?;
+    if !inotify.watch(logs, Watched::Logs)? {
+        return Err(io(std::io::ErrorKind::NotFound.into()));
+    }
+    let mut linked_out = HashSet::new();
+    for id in gptme::list_entries(logs).map_err(io)? {
+        watch_conversation(&mut inotify, logs, &id)?;
+        if links_out(logs, &id) {
+            linked_out.insert(id);
+        }
+    }
+    Ok((inotify, linked_out))
+}
+
+/// Watches a conversation directory and its `branches/`, those there are.
+fn watch_conversation(inotify: &mut Inotify, logs: &Path, id: &str) -> Result<()> {
+    let dir = logs.join(id);
+    if inotify.watch(&dir, Watched::Conversation(id.into()))? {
+        inotify.watch(&dir.join("branches"), Watched::Branches(id.into()))?;
+    }
+    Ok(())
+}
+
+/// Whether a conversation's log or `config.toml` is a symlink (to a file no watch of ours
+/// covers).
+fn links_out(logs: &Path, id: &str) -> bool {
+    let dir = logs.join(id);
+    [gptme::LOG_FILE, "config.toml"]
+        .iter()
+        .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.file_type().is_symlink()))
+}
+
+/// The (device, inode) of a directory, symlinks followed.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Says so when `logs` is on a filesystem whose notifications report only what this machine
+/// writes: writes by another machine (or by the host of a VM's shared folder) would show only
+/// at the safety sweep.
+fn warn_if_elsewhere_writes_unseen(logs: &Path) {
+    let Some(kind) = rustix::fs::statfs(logs).ok().and_then(|s| shared_filesystem(s.f_type as u32)) else {
+        return;
+    };
+    tracing::warn!(
+        logs = %logs.display(),
+        filesystem = kind,
+        "notifications on this filesystem miss writes made on other machines; those show only at the \
+         safety sweep. If other machines write these logs, serve without --watch"
+    );
+}
+
+/// The name of a filesystem kind (Linux's `statfs` magic number) that other machines can write
+/// to without an inotify event here: network filesystems, FUSE, and VM shared folders.
+fn shared_filesystem(magic: u32) -> Option<&'static str> {
+    Some(match magic {
+        0x6969 => "NFS",
+        0x517B | 0xFF53_4D42 | 0xFE53_4D42 => "SMB",
+        0x6573_5546 => "FUSE",
+        0x0102_1997 => "9p",
+        0x6A65_6A63 => "virtiofs",
+        0x00C3_6400 => "Ceph",
+        0x5346_414F | 0x6B41_4653 => "AFS",
+        0x0BD0_0BD0 => "Lustre",
+        0x0116_1970 => "GFS2",
+        0x7461_636F => "OCFS2",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_filesystems_are_told_from_local_ones() {
+        let magic = |p: &str| rustix::fs::statfs(p).unwrap().f_type as u32;
+        assert_eq!(shared_filesystem(magic("/proc")), None);
+        assert_eq!(shared_filesystem(magic("/dev")), None); // devtmpfs or tmpfs
+        assert_eq!(shared_filesystem(0x6969), Some("NFS"));
+        assert_eq!(shared_filesystem(0xFF53_4D42), Some("SMB"));
+        assert_eq!(shared_filesystem(0x0102_1997), Some("9p")); // WSL 2's Windows drives
+    }
+}
