@@ -283,7 +283,11 @@ impl State {
         let Some(inotify) = self.inotify.as_mut() else { return };
         let mut events = Vec::new();
         if let Err(e) = inotify.read(&mut events) {
-            tracing::warn!(error = %e, "cannot read file events; the next request sweeps");
+            // Its events are lost, and an error that stays would have the watch thread spin:
+            // drop the instance, and watch anew as when a watch cannot be set up.
+            tracing::warn!(error = %e, "cannot read file events; requests sweep and watch anew");
+            self.inotify = None;
+            self.blind = true;
             self.full = true;
         }
         for event in events {
