@@ -461,6 +461,7 @@ fn auth_host_check_cors_health_and_metrics() {
     assert!(metrics.contains("convmeta_requests_total{route=\"list\",status=\"401\"} 2"), "{metrics}");
     assert!(metrics.contains("convmeta_conversations 2"), "{metrics}");
     assert!(metrics.contains("convmeta_refresh_duration_seconds_count"), "{metrics}");
+    assert!(metrics.contains("convmeta_sweeps_total 2\n"), "sweep mode: a sweep per list request; {metrics}");
     // The token where gptme-server takes it: a `bearer` header in any case, its cookie (what the
     // web UI's event streams send), the `token` parameter.
     let status = |r: reqwest::blocking::RequestBuilder| r.send().unwrap().status().as_u16();
@@ -1047,6 +1048,34 @@ fn serve_starts_before_the_logs_directory_exists() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// `serve --watch` on an archive whose watches are set up within its start: the start's sweep is
+/// the one the watch asks for, so its first requests do not sweep again (what cost the first
+/// request 70 ms at 10,000 conversations), and a change is still seen at once.
+#[test]
+fn serve_watch_answers_its_first_requests_without_sweeping_again() {
+    let (tmp, logs) = scratch_archive();
+    let (mut child, log, _) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", &["--watch"], &[]);
+    let addr = log.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
+    let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let get = |path: &str| client().get(format!("http://{addr}{path}")).send().unwrap().text().unwrap();
+    let sweeps = || {
+        let metrics = get("/metrics");
+        let line = metrics.lines().find(|l| l.starts_with("convmeta_sweeps_total ")).unwrap().to_owned();
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    assert!(log.contains("watching the archive for changes"), "{log}");
+    for _ in 0..3 {
+        assert_eq!(items_of(&parse(&get("/api/v2/conversations"))).len(), 2);
+    }
+    assert_eq!(sweeps(), 0, "a request swept");
+    append(&logs, "a", "{\"role\": \"assistant\", \"content\": \"later\"}\n");
+    let a = items_of(&parse(&get("/api/v2/conversations"))).iter().find(|i| i["id"] == "a").cloned().unwrap();
+    assert_eq!(a["last_message_preview"], "later");
+    assert_eq!(sweeps(), 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -118,7 +118,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                     )
                     .ok()
             });
-            let stats = match index.refresh() {
+            // Through the watch when watching: this is the sweep it asks for once its watches are
+            // in place, so the first request need not sweep again.
+            let refreshed = match &watch {
+                Some(watch) => watch.freshen(&index).map(Option::unwrap_or_default),
+                None => index.refresh(),
+            };
+            let stats = match refreshed {
                 Err(e) if e.is_logs_missing() => Default::default(),
                 other => other?,
             };

@@ -71,6 +71,8 @@ pub struct Stats {
     pub with_new_problems: usize,
     pub bytes_read: u64,
     pub duration_ms: f64,
+    /// Every conversation was checked (a sweep), not only named ones.
+    pub swept: bool,
 }
 
 impl std::fmt::Display for Stats {
@@ -410,7 +412,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
         Some((found, stamp, unchanged))
     });
-    let mut stats = Stats::default();
+    let mut stats = Stats { swept: only.is_none(), ..Stats::default() };
     let mut present = HashSet::new();
     let mut jobs = Vec::new();
     for (found, side_stamp, unchanged) in swept.into_iter().flatten() {

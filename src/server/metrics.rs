@@ -20,6 +20,7 @@ const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     refreshes: AtomicU64,
+    sweeps: AtomicU64,
     files_rescanned: AtomicU64,
     bytes_read: AtomicU64,
     duration_buckets: [AtomicU64; BUCKETS.len()],
@@ -44,6 +45,7 @@ impl Metrics {
 
     pub fn record_refresh(&self, stats: &Stats, took: Duration) {
         self.refreshes.fetch_add(1, Ordering::Relaxed);
+        self.sweeps.fetch_add(stats.swept as u64, Ordering::Relaxed);
         let files = stats.full_scans + stats.appends + stats.side_only + stats.rechecked;
         self.files_rescanned.fetch_add(files as u64, Ordering::Relaxed);
         self.bytes_read.fetch_add(stats.bytes_read, Ordering::Relaxed);
@@ -66,6 +68,12 @@ impl Metrics {
         let refreshes = get(&self.refreshes);
         for (name, help, kind, value) in [
             ("convmeta_refreshes_total", "Refreshes run.", "counter", refreshes),
+            (
+                "convmeta_sweeps_total",
+                "Refreshes that checked every conversation: each request's in sweep mode; in watch mode, while the watches are set up and after lost events.",
+                "counter",
+                get(&self.sweeps),
+            ),
             ("convmeta_files_rescanned_total", "Conversation files read again.", "counter", get(&self.files_rescanned)),
             ("convmeta_bytes_read_total", "Log bytes read.", "counter", get(&self.bytes_read)),
             ("convmeta_conversations", "Conversations in the index.", "gauge", conversations as u64),
