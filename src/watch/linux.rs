@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SendError;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 use rustix::fs::inotify::ReadFlags;
@@ -20,6 +20,10 @@ use crate::Index;
 /// How long [`Watch::start`] waits for the first watches: a small archive is watched from the
 /// first request on; a large one is served (by sweeps) while its watches are set up.
 const SETUP_WAIT: Duration = Duration::from_millis(200);
+
+/// How often requests try to watch everything anew while they cannot rely on the watches (for
+/// example at the inotify watch limit, until it is raised): each try sets up every watch.
+const REWATCH_EVERY: Duration = Duration::from_secs(10);
 
 /// What the events say changed, and the watches they come from.
 #[derive(Default)]
@@ -39,8 +43,9 @@ struct State {
     linked_out: HashSet<String>,
     /// The logs directory itself was deleted or moved: its watches went with it.
     rewatch: bool,
-    /// Setting the watches up failed: every request sweeps, and tries again.
-    blind: bool,
+    /// Since when the watches cannot be relied on (one could not be set up, the events could not
+    /// be read): requests sweep, and try to watch everything anew every [`REWATCH_EVERY`].
+    blind: Option<Instant>,
 }
 
 struct Shared {
@@ -100,7 +105,7 @@ impl Watch {
                     Err(SendError(Ok(watches))) => tracing::info!(watches, "watching the archive for changes"),
                     Err(SendError(Err(e))) => {
                         tracing::warn!(error = %e, "cannot watch the archive; requests sweep until it can be");
-                        events.lock().blind = true;
+                        events.lock().blind = Some(Instant::now());
                     }
                 }
                 events.follow();
@@ -236,9 +241,11 @@ impl Shared {
         // Every change completed before this call is in the queue by now.
         state.take_events(&self.logs);
         let now = identity(&self.logs);
-        if state.rewatch || state.blind || now != state.identity {
+        let retry = state.blind.is_some_and(|since| since.elapsed() >= REWATCH_EVERY);
+        if state.rewatch || retry || now != state.identity {
             self.rewatch(&mut state, now);
         }
+        state.full |= state.blind.is_some();
         (std::mem::take(&mut state.dirty), std::mem::take(&mut state.full), state.linked_out.clone())
     }
 
@@ -247,10 +254,10 @@ impl Shared {
     /// a symlink's old target): its events would otherwise keep coming, named as if in the new
     /// one, and each replacement would hold on to another set of the user's limited watches.
     fn rewatch(&self, state: &mut State, now: Option<(u64, u64)>) {
-        let was_blind = state.blind;
+        let was_blind = state.blind.is_some();
         let logs = self.logs.display();
         let watched = watch_archive(&self.logs);
-        state.blind = watched.is_err();
+        state.blind = watched.is_err().then(Instant::now);
         match watched {
             Ok((inotify, linked_out)) => {
                 state.inotify = Some(inotify);
@@ -287,7 +294,7 @@ impl State {
             // drop the instance, and watch anew as when a watch cannot be set up.
             tracing::warn!(error = %e, "cannot read file events; requests sweep and watch anew");
             self.inotify = None;
-            self.blind = true;
+            self.blind.get_or_insert_with(Instant::now);
             self.full = true;
         }
         for event in events {
@@ -334,11 +341,12 @@ impl State {
             Watched::Branches(id) => (id, Ok(()), false),
         };
         if let Err(e) = watched {
-            // Left unwatched, it would go stale: every request sweeps, and tries to watch
-            // everything again, until it can be watched (a limit raised).
-            if !std::mem::replace(&mut self.blind, true) {
+            // Left unwatched, it would go stale: requests sweep, and try to watch everything
+            // again, until it can be watched (a limit raised).
+            if self.blind.is_none() {
                 tracing::warn!(error = %e, "cannot watch a new directory; requests sweep until it can be");
             }
+            self.blind.get_or_insert_with(Instant::now);
             self.full = true;
         }
         // After watching a new directory: a symlink made in it before the watch sent no event.
