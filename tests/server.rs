@@ -309,6 +309,22 @@ fn read_your_writes(watch: bool) {
         .write_all(b"{\"role\": \"user\", \"content\": \"x\"}\n")
         .unwrap();
     assert_eq!(item(&server, "h").unwrap()["messages"], 2, "watch={watch}: an append through the symlink");
+    // A conversation directory that is a symlink to a directory elsewhere, made while serving.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"out\"}\n").unwrap();
+    std::os::unix::fs::symlink(&outside, logs.join("i")).unwrap();
+    assert_eq!(item(&server, "i").unwrap()["messages"], 1, "watch={watch}");
+    append(&logs, "i", "{\"role\": \"user\", \"content\": \"in\"}\n");
+    assert_eq!(item(&server, "i").unwrap()["messages"], 2, "watch={watch}: an append in a symlinked directory");
+    // And a `branches/` that is one, made while serving, then a branch added in it.
+    let branches = tmp.path().join("branches-elsewhere");
+    std::fs::create_dir_all(&branches).unwrap();
+    std::fs::write(branches.join("alt.jsonl"), "").unwrap();
+    std::os::unix::fs::symlink(&branches, logs.join("i/branches")).unwrap();
+    assert_eq!(item(&server, "i").unwrap()["branches"], 2, "watch={watch}");
+    std::fs::write(branches.join("alt2.jsonl"), "").unwrap();
+    assert_eq!(item(&server, "i").unwrap()["branches"], 3, "watch={watch}: a branch in a symlinked branches/");
     // Names gptme lists though they would not pass as an id in a request.
     for id in ["x..y", "tab\tname"] {
         std::fs::create_dir_all(logs.join(id)).unwrap();

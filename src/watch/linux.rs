@@ -311,7 +311,6 @@ impl State {
         let mask = event.mask;
         let made = mask.intersects(ReadFlags::CREATE | ReadFlags::MOVED_TO);
         let came_or_went = made || mask.intersects(ReadFlags::DELETE | ReadFlags::MOVED_FROM);
-        let new_dir = made && mask.contains(ReadFlags::ISDIR);
         let (id, watched, relink) = match on {
             Watched::Logs => {
                 if mask
@@ -325,12 +324,14 @@ impl State {
                 }
                 let Some(id) = event.name else { return };
                 // A new conversation: watched before anything reads it.
-                let watched = if new_dir { self.watch(|i| watch_conversation(i, logs, &id)) } else { Ok(()) };
+                // (Whatever was made: a symlink to a directory is a conversation too, and not
+                // flagged as a directory; watching a file fails, costing one system call.)
+                let watched = if made { self.watch(|i| watch_conversation(i, logs, &id)) } else { Ok(()) };
                 (id, watched, came_or_went)
             }
             Watched::Conversation(id) => {
                 let name = event.name.as_deref();
-                let watched = if new_dir && name == Some("branches") {
+                let watched = if made && name == Some("branches") {
                     let branches = logs.join(&id).join("branches");
                     self.watch(|i| i.watch(&branches, Watched::Branches(id.clone())).map(drop))
                 } else {
