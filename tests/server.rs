@@ -374,6 +374,17 @@ fn read_your_writes(watch: bool) {
     std::fs::create_dir_all(logs.join("g")).unwrap();
     append(&logs, "g", "{\"role\": \"user\", \"content\": \"after\"}\n");
     assert_eq!(item(&server, "g").unwrap()["last_message_preview"], "after", "watch={watch}");
+    // A stopped server holds none of the user's limited watches (its safety sweep, asleep for an
+    // hour here, included).
+    let logs_dir = std::fs::metadata(&logs).unwrap();
+    let watching = || inotify_watches().is_some_and(|w| w.contains(&(logs_dir.dev(), logs_dir.ino())));
+    assert_eq!(watching(), watch);
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watching() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!watching(), "watches left after the server stopped");
 }
 
 #[test]

@@ -116,14 +116,15 @@ impl Watch {
             Err(_) => tracing::info!("watching the archive: setting up its watches; requests sweep until then"),
         }
         drop(set_up); // a failure after this is the watch thread's to tell
-        let sweeper = shared.clone();
-        // Weak: the sweeper must not keep the index (and its database) open after the server.
-        let index = Arc::downgrade(&index);
+                      // Weak: while it sleeps, the sweeper must not keep the index (and its database) or the
+                      // watches open after the server.
+        let (index, sweeper) = (Arc::downgrade(&index), Arc::downgrade(&shared));
         std::thread::Builder::new()
             .name("convmeta-safety-sweep".into())
             .spawn(move || loop {
                 std::thread::sleep(safety_sweep);
-                let Some(index) = index.upgrade().filter(|_| !sweeper.stopped.load(Ordering::Relaxed)) else { break };
+                let watching = sweeper.upgrade().is_some_and(|s| !s.stopped.load(Ordering::Relaxed));
+                let Some(index) = index.upgrade().filter(|_| watching) else { break };
                 if let Err(e) = index.refresh() {
                     tracing::warn!(error = %e, "safety sweep failed");
                 }
