@@ -70,7 +70,6 @@ impl Server {
     fn start_with(logs: &Path, db: &Path, config: convmeta::server::Config, watch: Option<Setup>) -> Server {
         use convmeta::watch::Watch;
         let index = std::sync::Arc::new(convmeta::Index::open(logs, db).unwrap());
-        index.refresh().unwrap();
         let safety_sweep = Duration::from_secs(3600);
         let watch = watch.map(|setup| match setup {
             Setup::AsServe => Watch::start(index.clone(), safety_sweep).unwrap(),
@@ -81,6 +80,11 @@ impl Server {
                 watch
             }
         });
+        // As `serve` starts: the first sweep through the watch, when watching.
+        match &watch {
+            Some(watch) => drop(watch.freshen(&index).unwrap()),
+            None => drop(index.refresh().unwrap()),
+        }
         let state = convmeta::server::AppState::new(index.clone(), config, watch).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
