@@ -478,3 +478,134 @@ fn a_database_whose_creation_was_killed_is_taken_over_but_not_anyone_elses() {
     let after: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert_eq!(before, after);
 }
+
+/// Watch mode follows a conversation by its directory (an inotify watch is on an inode, named
+/// by us): renamed, swapped with another, moved out of the archive and back in under another
+/// name, linked in from outside, deleted, made anew. After every step of a random sequence, the
+/// watch-mode answer equals a fresh index of the archive.
+#[test]
+fn watch_mode_equals_a_fresh_index_through_random_moves_renames_and_links() {
+    let (seeds, steps) = if soak() { (17..27, 1000) } else { (17..18, 200) };
+    for seed in seeds {
+        moves_renames_and_links(seed, steps);
+    }
+}
+
+fn moves_renames_and_links(seed: u64, steps: u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, outside) = (tmp.path().join("logs"), tmp.path().join("outside"));
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), true);
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let is_link = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    let write_log = |dir: &Path, n: u64| {
+        let log = dir.join("conversation.jsonl");
+        // Through a dangling link, or into a directory gone meanwhile: nothing to write to.
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).create(true).open(log) {
+            f.write_all(line(n).as_bytes()).unwrap();
+        }
+    };
+    let mut rng = Rng(seed);
+    for step in 0..steps {
+        let (inside, out) = (names(&logs), names(&outside));
+        let pick = |rng: &mut Rng, from: &[String]| from[rng.below(from.len() as u64) as usize].clone();
+        let new_name = format!("c{step}");
+        let op = match rng.below(14) {
+            0 | 1 => {
+                std::fs::create_dir(logs.join(&new_name)).unwrap();
+                write_log(&logs.join(&new_name), step);
+                format!("made {new_name}")
+            }
+            2 | 3 if !inside.is_empty() => {
+                let id = pick(&mut rng, &inside);
+                write_log(&logs.join(&id), step);
+                format!("appended to {id}")
+            }
+            4 if !inside.is_empty() => {
+                let id = pick(&mut rng, &inside);
+                std::fs::rename(logs.join(&id), logs.join(&new_name)).unwrap();
+                format!("renamed {id} to {new_name}")
+            }
+            5 if inside.len() >= 2 => {
+                let (a, b) = (pick(&mut rng, &inside), pick(&mut rng, &inside));
+                if a != b {
+                    std::fs::rename(logs.join(&a), outside.join("swapping")).unwrap();
+                    std::fs::rename(logs.join(&b), logs.join(&a)).unwrap();
+                    std::fs::rename(outside.join("swapping"), logs.join(&b)).unwrap();
+                }
+                format!("swapped {a} and {b}")
+            }
+            6 if !inside.is_empty() => {
+                let id = pick(&mut rng, &inside);
+                std::fs::rename(logs.join(&id), outside.join(&new_name)).unwrap();
+                format!("moved {id} out as {new_name}")
+            }
+            7 if !out.is_empty() => {
+                let id = pick(&mut rng, &out);
+                std::fs::rename(outside.join(&id), logs.join(&new_name)).unwrap();
+                format!("moved {id} in as {new_name}")
+            }
+            8 if !inside.is_empty() => {
+                let id = pick(&mut rng, &inside);
+                let path = logs.join(&id);
+                if is_link(&path) {
+                    std::fs::remove_file(&path).unwrap();
+                } else {
+                    std::fs::remove_dir_all(&path).unwrap();
+                }
+                format!("deleted {id}")
+            }
+            9 if !inside.is_empty() => {
+                let id = pick(&mut rng, &inside);
+                let branches = logs.join(&id).join("branches");
+                let made = std::fs::create_dir_all(&branches).is_ok();
+                if made {
+                    std::fs::write(branches.join(format!("b{step}.jsonl")), line(step)).unwrap();
+                }
+                format!("branched {id} ({made})")
+            }
+            10 if !inside.is_empty() => {
+                let id = pick(&mut rng, &inside);
+                let written =
+                    std::fs::write(logs.join(&id).join("config.toml"), format!("[chat]\nname = \"N{step}\"\n"));
+                format!("named {id} ({})", written.is_ok())
+            }
+            11 if !inside.is_empty() => {
+                // As gptme edits: the whole log written aside, then renamed over it.
+                let id = pick(&mut rng, &inside);
+                let dir = logs.join(&id);
+                let aside = dir.join("conversation.jsonl.new");
+                let written = std::fs::write(&aside, line(step)).is_ok();
+                if written {
+                    std::fs::rename(&aside, dir.join("conversation.jsonl")).unwrap();
+                }
+                format!("rewrote {id} ({written})")
+            }
+            12 if !out.is_empty() => {
+                let id = pick(&mut rng, &out);
+                std::os::unix::fs::symlink(outside.join(&id), logs.join(&new_name)).unwrap();
+                format!("linked {id} in as {new_name}")
+            }
+            13 if !out.is_empty() => {
+                let id = pick(&mut rng, &out);
+                write_log(&outside.join(&id), step);
+                format!("appended to {id}, outside")
+            }
+            _ => continue,
+        };
+        let (status, answer) = items(&server);
+        assert_eq!(status, 200, "seed {seed}, step {step}: {op}");
+        let fresh = fresh_items(&logs);
+        if answer != fresh {
+            let differ: Vec<&String> =
+                fresh.keys().chain(answer.keys()).filter(|k| answer.get(*k) != fresh.get(*k)).collect();
+            panic!("seed {seed}, step {step}, after {op}: these differ from a fresh index: {differ:?}");
+        }
+    }
+}

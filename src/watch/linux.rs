@@ -38,8 +38,8 @@ struct State {
     dirty: HashSet<String>,
     /// Events were lost (the queue overflowed, a watch failed): sweep everything.
     full: bool,
-    /// Conversations whose log or `config.toml` is a symlink: its target can change with no
-    /// event here, so every request checks them.
+    /// Conversations whose directory or files link out of the archive (see [`links_out`]):
+    /// every request checks them.
     linked_out: HashSet<String>,
     /// The logs directory itself was deleted or moved: its watches went with it.
     rewatch: bool,
@@ -338,7 +338,7 @@ impl State {
                 } else {
                     Ok(())
                 };
-                (id, watched, came_or_went && matches!(name, Some(gptme::LOG_FILE | "config.toml")))
+                (id, watched, came_or_went && name.is_some_and(|n| LINKABLE.contains(&n)))
             }
             Watched::Branches(id) => (id, Ok(()), false),
         };
@@ -392,14 +392,17 @@ fn watch_conversation(inotify: &mut Inotify, logs: &Path, id: &str) -> Result<()
     Ok(())
 }
 
-/// Whether a conversation's log or `config.toml` is a symlink (to a file no watch of ours
-/// covers).
+/// Whether a conversation's directory, log, `config.toml` or `branches/` is a symlink. Its
+/// target can then go, or be replaced, with no event in the archive: no watch of ours names it
+/// (a watch follows the link once, to the directory there at the time).
 fn links_out(logs: &Path, id: &str) -> bool {
     let dir = logs.join(id);
-    [gptme::LOG_FILE, "config.toml"]
-        .iter()
-        .any(|f| std::fs::symlink_metadata(dir.join(f)).is_ok_and(|m| m.file_type().is_symlink()))
+    let is_link = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+    is_link(&dir) || LINKABLE.iter().any(|f| is_link(&dir.join(f)))
 }
+
+/// The entries of a conversation directory that may be symlinks to elsewhere.
+const LINKABLE: [&str; 3] = [gptme::LOG_FILE, "config.toml", "branches"];
 
 /// The (device, inode) of a directory, symlinks followed.
 fn identity(dir: &Path) -> Option<(u64, u64)> {
