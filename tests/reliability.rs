@@ -516,7 +516,7 @@ fn moves_renames_and_links(seed: u64, steps: u64) {
         let (inside, out) = (names(&logs), names(&outside));
         let pick = |rng: &mut Rng, from: &[String]| from[rng.below(from.len() as u64) as usize].clone();
         let new_name = format!("c{step}");
-        let op = match rng.below(14) {
+        let op = match rng.below(15) {
             0 | 1 => {
                 std::fs::create_dir(logs.join(&new_name)).unwrap();
                 write_log(&logs.join(&new_name), step);
@@ -596,6 +596,11 @@ fn moves_renames_and_links(seed: u64, steps: u64) {
                 let id = pick(&mut rng, &out);
                 write_log(&outside.join(&id), step);
                 format!("appended to {id}, outside")
+            }
+            14 if !inside.is_empty() && !out.is_empty() => {
+                let (id, there) = (pick(&mut rng, &inside), pick(&mut rng, &out));
+                let linked = std::os::unix::fs::symlink(outside.join(&there), logs.join(&id).join("branches")).is_ok();
+                format!("linked {id}'s branches to {there}, outside ({linked})")
             }
             _ => continue,
         };
