@@ -303,6 +303,7 @@ impl State {
         }
     }
 
+    /// Marks what one event says changed, watching the directories it made.
     fn mark(&mut self, logs: &Path, event: Event) {
         let Some(on) = event.on else {
             tracing::warn!("file events overflowed; the next request sweeps");
