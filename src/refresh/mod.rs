@@ -140,6 +140,12 @@ const LOOKUP_ONLY: OFlags = OFlags::PATH;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const LOOKUP_ONLY: OFlags = OFlags::RDONLY;
 
+/// Opens a directory to look files up through it (`statat`, `openat`): each lookup then walks
+/// from there, not from the root.
+pub(crate) fn open_for_lookups(dir: &Path) -> std::io::Result<rustix::fd::OwnedFd> {
+    Ok(rustix::fs::open(dir, LOOKUP_ONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
 /// The logs dir's entries, and the directory's stamp when they were listed (none if it was
 /// racy then: see [`racy`]).
 #[derive(Clone)]
@@ -361,8 +367,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
     }
     // Everything under the logs dir is looked up from here, through the same directory.
-    let logs_fd = rustix::fs::open(logs, LOOKUP_ONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::Logs { path: logs.into(), source: e.into() })?;
+    let logs_fd = open_for_lookups(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
     let complete = only.is_none() || kept.is_some();
     let (ids, mut stored) = match (only, kept) {

@@ -1,7 +1,7 @@
 //! Watch mode on Linux: inotify marks what changed, requests refresh just that.
 
 use std::collections::HashSet;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SendError;
@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 use rustix::fs::inotify::ReadFlags;
+use rustix::fs::{AtFlags, FileType};
 
 use super::inotify::{Event, Inotify, Watched};
 use crate::error::{Error, Result};
 use crate::format::gptme;
-use crate::refresh::Stats;
+use crate::refresh::{self, Stats};
 use crate::Index;
 
 /// How long [`Watch::start`] waits for the first watches: a small archive is watched from the
@@ -353,7 +354,7 @@ impl State {
             self.full = true;
         }
         // After watching a new directory: a symlink made in it before the watch sent no event.
-        if relink && links_out(logs, &id) {
+        if relink && refresh::open_for_lookups(logs).is_ok_and(|d| links_out(d.as_fd(), &id)) {
             self.linked_out.insert(id.clone());
         } else if relink {
             self.linked_out.remove(&id);
@@ -375,9 +376,10 @@ fn watch_archive(logs: &Path) -> Result<(Inotify, HashSet<String>)> {
         return Err(io(std::io::ErrorKind::NotFound.into()));
     }
     let mut linked_out = HashSet::new();
+    let logs_dir = refresh::open_for_lookups(logs).map_err(io)?;
     for id in gptme::list_entries(logs).map_err(io)? {
         watch_conversation(&mut inotify, logs, &id)?;
-        if links_out(logs, &id) {
+        if links_out(logs_dir.as_fd(), &id) {
             linked_out.insert(id);
         }
     }
@@ -395,11 +397,14 @@ fn watch_conversation(inotify: &mut Inotify, logs: &Path, id: &str) -> Result<()
 
 /// Whether a conversation's directory, log, `config.toml` or `branches/` is a symlink. Its
 /// target can then go, or be replaced, with no event in the archive: no watch of ours names it
-/// (a watch follows the link once, to the directory there at the time).
-fn links_out(logs: &Path, id: &str) -> bool {
-    let dir = logs.join(id);
-    let is_link = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
-    is_link(&dir) || LINKABLE.iter().any(|f| is_link(&dir.join(f)))
+/// (a watch follows the link once, to the directory there at the time). Looked up through the
+/// logs directory `logs_dir` (see [`refresh::open_for_lookups`]).
+fn links_out(logs_dir: BorrowedFd<'_>, id: &str) -> bool {
+    let is_link = |path: &str| {
+        rustix::fs::statat(logs_dir, path, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
+    };
+    is_link(id) || LINKABLE.iter().any(|f| is_link(&format!("{id}/{f}")))
 }
 
 /// The entries of a conversation directory that may be symlinks to elsewhere.
