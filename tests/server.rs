@@ -264,6 +264,13 @@ fn append(logs: &Path, id: &str, line: &str) {
         .unwrap();
 }
 
+/// Makes the directory `target` holding one file (name, content), and links it in at `link`.
+fn link_in(target: &Path, (name, content): (&str, &str), link: &Path) {
+    std::fs::create_dir_all(target).unwrap();
+    std::fs::write(target.join(name), content).unwrap();
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
 fn item(server: &Server, id: &str) -> Option<Value> {
     let list = parse(&server.get("/api/v2/conversations?limit=1000").text().unwrap());
     list.as_array().unwrap().iter().find(|i| i["id"] == id).cloned()
@@ -309,19 +316,15 @@ fn read_your_writes(watch: bool) {
         .write_all(b"{\"role\": \"user\", \"content\": \"x\"}\n")
         .unwrap();
     assert_eq!(item(&server, "h").unwrap()["messages"], 2, "watch={watch}: an append through the symlink");
-    // A conversation directory that is a symlink to a directory elsewhere, made while serving.
-    let outside = tmp.path().join("outside");
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("conversation.jsonl"), "{\"role\": \"user\", \"content\": \"out\"}\n").unwrap();
-    std::os::unix::fs::symlink(&outside, logs.join("i")).unwrap();
+    // A conversation directory that is a symlink to a directory elsewhere, made while serving;
+    // then its `branches/` likewise, and a branch added there.
+    let log = ("conversation.jsonl", "{\"role\": \"user\", \"content\": \"out\"}\n");
+    link_in(&tmp.path().join("outside"), log, &logs.join("i"));
     assert_eq!(item(&server, "i").unwrap()["messages"], 1, "watch={watch}");
     append(&logs, "i", "{\"role\": \"user\", \"content\": \"in\"}\n");
     assert_eq!(item(&server, "i").unwrap()["messages"], 2, "watch={watch}: an append in a symlinked directory");
-    // And a `branches/` that is one, made while serving, then a branch added in it.
     let branches = tmp.path().join("branches-elsewhere");
-    std::fs::create_dir_all(&branches).unwrap();
-    std::fs::write(branches.join("alt.jsonl"), "").unwrap();
-    std::os::unix::fs::symlink(&branches, logs.join("i/branches")).unwrap();
+    link_in(&branches, ("alt.jsonl", ""), &logs.join("i/branches"));
     assert_eq!(item(&server, "i").unwrap()["branches"], 2, "watch={watch}");
     std::fs::write(branches.join("alt2.jsonl"), "").unwrap();
     assert_eq!(item(&server, "i").unwrap()["branches"], 3, "watch={watch}: a branch in a symlinked branches/");
