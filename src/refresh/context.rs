@@ -64,7 +64,7 @@ pub(super) fn adopt_context(writer: &mut Writer<'_>, context: &Context) -> Resul
     Ok(rows > 0)
 }
 
-/// What rows depend on besides the archive (see [`adopt_context`]).
+/// What rows depend on besides the archive (see `adopt_context`).
 #[derive(Clone, PartialEq)]
 pub struct Context {
     pub zone: String,

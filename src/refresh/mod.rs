@@ -1,8 +1,12 @@
 //! One refresh: discover → stat → diff against the stored state → scan what changed → write.
 //! Unchanged conversations cost a few stats and no reads.
+//!
+//! `run` takes those steps in order. `sweep` stats and diffs; `build` reads what changed in
+//! one conversation and renders its row; `queue` hands the changed conversations to the
+//! threads; `writer` commits the rows. `context` and `agents` track the inputs that lie outside
+//! the conversations' own files (the time zone, the home directory, agents' `gptme.toml`).
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -12,16 +16,23 @@ use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::{Error, Result};
-use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
-use crate::scan::{self, Fnv, LineSink};
-use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
+use crate::format::gptme::{self, FileStat, Found};
+use crate::scan::Fnv;
+use crate::store::rows::{self, ConversationRow, FileStamp, StoredState};
 use crate::store::{data_version, Kept, Store};
 
 mod agents;
+mod build;
 mod context;
+mod queue;
+mod writer;
 pub use agents::Agents;
+use build::build;
+pub use build::Resumed;
 use context::adopt_context;
 pub use context::Context;
+use queue::Queue;
+use writer::Writer;
 
 /// Told how far a refresh has come (the backfill's progress bar).
 pub trait Progress: Sync {
@@ -147,7 +158,7 @@ pub(crate) fn open_for_lookups(dir: &Path) -> std::io::Result<rustix::fd::OwnedF
 }
 
 /// The logs dir's entries, and the directory's stamp when they were listed (none if it was
-/// racy then: see [`racy`]).
+/// racy then: see `racy`).
 #[derive(Clone)]
 pub struct Listing {
     /// Device, inode, mtime and ctime (ns).
@@ -279,27 +290,6 @@ struct Job {
     side_stamp: u64,
 }
 
-/// A resume point as stored, with its state and side values parsed (None: unreadable, so
-/// computed again). The last refresh's are kept parsed: the next append need not parse them.
-#[derive(Clone)]
-pub struct Resumed {
-    offset: u64,
-    fingerprint: u64,
-    acc: Option<Accumulator>,
-    side: Option<Side>,
-}
-
-impl From<Resume> for Resumed {
-    fn from(r: Resume) -> Resumed {
-        Resumed {
-            offset: r.offset,
-            fingerprint: r.fingerprint,
-            acc: serde_json::from_str(&r.accumulator).ok(),
-            side: serde_json::from_str(&r.side).ok(),
-        }
-    }
-}
-
 /// How many written rows' resume points a refresh keeps for the next one: enough for the
 /// conversations being appended to right now, and nothing like a backfill's worth.
 const KEEP_RESUMES: usize = 16;
@@ -399,46 +389,9 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
     };
 
-    // Many conversations share an agent file (an agent's workspace): a full sweep stats each
-    // once. (Not a sweep of named ones: `stored` may hold every state, and they are few.)
-    let agent_stats: HashMap<&str, agents::Seen> = match only {
-        None => {
-            let paths: HashSet<&str> = stored.values().filter_map(|s| s.agent_toml.as_deref()).collect();
-            paths.into_iter().map(|p| (p, agents::stat(p))).collect()
-        }
-        Some(_) => HashMap::new(),
-    };
-    // The sweep: stat every log and side file, in parallel (it is all syscalls).
-    let swept = parallel_map(&ids, opts.jobs.max(SWEEP_THREADS), |id| {
-        let found = gptme::probe(logs, logs_fd.as_fd(), id)?;
-        let prior = stored.get(id);
-        let agent = prior.and_then(|p| p.agent_toml.as_deref());
-        let stamp = side_stamp(&found, agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p))));
-        let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
-        Some((found, stamp, unchanged))
-    });
-    let mut stats = Stats { swept: only.is_none(), ..Stats::default() };
-    let mut present = HashSet::new();
-    let mut jobs = Vec::new();
-    for (found, side_stamp, unchanged) in swept.into_iter().flatten() {
-        stats.conversations += 1;
-        present.insert(found.id.clone());
-        if unchanged {
-            stats.unchanged += 1;
-        } else {
-            jobs.push(Job {
-                prior: stored.get(&found.id).cloned(),
-                resume: resumes.remove(&found.id),
-                found,
-                side_stamp,
-            });
-        }
-    }
-    // Gone: stored but not found. Of the asked ones only, when named (O(asked), not O(stored)).
-    let deleted: Vec<String> = match only {
-        Some(ids) => ids.iter().filter(|id| stored.contains_key(*id) && !present.contains(*id)).cloned().collect(),
-        None => stored.keys().filter(|id| !present.contains(*id)).cloned().collect(),
-    };
+    let Sweep { mut jobs, deleted, conversations, unchanged } =
+        sweep(logs, logs_fd.as_fd(), &ids, only, &stored, &mut resumes, opts.jobs.max(SWEEP_THREADS));
+    let mut stats = Stats { swept: only.is_none(), conversations, unchanged, ..Stats::default() };
     // What this refresh writes, to keep the states current without reading them back.
     let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
     // The resume points it writes, while there are few.
@@ -495,35 +448,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         began_ns,
         cold: Default::default(),
     };
-    // The thread that writes builds rows too, between writing the others' (one thread per
-    // core in all, and none parked waiting for rows: waking a thread for every row cost more
-    // than its write). It takes the smallest jobs, from the back, and the others the largest,
-    // so it is soon free to write again and few rows wait for it. One changed conversation, the
-    // common case while serving, spawns no thread.
-    let queue = Queue::new(&jobs, &pass.cold);
-    let take = |largest: bool| queue.take(largest);
-    std::thread::scope(|s| -> Result<()> {
-        // Bounded all the same: a row waiting costs kilobytes.
-        let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
-        for _ in 1..opts.jobs.max(1).min(jobs.len()) {
-            let (tx, take, pass) = (tx.clone(), &take, &pass);
-            s.spawn(move || {
-                let mut buf = Vec::new();
-                while let Some(job) = take(true) {
-                    if tx.send(build(pass, job, &mut buf)).is_err() {
-                        break; // the writer failed and stopped listening
-                    }
-                }
-            });
-        }
-        drop(tx);
-        let mut buf = Vec::new();
-        while let Some(job) = take(false) {
-            rx.try_iter().try_for_each(|out| write(out?))?;
-            write(build(&pass, job, &mut buf)?)?;
-        }
-        rx.into_iter().try_for_each(|out| write(out?))
-    })?;
+    build_all(&pass, &jobs, opts.jobs, &mut write)?;
     stats.with_new_problems = pass.problems.finish();
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
@@ -557,72 +482,104 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     Ok(stats)
 }
 
-/// The jobs of a refresh, taken from both ends: the largest first by the threads that only
-/// build rows, the smallest first by the one that also writes them. Once a read has found the
-/// disk cold, whoever takes a job asks the kernel to read ahead the files of the next few on its
-/// side (see [`scan::read_ahead`]): a backfill's reads then wait together, while the threads
-/// parse, instead of each in its turn. (With the archive in memory that would cost a tenth of
-/// a backfill of short conversations, for nothing.)
-struct Queue<'a> {
-    jobs: &'a [Job],
-    cold: &'a AtomicBool,
-    /// The jobs not taken yet, and those whose files are not being read ahead yet (within the
-    /// first: it shrinks from both ends ahead of it).
-    left: std::sync::Mutex<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+/// What a sweep found: the conversations whose rows are to be built, and those gone.
+struct Sweep {
+    jobs: Vec<Job>,
+    deleted: Vec<String>,
+    conversations: usize,
+    unchanged: usize,
 }
 
-impl<'a> Queue<'a> {
-    /// Jobs read ahead on each side: enough to keep a disk's queue busy with small files.
-    const READ_AHEAD: usize = 32;
-
-    fn new(jobs: &'a [Job], cold: &'a AtomicBool) -> Self {
-        Queue { jobs, cold, left: std::sync::Mutex::new((0..jobs.len(), 0..jobs.len())) }
-    }
-
-    fn take(&self, largest: bool) -> Option<&'a Job> {
-        let (taken, ahead) = {
-            let mut left = self.left.lock().unwrap_or_else(|p| p.into_inner());
-            let (todo, unread) = &mut *left;
-            let i = if largest { todo.next() } else { todo.next_back() }?;
-            let cold = self.cold.load(Ordering::Relaxed);
-            (i, if cold { read_ahead_range(i, largest, unread, Self::READ_AHEAD) } else { 0..0 })
-        };
-        self.jobs[ahead].iter().for_each(read_ahead);
-        Some(&self.jobs[taken])
-    }
-}
-
-/// Of the jobs in `unread`, the next `n` after job `i` in the direction it was taken in (up
-/// from the front, down from the back); they leave `unread`, so each is read ahead once.
-fn read_ahead_range(i: usize, up: bool, unread: &mut std::ops::Range<usize>, n: usize) -> std::ops::Range<usize> {
-    let ahead = if up {
-        let lo = unread.start.max(i + 1).min(unread.end);
-        lo..(i + 1 + n).clamp(lo, unread.end)
-    } else {
-        let hi = unread.end.min(i).max(unread.start);
-        i.saturating_sub(n).clamp(unread.start, hi)..hi
+/// The sweep: stats the log and side files of each conversation of `ids` (on `threads`
+/// threads: it is all system calls) and compares them with its stored state. `named`: the
+/// refresh's own conversations, when it has them (then only those can be found gone).
+fn sweep(
+    logs: &Path,
+    logs_fd: rustix::fd::BorrowedFd<'_>,
+    ids: &[String],
+    named: Option<&[String]>,
+    stored: &HashMap<String, StoredState>,
+    resumes: &mut HashMap<String, Resumed>,
+    threads: usize,
+) -> Sweep {
+    // Many conversations share an agent file (an agent's workspace): a full sweep stats each
+    // once. (Not a sweep of named ones: `stored` may hold every state, and they are few.)
+    let agent_stats: HashMap<&str, agents::Seen> = match named {
+        None => {
+            let paths: HashSet<&str> = stored.values().filter_map(|s| s.agent_toml.as_deref()).collect();
+            paths.into_iter().map(|p| (p, agents::stat(p))).collect()
+        }
+        Some(_) => HashMap::new(),
     };
-    if up {
-        unread.start = ahead.end;
-    } else {
-        unread.end = ahead.start;
+    let swept = parallel_map(ids, threads, |id| {
+        let found = gptme::probe(logs, logs_fd, id)?;
+        let prior = stored.get(id);
+        let agent = prior.and_then(|p| p.agent_toml.as_deref());
+        let stamp = side_stamp(&found, agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p))));
+        let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
+        Some((found, stamp, unchanged))
+    });
+    let mut out = Sweep { jobs: Vec::new(), deleted: Vec::new(), conversations: 0, unchanged: 0 };
+    let mut present = HashSet::new();
+    for (found, side_stamp, unchanged) in swept.into_iter().flatten() {
+        out.conversations += 1;
+        present.insert(found.id.clone());
+        if unchanged {
+            out.unchanged += 1;
+        } else {
+            out.jobs.push(Job {
+                prior: stored.get(&found.id).cloned(),
+                resume: resumes.remove(&found.id),
+                found,
+                side_stamp,
+            });
+        }
     }
-    ahead
+    // Gone: stored but not found. Of the asked ones only, when named (O(asked), not O(stored)).
+    out.deleted = match named {
+        Some(ids) => ids.iter().filter(|id| stored.contains_key(*id) && !present.contains(*id)).cloned().collect(),
+        None => stored.keys().filter(|id| !present.contains(*id)).cloned().collect(),
+    };
+    out
 }
 
-/// Starts reading what [`build`] will read whole: a new conversation's log and `config.toml`.
-/// (An append reads a few kilobytes, from where the last read stopped: nothing to gain.)
-fn read_ahead(job: &Job) {
-    if job.prior.is_some() {
-        return;
-    }
-    let f = &job.found;
-    if f.log.is_file {
-        scan::read_ahead(&f.log_path(), f.log.size);
-    }
-    if let Some(config) = f.side[1].filter(|m| m.is_file) {
-        scan::read_ahead(&f.dir.join("config.toml"), config.size);
-    }
+/// Builds every job's row on `threads` threads and hands each to `write`, on this thread.
+///
+/// The thread that writes builds rows too, between writing the others' (one thread per core in
+/// all, and none parked waiting for rows: waking a thread for every row cost more than its
+/// write). It takes the smallest jobs, from the back, and the others the largest, so it is soon
+/// free to write again and few rows wait for it. One changed conversation, the common case
+/// while serving, spawns no thread.
+fn build_all(
+    pass: &Pass<'_>,
+    jobs: &[Job],
+    threads: usize,
+    write: &mut impl FnMut(Outcome) -> Result<()>,
+) -> Result<()> {
+    let queue = Queue::new(jobs, &pass.cold);
+    let take = |largest: bool| queue.take(largest);
+    std::thread::scope(|s| -> Result<()> {
+        // Bounded all the same: a row waiting costs kilobytes.
+        let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
+        for _ in 1..threads.max(1).min(jobs.len()) {
+            let (tx, take) = (tx.clone(), &take);
+            s.spawn(move || {
+                let mut buf = Vec::new();
+                while let Some(job) = take(true) {
+                    if tx.send(build(pass, job, &mut buf)).is_err() {
+                        break; // the writer failed and stopped listening
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut buf = Vec::new();
+        while let Some(job) = take(false) {
+            rx.try_iter().try_for_each(|out| write(out?))?;
+            write(build(pass, job, &mut buf)?)?;
+        }
+        rx.into_iter().try_for_each(|out| write(out?))
+    })
 }
 
 /// When the `last_refresh` record was written, read from the database.
@@ -636,363 +593,4 @@ const RECORD_EVERY_SECS: f64 = 5.0;
 
 fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-/// Writes in one transaction, or in several (committing every `every`) during a backfill.
-struct Writer<'a> {
-    store: &'a Store,
-    conn: &'a rusqlite::Connection,
-    every: Option<Duration>,
-    since: Instant,
-    /// A transaction is open: begun by the first write, so a refresh that finds nothing to do
-    /// takes no write lock and leaves the database (and its data version) untouched.
-    open: bool,
-    /// Anything was written.
-    wrote: bool,
-}
-
-impl<'a> Writer<'a> {
-    fn new(store: &'a Store, conn: &'a rusqlite::Connection, every: Option<Duration>) -> Self {
-        Writer { store, conn, every, since: Instant::now(), open: false, wrote: false }
-    }
-
-    fn apply(&mut self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>) -> Result<()> {
-        if !self.open {
-            exec(self.conn, "BEGIN IMMEDIATE").map_err(|e| self.store.err(e))?;
-            self.open = true;
-            self.since = Instant::now();
-        }
-        f(self.conn).map_err(|e| self.store.err(e))?;
-        self.wrote = true;
-        if self.every.is_some_and(|every| self.since.elapsed() >= every) {
-            self.commit()?;
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        exec(self.conn, "COMMIT").map_err(|e| self.store.err(e))?;
-        self.open = false;
-        self.store.committed();
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<()> {
-        if self.open {
-            self.commit()?;
-        }
-        Ok(())
-    }
-}
-
-/// Runs a statement without parsing it again each time.
-fn exec(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(drop)
-}
-
-impl Drop for Writer<'_> {
-    fn drop(&mut self) {
-        // After a failure the transaction is still open: never leave it half-applied.
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-impl LineSink for Accumulator {
-    fn line(&mut self, bytes: &[u8], offset: u64) {
-        self.feed(bytes, offset);
-    }
-    fn oversized(&mut self) {
-        self.feed_oversized();
-    }
-}
-
-/// The log's contribution to a row.
-struct LogRead {
-    /// State to store (complete lines only).
-    stored: Accumulator,
-    /// State to show: `stored` plus a trailing partial line when it parses.
-    shown: Accumulator,
-    offset: u64,
-    fingerprint: u64,
-    stamp: Option<FileStamp>,
-    modified: f64,
-    kind: Kind,
-    bytes: u64,
-    /// Its bytes were not all in memory (see [`scan::Scanned::waited`]).
-    waited: bool,
-    problem: Option<String>,
-}
-
-impl LogRead {
-    /// A log we could not read: listed with no messages and the reason.
-    fn unreadable(meta: &FileStat, problem: String) -> LogRead {
-        LogRead {
-            stored: Accumulator::default(),
-            shown: Accumulator::default(),
-            offset: 0,
-            fingerprint: 0,
-            stamp: stamp_of(meta),
-            modified: modified_of(meta),
-            kind: Kind::Full,
-            bytes: 0,
-            waited: false,
-            problem: Some(problem),
-        }
-    }
-}
-
-/// Reads what is new in a log: from the stored offset when the file only grew (same inode, the
-/// bytes before the offset unchanged), else from the start.
-fn read_log(
-    path: &Path,
-    meta: &FileStat,
-    prior: Option<(&StoredState, &Resumed, Accumulator)>,
-    began_ns: i64,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<LogRead> {
-    let not_file = format!("{} is not a regular file", gptme::LOG_FILE);
-    if !meta.is_file {
-        return Ok(LogRead::unreadable(meta, not_file)); // never open a FIFO: it could block
-    }
-    // Non-blocking: if the log became a FIFO since the stat, opening must not hang.
-    let file =
-        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
-    let meta = FileStat::from(&file.metadata()?);
-    let Some(stamp) = stamp_of(&meta) else {
-        return Ok(LogRead::unreadable(&meta, not_file));
-    };
-
-    // Go on from the stored offset when the file only grew: same inode, not shorter, and the
-    // bytes before the offset unchanged. That last check comes after reading on, from bytes
-    // read along with the new ones; if it fails, the file is read again from the start.
-    let mut resume_at = prior.and_then(|(state, resume, prior_acc)| {
-        let grown =
-            state.log.is_some_and(|old| old.ino == stamp.ino && old.size <= stamp.size) && resume.offset <= stamp.size;
-        let kind = match state.log {
-            Some(old) if old == stamp => Kind::SideOnly,
-            Some(old) if old.mtime_ns == UNSETTLED_MTIME && old.size == stamp.size => Kind::Recheck,
-            _ => Kind::Append,
-        };
-        grown.then_some((resume.offset, resume.fingerprint, prior_acc, kind))
-    });
-    // Both fingerprints of a resumed read cover the file's first bytes: read them once.
-    let mut head = vec![0; resume_at.as_ref().map_or(0, |_| scan::FINGERPRINT_SPAN.min(stamp.size) as usize)];
-    file.read_exact_at(&mut head, 0)?;
-    let head = scan::Held { start: 0, bytes: &head };
-    let (mut acc, scanned, kind) = loop {
-        let (start, expected, mut acc, kind) = match resume_at.take() {
-            Some((offset, fingerprint, acc, kind)) => (offset, Some(fingerprint), acc, kind),
-            None => (0, None, Accumulator::default(), Kind::Full),
-        };
-        let read_from = start.saturating_sub(scan::FINGERPRINT_SPAN);
-        let inside_oversized = acc.inside_oversized;
-        let scanned = scan::scan(&file, read_from..stamp.size, start, &mut acc, buf, inside_oversized)?;
-        match expected {
-            Some(fingerprint) if scan::fingerprint(&file, start, &[head, scanned.held(buf)])? != fingerprint => {
-                continue
-            }
-            _ => break (acc, scanned, kind),
-        }
-    };
-    let held = scanned.held(buf);
-    acc.inside_oversized = scanned.tail_oversized;
-    acc.settle(|offset, len| match held.get(offset, offset + len as u64) {
-        Some(line) => Some(line.to_vec()),
-        None => {
-            let mut line = vec![0; len];
-            file.read_exact_at(&mut line, offset).ok().map(|()| line)
-        }
-    });
-    let mut shown = acc.clone();
-    if scanned.tail_oversized {
-        shown.feed_oversized();
-    } else if !scanned.tail.is_empty() {
-        // The tail is in hand; it is the only line this settle can need.
-        shown.feed(&scanned.tail, scanned.offset);
-        shown.settle(|_, _| Some(scanned.tail.clone()));
-    }
-    Ok(LogRead {
-        stored: acc,
-        shown,
-        offset: scanned.offset,
-        fingerprint: scan::fingerprint(&file, scanned.offset, &[head, held])?,
-        stamp: Some(if racy(&meta, began_ns) { FileStamp { mtime_ns: UNSETTLED_MTIME, ..stamp } } else { stamp }),
-        modified: modified_of(&meta),
-        kind,
-        bytes: scanned.bytes_read,
-        waited: scanned.waited,
-        problem: None,
-    })
-}
-
-/// Builds the row of one changed conversation.
-fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Outcome> {
-    let (store, f) = (pass.store, &job.found);
-    let mut resume = match (&job.prior, &job.resume) {
-        (Some(_), Some(resume)) => Some(resume.clone()),
-        (Some(_), None) => rows::load_resume(&*store.conn()?, &f.id).map_err(|e| store.err(e))?.map(Resumed::from),
-        (None, _) => None,
-    };
-    let (prior_acc, prior_side) = resume.as_mut().map(|r| (r.acc.take(), r.side.take())).unwrap_or_default();
-    let prior_problems = prior_acc.as_ref().map(|a| a.problems).unwrap_or_default();
-    let path = f.log_path();
-    let prior = match (&job.prior, &resume, prior_acc) {
-        (Some(state), Some(resume), Some(acc)) => Some((state, resume, acc)),
-        _ => None,
-    };
-    let log = match read_log(&path, &f.log, prior, pass.began_ns, buf) {
-        Ok(log) => log,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
-        Err(e) => LogRead::unreadable(&f.log, format!("cannot read {}: {e}", gptme::LOG_FILE)),
-    };
-    if log.waited {
-        pass.cold.store(true, Ordering::Relaxed);
-    }
-    // Problems are logged when first found: those of the log's new lines, an unreadable log,
-    // side files read again.
-    let mut found: Vec<String> =
-        log.stored.problems.since(&prior_problems).notes().chain(log.problem.clone()).collect();
-
-    // Side files are read again only when their stamp changed.
-    let side_unchanged = job.prior.as_ref().is_some_and(|p| p.side_stamp == job.side_stamp);
-    let side = match prior_side.filter(|_| side_unchanged) {
-        Some(side) => side,
-        None => {
-            let side = side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone());
-            found.extend(side.problems.iter().cloned());
-            side
-        }
-    };
-    let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
-    let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let agent_stat = agent_toml.as_deref().map(agents::stat);
-    let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_stat) };
-    if f.side.iter().flatten().chain(agent_stat.iter().flatten().flatten()).any(|m| racy(m, pass.began_ns)) {
-        side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
-    }
-    if !found.is_empty() {
-        pass.problems.report(&f.id, &found.join("; "));
-    }
-    let mut row = row(f, &path, &log, &side, side_stamp, agent_toml);
-    row.looks_new = job.prior.is_none();
-    let (kind, bytes) = (log.kind, log.bytes);
-    let resumed = Resumed { offset: log.offset, fingerprint: log.fingerprint, acc: Some(log.stored), side: Some(side) };
-    Ok(Outcome::Row(Box::new((row, resumed)), kind, bytes))
-}
-
-fn row(
-    f: &Found,
-    path: &Path,
-    log: &LogRead,
-    side: &Side,
-    side_stamp: u64,
-    agent_toml: Option<String>,
-) -> ConversationRow {
-    let path = path.to_string_lossy().into_owned();
-    let acc = &log.shown;
-    let models_usage = item::models_usage_json(acc);
-    let item_json = item::render(&item::ItemParts {
-        id: &f.id,
-        path: &path,
-        modified: log.modified,
-        side,
-        acc,
-        models_usage: &models_usage,
-    });
-    let lp = acc.problems;
-    let mut notes: Vec<String> = log.problem.iter().chain(&side.problems).cloned().collect();
-    let problems = (lp.total() + notes.len() as u64) as i64;
-    notes.extend(lp.notes());
-    ConversationRow {
-        id: f.id.clone(),
-        name: side.name.clone(),
-        path,
-        created: acc.created(log.modified),
-        modified: log.modified,
-        messages: acc.messages as i64,
-        branches: side.branches as i64,
-        workspace: side.workspace.clone(),
-        agent_name: side.agent_name.clone(),
-        agent_path: side.agent_path.clone(),
-        agent_avatar: side.agent_avatar.clone(),
-        agent_urls: side.agent_urls.clone(),
-        model: acc.model.clone(),
-        total_cost: acc.total_cost,
-        total_input_tokens: acc.total_input_tokens,
-        total_output_tokens: acc.total_output_tokens,
-        total_cache_read_tokens: acc.total_cache_read_tokens,
-        models_usage,
-        models: acc
-            .models_usage
-            .iter()
-            .map(|(m, u)| ModelRow {
-                model: m.clone(),
-                cost: u.cost,
-                input_tokens: u.input_tokens,
-                output_tokens: u.output_tokens,
-                cache_read_tokens: u.cache_read_tokens,
-            })
-            .collect(),
-        last_message_role: acc.last_message.as_ref().map(|m| m.role.clone()),
-        last_message_preview: acc.last_message.as_ref().map(|m| m.preview.clone()),
-        hidden: gptme::is_hidden(&f.id),
-        problems,
-        problem_notes: (!notes.is_empty()).then(|| notes.join("; ")),
-        item_json,
-        state: StoredState { log: log.stamp, side_stamp, agent_toml },
-        resume: Resume {
-            offset: log.offset,
-            fingerprint: log.fingerprint,
-            accumulator: serde_json::to_string(&log.stored).unwrap_or_else(|_| "{}".into()),
-            side: serde_json::to_string(side).unwrap_or_else(|_| "{}".into()),
-        },
-        looks_new: false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Takes `n` jobs from both ends in a random order and checks the read-ahead bookkeeping:
-    /// each job is read ahead at most once, never after it was taken, and every job but the
-    /// first taken from each end was read ahead before it was taken, no more than `ahead` jobs
-    /// before its turn on that side.
-    #[test]
-    fn each_job_is_read_ahead_once_and_before_its_turn() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for n in [0, 1, 2, 3, 5, 10, 33, 100] {
-            for ahead in [1, 2, 4, 32] {
-                for _ in 0..50 {
-                    let (mut todo, mut unread) = (0..n, 0..n);
-                    let mut read_at: Vec<Option<usize>> = vec![None; n]; // the take that read it ahead
-                    let mut firsts = (None, None);
-                    for take in 0..n {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        let up = x & 1 == 0;
-                        let i = if up { todo.next() } else { todo.next_back() }.unwrap();
-                        let first = if up { &mut firsts.0 } else { &mut firsts.1 };
-                        let is_first = first.is_none();
-                        first.get_or_insert(i);
-                        match read_at[i] {
-                            Some(_) => {}
-                            None => assert!(is_first, "job {i} of {n} was taken without being read ahead"),
-                        }
-                        let range = read_ahead_range(i, up, &mut unread, ahead);
-                        assert!(range.len() <= ahead);
-                        for j in range {
-                            assert!(read_at[j].is_none(), "job {j} of {n} read ahead twice");
-                            assert!(todo.contains(&j), "job {j} of {n} read ahead after it was taken");
-                            assert!(j.abs_diff(i) <= ahead, "job {j} read ahead too early, at job {i}");
-                            read_at[j] = Some(take);
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

@@ -66,7 +66,7 @@ impl Watch {
     /// Starts watching `logs` (each conversation directory and its `branches/`), and sweeps
     /// everything every `safety_sweep` in case a change was missed. A large archive's watches
     /// take a while to set up (a second for 100,000 conversations), so this waits for them at
-    /// most [`SETUP_WAIT`], and requests sweep until they are all in place; the first request
+    /// most `SETUP_WAIT`, and requests sweep until they are all in place; the first request
     /// after sweeps once more, for what changed meanwhile. Fails when the watches cannot be set
     /// up within that wait (for example at the inotify watch limit); the caller then sweeps
     /// instead. If they fail later, requests sweep and try again, as when a new directory
