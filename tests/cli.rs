@@ -136,6 +136,12 @@ fn status_show_and_list_speak_plainly() {
     let out = ok(r.cmd(&["status"]));
     assert!(out.contains("135 (7 hidden"), "{out}");
     assert!(out.contains("(135 read whole, "), "what the last refresh did: {out}");
+    // An interrupted backfill leaves rows but no record of a finished refresh.
+    let conn = rusqlite::Connection::open(&r.db).unwrap();
+    conn.execute("DELETE FROM _meta WHERE key = 'last_refresh'", []).unwrap();
+    drop(conn);
+    let out = ok(r.cmd(&["status"]));
+    assert!(out.contains("last refresh:   none finished (run `convmeta backfill`"), "{out}");
     let out = ok(r.cmd(&["list", "--limit", "3"]));
     assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
     let out = ok(r.cmd(&["list", "--limit", "0"]));

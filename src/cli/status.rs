@@ -27,6 +27,10 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     match (s.last_refresh_at, &s.last_refresh) {
         (Some(t), Some(stats)) => writeln!(out, "last refresh:   {} ({stats})", local_time(t))?,
         (Some(t), None) => writeln!(out, "last refresh:   {}", local_time(t))?,
+        // Rows but no record: a backfill was stopped before its end (it commits as it goes).
+        (None, _) if s.conversations > 0 => {
+            writeln!(out, "last refresh:   none finished (run `convmeta backfill`: it goes on from where one stopped)")?
+        }
         (None, _) => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
     if s.with_problems > 0 {
