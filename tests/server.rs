@@ -1154,4 +1154,14 @@ fn serves_and_stops(mode: &[&str]) {
     assert!(!tmp.path().join("db.sqlite3-wal").exists(), "closed cleanly");
     let index = convmeta::Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
     assert_eq!(index.status().unwrap().conversations, 2);
+    drop(index);
+
+    // Rows but no finished refresh, as a stopped backfill leaves them: said so, not "first time".
+    let conn = rusqlite::Connection::open(tmp.path().join("db.sqlite3")).unwrap();
+    conn.execute("DELETE FROM _meta WHERE key = 'last_refresh'", []).unwrap();
+    drop(conn);
+    let (mut child, log, _) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
+    assert!(log.contains("finishing the index a stopped backfill left"), "{log}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -105,10 +105,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let (target, watch, safety_sweep) = (a.target.clone(), a.watch, Duration::from_secs(a.safety_sweep.max(1)));
         let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let index = Arc::new(target.open_maybe_missing()?);
-            if index.status()?.last_refresh_at.is_none() {
-                tracing::info!(
-                    "indexing the archive for the first time; `convmeta backfill` shows progress for large archives"
-                );
+            let status = index.status()?;
+            if status.last_refresh_at.is_none() {
+                // Rows but no finished refresh: a backfill stopped before its end (as `status` says).
+                let what = match status.conversations {
+                    0 => "indexing the archive for the first time",
+                    _ => "finishing the index a stopped backfill left",
+                };
+                tracing::info!("{what}; `convmeta backfill` shows progress for large archives");
             }
             // Watching before the first refresh: a change made during it is marked, not missed.
             let watch = watch.then(|| Watch::start(index.clone(), safety_sweep)).and_then(|started| {
