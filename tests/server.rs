@@ -972,7 +972,7 @@ fn gptme_of_version(version: &'static str, token: Option<&'static str>) -> std::
 
 /// The commonest ways a web UI through convmeta fails are said at start, before serving: the
 /// two servers' tokens differ (every forwarded request a 401), nothing answers at `--upstream`
-/// (a 502), or the upstream is a gptme release other than the one convmeta answers as.
+/// (a 502), or the upstream is a gptme build whose answers convmeta was not checked against.
 #[test]
 fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     let (tmp, logs) = scratch_archive();
@@ -1031,6 +1031,11 @@ fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     let newer = format!("http://{}", gptme_of_version("0.36.0", None));
     let log = start_log(newer, None);
     assert!(log.contains("gptme-server 0.36.0") && log.contains("as gptme 0.35.1 does"), "{log}");
+    // A later build checked against convmeta's answers is not warned about.
+    let checked = format!("http://{}", gptme_of_version("0.35.2.dev20261022", None));
+    let log = start_log(checked.clone(), None);
+    assert!(log.contains(&format!("forwarding to gptme-server 0.35.2.dev20261022 at {checked}")), "{log}");
+    assert!(!log.contains("WARN"), "{log}");
 
     // A port nothing listens on (taken, then let go).
     let nothing = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Target;
-use crate::format::gptme::{self, GPTME_VERSION};
+use crate::format::gptme::{self, GPTME_VERSION, GPTME_VERSIONS_CHECKED};
 use crate::server::{self, AppState, Config, SqlConfig, UpstreamCheck};
 use crate::watch::Watch;
 
@@ -169,7 +169,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
 fn tell_upstream(url: &str, check: UpstreamCheck, have_token: bool) {
     let fix = "give both servers the same GPTME_SERVER_TOKEN, or set GPTME_DISABLE_AUTH=true for both";
     match check {
-        UpstreamCheck::Gptme(version) if version == GPTME_VERSION => {
+        UpstreamCheck::Gptme(version) if GPTME_VERSIONS_CHECKED.contains(&version.as_str()) => {
             tracing::info!("forwarding to gptme-server {version} at {url}")
         }
         UpstreamCheck::Gptme(version) => tracing::warn!(

@@ -16,6 +16,10 @@ pub use side::Side;
 pub const LOG_FILE: &str = "conversation.jsonl";
 /// The gptme release whose answers convmeta reproduces (checked against it, field by field).
 pub const GPTME_VERSION: &str = "0.35.1";
+/// gptme builds checked against convmeta's answers (`tools/against-gptme`, `GPTME_VERSION=`):
+/// 0.35.1, and later builds whose `detail=true` list equals 0.35.1's and whose default list
+/// differs from 0.35.1's only where it now gives what convmeta gives (full-scan values).
+pub const GPTME_VERSIONS_CHECKED: &[&str] = &[GPTME_VERSION, "0.35.2.dev20261022"];
 
 /// gptme's logs directory: `$GPTME_LOGS_HOME` if set and non-blank, else `logs` in
 /// [`data_dir`]. As gptme reads them, the variables lose surrounding whitespace, and `~` is the
