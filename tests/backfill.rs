@@ -45,3 +45,87 @@ fn killed_backfills_resume_to_the_same_rows() {
     assert_eq!(dump(&db), dump(&clean));
     assert_eq!(dump(&clean).len(), 400);
 }
+
+/// What the progress bar is told: the sweep's count of entries (each looked at once, on the
+/// sweep's threads) before any log is read, then the logs to read and their bytes, each read
+/// once. A second backfill reads nothing, and says so.
+#[test]
+fn progress_follows_the_sweep_then_the_reading() {
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Told {
+        sweeping: Mutex<Vec<u64>>,
+        swept: AtomicU64,
+        start: Mutex<Vec<(u64, u64, u64)>>, // files, bytes, entries swept by then
+        files: AtomicU64,
+        bytes: AtomicU64,
+    }
+    impl convmeta::refresh::Progress for Told {
+        fn sweeping(&self, conversations: u64) {
+            self.sweeping.lock().unwrap().push(conversations);
+        }
+        fn swept(&self) {
+            self.swept.fetch_add(1, SeqCst);
+        }
+        fn start(&self, files: u64, bytes: u64) {
+            self.start.lock().unwrap().push((files, bytes, self.swept.load(SeqCst)));
+        }
+        fn advance(&self, files: u64, bytes: u64) {
+            self.files.fetch_add(files, SeqCst);
+            self.bytes.fetch_add(bytes, SeqCst);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    // More than the sweep does on one thread (256 a thread), so its threads run.
+    generate(&logs, 600, 3);
+    let total: u64 = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::metadata(e.unwrap().path().join("conversation.jsonl")).unwrap().len())
+        .sum();
+    let index = convmeta::Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
+    let backfill = |told: &Told| {
+        let opts = convmeta::refresh::Options { progress: Some(told), ..Default::default() };
+        index.refresh_with(&opts).unwrap()
+    };
+    let told = Told::default();
+    backfill(&told);
+    assert_eq!(*told.sweeping.lock().unwrap(), [600]);
+    assert_eq!(told.swept.load(SeqCst), 600);
+    assert_eq!(*told.start.lock().unwrap(), [(600, total, 600)], "the reading starts after the whole sweep");
+    assert_eq!((told.files.load(SeqCst), told.bytes.load(SeqCst)), (600, total));
+
+    std::thread::sleep(Duration::from_millis(50)); // past the clock tick of the writes
+    index.refresh().unwrap();
+    let again = Told::default();
+    backfill(&again);
+    assert_eq!((again.swept.load(SeqCst), again.start.lock().unwrap().clone()), (600, vec![(0, 0, 600)]));
+    assert_eq!(again.files.load(SeqCst), 0);
+}
+
+/// The summary gives the pace in conversations and in bytes, each as it reads best: small
+/// conversations are many a second and few megabytes.
+#[test]
+fn the_summary_says_how_fast_it_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    generate(&logs, 50, 2);
+    let backfill = || {
+        let mut c = convmeta();
+        c.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3"));
+        ok(c)
+    };
+    let out = backfill();
+    let line = out.lines().next().unwrap();
+    assert!(line.starts_with("indexed 50 conversations: 50 read whole, "), "{out}");
+    // Under 10 MB/s (a small archive's time goes to opening files) with one decimal, not "0".
+    let mb = line.rsplit_once(", ").unwrap().1.strip_suffix(" MB/s)").expect(line);
+    let rate: f64 = mb.parse().expect(line);
+    assert_eq!(mb.contains('.'), rate < 10.0, "{out}");
+    assert!(rate > 0.0 && line.contains(" conversations/s, "), "{out}");
+    std::thread::sleep(Duration::from_millis(50));
+    let out = backfill();
+    assert!(out.contains("50 unchanged") && !out.contains("/s"), "nothing read, no pace: {out}");
+}

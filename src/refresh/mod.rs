@@ -36,6 +36,12 @@ use writer::Writer;
 
 /// Told how far a refresh has come (the backfill's progress bar).
 pub trait Progress: Sync {
+    /// The sweep begins: it stats `conversations` directory entries before any log is read
+    /// (seconds on a cold disk for a large archive).
+    fn sweeping(&self, _conversations: u64) {}
+    /// The sweep has looked at one more entry; called from its threads.
+    fn swept(&self) {}
+    /// The reading begins: `files` logs to read, `bytes` in all.
     fn start(&self, files: u64, bytes: u64);
     fn advance(&self, files: u64, bytes: u64);
 }
@@ -390,7 +396,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     };
 
     let Sweep { mut jobs, deleted, conversations, unchanged } =
-        sweep(logs, logs_fd.as_fd(), &ids, only, &stored, &mut resumes, opts.jobs.max(SWEEP_THREADS));
+        sweep(logs, logs_fd.as_fd(), &ids, only, &stored, &mut resumes, opts);
     let mut stats = Stats { swept: only.is_none(), conversations, unchanged, ..Stats::default() };
     // What this refresh writes, to keep the states current without reading them back.
     let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
@@ -490,9 +496,10 @@ struct Sweep {
     unchanged: usize,
 }
 
-/// The sweep: stats the log and side files of each conversation of `ids` (on `threads`
-/// threads: it is all system calls) and compares them with its stored state. `named`: the
-/// refresh's own conversations, when it has them (then only those can be found gone).
+/// The sweep: stats the log and side files of each conversation of `ids` (on at least
+/// `SWEEP_THREADS` threads: it is all system calls) and compares them with its stored state.
+/// `named`: the refresh's own conversations, when it has them (then only those can be found
+/// gone).
 fn sweep(
     logs: &Path,
     logs_fd: rustix::fd::BorrowedFd<'_>,
@@ -500,8 +507,12 @@ fn sweep(
     named: Option<&[String]>,
     stored: &HashMap<String, StoredState>,
     resumes: &mut HashMap<String, Resumed>,
-    threads: usize,
+    opts: &Options<'_>,
 ) -> Sweep {
+    let progress = opts.progress;
+    if let Some(p) = progress {
+        p.sweeping(ids.len() as u64);
+    }
     // Many conversations share an agent file (an agent's workspace): a full sweep stats each
     // once. (Not a sweep of named ones: `stored` may hold every state, and they are few.)
     let agent_stats: HashMap<&str, agents::Seen> = match named {
@@ -511,8 +522,12 @@ fn sweep(
         }
         Some(_) => HashMap::new(),
     };
-    let swept = parallel_map(ids, threads, |id| {
-        let found = gptme::probe(logs, logs_fd, id)?;
+    let swept = parallel_map(ids, opts.jobs.max(SWEEP_THREADS), |id| {
+        let found = gptme::probe(logs, logs_fd, id);
+        if let Some(p) = progress {
+            p.swept();
+        }
+        let found = found?;
         let prior = stored.get(id);
         let agent = prior.and_then(|p| p.agent_toml.as_deref());
         let stamp = side_stamp(&found, agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p))));
