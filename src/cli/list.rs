@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{empty_archive_hint, fit, local_time, printable, Target};
+use super::{empty_archive_hint, fit, local_time, printable, progress, Target};
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -21,7 +21,7 @@ pub struct ListArgs {
 
 pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
-    index.refresh()?;
+    progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
     let items = index.list(limit, a.q.as_deref())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -4,6 +4,7 @@
 mod backfill;
 mod completions;
 mod list;
+mod progress;
 mod query;
 mod serve;
 mod show;
@@ -185,7 +186,7 @@ pub fn local_time(t: f64) -> String {
     }
 }
 
-/// The progress bar on screen, if any (a backfill's).
+/// The progress bar on screen, if any (a refresh's: see `progress`).
 static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
 
 /// Where log lines go: stderr, above the progress bar rather than through it.

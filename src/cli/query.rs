@@ -2,7 +2,7 @@ use std::io::{IsTerminal, Read, Write};
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, printable, Target};
+use super::{fit, printable, progress, Target};
 use crate::store::sql::{self, Limits, Part, QueryResult};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -38,7 +38,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     };
     let index = a.target.open()?;
     if !a.no_refresh {
-        index.refresh()?;
+        progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     }
     let store = index.store();
     let (db, sql, limits) = (store.path(), sql.trim(), Limits { max_rows: None, timeout: None });

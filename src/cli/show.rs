@@ -3,7 +3,7 @@ use std::path::Path;
 
 use clap::Args;
 
-use super::{local_time, printable, Target};
+use super::{local_time, printable, progress, Target};
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -18,7 +18,7 @@ pub struct ShowArgs {
 
 pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
-    index.refresh()?;
+    progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let id = conversation_id(&a.id, index.logs());
     let item = index.show(&id)?;
     let mut out = std::io::stdout().lock();

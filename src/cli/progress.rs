@@ -1,0 +1,92 @@
+//! The progress bar of a refresh on a terminal: first the conversations the stat sweep has
+//! looked at, then the files and bytes read (bytes drive the rate and ETA).
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::with_bar;
+use crate::refresh::{Options, Progress, Stats};
+use crate::Index;
+
+/// How long the commands that refresh before they answer (`list`, `show`, `query`) stay quiet:
+/// most refreshes take milliseconds, and a bar flashing by on each would only distract. A first
+/// index of a large archive, or thousands of new conversations, takes seconds.
+pub const QUIET_FOR: Duration = Duration::from_secs(1);
+
+/// Refreshes with `opts` (its `progress` replaced), showing the bar on stderr if it is a
+/// terminal and the refresh is still running after `quiet_for`.
+pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::Result<Arc<Stats>> {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+    bar.set_style(style("{spinner} [{elapsed_precise}] listing the archive"));
+    let progress = Bar { bar: bar.clone(), files: 0.into(), total_files: 0.into() };
+    let opts = Options { progress: Some(&progress), ..opts };
+    let (finished, done) = mpsc::channel::<()>();
+    let stats = std::thread::scope(|s| {
+        if std::io::stderr().is_terminal() {
+            let bar = bar.clone();
+            s.spawn(move || {
+                if done.recv_timeout(quiet_for) == Err(RecvTimeoutError::Timeout) {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    // Moving while a cold disk keeps every thread waiting.
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                }
+            });
+        }
+        let stats = with_bar(&bar, || index.refresh_with(&opts));
+        drop(finished);
+        stats
+    });
+    // After the thread above has shown the bar or given up: nothing draws it again.
+    bar.finish_and_clear();
+    stats
+}
+
+struct Bar {
+    bar: ProgressBar,
+    files: AtomicU64,
+    total_files: AtomicU64,
+}
+
+impl Progress for Bar {
+    fn sweeping(&self, conversations: u64) {
+        self.bar.set_style(style("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} conversations looked at"));
+        self.bar.set_length(conversations);
+    }
+
+    fn swept(&self) {
+        self.bar.inc(1);
+    }
+
+    fn start(&self, files: u64, bytes: u64) {
+        self.total_files.store(files, Ordering::Relaxed);
+        if files == 0 {
+            return; // nothing to read: the sweep's line stays until the end
+        }
+        // The rate is of reading, not of the sweep before it (which read no bytes).
+        self.bar.reset_eta();
+        // In this order, a frame drawn between two steps shows little out of place: the sweep's
+        // line has no message, and the new style is first drawn at the new length.
+        self.bar.set_message(format!("0/{files} files"));
+        self.bar.set_style(style(
+            "{spinner} [{elapsed_precise}] {wide_bar} {msg}  {binary_bytes}/{binary_total_bytes}  {binary_bytes_per_sec}  ETA {eta}",
+        ));
+        self.bar.set_length(bytes);
+        self.bar.set_position(0);
+    }
+
+    fn advance(&self, files: u64, bytes: u64) {
+        let done = self.files.fetch_add(files, Ordering::Relaxed) + files;
+        let total = self.total_files.load(Ordering::Relaxed);
+        self.bar.inc(bytes);
+        self.bar.set_message(format!("{done}/{total} files"));
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("valid template")
+}
