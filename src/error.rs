@@ -22,8 +22,8 @@ pub enum Error {
     Logs { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("no conversation with id {0:?}")]
-    NotFound(String),
+    #[error("no conversation with id {id:?}{}", did_you_mean(similar, *more))]
+    NotFound { id: String, similar: Vec<String>, more: usize },
     #[error("refresh failed: {0}")]
     Refresh(String),
     #[error("database damaged: {0}")]
@@ -50,3 +50,14 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// "; did you mean …?" naming the conversations whose id or name holds what was asked, and
+/// how many more do.
+fn did_you_mean(similar: &[String], more: usize) -> String {
+    match (similar, more) {
+        ([], _) => String::new(),
+        ([one], 0) => format!("; did you mean {one}?"),
+        (some, 0) => format!("; did you mean one of: {}?", some.join(", ")),
+        (some, more) => format!("; did you mean one of: {} (or {more} more)?", some.join(", ")),
+    }
+}

@@ -9,6 +9,9 @@ use crate::refresh::{self, Options, Stats};
 use crate::store::rows::{self, After};
 use crate::store::Store;
 
+/// How many conversations a "no such conversation" error suggests.
+pub const SIMILAR_SHOWN: usize = 5;
+
 pub struct Index {
     logs: PathBuf,
     /// Replaced when the database file is found damaged, deleted or swapped (it is a cache).
@@ -181,11 +184,18 @@ impl Index {
         Ok(self.page(limit, q, None)?.items.into_iter().map(|l| l.item_json).collect())
     }
 
-    /// One conversation's item (hidden ones too).
+    /// One conversation's item (hidden ones too). Not found, the error names up to
+    /// [`SIMILAR_SHOWN`] conversations whose id or name contains `id`, newest first.
     pub fn show(&self, id: &str) -> Result<String> {
         self.with_store(|store| {
             let conn = store.conn()?;
-            rows::item(&conn, id).map_err(|e| store.err(e))?.ok_or_else(|| Error::NotFound(id.into()))
+            match rows::item(&conn, id).map_err(|e| store.err(e))? {
+                Some(item) => Ok(item),
+                None => {
+                    let (similar, all) = rows::ids_containing(&conn, id, SIMILAR_SHOWN).map_err(|e| store.err(e))?;
+                    Err(Error::NotFound { id: id.into(), more: all - similar.len(), similar })
+                }
+            }
         })
     }
 

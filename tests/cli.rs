@@ -153,6 +153,20 @@ fn status_show_and_list_speak_plainly() {
     assert_eq!(ok(r.cmd(&["show", "edge-agent/"])), out);
     assert_eq!(ok(r.cmd(&["show", &dir])), out);
     fail(r.cmd(&["show", "elsewhere/edge-agent"]));
+    // Part of an id or a name, in any case: not found, but the error names what holds it,
+    // newest first (hidden ones too, as `show` shows them), and how many more do.
+    let err = |id: &str| String::from_utf8(fail(r.cmd(&["show", id])).stderr).unwrap();
+    assert_eq!(
+        err("QUOKKA").trim_end(),
+        "convmeta: no conversation with id \"QUOKKA\"; did you mean one of: test-quokka-hidden, edge-search-name, \
+         2025-11-03-quokka-migration?"
+    );
+    assert_eq!(
+        err("tie-oct").trim_end(),
+        "convmeta: no conversation with id \"tie-oct\"; did you mean 2025-12-26-tie-octopus?"
+    );
+    assert!(err("edge-").contains(" (or 42 more)?"), "{}", err("edge-"));
+    assert_eq!(err("zzzz").trim_end(), "convmeta: no conversation with id \"zzzz\"");
 }
 
 #[test]

@@ -321,6 +321,23 @@ pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
 }
 
+/// The ids of conversations whose id or name contains `text` (ASCII letters in any case),
+/// newest first: up to `limit` of them, and how many there are in all.
+pub fn ids_containing(conn: &Connection, text: &str, limit: usize) -> rusqlite::Result<(Vec<String>, usize)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, count(*) OVER () FROM conversations \
+         WHERE instr(lower(id), lower(?1)) OR instr(lower(name), lower(?1)) \
+         ORDER BY modified DESC, id DESC LIMIT ?2",
+    )?;
+    let mut all = 0;
+    let ids = stmt.query_map(rusqlite::params![text, limit as i64], |r| {
+        all = r.get::<_, i64>(1)? as usize;
+        r.get(0)
+    })?;
+    let ids = ids.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok((ids, all))
+}
+
 /// What is wrong with one conversation's files, in words (NULL: nothing).
 pub fn problem_notes(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT problem_notes FROM conversations WHERE id = ?1")?
