@@ -1130,6 +1130,13 @@ fn serves_and_stops(mode: &[&str]) {
         &[("GPTME_SERVER_ALLOWED_HOSTS", " gptme.local , proxy.example")],
     );
     assert!(log.contains("indexing the archive for the first time"), "{log}");
+    // What the first index is to do, said before it reads (and, on a large archive, how far
+    // it has come every few seconds).
+    let (looking, reading) = (
+        log.find("looking at the archive conversations=2").expect(&log),
+        log.find("to read conversations=2").expect(&log),
+    );
+    assert!(looking < reading && reading < log.find("index up to date").unwrap(), "{log}");
     let addr = listening_addr(&log);
     let url = format!("http://{addr}/api/v2/conversations");
     assert_eq!(client().get(&url).send().unwrap().status(), 200);

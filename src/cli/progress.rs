@@ -1,11 +1,12 @@
-//! The progress bar of a refresh on a terminal: first the conversations the stat sweep has
-//! looked at, then the files and bytes read (bytes drive the rate and ETA).
+//! How far a refresh has come: a bar on a terminal (first the conversations the stat sweep has
+//! looked at, then the files and bytes read; bytes drive the rate and ETA), or log lines for a
+//! server's first index.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -84,6 +85,53 @@ impl Progress for Bar {
         let total = self.total_files.load(Ordering::Relaxed);
         self.bar.inc(bytes);
         self.bar.set_message(format!("{done}/{total} files"));
+    }
+}
+
+/// A refresh's progress as log lines: what it is to read, then, at most every [`LOG_EVERY`],
+/// how far it has come. For `serve`'s first index of an archive, which may take minutes.
+pub struct Logged {
+    total: (AtomicU64, AtomicU64),
+    done: (AtomicU64, AtomicU64),
+    logged_at: Mutex<Instant>,
+}
+
+/// How often [`Logged`] says how far a refresh has come.
+pub const LOG_EVERY: Duration = Duration::from_secs(5);
+
+impl Default for Logged {
+    fn default() -> Self {
+        Logged { total: Default::default(), done: Default::default(), logged_at: Mutex::new(Instant::now()) }
+    }
+}
+
+impl Progress for Logged {
+    fn sweeping(&self, conversations: u64) {
+        tracing::info!(conversations, "looking at the archive");
+    }
+
+    fn start(&self, files: u64, bytes: u64) {
+        self.total.0.store(files, Ordering::Relaxed);
+        self.total.1.store(bytes, Ordering::Relaxed);
+        if files > 0 {
+            tracing::info!(conversations = files, mb = (bytes as f64 / 1e5).round() / 10.0, "to read");
+        }
+    }
+
+    fn advance(&self, files: u64, bytes: u64) {
+        let files = self.done.0.fetch_add(files, Ordering::Relaxed) + files;
+        let bytes = self.done.1.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let mut logged_at = self.logged_at.lock().unwrap_or_else(|p| p.into_inner());
+        if logged_at.elapsed() >= LOG_EVERY {
+            *logged_at = Instant::now();
+            let total = |t: &AtomicU64| t.load(Ordering::Relaxed);
+            let mb = |b: u64| b as f64 / 1e6;
+            tracing::info!(
+                conversations = format!("{files}/{}", total(&self.total.0)),
+                mb = format!("{:.1}/{:.1}", mb(bytes), mb(total(&self.total.1))),
+                "reading"
+            );
+        }
     }
 }
 

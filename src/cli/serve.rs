@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::Target;
+use super::{progress, Target};
 use crate::format::gptme::{self, GPTME_VERSION, GPTME_VERSIONS_CHECKED};
+use crate::refresh::Options;
 use crate::server::{self, AppState, Config, SqlConfig, UpstreamCheck};
 use crate::watch::Watch;
 
@@ -112,7 +113,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                     0 => "indexing the archive for the first time",
                     _ => "finishing the index a stopped backfill left",
                 };
-                tracing::info!("{what}; `convmeta backfill` shows progress for large archives");
+                tracing::info!("{what} (`convmeta backfill` does it with a progress bar)");
             }
             // Watching before the first refresh: a change made during it is marked, not missed.
             let watch = watch.then(|| Watch::start(index.clone(), safety_sweep)).and_then(|started| {
@@ -122,6 +123,21 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                     )
                     .ok()
             });
+            // A first index may take minutes: it says how far it has come, and commits as it
+            // goes, as a backfill does, so a stop keeps what it read.
+            let first = status.last_refresh_at.is_none().then(|| {
+                let logged = progress::Logged::default();
+                let opts = Options {
+                    commit_every: Some(Duration::from_millis(500)),
+                    progress: Some(&logged),
+                    ..Options::default()
+                };
+                index.refresh_with(&opts)
+            });
+            let first = match first {
+                Some(Err(e)) if e.is_logs_missing() => None,
+                other => other.transpose()?,
+            };
             // Through the watch when watching: this is the sweep it asks for once its watches are
             // in place, so the first request need not sweep again.
             let refreshed = match &watch {
@@ -132,6 +148,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 Err(e) if e.is_logs_missing() => Default::default(),
                 other => other?,
             };
+            // What the first index read, rather than the quick sweep after it.
+            let stats = first.unwrap_or(stats);
             Ok((index, stats, watch))
         })
         .await??;
