@@ -4,6 +4,7 @@ use std::path::Path;
 use clap::Args;
 
 use super::{local_time, printable, progress, Target};
+use crate::format::gptme;
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -41,6 +42,10 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     // Not part of the item, but what a reader of one conversation wants to know.
     if let Some(notes) = index.problem_notes(&id)? {
         writeln!(out, "{:>24}: {}", "problems", printable(&notes))?;
+    }
+    if gptme::is_hidden(&id) {
+        let why = "yes, in no list (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
+        writeln!(out, "{:>24}: {why}", "hidden")?;
     }
     Ok(())
 }
