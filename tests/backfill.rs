@@ -1,11 +1,16 @@
 //! Backfill: parallel, and safe to interrupt with kill -9.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::util::{convmeta, dump, ok, random_line, Rng};
 
-fn generate(logs: &Path, n: usize, lines: usize) {
+/// A temporary archive of `n` conversations of `lines` random lines each: the directory that
+/// holds it (databases go there too), and its logs directory.
+fn generated(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
     let mut rng = Rng(7);
     for i in 0..n {
         let dir = logs.join(format!("2026-01-01-conv-{i:04}"));
@@ -13,25 +18,27 @@ fn generate(logs: &Path, n: usize, lines: usize) {
         let text: String = (0..lines).map(|_| random_line(&mut rng)).collect();
         std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
     }
+    (tmp, logs)
+}
+
+/// `convmeta backfill` of `logs` into `db`.
+fn backfill(logs: &Path, db: &Path) -> Command {
+    let mut c = convmeta();
+    c.arg("backfill").arg("--logs").arg(logs).arg("--db").arg(db);
+    c
 }
 
 #[test]
 fn killed_backfills_resume_to_the_same_rows() {
     // 20 kill -9 at random moments, then one more run: the rows of an uninterrupted run.
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    generate(&logs, 400, 400);
+    let (tmp, logs) = generated(400, 400);
     let clean = tmp.path().join("clean.sqlite3");
-    ok({
-        let mut c = convmeta();
-        c.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&clean);
-        c
-    });
+    ok(backfill(&logs, &clean));
 
     let db = tmp.path().join("killed.sqlite3");
     let run = || {
-        let mut c = convmeta();
-        c.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db).arg("--jobs").arg("2");
+        let mut c = backfill(&logs, &db);
+        c.arg("--jobs").arg("2");
         c
     };
     let mut rng = Rng(99);
@@ -77,21 +84,19 @@ fn progress_follows_the_sweep_then_the_reading() {
             self.bytes.fetch_add(bytes, SeqCst);
         }
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
     // More than the sweep does on one thread (256 a thread), so its threads run.
-    generate(&logs, 600, 3);
+    let (tmp, logs) = generated(600, 3);
     let total: u64 = std::fs::read_dir(&logs)
         .unwrap()
         .map(|e| std::fs::metadata(e.unwrap().path().join("conversation.jsonl")).unwrap().len())
         .sum();
     let index = convmeta::Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
-    let backfill = |told: &Told| {
+    let refresh_telling = |told: &Told| {
         let opts = convmeta::refresh::Options { progress: Some(told), ..Default::default() };
         index.refresh_with(&opts).unwrap()
     };
     let told = Told::default();
-    backfill(&told);
+    refresh_telling(&told);
     assert_eq!(*told.sweeping.lock().unwrap(), [600]);
     assert_eq!(told.swept.load(SeqCst), 600);
     assert_eq!(*told.start.lock().unwrap(), [(600, total, 600)], "the reading starts after the whole sweep");
@@ -100,7 +105,7 @@ fn progress_follows_the_sweep_then_the_reading() {
     std::thread::sleep(Duration::from_millis(50)); // past the clock tick of the writes
     index.refresh().unwrap();
     let again = Told::default();
-    backfill(&again);
+    refresh_telling(&again);
     assert_eq!((again.swept.load(SeqCst), again.start.lock().unwrap().clone()), (600, vec![(0, 0, 600)]));
     assert_eq!(again.files.load(SeqCst), 0);
 }
@@ -109,15 +114,10 @@ fn progress_follows_the_sweep_then_the_reading() {
 /// conversations are many a second and few megabytes.
 #[test]
 fn the_summary_says_how_fast_it_read() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    generate(&logs, 50, 2);
-    let backfill = || {
-        let mut c = convmeta();
-        c.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3"));
-        ok(c)
-    };
-    let out = backfill();
+    let (tmp, logs) = generated(50, 2);
+    let db = tmp.path().join("db.sqlite3");
+    let run = || ok(backfill(&logs, &db));
+    let out = run();
     let line = out.lines().next().unwrap();
     assert!(line.starts_with("indexed 50 conversations: 50 read whole, "), "{out}");
     // Under 10 MB/s (a small archive's time goes to opening files) with one decimal, not "0".
@@ -126,7 +126,7 @@ fn the_summary_says_how_fast_it_read() {
     assert_eq!(mb.contains('.'), rate < 10.0, "{out}");
     assert!(rate > 0.0 && line.contains(" conversations/s, "), "{out}");
     std::thread::sleep(Duration::from_millis(50));
-    let out = backfill();
+    let out = run();
     assert!(out.contains("50 unchanged") && !out.contains("/s"), "nothing read, no pace: {out}");
 }
 
@@ -135,9 +135,7 @@ fn the_summary_says_how_fast_it_read() {
 /// summary is printed.
 #[test]
 fn on_a_terminal_the_bar_shows_the_sweep_then_the_reading() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    generate(&logs, 300, 20);
+    let (tmp, logs) = generated(300, 20);
     let db = tmp.path().join("db.sqlite3");
     let command =
         format!("{} backfill --logs '{}' --db '{}'", env!("CARGO_BIN_EXE_convmeta"), logs.display(), db.display());
