@@ -308,13 +308,16 @@ mod tests {
         assert_eq!(s.offset, len);
     }
 
-    /// Where each line lay in memory, against its offset in the file, modulo a page.
+    /// Each line's offset and length, and where it lay in memory against its offset in the
+    /// file, modulo a page.
     #[derive(Default)]
-    struct Skews(Vec<usize>);
+    struct Placed(Vec<(u64, usize)>, Vec<usize>);
 
-    impl LineSink for Skews {
+    impl LineSink for Placed {
         fn line(&mut self, b: &[u8], offset: u64) {
-            self.0.push((b.as_ptr() as usize).wrapping_sub(offset as usize) % PAGE);
+            assert!(b.iter().all(|&c| c == b'z'), "line at {offset} holds other bytes");
+            self.0.push((offset, b.len()));
+            self.1.push((b.as_ptr() as usize).wrapping_sub(offset as usize) % PAGE);
         }
         fn oversized(&mut self) {}
     }
@@ -322,20 +325,25 @@ mod tests {
     #[test]
     fn reads_land_half_a_page_off_their_file_offsets() {
         let mut f = tempfile::tempfile().unwrap();
-        let mut rng = 7u64;
+        let (mut rng, mut lines, mut at) = (7u64, Vec::new(), 0);
         for i in 0..4000 {
             rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let len = if i % 500 == 7 { 3 * CHUNK + 5 } else { (rng >> 52) as usize };
             writeln!(f, "{}", "z".repeat(len)).unwrap();
+            lines.push((at, len));
+            at += len as u64 + 1;
         }
-        let len = f.metadata().unwrap().len();
-        // A whole read, a resumed one (reading from before `from`), one whose oversized lines are
-        // dropped; every line fed lies where the read put it.
-        for (read, from, max_line) in [(0..len, 0, MAX_LINE), (1000..len, 5000, MAX_LINE), (0..len, 0, CHUNK)] {
-            let mut sink = Skews::default();
+        let (len, resume) = (f.metadata().unwrap().len(), lines[5].0);
+        // A whole read, a resumed one (reading from before `from`), one that drops oversized
+        // lines: every line is fed whole, and lies where the read put it.
+        for (read, from, max_line) in
+            [(0..len, 0, MAX_LINE), (resume - 1000..len, resume, MAX_LINE), (0..len, 0, CHUNK)]
+        {
+            let mut sink = Placed::default();
             scan_limited(&f, read, from, &mut sink, &mut Vec::new(), false, max_line).unwrap();
-            assert!(sink.0.len() > 3900);
-            assert!(sink.0.iter().all(|&skew| skew == ALIGN_SKEW), "{:?}", &sink.0[..5]);
+            let expected: Vec<_> = lines.iter().copied().filter(|&(at, len)| at >= from && len <= max_line).collect();
+            assert_eq!(sink.0, expected);
+            assert!(sink.1.iter().all(|&skew| skew == ALIGN_SKEW), "{:?}", &sink.1[..5]);
         }
     }
 
