@@ -12,7 +12,7 @@ pub enum Error {
     UnfinishedNotOurs(PathBuf),
     #[error("{path}: written by a newer convmeta (schema {found}, this build knows {known})")]
     TooNew { path: PathBuf, found: i64, known: i64 },
-    #[error("database {path}: {source}")]
+    #[error("database {path}: {source}{}", what_to_do(source))]
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error("cannot open the database {path}: {source}")]
     CannotOpen { path: PathBuf, source: std::io::Error },
@@ -51,6 +51,16 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What SQLite's own words leave out, for the failures a user can act on.
+fn what_to_do(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => {
+            " (its file system is out of space: free some, or pass --db on another disk; what was committed is kept, and the next run goes on from there)"
+        }
+        _ => "",
+    }
+}
+
 /// "; did you mean …?" naming the conversations whose id or name holds what was asked, and
 /// how many more do.
 fn did_you_mean(similar: &[String], more: usize) -> String {
@@ -59,5 +69,27 @@ fn did_you_mean(similar: &[String], more: usize) -> String {
         ([one], 0) => format!("; did you mean {one}?"),
         (some, 0) => format!("; did you mean one of: {}?", some.join(", ")),
         (some, more) => format!("; did you mean one of: {} (or {more} more)?", some.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite answers to a write that does not fit, as a database on a full disk does.
+    fn full() -> rusqlite::Error {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE t (b BLOB); PRAGMA max_page_count = 2;").unwrap();
+        db.execute("INSERT INTO t VALUES (zeroblob(100000))", []).unwrap_err()
+    }
+
+    #[test]
+    fn a_full_disk_says_what_to_do() {
+        let full = Error::Sqlite { path: "/cache/x.sqlite3".into(), source: full() }.to_string();
+        assert!(full.starts_with("database /cache/x.sqlite3: database or disk is full (its file system"), "{full}");
+        assert!(full.contains("--db on another disk"), "{full}");
+        let other = rusqlite::Connection::open_in_memory().unwrap().execute("INSERT INTO nowhere VALUES (1)", []);
+        let other = Error::Sqlite { path: "/cache/x.sqlite3".into(), source: other.unwrap_err() }.to_string();
+        assert_eq!(other, "database /cache/x.sqlite3: no such table: nowhere");
     }
 }
