@@ -1,10 +1,9 @@
 //! Backfill: parallel, and safe to interrupt with kill -9.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::util::{convmeta, dump, ok, random_line, Rng};
+use crate::util::{backfill, dump, ok, random_line, Rng};
 
 /// A temporary archive of `n` conversations of `lines` random lines each: the directory that
 /// holds it (databases go there too), and its logs directory.
@@ -22,12 +21,6 @@ fn generated(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `convmeta backfill` of `logs` into `db`.
-fn backfill(logs: &Path, db: &Path) -> Command {
-    let mut c = convmeta();
-    c.arg("backfill").arg("--logs").arg(logs).arg("--db").arg(db);
-    c
-}
-
 #[test]
 fn killed_backfills_resume_to_the_same_rows() {
     // 20 kill -9 at random moments, then one more run: the rows of an uninterrupted run.

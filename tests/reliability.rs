@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use convmeta::server::Config;
 use serde_json::Value;
 
-use crate::util::{client, convmeta, dump, fail, ok, parse, Rng, Server};
+use crate::util::{backfill, client, convmeta, dump, fail, ok, parse, Rng, Server};
 
 fn soak() -> bool {
     std::env::var_os("CONVMETA_SOAK").is_some()
@@ -294,9 +294,9 @@ fn serve_killed_at_random_moments_converges() {
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     // The next start opens the database with no manual step and converges.
-    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    ok(backfill(&logs, &db));
     let clean = tmp.path().join("clean.sqlite3");
-    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&clean));
+    ok(backfill(&logs, &clean));
     assert_eq!(dump(&db), dump(&clean));
 }
 
@@ -458,9 +458,9 @@ fn a_database_whose_creation_was_killed_is_taken_over_but_not_anyone_elses() {
     let db = tmp.path().join("db.sqlite3");
     rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
     hot_journal(&db, 0);
-    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    ok(backfill(&logs, &db));
     let clean = tmp.path().join("clean.sqlite3");
-    ok(convmeta().arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&clean));
+    ok(backfill(&logs, &clean));
     assert_eq!(dump(&db), dump(&clean));
 
     // Someone else's database in the middle of a transaction: refused, and left as it was.

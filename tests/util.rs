@@ -205,6 +205,13 @@ pub fn convmeta() -> Command {
 }
 
 /// Runs and insists on success, returning stdout.
+/// `convmeta backfill` of `logs` into `db`.
+pub fn backfill(logs: &Path, db: &Path) -> Command {
+    let mut c = convmeta();
+    c.arg("backfill").arg("--logs").arg(logs).arg("--db").arg(db);
+    c
+}
+
 pub fn ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
     let c = c.borrow_mut();
     let out = c.output().unwrap();
