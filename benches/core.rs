@@ -10,7 +10,7 @@ use std::time::Duration;
 use convmeta::refresh::{default_jobs, Options};
 use convmeta::Index;
 
-use crate::{gen, median, median_with_setup, ms, scaled};
+use crate::{gen, median, ms, rounds, scaled, timed};
 
 fn logs_files(logs: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
@@ -101,48 +101,53 @@ fn backfill_table(title: &str, logs: &Path, n: usize, bytes: u64, dbs: &Path) {
     // Warm the page cache so every contender reads from memory.
     par_files(&files, jobs, |b| b.len());
 
-    // CONVMETA_BENCH_PROFILE=1 runs convmeta alone (for perf record).
-    let profiling = std::env::var_os("CONVMETA_BENCH_PROFILE").is_some();
-    let floor = median(if profiling { 1 } else { 5 }, || {
-        let lines = par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count());
-        assert!(lines > 0);
-    });
-    let naive = median(if profiling { 0 } else { 3 }, || {
-        par_files(&files, jobs, naive_parse);
-    });
-    let naive_one = median(if profiling { 0 } else { 1 }, || {
-        par_files(&files, 1, naive_parse);
-    });
     std::fs::create_dir_all(dbs).unwrap();
     let mut run = 0;
-    let ours = median(5, || {
+    let mut ours = || {
         run += 1;
         let db = dbs.join(format!("backfill-{run}.sqlite3"));
         let index = Index::open(logs, &db).unwrap();
         let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
         let stats = index.refresh_with(&opts).unwrap();
         assert_eq!(stats.full_scans, n);
-    });
+    };
+    // CONVMETA_BENCH_PROFILE=1 runs convmeta alone (for perf record).
+    if std::env::var_os("CONVMETA_BENCH_PROFILE").is_some() {
+        println!("convmeta backfill alone: {:.0} ms", ms(median(5, ours)));
+        return;
+    }
+    let t = rounds(
+        5,
+        &mut [
+            &mut || timed(&mut ours),
+            &mut || timed(|| assert!(par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count()) > 0)),
+            &mut || timed(|| _ = par_files(&files, jobs, naive_parse)),
+            &mut || timed(|| _ = par_files(&files, 1, naive_parse)),
+        ],
+    );
     let rate = |d: Duration| mb / d.as_secs_f64();
     let per_sec = |d: Duration| n as f64 / d.as_secs_f64();
-    println!("| contender | time | throughput | conversations/s | convmeta vs it |");
+    println!("| contender (median of 5 rounds) | time | throughput | conversations/s | convmeta vs it (median of the rounds, range) |");
     println!("|---|---|---|---|---|");
+    let floor = t.median(1);
     println!(
-        "| memchr line count (floor) | {:.0} ms | {:.0} MB/s | {:.0} | {:.2}x the time |",
+        "| memchr line count (floor) | {:.0} ms | {:.0} MB/s | {:.0} | {} the time |",
         ms(floor),
         rate(floor),
         per_sec(floor),
-        ours.as_secs_f64() / floor.as_secs_f64()
+        t.ratio(0, 1)
     );
-    for (label, d) in [(format!("{jobs} threads"), naive), ("1 thread".to_string(), naive_one)] {
+    for (i, label) in [(2, format!("{jobs} threads")), (3, "1 thread".to_string())] {
+        let d = t.median(i);
         println!(
-            "| serde_json::Value per line (naive), {label} | {:.0} ms | {:.0} MB/s | {:.0} | {:.1}x faster |",
+            "| serde_json::Value per line (naive), {label} | {:.0} ms | {:.0} MB/s | {:.0} | {} faster |",
             ms(d),
             rate(d),
             per_sec(d),
-            d.as_secs_f64() / ours.as_secs_f64()
+            t.ratio(i, 0)
         );
     }
+    let ours = t.median(0);
     println!(
         "| convmeta backfill (into SQLite) | {:.0} ms | {:.0} MB/s | {:.0} | |",
         ms(ours),
@@ -170,55 +175,68 @@ pub fn cold() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let jobs = default_jobs();
-    println!("| archive | contender, {jobs} threads | median of 3 | its time over convmeta's |");
+    println!("| archive | contender, {jobs} threads | median of 3 rounds | its time over convmeta's (median of the rounds, range) |");
     println!("|---|---|---|---|");
     for (i, a) in backfill_archives().iter().enumerate() {
         let (logs, n) = (tmp.path().join(format!("logs-{i}")), a.conversations);
         let bytes = gen::archive(&logs, n, a.seed, a.lines);
         let files = logs_files(&logs);
-        let cold_median = |f: &mut dyn FnMut()| median_with_setup(3, || assert!(drop_caches()), |()| f());
-        let floor = cold_median(&mut || {
-            par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count());
-        });
-        let naive = cold_median(&mut || {
-            par_files(&files, jobs, naive_parse);
-        });
+        let cold = |f: &mut dyn FnMut()| {
+            assert!(drop_caches());
+            timed(f)
+        };
         let mut run = 0;
-        let ours = cold_median(&mut || {
-            run += 1;
-            let index = Index::open(&logs, &tmp.path().join(format!("cold-{i}-{run}.sqlite3"))).unwrap();
-            let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
-            assert_eq!(index.refresh_with(&opts).unwrap().full_scans, n);
-        });
+        let t = rounds(
+            3,
+            &mut [
+                &mut || {
+                    run += 1;
+                    let index = Index::open(&logs, &tmp.path().join(format!("cold-{i}-{run}.sqlite3"))).unwrap();
+                    let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
+                    cold(&mut || assert_eq!(index.refresh_with(&opts).unwrap().full_scans, n))
+                },
+                &mut || cold(&mut || _ = par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count())),
+                &mut || cold(&mut || _ = par_files(&files, jobs, naive_parse)),
+            ],
+        );
         let title = format!("{}, {:.0} MB", a.title, bytes as f64 / 1e6);
-        let ratio = |d: Duration| d.as_secs_f64() / ours.as_secs_f64();
-        println!("| {title} | memchr line count (reading alone) | {:.0} ms | {:.2}x |", ms(floor), ratio(floor));
-        println!("| | `serde_json::Value` per line (naive) | {:.0} ms | {:.2}x |", ms(naive), ratio(naive));
-        println!("| | **convmeta backfill** | {:.0} ms | |", ms(ours));
+        println!("| {title} | memchr line count (reading alone) | {:.0} ms | {} |", ms(t.median(1)), t.ratio(1, 0));
+        println!("| | `serde_json::Value` per line (naive) | {:.0} ms | {} |", ms(t.median(2)), t.ratio(2, 0));
+        println!("| | **convmeta backfill** | {:.0} ms | |", ms(t.median(0)));
         if i == 1 {
             // The stat sweep of a refresh that finds nothing changed: `list` or `serve` after a
             // reboot. The baseline stats what the sweep stats, in turn, on one thread.
             let index = Index::open(&logs, &tmp.path().join(format!("cold-{i}-{run}.sqlite3"))).unwrap();
             settle(&index);
-            let bare = cold_median(&mut || {
-                for entry in std::fs::read_dir(&logs).unwrap() {
-                    let dir = entry.unwrap().path();
-                    for p in
-                        [dir.join("conversation.jsonl"), dir.clone(), dir.join("config.toml"), dir.join("branches")]
-                    {
-                        std::hint::black_box(std::fs::metadata(&p).is_ok());
-                    }
-                }
-            });
-            let sweep = cold_median(&mut || assert_eq!(index.refresh().unwrap().unchanged, n));
-            println!(
-                "| | readdir + stat of the same files, 1 thread | {:.0} ms | {:.2}x |",
-                ms(bare),
-                bare.as_secs_f64() / sweep.as_secs_f64()
+            let t = rounds(
+                3,
+                &mut [&mut || cold(&mut || assert_eq!(index.refresh().unwrap().unchanged, n)), &mut || {
+                    cold(&mut || _ = std::hint::black_box(bare_sweep(&logs)))
+                }],
             );
-            println!("| | **convmeta refresh, nothing changed** | {:.0} ms | |", ms(sweep));
+            println!(
+                "| | readdir + stat of the same files, 1 thread | {:.0} ms | {} |",
+                ms(t.median(1)),
+                t.ratio(1, 0)
+            );
+            println!("| | **convmeta refresh, nothing changed** | {:.0} ms | |", ms(t.median(0)));
         }
     }
+}
+
+/// What a refresh's sweep looks at, stat by stat on one thread: the log, its directory,
+/// `config.toml` and `branches/` of every conversation.
+fn bare_sweep(logs: &Path) -> usize {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(logs).unwrap() {
+        let dir = entry.unwrap().path();
+        for p in [dir.join("conversation.jsonl"), dir.clone(), dir.join("config.toml"), dir.join("branches")] {
+            if let Ok(m) = std::fs::metadata(&p) {
+                seen += m.ino() as usize & 1;
+            }
+        }
+    }
+    seen
 }
 
 /// Waits out the clock tick of the last write and refreshes: a file read in the tick it was
@@ -237,28 +255,16 @@ pub fn no_change_refresh() {
     index.refresh().unwrap();
     settle(&index);
     println!("\n## refresh with nothing changed: {n} conversations");
-    // The baseline stats exactly what the sweep watches: the log, its directory, config.toml
-    // and branches/ of every conversation.
-    let bare = median(21, || {
-        let mut seen = 0;
-        for entry in std::fs::read_dir(&logs).unwrap() {
-            let dir = entry.unwrap().path();
-            for p in [dir.join("conversation.jsonl"), dir.clone(), dir.join("config.toml"), dir.join("branches")] {
-                if let Ok(m) = std::fs::metadata(&p) {
-                    seen += m.ino() as usize & 1;
-                }
-            }
-        }
-        std::hint::black_box(seen);
-    });
-    let ours = median(21, || {
-        let s = index.refresh().unwrap();
-        assert_eq!(s.unchanged, n);
-    });
-    println!("| contender | median | ratio |");
+    let t = rounds(
+        21,
+        &mut [&mut || timed(|| assert_eq!(index.refresh().unwrap().unchanged, n)), &mut || {
+            timed(|| _ = std::hint::black_box(bare_sweep(&logs)))
+        }],
+    );
+    println!("| contender (median of 21 rounds) | median | ratio (median of the rounds, range) |");
     println!("|---|---|---|");
-    println!("| readdir + stat of the same files | {:.2} ms | 1.00 |", ms(bare));
-    println!("| convmeta refresh (no change) | {:.2} ms | {:.2}x |", ms(ours), ours.as_secs_f64() / bare.as_secs_f64());
+    println!("| readdir + stat of the same files | {:.2} ms | 1 |", ms(t.median(1)));
+    println!("| convmeta refresh (no change) | {:.2} ms | {} |", ms(t.median(0)), t.ratio(0, 1));
 }
 
 pub fn append_refresh() {
@@ -285,10 +291,28 @@ pub fn append_refresh() {
     );
     println!("\n## refresh after appending 1 KB to a {:.1} MB conversation", text.len() as f64 / 1e6);
     let append = || std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(kb_line.as_bytes()).unwrap();
-    let appended = median_with_setup(31, append, |()| {
-        let s = index.refresh().unwrap();
-        assert_eq!(s.appends, 1);
-    });
+    // The same refresh when the file must be read whole (a new inode, as after gptme's edit),
+    // and, for scale, what re-reading the file costs the naive way, parse only, no write.
+    let replace = || {
+        let tmp_path = dir.join("conversation.jsonl.tmp");
+        std::fs::copy(&log, &tmp_path).unwrap();
+        std::fs::rename(&tmp_path, &log).unwrap();
+    };
+    let t = rounds(
+        21,
+        &mut [
+            &mut || {
+                append();
+                timed(|| assert_eq!(index.refresh().unwrap().appends, 1))
+            },
+            &mut || {
+                replace();
+                timed(|| assert_eq!(index.refresh().unwrap().full_scans, 1))
+            },
+            &mut || timed(|| _ = std::hint::black_box(naive_parse(&std::fs::read(&log).unwrap()))),
+        ],
+    );
+    let (appended, whole) = (t.median(0), t.median(1));
     // As from a live conversation: appends some milliseconds apart, so that the database's log
     // fills and is checkpointed between them. The tail is what a client notices.
     let mut spaced: Vec<Duration> = (0..scaled(600))
@@ -302,19 +326,6 @@ pub fn append_refresh() {
         .collect();
     spaced.sort();
     let at = |q: f64| spaced[((spaced.len() as f64 * q) as usize).min(spaced.len() - 1)];
-    // The same refresh when the file must be read whole (a new inode, as after gptme's edit).
-    let whole = median_with_setup(
-        11,
-        || {
-            let tmp_path = dir.join("conversation.jsonl.tmp");
-            std::fs::copy(&log, &tmp_path).unwrap();
-            std::fs::rename(&tmp_path, &log).unwrap();
-        },
-        |()| {
-            let s = index.refresh().unwrap();
-            assert_eq!(s.full_scans, 1);
-        },
-    );
     // The floor under any append refresh: the sweep that notices the change, plus the smallest
     // write transaction this database commits.
     settle(&index);
@@ -329,22 +340,13 @@ pub fn append_refresh() {
     });
     drop(conn);
     let floor = sweep + commit;
-    // For scale: what re-reading the file costs the naive way, parse only, no database write.
-    let naive = median(5, || {
-        let bytes = std::fs::read(&log).unwrap();
-        std::hint::black_box(naive_parse(&bytes));
-    });
-    println!("| contender | median | ratio |");
+    println!("| contender (median of 21 rounds) | median | ratio (median of the rounds, range) |");
     println!("|---|---|---|");
+    println!("| refresh that re-reads the file whole | {:.3} ms | {} the append |", ms(whole), t.ratio(1, 0));
     println!(
-        "| refresh that re-reads the file whole | {:.3} ms | {:.0}x the append |",
-        ms(whole),
-        whole.as_secs_f64() / appended.as_secs_f64()
-    );
-    println!(
-        "| reading it whole into serde_json::Value per line, no write (for scale) | {:.3} ms | {:.0}x the append |",
-        ms(naive),
-        naive.as_secs_f64() / appended.as_secs_f64()
+        "| reading it whole into serde_json::Value per line, no write (for scale) | {:.3} ms | {} the append |",
+        ms(t.median(2)),
+        t.ratio(2, 0)
     );
     println!("| convmeta refresh after the append | {:.3} ms | 1 |", ms(appended));
     println!(

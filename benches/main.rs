@@ -12,21 +12,49 @@ use std::time::{Duration, Instant};
 
 /// Times `f` `runs` times and returns the median.
 pub fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    median_with_setup(runs, || (), |()| f())
+    rounds(runs, &mut [&mut || timed(&mut f)]).median(0)
 }
 
-/// Like [`median`], with an untimed `setup` before each timed run.
-pub fn median_with_setup<T>(runs: usize, mut setup: impl FnMut() -> T, mut f: impl FnMut(T)) -> Duration {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let input = setup();
-            let t = Instant::now();
-            f(input);
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times.get(times.len() / 2).copied().unwrap_or_default()
+/// Each contender's times over rounds in which all of them ran once, in turn.
+pub struct Rounds(Vec<Vec<Duration>>);
+
+/// Runs every contender once a round, in turn, for `rounds` rounds; each contender times its
+/// own run (with [`timed`], after any setup of its own). This host's speed drifts by up to 2x
+/// within minutes: taking turns keeps a drift from favouring whichever contender ran in the
+/// fast phase, and ratios are taken within a round.
+pub fn rounds(rounds: usize, contenders: &mut [&mut dyn FnMut() -> Duration]) -> Rounds {
+    let mut times = vec![Vec::new(); contenders.len()];
+    for _ in 0..rounds {
+        for (run, t) in contenders.iter_mut().zip(&mut times) {
+            t.push(run());
+        }
+    }
+    Rounds(times)
+}
+
+/// How long `f` takes.
+pub fn timed(f: impl FnOnce()) -> Duration {
+    let began = Instant::now();
+    f();
+    began.elapsed()
+}
+
+impl Rounds {
+    pub fn median(&self, contender: usize) -> Duration {
+        let mut t = self.0[contender].clone();
+        t.sort();
+        t[t.len() / 2]
+    }
+
+    /// How many times `of`'s time is `over`'s: the median of the rounds' ratios, and their
+    /// range, as "3.6x (3.3–3.9x)".
+    pub fn ratio(&self, of: usize, over: usize) -> String {
+        let mut r: Vec<f64> =
+            self.0[of].iter().zip(&self.0[over]).map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
+        r.sort_by(f64::total_cmp);
+        let digits = if r[r.len() / 2] < 10.0 { 1 } else { 0 };
+        format!("{:.digits$}x ({:.digits$}–{:.digits$}x)", r[r.len() / 2], r[0], r[r.len() - 1])
+    }
 }
 
 /// Scales a count by `CONVMETA_BENCH_SCALE` (default 1).
