@@ -348,6 +348,17 @@ mod tests {
     }
 
     #[test]
+    fn a_line_ending_where_a_read_begins_ends_there() {
+        let mut f = tempfile::tempfile().unwrap();
+        let long = "a".repeat(CHUNK);
+        write!(f, "{long}\nb\n").unwrap();
+        let mut sink = Lines::default();
+        let s = scan(&f, 0..CHUNK as u64 + 3, 0, &mut sink, &mut Vec::new(), false).unwrap();
+        assert_eq!(sink.0, [long.as_str(), "b"]);
+        assert_eq!(s.offset, CHUNK as u64 + 3);
+    }
+
+    #[test]
     fn oversized_lines_are_counted_not_held() {
         let mut f = tempfile::tempfile().unwrap();
         let long = "y".repeat(CHUNK * 3);

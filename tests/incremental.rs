@@ -100,6 +100,26 @@ fn random_append_cuts_end_with_the_full_scan_row() {
     }
 }
 
+/// Files of several read chunks (256 KiB), lines of up to 160 KB among short ones: appends
+/// cut anywhere, so that a resumed read spans chunks and a line spans reads.
+#[test]
+fn random_append_cuts_of_files_larger_than_a_read_end_with_the_full_scan_row() {
+    for seed in 1..=4u64 {
+        let mut rng = Rng(seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let text: String = (0..60)
+            .map(|_| match rng.below(3) {
+                0 => {
+                    let words = "lorem ipsum \\n dolor ".repeat(1 + rng.below(8000) as usize);
+                    format!("{{\"role\": \"assistant\", \"content\": \"{words}\"}}\n")
+                }
+                _ => random_line(&mut rng),
+            })
+            .collect();
+        assert!(text.len() > 3 * 256 * 1024, "{}", text.len());
+        appended_in_pieces_equals_full_scans(text.as_bytes(), &mut rng, 6, seed);
+    }
+}
+
 /// Arbitrary bytes (JSON shards, quotes, escapes, invalid UTF-8, CR, NUL) appended in random
 /// pieces: every step's row equals a full scan of the file as it is. `cargo fuzz` (see fuzz/)
 /// explores the same property without a seed budget.
