@@ -206,6 +206,26 @@ pub fn convmeta() -> Command {
 
 /// Runs and insists on success, returning stdout.
 /// `convmeta backfill` of `logs` into `db`.
+/// Whether the calling test's body should run here: false in the test binary's own process,
+/// after running `test` (its full name) again in a process of its own and checking it passed
+/// there; true in that process. For a test that measures the process's memory, which the other
+/// tests running beside it would otherwise add to.
+pub fn in_own_process(test: &str) -> bool {
+    const ALONE: &str = "CONVMETA_TEST_ALONE";
+    if std::env::var_os(ALONE).is_some() {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("1 passed"), "{test} alone: {stdout}");
+    false
+}
+
 pub fn backfill(logs: &Path, db: &Path) -> Command {
     let mut c = convmeta();
     c.arg("backfill").arg("--logs").arg(logs).arg("--db").arg(db);
