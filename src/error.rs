@@ -57,6 +57,9 @@ fn what_to_do(e: &rusqlite::Error) -> &'static str {
         Some(rusqlite::ErrorCode::DiskFull) => {
             " (its file system is out of space: free some, or pass --db on another disk; what was committed is kept, and the next run goes on from there)"
         }
+        Some(rusqlite::ErrorCode::ReadOnly) => {
+            " (this user may not write it, or its directory, where SQLite keeps the -wal and -shm files, or the file system is read-only; every command updates the index first: give the file back to this user, or delete it, as it is only a cache of the logs, or pass --db another file)"
+        }
         _ => "",
     }
 }
@@ -91,5 +94,18 @@ mod tests {
         let other = rusqlite::Connection::open_in_memory().unwrap().execute("INSERT INTO nowhere VALUES (1)", []);
         let other = Error::Sqlite { path: "/cache/x.sqlite3".into(), source: other.unwrap_err() }.to_string();
         assert_eq!(other, "database /cache/x.sqlite3: no such table: nowhere");
+    }
+
+    #[test]
+    fn a_read_only_database_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite3");
+        rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let refused =
+            rusqlite::Connection::open_with_flags(&path, flags).unwrap().execute("INSERT INTO t VALUES (1)", []);
+        let message = Error::Sqlite { path, source: refused.unwrap_err() }.to_string();
+        assert!(message.contains("attempt to write a readonly database (this user may not write it"), "{message}");
+        assert!(message.contains("pass --db another file"), "{message}");
     }
 }
