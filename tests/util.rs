@@ -204,8 +204,6 @@ pub fn convmeta() -> Command {
     c
 }
 
-/// Runs and insists on success, returning stdout.
-/// `convmeta backfill` of `logs` into `db`.
 /// Whether the calling test's body should run here: false in the test binary's own process,
 /// after running `test` (its full name) again in a process of its own and checking it passed
 /// there; true in that process. For a test that measures the process's memory, which the other
@@ -222,16 +220,18 @@ pub fn in_own_process(test: &str) -> bool {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && stdout.contains("1 passed"), "{test} alone: {stdout}");
+    assert!(out.status.success() && stdout.contains("test result: ok. 1 passed;"), "{test} alone: {stdout}");
     false
 }
 
+/// `convmeta backfill` of `logs` into `db`.
 pub fn backfill(logs: &Path, db: &Path) -> Command {
     let mut c = convmeta();
     c.arg("backfill").arg("--logs").arg(logs).arg("--db").arg(db);
     c
 }
 
+/// Runs and insists on success, returning stdout.
 pub fn ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
     let c = c.borrow_mut();
     let out = c.output().unwrap();
