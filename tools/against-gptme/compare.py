@@ -18,13 +18,18 @@ def improved(path):
         return last is not None
 
 
-def differences(theirs, ours):
-    """(ids only in one, fields differing by count, an example of each, previews improved)."""
+def differences(theirs, ours, after=()):
+    """(ids only in one, fields differing by count, an example of each, previews improved,
+    values that only convmeta's listing of the archive as gptme left it gives). gptme makes
+    workspace directories while it lists, which can change other conversations' workspaces:
+    `after` is convmeta's fresh listing of the archive once gptme's has ended."""
     gi = {c['id']: c for c in theirs}
     oi = {c['id']: c for c in ours}
+    ai = {c['id']: c for c in after}
     diffs = collections.Counter()
     examples = {}
     improvements = 0
+    made_by_gptme = 0
     for k in sorted(set(gi) & set(oi)):
         skip = set()
         if gi[k].get('last_message_preview') is None and oi[k].get('last_message_preview') is not None \
@@ -33,10 +38,13 @@ def differences(theirs, ours):
             improvements += 1
         for f in sorted(set(gi[k]) | set(oi[k])):
             if f not in skip and gi[k].get(f) != oi[k].get(f):
+                if k in ai and gi[k].get(f) == ai[k].get(f):
+                    made_by_gptme += 1
+                    continue
                 diffs[f] += 1
                 examples.setdefault(f, (k, gi[k].get(f), oi[k].get(f)))
     only = (sorted(set(gi) - set(oi)), sorted(set(oi) - set(gi)))
-    return only, dict(diffs), examples, improvements
+    return only, dict(diffs), examples, improvements, made_by_gptme
 
 
 if __name__ == '__main__':
@@ -45,10 +53,15 @@ if __name__ == '__main__':
     if g['status'] != 200:
         print('gptme status', g['status']); sys.exit(1)
     ours = json.load(open(d + '/ours.json'))
-    only, diffs, examples, improvements = differences(g['body'], ours)
+    try:
+        after = json.load(open(d + '/ours-after.json'))
+    except FileNotFoundError:
+        after = []
+    only, diffs, examples, improvements, made_by_gptme = differences(g['body'], ours, after)
     if only[0] or only[1]:
         print('ids differ: only gptme', only[0][:5], 'only ours', only[1][:5])
     order_same = [c['id'] for c in g['body']] == [c['id'] for c in ours]
-    print(f'{len(g["body"])} conversations, order same: {order_same}, previews improved by the spec: {improvements}, fields differing: {diffs}')
+    print(f'{len(g["body"])} conversations, order same: {order_same}, previews improved by the spec: {improvements}, fields differing: {diffs}'
+          + (f', values as after gptme made directories while listing: {made_by_gptme}' if made_by_gptme else ''))
     for f, (k, a, b) in examples.items():
         print(f'  {f} in {k}: gptme {json.dumps(a)[:150]} | ours {json.dumps(b)[:150]}')

@@ -87,7 +87,7 @@ for step in range(steps):
     done.setdefault(op, []).append(status)
     ours = listing(ours_port, 'limit=1000')
     theirs = listing(gptme_port, 'limit=1000&detail=true')
-    only, diffs, examples, _ = differences(theirs, ours)
+    only, diffs, examples, _, _ = differences(theirs, ours)
     order = [c['id'] for c in ours] == [c['id'] for c in theirs]
     if only[0] or only[1] or diffs or not order:
         bad += 1
