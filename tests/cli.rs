@@ -1,6 +1,6 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
-use crate::util::{archive_of, convmeta, fail, ok, output_within, restore, snapshot};
+use crate::util::{archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot};
 
 #[test]
 fn no_command_writes_the_archive() {
@@ -427,10 +427,10 @@ fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let resolved = at("agents/bob");
     conn.execute_batch(&format!(
-        "UPDATE conversations SET item_json = replace(item_json, '{resolved}', '~/agents/bob/') WHERE id = 'tilde';
-         PRAGMA user_version = 4;"
+        "UPDATE conversations SET item_json = replace(item_json, '{resolved}', '~/agents/bob/') WHERE id = 'tilde';"
     ))
     .unwrap();
+    set_schema_back(&conn, 4);
     drop(conn);
     assert_eq!(item(&list(), "tilde")["agent_path"], resolved.as_str());
     // And one of schema 5 held the conversation's directory for `workspace = ""`.
@@ -440,10 +440,10 @@ fn agent_paths_are_expanded_and_resolved_as_gptme_does() {
     let (was, wrong) =
         (format!("\"workspace\":\"{}\"", root.display()), format!("\"workspace\":\"{}\"", at("logs/tilde")));
     conn.execute_batch(&format!(
-        "UPDATE conversations SET item_json = replace(item_json, '{was}', '{wrong}') WHERE id = 'tilde';
-         PRAGMA user_version = 5;"
+        "UPDATE conversations SET item_json = replace(item_json, '{was}', '{wrong}') WHERE id = 'tilde';"
     ))
     .unwrap();
+    set_schema_back(&conn, 5);
     drop(conn);
     assert_eq!(item(&list(), "tilde")["workspace"], root.display().to_string());
 }
@@ -466,10 +466,10 @@ fn a_context_budget_gptme_refuses_is_a_problem() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
         "UPDATE conversations SET problems = 0, problem_notes = NULL;
-         UPDATE _scan_state SET side = json_set(side, '$.problems', json('[]'));
-         PRAGMA user_version = 6;",
+         UPDATE _scan_state SET side = json_set(side, '$.problems', json('[]'));",
     )
     .unwrap();
+    set_schema_back(&conn, 6);
     drop(conn);
     assert_eq!(problems(), "id,problems bad,1 fine,0 ");
 }

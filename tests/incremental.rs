@@ -357,6 +357,38 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     assert_eq!(a.index.list(100, None).unwrap().len(), 1);
 }
 
+/// With no workspace in its `config.toml`, a conversation's workspace is its `workspace` entry
+/// if that leads anywhere. Where the entry is a symlink, its target, outside the archive, can
+/// appear and vanish with nothing in the archive changing: the sweep looks at it, for such
+/// conversations only, and reads their side files again when it did.
+#[test]
+fn a_workspace_symlink_target_that_appears_or_vanishes_is_seen() {
+    let a = archive();
+    let target = a.logs.parent().unwrap().join("project");
+    for id in ["linked", "plain"] {
+        a.append(id, b"{\"role\": \"user\", \"content\": \"a\"}\n");
+        std::fs::write(a.logs.join(id).join("config.toml"), "[chat]\nname = \"x\"\n").unwrap();
+    }
+    std::os::unix::fs::symlink(&target, a.logs.join("linked/workspace")).unwrap();
+    a.settle();
+    let real = |p: &Path| p.canonicalize().unwrap().to_string_lossy().into_owned();
+    assert_eq!(a.item("linked")["workspace"], real(&a.logs.join("linked")), "dangling: the conversation's directory");
+
+    std::fs::create_dir(&target).unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!((s.side_only, s.bytes_read), (1, 0), "only the linked conversation's side files read again");
+    assert_eq!(a.item("linked")["workspace"], real(&target));
+    assert_eq!(a.index.refresh().unwrap().side_only, 0, "and then not again");
+    assert_eq!(fresh_row(&a.logs, "linked"), row(&a.index, "linked"));
+
+    // A refresh of named conversations (watch mode's), naming others, takes it along.
+    std::fs::remove_dir(&target).unwrap();
+    let s = a.index.refresh_ids(&["plain".to_owned()]).unwrap();
+    assert_eq!((s.conversations, s.side_only), (2, 1));
+    assert_eq!(a.item("linked")["workspace"], real(&a.logs.join("linked")));
+    assert_eq!(fresh_row(&a.logs, "linked"), row(&a.index, "linked"));
+}
+
 /// A refresh of named conversations (watch mode) checks the agents' `gptme.toml` files, which no
 /// watch covers, with one stat per file: the conversations that use one are read again only
 /// when it changed, however many there are.
@@ -497,11 +529,8 @@ fn halfway_floats_render_as_python_and_older_rows_are_rebuilt() {
     for old_schema in [1, 2] {
         // What an earlier build stored: the other digit.
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(&format!(
-            "UPDATE conversations SET item_json = replace(item_json, '0039062', '0039063');
-             PRAGMA user_version = {old_schema};"
-        ))
-        .unwrap();
+        conn.execute_batch("UPDATE conversations SET item_json = replace(item_json, '0039062', '0039063');").unwrap();
+        crate::util::set_schema_back(&conn, old_schema);
         drop(conn);
         let upgraded = Index::open(&a.logs, &db).unwrap();
         let stats = upgraded.refresh().unwrap();

@@ -300,6 +300,16 @@ fn read_your_writes(watch: bool) {
     assert_eq!(item(&server, "c").unwrap()["agent_name"], "Bob", "watch={watch}");
     std::fs::write(agent.join("gptme.toml"), "[agent]\nname = \"Robert\"\n").unwrap();
     assert_eq!(item(&server, "c").unwrap()["agent_name"], "Robert", "watch={watch}");
+    // So does a workspace symlink's target, which decides where the config names no workspace.
+    let project = tmp.path().join("project");
+    std::os::unix::fs::symlink(&project, logs.join("c/workspace")).unwrap();
+    let dir = logs.join("c").canonicalize().unwrap();
+    assert_eq!(item(&server, "c").unwrap()["workspace"], dir.to_str().unwrap(), "watch={watch}: dangling");
+    std::fs::create_dir(&project).unwrap();
+    let project = project.canonicalize().unwrap();
+    assert_eq!(item(&server, "c").unwrap()["workspace"], project.to_str().unwrap(), "watch={watch}: made");
+    std::fs::remove_dir(&project).unwrap();
+    assert_eq!(item(&server, "c").unwrap()["workspace"], dir.to_str().unwrap(), "watch={watch}: gone");
     std::fs::remove_dir_all(logs.join("b")).unwrap();
     assert!(item(&server, "b").is_none());
     // A log that is a symlink to a file elsewhere: its appends land where no watch of the

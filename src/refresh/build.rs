@@ -6,7 +6,9 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::{agents, modified_of, racy, side_stamp, stamp_of, Job, Kind, Outcome, Pass, UNSETTLED_MTIME};
+use super::{
+    agents, modified_of, racy, side_stamp, stamp_of, workspace_target, Job, Kind, Outcome, Pass, UNSETTLED_MTIME,
+};
 use crate::error::Result;
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, LineSink};
@@ -202,7 +204,9 @@ pub(super) fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Out
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
     let agent_stat = agent_toml.as_deref().map(agents::stat);
-    let mut side_stamp = if agent_toml == prior_agent { job.side_stamp } else { side_stamp(f, agent_stat) };
+    let workspace = side.workspace_linked.then(|| workspace_target(&f.dir));
+    let mut side_stamp =
+        if agent_toml == prior_agent && side_unchanged { job.side_stamp } else { side_stamp(f, agent_stat, workspace) };
     if f.side.iter().flatten().chain(agent_stat.iter().flatten().flatten()).any(|m| racy(m, pass.began_ns)) {
         side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
     }
@@ -275,7 +279,7 @@ fn row(
         problems,
         problem_notes: (!notes.is_empty()).then(|| notes.join("; ")),
         item_json,
-        state: StoredState { log: log.stamp, side_stamp, agent_toml },
+        state: StoredState { log: log.stamp, side_stamp, agent_toml, workspace_linked: side.workspace_linked },
         resume: Resume {
             offset: log.offset,
             fingerprint: log.fingerprint,

@@ -205,7 +205,7 @@ fn modified_of(m: &FileStat) -> f64 {
 /// A hash over the stats of every side file (absent ones included), so any change shows up,
 /// and over the log's permission bits (a log we could not read is read again after a chmod).
 /// `agent`: the stats of the agent's files when the conversation uses one.
-fn side_stamp(found: &Found, agent: Option<agents::Seen>) -> u64 {
+fn side_stamp(found: &Found, agent: Option<agents::Seen>, workspace: Option<WorkspaceTarget>) -> u64 {
     let mut h = Fnv::new(0);
     h.write(&found.log.mode.to_le_bytes());
     for stat in found.side.iter().chain(agent.iter().flatten()) {
@@ -218,7 +218,23 @@ fn side_stamp(found: &Found, agent: Option<agents::Seen>) -> u64 {
             None => h.write(b"-"),
         }
     }
+    match workspace {
+        Some(Some((dev, ino))) => {
+            [b"w".as_slice(), &dev.to_le_bytes(), &ino.to_le_bytes()].iter().for_each(|b| h.write(b))
+        }
+        Some(None) => h.write(b"w-"),
+        None => {}
+    }
     h.0
+}
+
+/// Where a conversation's `workspace` symlink leads (device, inode), None when nowhere: an
+/// input of the rows whose workspace went by it (`Side::workspace_linked`), in their side stamp.
+type WorkspaceTarget = Option<(u64, u64)>;
+
+fn workspace_target(dir: &Path) -> WorkspaceTarget {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir.join("workspace")).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Threads for the stat sweep, however many cores. Where the file system's metadata is not
@@ -360,6 +376,18 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         if !more.is_empty() {
             with_agents = ids.iter().chain(more).cloned().collect();
             only = Some(&with_agents);
+        }
+    }
+    // So does a workspace symlink's target: the conversations whose workspace went by one are
+    // refreshed along with the named ones too (a partial index finds them, usually none).
+    let with_links: Vec<String>;
+    if let Some(ids) = only {
+        let linked = rows::workspace_linked(&conn).map_err(|e| store.err(e))?;
+        let asked: HashSet<&String> = ids.iter().collect();
+        let more: Vec<&String> = linked.iter().filter(|id| !asked.contains(id)).collect();
+        if !more.is_empty() {
+            with_links = ids.iter().chain(more).cloned().collect();
+            only = Some(&with_links);
         }
     }
     // Everything under the logs dir is looked up from here, through the same directory.
@@ -530,7 +558,9 @@ fn sweep(
         let found = found?;
         let prior = stored.get(id);
         let agent = prior.and_then(|p| p.agent_toml.as_deref());
-        let stamp = side_stamp(&found, agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p))));
+        let agent = agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p)));
+        let workspace = prior.filter(|p| p.workspace_linked).map(|_| workspace_target(&found.dir));
+        let stamp = side_stamp(&found, agent, workspace);
         let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
         Some((found, stamp, unchanged))
     });

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_read_agents_again.sql"),
     include_str!("../../migrations/0006_read_configs_again.sql"),
     include_str!("../../migrations/0007_read_context_budgets.sql"),
+    include_str!("../../migrations/0008_read_workspace_links.sql"),
 ];
 
 /// The schema version this build writes.

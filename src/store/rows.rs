@@ -20,6 +20,9 @@ pub struct StoredState {
     pub log: Option<FileStamp>,
     pub side_stamp: u64,
     pub agent_toml: Option<String>,
+    /// The workspace went by where the conversation's `workspace` symlink leads, outside the
+    /// archive: the side stamp includes that, and named refreshes take the conversation along.
+    pub workspace_linked: bool,
 }
 
 /// Where to resume reading a log, and the side files' fields as last read.
@@ -89,22 +92,33 @@ fn stored_state(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<StoredSt
         }
         None => None,
     };
-    Ok(StoredState { log, side_stamp: r.get::<_, i64>(from + 3)? as u64, agent_toml: r.get(from + 4)? })
+    Ok(StoredState {
+        log,
+        side_stamp: r.get::<_, i64>(from + 3)? as u64,
+        agent_toml: r.get(from + 4)?,
+        workspace_linked: r.get(from + 5)?,
+    })
 }
 
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, workspace_linked FROM _scan_state",
+    )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, stored_state(r, 1)?)))?;
     rows.collect()
 }
 
 pub fn load_state(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredState>> {
     conn.prepare_cached(
-        "SELECT log_ino, log_size, log_mtime_ns, side_stamp, agent_toml FROM _scan_state WHERE id = ?1",
+        "SELECT log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, workspace_linked FROM _scan_state WHERE id = ?1",
     )?
     .query_row([id], |r| stored_state(r, 0))
     .optional()
+}
+
+/// The conversations whose workspace went by a symlink's target (a partial index finds them).
+pub fn workspace_linked(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT id FROM _scan_state WHERE workspace_linked")?.query_map([], |r| r.get(0))?.collect()
 }
 
 /// The conversations that use an agent's `gptme.toml`, and its path (a partial index finds them).
@@ -165,6 +179,7 @@ const STATE_COLUMNS: &[&str] = &[
     "side_stamp",
     "agent_toml",
     "side",
+    "workspace_linked",
 ];
 
 /// `INSERT … ON CONFLICT (id) DO UPDATE` over `columns` (the first is `id`): updating in place
@@ -245,6 +260,7 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         to_i64(row.state.side_stamp),
         row.state.agent_toml,
         row.resume.side,
+        row.state.workspace_linked,
     ])?;
     Ok(())
 }
@@ -387,7 +403,7 @@ mod tests {
             problems: 0,
             problem_notes: None,
             item_json: "{}".into(),
-            state: StoredState { log: None, side_stamp: 0, agent_toml: None },
+            state: StoredState { log: None, side_stamp: 0, agent_toml: None, workspace_linked: false },
             resume: Resume { offset: 0, fingerprint: 0, accumulator: "{}".into(), side: "{}".into() },
             looks_new,
         }

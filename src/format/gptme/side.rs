@@ -86,6 +86,9 @@ pub struct Side {
     /// (resolved from the working directory): the row depends on that too.
     pub uses_home: bool,
     pub uses_cwd: bool,
+    /// The workspace was chosen by whether `<dir>/workspace`, a symlink, leads anywhere: its
+    /// target, outside the archive, is an input too.
+    pub workspace_linked: bool,
 }
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
@@ -124,8 +127,14 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
             Some(ws) if ws == "@log" => own,
             // Empty too: gptme resolves "" to its working directory.
             Some(ws) => expand_home(&ws, &mut side),
-            _ if own.exists() => own,
-            _ => dir.to_path_buf(),
+            _ => {
+                side.workspace_linked = own.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
+                if own.exists() {
+                    own
+                } else {
+                    dir.to_path_buf()
+                }
+            }
         },
     };
     let resolved = match workspace.strip_prefix(dir) {
