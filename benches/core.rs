@@ -226,7 +226,7 @@ pub fn cold() {
 
 /// What a refresh's sweep looks at, stat by stat on one thread: the log, its directory,
 /// `config.toml` and `branches/` of every conversation.
-fn bare_sweep(logs: &Path) -> usize {
+pub fn bare_sweep(logs: &Path) -> usize {
     let mut seen = 0;
     for entry in std::fs::read_dir(logs).unwrap() {
         let dir = entry.unwrap().path();
