@@ -36,6 +36,12 @@ impl Error {
         matches!(self, Error::Logs { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 
+    /// This user may not write the database, or its directory: the commands that only read
+    /// (`status`, `query --no-refresh`) read it as it is instead.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Error::Sqlite { source, .. } if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly))
+    }
+
     /// The database file is damaged, deleted or replaced: rebuild it (it is only a cache).
     pub fn is_damage(&self) -> bool {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase, SystemIoFailure};
@@ -58,7 +64,7 @@ fn what_to_do(e: &rusqlite::Error) -> &'static str {
             " (its file system is out of space: free some, or pass --db on another disk; what was committed is kept, and the next run goes on from there)"
         }
         Some(rusqlite::ErrorCode::ReadOnly) => {
-            " (this user may not write it, or its directory, where SQLite keeps the -wal and -shm files, or the file system is read-only; every command updates the index first: give the file back to this user, or delete it, as it is only a cache of the logs, or pass --db another file)"
+            " (this user may not write it, or its directory, where SQLite keeps the -wal and -shm files, or the file system is read-only; every command but `status` and `query --no-refresh` updates the index first: give the file back to this user, or delete it, as it is only a cache of the logs, or pass --db another file)"
         }
         _ => "",
     }

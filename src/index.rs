@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::refresh::{self, Options, Stats};
 use crate::store::rows::{self, After};
-use crate::store::Store;
+use crate::store::{self, Store};
 
 /// How many conversations a "no such conversation" error suggests.
 pub const SIMILAR_SHOWN: usize = 5;
@@ -205,41 +205,45 @@ impl Index {
     }
 
     pub fn status(&self) -> Result<Status> {
-        self.with_store(|store| self.status_in(store))
+        self.with_store(|store| status_of(&self.logs, store.path(), &*store.conn()?))
     }
 
-    fn status_in(&self, store: &Store) -> Result<Status> {
-        let conn = store.conn()?;
-        let e = |e| store.err(e);
-        let (conversations, hidden, with_problems): (i64, i64, i64) = conn
-            .query_row(
-                "SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(e)?;
-        let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
-        let db_bytes = ["", "-wal"]
-            .iter()
-            .filter_map(|s| std::fs::metadata(format!("{}{s}", store.path().display())).ok())
-            .map(|m| m.len())
-            .sum();
-        let last: Option<serde_json::Value> =
-            rows::get_meta(&conn, "last_refresh").map_err(e)?.and_then(|v| serde_json::from_str(&v).ok());
-        let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
-        let last_refresh = last.and_then(|v| serde_json::from_value(v["stats"].clone()).ok());
-        Ok(Status {
-            logs: self.logs.display().to_string(),
-            db: store.path().display().to_string(),
-            conversations,
-            hidden,
-            with_problems,
-            db_bytes,
-            schema_version,
-            last_refresh_at,
-            last_refresh,
-        })
+    /// `status` of a database this user may only read (see [`store::open_read_only`]): what it
+    /// holds, with no refresh and no migration.
+    pub fn status_read_only(logs: &Path, db: &Path) -> Result<Status> {
+        let logs = std::path::absolute(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+        let conn = store::open_read_only(db).map_err(|source| Error::Sqlite { path: db.into(), source })?;
+        status_of(&logs, db, &conn)
     }
+}
+
+fn status_of(logs: &Path, db: &Path, conn: &rusqlite::Connection) -> Result<Status> {
+    let e = |source| Error::Sqlite { path: db.into(), source };
+    let (conversations, hidden, with_problems): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(e)?;
+    let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
+    let db_bytes =
+        ["", "-wal"].iter().filter_map(|s| std::fs::metadata(store::sidecar(db, s)).ok()).map(|m| m.len()).sum();
+    let last: Option<serde_json::Value> =
+        rows::get_meta(conn, "last_refresh").map_err(e)?.and_then(|v| serde_json::from_str(&v).ok());
+    let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
+    let last_refresh = last.and_then(|v| serde_json::from_value(v["stats"].clone()).ok());
+    Ok(Status {
+        logs: logs.display().to_string(),
+        db: db.display().to_string(),
+        conversations,
+        hidden,
+        with_problems,
+        db_bytes,
+        schema_version,
+        last_refresh_at,
+        last_refresh,
+    })
 }
 
 /// Lets concurrent callers share one run, while guaranteeing each caller a run that started

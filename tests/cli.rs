@@ -1,6 +1,6 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
-use crate::util::{archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot};
+use crate::util::{archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged};
 
 #[test]
 fn no_command_writes_the_archive() {
@@ -32,6 +32,54 @@ fn reading_commands_do_not_write_the_database() {
     assert_eq!(out, "n\r\n135\r\n");
     writer.execute_batch("COMMIT").unwrap();
     assert_eq!(version(&writer), before, "no other connection committed");
+}
+
+/// A database this user may read but not write, nor its directory (another user's, on a
+/// read-only file system), where SQLite cannot make the -shm file a reader needs: `status` and
+/// `query --no-refresh` read it as it is, with a writer about or not, and create nothing; the
+/// commands that refresh say why they cannot, and what does.
+#[test]
+fn reading_commands_read_a_database_this_user_may_not_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path, mode| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    let line = r#"{"role": "user", "content": "hi", "timestamp": "2026-01-01T10:00:00"}"#.to_string() + "\n";
+    let (tmp, logs) = archive_of(&[("a", line.clone(), None), ("b", line.clone(), None), ("c", line, None)]);
+    mode(tmp.path(), 0o755);
+    let dir = tmp.path().join("db");
+    std::fs::create_dir(&dir).unwrap();
+    let db = dir.join("db.sqlite3");
+    ok(crate::util::backfill(&logs, &db));
+    let entries = || std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+    assert_eq!(entries(), ["db.sqlite3"], "no writer about: no -wal, no -shm");
+    mode(&db, 0o444);
+    mode(&dir, 0o555);
+    let command = unprivileged(tmp.path());
+    let run = |args: &[&str]| {
+        let mut c = command();
+        c.args(args).arg("--logs").arg(&logs).arg("--db").arg(&db);
+        c
+    };
+    let status = crate::util::parse(&ok(run(&["status", "--json"])));
+    assert_eq!((status["conversations"].as_i64(), status["schema_version"].as_i64()), (Some(3), Some(8)), "{status}");
+    let count = ["query", "--no-refresh", "--format", "csv", "SELECT count(*) AS n FROM conversations"];
+    assert_eq!(ok(run(&count)), "n\r\n3\r\n");
+    for refreshing in [&["list"][..], &["query", "SELECT 1"]] {
+        let said = String::from_utf8(fail(run(refreshing)).stderr).unwrap();
+        assert!(said.contains("readonly database") && said.contains("but `status` and `query --no-refresh`"), "{said}");
+    }
+    assert_eq!(entries(), ["db.sqlite3"], "nothing created beside it");
+    // With a writer about, what it committed is still in the -wal, and is read from there.
+    mode(&dir, 0o755);
+    mode(&db, 0o644);
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer.execute("UPDATE conversations SET name = 'renamed by the writer' WHERE id = 'b'", []).unwrap();
+    mode(&db, 0o444);
+    mode(&dir, 0o555);
+    let name = ["query", "--no-refresh", "--format", "csv", "SELECT name FROM conversations WHERE id = 'b'"];
+    assert_eq!(ok(run(&name)), "name\r\nrenamed by the writer\r\n");
+    assert_eq!(crate::util::parse(&ok(run(&["status", "--json"])))["conversations"], 3);
+    mode(&dir, 0o755); // so the temp dir can go
 }
 
 /// `convmeta list | head -1`: the reader closing the pipe early ends the command quietly.

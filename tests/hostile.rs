@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{convmeta, in_own_process, parse};
+use crate::util::{convmeta, in_own_process, parse, unprivileged};
 
 const GOOD: &str = "{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
 
@@ -227,7 +227,6 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
 /// root the binary runs as `nobody` through setpriv).
 #[test]
 fn permission_denied_files_and_directories_are_handled() {
-    let is_root = unsafe { libc::geteuid() } == 0;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let logs = tmp.path().join("logs");
@@ -243,19 +242,10 @@ fn permission_denied_files_and_directories_are_handled() {
     std::fs::create_dir(&db_dir).unwrap();
     std::fs::set_permissions(&db_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let db = db_dir.join("db.sqlite3");
-    // A copy of the binary any user may run, wherever the checkout lives.
-    let bin = tmp.path().join("convmeta");
-    std::fs::copy(env!("CARGO_BIN_EXE_convmeta"), &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let command = unprivileged(tmp.path());
     let unprivileged = || {
-        let mut c = if is_root {
-            let mut c = std::process::Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
-            c
-        } else {
-            std::process::Command::new(&bin)
-        };
-        c.env("TZ", "UTC").env("CONVMETA_LOG", "error").env("HOME", tmp.path());
+        let mut c = command();
+        c.env("HOME", tmp.path());
         c
     };
     let mut cmd = unprivileged();

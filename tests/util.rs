@@ -204,6 +204,28 @@ pub fn convmeta() -> Command {
     c
 }
 
+/// Commands for the binary, run by a user whom file modes bind: as root (whose writes ignore
+/// them) `nobody`, through setpriv; otherwise this user. It runs from a copy in `dir`, which any
+/// user may enter, wherever the checkout lives.
+pub fn unprivileged(dir: &Path) -> impl Fn() -> Command {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("convmeta");
+    std::fs::copy(env!("CARGO_BIN_EXE_convmeta"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_root = unsafe { libc::geteuid() } == 0;
+    move || {
+        let mut c = if as_root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+            c
+        } else {
+            Command::new(&bin)
+        };
+        c.env("TZ", "UTC").env("CONVMETA_LOG", "error").env_remove("GPTME_LOGS_HOME").env_remove("CONVMETA_DB");
+        c
+    }
+}
+
 /// Whether the calling test's body should run here: false in the test binary's own process,
 /// after running `test` (its full name) again in a process of its own and checking it passed
 /// there; true in that process. For a test that measures the process's memory, which the other

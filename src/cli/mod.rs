@@ -89,6 +89,19 @@ impl Target {
         Ok(Index::open(&logs, &db)?)
     }
 
+    /// [`Target::open`] for the commands that only read (`status`, `query --no-refresh`): where
+    /// this user may not write the database (another user's, on a read-only file system), the
+    /// file alone, to be read as it is.
+    pub fn open_for_reading(&self) -> anyhow::Result<Reading> {
+        let logs = self.logs_dir()?;
+        let db = self.db_path(&logs)?;
+        match Index::open(&logs, &db) {
+            Ok(index) => Ok(Reading::Index(index)),
+            Err(e) if e.is_read_only() => Ok(Reading::ReadOnly { logs, db }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// [`Target::open`] for `serve`, which also starts before gptme has made its logs directory
     /// (as gptme-server does), answering an empty list until it exists.
     pub fn open_maybe_missing(&self) -> anyhow::Result<Index> {
@@ -107,6 +120,16 @@ impl Target {
             }
         }
     }
+}
+
+/// What [`Target::open_for_reading`] opened.
+pub enum Reading {
+    Index(Index),
+    /// A database this user may read but not write.
+    ReadOnly {
+        logs: PathBuf,
+        db: PathBuf,
+    },
 }
 
 /// `$XDG_CACHE_HOME/convmeta/<dir name>-<hash of its realpath>.sqlite3`: one database per

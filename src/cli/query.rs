@@ -2,7 +2,7 @@ use std::io::{IsTerminal, Read, Write};
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, printable, progress, Target};
+use super::{fit, printable, progress, Reading, Target};
 use crate::store::sql::{self, Limits, Part, QueryResult};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -36,12 +36,19 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     } else {
         a.sql.clone()
     };
-    let index = a.target.open()?;
-    if !a.no_refresh {
-        progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
-    }
-    let store = index.store();
-    let (db, sql, limits) = (store.path(), sql.trim(), Limits { max_rows: None, timeout: None });
+    let opened = if a.no_refresh { a.target.open_for_reading()? } else { Reading::Index(a.target.open()?) };
+    // The index stays open while the statement runs (its close would checkpoint meanwhile).
+    let (_index, db) = match opened {
+        Reading::Index(index) => {
+            if !a.no_refresh {
+                progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
+            }
+            let db = index.store().path().to_owned();
+            (Some(index), db)
+        }
+        Reading::ReadOnly { db, .. } => (None, db),
+    };
+    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, timeout: None });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
         Format::Table => table(&mut out, &sql::query(db, sql, limits)?)?,

@@ -2,7 +2,8 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{local_time, Target, PROBLEMS_QUERY};
+use super::{local_time, Reading, Target, PROBLEMS_QUERY};
+use crate::Index;
 
 #[derive(Args)]
 pub struct StatusArgs {
@@ -14,8 +15,10 @@ pub struct StatusArgs {
 }
 
 pub fn run(a: StatusArgs) -> anyhow::Result<()> {
-    let index = a.target.open()?;
-    let s = index.status()?;
+    let s = match a.target.open_for_reading()? {
+        Reading::Index(index) => index.status()?,
+        Reading::ReadOnly { logs, db } => Index::status_read_only(&logs, &db)?,
+    };
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;

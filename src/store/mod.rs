@@ -118,7 +118,7 @@ fn interrupted_creation(path: &Path) -> bool {
     /// checksum nonce and the database's size in pages before the transaction.
     const MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
     let mut header = [0u8; 20];
-    let journal = PathBuf::from(format!("{}-journal", path.display()));
+    let journal = sidecar(path, "-journal");
     let read = std::fs::File::open(journal).and_then(|mut f| f.read_exact(&mut header));
     read.is_ok() && header[..8] == MAGIC && header[16..20] == [0; 4]
 }
@@ -403,6 +403,51 @@ pub fn data_version(c: &Connection) -> rusqlite::Result<i64> {
     c.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))
 }
 
+/// A read-only connection to the database at `path`, also where this user may write neither the
+/// file nor its directory (another user's database, a read-only file system). A reader of a
+/// WAL database needs the -shm file, which SQLite cannot make there. With no writer about (no
+/// -wal holding anything) the file holds every commit, and is read as it stands (SQLite's
+/// `immutable`); with one, SQLite reads through the -shm that writer made.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let c = Connection::open_with_flags(path, flags)?;
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    // SQLite opens lazily: the first read finds whether it can.
+    match c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+        Ok(()) => Ok(c),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) && !wal_holds_anything(path) => {
+            // Immutable: no locks taken, none to wait for.
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn wal_holds_anything(path: &Path) -> bool {
+    std::fs::metadata(sidecar(path, "-wal")).is_ok_and(|m| m.len() > 0)
+}
+
+/// `file:PATH?immutable=1`, the path percent-encoded but for unreserved bytes and `/`.
+fn immutable_uri(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => uri.push(b as char),
+            _ => uri.push_str(&format!("%{b:02X}")),
+        }
+    }
+    uri + "?immutable=1"
+}
+
+/// `path` with `suffix` added to its name: SQLite's files beside a database (`-wal`, `-shm`,
+/// `-journal`), a name to move it aside to.
+pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
@@ -415,14 +460,13 @@ fn move_aside(path: &Path) -> Result<PathBuf> {
     // Never over an earlier one: each damaged file is kept.
     let aside = (0..)
         .map(|n| match n {
-            0 => PathBuf::from(format!("{}.corrupt-{stamp}", path.display())),
-            n => PathBuf::from(format!("{}.corrupt-{stamp}-{n}", path.display())),
+            0 => sidecar(path, &format!(".corrupt-{stamp}")),
+            n => sidecar(path, &format!(".corrupt-{stamp}-{n}")),
         })
         .find(|p| !p.exists())
         .expect("an unused name");
     for suffix in ["", "-wal", "-shm"] {
-        let from = PathBuf::from(format!("{}{suffix}", path.display()));
-        let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+        let (from, to) = (sidecar(path, suffix), sidecar(&aside, suffix));
         match std::fs::rename(&from, &to) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -453,6 +497,24 @@ mod tests {
         f.write_all_at(b"not a database!!", 0).unwrap();
         f.set_times(ahead).unwrap();
         assert!(!store.is_intact());
+    }
+
+    /// The `immutable` URI names the file whatever bytes its path holds.
+    #[test]
+    fn an_immutable_uri_names_any_path() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"we?ird #dir %20&x=\xff"));
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("db.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (42)")
+            .unwrap();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        let c = Connection::open_with_flags(immutable_uri(&path), flags).unwrap();
+        assert_eq!(c.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0)).unwrap(), 42);
+        assert!(!sidecar(&path, "-shm").exists(), "read as it stands, no -shm made");
     }
 
     /// What this process wrote is in the database file once the store is dropped, even when

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode};
 
 /// Tables and views users may read.
 pub const PUBLIC_TABLES: &[&str] = &["conversations", "conversation_models"];
@@ -86,10 +86,8 @@ pub fn query_each<E: From<SqlError>>(
     limits: Limits,
     mut f: impl FnMut(Part<'_>) -> Result<(), E>,
 ) -> Result<bool, E> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(db, flags).map_err(|e| SqlError::Database(e.to_string()))?;
+    let conn = super::open_read_only(db).map_err(|e| SqlError::Database(e.to_string()))?;
     let setup = |c: &Connection| -> rusqlite::Result<()> {
-        c.busy_timeout(Duration::from_secs(5))?;
         c.pragma_update(None, "query_only", true)?;
         c.authorizer(Some(authorize))
     };
