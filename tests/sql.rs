@@ -7,7 +7,7 @@ use std::time::Duration;
 use convmeta::server::{Config, SqlConfig};
 use serde_json::Value;
 
-use crate::util::{client, fail, ok, parse, restore, Restored, Server};
+use crate::util::{client, fail, ok, output_within, parse, restore, Restored, Server};
 
 fn query(r: &Restored, format: &str, sql: &str) -> String {
     ok(r.cmd(&["query", "--format", format, sql]))
@@ -156,6 +156,31 @@ fn jsonl_and_csv_stream_rows_as_they_come() {
         watchdog.join().unwrap();
         assert_eq!(first, want, "{format}");
         assert!(status.success(), "{format}: a reader that stops early ends the command quietly: {status:?}");
+    }
+}
+
+/// `--timeout` stops a statement that would never end, with one line saying so; the statement
+/// ends unstopped without it (here, one that ends). A limit that is not a positive number of
+/// seconds is a usage error, for `serve --sql-timeout` too.
+#[test]
+fn a_statement_over_its_time_limit_is_stopped() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    let out = output_within(r.cmd(&["query", "--timeout", "0.2", endless]), Duration::from_secs(60));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert_eq!(said, "convmeta: the statement ran longer than 200ms and was stopped\n");
+    let bounded =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) SELECT count(*) AS c FROM n";
+    assert_eq!(ok(r.cmd(&["query", "--timeout", "60", "--format", "csv", bounded])), "c\r\n1000\r\n");
+    for bad in ["0", "-1", "nan", "inf", "1e300", "soon"] {
+        let (timeout, sql_timeout) = (format!("--timeout={bad}"), format!("--sql-timeout={bad}"));
+        for args in [&["query", &timeout, "SELECT 1"][..], &["serve", "--enable-sql", &sql_timeout]] {
+            let out = fail(r.cmd(args));
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+            assert!(said.contains("a positive number of seconds"), "{args:?}: {said}");
+        }
     }
 }
 

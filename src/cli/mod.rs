@@ -122,6 +122,13 @@ impl Target {
     }
 }
 
+/// Parses a positive number of seconds (a flag's value).
+pub fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs = s.parse::<f64>().ok().filter(|secs| *secs > 0.0);
+    secs.and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| "a positive number of seconds, such as 2 or 0.5".into())
+}
+
 /// What [`Target::open_for_reading`] opened.
 pub enum Reading {
     Index(Index),

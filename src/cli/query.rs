@@ -1,8 +1,9 @@
 use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, printable, progress, Reading, Target};
+use super::{fit, printable, progress, seconds, Reading, Target};
 use crate::store::sql::{self, Limits, Part, QueryResult};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -23,6 +24,10 @@ pub struct QueryArgs {
     /// Query what is stored without refreshing first.
     #[arg(long)]
     no_refresh: bool,
+    /// Stop the statement after this many seconds (a runaway recursive query, a script's
+    /// deadline); without it, a statement runs until it ends or Ctrl-C.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    timeout: Option<Duration>,
     /// One read-only SQL statement over the public tables (see docs/schema.md); `-` reads it
     /// from standard input.
     sql: String,
@@ -48,7 +53,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
         }
         Reading::ReadOnly { db, .. } => (None, db),
     };
-    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, timeout: None });
+    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, timeout: a.timeout });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
         Format::Table => table(&mut out, &sql::query(db, sql, limits)?)?,

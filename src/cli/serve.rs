@@ -50,8 +50,8 @@ pub struct ServeArgs {
     #[arg(long)]
     enable_sql: bool,
     /// Stop a SQL statement after this many seconds.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    sql_timeout: f64,
+    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = super::seconds)]
+    sql_timeout: Duration,
     /// Return at most this many rows per statement (then `"truncated": true`).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     sql_max_rows: usize,
@@ -161,7 +161,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         );
         let sql = SqlConfig {
             enabled: a.enable_sql,
-            timeout: Duration::from_secs_f64(a.sql_timeout.max(0.001)),
+            timeout: a.sql_timeout,
             max_rows: a.sql_max_rows,
         };
         let config = Config {
