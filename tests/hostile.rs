@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{convmeta, in_own_process, parse, unprivileged};
+use crate::util::{backfill, convmeta, dump, in_own_process, ok, parse, run_as, unprivileged};
 
 const GOOD: &str = "{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
 
@@ -300,4 +300,45 @@ fn permission_denied_files_and_directories_are_handled() {
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.contains("cannot open the database") && said.contains("Permission denied"), "{said}");
     assert!(!said.contains("Error code"), "{said}");
+}
+
+/// At the system's limit on threads (`RLIMIT_NPROC`), a backfill asked for 64 stats and reads on
+/// the threads it could start, down to none besides its own, and indexes everything (it
+/// panicked when a thread would not start). As root only: the limit counts every process of the user it
+/// binds, so the binary runs as a user id of its own; as anyone else this test says so and
+/// passes.
+#[test]
+fn at_the_limit_on_threads_a_backfill_still_indexes_everything() {
+    use std::os::unix::process::CommandExt;
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: the limit on threads would bind this user's every process; not tested");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let logs = tmp.path().join("logs");
+    for i in 0..3000 {
+        conv(&logs, &format!("c{i:04}"), GOOD.as_bytes());
+    }
+    let dbs = tmp.path().join("db");
+    std::fs::create_dir(&dbs).unwrap();
+    std::fs::set_permissions(&dbs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (free, limited) = (dbs.join("free.sqlite3"), dbs.join("limited.sqlite3"));
+    ok(backfill(&logs, &free));
+    let mut cmd = run_as(tmp.path(), 61_234)();
+    cmd.arg("backfill").arg("--jobs").arg("64").arg("--logs").arg(&logs).arg("--db").arg(&limited);
+    // Set before setpriv takes the user id; its threads count from there.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 12, rlim_max: 12 };
+            match libc::setrlimit(libc::RLIMIT_NPROC, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(dump(&limited).len(), 3000);
+    assert_eq!(dump(&limited), dump(&free));
 }

@@ -208,6 +208,11 @@ pub fn convmeta() -> Command {
 /// them) `nobody`, through setpriv; otherwise this user. It runs from a copy in `dir`, which any
 /// user may enter, wherever the checkout lives.
 pub fn unprivileged(dir: &Path) -> impl Fn() -> Command {
+    run_as(dir, 65534)
+}
+
+/// [`unprivileged`], as root with user and group id `id` (no user need have it).
+pub fn run_as(dir: &Path, id: u32) -> impl Fn() -> Command {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("convmeta");
     std::fs::copy(env!("CARGO_BIN_EXE_convmeta"), &bin).unwrap();
@@ -216,7 +221,7 @@ pub fn unprivileged(dir: &Path) -> impl Fn() -> Command {
     move || {
         let mut c = if as_root {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+            c.arg(format!("--reuid={id}")).arg(format!("--regid={id}")).arg("--clear-groups").arg(&bin);
             c
         } else {
             Command::new(&bin)

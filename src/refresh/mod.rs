@@ -249,10 +249,21 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
     if items.len() <= per {
         return items.iter().map(f).collect();
     }
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> =
-            items.chunks(per).map(|chunk| s.spawn(|| chunk.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("stat worker panicked")).collect()
+        let run = move |chunk: &[T]| chunk.iter().map(f).collect::<Vec<R>>();
+        // At the system's limit on threads, this one takes the chunks no thread could.
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| (chunk, std::thread::Builder::new().spawn_scoped(s, move || run(chunk))))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(chunk, spawned)| match spawned {
+                Ok(h) => h.join().expect("stat worker panicked"),
+                Err(_) => run(chunk),
+            })
+            .collect()
     })
 }
 
@@ -608,7 +619,7 @@ fn build_all(
         let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);
         for _ in 1..threads.max(1).min(jobs.len()) {
             let (tx, take) = (tx.clone(), &take);
-            s.spawn(move || {
+            let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
                 let mut buf = Vec::new();
                 while let Some(job) = take(true) {
                     if tx.send(build(pass, job, &mut buf)).is_err() {
@@ -616,6 +627,9 @@ fn build_all(
                     }
                 }
             });
+            if spawned.is_err() {
+                break; // at the system's limit on threads: fewer read
+            }
         }
         drop(tx);
         let mut buf = Vec::new();
