@@ -30,7 +30,8 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
     let stats = std::thread::scope(|s| {
         if std::io::stderr().is_terminal() {
             let bar = bar.clone();
-            s.spawn(move || {
+            // No bar at the system's limit on threads.
+            let _ = std::thread::Builder::new().spawn_scoped(s, move || {
                 if done.recv_timeout(quiet_for) == Err(RecvTimeoutError::Timeout) {
                     bar.set_draw_target(ProgressDrawTarget::stderr());
                     // Moving while a cold disk keeps every thread waiting.
