@@ -289,6 +289,15 @@ fn defaults_follow_gptme_and_xdg() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     assert!(dbs.iter().any(|n| n.starts_with("archive-") && n.ends_with(".sqlite3")), "{dbs:?}");
+    // A relative `$XDG_CACHE_HOME` is ignored, as the XDG spec says, not taken from wherever the
+    // command runs.
+    for relative in ["cache", " /cache"] {
+        let mut c = convmeta();
+        c.env("HOME", &r.home).env("GPTME_LOGS_HOME", &r.arch).env("XDG_CACHE_HOME", relative).current_dir(&r.home);
+        let status = crate::util::parse(&ok(c.args(["status", "--json"])));
+        let db = status["db"].as_str().unwrap();
+        assert!(db.starts_with(&format!("{}/.cache/convmeta/archive-", r.home.display())), "{relative:?}: {db}");
+    }
     // As gptme reads them: surrounding whitespace dropped, a blank one unset, and without
     // `$HOME` the home the password database gives.
     let padded = format!("  {}\t", r.arch.display());

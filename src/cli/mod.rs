@@ -140,13 +140,14 @@ pub enum Reading {
 }
 
 /// `$XDG_CACHE_HOME/convmeta/<dir name>-<hash of its realpath>.sqlite3`: one database per
-/// archive, and a name a person can recognise. Without `$XDG_CACHE_HOME`, under `~/.cache`, or
-/// on macOS `~/Library/Caches` (which backups skip).
+/// archive, and a name a person can recognise. Without an absolute `$XDG_CACHE_HOME`, under
+/// `~/.cache`, or on macOS `~/Library/Caches` (which backups skip).
 pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
     let user_cache = if cfg!(target_vendor = "apple") { "Library/Caches" } else { ".cache" };
+    // A relative one is to be ignored (the XDG Base Directory spec).
     let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+        .filter(|v| v.is_absolute())
         .or_else(|| gptme::side::home_dir().filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(user_cache)))
         .ok_or_else(|| anyhow::anyhow!("cannot find a cache directory: pass --db or set CONVMETA_DB"))?;
     // One that does not exist yet is resolved as far as it does: the same path once it is made.
