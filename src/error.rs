@@ -26,6 +26,8 @@ pub enum Error {
     NotFound { id: String, similar: Vec<String>, more: usize },
     #[error("refresh failed: {0}")]
     Refresh(String),
+    #[error("--upstream {url}: {why}")]
+    Upstream { url: String, why: String },
     #[error("database damaged: {0}")]
     Damaged(String),
 }

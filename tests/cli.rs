@@ -231,6 +231,16 @@ fn errors_are_one_clear_line() {
     let out = fail(convmeta().args(["list", "--logs", "/definitely/not/here"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
+    // An upstream that is no http:// URL: refused at start, saying what it takes.
+    for (url, why) in
+        [("127.0.0.1:5700", "such as http://127.0.0.1:5700"), ("https://127.0.0.1:5700", "must be an http:// URL")]
+    {
+        let out = fail(r.cmd(&["serve", "--addr", "127.0.0.1:0", "--upstream", url]));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("convmeta: --upstream {url}: ")) && err.contains(why), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
     // A file that is not ours is refused and left as it was.
     let foreign = r.arch.parent().unwrap().join("notes.txt");
     std::fs::write(&foreign, "my precious notes, not a database").unwrap();

@@ -24,8 +24,9 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(url: &str) -> Result<Upstream> {
-        let bad = |why: &str| Error::Refresh(format!("--upstream {url}: {why}"));
-        let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+        let bad = |why: &str| Error::Upstream { url: url.into(), why: why.into() };
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| bad(&format!("{e} (it takes a URL such as http://127.0.0.1:5700)")))?;
         // gptme-server speaks plain HTTP, and it writes the same logs, so it runs on this
         // machine: this build has no TLS to offer it.
         if parsed.scheme() != "http" {
