@@ -82,6 +82,30 @@ fn reading_commands_read_a_database_this_user_may_not_write() {
     mode(&dir, 0o755); // so the temp dir can go
 }
 
+/// Commands started together on a database none has made yet (two terminals, a script and a
+/// service): each waits for the others' locks, and the schema is made once. They had failed with
+/// "database is locked" (turning the new file to WAL) or "table conversations already exists".
+#[test]
+fn commands_started_together_on_a_new_database_all_succeed() {
+    let line = r#"{"role": "user", "content": "hi", "timestamp": "2026-01-01T10:00:00"}"#.to_string() + "\n";
+    let (tmp, logs) = archive_of(&[("a", line.clone(), None), ("b", line, None)]);
+    for round in 0..10 {
+        let db = tmp.path().join(format!("db-{round}.sqlite3"));
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                let mut c = convmeta();
+                c.args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(&db);
+                c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        let outs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+        for out in &outs {
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.stdout, outs[0].stdout);
+        }
+    }
+}
+
 /// `convmeta list | head -1`: the reader closing the pipe early ends the command quietly.
 #[test]
 fn a_reader_that_stops_early_is_not_an_error() {

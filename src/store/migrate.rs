@@ -1,6 +1,6 @@
 //! Schema migrations: plain SQL files applied in order, tracked by `PRAGMA user_version`.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// Every migration, oldest first. Append only: a landed file is never edited.
 pub const MIGRATIONS: &[&str] = &[
@@ -19,14 +19,20 @@ pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// Applies the migrations the database has not seen, each in its own transaction.
-pub fn apply(conn: &mut Connection) -> rusqlite::Result<i64> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        let tx = conn.transaction()?;
+/// Applies the migrations the database has not seen, each in its own transaction. Another
+/// process may be applying them too (two commands creating one database): each transaction
+/// takes the write lock first and reads the version under it, so each migration runs once.
+pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0));
+    // Up to date, the usual case: no write lock, which would wait on a busy writer.
+    if version(conn)? >= latest() {
+        return Ok(());
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(sql) = MIGRATIONS.get(version(&tx)?.max(0) as usize) else { return Ok(()) };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.pragma_update(None, "user_version", version(&tx)? + 1)?;
         tx.commit()?;
     }
-    Ok(current)
 }

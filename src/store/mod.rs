@@ -145,9 +145,20 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase))
 }
 
+/// How long a connection waits for another's lock before it says the database is locked.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn configure(c: &mut Connection) -> rusqlite::Result<()> {
-    c.busy_timeout(std::time::Duration::from_secs(10))?;
-    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    c.busy_timeout(BUSY_TIMEOUT)?;
+    // Turning a new database to WAL takes an exclusive lock that SQLite does not wait for (two
+    // processes creating one database at once): wait here as the busy timeout would.
+    let began = std::time::Instant::now();
+    while let Err(e) = c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())) {
+        if e.sqlite_error_code() != Some(ErrorCode::DatabaseBusy) || began.elapsed() > BUSY_TIMEOUT {
+            return Err(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
     checkpoint::install(c);
     Ok(())
@@ -166,10 +177,13 @@ impl Store {
                 // The header's id may still sit in the WAL: ask SQLite, which reads both.
                 let sqlite = |source| Error::Sqlite { path: path.into(), source };
                 let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite)?;
-                let probe = c.query_row("PRAGMA application_id", [], |r| r.get::<_, i32>(0)).and_then(|app_id| {
-                    let tables: i64 = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-                    Ok((app_id, tables))
-                });
+                // One statement, one snapshot: a convmeta creating the file marks it before
+                // it makes tables, and two reads could see the tables and not the mark.
+                let probe = c.query_row(
+                    "SELECT application_id, (SELECT count(*) FROM sqlite_master) FROM pragma_application_id",
+                    [],
+                    |r| Ok((r.get::<_, i32>(0)?, r.get::<_, i64>(1)?)),
+                );
                 match probe {
                     Ok((app_id, tables)) if app_id != APPLICATION_ID && tables > 0 => {
                         return Err(Error::NotOurs(path.into()));
