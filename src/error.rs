@@ -65,6 +65,9 @@ fn what_to_do(e: &rusqlite::Error) -> &'static str {
         Some(rusqlite::ErrorCode::DiskFull) => {
             " (its file system is out of space: free some, or pass --db on another disk; what was committed is kept, and the next run goes on from there)"
         }
+        Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            " (another program has held its write lock for longer than convmeta waits, 10 s: a sqlite3 session or a script with a transaction left open, say; convmeta's own refreshes hold it only while they write)"
+        }
         Some(rusqlite::ErrorCode::ReadOnly) => {
             " (this user may not write it, or its directory, where SQLite keeps the -wal and -shm files, or the file system is read-only; every command but `status` and `query --no-refresh` updates the index first: give the file back to this user, or delete it, as it is only a cache of the logs, or pass --db another file)"
         }
@@ -102,6 +105,19 @@ mod tests {
         let other = rusqlite::Connection::open_in_memory().unwrap().execute("INSERT INTO nowhere VALUES (1)", []);
         let other = Error::Sqlite { path: "/cache/x.sqlite3".into(), source: other.unwrap_err() }.to_string();
         assert_eq!(other, "database /cache/x.sqlite3: no such table: nowhere");
+    }
+
+    #[test]
+    fn a_database_locked_too_long_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite3");
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("CREATE TABLE t (x); BEGIN IMMEDIATE; INSERT INTO t VALUES (1)").unwrap();
+        let waiting = rusqlite::Connection::open(&path).unwrap();
+        waiting.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let refused = waiting.execute("INSERT INTO t VALUES (2)", []);
+        let message = Error::Sqlite { path, source: refused.unwrap_err() }.to_string();
+        assert!(message.contains("database is locked (another program has held its write lock"), "{message}");
     }
 
     #[test]
