@@ -268,6 +268,12 @@ fn errors_are_one_clear_line() {
     // A file that is not ours is refused and left as it was.
     let foreign = r.arch.parent().unwrap().join("notes.txt");
     std::fs::write(&foreign, "my precious notes, not a database").unwrap();
+    // Nor can a database be made inside it.
+    for inside in [foreign.join("x.sqlite3"), foreign.join("deeper/x.sqlite3")] {
+        let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&inside));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a directory, so no database can be made in it"), "{err}");
+    }
     let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&foreign));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));
     assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "my precious notes, not a database");

@@ -169,7 +169,17 @@ impl Store {
     /// aside and rebuilt; anything else that is not ours is refused and left untouched.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.into(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| {
+                use std::io::ErrorKind::{AlreadyExists, NotADirectory};
+                let source = match source.kind() {
+                    // A file where the directory would be (`--db notes.txt/x.sqlite3`).
+                    AlreadyExists | NotADirectory => {
+                        std::io::Error::other("not a directory, so no database can be made in it (pass another --db)")
+                    }
+                    _ => source,
+                };
+                Error::Io { path: parent.into(), source }
+            })?;
         }
         match inspect(path)? {
             Found::Foreign => return Err(Error::NotOurs(path.into())),
