@@ -255,6 +255,13 @@ fn errors_are_one_clear_line() {
     let out = fail(convmeta().args(["list", "--logs", "/definitely/not/here"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
+    // SQL on standard input that is not UTF-8.
+    let mut c = r.cmd(&["query", "-"]);
+    let mut child = c.stdin(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"SELECT '\xff'").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "convmeta: the SQL on standard input is not UTF-8\n");
+
     // An upstream that is no http:// URL: refused at start, saying what it takes.
     for (url, why) in
         [("127.0.0.1:5700", "such as http://127.0.0.1:5700"), ("https://127.0.0.1:5700", "must be an http:// URL")]

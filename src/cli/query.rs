@@ -36,7 +36,10 @@ pub struct QueryArgs {
 pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     let sql = if a.sql == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s)?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => anyhow::anyhow!("the SQL on standard input is not UTF-8"),
+            _ => anyhow::anyhow!("reading the SQL from standard input: {e}"),
+        })?;
         s
     } else {
         a.sql.clone()
