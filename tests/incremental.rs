@@ -173,6 +173,42 @@ fn an_append_reads_only_the_new_bytes() {
     assert_eq!((third.unchanged, third.bytes_read), (1, 0), "nothing changed: no reads");
 }
 
+/// Logs dated centuries away, as file systems allow (ext4 keeps 1901 to 2446): listed with the
+/// `modified` their stat gives, left alone while they stay as they are, read on when they grow.
+#[test]
+fn logs_dated_centuries_away_are_listed_and_followed() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let a = archive();
+    let line = "{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
+    let dates = [
+        ("future", UNIX_EPOCH + Duration::from_secs(15_032_385_535)),
+        ("past", UNIX_EPOCH - Duration::from_secs(2_147_483_648)),
+    ];
+    for (id, date) in dates {
+        a.append(id, line.as_bytes());
+        let f = std::fs::File::options().write(true).open(a.log(id)).unwrap();
+        f.set_times(std::fs::FileTimes::new().set_modified(date)).unwrap();
+    }
+    let first = a.index.refresh().unwrap();
+    assert_eq!(first.full_scans, 2);
+    for (id, _) in dates {
+        let mtime = std::fs::metadata(a.log(id)).unwrap().modified().unwrap();
+        let secs = match mtime.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
+        };
+        assert_eq!(a.item(id)["modified"].as_f64(), Some(secs), "{id}");
+    }
+    a.settle();
+    let again = a.index.refresh().unwrap();
+    assert_eq!(again.unchanged, 2, "{again:?}");
+    a.append("future", line.as_bytes());
+    let grown = a.index.refresh().unwrap();
+    assert_eq!((grown.appends, grown.unchanged), (1, 1));
+    assert_eq!(a.item("future")["messages"], 2);
+    assert!(a.item("future")["modified"].as_f64().unwrap() < 4e9, "dated now");
+}
+
 /// Another process (a `convmeta list` beside a server) may commit while a refresh runs, rows
 /// older than what the refresh keeps in memory for the next one. The next refresh must then go
 /// by the database, not by what it kept.

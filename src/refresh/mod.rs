@@ -118,7 +118,13 @@ fn stamp_of(m: &FileStat) -> Option<FileStamp> {
 }
 
 fn mtime_ns(m: &FileStat) -> i64 {
-    m.mtime * 1_000_000_000 + m.mtime_nsec
+    stamp_ns(m.mtime, m.mtime_nsec)
+}
+
+/// A timestamp in ns as part of a stamp, where only equality counts: wrapping, so the dates
+/// centuries off that file systems keep (ext4's reach 2446) neither overflow nor collide.
+fn stamp_ns(secs: i64, nsec: i64) -> i64 {
+    secs.wrapping_mul(1_000_000_000).wrapping_add(nsec)
 }
 
 /// The clock that file timestamps come from, in ns since the epoch: Linux stamps files from its
@@ -146,8 +152,9 @@ fn racy(m: &FileStat, began_ns: i64) -> bool {
 pub(crate) fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
     const AHEAD_NS: i64 = 10_000_000_000; // fine-grained stamps and small clock skews
     let granularity = if nsec == 0 { 2_000_000_000 } else { 0 };
-    let t = secs * 1_000_000_000 + nsec;
-    t + granularity >= began_ns && t <= began_ns + AHEAD_NS
+    // Saturating: a date centuries off is neither now nor a few seconds ahead.
+    let t = secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+    t.saturating_add(granularity) >= began_ns && t <= began_ns + AHEAD_NS
 }
 
 /// How the logs directory is opened for lookups through it: Linux opens a path without reading
@@ -183,7 +190,7 @@ fn list(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, kept: Option<Listing>,
     let (mtime, ctime) = ((m.st_mtime, m.st_mtime_nsec as i64), (m.st_ctime, m.st_ctime_nsec as i64));
     #[allow(clippy::unnecessary_cast)] // dev_t: u64 on Linux, i32 on macOS
     let dev = m.st_dev as u64;
-    let stamp = (dev, m.st_ino, mtime.0 * 1_000_000_000 + mtime.1, ctime.0 * 1_000_000_000 + ctime.1);
+    let stamp = (dev, m.st_ino, stamp_ns(mtime.0, mtime.1), stamp_ns(ctime.0, ctime.1));
     if let Some(kept) = kept.filter(|k| k.stamp == Some(stamp)) {
         return Ok(kept);
     }
