@@ -34,8 +34,11 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
             let _ = std::thread::Builder::new().spawn_scoped(s, move || {
                 if done.recv_timeout(quiet_for) == Err(RecvTimeoutError::Timeout) {
                     bar.set_draw_target(ProgressDrawTarget::stderr());
-                    // Moving while a cold disk keeps every thread waiting.
-                    bar.enable_steady_tick(Duration::from_millis(100));
+                    // Moving while a cold disk keeps every thread waiting; ticked here, not by
+                    // a thread of indicatif's, which would be one more to start.
+                    while done.recv_timeout(Duration::from_millis(100)) == Err(RecvTimeoutError::Timeout) {
+                        bar.tick();
+                    }
                 }
             });
         }
