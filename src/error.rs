@@ -44,6 +44,11 @@ impl Error {
         matches!(self, Error::Sqlite { source, .. } if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly))
     }
 
+    /// The database's file system is full: what is there is whole, and stays.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, Error::Sqlite { source, .. } if out_of_space(source))
+    }
+
     /// The database file is damaged, deleted or replaced: rebuild it (it is only a cache).
     pub fn is_damage(&self) -> bool {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase, SystemIoFailure};
@@ -51,9 +56,21 @@ impl Error {
             Error::Damaged(_) => true,
             Error::Sqlite { source, .. } => {
                 matches!(source.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase | SystemIoFailure))
+                    && !out_of_space(source)
             }
             _ => false,
         }
+    }
+}
+
+/// SQLite's "database or disk is full", and the I/O error it gives when its -shm file cannot
+/// grow (as on a full disk; the -shm is made at the first read, so every command meets it).
+pub(crate) fn out_of_space(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(e, _) => {
+            e.code == rusqlite::ErrorCode::DiskFull || e.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE
+        }
+        _ => false,
     }
 }
 
@@ -61,10 +78,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// What SQLite's own words leave out, for the failures a user can act on.
 fn what_to_do(e: &rusqlite::Error) -> &'static str {
+    if out_of_space(e) {
+        return " (its file system is out of space: free some, or pass --db on another disk; what was committed is kept, and the next run goes on from there)";
+    }
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DiskFull) => {
-            " (its file system is out of space: free some, or pass --db on another disk; what was committed is kept, and the next run goes on from there)"
-        }
         Some(rusqlite::ErrorCode::DatabaseBusy) => {
             " (another program has held its write lock for longer than convmeta waits, 10 s: a sqlite3 session or a script with a transaction left open, say; convmeta's own refreshes hold it only while they write)"
         }
@@ -105,6 +122,19 @@ mod tests {
         let other = rusqlite::Connection::open_in_memory().unwrap().execute("INSERT INTO nowhere VALUES (1)", []);
         let other = Error::Sqlite { path: "/cache/x.sqlite3".into(), source: other.unwrap_err() }.to_string();
         assert_eq!(other, "database /cache/x.sqlite3: no such table: nowhere");
+    }
+
+    #[test]
+    fn a_shm_file_that_cannot_grow_is_a_full_disk_not_damage() {
+        let failure = |code| Error::Sqlite {
+            path: "/cache/x.sqlite3".into(),
+            source: rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None),
+        };
+        let shm = failure(rusqlite::ffi::SQLITE_IOERR_SHMSIZE);
+        assert!(shm.is_out_of_space() && !shm.is_damage());
+        assert!(shm.to_string().contains("(its file system is out of space"), "{shm}");
+        let read = failure(rusqlite::ffi::SQLITE_IOERR_READ);
+        assert!(!read.is_out_of_space() && read.is_damage());
     }
 
     #[test]

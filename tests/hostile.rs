@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{backfill, convmeta, dump, in_own_process, ok, parse, run_as, unprivileged};
+use crate::util::{backfill, convmeta, dump, fail, in_own_process, ok, parse, run_as, unprivileged};
 
 const GOOD: &str = "{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
 
@@ -341,4 +341,101 @@ fn at_the_limit_on_threads_a_backfill_still_indexes_everything() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(dump(&limited).len(), 3000);
     assert_eq!(dump(&limited), dump(&free));
+}
+
+/// A tmpfs of a given size mounted on a directory for the life of the value.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// None where this process may not mount one (not root, or in a container that forbids it).
+    fn mount(on: &Path, size: &str) -> Option<Tmpfs> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(on)
+            .stderr(std::process::Stdio::null())
+            .status();
+        status.is_ok_and(|s| s.success()).then(|| Tmpfs(on.into()))
+    }
+
+    /// Writes a file until the disk refuses more.
+    fn fill(&self) -> std::path::PathBuf {
+        let filler = self.0.join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A database on a full disk. A backfill stops with one line that says what to do and keeps
+/// what was committed; the next goes on from there to the rows of a backfill that never ran out.
+/// On a disk left full, where SQLite cannot make the -shm file every reader needs, `status` and
+/// `query --no-refresh` still read, a refresh says what to do (it said "disk I/O error"), and
+/// nothing is moved aside as damaged. As root only (it mounts a small tmpfs); elsewhere this
+/// test says so and passes.
+#[test]
+fn a_full_disk_loses_nothing_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let Some(mounted) = Tmpfs::mount(&disk, "64m") else {
+        eprintln!("cannot mount a tmpfs here; not tested");
+        return;
+    };
+    let logs = tmp.path().join("logs");
+    let add = |ids: std::ops::Range<usize>| {
+        for i in ids {
+            conv(&logs, &format!("c{i:04}"), &[GOOD.as_bytes(), &line(&format!(", \"n\": {i}"))].concat());
+        }
+    };
+    let (reference, db) = (tmp.path().join("reference.sqlite3"), disk.join("x.sqlite3"));
+    let cmd = |args: &[&str]| {
+        let mut c = convmeta();
+        c.args(args).arg("--logs").arg(&logs).arg("--db").arg(&db);
+        c
+    };
+    add(0..1500);
+    ok(backfill(&logs, &db));
+    add(1500..3000);
+    ok(backfill(&logs, &reference));
+
+    // Room for a little of what the second half needs.
+    let filler = mounted.fill();
+    let full = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&filler).unwrap().set_len(full - 256 * 1024).unwrap();
+    let out = fail(backfill(&logs, &db));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("out of space: free some, or pass --db on another disk"), "{stderr}");
+    std::fs::remove_file(&filler).unwrap();
+    let summary = ok(backfill(&logs, &db));
+    assert!(summary.contains(", 1500 unchanged,"), "what was committed was not kept: {summary}");
+    assert_eq!(dump(&db), dump(&reference));
+
+    // Left full, with no -shm file.
+    let filler = mounted.fill();
+    for dir in ["c0000", "c1234"] {
+        let mut log = std::fs::OpenOptions::new().append(true).open(logs.join(dir).join("conversation.jsonl")).unwrap();
+        log.write_all(GOOD.as_bytes()).unwrap();
+    }
+    assert!(ok(cmd(&["status"])).contains("conversations:  3000 "));
+    let count = ok(cmd(&["query", "--no-refresh", "--format", "csv", "SELECT count(*) FROM conversations"]));
+    assert_eq!(count, "count(*)\r\n3000\r\n");
+    let out = fail(cmd(&["list"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("out of space: free some, or pass --db on another disk"), "{stderr}");
+    let names: Vec<String> =
+        std::fs::read_dir(&disk).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| n.starts_with("x.sqlite3") && !n.contains("corrupt") || n == "filler"), "{names:?}");
+
+    std::fs::remove_file(filler).unwrap();
+    let listed = ok(cmd(&["list", "--json", "--limit", "5000"]));
+    let mut of_reference = convmeta();
+    of_reference.args(["list", "--json", "--limit", "5000", "--logs"]).arg(&logs).arg("--db").arg(&reference);
+    assert_eq!(listed, ok(of_reference));
 }

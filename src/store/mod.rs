@@ -428,10 +428,10 @@ pub fn data_version(c: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// A read-only connection to the database at `path`, also where this user may write neither the
-/// file nor its directory (another user's database, a read-only file system). A reader of a
-/// WAL database needs the -shm file, which SQLite cannot make there. With no writer about (no
-/// -wal holding anything) the file holds every commit, and is read as it stands (SQLite's
-/// `immutable`); with one, SQLite reads through the -shm that writer made.
+/// file nor its directory (another user's database, a read-only file system) and on a full
+/// disk. A reader of a WAL database needs the -shm file, which SQLite cannot make or grow there.
+/// With no writer about (no -wal holding anything) the file holds every commit, and is read as
+/// it stands (SQLite's `immutable`); with one, SQLite reads through the -shm that writer made.
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let c = Connection::open_with_flags(path, flags)?;
@@ -439,12 +439,16 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     // SQLite opens lazily: the first read finds whether it can.
     match c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
         Ok(()) => Ok(c),
-        Err(e) if e.sqlite_error_code() == Some(ErrorCode::ReadOnly) && !wal_holds_anything(path) => {
+        Err(e) if cannot_make_shm(&e) && !wal_holds_anything(path) => {
             // Immutable: no locks taken, none to wait for.
             Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
         }
         Err(e) => Err(e),
     }
+}
+
+fn cannot_make_shm(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ReadOnly) || crate::error::out_of_space(e)
 }
 
 fn wal_holds_anything(path: &Path) -> bool {
