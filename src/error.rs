@@ -44,9 +44,14 @@ impl Error {
         matches!(self, Error::Sqlite { source, .. } if source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly))
     }
 
-    /// The database's file system is full: what is there is whole, and stays.
+    /// The database's file system is full, of bytes or of files: what is there is whole, and
+    /// stays.
     pub fn is_out_of_space(&self) -> bool {
-        matches!(self, Error::Sqlite { source, .. } if out_of_space(source))
+        match self {
+            Error::Sqlite { source, .. } => out_of_space(source),
+            Error::CannotOpen { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
     }
 
     /// The database file is damaged, deleted or replaced: rebuild it (it is only a cache).

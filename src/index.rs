@@ -219,18 +219,26 @@ impl Index {
 
 fn status_of(logs: &Path, db: &Path, conn: &rusqlite::Connection) -> Result<Status> {
     let e = |source| Error::Sqlite { path: db.into(), source };
-    let (conversations, hidden, with_problems): (i64, i64, i64) = conn
-        .query_row(
-            "SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map_err(e)?;
     let schema_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(e)?;
+    // Read as it stands, a database whose making failed (its disk full) has no tables yet.
+    let made = schema_version > 0;
+    let (conversations, hidden, with_problems): (i64, i64, i64) = match made {
+        false => (0, 0, 0),
+        true => conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(hidden), 0), coalesce(sum(problems > 0), 0) FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(e)?,
+    };
     let db_bytes =
         ["", "-wal"].iter().filter_map(|s| std::fs::metadata(store::sidecar(db, s)).ok()).map(|m| m.len()).sum();
-    let last: Option<serde_json::Value> =
-        rows::get_meta(conn, "last_refresh").map_err(e)?.and_then(|v| serde_json::from_str(&v).ok());
+    let last = match made {
+        false => None,
+        true => rows::get_meta(conn, "last_refresh").map_err(e)?,
+    };
+    let last: Option<serde_json::Value> = last.and_then(|v| serde_json::from_str(&v).ok());
     let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
     let last_refresh = last.and_then(|v| serde_json::from_value(v["stats"].clone()).ok());
     Ok(Status {

@@ -348,9 +348,9 @@ struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
     /// None where this process may not mount one (not root, or in a container that forbids it).
-    fn mount(on: &Path, size: &str) -> Option<Tmpfs> {
+    fn mount(on: &Path, options: &str) -> Option<Tmpfs> {
         let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(on)
             .stderr(std::process::Stdio::null())
             .status();
@@ -377,14 +377,14 @@ impl Drop for Tmpfs {
 /// what was committed; the next goes on from there to the rows of a backfill that never ran out.
 /// On a disk left full, where SQLite cannot make the -shm file every reader needs, `status` and
 /// `query --no-refresh` still read, a refresh says what to do (it said "disk I/O error"), and
-/// nothing is moved aside as damaged. As root only (it mounts a small tmpfs); elsewhere this
+/// nothing is moved aside as damaged. A disk with no free inodes says so too. As root only (it mounts a small tmpfs); elsewhere this
 /// test says so and passes.
 #[test]
 fn a_full_disk_loses_nothing_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let disk = tmp.path().join("disk");
     std::fs::create_dir(&disk).unwrap();
-    let Some(mounted) = Tmpfs::mount(&disk, "64m") else {
+    let Some(mounted) = Tmpfs::mount(&disk, "size=64m") else {
         eprintln!("cannot mount a tmpfs here; not tested");
         return;
     };
@@ -438,4 +438,23 @@ fn a_full_disk_loses_nothing_and_says_so() {
     let mut of_reference = convmeta();
     of_reference.args(["list", "--json", "--limit", "5000", "--logs"]).arg(&logs).arg("--db").arg(&reference);
     assert_eq!(listed, ok(of_reference));
+
+    // Room for bytes but not for the -wal and -shm files (it said "unable to open database file").
+    let few_files = tmp.path().join("few-files");
+    std::fs::create_dir(&few_files).unwrap();
+    let _mounted = Tmpfs::mount(&few_files, "size=64m,nr_inodes=2").unwrap();
+    let cramped = few_files.join("x.sqlite3");
+    let cmd = |args: &[&str]| {
+        let mut c = convmeta();
+        c.args(args).arg("--logs").arg(&logs).arg("--db").arg(&cramped);
+        c
+    };
+    let stderr = String::from_utf8(fail(cmd(&["list"])).stderr).unwrap();
+    assert!(stderr.contains("room for no more files (no free inodes)"), "{stderr}");
+    // What that left (the database file, empty), read as it stands, then a full one.
+    assert!(ok(cmd(&["status"])).contains("conversations:  0 "));
+    std::fs::copy(&db, &cramped).unwrap();
+    assert!(ok(cmd(&["status"])).contains("conversations:  3000 "));
+    let stderr = String::from_utf8(fail(cmd(&["backfill"])).stderr).unwrap();
+    assert!(stderr.contains("room for no more files (no free inodes)"), "{stderr}");
 }

@@ -124,7 +124,8 @@ fn interrupted_creation(path: &Path) -> bool {
 }
 
 /// Why the OS will not let SQLite open the database read-write (SQLite says only "unable to open
-/// database file"): the file itself, or its directory, where the WAL files go.
+/// database file"): the file itself, or its directory, where the WAL files go, or no room there
+/// for another file.
 fn why_not_openable(path: &Path) -> Option<std::io::Error> {
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking: a FIFO at that path must not hang us.
@@ -137,8 +138,26 @@ fn why_not_openable(path: &Path) -> Option<std::io::Error> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Some(e),
         _ => {}
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK).err().map(Into::into)
+    let dir = dir_of(path);
+    if let Err(e) = rustix::fs::access(dir, rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK) {
+        return Some(e.into());
+    }
+    no_room_for_files(dir).then(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "its file system has room for no more files (no free inodes), and SQLite makes two beside it: free some, or pass --db on another disk",
+        )
+    })
+}
+
+/// The file system `dir` is on has no free inodes (file systems that keep no count report none
+/// at all).
+fn no_room_for_files(dir: &Path) -> bool {
+    rustix::fs::statvfs(dir).is_ok_and(|fs| fs.f_files > 0 && fs.f_favail == 0)
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 fn is_corruption(e: &rusqlite::Error) -> bool {
@@ -429,7 +448,7 @@ pub fn data_version(c: &Connection) -> rusqlite::Result<i64> {
 
 /// A read-only connection to the database at `path`, also where this user may write neither the
 /// file nor its directory (another user's database, a read-only file system) and on a full
-/// disk. A reader of a WAL database needs the -shm file, which SQLite cannot make or grow there.
+/// disk (of bytes or of files). A reader of a WAL database needs the -shm file, which SQLite cannot make or grow there.
 /// With no writer about (no -wal holding anything) the file holds every commit, and is read as
 /// it stands (SQLite's `immutable`); with one, SQLite reads through the -shm that writer made.
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
@@ -439,7 +458,7 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     // SQLite opens lazily: the first read finds whether it can.
     match c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
         Ok(()) => Ok(c),
-        Err(e) if cannot_make_shm(&e) && !wal_holds_anything(path) => {
+        Err(e) if cannot_make_shm(&e, path) && !wal_holds_anything(path) => {
             // Immutable: no locks taken, none to wait for.
             Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)
         }
@@ -447,8 +466,12 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     }
 }
 
-fn cannot_make_shm(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(ErrorCode::ReadOnly) || crate::error::out_of_space(e)
+fn cannot_make_shm(e: &rusqlite::Error, path: &Path) -> bool {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ReadOnly) => true,
+        Some(ErrorCode::CannotOpen) => no_room_for_files(dir_of(path)),
+        _ => crate::error::out_of_space(e),
+    }
 }
 
 fn wal_holds_anything(path: &Path) -> bool {
