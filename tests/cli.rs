@@ -79,6 +79,17 @@ fn reading_commands_read_a_database_this_user_may_not_write() {
     let name = ["query", "--no-refresh", "--format", "csv", "SELECT name FROM conversations WHERE id = 'b'"];
     assert_eq!(ok(run(&name)), "name\r\nrenamed by the writer\r\n");
     assert_eq!(crate::util::parse(&ok(run(&["status", "--json"])))["conversations"], 3);
+    // Named through a symlink, it is the -wal beside the file the link names, as SQLite has it.
+    let link = tmp.path().join("link.sqlite3");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let through_link = |args: &[&str]| {
+        let mut c = command();
+        c.args(args).arg("--logs").arg(&logs).arg("--db").arg(&link);
+        c
+    };
+    assert_eq!(ok(through_link(&name)), "name\r\nrenamed by the writer\r\n");
+    let bytes = |c| crate::util::parse(&ok(c))["db_bytes"].as_u64().unwrap();
+    assert_eq!(bytes(through_link(&["status", "--json"])), bytes(run(&["status", "--json"])));
     mode(&dir, 0o755); // so the temp dir can go
 }
 

@@ -492,11 +492,25 @@ fn immutable_uri(path: &Path) -> String {
 }
 
 /// `path` with `suffix` added to its name: SQLite's files beside a database (`-wal`, `-shm`,
-/// `-journal`), a name to move it aside to.
+/// `-journal`), a name to move it aside to. Beside the file a symlink names, as SQLite resolves
+/// it.
 pub fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
+    let mut name = resolved(path).into_os_string();
     name.push(suffix);
     name.into()
+}
+
+/// `path` with its symlinks resolved, also when the file is not there (yet): a dangling link
+/// names the file SQLite would make.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let target = std::fs::read_link(path).map(|t| dir_of(path).join(t)).unwrap_or_else(|_| path.into());
+    match (std::fs::canonicalize(dir_of(&target)), target.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => target,
+    }
 }
 
 fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
