@@ -320,7 +320,7 @@ fn corrupt_files(db: &Path) -> usize {
 #[test]
 fn a_database_destroyed_under_the_server_is_rebuilt_while_it_keeps_answering() {
     let (tmp, logs) = scratch(12);
-    let db = tmp.path().join("db.sqlite3");
+    let db = tmp.path().join("cache").join("db.sqlite3");
     let server = Server::start(&logs, &db, Config::default(), false);
     let want = fresh_items(&logs);
     assert_eq!(items(&server), (200, want.clone()));
@@ -329,6 +329,11 @@ fn a_database_destroyed_under_the_server_is_rebuilt_while_it_keeps_answering() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
+    assert_eq!(items(&server), (200, want.clone()));
+    assert!(db.exists(), "rebuilt at the same path");
+
+    // Deleted with its directory (`rm -rf ~/.cache`): it had answered 503 until a restart.
+    std::fs::remove_dir_all(db.parent().unwrap()).unwrap();
     assert_eq!(items(&server), (200, want.clone()));
     assert!(db.exists(), "rebuilt at the same path");
 

@@ -123,6 +123,22 @@ fn interrupted_creation(path: &Path) -> bool {
     read.is_ok() && header[..8] == MAGIC && header[16..20] == [0; 4]
 }
 
+/// Makes the directory a database goes in, if it is not there.
+fn make_dir_for(path: &Path) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
+    std::fs::create_dir_all(parent).map_err(|source| {
+        use std::io::ErrorKind::{AlreadyExists, NotADirectory};
+        let source = match source.kind() {
+            // A file where the directory would be (`--db notes.txt/x.sqlite3`).
+            AlreadyExists | NotADirectory => {
+                std::io::Error::other("not a directory, so no database can be made in it (pass another --db)")
+            }
+            _ => source,
+        };
+        Error::Io { path: parent.into(), source }
+    })
+}
+
 /// Why the OS will not let SQLite open the database read-write (SQLite says only "unable to open
 /// database file"): the file itself, or its directory, where the WAL files go, or no room there
 /// for another file.
@@ -187,19 +203,7 @@ impl Store {
     /// Opens (creating if needed) the database at `path`. A corrupt convmeta database is moved
     /// aside and rebuilt; anything else that is not ours is refused and left untouched.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| {
-                use std::io::ErrorKind::{AlreadyExists, NotADirectory};
-                let source = match source.kind() {
-                    // A file where the directory would be (`--db notes.txt/x.sqlite3`).
-                    AlreadyExists | NotADirectory => {
-                        std::io::Error::other("not a directory, so no database can be made in it (pass another --db)")
-                    }
-                    _ => source,
-                };
-                Error::Io { path: parent.into(), source }
-            })?;
-        }
+        make_dir_for(path)?;
         match inspect(path)? {
             Found::Foreign => return Err(Error::NotOurs(path.into())),
             Found::UnmarkedSqlite => {
@@ -292,6 +296,8 @@ impl Store {
             let aside = move_aside(path)?;
             tracing::warn!(moved_to = %aside.display(), "kept the damaged database for inspection");
         }
+        // Its directory may have gone with it (`rm -rf ~/.cache`).
+        make_dir_for(path)?;
         Self::open_ours(path)
     }
 
