@@ -22,6 +22,11 @@ pub enum Error {
     Logs { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{path}: {source} ({}; the index keeps what it had, and the next refresh reads this again)",
+        ran_short_of(source)
+    )]
+    OutOfResources { path: PathBuf, source: std::io::Error },
     #[error("no conversation with id {id:?}{}", did_you_mean(similar, *more))]
     NotFound { id: String, similar: Vec<String>, more: usize },
     #[error("refresh failed: {0}")]
@@ -80,6 +85,21 @@ pub(crate) fn out_of_space(e: &rusqlite::Error) -> bool {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error that says nothing about the file, only about this moment: no file descriptor or
+/// memory to read it with. A refresh that meets one stops, rather than store the file as
+/// unreadable, where it would stay until the file changed.
+pub fn is_out_of_resources(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS))
+}
+
+fn ran_short_of(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => "convmeta has as many files open as its limit allows: raise it (`ulimit -n`)",
+        Some(libc::ENFILE) => "the system has as many files open as it allows",
+        _ => "the system is short of memory",
+    }
+}
 
 /// What SQLite's own words leave out, for the failures a user can act on.
 fn what_to_do(e: &rusqlite::Error) -> &'static str {

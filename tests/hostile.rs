@@ -458,3 +458,54 @@ fn a_full_disk_loses_nothing_and_says_so() {
     let stderr = String::from_utf8(fail(cmd(&["backfill"])).stderr).unwrap();
     assert!(stderr.contains("room for no more files (no free inodes)"), "{stderr}");
 }
+
+/// The limit on open files (`ulimit -n`), met while reading: a refresh stops with one line that
+/// says so, rather than store a conversation as unreadable, where it stayed (0 messages, "Too
+/// many open files") until its log changed. Whatever the limit, no row says so, and a backfill
+/// without it ends with the rows of one that never met it.
+#[test]
+fn at_the_limit_on_open_files_a_refresh_stops_and_stores_nothing_wrong() {
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for i in 0..400 {
+        let dir = conv(&logs, &format!("c{i:03}"), &[GOOD.as_bytes(), &line(&format!(", \"n\": {i}"))].concat());
+        std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"named {i}\"\n")).unwrap();
+        std::fs::create_dir(dir.join("branches")).unwrap();
+        std::fs::write(dir.join("branches").join("b.jsonl"), GOOD).unwrap();
+    }
+    let (reference, db) = (tmp.path().join("reference.sqlite3"), tmp.path().join("limited.sqlite3"));
+    ok(backfill(&logs, &reference));
+    let mut met_while_reading = 0;
+    for limit in 10..=24 {
+        let mut cmd = backfill(&logs, &db);
+        cmd.args(["--jobs", "8"]);
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+                match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            assert!(stderr.contains("Too many open files"), "limit {limit}: {stderr}");
+            met_while_reading += usize::from(stderr.contains("raise it (`ulimit -n`)"));
+        }
+        if db.exists() {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let wrong: i64 = conn
+                .query_row("SELECT count(*) FROM conversations WHERE problem_notes LIKE '%open files%'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap_or(0);
+            assert_eq!(wrong, 0, "limit {limit}: rows stored as unreadable");
+        }
+    }
+    assert!(met_while_reading > 0, "no limit was met while reading: the test tests nothing");
+    ok(backfill(&logs, &db));
+    assert_eq!(dump(&db), dump(&reference));
+}

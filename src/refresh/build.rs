@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use super::{
     agents, modified_of, racy, side_stamp, stamp_of, workspace_target, Job, Kind, Outcome, Pass, UNSETTLED_MTIME,
 };
-use crate::error::Result;
+use crate::error::{is_out_of_resources, Error, Result};
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, LineSink};
 use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
@@ -181,6 +181,7 @@ pub(super) fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Out
     let log = match read_log(&path, &f.log, prior, pass.began_ns, buf) {
         Ok(log) => log,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Vanished(f.id.clone())),
+        Err(source) if is_out_of_resources(&source) => return Err(Error::OutOfResources { path, source }),
         Err(e) => LogRead::unreadable(&f.log, format!("cannot read {}: {e}", gptme::LOG_FILE)),
     };
     if log.waited {
@@ -196,7 +197,7 @@ pub(super) fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Out
     let side = match prior_side.filter(|_| side_unchanged) {
         Some(side) => side,
         None => {
-            let side = side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone());
+            let side = side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone())?;
             found.extend(side.problems.iter().cloned());
             side
         }

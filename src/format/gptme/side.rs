@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::{is_out_of_resources, Error};
 use crate::json::{push_py_str, py_float};
 
 /// Keys gptme's `ChatConfig` (0.35.1) takes in `[chat]`; any other makes gptme fail to load the
@@ -93,13 +94,16 @@ pub struct Side {
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
 /// `logs_real` gives the logs dir resolved: it is the same for every conversation, so paths
-/// under it are resolved from there instead of from the root each time.
-pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
+/// under it are resolved from there instead of from the root each time. Fails only for want of
+/// a file descriptor or memory ([`is_out_of_resources`]): what is wrong with the files is a
+/// problem on the `Side`.
+pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> crate::error::Result<Side> {
     let mut side = Side { name: id.to_owned(), ..Side::default() };
     let config_path = dir.join("config.toml");
     let config = match read_small_file(&config_path) {
         Ok(bytes) => parse_chat_table(&bytes, &mut side.problems).map_or(Config::Unreadable, Config::Chat),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::Missing,
+        Err(source) if is_out_of_resources(&source) => return Err(Error::OutOfResources { path: config_path, source }),
         Err(e) => {
             side.problems.push(format!("config.toml: {e}"));
             Config::Unreadable
@@ -114,7 +118,7 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
             side.problems.push("config.toml: [chat] name is not a string".into());
         }
         if let Some(agent) = text(chat, "agent").filter(|a| !a.is_empty()) {
-            read_agent(&mut side, &agent);
+            read_agent(&mut side, &agent)?;
         }
     }
     let own = dir.join("workspace");
@@ -142,8 +146,8 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> Side {
         Err(_) => realpath(&workspace),
     };
     side.workspace = resolved.to_string_lossy().into_owned();
-    side.branches = 1 + count_branches(&dir.join("branches"));
-    side
+    side.branches = 1 + count_branches(&dir.join("branches"))?;
+    Ok(side)
 }
 
 /// What `config.toml` gave.
@@ -204,25 +208,28 @@ fn parse_toml(text: &str) -> Result<toml::Table, String> {
 /// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
 /// working directory when relative), and reads its settings there: the first of `gptme.toml`
 /// and `.github/gptme.toml` that exists, with a `gptme.local.toml` beside it merged over it.
-fn read_agent(side: &mut Side, agent: &str) {
+fn read_agent(side: &mut Side, agent: &str) -> crate::error::Result<()> {
     let path = realpath(&expand_home(agent, side));
     side.agent_path = Some(path.to_string_lossy().into_owned());
     // Names the agent's files for the stamp (all of them: see `refresh::agents::FILES`).
     side.agent_toml = Some(path.join("gptme.toml"));
     let Some(main) = ["gptme.toml", ".github/gptme.toml"].iter().map(|f| path.join(f)).find(|p| p.exists()) else {
-        return;
+        return Ok(());
     };
-    let Some(mut table) = read_toml_file(side, &main) else { return };
+    let Some(mut table) = read_toml_file(side, &main)? else { return Ok(()) };
     let local = main.with_file_name("gptme.local.toml");
     if local.exists() {
-        if let Some(over) = read_toml_file(side, &local) {
+        if let Some(over) = read_toml_file(side, &local)? {
             merge_toml(&mut table, over);
         }
     }
     let mut agent = match table.remove("agent") {
         Some(toml::Value::Table(agent)) => agent,
-        None => return,
-        Some(_) => return side.problems.push(format!("{}: agent is not a table", main.display())),
+        None => return Ok(()),
+        Some(_) => {
+            side.problems.push(format!("{}: agent is not a table", main.display()));
+            return Ok(());
+        }
     };
     // What gptme 0.35.1 fails on (its AgentConfig: `name` required; `avatar`, `urls`, `color`),
     // and values it would show as they are where we keep text: each a problem.
@@ -256,15 +263,20 @@ fn read_agent(side: &mut Side, agent: &str) {
         }
         None => None,
     };
+    Ok(())
 }
 
 /// A TOML file's table; None (and a problem) when it cannot be read or parsed.
-fn read_toml_file(side: &mut Side, path: &Path) -> Option<toml::Table> {
-    let parsed = read_small_file(path)
+fn read_toml_file(side: &mut Side, path: &Path) -> crate::error::Result<Option<toml::Table>> {
+    let bytes = match read_small_file(path) {
+        Err(source) if is_out_of_resources(&source) => return Err(Error::OutOfResources { path: path.into(), source }),
+        read => read,
+    };
+    let parsed = bytes
         .map_err(|e| e.to_string())
         .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "invalid TOML: not UTF-8".to_owned()))
         .and_then(|text| parse_toml(&text).map_err(|e| format!("invalid TOML: {e}")));
-    parsed.map_err(|e| side.problems.push(format!("{}: {e}", path.display()))).ok()
+    Ok(parsed.map_err(|e| side.problems.push(format!("{}: {e}", path.display()))).ok())
 }
 
 /// `over` merged into `main` as gptme merges a local config: tables key by key, anything else
@@ -338,11 +350,13 @@ fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn count_branches(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+fn count_branches(dir: &Path) -> crate::error::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(source) if is_out_of_resources(&source) => return Err(Error::OutOfResources { path: dir.into(), source }),
+        Err(_) => return Ok(0),
     };
-    entries.filter_map(Result::ok).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64
+    Ok(entries.filter_map(|e| e.ok()).filter(|e| e.file_name().as_encoded_bytes().ends_with(b".jsonl")).count() as u64)
 }
 
 /// `~…` expanded as Python's `expanduser` expands it: `~` with `$HOME` (or, unset, the user's
@@ -509,7 +523,7 @@ mod tests {
         for (toml, want, name) in cases {
             std::fs::write(tmp.path().join("gptme.toml"), toml).unwrap();
             let mut side = Side::default();
-            read_agent(&mut side, agent);
+            read_agent(&mut side, agent).unwrap();
             assert_eq!((side.problems.len(), side.agent_name.as_deref()), (want, name), "{toml}: {:?}", side.problems);
         }
     }
@@ -522,7 +536,7 @@ mod tests {
         let dir = tmp.path();
         let read = || {
             let mut side = Side::default();
-            read_agent(&mut side, dir.to_str().unwrap());
+            read_agent(&mut side, dir.to_str().unwrap()).unwrap();
             (side.agent_name, side.agent_avatar, side.agent_urls, side.problems.len())
         };
         let write = |file: &str, text: &str| {
@@ -582,7 +596,7 @@ mod tests {
                     Some(text) => std::fs::write(dir.join("config.toml"), text).unwrap(),
                     None => drop(std::fs::remove_file(dir.join("config.toml"))),
                 }
-                let side = read(&dir, id, || realpath(&logs));
+                let side = read(&dir, id, || realpath(&logs)).unwrap();
                 let expected = match config {
                     Some(t) if t.contains("workspace = \"/") => realpath(&logs.join("c/../linked/x")),
                     Some("not toml [") => realpath(&dir),
