@@ -38,6 +38,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The logs directory could not be listed or opened: for want of descriptors or memory, or
+    /// for a reason of its own.
+    pub fn logs(path: &std::path::Path, source: std::io::Error) -> Error {
+        match is_out_of_resources(&source) {
+            true => Error::OutOfResources { path: path.into(), source },
+            false => Error::Logs { path: path.into(), source },
+        }
+    }
+
     /// The logs directory does not exist (yet: gptme makes it with its first conversation).
     pub fn is_logs_missing(&self) -> bool {
         matches!(self, Error::Logs { source, .. } if source.kind() == std::io::ErrorKind::NotFound)

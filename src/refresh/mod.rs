@@ -184,7 +184,7 @@ pub struct Listing {
 /// program can set the mtime back (`touch -d`, `rsync -t`), never the ctime, so the stamp has
 /// both. A stat instead of an open, two reads and a close on every full refresh.
 fn list(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, kept: Option<Listing>, began_ns: i64) -> Result<Listing> {
-    let failed = |source| Error::Logs { path: logs.into(), source };
+    let failed = |source| Error::logs(logs, source);
     // Before listing: a change made while we list moves the stamp past this one.
     let m = rustix::fs::fstat(logs_fd).map_err(|e| failed(e.into()))?;
     let (mtime, ctime) = ((m.st_mtime, m.st_mtime_nsec as i64), (m.st_ctime, m.st_ctime_nsec as i64));
@@ -409,7 +409,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         }
     }
     // Everything under the logs dir is looked up from here, through the same directory.
-    let logs_fd = open_for_lookups(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+    let logs_fd = open_for_lookups(logs).map_err(|source| Error::logs(logs, source))?;
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
     let complete = only.is_none() || kept.is_some();
     let (ids, mut stored) = match (only, kept) {
