@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::util::{backfill, convmeta, dump, fail, in_own_process, ok, parse, run_as, unprivileged};
+use crate::util::{backfill, convmeta, dump, fail, in_own_process, ok, output_within, parse, run_as, unprivileged};
 
 const GOOD: &str = "{\"role\": \"user\", \"content\": \"fine\", \"timestamp\": \"2026-01-01T10:00:00Z\"}\n";
 
@@ -459,13 +459,15 @@ fn a_full_disk_loses_nothing_and_says_so() {
     assert!(stderr.contains("room for no more files (no free inodes)"), "{stderr}");
 }
 
-/// The limit on open files (`ulimit -n`), met while reading: a refresh stops with one line that
-/// says so, rather than store a conversation as unreadable, where it stayed (0 messages, "Too
-/// many open files") until its log changed. Whatever the limit, no row says so, and a backfill
-/// without it ends with the rows of one that never met it.
+/// The limit on open files (`ulimit -n`), met while reading or opening the database: a refresh
+/// stops at once with one line that says so. It had stored a conversation it could not open as
+/// unreadable, where it stayed (0 messages, "Too many open files") until its log changed; it had
+/// taken a database whose header it could not open for one deleted, moved it aside and rebuilt
+/// it; and it had waited 30 s for a connection the pool could not open, then said only "unable
+/// to open database file". Whatever the limit, no row says so, and a backfill without it ends
+/// with the rows of one that never met it.
 #[test]
 fn at_the_limit_on_open_files_a_refresh_stops_and_stores_nothing_wrong() {
-    use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     for i in 0..400 {
@@ -474,12 +476,11 @@ fn at_the_limit_on_open_files_a_refresh_stops_and_stores_nothing_wrong() {
         std::fs::create_dir(dir.join("branches")).unwrap();
         std::fs::write(dir.join("branches").join("b.jsonl"), GOOD).unwrap();
     }
-    let (reference, db) = (tmp.path().join("reference.sqlite3"), tmp.path().join("limited.sqlite3"));
+    let reference = tmp.path().join("reference.sqlite3");
     ok(backfill(&logs, &reference));
-    let mut met_while_reading = 0;
-    for limit in 10..=24 {
-        let mut cmd = backfill(&logs, &db);
-        cmd.args(["--jobs", "8"]);
+    let (mut met_while_reading, mut met_opening_the_database) = (0, 0);
+    let mut run = |mut cmd: std::process::Command, limit: u64, what: &str| {
+        use std::os::unix::process::CommandExt;
         unsafe {
             cmd.pre_exec(move || {
                 let limit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
@@ -489,23 +490,85 @@ fn at_the_limit_on_open_files_a_refresh_stops_and_stores_nothing_wrong() {
                 }
             });
         }
-        let out = cmd.output().unwrap();
+        let out = output_within(cmd, Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
-            assert!(stderr.contains("Too many open files"), "limit {limit}: {stderr}");
-            met_while_reading += usize::from(stderr.contains("raise it (`ulimit -n`)"));
+            assert!(
+                stderr.contains("Too many open files (os error 24) (convmeta has"),
+                "{what}, limit {limit}: {stderr}"
+            );
+            met_while_reading += usize::from(stderr.contains("conversation.jsonl: Too many"));
+            met_opening_the_database += usize::from(stderr.contains(".sqlite3: Too many"));
         }
+    };
+
+    // Made under the limit.
+    for (jobs, limit) in [1, 2, 8].into_iter().flat_map(|jobs| (10..=20).map(move |limit| (jobs, limit))) {
+        let db = tmp.path().join(format!("limited-{jobs}-{limit}.sqlite3"));
+        let mut cmd = backfill(&logs, &db);
+        cmd.args(["--jobs", &jobs.to_string()]);
+        run(cmd, limit, &format!("{jobs} jobs"));
         if db.exists() {
             let conn = rusqlite::Connection::open(&db).unwrap();
-            let wrong: i64 = conn
-                .query_row("SELECT count(*) FROM conversations WHERE problem_notes LIKE '%open files%'", [], |r| {
-                    r.get(0)
-                })
-                .unwrap_or(0);
-            assert_eq!(wrong, 0, "limit {limit}: rows stored as unreadable");
+            let stored_as_unreadable = "SELECT count(*) FROM conversations WHERE problem_notes LIKE '%open files%'";
+            let wrong: i64 = conn.query_row(stored_as_unreadable, [], |r| r.get(0)).unwrap_or(0);
+            assert_eq!(wrong, 0, "{jobs} jobs, limit {limit}: rows stored as unreadable");
+            ok(backfill(&logs, &db));
+            assert_eq!(dump(&db), dump(&reference), "{jobs} jobs, limit {limit}");
         }
     }
+    // Made already, refreshed under the limit.
+    let made = tmp.path().join("made").join("index.sqlite3");
+    std::fs::create_dir(made.parent().unwrap()).unwrap();
+    std::fs::copy(&reference, &made).unwrap();
+    for limit in 6..=12 {
+        let mut list = convmeta();
+        list.arg("list").arg("--logs").arg(&logs).arg("--db").arg(&made);
+        run(list, limit, "list");
+    }
+    let beside: Vec<_> = std::fs::read_dir(made.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(beside, ["index.sqlite3"], "nothing moved aside");
+    assert_eq!(dump(&made), dump(&reference));
     assert!(met_while_reading > 0, "no limit was met while reading: the test tests nothing");
-    ok(backfill(&logs, &db));
-    assert_eq!(dump(&db), dump(&reference));
+    assert!(met_opening_the_database > 0, "no limit was met opening the database: the test tests nothing");
+}
+
+/// A connection the pool cannot open (no file descriptor left) fails at once, saying why: r2d2
+/// alone tries again until its 30 s are up, then says "unable to open database file". Once
+/// there is room again, the pool opens one. In a process of its own, whose limit it lowers.
+#[test]
+#[cfg(target_os = "linux")] // its open files, from /proc
+fn a_connection_the_pool_cannot_open_fails_at_once_and_says_why() {
+    if !in_own_process("hostile::a_connection_the_pool_cannot_open_fails_at_once_and_says_why") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = convmeta::store::Store::open(&tmp.path().join("x.sqlite3")).unwrap();
+    let _held = store.conn().unwrap();
+    let mut before = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut before) }, 0);
+    let set_limit = |limit: u64| {
+        let limit = libc::rlimit { rlim_cur: limit, rlim_max: before.rlim_max };
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    };
+    // Room for one more file: a connection needs two (the database and its -wal).
+    let open: std::collections::BTreeSet<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    let second_free = (0..).filter(|fd| !open.contains(fd)).nth(1).unwrap();
+    set_limit(second_free);
+    // Any idle connection is handed out first; the pool then has to open one.
+    let mut held = Vec::new();
+    let refused = loop {
+        match store.conn() {
+            Ok(c) if held.len() < 8 => held.push(c),
+            Ok(_) => panic!("the pool opened connections with no room for their files"),
+            Err(e) => break e,
+        }
+    };
+    set_limit(before.rlim_cur);
+    assert!(matches!(refused, convmeta::Error::OutOfResources { .. }), "{refused}");
+    assert!(refused.to_string().contains("Too many open files"), "{refused}");
+    let _second = store.conn().unwrap();
 }

@@ -43,6 +43,7 @@ pub struct Store {
     /// the file itself changes only at checkpoints).
     verified: Arc<Mutex<Option<(u64, i128)>>>,
     checkpointer: Arc<checkpoint::Checkpointer>,
+    open_failures: Arc<OpenFailures>,
 }
 
 /// What identifies the database's contents: the file, and SQLite's data version.
@@ -123,6 +124,49 @@ fn interrupted_creation(path: &Path) -> bool {
     read.is_ok() && header[..8] == MAGIC && header[16..20] == [0; 4]
 }
 
+/// A failure to open the database at `path`, with why when SQLite says only "unable to open
+/// database file".
+fn cannot_open(path: &Path, source: rusqlite::Error) -> Error {
+    if source.sqlite_error_code() != Some(ErrorCode::CannotOpen) {
+        return Error::Sqlite { path: path.into(), source };
+    }
+    match why_not_openable(path) {
+        Some(reason) if crate::error::is_out_of_resources(&reason) => {
+            Error::OutOfResources { path: path.into(), source: reason }
+        }
+        Some(reason) => Error::CannotOpen { path: path.into(), source: reason },
+        None => Error::Sqlite { path: path.into(), source },
+    }
+}
+
+/// Why the pool last failed to open a connection, and when. r2d2 tries again and again until its
+/// timeout (30 s) runs out; [`Store::conn`] stops at the first failure after it asked instead.
+#[derive(Debug, Default)]
+struct OpenFailures(Mutex<Option<(std::time::Instant, rusqlite::ffi::Error, Option<String>)>>);
+
+#[derive(Debug)]
+struct RecordOpenFailures(Arc<OpenFailures>);
+
+impl r2d2::HandleError<rusqlite::Error> for RecordOpenFailures {
+    fn handle_error(&self, e: rusqlite::Error) {
+        tracing::debug!(error = %e, "cannot open a database connection");
+        let (code, message) = match e {
+            rusqlite::Error::SqliteFailure(code, message) => (code, message),
+            other => (rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR), Some(other.to_string())),
+        };
+        *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), code, message));
+    }
+}
+
+impl OpenFailures {
+    fn since(&self, t: std::time::Instant) -> Option<rusqlite::Error> {
+        let last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|(at, ..)| *at >= t)
+            .map(|(_, code, message)| rusqlite::Error::SqliteFailure(*code, message.clone()))
+    }
+}
+
 /// Makes the directory a database goes in, if it is not there.
 fn make_dir_for(path: &Path) -> Result<()> {
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
@@ -144,6 +188,13 @@ fn make_dir_for(path: &Path) -> Result<()> {
 /// for another file.
 fn why_not_openable(path: &Path) -> Option<std::io::Error> {
     use std::os::unix::fs::OpenOptionsExt;
+    // A connection holds up to three files (the database, its -wal and -shm): without room for
+    // them in this process, nothing is wrong with the database.
+    if let Err(e) = (0..3).map(|_| std::fs::File::open("/dev/null")).collect::<std::io::Result<Vec<_>>>() {
+        if crate::error::is_out_of_resources(&e) {
+            return Some(e);
+        }
+    }
     // Non-blocking: a FIFO at that path must not hang us.
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -237,17 +288,12 @@ impl Store {
             Found::Nothing | Found::Ours => {}
         }
         match Self::open_ours(path) {
-            Err(Error::Sqlite { source, .. }) if source.sqlite_error_code() == Some(ErrorCode::CannotOpen) => {
-                Err(match why_not_openable(path) {
-                    Some(reason) => Error::CannotOpen { path: path.into(), source: reason },
-                    None => Error::Sqlite { path: path.into(), source },
-                })
-            }
             Err(Error::Sqlite { source, .. }) if is_corruption(&source) => {
                 let aside = move_aside(path)?;
                 tracing::warn!(db = %path.display(), moved_to = %aside.display(), "database is corrupt; moved it aside and rebuilding");
                 Self::open_ours(path)
             }
+            Err(Error::Sqlite { source, .. }) => Err(cannot_open(path, source)),
             other => other,
         }
     }
@@ -274,7 +320,13 @@ impl Store {
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
         // They open as needed: a one-shot command uses one or two, not the pool's eight.
-        let pool = Pool::builder().max_size(8).min_idle(Some(0)).test_on_check_out(false).build(manager)?;
+        let open_failures = Arc::new(OpenFailures::default());
+        let pool = Pool::builder()
+            .max_size(8)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .error_handler(Box::new(RecordOpenFailures(open_failures.clone())))
+            .build(manager)?;
         let checkpointer =
             Arc::new(checkpoint::Checkpointer::start(path).map_err(|source| Error::Io { path: path.into(), source })?);
         Ok(Store {
@@ -286,6 +338,7 @@ impl Store {
             kept: Arc::default(),
             verified: Arc::default(),
             checkpointer,
+            open_failures,
         })
     }
 
@@ -325,9 +378,9 @@ impl Store {
     pub fn writer(&self) -> Result<WriterConn<'_>> {
         let mut slot = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if slot.conn.is_none() {
-            let sqlite = |source| Error::Sqlite { path: self.path.clone(), source };
-            let mut c = Connection::open(&self.path).map_err(sqlite)?;
-            configure(&mut c).map_err(sqlite)?;
+            let failed = |source| cannot_open(&self.path, source);
+            let mut c = Connection::open(&self.path).map_err(failed)?;
+            configure(&mut c).map_err(failed)?;
             slot.conn = Some(c);
         }
         Ok(WriterConn(slot))
@@ -336,10 +389,15 @@ impl Store {
     /// The path still names the file we opened, and its header is sane: SQLite's magic, and at
     /// least as many bytes as the header says the database holds (a truncated file can look
     /// fine to connections that answer from their caches).
+    /// A file that cannot be looked at (no file descriptor left, say) counts as intact: that
+    /// says nothing about it, and the next query reports what it is.
     pub fn is_intact(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
         let now = crate::refresh::file_clock_ns();
-        let Ok(m) = std::fs::metadata(&self.path) else { return false };
+        let m = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+        };
         if (m.dev(), m.ino()) != self.identity {
             return false;
         }
@@ -348,7 +406,7 @@ impl Store {
         if *verified == Some(seen) {
             return true;
         }
-        let intact = self.header_is_sane();
+        let Some(intact) = self.header_is_sane() else { return true };
         // Modified in the current clock tick, it may change again without its mtime moving: keep
         // checking it until a later tick (the rule the logs follow).
         let settled = !crate::refresh::racy_stamp(m.mtime(), m.mtime_nsec(), now);
@@ -356,12 +414,20 @@ impl Store {
         intact
     }
 
-    fn header_is_sane(&self) -> bool {
+    /// None when the file could not be read for a reason that is not its own.
+    fn header_is_sane(&self) -> Option<bool> {
         let mut header = [0u8; 100];
-        let Ok(mut f) = std::fs::File::open(&self.path) else { return false };
-        let Ok(len) = f.metadata().map(|m| m.len()) else { return false };
-        if f.read_exact(&mut header).is_err() || !header.starts_with(b"SQLite format 3\0") {
-            return false;
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+            Err(_) => return None,
+        };
+        let len = f.metadata().ok()?.len();
+        match f.read_exact(&mut header) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Some(false),
+            Err(_) => return None,
+            Ok(()) if !header.starts_with(b"SQLite format 3\0") => return Some(false),
+            Ok(()) => {}
         }
         let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
         let page_size = match u16::from_be_bytes([header[16], header[17]]) {
@@ -370,7 +436,7 @@ impl Store {
         };
         // The in-header size is valid only while the change counter matches "version valid for".
         let size_known = be32(24) == be32(92);
-        !size_known || len >= u64::from(be32(28)) * page_size || self.sqlite_finds_every_page()
+        Some(!size_known || len >= u64::from(be32(28)) * page_size || self.sqlite_finds_every_page())
     }
 
     /// SQLite's own check of the header's size, from a connection with nothing cached: it counts
@@ -400,8 +466,26 @@ impl Store {
         self.checkpointer.after_commit();
     }
 
+    /// A connection from the pool: an idle one, else one it opens, or one another caller gives
+    /// back. Fails at once if the pool cannot open one (no file descriptor left, say).
     pub fn conn(&self) -> Result<Conn> {
-        Ok(self.pool.get()?)
+        if let Some(c) = self.pool.try_get() {
+            return Ok(c);
+        }
+        let asked = std::time::Instant::now();
+        loop {
+            match self.pool.get_timeout(std::time::Duration::from_millis(20)) {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    if let Some(failure) = self.open_failures.since(asked) {
+                        return Err(cannot_open(&self.path, failure));
+                    }
+                    if asked.elapsed() >= self.pool.connection_timeout() {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
     }
 
     /// Wraps a SQLite error with this database's path.
