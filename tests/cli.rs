@@ -181,6 +181,12 @@ fn an_empty_listing_says_why() {
     assert!(run(&r.arch, &["-q", "no such words anywhere"])
         .1
         .contains("no conversation's name, id or preview contains"));
+    // gptme's data directory, which holds the logs directory.
+    let data = r.arch.parent().unwrap().join("data");
+    std::fs::create_dir_all(data.join("logs/one")).unwrap();
+    std::fs::copy(one.join("conversation.jsonl"), data.join("logs/one/conversation.jsonl")).unwrap();
+    let said = run(&data, &[]).1;
+    assert!(said.contains(&format!("but in {}: pass that as --logs", data.join("logs").display())), "{said}");
     let only_tests = r.arch.parent().unwrap().join("only-tests");
     std::fs::create_dir_all(only_tests.join("test-one")).unwrap();
     std::fs::copy(one.join("conversation.jsonl"), only_tests.join("test-one/conversation.jsonl")).unwrap();

@@ -170,10 +170,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Said when an archive lists nothing: most often `--logs` names the wrong directory.
 /// How to see which conversations have problems, and what they are.
 pub const PROBLEMS_QUERY: &str = "convmeta query 'SELECT id, problem_notes FROM conversations WHERE problems > 0'";
 
+/// Said when an archive lists nothing: most often `--logs` names the wrong directory, one
+/// conversation or gptme's data directory, which holds the logs directory.
 pub fn empty_archive_hint(logs: &Path) -> String {
     if logs.join(gptme::LOG_FILE).exists() {
         let parent = logs.parent().unwrap_or(logs);
@@ -182,6 +183,12 @@ pub fn empty_archive_hint(logs: &Path) -> String {
             logs.display(),
             parent.display()
         );
+    }
+    let inner = logs.join("logs");
+    let holds_conversations = std::fs::read_dir(&inner)
+        .is_ok_and(|mut entries| entries.any(|e| e.is_ok_and(|e| e.path().join(gptme::LOG_FILE).exists())));
+    if holds_conversations {
+        return format!("no conversations in {}, but in {}: pass that as --logs", logs.display(), inner.display());
     }
     format!("no conversations in {}: gptme keeps each in <logs>/<id>/{}", logs.display(), gptme::LOG_FILE)
 }
