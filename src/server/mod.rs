@@ -353,13 +353,22 @@ pub async fn serve(
     }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
+    // Said once per run of failures, not twenty times a second.
+    let mut accept_failing = false;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    if std::mem::take(&mut accept_failing) {
+                        tracing::info!("accepting connections again");
+                    }
+                    conn
+                }
                 Err(e) => {
                     // Out of file descriptors, most likely: wait for some to close.
-                    tracing::warn!(error = %e, "accept failed");
+                    if !std::mem::replace(&mut accept_failing, true) {
+                        tracing::warn!(error = %e, "cannot accept connections; trying again until it can");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
