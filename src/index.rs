@@ -61,8 +61,10 @@ impl Index {
         Ok(Index { logs, store: RwLock::new(store), flight: SingleFlight::default(), writing: Mutex::new(()) })
     }
 
-    /// Runs `f` on the store; if the database turns out damaged, deleted or replaced under us,
-    /// moves what is there aside, rebuilds it empty, and runs `f` once more.
+    /// Runs `f` on the store; if the database turns out damaged, moves it aside, rebuilds it
+    /// empty, and runs `f` once more. Deleted or replaced under us, what the path names now is
+    /// opened as at start: made if nothing is there, used as it is if it is a convmeta database
+    /// (another convmeta made it), refused if it is anyone else's.
     fn with_store<T>(&self, f: impl Fn(&Store) -> Result<T>) -> Result<T> {
         let store = self.store();
         let outcome = if store.is_intact() {
@@ -76,11 +78,17 @@ impl Index {
                     let mut current = self.store.write().unwrap_or_else(|p| p.into_inner());
                     // Another caller may have rebuilt it already.
                     if current.same(&store) {
-                        tracing::warn!(db = %store.path().display(), error = %e, "database damaged; moving it aside and rebuilding");
-                        let rebuilt = Store::rebuild(store.path())?;
+                        let reopened = if store.path_names_it() {
+                            tracing::warn!(db = %store.path().display(), error = %e, "database damaged; moving it aside and rebuilding");
+                            Store::rebuild(store.path())?
+                        } else {
+                            tracing::warn!(db = %store.path().display(), "database deleted or replaced; opening what is there now");
+                            store.remove_orphaned_sidecars();
+                            Store::open(store.path())?
+                        };
                         // Fill it before answering anyone from it.
-                        refresh::refresh(&rebuilt, &self.logs, &Options::default())?;
-                        *current = rebuilt;
+                        refresh::refresh(&reopened, &self.logs, &Options::default())?;
+                        *current = reopened;
                     }
                     current.clone()
                 };

@@ -337,6 +337,33 @@ fn a_database_destroyed_under_the_server_is_rebuilt_while_it_keeps_answering() {
     assert_eq!(items(&server), (200, want.clone()));
     assert!(db.exists(), "rebuilt at the same path");
 
+    // Deleted alone, its -wal and -shm left: SQLite had read them as the next database's, and
+    // the server answered 503 ("no such table") until a restart.
+    assert!(Path::new(&format!("{}-wal", db.display())).exists());
+    std::fs::remove_file(&db).unwrap();
+    assert_eq!(items(&server), (200, want.clone()));
+
+    // Replaced by another convmeta database (a backfill into another file, moved over it): used
+    // as it is, not moved aside.
+    let other = tmp.path().join("other.sqlite3");
+    ok(backfill(&logs, &other));
+    let kept = corrupt_files(&db);
+    std::fs::rename(&other, &db).unwrap();
+    assert_eq!(items(&server), (200, want.clone()));
+    assert_eq!(corrupt_files(&db), kept, "a healthy database put in its place is not moved aside");
+
+    // Replaced by a file that is not a database: refused, left as it is, until it goes.
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "not a database\n").unwrap();
+    std::fs::rename(&notes, &db).unwrap();
+    let r = client().get(server.url("/api/v2/conversations")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.text().unwrap().contains("not a convmeta database; refusing to touch it"));
+    assert_eq!(std::fs::read_to_string(&db).unwrap(), "not a database\n");
+    assert_eq!(corrupt_files(&db), kept);
+    std::fs::remove_file(&db).unwrap();
+    assert_eq!(items(&server), (200, want.clone()));
+
     // Overwritten with garbage, then truncated, in place (the inode the server holds): each
     // detected, kept aside, rebuilt.
     let garbage = |p: &Path| std::fs::write(p, vec![0xA5u8; 64 * 1024]).unwrap();

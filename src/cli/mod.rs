@@ -96,7 +96,7 @@ impl Target {
         let logs = self.logs_dir()?;
         let db = self.db_path(&logs)?;
         match Index::open(&logs, &db) {
-            Ok(index) => Ok(Reading::Index(index)),
+            Ok(index) => Ok(Reading::Index(Box::new(index))),
             Err(e) if e.is_read_only() || e.is_out_of_space() => Ok(Reading::ReadOnly { logs, db }),
             Err(e) => Err(e.into()),
         }
@@ -131,7 +131,7 @@ pub fn seconds(s: &str) -> Result<std::time::Duration, String> {
 
 /// What [`Target::open_for_reading`] opened.
 pub enum Reading {
-    Index(Index),
+    Index(Box<Index>),
     /// A database this user may read but not write (not theirs, or on a full disk).
     ReadOnly {
         logs: PathBuf,

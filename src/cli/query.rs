@@ -44,7 +44,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     } else {
         a.sql.clone()
     };
-    let opened = if a.no_refresh { a.target.open_for_reading()? } else { Reading::Index(a.target.open()?) };
+    let opened = if a.no_refresh { a.target.open_for_reading()? } else { Reading::Index(Box::new(a.target.open()?)) };
     // The index stays open while the statement runs (its close would checkpoint meanwhile).
     let (_index, db) = match opened {
         Reading::Index(index) => {

@@ -29,6 +29,8 @@ pub struct Store {
     /// The database file's (device, inode) when opened: if the path stops naming it, the file
     /// was deleted or replaced.
     identity: (u64, u64),
+    /// The (device, inode) of its -wal and -shm files.
+    sidecars: [Option<(u64, u64)>; 2],
     /// A connection kept only to ask `PRAGMA data_version`, which changes whenever any other
     /// connection (ours or another process's) commits.
     observer: Arc<Mutex<Connection>>,
@@ -316,6 +318,8 @@ impl Store {
         // Touch every internal table once so a damaged file shows up now, not mid-refresh.
         c.query_row("SELECT count(*) FROM _scan_state", [], |_| Ok(())).map_err(sqlite)?;
         let identity = file_identity(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        // Made by the reads above, they stay while the observer keeps a connection open.
+        let sidecars = SIDECARS.map(|suffix| file_identity(&sidecar(path, suffix)).ok());
         let observer = Arc::new(Mutex::new(c));
         let manager = SqliteConnectionManager::file(path).with_init(configure);
         // Connections are checked by use; a validity query per checkout would cost every refresh.
@@ -333,6 +337,7 @@ impl Store {
             pool,
             path: path.into(),
             identity,
+            sidecars,
             observer,
             writer: Arc::default(),
             kept: Arc::default(),
@@ -450,6 +455,29 @@ impl Store {
             c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
         });
         !read.as_ref().is_err_and(is_corruption)
+    }
+
+    /// The path still names the file this store opened (else it was deleted, or replaced).
+    pub fn path_names_it(&self) -> bool {
+        file_identity(&self.path).is_ok_and(|id| id == self.identity)
+    }
+
+    /// Removes this store's -wal and -shm files once its database file is gone from the path
+    /// (deleted alone, or replaced): SQLite would read them as the next database's there,
+    /// replaying another file's pages into it. Open, they stay readable to this store's
+    /// connections, and SQLite, seeing the file moved, neither checkpoints nor deletes by name.
+    pub fn remove_orphaned_sidecars(&self) {
+        for (suffix, ours) in SIDECARS.iter().zip(self.sidecars) {
+            let path = sidecar(&self.path, suffix);
+            if ours.is_some() && file_identity(&path).ok() == ours {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(path = %path.display(), "removed the deleted database's file"),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot remove the deleted database's file")
+                    }
+                }
+            }
+        }
     }
 
     /// Both handles share one pool.
@@ -580,6 +608,9 @@ fn immutable_uri(path: &Path) -> String {
     }
     uri + "?immutable=1"
 }
+
+/// The files SQLite keeps beside a database in WAL mode.
+const SIDECARS: [&str; 2] = ["-wal", "-shm"];
 
 /// `path` with `suffix` added to its name: SQLite's files beside a database (`-wal`, `-shm`,
 /// `-journal`), a name to move it aside to. Beside the file a symlink names, as SQLite resolves
