@@ -279,6 +279,12 @@ fn errors_are_one_clear_line() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr), "convmeta: the SQL on standard input is not UTF-8\n");
 
+    // No threads at all (it had meant one).
+    let out = r.cmd(&["backfill", "--jobs", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("invalid value '0' for '--jobs <N>': a number of threads, 1 or more"), "{err}");
+
     // An upstream that is no http:// URL: refused at start, saying what it takes.
     for (url, why) in
         [("127.0.0.1:5700", "such as http://127.0.0.1:5700"), ("https://127.0.0.1:5700", "must be an http:// URL")]

@@ -11,14 +11,14 @@ pub struct BackfillArgs {
     #[command(flatten)]
     target: Target,
     /// Threads reading logs, the one writing the index among them [default: all cores]
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = threads)]
     jobs: Option<usize>,
 }
 
 pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     let opts = Options {
-        jobs: a.jobs.unwrap_or_else(default_jobs).max(1),
+        jobs: a.jobs.unwrap_or_else(default_jobs),
         commit_every: Some(Duration::from_millis(500)),
         progress: None,
     };
@@ -47,4 +47,9 @@ fn rates(stats: &crate::refresh::Stats) -> String {
     let mb = stats.bytes_read as f64 / 1e6 / secs;
     let mb = if mb < 10.0 { format!("{mb:.1}") } else { format!("{mb:.0}") };
     format!(" ({:.0} conversations/s, {mb} MB/s)", read as f64 / secs)
+}
+
+/// Parses `--jobs`: a count of threads, 1 or more (0 had silently meant 1).
+fn threads(s: &str) -> Result<usize, String> {
+    s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of threads, 1 or more".into())
 }
