@@ -394,6 +394,7 @@ impl Store {
     /// The path still names the file we opened, and its header is sane: SQLite's magic, and at
     /// least as many bytes as the header says the database holds (a truncated file can look
     /// fine to connections that answer from their caches).
+    ///
     /// A file that cannot be looked at (no file descriptor left, say) counts as intact: that
     /// says nothing about it, and the next query reports what it is.
     pub fn is_intact(&self) -> bool {
