@@ -23,7 +23,7 @@ pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error(
-        "{path}: {source} ({}; the index keeps what it had, and the next refresh reads this again)",
+        "{path}: {source} ({}; the index keeps what it had, and the next refresh tries again)",
         ran_short_of(source)
     )]
     OutOfResources { path: PathBuf, source: std::io::Error },
