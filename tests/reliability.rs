@@ -356,13 +356,29 @@ fn a_database_destroyed_under_the_server_is_rebuilt_while_it_keeps_answering() {
     let notes = tmp.path().join("notes.txt");
     std::fs::write(&notes, "not a database\n").unwrap();
     std::fs::rename(&notes, &db).unwrap();
-    let r = client().get(server.url("/api/v2/conversations")).send().unwrap();
-    assert_eq!(r.status().as_u16(), 503);
-    assert!(r.text().unwrap().contains("not a convmeta database; refusing to touch it"));
+    for path in ["/api/v2/conversations", "/healthz"] {
+        let r = client().get(server.url(path)).send().unwrap();
+        assert_eq!(r.status().as_u16(), 503, "{path}");
+        assert!(r.text().unwrap().contains("not a convmeta database; refusing to touch it"), "{path}");
+    }
     assert_eq!(std::fs::read_to_string(&db).unwrap(), "not a database\n");
     assert_eq!(corrupt_files(&db), kept);
     std::fs::remove_file(&db).unwrap();
     assert_eq!(items(&server), (200, want.clone()));
+    assert_eq!(client().get(server.url("/healthz")).send().unwrap().status().as_u16(), 200);
+
+    // The health check says what a list request would meet: here the logs directory replaced by
+    // a file (it had said 200, the database being readable).
+    let aside = tmp.path().join("logs-aside");
+    std::fs::rename(&logs, &aside).unwrap();
+    std::fs::write(&logs, "").unwrap();
+    let health = client().get(server.url("/healthz")).send().unwrap();
+    assert_eq!(health.status().as_u16(), 503);
+    assert!(health.text().unwrap().starts_with("index unavailable: logs directory"));
+    assert_eq!(items(&server).0, 503);
+    std::fs::remove_file(&logs).unwrap();
+    std::fs::rename(&aside, &logs).unwrap();
+    assert_eq!(client().get(server.url("/healthz")).send().unwrap().status().as_u16(), 200);
 
     // Overwritten with garbage, then truncated, in place (the inode the server holds): each
     // detected, kept aside, rebuilt.

@@ -309,11 +309,18 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
+/// 200 when the list can be answered now: the index is brought up to date as a list request
+/// brings it (a sweep, or in watch mode what changed). Else 503, saying why (a full disk, no file
+/// descriptor left, a database replaced by someone else's file).
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let index = state.index.clone();
-    match blocking(move || index.status()).await {
-        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}\n")).into_response(),
+    let fresh = blocking(move || match state.freshen() {
+        // Listed as empty, as gptme lists it.
+        Err(e) if e.is_logs_missing() => Ok(()),
+        other => other,
+    });
+    match fresh.await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {e}\n")).into_response(),
     }
 }
 
