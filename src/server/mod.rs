@@ -98,6 +98,8 @@ pub struct AppState {
     stopping: tokio::sync::watch::Sender<bool>,
     /// What `Config::token_file` held when last read.
     shared_token: std::sync::RwLock<Option<String>>,
+    /// Why the last refresh failed, while it is the last (for `/healthz`).
+    refresh_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -112,6 +114,7 @@ impl AppState {
             answers: Default::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             shared_token: Default::default(),
+            refresh_failure: Default::default(),
         }))
     }
 
@@ -142,11 +145,14 @@ impl AppState {
     pub fn freshen(&self) -> Result<()> {
         let started = std::time::Instant::now();
         let stats = match &self.watch {
-            Some(watch) => watch.freshen(&self.index)?,
+            Some(watch) => watch.freshen(&self.index),
             // Concurrent requests share sweeps; a short gathering window lets a burst share one.
-            None => Some(self.index.refresh_gathered(SWEEP_GATHER, || self.index.refresh_unlocked(None))?),
+            None => self.index.refresh_gathered(SWEEP_GATHER, || self.index.refresh_unlocked(None)).map(Some),
         };
-        if let Some(stats) = stats {
+        // A logs directory not there (yet) lists as empty: no failure.
+        let failure = stats.as_ref().err().filter(|e| !e.is_logs_missing()).map(|e| e.to_string());
+        *self.refresh_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+        if let Some(stats) = stats? {
             self.metrics.record_refresh(&stats, started.elapsed());
         }
         Ok(())
@@ -309,18 +315,17 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-/// 200 when the list can be answered now: the index is brought up to date as a list request
-/// brings it (a sweep, or in watch mode what changed). Else 503, saying why (a full disk, no file
-/// descriptor left, a database replaced by someone else's file).
+/// 200 while the database answers and the last refresh succeeded; else 503, saying why (a full
+/// disk, no file descriptor left, the logs directory gone bad). It refreshes nothing itself: it
+/// takes no token, and must not let anyone make the server sweep.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let fresh = blocking(move || match state.freshen() {
-        // Listed as empty, as gptme lists it.
-        Err(e) if e.is_logs_missing() => Ok(()),
-        other => other,
-    });
-    match fresh.await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {e}\n")).into_response(),
+    if let Some(why) = state.refresh_failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {why}\n")).into_response();
+    }
+    let index = state.index.clone();
+    match blocking(move || index.status()).await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}\n")).into_response(),
     }
 }
 
