@@ -1190,3 +1190,46 @@ fn serves_and_stops(mode: &[&str]) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// An entry of the logs directory that cannot be looked at (a symlink loop) is said once while
+/// serving, not again on every request's sweep; in watch mode it is not watched, and the rest
+/// is (it had turned watch mode into a sweep per request). Mended, it is listed.
+#[test]
+fn an_entry_that_cannot_be_looked_at_is_said_once_and_watched_around() {
+    for mode in [&[][..], &["--watch"][..]] {
+        let (tmp, logs) = scratch_archive();
+        std::os::unix::fs::symlink("loop", logs.join("loop")).unwrap();
+        let (mut child, log, later) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
+        let addr = listening_addr(&log);
+        let get = |path: &str| client().get(format!("http://{addr}{path}")).send().unwrap().text().unwrap();
+        let ids = || {
+            let mut ids: Vec<String> = items_of(&parse(&get("/api/v2/conversations")))
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        };
+        for _ in 0..5 {
+            assert_eq!(ids(), ["a", "b"], "{mode:?}");
+        }
+        if !mode.is_empty() {
+            assert!(log.contains("watching the archive for changes"), "{log}");
+            let metrics = get("/metrics");
+            assert!(metrics.contains("convmeta_sweeps_total 0\n"), "a request swept: {metrics}");
+        }
+        // Mended: the loop now names a conversation.
+        std::fs::remove_file(logs.join("loop")).unwrap();
+        std::os::unix::fs::symlink(logs.join("a"), logs.join("loop")).unwrap();
+        assert_eq!(ids(), ["a", "b", "loop"], "{mode:?}");
+        append(&logs, "loop", "{\"role\": \"assistant\", \"content\": \"through the link\"}\n");
+        let items = items_of(&parse(&get("/api/v2/conversations")));
+        let item = items.iter().find(|i| i["id"] == "loop").unwrap();
+        assert_eq!(item["last_message_preview"], "through the link", "{mode:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let said = log + &later.iter().collect::<Vec<_>>().join("\n");
+        assert_eq!(said.matches("cannot stat conversation log").count(), 1, "{mode:?}: {said}");
+        assert!(!said.contains("cannot watch"), "{mode:?}: {said}");
+    }
+}

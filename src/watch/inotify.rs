@@ -73,7 +73,9 @@ impl Inotify {
     }
 
     /// Watches the directory `dir` (following symlinks); false if there is none (missing, gone
-    /// meanwhile, or not a directory). Watching one already watched (a conversation renamed)
+    /// meanwhile, not a directory, or a symlink loop, which no sweep lists either and whose
+    /// mending is a change of a symlink the logs directory's watch or every request's check of
+    /// symlinked conversations sees). Watching one already watched (a conversation renamed)
     /// renames its watch.
     pub fn watch(&mut self, dir: &Path, on: Watched) -> Result<bool> {
         match inotify::add_watch(&*self.fd, dir, mask(&on)) {
@@ -81,7 +83,7 @@ impl Inotify {
                 self.watched.insert(wd, on);
                 Ok(true)
             }
-            Err(Errno::NOENT | Errno::NOTDIR) => Ok(false),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(false),
             Err(e) => Err(watch_error(dir, e)),
         }
     }

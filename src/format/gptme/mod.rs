@@ -184,7 +184,7 @@ pub fn probe(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, id: &str) -> Opti
         Ok(st) => FileStat::from(st),
         Err(Errno::NOENT | Errno::NOTDIR) => return None,
         Err(e) => {
-            tracing::warn!(id, error = %e, "cannot stat conversation log");
+            warn_once_cannot_stat(logs, id, e);
             return None;
         }
     };
@@ -194,6 +194,20 @@ pub fn probe(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, id: &str) -> Opti
         stat("branches").ok().map(FileStat::from),
     ];
     Some(Found { id: id.to_owned(), dir: logs.join(id), log, side })
+}
+
+/// Says that a conversation's log cannot be looked at (a symlink loop, a directory this user
+/// may not enter) once per process: a server sweeps on every request, and would say it each
+/// time.
+fn warn_once_cannot_stat(logs: &Path, id: &str, e: rustix::io::Errno) {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static SAID: LazyLock<Mutex<HashSet<(PathBuf, String, i32)>>> = LazyLock::new(Default::default);
+    let new = SAID.lock().unwrap_or_else(|p| p.into_inner()).insert((logs.into(), id.into(), e.raw_os_error()));
+    match new {
+        true => tracing::warn!(id, error = %e, "cannot stat conversation log; it is not listed (said once)"),
+        false => tracing::debug!(id, error = %e, "cannot stat conversation log"),
+    }
 }
 
 #[cfg(test)]
