@@ -19,6 +19,10 @@ fn conv(logs: &Path, id: &str, bytes: &[u8]) -> std::path::PathBuf {
     dir
 }
 
+fn chmod(path: impl AsRef<Path>, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 fn line(fields: &str) -> Vec<u8> {
     format!("{{\"role\": \"assistant\", \"content\": \"x\"{fields}}}\n").into_bytes()
 }
@@ -127,7 +131,7 @@ fn corpus(logs: &Path) -> Vec<(String, bool, bool)> {
 
     // Permissions (root reads anyway; as another user these are unreadable).
     let dir = conv(logs, "unreadable-log", GOOD.as_bytes());
-    std::fs::set_permissions(dir.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    chmod(dir.join("conversation.jsonl"), 0o000);
     add("unreadable-log", true, false);
 
     // A directory name that is not UTF-8 cannot be an id in JSON: skipped (with a warning).
@@ -228,19 +232,19 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
 #[test]
 fn permission_denied_files_and_directories_are_handled() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    chmod(tmp.path(), 0o777);
     let logs = tmp.path().join("logs");
     conv(&logs, "healthy", GOOD.as_bytes());
     let locked_log = conv(&logs, "locked-log", GOOD.as_bytes());
-    std::fs::set_permissions(locked_log.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    chmod(locked_log.join("conversation.jsonl"), 0o000);
     let locked_dir = conv(&logs, "locked-dir", GOOD.as_bytes());
-    std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    chmod(&locked_dir, 0o000);
     let locked_config = conv(&logs, "locked-config", GOOD.as_bytes());
     std::fs::write(locked_config.join("config.toml"), "[chat]\nname = \"secret\"\n").unwrap();
-    std::fs::set_permissions(locked_config.join("config.toml"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    chmod(locked_config.join("config.toml"), 0o000);
     let db_dir = tmp.path().join("db");
     std::fs::create_dir(&db_dir).unwrap();
-    std::fs::set_permissions(&db_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    chmod(&db_dir, 0o777);
     let db = db_dir.join("db.sqlite3");
     let command = unprivileged(tmp.path());
     let unprivileged = || {
@@ -270,8 +274,8 @@ fn permission_denied_files_and_directories_are_handled() {
     let named = items.iter().find(|i| i["id"] == "locked-config").unwrap();
     assert_eq!(named["name"], "locked-config");
     // A chmod moves neither size nor mtime, yet it is noticed: what can be read now is read.
-    std::fs::set_permissions(locked_log.join("conversation.jsonl"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::set_permissions(locked_config.join("config.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    chmod(locked_log.join("conversation.jsonl"), 0o644);
+    chmod(locked_config.join("config.toml"), 0o644);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let items: Vec<serde_json::Value> = serde_json::from_value(parse(&String::from_utf8(out.stdout).unwrap())).unwrap();
@@ -280,13 +284,13 @@ fn permission_denied_files_and_directories_are_handled() {
     assert_eq!(notes("locked-log"), "");
     assert_eq!(item("locked-config")["name"], "secret");
     assert_eq!(notes("locked-config"), "");
-    std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod(&locked_dir, 0o755);
     // so the temp dir can go
 
     // A database where this user may not create one: one line that says why, each cause once.
     let locked_db_dir = tmp.path().join("locked-db");
     std::fs::create_dir(&locked_db_dir).unwrap();
-    std::fs::set_permissions(&locked_db_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    chmod(&locked_db_dir, 0o555);
     let out = unprivileged()
         .arg("list")
         .arg("--logs")
@@ -315,14 +319,14 @@ fn at_the_limit_on_threads_a_backfill_still_indexes_everything() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    chmod(tmp.path(), 0o755);
     let logs = tmp.path().join("logs");
     for i in 0..3000 {
         conv(&logs, &format!("c{i:04}"), GOOD.as_bytes());
     }
     let dbs = tmp.path().join("db");
     std::fs::create_dir(&dbs).unwrap();
-    std::fs::set_permissions(&dbs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    chmod(&dbs, 0o777);
     let (free, limited) = (dbs.join("free.sqlite3"), dbs.join("limited.sqlite3"));
     ok(backfill(&logs, &free));
     let mut cmd = run_as(tmp.path(), 61_234)();
@@ -571,4 +575,46 @@ fn a_connection_the_pool_cannot_open_fails_at_once_and_says_why() {
     assert!(matches!(refused, convmeta::Error::OutOfResources { .. }), "{refused}");
     assert!(refused.to_string().contains("Too many open files"), "{refused}");
     let _second = store.conn().unwrap();
+}
+
+/// `serve --watch` as a user for whom one conversation directory is locked (made by `sudo
+/// gptme`, say): the rest is watched (the one directory had made the watch of the whole archive
+/// fail, so every request swept), the locked one is not listed, and once a chmod lets the user
+/// in, it is listed and watched.
+#[test]
+fn a_locked_conversation_directory_leaves_the_rest_watched() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    chmod(tmp.path(), 0o777);
+    let logs = tmp.path().join("logs");
+    conv(&logs, "healthy", GOOD.as_bytes());
+    let locked = conv(&logs, "locked", GOOD.as_bytes());
+    chmod(&locked, 0o000);
+    let db_dir = tmp.path().join("db");
+    std::fs::create_dir(&db_dir).unwrap();
+    chmod(&db_dir, 0o777);
+    let mut serve = unprivileged(tmp.path())();
+    serve.env("CONVMETA_LOG", "info").env("HOME", tmp.path()).arg("serve").arg("--watch");
+    serve.arg("--logs").arg(&logs).arg("--db").arg(db_dir.join("db.sqlite3")).args(["--addr", "127.0.0.1:0"]);
+    let mut child = serve.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("listening on") {
+        assert!(stderr.read_line(&mut log).unwrap() > 0, "{log}");
+    }
+    let addr = log.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let get = |path: &str| reqwest::blocking::get(format!("http://{addr}{path}")).unwrap().text().unwrap();
+    let items = || parse(&get("/api/v2/conversations")).as_array().unwrap().clone();
+    let ids = || items().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert!(log.contains("watching the archive for changes") && !log.contains("cannot watch"), "{log}");
+    assert_eq!(ids(), ["healthy"]);
+    chmod(&locked, 0o777);
+    assert_eq!(ids().len(), 2, "let in, it is listed");
+    let mut f = std::fs::OpenOptions::new().append(true).open(locked.join("conversation.jsonl")).unwrap();
+    f.write_all(b"{\"role\": \"assistant\", \"content\": \"now seen\"}\n").unwrap();
+    let item = items().into_iter().find(|i| i["id"] == "locked").unwrap();
+    assert_eq!(item["last_message_preview"], "now seen", "and watched");
+    assert!(get("/metrics").contains("convmeta_sweeps_total 0\n"), "a request swept");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

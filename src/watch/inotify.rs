@@ -75,8 +75,9 @@ impl Inotify {
     /// Watches the directory `dir` (following symlinks); false if there is none (missing, gone
     /// meanwhile, not a directory, or a symlink loop, which no sweep lists either and whose
     /// mending is a change of a symlink the logs directory's watch or every request's check of
-    /// symlinked conversations sees). Watching one already watched (a conversation renamed)
-    /// renames its watch.
+    /// symlinked conversations sees), or, inside the logs directory, none this user may read
+    /// (nor list: a chmod or chown that lets it in is an event of the logs directory's watch).
+    /// Watching one already watched (a conversation renamed) renames its watch.
     pub fn watch(&mut self, dir: &Path, on: Watched) -> Result<bool> {
         match inotify::add_watch(&*self.fd, dir, mask(&on)) {
             Ok(wd) => {
@@ -84,6 +85,7 @@ impl Inotify {
                 Ok(true)
             }
             Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(false),
+            Err(Errno::ACCESS) if !matches!(on, Watched::Logs) => Ok(false),
             Err(e) => Err(watch_error(dir, e)),
         }
     }

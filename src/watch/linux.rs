@@ -326,10 +326,12 @@ impl State {
                     return;
                 }
                 let Some(id) = event.name else { return };
-                // A new conversation: watched before anything reads it.
+                // A new conversation: watched before anything reads it. So is one whose
+                // permissions changed: it may have been one this user could not read.
                 // (Whatever was made: a symlink to a directory is a conversation too, and not
                 // flagged as a directory; watching a file fails, costing one system call.)
-                let watched = if made { self.watch(|i| watch_conversation(i, logs, &id)) } else { Ok(()) };
+                let watchable = made || mask.contains(ReadFlags::ATTRIB);
+                let watched = if watchable { self.watch(|i| watch_conversation(i, logs, &id)) } else { Ok(()) };
                 (id, watched, came_or_went)
             }
             Watched::Conversation(id) => {
