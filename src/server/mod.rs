@@ -82,6 +82,9 @@ impl Default for SqlConfig {
     }
 }
 
+/// How often `/healthz` may try a refresh while refreshes fail.
+const HEALTH_RETRY: Duration = Duration::from_secs(1);
+
 /// How long a sweep waits for other requests to join it.
 const SWEEP_GATHER: Duration = Duration::from_millis(2);
 
@@ -98,8 +101,8 @@ pub struct AppState {
     stopping: tokio::sync::watch::Sender<bool>,
     /// What `Config::token_file` held when last read.
     shared_token: std::sync::RwLock<Option<String>>,
-    /// Why the last refresh failed, while it is the last (for `/healthz`).
-    refresh_failure: std::sync::Mutex<Option<String>>,
+    /// When and why the last refresh failed, while it is the last (for `/healthz`).
+    refresh_failure: std::sync::Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl AppState {
@@ -150,7 +153,8 @@ impl AppState {
             None => self.index.refresh_gathered(SWEEP_GATHER, || self.index.refresh_unlocked(None)).map(Some),
         };
         // A logs directory not there (yet) lists as empty: no failure.
-        let failure = stats.as_ref().err().filter(|e| !e.is_logs_missing()).map(|e| e.to_string());
+        let failure =
+            stats.as_ref().err().filter(|e| !e.is_logs_missing()).map(|e| (std::time::Instant::now(), e.to_string()));
         *self.refresh_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
         if let Some(stats) = stats? {
             self.metrics.record_refresh(&stats, started.elapsed());
@@ -316,11 +320,27 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
 }
 
 /// 200 while the database answers and the last refresh succeeded; else 503, saying why (a full
-/// disk, no file descriptor left, the logs directory gone bad). It refreshes nothing itself: it
-/// takes no token, and must not let anyone make the server sweep.
+/// disk, no file descriptor left, the logs directory gone bad). After a failure it tries a
+/// refresh again, at most once a second, so that a server no list request reaches (a load
+/// balancer took it out on the 503) can recover; otherwise it refreshes nothing: it takes no
+/// token, and must not let anyone make the server sweep.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    if let Some(why) = state.refresh_failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-        return (StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {why}\n")).into_response();
+    let failed = state.refresh_failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some((at, why)) = failed {
+        let why = match at.elapsed() >= HEALTH_RETRY {
+            true => {
+                let state = state.clone();
+                match blocking(move || state.freshen()).await {
+                    Ok(()) => None,
+                    Err(e) if e.is_logs_missing() => None,
+                    Err(e) => Some(e.to_string()),
+                }
+            }
+            false => Some(why),
+        };
+        if let Some(why) = why {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {why}\n")).into_response();
+        }
     }
     let index = state.index.clone();
     match blocking(move || index.status()).await {
