@@ -323,7 +323,7 @@ fn errors_are_one_clear_line() {
     // A FIFO, a directory or a device is no database: refused at once (a FIFO must not hang).
     let fifo = r.arch.parent().unwrap().join("fifo.sqlite3");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    for db in [fifo.as_path(), r.arch.as_path(), std::path::Path::new("/dev/null")] {
+    for db in [fifo.as_path(), r.arch.parent().unwrap(), std::path::Path::new("/dev/null")] {
         for command in ["list", "status"] {
             let mut c = convmeta();
             c.args([command, "--logs"]).arg(&r.arch).arg("--db").arg(db);
@@ -333,6 +333,17 @@ fn errors_are_one_clear_line() {
             assert!(err.contains("not a regular file"), "{command} {}: {err}", db.display());
         }
     }
+
+    // Inside the logs directory, which convmeta never writes (in a conversation's directory each
+    // write was a change of that conversation): refused, nothing made there.
+    let before = crate::util::snapshot(&r.arch);
+    for db in [r.arch.join("index.sqlite3"), r.arch.join("edge-agent").join("index.sqlite3"), r.arch.clone()] {
+        let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&db));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is inside the logs directory") && err.contains("pass a --db outside it"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(crate::util::snapshot(&r.arch), before);
 
     // A taken port is reported before any indexing: the database is not even created.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -73,14 +73,26 @@ impl Target {
         Ok(logs)
     }
 
+    /// The database for `logs`: never inside it. The archive is gptme's, and convmeta writes
+    /// nothing there (in a conversation's directory, each write would also be a change of that
+    /// conversation to read again).
     pub fn db_path(&self, logs: &Path) -> anyhow::Result<PathBuf> {
-        if let Some(db) = &self.db {
-            return Ok(db.clone());
+        let db = match (&self.db, std::env::var_os("CONVMETA_DB").filter(|v| !v.is_empty())) {
+            (Some(db), _) => db.clone(),
+            (None, Some(db)) => PathBuf::from(db),
+            (None, None) => default_db_path(logs)?,
+        };
+        let real_logs = gptme::side::realpath(logs);
+        if gptme::side::realpath(&db).starts_with(&real_logs) {
+            let beside = real_logs.parent().unwrap_or(&real_logs).join("convmeta.sqlite3");
+            anyhow::bail!(
+                "the database {} is inside the logs directory {}, which convmeta never writes: pass a --db outside it ({}, say)",
+                db.display(),
+                logs.display(),
+                beside.display()
+            );
         }
-        if let Some(db) = std::env::var_os("CONVMETA_DB").filter(|v| !v.is_empty()) {
-            return Ok(PathBuf::from(db));
-        }
-        default_db_path(logs)
+        Ok(db)
     }
 
     pub fn open(&self) -> anyhow::Result<Index> {
