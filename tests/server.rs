@@ -1233,3 +1233,38 @@ fn an_entry_that_cannot_be_looked_at_is_said_once_and_watched_around() {
         assert!(!said.contains("cannot watch"), "{mode:?}: {said}");
     }
 }
+
+/// `serve --watch` and a log with another name (a hard link) outside the archive: a write through
+/// that name sends the conversation's directory no event, so the log itself is watched, from the
+/// start or from the first change of it the directory's watch sees after the link was made (the
+/// link itself sends it none). It had shown only at the safety sweep.
+#[test]
+fn a_log_written_through_a_hard_link_outside_is_seen_in_watch_mode() {
+    let (tmp, logs) = scratch_archive();
+    let (outside_a, outside_b) = (tmp.path().join("a.jsonl"), tmp.path().join("b.jsonl"));
+    std::fs::hard_link(logs.join("a/conversation.jsonl"), &outside_a).unwrap();
+    let (mut child, log, _) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", &["--watch"], &[]);
+    assert!(log.contains("watching the archive for changes"), "{log}");
+    let addr = listening_addr(&log);
+    let get = |path: &str| client().get(format!("http://{addr}{path}")).send().unwrap().text().unwrap();
+    let preview = |id: &str| {
+        let items = items_of(&parse(&get("/api/v2/conversations")));
+        items.iter().find(|i| i["id"] == id).unwrap()["last_message_preview"].clone()
+    };
+    let write = |path: &std::path::Path, text: &str| {
+        let line = format!("{{\"role\": \"assistant\", \"content\": \"{text}\"}}\n");
+        std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(line.as_bytes()).unwrap();
+    };
+    assert_eq!(preview("a"), "hi a");
+    write(&outside_a, "through the link made before");
+    assert_eq!(preview("a"), "through the link made before");
+    std::fs::hard_link(logs.join("b/conversation.jsonl"), &outside_b).unwrap();
+    assert_eq!(preview("b"), "hi b");
+    write(&logs.join("b/conversation.jsonl"), "by its own name");
+    assert_eq!(preview("b"), "by its own name");
+    write(&outside_b, "through the link made while serving");
+    assert_eq!(preview("b"), "through the link made while serving");
+    assert!(get("/metrics").contains("convmeta_sweeps_total 0\n"), "a request swept");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

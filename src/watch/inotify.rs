@@ -21,6 +21,9 @@ pub(super) enum Watched {
     Conversation(String),
     /// A conversation's `branches/`.
     Branches(String),
+    /// A conversation's log that has other names (hard links), through which it can be written
+    /// with no event in its directory.
+    Log(String),
 }
 
 /// One event of a watch still in place, or the queue's overflow (`on` None).
@@ -46,6 +49,7 @@ fn mask(on: &Watched) -> WatchFlags {
         | WatchFlags::ONLYDIR;
     match on {
         Watched::Logs => entries | WatchFlags::DELETE_SELF | WatchFlags::MOVE_SELF,
+        Watched::Log(_) => WatchFlags::MODIFY | WatchFlags::ATTRIB,
         _ => entries,
     }
 }

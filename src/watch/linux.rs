@@ -339,12 +339,16 @@ impl State {
                 let watched = if made && name == Some("branches") {
                     let branches = logs.join(&id).join("branches");
                     self.watch(|i| i.watch(&branches, Watched::Branches(id.clone())).map(drop))
+                } else if name == Some(gptme::LOG_FILE) && !mask.intersects(ReadFlags::DELETE | ReadFlags::MOVED_FROM) {
+                    // A new or changed log may have got another name since it was last looked
+                    // at (a link made elsewhere sends this directory no event of its own).
+                    self.watch(|i| watch_log_if_linked(i, &logs.join(&id), &id))
                 } else {
                     Ok(())
                 };
                 (id, watched, came_or_went && name.is_some_and(|n| LINKABLE.contains(&n)))
             }
-            Watched::Branches(id) => (id, Ok(()), false),
+            Watched::Branches(id) | Watched::Log(id) => (id, Ok(()), false),
         };
         if let Err(e) = watched {
             // Left unwatched, it would go stale: requests sweep, and try to watch everything
@@ -388,11 +392,25 @@ fn watch_archive(logs: &Path) -> Result<(Inotify, HashSet<String>)> {
     Ok((inotify, linked_out))
 }
 
-/// Watches a conversation directory and its `branches/`, those there are.
+/// Watches a conversation directory and its `branches/`, those there are, and its log if it
+/// has other names.
 fn watch_conversation(inotify: &mut Inotify, logs: &Path, id: &str) -> Result<()> {
     let dir = logs.join(id);
     if inotify.watch(&dir, Watched::Conversation(id.into()))? {
         inotify.watch(&dir.join("branches"), Watched::Branches(id.into()))?;
+        watch_log_if_linked(inotify, &dir, id)?;
+    }
+    Ok(())
+}
+
+/// Watches the log itself when it has other names (hard links): written through one outside
+/// this directory, it sends the directory's watch no event. (A symlinked log is checked on every
+/// request instead: see [`links_out`].)
+fn watch_log_if_linked(inotify: &mut Inotify, dir: &Path, id: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let log = dir.join(gptme::LOG_FILE);
+    if std::fs::symlink_metadata(&log).is_ok_and(|m| m.is_file() && m.nlink() > 1) {
+        inotify.watch(&log, Watched::Log(id.into()))?;
     }
     Ok(())
 }
