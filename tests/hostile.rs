@@ -23,6 +23,19 @@ fn chmod(path: impl AsRef<Path>, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A scratch place an unprivileged user (see [`unprivileged`]) may work in: an archive holding
+/// one healthy conversation, and the path of a database in a directory anyone may write.
+fn open_to_anyone() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    chmod(tmp.path(), 0o777);
+    let logs = tmp.path().join("logs");
+    conv(&logs, "healthy", GOOD.as_bytes());
+    let db_dir = tmp.path().join("db");
+    std::fs::create_dir(&db_dir).unwrap();
+    chmod(&db_dir, 0o777);
+    (tmp, logs, db_dir.join("db.sqlite3"))
+}
+
 fn line(fields: &str) -> Vec<u8> {
     format!("{{\"role\": \"assistant\", \"content\": \"x\"{fields}}}\n").into_bytes()
 }
@@ -231,10 +244,7 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
 /// root the binary runs as `nobody` through setpriv).
 #[test]
 fn permission_denied_files_and_directories_are_handled() {
-    let tmp = tempfile::tempdir().unwrap();
-    chmod(tmp.path(), 0o777);
-    let logs = tmp.path().join("logs");
-    conv(&logs, "healthy", GOOD.as_bytes());
+    let (tmp, logs, db) = open_to_anyone();
     let locked_log = conv(&logs, "locked-log", GOOD.as_bytes());
     chmod(locked_log.join("conversation.jsonl"), 0o000);
     let locked_dir = conv(&logs, "locked-dir", GOOD.as_bytes());
@@ -242,10 +252,6 @@ fn permission_denied_files_and_directories_are_handled() {
     let locked_config = conv(&logs, "locked-config", GOOD.as_bytes());
     std::fs::write(locked_config.join("config.toml"), "[chat]\nname = \"secret\"\n").unwrap();
     chmod(locked_config.join("config.toml"), 0o000);
-    let db_dir = tmp.path().join("db");
-    std::fs::create_dir(&db_dir).unwrap();
-    chmod(&db_dir, 0o777);
-    let db = db_dir.join("db.sqlite3");
     let command = unprivileged(tmp.path());
     let unprivileged = || {
         let mut c = command();
@@ -584,18 +590,12 @@ fn a_connection_the_pool_cannot_open_fails_at_once_and_says_why() {
 #[test]
 fn a_locked_conversation_directory_leaves_the_rest_watched() {
     use std::io::BufRead;
-    let tmp = tempfile::tempdir().unwrap();
-    chmod(tmp.path(), 0o777);
-    let logs = tmp.path().join("logs");
-    conv(&logs, "healthy", GOOD.as_bytes());
+    let (tmp, logs, db) = open_to_anyone();
     let locked = conv(&logs, "locked", GOOD.as_bytes());
     chmod(&locked, 0o000);
-    let db_dir = tmp.path().join("db");
-    std::fs::create_dir(&db_dir).unwrap();
-    chmod(&db_dir, 0o777);
     let mut serve = unprivileged(tmp.path())();
     serve.env("CONVMETA_LOG", "info").env("HOME", tmp.path()).arg("serve").arg("--watch");
-    serve.arg("--logs").arg(&logs).arg("--db").arg(db_dir.join("db.sqlite3")).args(["--addr", "127.0.0.1:0"]);
+    serve.arg("--logs").arg(&logs).arg("--db").arg(&db).args(["--addr", "127.0.0.1:0"]);
     let mut child = serve.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut log = String::new();
