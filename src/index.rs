@@ -55,8 +55,7 @@ pub struct Status {
 
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
-        // Items name their files under it, absolute as gptme names them; symlinks stay as named.
-        let logs = std::path::absolute(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+        let logs = logs_as_named(logs)?;
         let store = Store::open(db)?;
         Ok(Index { logs, store: RwLock::new(store), flight: SingleFlight::default(), writing: Mutex::new(()) })
     }
@@ -219,10 +218,24 @@ impl Index {
     /// `status` of a database this user may only read (see [`store::open_read_only`]): what it
     /// holds, with no refresh and no migration.
     pub fn status_read_only(logs: &Path, db: &Path) -> Result<Status> {
-        let logs = std::path::absolute(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+        let logs = logs_as_named(logs)?;
         let conn = store::open_read_only(db).map_err(|source| Error::Sqlite { path: db.into(), source })?;
         status_of(&logs, db, &conn)
     }
+}
+
+/// The logs directory as items name their files under it: absolute and spelled as gptme's
+/// `pathlib` spells it (no `.` components, no repeated or trailing slash), symlinks kept. One
+/// spelling, so that `logs` and `logs/` are one name to the rows recorded under it.
+fn logs_as_named(logs: &Path) -> Result<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let absolute = std::path::absolute(logs).map_err(|source| Error::Logs { path: logs.into(), source })?;
+    let bytes = absolute.as_os_str().as_bytes();
+    let kept = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'/').count();
+    Ok(match kept {
+        0 => absolute, // the root
+        _ => PathBuf::from(std::ffi::OsStr::from_bytes(&bytes[..kept])),
+    })
 }
 
 fn status_of(logs: &Path, db: &Path, conn: &rusqlite::Connection) -> Result<Status> {

@@ -279,11 +279,23 @@ fn errors_are_one_clear_line() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr), "convmeta: the SQL on standard input is not UTF-8\n");
 
-    // No threads at all (it had meant one).
-    let out = r.cmd(&["backfill", "--jobs", "0"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("invalid value '0' for '--jobs <N>': a number of threads, 1 or more"), "{err}");
+    // Numbers out of range say which and what is wanted; a negative one is a value, not an
+    // unknown flag. No threads at all (it had meant one), no safety sweep (it had meant one a
+    // second), no rows.
+    for (args, why) in [
+        (&["backfill", "--jobs", "0"][..], "invalid value '0' for '--jobs <N>': a number of threads, 1 or more"),
+        (&["backfill", "--jobs", "-2"], "invalid value '-2' for '--jobs <N>': a number of threads, 1 or more"),
+        (&["list", "--limit", "-1"], "invalid value '-1' for '--limit <LIMIT>'"),
+        (&["query", "--timeout", "-1", "SELECT 1"], "invalid value '-1' for '--timeout <SECONDS>': a positive number"),
+        (&["serve", "--safety-sweep", "0"], "invalid value '0' for '--safety-sweep <SECONDS>': a positive number"),
+        (&["serve", "--sql-max-rows", "0"], "invalid value '0' for '--sql-max-rows <N>': a number of rows, 1 or more"),
+        (&["serve", "--sql-timeout", "-0.5"], "invalid value '-0.5' for '--sql-timeout <SECONDS>': a positive number"),
+    ] {
+        let out = r.cmd(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
 
     // An upstream that is no http:// URL: refused at start, saying what it takes.
     for (url, why) in
@@ -491,7 +503,8 @@ fn a_change_of_time_zone_reads_naive_timestamps_again() {
 
 /// Each item's `path` starts with the logs dir as named, absolute, as gptme names it. One index
 /// serves every name of the same directory (the default database is keyed by its realpath), so
-/// a different name renders the items again.
+/// a different name renders the items again; another spelling of the same name (a trailing
+/// slash, `./`, `//`) is no different name, and renders nothing again.
 #[test]
 fn paths_follow_the_logs_dir_as_named() {
     let tmp = tempfile::tempdir().unwrap();
@@ -511,6 +524,19 @@ fn paths_follow_the_logs_dir_as_named() {
     assert_eq!(path_of("logs"), under("logs"), "a relative name is made absolute");
     assert_eq!(path_of("link"), under("link"));
     assert_eq!(path_of(&logs.display().to_string()), under("logs"));
+    for spelling in ["logs/", "./logs//", &format!("{}/./", logs.display())] {
+        let out = convmeta()
+            .current_dir(tmp.path())
+            .args(["list", "--json", "--logs", spelling, "--db"])
+            .arg(tmp.path().join("db.sqlite3"))
+            .env("CONVMETA_LOG", "warn")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && stderr.is_empty(), "{spelling}: {stderr}");
+        let items: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(items[0]["path"], under("logs").as_str(), "{spelling}");
+    }
 }
 
 /// A workspace written as `~/…` is expanded with `$HOME`, a relative one resolved from the

@@ -11,7 +11,7 @@ pub struct BackfillArgs {
     #[command(flatten)]
     target: Target,
     /// Threads reading logs, the one writing the index among them [default: all cores]
-    #[arg(long, short = 'j', value_name = "N", value_parser = threads)]
+    #[arg(long, short = 'j', value_name = "N", value_parser = threads, allow_negative_numbers = true)]
     jobs: Option<usize>,
 }
 

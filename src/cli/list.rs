@@ -9,7 +9,7 @@ pub struct ListArgs {
     #[command(flatten)]
     target: Target,
     /// How many conversations, newest first (0: all of them).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     limit: usize,
     /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
     #[arg(long)]

@@ -26,7 +26,7 @@ pub struct QueryArgs {
     no_refresh: bool,
     /// Stop the statement after this many seconds (a runaway recursive query, a script's
     /// deadline); without it, a statement runs until it ends or Ctrl-C.
-    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_negative_numbers = true)]
     timeout: Option<Duration>,
     /// One read-only SQL statement over the public tables (see docs/schema.md); `-` reads it
     /// from standard input.

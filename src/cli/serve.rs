@@ -44,17 +44,21 @@ pub struct ServeArgs {
     #[arg(long)]
     watch: bool,
     /// In watch mode, sweep everything this often anyway (seconds).
-    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
-    safety_sweep: u64,
+    #[arg(long, default_value = "300", value_name = "SECONDS", value_parser = super::seconds, allow_negative_numbers = true)]
+    safety_sweep: Duration,
     /// Answer read-only SQL at /api/v2/sql (behind the same auth as the list).
     #[arg(long)]
     enable_sql: bool,
     /// Stop a SQL statement after this many seconds.
-    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = super::seconds)]
+    #[arg(long, default_value = "2", value_name = "SECONDS", value_parser = super::seconds, allow_negative_numbers = true)]
     sql_timeout: Duration,
     /// Return at most this many rows per statement (then `"truncated": true`).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = rows, allow_negative_numbers = true)]
     sql_max_rows: usize,
+}
+
+fn rows(s: &str) -> Result<usize, String> {
+    s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of rows, 1 or more".into())
 }
 
 /// `GPTME_DISABLE_AUTH`, read exactly as gptme-server reads it (any case, nothing trimmed).
@@ -103,7 +107,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             None => None,
         };
         let started = std::time::Instant::now();
-        let (target, watch, safety_sweep) = (a.target.clone(), a.watch, Duration::from_secs(a.safety_sweep.max(1)));
+        let (target, watch, safety_sweep) = (a.target.clone(), a.watch, a.safety_sweep);
         let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let index = Arc::new(target.open_maybe_missing()?);
             let status = index.status()?;
