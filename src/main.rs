@@ -10,6 +10,9 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_env("CONVMETA_LOG").unwrap_or_else(|_| "warn,convmeta=info".into()),
         )
         .with_writer(|| convmeta::cli::LogWriter)
+        // A log line that cannot be written (a closed stderr) is lost quietly: tracing would
+        // say so with `eprintln!`, which panics on that same stderr.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {
