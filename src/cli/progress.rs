@@ -78,7 +78,7 @@ impl Progress for Bar {
         // line has no message, and the new style is first drawn at the new length.
         self.bar.set_message(format!("0/{files} files"));
         self.bar.set_style(style(
-            "{spinner} [{elapsed_precise}] {wide_bar} {msg}  {binary_bytes}/{binary_total_bytes}  {binary_bytes_per_sec}  ETA {eta}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {msg}  {decimal_bytes}/{decimal_total_bytes}  {decimal_bytes_per_sec}  ETA {eta}",
         ));
         self.bar.set_length(bytes);
         self.bar.set_position(0);
