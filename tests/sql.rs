@@ -126,6 +126,30 @@ fn every_output_format_reads_back_to_the_same_values() {
     assert_eq!(table.lines().count(), 2 + json.len());
 }
 
+/// `json` and `jsonl` objects keep the statement's columns in its order, and every one of them:
+/// a name given twice takes SQLite's suffix (`model:1`) rather than losing a value.
+#[test]
+fn json_objects_keep_every_column_in_order() {
+    let r = restore("archive");
+    let sql = "SELECT c.model, m.model, 1 AS z, 2 AS a, 3 AS \"model:1\" \
+               FROM conversations c JOIN conversation_models m ON m.conversation_id = c.id \
+               WHERE c.model IS NOT m.model ORDER BY c.id LIMIT 1";
+    for format in ["json", "jsonl"] {
+        let text = query(&r, format, sql);
+        let at: Vec<usize> = ["model", "model:1", "z", "a", "model:1:1"]
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{format}: no {k} in {text}")))
+            .collect();
+        assert!(at.is_sorted(), "{format}: {text}");
+        let row = match parse(&text) {
+            Value::Array(rows) => rows[0].clone(),
+            row => row,
+        };
+        assert_eq!((row["z"].as_i64(), row["a"].as_i64(), row["model:1:1"].as_i64()), (Some(1), Some(2), Some(3)));
+        assert!(row["model"].is_string() && row["model:1"].is_string() && row["model"] != row["model:1"], "{row}");
+    }
+}
+
 /// `jsonl` and `csv` stream: rows are printed as SQLite produces them, so an export of any size
 /// starts at once and a reader that stops early (`| head`) ends the command. Here the statement
 /// never ends; buffered output would never appear.

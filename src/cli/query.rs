@@ -62,7 +62,8 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
         Format::Table => table(&mut out, &sql::query(db, sql, limits)?)?,
         Format::Json => {
             let result = sql::query(db, sql, limits)?;
-            let rows: Vec<serde_json::Value> = result.rows.iter().map(|r| object(&result.columns, r)).collect();
+            let keys = keys(&result.columns);
+            let rows: Vec<serde_json::Value> = result.rows.iter().map(|r| object(&keys, r)).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         }
         // Streamed: a large export starts at once and holds one row at a time.
@@ -70,7 +71,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
             let mut columns = Vec::new();
             sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
                 match part {
-                    Part::Columns(names) => columns = names.to_vec(),
+                    Part::Columns(names) => columns = keys(names),
                     Part::Row(r) => writeln!(out, "{}", object(&columns, &r))?,
                 }
                 Ok(())
@@ -93,8 +94,29 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn object(columns: &[String], row: &[rusqlite::types::Value]) -> serde_json::Value {
-    columns.iter().cloned().zip(row.iter().map(sql::to_json)).collect::<serde_json::Map<_, _>>().into()
+/// A row as an object whose keys are in the statement's order.
+fn object(keys: &[String], row: &[rusqlite::types::Value]) -> serde_json::Value {
+    keys.iter().cloned().zip(row.iter().map(sql::to_json)).collect::<serde_json::Map<_, _>>().into()
+}
+
+/// The columns' names as keys of one object: a name given twice (`c.model, m.model`) would
+/// lose the first value, so it takes a suffix as SQLite names such a column in `CREATE TABLE …
+/// AS SELECT`: `model`, `model:1`.
+fn keys(columns: &[String]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    columns
+        .iter()
+        .map(|name| {
+            let mut key = name.clone();
+            for n in 1.. {
+                if taken.insert(key.clone()) {
+                    break;
+                }
+                key = format!("{name}:{n}");
+            }
+            key
+        })
+        .collect()
 }
 
 /// RFC 4180: fields with commas, quotes or line breaks are quoted, quotes doubled, CRLF ends.
