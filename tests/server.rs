@@ -1193,12 +1193,17 @@ fn serves_and_stops(mode: &[&str]) {
 
 /// An entry of the logs directory that cannot be looked at (a symlink loop) is said once while
 /// serving, not again on every request's sweep; in watch mode it is not watched, and the rest
-/// is (it had turned watch mode into a sweep per request). Mended, it is listed.
+/// is (it had turned watch mode into a sweep per request). Mended, it is listed. A name that is
+/// not UTF-8, skipped, is said once too, not again at each listing of the changed directory.
 #[test]
 fn an_entry_that_cannot_be_looked_at_is_said_once_and_watched_around() {
+    use std::os::unix::ffi::OsStrExt;
     for mode in [&[][..], &["--watch"][..]] {
         let (tmp, logs) = scratch_archive();
         std::os::unix::fs::symlink("loop", logs.join("loop")).unwrap();
+        let not_utf8 = logs.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+        std::fs::create_dir(&not_utf8).unwrap();
+        std::fs::write(not_utf8.join("conversation.jsonl"), "").unwrap();
         let (mut child, log, later) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
         let addr = listening_addr(&log);
         let get = |path: &str| client().get(format!("http://{addr}{path}")).send().unwrap().text().unwrap();
@@ -1230,6 +1235,7 @@ fn an_entry_that_cannot_be_looked_at_is_said_once_and_watched_around() {
         child.wait().unwrap();
         let said = log + &later.iter().collect::<Vec<_>>().join("\n");
         assert_eq!(said.matches("cannot stat conversation log").count(), 1, "{mode:?}: {said}");
+        assert_eq!(said.matches("whose name is not UTF-8").count(), 1, "{mode:?}: {said}");
         assert!(!said.contains("cannot watch"), "{mode:?}: {said}");
     }
 }

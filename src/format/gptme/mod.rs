@@ -164,9 +164,10 @@ pub fn list_entries(logs: &Path) -> std::io::Result<Vec<String>> {
         let entry = entry?;
         match entry.file_name().into_string() {
             Ok(id) => ids.push(id),
-            Err(name) => {
-                tracing::warn!(name = ?name, "skipping a conversation directory whose name is not UTF-8")
-            }
+            Err(name) => match first_time(format!("{}\0{name:?}", logs.display())) {
+                true => tracing::warn!(?name, "skipping a conversation directory whose name is not UTF-8 (said once)"),
+                false => tracing::debug!(?name, "skipping a conversation directory whose name is not UTF-8"),
+            },
         }
     }
     Ok(ids)
@@ -197,17 +198,21 @@ pub fn probe(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, id: &str) -> Opti
 }
 
 /// Says that a conversation's log cannot be looked at (a symlink loop, a directory this user
-/// may not enter) once per process: a server sweeps on every request, and would say it each
-/// time.
+/// may not enter) once per process.
 fn warn_once_cannot_stat(logs: &Path, id: &str, e: rustix::io::Errno) {
-    use std::collections::HashSet;
-    use std::sync::{LazyLock, Mutex};
-    static SAID: LazyLock<Mutex<HashSet<(PathBuf, String, i32)>>> = LazyLock::new(Default::default);
-    let new = SAID.lock().unwrap_or_else(|p| p.into_inner()).insert((logs.into(), id.into(), e.raw_os_error()));
-    match new {
+    match first_time(format!("{}\0{id}\0{}", logs.display(), e.raw_os_error())) {
         true => tracing::warn!(id, error = %e, "cannot stat conversation log; it is not listed (said once)"),
         false => tracing::debug!(id, error = %e, "cannot stat conversation log"),
     }
+}
+
+/// Whether this process meets `what` for the first time. A server lists and sweeps the archive
+/// again and again: a lasting oddity of an entry of it is worth one warning, not one each time.
+fn first_time(what: String) -> bool {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static MET: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+    MET.lock().unwrap_or_else(|p| p.into_inner()).insert(what)
 }
 
 #[cfg(test)]
