@@ -252,6 +252,15 @@ fn permission_denied_files_and_directories_are_handled() {
     let locked_config = conv(&logs, "locked-config", GOOD.as_bytes());
     std::fs::write(locked_config.join("config.toml"), "[chat]\nname = \"secret\"\n").unwrap();
     chmod(locked_config.join("config.toml"), 0o000);
+    // Another user's files (root's, read as nobody), which a chown or chgrp will give over.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let owned = ["owned-log", "group-log", "owned-config"].map(|id| conv(&logs, id, GOOD.as_bytes()));
+    std::fs::write(owned[2].join("config.toml"), "[chat]\nname = \"mine\"\n").unwrap();
+    let owned_files =
+        [owned[0].join("conversation.jsonl"), owned[1].join("conversation.jsonl"), owned[2].join("config.toml")];
+    for (file, mode) in owned_files.iter().zip([0o600, 0o640, 0o600]) {
+        chmod(file, mode);
+    }
     let command = unprivileged(tmp.path());
     let unprivileged = || {
         let mut c = command();
@@ -279,9 +288,19 @@ fn permission_denied_files_and_directories_are_handled() {
     assert!(notes("locked-config").contains("config.toml"), "{}", notes("locked-config"));
     let named = items.iter().find(|i| i["id"] == "locked-config").unwrap();
     assert_eq!(named["name"], "locked-config");
-    // A chmod moves neither size nor mtime, yet it is noticed: what can be read now is read.
+    if as_root {
+        assert!(notes("owned-log").contains("cannot read") && notes("group-log").contains("cannot read"));
+        assert!(notes("owned-config").contains("config.toml"), "{}", notes("owned-config"));
+    }
+    // A chmod, chown or chgrp moves neither size nor mtime, yet it is noticed: what can be read
+    // now is read.
     chmod(locked_log.join("conversation.jsonl"), 0o644);
     chmod(locked_config.join("config.toml"), 0o644);
+    if as_root {
+        std::os::unix::fs::chown(&owned_files[0], Some(65534), None).unwrap();
+        std::os::unix::fs::chown(&owned_files[1], None, Some(65534)).unwrap();
+        std::os::unix::fs::chown(&owned_files[2], Some(65534), None).unwrap();
+    }
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let items: Vec<serde_json::Value> = serde_json::from_value(parse(&String::from_utf8(out.stdout).unwrap())).unwrap();
@@ -290,6 +309,10 @@ fn permission_denied_files_and_directories_are_handled() {
     assert_eq!(notes("locked-log"), "");
     assert_eq!(item("locked-config")["name"], "secret");
     assert_eq!(notes("locked-config"), "");
+    for id in ["owned-log", "group-log", "owned-config"] {
+        assert_eq!((item(id)["messages"].as_i64(), notes(id)), (Some(1), String::new()), "{id}");
+    }
+    assert_eq!(item("owned-config")["name"], "mine");
     chmod(&locked_dir, 0o755);
     // so the temp dir can go
 

@@ -214,11 +214,13 @@ fn modified_of(m: &FileStat) -> f64 {
 /// `agent`: the stats of the agent's files when the conversation uses one.
 fn side_stamp(found: &Found, agent: Option<agents::Seen>, workspace: Option<WorkspaceTarget>) -> u64 {
     let mut h = Fnv::new(0);
-    h.write(&found.log.mode.to_le_bytes());
+    let log = &found.log;
+    [log.mode, log.uid, log.gid].iter().for_each(|v| h.write(&v.to_le_bytes()));
     for stat in found.side.iter().chain(agent.iter().flatten()) {
         match stat {
             Some(m) => {
-                for v in [m.ino as i64, m.size as i64, m.mtime, m.mtime_nsec, i64::from(m.mode)] {
+                for v in [m.ino as i64, m.size as i64, m.mtime, m.mtime_nsec, m.mode.into(), m.uid.into(), m.gid.into()]
+                {
                     h.write(&v.to_le_bytes());
                 }
             }

@@ -104,8 +104,11 @@ pub struct FileStat {
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
-    /// Permission bits: a chmod moves nothing else, and can make an unreadable file readable.
+    /// Permission bits and owner: a chmod or chown moves nothing else, and can make an
+    /// unreadable file readable.
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl From<&std::fs::Metadata> for FileStat {
@@ -118,6 +121,8 @@ impl From<&std::fs::Metadata> for FileStat {
             mtime: m.mtime(),
             mtime_nsec: m.mtime_nsec(),
             mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
         }
     }
 }
@@ -132,6 +137,8 @@ impl From<rustix::fs::Stat> for FileStat {
             mtime: st.st_mtime,
             mtime_nsec: st.st_mtime_nsec as i64,
             mode: st.st_mode as u32 & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
         }
     }
 }
