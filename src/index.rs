@@ -222,6 +222,21 @@ impl Index {
         let conn = store::open_read_only(db).map_err(|source| Error::Sqlite { path: db.into(), source })?;
         status_of(&logs, db, &conn)
     }
+
+    /// `status` where no database has been made: nothing indexed, and nothing made to say so.
+    pub fn status_missing(logs: &Path, db: &Path) -> Result<Status> {
+        Ok(Status {
+            logs: logs_as_named(logs)?.display().to_string(),
+            db: db.display().to_string(),
+            conversations: 0,
+            hidden: 0,
+            with_problems: 0,
+            db_bytes: 0,
+            schema_version: 0,
+            last_refresh_at: None,
+            last_refresh: None,
+        })
+    }
 }
 
 /// The logs directory as items name their files under it: absolute and spelled as gptme's

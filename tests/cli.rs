@@ -221,8 +221,15 @@ fn control_characters_in_a_name_print_escaped_on_one_line() {
 #[test]
 fn status_show_and_list_speak_plainly() {
     let r = restore("archive");
+    // Before any index: said so, and, as the commands that only read make nothing, none made
+    // (a mistyped --db had left an empty database behind).
     let out = ok(r.cmd(&["status"]));
-    assert!(out.contains("never"), "{out}");
+    assert!(out.contains("(none yet)") && out.contains("never"), "{out}");
+    assert_eq!(crate::util::parse(&ok(r.cmd(&["status", "--json"])))["schema_version"], 0);
+    let out = fail(r.cmd(&["query", "--no-refresh", "SELECT 1"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no index at") && err.contains("run `convmeta backfill`"), "{err}");
+    assert!(!r.db.exists(), "a reading command made the database");
     let out = ok(r.cmd(&["backfill"]));
     assert!(out.starts_with("indexed 135 conversations"), "{out}");
     let out = ok(r.cmd(&["status"]));

@@ -103,10 +103,13 @@ impl Target {
 
     /// [`Target::open`] for the commands that only read (`status`, `query --no-refresh`): where
     /// this user may not write the database (another user's, on a read-only file system), the
-    /// file alone, to be read as it is.
+    /// file alone, to be read as it is; where there is none, none is made.
     pub fn open_for_reading(&self) -> anyhow::Result<Reading> {
         let logs = self.logs_dir()?;
         let db = self.db_path(&logs)?;
+        if std::fs::symlink_metadata(&db).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            return Ok(Reading::Missing { logs, db });
+        }
         match Index::open(&logs, &db) {
             Ok(index) => Ok(Reading::Index(Box::new(index))),
             Err(e) if e.is_read_only() || e.is_out_of_space() => Ok(Reading::ReadOnly { logs, db }),
@@ -146,6 +149,11 @@ pub enum Reading {
     Index(Box<Index>),
     /// A database this user may read but not write (not theirs, or on a full disk).
     ReadOnly {
+        logs: PathBuf,
+        db: PathBuf,
+    },
+    /// No database there yet: nothing to read, and a command that only reads makes none.
+    Missing {
         logs: PathBuf,
         db: PathBuf,
     },

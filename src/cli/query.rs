@@ -55,6 +55,9 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
             (Some(index), db)
         }
         Reading::ReadOnly { db, .. } => (None, db),
+        Reading::Missing { db, .. } => {
+            anyhow::bail!("no index at {} yet: run `convmeta backfill`, or query without --no-refresh", db.display())
+        }
     };
     let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, timeout: a.timeout });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -15,9 +15,10 @@ pub struct StatusArgs {
 }
 
 pub fn run(a: StatusArgs) -> anyhow::Result<()> {
-    let s = match a.target.open_for_reading()? {
-        Reading::Index(index) => index.status()?,
-        Reading::ReadOnly { logs, db } => Index::status_read_only(&logs, &db)?,
+    let (s, made) = match a.target.open_for_reading()? {
+        Reading::Index(index) => (index.status()?, true),
+        Reading::ReadOnly { logs, db } => (Index::status_read_only(&logs, &db)?, true),
+        Reading::Missing { logs, db } => (Index::status_missing(&logs, &db)?, false),
     };
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -25,7 +26,12 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     writeln!(out, "logs:           {}", s.logs)?;
-    writeln!(out, "database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version)?;
+    match made {
+        true => {
+            writeln!(out, "database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version)?
+        }
+        false => writeln!(out, "database:       {} (none yet)", s.db)?,
+    }
     writeln!(out, "conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems)?;
     match (s.last_refresh_at, &s.last_refresh) {
         (Some(t), Some(stats)) => writeln!(out, "last refresh:   {} ({stats})", local_time(t))?,
