@@ -13,7 +13,7 @@ fn main() {
         // A log line that cannot be written (a closed stderr) is lost quietly: tracing would
         // say so with `eprintln!`, which panics on that same stderr.
         .log_internal_errors(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(convmeta::cli::colors())
         .init();
     if let Err(e) = run(cli) {
         // A reader that stopped reading (`convmeta list | head`) got what it wanted.

@@ -399,3 +399,35 @@ pub fn inotify_watches() -> Option<std::collections::HashSet<(u64, u64)>> {
     #[cfg(not(target_os = "linux"))]
     None
 }
+
+/// Runs `cmd` with its stdout and stderr on a new pseudo-terminal of 120 columns, as in a
+/// terminal window; returns all it wrote there and whether it succeeded.
+pub fn on_terminal(mut cmd: Command) -> (String, bool) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // `ptsname` answers in a buffer of its own: one caller at a time.
+    static PTSNAME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (master, terminal) = unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = std::fs::File::from_raw_fd(fd);
+        assert!(libc::grantpt(fd) == 0 && libc::unlockpt(fd) == 0);
+        let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+        assert_eq!(libc::ioctl(fd, libc::TIOCSWINSZ, &size), 0);
+        let _one = PTSNAME.lock().unwrap_or_else(|p| p.into_inner());
+        let name = std::ffi::CStr::from_ptr(libc::ptsname(fd)).to_str().unwrap().to_owned();
+        (master, name)
+    };
+    // Not this process's controlling terminal: only the command's output goes there.
+    let open = || std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open(&terminal);
+    let mut child = cmd.stdout(open().unwrap()).stderr(open().unwrap()).spawn().unwrap();
+    drop(cmd); // its copies of the terminal: the reading below ends when the child's close
+    let reader = std::thread::spawn(move || {
+        let (mut master, mut out) = (master, Vec::new());
+        let _ = master.read_to_end(&mut out); // ends in EIO once no one has the terminal open
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let success = child.wait().unwrap().success();
+    (reader.join().unwrap(), success)
+}

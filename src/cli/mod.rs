@@ -10,7 +10,7 @@ mod serve;
 mod show;
 mod status;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -262,6 +262,11 @@ impl Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
     }
+}
+
+/// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set (no-color.org).
+pub fn colors() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Writes one line to stderr. A closed stderr (`convmeta … 2>&1 | head -1`) loses the line
