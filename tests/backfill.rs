@@ -123,28 +123,22 @@ fn the_summary_says_how_fast_it_read() {
     assert!(out.contains("50 unchanged") && !out.contains("/s"), "nothing read, no pace: {out}");
 }
 
-/// On a terminal (`script` gives it one), the bar shows the sweep's count and then the files
-/// read, and is cleared before the summary. Without one (every other test), nothing but the
-/// summary is printed.
+/// On a terminal, the bar shows the sweep's count and then the files and bytes read (in MB, as
+/// the summary counts them, with the rate and an ETA), and is cleared before the summary.
+/// Without one (every other test), nothing but the summary is printed.
 #[test]
 fn on_a_terminal_the_bar_shows_the_sweep_then_the_reading() {
     let (tmp, logs) = generated(300, 20);
-    let db = tmp.path().join("db.sqlite3");
-    let command =
-        format!("{} backfill --logs '{}' --db '{}'", env!("CARGO_BIN_EXE_convmeta"), logs.display(), db.display());
-    let out = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env("TZ", "UTC")
-        .env("CONVMETA_LOG", "error")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("script (util-linux) runs");
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{shown}");
+    let mut backfill = crate::util::convmeta();
+    backfill.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3"));
+    let (shown, success) = crate::util::on_terminal(backfill);
+    assert!(success, "{shown}");
     let sweep = shown.find("/300 conversations looked at").expect(&shown);
     let reading = shown.find("/300 files").expect(&shown);
     let summary = shown.find("indexed 300 conversations: 300 read whole").expect(&shown);
     assert!(sweep < reading && reading < summary, "{shown}");
+    let frame = shown[reading..].split(['\r', '\n']).next().unwrap_or_default();
+    assert!(frame.contains("B/s  ETA ") && !frame.contains("iB"), "bytes in kB and MB: {frame:?}");
     // The summary is on a line of its own: the bar was cleared (ESC [2K) before it.
     assert!(shown[..summary].trim_end_matches(['\r', '\n']).ends_with("\x1b[2K"), "{shown:?}");
 }
