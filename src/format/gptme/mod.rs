@@ -163,8 +163,9 @@ impl Found {
 }
 
 /// The entries of `logs` that may be conversations (UTF-8 names; others are skipped with a
-/// warning, as they cannot be an id in JSON). Dot and symlinked directories count. A listing
-/// cut short by an error fails whole: the conversations it missed would count as deleted.
+/// warning: gptme's id for one holds lone surrogates, which a Rust string cannot). Dot and
+/// symlinked directories count. A listing cut short by an error fails whole: the conversations
+/// it missed would count as deleted.
 pub fn list_entries(logs: &Path) -> std::io::Result<Vec<String>> {
     let mut ids = Vec::new();
     for entry in std::fs::read_dir(logs)? {
