@@ -107,7 +107,7 @@ fn backfill_table(title: &str, logs: &Path, n: usize, bytes: u64, dbs: &Path) {
         run += 1;
         let db = dbs.join(format!("backfill-{run}.sqlite3"));
         let index = Index::open(logs, &db).unwrap();
-        let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
+        let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), ..Options::default() };
         let stats = index.refresh_with(&opts).unwrap();
         assert_eq!(stats.full_scans, n);
     };
@@ -192,7 +192,7 @@ pub fn cold() {
                 &mut || {
                     run += 1;
                     let index = Index::open(&logs, &tmp.path().join(format!("cold-{i}-{run}.sqlite3"))).unwrap();
-                    let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), progress: None };
+                    let opts = Options { jobs, commit_every: Some(Duration::from_millis(500)), ..Options::default() };
                     cold(&mut || assert_eq!(index.refresh_with(&opts).unwrap().full_scans, n))
                 },
                 &mut || cold(&mut || _ = par_files(&files, jobs, |b| memchr::memchr_iter(b'\n', b).count())),

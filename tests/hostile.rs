@@ -335,6 +335,34 @@ fn permission_denied_files_and_directories_are_handled() {
     assert!(!said.contains("Error code"), "{said}");
 }
 
+/// A change no stat shows: the user joins the group that may read a log (here, the same user
+/// run again in that group). The log stays listed unread until it changes; `backfill --reread`
+/// reads it at once. As root only: setpriv gives the groups.
+#[test]
+fn a_reread_reads_what_no_stat_says_changed() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: no other user or group to be; not tested");
+        return;
+    }
+    let (tmp, logs, db) = open_to_anyone();
+    let log = conv(&logs, "shared", GOOD.as_bytes()).join("conversation.jsonl");
+    std::os::unix::fs::chown(&log, Some(0), Some(4242)).unwrap();
+    chmod(&log, 0o640);
+    let backfill = |groups: &[u32], extra: &[&str]| {
+        let mut c = crate::util::run_in_groups(tmp.path(), 65534, groups)();
+        c.arg("backfill").args(extra).arg("--logs").arg(&logs).arg("--db").arg(&db);
+        crate::util::ok(c);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("SELECT messages, problems FROM conversations WHERE id = 'shared'", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(backfill(&[], &[]), (0, 1), "outside the group: unreadable");
+    assert_eq!(backfill(&[4242], &[]), (0, 1), "in it, but no stat says so");
+    assert_eq!(backfill(&[4242], &["--reread"]), (1, 0));
+}
+
 /// At the system's limit on threads (`RLIMIT_NPROC`), a backfill asked for 64 stats and reads on
 /// the threads it could start, down to none besides its own, and indexes everything (it
 /// panicked when a thread would not start). As root only: the limit counts every process of the user it

@@ -13,6 +13,11 @@ pub struct BackfillArgs {
     /// Threads reading logs, the one writing the index among them [default: all cores]
     #[arg(long, short = 'j', value_name = "N", value_parser = threads, allow_negative_numbers = true)]
     jobs: Option<usize>,
+    /// Read every conversation again, whatever its files' stats say: after a change no stat
+    /// shows (an ACL, a new group membership, a read that failed for a passing reason). Stopped
+    /// halfway, the next refresh reads the rest.
+    #[arg(long)]
+    reread: bool,
 }
 
 pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
@@ -21,6 +26,7 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         jobs: a.jobs.unwrap_or_else(default_jobs),
         commit_every: Some(Duration::from_millis(500)),
         progress: None,
+        reread: a.reread,
     };
     let stats = progress::refresh(&index, opts, Duration::ZERO)?;
     writeln!(std::io::stdout(), "indexed {} conversations: {stats}{}", stats.conversations, rates(&stats))?;

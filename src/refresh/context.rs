@@ -30,7 +30,7 @@ pub(super) fn adopt_context(writer: &mut Writer<'_>, context: &Context) -> Resul
         }
     }
     let forget = if changed.contains_key("zone") {
-        "UPDATE _scan_state SET log_ino = NULL, side_stamp = 0"
+        rows::FORGET_EVERY_READ
     } else if changed.contains_key("logs") {
         "UPDATE _scan_state SET side_stamp = 0"
     } else {

@@ -54,11 +54,14 @@ pub struct Options<'a> {
     /// one transaction for the whole refresh, so readers never see half of it.
     pub commit_every: Option<Duration>,
     pub progress: Option<&'a dyn Progress>,
+    /// Read every conversation again, whatever the stats say: after a change no stat shows (an
+    /// ACL, a new group membership, a read that failed for a passing reason).
+    pub reread: bool,
 }
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Options { jobs: default_jobs(), commit_every: None, progress: None }
+        Options { jobs: default_jobs(), commit_every: None, progress: None, reread: false }
     }
 }
 
@@ -366,11 +369,17 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let conn = store.writer()?;
     let seen = data_version(&conn).map_err(|e| store.err(e))?;
     let context = Context::now(logs);
-    let kept = store.take_kept(seen).filter(|k| k.context == context);
+    let kept = store.take_kept(seen).filter(|k| k.context == context && !opts.reread);
     // Begins its transaction only at the first write: a refresh with nothing to do writes nothing.
     let mut writer = Writer::new(store, &conn, opts.commit_every);
     if kept.is_none() && adopt_context(&mut writer, &context)? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
+    }
+    if opts.reread {
+        // Forgotten in the first transaction: a reread stopped halfway leaves the rest forgotten,
+        // for the next refresh to read.
+        writer.apply(|c| c.execute(rows::FORGET_EVERY_READ, []).map(drop))?;
+        only = None;
     }
     let (kept, mut resumes, mut recorded_at, mut listing, agents) = match kept {
         Some(k) => (k.states, k.resumes, k.recorded_at, k.listing, k.agents),

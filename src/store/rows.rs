@@ -100,6 +100,10 @@ fn stored_state(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<StoredSt
     })
 }
 
+/// Forgets where every log was read to, and every side stamp: each conversation is read whole
+/// at the next refresh, its side files too.
+pub const FORGET_EVERY_READ: &str = "UPDATE _scan_state SET log_ino = NULL, side_stamp = 0";
+
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, workspace_linked FROM _scan_state",
