@@ -104,10 +104,12 @@ pub struct FileStat {
     pub size: u64,
     pub mtime: i64,
     pub mtime_nsec: i64,
-    /// Permission bits and owner: a chmod or chown moves nothing else, and can make an
-    /// unreadable file readable.
+    /// Permission bits, owner and group: a chmod, chown or chgrp moves nothing else, and can
+    /// make an unreadable file readable.
     pub mode: u32,
+    /// See `mode`.
     pub uid: u32,
+    /// See `mode`.
     pub gid: u32,
 }
 
