@@ -1191,6 +1191,47 @@ fn serves_and_stops(mode: &[&str]) {
     child.wait().unwrap();
 }
 
+/// A server whose stderr breaks (the program it was piped into ended) goes on answering: the
+/// warnings it can no longer write are lost, not panicked over in the refresh that found them.
+#[test]
+fn a_server_whose_stderr_breaks_goes_on_answering() {
+    let (tmp, logs) = scratch_archive();
+    let mut child = crate::util::convmeta()
+        .env("CONVMETA_LOG", "info")
+        .env_remove("GPTME_SERVER_TOKEN")
+        .env_remove("GPTME_DISABLE_AUTH")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .arg("serve")
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--db")
+        .arg(tmp.path().join("db.sqlite3"))
+        .args(["--addr", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("listening on") {
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut seen).unwrap() > 0, "{seen}");
+    }
+    let url = format!("http://{}/api/v2/conversations", listening_addr(&seen));
+    drop(stderr); // broken from here on
+    for i in 0..3 {
+        // Each a problem to warn about, found by the refresh of the request after it.
+        std::fs::create_dir_all(logs.join(format!("bad{i}"))).unwrap();
+        append(&logs, &format!("bad{i}"), "not json\n{\"role\": \"user\", \"content\": \"x\"}\n");
+        let response = client().get(&url).send().unwrap();
+        assert_eq!(response.status(), 200, "request {i}");
+        let ids: Vec<String> =
+            items_of(&parse(&response.text().unwrap())).iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+        assert!(ids.contains(&format!("bad{i}")), "{ids:?}");
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// An entry of the logs directory that cannot be looked at (a symlink loop) is said once while
 /// serving, not again on every request's sweep; in watch mode it is not watched, and the rest
 /// is (it had turned watch mode into a sweep per request). Mended, it is listed. A name that is
