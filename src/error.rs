@@ -10,7 +10,9 @@ pub enum Error {
     DamagedNotOurs(PathBuf),
     #[error("{0}: a SQLite file not marked as convmeta's, with an unfinished transaction (its -journal); refusing to touch it (open it once with sqlite3 to roll that back, or pass another --db)")]
     UnfinishedNotOurs(PathBuf),
-    #[error("{path}: written by a newer convmeta (schema {found}, this build knows {known})")]
+    #[error(
+        "{path}: written by a newer convmeta (schema {found}, this build knows {known}): use that one, or another --db"
+    )]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("database {path}: {source}{}", what_to_do(source))]
     Sqlite { path: PathBuf, source: rusqlite::Error },

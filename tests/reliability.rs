@@ -300,6 +300,43 @@ fn serve_killed_at_random_moments_converges() {
     assert_eq!(dump(&db), dump(&clean));
 }
 
+/// A newer convmeta migrates the database while a server of this one runs (a new version
+/// installed, the old server not yet restarted): the old server writes nothing more to it, moves
+/// nothing aside, and says why (503); set back, it answers again.
+#[test]
+fn a_database_a_newer_convmeta_migrated_is_left_to_it() {
+    let (tmp, logs) = scratch(2);
+    let db = tmp.path().join("db.sqlite3");
+    let server = Server::start(&logs, &db, Config::default(), false);
+    let url = format!("http://{}/api/v2/conversations", server.addr);
+    let messages = || -> Vec<u64> {
+        let body = parse(&client().get(&url).send().unwrap().text().unwrap());
+        let mut counts: Vec<(String, u64)> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["id"].as_str().unwrap().to_owned(), i["messages"].as_u64().unwrap()))
+            .collect();
+        counts.sort();
+        counts.into_iter().map(|(_, n)| n).collect()
+    };
+    assert_eq!(messages(), [1, 1]);
+    let latest = convmeta::store::migrate::latest();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.pragma_update(None, "user_version", latest + 1).unwrap();
+    let mut log = std::fs::OpenOptions::new().append(true).open(logs.join("c0/conversation.jsonl")).unwrap();
+    log.write_all(line(1).as_bytes()).unwrap();
+    let response = client().get(&url).send().unwrap();
+    assert_eq!(response.status(), 503);
+    let said = response.text().unwrap();
+    assert!(said.contains("written by a newer convmeta") && said.contains(&format!("schema {}", latest + 1)), "{said}");
+    let stored: i64 = conn.query_row("SELECT messages FROM conversations WHERE id = 'c0'", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, 1, "nothing written");
+    assert_eq!(corrupt_files(&db), 0, "nothing moved aside");
+    conn.pragma_update(None, "user_version", latest).unwrap();
+    assert_eq!(messages(), [2, 1]);
+}
+
 fn scratch(n: usize) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");

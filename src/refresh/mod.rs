@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::format::gptme::{self, FileStat, Found};
 use crate::scan::Fnv;
 use crate::store::rows::{self, ConversationRow, FileStamp, StoredState};
-use crate::store::{data_version, Kept, Store};
+use crate::store::{data_version, not_newer, Kept, Store};
 
 mod agents;
 mod build;
@@ -368,6 +368,7 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let began_ns = file_clock_ns();
     let conn = store.writer()?;
     let seen = data_version(&conn).map_err(|e| store.err(e))?;
+    not_newer(&conn, store.path())?;
     let context = Context::now(logs);
     let kept = store.take_kept(seen).filter(|k| k.context == context && !opts.reread);
     // Begins its transaction only at the first write: a refresh with nothing to do writes nothing.

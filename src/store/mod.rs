@@ -197,10 +197,7 @@ impl Store {
         let sqlite = |source| Error::Sqlite { path: path.into(), source };
         let mut c = Connection::open(path).map_err(sqlite)?;
         configure(&mut c).map_err(sqlite)?;
-        let found: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite)?;
-        if found > migrate::latest() {
-            return Err(Error::TooNew { path: path.into(), found, known: migrate::latest() });
-        }
+        not_newer(&c, path)?;
         // Only when missing: setting it is a write, and an open that writes would wait on a busy
         // writer and make every other connection's caches stale.
         let app_id: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sqlite)?;
@@ -449,6 +446,20 @@ impl Drop for WriterSlot {
                 );
             }
         }
+    }
+}
+
+/// Refuses a database whose schema is newer than this build's: made by a newer convmeta, or
+/// migrated by one since this one opened it (a new version installed while a server of the old
+/// one runs), whose rows this build would write without what the newer schema keeps.
+pub fn not_newer(c: &Connection, path: &Path) -> Result<()> {
+    let found: i64 = c
+        .prepare_cached("PRAGMA user_version")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(|source| Error::Sqlite { path: path.into(), source })?;
+    match found > migrate::latest() {
+        true => Err(Error::TooNew { path: path.into(), found, known: migrate::latest() }),
+        false => Ok(()),
     }
 }
 
