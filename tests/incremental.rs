@@ -548,6 +548,24 @@ fn the_logs_dir_is_listed_again_whenever_its_entries_change() {
     assert_eq!(listed(&a), ["four", "one", "three"]);
 }
 
+/// Side stamps hold the files' owner and group since schema 9: an index of schema 8, whose
+/// stamps did not (and which may hold a log stored as unreadable that a chown has since let
+/// in), reads each conversation's side files again, once, and no readable log.
+#[test]
+fn an_index_of_schema_8_reads_side_files_again_once() {
+    let a = archive();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+    a.settle();
+    let db = a.index.store().path().to_path_buf();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    crate::util::set_schema_back(&conn, 8);
+    drop(conn);
+    let upgraded = Index::open(&a.logs, &db).unwrap();
+    let stats = upgraded.refresh().unwrap();
+    assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (1, 0, 0), "{stats:?}");
+    assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
+}
+
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the
 /// even last digit), and rows stored by an earlier build (which rendered it otherwise) are
 /// rebuilt after the upgrade, from either older schema.

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_read_configs_again.sql"),
     include_str!("../../migrations/0007_read_context_budgets.sql"),
     include_str!("../../migrations/0008_read_workspace_links.sql"),
+    include_str!("../../migrations/0009_read_owner_changes.sql"),
 ];
 
 /// The schema version this build writes.
