@@ -72,13 +72,9 @@ impl Error {
 
     /// The database file is damaged, deleted or replaced: rebuild it (it is only a cache).
     pub fn is_damage(&self) -> bool {
-        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase, SystemIoFailure};
         match self {
             Error::Damaged(_) => true,
-            Error::Sqlite { source, .. } => {
-                matches!(source.sqlite_error_code(), Some(DatabaseCorrupt | NotADatabase | SystemIoFailure))
-                    && !out_of_space(source)
-            }
+            Error::Sqlite { source, .. } => says_the_file_is_damaged(source),
             _ => false,
         }
     }
@@ -86,6 +82,26 @@ impl Error {
 
 /// SQLite's "database or disk is full", and the I/O error it gives when its -shm file cannot
 /// grow (as on a full disk; the -shm is made at the first read, so every command meets it).
+/// What SQLite found in the file itself: content it cannot make sense of, or pages that could
+/// not be read (a bad sector, a file cut short under it). A write, sync or lock that failed
+/// (a disk quota, a failing device, a network file system) says nothing about what the file
+/// holds, and moving the file aside would not help: that error is reported instead.
+fn says_the_file_is_damaged(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi;
+    let rusqlite::Error::SqliteFailure(e, _) = e else { return false };
+    match e.code {
+        rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => true,
+        rusqlite::ErrorCode::SystemIoFailure => matches!(
+            e.extended_code,
+            ffi::SQLITE_IOERR_READ
+                | ffi::SQLITE_IOERR_SHORT_READ
+                | ffi::SQLITE_IOERR_DATA
+                | ffi::SQLITE_IOERR_CORRUPTFS
+        ),
+        _ => false,
+    }
+}
+
 pub(crate) fn out_of_space(e: &rusqlite::Error) -> bool {
     match e {
         rusqlite::Error::SqliteFailure(e, _) => {
@@ -120,6 +136,9 @@ fn what_to_do(e: &rusqlite::Error) -> &'static str {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy) => {
             " (another program has held its write lock for longer than convmeta waits, 10 s: a sqlite3 session or a script with a transaction left open, say; convmeta's own refreshes hold it only while they write)"
+        }
+        Some(rusqlite::ErrorCode::SystemIoFailure) if !says_the_file_is_damaged(e) => {
+            " (the system failed a write, sync or lock of it: a disk quota, a failing device, a network file system; what was committed is kept, and the next run tries again)"
         }
         Some(rusqlite::ErrorCode::ReadOnly) => {
             " (this user may not write it, or its directory, where SQLite keeps the -wal and -shm files, or the file system is read-only; every command but `status` and `query --no-refresh` updates the index first: give the file back to this user, or delete it, as it is only a cache of the logs, or pass --db another file)"
@@ -171,6 +190,33 @@ mod tests {
         assert!(shm.to_string().contains("(its file system is out of space"), "{shm}");
         let read = failure(rusqlite::ffi::SQLITE_IOERR_READ);
         assert!(!read.is_out_of_space() && read.is_damage());
+    }
+
+    /// A write that failed (a disk quota: SQLite says `SQLITE_IOERR_WRITE` for `EDQUOT`, and
+    /// for a failing device) or a sync is no sign of a damaged file, which would be moved aside
+    /// and rebuilt; a read that failed or came up short, or content SQLite cannot make sense of,
+    /// is.
+    #[test]
+    fn only_what_the_file_holds_counts_as_damage() {
+        use rusqlite::ffi;
+        let failure = |code| Error::Sqlite {
+            path: "/cache/x.sqlite3".into(),
+            source: rusqlite::Error::SqliteFailure(ffi::Error::new(code), None),
+        };
+        for code in [
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_IOERR_FSYNC,
+            ffi::SQLITE_IOERR_TRUNCATE,
+            ffi::SQLITE_IOERR_LOCK,
+            ffi::SQLITE_IOERR,
+        ] {
+            let error = failure(code);
+            assert!(!error.is_damage(), "{code}");
+            assert!(error.to_string().contains("a disk quota, a failing device"), "{error}");
+        }
+        for code in [ffi::SQLITE_CORRUPT, ffi::SQLITE_NOTADB, ffi::SQLITE_IOERR_SHORT_READ, ffi::SQLITE_IOERR_READ] {
+            assert!(failure(code).is_damage(), "{code}");
+        }
     }
 
     #[test]
