@@ -348,8 +348,9 @@ fn a_reread_reads_what_no_stat_says_changed() {
     let log = conv(&logs, "shared", GOOD.as_bytes()).join("conversation.jsonl");
     std::os::unix::fs::chown(&log, Some(0), Some(4242)).unwrap();
     chmod(&log, 0o640);
+    let as_nobody = crate::util::run_in_groups(tmp.path(), 65534);
     let backfill = |groups: &[u32], extra: &[&str]| {
-        let mut c = crate::util::run_in_groups(tmp.path(), 65534, groups)();
+        let mut c = as_nobody(groups);
         c.arg("backfill").args(extra).arg("--logs").arg(&logs).arg("--db").arg(&db);
         crate::util::ok(c);
         let conn = rusqlite::Connection::open(&db).unwrap();

@@ -213,24 +213,27 @@ pub fn unprivileged(dir: &Path) -> impl Fn() -> Command {
 
 /// [`unprivileged`], as root with user and group id `id` (no user need have it).
 pub fn run_as(dir: &Path, id: u32) -> impl Fn() -> Command {
-    run_in_groups(dir, id, &[])
+    let in_groups = run_in_groups(dir, id);
+    move || in_groups(&[])
 }
 
-/// [`run_as`], as root also in the supplementary `groups`.
-pub fn run_in_groups(dir: &Path, id: u32, groups: &[u32]) -> impl Fn() -> Command {
+/// [`run_as`], as root also in the supplementary groups each command is given. The binary is
+/// copied once: a copy being written while another test's thread forks would fail the exec of
+/// that copy ("Text file busy").
+pub fn run_in_groups(dir: &Path, id: u32) -> impl Fn(&[u32]) -> Command {
     use std::os::unix::fs::PermissionsExt;
-    let groups = match groups {
-        [] => "--clear-groups".to_owned(),
-        _ => format!("--groups={}", groups.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),
-    };
     let bin = dir.join("convmeta");
     std::fs::copy(env!("CARGO_BIN_EXE_convmeta"), &bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let as_root = unsafe { libc::geteuid() } == 0;
-    move || {
+    move |groups| {
         let mut c = if as_root {
+            let groups = match groups {
+                [] => "--clear-groups".to_owned(),
+                _ => format!("--groups={}", groups.iter().map(u32::to_string).collect::<Vec<_>>().join(",")),
+            };
             let mut c = Command::new("setpriv");
-            c.arg(format!("--reuid={id}")).arg(format!("--regid={id}")).arg(&groups).arg(&bin);
+            c.arg(format!("--reuid={id}")).arg(format!("--regid={id}")).arg(groups).arg(&bin);
             c
         } else {
             Command::new(&bin)
