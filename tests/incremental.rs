@@ -154,6 +154,25 @@ fn arbitrary_bytes_in_random_cuts_match_a_full_scan() {
     }
 }
 
+/// Costs whose sum overflows to infinity (gptme's sum does, and shows `Infinity`): the state
+/// stored with the row still reads back, so an append reads only the new bytes.
+#[test]
+fn an_append_after_an_infinite_cost_reads_only_the_new_bytes() {
+    let a = archive();
+    let huge = "{\"role\": \"assistant\", \"content\": \"x\", \"metadata\": {\"model\": \"m\", \"cost\": 1e308}}\n";
+    a.append("c", huge.repeat(2).as_bytes());
+    a.index.refresh().unwrap();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"more\"}\n");
+    // Another process's refresh: it reads the state as stored, not as this one keeps it.
+    let other = Index::open(&a.logs, a.index.store().path()).unwrap();
+    let grown = other.refresh().unwrap();
+    assert_eq!((grown.full_scans, grown.appends), (0, 1), "{grown:?}");
+    let item = other.show("c").unwrap();
+    for shown in ["\"total_cost\":Infinity", "\"cost\":Infinity", "\"messages\":3"] {
+        assert!(item.contains(shown), "{shown} not in {item}");
+    }
+}
+
 #[test]
 fn an_append_reads_only_the_new_bytes() {
     let a = archive();

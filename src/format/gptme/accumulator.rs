@@ -21,6 +21,7 @@ pub enum Created {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelUsage {
+    #[serde(with = "any_float")]
     pub cost: f64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -96,6 +97,7 @@ pub struct Accumulator {
     pub messages: u64,
     pub created: Created,
     pub model: Option<String>,
+    #[serde(with = "any_float")]
     pub total_cost: f64,
     pub total_input_tokens: i64,
     pub total_output_tokens: i64,
@@ -110,6 +112,41 @@ pub struct Accumulator {
     /// its preview is computed once at the end of a scan rather than for every message.
     #[serde(skip)]
     pending_last: Option<(u64, usize)>,
+}
+
+/// A sum of costs as stored with the state: JSON has no infinity, which a sum of huge costs
+/// reaches (as gptme's does), so a float that is not finite is written as Python's name for it.
+/// serde_json would write `null`, which does not read back: the state was then unreadable, and
+/// every append read the log whole.
+mod any_float {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match *v {
+            v if v.is_finite() => s.serialize_f64(v),
+            v if v.is_nan() => s.serialize_str("NaN"),
+            v if v > 0.0 => s.serialize_str("Infinity"),
+            _ => s.serialize_str("-Infinity"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Number(f64),
+            Name(String),
+        }
+        match Stored::deserialize(d)? {
+            Stored::Number(v) => Ok(v),
+            Stored::Name(name) => match name.as_str() {
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                "NaN" => Ok(f64::NAN),
+                _ => Err(serde::de::Error::custom(format!("not a float: {name:?}"))),
+            },
+        }
+    }
 }
 
 /// ASCII whitespace as Python's `bytes.strip()` sees it.
