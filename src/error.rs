@@ -80,8 +80,6 @@ impl Error {
     }
 }
 
-/// SQLite's "database or disk is full", and the I/O error it gives when its -shm file cannot
-/// grow (as on a full disk; the -shm is made at the first read, so every command meets it).
 /// What SQLite found in the file itself: content it cannot make sense of, or pages that could
 /// not be read (a bad sector, a file cut short under it). A write, sync or lock that failed
 /// (a disk quota, a failing device, a network file system) says nothing about what the file
@@ -102,6 +100,8 @@ fn says_the_file_is_damaged(e: &rusqlite::Error) -> bool {
     }
 }
 
+/// SQLite's "database or disk is full", and the I/O error it gives when its -shm file cannot
+/// grow (as on a full disk; the -shm is made at the first read, so every command meets it).
 pub(crate) fn out_of_space(e: &rusqlite::Error) -> bool {
     match e {
         rusqlite::Error::SqliteFailure(e, _) => {
