@@ -62,6 +62,8 @@ impl<'a> Line<'a> {
             metadata_readable: true,
             bad_fields: 0,
         };
+        // A `metadata` key written plainly: the line's bytes hold `"metadata"` (see below).
+        let mut metadata_plain = false;
         let mut sc = Scanner::new(bytes);
         sc.object(|sc, key| {
             match key_name(&key).as_ref() {
@@ -69,6 +71,7 @@ impl<'a> Line<'a> {
                 b"content" => line.content = string_or_skip(sc, &mut line.bad_fields)?,
                 b"timestamp" => line.timestamp = timestamp(sc)?,
                 b"metadata" => {
+                    metadata_plain |= !key.has_escapes();
                     line.metadata = None;
                     line.metadata_readable = true;
                     if sc.peek()? == Kind::Object {
@@ -89,6 +92,12 @@ impl<'a> Line<'a> {
         })?;
         if !sc.at_end() {
             return Err(Malformed::Json);
+        }
+        // gptme's sums parse only lines whose bytes hold `"metadata"`: a key spelled with
+        // escapes (`"met\u0061data"`) and nothing else so spelled leaves the line out of them.
+        // Its reader of messages still decodes the key, so only the sums forget it.
+        if line.metadata.is_some() && !metadata_plain && memchr::memmem::find(bytes, b"\"metadata\"").is_none() {
+            line.metadata = None;
         }
         Ok(line)
     }
@@ -280,6 +289,21 @@ mod tests {
         let l = Line::parse(br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#).unwrap();
         let m = l.metadata.unwrap();
         assert_eq!((m.input_tokens, m.output_tokens), (10, 3));
+    }
+
+    #[test]
+    fn an_escaped_metadata_key_counts_only_where_the_bytes_name_it() {
+        let sums = |line: &[u8]| Line::parse(line).unwrap().metadata.map(|m| m.input_tokens);
+        assert_eq!(sums(br#"{"role": "user", "met\u0061data": {"input_tokens": 7}}"#), None);
+        // Still a readable message: only gptme's sums skip the line.
+        assert!(Line::parse(br#"{"role": "user", "content": "", "met\u0061data": {"input_tokens": 7}}"#)
+            .unwrap()
+            .is_message());
+        // The bytes name it elsewhere (here as a value): gptme parses the line, and the
+        // decoded key is the metadata.
+        assert_eq!(sums(br#"{"role": "user", "content": "metadata", "met\u0061data": {"input_tokens": 7}}"#), Some(7));
+        assert_eq!(sums(br#"{"metadata": {}, "met\u0061data": {"input_tokens": 7}}"#), Some(7));
+        assert_eq!(sums(br#"{"role": "user", "metadata": {"input_tokens": 7}}"#), Some(7));
     }
 
     #[test]
