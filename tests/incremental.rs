@@ -569,7 +569,7 @@ fn the_logs_dir_is_listed_again_whenever_its_entries_change() {
 
 /// Side stamps hold the files' owner and group since schema 9: an index of schema 8, whose
 /// stamps did not (and which may hold a log stored as unreadable that a chown has since let
-/// in), reads each conversation's side files again, once, and no readable log.
+/// in), reads each conversation again, once: its side files, and (schema 10) its log.
 #[test]
 fn an_index_of_schema_8_reads_side_files_again_once() {
     let a = archive();
@@ -581,7 +581,37 @@ fn an_index_of_schema_8_reads_side_files_again_once() {
     drop(conn);
     let upgraded = Index::open(&a.logs, &db).unwrap();
     let stats = upgraded.refresh().unwrap();
-    assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (1, 0, 0), "{stats:?}");
+    assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (0, 1, 0), "{stats:?}");
+    assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
+}
+
+/// Since schema 10 a `metadata` key spelled with escapes counts only where gptme's sums see it
+/// (its bytes name `"metadata"`), and nesting deeper than 256 levels is read: an index of schema
+/// 9, whose rows may hold the other readings, reads every log again, once.
+#[test]
+fn an_index_of_schema_9_reads_logs_again_once() {
+    let a = archive();
+    let nested = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    a.append("c", b"{\"role\": \"assistant\", \"content\": \"a\", \"met\\u0061data\": {\"model\": \"m\", \"usage\": {\"input_tokens\": 7}}}\n");
+    a.append("c", format!("{{\"role\": \"user\", \"content\": \"deep\", \"files\": {nested}}}\n").as_bytes());
+    a.settle();
+    let rendered = a.index.show("c").unwrap();
+    for expected in ["\"total_input_tokens\":0,", "\"model\":null,", "\"last_message_preview\":\"deep\","] {
+        assert!(rendered.contains(expected), "{expected} in {rendered}");
+    }
+    // What an earlier build stored.
+    let db = a.index.store().path().to_path_buf();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "UPDATE conversations SET item_json = replace(replace(item_json, '\"deep\"', '\"a\"'), '\"total_input_tokens\":0,', '\"total_input_tokens\":7,')",
+    )
+    .unwrap();
+    crate::util::set_schema_back(&conn, 9);
+    drop(conn);
+    let upgraded = Index::open(&a.logs, &db).unwrap();
+    let stats = upgraded.refresh().unwrap();
+    assert_eq!((stats.full_scans, stats.unchanged), (1, 0), "{stats:?}");
+    assert_eq!(upgraded.show("c").unwrap(), rendered);
     assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
 }
 
