@@ -1,21 +1,43 @@
 #!/usr/bin/env python3
 """Field-by-field comparison of gptme's answer and convmeta's for one archive (see run)."""
-import json, sys, collections
+import collections, json, re, sys
 
 
 def improved(path):
-    """The spec's deliberate improvement: gptme's raw-bytes pick of the preview line is not a
-    parsing user/assistant line, so gptme shows no preview."""
-    last = None
+    """The spec's deliberate improvement: gptme picks the preview's line by its raw bytes (the
+    last holding `"user"` or `"assistant"`); the spec, the last line that parses with one of
+    those roles. Where the two picks differ: the (role, preview) the spec's pick gives, made as
+    gptme makes them; else None."""
+    raw = spec = None
     for line in open(path, 'rb'):
         line = line.strip()
         if line and (b'"user"' in line or b'"assistant"' in line):
-            last = line
+            raw = line
+        try:
+            m = json.loads(line)
+        except Exception:
+            continue
+        if isinstance(m, dict) and m.get('role') in ('user', 'assistant'):
+            spec = line
+    return None if raw == spec else preview(spec)
+
+
+def preview(line):
+    """gptme 0.35.1's `_parse_preview`, in its words' effect: (role, preview) or (None, None)."""
+    if line is None:
+        return None, None
+    m = json.loads(line)
+    content = m.get('content', '')
     try:
-        m = json.loads(last)
-        return m.get('role') not in ('user', 'assistant')
-    except Exception:
-        return last is not None
+        if content:
+            content = re.sub(r'<think(?:ing)?>[\s\S]*?</think(?:ing)?>', '', content)
+            content = re.sub(r'<think(?:ing)?>[\s\S]*$', '', content).strip()
+        if content:
+            collapsed = ' '.join(content.split())
+            return m['role'], collapsed[:100] + '...' if len(collapsed) > 100 else collapsed
+    except TypeError:
+        pass
+    return None, None
 
 
 def differences(theirs, ours, after=()):
@@ -32,10 +54,16 @@ def differences(theirs, ours, after=()):
     made_by_gptme = 0
     for k in sorted(set(gi) & set(oi)):
         skip = set()
-        if gi[k].get('last_message_preview') is None and oi[k].get('last_message_preview') is not None \
-                and improved(gi[k]['path']):
+        spec = improved(gi[k]['path'])
+        if spec is not None:
+            # Compared with what the spec's pick gives, not with gptme's.
             skip = {'last_message_preview', 'last_message_role'}
-            improvements += 1
+            ours_pair = (oi[k].get('last_message_role'), oi[k].get('last_message_preview'))
+            if ours_pair != spec:
+                diffs['spec preview'] += 1
+                examples.setdefault('spec preview', (k, spec, ours_pair))
+            elif ours_pair != (gi[k].get('last_message_role'), gi[k].get('last_message_preview')):
+                improvements += 1
         for f in sorted(set(gi[k]) | set(oi[k])):
             if f not in skip and gi[k].get(f) != oi[k].get(f):
                 if k in ai and gi[k].get(f) == ai[k].get(f):
