@@ -20,7 +20,9 @@ STRING_PIECES = ['a', 'text', '\\/', '\\u0000', '\\ud800', '\\udfff', '\\ud83d\\
                  '\\u0085', 'word ', 'more words ']
 BAD_STRING_PIECES = ['\\u12', '\\x41', '\\a', '\x1f', '\t']
 ROLES = ['user', 'assistant', 'system', 'tool', 'User', 'assistant ', '', 'us\\u0065r', 'ASSISTANT']
-MODELS = ['openai/gpt-5', 'anthropic/claude-sonnet-4-5', 'm', 'op\\u0065nai/x']
+# Not a lone surrogate (`x\\ud800`): gptme shows it as such, convmeta as U+FFFD (see README).
+MODELS = ['openai/gpt-5', 'anthropic/claude-sonnet-4-5', 'm', 'op\\u0065nai/x', 'nul\\u0000', '\\u00e9\\t',
+          'a\\"b', 'unknown', '', '\\ud83d\\ude00']
 
 
 # Most lines are JSON json.loads reads; in a broken one, any token may be written wrong.
@@ -94,8 +96,11 @@ def message():
     content = [pick(STRING_PIECES, BAD_STRING_PIECES, 0.05) for _ in range(rng.randint(0, 12))]
     pairs = [('"role"', jstring([role])), ('"content"', jstring(content))]
     if rng.random() < 0.8:
-        pairs.append(('"timestamp"', jstring(['2026-0%d-1%dT1%d:00:00%s' % (rng.randint(1, 9), rng.randint(0, 9),
-                                                                           rng.randint(0, 9), rng.choice(['', '.5', 'Z', '+01:00']))])))
+        t = '2026-0%d-1%dT1%d:00:00%s' % (rng.randint(1, 9), rng.randint(0, 9), rng.randint(0, 9),
+                                          rng.choice(['', '.5', 'Z', '+01:00', '.123456789', ' ']))
+        if rng.random() < 0.2:  # escapes that read as the same text, or as other characters
+            t = t.replace(rng.choice(['-', 'T', ':', '0']), rng.choice(['\\u002d', '\\u0054', '\\u003a', '\\u0030', '\\/']), 1)
+        pairs.append(('"timestamp"', jstring([t])))
     if rng.random() < 0.5: pairs.append(('"metadata"', metadata_value()))
     if rng.random() < 0.1: pairs.append(('"files"', value()))
     if rng.random() < 0.03:  # deep nesting, within what gptme-server's Python parses (~990)
