@@ -729,12 +729,18 @@ fn workspaces_follow_home_and_the_working_directory() {
 #[test]
 fn created_comes_from_the_first_line_gptme_reads_as_a_message() {
     let second = r#"{"role": "user", "content": "b", "timestamp": "2026-01-02T00:00:00Z"}"#;
+    // An integer of 4301 digits: Python's json.loads refuses it (`int_max_str_digits`).
+    let huge = format!(
+        r#"{{"role": "user", "content": "a", "timestamp": "2026-01-01T00:00:00Z", "n": {}}}"#,
+        "7".repeat(4301)
+    );
     let cases = [
         (r#"{"role": "user", "content": 5, "timestamp": "2026-01-01T00:00:00Z"}"#, 1767312000.0),
         (r#"{"role": "user", "content": "a", "timestamp": null}"#, 1767312000.0),
         (r#"{"role": "user", "content": "a", "timestamp": "2026-01-01T00:00:00Z", "files": null}"#, 1767312000.0),
         (r#"{"role": "user", "content": "a", "timestamp": "2026-01-01T00:00:00Z", "metadata": []}"#, 1767225600.0),
         (r#"{"role": "user", "content": "a", "timestamp": "2026-032T00:00:00Z"}"#, 1769904000.0),
+        (&huge, 1767312000.0),
     ];
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");

@@ -6,6 +6,9 @@
 //! times faster than building values, and it lets us keep Python's view of strings (lone
 //! surrogates survive).
 
+/// Python's default limit on the digits of an integer read from text.
+const PYTHON_INT_MAX_STR_DIGITS: usize = 4300;
+
 /// Why a text is not JSON as Python's `json.loads(bytes)` reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Malformed {
@@ -235,27 +238,36 @@ impl<'a> Scanner<'a> {
         if self.b.get(self.i) == Some(&b'-') {
             self.i += 1;
         }
-        match self.b.get(self.i) {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => {
-                digits(self);
+        let integer_digits = match self.b.get(self.i) {
+            Some(b'0') => {
+                self.i += 1;
+                1
             }
+            Some(b'1'..=b'9') => digits(self),
             _ => return Err(Malformed::Json),
-        }
+        };
+        let mut integer = true;
         if self.b.get(self.i) == Some(&b'.') {
             self.i += 1;
+            integer = false;
             if digits(self) == 0 {
                 return Err(Malformed::Json);
             }
         }
         if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
             self.i += 1;
+            integer = false;
             if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
                 self.i += 1;
             }
             if digits(self) == 0 {
                 return Err(Malformed::Json);
             }
+        }
+        // Python (since 3.10.7 and 3.11) refuses to read an integer of more digits than this
+        // (`int_max_str_digits`), and json.loads with it: gptme skips the line as invalid.
+        if integer && integer_digits > PYTHON_INT_MAX_STR_DIGITS {
+            return Err(Malformed::Json);
         }
         // Validated ASCII, so this cannot fail.
         std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Malformed::Json)
@@ -384,6 +396,40 @@ impl<'a> Scanner<'a> {
     /// Walks an array; `item` must consume each element.
     pub fn array(&mut self, item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
         self.sequence(b'[', b']', item)
+    }
+}
+
+/// Bytes that are not UTF-8 as text the scanner reads, the way Python's `json.loads(bytes)` reads
+/// them: UTF-8 with `surrogatepass`, so an encoded surrogate (`ED A0..BF 80..BF`) is that lone
+/// surrogate, written here as its escape. Any other invalid sequence becomes U+FFFD, as in
+/// `String::from_utf8_lossy` (Python fails on those, so the stand-in is ours). After an odd run
+/// of backslashes the escape would read as an escaped backslash, where Python refuses a
+/// backslash before the surrogate: U+FFFD stands in, and is refused alike.
+pub fn surrogatepass_lossy(mut bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() + 16);
+    loop {
+        let e = match std::str::from_utf8(bytes) {
+            Ok(rest) => {
+                out.push_str(rest);
+                return out;
+            }
+            Err(e) => e,
+        };
+        let (valid, rest) = bytes.split_at(e.valid_up_to());
+        out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+        let after_backslash = out.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 1;
+        match rest {
+            [0xED, hi @ 0xA0..=0xBF, lo @ 0x80..=0xBF, ..] if !after_backslash => {
+                let surrogate = 0xD000 | u32::from(hi & 0x3F) << 6 | u32::from(lo & 0x3F);
+                let _ = write!(out, "\\u{surrogate:04x}");
+                bytes = &rest[3..];
+            }
+            _ => {
+                out.push('\u{FFFD}');
+                bytes = &rest[e.error_len().unwrap_or(rest.len())..];
+            }
+        }
     }
 }
 
@@ -583,6 +629,11 @@ mod tests {
         for bad in [r#"{"a": 01}"#, r#"{"a" 1}"#, "[1,]", "\"tab\there\"", r#""\x""#, "{", "tru", "1."] {
             assert!(!valid(bad), "{bad} should be malformed");
         }
+        // Python's int_max_str_digits: 4300 digits at most, sign aside; floats are not limited.
+        let digits = |n: usize| "7".repeat(n);
+        assert!(valid(&digits(4300)) && valid(&format!("-{}", digits(4300))));
+        assert!(!valid(&digits(4301)) && !valid(&format!("[-{}]", digits(4301))));
+        assert!(valid(&format!("{}.5", digits(5000))) && valid(&format!("{}e1", digits(5000))));
         // Any depth: Python's limit is its stack's, and past it gptme fails the whole list.
         let deep = "[{\"a\": ".repeat(100_000) + "[]" + &"}]".repeat(100_000);
         assert!(valid(&deep));
@@ -706,6 +757,16 @@ mod tests {
             let theirs = serde_json::from_slice::<serde_json::Value>(&doc).is_ok();
             assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(&doc));
         }
+    }
+
+    #[test]
+    fn reads_invalid_utf8_as_python_reads_json_bytes() {
+        // An encoded surrogate is the lone surrogate (surrogatepass); other bad bytes U+FFFD.
+        assert_eq!(surrogatepass_lossy(b"\"a\xed\xa0\x80b\xed\xbf\xbf\""), "\"a\\ud800b\\udfff\"");
+        assert_eq!(surrogatepass_lossy(b"a\xffb\xed\x9f\xbf\xe2\x82"), "a\u{FFFD}b\u{D7FF}\u{FFFD}");
+        // A backslash before it: Python refuses the escape, and so does the stand-in.
+        assert_eq!(surrogatepass_lossy(b"\\\xed\xa0\x80"), "\\\u{FFFD}\u{FFFD}\u{FFFD}");
+        assert_eq!(surrogatepass_lossy(b"\\\\\xed\xa0\x80"), "\\\\\\ud800");
     }
 
     #[test]
