@@ -167,7 +167,8 @@ fn with_parsed<R>(bytes: &[u8], f: impl FnOnce(Result<Line<'_>, Malformed>, bool
     let bytes = &bytes[start..end];
     match Line::parse(bytes) {
         Err(Malformed::Utf8) => {
-            let lossy = String::from_utf8_lossy(bytes);
+            // gptme parses the bytes (its totals, its preview): encoded surrogates read as such.
+            let lossy = crate::json::surrogatepass_lossy(bytes);
             f(Line::parse(lossy.as_bytes()), true)
         }
         other => f(other, false),
@@ -350,6 +351,18 @@ mod tests {
         assert_eq!(acc.model.as_deref(), Some("m3"));
         assert_eq!(acc.last_message.unwrap().preview, "a6");
         assert_eq!(acc.messages, 5);
+    }
+
+    /// gptme reads its preview's line as `json.loads(bytes)` does: an encoded surrogate is the
+    /// lone surrogate (`surrogatepass`), not three U+FFFD.
+    #[test]
+    fn an_encoded_surrogate_previews_as_python_decodes_it() {
+        let line = b"{\"role\": \"user\", \"content\": \"x\xed\xa0\x80y\", \"metadata\": {\"cost\": 0.5}}";
+        let mut acc = Accumulator::default();
+        acc.feed(line, 0);
+        acc.settle(|_, _| Some(line.to_vec()));
+        assert_eq!(acc.last_message.unwrap().preview_json, r#""x\ud800y""#);
+        assert_eq!((acc.total_cost, acc.problems.invalid_utf8_lines), (0.5, 1));
     }
 
     #[test]
