@@ -585,9 +585,10 @@ fn an_index_of_schema_8_reads_side_files_again_once() {
     assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
 }
 
-/// Since schema 10 a `metadata` key spelled with escapes counts only where gptme's sums see it
-/// (its bytes name `"metadata"`), and nesting deeper than 256 levels is read: an index of schema
-/// 9, whose rows may hold the other readings, reads every log again, once.
+/// Since schema 10 lines read as `json.loads` reads them: here a `metadata` key spelled with
+/// escapes counts only where gptme's sums see it (its bytes name `"metadata"`), and nesting
+/// deeper than 256 levels is read. An index of schema 9, whose rows may hold the other readings,
+/// reads every log again, once.
 #[test]
 fn an_index_of_schema_9_reads_logs_again_once() {
     let a = archive();

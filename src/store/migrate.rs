@@ -13,7 +13,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_read_context_budgets.sql"),
     include_str!("../../migrations/0008_read_workspace_links.sql"),
     include_str!("../../migrations/0009_read_owner_changes.sql"),
-    include_str!("../../migrations/0010_read_deep_and_escaped_lines.sql"),
+    include_str!("../../migrations/0010_read_logs_as_json_loads_does.sql"),
 ];
 
 /// The schema version this build writes.
