@@ -867,3 +867,30 @@ fn bash_completion_completes_subcommands_and_flags() {
     assert_eq!(complete("convmeta list --li", "--li", "list"), "--limit");
     assert!(fail(convmeta().args(["completions", "no-such-shell"])).status.code() == Some(2));
 }
+
+/// Tables line up by the columns a terminal gives each character (two for CJK, none for a
+/// combining mark), and a bidirectional override is shown escaped rather than obeyed.
+#[test]
+fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
+    let line = r#"{"role": "user", "content": "hi", "timestamp": "2026-01-01T10:00:00"}"#.to_string() + "\n";
+    let named = |name: &str| Some(format!("[chat]\nname = \"{name}\"\n"));
+    let (tmp, logs) = archive_of(&[
+        ("a", line.clone(), named("日本語の会話")),
+        ("b", line.clone(), named("cafe\u{301} au lait")),
+        ("c", line.clone(), named("plain")),
+        ("d", line, named("report\u{202e}fdp.exe")),
+    ]);
+    let sql = "SELECT name, 'x' AS mark FROM conversations ORDER BY id";
+    let out = ok(convmeta()
+        .args(["query", "--format", "table", sql, "--logs"])
+        .arg(&logs)
+        .arg("--db")
+        .arg(tmp.path().join("db.sqlite3")));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    // Where the last column starts, in terminal columns.
+    let starts: Vec<usize> =
+        lines.iter().map(|l| convmeta::cli::width(l) - convmeta::cli::width(l.rsplit(' ').next().unwrap())).collect();
+    assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}\n{out}");
+    assert!(lines[5].starts_with("report\\u{202e}fdp.exe "), "{out}");
+}

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{empty_archive_hint, fit, local_time, printable, progress, Target};
+use super::{empty_archive_hint, fit, local_time, pad, printable, progress, Target};
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -49,11 +49,11 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let label = printable(&if name == id { id.to_owned() } else { format!("{name} ({id})") });
         writeln!(
             out,
-            "{:<16}  {:>5}  {:>8}  {:<24}  {}",
+            "{:<16}  {:>5}  {:>8}  {}  {}",
             local_time(v["modified"].as_f64().unwrap_or(0.0)),
             v["messages"].as_u64().unwrap_or(0),
             format!("${:.2}", v["total_cost"].as_f64().unwrap_or(0.0)),
-            fit(&printable(v["model"].as_str().unwrap_or("-")), 24),
+            pad(&fit(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
             label
         )?;
     }

@@ -214,12 +214,16 @@ pub fn empty_archive_hint(logs: &Path) -> String {
 }
 
 /// `text` safe to print on one line of a terminal: tabs and line breaks become spaces, and other
-/// control characters (an escape sequence in a conversation's name, say) are shown escaped.
+/// control characters (an escape sequence in a conversation's name, say) are shown escaped, as
+/// are the bidirectional overrides, which would reorder the rest of the line as shown.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '\t' | '\n' | '\r' => out.push(' '),
+            '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.extend(c.escape_unicode())
+            }
             c if c.is_control() => out.extend(c.escape_default()),
             c => out.push(c),
         }
@@ -227,12 +231,37 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-/// `text` in at most `width` characters, an ellipsis marking a cut.
-pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+/// The columns `text` takes on a terminal: two for wide characters (CJK, most emoji), none for
+/// combining marks.
+pub fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` in at most `width` columns, an ellipsis marking a cut.
+pub fn fit(text: &str, max: usize) -> String {
+    if width(text) <= max {
         return text.to_owned();
     }
-    text.chars().take(width.saturating_sub(1)).chain(['…']).collect()
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// `text` padded with spaces to `columns` columns (Rust's `{:<N}` counts characters, which
+/// misaligns a table holding wide characters).
+pub fn pad(text: &str, columns: usize) -> String {
+    let mut out = text.to_owned();
+    out.extend(std::iter::repeat_n(' ', columns.saturating_sub(width(text))));
+    out
 }
 
 /// Local time for people, from Unix seconds.
@@ -285,19 +314,31 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, printable};
+    use super::{fit, pad, printable};
 
     #[test]
-    fn fit_cuts_by_characters_and_marks_the_cut() {
+    fn fit_cuts_by_columns_and_marks_the_cut() {
         assert_eq!(fit("openai/gpt-5", 24), "openai/gpt-5");
         assert_eq!(fit("anthropic/claude-opus-4-1", 24), "anthropic/claude-opus-4…");
         assert_eq!(fit("ééééé", 4), "ééé…");
         assert_eq!(fit("abc", 3), "abc");
+        // Wide characters take two columns each; a combining mark none.
+        assert_eq!(fit("日本語の会話", 7), "日本語…");
+        assert_eq!(fit("日本語の会話", 8), "日本語…");
+        assert_eq!(fit("e\u{301}e\u{301}e\u{301}x", 3), "e\u{301}e\u{301}…");
+    }
+
+    #[test]
+    fn pad_fills_to_columns_not_characters() {
+        assert_eq!(pad("日本", 6), "日本  ");
+        assert_eq!(pad("e\u{301}", 3), "e\u{301}  ");
+        assert_eq!(pad("toolong", 3), "toolong");
     }
 
     #[test]
     fn printable_keeps_text_on_one_line_and_escapes_control_characters() {
         assert_eq!(printable("two\nlines\tand \u{1b}[31mred\u{7f}"), "two lines and \\u{1b}[31mred\\u{7f}");
         assert_eq!(printable("café ✓"), "café ✓");
+        assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");
     }
 }

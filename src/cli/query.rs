@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, printable, progress, seconds, Reading, Target};
+use super::{fit, pad, printable, progress, seconds, width, Reading, Target};
 use crate::store::sql::{self, Limits, Part, QueryResult};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -143,10 +143,10 @@ fn table(out: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {
     let cells: Vec<Vec<String>> =
         r.rows.iter().map(|row| row.iter().map(|v| fit(&printable(&sql::to_text(v)), cap)).collect()).collect();
     let widths: Vec<usize> = (0..r.columns.len())
-        .map(|i| cells.iter().map(|c| c[i].chars().count()).chain([r.columns[i].chars().count()]).max().unwrap_or(0))
+        .map(|i| cells.iter().map(|c| width(&c[i])).chain([width(&r.columns[i])]).max().unwrap_or(0))
         .collect();
     let line = |out: &mut dyn Write, row: &[String]| -> std::io::Result<()> {
-        let padded: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = row.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
         writeln!(out, "{}", padded.join("  ").trim_end())
     };
     line(out, &r.columns)?;
