@@ -142,3 +142,55 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let (shown, _) = run(&["show", "healthy"]);
     assert!(!shown.contains("problems"), "{shown}");
 }
+
+/// Side files as gptme 0.35.1 reads them when they are not quite right: bytes that are not
+/// UTF-8 read with U+FFFD (gptme's `errors="replace"`), and what fails gptme's whole list (an
+/// agent's `files` that is not a list, an MCP server without a name, `~user` for no user)
+/// counted, the rest of the file still used. Dates among an agent's urls are sent as Flask
+/// sends them.
+#[test]
+fn side_files_are_read_and_refused_as_gptme_reads_and_refuses_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let db = tmp.path().join("db.sqlite3");
+    let agent = tmp.path().join("agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(
+        agent.join("gptme.toml"),
+        "files = \"README.md\"\n[agent]\nname = \"Bob\"\n[agent.urls]\nborn = 1979-05-27T07:32:00-07:00\nday = 2026-02-03\n",
+    )
+    .unwrap();
+    let agent_config = format!("[chat]\nagent = \"{}\"\n", agent.display());
+    let configs: [(&str, &[u8]); 5] = [
+        ("latin-1", b"[chat]\nname = \"caf\xe9 cr\xe8me\"\nworkspace = \"/tmp\"\n"),
+        ("in-a-comment", b"# caf\xe9\n[chat]\nname = \"cafe\"\n"),
+        ("agent", agent_config.as_bytes()),
+        ("no-such-user", b"[chat]\nworkspace = \"~no-such-user-here/w\"\n"),
+        ("mcp", b"[chat]\nname = \"m\"\n[[mcp.servers]]\ncommand = \"x\"\n"),
+    ];
+    for (id, config) in configs {
+        conversation(&logs, id, b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+        std::fs::write(logs.join(id).join("config.toml"), config).unwrap();
+    }
+    let items = list(&logs, &db);
+    let item = |id: &str| items.iter().find(|i| i["id"] == id).unwrap().clone();
+    assert_eq!(
+        (item("latin-1")["name"].as_str(), item("latin-1")["workspace"].as_str()),
+        (Some("caf\u{fffd} cr\u{fffd}me"), Some("/tmp"))
+    );
+    assert!(problems(&db, "latin-1").1.contains("not UTF-8"));
+    assert_eq!(item("in-a-comment")["name"], "cafe");
+    let agent_item = item("agent");
+    assert_eq!(agent_item["agent_name"], "Bob");
+    assert_eq!(
+        agent_item["agent_urls"],
+        serde_json::json!({"born": "Sun, 27 May 1979 14:32:00 GMT", "day": "Tue, 03 Feb 2026 00:00:00 GMT"})
+    );
+    let (n, notes) = problems(&db, "agent");
+    assert_eq!(n, 1, "{notes}");
+    assert!(notes.contains("files is not a list of strings"), "{notes}");
+    assert!(problems(&db, "no-such-user").1.contains("no user \"no-such-user-here\""));
+    let (n, notes) = problems(&db, "mcp");
+    assert_eq!((n, item("mcp")["name"].as_str()), (1, Some("m")), "{notes}");
+    assert!(notes.contains("mcp.servers entry has no name"), "{notes}");
+}

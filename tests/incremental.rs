@@ -616,6 +616,33 @@ fn an_index_of_schema_9_reads_logs_again_once() {
     assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
 }
 
+/// Since schema 11 a `config.toml` that is not UTF-8 is read as gptme reads it, with U+FFFD
+/// for the bad bytes. An index of schema 10, whose rows hold the conversation's id as the name
+/// of such a file, reads every conversation's side files again, once, and no log.
+#[test]
+fn an_index_of_schema_10_reads_side_files_again_once() {
+    let a = archive();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+    std::fs::write(a.logs.join("c/config.toml"), b"[chat]\nname = \"caf\xe9\"\n").unwrap();
+    a.settle();
+    let rendered = a.index.show("c").unwrap();
+    assert!(rendered.contains(r#""name":"caf\ufffd""#), "{rendered}");
+    // What an earlier build stored.
+    let db = a.index.store().path().to_path_buf();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        r#"UPDATE conversations SET item_json = replace(item_json, '"name":"caf\ufffd"', '"name":"c"')"#,
+    )
+    .unwrap();
+    crate::util::set_schema_back(&conn, 10);
+    drop(conn);
+    let upgraded = Index::open(&a.logs, &db).unwrap();
+    let stats = upgraded.refresh().unwrap();
+    assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (1, 0, 0), "{stats:?}");
+    assert_eq!(upgraded.show("c").unwrap(), rendered);
+    assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
+}
+
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the
 /// even last digit), and rows stored by an earlier build (which rendered it otherwise) are
 /// rebuilt after the upgrade, from either older schema.

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_read_workspace_links.sql"),
     include_str!("../../migrations/0009_read_owner_changes.sql"),
     include_str!("../../migrations/0010_read_logs_as_json_loads_does.sql"),
+    include_str!("../../migrations/0011_read_side_files_as_gptme_decodes.sql"),
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@ pub mod accumulator;
 pub mod item;
 pub mod line;
 pub mod preview;
+pub mod project;
 pub mod side;
 pub mod time;
 

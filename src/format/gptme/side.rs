@@ -159,10 +159,10 @@ enum Config {
     Chat(toml::Table),
 }
 
-/// The document's `[chat]` table; None when the file is not UTF-8 or not TOML as Python's
-/// `tomllib` reads it (TOML 1.0, which has no byte-order mark).
+/// The document's `[chat]` table; None when the file is not TOML as Python's `tomllib` reads
+/// it (TOML 1.0, which has no byte-order mark).
 fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Table> {
-    let parsed = std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(parse_toml);
+    let parsed = parse_toml(&decode(bytes, "config.toml", problems));
     let mut doc = match parsed {
         Ok(doc) => doc,
         Err(e) => {
@@ -174,6 +174,9 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Ta
         if doc.get(table).is_some_and(|v| !v.is_table()) {
             problems.push(format!("config.toml: {table} is not a table"));
         }
+    }
+    if let Some(Err(why)) = doc.get("mcp").and_then(toml::Value::as_table).map(super::project::mcp_servers) {
+        problems.push(format!("config.toml: {why}"));
     }
     Some(match doc.remove("chat") {
         Some(toml::Value::Table(chat)) => {
@@ -196,13 +199,27 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Ta
     })
 }
 
+/// A config file's text as gptme 0.35.1 decodes it: UTF-8, and where the bytes are not, with
+/// U+FFFD for each bad sequence (Python's `errors="replace"`, which Rust's lossy decoding
+/// matches sequence for sequence), a problem noted. gptme tries the locale's codec first;
+/// under a UTF-8 locale, the usual one, that is UTF-8 again.
+fn decode<'a>(bytes: &'a [u8], file: &str, problems: &mut Vec<String>) -> std::borrow::Cow<'a, str> {
+    let text = String::from_utf8_lossy(bytes);
+    if let std::borrow::Cow::Owned(_) = text {
+        problems.push(format!("{file}: not UTF-8 (read with U+FFFD for the bad bytes, as gptme reads it)"));
+    }
+    text
+}
+
 /// TOML as Python's `tomllib` reads it: version 1.0 (the `toml` crate 0.8), and no byte-order
 /// mark, which `tomllib` rejects.
 fn parse_toml(text: &str) -> Result<toml::Table, String> {
     if text.starts_with('\u{feff}') {
         return Err("a byte-order mark".into());
     }
-    text.parse::<toml::Table>().map_err(|e| e.message().to_owned())
+    // The parser's message may run over lines ("invalid table header\nexpected ..."); a
+    // problem note is one line.
+    text.parse::<toml::Table>().map_err(|e| e.message().trim().replace('\n', ": "))
 }
 
 /// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
@@ -222,6 +239,9 @@ fn read_agent(side: &mut Side, agent: &str) -> crate::error::Result<()> {
         if let Some(over) = read_toml_file(side, &local)? {
             merge_toml(&mut table, over);
         }
+    }
+    if let Err(why) = super::project::refusal(&table) {
+        side.problems.push(format!("{}: {why}", main.display()));
     }
     let mut agent = match table.remove("agent") {
         Some(toml::Value::Table(agent)) => agent,
@@ -254,7 +274,10 @@ fn read_agent(side: &mut Side, agent: &str) -> crate::error::Result<()> {
     side.agent_urls = match agent.remove("urls") {
         Some(toml::Value::Table(urls)) => {
             let mut json = String::new();
-            table_json(&mut json, &urls);
+            if !table_json(&mut json, &urls) {
+                side.problems
+                    .push(format!("{}: [agent] urls holds a time of day, which gptme cannot send", main.display()));
+            }
             Some(json)
         }
         Some(_) => {
@@ -272,10 +295,10 @@ fn read_toml_file(side: &mut Side, path: &Path) -> crate::error::Result<Option<t
         Err(source) if is_out_of_resources(&source) => return Err(Error::OutOfResources { path: path.into(), source }),
         read => read,
     };
-    let parsed = bytes
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "invalid TOML: not UTF-8".to_owned()))
-        .and_then(|text| parse_toml(&text).map_err(|e| format!("invalid TOML: {e}")));
+    let parsed = bytes.map_err(|e| e.to_string()).and_then(|bytes| {
+        let text = decode(&bytes, &path.display().to_string(), &mut side.problems);
+        parse_toml(&text).map_err(|e| format!("invalid TOML: {e}"))
+    });
     Ok(parsed.map_err(|e| side.problems.push(format!("{}: {e}", path.display()))).ok())
 }
 
@@ -292,41 +315,72 @@ fn merge_toml(main: &mut toml::Table, over: toml::Table) {
     }
 }
 
-/// Writes a TOML value as JSON with sorted keys (Flask sorts nested keys too).
-fn toml_json(out: &mut String, v: &toml::Value) {
+/// Writes a TOML value as JSON with sorted keys, as Flask sends it: nested keys sorted too, and
+/// dates as HTTP dates. False when the value holds a time of day without a date, which Flask
+/// cannot send (gptme answers 500); it is written as TOML text then.
+fn toml_json(out: &mut String, v: &toml::Value) -> bool {
     match v {
         toml::Value::String(s) => push_py_str(out, s),
         toml::Value::Integer(i) => out.push_str(&i.to_string()),
         toml::Value::Float(f) => out.push_str(&py_float(*f)),
         toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        toml::Value::Datetime(d) => push_py_str(out, &d.to_string()),
+        toml::Value::Datetime(d) => match http_date(d) {
+            Some(date) => push_py_str(out, &date),
+            None => {
+                push_py_str(out, &d.to_string());
+                return false;
+            }
+        },
         toml::Value::Array(items) => {
             out.push('[');
+            let mut sendable = true;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                toml_json(out, item);
+                sendable &= toml_json(out, item);
             }
             out.push(']');
+            return sendable;
         }
-        toml::Value::Table(t) => table_json(out, t),
+        toml::Value::Table(t) => return table_json(out, t),
     }
+    true
 }
 
-fn table_json(out: &mut String, t: &toml::Table) {
+fn table_json(out: &mut String, t: &toml::Table) -> bool {
     let mut keys: Vec<&String> = t.keys().collect();
     keys.sort();
     out.push('{');
+    let mut sendable = true;
     for (i, k) in keys.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         push_py_str(out, k);
         out.push(':');
-        toml_json(out, &t[k]);
+        sendable &= toml_json(out, &t[k]);
     }
     out.push('}');
+    sendable
+}
+
+/// A TOML date or date-time as Flask's JSON sends a Python `date` or `datetime` (werkzeug's
+/// `http_date`): in UTC (a local date-time taken as UTC), whole seconds, like
+/// `Sun, 27 May 1979 07:32:00 GMT`. None for a time of day alone.
+fn http_date(d: &toml::value::Datetime) -> Option<String> {
+    let date = d.date?;
+    let day = chrono::NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())?;
+    let time = d.time.map_or(chrono::NaiveTime::MIN, |t| {
+        chrono::NaiveTime::from_hms_opt(t.hour.into(), t.minute.into(), t.second.into())
+            .unwrap_or(chrono::NaiveTime::MIN)
+    });
+    let minutes_east = match d.offset {
+        Some(toml::value::Offset::Custom { minutes }) => minutes.into(),
+        _ => 0,
+    };
+    let utc = day.and_time(time) - chrono::Duration::minutes(minutes_east);
+    Some(utc.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 /// Side files are small; anything over this is refused rather than read.
@@ -369,7 +423,13 @@ fn expand_home(p: &str, side: &mut Side) -> PathBuf {
             side.uses_home = true;
             home_dir()?
         } else {
-            user_home(Some(user))?
+            let found = user_home(Some(user));
+            if found.is_none() {
+                // Python's `expanduser` raises for an unknown user: gptme fails to read the
+                // config, and with it its whole list. We read the path as written.
+                side.problems.push(format!("config.toml: {p}: no user {user:?} to expand `~{user}` for"));
+            }
+            found?
         };
         let home = home.to_string_lossy();
         let joined = format!("{}{rest}", home.trim_end_matches('/'));
