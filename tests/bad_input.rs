@@ -153,18 +153,29 @@ fn side_files_are_read_and_refused_as_gptme_reads_and_refuses_them() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     let db = tmp.path().join("db.sqlite3");
-    let agent = tmp.path().join("agent");
-    std::fs::create_dir_all(&agent).unwrap();
-    std::fs::write(
-        agent.join("gptme.toml"),
+    // An agent's directory with this `gptme.toml`; the `config.toml` that names it.
+    let agent = |name: &str, toml: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("gptme.toml"), toml).unwrap();
+        format!("[chat]\nagent = \"{}\"\n", dir.display())
+    };
+    let agent_config = agent(
+        "agent",
         "files = \"README.md\"\n[agent]\nname = \"Bob\"\n[agent.urls]\nborn = 1979-05-27T07:32:00-07:00\nday = 2026-02-03\n",
-    )
-    .unwrap();
-    let agent_config = format!("[chat]\nagent = \"{}\"\n", agent.display());
-    let configs: [(&str, &[u8]); 5] = [
+    );
+    // gptme reads agents' files with tomlkit, which reads TOML 1.1; `config.toml` with tomllib,
+    // which reads TOML 1.0.
+    let agent_1_1_config = agent(
+        "agent-1.1",
+        "[agent]\nname = \"\\x41da\"\nurls = {\n  repo = \"https://r/\",\n  met = 1815-12-10T09:15,\n}\n",
+    );
+    let configs: [(&str, &[u8]); 7] = [
         ("latin-1", b"[chat]\nname = \"caf\xe9 cr\xe8me\"\nworkspace = \"/tmp\"\n"),
         ("in-a-comment", b"# caf\xe9\n[chat]\nname = \"cafe\"\n"),
         ("agent", agent_config.as_bytes()),
+        ("agent-1.1", agent_1_1_config.as_bytes()),
+        ("config-1.1", b"[chat]\nname = \"\\x41\"\n"),
         ("no-such-user", b"[chat]\nworkspace = \"~no-such-user-here/w\"\n"),
         ("mcp", b"[chat]\nname = \"m\"\n[[mcp.servers]]\ncommand = \"x\"\n"),
     ];
@@ -190,6 +201,13 @@ fn side_files_are_read_and_refused_as_gptme_reads_and_refuses_them() {
     assert_eq!(n, 1, "{notes}");
     assert!(notes.contains("files is not a list of strings"), "{notes}");
     assert!(problems(&db, "no-such-user").1.contains("no user \"no-such-user-here\""));
+    let agent_1_1_item = item("agent-1.1");
+    assert_eq!(
+        (&agent_1_1_item["agent_name"], &agent_1_1_item["agent_urls"], problems(&db, "agent-1.1").0),
+        (&"Ada".into(), &serde_json::json!({"met": "Sun, 10 Dec 1815 09:15:00 GMT", "repo": "https://r/"}), 0)
+    );
+    assert_eq!(item("config-1.1")["name"], "config-1.1");
+    assert!(problems(&db, "config-1.1").1.contains("invalid TOML"));
     let (n, notes) = problems(&db, "mcp");
     assert_eq!((n, item("mcp")["name"].as_str()), (1, Some("m")), "{notes}");
     assert!(notes.contains("mcp.servers entry has no name"), "{notes}");

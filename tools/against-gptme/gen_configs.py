@@ -19,12 +19,14 @@ for d in (logs, home, agents, os.path.join(home, 'proj'), os.path.join(out, 'rel
 os.symlink(agents, os.path.join(home, 'agents'))
 
 TEXT = ['"x"', '"My chat"', "'literal \\n'", '""', '"  "', '"naïve ☃"', '"esc \\u00e9\\t"', '"""multi\nline"""',
-        "'''raw\nlines'''", '"a\\\n   b"', '"\\ud800"', '"tab\there"']
+        "'''raw\nlines'''", '"a\\\n   b"', '"\\ud800"', '"tab\there"',
+        # TOML 1.1, which tomlkit (agents' files) reads and tomllib (config.toml) does not
+        '"\\x41da"', '"\\e[1m"']
 PATHS = ['"@log"', '"~"', '"~/proj"', '"~/proj/"', '"/tmp"', '"/tmp/x/../y"', '"rel/dir"', '"."', '""',
          '"/nonexistent/x"', '"~nosuchuser/x"', '"~root"', '"@log/x"', '"~/agents/a1"']
 OTHER = ['42', '0', '-1', '1.5', '0.5', '1e3', 'inf', 'nan', '-0.0', 'true', 'false', '[]', '["a", "b"]', '[1, 2]',
          '{}', '{a = 1}', '{ url = "https://x/" }', '1979-05-27T07:32:00Z', '1979-05-27T07:32:00', '1979-05-27',
-         '07:32:00', '"0.5"', '"1000"', '"abc"', '" 0.25 "', '"1_000"', '2000', '0x10', '"inf"', '"nan"', '1.0']
+         '07:32:00', '07:32', '1979-05-27T07:32', '"0.5"', '"1000"', '"abc"', '" 0.25 "', '"1_000"', '2000', '0x10', '"inf"', '"nan"', '1.0']
 CHAT_KEYS = ['name', 'workspace', 'agent', 'model', 'tools', 'tool_format', 'stream', 'interactive', 'no_confirm',
              'watch_autowake', 'max_tokens', 'context_budget', 'temperature', 'top_p', 'system_prompt',
              'agent_profile', 'allow_hosts', 'gear', 'foo', 'Name', '"name"', "'workspace'"]
@@ -113,6 +115,9 @@ def agent_toml():
             if rng.random() < 0.7:
                 out += '[agent.urls]\n' + ''.join('%s = %s\n' % (k, rng.choice(['"https://%s/"' % k] * 4 + OTHER))
                                                   for k in rng.sample(['dashboard', 'repo', 'b', 'a', '"q k"'], 2))
+            elif rng.random() < 0.5:
+                # TOML 1.1: an inline table over lines, with a trailing comma
+                out += 'urls = {\n  repo = "https://r/",\n  met = %s,\n}\n' % rng.choice(['1815-12-10T09:15', '"x"', '07:32'])
             else:
                 out += 'agent.urls = %s\n' % rng.choice(OTHER)
     elif r < 0.92:

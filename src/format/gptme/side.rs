@@ -222,6 +222,42 @@ fn parse_toml(text: &str) -> Result<toml::Table, String> {
     text.parse::<toml::Table>().map_err(|e| e.message().trim().replace('\n', ": "))
 }
 
+/// TOML as gptme reads an agent's files, with tomlkit: version 1.1 (newlines and a trailing
+/// comma in inline tables, `\xHH` and `\e` escapes, times without seconds), and no byte-order
+/// mark. The table is converted to the types the rest of this module reads.
+fn parse_toml_1_1(text: &str) -> Result<toml::Table, String> {
+    if text.starts_with('\u{feff}') {
+        return Err("a byte-order mark".into());
+    }
+    let table = text.parse::<toml11::Table>().map_err(|e| e.message().trim().replace('\n', ": "))?;
+    Ok(table.into_iter().map(|(k, v)| (k, from_toml_1_1(v))).collect())
+}
+
+fn from_toml_1_1(value: toml11::Value) -> toml::Value {
+    use toml::value::{Date, Datetime, Offset, Time};
+    match value {
+        toml11::Value::String(s) => toml::Value::String(s),
+        toml11::Value::Integer(i) => toml::Value::Integer(i),
+        toml11::Value::Float(f) => toml::Value::Float(f),
+        toml11::Value::Boolean(b) => toml::Value::Boolean(b),
+        toml11::Value::Datetime(d) => toml::Value::Datetime(Datetime {
+            date: d.date.map(|d| Date { year: d.year, month: d.month, day: d.day }),
+            time: d.time.map(|t| Time {
+                hour: t.hour,
+                minute: t.minute,
+                second: t.second.unwrap_or(0),
+                nanosecond: t.nanosecond.unwrap_or(0),
+            }),
+            offset: d.offset.map(|o| match o {
+                toml11::value::Offset::Z => Offset::Z,
+                toml11::value::Offset::Custom { minutes } => Offset::Custom { minutes },
+            }),
+        }),
+        toml11::Value::Array(items) => toml::Value::Array(items.into_iter().map(from_toml_1_1).collect()),
+        toml11::Value::Table(t) => toml::Value::Table(t.into_iter().map(|(k, v)| (k, from_toml_1_1(v))).collect()),
+    }
+}
+
 /// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
 /// working directory when relative), and reads its settings there: the first of `gptme.toml`
 /// and `.github/gptme.toml` that exists, with a `gptme.local.toml` beside it merged over it.
@@ -297,7 +333,7 @@ fn read_toml_file(side: &mut Side, path: &Path) -> crate::error::Result<Option<t
     };
     let parsed = bytes.map_err(|e| e.to_string()).and_then(|bytes| {
         let text = decode(&bytes, &path.display().to_string(), &mut side.problems);
-        parse_toml(&text).map_err(|e| format!("invalid TOML: {e}"))
+        parse_toml_1_1(&text).map_err(|e| format!("invalid TOML: {e}"))
     });
     Ok(parsed.map_err(|e| side.problems.push(format!("{}: {e}", path.display()))).ok())
 }
