@@ -7,6 +7,7 @@ pub mod preview;
 pub mod project;
 pub mod side;
 pub mod time;
+pub mod toml_file;
 
 use std::path::{Path, PathBuf};
 

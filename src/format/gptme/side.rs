@@ -4,8 +4,8 @@
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+use super::toml_file;
 use crate::error::{is_out_of_resources, Error};
-use crate::json::{push_py_str, py_float};
 
 /// Keys gptme's `ChatConfig` (0.35.1) takes in `[chat]`; any other makes gptme fail to load the
 /// conversation, so we note it as a problem. (`env` and `mcp` are top-level tables; `gear` is
@@ -162,7 +162,7 @@ enum Config {
 /// The document's `[chat]` table; None when the file is not TOML as Python's `tomllib` reads
 /// it (TOML 1.0, which has no byte-order mark).
 fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Table> {
-    let parsed = parse_toml(&decode(bytes, "config.toml", problems));
+    let parsed = toml_file::read_1_0(&toml_file::decode(bytes, "config.toml", problems));
     let mut doc = match parsed {
         Ok(doc) => doc,
         Err(e) => {
@@ -199,65 +199,6 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Ta
     })
 }
 
-/// A config file's text as gptme 0.35.1 decodes it: UTF-8, and where the bytes are not, with
-/// U+FFFD for each bad sequence (Python's `errors="replace"`, which Rust's lossy decoding
-/// matches sequence for sequence), a problem noted. gptme tries the locale's codec first;
-/// under a UTF-8 locale, the usual one, that is UTF-8 again.
-fn decode<'a>(bytes: &'a [u8], file: &str, problems: &mut Vec<String>) -> std::borrow::Cow<'a, str> {
-    let text = String::from_utf8_lossy(bytes);
-    if let std::borrow::Cow::Owned(_) = text {
-        problems.push(format!("{file}: not UTF-8 (read with U+FFFD for the bad bytes, as gptme reads it)"));
-    }
-    text
-}
-
-/// TOML as Python's `tomllib` reads it: version 1.0 (the `toml` crate 0.8), and no byte-order
-/// mark, which `tomllib` rejects.
-fn parse_toml(text: &str) -> Result<toml::Table, String> {
-    if text.starts_with('\u{feff}') {
-        return Err("a byte-order mark".into());
-    }
-    // The parser's message may run over lines ("invalid table header\nexpected ..."); a
-    // problem note is one line.
-    text.parse::<toml::Table>().map_err(|e| e.message().trim().replace('\n', ": "))
-}
-
-/// TOML as gptme reads an agent's files, with tomlkit: version 1.1 (newlines and a trailing
-/// comma in inline tables, `\xHH` and `\e` escapes, times without seconds), and no byte-order
-/// mark. The table is converted to the types the rest of this module reads.
-fn parse_toml_1_1(text: &str) -> Result<toml::Table, String> {
-    if text.starts_with('\u{feff}') {
-        return Err("a byte-order mark".into());
-    }
-    let table = text.parse::<toml11::Table>().map_err(|e| e.message().trim().replace('\n', ": "))?;
-    Ok(table.into_iter().map(|(k, v)| (k, from_toml_1_1(v))).collect())
-}
-
-fn from_toml_1_1(value: toml11::Value) -> toml::Value {
-    use toml::value::{Date, Datetime, Offset, Time};
-    match value {
-        toml11::Value::String(s) => toml::Value::String(s),
-        toml11::Value::Integer(i) => toml::Value::Integer(i),
-        toml11::Value::Float(f) => toml::Value::Float(f),
-        toml11::Value::Boolean(b) => toml::Value::Boolean(b),
-        toml11::Value::Datetime(d) => toml::Value::Datetime(Datetime {
-            date: d.date.map(|d| Date { year: d.year, month: d.month, day: d.day }),
-            time: d.time.map(|t| Time {
-                hour: t.hour,
-                minute: t.minute,
-                second: t.second.unwrap_or(0),
-                nanosecond: t.nanosecond.unwrap_or(0),
-            }),
-            offset: d.offset.map(|o| match o {
-                toml11::value::Offset::Z => Offset::Z,
-                toml11::value::Offset::Custom { minutes } => Offset::Custom { minutes },
-            }),
-        }),
-        toml11::Value::Array(items) => toml::Value::Array(items.into_iter().map(from_toml_1_1).collect()),
-        toml11::Value::Table(t) => toml::Value::Table(t.into_iter().map(|(k, v)| (k, from_toml_1_1(v))).collect()),
-    }
-}
-
 /// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
 /// working directory when relative), and reads its settings there: the first of `gptme.toml`
 /// and `.github/gptme.toml` that exists, with a `gptme.local.toml` beside it merged over it.
@@ -273,7 +214,7 @@ fn read_agent(side: &mut Side, agent: &str) -> crate::error::Result<()> {
     let local = main.with_file_name("gptme.local.toml");
     if local.exists() {
         if let Some(over) = read_toml_file(side, &local)? {
-            merge_toml(&mut table, over);
+            toml_file::merge(&mut table, over);
         }
     }
     if let Err(why) = super::project::refusal(&table) {
@@ -310,7 +251,7 @@ fn read_agent(side: &mut Side, agent: &str) -> crate::error::Result<()> {
     side.agent_urls = match agent.remove("urls") {
         Some(toml::Value::Table(urls)) => {
             let mut json = String::new();
-            if !table_json(&mut json, &urls) {
+            if !toml_file::table_json(&mut json, &urls) {
                 side.problems
                     .push(format!("{}: [agent] urls holds a time of day, which gptme cannot send", main.display()));
             }
@@ -332,91 +273,10 @@ fn read_toml_file(side: &mut Side, path: &Path) -> crate::error::Result<Option<t
         read => read,
     };
     let parsed = bytes.map_err(|e| e.to_string()).and_then(|bytes| {
-        let text = decode(&bytes, &path.display().to_string(), &mut side.problems);
-        parse_toml_1_1(&text).map_err(|e| format!("invalid TOML: {e}"))
+        let text = toml_file::decode(&bytes, &path.display().to_string(), &mut side.problems);
+        toml_file::read_1_1(&text).map_err(|e| format!("invalid TOML: {e}"))
     });
     Ok(parsed.map_err(|e| side.problems.push(format!("{}: {e}", path.display()))).ok())
-}
-
-/// `over` merged into `main` as gptme merges a local config: tables key by key, anything else
-/// replaced.
-fn merge_toml(main: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (main.get_mut(&key), value) {
-            (Some(toml::Value::Table(inner)), toml::Value::Table(value)) => merge_toml(inner, value),
-            (_, value) => {
-                main.insert(key, value);
-            }
-        }
-    }
-}
-
-/// Writes a TOML value as JSON with sorted keys, as Flask sends it: nested keys sorted too, and
-/// dates as HTTP dates. False when the value holds a time of day without a date, which Flask
-/// cannot send (gptme answers 500); it is written as TOML text then.
-fn toml_json(out: &mut String, v: &toml::Value) -> bool {
-    match v {
-        toml::Value::String(s) => push_py_str(out, s),
-        toml::Value::Integer(i) => out.push_str(&i.to_string()),
-        toml::Value::Float(f) => out.push_str(&py_float(*f)),
-        toml::Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        toml::Value::Datetime(d) => match http_date(d) {
-            Some(date) => push_py_str(out, &date),
-            None => {
-                push_py_str(out, &d.to_string());
-                return false;
-            }
-        },
-        toml::Value::Array(items) => {
-            out.push('[');
-            let mut sendable = true;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                sendable &= toml_json(out, item);
-            }
-            out.push(']');
-            return sendable;
-        }
-        toml::Value::Table(t) => return table_json(out, t),
-    }
-    true
-}
-
-fn table_json(out: &mut String, t: &toml::Table) -> bool {
-    let mut keys: Vec<&String> = t.keys().collect();
-    keys.sort();
-    out.push('{');
-    let mut sendable = true;
-    for (i, k) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_py_str(out, k);
-        out.push(':');
-        sendable &= toml_json(out, &t[k]);
-    }
-    out.push('}');
-    sendable
-}
-
-/// A TOML date or date-time as Flask's JSON sends a Python `date` or `datetime` (werkzeug's
-/// `http_date`): in UTC (a local date-time taken as UTC), whole seconds, like
-/// `Sun, 27 May 1979 07:32:00 GMT`. None for a time of day alone.
-fn http_date(d: &toml::value::Datetime) -> Option<String> {
-    let date = d.date?;
-    let day = chrono::NaiveDate::from_ymd_opt(date.year.into(), date.month.into(), date.day.into())?;
-    let time = d.time.map_or(chrono::NaiveTime::MIN, |t| {
-        chrono::NaiveTime::from_hms_opt(t.hour.into(), t.minute.into(), t.second.into())
-            .unwrap_or(chrono::NaiveTime::MIN)
-    });
-    let minutes_east = match d.offset {
-        Some(toml::value::Offset::Custom { minutes }) => minutes.into(),
-        _ => 0,
-    };
-    let utc = day.and_time(time) - chrono::Duration::minutes(minutes_east);
-    Some(utc.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
 }
 
 /// Side files are small; anything over this is refused rather than read.
