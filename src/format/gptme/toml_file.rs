@@ -64,7 +64,8 @@ fn from_1_1(value: toml11::Value) -> toml::Value {
 }
 
 /// `over` merged into `main` as gptme merges a local config: tables key by key, anything else
-/// replaced.
+/// replaced. (gptme merges `[[mcp.servers]]` by name instead; that changes no field, only
+/// whether a malformed server split across the two files is counted as a problem.)
 pub fn merge(main: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (main.get_mut(&key), value) {
