@@ -232,12 +232,15 @@ fn crashers_answer_200_with_every_conversation() {
 }
 
 /// A GET sent as written (HTTP clients would resolve `..` in the path first).
-fn raw_get(addr: std::net::SocketAddr, path: &str) -> u16 {
+/// A GET of `path` exactly as written (a client library would normalise `..`): the status and
+/// the body.
+fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
-    answer.split(' ').nth(1).unwrap().parse().unwrap()
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned())
 }
 
 fn scratch_archive() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -542,9 +545,11 @@ fn auth_host_check_cors_health_and_metrics() {
         client().get(proxied.url("/api/v2/conversations")).header("Host", host).send().unwrap().status().as_u16()
     };
     assert_eq!((with_host("GPTME.local:443"), with_host("gptme.local."), with_host("evil.example")), (200, 200, 403));
-    // Without an upstream, other routes are a JSON 404; bad ids a 400 before anything else.
+    // Without an upstream, other routes are a JSON 404; bad ids a 400 before anything else,
+    // but for an encoded `/`, which matches no conversation route of gptme's.
     assert_eq!(open.get("/api/v2/conversations/a").status(), 404);
-    assert_eq!(open.get("/api/v2/conversations/..%2Fetc").status(), 400);
+    assert_eq!(open.get("/api/v2/conversations/..%5Cetc").status(), 400);
+    assert_eq!(open.get("/api/v2/conversations/..%2Fetc").status(), 404);
     assert_eq!(open.get("/api/v2/conversations/").status(), 404, "no id, no conversation: as gptme answers");
     // Other methods on the list are answered as Flask answers them: a JSON 405, and OPTIONS
     // (no CORS preflight here) with the methods allowed.
@@ -727,12 +732,23 @@ fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
     events.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "data: second\n\n");
 
-    // Invalid ids never reach the upstream.
+    // Ids gptme refuses never reach the upstream, and are refused as gptme-server refuses them.
     let before = hits.load(std::sync::atomic::Ordering::SeqCst);
-    for bad in ["..", "a%2F..%2Fb", "x%00", "%5C", &"y".repeat(256)] {
-        assert_eq!(raw_get(server.addr, &format!("/api/v2/conversations/{bad}")), 400, "{bad}");
+    for (bad, why) in [
+        ("..", "Invalid conversation_id"),
+        ("x%00", "Invalid conversation_id"),
+        ("%5C", "Invalid conversation_id"),
+        (&"y".repeat(256), "conversation_id too long"),
+        (&format!("%20{}", "y".repeat(256)), "Invalid conversation_id"),
+    ] {
+        let (status, body) = raw_get(server.addr, &format!("/api/v2/conversations/{bad}"));
+        assert_eq!((status, body), (400, format!("{{\"error\":\"{why}\"}}\n")), "{bad}");
     }
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
+    // A `/` in the id, percent-encoded, matches none of gptme's conversation routes: its router
+    // answers, as the request came.
+    let (status, body) = raw_get(server.addr, "/api/v2/conversations/a%2F..%2Fb");
+    assert_eq!((status, parse(&body)["uri"].as_str()), (418, Some("/api/v2/conversations/a%2F..%2Fb")));
 }
 
 /// Starts `convmeta serve` as a process and waits for its listening line.
@@ -787,7 +803,7 @@ fn switched_protocols_are_forwarded() {
         assert_eq!(echoed, message.as_bytes());
     }
     // A plain request to the same route is forwarded as one.
-    assert_eq!(raw_get(server.addr, "/preview/6080/websockify"), 400);
+    assert_eq!(raw_get(server.addr, "/preview/6080/websockify").0, 400);
 }
 
 /// A stand-in upstream speaking raw HTTP/1.1: a thread per connection reads the request's head

@@ -116,16 +116,20 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// The conversation a path names (`/api/v2/conversations/<id>[/…]`), percent-decoded:
-/// Some(Ok(id)), Some(Err(())) for an id gptme would reject, None for other paths (an empty
-/// segment names no conversation: gptme answers 404 for `/api/v2/conversations/`).
-pub fn conversation_id(path: &str) -> Option<std::result::Result<String, ()>> {
+/// The conversation a path names (`/api/v2/conversations/<id>[/…]`), percent-decoded as
+/// werkzeug decodes it (bytes that are not UTF-8 as U+FFFD): Some(Ok(id)), Some(Err(why)) for
+/// an id gptme refuses, with the error it gives, and None for other paths. An id that decodes
+/// to hold a `/` is None too: gptme's router then matches no conversation route (404), and the
+/// request goes to it as it came. An empty segment names no conversation either: gptme answers
+/// 404 for `/api/v2/conversations/`.
+pub fn conversation_id(path: &str) -> Option<std::result::Result<String, &'static str>> {
     let rest = path.strip_prefix("/api/v2/conversations/")?;
     let raw = rest.split('/').next().filter(|raw| !raw.is_empty())?;
-    Some(match percent_encoding::percent_decode_str(raw).decode_utf8() {
-        Ok(id) if gptme::is_valid_id(&id) => Ok(id.into_owned()),
-        _ => Err(()),
-    })
+    let id = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    if id.contains('/') {
+        return None;
+    }
+    Some(if gptme::is_valid_id(&id) { Ok(id.into_owned()) } else { Err(gptme::id_refusal(&id)) })
 }
 
 /// A request to switch protocols (a WebSocket, as gptme-server's preview proxy takes them).
@@ -143,7 +147,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
     // Taken before the request is forwarded: the client's side of a switched connection.
     let client_side = is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let id = match conversation_id(request.uri().path()) {
-        Some(Err(())) => return json_error(StatusCode::BAD_REQUEST, "Invalid conversation id"),
+        Some(Err(why)) => return json_error(StatusCode::BAD_REQUEST, why),
         Some(Ok(id)) => Some(id),
         None => None,
     };
@@ -325,9 +329,13 @@ mod tests {
         assert_eq!(conversation_id("/api/v2/conversations"), None);
         assert_eq!(conversation_id("/api/v2/other"), None);
         assert_eq!(conversation_id("/api/v2/conversations/"), None);
-        for bad in ["..", "a%2Fb", "a%5Cb", "a%00b", "%2E%2E", "%FF"] {
-            assert_eq!(conversation_id(&format!("/api/v2/conversations/{bad}")), Some(Err(())), "{bad}");
+        for bad in ["..", "a%5Cb", "a%00b", "%2E%2E"] {
+            let named = conversation_id(&format!("/api/v2/conversations/{bad}"));
+            assert_eq!(named, Some(Err("Invalid conversation_id")), "{bad}");
         }
-        assert_eq!(conversation_id(&format!("/api/v2/conversations/{}", "x".repeat(256))), Some(Err(())));
+        let long = format!("/api/v2/conversations/{}", "x".repeat(256));
+        assert_eq!(conversation_id(&long), Some(Err("conversation_id too long")));
+        assert_eq!(conversation_id("/api/v2/conversations/%FF"), Some(Ok("\u{fffd}".into())));
+        assert_eq!(conversation_id("/api/v2/conversations/a%2Fb/messages"), None);
     }
 }

@@ -98,6 +98,17 @@ pub fn is_valid_id(id: &str) -> bool {
         && !id.chars().any(char::is_control)
 }
 
+/// The error gptme-server gives for an id [`is_valid_id`] refuses: its checks run in order,
+/// and only length has its own message (text edged with whitespace fails before it).
+pub fn id_refusal(id: &str) -> &'static str {
+    let trimmed = id.trim_matches(|c: char| preview::is_py_space(c as u32));
+    if !trimmed.is_empty() && trimmed.len() == id.len() && id.len() > 255 {
+        "conversation_id too long"
+    } else {
+        "Invalid conversation_id"
+    }
+}
+
 /// What a stat says, for telling whether a file changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {
