@@ -444,7 +444,12 @@ async fn other_method(method: Method, allow: &'static str) -> Response {
     let mut r = if method == Method::OPTIONS {
         StatusCode::OK.into_response()
     } else {
-        json_error(StatusCode::METHOD_NOT_ALLOWED, "The method is not allowed for the requested URL.")
+        // Byte for byte gptme-server's answer (its handler of HTTP errors writes
+        // `flask.json.dumps`: a space after the colon, no newline); the `Allow` header is ours.
+        let body = r#"{"error": "The method is not allowed for the requested URL."}"#;
+        let mut r = (StatusCode::METHOD_NOT_ALLOWED, body).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
     };
     r.headers_mut().insert(header::ALLOW, allow);
     r
