@@ -208,9 +208,15 @@ fn answers_are_compressed_for_clients_that_take_it() {
     let not_modified =
         client().get(&url).header("Accept-Encoding", "gzip").header("If-None-Match", tag).send().unwrap();
     assert_eq!(not_modified.status(), 304);
-    // A small answer goes as it is.
+    // A small answer goes as it is. Every answer names `Accept-Encoding` in `Vary`, as
+    // flask-compress does, the uncompressed ones too, so a cache keeps them apart.
     let small = client().get(server.url("/api/v2/conversations?q=no-such-thing")).header("Accept-Encoding", "gzip");
-    assert!(small.send().unwrap().headers().get("content-encoding").is_none());
+    let small = small.send().unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+    let bad = client().get(server.url("/api/v2/conversations?limit=x")).send().unwrap();
+    for answer in [&small, &not_modified, &bad] {
+        assert_eq!(answer.headers()["vary"].to_str().unwrap().to_ascii_lowercase(), "accept-encoding");
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ use axum::Router;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use forward::{check_upstream, UpstreamCheck};
 pub use list::Params;
@@ -244,6 +245,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         // As gptme-server (flask-compress): bodies of 500 bytes or more in the best encoding the
         // client takes. Not the forwarded routes: the upstream compresses those itself.
         .route_layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(500))))
+        // flask-compress marks every answer as varying with `Accept-Encoding`, compressed or not
+        // (a 304, an error, a body too small to compress): so a cache keeps them apart.
+        .route_layer(SetResponseHeaderLayer::if_not_present(header::VARY, HeaderValue::from_static("Accept-Encoding")))
         .fallback(forward::handler)
         .layer(middleware::from_fn_with_state(state.clone(), guard));
     let app = Router::new()
