@@ -71,6 +71,17 @@ impl Archive {
     fn item(&self, id: &str) -> serde_json::Value {
         crate::util::parse(&self.index.show(id).unwrap())
     }
+
+    /// The index as an earlier build of `schema` left it (its rows changed by `stored`, SQL that
+    /// writes what that build wrote), opened by this build: migrated, not yet refreshed.
+    fn as_left_by_schema(&self, schema: u32, stored: &str) -> Index {
+        let db = self.index.store().path().to_path_buf();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(stored).unwrap();
+        crate::util::set_schema_back(&conn, schema);
+        drop(conn);
+        Index::open(&self.logs, &db).unwrap()
+    }
 }
 
 /// Appends `bytes` in up to `pieces` random pieces (cuts inside lines too), refreshing after
@@ -575,11 +586,7 @@ fn an_index_of_schema_8_reads_side_files_again_once() {
     let a = archive();
     a.append("c", b"{\"role\": \"user\", \"content\": \"hi\"}\n");
     a.settle();
-    let db = a.index.store().path().to_path_buf();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    crate::util::set_schema_back(&conn, 8);
-    drop(conn);
-    let upgraded = Index::open(&a.logs, &db).unwrap();
+    let upgraded = a.as_left_by_schema(8, "");
     let stats = upgraded.refresh().unwrap();
     assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (0, 1, 0), "{stats:?}");
     assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
@@ -601,15 +608,10 @@ fn an_index_of_schema_9_reads_logs_again_once() {
         assert!(rendered.contains(expected), "{expected} in {rendered}");
     }
     // What an earlier build stored.
-    let db = a.index.store().path().to_path_buf();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
+    let upgraded = a.as_left_by_schema(
+        9,
         "UPDATE conversations SET item_json = replace(replace(item_json, '\"deep\"', '\"a\"'), '\"total_input_tokens\":0,', '\"total_input_tokens\":7,')",
-    )
-    .unwrap();
-    crate::util::set_schema_back(&conn, 9);
-    drop(conn);
-    let upgraded = Index::open(&a.logs, &db).unwrap();
+    );
     let stats = upgraded.refresh().unwrap();
     assert_eq!((stats.full_scans, stats.unchanged), (1, 0), "{stats:?}");
     assert_eq!(upgraded.show("c").unwrap(), rendered);
@@ -628,15 +630,10 @@ fn an_index_of_schema_10_reads_side_files_again_once() {
     let rendered = a.index.show("c").unwrap();
     assert!(rendered.contains(r#""name":"caf\ufffd""#), "{rendered}");
     // What an earlier build stored.
-    let db = a.index.store().path().to_path_buf();
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
+    let upgraded = a.as_left_by_schema(
+        10,
         r#"UPDATE conversations SET item_json = replace(item_json, '"name":"caf\ufffd"', '"name":"c"')"#,
-    )
-    .unwrap();
-    crate::util::set_schema_back(&conn, 10);
-    drop(conn);
-    let upgraded = Index::open(&a.logs, &db).unwrap();
+    );
     let stats = upgraded.refresh().unwrap();
     assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (1, 0, 0), "{stats:?}");
     assert_eq!(upgraded.show("c").unwrap(), rendered);
@@ -656,14 +653,12 @@ fn halfway_floats_render_as_python_and_older_rows_are_rebuilt() {
     let rendered = a.index.show("c").unwrap();
     assert!(rendered.contains("\"modified\":1763630067.0039062,"), "{rendered}");
 
-    let db = a.index.store().path().to_path_buf();
     for old_schema in [1, 2] {
         // What an earlier build stored: the other digit.
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("UPDATE conversations SET item_json = replace(item_json, '0039062', '0039063');").unwrap();
-        crate::util::set_schema_back(&conn, old_schema);
-        drop(conn);
-        let upgraded = Index::open(&a.logs, &db).unwrap();
+        let upgraded = a.as_left_by_schema(
+            old_schema,
+            "UPDATE conversations SET item_json = replace(item_json, '0039062', '0039063');",
+        );
         let stats = upgraded.refresh().unwrap();
         assert_eq!((stats.full_scans, stats.unchanged), (1, 0), "from schema {old_schema}: {stats:?}");
         assert_eq!(upgraded.show("c").unwrap(), rendered, "from schema {old_schema}");
