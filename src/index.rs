@@ -162,9 +162,7 @@ impl Index {
             let hit = match &needle {
                 None => true,
                 Some(n) => {
-                    row.name.to_lowercase().contains(n)
-                        || row.id.to_lowercase().contains(n)
-                        || row.preview.as_deref().is_some_and(|p| p.to_lowercase().contains(n))
+                    crate::format::gptme::search_hit(n, &row.id, &row.name, row.preview.as_deref(), &row.item_json)
                 }
             };
             if !hit {

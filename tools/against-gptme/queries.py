@@ -11,7 +11,8 @@ port, seed = int(sys.argv[1]), int(sys.argv[2])
 rng = random.Random(seed)
 app = create_app(); client = app.test_client()
 limits = ['', '1', '5', '+5', ' 7 ', '1_0', '0x10', 'abc', '-1', '0', '1e3', '\uff11\uff12', '\u0661\u0662', '2000', '3.0', '00012', '1__0', '_1']
-qs = ['', ' ', 'chat', 'CHAT', ' conv ', 'é', 'x y', '%', '\u3000c', 'zzz', 'test']
+# U+FFFD: what a lone surrogate in a preview must not match (the stored text holds U+FFFD for it).
+qs = ['', ' ', 'chat', 'CHAT', ' conv ', 'é', 'x y', '%', '\u3000c', 'zzz', 'test', '\ufffd', 'd\ufffd']
 flags = ['', '1', 'true', 'yes', 'no', 'TRUE', '0']
 # Cursors: numbers as Python's float reads them, composite ones, and broken ones.
 cursors = ['', 'abc', '1767225600', ' 1767225600.5 ', '1_767_225_600', '1e9', 'inf', '-inf', 'nan', 'Infinity|x',

@@ -75,6 +75,42 @@ pub fn search_needle(q: &str) -> Option<String> {
     (!q.is_empty()).then(|| q.to_lowercase())
 }
 
+/// Whether a conversation matches gptme's search: `needle` (from [`search_needle`]) in its
+/// name, id or preview, lowercased. `preview` is the stored text; `item_json` the served item,
+/// which alone tells a lone surrogate (stored as U+FFFD) from a real U+FFFD.
+pub fn search_hit(needle: &str, id: &str, name: &str, preview: Option<&str>, item_json: &str) -> bool {
+    if name.to_lowercase().contains(needle) || id.to_lowercase().contains(needle) {
+        return true;
+    }
+    let Some(preview) = preview else { return false };
+    if !(needle.contains('\u{FFFD}') && preview.contains('\u{FFFD}')) {
+        return preview.to_lowercase().contains(needle);
+    }
+    // Python lowers a lone surrogate to itself, and no needle holds one (a query is decoded
+    // with errors="replace"), so a match lies between them.
+    let Some(exact) = item_preview(item_json) else { return false };
+    exact.split(|&cp| (0xD800..0xE000).contains(&cp)).any(|run| {
+        let run: String = run.iter().filter_map(|&cp| char::from_u32(cp)).collect();
+        run.to_lowercase().contains(needle)
+    })
+}
+
+/// The preview's code points as the item holds them, lone surrogates kept.
+fn item_preview(item_json: &str) -> Option<Vec<u32>> {
+    let mut sc = crate::json::Scanner::new(item_json.as_bytes());
+    let mut preview = None;
+    sc.object(|sc, key| {
+        if key.is("last_message_preview") && sc.peek()? == crate::json::Kind::String {
+            preview = Some(sc.string()?.code_points().collect());
+            Ok(())
+        } else {
+            sc.skip()
+        }
+    })
+    .ok()?;
+    preview
+}
+
 /// gptme hides its test and temporary conversations from user listings.
 pub fn is_hidden(id: &str) -> bool {
     id.starts_with("tmp") || id.starts_with("test-") || id.contains("gptme-evals-")
@@ -255,5 +291,23 @@ mod tests {
         std::fs::create_dir_all(home.join(".local/share/gptme")).unwrap();
         assert_eq!(data(None, true), home.join(".local/share/gptme"));
         assert_eq!(data_dir_with(None, None, false), None);
+    }
+
+    /// As Python's `needle in preview.lower()`: a lone surrogate is stored as U+FFFD, but only
+    /// a real U+FFFD is found by a search for one (`q=%FF` asks for one).
+    #[test]
+    fn a_search_tells_a_lone_surrogate_from_the_replacement_character() {
+        let hit = |needle: &str, preview_json: &str| {
+            let item = format!(r#"{{"id": "c", "last_message_preview": {preview_json}, "name": "c"}}"#);
+            let preview = crate::json::Scanner::new(preview_json.as_bytes()).string().unwrap().decode_lossy();
+            search_hit(needle, "c", "c", Some(&preview), &item)
+        };
+        assert!(!hit("\u{FFFD}", r#""W\ud800x""#));
+        assert!(!hit("w\u{FFFD}", r#""W\ud800x""#));
+        assert!(hit("w", r#""W\ud800x""#));
+        assert!(hit("\u{FFFD}", r#""W\ud800x\ufffd""#));
+        assert!(hit("x\u{FFFD}", r#""W\udc00X\ufffd""#));
+        assert!(hit("w\u{FFFD}", "\"W\u{FFFD}\""));
+        assert!(!hit("\u{FFFD}", r#""W""#));
     }
 }
