@@ -139,6 +139,11 @@ fn every_recorded_request_of_the_main_archive() {
         patched_body(&r, "q-detail"),
         "q-detail byte for byte"
     );
+    // A preview's lone surrogate ("bad \ud83d end") is stored as U+FFFD, but to gptme's search
+    // it is no U+FFFD (what werkzeug makes of `%FF`).
+    assert!(server.get("/api/v2/conversations?q=bad%20").text().unwrap().contains(r"bad \ud83d end"));
+    assert_eq!(server.get("/api/v2/conversations?q=%FF").text().unwrap(), "[]\n");
+    assert_eq!(server.get("/api/v2/conversations?q=d%20%EF%BF%BD").text().unwrap(), "[]\n");
 }
 
 #[test]
