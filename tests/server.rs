@@ -219,7 +219,12 @@ fn answers_are_compressed_for_clients_that_take_it() {
     let small = small.send().unwrap();
     assert!(small.headers().get("content-encoding").is_none());
     let bad = client().get(server.url("/api/v2/conversations?limit=x")).send().unwrap();
-    for answer in [&small, &not_modified, &bad] {
+    // And the answers made before any route: a refused id, a refused `Host`.
+    let refused_id = client().get(server.url("/api/v2/conversations/a..b")).send().unwrap();
+    assert_eq!(refused_id.status(), 400);
+    let refused_host = client().get(&url).header("Host", "elsewhere.example").send().unwrap();
+    assert_eq!(refused_host.status(), 403);
+    for answer in [&small, &not_modified, &bad, &refused_id, &refused_host] {
         assert_eq!(answer.headers()["vary"].to_str().unwrap().to_ascii_lowercase(), "accept-encoding");
     }
 }

@@ -245,11 +245,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         // As gptme-server (flask-compress): bodies of 500 bytes or more in the best encoding the
         // client takes. Not the forwarded routes: the upstream compresses those itself.
         .route_layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(500))))
-        // flask-compress marks every answer as varying with `Accept-Encoding`, compressed or not
-        // (a 304, an error, a body too small to compress): so a cache keeps them apart.
-        .route_layer(SetResponseHeaderLayer::if_not_present(header::VARY, HeaderValue::from_static("Accept-Encoding")))
         .fallback(forward::handler)
-        .layer(middleware::from_fn_with_state(state.clone(), guard));
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        // flask-compress marks every answer of gptme-server as varying with `Accept-Encoding`,
+        // compressed or not (a 304, an error, a refused token or id), so a cache keeps them
+        // apart: ours too. A forwarded answer keeps the upstream's.
+        .layer(SetResponseHeaderLayer::if_not_present(header::VARY, HeaderValue::from_static("Accept-Encoding")));
     let app = Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
