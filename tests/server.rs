@@ -769,6 +769,12 @@ fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
     // answers, as the request came.
     let (status, body) = raw_get(server.addr, "/api/v2/conversations/a%2F..%2Fb");
     assert_eq!((status, parse(&body)["uri"].as_str()), (418, Some("/api/v2/conversations/a%2F..%2Fb")));
+    // Every path goes as it came, as werkzeug reads it: no `..` or `%2e%2e` resolved, no `\`
+    // taken for `/` (a browser's URL parser does those; gptme-server does not).
+    for path in ["/api/v2/x/../config", "/api/v2/conversations/a/workspace/%2e%2e/x", "/api/v2/x\\y/./z"] {
+        let (status, body) = raw_get(server.addr, path);
+        assert_eq!((status, parse(&body)["uri"].as_str()), (418, Some(path)), "{path}");
+    }
 }
 
 /// Starts `convmeta serve` as a process and waits for its listening line.

@@ -6,48 +6,77 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{json_error, not_found, AppState};
 use crate::error::{Error, Result};
 use crate::format::gptme;
 
 pub struct Upstream {
+    /// `http://host:port` and any path prefix, without a trailing `/`.
     base: String,
     host: HeaderValue,
-    client: reqwest::Client,
+    client: Client<HttpConnector, Body>,
 }
+
+/// Why a request to the upstream got no answer.
+type SendError = hyper_util::client::legacy::Error;
 
 impl Upstream {
     pub fn new(url: &str) -> Result<Upstream> {
         let bad = |why: &str| Error::Upstream { url: url.into(), why: why.into() };
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| bad(&format!("{e} (it takes a URL such as http://127.0.0.1:5700)")))?;
-        // gptme-server speaks plain HTTP, and it writes the same logs, so it runs on this
-        // machine: this build has no TLS to offer it.
-        if parsed.scheme() != "http" {
-            return Err(bad("must be an http:// URL (gptme-server serves plain HTTP on this machine)"));
+        let example = "it takes a URL such as http://127.0.0.1:5700";
+        let parsed: Uri = url.parse().map_err(|e| bad(&format!("{e} ({example})")))?;
+        match parsed.scheme_str() {
+            Some("http") => {}
+            None => return Err(bad(&format!("no scheme ({example})"))),
+            // gptme-server speaks plain HTTP, and it writes the same logs, so it runs on this
+            // machine: this build has no TLS to offer it.
+            Some(_) => return Err(bad("must be an http:// URL (gptme-server serves plain HTTP on this machine)")),
         }
-        let host = match (parsed.host_str(), parsed.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => return Err(bad("has no host")),
+        let host = match parsed.authority() {
+            Some(a) if !a.host().is_empty() => a.as_str().rsplit('@').next().unwrap_or_default().to_string(),
+            _ => return Err(bad("has no host")),
         };
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|e| bad(&e.to_string()))?;
+        let port = host.strip_prefix(parsed.host().unwrap_or_default()).and_then(|p| p.strip_prefix(':'));
+        if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err(bad("has an invalid port"));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
         Ok(Upstream {
             base: url.trim_end_matches('/').to_string(),
             host: HeaderValue::from_str(&host).map_err(|e| bad(&e.to_string()))?,
-            client,
+            client: Client::builder(TokioExecutor::new()).build(connector),
         })
+    }
+
+    /// The upstream's URI for a request's path and query, as they came: nothing is resolved or
+    /// re-encoded, so gptme-server sees what the client sent.
+    fn uri(&self, path_and_query: &str) -> std::result::Result<Uri, String> {
+        format!("{}{path_and_query}", self.base).parse().map_err(|e: axum::http::uri::InvalidUri| e.to_string())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Body,
+    ) -> std::result::Result<hyper::Response<hyper::body::Incoming>, SendError> {
+        let mut request = hyper::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        self.client.request(request).await
     }
 }
 
@@ -74,19 +103,34 @@ pub fn check_upstream(
 ) -> Result<impl std::future::Future<Output = UpstreamCheck> + Send + 'static> {
     let upstream = Upstream::new(url)?;
     Ok(async move {
-        let get = |path: &str| {
-            let request = upstream.client.get(format!("{}{path}", upstream.base)).timeout(Duration::from_secs(2));
-            match &token {
-                Some(token) => request.bearer_auth(token),
-                None => request,
+        let get = |path: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, upstream.host.clone());
+            if let Some(value) = token.as_ref().and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+                headers.insert(header::AUTHORIZATION, value);
             }
-            .send()
+            let upstream = &upstream;
+            async move {
+                let uri = upstream.uri(path)?;
+                let asked = upstream.send(Method::GET, uri, headers, Body::empty());
+                let answer = tokio::time::timeout(Duration::from_secs(2), asked)
+                    .await
+                    .map_err(|_| "no answer within 2 s".to_string())?
+                    .map_err(|e| root_cause(&e))?;
+                let status = answer.status();
+                let body = tokio::time::timeout(Duration::from_secs(2), answer.into_body().collect())
+                    .await
+                    .ok()
+                    .and_then(|b| b.ok())
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                Ok::<_, String>((status, body))
+            }
         };
-        let root = match get("/api/v2").await {
-            Ok(root) => root,
-            Err(e) => return UpstreamCheck::Unreachable(root_cause(&e)),
+        let body = match get("/api/v2").await {
+            Ok((_, body)) => body,
+            Err(why) => return UpstreamCheck::Unreachable(why),
         };
-        let body = root.bytes().await.unwrap_or_default();
         let Some(version) = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("version").and_then(|v| v.as_str()).map(str::to_owned))
@@ -94,9 +138,9 @@ pub fn check_upstream(
             return UpstreamCheck::NotGptme;
         };
         match get("/api/v2/user").await {
-            Ok(user) if user.status() == StatusCode::UNAUTHORIZED => UpstreamCheck::Refuses { version },
+            Ok((StatusCode::UNAUTHORIZED, _)) => UpstreamCheck::Refuses { version },
             Ok(_) => UpstreamCheck::Gptme(version),
-            Err(e) => UpstreamCheck::Unreachable(root_cause(&e)),
+            Err(why) => UpstreamCheck::Unreachable(why),
         }
     })
 }
@@ -156,7 +200,10 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let (parts, body) = request.into_parts();
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("{}{}", upstream.base, path_and_query);
+    let uri = match upstream.uri(path_and_query) {
+        Ok(uri) => uri,
+        Err(why) => return json_error(StatusCode::BAD_GATEWAY, &format!("cannot forward {path_and_query}: {why}")),
+    };
 
     let mut headers = HeaderMap::new();
     for (name, value) in &parts.headers {
@@ -181,19 +228,12 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
                 headers.insert(name, value.clone());
             }
         }
-        return switch_protocols(upstream, parts.method, &url, headers, client_side).await;
+        return switch_protocols(upstream, parts.method, uri, headers, client_side).await;
     }
 
-    let sent = upstream
-        .client
-        .request(parts.method.clone(), &url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-        .send()
-        .await;
-    let answer = match sent {
+    let answer = match upstream.send(parts.method.clone(), uri.clone(), headers, body).await {
         Ok(a) => a,
-        Err(e) => return unreachable(&url, &e),
+        Err(e) => return unreachable(&uri, &e),
     };
     let refresh = id.filter(|_| changes).map(|id| (state.clone(), id));
     if let Some((state, id)) = &refresh {
@@ -209,7 +249,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
     // Stream the body through as it arrives, until it ends or the server stops (an event stream
     // never ends on its own); then read the conversation once more (a streamed reply may write
     // as it goes).
-    let mut stream = answer.bytes_stream();
+    let mut stream = answer.into_body().into_data_stream();
     let stopping = state.stopping();
     let body = async_stream(move |tx| async move {
         tokio::pin!(stopping);
@@ -235,13 +275,13 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
 async fn switch_protocols(
     upstream: &Upstream,
     method: Method,
-    url: &str,
+    uri: Uri,
     headers: HeaderMap,
     client_side: hyper::upgrade::OnUpgrade,
 ) -> Response {
-    let answer = match upstream.client.request(method, url).headers(headers).send().await {
+    let mut answer = match upstream.send(method, uri.clone(), headers, Body::empty()).await {
         Ok(a) => a,
-        Err(e) => return unreachable(url, &e),
+        Err(e) => return unreachable(&uri, &e),
     };
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
@@ -251,33 +291,32 @@ async fn switch_protocols(
         }
     }
     if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let body = Body::from_stream(answer.bytes_stream());
+        let body = Body::new(answer.into_body());
         return response.body(body).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"));
     }
+    let upstream_side = hyper::upgrade::on(&mut answer);
     tokio::spawn(async move {
-        let (client, upstream) = match (client_side.await, answer.upgrade().await) {
+        let (client, upstream) = match (client_side.await, upstream_side.await) {
             (Ok(client), Ok(upstream)) => (client, upstream),
             (client, upstream) => {
                 tracing::warn!(client = client.is_ok(), upstream = upstream.is_ok(), "switching protocols failed");
                 return;
             }
         };
-        let mut client = hyper_util::rt::TokioIo::new(client);
-        let mut upstream = upstream;
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
     });
     response.body(Body::empty()).unwrap_or_else(|_| json_error(StatusCode::BAD_GATEWAY, "bad upstream response"))
 }
 
-fn unreachable(url: &str, e: &reqwest::Error) -> Response {
+fn unreachable(uri: &Uri, e: &SendError) -> Response {
     let cause = root_cause(e);
-    tracing::warn!(url, error = cause, "upstream unreachable");
+    tracing::warn!(url = %uri, error = cause, "upstream unreachable");
     json_error(StatusCode::BAD_GATEWAY, &format!("upstream gptme-server unreachable: {cause}"))
 }
 
-/// The innermost cause of a failed request ("Connection refused (os error 111)"): reqwest's own
-/// message says only that sending failed.
-fn root_cause(e: &reqwest::Error) -> String {
+/// The innermost cause of a failed request ("Connection refused (os error 111)"): the client's
+/// own message says only that sending failed.
+fn root_cause(e: &SendError) -> String {
     let mut cause: &dyn std::error::Error = e;
     while let Some(inner) = cause.source() {
         cause = inner;
@@ -296,7 +335,7 @@ fn refresh_later(state: Arc<AppState>, id: String) {
 /// A body fed by a task through a small channel, so the task can act when the stream ends.
 fn async_stream<F, Fut>(produce: F) -> Body
 where
-    F: FnOnce(tokio::sync::mpsc::Sender<reqwest::Result<axum::body::Bytes>>) -> Fut,
+    F: FnOnce(tokio::sync::mpsc::Sender<hyper::Result<Bytes>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(8);
@@ -305,8 +344,8 @@ where
 }
 
 fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<reqwest::Result<axum::body::Bytes>>,
-) -> impl futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> {
+    mut rx: tokio::sync::mpsc::Receiver<hyper::Result<Bytes>>,
+) -> impl futures_util::Stream<Item = hyper::Result<Bytes>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -316,8 +355,23 @@ mod tests {
 
     #[test]
     fn upstreams_are_plain_http() {
-        assert!(Upstream::new("http://127.0.0.1:5701").is_ok());
-        for bad in ["https://127.0.0.1:5701", "ftp://x", "127.0.0.1:5701", "http://"] {
+        for (good, host) in [
+            ("http://127.0.0.1:5701", "127.0.0.1:5701"),
+            ("http://[::1]:5701/", "[::1]:5701"),
+            ("http://localhost", "localhost"),
+            ("http://me@localhost:5701/gptme/", "localhost:5701"),
+        ] {
+            assert_eq!(Upstream::new(good).map(|u| u.host).ok(), Some(HeaderValue::from_static(host)), "{good}");
+        }
+        for bad in [
+            "https://127.0.0.1:5701",
+            "ftp://x",
+            "127.0.0.1:5701",
+            "http://",
+            "http://:80",
+            "http://h:99999",
+            "http:// h",
+        ] {
             assert!(Upstream::new(bad).is_err(), "{bad}");
         }
     }
