@@ -62,6 +62,10 @@ impl Upstream {
     /// The upstream's URI for a request's path and query, as they came: nothing is resolved or
     /// re-encoded, so gptme-server sees what the client sent.
     fn uri(&self, path_and_query: &str) -> std::result::Result<Uri, String> {
+        if !path_and_query.starts_with('/') {
+            // `OPTIONS *` asks about the server itself, not a resource: nothing to forward.
+            return Err("only paths are forwarded".into());
+        }
         format!("{}{path_and_query}", self.base).parse().map_err(|e: axum::http::uri::InvalidUri| e.to_string())
     }
 
@@ -202,7 +206,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri = match upstream.uri(path_and_query) {
         Ok(uri) => uri,
-        Err(why) => return json_error(StatusCode::BAD_GATEWAY, &format!("cannot forward {path_and_query}: {why}")),
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, &format!("cannot forward {path_and_query}: {why}")),
     };
 
     let mut headers = HeaderMap::new();
@@ -374,6 +378,15 @@ mod tests {
         ] {
             assert!(Upstream::new(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn paths_are_forwarded_as_they_came() {
+        let upstream = Upstream::new("http://127.0.0.1:5701/gptme/").unwrap();
+        for path in ["/a/../b?x=%2e%2e", "/c/%2E/d\\e", "/"] {
+            assert_eq!(upstream.uri(path).unwrap().to_string(), format!("http://127.0.0.1:5701/gptme{path}"));
+        }
+        assert!(upstream.uri("*").is_err(), "OPTIONS * names no path");
     }
 
     #[test]
