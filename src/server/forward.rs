@@ -82,6 +82,25 @@ impl Upstream {
         *request.headers_mut() = headers;
         self.client.request(request).await
     }
+
+    /// A GET of one of gptme-server's own paths, with the token if there is one: its status and
+    /// body within two seconds each, or why not.
+    async fn get(&self, path: &str, token: Option<&str>) -> std::result::Result<(StatusCode, Bytes), String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, self.host.clone());
+        if let Some(value) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        let within = Duration::from_secs(2);
+        let asked = self.send(Method::GET, self.uri(path)?, headers, Body::empty());
+        let answer = tokio::time::timeout(within, asked)
+            .await
+            .map_err(|_| format!("no answer within {} s", within.as_secs()))?
+            .map_err(|e| root_cause(&e))?;
+        let status = answer.status();
+        let body = tokio::time::timeout(within, answer.into_body().collect()).await.ok().and_then(|b| b.ok());
+        Ok((status, body.map(|b| b.to_bytes()).unwrap_or_default()))
+    }
 }
 
 /// What the gptme-server at `--upstream` answered when asked at start.
@@ -107,31 +126,8 @@ pub fn check_upstream(
 ) -> Result<impl std::future::Future<Output = UpstreamCheck> + Send + 'static> {
     let upstream = Upstream::new(url)?;
     Ok(async move {
-        let get = |path: &'static str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::HOST, upstream.host.clone());
-            if let Some(value) = token.as_ref().and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) {
-                headers.insert(header::AUTHORIZATION, value);
-            }
-            let upstream = &upstream;
-            async move {
-                let uri = upstream.uri(path)?;
-                let asked = upstream.send(Method::GET, uri, headers, Body::empty());
-                let answer = tokio::time::timeout(Duration::from_secs(2), asked)
-                    .await
-                    .map_err(|_| "no answer within 2 s".to_string())?
-                    .map_err(|e| root_cause(&e))?;
-                let status = answer.status();
-                let body = tokio::time::timeout(Duration::from_secs(2), answer.into_body().collect())
-                    .await
-                    .ok()
-                    .and_then(|b| b.ok())
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                Ok::<_, String>((status, body))
-            }
-        };
-        let body = match get("/api/v2").await {
+        let token = token.as_deref();
+        let body = match upstream.get("/api/v2", token).await {
             Ok((_, body)) => body,
             Err(why) => return UpstreamCheck::Unreachable(why),
         };
@@ -141,7 +137,7 @@ pub fn check_upstream(
         else {
             return UpstreamCheck::NotGptme;
         };
-        match get("/api/v2/user").await {
+        match upstream.get("/api/v2/user", token).await {
             Ok((StatusCode::UNAUTHORIZED, _)) => UpstreamCheck::Refuses { version },
             Ok(_) => UpstreamCheck::Gptme(version),
             Err(why) => UpstreamCheck::Unreachable(why),
