@@ -294,7 +294,7 @@ fn readers_beside_a_refreshing_writer_never_see_a_torn_refresh() {
 #[test]
 fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
     let r = restore("archive");
-    let sql_on = SqlConfig { enabled: true, timeout: Duration::from_millis(200), max_rows: 5 };
+    let sql_on = SqlConfig { enabled: true, timeout: Duration::from_millis(200), max_rows: 5, max_bytes: 100_000 };
     let server =
         Server::start(&r.arch, &r.db, Config { token: Some("t".into()), sql: sql_on, ..Config::default() }, false);
     let get = |q: &str| client().get(server.url("/api/v2/sql")).query(&[("q", q)]).bearer_auth("t").send().unwrap();
@@ -313,6 +313,16 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
         .send()
         .unwrap();
     assert_eq!(parse(&post.text().unwrap())["rows"], serde_json::json!([[135]]));
+
+    // Bytes are capped too: rows past the cap are left out, and no value is made past it.
+    let heavy = parse(&get("SELECT zeroblob(30000) FROM conversations").text().unwrap());
+    assert_eq!((heavy["rows"].as_array().unwrap().len(), heavy["truncated"].clone()), (1, Value::Bool(true)));
+    let huge = get("SELECT randomblob(1000000000)");
+    assert_eq!(huge.status(), 400);
+    assert!(parse(&huge.text().unwrap())["error"].as_str().unwrap().contains("too big"));
+    // Text that is not UTF-8 is read with U+FFFD, not refused.
+    let odd = parse(&get("SELECT char(55296) || 'x', CAST(x'FF41' AS TEXT)").text().unwrap());
+    assert_eq!(odd["rows"][0], serde_json::json!(["\u{FFFD}\u{FFFD}\u{FFFD}x", "\u{FFFD}A"]));
 
     let slow = get("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n");
     assert_eq!(slow.status(), 400);

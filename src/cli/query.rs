@@ -59,7 +59,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
             anyhow::bail!("no index at {} yet: run `convmeta backfill`, or query without --no-refresh", db.display())
         }
     };
-    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, timeout: a.timeout });
+    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, max_bytes: None, timeout: a.timeout });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
         Format::Table => table(&mut out, &sql::query(db, sql, limits)?)?,

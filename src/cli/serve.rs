@@ -163,11 +163,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             ms = started.elapsed().as_millis() as u64,
             "index up to date"
         );
-        let sql = SqlConfig {
-            enabled: a.enable_sql,
-            timeout: a.sql_timeout,
-            max_rows: a.sql_max_rows,
-        };
+        let sql =
+            SqlConfig { enabled: a.enable_sql, timeout: a.sql_timeout, max_rows: a.sql_max_rows, ..SqlConfig::default() };
         let config = Config {
             token,
             token_file,

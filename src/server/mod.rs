@@ -69,17 +69,18 @@ impl Default for Config {
     }
 }
 
-/// `/api/v2/sql`: off unless enabled; each statement is capped in time and rows.
+/// `/api/v2/sql`: off unless enabled; each statement is capped in time, rows and bytes.
 #[derive(Clone)]
 pub struct SqlConfig {
     pub enabled: bool,
     pub timeout: Duration,
     pub max_rows: usize,
+    pub max_bytes: usize,
 }
 
 impl Default for SqlConfig {
     fn default() -> Self {
-        SqlConfig { enabled: false, timeout: Duration::from_secs(2), max_rows: 10_000 }
+        SqlConfig { enabled: false, timeout: Duration::from_secs(2), max_rows: 10_000, max_bytes: 32 << 20 }
     }
 }
 

@@ -35,7 +35,8 @@ pub async fn handler(
             None => return json_error(StatusCode::BAD_REQUEST, "expected ?q=SELECT …"),
         }
     };
-    let limits = Limits { max_rows: Some(state.config.sql.max_rows), timeout: Some(state.config.sql.timeout) };
+    let c = &state.config.sql;
+    let limits = Limits { max_rows: Some(c.max_rows), max_bytes: Some(c.max_bytes), timeout: Some(c.timeout) };
     let worker = state.clone();
     let result = blocking(move || {
         worker.freshen()?;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 
 /// Tables and views users may read.
@@ -55,6 +55,9 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_rows: Option<usize>,
+    /// At most this many bytes of values in all (a blob counts twice, as it is written in hex),
+    /// and no string or blob made longer: `randomblob(1e9)` would hold a gigabyte.
+    pub max_bytes: Option<usize>,
     pub timeout: Option<Duration>,
 }
 
@@ -92,6 +95,10 @@ pub fn query_each<E: From<SqlError>>(
         c.authorizer(Some(authorize))
     };
     setup(&conn).map_err(|e| SqlError::Database(e.to_string()))?;
+    if let Some(max) = limits.max_bytes {
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, i32::try_from(max).unwrap_or(i32::MAX))
+            .map_err(|e| SqlError::Database(e.to_string()))?;
+    }
     if let Some(limit) = limits.timeout {
         let deadline = Instant::now() + limit;
         conn.progress_handler(10_000, Some(move || Instant::now() > deadline))
@@ -114,16 +121,43 @@ pub fn query_each<E: From<SqlError>>(
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     f(Part::Columns(&columns))?;
     let n = columns.len();
-    let mut count = 0;
+    let (mut count, mut bytes) = (0, 0);
     let mut cursor = stmt.query([]).map_err(classify)?;
     while let Some(row) = cursor.next().map_err(classify)? {
         if limits.max_rows.is_some_and(|max| count == max) {
             return Ok(true);
         }
+        let values =
+            (0..n).map(|i| row.get_ref(i).map(value)).collect::<rusqlite::Result<Vec<_>>>().map_err(classify)?;
+        bytes += values.iter().map(size).sum::<usize>();
+        if limits.max_bytes.is_some_and(|max| bytes > max) {
+            return Ok(true);
+        }
         count += 1;
-        f(Part::Row((0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>().map_err(classify)?))?;
+        f(Part::Row(values))?;
     }
     Ok(false)
+}
+
+/// A value as it is handed on. Text that is not UTF-8 (`char(55296)`, `CAST(x'FF' AS TEXT)`) is
+/// read with U+FFFD for the bad bytes rather than failing the statement.
+fn value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// What a value weighs in an answer, roughly: its text, its hex, or a number's few bytes.
+fn size(v: &Value) -> usize {
+    match v {
+        Value::Text(s) => s.len(),
+        Value::Blob(b) => 2 * b.len(),
+        _ => 8,
+    }
 }
 
 /// SQLite's own message (rusqlite adds nothing useful).
