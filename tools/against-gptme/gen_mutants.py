@@ -74,6 +74,24 @@ def usage():
     return obj(pairs)
 
 
+# Token counts flat in `metadata` (older gptme), and a `usage` that is falsy or given twice
+# (`usage or metadata` decides which counts gptme sums), from their own generator so the rest
+# of each seed's archive stays as it was.
+lrng = random.Random(seed * 104729 + 3)
+
+
+def legacy_counts():
+    pairs = []
+    if lrng.random() < 0.3:
+        pairs += ['"%s": %d' % (k, lrng.randint(0, 999)) for k in
+                  ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens'] if lrng.random() < 0.6]
+    if lrng.random() < 0.2:
+        pairs.append('"usage": ' + lrng.choice(['{}', 'null', '[]', '""', '0', 'false', '{"reasoning_tokens": 3}',
+                                                '{"input_tokens": %d}' % lrng.randint(0, 999)]))
+    lrng.shuffle(pairs)
+    return pairs
+
+
 def metadata():
     pairs = []
     if rng.random() < 0.8:
@@ -82,7 +100,10 @@ def metadata():
     if rng.random() < 0.7:
         pairs.append(('"cost"', rng.choice(['0.01', '0.1', '1e-7', '0', '3', '0.30000000000000004', '1E-2', '-0.0', 'null'])))
     if rng.random() < 0.2: pairs.append((rand_string(), value()))
-    return obj(pairs)
+    out, extra = obj(pairs), legacy_counts()
+    if not extra: return out
+    # Spliced in after the others, so a `usage` here may repeat one before it.
+    return out[:-1] + (', ' if pairs else '') + ', '.join(extra) + '}'
 
 
 def metadata_value():

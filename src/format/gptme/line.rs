@@ -198,6 +198,9 @@ fn metadata<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Metadata<'a>> {
                     // gptme reads `usage or metadata`: an empty object falls back to the flat counts.
                     usage = keys.then_some(t);
                 } else {
+                    // A later `usage` replaces an earlier one, as in `json.loads`; one that is
+                    // not an object leaves the flat counts (gptme fails on a truthy one).
+                    usage = None;
                     *bad += 1;
                     sc.skip()?;
                 }
@@ -289,6 +292,17 @@ mod tests {
         let l = Line::parse(br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#).unwrap();
         let m = l.metadata.unwrap();
         assert_eq!((m.input_tokens, m.output_tokens), (10, 3));
+    }
+
+    #[test]
+    fn the_last_usage_decides_between_nested_and_flat_counts() {
+        let input = |line: &[u8]| Line::parse(line).unwrap().metadata.unwrap().input_tokens;
+        // `usage or metadata`, with `json.loads` keeping the last of a repeated key.
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}}}"#), 5);
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}, "usage": {}}}"#), 7);
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}, "usage": null}}"#), 7);
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": [], "usage": {"input_tokens": 5}}}"#), 5);
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"reasoning_tokens": 9}}}"#), 0);
     }
 
     #[test]
