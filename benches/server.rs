@@ -1,4 +1,5 @@
-//! The HTTP server: list latency in sweep and watch mode, a paginated walk, sustained load.
+//! The HTTP server: list latency in sweep and watch mode, a search, a paginated walk, sustained
+//! load.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use convmeta::server::Config;
 
 use crate::common::{client, Server};
-use crate::{gen, median, ms, scaled};
+use crate::{gen, median, ms, rounds, scaled, timed};
 
 /// A server over `logs`, measured once its start is behind it: the first refresh's rows are
 /// copied from the WAL into the database file (what the checkpoint thread would be doing, on
@@ -73,6 +74,48 @@ fn bare_sweep(logs: &Path) -> Duration {
     median(11, || _ = std::hint::black_box(crate::core::bare_sweep(logs)))
 }
 
+/// The web UI's search box, for text no conversation holds: every listed one is tested. Each
+/// request asks for other text (`zzz1`, `zzz2`, …), as typing does: the server keeps recent
+/// answers until the index changes.
+const SEARCH: &str = "/api/v2/conversations?q=zzz…&limit=10&detail=true";
+
+/// A search over HTTP against its baseline, taking turns (21 rounds): what a search read before
+/// schema 12, every listed row whole (its item too) from the table, newest first, with its
+/// name, id and preview lowered and tested. Printed as a table row.
+fn search_row(label: &str, addr: std::net::SocketAddr, db: &Path) {
+    let c = client();
+    let mut typed = 0;
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let sql = "SELECT id, name, last_message_preview, item_json FROM conversations WHERE hidden = 0 ORDER BY modified DESC, id DESC";
+    let mut search = || {
+        typed += 1;
+        let url = format!("http://{addr}/api/v2/conversations?q=zzz{typed}&limit=10&detail=true");
+        timed(|| {
+            let r = c.get(&url).send().unwrap();
+            assert!(r.status().is_success());
+            assert_eq!(r.bytes().unwrap().trim_ascii(), b"[]");
+        })
+    };
+    let mut table_walk = || {
+        timed(|| {
+            let mut stmt = conn.prepare_cached(sql).unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            let mut hits = 0;
+            while let Some(r) = rows.next().unwrap() {
+                let (id, name, preview, item): (String, String, Option<String>, String) =
+                    (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap(), r.get(3).unwrap());
+                let texts = [Some(id), Some(name), preview].into_iter().flatten();
+                hits += usize::from(texts.map(|t| t.to_lowercase()).any(|t| t.contains("zzz")) && !item.is_empty());
+            }
+            assert_eq!(std::hint::black_box(hits), 0);
+        })
+    };
+    search(); // warm up the connection and caches
+    table_walk();
+    let r = rounds(21, &mut [&mut search, &mut table_walk]);
+    println!("| {label} | {:.2} ms | {:.2} ms | **{}** |", ms(r.median(0)), ms(r.median(1)), r.ratio(1, 0));
+}
+
 fn walk(addr: std::net::SocketAddr, per_page: usize) -> (Duration, usize) {
     let c = client();
     let t = Instant::now();
@@ -110,6 +153,10 @@ pub fn server() {
     let watch = start(&logs, &tmp.path().join("watch.sqlite3"), true);
     let (w50, w95) = latency(watch.addr, "/api/v2/conversations", 300);
     println!("| watch mode | {:.3} ms | {:.3} ms | {:.3}x |", ms(w50), ms(w95), w50.as_secs_f64() / bare.as_secs_f64());
+    println!("\nsearch, watch mode (`{SEARCH}`: no conversation matches, so every listed one is tested):");
+    println!("| conversations | search | baseline: reading every listed row whole | baseline over search |");
+    println!("|---|---|---|---|");
+    search_row(&n.to_string(), watch.addr, &tmp.path().join("watch.sqlite3"));
     let (took, seen) = walk(watch.addr, 50);
     assert_eq!(seen, n);
     println!("\npaginated walk of all {n} (50 per page, watch mode): {:.0} ms", ms(took));
@@ -131,6 +178,9 @@ pub fn server() {
     let watch = start(&logs, &tmp.path().join("big.sqlite3"), true);
     let (b50, b95) = latency(watch.addr, "/api/v2/conversations", 300);
     println!("\nwatch mode at {big} conversations: p50 {:.3} ms, p95 {:.3} ms", ms(b50), ms(b95));
+    println!("| conversations | search | baseline: reading every listed row whole | baseline over search |");
+    println!("|---|---|---|---|");
+    search_row(&big.to_string(), watch.addr, &tmp.path().join("big.sqlite3"));
     drop(watch);
 
     // An agent's workspace: every conversation uses the agent's gptme.toml, which lies outside

@@ -158,22 +158,26 @@ impl Index {
         let needle = q.and_then(crate::format::gptme::search_needle);
         let mut items = Vec::new();
         let mut more = false;
-        rows::for_each_listed(&conn, after, |row| {
+        // A search walks the index alone and reads the items of the conversations it lists.
+        rows::for_each_listed(&conn, after, needle.is_none(), |row| {
+            let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {
                 None => true,
-                Some(n) => {
-                    crate::format::gptme::search_hit(n, &row.id, &row.name, row.preview.as_deref(), &row.item_json)
-                }
+                Some(n) => crate::format::gptme::search_hit(n, row.id, row.name, row.preview, || item_at().ok()),
             };
             if !hit {
-                return true;
+                return Ok(true);
             }
             if items.len() == limit {
                 more = true;
-                return false;
+                return Ok(false);
             }
-            items.push(Listed { id: row.id, modified: row.modified, item_json: row.item_json });
-            true
+            let item_json = match row.item_json {
+                Some(item) => item.to_owned(),
+                None => item_at()?,
+            };
+            items.push(Listed { id: row.id.to_owned(), modified: row.modified, item_json });
+            Ok(true)
         })
         .map_err(|e| store.err(e))?;
         Ok(Page { items, more })

@@ -640,6 +640,29 @@ fn an_index_of_schema_10_reads_side_files_again_once() {
     assert_eq!(upgraded.refresh().unwrap().unchanged, 1);
 }
 
+/// Since schema 12 the newest-first index holds what a search tests. An index of schema 11 gets
+/// it on opening: searches and pages answer as before, and no conversation is read again.
+#[test]
+fn an_index_of_schema_11_answers_searches_alike_and_reads_nothing_again() {
+    let a = archive();
+    for (id, content) in [("a", "Fix the BUG"), ("b", "caf\\u00e9 au lait"), ("c", "other")] {
+        a.append(id, format!("{{\"role\": \"user\", \"content\": \"{content}\"}}\n").as_bytes());
+    }
+    std::fs::write(a.logs.join("c/config.toml"), "[chat]\nname = \"The Bug hunt\"\n").unwrap();
+    a.settle();
+    let answers = |index: &Index| -> Vec<Vec<String>> {
+        [Some("bug"), Some("CAFÉ"), Some("zzz"), None]
+            .into_iter()
+            .map(|q| index.page(10, q, None).unwrap().items.into_iter().map(|l| l.item_json).collect())
+            .collect()
+    };
+    let before = answers(&a.index);
+    assert_eq!(before.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1, 0, 3]);
+    let upgraded = a.as_left_by_schema(11, "");
+    assert_eq!(answers(&upgraded), before);
+    assert_eq!(upgraded.refresh().unwrap().unchanged, 3);
+}
+
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the
 /// even last digit), and rows stored by an earlier build (which rendered it otherwise) are
 /// rebuilt after the upgrade, from either older schema.

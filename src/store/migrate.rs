@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_read_owner_changes.sql"),
     include_str!("../../migrations/0010_read_logs_as_json_loads_does.sql"),
     include_str!("../../migrations/0011_read_side_files_as_gptme_decodes.sql"),
+    include_str!("../../migrations/0012_search_from_the_index.sql"),
 ];
 
 /// The schema version this build writes.

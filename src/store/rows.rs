@@ -288,13 +288,15 @@ pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>
     conn.prepare_cached("SELECT value FROM _meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()
 }
 
-/// A listed conversation: what search looks at, and the item to serve.
-pub struct ListedRow {
-    pub id: String,
-    pub name: String,
-    pub preview: Option<String>,
+/// A listed conversation as the newest-first index holds it (what a search looks at), and its
+/// item when the walk reads items (see [`for_each_listed`]). Borrowed from the row being read.
+pub struct ListedRow<'r> {
+    pub rowid: i64,
+    pub id: &'r str,
+    pub name: &'r str,
+    pub preview: Option<&'r str>,
     pub modified: f64,
-    pub item_json: String,
+    pub item_json: Option<&'r str>,
 }
 
 /// Where a page of the list starts: strictly after this point of the (modified, id) order.
@@ -307,33 +309,56 @@ pub enum After {
 }
 
 /// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
-/// `after`, until `visit` returns false.
+/// `after`, until `visit` returns false. Without `with_items` the walk reads the index alone,
+/// which holds all a search tests: a visitor reads the items it keeps with [`item_at`] (on the
+/// same connection, during the walk, so from the walk's snapshot).
 pub fn for_each_listed(
     conn: &Connection,
     after: Option<&After>,
-    mut visit: impl FnMut(ListedRow) -> bool,
+    with_items: bool,
+    mut visit: impl FnMut(&ListedRow<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
-    const COLUMNS: &str =
-        "SELECT id, name, last_message_preview, modified, item_json FROM conversations WHERE hidden = 0";
-    const ORDER: &str = "ORDER BY modified DESC, id DESC";
-    let (sql, params): (String, Vec<rusqlite::types::Value>) = match after {
-        None => (format!("{COLUMNS} {ORDER}"), vec![]),
-        Some(After::Item { modified, id }) => (
-            format!("{COLUMNS} AND (modified < ?1 OR (modified = ?1 AND id < ?2)) {ORDER}"),
-            vec![(*modified).into(), id.clone().into()],
-        ),
-        Some(After::Modified(modified)) => (format!("{COLUMNS} AND modified < ?1 {ORDER}"), vec![(*modified).into()]),
-    };
+    let (sql, params) = listed_sql(after, with_items);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while let Some(r) = rows.next()? {
-        let row =
-            ListedRow { id: r.get(0)?, name: r.get(1)?, preview: r.get(2)?, modified: r.get(3)?, item_json: r.get(4)? };
-        if !visit(row) {
+        let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+        let row = ListedRow {
+            rowid: r.get(0)?,
+            id: text(1)?,
+            name: text(2)?,
+            preview: r.get_ref(3)?.as_str_or_null()?,
+            modified: r.get(4)?,
+            item_json: if with_items { Some(text(5)?) } else { None },
+        };
+        if !visit(&row)? {
             break;
         }
     }
     Ok(())
+}
+
+/// The statement of [`for_each_listed`] and its parameters.
+fn listed_sql(after: Option<&After>, with_items: bool) -> (String, Vec<rusqlite::types::Value>) {
+    let columns = if with_items {
+        "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations WHERE hidden = 0"
+    } else {
+        "SELECT rowid, id, name, last_message_preview, modified FROM conversations WHERE hidden = 0"
+    };
+    const ORDER: &str = "ORDER BY modified DESC, id DESC";
+    match after {
+        None => (format!("{columns} {ORDER}"), vec![]),
+        Some(After::Item { modified, id }) => (
+            format!("{columns} AND (modified < ?1 OR (modified = ?1 AND id < ?2)) {ORDER}"),
+            vec![(*modified).into(), id.clone().into()],
+        ),
+        Some(After::Modified(modified)) => (format!("{columns} AND modified < ?1 {ORDER}"), vec![(*modified).into()]),
+    }
+}
+
+/// The item of the conversation at `rowid` (one [`for_each_listed`] visits).
+pub fn item_at(conn: &Connection, rowid: i64) -> rusqlite::Result<String> {
+    conn.prepare_cached("SELECT item_json FROM conversations WHERE rowid = ?1")?.query_row([rowid], |r| r.get(0))
 }
 
 /// The item of one conversation, hidden or not.
@@ -410,6 +435,31 @@ mod tests {
             state: StoredState { log: None, side_stamp: 0, agent_toml: None, workspace_linked: false },
             resume: Resume { offset: 0, fingerprint: 0, accumulator: "{}".into(), side: "{}".into() },
             looks_new,
+        }
+    }
+
+    /// A search reads what it tests from the newest-first index alone, never the table, in
+    /// the list's order (no sort), from any cursor; a page of items reads it in the same order.
+    #[test]
+    fn a_search_walks_the_index_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
+        let conn = store.conn().unwrap();
+        let plan = |after: Option<&After>, with_items| {
+            let (sql, params) = listed_sql(after, with_items);
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        let item = After::Item { modified: 1.0, id: "c".into() };
+        for after in [None, Some(&item), Some(&After::Modified(1.0))] {
+            let walk = plan(after, false);
+            assert!(
+                walk.contains("USING COVERING INDEX conversations_newest") && !walk.contains("TEMP B-TREE"),
+                "{walk}"
+            );
+            let page = plan(after, true);
+            assert!(page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"), "{page}");
         }
     }
 

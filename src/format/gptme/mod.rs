@@ -76,23 +76,40 @@ pub fn search_needle(q: &str) -> Option<String> {
 }
 
 /// Whether a conversation matches gptme's search: `needle` (from [`search_needle`]) in its
-/// name, id or preview, lowercased. `preview` is the stored text; `item_json` the served item,
-/// which alone tells a lone surrogate (stored as U+FFFD) from a real U+FFFD.
-pub fn search_hit(needle: &str, id: &str, name: &str, preview: Option<&str>, item_json: &str) -> bool {
-    if name.to_lowercase().contains(needle) || id.to_lowercase().contains(needle) {
+/// name, id or preview, lowercased. `preview` is the stored text; `item_json` gives the served
+/// item, which alone tells a lone surrogate (stored as U+FFFD) from a real U+FFFD, and is asked
+/// for only then.
+pub fn search_hit(
+    needle: &str,
+    id: &str,
+    name: &str,
+    preview: Option<&str>,
+    item_json: impl FnOnce() -> Option<String>,
+) -> bool {
+    if lowered_contains(name, needle) || lowered_contains(id, needle) {
         return true;
     }
     let Some(preview) = preview else { return false };
     if !(needle.contains('\u{FFFD}') && preview.contains('\u{FFFD}')) {
-        return preview.to_lowercase().contains(needle);
+        return lowered_contains(preview, needle);
     }
     // Python lowers a lone surrogate to itself, and no needle holds one (a query is decoded
     // with errors="replace"), so a match lies between them.
-    let Some(exact) = item_preview(item_json) else { return false };
+    let Some(exact) = item_json().as_deref().and_then(item_preview) else { return false };
     exact.split(|&cp| (0xD800..0xE000).contains(&cp)).any(|run| {
         let run: String = run.iter().filter_map(|&cp| char::from_u32(cp)).collect();
         run.to_lowercase().contains(needle)
     })
+}
+
+/// `text.to_lowercase().contains(needle)`, without lowering a copy when `text` is ASCII (a
+/// search tests every listed conversation; most names, ids and previews are ASCII).
+fn lowered_contains(text: &str, needle: &str) -> bool {
+    if !text.is_ascii() {
+        return text.to_lowercase().contains(needle);
+    }
+    // Lowered ASCII is ASCII; `needle` is lowered already, so only its ASCII can match.
+    needle.is_empty() || text.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// The preview's code points as the item holds them, lone surrogates kept.
@@ -293,6 +310,32 @@ mod tests {
         assert_eq!(data_dir_with(None, None, false), None);
     }
 
+    #[test]
+    fn lowered_contains_is_lowering_then_contains() {
+        let texts = ["Fix The BUG", "fix", "", "naïve CAFÉ", "\u{212A}elvin", "İstanbul", "ΣΑΣ ΟΔΟΣ", "a\u{FFFD}b"];
+        let needles = [
+            "",
+            "fix",
+            "the bug",
+            "x the",
+            "bug!",
+            "fix the bug and more",
+            "é",
+            "kelvin",
+            "i\u{307}",
+            "ς",
+            "σα",
+            "\u{FFFD}",
+        ];
+        for text in texts {
+            for needle in needles {
+                let expected = text.to_lowercase().contains(needle);
+                assert_eq!(lowered_contains(text, needle), expected, "{needle:?} in {text:?}");
+            }
+        }
+        assert!(lowered_contains("Fix The BUG", "the bug") && lowered_contains("\u{212A}elvin", "kelvin"));
+    }
+
     /// As Python's `needle in preview.lower()`: a lone surrogate is stored as U+FFFD, but only
     /// a real U+FFFD is found by a search for one (`q=%FF` asks for one).
     #[test]
@@ -300,7 +343,7 @@ mod tests {
         let hit = |needle: &str, preview_json: &str| {
             let item = format!(r#"{{"id": "c", "last_message_preview": {preview_json}, "name": "c"}}"#);
             let preview = crate::json::Scanner::new(preview_json.as_bytes()).string().unwrap().decode_lossy();
-            search_hit(needle, "c", "c", Some(&preview), &item)
+            search_hit(needle, "c", "c", Some(&preview), || Some(item.clone()))
         };
         assert!(!hit("\u{FFFD}", r#""W\ud800x""#));
         assert!(!hit("w\u{FFFD}", r#""W\ud800x""#));
