@@ -139,6 +139,28 @@ async function nextList(page, action) {
       `the History page counts ${items.length} conversations and ${messages} messages`,
       `it shows ${stat('Conversations')} and ${stat('Messages')}`);
 
+    // 6. The History page's search box (3 characters or more, sent 300 ms after the last key):
+    // what the UI asks convmeta is answered as gptme-server answers it with a full scan, and the
+    // page shows those conversations.
+    for (const typed of ['Renamed in the WEB', 'from a terminal', 'the']) {
+      const box = page.getByLabel('Search conversations');
+      const [response] = await Promise.all([
+        page.waitForResponse(r => r.url().includes('/api/v2/conversations?q=') && r.request().method() === 'GET'),
+        box.fill(typed),
+      ]);
+      const found = await response.json();
+      const query = new URL(response.url()).search.replace(/detail=[^&]*/, 'detail=true');
+      const truth = await api(gptme, `/api/v2/conversations${query}`);
+      await page.waitForTimeout(500);
+      const text = await page.locator('body').innerText();
+      const unseen = found.filter(i => !text.includes(i.name)).length;
+      const same = JSON.stringify(found.map(i => i.id)) === JSON.stringify(truth.map(i => i.id));
+      check(response.status() === 200 && same && found.length > 0 && (found.length > 20 || unseen === 0),
+        `the History page's search for "${typed}" lists the ${found.length} conversation${found.length === 1 ? "" : "s"} gptme-server finds`,
+        `status ${response.status()}, ${found.length} found against gptme's ${truth.length}, ${unseen} not shown`);
+      await box.fill('');
+    }
+
     check(errors.length === 0, 'no list request failed', errors.join(', '));
   } catch (e) {
     check(false, 'the walk through the UI ran', e.message.split('\n')[0]);
