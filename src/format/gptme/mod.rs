@@ -108,8 +108,12 @@ fn lowered_contains(text: &str, needle: &str) -> bool {
     if !text.is_ascii() {
         return text.to_lowercase().contains(needle);
     }
-    // Lowered ASCII is ASCII; `needle` is lowered already, so only its ASCII can match.
-    needle.is_empty() || text.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    // Lowered ASCII is ASCII, and `needle` is lowered already: it matches where its first byte
+    // does, in either case, and the rest follows in any case.
+    let (text, needle) = (text.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else { return true };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text)
+        .any(|at| text.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
 }
 
 /// The preview's code points as the item holds them, lone surrogates kept.
