@@ -161,6 +161,27 @@ async function nextList(page, action) {
       await box.fill('');
     }
 
+    // 7. The command palette (Ctrl+K) searches as one types (2 characters or more, 200 ms after
+    // the last key; ten matches with detail): answered as gptme-server's full scan answers it.
+    await page.keyboard.press('Control+k');
+    const palette = page.getByPlaceholder('Type a command or search conversations...');
+    for (const typed of ['renamed', 'from a t', 'th']) {
+      const [response] = await Promise.all([
+        page.waitForResponse(r => r.url().includes('/api/v2/conversations?q=') && r.request().method() === 'GET'),
+        palette.fill(typed),
+      ]);
+      const found = await response.json();
+      const truth = await api(gptme, `/api/v2/conversations${new URL(response.url()).search}`);
+      await page.waitForTimeout(500);
+      const text = await page.locator('body').innerText();
+      const unseen = found.filter(i => !text.includes(i.name)).length;
+      const same = JSON.stringify(found.map(i => i.id)) === JSON.stringify(truth.map(i => i.id));
+      check(response.status() === 200 && same && found.length > 0 && unseen === 0,
+        `the command palette's search for "${typed}" shows the ${found.length} conversation${found.length === 1 ? '' : 's'} gptme-server finds`,
+        `status ${response.status()}, ${found.length} found against gptme's ${truth.length}, ${unseen} not shown`);
+    }
+    await page.keyboard.press('Escape');
+
     check(errors.length === 0, 'no list request failed', errors.join(', '));
   } catch (e) {
     check(false, 'the walk through the UI ran', e.message.split('\n')[0]);
