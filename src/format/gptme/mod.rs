@@ -340,6 +340,32 @@ mod tests {
         assert!(lowered_contains("Fix The BUG", "the bug") && lowered_contains("\u{212A}elvin", "kelvin"));
     }
 
+    /// The ASCII path on random text over letters in both cases and the bytes 0x20 away from
+    /// them (`@[` and `` `{ ``, which ASCII case-folding must leave alone), with needles cut
+    /// from the lowered text (so most match, some at the very end) or made up.
+    #[test]
+    fn lowered_contains_agrees_on_random_ascii() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut below = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let alphabet = b"aAbBzZ@[`{ 0";
+        for _ in 0..20_000 {
+            let text: String = (0..below(40)).map(|_| alphabet[below(alphabet.len())] as char).collect();
+            let lowered = text.to_lowercase();
+            let needle = if below(3) > 0 && !lowered.is_empty() {
+                let from = below(lowered.len());
+                lowered[from..from + below(lowered.len() - from + 1)].to_string()
+            } else {
+                (0..below(4)).map(|_| alphabet[below(alphabet.len())] as char).collect::<String>().to_lowercase()
+            };
+            assert_eq!(lowered_contains(&text, &needle), lowered.contains(&needle), "{needle:?} in {text:?}");
+        }
+    }
+
     /// As Python's `needle in preview.lower()`: a lone surrogate is stored as U+FFFD, but only
     /// a real U+FFFD is found by a search for one (`q=%FF` asks for one).
     #[test]
