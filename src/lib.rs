@@ -14,6 +14,8 @@ pub mod refresh;
 pub mod scan;
 pub mod server;
 pub mod store;
+#[cfg(test)]
+mod test_rng;
 pub mod watch;
 
 pub use error::{Error, Result};

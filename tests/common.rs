@@ -6,29 +6,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-/// A small deterministic generator (xorshift), so failures reproduce from the seed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+#[path = "../src/test_rng.rs"]
+mod test_rng;
+pub use test_rng::Rng;
 
 /// When a server in watch mode starts serving.
 enum Setup {

@@ -600,13 +600,8 @@ mod tests {
             b"\xff",
             b"\\\\\\",
         ];
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+        let mut next = || rng.next();
         let mut short = 0;
         for _ in 0..40_000 {
             let mut doc = vec![b'"'];

@@ -646,15 +646,7 @@ mod tests {
     /// with its recursion limit off.
     #[test]
     fn nesting_agrees_with_serde_json() {
-        struct Rng(u64);
-        impl Rng {
-            fn below(&mut self, n: usize) -> usize {
-                self.0 ^= self.0 << 13;
-                self.0 ^= self.0 >> 7;
-                self.0 ^= self.0 << 17;
-                (self.0 % n as u64) as usize
-            }
-        }
+        use crate::test_rng::Rng;
         fn value(rng: &mut Rng, depth: usize, out: &mut Vec<&'static str>) {
             let deeper = depth < 200 && rng.below(4) > 0;
             match rng.below(if deeper { 6 } else { 3 }) {
@@ -691,8 +683,8 @@ mod tests {
             let mut doc = Vec::new();
             value(&mut rng, 0, &mut doc);
             if rng.below(2) == 0 {
-                let at = rng.below(doc.len());
-                doc[at] = tokens[rng.below(tokens.len())];
+                let at = rng.index(doc.len());
+                doc[at] = tokens[rng.index(tokens.len())];
             }
             let doc = doc.join(if rng.below(2) == 0 { "" } else { " " });
             let ours = valid(&doc);
@@ -740,14 +732,11 @@ mod tests {
             b"\\x",
             b"\xff",
         ];
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rng = crate::test_rng::Rng(0x2545_F491_4F6C_DD1D);
         for _ in 0..20_000 {
             let mut doc = vec![b'"'];
-            for _ in 0..x % 40 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                doc.extend_from_slice(pieces[(x % 12) as usize]);
+            for _ in 0..rng.0 % 40 {
+                doc.extend_from_slice(pieces[rng.index(12)]);
             }
             doc.push(b'"');
             let ours = {

@@ -83,7 +83,7 @@ mod tests {
     /// before its turn on that side.
     #[test]
     fn each_job_is_read_ahead_once_and_before_its_turn() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
         for n in [0, 1, 2, 3, 5, 10, 33, 100] {
             for ahead in [1, 2, 4, 32] {
                 for _ in 0..50 {
@@ -91,10 +91,7 @@ mod tests {
                     let mut read_at: Vec<Option<usize>> = vec![None; n]; // the take that read it ahead
                     let mut firsts = (None, None);
                     for take in 0..n {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        let up = x & 1 == 0;
+                        let up = rng.next() & 1 == 0;
                         let i = if up { todo.next() } else { todo.next_back() }.unwrap();
                         let first = if up { &mut firsts.0 } else { &mut firsts.1 };
                         let is_first = first.is_none();

@@ -345,13 +345,8 @@ mod tests {
     /// from the lowered text (so most match, some at the very end) or made up.
     #[test]
     fn lowered_contains_agrees_on_random_ascii() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut below = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+        let mut below = |n: usize| rng.index(n);
         let alphabet = b"aAbBzZ@[`{ 0";
         for _ in 0..20_000 {
             let text: String = (0..below(40)).map(|_| alphabet[below(alphabet.len())] as char).collect();

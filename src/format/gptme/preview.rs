@@ -205,13 +205,8 @@ mod tests {
     fn agrees_with_the_plain_reference() {
         let pieces =
             ["<think>", "<thinking>", "</think>", "</thinking>", "<think", "<", ">", "a", " ", "\n", "é", "word "];
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: usize| rng.index(n);
         for _ in 0..20_000 {
             let len = next(40);
             let text: String = (0..len).map(|_| pieces[next(pieces.len())]).collect();
