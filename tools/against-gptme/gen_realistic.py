@@ -2,9 +2,9 @@
 """An archive shaped like a real gptme one, for timing: a 10-40 KB system prompt first, then
 5-60 messages of 100 B-3 KB (3% over 8 KB), assistant lines with model, usage and cost; a
 `config.toml` (a name for 30%) and a `workspace/` beside each log, as gptme makes them.
-Usage: gen_realistic.py ROOT N SEED"""
+Usage: gen_realistic.py SEED ROOT N (as the other generators, so `GEN=gen_realistic.py run` takes it)"""
 import json, os, random, sys
-root, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+seed, root, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 rng = random.Random(seed)
 words = ['the', 'function', 'returns', 'a', 'value', 'error', 'file', 'test', 'naïve', '→', 'fix', 'build',
          '`code`', 'line\n', '"quoted"', 'path/to/x.rs', 'é', 'and', 'of', 'then']

@@ -32,11 +32,14 @@ def ids(body):
     if isinstance(body, dict) and 'conversations' in body: return ([c['id'] for c in body['conversations']], body.get('next_cursor') is not None)
     return body
 from urllib.parse import quote
-# Conversations whose preview the spec improves (gptme shows none) may match a search here and
-# not in gptme: leave them out of searches' comparisons.
+# Conversations whose preview the spec improves (gptme shows none, or, in its default list,
+# none where the last message lies beyond a log's last 8 KiB) may match a search here and not in
+# gptme: leave them out of searches' comparisons.
 detail = {c['id']: c for c in theirs('/api/v2/conversations?limit=1000&detail=true')[2]}
+fast = {c['id']: c for c in theirs('/api/v2/conversations?limit=1000')[2]}
 improved = {c['id'] for c in ours('/api/v2/conversations?limit=1000')[2]
-            if c['last_message_preview'] != detail.get(c['id'], {}).get('last_message_preview')}
+            if any(c['last_message_preview'] != answer.get(c['id'], {}).get('last_message_preview')
+                   for answer in (detail, fast))}
 def searched(body):
     got = ids(body)
     if isinstance(got, tuple):
