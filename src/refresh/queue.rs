@@ -58,7 +58,7 @@ fn read_ahead_range(i: usize, up: bool, unread: &mut std::ops::Range<usize>, n: 
     ahead
 }
 
-/// Starts reading what [`build`] will read whole: a new conversation's log and `config.toml`.
+/// Starts reading what [`build`](mod@super::build) will read whole: a new conversation's log and `config.toml`.
 /// (An append reads a few kilobytes, from where the last read stopped: nothing to gain.)
 fn read_ahead(job: &Job) {
     if job.prior.is_some() {
