@@ -297,6 +297,26 @@ fn status_show_and_list_speak_plainly() {
     assert_eq!(err("zzzz").trim_end(), "convmeta: no conversation with id \"zzzz\"");
 }
 
+/// A log filter that does not parse is said once on stderr, and the command runs as without it,
+/// logging as by default (a problem in the archive is still logged).
+#[test]
+fn a_log_filter_that_does_not_parse_is_said_and_the_command_runs() {
+    let r = restore("archive");
+    let plain = ok(r.cmd(&["list", "--json"]));
+    let out = r.cmd(&["list", "--json"]).env("CONVMETA_LOG", "convmeta=verbose").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), plain);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("CONVMETA_LOG")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(said[0].contains(r#"CONVMETA_LOG="convmeta=verbose" is not a log filter"#), "{err}");
+    // The default filter: a fresh index logs the archive's problems at warn level.
+    let mut fresh = convmeta();
+    fresh.arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(r.db.with_extension("fresh.sqlite3"));
+    let out = fresh.env("CONVMETA_LOG", "convmeta=verbose").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("problems in conversation"));
+}
+
 #[test]
 fn errors_are_one_clear_line() {
     let r = restore("archive-crashers/unknown-chat-key");
