@@ -277,7 +277,7 @@ pub fn local_time(t: f64) -> String {
 static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
 
 /// Where log lines go: stderr, above the progress bar rather than through it.
-pub struct LogWriter;
+struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -293,8 +293,40 @@ impl Write for LogWriter {
     }
 }
 
+/// Sets up log lines: the filter from `CONVMETA_LOG` (tracing's syntax; warnings and convmeta's
+/// own notes by default), on stderr above any progress bar, coloured on a terminal.
+pub fn init_logging() {
+    let default_filter = || tracing_subscriber::EnvFilter::new("warn,convmeta=info");
+    // A filter that does not parse is said once, after logging starts, and the default used:
+    // a typo in a log setting should not stop the command.
+    let (filter, bad_filter) = match std::env::var("CONVMETA_LOG") {
+        Ok(text) => match tracing_subscriber::EnvFilter::try_new(&text) {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                default_filter(),
+                Some(format!("CONVMETA_LOG={text:?} is not a log filter ({e}); logging as by default")),
+            ),
+        },
+        Err(std::env::VarError::NotUnicode(_)) => {
+            (default_filter(), Some("CONVMETA_LOG is not UTF-8; logging as by default".into()))
+        }
+        Err(std::env::VarError::NotPresent) => (default_filter(), None),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| LogWriter)
+        // A log line that cannot be written (a closed stderr) is lost quietly: tracing would
+        // say so with `eprintln!`, which panics on that same stderr.
+        .log_internal_errors(false)
+        .with_ansi(colors())
+        .init();
+    if let Some(why) = bad_filter {
+        tracing::warn!("{why}");
+    }
+}
+
 /// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set (no-color.org).
-pub fn colors() -> bool {
+fn colors() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
