@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Random list queries (limit, q/search, paginated, cursor): gptme-server and `convmeta serve` over one
+"""Random list queries (limit, q/search, paginated, cursor, detail; a key given twice): gptme-server and `convmeta serve` over one
 archive, compared by status, ETag, ids in order and next_cursor presence.
 Usage: queries.py PORT SEED COUNT (GPTME_LOGS_HOME set to the archive)."""
 import json, os, random, sys, urllib.request, urllib.error
@@ -13,7 +13,7 @@ app = create_app(); client = app.test_client()
 limits = ['', '1', '5', '+5', ' 7 ', '1_0', '0x10', 'abc', '-1', '0', '1e3', '\uff11\uff12', '\u0661\u0662', '2000', '3.0', '00012', '1__0', '_1']
 # U+FFFD: what a lone surrogate in a preview must not match (the stored text holds U+FFFD for it).
 qs = ['', ' ', 'chat', 'CHAT', ' conv ', 'é', 'x y', '%', '\u3000c', 'zzz', 'test', '\ufffd', 'd\ufffd']
-flags = ['', '1', 'true', 'yes', 'no', 'TRUE', '0']
+flags = ['', '1', 'true', 'yes', 'no', 'TRUE', '0', 'Yes', ' true', 'on', 'false']
 # Cursors: numbers as Python's float reads them, composite ones, and broken ones.
 cursors = ['', 'abc', '1767225600', ' 1767225600.5 ', '1_767_225_600', '1e9', 'inf', '-inf', 'nan', 'Infinity|x',
            '\u0661\u0662', '0x10', '1767225600|', '|c1', '1767225600|c1', '1767225600|%ZZ', '1767225600|a|b', '1e999']
@@ -68,6 +68,12 @@ for i in range(int(sys.argv[3])):
     if rng.random() < 0.4: params.append(rng.choice(['q', 'search']) + '=' + quote(rng.choice(qs)))
     if rng.random() < 0.3: params.append('paginated=' + quote(rng.choice(flags)))
     if rng.random() < 0.2: params.append('cursor=' + quote(rng.choice(cursors)))
+    if rng.random() < 0.3: params.append('detail=' + quote(rng.choice(flags)))
+    if params and rng.random() < 0.15:  # a key twice: the first value counts, as in Flask
+        key = rng.choice(params).split('=')[0]
+        pool = {'limit': limits, 'q': qs, 'search': qs, 'paginated': flags, 'cursor': cursors, 'detail': flags}[key]
+        params.append(key + '=' + quote(rng.choice(pool)))
+    rng.shuffle(params)
     path = '/api/v2/conversations' + ('?' + '&'.join(params) if params else '')
     a, b = theirs(path), ours(path)
     if any(p.startswith(('q=', 'search=')) for p in params):
