@@ -1,6 +1,8 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
-use crate::util::{archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged};
+use crate::util::{
+    archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged, write_conversation,
+};
 
 #[test]
 fn no_command_writes_the_archive() {
@@ -694,6 +696,30 @@ fn a_context_budget_gptme_refuses_is_a_problem() {
     assert_eq!(problems(), "id,problems bad,1 fine,0 ");
 }
 
+/// Each conversation's workspace as `list --json` gives it in `root/cwd` with `HOME` at
+/// `root/home` (None: unset), over the index `root/db.sqlite3`.
+fn workspaces_as(
+    root: &std::path::Path,
+    logs: &std::path::Path,
+    home: Option<&str>,
+    cwd: &str,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    std::fs::create_dir_all(root.join(cwd)).unwrap();
+    let mut cmd = convmeta();
+    match home {
+        Some(home) => cmd.env("HOME", root.join(home)),
+        None => cmd.env_remove("HOME"),
+    };
+    let out = ok(cmd
+        .current_dir(root.join(cwd))
+        .args(["list", "--json", "--logs"])
+        .arg(logs)
+        .arg("--db")
+        .arg(root.join("db.sqlite3")));
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    items.into_iter().map(|i| (i["id"].as_str().unwrap().to_owned(), i["workspace"].clone())).collect()
+}
+
 #[test]
 fn workspaces_follow_home_and_the_working_directory() {
     let tmp = tempfile::tempdir().unwrap();
@@ -715,23 +741,9 @@ fn workspaces_follow_home_and_the_working_directory() {
             .unwrap();
         std::fs::write(logs.join(id).join("config.toml"), format!("[chat]\nworkspace = \"{workspace}\"\n")).unwrap();
     }
-    // HOME None: unset.
     let workspaces = |home: Option<&str>, cwd: &str| {
-        std::fs::create_dir_all(root.join(cwd)).unwrap();
-        let mut cmd = convmeta();
-        match home {
-            Some(home) => cmd.env("HOME", root.join(home)),
-            None => cmd.env_remove("HOME"),
-        };
-        let out = ok(cmd
-            .current_dir(root.join(cwd))
-            .args(["list", "--json", "--logs"])
-            .arg(&logs)
-            .arg("--db")
-            .arg(root.join("db.sqlite3")));
-        let items: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let of = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["workspace"].clone();
-        (of("tilde"), of("relative"), of("absolute"), of("named"), of("empty"))
+        let of = workspaces_as(&root, &logs, home, cwd);
+        (of["tilde"].clone(), of["relative"].clone(), of["absolute"].clone(), of["named"].clone(), of["empty"].clone())
     };
     let at = |p: &str| serde_json::Value::from(root.join(p).display().to_string());
     let home_proj = serde_json::Value::from(format!("{own_home}/proj"));
@@ -742,6 +754,29 @@ fn workspaces_follow_home_and_the_working_directory() {
     // Without $HOME, and for `~name`, the password database gives the home, as Python's
     // expanduser does.
     assert_eq!(workspaces(None, "y"), (home_proj.clone(), at("y/proj"), srv, home_proj, at("y")));
+}
+
+/// A process whose `HOME` or working directory is not the recorded one, while no row's paths
+/// use either, leaves the record as it is: a `convmeta list` run from another directory does not
+/// make a server read anything again. The first row it writes that does use its own records
+/// it; else the other process would take that row, resolved against another home, for one of
+/// its own.
+#[test]
+fn a_home_first_used_by_another_process_is_recorded_with_the_row() {
+    let hi = "{\"role\": \"user\", \"content\": \"hi\"}\n";
+    let (tmp, logs) = archive_of(&[("plain", hi.to_owned(), None)]);
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let workspaces = |home: &str, cwd: &str| {
+        let of = workspaces_as(&root, &logs, Some(home), cwd);
+        (of.get("tilde").cloned(), of.get("relative").cloned())
+    };
+    let at = |p: &str| Some(serde_json::Value::from(root.join(p).display().to_string()));
+    assert_eq!(workspaces("ann", "x"), (None, None));
+    write_conversation(&logs, "tilde", hi, Some("[chat]\nworkspace = \"~/proj\"\n"));
+    write_conversation(&logs, "relative", hi, Some("[chat]\nworkspace = \"proj\"\n"));
+    assert_eq!(workspaces("bob", "y"), (at("bob/proj"), at("y/proj")));
+    assert_eq!(workspaces("ann", "x"), (at("ann/proj"), at("x/proj")));
+    assert_eq!(workspaces("bob", "x"), (at("bob/proj"), at("x/proj")));
 }
 
 /// `created` comes from the first line gptme's log reader accepts as a message, and timestamps

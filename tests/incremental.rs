@@ -268,6 +268,59 @@ fn a_commit_by_another_process_during_a_refresh_is_not_masked() {
     assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"), "the older row was noticed and read again");
 }
 
+/// Processes in different time zones may share an index (a server run by systemd in UTC,
+/// `convmeta list` from a shell with `TZ` set): each takes it over in turn and reads every log
+/// again. One that takes it over after another's refresh has looked at the rows, before that
+/// one writes, must leave no row of either zone recorded as the other's: whichever refreshes
+/// next answers in its own zone. (Found by processes of two zones racing on one index: rows of
+/// the other zone were served, unchanged, until their conversations changed.)
+#[test]
+fn a_time_zone_taken_over_during_a_refresh_leaves_no_row_of_the_other_zone() {
+    struct TakeOver<'a>(&'a (dyn Fn() + Sync));
+    impl convmeta::refresh::Progress for TakeOver<'_> {
+        fn start(&self, _: u64, _: u64) {
+            (self.0)();
+        }
+        fn advance(&self, _: u64, _: u64) {}
+    }
+    let said_at = |t: &str| format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{t}\"}}\n");
+    let a = archive();
+    a.append("x", said_at("2026-01-01T00:00:00").as_bytes());
+    a.append("y", said_at("2026-01-01T00:00:00").as_bytes());
+    a.settle();
+    let db = a.index.store().path().to_path_buf();
+    let list = |tz: &str, db: &Path| {
+        let out = crate::util::ok(
+            crate::util::convmeta().env("TZ", tz).args(["list", "--json", "--logs"]).arg(&a.logs).arg("--db").arg(db),
+        );
+        crate::util::parse(&out)
+    };
+    // A zone other than this process's, in which the naive timestamps read otherwise.
+    let scratch = tempfile::tempdir().unwrap();
+    let here = a.item("x")["created"].clone();
+    let zone = ["IST-5:30", "NPT-5:45"]
+        .into_iter()
+        .find(|tz| list(tz, &scratch.path().join(format!("{tz}.sqlite3")))[0]["created"] != here)
+        .unwrap();
+
+    a.append("x", said_at("2026-01-01T01:00:00").as_bytes());
+    std::thread::sleep(std::time::Duration::from_millis(50)); // out of the append's clock tick
+    let once = std::sync::Once::new();
+    let other_zone_refreshes = || once.call_once(|| _ = list(zone, &db));
+    let take_over = TakeOver(&other_zone_refreshes);
+    let opts = convmeta::refresh::Options { progress: Some(&take_over), ..Default::default() };
+    a.index.refresh_with(&opts).unwrap();
+    for id in ["x", "y"] {
+        assert_eq!(row(&a.index, id), fresh_row(&a.logs, id), "{id}: this zone's refresh answers in its zone");
+    }
+    let fresh = scratch.path().join("fresh.sqlite3");
+    assert_eq!(list(zone, &db), list(zone, &fresh), "the other zone's next answer is all its own");
+    a.index.refresh().unwrap();
+    for id in ["x", "y"] {
+        assert_eq!(row(&a.index, id), fresh_row(&a.logs, id), "{id}: and this zone's again");
+    }
+}
+
 /// A log, config or agent file rewritten in place to the same size within one clock tick keeps
 /// its stat (kernels before 6.13 stamp files from a clock that advances every 1-10 ms). What was
 /// read in the tick it was written in is not trusted to its stat: the next refresh checks it.

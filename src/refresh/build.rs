@@ -24,6 +24,13 @@ pub struct Resumed {
     side: Option<Side>,
 }
 
+impl Resumed {
+    /// Whether the conversation's config paths use `HOME` and the working directory.
+    pub(super) fn side_uses(&self) -> (bool, bool) {
+        self.side.as_ref().map_or((false, false), |side| (side.uses_home, side.uses_cwd))
+    }
+}
+
 impl From<Resume> for Resumed {
     fn from(r: Resume) -> Resumed {
         Resumed {

@@ -29,8 +29,7 @@ mod writer;
 pub use agents::Agents;
 use build::build;
 pub use build::Resumed;
-use context::adopt_context;
-pub use context::Context;
+pub use context::{Context, Recorded};
 use queue::Queue;
 use writer::Writer;
 
@@ -324,6 +323,8 @@ struct Pass<'a> {
     /// A log's bytes were found not in memory: the disk is cold, and the files of the next
     /// conversations are read ahead from then on (see [`Queue`]).
     cold: AtomicBool,
+    /// The refresh was overtaken (see `Writer`): it writes nothing more, so reads nothing more.
+    overtaken: AtomicBool,
 }
 
 /// A conversation that needs its row written.
@@ -363,7 +364,24 @@ pub fn refresh_ids(store: &Store, logs: &Path, ids: &[String], opts: &Options<'_
     run(store, logs, Some(ids), opts)
 }
 
-fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
+fn run(store: &Store, logs: &Path, only: Option<&[String]>, opts: &Options<'_>) -> Result<Stats> {
+    let (mut stats, mut overtaken) = run_once(store, logs, only, opts)?;
+    // Another process, in another time zone say, adopted its context while this refresh ran
+    // (see `Writer`), forgetting every conversation's reads: all are read again, so that the
+    // answer is this context's. Twice at most: processes that keep taking the index from each
+    // other still answer.
+    for _ in 0..2 {
+        if !overtaken {
+            break;
+        }
+        tracing::debug!("another process adopted another context during this refresh: refreshing again");
+        (stats, overtaken) = run_once(store, logs, None, opts)?;
+    }
+    Ok(stats)
+}
+
+/// One refresh; says also whether it was overtaken (see `Writer`).
+fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'_>) -> Result<(Stats, bool)> {
     let began = Instant::now();
     let began_ns = file_clock_ns();
     let conn = store.writer()?;
@@ -372,8 +390,8 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
     let context = Context::now(logs);
     let kept = store.take_kept(seen).filter(|k| k.context == context && !opts.reread);
     // Begins its transaction only at the first write: a refresh with nothing to do writes nothing.
-    let mut writer = Writer::new(store, &conn, opts.commit_every);
-    if kept.is_none() && adopt_context(&mut writer, &context)? {
+    let mut writer = Writer::new(store, &conn, opts.commit_every, &context, kept.as_ref().map(|k| (k.recorded, seen)));
+    if writer.adopt_context()? {
         only = None; // every conversation is to be read or rendered again, not only the asked ones
     }
     if opts.reread {
@@ -473,6 +491,15 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         tracing::debug!(id = %id, "conversation deleted");
     }
     stats.deleted = deleted.len();
+    let pass = Pass {
+        store,
+        logs,
+        logs_real: Default::default(),
+        problems: ProblemLog::default(),
+        began_ns,
+        cold: Default::default(),
+        overtaken: Default::default(),
+    };
     let mut write = |out: Outcome| -> Result<()> {
         match out {
             Outcome::Row(built, kind, bytes) => {
@@ -487,31 +514,24 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
                     Kind::SideOnly => stats.side_only += 1,
                     Kind::Recheck => stats.rechecked += 1,
                 }
-                writer.apply(|c| rows::upsert(c, &row))?;
+                let (uses_home, uses_cwd) = resumed.side_uses();
+                writer.apply_row(uses_home, uses_cwd, |c| rows::upsert(c, &row))?;
                 changes.push((row.id.clone(), Some(row.state.clone())));
                 written = written.take().filter(|w| w.len() < KEEP_RESUMES).map(|mut w| {
                     w.insert(row.id.clone(), resumed);
                     w
                 });
-                Ok(())
             }
             Outcome::Vanished(id) => {
                 stats.deleted += 1;
                 writer.apply(|c| rows::delete(c, &id))?;
                 changes.push((id, None));
-                Ok(())
             }
         }
+        pass.overtaken.store(writer.overtaken, Ordering::Relaxed);
+        Ok(())
     };
 
-    let pass = Pass {
-        store,
-        logs,
-        logs_real: Default::default(),
-        problems: ProblemLog::default(),
-        began_ns,
-        cold: Default::default(),
-    };
     build_all(&pass, &jobs, opts.jobs, &mut write)?;
     stats.with_new_problems = pass.problems.finish();
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
@@ -523,7 +543,11 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
         recorded_at = Some(now);
     }
+    let (recorded, overtaken) = (writer.recorded(), writer.overtaken);
     writer.finish()?;
+    let Some((recorded, _)) = recorded else {
+        return Ok((stats, overtaken)); // nothing kept: the next refresh reads the index again
+    };
     // What this refresh knows is kept under the data version it began with. If another
     // connection committed while it ran (a slower process may have written rows older than the
     // ones it read), the version has moved by the next refresh, which then reads the states
@@ -542,8 +566,8 @@ fn run(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Options<'
         stored
     });
     let resumes = written.unwrap_or_default();
-    store.keep(seen, Kept { states, resumes, recorded_at, context, listing, agents });
-    Ok(stats)
+    store.keep(seen, Kept { states, resumes, recorded_at, context, recorded, listing, agents });
+    Ok((stats, false))
 }
 
 /// What a sweep found: the conversations whose rows are to be built, and those gone.
@@ -632,7 +656,10 @@ fn build_all(
     write: &mut impl FnMut(Outcome) -> Result<()>,
 ) -> Result<()> {
     let queue = Queue::new(jobs, &pass.cold);
-    let take = |largest: bool| queue.take(largest);
+    let take = |largest: bool| match pass.overtaken.load(Ordering::Relaxed) {
+        true => None,
+        false => queue.take(largest),
+    };
     std::thread::scope(|s| -> Result<()> {
         // Bounded all the same: a row waiting costs kilobytes.
         let (tx, rx) = mpsc::sync_channel::<Result<Outcome>>(64);

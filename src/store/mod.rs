@@ -72,6 +72,8 @@ pub struct Kept {
     pub recorded_at: Option<f64>,
     /// What the rows were read with besides the archive.
     pub context: crate::refresh::Context,
+    /// The index's record of it, as the last refresh wrote under it.
+    pub recorded: crate::refresh::Recorded,
     /// The logs dir's entries as last listed.
     pub listing: Option<crate::refresh::Listing>,
     /// The agent files conversations use, as last checked (a refresh of named conversations
