@@ -707,3 +707,136 @@ fn moves_renames_and_links(seed: u64, steps: u64) {
         }
     }
 }
+
+/// Processes of two time zones share one index: a server in each (one sweeping, one watching),
+/// and `list`, `backfill`, `status`, `query` and `show` in either zone, while a writer appends,
+/// rewrites (as gptme's edit does), truncates, renames through `config.toml`, creates and
+/// deletes conversations whose timestamps have no zone. Every command succeeds, every answer is
+/// 200, and at the end each server's answer and a `list` in each zone equal a fresh index in
+/// that zone. (Its first version, a script, found rows of one zone served as the other's.)
+#[test]
+fn processes_of_two_time_zones_sharing_an_index_converge() {
+    const ZONES: [&str; 2] = ["UTC0", "IST-5:30"];
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
+    let said = |n: u64| {
+        let hour = n % 24;
+        format!("{{\"role\": \"user\", \"content\": \"message {n}\", \"timestamp\": \"2026-01-01T{hour:02}:00:00\"}}\n")
+    };
+    let log = |id: &str| logs.join(id).join("conversation.jsonl");
+    // A system prompt of some kilobytes first, as gptme's: each refresh that reads every log
+    // takes long enough for others to run beside it.
+    let prompt = format!(
+        "{{\"role\": \"system\", \"content\": \"{}\", \"timestamp\": \"2026-01-01T00:00:00\"}}\n",
+        "x".repeat(20_000)
+    );
+    let create = |id: &str, n: u64| {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(log(id), prompt.clone() + &said(n)).unwrap();
+    };
+    // c0-c9 stay; the writer makes and deletes the others.
+    for i in 0..150 {
+        create(&format!("c{i}"), i);
+    }
+    let servers: Vec<(std::process::Child, String)> = ZONES
+        .iter()
+        .zip([&[][..], &["--watch"][..]])
+        .map(|(tz, mode)| {
+            let (child, said, _) = crate::util::spawn_serve(&logs, &db, "127.0.0.1:0", mode, &[("TZ", tz)]);
+            let addr = said.split("listening on http://").nth(1).expect(&said).split_whitespace().next().unwrap();
+            (child, format!("http://{addr}/api/v2/conversations?limit=1000&detail=true"))
+        })
+        .collect();
+    let list = |tz: &str, db: &Path| {
+        let out = ok(convmeta()
+            .env("TZ", tz)
+            .args(["list", "--json", "--limit", "0", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(db));
+        parse(&out).as_array().unwrap().clone()
+    };
+    let stop = AtomicBool::new(false);
+    let (commands, answers) = (AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut rng = Rng(30);
+            let mut ids: Vec<String> = (0..150).map(|i| format!("c{i}")).collect();
+            let mut n = 100;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let id = ids[rng.index(ids.len())].clone();
+                match rng.below(100) {
+                    0..70 => {
+                        let mut f = std::fs::OpenOptions::new().append(true).open(log(&id)).unwrap();
+                        f.write_all(said(n).as_bytes()).unwrap();
+                    }
+                    70..78 => {
+                        // gptme's edit: the log without its last line, renamed over it.
+                        let text = std::fs::read_to_string(log(&id)).unwrap();
+                        let kept = text[..text.trim_end().rfind('\n').map_or(text.len(), |i| i + 1)].to_owned();
+                        std::fs::write(log(&id).with_extension("tmp"), kept).unwrap();
+                        std::fs::rename(log(&id).with_extension("tmp"), log(&id)).unwrap();
+                    }
+                    78..82 => {
+                        let f = std::fs::OpenOptions::new().write(true).open(log(&id)).unwrap();
+                        f.set_len(f.metadata().unwrap().len() / 2).unwrap();
+                    }
+                    82..86 => std::fs::write(logs.join(&id).join("config.toml"), format!("[chat]\nname = \"n{n}\"\n"))
+                        .unwrap(),
+                    86..95 => {
+                        let id = format!("new{n}");
+                        create(&id, n);
+                        ids.push(id);
+                    }
+                    _ if ids.len() > 10 => {
+                        let id = ids.swap_remove(10 + rng.index(ids.len() - 10));
+                        std::fs::remove_dir_all(logs.join(id)).unwrap();
+                    }
+                    _ => {}
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        for seed in [31, 32] {
+            let (stop, commands, db) = (&stop, &commands, &db);
+            let logs = &logs;
+            s.spawn(move || {
+                let mut rng = Rng(seed);
+                while !stop.load(Ordering::Relaxed) {
+                    let args: &[&str] = match rng.below(5) {
+                        0 => &["list", "--json", "--limit", "0"],
+                        1 => &["backfill"],
+                        2 => &["status", "--json"],
+                        3 => &["query", "SELECT count(*), sum(messages) FROM conversations"],
+                        _ => &["show", "c3"],
+                    };
+                    let tz = ZONES[rng.index(2)];
+                    ok(convmeta().env("TZ", tz).args(args).arg("--logs").arg(logs).arg("--db").arg(db));
+                    commands.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        for (_, url) in &servers {
+            let (stop, answers) = (&stop, &answers);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = client().get(url).send().unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+                    answers.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(if soak() { 60 } else { 5 }));
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(commands.load(Ordering::Relaxed) >= 10 && answers.load(Ordering::Relaxed) >= 10, "too few to tell");
+    for ((mut child, url), tz) in servers.into_iter().zip(ZONES) {
+        let fresh = list(tz, &tmp.path().join(format!("fresh-{tz}.sqlite3")));
+        let answer = parse(&client().get(&url).send().unwrap().text().unwrap());
+        assert!(answer.as_array().unwrap() == &fresh[..fresh.len().min(1000)], "the {tz} server's final answer");
+        assert!(list(tz, &db) == fresh, "a list in {tz} over the shared index");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use convmeta::server::Config;
 use serde_json::Value;
 
-use crate::util::{client, inotify_watches, pack, parse, restore, Restored, Server};
+use crate::util::{client, inotify_watches, pack, parse, restore, spawn_serve, Restored, Server};
 
 fn improve(item: &mut Value) {
     Restored::improve(item);
@@ -921,52 +921,6 @@ fn stopping_ends_event_streams_and_cuts_stalled_clients() {
     let _stalled = ask(server.addr);
     std::thread::sleep(Duration::from_millis(500));
     assert!(server.stop_within(Duration::from_secs(60)), "a client that stopped reading held the server up");
-}
-
-fn spawn_serve(
-    logs: &Path,
-    db: &Path,
-    addr: &str,
-    extra: &[&str],
-    envs: &[(&str, &str)],
-) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = crate::util::convmeta()
-        .env("CONVMETA_LOG", "info")
-        .env_remove("GPTME_SERVER_TOKEN")
-        .env_remove("GPTME_SERVER_ALLOWED_HOSTS")
-        .env_remove("GPTME_DISABLE_AUTH")
-        .envs(envs.iter().copied())
-        // Not the test's own stdout: a test that fails before killing the server must not leave
-        // a process holding the harness's output open.
-        .stdout(std::process::Stdio::null())
-        .arg("serve")
-        .arg("--logs")
-        .arg(logs)
-        .arg("--db")
-        .arg(db)
-        .args(["--addr", addr])
-        .args(extra)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains("listening on") && Instant::now() < deadline {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
-            break;
-        }
-        seen.push_str(&line);
-    }
-    // What it says later, line by line (the rest is dropped once nobody listens).
-    let (tx, later) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, seen, later)
 }
 
 /// gptme-server shares the token it made up in a file while it runs; a convmeta given no token

@@ -450,3 +450,52 @@ pub fn on_terminal(mut cmd: Command) -> (String, bool) {
     let success = child.wait().unwrap().success();
     (reader.join().unwrap(), success)
 }
+
+/// `convmeta serve` as a process, logging at `info`, with no token or allowed hosts from the
+/// environment but `envs`: the child, what it said until it listened (or 30 s passed), and what
+/// it says later, line by line.
+pub fn spawn_serve(
+    logs: &Path,
+    db: &Path,
+    addr: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = convmeta()
+        .env("CONVMETA_LOG", "info")
+        .env_remove("GPTME_SERVER_TOKEN")
+        .env_remove("GPTME_SERVER_ALLOWED_HOSTS")
+        .env_remove("GPTME_DISABLE_AUTH")
+        .envs(envs.iter().copied())
+        // Not the test's own stdout: a test that fails before killing the server must not leave
+        // a process holding the harness's output open.
+        .stdout(std::process::Stdio::null())
+        .arg("serve")
+        .arg("--logs")
+        .arg(logs)
+        .arg("--db")
+        .arg(db)
+        .args(["--addr", addr])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !seen.contains("listening on") && std::time::Instant::now() < deadline {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+    }
+    // What it says later, line by line (the rest is dropped once nobody listens).
+    let (tx, later) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, seen, later)
+}
