@@ -275,13 +275,20 @@ fn a_commit_by_another_process_during_a_refresh_is_not_masked() {
 /// next answers in its own zone. (Found by processes of two zones racing on one index: rows of
 /// the other zone were served, unchanged, until their conversations changed.)
 #[test]
-fn a_time_zone_taken_over_during_a_refresh_leaves_no_row_of_the_other_zone() {
-    struct TakeOver<'a>(&'a (dyn Fn() + Sync));
-    impl convmeta::refresh::Progress for TakeOver<'_> {
+fn a_time_zone_taking_the_index_over_during_a_refresh_leaves_no_row_of_the_other_zone() {
+    /// Runs `at_start` when a refresh begins reading (after its sweep), `at_write` before it
+    /// writes a row.
+    struct Meddle<'a> {
+        at_start: &'a (dyn Fn() + Sync),
+        at_write: &'a (dyn Fn() + Sync),
+    }
+    impl convmeta::refresh::Progress for Meddle<'_> {
         fn start(&self, _: u64, _: u64) {
-            (self.0)();
+            (self.at_start)();
         }
-        fn advance(&self, _: u64, _: u64) {}
+        fn advance(&self, _: u64, _: u64) {
+            (self.at_write)();
+        }
     }
     let said_at = |t: &str| format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{t}\"}}\n");
     let a = archive();
@@ -289,36 +296,53 @@ fn a_time_zone_taken_over_during_a_refresh_leaves_no_row_of_the_other_zone() {
     a.append("y", said_at("2026-01-01T00:00:00").as_bytes());
     a.settle();
     let db = a.index.store().path().to_path_buf();
-    let list = |tz: &str, db: &Path| {
-        let out = crate::util::ok(
-            crate::util::convmeta().env("TZ", tz).args(["list", "--json", "--logs"]).arg(&a.logs).arg("--db").arg(db),
-        );
-        crate::util::parse(&out)
+    // `list` in another process, in zone `tz` (None: this process's).
+    let list = |tz: Option<&str>, db: &Path| {
+        let mut cmd = crate::util::convmeta();
+        match (tz, std::env::var_os("TZ")) {
+            (Some(tz), _) => cmd.env("TZ", tz),
+            (None, Some(here)) => cmd.env("TZ", here),
+            (None, None) => cmd.env_remove("TZ"),
+        };
+        crate::util::parse(&crate::util::ok(cmd.args(["list", "--json", "--logs"]).arg(&a.logs).arg("--db").arg(db)))
     };
     // A zone other than this process's, in which the naive timestamps read otherwise.
     let scratch = tempfile::tempdir().unwrap();
     let here = a.item("x")["created"].clone();
     let zone = ["IST-5:30", "NPT-5:45"]
         .into_iter()
-        .find(|tz| list(tz, &scratch.path().join(format!("{tz}.sqlite3")))[0]["created"] != here)
+        .find(|tz| list(Some(tz), &scratch.path().join(format!("{tz}.sqlite3")))[0]["created"] != here)
         .unwrap();
-
-    a.append("x", said_at("2026-01-01T01:00:00").as_bytes());
-    std::thread::sleep(std::time::Duration::from_millis(50)); // out of the append's clock tick
-    let once = std::sync::Once::new();
-    let other_zone_refreshes = || once.call_once(|| _ = list(zone, &db));
-    let take_over = TakeOver(&other_zone_refreshes);
-    let opts = convmeta::refresh::Options { progress: Some(&take_over), ..Default::default() };
-    a.index.refresh_with(&opts).unwrap();
-    for id in ["x", "y"] {
-        assert_eq!(row(&a.index, id), fresh_row(&a.logs, id), "{id}: this zone's refresh answers in its zone");
-    }
+    let refresh_meddled = |at_start: &(dyn Fn() + Sync), at_write: &(dyn Fn() + Sync)| {
+        a.append("x", said_at("2026-01-01T01:00:00").as_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(50)); // out of the append's clock tick
+        let meddle = Meddle { at_start, at_write };
+        let opts = convmeta::refresh::Options { progress: Some(&meddle), ..Default::default() };
+        a.index.refresh_with(&opts).unwrap();
+        for id in ["x", "y"] {
+            assert_eq!(row(&a.index, id), fresh_row(&a.logs, id), "{id}: this zone's refresh answers in its zone");
+        }
+    };
+    let (taken, taken_back) = (std::sync::Once::new(), std::sync::Once::new());
+    let other_zone_refreshes = || taken.call_once(|| _ = list(Some(zone), &db));
+    refresh_meddled(&other_zone_refreshes, &|| ());
     let fresh = scratch.path().join("fresh.sqlite3");
-    assert_eq!(list(zone, &db), list(zone, &fresh), "the other zone's next answer is all its own");
+    assert_eq!(list(Some(zone), &db), list(Some(zone), &fresh), "the other zone's next answer is all its own");
     a.index.refresh().unwrap();
     for id in ["x", "y"] {
         assert_eq!(row(&a.index, id), fresh_row(&a.logs, id), "{id}: and this zone's again");
     }
+
+    // Taken over, and back by another process of this zone before the refresh writes: the
+    // context is then as the refresh found it, but what it read from the index in between (x's
+    // resume point, which nothing kept in memory since another process committed) was the
+    // other zone's, and must not be written back as this zone's.
+    let taken = std::sync::Once::new();
+    a.append("x", said_at("2026-01-01T02:00:00").as_bytes());
+    list(None, &db);
+    let other_zone_refreshes = || taken.call_once(|| _ = list(Some(zone), &db));
+    let this_zone_refreshes = || taken_back.call_once(|| _ = list(None, &db));
+    refresh_meddled(&other_zone_refreshes, &this_zone_refreshes);
 }
 
 /// A log, config or agent file rewritten in place to the same size within one clock tick keeps

@@ -114,7 +114,9 @@ impl<'a> Writer<'a> {
             return Ok(()); // nobody else committed: the record stands
         }
         let check = Check::read(self.conn, self.context).map_err(err)?;
-        if self.recorded.is_some_and(|(r, _)| r.generation() != check.recorded().generation()) {
+        // Another process adopted its context since this refresh looked (a build that counts no
+        // generation leaves only the context changed).
+        if self.recorded.is_some_and(|(r, _)| r.generation() != check.recorded().generation() || check.to_adopt()) {
             self.overtaken = true;
         }
         let (recorded, forgotten) = context::adopt(self.conn, self.context, &check).map_err(err)?;
