@@ -43,7 +43,7 @@ impl Context {
 /// rows under: had another process adopted its context in between, what this one read from the
 /// index (stored states, resume points) could be of that context, and written back it would
 /// pass for this one's.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy)]
 pub struct Recorded {
     generation: i64,
     /// `HOME` differs from the recorded one, which no row used, so it was left as it is (a
