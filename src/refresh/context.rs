@@ -143,7 +143,7 @@ pub(super) fn adopt(
         match (was("zone"), was("logs")) {
             (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)"),
             (Some(None), _) => tracing::info!("recording what rows are read with (time zone, logs directory, HOME, working directory): reading every conversation again, once"),
-            (None, Some(Some(was))) => tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name)"),
+            (None, Some(Some(was))) => tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name; processes sharing an index should name it alike, or each use its own --db)"),
             _ => tracing::info!(rows, "HOME or the working directory changed: rendering again the items whose config paths use it"),
         }
     }
