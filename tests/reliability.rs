@@ -708,17 +708,23 @@ fn moves_renames_and_links(seed: u64, steps: u64) {
     }
 }
 
-/// Processes of two time zones share one index: a server in each (one sweeping, one watching),
-/// and `list`, `backfill`, `status`, `query` and `show` in either zone, while a writer appends,
-/// rewrites (as gptme's edit does), truncates, renames through `config.toml`, creates and
-/// deletes conversations whose timestamps have no zone. Every command succeeds, every answer is
-/// 200, and at the end each server's answer and a `list` in each zone equal a fresh index in
-/// that zone. (Its first version, a script, found rows of one zone served as the other's.)
+/// Processes of two contexts share one index: each its own time zone, name for the logs
+/// directory (one through a symlink) and `HOME`. A server in each (one sweeping, one watching),
+/// and `list`, `backfill`, `status`, `query` and `show` in either, while a writer appends,
+/// rewrites (as gptme's edit does), truncates, renames and moves workspaces through
+/// `config.toml` (some under `~`), creates and deletes conversations whose timestamps have no
+/// zone. Every command succeeds, every answer is 200, and at the end each server's answer and a
+/// `list` in each context equal a fresh index in that context. (Its first version, a script,
+/// found rows of one zone served as the other's.)
 #[test]
-fn processes_of_two_time_zones_sharing_an_index_converge() {
-    const ZONES: [&str; 2] = ["UTC0", "IST-5:30"];
+fn processes_of_two_contexts_sharing_an_index_converge() {
     let tmp = tempfile::tempdir().unwrap();
     let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
+    let link = tmp.path().join("link-to-logs");
+    std::os::unix::fs::symlink(&logs, &link).unwrap();
+    let homes = [tmp.path().join("ann"), tmp.path().join("bob")];
+    // (TZ, logs as named, HOME)
+    let contexts = [("UTC0", &logs, &homes[0]), ("IST-5:30", &link, &homes[1])];
     let said = |n: u64| {
         let hour = n % 24;
         format!("{{\"role\": \"user\", \"content\": \"message {n}\", \"timestamp\": \"2026-01-01T{hour:02}:00:00\"}}\n")
@@ -738,23 +744,23 @@ fn processes_of_two_time_zones_sharing_an_index_converge() {
     for i in 0..150 {
         create(&format!("c{i}"), i);
     }
-    let servers: Vec<(std::process::Child, String)> = ZONES
+    let servers: Vec<(std::process::Child, String)> = contexts
         .iter()
         .zip([&[][..], &["--watch"][..]])
-        .map(|(tz, mode)| {
-            let (child, said, _) = crate::util::spawn_serve(&logs, &db, "127.0.0.1:0", mode, &[("TZ", tz)]);
+        .map(|((tz, logs, home), mode)| {
+            let envs = [("TZ", *tz), ("HOME", home.to_str().unwrap())];
+            let (child, said, _) = crate::util::spawn_serve(logs, &db, "127.0.0.1:0", mode, &envs);
             let addr = said.split("listening on http://").nth(1).expect(&said).split_whitespace().next().unwrap();
             (child, format!("http://{addr}/api/v2/conversations?limit=1000&detail=true"))
         })
         .collect();
-    let list = |tz: &str, db: &Path| {
-        let out = ok(convmeta()
-            .env("TZ", tz)
-            .args(["list", "--json", "--limit", "0", "--logs"])
-            .arg(&logs)
-            .arg("--db")
-            .arg(db));
-        parse(&out).as_array().unwrap().clone()
+    let command = |(tz, logs, home): (&str, &PathBuf, &PathBuf), args: &[&str], db: &Path| {
+        let mut cmd = convmeta();
+        cmd.env("TZ", tz).env("HOME", home).args(args).arg("--logs").arg(logs).arg("--db").arg(db);
+        ok(cmd)
+    };
+    let list = |context, db: &Path| {
+        parse(&command(context, &["list", "--json", "--limit", "0"], db)).as_array().unwrap().clone()
     };
     let stop = AtomicBool::new(false);
     let (commands, answers) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -782,8 +788,11 @@ fn processes_of_two_time_zones_sharing_an_index_converge() {
                         let f = std::fs::OpenOptions::new().write(true).open(log(&id)).unwrap();
                         f.set_len(f.metadata().unwrap().len() / 2).unwrap();
                     }
-                    82..86 => std::fs::write(logs.join(&id).join("config.toml"), format!("[chat]\nname = \"n{n}\"\n"))
-                        .unwrap(),
+                    82..86 => {
+                        let workspace = ["~/proj", "/srv/proj"][rng.index(2)];
+                        let config = format!("[chat]\nname = \"n{n}\"\nworkspace = \"{workspace}\"\n");
+                        std::fs::write(logs.join(&id).join("config.toml"), config).unwrap();
+                    }
                     86..95 => {
                         let id = format!("new{n}");
                         create(&id, n);
@@ -799,8 +808,7 @@ fn processes_of_two_time_zones_sharing_an_index_converge() {
             }
         });
         for seed in [31, 32] {
-            let (stop, commands, db) = (&stop, &commands, &db);
-            let logs = &logs;
+            let (stop, commands, db, contexts, command) = (&stop, &commands, &db, &contexts, &command);
             s.spawn(move || {
                 let mut rng = Rng(seed);
                 while !stop.load(Ordering::Relaxed) {
@@ -811,8 +819,7 @@ fn processes_of_two_time_zones_sharing_an_index_converge() {
                         3 => &["query", "SELECT count(*), sum(messages) FROM conversations"],
                         _ => &["show", "c3"],
                     };
-                    let tz = ZONES[rng.index(2)];
-                    ok(convmeta().env("TZ", tz).args(args).arg("--logs").arg(logs).arg("--db").arg(db));
+                    command(contexts[rng.index(2)], args, db);
                     commands.fetch_add(1, Ordering::Relaxed);
                 }
             });
@@ -831,11 +838,13 @@ fn processes_of_two_time_zones_sharing_an_index_converge() {
         stop.store(true, Ordering::Relaxed);
     });
     assert!(commands.load(Ordering::Relaxed) >= 10 && answers.load(Ordering::Relaxed) >= 10, "too few to tell");
-    for ((mut child, url), tz) in servers.into_iter().zip(ZONES) {
-        let fresh = list(tz, &tmp.path().join(format!("fresh-{tz}.sqlite3")));
+    let fresh: Vec<_> = (0..2).map(|i| list(contexts[i], &tmp.path().join(format!("fresh-{i}.sqlite3")))).collect();
+    assert!(fresh[0] != fresh[1], "the contexts give different answers");
+    for (i, ((mut child, url), context)) in servers.into_iter().zip(contexts).enumerate() {
+        let fresh = &fresh[i];
         let answer = parse(&client().get(&url).send().unwrap().text().unwrap());
-        assert!(answer.as_array().unwrap() == &fresh[..fresh.len().min(1000)], "the {tz} server's final answer");
-        assert!(list(tz, &db) == fresh, "a list in {tz} over the shared index");
+        assert!(answer.as_array().unwrap() == &fresh[..fresh.len().min(1000)], "server {i}'s final answer");
+        assert!(&list(context, &db) == fresh, "a list in context {i} over the shared index");
         child.kill().unwrap();
         child.wait().unwrap();
     }
