@@ -28,6 +28,12 @@ pub const CHECKPOINT_AT_PAGES: i32 = 1000;
 /// Where a commit checkpoints in place: the bound on the log under a steady stream of writes.
 pub const INLINE_CHECKPOINT_AT_PAGES: i32 = 4 * CHECKPOINT_AT_PAGES;
 
+/// The log's file is cut back to this length (the bound above, at the default page size) when
+/// SQLite rewinds it. One large transaction (every row rewritten as a time zone is adopted)
+/// grows the file to the size of what it wrote, and SQLite would keep it that long for as long
+/// as the database stays open: a server's index took up to twice its size on disk.
+pub const KEEP_LOG_BYTES: i64 = INLINE_CHECKPOINT_AT_PAGES as i64 * 4096;
+
 thread_local! {
     /// Pages in the log before and after the last commit on this thread, as the WAL hook
     /// reported them. Per thread, not per database: a thread writing two databases may ask for
@@ -176,5 +182,31 @@ mod tests {
         assert!(longest < INLINE_CHECKPOINT_AT_PAGES + 10, "{longest} pages in the log");
         let wal = std::fs::metadata(tmp.path().join("db.sqlite3-wal")).unwrap().len();
         assert!(wal < (INLINE_CHECKPOINT_AT_PAGES as u64 + 10) * (4096 + 24) + 32, "{wal} bytes of log");
+    }
+
+    /// One transaction larger than the bound (every row rewritten) grows the log's file; once it
+    /// is checkpointed, the next commit rewinds the log and cuts the file back.
+    #[test]
+    fn a_log_grown_by_one_large_transaction_is_cut_back_when_rewound() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite3");
+        let store = Store::open(&path).unwrap();
+        let c = store.conn().unwrap();
+        let wal_len = || std::fs::metadata(tmp.path().join("db.sqlite3-wal")).unwrap().len() as i64;
+
+        c.execute_batch("BEGIN").unwrap();
+        let mut i = 0;
+        while LOG_PAGES.with(Cell::get).1 < 2 * INLINE_CHECKPOINT_AT_PAGES && wal_len() < 2 * KEEP_LOG_BYTES {
+            c.execute("INSERT INTO _meta (key, value) VALUES (?1, hex(randomblob(7000)))", [format!("big-{i}")])
+                .unwrap();
+            i += 1;
+        }
+        c.execute_batch("COMMIT").unwrap();
+        store.committed();
+        assert!(wal_len() > 2 * KEEP_LOG_BYTES, "{} bytes of log", wal_len());
+
+        // That commit checkpointed in place (nobody reads); the next one starts the log anew.
+        commit_pages(&store, &c, 0);
+        assert!(wal_len() <= KEEP_LOG_BYTES, "{} bytes of log", wal_len());
     }
 }

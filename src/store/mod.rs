@@ -143,6 +143,7 @@ fn configure(c: &mut Connection) -> rusqlite::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    c.pragma_update(None, "journal_size_limit", checkpoint::KEEP_LOG_BYTES)?;
     checkpoint::install(c);
     Ok(())
 }
