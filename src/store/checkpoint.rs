@@ -194,12 +194,11 @@ mod tests {
         let c = store.conn().unwrap();
         let wal_len = || std::fs::metadata(tmp.path().join("db.sqlite3-wal")).unwrap().len() as i64;
 
+        // Rows of 14 KB, twice the bound and some, in one transaction.
         c.execute_batch("BEGIN").unwrap();
-        let mut i = 0;
-        while LOG_PAGES.with(Cell::get).1 < 2 * INLINE_CHECKPOINT_AT_PAGES && wal_len() < 2 * KEEP_LOG_BYTES {
+        for i in 0..2 * KEEP_LOG_BYTES / 14_000 + 100 {
             c.execute("INSERT INTO _meta (key, value) VALUES (?1, hex(randomblob(7000)))", [format!("big-{i}")])
                 .unwrap();
-            i += 1;
         }
         c.execute_batch("COMMIT").unwrap();
         store.committed();
