@@ -141,6 +141,18 @@ mod tests {
         store.committed();
     }
 
+    /// A new store at `db.sqlite3` in a directory of its own, and a connection to it.
+    fn new_store() -> (tempfile::TempDir, Store, crate::store::Conn) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("db.sqlite3")).unwrap();
+        let c = store.conn().unwrap();
+        (tmp, store, c)
+    }
+
+    fn log_file_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join("db.sqlite3-wal")).unwrap().len()
+    }
+
     fn db_file_stamp(path: &Path) -> (u64, std::time::SystemTime) {
         let m = std::fs::metadata(path).unwrap();
         (m.len(), m.modified().unwrap())
@@ -148,10 +160,8 @@ mod tests {
 
     #[test]
     fn a_long_log_is_checkpointed_by_the_thread_and_stays_bounded() {
-        let tmp = tempfile::tempdir().unwrap();
+        let (tmp, store, c) = new_store();
         let path = tmp.path().join("db.sqlite3");
-        let store = Store::open(&path).unwrap();
-        let c = store.conn().unwrap();
 
         // Up to the threshold, nothing copies the log into the database file.
         let mut i = 0;
@@ -180,7 +190,7 @@ mod tests {
             longest = longest.max(LOG_PAGES.with(Cell::get).1);
         }
         assert!(longest < INLINE_CHECKPOINT_AT_PAGES + 10, "{longest} pages in the log");
-        let wal = std::fs::metadata(tmp.path().join("db.sqlite3-wal")).unwrap().len();
+        let wal = log_file_len(tmp.path());
         assert!(wal < (INLINE_CHECKPOINT_AT_PAGES as u64 + 10) * (4096 + 24) + 32, "{wal} bytes of log");
     }
 
@@ -188,11 +198,8 @@ mod tests {
     /// is checkpointed, the next commit rewinds the log and cuts the file back.
     #[test]
     fn a_log_grown_by_one_large_transaction_is_cut_back_when_rewound() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("db.sqlite3");
-        let store = Store::open(&path).unwrap();
-        let c = store.conn().unwrap();
-        let wal_len = || std::fs::metadata(tmp.path().join("db.sqlite3-wal")).unwrap().len() as i64;
+        let (tmp, store, c) = new_store();
+        let wal_len = || log_file_len(tmp.path()) as i64;
 
         // Rows of 14 KB, twice the bound and some, in one transaction.
         c.execute_batch("BEGIN").unwrap();
