@@ -924,7 +924,8 @@ fn bash_completion_completes_subcommands_and_flags() {
 }
 
 /// Tables line up by the columns a terminal gives each character (two for CJK, none for a
-/// combining mark), and a bidirectional override is shown escaped rather than obeyed.
+/// combining mark), and a bidirectional override is shown escaped rather than obeyed. A column's
+/// name is a cell like the others: its line break is a space.
 #[test]
 fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
     let line = r#"{"role": "user", "content": "hi", "timestamp": "2026-01-01T10:00:00"}"#.to_string() + "\n";
@@ -935,7 +936,7 @@ fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
         ("c", line.clone(), named("plain")),
         ("d", line, named("report\u{202e}fdp.exe")),
     ]);
-    let sql = "SELECT name, 'x' AS mark FROM conversations ORDER BY id";
+    let sql = "SELECT name AS \"the\nname\", 'x' AS mark FROM conversations ORDER BY id";
     let out = ok(convmeta()
         .args(["query", "--format", "table", sql, "--logs"])
         .arg(&logs)
@@ -947,5 +948,6 @@ fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
     let starts: Vec<usize> =
         lines.iter().map(|l| convmeta::cli::width(l) - convmeta::cli::width(l.rsplit(' ').next().unwrap())).collect();
     assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}\n{out}");
+    assert!(lines[0].starts_with("the name "), "{out}");
     assert!(lines[5].starts_with("report\\u{202e}fdp.exe "), "{out}");
 }

@@ -99,9 +99,12 @@ fn every_documented_example_runs_and_matches_truth() {
 fn every_output_format_reads_back_to_the_same_values() {
     let r = restore("archive-crashers/unknown-chat-key");
     let sql = "SELECT id, name, messages, total_cost, last_message_preview, agent_urls FROM conversations ORDER BY id";
-    let json: Vec<Value> = serde_json::from_value(parse(&query(&r, "json", sql))).unwrap();
+    let json_text = query(&r, "json", sql);
+    let json: Vec<Value> = serde_json::from_value(parse(&json_text)).unwrap();
     let jsonl: Vec<Value> = query(&r, "jsonl", sql).lines().map(parse).collect();
     assert_eq!(json, jsonl);
+    // Streamed, `json` is still what printing the array whole gives.
+    assert_eq!(json_text, serde_json::to_string_pretty(&jsonl).unwrap() + "\n");
     let csv = query(&r, "csv", sql);
     let mut lines = csv.split("\r\n");
     assert_eq!(lines.next().unwrap(), "id,name,messages,total_cost,last_message_preview,agent_urls");
@@ -150,15 +153,21 @@ fn json_objects_keep_every_column_in_order() {
     }
 }
 
-/// `jsonl` and `csv` stream: rows are printed as SQLite produces them, so an export of any size
-/// starts at once and a reader that stops early (`| head`) ends the command. Here the statement
-/// never ends; buffered output would never appear.
+/// Every format streams: rows are printed as SQLite produces them (a table once its first 32 MiB
+/// have set the columns' widths), so an export of any size starts at once, memory stays bounded,
+/// and a reader that stops early (`| head`) ends the command. Here the statement never ends;
+/// buffered output would never appear, and `json` and `table` once held rows until memory ran out.
 #[test]
-fn jsonl_and_csv_stream_rows_as_they_come() {
+fn every_format_streams_rows_as_they_come() {
     use std::io::BufRead;
     let r = restore("archive-crashers/unknown-chat-key");
     let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n";
-    for (format, want) in [("jsonl", ["{\"i\":1}", "{\"i\":2}", "{\"i\":3}"]), ("csv", ["i", "1", "2"])] {
+    for (format, want) in [
+        ("jsonl", ["{\"i\":1}", "{\"i\":2}", "{\"i\":3}"]),
+        ("csv", ["i", "1", "2"]),
+        ("json", ["[", "  {", "    \"i\": 1"]),
+        ("table", ["i", "---", "1"]),
+    ] {
         let mut child = r
             .cmd(&["query", "--format", format, endless])
             .stdout(std::process::Stdio::piped())
@@ -175,6 +184,11 @@ fn jsonl_and_csv_stream_rows_as_they_come() {
         });
         let first: Vec<String> =
             std::io::BufReader::new(child.stdout.take().unwrap()).lines().take(3).map(Result::unwrap).collect();
+        // A table's rule is as long as the widest cell among the rows held: any length.
+        let first: Vec<String> = first
+            .into_iter()
+            .map(|l| if l.starts_with('-') && l.trim_matches('-').is_empty() { "---".into() } else { l })
+            .collect();
         let status = child.wait().unwrap(); // the pipe closed when the reader was dropped
         done.send(()).unwrap();
         watchdog.join().unwrap();

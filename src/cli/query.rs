@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{fit, pad, printable, progress, seconds, width, Reading, Target};
-use crate::store::sql::{self, Limits, Part, QueryResult};
+use crate::store::sql::{self, Limits, Part};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
@@ -61,15 +61,26 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     };
     let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, max_bytes: None, timeout: a.timeout });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Every format streams, so memory stays bounded however many rows come (a recursive
+    // statement may never end): a table holds rows only to align its columns (see `table`).
     match a.format {
-        Format::Table => table(&mut out, &sql::query(db, sql, limits)?)?,
+        Format::Table => table(&mut out, db, sql, limits)?,
         Format::Json => {
-            let result = sql::query(db, sql, limits)?;
-            let keys = keys(&result.columns);
-            let rows: Vec<serde_json::Value> = result.rows.iter().map(|r| object(&keys, r)).collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            let mut columns = Vec::new();
+            let mut first = true;
+            sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
+                match part {
+                    Part::Columns(names) => columns = keys(names),
+                    Part::Row(r) => {
+                        write!(out, "{}\n  ", if first { "[" } else { "," })?;
+                        json_item(&mut out, &object(&columns, &r))?;
+                        first = false;
+                    }
+                }
+                Ok(())
+            })?;
+            writeln!(out, "{}", if first { "[]" } else { "\n]" })?;
         }
-        // Streamed: a large export starts at once and holds one row at a time.
         Format::Jsonl => {
             let mut columns = Vec::new();
             sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
@@ -137,22 +148,63 @@ fn csv_line<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> s
     write!(out, "{}\r\n", line.join(","))
 }
 
+/// One row of a `json` array: the object as `serde_json`'s pretty printer writes an array's
+/// item, so the streamed array is byte for byte what printing it whole gives.
+fn json_item(out: &mut impl Write, row: &serde_json::Value) -> anyhow::Result<()> {
+    // Strings escape their line breaks, so every `\n` here is the layout's.
+    Ok(out.write_all(serde_json::to_string_pretty(row)?.replace('\n', "\n  ").as_bytes())?)
+}
+
+/// What a table holds to align its columns, in bytes of cell text (each cell counted with its
+/// bookkeeping). A longer result streams on in the widths its first rows set: a wider cell
+/// after that shifts only its own row, and memory stays bounded.
+const TABLE_HELD_BYTES: usize = 32 << 20;
+
 /// Columns padded to their widest cell; long cells cut on a terminal.
-fn table(out: &mut impl Write, r: &QueryResult) -> std::io::Result<()> {
+fn table(out: &mut impl Write, db: &std::path::Path, sql: &str, limits: Limits) -> anyhow::Result<()> {
     let cap = if std::io::stdout().is_terminal() { 60 } else { usize::MAX };
-    let cells: Vec<Vec<String>> =
-        r.rows.iter().map(|row| row.iter().map(|v| fit(&printable(&sql::to_text(v)), cap)).collect()).collect();
-    let widths: Vec<usize> = (0..r.columns.len())
-        .map(|i| cells.iter().map(|c| width(&c[i])).chain([width(&r.columns[i])]).max().unwrap_or(0))
-        .collect();
-    let line = |out: &mut dyn Write, row: &[String]| -> std::io::Result<()> {
-        let padded: Vec<String> = row.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect();
-        writeln!(out, "{}", padded.join("  ").trim_end())
-    };
-    line(out, &r.columns)?;
-    line(out, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
-    for row in &cells {
-        line(out, row)?;
+    let cell = |text: &str| fit(&printable(text), cap);
+    let (mut header, mut held, mut held_bytes) = (Vec::new(), Vec::new(), 0);
+    let mut widths: Option<Vec<usize>> = None;
+    sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
+        match part {
+            Part::Columns(names) => header = names.iter().map(|n| cell(n)).collect(),
+            Part::Row(r) => {
+                let row: Vec<String> = r.iter().map(|v| cell(&sql::to_text(v))).collect();
+                match &widths {
+                    Some(w) => table_line(out, w, &row)?,
+                    None => {
+                        held_bytes += row.iter().map(|c| c.len() + 32).sum::<usize>();
+                        held.push(row);
+                        if held_bytes > TABLE_HELD_BYTES {
+                            widths = Some(table_start(out, &header, &std::mem::take(&mut held))?);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if widths.is_none() {
+        table_start(out, &header, &held)?;
     }
     Ok(())
+}
+
+/// The header, its rule and the rows held, in the widths they need; returns the widths.
+fn table_start(out: &mut impl Write, header: &[String], rows: &[Vec<String>]) -> std::io::Result<Vec<usize>> {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| width(&r[i])).chain([width(&header[i])]).max().unwrap_or(0))
+        .collect();
+    table_line(out, &widths, header)?;
+    table_line(out, &widths, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
+    for row in rows {
+        table_line(out, &widths, row)?;
+    }
+    Ok(widths)
+}
+
+fn table_line(out: &mut impl Write, widths: &[usize], row: &[String]) -> std::io::Result<()> {
+    let padded: Vec<String> = row.iter().zip(widths).map(|(c, w)| pad(c, *w)).collect();
+    writeln!(out, "{}", padded.join("  ").trim_end())
 }
