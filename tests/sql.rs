@@ -308,7 +308,13 @@ fn readers_beside_a_refreshing_writer_never_see_a_torn_refresh() {
 #[test]
 fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
     let r = restore("archive");
-    let sql_on = SqlConfig { enabled: true, timeout: Duration::from_millis(200), max_rows: 5, max_bytes: 100_000 };
+    let sql_on = SqlConfig {
+        enabled: true,
+        timeout: Duration::from_millis(200),
+        max_rows: 5,
+        max_bytes: 100_000,
+        ..SqlConfig::default()
+    };
     let server =
         Server::start(&r.arch, &r.db, Config { token: Some("t".into()), sql: sql_on, ..Config::default() }, false);
     let get = |q: &str| client().get(server.url("/api/v2/sql")).query(&[("q", q)]).bearer_auth("t").send().unwrap();
@@ -361,6 +367,31 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
 
     let off = Server::start(&r.arch, &r.db, Config::default(), false);
     assert_eq!(off.get("/api/v2/sql?q=SELECT%201").status(), 404, "off unless --enable-sql");
+}
+
+/// At most `max_running` statements run at once; the rest wait their turn rather than share the
+/// cores (each then slower, likelier to run over its limit, and holding its answer in memory
+/// beside the others'). Two statements that never end, sent together with one allowed at a
+/// time: the second starts when the first is stopped, so it answers no sooner than two time
+/// limits after it was sent. (Without the cap both answer after one.)
+#[test]
+fn http_statements_past_the_running_cap_wait_their_turn() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let limit = Duration::from_millis(500);
+    let sql_on = SqlConfig { enabled: true, timeout: limit, max_running: 1, ..SqlConfig::default() };
+    let server = Server::start(&r.arch, &r.db, Config { sql: sql_on, ..Config::default() }, false);
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    let send = || {
+        let sent = std::time::Instant::now();
+        let answer = client().get(server.url("/api/v2/sql")).query(&[("q", endless)]).send().unwrap();
+        (answer.status().as_u16(), sent.elapsed())
+    };
+    let answers: Vec<(u16, Duration)> = std::thread::scope(|s| {
+        let sending: Vec<_> = (0..2).map(|_| s.spawn(send)).collect();
+        sending.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|(status, _)| *status == 400), "both stopped at their limit: {answers:?}");
+    assert!(answers.iter().any(|(_, took)| *took >= 2 * limit), "{answers:?}");
 }
 
 /// docs/schema.md documents every column of the public tables, and no other.

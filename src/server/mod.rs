@@ -69,18 +69,29 @@ impl Default for Config {
     }
 }
 
-/// `/api/v2/sql`: off unless enabled; each statement is capped in time, rows and bytes.
+/// `/api/v2/sql`: off unless enabled; each statement is capped in time, rows and bytes, and at
+/// most `max_running` run at once.
 #[derive(Clone)]
 pub struct SqlConfig {
     pub enabled: bool,
     pub timeout: Duration,
     pub max_rows: usize,
     pub max_bytes: usize,
+    /// Statements beyond this wait their turn, holding no thread (by default one a core: more
+    /// would share the same cores, each then slower and likelier to run over its time limit,
+    /// and hold more answers in memory at once).
+    pub max_running: usize,
 }
 
 impl Default for SqlConfig {
     fn default() -> Self {
-        SqlConfig { enabled: false, timeout: Duration::from_secs(2), max_rows: 10_000, max_bytes: 32 << 20 }
+        SqlConfig {
+            enabled: false,
+            timeout: Duration::from_secs(2),
+            max_rows: 10_000,
+            max_bytes: 32 << 20,
+            max_running: crate::refresh::default_jobs(),
+        }
     }
 }
 
@@ -105,6 +116,8 @@ pub struct AppState {
     shared_token: std::sync::RwLock<Option<String>>,
     /// When and why the last refresh failed, while it is the last (for `/healthz`).
     refresh_failure: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// One permit per SQL statement that may run now (`SqlConfig::max_running`).
+    sql_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -112,7 +125,6 @@ impl AppState {
         let upstream = config.upstream.as_deref().map(forward::Upstream::new).transpose()?;
         Ok(Arc::new(AppState {
             index,
-            config,
             upstream,
             metrics: Metrics::default(),
             watch,
@@ -120,6 +132,8 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             shared_token: Default::default(),
             refresh_failure: Default::default(),
+            sql_slots: tokio::sync::Semaphore::new(config.sql.max_running.max(1)),
+            config,
         }))
     }
 

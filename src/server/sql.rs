@@ -37,6 +37,9 @@ pub async fn handler(
     };
     let c = &state.config.sql;
     let limits = Limits { max_rows: Some(c.max_rows), max_bytes: Some(c.max_bytes), timeout: Some(c.timeout) };
+    // Waiting here, a request whose client hangs up is dropped, and gives up its place. (The
+    // semaphore is never closed, so acquiring only waits.)
+    let _slot = state.sql_slots.acquire().await;
     let worker = state.clone();
     let result = blocking(move || {
         worker.freshen()?;
