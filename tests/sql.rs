@@ -394,6 +394,31 @@ fn http_statements_past_the_running_cap_wait_their_turn() {
     assert!(answers.iter().any(|(_, took)| *took >= 2 * limit), "{answers:?}");
 }
 
+/// An answer over 1 MiB goes uncompressed, whatever the client takes: compressing runs on the
+/// server's async threads, where a 32 MiB answer held one for seconds and stalled every other
+/// request. A smaller one is compressed as the list is.
+#[test]
+fn http_answers_over_a_mib_go_uncompressed() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let server = Server::start(
+        &r.arch,
+        &r.db,
+        Config { sql: SqlConfig { enabled: true, ..SqlConfig::default() }, ..Config::default() },
+        false,
+    );
+    let gzipped = |sql: &str| {
+        let answer = client().get(server.url("/api/v2/sql")).query(&[("q", sql)]).header("Accept-Encoding", "gzip");
+        let answer = answer.send().unwrap();
+        assert_eq!(answer.status(), 200);
+        let encoding = answer.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+        (encoding, answer.bytes().unwrap().len())
+    };
+    let (encoding, len) = gzipped("SELECT hex(zeroblob(600000)) FROM (VALUES (1), (2))");
+    assert_eq!((encoding, len > 2_400_000), (None, true));
+    let (encoding, len) = gzipped("SELECT hex(zeroblob(4000))");
+    assert_eq!((encoding.as_deref(), len < 1000), (Some("gzip"), true));
+}
+
 /// docs/schema.md documents every column of the public tables, and no other.
 #[test]
 fn the_schema_doc_names_every_public_column() {

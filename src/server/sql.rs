@@ -41,9 +41,14 @@ pub async fn handler(
     // semaphore is never closed, so acquiring only waits.)
     let _slot = state.sql_slots.acquire().await;
     let worker = state.clone();
+    // The answer is written here too, off the async threads: it may be tens of megabytes.
     let result = blocking(move || {
         worker.freshen()?;
-        Ok(sql::query(worker.index.store().path(), statement.trim(), limits))
+        Ok(sql::query(worker.index.store().path(), statement.trim(), limits).map(|r| {
+            let rows: Vec<Vec<serde_json::Value>> =
+                r.rows.iter().map(|row| row.iter().map(sql::to_json).collect()).collect();
+            format!("{}\n", serde_json::json!({ "columns": r.columns, "rows": rows, "truncated": r.truncated }))
+        }))
     })
     .await;
     let result = match result {
@@ -51,11 +56,8 @@ pub async fn handler(
         Err(e) => return json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
     match result {
-        Ok(r) => {
-            let rows: Vec<Vec<serde_json::Value>> =
-                r.rows.iter().map(|row| row.iter().map(sql::to_json).collect()).collect();
-            let body = serde_json::json!({ "columns": r.columns, "rows": rows, "truncated": r.truncated });
-            let mut response = (StatusCode::OK, format!("{body}\n")).into_response();
+        Ok(body) => {
+            let mut response = (StatusCode::OK, body).into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
