@@ -343,6 +343,12 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
     // Text that is not UTF-8 is read with U+FFFD, not refused.
     let odd = parse(&get("SELECT char(55296) || 'x', CAST(x'FF41' AS TEXT)").text().unwrap());
     assert_eq!(odd["rows"][0], serde_json::json!(["\u{FFFD}\u{FFFD}\u{FFFD}x", "\u{FFFD}A"]));
+    // Written a row at a time, the answer is still compact JSON with its keys in this order.
+    let values = get("SELECT 1.5, -0.0, 1e300, 1.0 / 0, 7, x'00ff', NULL, 'a\"b' || char(10, 0, 233)").text().unwrap();
+    assert_eq!(
+        values,
+        r#"{"columns":["1.5","-0.0","1e300","1.0 / 0","7","x'00ff'","NULL","'a\"b' || char(10, 0, 233)"],"rows":[[1.5,-0.0,1e+300,null,7,"00ff",null,"a\"b\n\u0000é"]],"truncated":false}"#.to_owned() + "\n"
+    );
 
     let slow = get("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n");
     assert_eq!(slow.status(), 400);

@@ -7,9 +7,10 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rusqlite::types::Value;
 
 use super::{blocking, json_error, AppState};
-use crate::store::sql::{self, Limits, SqlError};
+use crate::store::sql::{self, Limits, Part, SqlError};
 
 pub async fn handler(
     State(state): State<Arc<AppState>>,
@@ -44,11 +45,7 @@ pub async fn handler(
     // The answer is written here too, off the async threads: it may be tens of megabytes.
     let result = blocking(move || {
         worker.freshen()?;
-        Ok(sql::query(worker.index.store().path(), statement.trim(), limits).map(|r| {
-            let rows: Vec<Vec<serde_json::Value>> =
-                r.rows.iter().map(|row| row.iter().map(sql::to_json).collect()).collect();
-            format!("{}\n", serde_json::json!({ "columns": r.columns, "rows": rows, "truncated": r.truncated }))
-        }))
+        Ok(answer(worker.index.store().path(), statement.trim(), limits))
     })
     .await;
     let result = match result {
@@ -65,4 +62,41 @@ pub async fn handler(
         Err(e @ (SqlError::Invalid(_) | SqlError::Timeout(_))) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(e @ SqlError::Database(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
+}
+
+/// The answer, `{"columns": […], "rows": [[…], …], "truncated": false}`, written a row at a time
+/// as SQLite produces them, so no row is held but in the answer itself.
+fn answer(db: &std::path::Path, statement: &str, limits: Limits) -> Result<Vec<u8>, SqlError> {
+    // Writing to memory fails only where a value cannot be JSON, which these all can.
+    fn write(out: &mut Vec<u8>, v: &(impl serde::Serialize + ?Sized)) -> Result<(), SqlError> {
+        serde_json::to_writer(out, v).map_err(|e| SqlError::Database(e.to_string()))
+    }
+    let mut out = Vec::new();
+    let mut rows = 0;
+    let truncated = sql::query_each(db, statement, limits, |part| {
+        match part {
+            Part::Columns(columns) => {
+                out.extend_from_slice(b"{\"columns\":");
+                write(&mut out, columns)?;
+                out.extend_from_slice(b",\"rows\":[");
+            }
+            Part::Row(row) => {
+                out.extend_from_slice(if rows == 0 { b"[" } else { b",[" });
+                for (i, value) in row.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    match value {
+                        Value::Text(text) => write(&mut out, &text.as_str())?,
+                        other => write(&mut out, &sql::to_json(other))?,
+                    }
+                }
+                out.push(b']');
+                rows += 1;
+            }
+        }
+        Ok(())
+    })?;
+    out.extend_from_slice(format!("],\"truncated\":{truncated}}}\n").as_bytes());
+    Ok(out)
 }

@@ -14,14 +14,6 @@ use rusqlite::{Connection, ErrorCode};
 /// Tables and views users may read.
 pub const PUBLIC_TABLES: &[&str] = &["conversations", "conversation_models"];
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueryResult {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
-    /// More rows existed than the cap allowed.
-    pub truncated: bool,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     /// A write, or anything but reading the public tables.
@@ -59,19 +51,6 @@ pub struct Limits {
     /// and no string or blob made longer: `randomblob(1e9)` would hold a gigabyte.
     pub max_bytes: Option<usize>,
     pub timeout: Option<Duration>,
-}
-
-/// Runs one read-only statement against the database at `db`, collecting its rows.
-pub fn query(db: &Path, sql: &str, limits: Limits) -> Result<QueryResult, SqlError> {
-    let mut result = QueryResult { columns: Vec::new(), rows: Vec::new(), truncated: false };
-    result.truncated = query_each(db, sql, limits, |part| {
-        match part {
-            Part::Columns(columns) => result.columns = columns.to_vec(),
-            Part::Row(row) => result.rows.push(row),
-        }
-        Ok::<_, SqlError>(())
-    })?;
-    Ok(result)
 }
 
 /// What [`query_each`] hands on: the column names once, then each row.
