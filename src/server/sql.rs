@@ -72,7 +72,7 @@ fn answer(db: &std::path::Path, statement: &str, limits: Limits) -> Result<Vec<u
         serde_json::to_writer(out, v).map_err(|e| SqlError::Database(e.to_string()))
     }
     let mut out = Vec::new();
-    let mut rows = 0;
+    let mut first = true;
     let truncated = sql::query_each(db, statement, limits, |part| {
         match part {
             Part::Columns(columns) => {
@@ -81,18 +81,19 @@ fn answer(db: &std::path::Path, statement: &str, limits: Limits) -> Result<Vec<u
                 out.extend_from_slice(b",\"rows\":[");
             }
             Part::Row(row) => {
-                out.extend_from_slice(if rows == 0 { b"[" } else { b",[" });
+                out.extend_from_slice(if first { b"[" } else { b",[" });
                 for (i, value) in row.iter().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
                     match value {
+                        // Written from where it lies, not copied into a JSON value first.
                         Value::Text(text) => write(&mut out, &text.as_str())?,
                         other => write(&mut out, &sql::to_json(other))?,
                     }
                 }
                 out.push(b']');
-                rows += 1;
+                first = false;
             }
         }
         Ok(())
