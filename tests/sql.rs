@@ -333,6 +333,12 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
         .send()
         .unwrap();
     assert_eq!(parse(&post.text().unwrap())["rows"], serde_json::json!([[135]]));
+    // A body too large to take is refused in JSON too, as every error here.
+    let long = format!("SELECT 1 -- {}", "x".repeat(3 << 20));
+    let refused = client().post(server.url("/api/v2/sql")).bearer_auth("t").json(&serde_json::json!({"sql": long}));
+    let refused = refused.send().unwrap();
+    assert_eq!(refused.status(), 413);
+    assert!(parse(&refused.text().unwrap())["error"].as_str().unwrap().contains("2 MiB"));
 
     // Bytes are capped too: rows past the cap are left out, and no value is made past it.
     let heavy = parse(&get("SELECT zeroblob(30000) FROM conversations").text().unwrap());

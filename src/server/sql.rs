@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,12 +17,20 @@ pub async fn handler(
     State(state): State<Arc<AppState>>,
     method: Method,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !state.config.sql.enabled {
         return super::not_found();
     }
     let statement = if method == Method::POST {
+        // Errors are JSON here, as every other answer of this endpoint.
+        let body = match body {
+            Ok(body) => body,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return json_error(e.status(), "the body is over the 2 MiB a statement may take")
+            }
+            Err(e) => return json_error(e.status(), &e.body_text()),
+        };
         match serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["sql"].as_str().map(str::to_owned))
         {
             Some(s) => s,
