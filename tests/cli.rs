@@ -336,6 +336,12 @@ fn errors_are_one_clear_line() {
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"SELECT '\xff'").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stderr), "convmeta: the SQL on standard input is not UTF-8\n");
+    // Standard input that never ends is read only so far.
+    let out = fail(r.cmd(&["query", "-"]).stdin(std::fs::File::open("/dev/zero").unwrap()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "convmeta: the SQL on standard input is over 64 MiB: is that the input meant?\n"
+    );
 
     // Numbers out of range say which and what is wanted; a negative one is a value, not an
     // unknown flag. No threads at all (it had meant one), no safety sweep (it had meant one a

@@ -33,14 +33,25 @@ pub struct QueryArgs {
     sql: String,
 }
 
+/// The most SQL read from standard input: far more than any statement people or scripts write,
+/// and a bound on what an input that never ends (`yes |`, a device) can take.
+const MAX_SQL_FROM_STDIN: u64 = 64 << 20;
+
 pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     let sql = if a.sql == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => anyhow::anyhow!("the SQL on standard input is not UTF-8"),
-            _ => anyhow::anyhow!("reading the SQL from standard input: {e}"),
-        })?;
-        s
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_SQL_FROM_STDIN + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("reading the SQL from standard input: {e}"))?;
+        if bytes.len() as u64 > MAX_SQL_FROM_STDIN {
+            anyhow::bail!(
+                "the SQL on standard input is over {} MiB: is that the input meant?",
+                MAX_SQL_FROM_STDIN >> 20
+            );
+        }
+        String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("the SQL on standard input is not UTF-8"))?
     } else {
         a.sql.clone()
     };
