@@ -406,6 +406,38 @@ fn http_statements_past_the_running_cap_wait_their_turn() {
     assert!(answers.iter().any(|(_, took)| *took >= 2 * limit), "{answers:?}");
 }
 
+/// Stopping the server stops the statements running: their clients hear so (503) at once, and
+/// the server ends, rather than waiting out their time limit (here an hour, with an hour's
+/// grace for requests in flight).
+#[test]
+fn statements_running_when_the_server_stops_are_stopped() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let hour = Duration::from_secs(3600);
+    let sql_on = SqlConfig { enabled: true, timeout: hour, ..SqlConfig::default() };
+    let mut server =
+        Server::start(&r.arch, &r.db, Config { sql: sql_on, shutdown_grace: hour, ..Config::default() }, false);
+    let refreshes = || {
+        let metrics = server.get("/metrics").text().unwrap();
+        let line = metrics.lines().find(|l| l.starts_with("convmeta_refreshes_total ")).unwrap().to_owned();
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    let before = refreshes();
+    let url = server.url("/api/v2/sql");
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    let asking = std::thread::spawn(move || {
+        let answer = client().get(url).query(&[("q", endless)]).send().unwrap();
+        (answer.status().as_u16(), answer.text().unwrap())
+    });
+    // Its refresh done, the statement runs (or is about to).
+    while refreshes() == before {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // (Sooner than the client gives up, 30 s: then the connection would end and free the server.)
+    assert!(server.stop_within(Duration::from_secs(20)), "the server waited for the statement");
+    let (status, body) = asking.join().unwrap();
+    assert_eq!((status, parse(&body)["error"].as_str()), (503, Some("the server is stopping")));
+}
+
 /// An answer over 1 MiB goes uncompressed, whatever the client takes: compressing runs on the
 /// server's async threads, where a 32 MiB answer held one for seconds and stalled every other
 /// request. A smaller one is compressed as the list is.

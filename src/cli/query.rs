@@ -70,7 +70,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
             anyhow::bail!("no index at {} yet: run `convmeta backfill`, or query without --no-refresh", db.display())
         }
     };
-    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { max_rows: None, max_bytes: None, timeout: a.timeout });
+    let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { timeout: a.timeout, ..Limits::default() });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Every format streams, so memory stays bounded however many rows come (a recursive
     // statement may never end): a table holds rows only to align its columns (see `table`).

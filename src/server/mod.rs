@@ -118,6 +118,9 @@ pub struct AppState {
     refresh_failure: std::sync::Mutex<Option<(std::time::Instant, String)>>,
     /// One permit per SQL statement that may run now (`SqlConfig::max_running`).
     sql_slots: tokio::sync::Semaphore,
+    /// Set with `stopping`, where SQL statements (on blocking threads) read it: they stop then
+    /// rather than hold the server up until their time limits.
+    stop_statements: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -133,6 +136,7 @@ impl AppState {
             shared_token: Default::default(),
             refresh_failure: Default::default(),
             sql_slots: tokio::sync::Semaphore::new(config.sql.max_running.max(1)),
+            stop_statements: Default::default(),
             config,
         }))
     }
@@ -470,6 +474,7 @@ pub async fn serve(
     drop(listener);
     // In-flight requests finish; idle connections close.
     state.stopping.send_replace(true);
+    state.stop_statements.store(true, std::sync::atomic::Ordering::Relaxed);
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still in flight after {} s; closing their connections", grace.as_secs_f64());
     }

@@ -46,7 +46,12 @@ pub async fn handler(
         }
     };
     let c = &state.config.sql;
-    let limits = Limits { max_rows: Some(c.max_rows), max_bytes: Some(c.max_bytes), timeout: Some(c.timeout) };
+    let limits = Limits {
+        max_rows: Some(c.max_rows),
+        max_bytes: Some(c.max_bytes),
+        timeout: Some(c.timeout),
+        stop: Some(state.stop_statements.clone()),
+    };
     // Waiting here, a request whose client hangs up is dropped, and gives up its place. (The
     // semaphore is never closed, so acquiring only waits.)
     let _slot = state.sql_slots.acquire().await;
@@ -69,7 +74,9 @@ pub async fn handler(
         }
         Err(e @ SqlError::Refused(_)) => json_error(StatusCode::FORBIDDEN, &e.to_string()),
         Err(e @ (SqlError::Invalid(_) | SqlError::Timeout(_))) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
-        Err(e @ SqlError::Database(_)) => json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        Err(e @ (SqlError::Database(_) | SqlError::Stopped)) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! writes; the internal `_`-tables stay private).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -24,6 +26,8 @@ pub enum SqlError {
     Invalid(String),
     #[error("the statement ran longer than {0:?} and was stopped")]
     Timeout(Duration),
+    #[error("the server is stopping")]
+    Stopped,
     #[error("database: {0}")]
     Database(String),
 }
@@ -44,13 +48,15 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
 }
 
 /// Limits on one statement.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct Limits {
     pub max_rows: Option<usize>,
     /// At most this many bytes of values in all (a blob counts twice, as it is written in hex),
     /// and no string or blob made longer: `randomblob(1e9)` would hold a gigabyte.
     pub max_bytes: Option<usize>,
     pub timeout: Option<Duration>,
+    /// Once set, the statement stops ([`SqlError::Stopped`]): the server is stopping.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What [`query_each`] hands on: the column names once, then each row.
@@ -78,13 +84,19 @@ pub fn query_each<E: From<SqlError>>(
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, i32::try_from(max).unwrap_or(i32::MAX))
             .map_err(|e| SqlError::Database(e.to_string()))?;
     }
-    if let Some(limit) = limits.timeout {
-        let deadline = Instant::now() + limit;
-        conn.progress_handler(10_000, Some(move || Instant::now() > deadline))
+    let stopped = {
+        let stop = limits.stop.clone();
+        move || stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
+    };
+    if limits.timeout.is_some() || limits.stop.is_some() {
+        let deadline = limits.timeout.map(|limit| Instant::now() + limit);
+        let stopped = stopped.clone();
+        conn.progress_handler(10_000, Some(move || deadline.is_some_and(|d| Instant::now() > d) || stopped()))
             .map_err(|e| SqlError::Database(e.to_string()))?;
     }
     let classify = |e: rusqlite::Error| match e.sqlite_error_code() {
         Some(ErrorCode::AuthorizationForStatementDenied | ErrorCode::ReadOnly) => SqlError::Refused(message(&e)),
+        Some(ErrorCode::OperationInterrupted) if stopped() => SqlError::Stopped,
         Some(ErrorCode::OperationInterrupted) => SqlError::Timeout(limits.timeout.unwrap_or_default()),
         // Empty or comment-only text compiles to no statement, which cannot be run.
         Some(ErrorCode::ApiMisuse) => SqlError::Invalid("no statement: the SQL is empty or only comments".into()),
