@@ -499,6 +499,47 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
     assert!(kept >= 1, "the damaged file is kept for inspection");
 }
 
+/// The index copies names and excerpts of private conversations: what convmeta makes for it is
+/// its owner's alone, whatever the umask; what is already there keeps its permissions, and a
+/// rebuilt database those of the one it replaces.
+#[test]
+fn the_index_is_readable_by_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let r = restore("archive-crashers/unknown-chat-key");
+    let cache = r.home.join("cache/deep");
+    let run = |args: &[&str]| {
+        let mut c = convmeta();
+        c.env("HOME", &r.home).env("GPTME_LOGS_HOME", &r.arch).env("XDG_CACHE_HOME", &cache).args(args);
+        // SAFETY: umask is async-signal-safe, as the code between fork and exec must be.
+        unsafe { c.pre_exec(|| Ok(_ = libc::umask(0o022))) };
+        ok(c)
+    };
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let db = std::path::PathBuf::from(crate::util::parse(&run(&["status", "--json"]))["db"].as_str().unwrap());
+    assert!(!db.exists(), "status makes no database");
+    assert!(run(&["list", "--json"]).contains("healthy-neighbour"));
+    for dir in [r.home.join("cache"), cache.clone(), cache.join("convmeta")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    assert_eq!(mode(&db), 0o600);
+
+    // Shared with a group by hand: kept so, by a refresh and by a rebuild.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+    run(&["backfill"]);
+    assert_eq!(mode(&db), 0o640);
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[100..].fill(0xAB);
+    std::fs::write(&db, &bytes).unwrap();
+    assert!(run(&["list", "--json"]).contains("healthy-neighbour"));
+    let names: Vec<String> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().any(|n| n.contains(".corrupt-")), "rebuilt: {names:?}");
+    assert_eq!(mode(&db), 0o640);
+}
+
 /// A naive timestamp in a daylight-saving gap or overlap reads as Python's `timestamp()` reads
 /// it (fold=0: the earlier instant in an overlap, the later candidate in a gap), east and west
 /// of UTC. POSIX zone strings need no zone database; the values are CPython 3's.

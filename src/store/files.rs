@@ -62,10 +62,13 @@ pub(super) fn interrupted_creation(path: &Path) -> bool {
     read.is_ok() && header[..8] == MAGIC && header[16..20] == [0; 4]
 }
 
-/// Makes the directory a database goes in, if it is not there.
+/// Makes the directory a database goes in, if it is not there: as the XDG spec asks of a missing
+/// directory, readable by its owner alone (0700), since the index copies what private
+/// conversations say. Directories already there keep their permissions.
 pub(super) fn make_dir_for(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
-    std::fs::create_dir_all(parent).map_err(|source| {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|source| {
         use std::io::ErrorKind::{AlreadyExists, NotADirectory};
         let source = match source.kind() {
             // A file where the directory would be (`--db notes.txt/x.sqlite3`).
@@ -76,6 +79,15 @@ pub(super) fn make_dir_for(path: &Path) -> Result<()> {
         };
         Error::Io { path: parent.into(), source }
     })
+}
+
+/// Makes an empty database file at `path` with these permissions, if there is no file: SQLite
+/// would make it readable by everyone (0644), and it gives its `-wal` and `-shm` files the
+/// database's own permissions. A file already there keeps its permissions. Any failure is left
+/// for SQLite to meet and report as it opens the file.
+pub(super) fn make_file(path: &Path, mode: u32) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path);
 }
 
 /// Why the OS will not let SQLite open the database read-write (SQLite says only "unable to open

@@ -19,8 +19,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use crate::error::{Error, Result};
 pub use files::sidecar;
 use files::{
-    dir_of, file_identity, immutable_uri, inspect, interrupted_creation, make_dir_for, move_aside, no_room_for_files,
-    wal_holds_anything, why_not_openable, Found, SIDECARS,
+    dir_of, file_identity, immutable_uri, inspect, interrupted_creation, make_dir_for, make_file, move_aside,
+    no_room_for_files, wal_holds_anything, why_not_openable, Found, SIDECARS,
 };
 
 /// Marks a database as convmeta's (`PRAGMA application_id`, "cvmt").
@@ -187,9 +187,8 @@ impl Store {
         }
         match Self::open_ours(path) {
             Err(Error::Sqlite { source, .. }) if is_corruption(&source) => {
-                let aside = move_aside(path)?;
-                tracing::warn!(db = %path.display(), moved_to = %aside.display(), "database is corrupt; moved it aside and rebuilding");
-                Self::open_ours(path)
+                tracing::warn!(db = %path.display(), "database is corrupt; moving it aside and rebuilding");
+                Self::rebuild(path)
             }
             Err(Error::Sqlite { source, .. }) => Err(cannot_open(path, source)),
             other => other,
@@ -198,6 +197,8 @@ impl Store {
 
     fn open_ours(path: &Path) -> Result<Store> {
         let sqlite = |source| Error::Sqlite { path: path.into(), source };
+        // Readable by its owner alone: the index holds names and excerpts of conversations.
+        make_file(path, 0o600);
         let mut c = Connection::open(path).map_err(sqlite)?;
         configure(&mut c).map_err(sqlite)?;
         not_newer(&c, path)?;
@@ -243,12 +244,18 @@ impl Store {
     /// Moves whatever is at `path` aside (kept as `<path>.corrupt-<time>`) and creates a fresh
     /// database: for a file that was ours and got damaged while in use.
     pub fn rebuild(path: &Path) -> Result<Store> {
+        use std::os::unix::fs::PermissionsExt;
+        // The new file gets the old one's permissions (say, shared with a group by `chmod`).
+        let mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777);
         if path.exists() {
             let aside = move_aside(path)?;
             tracing::warn!(moved_to = %aside.display(), "kept the damaged database for inspection");
         }
         // Its directory may have gone with it (`rm -rf ~/.cache`).
         make_dir_for(path)?;
+        if let Some(mode) = mode {
+            make_file(path, mode);
+        }
         Self::open_ours(path)
     }
 
