@@ -145,6 +145,46 @@ fn a_reader_that_stops_early_is_not_an_error() {
     }
 }
 
+/// Output that cannot be written (a full disk) fails the command, saying where it failed.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_that_cannot_be_written_is_an_error() {
+    let r = restore("archive");
+    let id = "2024-01-11-flying-brave-fox";
+    for args in [
+        &["backfill"][..],
+        &["list"],
+        &["list", "--json"],
+        &["show", id],
+        &["show", "--json", id],
+        &["status"],
+        &["status", "--json"],
+        &["query", "SELECT 1"],
+        &["query", "--format", "json", "SELECT 1"],
+        &["query", "--format", "jsonl", "SELECT 1"],
+        &["query", "--format", "csv", "SELECT 1"],
+        &["completions", "bash"],
+    ] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let mut c = match args[0] {
+            "completions" => {
+                let mut c = convmeta();
+                c.args(args);
+                c
+            }
+            _ => r.cmd(args),
+        };
+        let out = c.stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {:?}", out.status);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim_end(),
+            "convmeta: cannot write to standard output: No space left on device (os error 28)",
+            "{args:?}"
+        );
+    }
+}
+
 /// `convmeta … 2>&1 | head -1`: a closed stderr loses the messages, not the command's outcome
 /// (`eprintln!` would panic, exit code 101).
 #[test]

@@ -29,12 +29,12 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         reread: a.reread,
     };
     let stats = progress::refresh(&index, opts, Duration::ZERO)?;
-    writeln!(std::io::stdout(), "indexed {} conversations: {stats}{}", stats.conversations, rates(&stats))?;
+    writeln!(super::stdout(), "indexed {} conversations: {stats}{}", stats.conversations, rates(&stats))?;
     // All of them, not only those this run logged: a half-written last line counts without being
     // logged (a writer may be mid-append), and a resumed backfill logs only what it read.
     let with_problems = index.status()?.with_problems;
     if with_problems > 0 {
-        writeln!(std::io::stdout(), "{with_problems} conversations with problems: {PROBLEMS_QUERY}")?;
+        writeln!(super::stdout(), "{with_problems} conversations with problems: {PROBLEMS_QUERY}")?;
     }
     if stats.conversations == 0 {
         super::say(empty_archive_hint(index.logs()));

@@ -12,6 +12,6 @@ pub struct CompletionsArgs {
 pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut Cli::command(), "convmeta", &mut out);
-    std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+    std::io::Write::write_all(&mut super::stdout(), &out)?;
     Ok(())
 }

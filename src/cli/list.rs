@@ -24,7 +24,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
     let items = index.list(limit, a.q.as_deref())?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         writeln!(out, "[{}]", items.join(","))?;
         return Ok(out.flush()?);

@@ -330,6 +330,31 @@ fn colors() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Standard output (line-buffered, as Rust's is), whose write errors say what failed ("cannot
+/// write to standard output: No space left on device"), their kind kept: a reader that stopped
+/// reading still ends the command quietly (see `main`).
+pub fn stdout() -> StdoutWriter {
+    StdoutWriter(std::io::stdout().lock())
+}
+
+pub struct StdoutWriter(std::io::StdoutLock<'static>);
+
+impl StdoutWriter {
+    fn said(e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("cannot write to standard output: {e}"))
+    }
+}
+
+impl Write for StdoutWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(Self::said)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(Self::said)
+    }
+}
+
 /// Writes one line to stderr. A closed stderr (`convmeta … 2>&1 | head -1`) loses the line
 /// rather than failing the command, as `eprintln!` would with a panic.
 pub fn say(line: impl std::fmt::Display) {

@@ -71,7 +71,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
         }
     };
     let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { timeout: a.timeout, ..Limits::default() });
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(super::stdout());
     // Every format streams, so memory stays bounded however many rows come (a recursive
     // statement may never end): a table holds rows only to align its columns (see `table`).
     match a.format {

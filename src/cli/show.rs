@@ -22,7 +22,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let id = conversation_id(&a.id, index.logs());
     let item = index.show(&id)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if a.json {
         writeln!(out, "{item}")?;
         return Ok(());

@@ -20,7 +20,7 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         Reading::ReadOnly { logs, db } => (Index::status_read_only(&logs, &db)?, true),
         Reading::Missing { logs, db } => (Index::status_missing(&logs, &db)?, false),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(());
