@@ -26,6 +26,16 @@ pub(super) enum Watched {
     Log(String),
 }
 
+impl Watched {
+    /// The conversation the watch is for; None for the logs directory.
+    fn id(&self) -> Option<&str> {
+        match self {
+            Watched::Logs => None,
+            Watched::Conversation(id) | Watched::Branches(id) | Watched::Log(id) => Some(id),
+        }
+    }
+}
+
 /// One event of a watch still in place, or the queue's overflow (`on` None).
 #[derive(Debug)]
 pub(super) struct Event {
@@ -59,12 +69,14 @@ pub(super) struct Inotify {
     /// under that thread.
     fd: Arc<OwnedFd>,
     watched: HashMap<i32, Watched>,
+    /// The watches of each conversation, to drop them together.
+    of: HashMap<String, Vec<i32>>,
 }
 
 impl Inotify {
     pub fn new() -> std::io::Result<Inotify> {
         let fd = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)?;
-        Ok(Inotify { fd: Arc::new(fd), watched: HashMap::new() })
+        Ok(Inotify { fd: Arc::new(fd), watched: HashMap::new(), of: HashMap::new() })
     }
 
     pub fn fd(&self) -> Arc<OwnedFd> {
@@ -85,12 +97,41 @@ impl Inotify {
     pub fn watch(&mut self, dir: &Path, on: Watched) -> Result<bool> {
         match inotify::add_watch(&*self.fd, dir, mask(&on)) {
             Ok(wd) => {
-                self.watched.insert(wd, on);
+                let id = on.id().map(str::to_owned);
+                if let Some(before) = self.watched.insert(wd, on) {
+                    self.forget(wd, &before);
+                }
+                if let Some(id) = id {
+                    self.of.entry(id).or_default().push(wd);
+                }
                 Ok(true)
             }
             Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(false),
             Err(Errno::ACCESS) if !matches!(on, Watched::Logs) => Ok(false),
             Err(e) => Err(watch_error(dir, e)),
+        }
+    }
+
+    /// Drops the watches of the conversation `id` (its directory, `branches/`, log). For a
+    /// conversation moved out of the archive: its watches would otherwise follow it, holding
+    /// on to some of the user's limited watches, and waking us for changes that are not ours.
+    pub fn unwatch(&mut self, id: &str) {
+        for wd in self.of.remove(id).unwrap_or_default() {
+            self.watched.remove(&wd);
+            // Gone already (deleted meanwhile) is as good.
+            let _ = inotify::remove_watch(&*self.fd, wd);
+        }
+    }
+
+    /// Takes the watch `wd` off the list of what it was on (the kernel has dropped it, or it is
+    /// on something else now: a directory renamed, watched under its new name).
+    fn forget(&mut self, wd: i32, on: &Watched) {
+        let Some(id) = on.id() else { return };
+        if let Some(wds) = self.of.get_mut(id) {
+            wds.retain(|&w| w != wd);
+            if wds.is_empty() {
+                self.of.remove(id);
+            }
         }
     }
 
@@ -116,7 +157,11 @@ impl Inotify {
             let wd = event.wd();
             let on = if mask.contains(ReadFlags::IGNORED) {
                 // The watch is gone (its directory deleted, or replaced by ours).
-                self.watched.remove(&wd)
+                let on = self.watched.remove(&wd);
+                if let Some(on) = &on {
+                    self.forget(wd, on);
+                }
+                on
             } else {
                 self.watched.get(&wd).cloned()
             };
@@ -200,6 +245,44 @@ mod tests {
         inotify.read(&mut events).unwrap();
         assert_eq!(inotify.len(), 1, "{events:?}");
         assert!(names(&events).contains(&(Some(Watched::Logs), Some("b".into()))));
+    }
+
+    /// Watches follow a directory moved out of the archive: dropped by its last name, they stop
+    /// holding the user's limited watches and reporting changes that are not the archive's.
+    #[test]
+    fn a_conversation_moved_out_is_unwatched_by_its_last_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (logs, out) = (dir.path().join("logs"), dir.path().join("out"));
+        std::fs::create_dir_all(logs.join("a/branches")).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        let mut inotify = Inotify::new().unwrap();
+        inotify.watch(&logs, Watched::Logs).unwrap();
+        let watch = |inotify: &mut Inotify, id: &str| {
+            inotify.watch(&logs.join(id), Watched::Conversation(id.into())).unwrap();
+            inotify.watch(&logs.join(id).join("branches"), Watched::Branches(id.into())).unwrap();
+        };
+        watch(&mut inotify, "a");
+        std::fs::rename(logs.join("a"), logs.join("b")).unwrap();
+        watch(&mut inotify, "b");
+        inotify.unwatch("a");
+        assert_eq!(inotify.len(), 3, "renamed, the watches are b's");
+        std::fs::rename(logs.join("b"), out.join("b")).unwrap();
+        inotify.unwatch("b");
+        assert_eq!(inotify.len(), 1);
+        let mut events = Vec::new();
+        inotify.read(&mut events).unwrap();
+        events.clear();
+        std::fs::write(out.join("b/branches/x"), "").unwrap();
+        inotify.read(&mut events).unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        // Deleted, its watches are the kernel's to drop; nothing is left to unwatch.
+        std::fs::create_dir(logs.join("c")).unwrap();
+        watch(&mut inotify, "c");
+        std::fs::remove_dir_all(logs.join("c")).unwrap();
+        inotify.read(&mut events).unwrap();
+        assert!(inotify.of.is_empty(), "{:?}", inotify.of);
+        inotify.unwatch("c");
+        assert_eq!(inotify.len(), 1);
     }
 
     #[test]

@@ -326,6 +326,12 @@ impl State {
                     return;
                 }
                 let Some(id) = event.name else { return };
+                // Moved out, or renamed: a new name is watched anew as made (below).
+                if mask.contains(ReadFlags::MOVED_FROM) {
+                    if let Some(inotify) = self.inotify.as_mut() {
+                        inotify.unwatch(&id);
+                    }
+                }
                 // A new conversation: watched before anything reads it. So is one whose
                 // permissions changed: it may have been one this user could not read.
                 // (Whatever was made: a symlink to a directory is a conversation too, and not
@@ -472,6 +478,45 @@ fn shared_filesystem(magic: u32) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A conversation moved out of the archive takes no watch with it; one renamed in it keeps
+    /// being watched under its new name.
+    #[test]
+    fn conversations_moved_out_are_unwatched_and_renamed_ones_stay_watched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (logs, out) = (tmp.path().join("logs"), tmp.path().join("out"));
+        let line = "{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00\"}\n";
+        let append = |log: PathBuf| {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+                .unwrap()
+                .write_all(line.as_bytes())
+                .unwrap();
+        };
+        for id in ["a", "b"] {
+            std::fs::create_dir_all(logs.join(id).join("branches")).unwrap();
+            append(logs.join(id).join(gptme::LOG_FILE));
+        }
+        std::fs::create_dir(&out).unwrap();
+        let index = Arc::new(Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap());
+        let watch = Watch::start(index.clone(), Duration::from_secs(300)).unwrap();
+        assert!(watch.wait_watching(Duration::from_secs(10)));
+        watch.freshen(&index).unwrap();
+        let watches = || watch.shared.lock().inotify.as_ref().map(Inotify::len);
+        assert_eq!(watches(), Some(5), "the logs directory, and each conversation's and its branches/");
+
+        std::fs::rename(logs.join("a"), out.join("a")).unwrap();
+        std::fs::rename(logs.join("b"), logs.join("c")).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(3));
+        append(out.join("a").join(gptme::LOG_FILE));
+        append(logs.join("c").join(gptme::LOG_FILE));
+        let (dirty, full, _) = watch.shared.changes();
+        assert_eq!((dirty, full), (HashSet::from(["c".to_string()]), false));
+    }
 
     #[test]
     fn shared_filesystems_are_told_from_local_ones() {
