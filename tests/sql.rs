@@ -238,11 +238,24 @@ fn writes_and_private_tables_are_refused_and_change_nothing() {
         "PRAGMA writable_schema = 1",
         "SELECT * FROM _scan_state",
         "SELECT * FROM sqlite_master",
+        "PRAGMA table_info(_scan_state)",
+        "PRAGMA index_list(conversations)",
+        "PRAGMA table_info",
     ] {
         let out = fail(r.cmd(&["query", "--no-refresh", sql]));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{sql}: {err}");
         assert!(err.contains("not allowed"), "{sql}: {err}");
+    }
+    // A public table's columns, as SQL clients ask for them (`table_xinfo` lists the generated
+    // ones too, `table_info` leaves them out).
+    assert_eq!(rows(&r, "PRAGMA table_info(conversations)")[0]["name"], "id");
+    for table in ["conversations", "Conversation_Models"] {
+        let listed: Vec<Value> =
+            rows(&r, &format!("PRAGMA table_xinfo({table})")).iter().map(|c| c["name"].clone()).collect();
+        let first = query(&r, "csv", &format!("SELECT * FROM {table} LIMIT 0"));
+        let header: Vec<Value> = first.trim_end().split(',').map(Value::from).collect();
+        assert_eq!(listed, header, "{table}");
     }
     let out = fail(r.cmd(&["query", "SELECT nope FROM conversations"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such column: nope"));

@@ -1,8 +1,9 @@
 //! Read-only SQL over the public tables, for `convmeta query` and `GET /api/v2/sql`.
 //!
 //! Three locks keep it read-only: the connection is opened read-only, `PRAGMA query_only` is
-//! on, and SQLite's authorizer allows only reads of the public tables (no PRAGMA, ATTACH or
-//! writes; the internal `_`-tables stay private).
+//! on, and SQLite's authorizer allows only reads of the public tables and of their columns'
+//! list (`PRAGMA table_info`; no other PRAGMA, no ATTACH or writes; the internal `_`-tables
+//! stay private).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ pub const PUBLIC_TABLES: &[&str] = &["conversations", "conversation_models"];
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     /// A write, or anything but reading the public tables.
-    #[error("not allowed: {0} (only reading the tables conversations and conversation_models is)")]
+    #[error("not allowed: {0} (only reading the tables conversations and conversation_models, or their columns with PRAGMA table_info, is)")]
     Refused(String),
     /// Syntax errors, unknown columns and the like: SQLite's message.
     #[error("{0}")]
@@ -43,6 +44,13 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
     match ctx.action {
         AuthAction::Select | AuthAction::Recursive | AuthAction::Function { .. } => Authorization::Allow,
         AuthAction::Read { table_name, .. } if readable(table_name) => Authorization::Allow,
+        // The columns of a public table, as a SQL client asks for them.
+        AuthAction::Pragma { pragma_name, pragma_value: Some(table) }
+            if ["table_info", "table_xinfo"].contains(&pragma_name.to_ascii_lowercase().as_str())
+                && PUBLIC_TABLES.contains(&table.to_ascii_lowercase().as_str()) =>
+        {
+            Authorization::Allow
+        }
         _ => Authorization::Deny,
     }
 }
