@@ -419,6 +419,7 @@ fn errors_are_one_clear_line() {
         let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&inside));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("not a directory, so no database can be made in it"), "{err}");
+        assert!(err.contains("(pass --db, or set CONVMETA_DB, to keep the index elsewhere)"), "{err}");
     }
     let out = fail(convmeta().arg("list").arg("--logs").arg(&r.arch).arg("--db").arg(&foreign));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a convmeta database"));

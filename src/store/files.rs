@@ -68,16 +68,18 @@ pub(super) fn interrupted_creation(path: &Path) -> bool {
 pub(super) fn make_dir_for(path: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|source| {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| {
         use std::io::ErrorKind::{AlreadyExists, NotADirectory};
-        let source = match source.kind() {
+        let why = match e.kind() {
             // A file where the directory would be (`--db notes.txt/x.sqlite3`).
-            AlreadyExists | NotADirectory => {
-                std::io::Error::other("not a directory, so no database can be made in it (pass another --db)")
-            }
-            _ => source,
+            AlreadyExists | NotADirectory => "not a directory, so no database can be made in it".to_string(),
+            _ => e.to_string(),
         };
-        Error::Io { path: parent.into(), source }
+        let said = format!(
+            "cannot make its directory {}: {why} (pass --db, or set CONVMETA_DB, to keep the index elsewhere)",
+            parent.display()
+        );
+        Error::CannotOpen { path: path.into(), source: std::io::Error::new(e.kind(), said) }
     })
 }
 
