@@ -411,6 +411,14 @@ fn errors_are_one_clear_line() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 
+    // A port alone is no address.
+    let out = fail(r.cmd(&["serve", "--addr", "5702"]));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("convmeta: cannot resolve --addr 5702 (it takes HOST:PORT, such as 127.0.0.1:5702)"),
+        "{err}"
+    );
+
     // A file that is not ours is refused and left as it was.
     let foreign = r.arch.parent().unwrap().join("notes.txt");
     std::fs::write(&foreign, "my precious notes, not a database").unwrap();

@@ -73,7 +73,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
             .await
-            .with_context(|| format!("cannot resolve --addr {}", a.addr))?
+            .with_context(|| format!("cannot resolve --addr {} (it takes HOST:PORT, such as 127.0.0.1:5702)", a.addr))?
             .next()
             .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
         // Auth turned off on purpose is the operator's call, as in gptme-server (a server behind
