@@ -326,11 +326,11 @@ impl State {
                     return;
                 }
                 let Some(id) = event.name else { return };
-                // Moved out, or renamed: a new name is watched anew as made (below).
-                if mask.contains(ReadFlags::MOVED_FROM) {
-                    if let Some(inotify) = self.inotify.as_mut() {
-                        inotify.unwatch(&id);
-                    }
+                // The name now stands for something else, or nothing: what its watches are on (a
+                // directory moved out of the archive, a symlink's old target) is no longer this
+                // conversation, and what is there now is watched anew (below).
+                if let Some(inotify) = self.inotify.as_mut().filter(|_| came_or_went) {
+                    inotify.unwatch(&id);
                 }
                 // A new conversation: watched before anything reads it. So is one whose
                 // permissions changed: it may have been one this user could not read.
@@ -479,10 +479,10 @@ fn shared_filesystem(magic: u32) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    /// A conversation moved out of the archive takes no watch with it; one renamed in it keeps
-    /// being watched under its new name.
+    /// A conversation moved out of the archive takes no watch with it, nor does one that is a
+    /// symlink re-pointed or deleted; one renamed in it keeps being watched under its new name.
     #[test]
-    fn conversations_moved_out_are_unwatched_and_renamed_ones_stay_watched() {
+    fn conversations_gone_from_the_archive_are_unwatched_and_renamed_ones_stay_watched() {
         let tmp = tempfile::tempdir().unwrap();
         let (logs, out) = (tmp.path().join("logs"), tmp.path().join("out"));
         let line = "{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00\"}\n";
@@ -516,6 +516,27 @@ mod tests {
         append(logs.join("c").join(gptme::LOG_FILE));
         let (dirty, full, _) = watch.shared.changes();
         assert_eq!((dirty, full), (HashSet::from(["c".to_string()]), false));
+
+        // A conversation that is a symlink: its watches are on the target, and go when the link
+        // is re-pointed (a new link renamed over it, as `ln -sfn` does) or deleted.
+        for target in ["t1", "t2"] {
+            std::fs::create_dir(out.join(target)).unwrap();
+            append(out.join(target).join(gptme::LOG_FILE));
+        }
+        std::os::unix::fs::symlink(out.join("t1"), logs.join("d")).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(4));
+        std::os::unix::fs::symlink(out.join("t2"), logs.join("d.new")).unwrap();
+        std::fs::rename(logs.join("d.new"), logs.join("d")).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(4), "t2's, not t1's as well");
+        append(out.join("t1").join(gptme::LOG_FILE));
+        assert!(watch.shared.changes().0.is_empty());
+        append(out.join("t2").join(gptme::LOG_FILE));
+        assert_eq!(watch.shared.changes().0, HashSet::from(["d".to_string()]));
+        std::fs::remove_file(logs.join("d")).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(3));
     }
 
     #[test]
