@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod filesystem;
 pub mod format;
 pub mod index;
 pub mod json;

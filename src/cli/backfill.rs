@@ -22,6 +22,7 @@ pub struct BackfillArgs {
 
 pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
+    super::warn_if_index_shared(&index);
     let opts = Options {
         jobs: a.jobs.unwrap_or_else(default_jobs),
         commit_every: Some(Duration::from_millis(500)),

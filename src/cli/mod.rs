@@ -330,6 +330,23 @@ fn colors() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Says so when the index is on a file system other machines share (a home on NFS): SQLite's
+/// write-ahead log stays whole only while every process using it runs on this machine. Said by
+/// the commands that settle in (`backfill`, `serve`), not by every `list`.
+pub fn warn_if_index_shared(index: &Index) {
+    let store = index.store();
+    let db = store.path();
+    if let Some(kind) = crate::filesystem::shared(db.parent().unwrap_or(db)) {
+        tracing::warn!(
+            db = %db.display(),
+            filesystem = kind,
+            "the index is on a filesystem other machines share: it stays whole only while every \
+             convmeta using it runs on this machine. If convmeta runs on others with this home, give \
+             each its own --db on a local disk (CONVMETA_DB=/var/tmp/convmeta.sqlite3, say)"
+        );
+    }
+}
+
 /// Standard output (line-buffered, as Rust's is), whose write errors say what failed ("cannot
 /// write to standard output: No space left on device"), their kind kept: a reader that stopped
 /// reading still ends the command quietly (see `main`).

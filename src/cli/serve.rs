@@ -110,6 +110,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let (target, watch, safety_sweep) = (a.target.clone(), a.watch, a.safety_sweep);
         let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let index = Arc::new(target.open_maybe_missing()?);
+            super::warn_if_index_shared(&index);
             let status = index.status()?;
             if status.last_refresh_at.is_none() {
                 // Rows but no finished refresh: a backfill stopped before its end (as `status` says).

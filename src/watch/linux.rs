@@ -446,33 +446,13 @@ fn identity(dir: &Path) -> Option<(u64, u64)> {
 /// writes: writes by another machine (or by the host of a VM's shared folder) would show only
 /// at the safety sweep.
 fn warn_if_elsewhere_writes_unseen(logs: &Path) {
-    let Some(kind) = rustix::fs::statfs(logs).ok().and_then(|s| shared_filesystem(s.f_type as u32)) else {
-        return;
-    };
+    let Some(kind) = crate::filesystem::shared(logs) else { return };
     tracing::warn!(
         logs = %logs.display(),
         filesystem = kind,
         "notifications on this filesystem miss writes made on other machines; those show only at the \
          safety sweep. If other machines write these logs, serve without --watch"
     );
-}
-
-/// The name of a filesystem kind (Linux's `statfs` magic number) that other machines can write
-/// to without an inotify event here: network filesystems, FUSE, and VM shared folders.
-fn shared_filesystem(magic: u32) -> Option<&'static str> {
-    Some(match magic {
-        0x6969 => "NFS",
-        0x517B | 0xFF53_4D42 | 0xFE53_4D42 => "SMB",
-        0x6573_5546 => "FUSE",
-        0x0102_1997 => "9p",
-        0x6A65_6A63 => "virtiofs",
-        0x00C3_6400 => "Ceph",
-        0x5346_414F | 0x6B41_4653 => "AFS",
-        0x0BD0_0BD0 => "Lustre",
-        0x0116_1970 => "GFS2",
-        0x7461_636F => "OCFS2",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -537,15 +517,5 @@ mod tests {
         std::fs::remove_file(logs.join("d")).unwrap();
         watch.freshen(&index).unwrap();
         assert_eq!(watches(), Some(3));
-    }
-
-    #[test]
-    fn shared_filesystems_are_told_from_local_ones() {
-        let magic = |p: &str| rustix::fs::statfs(p).unwrap().f_type as u32;
-        assert_eq!(shared_filesystem(magic("/proc")), None);
-        assert_eq!(shared_filesystem(magic("/dev")), None); // devtmpfs or tmpfs
-        assert_eq!(shared_filesystem(0x6969), Some("NFS"));
-        assert_eq!(shared_filesystem(0xFF53_4D42), Some("SMB"));
-        assert_eq!(shared_filesystem(0x0102_1997), Some("9p")); // WSL 2's Windows drives
     }
 }

@@ -1,0 +1,50 @@
+//! What kind of file system a path is on, where that changes what convmeta can promise. On one
+//! that other machines share, their writes send this machine no notification (watch mode), and
+//! SQLite's write-ahead log is safe only while every process using the database runs on one
+//! machine (it coordinates them through memory shared on that machine alone).
+
+use std::path::Path;
+
+/// The name of the shared file system (network, FUSE, a VM's shared folder) that `path` is on,
+/// or None for a local one, or one that cannot be asked. Linux only: elsewhere always None.
+pub fn shared(path: &Path) -> Option<&'static str> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return rustix::fs::statfs(path).ok().and_then(|s| by_magic(s.f_type as u32));
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return {
+        let _ = path;
+        None
+    };
+}
+
+/// A shared file system's name, from Linux's `statfs` magic number.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn by_magic(magic: u32) -> Option<&'static str> {
+    Some(match magic {
+        0x6969 => "NFS",
+        0x517B | 0xFF53_4D42 | 0xFE53_4D42 => "SMB",
+        0x6573_5546 => "FUSE",
+        0x0102_1997 => "9p",
+        0x6A65_6A63 => "virtiofs",
+        0x00C3_6400 => "Ceph",
+        0x5346_414F | 0x6B41_4653 => "AFS",
+        0x0BD0_0BD0 => "Lustre",
+        0x0116_1970 => "GFS2",
+        0x7461_636F => "OCFS2",
+        _ => return None,
+    })
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_filesystems_are_told_from_local_ones() {
+        assert_eq!(shared(Path::new("/proc")), None);
+        assert_eq!(shared(Path::new("/dev")), None); // devtmpfs or tmpfs
+        assert_eq!(by_magic(0x6969), Some("NFS"));
+        assert_eq!(by_magic(0xFF53_4D42), Some("SMB"));
+        assert_eq!(by_magic(0x0102_1997), Some("9p")); // WSL 2's Windows drives
+    }
+}
