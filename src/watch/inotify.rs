@@ -112,14 +112,23 @@ impl Inotify {
         }
     }
 
-    /// Drops the watches of the conversation `id` (its directory, `branches/`, log). For a
-    /// conversation moved out of the archive: its watches would otherwise follow it, holding
-    /// on to some of the user's limited watches, and waking us for changes that are not ours.
-    pub fn unwatch(&mut self, id: &str) {
-        for wd in self.of.remove(id).unwrap_or_default() {
-            self.watched.remove(&wd);
-            // Gone already (deleted meanwhile) is as good.
-            let _ = inotify::remove_watch(&*self.fd, wd);
+    /// Drops those watches of the conversation `id` (its directory, `branches/`, log) `which`
+    /// picks. For what left the archive (a conversation moved out, a symlink's old target, a
+    /// `branches/` moved away): a watch follows its directory, and would otherwise hold on to
+    /// one of the user's limited watches, waking us for changes that are not ours.
+    pub fn unwatch(&mut self, id: &str, which: impl Fn(&Watched) -> bool) {
+        let Some(wds) = self.of.get_mut(id) else { return };
+        wds.retain(|wd| {
+            let keep = !self.watched.get(wd).is_some_and(&which);
+            if !keep {
+                self.watched.remove(wd);
+                // Gone already (deleted meanwhile) is as good.
+                let _ = inotify::remove_watch(&*self.fd, *wd);
+            }
+            keep
+        });
+        if wds.is_empty() {
+            self.of.remove(id);
         }
     }
 
@@ -264,10 +273,10 @@ mod tests {
         watch(&mut inotify, "a");
         std::fs::rename(logs.join("a"), logs.join("b")).unwrap();
         watch(&mut inotify, "b");
-        inotify.unwatch("a");
+        inotify.unwatch("a", |_| true);
         assert_eq!(inotify.len(), 3, "renamed, the watches are b's");
         std::fs::rename(logs.join("b"), out.join("b")).unwrap();
-        inotify.unwatch("b");
+        inotify.unwatch("b", |_| true);
         assert_eq!(inotify.len(), 1);
         let mut events = Vec::new();
         inotify.read(&mut events).unwrap();
@@ -281,7 +290,7 @@ mod tests {
         std::fs::remove_dir_all(logs.join("c")).unwrap();
         inotify.read(&mut events).unwrap();
         assert!(inotify.of.is_empty(), "{:?}", inotify.of);
-        inotify.unwatch("c");
+        inotify.unwatch("c", |_| true);
         assert_eq!(inotify.len(), 1);
     }
 

@@ -330,7 +330,7 @@ impl State {
                 // directory moved out of the archive, a symlink's old target) is no longer this
                 // conversation, and what is there now is watched anew (below).
                 if let Some(inotify) = self.inotify.as_mut().filter(|_| came_or_went) {
-                    inotify.unwatch(&id);
+                    inotify.unwatch(&id, |_| true);
                 }
                 // A new conversation: watched before anything reads it. So is one whose
                 // permissions changed: it may have been one this user could not read.
@@ -342,6 +342,16 @@ impl State {
             }
             Watched::Conversation(id) => {
                 let name = event.name.as_deref();
+                // Likewise for a `branches/` or a log that came or went (the old one moved away,
+                // a symlink re-pointed, a hard-linked log replaced).
+                let old: Option<fn(&Watched) -> bool> = match name {
+                    Some("branches") => Some(|w| matches!(w, Watched::Branches(_))),
+                    Some(gptme::LOG_FILE) => Some(|w| matches!(w, Watched::Log(_))),
+                    _ => None,
+                };
+                if let (Some(old), Some(inotify), true) = (old, self.inotify.as_mut(), came_or_went) {
+                    inotify.unwatch(&id, old);
+                }
                 let watched = if made && name == Some("branches") {
                     let branches = logs.join(&id).join("branches");
                     self.watch(|i| i.watch(&branches, Watched::Branches(id.clone())).map(drop))
@@ -517,5 +527,26 @@ mod tests {
         std::fs::remove_file(logs.join("d")).unwrap();
         watch.freshen(&index).unwrap();
         assert_eq!(watches(), Some(3));
+
+        // Within a conversation: its `branches/` moved away, then made anew; its log hard-linked
+        // elsewhere (so watched itself), then replaced as gptme's edit does.
+        std::fs::rename(logs.join("c/branches"), out.join("old-branches")).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(2));
+        std::fs::write(out.join("old-branches/x.jsonl"), line).unwrap();
+        assert!(watch.shared.changes().0.is_empty());
+        std::fs::create_dir(logs.join("c/branches")).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(3));
+        std::fs::hard_link(logs.join("c").join(gptme::LOG_FILE), out.join("link.jsonl")).unwrap();
+        append(logs.join("c").join(gptme::LOG_FILE));
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(4), "the linked log too");
+        std::fs::write(logs.join("c/new.jsonl"), line).unwrap();
+        std::fs::rename(logs.join("c/new.jsonl"), logs.join("c").join(gptme::LOG_FILE)).unwrap();
+        watch.freshen(&index).unwrap();
+        assert_eq!(watches(), Some(3));
+        append(out.join("link.jsonl"));
+        assert!(watch.shared.changes().0.is_empty());
     }
 }
