@@ -9,12 +9,14 @@ use std::path::Path;
 /// or None for a local one, or one that cannot be asked. Linux only: elsewhere always None.
 pub fn shared(path: &Path) -> Option<&'static str> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    return rustix::fs::statfs(path).ok().and_then(|s| by_magic(s.f_type as u32));
+    {
+        rustix::fs::statfs(path).ok().and_then(|s| by_magic(s.f_type as u32))
+    }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    return {
+    {
         let _ = path;
         None
-    };
+    }
 }
 
 /// A shared file system's name, from Linux's `statfs` magic number.
