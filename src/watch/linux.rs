@@ -349,7 +349,7 @@ impl State {
                     Some(gptme::LOG_FILE) => Some(|w| matches!(w, Watched::Log(_))),
                     _ => None,
                 };
-                if let (Some(old), Some(inotify), true) = (old, self.inotify.as_mut(), came_or_went) {
+                if let (Some(old), Some(inotify)) = (old.filter(|_| came_or_went), self.inotify.as_mut()) {
                     inotify.unwatch(&id, old);
                 }
                 let watched = if made && name == Some("branches") {
