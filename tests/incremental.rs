@@ -532,6 +532,76 @@ fn a_workspace_symlink_target_that_appears_or_vanishes_is_seen() {
     assert_eq!(fresh_row(&a.logs, "linked"), row(&a.index, "linked"));
 }
 
+/// A workspace or agent path in `config.toml` resolved through a symlink outside the archive
+/// (`~/current/proj`, `~/current` re-pointed) changes gptme's answer with nothing in the archive
+/// changing: the sweep resolves such paths again, for those conversations only. A symlink
+/// directly in the conversation's directory (gptme's own `workspace` link) needs nothing more:
+/// re-pointing it moves the directory's mtime.
+#[test]
+fn paths_resolved_through_symlinks_outside_the_archive_are_resolved_again() {
+    let a = archive();
+    let outside = a.logs.parent().unwrap();
+    for d in ["v1/proj", "v2/proj", "v1/agent", "v2/agent"] {
+        std::fs::create_dir_all(outside.join(d)).unwrap();
+    }
+    for (v, name) in [("v1", "One"), ("v2", "Two")] {
+        std::fs::write(outside.join(v).join("agent/gptme.toml"), format!("[agent]\nname = \"{name}\"\n")).unwrap();
+    }
+    let current = outside.join("current");
+    std::os::unix::fs::symlink("v1", &current).unwrap();
+    let configs = [
+        ("ws", format!("[chat]\nworkspace = \"{}\"\n", current.join("proj").display())),
+        ("agent", format!("[chat]\nagent = \"{}\"\n", current.join("agent").display())),
+        ("plain", format!("[chat]\nworkspace = \"{}\"\n", outside.join("v1/proj").display())),
+        ("own", "[chat]\nworkspace = \"@log\"\n".to_owned()),
+    ];
+    for (id, config) in &configs {
+        a.append(id, b"{\"role\": \"user\", \"content\": \"a\"}\n");
+        std::fs::write(a.logs.join(id).join("config.toml"), config).unwrap();
+    }
+    std::os::unix::fs::symlink(outside.join("v1/proj"), a.logs.join("own/workspace")).unwrap();
+    a.settle();
+    let real = |p: &Path| p.canonicalize().unwrap().to_string_lossy().into_owned();
+    assert_eq!(a.item("ws")["workspace"], real(&outside.join("v1/proj")));
+    assert_eq!(a.item("agent")["agent_name"], "One");
+    // Only those two resolved through a symlink no stat of the archive covers.
+    assert_eq!(a.index.refresh_ids(&[]).unwrap().conversations, 2);
+
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("v2", &current).unwrap();
+    let s = a.index.refresh().unwrap();
+    assert_eq!((s.side_only, s.bytes_read), (2, 0), "only their side files read again");
+    assert_eq!(a.item("ws")["workspace"], real(&outside.join("v2/proj")));
+    assert_eq!(a.item("agent")["agent_name"], "Two");
+    assert_eq!(a.item("agent")["agent_path"], real(&outside.join("v2/agent")));
+    assert_eq!(a.index.refresh().unwrap().side_only, 0, "and then not again");
+    for (id, _) in &configs {
+        assert_eq!(fresh_row(&a.logs, id), row(&a.index, id), "{id}");
+    }
+
+    // A refresh of named conversations (watch mode's), naming another, takes them along; a
+    // link that leads nowhere now is seen too.
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("v3", &current).unwrap();
+    let s = a.index.refresh_ids(&["plain".to_owned()]).unwrap();
+    assert_eq!((s.conversations, s.side_only), (3, 2));
+    assert_eq!(a.item("ws")["workspace"], outside.canonicalize().unwrap().join("v3/proj").to_str().unwrap());
+    assert_eq!(a.item("agent")["agent_name"], serde_json::Value::Null);
+    for (id, _) in &configs {
+        assert_eq!(fresh_row(&a.logs, id), row(&a.index, id), "{id}");
+    }
+
+    // An index of schema 12 knew none of this: upgraded, it reads every side file again (no
+    // log), then follows the link.
+    let upgraded = a.as_left_by_schema(12, "");
+    let s = upgraded.refresh().unwrap();
+    assert_eq!((s.side_only, s.bytes_read), (4, 0));
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("v1", &current).unwrap();
+    assert_eq!(upgraded.refresh().unwrap().side_only, 2);
+    assert_eq!(crate::util::parse(&upgraded.show("agent").unwrap())["agent_name"], "One");
+}
+
 /// A refresh of named conversations (watch mode) checks the agents' `gptme.toml` files, which no
 /// watch covers, with one stat per file: the conversations that use one are read again only
 /// when it changed, however many there are.
@@ -718,7 +788,8 @@ fn an_index_of_schema_10_reads_side_files_again_once() {
 }
 
 /// Since schema 12 the newest-first index holds what a search tests. An index of schema 11 gets
-/// it on opening: searches and pages answer as before, and no conversation is read again.
+/// it on opening: searches and pages answer as before, and no log is read again (schema 13 has
+/// the side files read again).
 #[test]
 fn an_index_of_schema_11_answers_searches_alike_and_reads_nothing_again() {
     let a = archive();
@@ -737,7 +808,8 @@ fn an_index_of_schema_11_answers_searches_alike_and_reads_nothing_again() {
     assert_eq!(before.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1, 0, 3]);
     let upgraded = a.as_left_by_schema(11, "");
     assert_eq!(answers(&upgraded), before);
-    assert_eq!(upgraded.refresh().unwrap().unchanged, 3);
+    let s = upgraded.refresh().unwrap();
+    assert_eq!((s.side_only, s.bytes_read), (3, 0));
 }
 
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the

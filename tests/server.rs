@@ -329,6 +329,19 @@ fn read_your_writes(watch: bool) {
     assert_eq!(item(&server, "c").unwrap()["workspace"], project.to_str().unwrap(), "watch={watch}: made");
     std::fs::remove_dir(&project).unwrap();
     assert_eq!(item(&server, "c").unwrap()["workspace"], dir.to_str().unwrap(), "watch={watch}: gone");
+    // And a workspace the config names through a symlink outside the archive, re-pointed.
+    for v in ["v1", "v2"] {
+        std::fs::create_dir_all(tmp.path().join(v).join("p")).unwrap();
+    }
+    let current = tmp.path().join("current");
+    std::os::unix::fs::symlink("v1", &current).unwrap();
+    std::fs::write(logs.join("c/config.toml"), format!("[chat]\nworkspace = \"{}\"\n", current.join("p").display()))
+        .unwrap();
+    let real = |v: &str| tmp.path().join(v).join("p").canonicalize().unwrap().to_string_lossy().into_owned();
+    assert_eq!(item(&server, "c").unwrap()["workspace"], real("v1"));
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("v2", &current).unwrap();
+    assert_eq!(item(&server, "c").unwrap()["workspace"], real("v2"), "watch={watch}: re-pointed");
     std::fs::remove_dir_all(logs.join("b")).unwrap();
     assert!(item(&server, "b").is_none());
     // A log that is a symlink to a file elsewhere: its appends land where no watch of the

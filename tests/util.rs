@@ -266,6 +266,14 @@ pub fn in_own_process(test: &str) -> bool {
 /// Makes a database look as schema `version` left it (for upgrade tests): what later migrations
 /// added to the tables removed, `user_version` set back. The rows are the test's to change.
 pub fn set_schema_back(conn: &rusqlite::Connection, version: u32) {
+    if version < 13 {
+        conn.execute_batch(
+            "DROP INDEX _scan_state_linked; ALTER TABLE _scan_state DROP COLUMN link_paths; \
+             ALTER TABLE _scan_state ADD COLUMN workspace_linked INTEGER NOT NULL DEFAULT 0; \
+             CREATE INDEX _scan_state_workspace_linked ON _scan_state (id) WHERE workspace_linked;",
+        )
+        .unwrap();
+    }
     if version < 12 {
         conn.execute_batch(
             "DROP INDEX conversations_newest; \

@@ -6,9 +6,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::{
-    agents, modified_of, racy, side_stamp, stamp_of, workspace_target, Job, Kind, Outcome, Pass, UNSETTLED_MTIME,
-};
+use super::{agents, modified_of, racy, side_stamp, stamp_of, Job, Kind, Outcome, Pass, UNSETTLED_MTIME};
 use crate::error::{is_out_of_resources, Error, Result};
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, LineSink};
@@ -212,9 +210,11 @@ pub(super) fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Out
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
     let agent_toml = side.agent_toml.as_ref().map(|p| p.to_string_lossy().into_owned());
     let agent_stat = agent_toml.as_deref().map(agents::stat);
-    let workspace = side.workspace_linked.then(|| workspace_target(&f.dir));
-    let mut side_stamp =
-        if agent_toml == prior_agent && side_unchanged { job.side_stamp } else { side_stamp(f, agent_stat, workspace) };
+    let mut side_stamp = if agent_toml == prior_agent && side_unchanged {
+        job.side_stamp
+    } else {
+        side_stamp(f, agent_stat, &side::probe_links(&f.dir, &side.link_paths))
+    };
     if f.side.iter().flatten().chain(agent_stat.iter().flatten().flatten()).any(|m| racy(m, pass.began_ns)) {
         side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
     }
@@ -287,7 +287,7 @@ fn row(
         problems,
         problem_notes: (!notes.is_empty()).then(|| notes.join("; ")),
         item_json,
-        state: StoredState { log: log.stamp, side_stamp, agent_toml, workspace_linked: side.workspace_linked },
+        state: StoredState { log: log.stamp, side_stamp, agent_toml, link_paths: side.link_paths.clone() },
         resume: Resume {
             offset: log.offset,
             fingerprint: log.fingerprint,

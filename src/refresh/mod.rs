@@ -7,7 +7,7 @@
 //! the conversations' own files (the time zone, the home directory, agents' `gptme.toml`).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -213,8 +213,9 @@ fn modified_of(m: &FileStat) -> f64 {
 
 /// A hash over the stats of every side file (absent ones included), so any change shows up,
 /// and over the log's permission bits (a log we could not read is read again after a chmod).
-/// `agent`: the stats of the agent's files when the conversation uses one.
-fn side_stamp(found: &Found, agent: Option<agents::Seen>, workspace: Option<WorkspaceTarget>) -> u64 {
+/// `agent`: the stats of the agent's files when the conversation uses one; `links`: where its
+/// [`Side::link_paths`](gptme::side::Side::link_paths) lead now.
+fn side_stamp(found: &Found, agent: Option<agents::Seen>, links: &[(bool, PathBuf)]) -> u64 {
     let mut h = Fnv::new(0);
     let log = &found.log;
     [log.mode, log.uid, log.gid].iter().for_each(|v| h.write(&v.to_le_bytes()));
@@ -229,23 +230,14 @@ fn side_stamp(found: &Found, agent: Option<agents::Seen>, workspace: Option<Work
             None => h.write(b"-"),
         }
     }
-    match workspace {
-        Some(Some((dev, ino))) => {
-            [b"w".as_slice(), &dev.to_le_bytes(), &ino.to_le_bytes()].iter().for_each(|b| h.write(b))
-        }
-        Some(None) => h.write(b"w-"),
-        None => {}
+    for (exists, resolved) in links {
+        use std::os::unix::ffi::OsStrExt;
+        // Length first, so no two lists hash the same bytes.
+        h.write(if *exists { b"l" } else { b"-" });
+        h.write(&resolved.as_os_str().len().to_le_bytes());
+        h.write(resolved.as_os_str().as_bytes());
     }
     h.0
-}
-
-/// Where a conversation's `workspace` symlink leads (device, inode), None when nowhere: an
-/// input of the rows whose workspace went by it (`Side::workspace_linked`), in their side stamp.
-type WorkspaceTarget = Option<(u64, u64)>;
-
-fn workspace_target(dir: &Path) -> WorkspaceTarget {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir.join("workspace")).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Threads for the stat sweep, however many cores. Where the file system's metadata is not
@@ -426,11 +418,12 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
             only = Some(&with_agents);
         }
     }
-    // So does a workspace symlink's target: the conversations whose workspace went by one are
-    // refreshed along with the named ones too (a partial index finds them, usually none).
+    // So do symlinks outside the archive: the conversations whose workspace or agent path went
+    // by one are refreshed along with the named ones too (a partial index finds them, usually
+    // none).
     let with_links: Vec<String>;
     if let Some(ids) = only {
-        let linked = rows::workspace_linked(&conn).map_err(|e| store.err(e))?;
+        let linked = rows::linked(&conn).map_err(|e| store.err(e))?;
         let asked: HashSet<&String> = ids.iter().collect();
         let more: Vec<&String> = linked.iter().filter(|id| !asked.contains(id)).collect();
         if !more.is_empty() {
@@ -613,8 +606,8 @@ fn sweep(
         let prior = stored.get(id);
         let agent = prior.and_then(|p| p.agent_toml.as_deref());
         let agent = agent.map(|p| agent_stats.get(p).copied().unwrap_or_else(|| agents::stat(p)));
-        let workspace = prior.filter(|p| p.workspace_linked).map(|_| workspace_target(&found.dir));
-        let stamp = side_stamp(&found, agent, workspace);
+        let links = prior.map(|p| gptme::side::probe_links(&found.dir, &p.link_paths)).unwrap_or_default();
+        let stamp = side_stamp(&found, agent, &links);
         let unchanged = prior.is_some_and(|p| p.log == stamp_of(&found.log) && p.side_stamp == stamp);
         Some((found, stamp, unchanged))
     });

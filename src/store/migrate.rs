@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_read_logs_as_json_loads_does.sql"),
     include_str!("../../migrations/0011_read_side_files_as_gptme_decodes.sql"),
     include_str!("../../migrations/0012_search_from_the_index.sql"),
+    include_str!("../../migrations/0013_read_links_outside_the_archive.sql"),
 ];
 
 /// The schema version this build writes.

@@ -20,9 +20,9 @@ pub struct StoredState {
     pub log: Option<FileStamp>,
     pub side_stamp: u64,
     pub agent_toml: Option<String>,
-    /// The workspace went by where the conversation's `workspace` symlink leads, outside the
-    /// archive: the side stamp includes that, and named refreshes take the conversation along.
-    pub workspace_linked: bool,
+    /// `Side::link_paths`: the side stamp includes where they lead, and named refreshes take
+    /// the conversation along.
+    pub link_paths: Vec<String>,
 }
 
 /// Where to resume reading a log, and the side files' fields as last read.
@@ -96,7 +96,11 @@ fn stored_state(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<StoredSt
         log,
         side_stamp: r.get::<_, i64>(from + 3)? as u64,
         agent_toml: r.get(from + 4)?,
-        workspace_linked: r.get(from + 5)?,
+        // JSON text, NULL for none; one this build cannot read counts as none.
+        link_paths: r
+            .get::<_, Option<String>>(from + 5)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -106,7 +110,7 @@ pub const FORGET_EVERY_READ: &str = "UPDATE _scan_state SET log_ino = NULL, side
 
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, workspace_linked FROM _scan_state",
+        "SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, link_paths FROM _scan_state",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, stored_state(r, 1)?)))?;
     rows.collect()
@@ -114,15 +118,17 @@ pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, Stored
 
 pub fn load_state(conn: &Connection, id: &str) -> rusqlite::Result<Option<StoredState>> {
     conn.prepare_cached(
-        "SELECT log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, workspace_linked FROM _scan_state WHERE id = ?1",
+        "SELECT log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, link_paths FROM _scan_state WHERE id = ?1",
     )?
     .query_row([id], |r| stored_state(r, 0))
     .optional()
 }
 
-/// The conversations whose workspace went by a symlink's target (a partial index finds them).
-pub fn workspace_linked(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached("SELECT id FROM _scan_state WHERE workspace_linked")?.query_map([], |r| r.get(0))?.collect()
+/// The conversations with `link_paths` (a partial index finds them).
+pub fn linked(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT id FROM _scan_state WHERE link_paths IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect()
 }
 
 /// The conversations that use an agent's `gptme.toml`, and its path (a partial index finds them).
@@ -183,7 +189,7 @@ const STATE_COLUMNS: &[&str] = &[
     "side_stamp",
     "agent_toml",
     "side",
-    "workspace_linked",
+    "link_paths",
 ];
 
 /// `INSERT … ON CONFLICT (id) DO UPDATE` over `columns` (the first is `id`): updating in place
@@ -264,7 +270,7 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         to_i64(row.state.side_stamp),
         row.state.agent_toml,
         row.resume.side,
-        row.state.workspace_linked,
+        (!row.state.link_paths.is_empty()).then(|| serde_json::to_string(&row.state.link_paths).expect("strings")),
     ])?;
     Ok(())
 }
@@ -432,7 +438,7 @@ mod tests {
             problems: 0,
             problem_notes: None,
             item_json: "{}".into(),
-            state: StoredState { log: None, side_stamp: 0, agent_toml: None, workspace_linked: false },
+            state: StoredState { log: None, side_stamp: 0, agent_toml: None, link_paths: Vec::new() },
             resume: Resume { offset: 0, fingerprint: 0, accumulator: "{}".into(), side: "{}".into() },
             looks_new,
         }

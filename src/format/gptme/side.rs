@@ -87,9 +87,12 @@ pub struct Side {
     /// (resolved from the working directory): the row depends on that too.
     pub uses_home: bool,
     pub uses_cwd: bool,
-    /// The workspace was chosen by whether `<dir>/workspace`, a symlink, leads anywhere: its
-    /// target, outside the archive, is an input too.
-    pub workspace_linked: bool,
+    /// Paths (absolute, or relative to the conversation's directory) whose resolution is an
+    /// input that no stat of the archive shows changing: resolved through a symlink outside the
+    /// conversation's directory (re-pointing one inside it moves the directory's mtime), or,
+    /// for `<dir>/workspace` chosen by whether that symlink leads anywhere, its target's
+    /// existence. A refresh resolves them again ([`probe_links`]).
+    pub link_paths: Vec<String>,
 }
 
 /// Reads the side files of the conversation in `dir` (the logs dir joined with the id).
@@ -99,6 +102,7 @@ pub struct Side {
 /// problem on the `Side`.
 pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> crate::error::Result<Side> {
     let mut side = Side { name: id.to_owned(), ..Side::default() };
+    let own_dir = resolve(logs_real(), Path::new(id)).path;
     let config_path = dir.join("config.toml");
     let config = match read_small_file(&config_path) {
         Ok(bytes) => parse_chat_table(&bytes, &mut side.problems).map_or(Config::Unreadable, Config::Chat),
@@ -118,7 +122,7 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> crate:
             side.problems.push("config.toml: [chat] name is not a string".into());
         }
         if let Some(agent) = text(chat, "agent").filter(|a| !a.is_empty()) {
-            read_agent(&mut side, &agent)?;
+            read_agent(&mut side, &agent, &own_dir)?;
         }
     }
     let own = dir.join("workspace");
@@ -132,7 +136,9 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> crate:
             // Empty too: gptme resolves "" to its working directory.
             Some(ws) => expand_home(&ws, &mut side),
             _ => {
-                side.workspace_linked = own.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
+                if own.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+                    side.link_paths.push("workspace".into());
+                }
                 if own.exists() {
                     own
                 } else {
@@ -142,8 +148,12 @@ pub fn read(dir: &Path, id: &str, logs_real: impl FnOnce() -> PathBuf) -> crate:
         },
     };
     let resolved = match workspace.strip_prefix(dir) {
-        Ok(rest) => resolve(logs_real(), &Path::new(id).join(rest)),
-        Err(_) => realpath(&workspace),
+        Ok(rest) => {
+            let resolved = resolve(own_dir.clone(), rest);
+            side.note_links(&resolved, &own_dir, rest);
+            resolved.path
+        }
+        Err(_) => side.resolve_noting_links(&workspace, &own_dir),
     };
     side.workspace = resolved.to_string_lossy().into_owned();
     side.branches = 1 + count_branches(&dir.join("branches"))?;
@@ -202,8 +212,9 @@ fn parse_chat_table(bytes: &[u8], problems: &mut Vec<String>) -> Option<toml::Ta
 /// gptme takes `[chat].agent` as a path, `~` expanded and resolved (symlinks followed, from the
 /// working directory when relative), and reads its settings there: the first of `gptme.toml`
 /// and `.github/gptme.toml` that exists, with a `gptme.local.toml` beside it merged over it.
-fn read_agent(side: &mut Side, agent: &str) -> crate::error::Result<()> {
-    let path = realpath(&expand_home(agent, side));
+fn read_agent(side: &mut Side, agent: &str, own_dir: &Path) -> crate::error::Result<()> {
+    let path = expand_home(agent, side);
+    let path = side.resolve_noting_links(&path, own_dir);
     side.agent_path = Some(path.to_string_lossy().into_owned());
     // Names the agent's files for the stamp (all of them: see `refresh::agents::FILES`).
     side.agent_toml = Some(path.join("gptme.toml"));
@@ -367,17 +378,59 @@ fn user_home(name: Option<&str>) -> Option<std::ffi::OsString> {
     }
 }
 
+impl Side {
+    /// [`realpath`] of `path`, noting it in `link_paths` if a symlink outside `own_dir` (the
+    /// conversation's directory, resolved) led the way.
+    fn resolve_noting_links(&mut self, path: &Path, own_dir: &Path) -> PathBuf {
+        let path = absolute(path);
+        let resolved = resolve(PathBuf::from("/"), &path);
+        self.note_links(&resolved, own_dir, &path);
+        resolved.path
+    }
+
+    fn note_links(&mut self, resolved: &Resolved, own_dir: &Path, path: &Path) {
+        let outside = resolved.link_dirs.iter().any(|d| d != own_dir);
+        // A path that is not UTF-8 is not kept: its resolution goes unwatched.
+        if let (true, Some(path)) = (outside, path.to_str()) {
+            if !self.link_paths.iter().any(|p| p == path) {
+                self.link_paths.push(path.to_owned());
+            }
+        }
+    }
+}
+
+/// What [`Side::link_paths`] lead to now, in `dir`, the conversation's directory: for each,
+/// whether it exists and where it resolves. Stored in the side stamp, so that a change here
+/// makes the side files be read again.
+pub fn probe_links(dir: &Path, link_paths: &[String]) -> Vec<(bool, PathBuf)> {
+    link_paths.iter().map(|p| dir.join(p)).map(|p| (p.exists(), realpath(&p))).collect()
+}
+
 /// Python's non-strict `Path.resolve()`: symlinks followed where they exist, the rest kept.
 pub fn realpath(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-    resolve(PathBuf::from("/"), &abs)
+    resolve(PathBuf::from("/"), &absolute(p)).path
+}
+
+/// `p` from the working directory, when relative.
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    }
+}
+
+/// A path resolved, and the directories of the symlinks followed on the way.
+struct Resolved {
+    path: PathBuf,
+    link_dirs: Vec<PathBuf>,
 }
 
 /// [`realpath`] of `rest` taken relative to `base`, a directory already resolved.
-fn resolve(base: PathBuf, rest: &Path) -> PathBuf {
+fn resolve(base: PathBuf, rest: &Path) -> Resolved {
     let mut todo: Vec<OsString> = rest.components().rev().filter_map(component_name).collect();
     let mut out = base;
-    let mut links = 0;
+    let mut link_dirs = Vec::new();
     while let Some(c) = todo.pop() {
         if c == "." {
             continue;
@@ -389,8 +442,8 @@ fn resolve(base: PathBuf, rest: &Path) -> PathBuf {
         let next = out.join(&c);
         let link = std::fs::symlink_metadata(&next).ok().filter(|m| m.file_type().is_symlink());
         match link.and_then(|_| std::fs::read_link(&next).ok()) {
-            Some(target) if links < 40 => {
-                links += 1;
+            Some(target) if link_dirs.len() < 40 => {
+                link_dirs.push(out.clone());
                 if target.is_absolute() {
                     out = PathBuf::from("/");
                 }
@@ -399,7 +452,7 @@ fn resolve(base: PathBuf, rest: &Path) -> PathBuf {
             _ => out = next,
         }
     }
-    out
+    Resolved { path: out, link_dirs }
 }
 
 fn component_name(c: Component<'_>) -> Option<OsString> {
@@ -479,7 +532,7 @@ mod tests {
         for (toml, want, name) in cases {
             std::fs::write(tmp.path().join("gptme.toml"), toml).unwrap();
             let mut side = Side::default();
-            read_agent(&mut side, agent).unwrap();
+            read_agent(&mut side, agent, Path::new("/")).unwrap();
             assert_eq!((side.problems.len(), side.agent_name.as_deref()), (want, name), "{toml}: {:?}", side.problems);
         }
     }
@@ -492,7 +545,7 @@ mod tests {
         let dir = tmp.path();
         let read = || {
             let mut side = Side::default();
-            read_agent(&mut side, dir.to_str().unwrap()).unwrap();
+            read_agent(&mut side, dir.to_str().unwrap(), Path::new("/")).unwrap();
             (side.agent_name, side.agent_avatar, side.agent_urls, side.problems.len())
         };
         let write = |file: &str, text: &str| {
@@ -561,6 +614,48 @@ mod tests {
                 };
                 assert_eq!(Path::new(&side.workspace), expected, "{id} {config:?}");
             }
+        }
+    }
+
+    /// The paths noted for resolving again: those that went through a symlink outside the
+    /// conversation's directory, and a `workspace` symlink that decides by leading anywhere.
+    #[test]
+    fn links_outside_the_conversation_are_noted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = realpath(tmp.path());
+        let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+        for d in ["logs/c", "real-d", "v1/p", "v1/agent", "logs/e"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        link(&root.join("v1"), "current");
+        link(&root.join("real-d"), "logs/d");
+        let logs = root.join("logs");
+        let through = root.join("current/p").to_string_lossy().into_owned();
+        let agent = root.join("current/agent").to_string_lossy().into_owned();
+        let (real, linked) = (Some(root.join("v1/p")), Some(root.join("current/p")));
+        let log = || Some("[chat]\nworkspace = \"@log\"\n".to_owned());
+        let cases = [
+            ("c", None, Some(format!("[chat]\nworkspace = \"{through}\"\n")), vec![through.as_str()]),
+            ("c", None, Some(format!("[chat]\nworkspace = \"{}\"\n", root.join("v1/p").display())), vec![]),
+            ("c", real.clone(), log(), vec![]),
+            ("c", linked, log(), vec!["workspace"]),
+            ("c", real.clone(), Some("[chat]\n".into()), vec!["workspace"]),
+            ("c", real, None, vec![]),
+            ("d", None, None, vec![]),
+            ("e", None, Some(format!("[chat]\nagent = \"{agent}\"\n")), vec![agent.as_str()]),
+        ];
+        for (i, (id, workspace, config, expected)) in cases.into_iter().enumerate() {
+            let dir = logs.join(id);
+            drop(std::fs::remove_file(dir.join("workspace")));
+            if let Some(target) = workspace {
+                std::os::unix::fs::symlink(&target, dir.join("workspace")).unwrap();
+            }
+            match &config {
+                Some(text) => std::fs::write(dir.join("config.toml"), text).unwrap(),
+                None => drop(std::fs::remove_file(dir.join("config.toml"))),
+            }
+            let side = read(&dir, id, || realpath(&logs)).unwrap();
+            assert_eq!(side.link_paths, expected, "case {i}: {config:?}");
         }
     }
 }
