@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use convmeta::server::Config;
 use serde_json::Value;
 
-use crate::util::{client, inotify_watches, pack, parse, restore, spawn_serve, Restored, Server};
+use crate::util::{
+    client, convmeta, inotify_watches, output_within, pack, parse, restore, spawn_serve, Restored, Server,
+};
 
 fn improve(item: &mut Value) {
     Restored::improve(item);
@@ -737,6 +739,7 @@ fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
     assert_eq!(echo["headers"]["host"], up.to_string(), "Host is the upstream's");
     assert_eq!(echo["headers"]["x-forwarded-for"], "127.0.0.1");
     assert_eq!(echo["headers"]["x-forwarded-host"], server.addr.to_string());
+    assert!(echo["headers"]["via"].as_str().unwrap().starts_with("1.1 convmeta-"), "{echo}");
     let served = client().get(server.url("/")).send().unwrap();
     assert_eq!(parse(&served.text().unwrap())["uri"], "/", "the web UI's routes are forwarded too");
 
@@ -1070,6 +1073,50 @@ fn serve_says_at_start_what_the_upstream_will_make_of_forwarded_requests() {
     assert_eq!(answer.status(), 502);
     let error = parse(&answer.text().unwrap())["error"].as_str().unwrap().to_string();
     assert!(error.contains("unreachable") && error.to_lowercase().contains("refused"), "{error}");
+}
+
+/// An `--upstream` that leads back to the server would have each forwarded request forwarded
+/// again, without end (a connection and a task each, until the process runs out). `serve`
+/// refuses to start with its own address as the upstream; a loop through another server is
+/// caught by the `Via` the server adds to what it forwards: the request that comes back gets a
+/// 508, which goes back the way it came.
+#[test]
+fn an_upstream_that_leads_back_is_refused_or_answered_508() {
+    let (tmp, logs) = scratch_archive();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut serve = convmeta();
+    serve.args(["serve", "--logs"]).arg(&logs).arg("--db").arg(tmp.path().join("own.sqlite3"));
+    serve.args(["--addr", &addr, "--upstream", &format!("http://localhost:{port}/")]);
+    let out = output_within(serve, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("is this server's own address"), "{stderr}");
+
+    // A relay (a proxy of another kind) that takes every connection back to the server.
+    let relay = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let (target_tx, target) = std::sync::mpsc::channel::<std::net::SocketAddr>();
+    std::thread::spawn(move || {
+        let target = target.recv().unwrap();
+        for client in relay.incoming().flatten() {
+            let server = std::net::TcpStream::connect(target).unwrap();
+            let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut from_client, &mut to_server).ok());
+            std::thread::spawn(move || {
+                let (mut from_server, mut to_client) = (server, client);
+                std::io::copy(&mut from_server, &mut to_client).ok();
+                to_client.shutdown(std::net::Shutdown::Both).ok();
+            });
+        }
+    });
+    let config = Config { upstream: Some(format!("http://{relay_addr}")), ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    target_tx.send(server.addr).unwrap();
+    let answer = server.get("/api/v2/conversations/a/messages");
+    assert_eq!(answer.status(), 508);
+    assert!(answer.text().unwrap().contains("--upstream leads to this server"));
+    // The list is convmeta's own, and still answers.
+    assert_eq!(server.get("/api/v2/conversations").status(), 200);
 }
 
 /// Like gptme-server on a machine where gptme has not run yet: `serve` starts, answers an empty

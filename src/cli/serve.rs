@@ -101,6 +101,14 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         // Listen first: a taken port is reported at once, not after indexing the archive (and
         // clients that connect meanwhile wait in the backlog).
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        if let Some(url) = &a.upstream {
+            let here = listener.local_addr()?;
+            if server::leads_here(url, here).await {
+                anyhow::bail!(
+                    "--upstream {url} is this server's own address ({here}), so every forwarded request would come back here: give gptme-server's address, by default http://127.0.0.1:5700"
+                );
+            }
+        }
         // Asked while the archive is indexed; told before serving.
         let upstream_check = match &a.upstream {
             Some(url) => Some((url.clone(), tokio::spawn(server::check_upstream(url, start_token.clone())?))),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use axum::response::Response;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
@@ -24,6 +24,9 @@ pub struct Upstream {
     base: String,
     host: HeaderValue,
     client: Client<HttpConnector, Body>,
+    /// This server's name in the `Via` of what it forwards (RFC 9110 §7.6.3), unique to the
+    /// process: a request that comes back bearing it went round a loop.
+    via: String,
 }
 
 /// Why a request to the upstream got no answer.
@@ -52,11 +55,22 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
+        use std::hash::BuildHasher;
+        let unique = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
         Ok(Upstream {
             base: url.trim_end_matches('/').to_string(),
             host: HeaderValue::from_str(&host).map_err(|e| bad(&e.to_string()))?,
             client: Client::builder(TokioExecutor::new()).build(connector),
+            via: format!("convmeta-{unique:016x}"),
         })
+    }
+
+    /// Whether a request already passed through this server: `--upstream` leads back to it,
+    /// directly or through other proxies, and forwarding it again would never end.
+    fn looped(&self, headers: &HeaderMap) -> bool {
+        let entries = headers.get_all(header::VIA).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+        // An entry is `protocol name [comment]`.
+        entries.into_iter().any(|entry| entry.split_whitespace().nth(1) == Some(&*self.via))
     }
 
     /// The upstream's URI for a request's path and query, as they came: nothing is resolved or
@@ -145,6 +159,27 @@ pub fn check_upstream(
     })
 }
 
+/// Whether `url` leads to `listening`, this server's own address: the same address and port,
+/// or, when listening on every address, a loopback or unspecified one of the same port. Such an
+/// upstream would have every request forwarded back here; caught before serving, as the
+/// `Via` check catches a loop through other servers. A name that does not resolve within two
+/// seconds is taken for another server.
+pub async fn leads_here(url: &str, listening: SocketAddr) -> bool {
+    let Ok(uri) = url.parse::<Uri>() else { return false };
+    let Some(host) = uri.host() else { return false };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let resolved = tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host, port))).await;
+    let Ok(Ok(addrs)) = resolved else { return false };
+    let mut addrs = addrs;
+    addrs.any(|a| {
+        let everywhere = listening.ip().is_unspecified() && (a.ip().is_loopback() || a.ip().is_unspecified());
+        // A socket on `::` takes IPv4 too; one on `0.0.0.0` does not take IPv6.
+        let family = a.is_ipv4() == listening.is_ipv4() || listening.is_ipv6();
+        a == listening || (everywhere && family && a.port() == listening.port())
+    })
+}
+
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1).
 fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
@@ -196,6 +231,12 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
         None => None,
     };
     let Some(upstream) = &state.upstream else { return not_found() };
+    if upstream.looped(request.headers()) {
+        return json_error(
+            StatusCode::LOOP_DETECTED,
+            "this request came back to convmeta: --upstream leads to this server, not to gptme-server",
+        );
+    }
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let (parts, body) = request.into_parts();
@@ -220,6 +261,15 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
         headers.insert("x-forwarded-for", peer);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    // The protocol the request came by, then who forwarded it.
+    let protocol = match parts.version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    };
+    headers.append(header::VIA, HeaderValue::from_str(&format!("{protocol} {}", upstream.via)).expect("ASCII"));
     if let Some(client_side) = client_side {
         // The upgrade headers belong to this hop, but asking the upstream for the same switch is
         // the point: ask, and join the two connections if it agrees.

@@ -22,7 +22,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use forward::{check_upstream, UpstreamCheck};
+pub use forward::{check_upstream, leads_here, UpstreamCheck};
 pub use list::Params;
 pub use metrics::Metrics;
 
