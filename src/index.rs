@@ -194,7 +194,7 @@ impl Index {
     }
 
     /// One conversation's item (hidden ones too). Not found, the error names up to
-    /// [`SIMILAR_SHOWN`] conversations whose id or name contains `id`, newest first.
+    /// [`SIMILAR_SHOWN`] conversations whose id or name contains `id`, closest first.
     pub fn show(&self, id: &str) -> Result<String> {
         self.with_store(|store| {
             let conn = store.conn()?;

@@ -323,14 +323,19 @@ fn status_show_and_list_speak_plainly() {
     assert_eq!(ok(r.cmd(&["show", "edge-agent/"])), out);
     assert_eq!(ok(r.cmd(&["show", &dir])), out);
     fail(r.cmd(&["show", "elsewhere/edge-agent"]));
-    // Part of an id or a name, in any case: not found, but the error names what holds it,
-    // newest first (hidden ones too, as `show` shows them), and how many more do.
+    // Part of an id or a name, in any case: not found, but the error names what holds it (hidden
+    // ones too, as `show` shows them), closest first: ids that end with it (an id typed
+    // without its date), then ids that hold it, then names, each newest first; and how many
+    // more do.
     let err = |id: &str| String::from_utf8(fail(r.cmd(&["show", id])).stderr).unwrap();
     assert_eq!(
         err("QUOKKA").trim_end(),
-        "convmeta: no conversation with id \"QUOKKA\"; did you mean one of: test-quokka-hidden, edge-search-name, \
-         2025-11-03-quokka-migration?"
+        "convmeta: no conversation with id \"QUOKKA\"; did you mean one of: test-quokka-hidden, \
+         2025-11-03-quokka-migration, edge-search-name?"
     );
+    assert!(err("walrus")
+        .contains("did you mean one of: 2024-10-13-building-quiet-walrus, 2025-12-15-gptme-evals-walrus-7?"));
+    assert!(err("Notes").contains("did you mean one of: 2025-11-03-benchmark-notes, edge-"), "{}", err("Notes"));
     assert_eq!(
         err("tie-oct").trim_end(),
         "convmeta: no conversation with id \"tie-oct\"; did you mean 2025-12-26-tie-octopus?"

@@ -373,12 +373,14 @@ pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
 }
 
 /// The ids of conversations whose id or name contains `text` (ASCII letters in any case),
-/// newest first: up to `limit` of them, and how many there are in all.
+/// closest first (ids ending with it, as one typed without its date; then ids holding it;
+/// then names), each group newest first: up to `limit` of them, and how many there are in all.
 pub fn ids_containing(conn: &Connection, text: &str, limit: usize) -> rusqlite::Result<(Vec<String>, usize)> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, count(*) OVER () FROM conversations \
          WHERE instr(lower(id), lower(?1)) OR instr(lower(name), lower(?1)) \
-         ORDER BY modified DESC, id DESC LIMIT ?2",
+         ORDER BY substr(lower(id), -length(?1)) = lower(?1) DESC, instr(lower(id), lower(?1)) > 0 DESC, \
+                  modified DESC, id DESC LIMIT ?2",
     )?;
     let mut all = 0;
     let ids = stmt.query_map(rusqlite::params![text, limit as i64], |r| {
