@@ -1,6 +1,6 @@
 //! How far a refresh has come: a bar on a terminal (first the conversations the stat sweep has
-//! looked at, then the files and bytes read; bytes drive the rate and ETA), or log lines for a
-//! server's first index.
+//! looked at, then the files and bytes read; bytes drive the rate and ETA), or log lines: for a
+//! server's first index, and for a long refresh whose stderr is no terminal (a log file).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,28 +20,31 @@ use crate::Index;
 pub const QUIET_FOR: Duration = Duration::from_secs(1);
 
 /// Refreshes with `opts` (its `progress` replaced), showing the bar on stderr if it is a
-/// terminal and the refresh is still running after `quiet_for`.
+/// terminal and the refresh is still running after `quiet_for`; if stderr is no terminal, a
+/// log line every [`LOG_EVERY`] once that long has passed.
 pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::Result<Arc<Stats>> {
+    if !std::io::stderr().is_terminal() {
+        let logged = Logged::quiet(LOG_EVERY);
+        return index.refresh_with(&Options { progress: Some(&logged), ..opts });
+    }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
     bar.set_style(style("{spinner} [{elapsed_precise}] listing the archive"));
     let progress = Bar { bar: bar.clone(), files: 0.into(), total_files: 0.into() };
     let opts = Options { progress: Some(&progress), ..opts };
     let (finished, done) = mpsc::channel::<()>();
     let stats = std::thread::scope(|s| {
-        if std::io::stderr().is_terminal() {
-            let bar = bar.clone();
-            // No bar at the system's limit on threads.
-            let _ = std::thread::Builder::new().spawn_scoped(s, move || {
-                if done.recv_timeout(quiet_for) == Err(RecvTimeoutError::Timeout) {
-                    bar.set_draw_target(ProgressDrawTarget::stderr());
-                    // Moving while a cold disk keeps every thread waiting; ticked here, not by
-                    // a thread of indicatif's, which would be one more to start.
-                    while done.recv_timeout(Duration::from_millis(100)) == Err(RecvTimeoutError::Timeout) {
-                        bar.tick();
-                    }
+        let shown = bar.clone();
+        // No bar at the system's limit on threads.
+        let _ = std::thread::Builder::new().spawn_scoped(s, move || {
+            if done.recv_timeout(quiet_for) == Err(RecvTimeoutError::Timeout) {
+                shown.set_draw_target(ProgressDrawTarget::stderr());
+                // Moving while a cold disk keeps every thread waiting; ticked here, not by a
+                // thread of indicatif's, which would be one more to start.
+                while done.recv_timeout(Duration::from_millis(100)) == Err(RecvTimeoutError::Timeout) {
+                    shown.tick();
                 }
-            });
-        }
+            }
+        });
         let stats = with_bar(&bar, || index.refresh_with(&opts));
         drop(finished);
         stats
@@ -92,9 +95,15 @@ impl Progress for Bar {
     }
 }
 
-/// A refresh's progress as log lines: what it is to read, then, at most every [`LOG_EVERY`],
-/// how far it has come. For `serve`'s first index of an archive, which may take minutes.
+/// A refresh's progress as log lines: what it is to do (unless quiet), then, at most every
+/// `every`, how far it has come.
 pub struct Logged {
+    /// Said at once: the conversations to look at, then those to read. Quiet, a refresh that
+    /// ends within `every` says nothing.
+    say_start: bool,
+    every: Duration,
+    /// Conversations the sweep is to look at, and has.
+    sweep: (AtomicU64, AtomicU64),
     total: (AtomicU64, AtomicU64),
     done: (AtomicU64, AtomicU64),
     logged_at: Mutex<Instant>,
@@ -104,20 +113,57 @@ pub struct Logged {
 pub const LOG_EVERY: Duration = Duration::from_secs(5);
 
 impl Default for Logged {
+    /// For `serve`'s first index of an archive, which may take minutes.
     fn default() -> Self {
-        Logged { total: Default::default(), done: Default::default(), logged_at: Mutex::new(Instant::now()) }
+        Logged {
+            say_start: true,
+            every: LOG_EVERY,
+            sweep: Default::default(),
+            total: Default::default(),
+            done: Default::default(),
+            logged_at: Mutex::new(Instant::now()),
+        }
+    }
+}
+
+impl Logged {
+    /// Only the lines of how far it has come, the first after `every`.
+    fn quiet(every: Duration) -> Logged {
+        Logged { say_start: false, every, ..Logged::default() }
+    }
+
+    /// Whether a line is due, and if so, that one was said now. Never waits: a sweep's threads
+    /// call it for every conversation.
+    fn due(&self) -> bool {
+        let Ok(mut logged_at) = self.logged_at.try_lock() else { return false };
+        let due = logged_at.elapsed() >= self.every;
+        if due {
+            *logged_at = Instant::now();
+        }
+        due
     }
 }
 
 impl Progress for Logged {
     fn sweeping(&self, conversations: u64) {
-        tracing::info!(conversations, "looking at the archive");
+        self.sweep.0.store(conversations, Ordering::Relaxed);
+        if self.say_start {
+            tracing::info!(conversations, "looking at the archive");
+        }
+    }
+
+    fn swept(&self) {
+        let swept = self.sweep.1.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.due() {
+            let conversations = format!("{swept}/{}", self.sweep.0.load(Ordering::Relaxed));
+            tracing::info!(conversations, "looking at the archive");
+        }
     }
 
     fn start(&self, files: u64, bytes: u64) {
         self.total.0.store(files, Ordering::Relaxed);
         self.total.1.store(bytes, Ordering::Relaxed);
-        if files > 0 {
+        if self.say_start && files > 0 {
             tracing::info!(conversations = files, mb = (bytes as f64 / 1e5).round() / 10.0, "to read");
         }
     }
@@ -125,9 +171,7 @@ impl Progress for Logged {
     fn advance(&self, files: u64, bytes: u64) {
         let files = self.done.0.fetch_add(files, Ordering::Relaxed) + files;
         let bytes = self.done.1.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        let mut logged_at = self.logged_at.lock().unwrap_or_else(|p| p.into_inner());
-        if logged_at.elapsed() >= LOG_EVERY {
-            *logged_at = Instant::now();
+        if self.due() {
             let total = |t: &AtomicU64| t.load(Ordering::Relaxed);
             let mb = |b: u64| b as f64 / 1e6;
             tracing::info!(
@@ -141,4 +185,55 @@ impl Progress for Logged {
 
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).expect("valid template")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `f` logs, as plain text.
+    fn logged(f: impl FnOnce()) -> String {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let out = buf.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_ansi(false).without_time().with_writer(move || Sink(out.clone())).finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = buf.lock().unwrap().clone();
+        String::from_utf8(text).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn run(progress: &Logged) {
+        progress.sweeping(3);
+        progress.swept();
+        progress.start(2, 2_000_000);
+        progress.advance(1, 1_500_000);
+    }
+
+    /// Where stderr is no terminal (a log file), a refresh that ends within the interval says
+    /// nothing, and a longer one says how far it has come, totals included; `serve`'s first index
+    /// says what it is to do at once.
+    #[test]
+    fn progress_as_log_lines() {
+        assert_eq!(logged(|| run(&Logged::quiet(Duration::from_secs(3600)))), "");
+        let due = logged(|| run(&Logged::quiet(Duration::ZERO)));
+        let lines: Vec<&str> = due.lines().collect();
+        assert_eq!(lines.len(), 2, "{due}");
+        assert!(lines[0].contains("looking at the archive conversations=\"1/3\""), "{due}");
+        assert!(lines[1].contains("reading conversations=\"1/2\" mb=\"1.5/2.0\""), "{due}");
+        let serve = logged(|| run(&Logged::default()));
+        assert!(serve.contains("looking at the archive conversations=3") && serve.contains("to read conversations=2"));
+    }
 }
