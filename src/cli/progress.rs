@@ -154,7 +154,8 @@ impl Progress for Logged {
 
     fn swept(&self) {
         let swept = self.sweep.1.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.due() {
+        // The clock looked at once in a while: this is called for every conversation.
+        if swept.is_multiple_of(256) && self.due() {
             let conversations = format!("{swept}/{}", self.sweep.0.load(Ordering::Relaxed));
             tracing::info!(conversations, "looking at the archive");
         }
@@ -216,8 +217,8 @@ mod tests {
     }
 
     fn run(progress: &Logged) {
-        progress.sweeping(3);
-        progress.swept();
+        progress.sweeping(300);
+        (0..256).for_each(|_| progress.swept());
         progress.start(2, 2_000_000);
         progress.advance(1, 1_500_000);
     }
@@ -231,9 +232,11 @@ mod tests {
         let due = logged(|| run(&Logged::quiet(Duration::ZERO)));
         let lines: Vec<&str> = due.lines().collect();
         assert_eq!(lines.len(), 2, "{due}");
-        assert!(lines[0].contains("looking at the archive conversations=\"1/3\""), "{due}");
+        assert!(lines[0].contains("looking at the archive conversations=\"256/300\""), "{due}");
         assert!(lines[1].contains("reading conversations=\"1/2\" mb=\"1.5/2.0\""), "{due}");
         let serve = logged(|| run(&Logged::default()));
-        assert!(serve.contains("looking at the archive conversations=3") && serve.contains("to read conversations=2"));
+        assert!(
+            serve.contains("looking at the archive conversations=300") && serve.contains("to read conversations=2")
+        );
     }
 }
