@@ -241,6 +241,8 @@ fn writes_and_private_tables_are_refused_and_change_nothing() {
         "PRAGMA table_info(_scan_state)",
         "PRAGMA index_list(conversations)",
         "PRAGMA table_info",
+        "SELECT load_extension('/tmp/elsewhere.so')",
+        "SELECT LOAD_EXTENSION('x', 'entry') FROM conversations",
     ] {
         let out = fail(r.cmd(&["query", "--no-refresh", sql]));
         let err = String::from_utf8_lossy(&out.stderr);

@@ -2,8 +2,8 @@
 //!
 //! Three locks keep it read-only: the connection is opened read-only, `PRAGMA query_only` is
 //! on, and SQLite's authorizer allows only reads of the public tables and of their columns'
-//! list (`PRAGMA table_info`; no other PRAGMA, no ATTACH or writes; the internal `_`-tables
-//! stay private).
+//! list (`PRAGMA table_info`; no other PRAGMA, no ATTACH, `load_extension` or writes; the
+//! internal `_`-tables stay private).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +42,11 @@ fn readable(table: &str) -> bool {
 
 fn authorize(ctx: AuthContext<'_>) -> Authorization {
     match ctx.action {
+        // Loading an extension runs code from a file: refused here, so the error says why
+        // (SQLite's own refusal, with loading off, says only "not authorized").
+        AuthAction::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => {
+            Authorization::Deny
+        }
         AuthAction::Select | AuthAction::Recursive | AuthAction::Function { .. } => Authorization::Allow,
         AuthAction::Read { table_name, .. } if readable(table_name) => Authorization::Allow,
         // The columns of a public table, as a SQL client asks for them.
@@ -110,6 +115,9 @@ pub fn query_each<E: From<SqlError>>(
         Some(ErrorCode::ApiMisuse) => SqlError::Invalid("no statement: the SQL is empty or only comments".into()),
         _ => match e {
             rusqlite::Error::MultipleStatement => SqlError::Invalid("one statement at a time".into()),
+            // A function the authorizer refused ("not authorized to use function: …") comes
+            // with SQLite's generic error code.
+            other if message(&other).starts_with("not authorized") => SqlError::Refused(message(&other)),
             other => SqlError::Invalid(message(&other)),
         },
     };
