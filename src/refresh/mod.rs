@@ -4,7 +4,8 @@
 //! `run` takes those steps in order. `sweep` stats and diffs; `build` reads what changed in
 //! one conversation and renders its row; `queue` hands the changed conversations to the
 //! threads; `writer` commits the rows. `context` and `agents` track the inputs that lie outside
-//! the conversations' own files (the time zone, the home directory, agents' `gptme.toml`).
+//! the conversations' own files (the time zone, the home directory, agents' `gptme.toml`), and
+//! `side_stamp` the symlinks outside the archive that a workspace or agent path went through.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
