@@ -533,6 +533,25 @@ fn defaults_follow_gptme_and_xdg() {
     assert!(said.contains(&format!("{}/.local/share/gptme/logs", home.trim_end_matches('/'))), "{said}");
 }
 
+/// SQLite reads a name beginning `file:` as a URI; given as `--db` or `CONVMETA_DB`, it is the
+/// file of that name all the same.
+#[test]
+fn a_database_named_like_a_uri_is_a_file_of_that_name() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let name = "file:index.sqlite3?mode=memory&cache=shared";
+    let run = |c: &mut std::process::Command| ok(c.current_dir(&r.home).env("GPTME_LOGS_HOME", &r.arch));
+    run(convmeta().args(["backfill", "--db", name]));
+    let by_flag = crate::util::parse(&run(convmeta().args(["status", "--json", "--db", name])));
+    let by_env = crate::util::parse(&run(convmeta().args(["status", "--json"]).env("CONVMETA_DB", name)));
+    for s in [&by_flag, &by_env] {
+        assert!(s["conversations"].as_u64().unwrap() > 0, "{s}");
+    }
+    let files: Vec<_> =
+        std::fs::read_dir(&r.home).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(files.iter().any(|f| f == name), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains(".corrupt-")), "nothing taken for damage: {files:?}");
+}
+
 #[test]
 fn a_corrupt_database_is_moved_aside_and_rebuilt() {
     let r = restore("archive-crashers/unknown-chat-key");

@@ -82,6 +82,10 @@ impl Target {
             (None, Some(db)) => PathBuf::from(db),
             (None, None) => default_db_path(logs)?,
         };
+        // SQLite takes a name that begins with `file:` for a URI (`file:x?mode=memory` names no
+        // file at all, and each connection would see another database): named from `.`, it
+        // stays the file the user gave.
+        let db = if db.as_os_str().as_encoded_bytes().starts_with(b"file:") { Path::new(".").join(db) } else { db };
         let real_logs = gptme::side::realpath(logs);
         if gptme::side::realpath(&db).starts_with(&real_logs) {
             let beside = real_logs.parent().unwrap_or(&real_logs).join("convmeta.sqlite3");
