@@ -42,6 +42,10 @@ pub struct Page {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
     pub logs: String,
+    /// The logs directory the rows were last refreshed under, as it was named (None: never
+    /// refreshed). Another name than `logs` when the same `--db` served another directory, or
+    /// this one by another name: the rows are of that until the next refresh.
+    pub rows_of: Option<String>,
     pub db: String,
     pub conversations: i64,
     pub hidden: i64,
@@ -229,6 +233,7 @@ impl Index {
     pub fn status_missing(logs: &Path, db: &Path) -> Result<Status> {
         Ok(Status {
             logs: logs_as_named(logs)?.display().to_string(),
+            rows_of: None,
             db: db.display().to_string(),
             conversations: 0,
             hidden: 0,
@@ -276,11 +281,16 @@ fn status_of(logs: &Path, db: &Path, conn: &rusqlite::Connection) -> Result<Stat
         false => None,
         true => rows::get_meta(conn, "last_refresh").map_err(e)?,
     };
+    let rows_of = match made {
+        false => None,
+        true => rows::get_meta(conn, "logs").map_err(e)?,
+    };
     let last: Option<serde_json::Value> = last.and_then(|v| serde_json::from_str(&v).ok());
     let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
     let last_refresh = last.and_then(|v| serde_json::from_value(v["stats"].clone()).ok());
     Ok(Status {
         logs: logs.display().to_string(),
+        rows_of,
         db: db.display().to_string(),
         conversations,
         hidden,

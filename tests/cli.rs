@@ -303,6 +303,19 @@ fn status_show_and_list_speak_plainly() {
     let out = ok(r.cmd(&["status"]));
     assert!(out.contains("135 (7 hidden"), "{out}");
     assert!(out.contains("(135 read whole, "), "what the last refresh did: {out}");
+    let logs = r.arch.display().to_string();
+    assert!(out.starts_with(&format!("logs:           {logs}\n")), "{out}");
+    // The same index asked about another directory says whose rows it holds.
+    let other = r.home.join("other-logs");
+    std::fs::create_dir(&other).unwrap();
+    let mut c = convmeta();
+    c.args(["status", "--json", "--db"]).arg(&r.db).arg("--logs").arg(&other);
+    let s = crate::util::parse(&ok(c));
+    assert_eq!((s["logs"].as_str(), s["rows_of"].as_str()), (other.to_str(), Some(logs.as_str())), "{s}");
+    let mut c = convmeta();
+    c.args(["status", "--db"]).arg(&r.db).arg("--logs").arg(&other);
+    let out = ok(c);
+    assert!(out.contains(&format!("(the rows below are of {logs}, as last refreshed; ")), "{out}");
     // An interrupted backfill leaves rows but no record of a finished refresh.
     let conn = rusqlite::Connection::open(&r.db).unwrap();
     conn.execute("DELETE FROM _meta WHERE key = 'last_refresh'", []).unwrap();

@@ -25,7 +25,15 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
         return Ok(());
     }
-    writeln!(out, "logs:           {}", s.logs)?;
+    match &s.rows_of {
+        // The same --db refreshed for another directory (or this one by another name).
+        Some(other) if *other != s.logs => writeln!(
+            out,
+            "logs:           {} (the rows below are of {other}, as last refreshed; `list` or `backfill` reads this one)",
+            s.logs
+        )?,
+        _ => writeln!(out, "logs:           {}", s.logs)?,
+    }
     match made {
         true => {
             writeln!(out, "database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version)?
