@@ -326,6 +326,7 @@ fn status_show_and_list_speak_plainly() {
     assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
     let out = ok(r.cmd(&["list", "--limit", "0"]));
     assert_eq!(out.lines().count(), 1 + 128, "0 lists all 135 but the 7 hidden: {out}");
+    assert_eq!(ok(r.cmd(&["list", "--limit", "184467440737095516160"])), out, "a count too large to hold: all");
     let out = ok(r.cmd(&["show", "edge-agent"]));
     assert!(out.contains("agent_name: Bob") && !out.contains("hidden"), "{out}");
     // Why a conversation `show` finds is in no list.
@@ -407,7 +408,7 @@ fn errors_are_one_clear_line() {
     for (args, why) in [
         (&["backfill", "--jobs", "0"][..], "invalid value '0' for '--jobs <N>': a number of threads, 1 or more"),
         (&["backfill", "--jobs", "-2"], "invalid value '-2' for '--jobs <N>': a number of threads, 1 or more"),
-        (&["list", "--limit", "-1"], "invalid value '-1' for '--limit <LIMIT>'"),
+        (&["list", "--limit", "-1"], "invalid value '-1' for '--limit <N>': a number of conversations, 0 or more"),
         (&["query", "--timeout", "-1", "SELECT 1"], "invalid value '-1' for '--timeout <SECONDS>': a positive number"),
         (&["serve", "--safety-sweep", "0"], "invalid value '0' for '--safety-sweep <SECONDS>': a positive number"),
         (&["serve", "--sql-max-rows", "0"], "invalid value '0' for '--sql-max-rows <N>': a number of rows, 1 or more"),

@@ -9,7 +9,7 @@ pub struct ListArgs {
     #[command(flatten)]
     target: Target,
     /// How many conversations, newest first (0: all of them).
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     limit: usize,
     /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
     #[arg(long)]
@@ -58,4 +58,13 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(out.flush()?)
+}
+
+/// Parses `--limit`: a count, 0 or more; one too large to hold asks for them all, as 0 does.
+fn count(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(n) => Ok(n),
+        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(0),
+        Err(_) => Err("a number of conversations, 0 or more (0: all of them)".into()),
+    }
 }
