@@ -336,6 +336,8 @@ fn status_show_and_list_speak_plainly() {
     let dir = format!("{}/", r.arch.join("edge-agent").display());
     assert_eq!(ok(r.cmd(&["show", "edge-agent/"])), out);
     assert_eq!(ok(r.cmd(&["show", &dir])), out);
+    // And the log in it, as an item's `path` names it.
+    assert_eq!(ok(r.cmd(&["show", &format!("{dir}conversation.jsonl")])), out);
     fail(r.cmd(&["show", "elsewhere/edge-agent"]));
     // Part of an id or a name, in any case: not found, but the error names what holds it (hidden
     // ones too, as `show` shows them), closest first: ids that end with it (an id typed

@@ -51,16 +51,25 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
 }
 
 /// The id `arg` names: as given, or the directory name when it is a path to a conversation
-/// directory of `logs` (a shell's completion adds the trailing `/`).
+/// directory of `logs` (a shell's completion adds the trailing `/`) or to a file in one (the
+/// log, as an item's `path` gives it).
 fn conversation_id(arg: &str, logs: &Path) -> String {
     let trimmed = arg.trim_end_matches('/');
     let path = Path::new(trimmed);
-    let in_logs = || {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        parent.canonicalize().ok().zip(logs.canonicalize().ok()).is_some_and(|(p, l)| p == l)
+    let is_logs = |dir: &Path| {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        dir.canonicalize().ok().zip(logs.canonicalize().ok()).is_some_and(|(d, l)| d == l)
     };
-    match path.file_name().and_then(|n| n.to_str()) {
-        Some(name) if !trimmed.is_empty() && (!trimmed.contains('/') || in_logs()) => name.to_owned(),
-        _ => arg.to_owned(),
-    }
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let named = if trimmed.is_empty() {
+        None
+    } else if !trimmed.contains('/') || is_logs(parent) {
+        name(path)
+    } else if path.is_file() && parent.parent().is_some_and(is_logs) {
+        name(parent)
+    } else {
+        None
+    };
+    named.unwrap_or_else(|| arg.to_owned())
 }
