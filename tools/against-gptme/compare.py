@@ -89,7 +89,13 @@ if __name__ == '__main__':
     if only[0] or only[1]:
         print('ids differ: only gptme', only[0][:5], 'only ours', only[1][:5])
     order_same = [c['id'] for c in g['body']] == [c['id'] for c in ours]
+    if not order_same and not only[0] and not only[1]:
+        # gptme leaves equal `modified` values in directory order, convmeta orders them by id.
+        by_key = sorted(g['body'], key=lambda c: (c['modified'], c['id']), reverse=True)
+        order_same = 'up to ties' if [c['id'] for c in by_key] == [c['id'] for c in ours] else False
     print(f'{len(g["body"])} conversations, order same: {order_same}, previews improved by the spec: {improvements}, fields differing: {diffs}'
           + (f', values as after gptme made directories while listing: {made_by_gptme}' if made_by_gptme else ''))
+    if order_same is False:
+        print('  order: gptme', [c['id'] for c in g['body']][:8], '| ours', [c['id'] for c in ours][:8])
     for f, (k, a, b) in examples.items():
         print(f'  {f} in {k}: gptme {json.dumps(a)[:150]} | ours {json.dumps(b)[:150]}')
