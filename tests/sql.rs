@@ -396,6 +396,49 @@ fn the_http_endpoint_caps_time_and_rows_and_refuses_writes() {
     assert_eq!(off.get("/api/v2/sql?q=SELECT%201").status(), 404, "off unless --enable-sql");
 }
 
+/// A statement needing more memory than `--sql-max-memory` is stopped with a 400 that says so,
+/// and the server goes on answering. Its 100 columns of 8 MB each are each within the length
+/// limit, and computed in straight-line code, which the time limit's checks never interrupt:
+/// unchecked, they would take 800 MB (on the endpoint's defaults, 300 such columns took
+/// 10 GB). A process of its own, as the limit is the process's.
+#[test]
+fn a_statement_past_the_memory_limit_is_stopped() {
+    let r = restore("archive");
+    let (mut child, said, _) = crate::util::spawn_serve(
+        &r.arch,
+        &r.db,
+        "127.0.0.1:0",
+        &["--enable-sql", "--sql-max-memory", "32"],
+        &[("GPTME_DISABLE_AUTH", "true")],
+    );
+    let addr = said.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
+    let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit()).to_owned();
+    let get = |q: &str| {
+        let r = client().get(format!("http://{addr}/api/v2/sql")).query(&[("q", q)]).send().unwrap();
+        (r.status().as_u16(), parse(&r.text().unwrap()))
+    };
+    let columns: Vec<String> = (0..100).map(|i| format!("printf('%.*c', 8000000, 'x') AS c{i}")).collect();
+    let (status, body) = get(&format!("SELECT {}", columns.join(", ")));
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("more memory than the 32 MiB SQLite may use here"), "{error}");
+    let peak_kb = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap();
+    assert!(peak_kb < 400_000, "peak {peak_kb} kB");
+    assert_eq!(
+        get("SELECT count(*) FROM conversations"),
+        (200, serde_json::json!({"columns": ["count(*)"], "rows": [[135]], "truncated": false}))
+    );
+    let list = client().get(format!("http://{addr}/api/v2/conversations?limit=1")).send().unwrap();
+    assert_eq!(list.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// At most `max_running` statements run at once; the rest wait their turn rather than share the
 /// cores (each then slower, likelier to run over its limit, and holding its answer in memory
 /// beside the others'). Two statements that never end, sent together with one allowed at a

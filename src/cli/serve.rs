@@ -55,6 +55,14 @@ pub struct ServeArgs {
     /// Return at most this many rows per statement (then `"truncated": true`).
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = rows, allow_negative_numbers = true)]
     sql_max_rows: usize,
+    /// Stop a SQL statement when SQLite's memory in all would pass this many MiB (its own work
+    /// takes a few).
+    #[arg(long, default_value_t = 1024, value_name = "MIB", value_parser = mebibytes)]
+    sql_max_memory: u64,
+}
+
+fn mebibytes(s: &str) -> Result<u64, String> {
+    s.parse().ok().filter(|n| (16..1 << 40).contains(n)).ok_or_else(|| "a number of MiB, 16 or more".into())
 }
 
 fn rows(s: &str) -> Result<usize, String> {
@@ -172,6 +180,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             ms = started.elapsed().as_millis() as u64,
             "index up to date"
         );
+        if a.enable_sql {
+            crate::store::sql::limit_memory(a.sql_max_memory << 20);
+        }
         let sql =
             SqlConfig { enabled: a.enable_sql, timeout: a.sql_timeout, max_rows: a.sql_max_rows, ..SqlConfig::default() };
         let config = Config {

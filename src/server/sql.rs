@@ -73,7 +73,9 @@ pub async fn handler(
             response
         }
         Err(e @ SqlError::Refused(_)) => json_error(StatusCode::FORBIDDEN, &e.to_string()),
-        Err(e @ (SqlError::Invalid(_) | SqlError::Timeout(_))) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ (SqlError::Invalid(_) | SqlError::Timeout(_) | SqlError::OutOfMemory(_))) => {
+            json_error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
         Err(e @ (SqlError::Database(_) | SqlError::Stopped)) => {
             json_error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
         }

@@ -27,6 +27,9 @@ pub enum SqlError {
     Invalid(String),
     #[error("the statement ran longer than {0:?} and was stopped")]
     Timeout(Duration),
+    /// An allocation failed: past [`limit_memory`]'s limit, or, without one, the system's.
+    #[error("the statement needed more memory than {0} and was stopped")]
+    OutOfMemory(String),
     #[error("the server is stopping")]
     Stopped,
     #[error("database: {0}")]
@@ -57,6 +60,26 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
             Authorization::Allow
         }
         _ => Authorization::Deny,
+    }
+}
+
+/// Caps the memory SQLite may take in this process, all connections together (the index's own
+/// work takes a few MB): the allocation that would pass it fails, and the statement making it
+/// stops with [`SqlError::OutOfMemory`]. The SQL endpoint's guard against one statement taking
+/// the machine's memory: a few hundred columns of 30 MB strings (each within the length limit)
+/// are computed in straight-line code, which never reaches the progress handler that enforces
+/// the time limit.
+pub fn limit_memory(bytes: u64) {
+    // SAFETY: sets a number that SQLite's allocator reads under its own mutex; callable at any time.
+    unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(i64::try_from(bytes).unwrap_or(i64::MAX)) };
+}
+
+/// What [`SqlError::OutOfMemory`] says was too little.
+fn memory_limit() -> String {
+    // SAFETY: a negative argument only reads the limit.
+    match unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(-1) } {
+        n if n > 0 => format!("the {} MiB SQLite may use here", n >> 20),
+        _ => "there is".into(),
     }
 }
 
@@ -111,6 +134,7 @@ pub fn query_each<E: From<SqlError>>(
         Some(ErrorCode::AuthorizationForStatementDenied | ErrorCode::ReadOnly) => SqlError::Refused(message(&e)),
         Some(ErrorCode::OperationInterrupted) if stopped() => SqlError::Stopped,
         Some(ErrorCode::OperationInterrupted) => SqlError::Timeout(limits.timeout.unwrap_or_default()),
+        Some(ErrorCode::OutOfMemory) => SqlError::OutOfMemory(memory_limit()),
         // Empty or comment-only text compiles to no statement, which cannot be run.
         Some(ErrorCode::ApiMisuse) => SqlError::Invalid("no statement: the SQL is empty or only comments".into()),
         _ => match e {
@@ -134,11 +158,15 @@ pub fn query_each<E: From<SqlError>>(
         if limits.max_rows.is_some_and(|max| count == max) {
             return Ok(true);
         }
-        let values =
-            (0..n).map(|i| row.get_ref(i).map(value)).collect::<rusqlite::Result<Vec<_>>>().map_err(classify)?;
-        bytes += values.iter().map(size).sum::<usize>();
-        if limits.max_bytes.is_some_and(|max| bytes > max) {
-            return Ok(true);
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            let v = row.get_ref(i).map_err(classify)?;
+            // Checked before the copy: a row's values may be many megabytes each.
+            bytes += size(v);
+            if limits.max_bytes.is_some_and(|max| bytes > max) {
+                return Ok(true);
+            }
+            values.push(value(v));
         }
         count += 1;
         f(Part::Row(values))?;
@@ -159,10 +187,10 @@ fn value(v: ValueRef<'_>) -> Value {
 }
 
 /// What a value weighs in an answer, roughly: its text, its hex, or a number's few bytes.
-fn size(v: &Value) -> usize {
+fn size(v: ValueRef<'_>) -> usize {
     match v {
-        Value::Text(s) => s.len(),
-        Value::Blob(b) => 2 * b.len(),
+        ValueRef::Text(s) => s.len(),
+        ValueRef::Blob(b) => 2 * b.len(),
         _ => 8,
     }
 }
