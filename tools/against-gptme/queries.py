@@ -17,6 +17,12 @@ flags = ['', '1', 'true', 'yes', 'no', 'TRUE', '0', 'Yes', ' true', 'on', 'false
 # Cursors: numbers as Python's float reads them, composite ones, and broken ones.
 cursors = ['', 'abc', '1767225600', ' 1767225600.5 ', '1_767_225_600', '1e9', 'inf', '-inf', 'nan', 'Infinity|x',
            '\u0661\u0662', '0x10', '1767225600|', '|c1', '1767225600|c1', '1767225600|%ZZ', '1767225600|a|b', '1e999']
+# Raw query text, not from quote(): bytes that are not UTF-8, broken escapes, NULs, keys without
+# values. Drawn from a second generator, so the seeds' other queries stay as they were.
+raw = ['q=%FF', 'q=%E2%82', 'q=a%00b', 'q=%2', 'q=%', 'q', 'search=%C0%80', 'limit=%FF', 'limit=1%00',
+       'limit=%', 'limit', 'cursor=%FF', 'cursor=1767225600|%FF', 'cursor=%00', 'paginated', 'detail',
+       '=x', '&', 'limit=5;q=x', 'q=+', 'q=a+b', 'limit=+5', 'q=%2B', 'limit=%EF%BC%91']
+raw_rng = random.Random(seed * 7919 + 1)
 def ours(path):
     try:
         r = urllib.request.urlopen(f'http://127.0.0.1:{port}{path}')
@@ -95,6 +101,8 @@ for i in range(int(sys.argv[3])):
         pool = {'limit': limits, 'q': qs, 'search': qs, 'paginated': flags, 'cursor': cursors, 'detail': flags}[key]
         params.append(key + '=' + quote(rng.choice(pool)))
     rng.shuffle(params)
+    if raw_rng.random() < 0.2:
+        params.insert(raw_rng.randrange(len(params) + 1), raw_rng.choice(raw))
     path = '/api/v2/conversations' + ('?' + '&'.join(params) if params else '')
     a, b = theirs(path), ours(path)
     a = untie(a, b)
