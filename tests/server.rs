@@ -1122,6 +1122,54 @@ fn an_upstream_that_leads_back_is_refused_or_answered_508() {
 /// Like gptme-server on a machine where gptme has not run yet: `serve` starts, answers an empty
 /// list, and lists the first conversation once gptme makes the directory (in either mode). The
 /// directory vanishing later answers an empty list again, and nothing of it is written by us.
+/// `serve` raises its soft limit on open files to the hard one. Started at the usual soft limit
+/// of 1,024, 1,100 connections that each send a byte and wait had kept it from accepting a
+/// well-behaved client (or opening a log) until the 30 s it gives a request's head ran out.
+#[test]
+fn serve_is_not_starved_of_files_by_idle_connections() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    if limit.rlim_max < 2_500 {
+        eprintln!("skipped: a hard limit of {} open files leaves no room for 1,100 connections", limit.rlim_max);
+        return;
+    }
+    // This process holds the clients' ends.
+    let raised = libc::rlimit { rlim_cur: limit.rlim_max, ..limit };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) }, 0);
+    let hard = limit.rlim_max.min(4_096);
+    let r = restore("archive");
+    let mut cmd = crate::util::serve_command(&r.arch, &r.db, "127.0.0.1:0", &[], &[("GPTME_DISABLE_AUTH", "true")]);
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &libc::rlimit { rlim_cur: 1_024, rlim_max: hard }) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let (mut child, said, _) = crate::util::start_serve(cmd);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let files =
+        limits.lines().find(|l| l.starts_with("Max open files")).unwrap().split_whitespace().collect::<Vec<_>>();
+    assert_eq!(files[3..5], [hard.to_string(), hard.to_string()], "{limits}");
+    let addr = said.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
+    let addr: std::net::SocketAddr = addr.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().unwrap();
+    let waiting: Vec<std::net::TcpStream> = (0..1_100)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"G").unwrap();
+            s
+        })
+        .collect();
+    // Well within the 30 s those connections may wait, for an answer of milliseconds.
+    let quick = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let answer = quick.get(format!("http://{addr}/api/v2/conversations?limit=1")).send().unwrap();
+    assert_eq!(answer.status(), 200);
+    drop(waiting);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn serve_starts_before_the_logs_directory_exists() {
     for mode in [&[][..], &["--watch"][..]] {

@@ -469,8 +469,13 @@ pub fn spawn_serve(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = convmeta()
-        .env("CONVMETA_LOG", "info")
+    start_serve(serve_command(logs, db, addr, extra, envs))
+}
+
+/// The command [`spawn_serve`] runs, for a test to change before [`start_serve`].
+pub fn serve_command(logs: &Path, db: &Path, addr: &str, extra: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut cmd = convmeta();
+    cmd.env("CONVMETA_LOG", "info")
         .env_remove("GPTME_SERVER_TOKEN")
         .env_remove("GPTME_SERVER_ALLOWED_HOSTS")
         .env_remove("GPTME_DISABLE_AUTH")
@@ -485,9 +490,14 @@ pub fn spawn_serve(
         .arg(db)
         .args(["--addr", addr])
         .args(extra)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// Starts `serve`'s command: the child, what it said until it listened (or 30 s passed), and
+/// what it says later, line by line.
+pub fn start_serve(mut cmd: Command) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd.spawn().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -69,12 +69,34 @@ fn rows(s: &str) -> Result<usize, String> {
     s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of rows, 1 or more".into())
 }
 
+/// Raises the soft limit on open files to the hard one, as Go's runtime and nginx do: every
+/// connection holds a file, and at the usual soft limit of 1,024 a thousand connections that
+/// send a byte and then wait (for the 30 s the server gives a request's head) kept the server
+/// from accepting anyone else, or opening a log, for as long as they stayed.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let wanted = limit.rlim_max;
+        // macOS takes no more than OPEN_MAX as the soft limit, whatever the hard one.
+        #[cfg(target_os = "macos")]
+        let wanted = wanted.min(10_240);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &libc::rlimit { rlim_cur: wanted, ..limit }) != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot raise the limit on open files");
+        }
+    }
+}
+
 /// `GPTME_DISABLE_AUTH`, read exactly as gptme-server reads it (any case, nothing trimmed).
 fn auth_disabled() -> bool {
     std::env::var("GPTME_DISABLE_AUTH").is_ok_and(|v| ["true", "1", "yes"].contains(&v.to_lowercase().as_str()))
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let disabled = auth_disabled();
     let token = a.token.clone().filter(|t| !t.is_empty() && !disabled);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
