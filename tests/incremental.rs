@@ -602,6 +602,67 @@ fn paths_resolved_through_symlinks_outside_the_archive_are_resolved_again() {
     assert_eq!(crate::util::parse(&upgraded.show("agent").unwrap())["agent_name"], "One");
 }
 
+/// A link outside the archive re-pointed while a refresh reads the conversation whose agent path
+/// goes through it: between the read (which saw the old agent) and the probe of the link (which
+/// sees the new one), the row would get the old agent and its stamp the new link, and stay so
+/// until the conversation changed. The conversation's 3,000 branches widen that window, and
+/// the link is re-pointed once, at a random moment after the reading begins; the next refresh
+/// must then answer as a fresh index does, in each of 100 rounds. (Without the second read,
+/// 47 of 200 rounds ended stale here.)
+#[test]
+fn a_link_re_pointed_while_its_conversation_is_read_is_seen_next_time() {
+    struct AtStart<'a>(&'a (dyn Fn() + Sync));
+    impl convmeta::refresh::Progress for AtStart<'_> {
+        fn start(&self, _: u64, _: u64) {
+            (self.0)();
+        }
+        fn advance(&self, _: u64, _: u64) {}
+    }
+    let a = archive();
+    let outside = a.logs.parent().unwrap().to_path_buf();
+    for (v, name) in [("v1", "One"), ("v2", "Two")] {
+        std::fs::create_dir_all(outside.join(v).join("agent")).unwrap();
+        std::fs::write(outside.join(v).join("agent/gptme.toml"), format!("[agent]\nname = \"{name}\"\n")).unwrap();
+    }
+    let current = outside.join("current");
+    std::os::unix::fs::symlink("v1", &current).unwrap();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"a\"}\n");
+    let config = format!("[chat]\nagent = \"{}\"\n", current.join("agent").display());
+    std::fs::write(a.logs.join("c/config.toml"), config).unwrap();
+    std::fs::create_dir(a.logs.join("c/branches")).unwrap();
+    for i in 0..3000 {
+        std::fs::write(a.logs.join(format!("c/branches/{i}.jsonl")), "").unwrap();
+    }
+    a.settle();
+    let re_point = |to: &str| {
+        let next = outside.join("current.next");
+        std::os::unix::fs::symlink(to, &next).unwrap();
+        std::fs::rename(&next, &current).unwrap(); // at once: the link always leads somewhere
+    };
+    let mut rng = Rng(0x5EED);
+    let reread = convmeta::refresh::Options { reread: true, ..Default::default() };
+    for round in 0..100 {
+        let to = ["v1", "v2"][round % 2];
+        let delay = std::time::Duration::from_micros(rng.below(3000));
+        std::thread::scope(|s| {
+            let flip = || {
+                _ = s.spawn(move || {
+                    std::thread::sleep(delay);
+                    re_point(to);
+                })
+            };
+            let hook = AtStart(&flip);
+            a.index.refresh_with(&convmeta::refresh::Options { progress: Some(&hook), ..reread }).unwrap();
+        });
+        a.index.refresh().unwrap();
+        assert_eq!(
+            row(&a.index, "c"),
+            fresh_row(&a.logs, "c"),
+            "round {round}, re-pointed {delay:?} after reading began"
+        );
+    }
+}
+
 /// A refresh of named conversations (watch mode) checks the agents' `gptme.toml` files, which no
 /// watch covers, with one stat per file: the conversations that use one are read again only
 /// when it changed, however many there are.

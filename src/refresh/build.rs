@@ -199,12 +199,13 @@ pub(super) fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Out
 
     // Side files are read again only when their stamp changed.
     let side_unchanged = job.prior.as_ref().is_some_and(|p| p.side_stamp == job.side_stamp);
-    let side = match prior_side.filter(|_| side_unchanged) {
-        Some(side) => side,
+    let read_side = || side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone());
+    let (side, side_read) = match prior_side.filter(|_| side_unchanged) {
+        Some(side) => (side, false),
         None => {
-            let side = side::read(&f.dir, &f.id, || pass.logs_real.get_or_init(|| side::realpath(pass.logs)).clone())?;
+            let side = read_side()?;
             found.extend(side.problems.iter().cloned());
-            side
+            (side, true)
         }
     };
     let prior_agent = job.prior.as_ref().and_then(|p| p.agent_toml.clone());
@@ -215,8 +216,15 @@ pub(super) fn build(pass: &Pass<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<Out
     } else {
         side_stamp(f, agent_stat, &side::probe_links(&f.dir, &side.link_paths))
     };
-    if f.side.iter().flatten().chain(agent_stat.iter().flatten().flatten()).any(|m| racy(m, pass.began_ns)) {
-        side_stamp = !side_stamp; // unsettled: no stat hashes to it, so they are read again next time
+    // Unsettled, the stamp is stored inverted: no stat hashes to it, so the side files are read
+    // again next time. So it is when a side file was written in the tick it was read in, and
+    // when a link was re-pointed between the read and the probe (the row would have the old
+    // target and the stamp the new one, until the conversation next changed): read once more,
+    // a different reading on the probe's far side says so.
+    let racy_side =
+        f.side.iter().flatten().chain(agent_stat.iter().flatten().flatten()).any(|m| racy(m, pass.began_ns));
+    if racy_side || (side_read && !side.link_paths.is_empty() && read_side()? != side) {
+        side_stamp = !side_stamp;
     }
     if !found.is_empty() {
         pass.problems.report(&f.id, &found.join("; "));
