@@ -834,7 +834,13 @@ fn processes_of_two_contexts_sharing_an_index_converge() {
                 }
             });
         }
-        std::thread::sleep(Duration::from_secs(if soak() { 60 } else { 5 }));
+        // At least `duration`, and on a slow machine (qemu, a busy host) longer, until enough
+        // commands and answers have raced to tell.
+        let (started, duration) = (Instant::now(), Duration::from_secs(if soak() { 60 } else { 5 }));
+        let enough = || commands.load(Ordering::Relaxed) >= 10 && answers.load(Ordering::Relaxed) >= 10;
+        while started.elapsed() < duration || (!enough() && started.elapsed() < 30 * duration) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         stop.store(true, Ordering::Relaxed);
     });
     assert!(commands.load(Ordering::Relaxed) >= 10 && answers.load(Ordering::Relaxed) >= 10, "too few to tell");
