@@ -530,6 +530,37 @@ fn hostile_clients_do_not_starve_a_well_behaved_one() {
     eprintln!("hostile clients: {closed} of 2000 idle connections closed by the timeout; memory grew {grown:.0} MiB");
 }
 
+/// A client that asks for an answer larger than the kernel's socket buffers take and reads none
+/// of it is let go after `send_timeout` without a byte leaving, so the rest of its answer is not
+/// held in memory for as long as it stays: it then finds the answer cut short and the
+/// connection closed. (Before, it could stay for ever: 20 such clients of 20 MB SQL answers
+/// kept a `serve` process at 600 MB for as long as they stayed.)
+#[test]
+fn a_client_that_stops_reading_is_let_go() {
+    use std::io::Read;
+    let (tmp, logs) = scratch(20);
+    let sql = convmeta::server::SqlConfig { enabled: true, ..Default::default() };
+    let config = Config { send_timeout: Duration::from_secs(1), sql, ..Config::default() };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    // 20 MB: more than the kernel buffers between the two ends hold.
+    let query = "SELECT%20printf('%25.*c',%201000000,%20'x')%20FROM%20conversations";
+    let mut stalled = std::net::TcpStream::connect(server.addr).unwrap();
+    write!(stalled, "GET /api/v2/sql?q={query} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let ended = stalled.read_to_end(&mut got); // Ok at the server's close; a timeout if it waits on
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).unwrap().trim().parse().unwrap();
+    assert!(length > 20_000_000, "{head}");
+    assert!(ended.is_ok(), "the connection was kept: {ended:?}");
+    assert!(got.len() - head_end < length, "the whole answer was sent");
+    // A client that reads gets it all.
+    let r = client().get(server.url(&format!("/api/v2/sql?q={query}"))).send().unwrap();
+    assert_eq!(r.bytes().unwrap().len(), length);
+}
+
 /// Writes the header of a rollback journal beside `db`, as SQLite leaves it when the process
 /// writing it dies before committing: magic, record count, checksum nonce, the database's size
 /// in pages before the transaction, sector size, page size.

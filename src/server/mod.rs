@@ -49,6 +49,9 @@ pub struct Config {
     pub sql: SqlConfig,
     /// How long a client may take to send a request's headers, or sit idle between requests.
     pub header_timeout: Duration,
+    /// How long an answer may wait on a client that reads none of it before the connection is
+    /// closed: the answer is held in memory meanwhile.
+    pub send_timeout: Duration,
     /// Once asked to stop, how long requests in flight may take to finish before their
     /// connections are closed anyway (a client that stopped reading, say).
     pub shutdown_grace: Duration,
@@ -64,6 +67,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             sql: SqlConfig::default(),
             header_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -397,7 +401,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 /// `shutdown` resolves, then lets in-flight requests finish: forwarded event streams
 /// end at once, anything else gets `Config::shutdown_grace`. Clients
 /// that never finish sending their headers (or sit idle between requests) are cut off after
-/// `Config::header_timeout`, so idle connections cannot pile up.
+/// `Config::header_timeout`, so idle connections cannot pile up, and those that stop reading
+/// their answer after `Config::send_timeout`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
@@ -407,7 +412,8 @@ pub async fn serve(
     use hyper_util::server::conn::auto::Builder;
     use tower::ServiceExt;
 
-    let (header_timeout, grace) = (state.config.header_timeout, state.config.shutdown_grace);
+    let (header_timeout, send_timeout, grace) =
+        (state.config.header_timeout, state.config.send_timeout, state.config.shutdown_grace);
     let app = router(state.clone());
     let mut builder = Builder::new(TokioExecutor::new());
     // Request heads (line and headers) over 64 KiB are refused rather than buffered.
@@ -467,7 +473,11 @@ pub async fn serve(
             if !matches!(tokio::time::timeout(first_byte, stream.peek(&mut probe)).await, Ok(Ok(1..))) {
                 return;
             }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            // A client that stops reading holds its answer in memory here: it is let go once no
+            // byte has left for `send_timeout` (as nginx's `send_timeout`).
+            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+            stream.set_write_timeout(Some(send_timeout));
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(Box::pin(stream)), service);
             let _ = watcher.watch(connection.into_owned()).await;
         });
     }
