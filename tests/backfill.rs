@@ -123,6 +123,37 @@ fn the_summary_says_how_fast_it_read() {
     assert!(out.contains("50 unchanged") && !out.contains("/s"), "nothing read, no pace: {out}");
 }
 
+/// Ctrl-C on a terminal clears the bar and says what the interruption keeps, with the shell's
+/// exit code for it (130); the next backfill goes on from there and ends with the rows of an
+/// uninterrupted one. (Before, the process died at once, half a bar left on the screen.)
+#[test]
+fn ctrl_c_on_a_terminal_says_what_is_kept() {
+    let (tmp, logs) = generated(600, 200);
+    let clean = tmp.path().join("clean.sqlite3");
+    ok(backfill(&logs, &clean));
+    let db = tmp.path().join("interrupted.sqlite3");
+    let mut cmd = crate::util::convmeta();
+    cmd.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db);
+    let mut sent = false;
+    let (shown, status) = crate::util::on_terminal_watched(cmd, move |shown, pid| {
+        // Once it is reading: the bar counts files.
+        if !sent && shown.contains("/600 files") {
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+            sent = true;
+        }
+    });
+    assert_eq!(status.code(), Some(130), "{shown}");
+    let said = shown.find("convmeta: interrupted with ").expect(&shown);
+    assert!(shown[said..].contains(" of 600 conversations read; all but the last 0.5 s of that is kept"), "{shown}");
+    // The bar was cleared (ESC [2K) just before, and not drawn again after.
+    assert!(shown[..said].ends_with("\x1b[2K"), "{shown:?}");
+    assert!(!shown[said..].contains(" files "), "{shown:?}");
+    // The next one reads what was not kept, and ends with the rows of an uninterrupted one.
+    let out = ok(backfill(&logs, &db));
+    assert!(out.starts_with("indexed 600 conversations: "), "{out}");
+    assert_eq!(dump(&db), dump(&clean));
+}
+
 /// On a terminal, the bar shows the sweep's count and then the files and bytes read (in MB, as
 /// the summary counts them, with the rate and an ETA), and is cleared before the summary.
 /// Without one (every other test), nothing but the summary is printed.

@@ -429,7 +429,17 @@ pub fn inotify_watches() -> Option<std::collections::HashSet<(u64, u64)>> {
 
 /// Runs `cmd` with its stdout and stderr on a new pseudo-terminal of 120 columns, as in a
 /// terminal window; returns all it wrote there and whether it succeeded.
-pub fn on_terminal(mut cmd: Command) -> (String, bool) {
+pub fn on_terminal(cmd: Command) -> (String, bool) {
+    let (shown, status) = on_terminal_watched(cmd, |_, _| {});
+    (shown, status.success())
+}
+
+/// [`on_terminal`], calling `watch` with what the command has written so far and its process
+/// id whenever it writes more; returns its exit status.
+pub fn on_terminal_watched(
+    mut cmd: Command,
+    mut watch: impl FnMut(&str, u32) + Send + 'static,
+) -> (String, std::process::ExitStatus) {
     use std::io::Read;
     use std::os::fd::FromRawFd;
     use std::os::unix::fs::OpenOptionsExt;
@@ -450,13 +460,18 @@ pub fn on_terminal(mut cmd: Command) -> (String, bool) {
     let open = || std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open(&terminal);
     let mut child = cmd.stdout(open().unwrap()).stderr(open().unwrap()).spawn().unwrap();
     drop(cmd); // its copies of the terminal: the reading below ends when the child's close
+    let pid = child.id();
     let reader = std::thread::spawn(move || {
-        let (mut master, mut out) = (master, Vec::new());
-        let _ = master.read_to_end(&mut out); // ends in EIO once no one has the terminal open
+        let (mut master, mut out, mut buf) = (master, Vec::new(), vec![0u8; 1 << 16]);
+        // Ends in EIO once no one has the terminal open.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            out.extend_from_slice(&buf[..n]);
+            watch(&String::from_utf8_lossy(&out), pid);
+        }
         String::from_utf8_lossy(&out).into_owned()
     });
-    let success = child.wait().unwrap().success();
-    (reader.join().unwrap(), success)
+    let status = child.wait().unwrap();
+    (reader.join().unwrap(), status)
 }
 
 /// `convmeta serve` as a process, logging at `info`, with no token or allowed hosts from the

@@ -3,7 +3,7 @@
 //! server's first index, and for a long refresh whose stderr is no terminal (a log file).
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,19 +29,31 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
     bar.set_style(style("{spinner} [{elapsed_precise}] listing the archive"));
-    let progress = Bar { bar: bar.clone(), files: 0.into(), total_files: 0.into() };
+    let progress = Bar { bar: bar.clone(), files: 0.into(), total_files: 0.into(), commit_every: opts.commit_every };
     let opts = Options { progress: Some(&progress), ..opts };
     let (finished, done) = mpsc::channel::<()>();
+    let interrupt = Interrupt::catch();
     let stats = std::thread::scope(|s| {
-        let shown = bar.clone();
-        // No bar at the system's limit on threads.
+        let (shown, progress) = (bar.clone(), &progress);
+        // No bar (nor a word on Ctrl-C) at the system's limit on threads.
         let _ = std::thread::Builder::new().spawn_scoped(s, move || {
-            if done.recv_timeout(quiet_for) == Err(RecvTimeoutError::Timeout) {
-                shown.set_draw_target(ProgressDrawTarget::stderr());
-                // Moving while a cold disk keeps every thread waiting; ticked here, not by a
-                // thread of indicatif's, which would be one more to start.
-                while done.recv_timeout(Duration::from_millis(100)) == Err(RecvTimeoutError::Timeout) {
+            let started = Instant::now();
+            // Ticked here, not by a thread of indicatif's (which would be one more to start), so
+            // the bar moves while a cold disk keeps every thread waiting.
+            loop {
+                if interrupted() {
+                    shown.finish_and_clear();
+                    eprintln!("{}", progress.interrupted());
+                    std::process::exit(INTERRUPTED_EXIT);
+                }
+                if started.elapsed() >= quiet_for && shown.is_hidden() {
+                    shown.set_draw_target(ProgressDrawTarget::stderr());
+                }
+                if !shown.is_hidden() {
                     shown.tick();
+                }
+                if done.recv_timeout(Duration::from_millis(100)) != Err(RecvTimeoutError::Timeout) {
+                    break;
                 }
             }
         });
@@ -49,15 +61,60 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
         drop(finished);
         stats
     });
+    drop(interrupt);
     // After the thread above has shown the bar or given up: nothing draws it again.
     bar.finish_and_clear();
     stats
+}
+
+/// The exit code of a command stopped by Ctrl-C, as a shell reports it (128 + SIGINT).
+const INTERRUPTED_EXIT: i32 = 130;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Ctrl-C caught while the bar is up, so that the command can clear it and say what the
+/// interruption keeps, rather than die with half a bar on the screen. A second Ctrl-C ends it at
+/// once. Like a kill, ending keeps what was committed (every 0.5 s in a backfill).
+struct Interrupt(libc::sigaction);
+
+impl Interrupt {
+    fn catch() -> Interrupt {
+        extern "C" fn on_sigint(_: libc::c_int) {
+            // Only what is safe in a signal handler: an atomic store, and _exit.
+            if INTERRUPTED.swap(true, Ordering::Relaxed) {
+                unsafe { libc::_exit(INTERRUPTED_EXIT) };
+            }
+        }
+        // SAFETY: installs a handler that does only the async-signal-safe things above, keeping
+        // the one before to put back.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            let mut before: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGINT, &action, &mut before);
+            Interrupt(before)
+        }
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        // SAFETY: puts back the disposition `catch` found.
+        unsafe { libc::sigaction(libc::SIGINT, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 struct Bar {
     bar: ProgressBar,
     files: AtomicU64,
     total_files: AtomicU64,
+    /// The refresh's, for what an interruption keeps.
+    commit_every: Option<Duration>,
 }
 
 impl Progress for Bar {
@@ -92,6 +149,24 @@ impl Progress for Bar {
         let total = self.total_files.load(Ordering::Relaxed);
         self.bar.inc(bytes);
         self.bar.set_message(format!("{done}/{total} files"));
+    }
+}
+
+impl Bar {
+    /// What a Ctrl-C leaves, said as the command ends.
+    fn interrupted(&self) -> String {
+        let (done, total) = (self.files.load(Ordering::Relaxed), self.total_files.load(Ordering::Relaxed));
+        if total == 0 {
+            return "convmeta: interrupted before reading anything".into();
+        }
+        let kept = match self.commit_every {
+            Some(every) => format!(
+                "all but the last {} s of that is kept, and the next command goes on from there",
+                every.as_secs_f64()
+            ),
+            None => "this command keeps nothing until its refresh ends, so the next one reads them again".into(),
+        };
+        format!("convmeta: interrupted with {done} of {total} conversations read; {kept}")
     }
 }
 
