@@ -76,8 +76,9 @@ fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
-/// Ctrl-C caught while the bar is up, so that the command can clear it and say what the
-/// interruption keeps, rather than die with half a bar on the screen. A second Ctrl-C ends it at
+/// Ctrl-C caught while a refresh runs with a terminal for its bar (shown, or not yet), so that
+/// the command can clear it and say what the interruption keeps, rather than die with half a
+/// bar on the screen. A second Ctrl-C ends it at
 /// once. Like a kill, ending keeps what was committed (every 0.5 s in a backfill).
 struct Interrupt(libc::sigaction);
 
