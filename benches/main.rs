@@ -89,4 +89,7 @@ fn main() {
     if wanted("server") {
         server::server();
     }
+    if wanted("memory") {
+        server::memory();
+    }
 }

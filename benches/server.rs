@@ -209,3 +209,73 @@ pub fn server() {
         ms(bare)
     );
 }
+
+/// A `serve` process's memory through bursts of heavy lists, against the same binary with
+/// glibc's own cap on malloc arenas (`MALLOC_ARENA_MAX=64`, what an 8-core machine gets; 16
+/// on this one): the binary caps them at two, so that memory freed after a burst on many
+/// threads is used again by the next rather than held in one more arena.
+pub fn memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let n = scaled(2_000);
+    gen::small_archive(&logs, n);
+    let (bursts, clients) = (10, 200);
+    println!(
+        "\n## server memory: {n} conversations, {bursts} bursts of {clients} lists at once (`limit=1000&detail=1`)"
+    );
+    println!("| after burst | glibc's arenas (MALLOC_ARENA_MAX=64) | convmeta's (2) |");
+    println!("|---|---|---|");
+    let run = |envs: &[(&str, &str)], db: &str| -> Vec<u64> {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convmeta"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(tmp.path().join(db))
+            .env("GPTME_DISABLE_AUTH", "true")
+            .env("CONVMETA_LOG", "info")
+            .envs(envs.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening on http://") {
+            line.clear();
+            assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "serve ended");
+        }
+        let addr = line.split("listening on http://").nth(1).unwrap().trim();
+        let url = format!("http://{addr}/api/v2/conversations?limit=1000&detail=1");
+        let rss_kb = || {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+            let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
+            kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap()
+        };
+        let mut after = vec![rss_kb()];
+        for _ in 0..bursts {
+            std::thread::scope(|s| {
+                for _ in 0..clients {
+                    s.spawn(|| assert!(client().get(&url).send().unwrap().bytes().unwrap().len() > 100_000));
+                }
+            });
+            std::thread::sleep(Duration::from_millis(500));
+            after.push(rss_kb());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        after
+    };
+    let glibc = run(&[("MALLOC_ARENA_MAX", "64")], "glibc.sqlite3");
+    let ours = run(&[], "ours.sqlite3");
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    for (i, (g, o)) in glibc.iter().zip(&ours).enumerate() {
+        let label = if i == 0 { "start".to_owned() } else { i.to_string() };
+        println!("| {label} | {:.0} MB | {:.0} MB |", mb(*g), mb(*o));
+    }
+    let grown = |v: &[u64]| v.last().unwrap() - v[0];
+    println!(
+        "\ngrown over the bursts: {:.0} MB with glibc's arenas, {:.0} MB with two ({:.1}x less)",
+        mb(grown(&glibc)),
+        mb(grown(&ours)),
+        grown(&glibc) as f64 / grown(&ours).max(1) as f64
+    );
+}

@@ -90,6 +90,19 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Caps glibc's malloc at two arenas, unless `MALLOC_ARENA_MAX` says otherwise. By default it
+/// makes up to eight a core, one for each thread that finds the others busy, and keeps each
+/// one's freed memory: a server whose bursts of requests run on many threads grew with every
+/// burst (here, 10 bursts of 200 lists of 1,000 items each: from 78 to 475 MB, and still
+/// growing; with two arenas it stayed near 170 MB).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: sets a parameter of the allocator, before the threads that use it start.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    }
+}
+
 /// `GPTME_DISABLE_AUTH`, read exactly as gptme-server reads it (any case, nothing trimmed).
 fn auth_disabled() -> bool {
     std::env::var("GPTME_DISABLE_AUTH").is_ok_and(|v| ["true", "1", "yes"].contains(&v.to_lowercase().as_str()))
@@ -97,6 +110,7 @@ fn auth_disabled() -> bool {
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     raise_open_files_limit();
+    limit_malloc_arenas();
     let disabled = auth_disabled();
     let token = a.token.clone().filter(|t| !t.is_empty() && !disabled);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
