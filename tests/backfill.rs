@@ -132,10 +132,8 @@ fn ctrl_c_on_a_terminal_says_what_is_kept() {
     let clean = tmp.path().join("clean.sqlite3");
     ok(backfill(&logs, &clean));
     let db = tmp.path().join("interrupted.sqlite3");
-    let mut cmd = crate::util::convmeta();
-    cmd.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(&db);
     let mut sent = false;
-    let (shown, status) = crate::util::on_terminal_watched(cmd, move |shown, pid| {
+    let (shown, status) = crate::util::on_terminal_watched(backfill(&logs, &db), move |shown, pid| {
         // Once it is reading: the bar counts files.
         if !sent && shown.contains("/600 files") {
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
@@ -160,9 +158,7 @@ fn ctrl_c_on_a_terminal_says_what_is_kept() {
 #[test]
 fn on_a_terminal_the_bar_shows_the_sweep_then_the_reading() {
     let (tmp, logs) = generated(300, 20);
-    let mut backfill = crate::util::convmeta();
-    backfill.arg("backfill").arg("--logs").arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3"));
-    let (shown, success) = crate::util::on_terminal(backfill);
+    let (shown, success) = crate::util::on_terminal(backfill(&logs, &tmp.path().join("db.sqlite3")));
     assert!(success, "{shown}");
     let sweep = shown.find("/300 conversations looked at").expect(&shown);
     let reading = shown.find("/300 files").expect(&shown);
