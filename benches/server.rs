@@ -213,7 +213,8 @@ pub fn server() {
 /// A `serve` process's memory through bursts of heavy lists, against the same binary with
 /// glibc's own cap on malloc arenas (`MALLOC_ARENA_MAX=64`, what an 8-core machine gets; 16
 /// on this one): the binary caps them at two, so that memory freed after a burst on many
-/// threads is used again by the next rather than held in one more arena.
+/// threads is used again by the next rather than held in one more arena. Each burst is read
+/// twice: at once, and once `serve` has been idle long enough to hand freed memory back.
 pub fn memory() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
@@ -223,9 +224,11 @@ pub fn memory() {
     println!(
         "\n## server memory: {n} conversations, {bursts} bursts of {clients} lists at once (`limit=1000&detail=1`)"
     );
-    println!("| after burst | glibc's arenas (MALLOC_ARENA_MAX=64) | convmeta's (2) |");
+    println!("| after burst | glibc's arenas (MALLOC_ARENA_MAX=64): at once / idle | convmeta's (2): at once / idle |");
     println!("|---|---|---|");
-    let run = |envs: &[(&str, &str)], db: &str| -> Vec<u64> {
+    // Resident memory just after each burst, and again once `serve` has sat idle long enough
+    // to hand freed memory back (`IDLE_BEFORE_TRIM` in src/server/mod.rs).
+    let run = |envs: &[(&str, &str)], db: &str| -> Vec<(u64, u64)> {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convmeta"))
             .args(["serve", "--addr", "127.0.0.1:0", "--logs"])
             .arg(&logs)
@@ -250,15 +253,18 @@ pub fn memory() {
             let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap();
             kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap()
         };
-        let mut after = vec![rss_kb()];
+        let start = rss_kb();
+        let mut after = vec![(start, start)];
         for _ in 0..bursts {
             std::thread::scope(|s| {
                 for _ in 0..clients {
                     s.spawn(|| assert!(client().get(&url).send().unwrap().bytes().unwrap().len() > 100_000));
                 }
             });
-            std::thread::sleep(Duration::from_millis(500));
-            after.push(rss_kb());
+            std::thread::sleep(Duration::from_millis(200));
+            let at_once = rss_kb();
+            std::thread::sleep(Duration::from_millis(2000));
+            after.push((at_once, rss_kb()));
         }
         child.kill().unwrap();
         child.wait().unwrap();
@@ -269,13 +275,21 @@ pub fn memory() {
     let mb = |kb: u64| kb as f64 / 1024.0;
     for (i, (g, o)) in glibc.iter().zip(&ours).enumerate() {
         let label = if i == 0 { "start".to_owned() } else { i.to_string() };
-        println!("| {label} | {:.0} MB | {:.0} MB |", mb(*g), mb(*o));
+        println!("| {label} | {:.0} / {:.0} MB | {:.0} / {:.0} MB |", mb(g.0), mb(g.1), mb(o.0), mb(o.1));
     }
-    let grown = |v: &[u64]| v.last().unwrap() - v[0];
+    // Grown from the start to just after the last burst, and to once idle after it.
+    let grown = |v: &[(u64, u64)]| {
+        let (start, (busy, idle)) = (v[0].0, *v.last().unwrap());
+        (busy.saturating_sub(start), idle.saturating_sub(start))
+    };
+    let ((g_busy, g_idle), (o_busy, o_idle)) = (grown(&glibc), grown(&ours));
     println!(
-        "\ngrown over the bursts: {:.0} MB with glibc's arenas, {:.0} MB with two ({:.1}x less)",
-        mb(grown(&glibc)),
-        mb(grown(&ours)),
-        grown(&glibc) as f64 / grown(&ours).max(1) as f64
+        "\ngrown over the bursts, just after the last / once idle: {:.0} / {:.0} MB with glibc's arenas, {:.0} / {:.0} MB with two ({:.1}x / {:.1}x less)",
+        mb(g_busy),
+        mb(g_idle),
+        mb(o_busy),
+        mb(o_idle),
+        g_busy as f64 / o_busy.max(1) as f64,
+        g_idle as f64 / o_idle.max(1) as f64,
     );
 }

@@ -125,6 +125,10 @@ pub struct AppState {
     /// Set with `stopping`, where SQL statements (on blocking threads) read it: they stop then
     /// rather than hold the server up until their time limits.
     stop_statements: Arc<std::sync::atomic::AtomicBool>,
+    /// Requests being answered, and a wake-up for when the last of them ends: memory freed while
+    /// answering them is then handed back to the system.
+    in_flight: std::sync::atomic::AtomicUsize,
+    went_idle: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -141,6 +145,8 @@ impl AppState {
             refresh_failure: Default::default(),
             sql_slots: tokio::sync::Semaphore::new(config.sql.max_running.max(1)),
             stop_statements: Default::default(),
+            in_flight: Default::default(),
+            went_idle: Default::default(),
             config,
         }))
     }
@@ -362,9 +368,59 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Counts requests by route and status for `/metrics`.
 async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route = metrics::route_label(request.uri().path());
+    let _answering = Answering::new(&state);
     let response = next.run(request).await;
     state.metrics.record_request(route, response.status().as_u16());
     response
+}
+
+/// One request in `AppState::in_flight`, until dropped (answered, or its client gone).
+struct Answering<'a>(&'a AppState);
+
+impl<'a> Answering<'a> {
+    fn new(state: &'a AppState) -> Self {
+        state.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Answering(state)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) == 1 {
+            self.0.went_idle.notify_one();
+        }
+    }
+}
+
+/// How long the server must have been idle before it hands memory back: long enough for the
+/// last answers to leave, and for a burst's stragglers to arrive.
+const IDLE_BEFORE_TRIM: Duration = Duration::from_secs(1);
+
+/// Once no request has been in flight for `IDLE_BEFORE_TRIM`, hands the memory the allocator
+/// kept from freed answers back to the system. glibc returns only what lies at the top of its
+/// heaps on its own, so a burst of large answers would otherwise keep the process at its peak.
+async fn trim_when_idle(state: Arc<AppState>) {
+    let stopping = state.stopping();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            () = state.went_idle.notified() => {}
+            () = &mut stopping => return,
+        }
+        tokio::time::sleep(IDLE_BEFORE_TRIM).await;
+        if state.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            let _ = tokio::task::spawn_blocking(trim_heap).await;
+        }
+    }
+}
+
+/// Hands the allocator's free memory back to the system (glibc; elsewhere nothing to do).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: takes no pointers; the allocator locks each arena as it walks it.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// 200 while the database answers and the last refresh succeeded; else 503, saying why (a full
@@ -433,6 +489,7 @@ pub async fn serve(
         }
         None => tracing::info!("listening on http://{bound}"),
     }
+    tokio::spawn(trim_when_idle(state.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     // Said once per run of failures, not twenty times a second.
