@@ -261,6 +261,25 @@ fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (status, answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned())
 }
 
+/// HTTP/1.1 only, as gptme-server: a client that opens with HTTP/2's preface gets no HTTP/2
+/// (a server's first frame, SETTINGS) and the connection closes; the same server answers
+/// HTTP/1.1 on. (Over HTTP/2, a client that never opened its flow-control window held its
+/// answers in memory as long as it stayed.)
+#[test]
+fn the_server_speaks_http1_only() {
+    let (tmp, logs) = scratch_archive();
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), false);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    // An empty SETTINGS frame of the client's, as a real one sends next.
+    stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("the connection closes");
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 "), "{answer:?}");
+    assert_eq!(raw_get(server.addr, "/api/v2/conversations").0, 200);
+}
+
 fn scratch_archive() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");

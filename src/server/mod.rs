@@ -464,17 +464,18 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
     let (header_timeout, send_timeout, grace) =
         (state.config.header_timeout, state.config.send_timeout, state.config.shutdown_grace);
     let app = router(state.clone());
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only, as gptme-server: browsers speak HTTP/2 only over TLS, which a proxy in front
+    // would end. Over HTTP/2 a client could hold answers in memory past `send_timeout`, by
+    // answering pings but never opening its flow-control window.
+    let mut builder = hyper::server::conn::http1::Builder::new();
     // Request heads (line and headers) over 64 KiB are refused rather than buffered.
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(header_timeout).keep_alive_timeout(header_timeout);
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
     let bound = listener.local_addr()?;
     if let Some(path) = state.config.token_file.clone() {
         state.take_shared_token(read_token_file(&path).await);
@@ -490,7 +491,8 @@ pub async fn serve(
         None => tracing::info!("listening on http://{bound}"),
     }
     tokio::spawn(trim_when_idle(state.clone()));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Each connection's task holds a sender: once all are dropped, every connection is closed.
+    let (open, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     tokio::pin!(shutdown);
     // Said once per run of failures, not twenty times a second.
     let mut accept_failing = false;
@@ -522,27 +524,43 @@ pub async fn serve(
             app.clone().oneshot(request.map(axum::body::Body::new))
         });
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let (open, stopping) = (open.clone(), state.stopping());
         tokio::spawn(async move {
+            let _open = open;
+            tokio::pin!(stopping);
             // A client that connects and says nothing is let go: hyper's own timer starts only
             // once the first byte arrives.
             let mut probe = [0u8; 1];
-            if !matches!(tokio::time::timeout(first_byte, stream.peek(&mut probe)).await, Ok(Ok(1..))) {
-                return;
+            tokio::select! {
+                first = tokio::time::timeout(first_byte, stream.peek(&mut probe)) => {
+                    if !matches!(first, Ok(Ok(1..))) {
+                        return;
+                    }
+                }
+                () = &mut stopping => return,
             }
             // A client that stops reading holds its answer in memory here: it is let go once no
             // byte has left for `send_timeout` (as nginx's `send_timeout`).
             let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
             stream.set_write_timeout(Some(send_timeout));
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(Box::pin(stream)), service);
-            let _ = watcher.watch(connection.into_owned()).await;
+            let connection = builder.serve_connection(TokioIo::new(Box::pin(stream)), service).with_upgrades();
+            tokio::pin!(connection);
+            // Once stopping, the request in flight finishes, and the connection then closes.
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = &mut stopping => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
         });
     }
     drop(listener);
     // In-flight requests finish; idle connections close.
     state.stopping.send_replace(true);
     state.stop_statements.store(true, std::sync::atomic::Ordering::Relaxed);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    drop(open);
+    if tokio::time::timeout(grace, all_closed.recv()).await.is_err() {
         tracing::warn!("requests still in flight after {} s; closing their connections", grace.as_secs_f64());
     }
     Ok(())
