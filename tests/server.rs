@@ -261,6 +261,35 @@ fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (status, answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned())
 }
 
+/// `/metrics` says how many requests are in flight (the asking one alone, once the others are
+/// answered) and, on Linux, what the process holds, under the names Prometheus' client
+/// libraries give them.
+#[test]
+fn metrics_say_what_the_process_holds() {
+    let (tmp, logs) = scratch_archive();
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), false);
+    for _ in 0..3 {
+        assert_eq!(server.get("/api/v2/conversations").status(), 200);
+    }
+    let metrics = server.get("/metrics").text().unwrap();
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}"));
+        line.split(' ').nth(1).unwrap().parse().unwrap()
+    };
+    assert_eq!(value("convmeta_requests_in_flight"), 1.0, "{metrics}");
+    if cfg!(target_os = "linux") {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let started = value("process_start_time_seconds");
+        assert!(started <= now + 1.0 && started > now - 86_400.0, "{started} {now}");
+        assert!(value("process_resident_memory_bytes") > 1e6, "{metrics}");
+        assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"), "{metrics}");
+        assert!(value("process_cpu_seconds_total") > 0.0, "{metrics}");
+        // This test's connection to the server is among them.
+        assert!(value("process_open_fds") >= 3.0, "{metrics}");
+        assert!(value("process_max_fds") >= value("process_open_fds"), "{metrics}");
+    }
+}
+
 /// HTTP/1.1 only, as gptme-server: a client that opens with HTTP/2's preface gets no HTTP/2
 /// (a server's first frame, SETTINGS) and the connection closes; the same server answers
 /// HTTP/1.1 on. (Over HTTP/2, a client that never opened its flow-control window held its

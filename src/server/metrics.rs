@@ -13,6 +13,71 @@ use axum::response::{IntoResponse, Response};
 use super::{blocking, AppState};
 use crate::refresh::Stats;
 
+/// One sample of a metric that has no labels.
+struct Sample {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: f64,
+}
+
+/// The process's own metrics, named as Prometheus' client libraries name them, so that the
+/// dashboards and alerts written for those work here: CPU time, memory, open files, start
+/// time. Read from `/proc` (Linux); elsewhere none. A value that cannot be read is left out.
+fn process() -> Vec<Sample> {
+    #[cfg(target_os = "linux")]
+    {
+        linux_process().unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Vec::new()
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn linux_process() -> Option<Vec<Sample>> {
+    // SAFETY: sysconf reads settings.
+    let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command's name, which may itself hold spaces and parentheses; the
+    // first of them is field 3 of proc(5).
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())?;
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: writes only the struct it is given.
+    let max_fds = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => limit.rlim_cur as f64,
+        _ => return None,
+    };
+    let (ticks, page) = (ticks as f64, page as f64);
+    let sample = |name, help, kind, value| Sample { name, help, kind, value };
+    Some(vec![
+        sample(
+            "process_cpu_seconds_total",
+            "CPU time used, user and system, in seconds.",
+            "counter",
+            (field(14)? + field(15)?) / ticks,
+        ),
+        sample("process_resident_memory_bytes", "Memory resident in RAM, in bytes.", "gauge", field(24)? * page),
+        sample("process_virtual_memory_bytes", "Virtual memory mapped, in bytes.", "gauge", field(23)?),
+        sample(
+            "process_start_time_seconds",
+            "When the process started, in seconds since the Unix epoch.",
+            "gauge",
+            boot + field(22)? / ticks,
+        ),
+        // Less the directory handle the count itself held open.
+        sample("process_open_fds", "File descriptors open.", "gauge", open.saturating_sub(1) as f64),
+        sample("process_max_fds", "The (soft) limit on open file descriptors.", "gauge", max_fds),
+    ])
+}
+
 /// Upper bounds (seconds) of the refresh duration histogram.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
@@ -58,7 +123,7 @@ impl Metrics {
         self.duration_sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, conversations: i64) -> String {
+    fn render(&self, conversations: i64, in_flight: usize, process: &[Sample]) -> String {
         let mut o = String::new();
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         o.push_str("# HELP convmeta_requests_total HTTP requests by route and status.\n# TYPE convmeta_requests_total counter\n");
@@ -77,7 +142,11 @@ impl Metrics {
             ("convmeta_files_rescanned_total", "Conversation files read again.", "counter", get(&self.files_rescanned)),
             ("convmeta_bytes_read_total", "Log bytes read.", "counter", get(&self.bytes_read)),
             ("convmeta_conversations", "Conversations in the index.", "gauge", conversations as u64),
+            ("convmeta_requests_in_flight", "Requests being answered, this one among them.", "gauge", in_flight as u64),
         ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        for Sample { name, help, kind, value } in process {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
         o.push_str("# HELP convmeta_refresh_duration_seconds How long refreshes took.\n");
@@ -94,8 +163,10 @@ impl Metrics {
 
 pub async fn handler(State(state): State<Arc<AppState>>) -> Response {
     let index = state.index.clone();
-    let conversations = blocking(move || index.status()).await.map(|s| s.conversations).unwrap_or(0);
-    let mut r = (StatusCode::OK, state.metrics.render(conversations)).into_response();
+    let (conversations, process) =
+        blocking(move || Ok((index.status().map_or(0, |s| s.conversations), process()))).await.unwrap_or_default();
+    let in_flight = state.in_flight.load(Ordering::Relaxed);
+    let mut r = (StatusCode::OK, state.metrics.render(conversations, in_flight, &process)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r
 }
