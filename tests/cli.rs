@@ -695,6 +695,81 @@ fn a_change_of_time_zone_reads_naive_timestamps_again() {
     assert!(!said.contains("time zone"), "{said}");
 }
 
+/// A zone is known by its file, not by the name it goes by: `TZ` naming the same file through a
+/// link (as `TZ=Europe/Berlin` in a shell, and a service's `/etc/localtime` linking there) reads
+/// nothing again; another zone does. An index recorded under the key of earlier versions (the
+/// zone file's name and identity) is not read again for that alone.
+#[test]
+fn one_zone_under_two_names_shares_the_index() {
+    use std::os::unix::fs::MetadataExt;
+    let (tmp, logs) = archive_of(&[(
+        "naive",
+        r#"{"role": "user", "content": "hi", "timestamp": "2026-01-01T00:00:00"}"#.to_owned() + "\n",
+        None,
+    )]);
+    let db = tmp.path().join("db.sqlite3");
+    // A TZif file (version 1) of one fixed offset, `offset` seconds east of UTC.
+    let zone_file = |name: &str, offset: i32| {
+        let mut tzif = b"TZif".to_vec();
+        tzif.extend([0u8; 16]);
+        for count in [0u32, 0, 0, 0, 1, 4] {
+            tzif.extend(count.to_be_bytes());
+        }
+        tzif.extend(offset.to_be_bytes());
+        tzif.extend([0, 0]);
+        tzif.extend(b"ZZZ\0");
+        let path = tmp.path().join(name);
+        std::fs::write(&path, tzif).unwrap();
+        path
+    };
+    let list = |zone: &std::path::Path| {
+        let out = convmeta()
+            .env("TZ", zone)
+            .env("CONVMETA_LOG", "info")
+            .args(["list", "--json", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (items[0]["created"].as_f64().unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let utc = 1767225600.0;
+    let (india, nepal) = (zone_file("india", 19800), zone_file("nepal", 20700));
+    let (symlink, hard_link) = (tmp.path().join("symlink"), tmp.path().join("hard-link"));
+    std::os::unix::fs::symlink(&india, &symlink).unwrap();
+    std::fs::hard_link(&india, &hard_link).unwrap();
+    assert_eq!(list(&india).0, utc - 19800.0);
+    for link in [&symlink, &hard_link] {
+        let (created, said) = list(link);
+        assert_eq!(created, utc - 19800.0);
+        assert!(!said.contains("reading every conversation again"), "the same zone: {said}");
+    }
+    let (created, said) = list(&nepal);
+    assert_eq!(created, utc - 20700.0);
+    assert!(said.contains("time zone changed"), "another zone: {said}");
+
+    // As an earlier version recorded Nepal's zone: by the file's name and identity.
+    let m = std::fs::metadata(&nepal).unwrap();
+    let legacy = format!(
+        "TZ={:?} ({}: {}:{}:{}:{})",
+        nepal.to_str().unwrap(),
+        nepal.display(),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime()
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(conn.execute("UPDATE _meta SET value = ?1 WHERE key = 'zone'", [&legacy]).unwrap(), 1);
+    drop(conn);
+    let (created, said) = list(&nepal);
+    assert_eq!(created, utc - 20700.0);
+    assert!(!said.contains("reading every conversation again"), "recorded under the earlier key: {said}");
+}
+
 /// Each item's `path` starts with the logs dir as named, absolute, as gptme names it. One index
 /// serves every name of the same directory (the default database is keyed by its realpath), so
 /// a different name renders the items again; another spelling of the same name (a trailing

@@ -75,7 +75,9 @@ impl Check {
         let mut changed = Vec::new();
         for (key, now) in context.values() {
             let was = rows::get_meta(conn, key)?;
-            if was.as_deref() != Some(now) {
+            // A zone recorded under the earlier key is the same zone while that key still holds.
+            let same = was.as_deref() == Some(now) || (key == "zone" && was == Some(time::legacy_zone_key()));
+            if !same {
                 changed.push((key, was));
             }
         }

@@ -19,9 +19,12 @@ pub fn iso_to_unix(s: &str) -> Option<f64> {
     }
 }
 
-/// What decides how naive timestamps read in this process: `TZ`, and the zone file it names (or
-/// `/etc/localtime`), by identity, so a changed system zone or zone database counts too. Looked
-/// at again at most once a second, as chrono looks at the zone.
+/// What decides how naive timestamps read in this process: the zone file chrono reads them with,
+/// found as chrono finds it and known by its identity, not its name, so that two names of one
+/// zone (`TZ` unset where `/etc/localtime` links to `Europe/Berlin`, and `TZ=Europe/Berlin` in a
+/// shell) share an index without reading every log again, while an updated zone database, or
+/// another zone, counts as a change. A stat, not a read: at the limit on open files it still
+/// answers alike. Looked at again at most once a second, as chrono looks at the zone.
 pub fn zone_key() -> String {
     static LAST: std::sync::Mutex<Option<(std::time::Instant, String)>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
@@ -35,7 +38,37 @@ pub fn zone_key() -> String {
     }
 }
 
+/// Where chrono looks for a zone named by `TZ` (its `ZONE_INFO_DIRECTORIES`).
+const ZONE_DIRECTORIES: [&str; 4] =
+    ["/usr/share/zoneinfo", "/share/zoneinfo", "/etc/zoneinfo", "/usr/share/lib/zoneinfo"];
+
 fn read_zone_key() -> String {
+    use std::os::unix::fs::MetadataExt;
+    // chrono reads `TZ` as UTF-8 (else as if unset); empty means UTC; a leading `:` names a
+    // file only; otherwise a file if there is one, else a POSIX rule (`IST-5:30`).
+    let tz = std::env::var("TZ").ok();
+    let name = match tz.as_deref() {
+        None => "/etc/localtime",
+        Some("") => return "UTC (TZ empty)".into(),
+        Some(tz) => tz.strip_prefix(':').unwrap_or(tz),
+    };
+    let paths = match name.starts_with('/') {
+        true => vec![std::path::PathBuf::from(name)],
+        false => ZONE_DIRECTORIES.iter().map(|d| std::path::Path::new(d).join(name)).collect(),
+    };
+    // Links to one file (as `/etc/localtime` is, and the zone database's aliases) share a key.
+    match paths.iter().find_map(|p| std::fs::metadata(p).ok().filter(|m| m.is_file())) {
+        Some(m) => format!("zone file {}:{}:{}:{}", m.dev(), m.ino(), m.size(), m.mtime()),
+        None => match tz {
+            Some(rule) => format!("TZ rule {rule:?}"),
+            None => "no /etc/localtime".into(),
+        },
+    }
+}
+
+/// The key [`zone_key`] gave until session 37 (the zone file's name and identity), so that an
+/// index recorded with it is not read again for the change of key alone.
+pub fn legacy_zone_key() -> String {
     use std::os::unix::fs::MetadataExt;
     let tz = std::env::var_os("TZ").map(|v| v.to_string_lossy().into_owned());
     let file = match tz.as_deref().map(|v| v.strip_prefix(':').unwrap_or(v)) {
