@@ -588,6 +588,34 @@ fn a_corrupt_database_is_moved_aside_and_rebuilt() {
     assert!(kept >= 1, "the damaged file is kept for inspection");
 }
 
+/// Each damage moves the database aside, but only the newest three are kept: a disk that keeps
+/// damaging the index does not fill with copies of a cache.
+#[test]
+fn only_the_newest_damaged_databases_are_kept() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let damaged = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(r.db.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".corrupt-"))
+            .collect()
+    };
+    let mut moved = Vec::new();
+    for _ in 0..5 {
+        ok(r.cmd(&["backfill"]));
+        let mut bytes = std::fs::read(&r.db).unwrap();
+        bytes[100..].fill(0xAB);
+        std::fs::write(&r.db, &bytes).unwrap();
+        let _ = std::fs::remove_file(format!("{}-wal", r.db.display()));
+        let before = damaged();
+        assert!(ok(r.cmd(&["list", "--json"])).contains("healthy-neighbour"));
+        let new: Vec<String> = damaged().difference(&before).cloned().collect();
+        assert_eq!(new.len(), 1, "round {}: {new:?} {before:?}", moved.len());
+        moved.extend(new);
+    }
+    assert_eq!(damaged(), moved[2..].iter().cloned().collect(), "the newest three");
+}
+
 /// The index copies names and excerpts of private conversations: what convmeta makes for it is
 /// its owner's alone, whatever the umask; what is already there keeps its permissions, and a
 /// rebuilt database those of the one it replaces.

@@ -184,11 +184,22 @@ pub(super) fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-/// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>[-n]`, keeping it.
+/// How many damaged databases are kept beside the database: enough to look into, not so many
+/// that a disk that keeps damaging them fills with copies of a cache.
+const KEEP_DAMAGED: usize = 3;
+
+/// Renames a database (and its WAL files) to `<name>.corrupt-<unix time>[-n]`, keeping it and
+/// the newest of those moved aside before, `KEEP_DAMAGED` in all.
 pub(super) fn move_aside(path: &Path) -> Result<PathBuf> {
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    // Never over an earlier one: each damaged file is kept.
-    let aside = (0..)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let earlier = damaged_beside(path);
+    // Named after every earlier one (in the same second, or with the clock set back), so that
+    // the newest is the one last in order; never over one: each is kept.
+    let (stamp, first) = match earlier.last() {
+        Some(&((stamp, n), _)) if stamp >= now => (stamp, n + 1),
+        _ => (now, 0),
+    };
+    let aside = (first..)
         .map(|n| match n {
             0 => sidecar(path, &format!(".corrupt-{stamp}")),
             n => sidecar(path, &format!(".corrupt-{stamp}-{n}")),
@@ -203,7 +214,39 @@ pub(super) fn move_aside(path: &Path) -> Result<PathBuf> {
             Err(source) => return Err(Error::Io { path: from, source }),
         }
     }
+    // The oldest go (best effort: what cannot be removed stays).
+    let damaged = damaged_beside(path);
+    for (_, old) in &damaged[..damaged.len().saturating_sub(KEEP_DAMAGED)] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(sidecar(old, suffix));
+        }
+        tracing::info!(removed = %old.display(), kept = KEEP_DAMAGED, "removed an older damaged database");
+    }
     Ok(aside)
+}
+
+/// The databases moved aside beside `path`, oldest first, by the time and count in their names
+/// (`<name>.corrupt-<unix time>[-<n>]`; other names are not ours).
+fn damaged_beside(path: &Path) -> Vec<((u64, u64), PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    let main = resolved(path);
+    let (Some(dir), Some(name)) = (main.parent(), main.file_name()) else { return Vec::new() };
+    let prefix = [name.as_bytes(), b".corrupt-"].concat();
+    let order = |suffix: &[u8]| -> Option<(u64, u64)> {
+        let suffix = std::str::from_utf8(suffix).ok()?;
+        let (stamp, n) = suffix.split_once('-').unwrap_or((suffix, "0"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        (digits(stamp) && digits(n)).then(|| Some((stamp.parse().ok()?, n.parse().ok()?)))?
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut damaged: Vec<_> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            Some((order(e.file_name().as_bytes().strip_prefix(prefix.as_slice())?)?, e.path()))
+        })
+        .collect();
+    damaged.sort();
+    damaged
 }
 
 #[cfg(test)]
