@@ -57,15 +57,7 @@ fn linux_process() -> Option<Vec<Sample>> {
     };
     let (ticks, page) = (ticks as f64, page as f64);
     let sample = |name, help, kind, value| Sample { name, help, kind, value };
-    Some(vec![
-        sample(
-            "process_cpu_seconds_total",
-            "CPU time used, user and system, in seconds.",
-            "counter",
-            (field(14)? + field(15)?) / ticks,
-        ),
-        sample("process_resident_memory_bytes", "Memory resident in RAM, in bytes.", "gauge", field(24)? * page),
-        sample("process_virtual_memory_bytes", "Virtual memory mapped, in bytes.", "gauge", field(23)?),
+    let mut samples = vec![
         sample(
             "process_start_time_seconds",
             "When the process started, in seconds since the Unix epoch.",
@@ -75,7 +67,22 @@ fn linux_process() -> Option<Vec<Sample>> {
         // Less the directory handle the count itself held open.
         sample("process_open_fds", "File descriptors open.", "gauge", open.saturating_sub(1) as f64),
         sample("process_max_fds", "The (soft) limit on open file descriptors.", "gauge", max_fds),
-    ])
+    ];
+    // No mapped memory: not the kernel's figures (qemu's user-mode emulation writes zeros).
+    let mapped = field(23)?;
+    if mapped > 0.0 {
+        samples.extend([
+            sample(
+                "process_cpu_seconds_total",
+                "CPU time used, user and system, in seconds.",
+                "counter",
+                (field(14)? + field(15)?) / ticks,
+            ),
+            sample("process_resident_memory_bytes", "Memory resident in RAM, in bytes.", "gauge", field(24)? * page),
+            sample("process_virtual_memory_bytes", "Virtual memory mapped, in bytes.", "gauge", mapped),
+        ]);
+    }
+    Some(samples)
 }
 
 /// Upper bounds (seconds) of the refresh duration histogram.
