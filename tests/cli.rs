@@ -686,41 +686,61 @@ fn naive_timestamps_in_dst_gaps_and_overlaps_read_as_python_reads_them() {
 }
 
 /// A naive timestamp is read in the time zone of the process that reads it, so rows computed
-/// under one zone are read again when the index is used under another (a server run by systemd
-/// in UTC, `convmeta list` from a shell with `TZ` set), and only then.
+/// under one zone are rendered again when the index is used under another (a server run by
+/// systemd in UTC, `convmeta list` from a shell with `TZ` set), and only then: from the state
+/// stored with each row, without reading its log, but where the zone decided which line gives
+/// `created` (a naive timestamp near the ends of Python's range, years 1 and 9999).
 #[test]
-fn a_change_of_time_zone_reads_naive_timestamps_again() {
+fn a_change_of_time_zone_renders_naive_timestamps_again() {
     let said_at = |t: &str| format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{t}\"}}\n");
     let (tmp, logs) = archive_of(&[
         ("naive", said_at("2026-01-01T00:00:00"), None),
         ("aware", said_at("2026-01-01T00:00:00+00:00"), None),
+        ("year-one", said_at("0001-01-03T00:00:00"), None),
     ]);
-    let list = |tz: &str| {
+    let run = |tz: &str, db: &str, args: &[&str]| {
         let out = convmeta()
             .env("TZ", tz)
             .env("CONVMETA_LOG", "warn")
-            .args(["list", "--json", "--logs"])
+            .args(args)
+            .arg("--logs")
             .arg(&logs)
             .arg("--db")
-            .arg(tmp.path().join("db.sqlite3"))
+            .arg(tmp.path().join(db))
             .output()
             .unwrap();
         assert!(out.status.success());
-        let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let created = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["created"].as_f64();
-        (created("naive"), created("aware"), String::from_utf8(out.stderr).unwrap())
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
     };
-    let utc = 1767225600.0;
-    let (naive, aware, said) = list("UTC0");
-    assert_eq!((naive, aware), (Some(utc), Some(utc)));
+    let list = |tz: &str| {
+        let (out, said) = run(tz, "db.sqlite3", &["list", "--json"]);
+        let items: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let created = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["created"].as_f64();
+        ((created("naive"), created("aware"), created("year-one")), said, out)
+    };
+    let (utc, year_one) = (1767225600.0, -62135424000.0);
+    let (created, said, _) = list("UTC0");
+    assert_eq!(created, (Some(utc), Some(utc), Some(year_one)));
     assert!(!said.contains("time zone"), "{said}");
-    let (naive, aware, said) = list("IST-5:30");
-    assert_eq!((naive, aware), (Some(utc - 19800.0), Some(utc)));
+    let (summary, said) = run("IST-5:30", "db.sqlite3", &["backfill"]);
     assert!(said.contains("time zone changed"), "{said}");
-    // Under the same zone again: nothing to say, nothing read again.
-    let (naive, _, said) = list("IST-5:30");
-    assert_eq!(naive, Some(utc - 19800.0));
-    assert!(!said.contains("time zone"), "{said}");
+    assert!(summary.contains("1 read whole, 2 side files only"), "only year one's log is read: {summary}");
+    let (created, said, listed) = list("IST-5:30");
+    assert_eq!(created, (Some(utc - 19800.0), Some(utc), Some(year_one - 19800.0)));
+    assert!(!said.contains("time zone"), "nothing to say, nothing read again: {said}");
+    assert_eq!(listed, run("IST-5:30", "fresh.sqlite3", &["list", "--json"]).0, "as a fresh index in that zone");
+    let (created, _, _) = list("UTC0");
+    assert_eq!(created, (Some(utc), Some(utc), Some(year_one)), "and back");
+
+    // A state stored before session 37 kept the instant alone: read again under another zone.
+    let conn = rusqlite::Connection::open(tmp.path().join("db.sqlite3")).unwrap();
+    let as_before = "UPDATE _scan_state SET accumulator = json_set(accumulator, '$.created', json_object('At', ?1)) \
+                     WHERE id = 'naive'";
+    assert_eq!(conn.execute(as_before, [utc]).unwrap(), 1);
+    drop(conn);
+    let (summary, _) = run("IST-5:30", "db.sqlite3", &["backfill"]);
+    assert!(summary.contains("2 read whole, 1 side files only"), "{summary}");
+    assert_eq!(list("IST-5:30").0, (Some(utc - 19800.0), Some(utc), Some(year_one - 19800.0)));
 }
 
 /// A zone is known by its file, not by the name it goes by: `TZ` naming the same file through a

@@ -83,15 +83,16 @@ impl Check {
         }
         let generation = rows::get_meta(conn, "generation")?.and_then(|g| g.parse().ok()).unwrap_or(0);
         let differs = |key: &str| changed.iter().any(|(k, _)| *k == key);
-        // Under another zone every log is read again (where each was read to, and its side stamp,
-        // are forgotten); under another logs name every item is rendered again (its side stamp is
-        // forgotten); under another `$HOME` or working directory, the items whose paths used it.
+        // Under another zone every item is rendered again (its side stamp is forgotten), and the
+        // logs whose `created` the zone decided are read again; under another logs name every
+        // item is rendered again; under another `$HOME` or working directory, the items whose
+        // paths used it.
         let uses = |flag: &str| -> rusqlite::Result<bool> {
             let sql = format!("SELECT EXISTS (SELECT 1 FROM _scan_state WHERE json_extract(side, '$.{flag}'))");
             conn.query_row(&sql, [], |r| r.get(0))
         };
         let forget = if differs("zone") {
-            Some(rows::FORGET_EVERY_READ)
+            Some(rows::FORGET_FOR_ZONE)
         } else if differs("logs") {
             Some("UPDATE _scan_state SET side_stamp = 0")
         } else {
@@ -143,7 +144,7 @@ pub(super) fn adopt(
     if rows > 0 {
         let was = |key: &str| check.changed.iter().find(|(k, _)| *k == key).map(|(_, was)| was);
         match (was("zone"), was("logs")) {
-            (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: reading every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)"),
+            (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: rendering every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)"),
             (Some(None), _) => tracing::info!("recording what rows are read with (time zone, logs directory, HOME, working directory): reading every conversation again, once"),
             (None, Some(Some(was))) => tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name; processes sharing an index should name it alike, or each use its own --db)"),
             _ => tracing::info!(rows, "HOME or the working directory changed: rendering again the items whose config paths use it"),

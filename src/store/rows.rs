@@ -108,6 +108,13 @@ fn stored_state(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<StoredSt
 /// at the next refresh, its side files too.
 pub const FORGET_EVERY_READ: &str = "UPDATE _scan_state SET log_ino = NULL, side_stamp = 0";
 
+/// For another time zone: forgets every side stamp, so that each item is rendered again (its
+/// naive `created` in the new zone), and where each log was read to only where the zone decided
+/// more than that (`Created::At`, `Accumulator::created_zone_bound`): those logs are read whole.
+pub const FORGET_FOR_ZONE: &str = "UPDATE _scan_state SET side_stamp = 0, log_ino = CASE \
+    WHEN json_extract(accumulator, '$.created.At') IS NOT NULL \
+    OR json_extract(accumulator, '$.created_zone_bound') THEN NULL ELSE log_ino END";
+
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, log_ino, log_size, log_mtime_ns, side_stamp, agent_toml, link_paths FROM _scan_state",

@@ -16,7 +16,15 @@ pub enum Created {
     Unknown,
     /// The first line has no timestamp: the file's mtime rounded to microseconds.
     FileMtime,
+    /// An instant as found in the time zone the row was read in: a naive timestamp near the
+    /// ends of Python's range, where the zone decides (and every instant stored before session
+    /// 37). Read again under another zone.
     At(f64),
+    /// An aware timestamp: the same instant in every zone.
+    Aware(f64),
+    /// A naive timestamp (wall-clock seconds, microseconds), made an instant in the zone the row
+    /// is rendered in: under another zone the row is rendered again, and the log not read.
+    Local(i64, u32),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -108,6 +116,10 @@ pub struct Accumulator {
     pub problems: LineProblems,
     /// The stored offset is inside a line too long to hold: the next scan skips to its end.
     pub inside_oversized: bool,
+    /// Which line gave `created` depended on the time zone (a naive timestamp near the ends of
+    /// Python's range failed, or might have, in another): read again under another zone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub created_zone_bound: bool,
     /// Where the newest user/assistant line fed since the last `settle` starts, and its length:
     /// its preview is computed once at the end of a scan rather than for every message.
     #[serde(skip)]
@@ -176,34 +188,45 @@ fn with_parsed<R>(bytes: &[u8], f: impl FnOnce(Result<Line<'_>, Malformed>, bool
 }
 
 /// What a line gives `created`: gptme takes it from the first line its log reader accepts as
-/// a message.
-fn created_of(line: &Line<'_>) -> Created {
+/// a message. Also whether the time zone decided that (see `Accumulator::created_zone_bound`).
+fn created_of(line: &Line<'_>) -> (Created, bool) {
     if !line.is_message() {
-        return Created::Unknown;
+        return (Created::Unknown, false);
     }
     match line.timestamp {
-        Timestamp::Missing => Created::FileMtime,
-        Timestamp::Text(s) => time::iso_to_unix(&s.decode_lossy()).map_or(Created::Unknown, Created::At),
-        Timestamp::Unusable => Created::Unknown,
+        Timestamp::Missing => (Created::FileMtime, false),
+        Timestamp::Text(s) => match time::parse_stamp(&s.decode_lossy()) {
+            None => (Created::Unknown, false),
+            Some(time::Stamp::Aware(t)) => (Created::Aware(t), false),
+            Some(time::Stamp::Naive(wall, micros)) if time::naive_in_every_zone(wall) => {
+                (Created::Local(wall, micros), false)
+            }
+            Some(time::Stamp::Naive(wall, micros)) => {
+                (time::naive_to_unix(wall, micros).map_or(Created::Unknown, Created::At), true)
+            }
+        },
+        Timestamp::Unusable => (Created::Unknown, false),
     }
 }
 
 /// [`created_of`] the line as gptme's log reader reads it: text (bad UTF-8 as U+FFFD) with a bare
 /// `\r` ending a line too (universal newlines), each line stripped of Python's whitespace
 /// (`\u00a0`, `\u2028`, `\x1c` … too) and parsed as a `str`, which refuses a byte-order mark.
-fn created_of_text(bytes: &[u8]) -> Created {
+fn created_of_text(bytes: &[u8]) -> (Created, bool) {
     let text = String::from_utf8_lossy(bytes);
+    let mut zone_bound = false;
     for part in text.split('\r') {
         let part = part.trim_matches(|c: char| preview::is_py_space(c as u32));
         if part.is_empty() || part.starts_with('\u{feff}') {
             continue;
         }
-        let created = Line::parse(part.as_bytes()).map_or(Created::Unknown, |line| created_of(&line));
+        let (created, bound) = Line::parse(part.as_bytes()).map_or((Created::Unknown, false), |line| created_of(&line));
+        zone_bound |= bound;
         if created != Created::Unknown {
-            return created;
+            return (created, zone_bound);
         }
     }
-    Created::Unknown
+    (Created::Unknown, zone_bound)
 }
 
 impl Accumulator {
@@ -221,10 +244,12 @@ impl Accumulator {
                 // rare lines are read again its way.
                 let trimmed = bytes.trim_ascii();
                 let plain = trimmed.starts_with(b"{") && trimmed.ends_with(b"}") && !trimmed.contains(&b'\r');
-                self.created = match &parsed {
+                let (created, zone_bound) = match &parsed {
                     Ok(line) if plain => created_of(line),
                     _ => created_of_text(bytes),
                 };
+                self.created = created;
+                self.created_zone_bound |= zone_bound;
             }
             match parsed {
                 Ok(line) => self.add(&line, offset, bytes.len()),
@@ -311,7 +336,9 @@ impl Accumulator {
         match self.created {
             Created::Unknown => modified,
             Created::FileMtime => time::round_to_micros(modified),
-            Created::At(t) => t,
+            Created::At(t) | Created::Aware(t) => t,
+            // Years 2 to 9998 convert in every zone; `modified` is never used.
+            Created::Local(wall, micros) => time::naive_to_unix(wall, micros).unwrap_or(modified),
         }
     }
 }

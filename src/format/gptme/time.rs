@@ -6,17 +6,46 @@ use chrono::{Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 /// Parses an ISO 8601 timestamp into Unix seconds. Naive values are read in the local time zone
 /// (`TZ` and the system zone database), as Python does.
 pub fn iso_to_unix(s: &str) -> Option<f64> {
+    match parse_stamp(s)? {
+        Stamp::Aware(t) => Some(t),
+        Stamp::Naive(wall, micros) => naive_to_unix(wall, micros),
+    }
+}
+
+/// A timestamp as read, before any time zone: an aware one is an instant; a naive one a local
+/// wall-clock reading, which the zone of whoever renders it makes an instant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stamp {
+    Aware(f64),
+    /// Wall-clock seconds since the epoch (as if in UTC), and microseconds.
+    Naive(i64, u32),
+}
+
+pub fn parse_stamp(s: &str) -> Option<Stamp> {
     let Parsed { wall, micros, offset } = parse(s)?;
     let wall_secs = wall.and_utc().timestamp();
-    match offset {
-        // Aware: Python's total_seconds() divides exact microseconds once.
+    Some(match offset {
+        // Python's total_seconds() divides exact microseconds once.
         Some(off_micros) => {
             let total = i128::from(wall_secs) * 1_000_000 + i128::from(micros) - i128::from(off_micros);
-            Some(micros_to_secs(total))
+            Stamp::Aware(micros_to_secs(total))
         }
-        // Naive: Python's _mktime() gives whole local seconds, then adds microseconds/1e6.
-        None => Some(local_to_unix(wall_secs)? as f64 + f64::from(micros) / 1e6),
-    }
+        None => Stamp::Naive(wall_secs, micros),
+    })
+}
+
+/// A naive timestamp as an instant in this process's zone: Python's `_mktime()` gives whole
+/// local seconds, then adds microseconds/1e6. None where Python fails (near years 1 and 9999).
+pub fn naive_to_unix(wall_secs: i64, micros: u32) -> Option<f64> {
+    Some(local_to_unix(wall_secs)? as f64 + f64::from(micros) / 1e6)
+}
+
+/// Whether a naive timestamp is an instant in every zone: Python fails only where the local
+/// wall clock, a day or so either side, leaves years 1 to 9999, which no offset (at most 26
+/// hours) reaches from years 2 to 9998.
+pub fn naive_in_every_zone(wall_secs: i64) -> bool {
+    let year_start = |y| NaiveDate::from_ymd_opt(y, 1, 1).map(|d| d.and_time(NaiveTime::MIN).and_utc().timestamp());
+    matches!((year_start(2), year_start(9999)), (Some(from), Some(to)) if (from..to).contains(&wall_secs))
 }
 
 /// What decides how naive timestamps read in this process: the zone file chrono reads them with,
