@@ -20,7 +20,6 @@ fn generated(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf) {
     (tmp, logs)
 }
 
-/// `convmeta backfill` of `logs` into `db`.
 #[test]
 fn killed_backfills_resume_to_the_same_rows() {
     // 20 kill -9 at random moments, then one more run: the rows of an uninterrupted run.
