@@ -472,7 +472,7 @@ fn hostile_clients_do_not_starve_a_well_behaved_one() {
         return;
     }
     let (tmp, logs) = scratch(40);
-    let config = Config { header_timeout: Duration::from_secs(1), ..Config::default() };
+    let config = Config { read_timeout: Duration::from_secs(1), ..Config::default() };
     let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
     let rss_before = rss_mib();
     let status = |path: &str| client().get(server.url(path)).send().unwrap().status().as_u16();

@@ -771,6 +771,59 @@ fn async_stream_events(
     })
 }
 
+/// A request whose body stops arriving is answered 408, and its connection closed, once nothing
+/// has arrived for the read timeout: on our own routes and on forwarded ones (where it held a
+/// connection to gptme-server too). A slow body that keeps moving gets through, though it takes
+/// longer than the timeout in all.
+#[test]
+fn a_request_body_that_stops_arriving_is_let_go() {
+    let (tmp, logs) = scratch_archive();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (up, hits) = upstream(logs.clone(), release);
+    let config = Config {
+        upstream: Some(format!("http://{up}")),
+        sql: convmeta::server::SqlConfig { enabled: true, ..Default::default() },
+        read_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), config, false);
+    let body = r#"{"sql": "SELECT 'moved' AS v"}"#;
+    // Sends the head and the body's pieces `gap` apart, then reads the whole answer until the
+    // server closes the connection.
+    let exchange = |method_path: &str, pieces: &[&str], gap: Duration| {
+        let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let head = format!(
+            "{method_path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            server.addr,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        for piece in pieces {
+            std::thread::sleep(gap);
+            s.write_all(piece.as_bytes()).unwrap();
+        }
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).expect("the server closes the connection");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let stalled = [&body[..7]];
+    for route in ["POST /api/v2/sql", "PUT /api/v2/conversations/a/config"] {
+        let answer = exchange(route, &stalled, Duration::ZERO);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{route}: {answer}");
+        assert!(answer.contains("the request body stopped arriving"), "{route}: {answer}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the upstream's handler never got a whole body");
+
+    let pieces: Vec<&str> = (0..6).map(|i| &body[i * body.len() / 6..(i + 1) * body.len() / 6]).collect();
+    let answer = exchange("POST /api/v2/sql", &pieces, Duration::from_millis(300));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("moved"), "{answer}");
+    let answer = exchange("PUT /api/v2/conversations/a/config", &pieces, Duration::from_millis(300));
+    assert!(answer.starts_with("HTTP/1.1 418"), "{answer}");
+    assert!(answer.contains("SELECT 'moved'"), "{answer}");
+}
+
 #[test]
 fn forwarding_passes_everything_through_and_refreshes_the_conversation() {
     let (tmp, logs) = scratch_archive();

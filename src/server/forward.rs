@@ -283,7 +283,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, mut request: Request) -
 
     let answer = match upstream.send(parts.method.clone(), uri.clone(), headers, body).await {
         Ok(a) => a,
-        Err(e) => return unreachable(&uri, &e),
+        Err(e) => return super::body_stalled(&e).unwrap_or_else(|| unreachable(&uri, &e)),
     };
     let refresh = id.filter(|_| changes).map(|id| (state.clone(), id));
     if let Some((state, id)) = &refresh {

@@ -6,6 +6,7 @@ mod forward;
 mod list;
 mod metrics;
 mod sql;
+mod stall;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,8 +48,9 @@ pub struct Config {
     /// With auth off, `Host` names served besides local ones (a reverse proxy's name).
     pub allowed_hosts: Vec<String>,
     pub sql: SqlConfig,
-    /// How long a client may take to send a request's headers, or sit idle between requests.
-    pub header_timeout: Duration,
+    /// How long a client may take to send a request's headers, sit idle between requests, or
+    /// pause within a request's body.
+    pub read_timeout: Duration,
     /// How long an answer may wait on a client that reads none of it before the connection is
     /// closed: the answer is held in memory meanwhile.
     pub send_timeout: Duration,
@@ -66,7 +68,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             sql: SqlConfig::default(),
-            header_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -456,8 +458,9 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 /// Says where it listens (and, with an upstream, where to open the web UI), then serves until
 /// `shutdown` resolves, then lets in-flight requests finish: forwarded event streams
 /// end at once, anything else gets `Config::shutdown_grace`. Clients
-/// that never finish sending their headers (or sit idle between requests) are cut off after
-/// `Config::header_timeout`, so idle connections cannot pile up, and those that stop reading
+/// that never finish sending their headers, sit idle between requests or stop sending a body
+/// are cut off after `Config::read_timeout`, so idle connections cannot pile up, and those that
+/// stop reading
 /// their answer after `Config::send_timeout`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -467,15 +470,15 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
-    let (header_timeout, send_timeout, grace) =
-        (state.config.header_timeout, state.config.send_timeout, state.config.shutdown_grace);
+    let (read_timeout, send_timeout, grace) =
+        (state.config.read_timeout, state.config.send_timeout, state.config.shutdown_grace);
     let app = router(state.clone());
     // HTTP/1.1 only, as gptme-server: browsers speak HTTP/2 only over TLS, which a proxy in front
     // would end. Over HTTP/2 a client could hold answers in memory past `send_timeout`, by
     // answering pings but never opening its flow-control window.
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Request heads (line and headers) over 64 KiB are refused rather than buffered.
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(64 * 1024);
+    builder.timer(TokioTimer::new()).header_read_timeout(read_timeout).max_buf_size(64 * 1024);
     let bound = listener.local_addr()?;
     if let Some(path) = state.config.token_file.clone() {
         state.take_shared_token(read_token_file(&path).await);
@@ -518,10 +521,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let first_byte = header_timeout;
         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            app.clone().oneshot(request.map(axum::body::Body::new))
+            let request = request.map(|body| axum::body::Body::new(stall::StallLimited::new(body, read_timeout)));
+            app.clone().oneshot(request)
         });
         let builder = builder.clone();
         let (open, stopping) = (open.clone(), state.stopping());
@@ -532,7 +535,7 @@ pub async fn serve(
             // once the first byte arrives.
             let mut probe = [0u8; 1];
             tokio::select! {
-                first = tokio::time::timeout(first_byte, stream.peek(&mut probe)) => {
+                first = tokio::time::timeout(read_timeout, stream.peek(&mut probe)) => {
                     if !matches!(first, Ok(Ok(1..))) {
                         return;
                     }
@@ -583,6 +586,16 @@ async fn other_method(method: Method, allow: &'static str) -> Response {
     };
     r.headers_mut().insert(header::ALLOW, allow);
     r
+}
+
+/// A 408 for a request whose body stopped arriving (`error` says so, at some depth), or `None`.
+/// The connection closes after it, the rest of the body unread, as nginx does.
+pub(crate) fn body_stalled(error: &(dyn std::error::Error + 'static)) -> Option<Response> {
+    stall::stalled(error).then(|| {
+        let mut r = json_error(StatusCode::REQUEST_TIMEOUT, "the request body stopped arriving");
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    })
 }
 
 /// An empty 404 for routes we do not serve without an upstream.

@@ -29,7 +29,7 @@ pub async fn handler(
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return json_error(e.status(), "the body is over the 2 MiB a statement may take")
             }
-            Err(e) => return json_error(e.status(), &e.body_text()),
+            Err(e) => return super::body_stalled(&e).unwrap_or_else(|| json_error(e.status(), &e.body_text())),
         };
         match serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["sql"].as_str().map(str::to_owned))
         {
