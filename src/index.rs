@@ -229,6 +229,14 @@ impl Index {
         status_of(&logs, db, &conn)
     }
 
+    /// The logs directory the database at `db` was last refreshed for, where it says: read
+    /// without making, migrating or waiting on anything (None for no database, another file,
+    /// one never refreshed).
+    pub fn recorded_logs(db: &Path) -> Option<PathBuf> {
+        let conn = store::open_read_only(db).ok()?;
+        rows::get_meta(&conn, "logs").ok().flatten().filter(|l| !l.is_empty()).map(PathBuf::from)
+    }
+
     /// `status` where no database has been made: nothing indexed, and nothing made to say so.
     pub fn status_missing(logs: &Path, db: &Path) -> Result<Status> {
         Ok(Status {

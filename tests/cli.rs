@@ -549,6 +549,62 @@ fn defaults_follow_gptme_and_xdg() {
     assert!(said.contains(&format!("{}/.local/share/gptme/logs", home.trim_end_matches('/'))), "{said}");
 }
 
+/// A database named alone (`--db`, `$CONVMETA_DB`) reads the archive it was last refreshed for,
+/// not gptme's default one (which would take the index over); `--logs` and `$GPTME_LOGS_HOME`
+/// still win. With that archive gone, the commands that only read still read the database.
+#[test]
+fn a_database_named_alone_reads_the_archive_it_indexes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, db) = (tmp.path().join("home"), tmp.path().join("index.sqlite3"));
+    let (ours, default) = (tmp.path().join("ours"), home.join(".local/share/gptme/logs"));
+    let line = |text: &str| format!("{{\"role\": \"user\", \"content\": \"{text}\"}}\n");
+    for id in ["ours-1", "ours-2"] {
+        write_conversation(&ours, id, &line(id), None);
+    }
+    write_conversation(&default, "default-1", &line("default"), None);
+    let cmd = |args: &[&str]| {
+        let mut c = convmeta();
+        c.env("HOME", &home).args(args);
+        c
+    };
+    ok(cmd(&["backfill", "--logs"]).arg(&ours).arg("--db").arg(&db));
+    let stored = crate::util::dump(&db);
+    let ids = |json: &str| -> Vec<String> {
+        let items = crate::util::parse(json);
+        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let by_flag = ok(cmd(&["list", "--json", "--db"]).arg(&db));
+    let by_env = ok(cmd(&["list", "--json"]).env("CONVMETA_DB", &db));
+    for listed in [by_flag, by_env] {
+        assert_eq!(ids(&listed), ["ours-2", "ours-1"]);
+    }
+    assert_eq!(crate::util::dump(&db), stored, "nothing rendered again");
+    let logs_of = |c: &mut std::process::Command| crate::util::parse(&ok(c))["logs"].as_str().unwrap().to_owned();
+    assert_eq!(logs_of(cmd(&["status", "--json", "--db"]).arg(&db)), ours.display().to_string());
+    let named = logs_of(cmd(&["status", "--json", "--db"]).arg(&db).env("GPTME_LOGS_HOME", &default));
+    assert_eq!(named, default.display().to_string(), "$GPTME_LOGS_HOME names it outright");
+    let named = logs_of(cmd(&["status", "--json", "--logs"]).arg(&default).arg("--db").arg(&db));
+    assert_eq!(named, default.display().to_string(), "so does --logs");
+
+    // Its archive moved away: gptme's default is read, as before.
+    let moved = tmp.path().join("moved");
+    std::fs::rename(&ours, &moved).unwrap();
+    assert_eq!(logs_of(cmd(&["status", "--json", "--db"]).arg(&db)), default.display().to_string());
+    // And with no default either, the database alone: read as it stands, not refreshed.
+    std::fs::remove_dir_all(&home).unwrap();
+    let status = ok(cmd(&["status", "--db"]).arg(&db));
+    assert!(status.contains(&format!("{} (not there now", ours.display())), "{status}");
+    assert!(status.contains("conversations:  2 "), "{status}");
+    let counted = ok(cmd(&["query", "--no-refresh", "--format", "json", "--db"])
+        .arg(&db)
+        .arg("SELECT count(*) AS n FROM conversations"));
+    assert_eq!(crate::util::parse(&counted)[0]["n"], 2);
+    let out = fail(cmd(&["query", "--db"]).arg(&db).arg("SELECT 1"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("logs directory {} does not exist", ours.display())), "{err}");
+    assert_eq!(crate::util::dump(&db), stored, "the database is as it was");
+}
+
 /// SQLite reads a name beginning `file:` as a URI; given as `--db` or `CONVMETA_DB`, it is the
 /// file of that name all the same.
 #[test]

@@ -48,9 +48,10 @@ pub enum Command {
 /// Which archive and which database.
 #[derive(Args, Clone)]
 pub struct Target {
-    /// The gptme logs directory [default: $GPTME_LOGS_HOME, else $XDG_DATA_HOME/gptme/logs,
-    /// else ~/.local/share/gptme/logs, or on macOS, if that is missing,
-    /// ~/Library/Application Support/gptme/logs]
+    /// The gptme logs directory [default: $GPTME_LOGS_HOME; else, with --db or $CONVMETA_DB,
+    /// the one that database was last refreshed for; else $XDG_DATA_HOME/gptme/logs, else
+    /// ~/.local/share/gptme/logs, or on macOS, if that is missing, ~/Library/Application
+    /// Support/gptme/logs]
     #[arg(long, value_name = "DIR")]
     pub logs: Option<PathBuf>,
     /// The index database [default: $CONVMETA_DB, else a file under $XDG_CACHE_HOME/convmeta
@@ -60,32 +61,50 @@ pub struct Target {
 }
 
 impl Target {
+    /// The logs directory, which a refresh reads: it must be one.
     pub fn logs_dir(&self) -> anyhow::Result<PathBuf> {
-        let logs = match &self.logs {
-            Some(l) => l.clone(),
-            None => gptme::default_logs_dir().ok_or_else(|| {
-                anyhow::anyhow!("cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME")
-            })?,
-        };
+        let logs = self.chosen_logs()?;
         if !logs.is_dir() {
             anyhow::bail!("logs directory {} does not exist or is not a directory", logs.display());
         }
         Ok(logs)
     }
 
+    /// `--logs`; else `$GPTME_LOGS_HOME`; else, for a database named (`--db`, `$CONVMETA_DB`),
+    /// the logs directory it was last refreshed for, so that `--db` alone reads the archive it
+    /// indexes (not gptme's default one, which would take the index over) unless that one is
+    /// gone and the default is there; else gptme's default.
+    fn chosen_logs(&self) -> anyhow::Result<PathBuf> {
+        if let Some(logs) = self.logs.clone().or_else(gptme::logs_home) {
+            return Ok(logs);
+        }
+        let recorded = self.named_db().and_then(|db| Index::recorded_logs(&db));
+        match (recorded, gptme::default_logs_dir()) {
+            (Some(recorded), Some(default)) if recorded.is_dir() || !default.is_dir() => Ok(recorded),
+            (_, Some(default)) => Ok(default),
+            (Some(recorded), None) => Ok(recorded),
+            (None, None) => anyhow::bail!("cannot find gptme's logs directory: pass --logs or set GPTME_LOGS_HOME"),
+        }
+    }
+
+    /// The database named by `--db` or `$CONVMETA_DB`, if one is.
+    fn named_db(&self) -> Option<PathBuf> {
+        let db =
+            self.db.clone().or_else(|| std::env::var_os("CONVMETA_DB").filter(|v| !v.is_empty()).map(PathBuf::from))?;
+        // SQLite takes a name that begins with `file:` for a URI (`file:x?mode=memory` names no
+        // file at all, and each connection would see another database): named from `.`, it
+        // stays the file the user gave.
+        Some(if db.as_os_str().as_encoded_bytes().starts_with(b"file:") { Path::new(".").join(db) } else { db })
+    }
+
     /// The database for `logs`: never inside it. The archive is gptme's, and convmeta writes
     /// nothing there (in a conversation's directory, each write would also be a change of that
     /// conversation to read again).
     pub fn db_path(&self, logs: &Path) -> anyhow::Result<PathBuf> {
-        let db = match (&self.db, std::env::var_os("CONVMETA_DB").filter(|v| !v.is_empty())) {
-            (Some(db), _) => db.clone(),
-            (None, Some(db)) => PathBuf::from(db),
-            (None, None) => default_db_path(logs)?,
+        let db = match self.named_db() {
+            Some(db) => db,
+            None => default_db_path(logs)?,
         };
-        // SQLite takes a name that begins with `file:` for a URI (`file:x?mode=memory` names no
-        // file at all, and each connection would see another database): named from `.`, it
-        // stays the file the user gave.
-        let db = if db.as_os_str().as_encoded_bytes().starts_with(b"file:") { Path::new(".").join(db) } else { db };
         let real_logs = gptme::side::realpath(logs);
         if gptme::side::realpath(&db).starts_with(&real_logs) {
             let beside = real_logs.parent().unwrap_or(&real_logs).join("convmeta.sqlite3");
@@ -107,9 +126,13 @@ impl Target {
 
     /// [`Target::open`] for the commands that only read (`status`, `query --no-refresh`): where
     /// this user may not write the database (another user's, on a read-only file system), the
-    /// file alone, to be read as it is; where there is none, none is made.
+    /// file alone, to be read as it is; where there is none, none is made. The logs directory
+    /// need not exist: what the database holds is read, not the archive.
     pub fn open_for_reading(&self) -> anyhow::Result<Reading> {
-        let logs = self.logs_dir()?;
+        let logs = self.chosen_logs()?;
+        if logs.exists() && !logs.is_dir() {
+            anyhow::bail!("logs directory {} is not a directory", logs.display());
+        }
         let db = self.db_path(&logs)?;
         if std::fs::symlink_metadata(&db).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             return Ok(Reading::Missing { logs, db });
@@ -127,7 +150,7 @@ impl Target {
         match self.logs_dir() {
             Ok(_) => self.open(),
             Err(e) => {
-                let logs = self.logs.clone().or_else(gptme::default_logs_dir).ok_or(e)?;
+                let logs = self.chosen_logs().map_err(|_| e)?;
                 if logs.exists() {
                     anyhow::bail!("logs directory {} is not a directory", logs.display());
                 }

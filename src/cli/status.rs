@@ -32,6 +32,9 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
             "logs:           {} (the rows below are of {other}, as last refreshed; `list` or `backfill` reads this one)",
             s.logs
         )?,
+        _ if !std::path::Path::new(&s.logs).is_dir() => {
+            writeln!(out, "logs:           {} (not there now: the rows below are as last refreshed)", s.logs)?
+        }
         _ => writeln!(out, "logs:           {}", s.logs)?,
     }
     match made {

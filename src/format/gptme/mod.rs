@@ -27,10 +27,12 @@ pub const GPTME_VERSIONS_CHECKED: &[&str] = &[GPTME_VERSION, "0.35.2.dev20261022
 /// [`data_dir`]. As gptme reads them, the variables lose surrounding whitespace, and `~` is the
 /// password database's home when `$HOME` is unset.
 pub fn default_logs_dir() -> Option<PathBuf> {
-    match env_path("GPTME_LOGS_HOME") {
-        Some(d) => Some(PathBuf::from(d)),
-        None => data_dir().map(|d| d.join("logs")),
-    }
+    logs_home().or_else(|| data_dir().map(|d| d.join("logs")))
+}
+
+/// `$GPTME_LOGS_HOME`, if set and non-blank: the logs directory named outright.
+pub fn logs_home() -> Option<PathBuf> {
+    env_path("GPTME_LOGS_HOME").map(PathBuf::from)
 }
 
 /// gptme's data directory: `$XDG_DATA_HOME/gptme`, else `~/.local/share/gptme` if it exists,
