@@ -153,20 +153,22 @@ fn json_objects_keep_every_column_in_order() {
     }
 }
 
-/// Every format streams: rows are printed as SQLite produces them (a table once its first 32 MiB
-/// have set the columns' widths), so an export of any size starts at once, memory stays bounded,
-/// and a reader that stops early (`| head`) ends the command. Here the statement never ends;
-/// buffered output would never appear, and `json` and `table` once held rows until memory ran out.
+/// Every format streams: into a pipe, once its first 32 MiB are held (below), rows are printed as
+/// SQLite produces them, so an export of any size goes on in bounded memory, and a reader that
+/// stops early (`| head`) ends the command. Here the statement never ends; output held whole
+/// would never appear, and `json` and `table` once held rows until memory ran out. (Rows of a
+/// kilobyte, so that the held part fills soon.)
 #[test]
 fn every_format_streams_rows_as_they_come() {
     use std::io::BufRead;
     let r = restore("archive-crashers/unknown-chat-key");
-    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n";
+    let endless =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i, printf('%01000d', 0) AS pad FROM n";
     for (format, want) in [
-        ("jsonl", ["{\"i\":1}", "{\"i\":2}", "{\"i\":3}"]),
-        ("csv", ["i", "1", "2"]),
-        ("json", ["[", "  {", "    \"i\": 1"]),
-        ("table", ["i", "---", "1"]),
+        ("jsonl", ["{\"i\":1,\"pad\":\"000", "{\"i\":2,\"pad\":\"000", "{\"i\":3,\"pad\":\"000"]),
+        ("csv", ["i,pad", "1,000", "2,000"]),
+        ("json", ["[", "  {", "    \"i\": 1,"]),
+        ("table", ["i pad", "---", "1 000"]),
     ] {
         let mut child = r
             .cmd(&["query", "--format", format, endless])
@@ -184,17 +186,73 @@ fn every_format_streams_rows_as_they_come() {
         });
         let first: Vec<String> =
             std::io::BufReader::new(child.stdout.take().unwrap()).lines().take(3).map(Result::unwrap).collect();
-        // A table's rule is as long as the widest cell among the rows held: any length.
-        let first: Vec<String> = first
-            .into_iter()
-            .map(|l| if l.starts_with('-') && l.trim_matches('-').is_empty() { "---".into() } else { l })
-            .collect();
+        // A table's columns are as wide as the widest cell among the rows held: any width.
+        let first: Vec<String> = match format {
+            "table" => first
+                .into_iter()
+                .map(|l| match l.trim_matches(['-', ' ']).is_empty() {
+                    true => "---".into(),
+                    false => l.split_whitespace().collect::<Vec<_>>().join(" "),
+                })
+                .collect(),
+            _ => first,
+        };
         let status = child.wait().unwrap(); // the pipe closed when the reader was dropped
         done.send(()).unwrap();
         watchdog.join().unwrap();
-        assert_eq!(first, want, "{format}");
+        assert!(first.iter().zip(want).all(|(line, want)| line.starts_with(want)), "{format}: {first:?}");
+        assert_eq!(first.len(), 3, "{format}");
         assert!(status.success(), "{format}: a reader that stops early ends the command quietly: {status:?}");
     }
+}
+
+/// Into a pipe whose reader has paused (a pager left open), `query` holds an answer of up to
+/// 32 MiB until its statement ends, so no snapshot of the database stays open while it waits:
+/// a writer beside it (a `serve`) can still rewind the database's log, which would otherwise
+/// grow with every commit for as long as the pager waits.
+#[test]
+fn a_paused_reader_holds_no_snapshot() {
+    use std::os::fd::AsRawFd;
+    // Some 1 MB of JSON lines, far more than a pipe takes.
+    let conversations: Vec<(String, String, Option<String>)> = (0..1500)
+        .map(|i| (format!("c{i:04}"), format!("{{\"role\": \"user\", \"content\": \"hello {i}\"}}\n"), None))
+        .collect();
+    let borrowed: Vec<(&str, String, Option<String>)> =
+        conversations.iter().map(|(id, log, config)| (id.as_str(), log.clone(), config.clone())).collect();
+    let (tmp, logs) = crate::util::archive_of(&borrowed);
+    let db = tmp.path().join("db.sqlite3");
+    ok(crate::util::backfill(&logs, &db));
+    // A writer whose commits stay in the log: a reader's snapshot then reads from it.
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer.execute_batch("CREATE TABLE scratch (x); INSERT INTO scratch VALUES (1)").unwrap();
+    let mut child = crate::util::convmeta()
+        .args(["query", "--no-refresh", "--format", "jsonl", "--logs"])
+        .arg(&logs)
+        .arg("--db")
+        .arg(&db)
+        .arg("SELECT * FROM conversations")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    // Its first bytes in the pipe: with the answer held, the statement has ended.
+    let waiting = std::time::Instant::now();
+    loop {
+        let mut queued: libc::c_int = 0;
+        assert_eq!(unsafe { libc::ioctl(out.as_raw_fd(), libc::FIONREAD, &mut queued) }, 0);
+        if queued > 0 {
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(120), "no output");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writer.execute("INSERT INTO scratch VALUES (2)", []).unwrap();
+    let (busy, log): (i64, i64) =
+        writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_eq!((busy, log), (0, 0), "the log rewound: no reader holds a snapshot");
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(out)).count();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(lines, 1500);
 }
 
 /// `--timeout` stops a statement that would never end, with one line saying so; the statement

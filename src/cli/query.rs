@@ -71,7 +71,12 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
         }
     };
     let (db, sql, limits) = (db.as_path(), sql.trim(), Limits { timeout: a.timeout, ..Limits::default() });
-    let mut out = std::io::BufWriter::new(super::stdout());
+    // Into a pipe (a pager, which may sit paused for hours), an answer is held until the
+    // statement ends, up to `HELD_FOR_A_PIPE`: a statement in progress holds a snapshot of the
+    // database, which keeps SQLite from rewinding its log, so every write another process
+    // commits meanwhile (a `serve` beside it) would grow the log for as long as the pager waits.
+    let held = if std::io::stdout().is_terminal() { 8 << 10 } else { HELD_FOR_A_PIPE };
+    let mut out = std::io::BufWriter::with_capacity(held, super::stdout());
     // Every format streams, so memory stays bounded however many rows come (a recursive
     // statement may never end): a table holds rows only to align its columns (see `table`).
     match a.format {
@@ -165,6 +170,10 @@ fn json_item(out: &mut impl Write, row: &serde_json::Value) -> anyhow::Result<()
     // Strings escape their line breaks, so every `\n` here is the layout's.
     Ok(out.write_all(serde_json::to_string_pretty(row)?.replace('\n', "\n  ").as_bytes())?)
 }
+
+/// How much of an answer into a pipe is held until its statement ends (memory is taken only as
+/// it fills). A longer answer streams on, its statement running as its reader reads.
+const HELD_FOR_A_PIPE: usize = 32 << 20;
 
 /// What a table holds to align its columns, in bytes of cell text (each cell counted with its
 /// bookkeeping). A longer result streams on in the widths its first rows set: a wider cell
