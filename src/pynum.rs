@@ -1,5 +1,6 @@
-//! Numbers as Python reads them from text (`int()`, `float()`), for what gptme parses that way:
-//! request parameters, and values in its config files.
+//! Numbers as Python reads them from text (`int()`, `float()`), for what gptme parses that way
+//! (request parameters, values in its config files), and as Python adds them (gptme's sums of
+//! tokens and costs).
 
 /// Python's `int(text)`: surrounding whitespace, a sign, digits of any script, single `_`
 /// between digits. Saturates instead of growing without bound.
@@ -146,6 +147,133 @@ mod tests {
             "",
         ] {
             assert_eq!(float(bad), None, "{bad:?}");
+        }
+    }
+}
+
+/// A number as Python adds them: an int until a float joins it (`0 + 1.5` is `1.5`, and a sum
+/// with a float in it stays one). Ints past `i64` saturate (Python's grow; the accumulator
+/// counts such a sum as a problem).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PyNum {
+    Int(i64),
+    Float(f64),
+}
+
+impl Default for PyNum {
+    fn default() -> Self {
+        PyNum::Int(0)
+    }
+}
+
+impl PyNum {
+    /// `self + other` as Python computes it; `overflow` is set when ints saturate.
+    pub fn add(self, other: PyNum, overflow: &mut bool) -> PyNum {
+        match (self, other) {
+            (PyNum::Int(a), PyNum::Int(b)) => PyNum::Int(a.checked_add(b).unwrap_or_else(|| {
+                *overflow = true;
+                a.saturating_add(b)
+            })),
+            // An int meets a float as `float(int)`: rounded to the nearest, as `as` rounds.
+            (PyNum::Int(a), PyNum::Float(b)) => PyNum::Float(a as f64 + b),
+            (PyNum::Float(a), PyNum::Int(b)) => PyNum::Float(a + b as f64),
+            (PyNum::Float(a), PyNum::Float(b)) => PyNum::Float(a + b),
+        }
+    }
+
+    pub fn is_negative(self) -> bool {
+        match self {
+            PyNum::Int(v) => v < 0,
+            PyNum::Float(v) => v < 0.0,
+        }
+    }
+}
+
+/// As Python's `json.dumps` writes it: an int's digits, a float's `repr`.
+impl std::fmt::Display for PyNum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            PyNum::Int(v) => write!(f, "{v}"),
+            PyNum::Float(v) => {
+                let mut text = String::new();
+                crate::json::push_py_float(&mut text, v);
+                f.write_str(&text)
+            }
+        }
+    }
+}
+
+/// Stored as a JSON number (an int as one, so states stored when sums were ints read back), a
+/// float that is not finite as its name.
+impl serde::Serialize for PyNum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            PyNum::Int(v) => s.serialize_i64(v),
+            PyNum::Float(v) => any_float::serialize(&v, s),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PyNum {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Int(i64),
+            #[serde(with = "any_float")]
+            Float(f64),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Int(v) => PyNum::Int(v),
+            Stored::Float(v) => PyNum::Float(v),
+        })
+    }
+}
+
+/// SQLite keeps an int as INTEGER and a float as REAL; NaN (which SQLite would store as NULL) as
+/// its name.
+impl rusqlite::ToSql for PyNum {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value};
+        Ok(ToSqlOutput::Owned(match *self {
+            PyNum::Int(v) => Value::Integer(v),
+            PyNum::Float(v) if v.is_nan() => Value::Text("NaN".into()),
+            PyNum::Float(v) => Value::Real(v),
+        }))
+    }
+}
+
+/// A float as stored with a conversation's state (`#[serde(with = "any_float")]`): JSON has no infinity, which a sum of huge costs
+/// reaches (as gptme's does), so a float that is not finite is written as Python's name for it.
+/// serde_json would write `null`, which does not read back: the state was then unreadable, and
+/// every append read the log whole.
+pub mod any_float {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        match *v {
+            v if v.is_finite() => s.serialize_f64(v),
+            v if v.is_nan() => s.serialize_str("NaN"),
+            v if v > 0.0 => s.serialize_str("Infinity"),
+            _ => s.serialize_str("-Infinity"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Number(f64),
+            Name(String),
+        }
+        match Stored::deserialize(d)? {
+            Stored::Number(v) => Ok(v),
+            Stored::Name(name) => match name.as_str() {
+                "Infinity" => Ok(f64::INFINITY),
+                "-Infinity" => Ok(f64::NEG_INFINITY),
+                "NaN" => Ok(f64::NAN),
+                _ => Err(serde::de::Error::custom(format!("not a float: {name:?}"))),
+            },
         }
     }
 }

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::pynum::PyNum;
+
 /// A file's identity and state when it was last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
@@ -38,9 +40,9 @@ pub struct Resume {
 pub struct ModelRow {
     pub model: String,
     pub cost: f64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
+    pub input_tokens: PyNum,
+    pub output_tokens: PyNum,
+    pub cache_read_tokens: PyNum,
 }
 
 /// One `conversations` row plus its bookkeeping.
@@ -60,9 +62,9 @@ pub struct ConversationRow {
     pub agent_urls: Option<String>,
     pub model: Option<String>,
     pub total_cost: f64,
-    pub total_input_tokens: i64,
-    pub total_output_tokens: i64,
-    pub total_cache_read_tokens: i64,
+    pub total_input_tokens: PyNum,
+    pub total_output_tokens: PyNum,
+    pub total_cache_read_tokens: PyNum,
     /// The same data as `models`, as the item's JSON: rows are rewritten only when it changes.
     pub models_usage: String,
     pub models: Vec<ModelRow>,
@@ -427,18 +429,18 @@ mod tests {
             agent_urls: None,
             model: None,
             total_cost: models.iter().map(|m| m.1).sum(),
-            total_input_tokens: 0,
-            total_output_tokens: 0,
-            total_cache_read_tokens: 0,
+            total_input_tokens: PyNum::Int(0),
+            total_output_tokens: PyNum::Int(0),
+            total_cache_read_tokens: PyNum::Int(0),
             models_usage: format!("{{{}}}", usage.join(",")),
             models: models
                 .iter()
                 .map(|&(model, cost)| ModelRow {
                     model: model.into(),
                     cost,
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    cache_read_tokens: 0,
+                    input_tokens: PyNum::Int(0),
+                    output_tokens: PyNum::Int(0),
+                    cache_read_tokens: PyNum::Int(0),
                 })
                 .collect(),
             last_message_role: None,

@@ -63,14 +63,27 @@ def obj(pairs):
     return out + ws() + '}'
 
 
+# Counts and costs of other types, from their own generator so the rest of each seed's archive
+# stays as it was: floats and `true` gptme adds as Python adds them, falsy values it reads as 0,
+# and values that raise TypeError where gptme adds them, ending that line's sums. (Not here,
+# where convmeta counts a problem instead: ints past 2^63, floats that are not finite, a model
+# that is not a string.)
+vrng = random.Random(seed * 7919 + 11)
+ODD_VALUES = ['12.0', '1e3', '2.5', '0.5', '0.0', '-0.0', '-3.5', '1E2', 'true', 'false', '""', '"12"', '[]',
+              '[1]', '{}', '{"a": 1}']
+
+
+def odd(v):
+    return vrng.choice(ODD_VALUES) if vrng.random() < 0.15 else v
+
+
 def usage():
     keys = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_creation_tokens']
     pairs = []
     for k in keys:
         if rng.random() < 0.7:
-            # Whole numbers only: gptme adds `12.0` or `1e3` as floats, convmeta counts a problem.
             v = rng.choice([str(rng.randint(0, 5000)), str(rng.randint(0, 5000)), '0', 'null'])
-            pairs.append((jstring([k]), v))
+            pairs.append((jstring([k]), odd(v)))
     return obj(pairs)
 
 
@@ -98,7 +111,7 @@ def metadata():
         pairs.append(('"model"', jstring([rng.choice(MODELS)]) if rng.random() < 0.9 else 'null'))
     if rng.random() < 0.7: pairs.append(('"usage"', usage()))
     if rng.random() < 0.7:
-        pairs.append(('"cost"', rng.choice(['0.01', '0.1', '1e-7', '0', '3', '0.30000000000000004', '1E-2', '-0.0', 'null'])))
+        pairs.append(('"cost"', odd(rng.choice(['0.01', '0.1', '1e-7', '0', '3', '0.30000000000000004', '1E-2', '-0.0', 'null']))))
     if rng.random() < 0.2: pairs.append((rand_string(), value()))
     out, extra = obj(pairs), legacy_counts()
     if not extra: return out

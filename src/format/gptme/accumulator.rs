@@ -4,9 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::line::{Line, Timestamp};
+use super::line::{Count, Line, Metadata, Timestamp};
 use super::{preview, time};
 use crate::json::{push_py_str_cps, Malformed};
+use crate::pynum::{any_float, PyNum};
 
 /// Where `created` comes from, decided by the first line that parses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -31,9 +32,9 @@ pub enum Created {
 pub struct ModelUsage {
     #[serde(with = "any_float")]
     pub cost: f64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
+    pub input_tokens: PyNum,
+    pub output_tokens: PyNum,
+    pub cache_read_tokens: PyNum,
 }
 
 /// The last user/assistant message, when its preview is not empty.
@@ -107,9 +108,9 @@ pub struct Accumulator {
     pub model: Option<String>,
     #[serde(with = "any_float")]
     pub total_cost: f64,
-    pub total_input_tokens: i64,
-    pub total_output_tokens: i64,
-    pub total_cache_read_tokens: i64,
+    pub total_input_tokens: PyNum,
+    pub total_output_tokens: PyNum,
+    pub total_cache_read_tokens: PyNum,
     /// In first-seen order, as gptme builds its dict.
     pub models_usage: Vec<(String, ModelUsage)>,
     pub last_message: Option<LastMessage>,
@@ -124,41 +125,6 @@ pub struct Accumulator {
     /// its preview is computed once at the end of a scan rather than for every message.
     #[serde(skip)]
     pending_last: Option<(u64, usize)>,
-}
-
-/// A sum of costs as stored with the state: JSON has no infinity, which a sum of huge costs
-/// reaches (as gptme's does), so a float that is not finite is written as Python's name for it.
-/// serde_json would write `null`, which does not read back: the state was then unreadable, and
-/// every append read the log whole.
-mod any_float {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        match *v {
-            v if v.is_finite() => s.serialize_f64(v),
-            v if v.is_nan() => s.serialize_str("NaN"),
-            v if v > 0.0 => s.serialize_str("Infinity"),
-            _ => s.serialize_str("-Infinity"),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Stored {
-            Number(f64),
-            Name(String),
-        }
-        match Stored::deserialize(d)? {
-            Stored::Number(v) => Ok(v),
-            Stored::Name(name) => match name.as_str() {
-                "Infinity" => Ok(f64::INFINITY),
-                "-Infinity" => Ok(f64::NEG_INFINITY),
-                "NaN" => Ok(f64::NAN),
-                _ => Err(serde::de::Error::custom(format!("not a float: {name:?}"))),
-            },
-        }
-    }
 }
 
 /// ASCII whitespace as Python's `bytes.strip()` sees it.
@@ -261,47 +227,53 @@ impl Accumulator {
     fn add(&mut self, line: &Line<'_>, offset: u64, len: usize) {
         self.problems.bad_fields += u64::from(line.bad_fields);
         if let Some(meta) = line.metadata.as_ref().filter(|m| m.nonempty) {
-            if let Some(model) = meta.model {
-                if !self.model.as_deref().is_some_and(|m| model.is(m)) {
-                    self.model = Some(model.decode_lossy());
-                }
-            }
-            let key = self.model.as_deref().unwrap_or("unknown");
-            // Sums are gptme's (negative values included); what no sane log holds is counted.
-            let mut odd = [meta.input_tokens, meta.output_tokens, meta.cache_read_tokens, meta.cache_creation_tokens]
-                .iter()
-                .any(|&t| t < 0)
-                || meta.cost < 0.0;
-            let mut add = |total: &mut i64, v: i64| {
-                *total = total.checked_add(v).unwrap_or_else(|| {
-                    odd = true;
-                    total.saturating_add(v)
-                })
-            };
-            let mut input = 0;
-            for v in [meta.input_tokens, meta.cache_read_tokens, meta.cache_creation_tokens] {
-                add(&mut input, v);
-            }
-            self.total_cost += meta.cost;
-            add(&mut self.total_input_tokens, input);
-            add(&mut self.total_output_tokens, meta.output_tokens);
-            add(&mut self.total_cache_read_tokens, meta.cache_read_tokens);
-            let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
-                Some(i) => &mut self.models_usage[i].1,
-                None => {
-                    self.models_usage.push((key.to_owned(), ModelUsage::default()));
-                    &mut self.models_usage.last_mut().expect("just pushed").1
-                }
-            };
-            usage.cost += meta.cost;
-            add(&mut usage.input_tokens, input);
-            add(&mut usage.output_tokens, meta.output_tokens);
-            add(&mut usage.cache_read_tokens, meta.cache_read_tokens);
-            self.problems.implausible_values += u64::from(odd);
+            self.add_metadata(meta);
         }
         if line.conversational_role().is_some() {
             self.pending_last = Some((offset, len));
         }
+    }
+
+    /// gptme's sums of one line's metadata, step by step in its order: a value that is not a
+    /// number (`"12"`, `[1]`) raises Python's TypeError where it is added, and gptme then skips
+    /// the rest of the line, keeping what it had added before.
+    fn add_metadata(&mut self, meta: &Metadata<'_>) {
+        if let Some(model) = meta.model {
+            if !self.model.as_deref().is_some_and(|m| model.is(m)) {
+                self.model = Some(model.decode_lossy());
+            }
+        }
+        let Count::Number(cost) = meta.cost else { return };
+        self.total_cost += cost;
+        let (Count::Number(input), Count::Number(cache_read), Count::Number(cache_creation)) =
+            (meta.input_tokens, meta.cache_read_tokens, meta.cache_creation_tokens)
+        else {
+            return;
+        };
+        // Sums are gptme's (negative values included); what no sane log holds is counted.
+        let mut odd = [input, cache_read, cache_creation].iter().any(|t| t.is_negative()) || cost < 0.0;
+        let input = input.add(cache_read, &mut odd).add(cache_creation, &mut odd);
+        self.total_input_tokens = self.total_input_tokens.add(input, &mut odd);
+        let Count::Number(output) = meta.output_tokens else {
+            self.problems.implausible_values += u64::from(odd);
+            return;
+        };
+        odd |= output.is_negative();
+        self.total_output_tokens = self.total_output_tokens.add(output, &mut odd);
+        self.total_cache_read_tokens = self.total_cache_read_tokens.add(cache_read, &mut odd);
+        let key = self.model.as_deref().unwrap_or("unknown");
+        let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
+            Some(i) => &mut self.models_usage[i].1,
+            None => {
+                self.models_usage.push((key.to_owned(), ModelUsage::default()));
+                &mut self.models_usage.last_mut().expect("just pushed").1
+            }
+        };
+        usage.cost += cost;
+        usage.input_tokens = usage.input_tokens.add(input, &mut odd);
+        usage.output_tokens = usage.output_tokens.add(output, &mut odd);
+        usage.cache_read_tokens = usage.cache_read_tokens.add(cache_read, &mut odd);
+        self.problems.implausible_values += u64::from(odd);
     }
 
     /// Counts a line that was too long to parse.
@@ -374,10 +346,51 @@ mod tests {
         ));
         let keys: Vec<&str> = acc.models_usage.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["unknown", "m1", "m3"]);
-        assert_eq!(acc.models_usage[1].1.input_tokens, 125);
+        assert_eq!(acc.models_usage[1].1.input_tokens, PyNum::Int(125));
         assert_eq!(acc.model.as_deref(), Some("m3"));
         assert_eq!(acc.last_message.unwrap().preview, "a6");
         assert_eq!(acc.messages, 5);
+    }
+
+    /// Values as gptme 0.35.1 sums them (these answers are its own, over the same lines): floats
+    /// and `true` added as Python adds them, and a value that is not a number ending the line's
+    /// sums where Python's TypeError would, what was added before kept.
+    #[test]
+    fn sums_are_what_python_makes_of_the_values() {
+        let render = |acc: &Accumulator| {
+            let totals = [acc.total_input_tokens, acc.total_output_tokens, acc.total_cache_read_tokens];
+            (acc.total_cost, totals.map(|t| t.to_string()), super::super::item::models_usage_json(acc))
+        };
+        let acc = full(concat!(
+            r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": 10.5, "output_tokens": 5.0, "cache_read_tokens": 1e3}, "cost": 0.5}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "b", "metadata": {"model": "m1", "usage": {"input_tokens": 3, "output_tokens": true, "cache_creation_tokens": 2.25}, "cost": 1}}"#,
+            "\n",
+        ));
+        assert_eq!(
+            render(&acc),
+            (
+                1.5,
+                ["1015.75".into(), "6.0".into(), "1000.0".into()],
+                r#"{"m1":{"cache_read_tokens":1000.0,"cost":1.5,"input_tokens":1015.75,"output_tokens":6.0}}"#.into()
+            )
+        );
+        // A state holding float sums reads back as it was.
+        let stored = serde_json::to_string(&acc).unwrap();
+        assert_eq!(serde_json::from_str::<Accumulator>(&stored).unwrap(), acc);
+        let acc = full(concat!(
+            r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": 10, "output_tokens": 5}, "cost": "x"}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "b", "metadata": {"model": "m2", "usage": {"input_tokens": "7", "output_tokens": 3}, "cost": 1}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "c", "metadata": {"model": "m3", "usage": {"input_tokens": 4, "output_tokens": [2]}}}"#,
+            "\n",
+        ));
+        // The first line: the model only. The second: its cost too. The third: its input too,
+        // and no entry of its own.
+        assert_eq!(render(&acc), (1.0, ["4".into(), "0".into(), "0".into()], "{}".into()));
+        assert_eq!(acc.model.as_deref(), Some("m3"));
+        assert_eq!(acc.problems.bad_fields, 3);
     }
 
     /// gptme reads its preview's line as `json.loads(bytes)` does: an encoded surrogate is the

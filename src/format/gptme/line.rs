@@ -1,6 +1,7 @@
 //! One gptme JSONL line: the few fields the metadata needs, found without building a tree.
 
 use crate::json::{Kind, Malformed, RawStr, Result, Scanner};
+use crate::pynum::PyNum;
 
 /// What `timestamp` held, in the terms gptme's `created` logic cares about.
 #[derive(Debug, Clone, Copy)]
@@ -19,19 +20,34 @@ pub struct Metadata<'a> {
     pub nonempty: bool,
     /// Not empty when present.
     pub model: Option<RawStr<'a>>,
-    pub cost: f64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_creation_tokens: i64,
+    /// gptme adds it to a float sum: an int is made a float there.
+    pub cost: Count<f64>,
+    pub input_tokens: Count<PyNum>,
+    pub output_tokens: Count<PyNum>,
+    pub cache_read_tokens: Count<PyNum>,
+    pub cache_creation_tokens: Count<PyNum>,
+}
+
+/// A value gptme adds as `value or 0`: a number (a falsy value of any type is `0`, `true` is
+/// `1`), or a truthy value that is not one, on which Python raises TypeError.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Count<T> {
+    Number(T),
+    NotNumber,
+}
+
+impl<T: Default> Default for Count<T> {
+    fn default() -> Self {
+        Count::Number(T::default())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Tokens {
-    input: i64,
-    output: i64,
-    cache_read: i64,
-    cache_creation: i64,
+    input: Count<PyNum>,
+    output: Count<PyNum>,
+    cache_read: Count<PyNum>,
+    cache_creation: Count<PyNum>,
 }
 
 /// A parsed line. `bad_fields` counts known fields of the wrong type (ignored, not fatal).
@@ -206,19 +222,18 @@ fn metadata<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Metadata<'a>> {
                 }
             }
             b"cost" => {
-                meta.cost = match sc.peek()? {
-                    Kind::Number => match sc.number()?.parse::<f64>() {
-                        Ok(v) if v.is_finite() => v,
+                // Read as a float, as Python's `float(int)` reads an int of any size.
+                meta.cost = match counted(sc, bad)? {
+                    Counted::Number(text) => match text.parse::<f64>() {
+                        Ok(v) if v.is_finite() => Count::Number(v),
                         _ => {
                             *bad += 1;
-                            0.0
+                            Count::Number(0.0)
                         }
                     },
-                    _ => {
-                        *bad += 1;
-                        sc.skip()?;
-                        0.0
-                    }
+                    Counted::Zero => Count::Number(0.0),
+                    Counted::One => Count::Number(1.0),
+                    Counted::NotNumber => Count::NotNumber,
                 };
             }
             _ => token_field(sc, key, &mut flat, bad)?,
@@ -242,33 +257,86 @@ fn token_field(sc: &mut Scanner<'_>, key: RawStr<'_>, t: &mut Tokens, bad: &mut 
         b"cache_creation_tokens" => &mut t.cache_creation,
         _ => return sc.skip(),
     };
-    *slot = match sc.peek()? {
-        Kind::Number => {
-            let text = sc.number()?;
-            match text.parse::<i64>() {
-                Ok(v) => v,
-                Err(_) => {
+    *slot = match counted(sc, bad)? {
+        Counted::Number(text) => {
+            let integer = !text.contains(['.', 'e', 'E']) && !text.ends_with(['N', 'y']);
+            match (integer, text.parse::<i64>(), text.parse::<f64>()) {
+                (true, Ok(v), _) => Count::Number(PyNum::Int(v)),
+                // `-0.0 or 0` is the int 0.
+                (false, _, Ok(v)) if v.is_finite() => {
+                    Count::Number(if v == 0.0 { PyNum::Int(0) } else { PyNum::Float(v) })
+                }
+                // An int past i64 (Python's grow), or a float that is not finite: counted, not summed.
+                _ => {
                     *bad += 1;
-                    0
+                    Count::Number(PyNum::Int(0))
                 }
             }
         }
-        Kind::Null => {
-            sc.skip()?;
-            0
-        }
-        _ => {
-            *bad += 1;
-            sc.skip()?;
-            0
-        }
+        Counted::Zero => Count::Number(PyNum::Int(0)),
+        Counted::One => Count::Number(PyNum::Int(1)),
+        Counted::NotNumber => Count::NotNumber,
     };
     Ok(())
+}
+
+/// A value as gptme's `value or 0` meets it, before it is added.
+enum Counted<'a> {
+    /// A JSON number, as written.
+    Number(&'a str),
+    /// Falsy: `null`, `false`, `""`, `[]`, `{}`.
+    Zero,
+    /// `true`, which Python adds as 1.
+    One,
+    /// A truthy string, array or object: adding it raises TypeError.
+    NotNumber,
+}
+
+/// Reads a value to be added; every kind but a number or `null` is a field of the wrong type.
+fn counted<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Counted<'a>> {
+    let kind = sc.peek()?;
+    if !matches!(kind, Kind::Number | Kind::Null) {
+        *bad += 1;
+    }
+    Ok(match kind {
+        Kind::Number => Counted::Number(sc.number()?),
+        Kind::Null => {
+            sc.skip()?;
+            Counted::Zero
+        }
+        Kind::Bool => match sc.bool()? {
+            true => Counted::One,
+            false => Counted::Zero,
+        },
+        Kind::String => match sc.string()?.bytes.is_empty() {
+            true => Counted::Zero,
+            false => Counted::NotNumber,
+        },
+        Kind::Array | Kind::Object => {
+            let mut items = false;
+            let mut item = |sc: &mut Scanner<'a>| {
+                items = true;
+                sc.skip()
+            };
+            match kind {
+                Kind::Array => sc.array(&mut item)?,
+                _ => sc.object(|sc, _| item(sc))?,
+            }
+            match items {
+                true => Counted::NotNumber,
+                false => Counted::Zero,
+            }
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn int(v: i64) -> Count<PyNum> {
+        Count::Number(PyNum::Int(v))
+    }
 
     #[test]
     fn reads_the_fields_gptme_uses() {
@@ -283,7 +351,7 @@ mod tests {
                 m.output_tokens,
                 m.cache_read_tokens
             ),
-            (Some("m"), 0.5, 3, 4, 5)
+            (Some("m"), Count::Number(0.5), int(3), int(4), int(5))
         );
     }
 
@@ -291,18 +359,18 @@ mod tests {
     fn legacy_flat_tokens() {
         let l = Line::parse(br#"{"role": "assistant", "metadata": {"input_tokens": 10, "output_tokens": 3}}"#).unwrap();
         let m = l.metadata.unwrap();
-        assert_eq!((m.input_tokens, m.output_tokens), (10, 3));
+        assert_eq!((m.input_tokens, m.output_tokens), (int(10), int(3)));
     }
 
     #[test]
     fn the_last_usage_decides_between_nested_and_flat_counts() {
         let input = |line: &[u8]| Line::parse(line).unwrap().metadata.unwrap().input_tokens;
         // `usage or metadata`, with `json.loads` keeping the last of a repeated key.
-        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}}}"#), 5);
-        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}, "usage": {}}}"#), 7);
-        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}, "usage": null}}"#), 7);
-        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": [], "usage": {"input_tokens": 5}}}"#), 5);
-        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"reasoning_tokens": 9}}}"#), 0);
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}}}"#), int(5));
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}, "usage": {}}}"#), int(7));
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"input_tokens": 5}, "usage": null}}"#), int(7));
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": [], "usage": {"input_tokens": 5}}}"#), int(5));
+        assert_eq!(input(br#"{"metadata": {"input_tokens": 7, "usage": {"reasoning_tokens": 9}}}"#), int(0));
     }
 
     #[test]
@@ -315,9 +383,12 @@ mod tests {
             .is_message());
         // The bytes name it elsewhere (here as a value): gptme parses the line, and the
         // decoded key is the metadata.
-        assert_eq!(sums(br#"{"role": "user", "content": "metadata", "met\u0061data": {"input_tokens": 7}}"#), Some(7));
-        assert_eq!(sums(br#"{"metadata": {}, "met\u0061data": {"input_tokens": 7}}"#), Some(7));
-        assert_eq!(sums(br#"{"role": "user", "metadata": {"input_tokens": 7}}"#), Some(7));
+        assert_eq!(
+            sums(br#"{"role": "user", "content": "metadata", "met\u0061data": {"input_tokens": 7}}"#),
+            Some(int(7))
+        );
+        assert_eq!(sums(br#"{"metadata": {}, "met\u0061data": {"input_tokens": 7}}"#), Some(int(7)));
+        assert_eq!(sums(br#"{"role": "user", "metadata": {"input_tokens": 7}}"#), Some(int(7)));
     }
 
     #[test]
@@ -331,6 +402,34 @@ mod tests {
     fn wrong_types_are_counted_not_fatal() {
         let l = Line::parse(br#"{"role": 5, "metadata": {"cost": "x", "usage": {"input_tokens": 1.5}}}"#).unwrap();
         assert!(l.role.is_none());
-        assert_eq!(l.bad_fields, 3);
+        // A float is a number gptme adds; a role and a cost of the wrong type are counted.
+        assert_eq!(l.bad_fields, 2);
+    }
+
+    #[test]
+    fn counts_are_what_python_adds() {
+        let usage = |value: &str| {
+            let line = format!(r#"{{"metadata": {{"usage": {{"input_tokens": {value}}}, "cost": {value}}}}}"#);
+            let m = Line::parse(line.as_bytes()).unwrap().metadata.unwrap();
+            (m.input_tokens, m.cost)
+        };
+        let float = |v: f64| Count::Number(PyNum::Float(v));
+        assert_eq!(usage("12"), (int(12), Count::Number(12.0)));
+        assert_eq!(usage("1.5"), (float(1.5), Count::Number(1.5)));
+        assert_eq!(usage("1e3"), (float(1000.0), Count::Number(1000.0)));
+        // `value or 0`: a falsy float is the int 0; `true` is 1.
+        assert_eq!(usage("-0.0"), (int(0), Count::Number(0.0)));
+        assert_eq!(usage("true"), (int(1), Count::Number(1.0)));
+        for falsy in ["false", "null", "\"\"", "[]", "{}"] {
+            assert_eq!(usage(falsy), (int(0), Count::Number(0.0)), "{falsy}");
+        }
+        // Truthy values that are not numbers raise TypeError where gptme adds them.
+        for not_number in ["\"12\"", "[1]", "{\"a\": 1}"] {
+            assert_eq!(usage(not_number), (Count::NotNumber, Count::NotNumber), "{not_number}");
+        }
+        // Beyond what is kept: an int past i64 and a float that is not finite count as problems.
+        assert_eq!(usage("123456789012345678901234567890").0, int(0));
+        assert_eq!(usage("123456789012345678901234567890").1, Count::Number(1.2345678901234568e29));
+        assert_eq!(usage("1e400"), (int(0), Count::Number(0.0)));
     }
 }
