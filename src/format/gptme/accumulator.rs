@@ -243,24 +243,30 @@ impl Accumulator {
                 self.model = Some(model.decode_lossy());
             }
         }
+        // Sums are gptme's (negative values included); what no sane log holds is counted.
+        let mut odd = false;
+        self.add_sums(meta, &mut odd);
+        self.problems.implausible_values += u64::from(odd);
+    }
+
+    /// The sums of [`Accumulator::add_metadata`], up to the first value that is not a number;
+    /// `odd` is set for a negative value or an int sum past `i64`.
+    fn add_sums(&mut self, meta: &Metadata<'_>, odd: &mut bool) {
         let Count::Number(cost) = meta.cost else { return };
+        *odd |= cost < 0.0;
         self.total_cost += cost;
         let (Count::Number(input), Count::Number(cache_read), Count::Number(cache_creation)) =
             (meta.input_tokens, meta.cache_read_tokens, meta.cache_creation_tokens)
         else {
             return;
         };
-        // Sums are gptme's (negative values included); what no sane log holds is counted.
-        let mut odd = [input, cache_read, cache_creation].iter().any(|t| t.is_negative()) || cost < 0.0;
-        let input = input.add(cache_read, &mut odd).add(cache_creation, &mut odd);
-        self.total_input_tokens = self.total_input_tokens.add(input, &mut odd);
-        let Count::Number(output) = meta.output_tokens else {
-            self.problems.implausible_values += u64::from(odd);
-            return;
-        };
-        odd |= output.is_negative();
-        self.total_output_tokens = self.total_output_tokens.add(output, &mut odd);
-        self.total_cache_read_tokens = self.total_cache_read_tokens.add(cache_read, &mut odd);
+        *odd |= [input, cache_read, cache_creation].iter().any(|t| t.is_negative());
+        let input = input.add(cache_read, odd).add(cache_creation, odd);
+        self.total_input_tokens = self.total_input_tokens.add(input, odd);
+        let Count::Number(output) = meta.output_tokens else { return };
+        *odd |= output.is_negative();
+        self.total_output_tokens = self.total_output_tokens.add(output, odd);
+        self.total_cache_read_tokens = self.total_cache_read_tokens.add(cache_read, odd);
         let key = self.model.as_deref().unwrap_or("unknown");
         let usage = match self.models_usage.iter().position(|(m, _)| m == key) {
             Some(i) => &mut self.models_usage[i].1,
@@ -270,10 +276,9 @@ impl Accumulator {
             }
         };
         usage.cost += cost;
-        usage.input_tokens = usage.input_tokens.add(input, &mut odd);
-        usage.output_tokens = usage.output_tokens.add(output, &mut odd);
-        usage.cache_read_tokens = usage.cache_read_tokens.add(cache_read, &mut odd);
-        self.problems.implausible_values += u64::from(odd);
+        usage.input_tokens = usage.input_tokens.add(input, odd);
+        usage.output_tokens = usage.output_tokens.add(output, odd);
+        usage.cache_read_tokens = usage.cache_read_tokens.add(cache_read, odd);
     }
 
     /// Counts a line that was too long to parse.
@@ -391,6 +396,9 @@ mod tests {
         assert_eq!(render(&acc), (1.0, ["4".into(), "0".into(), "0".into()], "{}".into()));
         assert_eq!(acc.model.as_deref(), Some("m3"));
         assert_eq!(acc.problems.bad_fields, 3);
+        // A negative cost is counted as implausible though the line's sums end after it.
+        let acc = full("{\"metadata\": {\"cost\": -1, \"usage\": {\"input_tokens\": \"x\"}}}\n");
+        assert_eq!((acc.total_cost, acc.problems.implausible_values), (-1.0, 1));
     }
 
     /// gptme reads its preview's line as `json.loads(bytes)` does: an encoded surrogate is the
