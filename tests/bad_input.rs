@@ -77,6 +77,41 @@ fn hostile_files_are_listed_with_their_problems() {
     assert_eq!(problems(&db, "healthy").0, 0);
 }
 
+/// Float counts whose sums pass the largest float, or reach NaN, list as gptme lists them (as
+/// Python's json writes them: `Infinity`, `NaN`), are counted as problems, and store: SQLite
+/// would make a NaN NULL, which a NOT NULL column refuses, failing the whole refresh.
+#[test]
+fn float_sums_past_the_largest_float_list_as_gptme_and_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
+    conversation(
+        &logs,
+        "huge",
+        concat!(
+            r#"{"role": "assistant", "content": "a", "metadata": {"model": "m", "usage": {"input_tokens": 1e308, "cache_read_tokens": 1e308, "output_tokens": -1e308}}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "b", "metadata": {"model": "m", "usage": {"input_tokens": -1e308, "cache_creation_tokens": -1e308, "output_tokens": -1e308}}}"#,
+            "\n",
+        )
+        .as_bytes(),
+    );
+    let out = ok(crate::util::convmeta().arg("list").arg("--json").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    assert!(
+        out.contains(r#""total_cache_read_tokens":1e+308,"total_cost":0.0,"total_input_tokens":NaN,"total_output_tokens":-Infinity,"#),
+        "{out}"
+    );
+    let (n, notes) = problems(&db, "huge");
+    assert_eq!(n, 2, "{notes}");
+    assert!(notes.contains("overflowing"), "{notes}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: (String, f64) = conn
+        .query_row("SELECT total_input_tokens, total_output_tokens FROM conversations", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(stored, ("NaN".to_owned(), f64::NEG_INFINITY));
+}
+
 #[test]
 fn a_64_mib_line_is_read_within_bounds() {
     let tmp = tempfile::tempdir().unwrap();

@@ -396,6 +396,22 @@ mod tests {
         assert_eq!(render(&acc), (1.0, ["4".into(), "0".into(), "0".into()], "{}".into()));
         assert_eq!(acc.model.as_deref(), Some("m3"));
         assert_eq!(acc.problems.bad_fields, 3);
+        // Float sums past the largest float, and to NaN, as gptme's (each line counted).
+        let acc = full(concat!(
+            r#"{"metadata": {"model": "m1", "usage": {"input_tokens": 1e308, "cache_read_tokens": 1e308, "output_tokens": -1e308}}}"#,
+            "\n",
+            r#"{"metadata": {"model": "m1", "usage": {"input_tokens": -1e308, "cache_creation_tokens": -1e308, "output_tokens": -1e308}}}"#,
+            "\n",
+        ));
+        assert_eq!(
+            render(&acc),
+            (
+                0.0,
+                ["NaN".into(), "-Infinity".into(), "1e+308".into()],
+                r#"{"m1":{"cache_read_tokens":1e+308,"cost":0.0,"input_tokens":NaN,"output_tokens":-Infinity}}"#.into()
+            )
+        );
+        assert_eq!(acc.problems.implausible_values, 2);
         // A negative cost is counted as implausible though the line's sums end after it.
         let acc = full("{\"metadata\": {\"cost\": -1, \"usage\": {\"input_tokens\": \"x\"}}}\n");
         assert_eq!((acc.total_cost, acc.problems.implausible_values), (-1.0, 1));
