@@ -362,58 +362,47 @@ mod tests {
     /// sums where Python's TypeError would, what was added before kept.
     #[test]
     fn sums_are_what_python_makes_of_the_values() {
-        let render = |acc: &Accumulator| {
+        // The lines' accumulator, and its sums as gptme writes them: total cost, the three token
+        // totals, `models_usage`.
+        let sums = |lines: &[&str]| {
+            let acc = full(&lines.iter().map(|l| format!("{l}\n")).collect::<String>());
             let totals = [acc.total_input_tokens, acc.total_output_tokens, acc.total_cache_read_tokens];
-            (acc.total_cost, totals.map(|t| t.to_string()), super::super::item::models_usage_json(acc))
+            let rendered = (acc.total_cost, totals.map(|t| t.to_string()), super::super::item::models_usage_json(&acc));
+            (acc, rendered)
         };
-        let acc = full(concat!(
+        let want = |cost: f64, totals: [&str; 3], usage: &str| (cost, totals.map(String::from), usage.to_owned());
+
+        let (acc, rendered) = sums(&[
             r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": 10.5, "output_tokens": 5.0, "cache_read_tokens": 1e3}, "cost": 0.5}}"#,
-            "\n",
             r#"{"role": "assistant", "content": "b", "metadata": {"model": "m1", "usage": {"input_tokens": 3, "output_tokens": true, "cache_creation_tokens": 2.25}, "cost": 1}}"#,
-            "\n",
-        ));
-        assert_eq!(
-            render(&acc),
-            (
-                1.5,
-                ["1015.75".into(), "6.0".into(), "1000.0".into()],
-                r#"{"m1":{"cache_read_tokens":1000.0,"cost":1.5,"input_tokens":1015.75,"output_tokens":6.0}}"#.into()
-            )
-        );
+        ]);
+        let usage = r#"{"m1":{"cache_read_tokens":1000.0,"cost":1.5,"input_tokens":1015.75,"output_tokens":6.0}}"#;
+        assert_eq!(rendered, want(1.5, ["1015.75", "6.0", "1000.0"], usage));
         // A state holding float sums reads back as it was.
         let stored = serde_json::to_string(&acc).unwrap();
         assert_eq!(serde_json::from_str::<Accumulator>(&stored).unwrap(), acc);
-        let acc = full(concat!(
-            r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": 10, "output_tokens": 5}, "cost": "x"}}"#,
-            "\n",
-            r#"{"role": "assistant", "content": "b", "metadata": {"model": "m2", "usage": {"input_tokens": "7", "output_tokens": 3}, "cost": 1}}"#,
-            "\n",
-            r#"{"role": "assistant", "content": "c", "metadata": {"model": "m3", "usage": {"input_tokens": 4, "output_tokens": [2]}}}"#,
-            "\n",
-        ));
+
         // The first line: the model only. The second: its cost too. The third: its input too,
         // and no entry of its own.
-        assert_eq!(render(&acc), (1.0, ["4".into(), "0".into(), "0".into()], "{}".into()));
-        assert_eq!(acc.model.as_deref(), Some("m3"));
-        assert_eq!(acc.problems.bad_fields, 3);
+        let (acc, rendered) = sums(&[
+            r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": 10, "output_tokens": 5}, "cost": "x"}}"#,
+            r#"{"role": "assistant", "content": "b", "metadata": {"model": "m2", "usage": {"input_tokens": "7", "output_tokens": 3}, "cost": 1}}"#,
+            r#"{"role": "assistant", "content": "c", "metadata": {"model": "m3", "usage": {"input_tokens": 4, "output_tokens": [2]}}}"#,
+        ]);
+        assert_eq!(rendered, want(1.0, ["4", "0", "0"], "{}"));
+        assert_eq!((acc.model.as_deref(), acc.problems.bad_fields), (Some("m3"), 3));
+
         // Float sums past the largest float, and to NaN, as gptme's (each line counted).
-        let acc = full(concat!(
+        let (acc, rendered) = sums(&[
             r#"{"metadata": {"model": "m1", "usage": {"input_tokens": 1e308, "cache_read_tokens": 1e308, "output_tokens": -1e308}}}"#,
-            "\n",
             r#"{"metadata": {"model": "m1", "usage": {"input_tokens": -1e308, "cache_creation_tokens": -1e308, "output_tokens": -1e308}}}"#,
-            "\n",
-        ));
-        assert_eq!(
-            render(&acc),
-            (
-                0.0,
-                ["NaN".into(), "-Infinity".into(), "1e+308".into()],
-                r#"{"m1":{"cache_read_tokens":1e+308,"cost":0.0,"input_tokens":NaN,"output_tokens":-Infinity}}"#.into()
-            )
-        );
+        ]);
+        let usage = r#"{"m1":{"cache_read_tokens":1e+308,"cost":0.0,"input_tokens":NaN,"output_tokens":-Infinity}}"#;
+        assert_eq!(rendered, want(0.0, ["NaN", "-Infinity", "1e+308"], usage));
         assert_eq!(acc.problems.implausible_values, 2);
+
         // A negative cost is counted as implausible though the line's sums end after it.
-        let acc = full("{\"metadata\": {\"cost\": -1, \"usage\": {\"input_tokens\": \"x\"}}}\n");
+        let (acc, _) = sums(&[r#"{"metadata": {"cost": -1, "usage": {"input_tokens": "x"}}}"#]);
         assert_eq!((acc.total_cost, acc.problems.implausible_values), (-1.0, 1));
     }
 
