@@ -112,6 +112,43 @@ fn float_sums_past_the_largest_float_list_as_gptme_and_store() {
     assert_eq!(stored, ("NaN".to_owned(), f64::NEG_INFINITY));
 }
 
+/// Counts and costs written as Python's `json.loads` reads them but JSON does not (`NaN`,
+/// `Infinity`, `1e400`) are summed as gptme sums them (values from gptme 0.35.1), and a cost
+/// that becomes NaN stores, in the row and in its model's.
+#[test]
+fn counts_and_costs_that_are_not_finite_are_summed_as_gptme_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
+    conversation(
+        &logs,
+        "literals",
+        concat!(
+            r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": NaN, "output_tokens": 3}, "cost": Infinity}}"#,
+            "\n",
+            r#"{"role": "assistant", "content": "b", "metadata": {"model": "m1", "usage": {"input_tokens": 1e400, "output_tokens": -Infinity, "cache_read_tokens": 2}, "cost": -Infinity}}"#,
+            "\n",
+        )
+        .as_bytes(),
+    );
+    let out = ok(crate::util::convmeta().arg("list").arg("--json").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let usage =
+        r#""models_usage":{"m1":{"cache_read_tokens":2,"cost":NaN,"input_tokens":NaN,"output_tokens":-Infinity}},"#;
+    let totals =
+        r#""total_cache_read_tokens":2,"total_cost":NaN,"total_input_tokens":NaN,"total_output_tokens":-Infinity,"#;
+    assert!(out.contains(usage) && out.contains(totals), "{out}");
+    // Only the negative cost is a problem.
+    assert_eq!(problems(&db, "literals").0, 1);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: (String, String) = conn
+        .query_row(
+            "SELECT c.total_cost, m.cost FROM conversations c JOIN conversation_models m ON m.conversation_id = c.id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(stored, ("NaN".to_owned(), "NaN".to_owned()));
+}
+
 #[test]
 fn a_64_mib_line_is_read_within_bounds() {
     let tmp = tempfile::tempdir().unwrap();

@@ -873,30 +873,47 @@ fn an_index_of_schema_11_answers_searches_alike_and_reads_nothing_again() {
     assert_eq!((s.side_only, s.bytes_read), (3, 0));
 }
 
-/// Since schema 14 token counts that are floats (or `true`) are summed as gptme sums them, where
-/// earlier builds counted them as fields of the wrong type and added 0. An index of schema 13
-/// reads again the logs whose state counted such a field, and only those.
+/// Since schema 14 token counts that are floats (or `true`) are summed as gptme sums them, and
+/// since schema 15 those that are not finite (`NaN`, `1e400`), where earlier builds counted them
+/// as fields of the wrong type and added 0. An index of the schema before reads again the logs
+/// whose state counted such a field, and only those.
 #[test]
-fn an_index_of_schema_13_reads_again_the_logs_with_odd_counts() {
-    let a = archive();
-    let usage = |counts: &str| {
-        format!("{{\"role\": \"assistant\", \"content\": \"x\", \"metadata\": {{\"model\": \"m\", \"usage\": {counts}}}}}\n")
-    };
-    a.append("odd", usage(r#"{"input_tokens": 10.5, "output_tokens": true}"#).as_bytes());
-    a.append("plain", usage(r#"{"input_tokens": 10, "output_tokens": 1}"#).as_bytes());
-    a.settle();
-    let rendered = a.index.show("odd").unwrap();
-    assert!(rendered.contains("\"total_input_tokens\":10.5,\"total_output_tokens\":1,"), "{rendered}");
-    // What schema 13's build stored: two fields of the wrong type, and 0 for each.
-    let upgraded = a.as_left_by_schema(
-        13,
-        "UPDATE _scan_state SET accumulator = json_set(accumulator, '$.problems.bad_fields', 2, \
-             '$.total_input_tokens', 0, '$.total_output_tokens', 0) WHERE id = 'odd'; \
-         UPDATE conversations SET item_json = replace(item_json, '10.5', '0') WHERE id = 'odd';",
-    );
-    let stats = upgraded.refresh().unwrap();
-    assert_eq!((stats.full_scans, stats.unchanged), (1, 1), "{stats:?}");
-    assert_eq!(upgraded.show("odd").unwrap(), rendered);
+fn an_index_of_an_earlier_schema_reads_again_the_logs_with_odd_counts() {
+    let cases = [
+        (
+            13,
+            r#"{"input_tokens": 10.5, "output_tokens": true}"#,
+            "\"total_input_tokens\":10.5,\"total_output_tokens\":1,",
+        ),
+        (
+            14,
+            r#"{"input_tokens": NaN, "output_tokens": 1e400}"#,
+            "\"total_input_tokens\":NaN,\"total_output_tokens\":Infinity,",
+        ),
+    ];
+    for (schema, counts, sums) in cases {
+        let a = archive();
+        let line = format!("{{\"role\": \"assistant\", \"content\": \"x\", \"metadata\": {{\"model\": \"m\", \"usage\": {counts}}}}}\n");
+        a.append("odd", line.as_bytes());
+        a.append("plain", line.replace(counts, r#"{"input_tokens": 10, "output_tokens": 1}"#).as_bytes());
+        a.settle();
+        let rendered = a.index.show("odd").unwrap();
+        assert!(rendered.contains(sums), "{rendered}");
+        // What the earlier build stored: two fields of the wrong type, and 0 for each.
+        let upgraded = a.as_left_by_schema(
+            schema,
+            &format!(
+                "UPDATE _scan_state SET accumulator = json_set(accumulator, '$.problems.bad_fields', 2, \
+                     '$.total_input_tokens', 0, '$.total_output_tokens', 0) WHERE id = 'odd'; \
+                 UPDATE conversations SET item_json = replace(item_json, '{sums}', \
+                     '\"total_input_tokens\":0,\"total_output_tokens\":0,') WHERE id = 'odd';"
+            ),
+        );
+        assert_ne!(upgraded.show("odd").unwrap(), rendered, "schema {schema}");
+        let stats = upgraded.refresh().unwrap();
+        assert_eq!((stats.full_scans, stats.unchanged), (1, 1), "schema {schema}: {stats:?}");
+        assert_eq!(upgraded.show("odd").unwrap(), rendered, "schema {schema}");
+    }
 }
 
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the

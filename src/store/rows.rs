@@ -231,7 +231,8 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         row.agent_avatar,
         row.agent_urls,
         row.model,
-        row.total_cost,
+        // A NaN is stored as text: SQLite would make it NULL.
+        PyNum::Float(row.total_cost),
         row.total_input_tokens,
         row.total_output_tokens,
         row.total_cache_read_tokens,
@@ -264,7 +265,14 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for m in &row.models {
-            models.execute(params![row.id, m.model, m.cost, m.input_tokens, m.output_tokens, m.cache_read_tokens])?;
+            models.execute(params![
+                row.id,
+                m.model,
+                PyNum::Float(m.cost),
+                m.input_tokens,
+                m.output_tokens,
+                m.cache_read_tokens
+            ])?;
         }
     }
     let log = row.state.log;

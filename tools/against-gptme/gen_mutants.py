@@ -65,12 +65,12 @@ def obj(pairs):
 
 # Counts and costs of other types, from their own generator so the rest of each seed's archive
 # stays as it was: floats and `true` gptme adds as Python adds them, falsy values it reads as 0,
-# and values that raise TypeError where gptme adds them, ending that line's sums. (Not here,
-# where convmeta counts a problem instead: ints past 2^63, floats that are not finite, a model
-# that is not a string.)
+# values that raise TypeError where gptme adds them, ending that line's sums, and floats that
+# are not finite, as json.loads reads them. (Not here, where convmeta counts a problem instead:
+# ints past 2^63, a model that is not a string.)
 vrng = random.Random(seed * 7919 + 11)
 ODD_VALUES = ['12.0', '1e3', '2.5', '0.5', '0.0', '-0.0', '-3.5', '1E2', 'true', 'false', '""', '"12"', '[]',
-              '[1]', '{}', '{"a": 1}']
+              '[1]', '{}', '{"a": 1}', 'NaN', 'Infinity', '-Infinity', '1e400', '-1e999']
 
 
 def odd(v):

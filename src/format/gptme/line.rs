@@ -222,15 +222,13 @@ fn metadata<'a>(sc: &mut Scanner<'a>, bad: &mut u32) -> Result<Metadata<'a>> {
                 }
             }
             b"cost" => {
-                // Read as a float, as Python's `float(int)` reads an int of any size.
+                // Read as a float, as Python's `float(int)` reads an int of any size, and as its
+                // `json.loads` reads `1e400`, `NaN` and `Infinity`.
                 meta.cost = match counted(sc, bad)? {
-                    Counted::Number(text) => match text.parse::<f64>() {
-                        Ok(v) if v.is_finite() => Count::Number(v),
-                        _ => {
-                            *bad += 1;
-                            Count::Number(0.0)
-                        }
-                    },
+                    Counted::Number(text) => Count::Number(python_float(text).unwrap_or_else(|| {
+                        *bad += 1;
+                        0.0
+                    })),
                     Counted::Zero => Count::Number(0.0),
                     Counted::One => Count::Number(1.0),
                     Counted::NotNumber => Count::NotNumber,
@@ -265,12 +263,12 @@ fn token_field(sc: &mut Scanner<'_>, key: RawStr<'_>, t: &mut Tokens, bad: &mut 
             let value = match !text.contains(['.', 'e', 'E']) && !text.ends_with(['N', 'y']) {
                 true => text.parse::<i64>().ok().map(PyNum::Int),
                 // `-0.0 or 0` is the int 0.
-                false => text.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| match v == 0.0 {
+                false => python_float(text).map(|v| match v == 0.0 {
                     true => PyNum::Int(0),
                     false => PyNum::Float(v),
                 }),
             };
-            // An int past i64 (Python's grow), or a float that is not finite: counted, not summed.
+            // An int past i64 (Python's grow): counted, not summed.
             Count::Number(value.unwrap_or_else(|| {
                 *bad += 1;
                 PyNum::Int(0)
@@ -281,6 +279,13 @@ fn token_field(sc: &mut Scanner<'_>, key: RawStr<'_>, t: &mut Tokens, bad: &mut 
         Counted::NotNumber => Count::NotNumber,
     };
     Ok(())
+}
+
+/// A JSON number (or Python's `NaN`, `Infinity`, `-Infinity`) as Python's `json.loads` makes it a
+/// float: one too large for a float is infinite.
+fn python_float(text: &str) -> Option<f64> {
+    // Rust's float parser takes those three names too (and makes `1e400` infinite, not an error).
+    text.parse().ok()
 }
 
 /// A value as gptme's `value or 0` meets it, before it is added.
@@ -431,9 +436,15 @@ mod tests {
         for not_number in ["\"12\"", "[1]", "{\"a\": 1}"] {
             assert_eq!(usage(not_number), (Count::NotNumber, Count::NotNumber), "{not_number}");
         }
-        // Beyond what is kept: an int past i64 and a float that is not finite count as problems.
+        // Python's `json.loads` reads these as floats that are not finite.
+        let inf = f64::INFINITY;
+        assert_eq!(usage("1e400"), (float(inf), Count::Number(inf)));
+        assert_eq!(usage("Infinity"), (float(inf), Count::Number(inf)));
+        assert_eq!(usage("-Infinity"), (float(-inf), Count::Number(-inf)));
+        let (Count::Number(PyNum::Float(tokens)), Count::Number(cost)) = usage("NaN") else { panic!("NaN") };
+        assert!(tokens.is_nan() && cost.is_nan());
+        // Beyond what is kept: an int past i64 counts as a problem.
         assert_eq!(usage("123456789012345678901234567890").0, int(0));
         assert_eq!(usage("123456789012345678901234567890").1, Count::Number(1.2345678901234568e29));
-        assert_eq!(usage("1e400"), (int(0), Count::Number(0.0)));
     }
 }
