@@ -130,7 +130,8 @@ fn counts_and_costs_that_are_not_finite_are_summed_as_gptme_reads_them() {
         )
         .as_bytes(),
     );
-    let out = ok(crate::util::convmeta().arg("list").arg("--json").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let run = |args: &[&str]| ok(crate::util::convmeta().args(args).arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let out = run(&["list", "--json"]);
     let usage =
         r#""models_usage":{"m1":{"cache_read_tokens":2,"cost":NaN,"input_tokens":NaN,"output_tokens":-Infinity}},"#;
     let totals =
@@ -147,6 +148,11 @@ fn counts_and_costs_that_are_not_finite_are_summed_as_gptme_reads_them() {
         )
         .unwrap();
     assert_eq!(stored, ("NaN".to_owned(), "NaN".to_owned()));
+    // The commands that print for people read such an item too (it is not JSON).
+    let listed = run(&["list"]);
+    assert!(listed.lines().nth(1).is_some_and(|l| l.contains(" $NaN ")), "{listed}");
+    let shown = run(&["show", "literals"]);
+    assert!(shown.contains("total_output_tokens: -Infinity\n"), "{shown}");
 }
 
 #[test]

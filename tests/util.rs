@@ -126,7 +126,7 @@ impl Restored {
 /// Parses JSON that may hold Python's lone-surrogate escapes (they become U+FFFD; the
 /// byte-exact tests compare the raw text).
 pub fn parse(text: &str) -> Value {
-    serde_json::from_str(&convmeta::json::without_lone_surrogates(text)).unwrap()
+    serde_json::from_str(&convmeta::json::readable_by_serde(text)).unwrap()
 }
 
 /// The two conversations whose preview convmeta deliberately improves on gptme's, with the

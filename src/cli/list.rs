@@ -43,7 +43,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         }
     }
     for item in items {
-        let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
+        let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(&item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
         let label = printable(&if name == id { id.to_owned() } else { format!("{name} ({id})") });
@@ -52,7 +52,10 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
             "{:<16}  {:>5}  {:>8}  {}  {}",
             local_time(v["modified"].as_f64().unwrap_or(0.0)),
             v["messages"].as_u64().unwrap_or(0),
-            format!("${:.2}", v["total_cost"].as_f64().unwrap_or(0.0)),
+            match &v["total_cost"] {
+                serde_json::Value::String(not_finite) => format!("${not_finite}"),
+                cost => format!("${:.2}", cost.as_f64().unwrap_or(0.0)),
+            },
             pad(&fit(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
             label
         )?;

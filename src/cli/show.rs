@@ -27,7 +27,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
         writeln!(out, "{item}")?;
         return Ok(());
     }
-    let v: serde_json::Value = serde_json::from_str(&crate::json::without_lone_surrogates(&item))?;
+    let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(&item))?;
     if let Some(fields) = v.as_object() {
         for (k, v) in fields {
             match (k.as_str(), v) {

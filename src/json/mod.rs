@@ -433,9 +433,14 @@ pub fn surrogatepass_lossy(mut bytes: &[u8]) -> String {
     }
 }
 
-/// Replaces escaped lone surrogates (which Python writes and `serde_json` refuses) with
-/// `\ufffd`, so JSON we wrote can be read back by `serde_json` for display.
-pub fn without_lone_surrogates(json: &str) -> std::borrow::Cow<'_, str> {
+/// JSON as Python writes it, made readable by `serde_json` for display: an escaped lone
+/// surrogate (which `serde_json` refuses) becomes `\ufffd`, and `NaN`, `Infinity` and
+/// `-Infinity` (which JSON lacks; gptme writes sums that reach them) become strings naming them.
+pub fn readable_by_serde(json: &str) -> std::borrow::Cow<'_, str> {
+    const NAMES: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
+    if !json.contains("\\ud") && !json.contains("\\uD") && !NAMES[..2].iter().any(|n| json.contains(n)) {
+        return json.into();
+    }
     let b = json.as_bytes();
     let surrogate = |i: usize| -> Option<u32> {
         let hex = b.get(i + 2..i + 6)?;
@@ -445,30 +450,37 @@ pub fn without_lone_surrogates(json: &str) -> std::borrow::Cow<'_, str> {
         let v = u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
         (0xD800..0xE000).contains(&v).then_some(v)
     };
-    if !json.contains("\\ud") && !json.contains("\\uD") {
-        return json.into();
-    }
-    let mut out = String::with_capacity(json.len());
-    let mut i = 0;
-    let mut last = 0;
+    let mut out = String::with_capacity(json.len() + 16);
+    let (mut i, mut last, mut in_string) = (0, 0, false);
     while i < b.len() {
-        if b[i] == b'\\' {
-            if let Some(hi) = surrogate(i) {
-                let paired = hi < 0xDC00 && surrogate(i + 6).is_some_and(|lo| lo >= 0xDC00);
-                if paired {
-                    i += 12;
-                } else {
+        match b[i] {
+            b'"' => {
+                in_string = !in_string;
+                i += 1;
+            }
+            b'\\' if in_string => match surrogate(i) {
+                Some(hi) if hi < 0xDC00 && surrogate(i + 6).is_some_and(|lo| lo >= 0xDC00) => i += 12,
+                Some(_) => {
                     out.push_str(&json[last..i]);
                     out.push_str("\\ufffd");
                     i += 6;
                     last = i;
                 }
-                continue;
-            }
-            i += 2; // skip the escaped character (it may be a backslash)
-            continue;
+                None => i += 2, // the escaped character (it may be a backslash or a quote)
+            },
+            b'N' | b'I' | b'-' if !in_string => match NAMES.iter().find(|n| json[i..].starts_with(*n)) {
+                Some(name) => {
+                    out.push_str(&json[last..i]);
+                    out.push('"');
+                    out.push_str(name);
+                    out.push('"');
+                    i += name.len();
+                    last = i;
+                }
+                None => i += 1,
+            },
+            _ => i += 1,
         }
-        i += 1;
     }
     out.push_str(&json[last..]);
     out.into()
@@ -769,10 +781,16 @@ mod tests {
     }
 
     #[test]
-    fn lone_surrogates_can_be_read_back() {
+    fn lone_surrogates_and_non_finite_floats_can_be_read_back() {
         let text = r#"["a\ud83d b", "\ud83d\ude00", "\\ud83d", "\udc00"]"#;
-        let v: serde_json::Value = serde_json::from_str(&without_lone_surrogates(text)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&readable_by_serde(text)).unwrap();
         assert_eq!(v, serde_json::json!(["a\u{fffd} b", "\u{1F600}", "\\ud83d", "\u{fffd}"]));
+        // Outside strings only: a quote escaped in a string does not end it.
+        let text = r#"{"NaN": NaN, "s": "x\" NaN -Infinity", "c": [-Infinity, Infinity, -1.5], "m": {"Infinity": 1}}"#;
+        let v: serde_json::Value = serde_json::from_str(&readable_by_serde(text)).unwrap();
+        let want =
+            r#"{"NaN": "NaN", "s": "x\" NaN -Infinity", "c": ["-Infinity", "Infinity", -1.5], "m": {"Infinity": 1}}"#;
+        assert_eq!(v, serde_json::from_str::<serde_json::Value>(want).unwrap());
     }
 
     #[test]
