@@ -2,6 +2,7 @@
 //! forwarding of every other route to a real gptme-server.
 
 mod auth;
+mod compress;
 mod forward;
 mod list;
 mod metrics;
@@ -18,8 +19,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -264,22 +263,6 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     r
 }
 
-/// The largest body compressed. Compression runs on the async threads, as the answer is sent:
-/// a SQL answer near its 32 MiB cap held one of them for 2.2 s with gzip, and two at once
-/// stalled every other request (the list, `/healthz`) as long. A list answer stays below it
-/// (1,000 items with their details were 0.98 MB here: 40 ms with gzip, 4 ms with zstd).
-const COMPRESS_AT_MOST: u64 = 1 << 20;
-
-/// Compresses only bodies of at most this many bytes (of a known size).
-#[derive(Clone, Copy)]
-struct SizeAtMost(u64);
-
-impl Predicate for SizeAtMost {
-    fn should_compress<B: axum::body::HttpBody>(&self, response: &axum::http::Response<B>) -> bool {
-        response.body().size_hint().exact().is_none_or(|size| size <= self.0)
-    }
-}
-
 /// The router, for `serve` and for tests that drive it without a socket.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
@@ -289,13 +272,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(sql::handler).post(sql::handler).fallback(|m| other_method(m, "GET, HEAD, POST, OPTIONS")),
         )
         .route("/metrics", get(metrics::handler))
-        // As gptme-server (flask-compress): bodies of 500 bytes or more in the best encoding the
-        // client takes, but for those over `COMPRESS_AT_MOST`. Not the forwarded routes: the
-        // upstream compresses those itself.
-        .route_layer(
-            CompressionLayer::new()
-                .compress_when(DefaultPredicate::new().and(SizeAbove::new(500)).and(SizeAtMost(COMPRESS_AT_MOST))),
-        )
+        // Compressed as gptme-server compresses; not the forwarded routes (see `compress`).
+        .route_layer(middleware::from_fn(compress::large_answers_off_the_async_threads))
+        .route_layer(compress::layer())
         .fallback(forward::handler)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         // flask-compress marks every answer of gptme-server as varying with `Accept-Encoding`,
