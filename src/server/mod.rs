@@ -427,8 +427,10 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
             return (StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {why}\n")).into_response();
         }
     }
+    // The cheapest question the database answers (it once counted every row: 9 ms a check at
+    // 10,000 conversations), through the same checks of the file as any other.
     let index = state.index.clone();
-    match blocking(move || index.status()).await {
+    match blocking(move || index.version()).await {
         Ok(_) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}\n")).into_response(),
     }
