@@ -40,6 +40,12 @@ def preview(line):
     return None, None
 
 
+def same(a, b):
+    """Equal as JSON: NaN equals NaN, and an int is not the float of its value (`6` is not
+    `6.0`, which Python's == would let by)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def differences(theirs, ours, after=()):
     """(ids only in one, fields differing by count, an example of each, previews improved,
     values that only convmeta's listing of the archive as gptme left it gives). gptme makes
@@ -65,8 +71,8 @@ def differences(theirs, ours, after=()):
             elif ours_pair != (gi[k].get('last_message_role'), gi[k].get('last_message_preview')):
                 improvements += 1
         for f in sorted(set(gi[k]) | set(oi[k])):
-            if f not in skip and gi[k].get(f) != oi[k].get(f):
-                if k in ai and gi[k].get(f) == ai[k].get(f):
+            if f not in skip and not same(gi[k].get(f), oi[k].get(f)):
+                if k in ai and same(gi[k].get(f), ai[k].get(f)):
                     made_by_gptme += 1
                     continue
                 diffs[f] += 1
