@@ -69,6 +69,34 @@ fn load(addr: std::net::SocketAddr, path: &str, connections: usize, secs: u64) -
     (done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed))
 }
 
+/// p50 and p95 of `f`'s measure while `connections` clients fetch `path` back to back, asking
+/// for `encoding`.
+fn under_load<T>(
+    addr: std::net::SocketAddr,
+    path: &str,
+    encoding: &str,
+    connections: usize,
+    f: impl FnOnce() -> T,
+) -> T {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..connections {
+            let stop = &stop;
+            s.spawn(move || {
+                let c = client();
+                let url = format!("http://{addr}{path}");
+                while !stop.load(Ordering::Relaxed) {
+                    c.get(&url).header("Accept-Encoding", encoding).send().unwrap().bytes().unwrap();
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500)); // all of them under way
+        let measured = f();
+        stop.store(true, Ordering::Relaxed);
+        measured
+    })
+}
+
 /// The median of the bare stat sweep the server's answers are measured against.
 fn bare_sweep(logs: &Path) -> Duration {
     median(11, || _ = std::hint::black_box(crate::core::bare_sweep(logs)))
@@ -170,6 +198,17 @@ pub fn server() {
         let (rate, errors) = load(server.addr, "/api/v2/conversations", 16, secs);
         println!("| {mode} | {rate:.0} | {errors} |");
     }
+    // Answers over 64 KiB are compressed on a blocking thread, leaving the async threads to
+    // the other requests: the health check, while the web UI's History page is fetched.
+    let history = "/api/v2/conversations?limit=100000&detail=true";
+    let size = client().get(format!("http://{}{history}", watch.addr)).send().unwrap().bytes().unwrap().len();
+    println!("\nthe health check (`/healthz`) while 4 clients fetch the History page (1,000 items, {} KB) with gzip, watch mode:", size / 1000);
+    println!("| | p50 | p95 | p50 vs idle |");
+    println!("|---|---|---|---|");
+    let (i50, i95) = latency(watch.addr, "/healthz", 200);
+    println!("| idle | {:.3} ms | {:.3} ms | 1.00 |", ms(i50), ms(i95));
+    let (l50, l95) = under_load(watch.addr, history, "gzip", 4, || latency(watch.addr, "/healthz", 200));
+    println!("| under load | {:.3} ms | {:.3} ms | {:.1}x |", ms(l50), ms(l95), l50.as_secs_f64() / i50.as_secs_f64());
     drop((sweep, watch));
 
     let big = scaled(100_000);
