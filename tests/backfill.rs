@@ -45,6 +45,25 @@ fn killed_backfills_resume_to_the_same_rows() {
     assert_eq!(dump(&clean).len(), 400);
 }
 
+/// `--jobs` past what helps reads on `MAX_JOBS` threads, and says so: 10,000 threads had made a
+/// backfill of 10,000 conversations ten times slower and forty times larger in memory.
+#[test]
+fn more_jobs_than_help_are_capped_and_said() {
+    let (tmp, logs) = generated(300, 3);
+    let clean = tmp.path().join("clean.sqlite3");
+    ok(backfill(&logs, &clean));
+    let db = tmp.path().join("many.sqlite3");
+    let out = backfill(&logs, &db).arg("--jobs").arg("100000").output().unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8(out.stderr).unwrap();
+    let cap = convmeta::refresh::MAX_JOBS;
+    assert!(said.contains(&format!("--jobs 100000: reading on {cap} threads, the most that helps")), "{said}");
+    assert_eq!(dump(&db), dump(&clean));
+    // Up to the cap, nothing is said.
+    let out = backfill(&logs, &tmp.path().join("cap.sqlite3")).arg("--jobs").arg(cap.to_string()).output().unwrap();
+    assert_eq!((out.status.success(), String::from_utf8(out.stderr).unwrap()), (true, String::new()));
+}
+
 /// What the progress bar is told: the sweep's count of entries (each looked at once, on the
 /// sweep's threads) before any log is read, then the logs to read and their bytes, each read
 /// once. A second backfill reads nothing, and says so.

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{empty_archive_hint, progress, Target, PROBLEMS_QUERY};
-use crate::refresh::{default_jobs, Options};
+use crate::refresh::{default_jobs, Options, MAX_JOBS};
 
 #[derive(Args)]
 pub struct BackfillArgs {
@@ -23,6 +23,11 @@ pub struct BackfillArgs {
 pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     super::warn_if_index_shared(&index);
+    if let Some(jobs) = a.jobs.filter(|&j| j > MAX_JOBS) {
+        super::say(format_args!(
+            "--jobs {jobs}: reading on {MAX_JOBS} threads, the most that helps (more only wait on one another)"
+        ));
+    }
     let opts = Options {
         jobs: a.jobs.unwrap_or_else(default_jobs),
         commit_every: Some(Duration::from_millis(500)),
