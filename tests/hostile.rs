@@ -75,7 +75,8 @@ fn corpus(logs: &Path) -> Vec<(String, bool, bool)> {
     for (id, bytes) in &simple {
         conv(logs, id, bytes);
         // Blank-only files and clean oddities have nothing to count (JSON nests as deep as it
-        // likes: Python's limit is its stack's).
+        // likes: Python's limit is its stack's; `NaN` is a number to Python's JSON, summed as
+        // gptme sums it).
         let problem = !matches!(
             *id,
             "crlf-only"
@@ -86,6 +87,7 @@ fn corpus(logs: &Path) -> Vec<(String, bool, bool)> {
                 | "bom"
                 | "bad-timestamps"
                 | "deep-nesting"
+                | "nan-cost"
         );
         add(id, true, problem);
     }
@@ -240,6 +242,7 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
     assert_eq!(listed["many-blank-lines"]["messages"], 0);
     assert_eq!(listed["huge-tokens"]["total_input_tokens"], i64::MAX, "sums saturate");
     assert_eq!(listed["negative-tokens"]["total_input_tokens"], -100);
+    assert_eq!(listed["nan-cost"]["total_cost"], "NaN", "read back as its name");
 }
 
 /// Unreadable files and directories, seen by an unprivileged user (root reads anything, so as
