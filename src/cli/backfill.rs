@@ -10,7 +10,8 @@ use crate::refresh::{default_jobs, Options, MAX_JOBS};
 pub struct BackfillArgs {
     #[command(flatten)]
     target: Target,
-    /// Threads reading logs, the one writing the index among them [default: all cores]
+    /// Threads reading logs, the one writing the index among them (at most 256: more only
+    /// wait on one another) [default: all cores]
     #[arg(long, short = 'j', value_name = "N", value_parser = threads, allow_negative_numbers = true)]
     jobs: Option<usize>,
     /// Read every conversation again, whatever its files' stats say: after a change no stat
