@@ -129,6 +129,28 @@ fn every_output_format_reads_back_to_the_same_values() {
     assert_eq!(table.lines().count(), 2 + json.len());
 }
 
+/// An infinite float (a cost summed past the largest float, as gptme's can be) is written
+/// `1e999` in every JSON answer, as `sqlite3 -json` writes it, where it had been `null`; a
+/// JSON reader makes it infinite again.
+#[test]
+fn infinities_are_written_as_sqlite3_writes_them() {
+    let r = restore("archive-crashers/unknown-chat-key");
+    let sql = "SELECT 1e999 AS up, -1e999 AS down, 0.5 AS half";
+    assert_eq!(query(&r, "jsonl", sql), "{\"up\":1e999,\"down\":-1e999,\"half\":0.5}\n");
+    assert_eq!(
+        query(&r, "json", sql),
+        "[\n  {\n    \"up\": 1e999,\n    \"down\": -1e999,\n    \"half\": 0.5\n  }\n]\n"
+    );
+    let server = Server::start(
+        &r.arch,
+        &r.db,
+        Config { sql: SqlConfig { enabled: true, ..SqlConfig::default() }, ..Config::default() },
+        false,
+    );
+    let answer = client().get(server.url("/api/v2/sql")).query(&[("q", sql)]).send().unwrap().text().unwrap();
+    assert!(answer.starts_with("{\"columns\":[\"up\",\"down\",\"half\"],\"rows\":[[1e999,-1e999,0.5]]"), "{answer}");
+}
+
 /// `json` and `jsonl` objects keep the statement's columns in its order, and every one of them:
 /// a name given twice takes SQLite's suffix (`model:1`) rather than losing a value.
 #[test]

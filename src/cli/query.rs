@@ -89,7 +89,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
                     Part::Columns(names) => columns = keys(names),
                     Part::Row(r) => {
                         write!(out, "{}\n  ", if first { "[" } else { "," })?;
-                        json_item(&mut out, &object(&columns, &r))?;
+                        json_item(&mut out, &Object { keys: &columns, row: &r })?;
                         first = false;
                     }
                 }
@@ -102,7 +102,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
             sql::query_each(db, sql, limits, |part| -> anyhow::Result<()> {
                 match part {
                     Part::Columns(names) => columns = keys(names),
-                    Part::Row(r) => writeln!(out, "{}", object(&columns, &r))?,
+                    Part::Row(r) => writeln!(out, "{}", serde_json::to_string(&Object { keys: &columns, row: &r })?)?,
                 }
                 Ok(())
             })?;
@@ -125,8 +125,20 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
 }
 
 /// A row as an object whose keys are in the statement's order.
-fn object(keys: &[String], row: &[rusqlite::types::Value]) -> serde_json::Value {
-    keys.iter().cloned().zip(row.iter().map(sql::to_json)).collect::<serde_json::Map<_, _>>().into()
+struct Object<'a> {
+    keys: &'a [String],
+    row: &'a [rusqlite::types::Value],
+}
+
+impl serde::Serialize for Object<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.keys.len()))?;
+        for (key, value) in self.keys.iter().zip(self.row) {
+            map.serialize_entry(key, &sql::Json(value))?;
+        }
+        map.end()
+    }
 }
 
 /// The columns' names as keys of one object: a name given twice (`c.model, m.model`) would
@@ -166,7 +178,7 @@ fn csv_line<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> s
 
 /// One row of a `json` array: the object as `serde_json`'s pretty printer writes an array's
 /// item, so the streamed array is byte for byte what printing it whole gives.
-fn json_item(out: &mut impl Write, row: &serde_json::Value) -> anyhow::Result<()> {
+fn json_item(out: &mut impl Write, row: &Object<'_>) -> anyhow::Result<()> {
     // Strings escape their line breaks, so every `\n` here is the layout's.
     Ok(out.write_all(serde_json::to_string_pretty(row)?.replace('\n', "\n  ").as_bytes())?)
 }

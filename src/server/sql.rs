@@ -107,7 +107,7 @@ fn answer(db: &std::path::Path, statement: &str, limits: Limits) -> Result<Vec<u
                     match value {
                         // Written from where it lies, not copied into a JSON value first.
                         Value::Text(text) => write(&mut out, &text.as_str())?,
-                        other => write(&mut out, &sql::to_json(other))?,
+                        other => write(&mut out, &sql::Json(other))?,
                     }
                 }
                 out.push(b']');

@@ -204,14 +204,26 @@ fn message(e: &rusqlite::Error) -> String {
     }
 }
 
-/// A value as JSON: numbers, text, null; blobs as lowercase hex text.
-pub fn to_json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Integer(i) => (*i).into(),
-        Value::Real(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::Text(s) => s.clone().into(),
-        Value::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+/// A value as JSON (`serde_json` writes it): numbers, text, null; blobs as lowercase hex text.
+/// An infinite float, which JSON has no word for, is written `1e999` or `-1e999`, as
+/// `sqlite3 -json` writes it: JSON readers make it infinite again (or refuse it), where `null`
+/// would say there was no value. (SQLite has no NaN: it stores and computes one as NULL.)
+pub struct Json<'a>(pub &'a Value);
+
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Integer(i) => s.serialize_i64(*i),
+            Value::Real(f) if f.is_infinite() => {
+                let text = if *f > 0.0 { "1e999" } else { "-1e999" };
+                serde_json::value::RawValue::from_string(text.into()).map_err(serde::ser::Error::custom)?.serialize(s)
+            }
+            Value::Real(f) if f.is_nan() => s.serialize_unit(),
+            Value::Real(f) => s.serialize_f64(*f),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Blob(b) => s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        }
     }
 }
 
