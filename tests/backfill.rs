@@ -20,12 +20,18 @@ fn generated(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf) {
     (tmp, logs)
 }
 
+/// [`generated`], and a database an uninterrupted default backfill of it made, to compare with.
+fn generated_and_backfilled(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, logs) = generated(n, lines);
+    let clean = tmp.path().join("clean.sqlite3");
+    ok(backfill(&logs, &clean));
+    (tmp, logs, clean)
+}
+
 #[test]
 fn killed_backfills_resume_to_the_same_rows() {
     // 20 kill -9 at random moments, then one more run: the rows of an uninterrupted run.
-    let (tmp, logs) = generated(400, 400);
-    let clean = tmp.path().join("clean.sqlite3");
-    ok(backfill(&logs, &clean));
+    let (tmp, logs, clean) = generated_and_backfilled(400, 400);
 
     let db = tmp.path().join("killed.sqlite3");
     let run = || {
@@ -49,9 +55,7 @@ fn killed_backfills_resume_to_the_same_rows() {
 /// backfill of 10,000 conversations ten times slower and forty times larger in memory.
 #[test]
 fn more_jobs_than_help_are_capped_and_said() {
-    let (tmp, logs) = generated(300, 3);
-    let clean = tmp.path().join("clean.sqlite3");
-    ok(backfill(&logs, &clean));
+    let (tmp, logs, clean) = generated_and_backfilled(300, 3);
     let db = tmp.path().join("many.sqlite3");
     let out = backfill(&logs, &db).arg("--jobs").arg("100000").output().unwrap();
     assert!(out.status.success());
@@ -146,9 +150,7 @@ fn the_summary_says_how_fast_it_read() {
 /// uninterrupted one. (Before, the process died at once, half a bar left on the screen.)
 #[test]
 fn ctrl_c_on_a_terminal_says_what_is_kept() {
-    let (tmp, logs) = generated(600, 200);
-    let clean = tmp.path().join("clean.sqlite3");
-    ok(backfill(&logs, &clean));
+    let (tmp, logs, clean) = generated_and_backfilled(600, 200);
     let db = tmp.path().join("interrupted.sqlite3");
     let mut sent = false;
     let (shown, status) = crate::util::on_terminal_watched(backfill(&logs, &db), move |shown, pid| {

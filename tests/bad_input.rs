@@ -17,6 +17,28 @@ fn list(logs: &Path, db: &Path) -> Vec<serde_json::Value> {
     serde_json::from_value(parse(&out)).unwrap()
 }
 
+/// A fresh archive of one conversation, `id`, whose log is `lines` (each ended by a newline),
+/// and a database beside it.
+struct OneLog {
+    _tmp: tempfile::TempDir,
+    logs: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+impl OneLog {
+    fn new(id: &str, lines: &[&str]) -> OneLog {
+        let tmp = tempfile::tempdir().unwrap();
+        let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
+        conversation(&logs, id, lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes());
+        OneLog { _tmp: tmp, logs, db }
+    }
+
+    /// convmeta's output for `args` on this archive and database.
+    fn run(&self, args: &[&str]) -> String {
+        ok(crate::util::convmeta().args(args).arg("--logs").arg(&self.logs).arg("--db").arg(&self.db))
+    }
+}
+
 fn problems(db: &Path, id: &str) -> (i64, String) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row("SELECT problems, coalesce(problem_notes, '') FROM conversations WHERE id = ?1", [id], |r| {
@@ -82,28 +104,22 @@ fn hostile_files_are_listed_with_their_problems() {
 /// would make a NaN NULL, which a NOT NULL column refuses, failing the whole refresh.
 #[test]
 fn float_sums_past_the_largest_float_list_as_gptme_and_store() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
-    conversation(
-        &logs,
+    let a = OneLog::new(
         "huge",
-        concat!(
+        &[
             r#"{"role": "assistant", "content": "a", "metadata": {"model": "m", "usage": {"input_tokens": 1e308, "cache_read_tokens": 1e308, "output_tokens": -1e308}}}"#,
-            "\n",
             r#"{"role": "assistant", "content": "b", "metadata": {"model": "m", "usage": {"input_tokens": -1e308, "cache_creation_tokens": -1e308, "output_tokens": -1e308}}}"#,
-            "\n",
-        )
-        .as_bytes(),
+        ],
     );
-    let out = ok(crate::util::convmeta().arg("list").arg("--json").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let out = a.run(&["list", "--json"]);
     assert!(
         out.contains(r#""total_cache_read_tokens":1e+308,"total_cost":0.0,"total_input_tokens":NaN,"total_output_tokens":-Infinity,"#),
         "{out}"
     );
-    let (n, notes) = problems(&db, "huge");
+    let (n, notes) = problems(&a.db, "huge");
     assert_eq!(n, 2, "{notes}");
     assert!(notes.contains("overflowing"), "{notes}");
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = rusqlite::Connection::open(&a.db).unwrap();
     let stored: (String, f64) = conn
         .query_row("SELECT total_input_tokens, total_output_tokens FROM conversations", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -117,29 +133,22 @@ fn float_sums_past_the_largest_float_list_as_gptme_and_store() {
 /// that becomes NaN stores, in the row and in its model's.
 #[test]
 fn counts_and_costs_that_are_not_finite_are_summed_as_gptme_reads_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (logs, db) = (tmp.path().join("logs"), tmp.path().join("db.sqlite3"));
-    conversation(
-        &logs,
+    let a = OneLog::new(
         "literals",
-        concat!(
+        &[
             r#"{"role": "assistant", "content": "a", "metadata": {"model": "m1", "usage": {"input_tokens": NaN, "output_tokens": 3}, "cost": Infinity}}"#,
-            "\n",
             r#"{"role": "assistant", "content": "b", "metadata": {"model": "m1", "usage": {"input_tokens": 1e400, "output_tokens": -Infinity, "cache_read_tokens": 2}, "cost": -Infinity}}"#,
-            "\n",
-        )
-        .as_bytes(),
+        ],
     );
-    let run = |args: &[&str]| ok(crate::util::convmeta().args(args).arg("--logs").arg(&logs).arg("--db").arg(&db));
-    let out = run(&["list", "--json"]);
+    let out = a.run(&["list", "--json"]);
     let usage =
         r#""models_usage":{"m1":{"cache_read_tokens":2,"cost":NaN,"input_tokens":NaN,"output_tokens":-Infinity}},"#;
     let totals =
         r#""total_cache_read_tokens":2,"total_cost":NaN,"total_input_tokens":NaN,"total_output_tokens":-Infinity,"#;
     assert!(out.contains(usage) && out.contains(totals), "{out}");
     // Only the negative cost is a problem.
-    assert_eq!(problems(&db, "literals").0, 1);
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(problems(&a.db, "literals").0, 1);
+    let conn = rusqlite::Connection::open(&a.db).unwrap();
     let stored: (String, String) = conn
         .query_row(
             "SELECT c.total_cost, m.cost FROM conversations c JOIN conversation_models m ON m.conversation_id = c.id",
@@ -149,9 +158,9 @@ fn counts_and_costs_that_are_not_finite_are_summed_as_gptme_reads_them() {
         .unwrap();
     assert_eq!(stored, ("NaN".to_owned(), "NaN".to_owned()));
     // The commands that print for people read such an item too (it is not JSON).
-    let listed = run(&["list"]);
+    let listed = a.run(&["list"]);
     assert!(listed.lines().nth(1).is_some_and(|l| l.contains(" $NaN ")), "{listed}");
-    let shown = run(&["show", "literals"]);
+    let shown = a.run(&["show", "literals"]);
     assert!(shown.contains("total_output_tokens: -Infinity\n"), "{shown}");
 }
 
