@@ -409,3 +409,58 @@ pub fn accumulator() {
         naive.as_secs_f64() / ours.as_secs_f64()
     );
 }
+
+/// Processes of two time zones sharing one index (a server run by systemd in UTC, `convmeta
+/// list` from a shell with `TZ` set) take it over from each other in turn: `convmeta list`
+/// under the other zone, against the same `list` with nothing changed, and against the
+/// takeover as it was before session 40 (every item rendered again from its files: each side
+/// stamp forgotten, as that build's takeover forgot them).
+pub fn takeover() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let db = tmp.path().join("db.sqlite3");
+    let n = scaled(10_000);
+    let mb = gen::archive(&logs, n, 11, |_| 20) as f64 / 1e6;
+    let list = |tz: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_convmeta"))
+            .args(["list", "--limit", "1", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(&db)
+            .env("TZ", tz)
+            .env("CONVMETA_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let zones = ["UTC0", "IST-5:30"];
+    list(zones[0]);
+    std::thread::sleep(Duration::from_millis(50));
+    println!("\n## `convmeta list` after a process of another time zone used the index: {n} conversations, {mb:.0} MB");
+    let at = std::cell::Cell::new(0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let t = rounds(
+        11,
+        &mut [
+            &mut || {
+                at.set(1 - at.get());
+                timed(|| list(zones[at.get()]))
+            },
+            &mut || timed(|| list(zones[at.get()])),
+            &mut || {
+                conn.execute("UPDATE _scan_state SET side_stamp = 0", []).unwrap();
+                timed(|| list(zones[at.get()]))
+            },
+        ],
+    );
+    println!("| contender (median of 11 rounds) | median | ratio (median of the rounds, range) |");
+    println!("|---|---|---|");
+    println!("| `list`, nothing changed | {:.0} ms | 1 |", ms(t.median(1)));
+    println!("| `list` under the other zone (a takeover) | {:.0} ms | {} |", ms(t.median(0)), t.ratio(0, 1));
+    println!(
+        "| `list` rendering every item from its files (the takeover before session 40) | {:.0} ms | {}; {} the takeover |",
+        ms(t.median(2)),
+        t.ratio(2, 1),
+        t.ratio(2, 0)
+    );
+}

@@ -83,6 +83,9 @@ fn main() {
     if wanted("sweep") {
         core::no_change_refresh();
     }
+    if wanted("takeover") {
+        core::takeover();
+    }
     if wanted("append") {
         core::append_refresh();
     }

@@ -744,8 +744,9 @@ fn naive_timestamps_in_dst_gaps_and_overlaps_read_as_python_reads_them() {
 /// A naive timestamp is read in the time zone of the process that reads it, so rows computed
 /// under one zone are rendered again when the index is used under another (a server run by
 /// systemd in UTC, `convmeta list` from a shell with `TZ` set), and only then: from the state
-/// stored with each row, without reading its log, but where the zone decided which line gives
-/// `created` (a naive timestamp near the ends of Python's range, years 1 and 9999).
+/// stored with each row, without reading its log or side files (only `created` changes), but
+/// where the zone decided which line gives `created` (a naive timestamp near the ends of
+/// Python's range, years 1 and 9999).
 #[test]
 fn a_change_of_time_zone_renders_naive_timestamps_again() {
     let said_at = |t: &str| format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{t}\"}}\n");
@@ -753,6 +754,8 @@ fn a_change_of_time_zone_renders_naive_timestamps_again() {
         ("naive", said_at("2026-01-01T00:00:00"), None),
         ("aware", said_at("2026-01-01T00:00:00+00:00"), None),
         ("year-one", said_at("0001-01-03T00:00:00"), None),
+        // Half-written (no newline yet): `created` comes from a line the state does not hold.
+        ("half-written", said_at("2026-01-01T00:00:00").trim_end().to_owned(), None),
     ]);
     let run = |tz: &str, db: &str, args: &[&str]| {
         let out = convmeta()
@@ -772,21 +775,24 @@ fn a_change_of_time_zone_renders_naive_timestamps_again() {
         let (out, said) = run(tz, "db.sqlite3", &["list", "--json"]);
         let items: serde_json::Value = serde_json::from_str(&out).unwrap();
         let created = |id: &str| items.as_array().unwrap().iter().find(|i| i["id"] == id).unwrap()["created"].as_f64();
-        ((created("naive"), created("aware"), created("year-one")), said, out)
+        ((created("naive"), created("aware"), created("year-one"), created("half-written")), said, out)
     };
     let (utc, year_one) = (1767225600.0, -62135424000.0);
     let (created, said, _) = list("UTC0");
-    assert_eq!(created, (Some(utc), Some(utc), Some(year_one)));
+    assert_eq!(created, (Some(utc), Some(utc), Some(year_one), Some(utc)));
     assert!(!said.contains("time zone"), "{said}");
     let (summary, said) = run("IST-5:30", "db.sqlite3", &["backfill"]);
     assert!(said.contains("time zone changed"), "{said}");
-    assert!(summary.contains("1 read whole, 2 side files only"), "only year one's log is read: {summary}");
+    assert!(
+        summary.contains("1 read whole, 1 side files only, 1 rendered for this time zone, 2 unchanged"),
+        "year one's log is read whole, the half-written line again, and the naive timestamp's row rendered from its state: {summary}"
+    );
     let (created, said, listed) = list("IST-5:30");
-    assert_eq!(created, (Some(utc - 19800.0), Some(utc), Some(year_one - 19800.0)));
+    assert_eq!(created, (Some(utc - 19800.0), Some(utc), Some(year_one - 19800.0), Some(utc - 19800.0)));
     assert!(!said.contains("time zone"), "nothing to say, nothing read again: {said}");
     assert_eq!(listed, run("IST-5:30", "fresh.sqlite3", &["list", "--json"]).0, "as a fresh index in that zone");
     let (created, _, _) = list("UTC0");
-    assert_eq!(created, (Some(utc), Some(utc), Some(year_one)), "and back");
+    assert_eq!(created, (Some(utc), Some(utc), Some(year_one), Some(utc)), "and back");
 
     // A state stored before session 37 kept the instant alone: read again under another zone.
     let conn = rusqlite::Connection::open(tmp.path().join("db.sqlite3")).unwrap();
@@ -795,8 +801,22 @@ fn a_change_of_time_zone_renders_naive_timestamps_again() {
     assert_eq!(conn.execute(as_before, [utc]).unwrap(), 1);
     drop(conn);
     let (summary, _) = run("IST-5:30", "db.sqlite3", &["backfill"]);
-    assert!(summary.contains("2 read whole, 1 side files only"), "{summary}");
-    assert_eq!(list("IST-5:30").0, (Some(utc - 19800.0), Some(utc), Some(year_one - 19800.0)));
+    assert!(summary.contains("2 read whole, 1 side files only, 1 unchanged"), "{summary}");
+    assert_eq!(list("IST-5:30").0, (Some(utc - 19800.0), Some(utc), Some(year_one - 19800.0), Some(utc - 19800.0)));
+
+    // An item that is not as convmeta writes it cannot have its `created` replaced: it is
+    // rendered whole instead, from its state and side files.
+    let conn = rusqlite::Connection::open(tmp.path().join("db.sqlite3")).unwrap();
+    assert_eq!(
+        conn.execute("UPDATE conversations SET item_json = '{\"created\": 1' WHERE id = 'naive'", []).unwrap(),
+        1
+    );
+    drop(conn);
+    let (summary, _) = run("UTC0", "db.sqlite3", &["backfill"]);
+    assert!(summary.contains("1 read whole, 2 side files only, 1 unchanged"), "{summary}");
+    let (created, _, listed) = list("UTC0");
+    assert_eq!(created, (Some(utc), Some(utc), Some(year_one), Some(utc)));
+    assert_eq!(listed, run("UTC0", "fresh-utc.sqlite3", &["list", "--json"]).0, "as a fresh index in that zone");
 }
 
 /// A zone is known by its file, not by the name it goes by: `TZ` naming the same file through a

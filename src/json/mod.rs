@@ -182,6 +182,11 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// How far the scan has come, as a byte offset into the text.
+    pub fn offset(&self) -> usize {
+        self.i
+    }
+
     /// True when only whitespace is left.
     pub fn at_end(&mut self) -> bool {
         self.ws();

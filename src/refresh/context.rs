@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::format::gptme::{side, time};
+use crate::format::gptme::accumulator::Created;
+use crate::format::gptme::{item, side, time};
 use crate::store::rows;
 
 /// Rows depend on more than the archive: the time zone (gptme reads a timestamp without one as
@@ -66,6 +67,8 @@ pub(super) struct Check {
     changed: Vec<(&'static str, Option<String>)>,
     /// The reads to forget, when the context is to be adopted.
     forget: Option<&'static str>,
+    /// The zone changed: each `created` is rendered again (see [`render_in_zone`]).
+    zone: bool,
 }
 
 impl Check {
@@ -83,17 +86,16 @@ impl Check {
         }
         let generation = rows::get_meta(conn, "generation")?.and_then(|g| g.parse().ok()).unwrap_or(0);
         let differs = |key: &str| changed.iter().any(|(k, _)| *k == key);
-        // Under another zone every item is rendered again (its side stamp is forgotten), and the
-        // logs whose `created` the zone decided are read again; under another logs name every
-        // item is rendered again; under another `$HOME` or working directory, the items whose
-        // paths used it.
+        // Under another zone each naive `created` is rendered again from the stored wall clock,
+        // the items that do not keep one are rendered again whole (their side stamps are
+        // forgotten), and the logs whose `created` the zone decided are read again; under another
+        // logs name every item is rendered again; under another `$HOME` or working directory,
+        // the items whose paths used it.
         let uses = |flag: &str| -> rusqlite::Result<bool> {
             let sql = format!("SELECT EXISTS (SELECT 1 FROM _scan_state WHERE json_extract(side, '$.{flag}'))");
             conn.query_row(&sql, [], |r| r.get(0))
         };
-        let forget = if differs("zone") {
-            Some(rows::FORGET_FOR_ZONE)
-        } else if differs("logs") {
+        let forget = if differs("logs") {
             Some("UPDATE _scan_state SET side_stamp = 0")
         } else {
             let home = differs("home") && uses("uses_home")?;
@@ -105,17 +107,19 @@ impl Check {
                 (true, true) => Some("UPDATE _scan_state SET side_stamp = 0 WHERE json_extract(side, '$.uses_home') OR json_extract(side, '$.uses_cwd')"),
             }
         };
+        let zone = differs("zone");
+        let adopting = zone || forget.is_some();
         let recorded = Recorded {
             generation,
-            home_unrecorded: forget.is_none() && differs("home"),
-            cwd_unrecorded: forget.is_none() && differs("cwd"),
+            home_unrecorded: !adopting && differs("home"),
+            cwd_unrecorded: !adopting && differs("cwd"),
         };
-        Ok(Check { recorded, changed, forget })
+        Ok(Check { recorded, changed, forget, zone })
     }
 
     /// The context is to be adopted (a write).
     pub(super) fn to_adopt(&self) -> bool {
-        self.forget.is_some()
+        self.zone || self.forget.is_some()
     }
 
     /// The record as it stands, when nothing is to be adopted.
@@ -124,33 +128,106 @@ impl Check {
     }
 }
 
-/// Makes `context` the recorded one: forgets the reads that depend on what changed, records all
-/// four values and a new generation. In the refresh's transaction, after `check` was read in it.
-/// Returns the new record and how many rows' reads were forgotten.
+/// What adopting a context did.
+#[derive(Default)]
+pub(super) struct Adopted {
+    /// Rows whose reads were forgotten: the refresh reads or renders them again.
+    pub forgotten: usize,
+    /// Rows whose naive `created` was rendered in the new zone.
+    pub zone_rendered: usize,
+}
+
+/// Makes `context` the recorded one: forgets the reads that depend on what changed (renders a
+/// naive `created` again in a new zone), records all four values and a new generation. In the
+/// refresh's transaction, after `check` was read in it. Returns the new record and what it did.
 pub(super) fn adopt(
     conn: &rusqlite::Connection,
     context: &Context,
     check: &Check,
-) -> rusqlite::Result<(Recorded, usize)> {
-    let Some(forget) = check.forget else {
-        return Ok((check.recorded, 0));
-    };
-    let rows = conn.execute(forget, [])?;
+) -> rusqlite::Result<(Recorded, Adopted)> {
+    if !check.to_adopt() {
+        return Ok((check.recorded, Adopted::default()));
+    }
+    let mut done = Adopted::default();
+    if let Some(forget) = check.forget {
+        done.forgotten += conn.execute(forget, [])?;
+    }
+    // After the forgetting: a row forgotten for another reason is rendered whole anyway.
+    if check.zone {
+        let (rendered, forgotten) = render_in_zone(conn)?;
+        done.zone_rendered = rendered;
+        done.forgotten += forgotten;
+    }
     for (key, now) in context.values() {
         rows::set_meta(conn, key, now)?;
     }
     let generation = check.recorded.generation + 1;
     rows::set_meta(conn, "generation", &generation.to_string())?;
-    if rows > 0 {
+    if done.forgotten + done.zone_rendered > 0 {
+        let (rows, rendered) = (done.forgotten, done.zone_rendered);
         let was = |key: &str| check.changed.iter().find(|(k, _)| *k == key).map(|(_, was)| was);
         match (was("zone"), was("logs")) {
-            (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: rendering every conversation again (timestamps without a zone are local time; processes sharing an index should share TZ, or each use its own --db)"),
+            (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, rendered, read_again = rows, "time zone changed: rendering each timestamp without a zone again (they are local time; processes sharing an index should share TZ, or each use its own --db)"),
             (Some(None), _) => tracing::info!("recording what rows are read with (time zone, logs directory, HOME, working directory): reading every conversation again, once"),
             (None, Some(Some(was))) => tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name; processes sharing an index should name it alike, or each use its own --db)"),
             _ => tracing::info!(rows, "HOME or the working directory changed: rendering again the items whose config paths use it"),
         }
     }
-    Ok((Recorded { generation, home_unrecorded: false, cwd_unrecorded: false }, rows))
+    Ok((Recorded { generation, home_unrecorded: false, cwd_unrecorded: false }, done))
+}
+
+/// Under a new zone: writes each naive `created` as an instant of this zone, into the row and
+/// its item, from the wall-clock reading the stored state keeps; the rest of the item stays as it
+/// was, byte for byte. No file is read: a zone change costs a pass over the rows, not a refresh
+/// of every conversation. An aware timestamp, or the file's mtime, is the same instant in every
+/// zone. The rest are forgotten, for the refresh to render whole: a row whose state keeps no
+/// wall clock (read before session 37: the instant alone; none found yet: a half-written line
+/// may give it), or whose item is not as convmeta writes it; and where the zone decided which
+/// line gives `created` (a naive timestamp near years 1 and 9999), its log is read whole.
+/// Returns (rendered, forgotten).
+fn render_in_zone(conn: &rusqlite::Connection) -> rusqlite::Result<(usize, usize)> {
+    let (mut rendered, mut forgotten, mut after) = (0, 0, String::new());
+    loop {
+        // In batches, so that memory stays bounded by a batch, not the archive.
+        let batch = rows::zone_states(conn, &after, 512)?;
+        let Some(last) = batch.last() else { break };
+        after = last.id.clone();
+        for row in batch {
+            let from = row.created_from.as_deref().and_then(|c| {
+                // A unit variant comes back from json_extract as its bare name.
+                serde_json::from_str::<Created>(c).or_else(|_| serde_json::from_value(c.into())).ok()
+            });
+            let wall = match from {
+                Some(Created::Aware(_) | Created::FileMtime) if !row.zone_bound => continue,
+                Some(Created::Local(wall, micros)) if !row.zone_bound => (wall, micros),
+                _ => {
+                    rows::forget_read(conn, &row.id, row.zone_bound || matches!(from, Some(Created::At(_))))?;
+                    forgotten += 1;
+                    continue;
+                }
+            };
+            if row.side_forgotten {
+                continue; // rendered whole by the refresh anyway
+            }
+            let created = time::naive_to_unix(wall.0, wall.1);
+            if created.is_some_and(|c| Some(c.to_bits()) == row.created.map(f64::to_bits)) {
+                continue; // the same instant in both zones
+            }
+            let item =
+                row.item_json.as_deref().zip(created).and_then(|(item, c)| Some((c, item::with_created(item, c)?)));
+            match item {
+                Some((created, item_json)) => {
+                    rows::set_created(conn, &row.id, created, &item_json)?;
+                    rendered += 1;
+                }
+                None => {
+                    rows::forget_read(conn, &row.id, false)?;
+                    forgotten += 1;
+                }
+            }
+        }
+    }
+    Ok((rendered, forgotten))
 }
 
 /// Before a row whose config paths use `HOME` or the working directory is written: records the

@@ -89,6 +89,9 @@ pub struct Stats {
     pub appends: usize,
     /// Only a side file (config, branches, agent) changed.
     pub side_only: usize,
+    /// Items whose naive `created` was rendered again for this process's time zone (another
+    /// process had the index in another), with no file read.
+    pub zone_rendered: usize,
     /// Logs checked again because they were written in the clock tick they were last read in
     /// (their fingerprints, and any new bytes, read again; see `racy`).
     pub rechecked: usize,
@@ -108,6 +111,7 @@ impl std::fmt::Display for Stats {
             (self.full_scans, "read whole"),
             (self.appends, "appended"),
             (self.side_only, "side files only"),
+            (self.zone_rendered, "rendered for this time zone"),
             (self.rechecked, "checked again (written as they were last read)"),
             (self.deleted, "deleted"),
             (self.unchanged, "unchanged"),
@@ -534,6 +538,7 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
 
     build_all(&pass, &jobs, opts.jobs, &mut write)?;
     stats.with_new_problems = pass.problems.finish();
+    stats.zone_rendered = writer.zone_rendered;
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
     // would make every reader's cached answers stale for nothing).

@@ -24,6 +24,8 @@ pub(super) struct Writer<'a> {
     recorded: Option<(Recorded, i64)>,
     /// Reads were forgotten when this refresh adopted its context.
     pub(super) forgot: bool,
+    /// Rows whose `created` was rendered in this refresh's zone when it adopted its context.
+    pub(super) zone_rendered: usize,
     /// Another process adopted another context after this refresh had looked at the rows: it
     /// writes nothing more (what it read may be of that context), and is to run again.
     pub(super) overtaken: bool,
@@ -48,6 +50,7 @@ impl<'a> Writer<'a> {
             wrote: false,
             recorded,
             forgot: false,
+            zone_rendered: 0,
             overtaken: false,
         }
     }
@@ -119,8 +122,9 @@ impl<'a> Writer<'a> {
         if self.recorded.is_some_and(|(r, _)| r.generation() != check.recorded().generation() || check.to_adopt()) {
             self.overtaken = true;
         }
-        let (recorded, forgotten) = context::adopt(self.conn, self.context, &check).map_err(err)?;
-        self.forgot |= forgotten > 0;
+        let (recorded, adopted) = context::adopt(self.conn, self.context, &check).map_err(err)?;
+        self.forgot |= adopted.forgotten > 0;
+        self.zone_rendered += adopted.zone_rendered;
         self.recorded = Some((recorded, version));
         Ok(())
     }

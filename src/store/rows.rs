@@ -110,12 +110,59 @@ fn stored_state(r: &rusqlite::Row<'_>, from: usize) -> rusqlite::Result<StoredSt
 /// at the next refresh, its side files too.
 pub const FORGET_EVERY_READ: &str = "UPDATE _scan_state SET log_ino = NULL, side_stamp = 0";
 
-/// For another time zone: forgets every side stamp, so that each item is rendered again (its
-/// naive `created` in the new zone), and where each log was read to only where the zone decided
-/// more than that (`Created::At`, `Accumulator::created_zone_bound`): those logs are read whole.
-pub const FORGET_FOR_ZONE: &str = "UPDATE _scan_state SET side_stamp = 0, log_ino = CASE \
-    WHEN json_extract(accumulator, '$.created.At') IS NOT NULL \
-    OR json_extract(accumulator, '$.created_zone_bound') THEN NULL ELSE log_ino END";
+/// A row as a change of time zone sees it: where its `created` came from, and the row to
+/// render it again in.
+pub struct ZoneState {
+    pub id: String,
+    /// The stored state's `created` (JSON text of `Created`, or its name); None if unreadable.
+    pub created_from: Option<String>,
+    /// The zone decided which line gives `created` (`Accumulator::created_zone_bound`).
+    pub zone_bound: bool,
+    /// Its side stamp is forgotten: the next refresh renders it whole anyway.
+    pub side_forgotten: bool,
+    /// `created` as the row holds it, rendered in the zone recorded before.
+    pub created: Option<f64>,
+    pub item_json: Option<String>,
+}
+
+/// Up to `limit` rows after `after`, by id, as a change of time zone sees them.
+pub fn zone_states(conn: &Connection, after: &str, limit: usize) -> rusqlite::Result<Vec<ZoneState>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, json_extract(s.state, '$.created'), coalesce(json_extract(s.state, '$.created_zone_bound'), 0), \
+         s.side_stamp = 0, c.created, c.item_json \
+         FROM (SELECT id, side_stamp, CASE WHEN json_valid(accumulator) THEN accumulator ELSE '{}' END AS state \
+               FROM _scan_state WHERE id > ?1 ORDER BY id LIMIT ?2) s \
+         LEFT JOIN conversations c ON c.id = s.id ORDER BY s.id",
+    )?;
+    let rows = stmt.query_map(params![after, limit as i64], |r| {
+        Ok(ZoneState {
+            id: r.get(0)?,
+            created_from: r.get_ref(1)?.as_str().ok().map(str::to_owned),
+            zone_bound: r.get_ref(2)?.as_i64().is_ok_and(|b| b != 0),
+            side_forgotten: r.get(3)?,
+            created: r.get_ref(4)?.as_f64().ok(),
+            item_json: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Writes a row's `created` rendered in another zone, and its item with it.
+pub fn set_created(conn: &Connection, id: &str, created: f64, item_json: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE conversations SET created = ?2, item_json = ?3 WHERE id = ?1")?
+        .execute(params![id, created, item_json])
+        .map(drop)
+}
+
+/// Forgets one row's side stamp, so that the next refresh renders its item again, and with
+/// `log` where its log was read to, so that it reads the log whole.
+pub fn forget_read(conn: &Connection, id: &str, log: bool) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE _scan_state SET side_stamp = 0, log_ino = CASE WHEN ?2 THEN NULL ELSE log_ino END WHERE id = ?1",
+    )?
+    .execute(params![id, log])
+    .map(drop)
+}
 
 pub fn load_states(conn: &Connection) -> rusqlite::Result<HashMap<String, StoredState>> {
     let mut stmt = conn.prepare_cached(

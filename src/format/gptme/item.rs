@@ -5,7 +5,7 @@ use super::accumulator::Accumulator;
 use super::side::Side;
 use std::fmt::Write;
 
-use crate::json::{push_py_float, push_py_str};
+use crate::json::{push_py_float, push_py_str, Scanner};
 
 /// Everything an item is made of.
 pub struct ItemParts<'a> {
@@ -91,4 +91,72 @@ pub fn render(p: &ItemParts<'_>) -> String {
     push_py_str(&mut o, &side.workspace);
     o.push('}');
     o
+}
+
+/// `item_json` with its `created` replaced, the rest byte for byte as it was: under another time
+/// zone only a naive `created` changes, and the stored state keeps it as the wall-clock reading
+/// it was written as. None when the text is not an item as [`render`] writes it.
+pub fn with_created(item_json: &str, created: f64) -> Option<String> {
+    let mut s = Scanner::new(item_json.as_bytes());
+    let mut span = None;
+    s.object(|s, key| {
+        s.peek()?;
+        let start = s.offset();
+        s.skip()?;
+        if key.bytes == b"created" {
+            span = Some(start..s.offset());
+        }
+        Ok(())
+    })
+    .ok()?;
+    let span = span.filter(|_| s.at_end())?;
+    let mut out = String::with_capacity(item_json.len() + 8);
+    out.push_str(&item_json[..span.start]);
+    push_py_float(&mut out, created);
+    out.push_str(&item_json[span.end..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Only the top-level `created` changes, even where a name, a model or an agent's urls
+    /// spell `"created":` too; the rest stays byte for byte.
+    #[test]
+    fn with_created_replaces_the_items_created_alone() {
+        let line = br#"{"role": "assistant", "content": "\"created\":1", "timestamp": "2026-01-01T00:00:00.5", "metadata": {"model": "created", "cost": 0.5}}"#;
+        let mut acc = Accumulator::default();
+        acc.feed(line, 0);
+        acc.settle(|_, _| Some(line.to_vec()));
+        let side = Side {
+            name: "\"created\":2".into(),
+            agent_urls: Some(r#"{"created":"https://x"}"#.into()),
+            ..Default::default()
+        };
+        let models_usage = models_usage_json(&acc);
+        let parts =
+            ItemParts { id: "x", path: "/x", modified: 7.0, side: &side, acc: &acc, models_usage: &models_usage };
+        let item = render(&parts);
+        let old = crate::json::py_float(acc.created(7.0));
+        for created in [1.25, -62135596800.0, 1e16, f64::NAN] {
+            let replaced = with_created(&item, created).unwrap();
+            let new = crate::json::py_float(created);
+            assert_eq!(replaced.len(), item.len() - old.len() + new.len(), "{replaced}");
+            let at = item.find(&format!(",\"created\":{old},")).unwrap() + ",\"created\":".len();
+            assert_eq!(replaced[..at], item[..at]);
+            assert_eq!(replaced[at..at + new.len()], new);
+            assert_eq!(replaced[at + new.len()..], item[at + old.len()..]);
+            if created.is_finite() {
+                let mut expected: Value = serde_json::from_str(&item).unwrap();
+                expected["created"] = created.into();
+                assert_eq!(serde_json::from_str::<Value>(&replaced).unwrap(), expected);
+            }
+        }
+        // Not an item as `render` writes it: nothing to replace.
+        for text in [r#"{"created": 1"#, "[]", r#"{"id": "x"}"#, r#"{"created": 1} x"#, ""] {
+            assert_eq!(with_created(text, 1.0), None, "{text}");
+        }
+    }
 }
