@@ -893,7 +893,10 @@ fn an_index_of_an_earlier_schema_reads_again_the_logs_with_odd_counts() {
     ];
     for (schema, counts, sums) in cases {
         let a = archive();
-        let line = format!("{{\"role\": \"assistant\", \"content\": \"x\", \"metadata\": {{\"model\": \"m\", \"usage\": {counts}}}}}\n");
+        // With a timestamp: the plain log is then left alone by every later migration.
+        let line = format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-01T00:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {counts}}}}}\n"
+        );
         a.append("odd", line.as_bytes());
         a.append("plain", line.replace(counts, r#"{"input_tokens": 10, "output_tokens": 1}"#).as_bytes());
         a.settle();
@@ -914,6 +917,31 @@ fn an_index_of_an_earlier_schema_reads_again_the_logs_with_odd_counts() {
         assert_eq!((stats.full_scans, stats.unchanged), (1, 1), "schema {schema}: {stats:?}");
         assert_eq!(upgraded.show("odd").unwrap(), rendered, "schema {schema}");
     }
+}
+
+/// A first line without a timestamp gives `created` as the log's mtime, rounded to microseconds
+/// and divided once as Python divides ints: near 1970 adding the fraction to the whole seconds
+/// lands one float off. An index of schema 15 (which added them) renders those items again,
+/// without reading the log.
+#[test]
+fn created_from_an_mtime_near_1970_is_pythons_and_older_rows_are_rendered_again() {
+    let a = archive();
+    a.append("near", b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+    a.append("plain", b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+    set_mtime_ns(&a.log("near"), 1_464_249_000);
+    a.settle();
+    let rendered = a.index.show("near").unwrap();
+    // Python: datetime.fromtimestamp(1.464249, tz=timezone.utc).timestamp() == 1.464249
+    assert!(rendered.contains("\"created\":1.464249,"), "{rendered}");
+    let upgraded = a.as_left_by_schema(
+        15,
+        "UPDATE conversations SET item_json = replace(item_json, '\"created\":1.464249,', \
+             '\"created\":1.4642490000000001,') WHERE id = 'near';",
+    );
+    assert_ne!(upgraded.show("near").unwrap(), rendered);
+    let stats = upgraded.refresh().unwrap();
+    assert_eq!((stats.side_only, stats.full_scans, stats.unchanged), (2, 0, 0), "both created from mtimes: {stats:?}");
+    assert_eq!(upgraded.show("near").unwrap(), rendered);
 }
 
 /// A float exactly halfway between its two shortest forms renders as Python's repr does (the

@@ -159,8 +159,11 @@ fn local_to_unix(t: i64) -> Option<i64> {
     Some(u1.max(u2))
 }
 
-/// Python's `datetime.fromtimestamp(t).timestamp()`: the time rounded (half to even) to whole
-/// microseconds, which is what gptme reports as `created` for a line without a timestamp.
+/// Python's `datetime.fromtimestamp(t, tz=timezone.utc).timestamp()`, which is what gptme
+/// reports as `created` for a line without a timestamp: the time rounded (half to even) to whole
+/// microseconds, then the microseconds since the epoch divided by 10^6 as Python divides ints,
+/// rounded once. Adding the microseconds to the whole seconds as a float instead rounds twice,
+/// which near the epoch can land one float off (`1.4642490000000001` for `1.464249`).
 pub fn round_to_micros(t: f64) -> f64 {
     let whole = t.trunc();
     let mut us = (t - whole) * 1e6;
@@ -172,7 +175,16 @@ pub fn round_to_micros(t: f64) -> f64 {
     } else {
         (whole, us)
     };
-    whole + us / 1e6
+    // Both operands exact, so the one division rounds once. Past 2^53 microseconds (years
+    // before 1685 or after 2255) the count is not exact as a float; there the seconds are so
+    // large that adding the fraction cannot cross a rounding boundary, and is Python's result.
+    // `+ 0.0` makes a -0.0 the int 0 that Python divides.
+    let micros = whole * 1e6 + us + 0.0;
+    if micros.abs() <= (1u64 << 53) as f64 {
+        micros / 1e6
+    } else {
+        whole + us / 1e6
+    }
 }
 
 /// A timestamp as gptme reads it.
@@ -453,5 +465,21 @@ mod tests {
     fn rounds_mtimes_like_python() {
         assert_eq!(round_to_micros(1764035263.9671168), 1764035263.967117);
         assert_eq!(round_to_micros(1764149203.0), 1764149203.0);
+        // Python's answers (3.11), near the epoch and far from it.
+        for (t, python) in [
+            (1.464249, 1.464249),
+            (1.4642490000000001, 1.464249),
+            (-1.464249, -1.464249),
+            (-0.5, -0.5),
+            (1234.567891, 1234.567891),
+            (6e-7, 1e-6),
+            (12345678901.123457, 12345678901.123457),
+            (-62135596800.0, -62135596800.0),
+        ] {
+            assert_eq!(round_to_micros(t), python, "{t}");
+        }
+        for t in [1e-7, 4e-7, -4e-7] {
+            assert_eq!(round_to_micros(t).to_bits(), 0.0f64.to_bits(), "{t}: Python gives 0.0, not -0.0");
+        }
     }
 }
