@@ -11,6 +11,9 @@ use crate::store::{self, Store};
 
 /// How many conversations a "no such conversation" error suggests.
 pub const SIMILAR_SHOWN: usize = 5;
+/// How many conversations whose id or name contains a word a shell is offered, when no id
+/// starts with it.
+const COMPLETIONS_SIMILAR: usize = 50;
 
 pub struct Index {
     logs: PathBuf,
@@ -206,6 +209,7 @@ impl Index {
                 Some(item) => Ok(item),
                 None => {
                     let (similar, all) = rows::ids_containing(&conn, id, SIMILAR_SHOWN).map_err(|e| store.err(e))?;
+                    let similar: Vec<String> = similar.into_iter().map(|(id, _)| id).collect();
                     Err(Error::NotFound { id: id.into(), more: all - similar.len(), similar })
                 }
             }
@@ -233,8 +237,21 @@ impl Index {
     /// without making, migrating or waiting on anything (None for no database, another file,
     /// one never refreshed).
     pub fn recorded_logs(db: &Path) -> Option<PathBuf> {
-        let conn = store::open_read_only(db).ok()?;
+        let conn = store::open_for_a_glance(db).ok()?;
         rows::get_meta(&conn, "logs").ok().flatten().filter(|l| !l.is_empty()).map(PathBuf::from)
+    }
+
+    /// Conversations a shell may complete `word` to, as `(id, name)`: those whose id starts with
+    /// it, newest first, else those `show` would suggest for it. Read from the database alone,
+    /// without making, migrating, writing or waiting on anything (a Tab press must not).
+    pub fn completions_read_only(db: &Path, word: &str) -> Result<Vec<(String, String)>> {
+        let err = |source| Error::Sqlite { path: db.into(), source };
+        let conn = store::open_for_a_glance(db).map_err(err)?;
+        let found = rows::ids_starting_with(&conn, word).map_err(err)?;
+        if !found.is_empty() || word.is_empty() {
+            return Ok(found);
+        }
+        Ok(rows::ids_containing(&conn, word, COMPLETIONS_SIMILAR).map_err(err)?.0)
     }
 
     /// `status` where no database has been made: nothing indexed, and nothing made to say so.

@@ -4,6 +4,7 @@ use clap::Parser;
 use convmeta::cli::{run, Cli};
 
 fn main() {
+    convmeta::cli::completions::answer_if_asked();
     let cli = Cli::parse();
     convmeta::cli::init_logging();
     if let Err(e) = run(cli) {

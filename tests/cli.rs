@@ -1234,28 +1234,112 @@ fn a_bare_carriage_return_breaks_lines_for_created() {
     assert_eq!(created("split-object"), Some(1767225600.0));
 }
 
-/// The bash completion script completes subcommands and their flags when bash runs it.
+/// What bash offers for `words` (the last being the word completed) with the script
+/// `completions bash` prints: bash runs it, and it asks the binary.
+fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &std::path::Path)]) -> String {
+    let (cur, prev) = (words[words.len() - 1], words[words.len().saturating_sub(2)]);
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source /dev/stdin; COMP_WORDS=({}); COMP_CWORD={}; COMP_TYPE=9; \
+         _clap_complete_convmeta convmeta '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"",
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let mut bash = std::process::Command::new("bash");
+    bash.args(["-c", &program]).env_remove("GPTME_LOGS_HOME").env_remove("CONVMETA_DB");
+    for (k, v) in envs {
+        bash.env(k, v);
+    }
+    let mut child = bash.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The completion script asks the binary on each Tab: subcommands, flags, their paths, and
+/// `show`'s conversation ids, from the index and from the archive, reading both and writing
+/// neither.
 #[test]
-fn bash_completion_completes_subcommands_and_flags() {
+fn completion_completes_commands_flags_and_conversation_ids() {
     let script = ok(convmeta().args(["completions", "bash"]));
-    let complete = |words: &str, cur: &str, prev: &str| {
-        let program = format!(
-            "source /dev/stdin; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
-             _convmeta convmeta {cur} {prev}; echo \"${{COMPREPLY[@]}}\""
-        );
-        let mut child = std::process::Command::new("bash")
-            .args(["-c", &program])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
-    assert_eq!(complete("convmeta ba", "ba", "convmeta"), "backfill");
-    assert_eq!(complete("convmeta list --li", "--li", "list"), "--limit");
+    assert!(script.contains(env!("CARGO_BIN_EXE_convmeta")), "the script calls this binary: {script}");
+    assert_eq!(bash_completes(&script, &["convmeta", "ba"], &[]), "backfill");
+    assert_eq!(bash_completes(&script, &["convmeta", "list", "--li"], &[]), "--limit");
     assert!(fail(convmeta().args(["completions", "no-such-shell"])).status.code() == Some(2));
+
+    let line = |t: &str| format!("{{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"{t}\"}}\n");
+    let (tmp, logs) = archive_of(&[
+        ("2026-01-01-alpha", line("2026-01-01T10:00:00"), Some("[chat]\nname = \"Alpha project\"\n".into())),
+        ("2026-01-02-beta-penguin", line("2026-01-02T10:00:00"), None),
+        ("2025-12-31-gone", line("2025-12-31T10:00:00"), None),
+        ("test-hidden", line("2026-01-03T10:00:00"), None),
+    ]);
+    // Newest first by the log's mtime, which `modified` is.
+    for (i, id) in ["2025-12-31-gone", "2026-01-01-alpha", "2026-01-02-beta-penguin", "test-hidden"].iter().enumerate()
+    {
+        crate::util::set_mtime_ns(
+            &logs.join(id).join("conversation.jsonl"),
+            (1_767_000_000 + i as u64 * 100) * 1_000_000_000,
+        );
+    }
+    let db = tmp.path().join("index.sqlite3");
+    let (l, d) = (logs.to_str().unwrap(), db.to_str().unwrap());
+    ok(convmeta().args(["list", "--logs", l, "--db", d]));
+    // Closed by its last connection, the database is one file, with no `-wal` or `-shm`.
+    rusqlite::Connection::open(&db).unwrap().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    assert!(!tmp.path().join("index.sqlite3-wal").exists());
+    // Since the index was refreshed: one conversation made, one deleted.
+    write_conversation(&logs, "2026-01-03-gamma", &line("2026-01-03T10:00:00"), None);
+    write_conversation(&logs, "penguin-notes", &line("2026-01-03T11:00:00"), None);
+    std::fs::remove_dir_all(logs.join("2025-12-31-gone")).unwrap();
+    let before = snapshot(tmp.path());
+
+    let show = |word: &str| bash_completes(&script, &["convmeta", "show", "--logs", l, "--db", d, word], &[]);
+    // New ones first, then newest first, then (clap's) the flags; hidden ones not until typed.
+    assert_eq!(
+        show(""),
+        "penguin-notes 2026-01-03-gamma 2026-01-02-beta-penguin 2026-01-01-alpha --logs --db --json --help"
+    );
+    assert_eq!(show("2026-01-0"), "2026-01-03-gamma 2026-01-02-beta-penguin 2026-01-01-alpha");
+    assert_eq!(show("2026-01-01"), "2026-01-01-alpha");
+    assert_eq!(show("test"), "test-hidden", "hidden ones once typed");
+    assert_eq!(show("2025"), "", "a deleted conversation is not offered");
+    // No id starts with the word: those whose id or name holds it.
+    assert_eq!(show("beta"), "2026-01-02-beta-penguin");
+    assert_eq!(show("penguin"), "penguin-notes", "an id that starts with it wins");
+    assert_eq!(show("project"), "2026-01-01-alpha");
+    assert_eq!(show("gam"), "2026-01-03-gamma");
+    // `--logs=…`, and the environment's defaults, are followed as the command itself would.
+    let words = ["convmeta", "show", &format!("--logs={l}"), "--db", d, "2026-01-02"];
+    assert_eq!(bash_completes(&script, &words, &[]), "2026-01-02-beta-penguin");
+    let env = [("GPTME_LOGS_HOME", logs.as_path()), ("CONVMETA_DB", db.as_path())];
+    assert_eq!(bash_completes(&script, &["convmeta", "show", "2026-01-02"], &env), "2026-01-02-beta-penguin");
+    // A path completes as one; so do the flags' values.
+    let dir_words = ["convmeta", "show", "--logs", l, "--db", d, &format!("{}/2026-01-02", logs.display())];
+    assert_eq!(bash_completes(&script, &dir_words, &[]), format!("{l}/2026-01-02-beta-penguin/"));
+    assert_eq!(
+        bash_completes(&script, &["convmeta", "list", "--logs", &format!("{l}/2026-01-01")], &[]),
+        format!("{l}/2026-01-01-alpha/")
+    );
+    // Without an index: the archive's conversations alone, and no database made.
+    let none = tmp.path().join("none.sqlite3");
+    let words = ["convmeta", "show", "--logs", l, "--db", none.to_str().unwrap(), "2026"];
+    assert_eq!(bash_completes(&script, &words, &[]), "2026-01-03-gamma 2026-01-02-beta-penguin 2026-01-01-alpha");
+    assert!(!none.exists());
+    assert_eq!(snapshot(tmp.path()), before, "the archive and the index untouched, nothing made beside it");
+
+    // Shells that show help beside a candidate (fish, zsh) get the conversation's name.
+    let out = ok(convmeta().env("CONVMETA_COMPLETE", "fish").args([
+        "--",
+        "convmeta",
+        "show",
+        "--logs",
+        l,
+        "--db",
+        d,
+        "2026-01-0",
+    ]));
+    assert_eq!(out, "2026-01-03-gamma\n2026-01-02-beta-penguin\n2026-01-01-alpha\tAlpha project\n");
 }
 
 /// Tables line up by the columns a terminal gives each character (two for CJK, none for a

@@ -1,6 +1,22 @@
-use clap::{Args, CommandFactory};
+//! Shell completion. `convmeta completions SHELL` prints a script that, on each Tab, asks the
+//! installed binary itself (`CONVMETA_COMPLETE=SHELL convmeta -- WORDS…`): subcommands and
+//! flags are those of the version installed, never of the one a saved script was made by, and
+//! `show` completes conversation ids from the index and the archive.
 
-use super::Cli;
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory};
+use clap_complete::engine::{CompletionCandidate, PathCompleter, ValueCompleter};
+use clap_complete::env::Shells;
+
+use super::{Cli, Target};
+use crate::format::gptme;
+use crate::Index;
+
+/// The variable under which the shell asks: the script sets it, nothing else should.
+const VAR: &str = "CONVMETA_COMPLETE";
 
 #[derive(Args)]
 pub struct CompletionsArgs {
@@ -8,10 +24,100 @@ pub struct CompletionsArgs {
     shell: clap_complete::Shell,
 }
 
-/// Prints a completion script: `convmeta completions bash > ~/.local/share/bash-completion/completions/convmeta`.
+/// Prints the script that registers the completions: `source <(convmeta completions bash)`.
 pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
+    let shells = Shells::builtins();
+    let shell =
+        shells.completer(&a.shell.to_string()).ok_or_else(|| anyhow::anyhow!("no completions for {}", a.shell))?;
+    // The script calls the binary as this command was called: by name through PATH, or by
+    // its path, made absolute (as clap's own registration does).
+    let argv0 = PathBuf::from(std::env::args_os().next().unwrap_or_else(|| "convmeta".into()));
+    let completer = match argv0.components().count() > 1 {
+        true => std::path::absolute(&argv0).unwrap_or(argv0),
+        false => argv0,
+    };
     let mut out = Vec::new();
-    clap_complete::generate(a.shell, &mut Cli::command(), "convmeta", &mut out);
+    shell.write_registration(VAR, "convmeta", "convmeta", &completer.to_string_lossy(), &mut out)?;
     std::io::Write::write_all(&mut super::stdout(), &out)?;
     Ok(())
+}
+
+/// When a shell is asking for completions, answers it and exits. `main` calls this first.
+pub fn answer_if_asked() {
+    clap_complete::CompleteEnv::with_factory(Cli::command).var(VAR).complete();
+}
+
+/// Completes `show`'s ID: the conversations whose id starts with the word, newest first, their
+/// names beside them where the shell shows such help (zsh, fish); when none does, those whose
+/// id or name contains it (so `show penguin` Tab becomes the whole id). A word that is a path
+/// completes as one (`show ./2026-…/`, which `show` also takes).
+pub struct ConversationIds;
+
+impl ValueCompleter for ConversationIds {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        let Some(word) = current.to_str() else { return Vec::new() };
+        if word.starts_with(['.', '/', '~']) {
+            return PathCompleter::dir().complete(current);
+        }
+        conversation_ids(&typed_target(), word)
+            .into_iter()
+            .map(|(id, name)| {
+                let help = (name != id && !name.is_empty()).then(|| super::printable(&name).into());
+                CompletionCandidate::new(id).help(help)
+            })
+            .collect()
+    }
+}
+
+/// `(id, name)` pairs for `word`: first the archive's conversations the index does not know
+/// yet (made since its last refresh: a Tab press refreshes nothing), by id, newest date first;
+/// then the index's, kept to those still in the archive. Those whose id starts with `word`, if
+/// any does; else those whose id (or, if indexed, name) contains it.
+fn conversation_ids(target: &Target, word: &str) -> Vec<(String, String)> {
+    let Ok(logs) = target.logs_dir() else { return Vec::new() };
+    let indexed = target
+        .db_path(&logs)
+        .ok()
+        .filter(|db| db.exists())
+        .and_then(|db| Index::completions_read_only(&db, word).ok())
+        .unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(&logs) else { return indexed };
+    let in_archive: HashSet<String> =
+        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|id| !id.starts_with('.')).collect();
+    let known: HashSet<&str> = indexed.iter().map(|(id, _)| id.as_str()).collect();
+    let mut found: Vec<(String, String)> = in_archive
+        .iter()
+        .filter(|id| id.contains(word) && (!word.is_empty() || !gptme::is_hidden(id)))
+        .filter(|id| !known.contains(id.as_str()) && logs.join(id).join("conversation.jsonl").exists())
+        .map(|id| (id.clone(), id.clone()))
+        .collect();
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    found.extend(indexed.into_iter().filter(|(id, _)| in_archive.contains(id)));
+    if found.iter().any(|(id, _)| id.starts_with(word)) {
+        found.retain(|(id, _)| id.starts_with(word));
+    }
+    found
+}
+
+/// `--logs` and `--db` as typed on the line being completed: clap hands a completer the word
+/// alone, and the words come after the `--` the registered script passes.
+fn typed_target() -> Target {
+    let words: Vec<OsString> = std::env::args_os().skip_while(|w| w != "--").skip(1).collect();
+    let mut target = Target { logs: None, db: None };
+    let mut words = words.iter().map(|w| w.to_string_lossy());
+    while let Some(word) = words.next() {
+        let (flag, value) = match word.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (word.into_owned(), None),
+        };
+        let slot = match flag.as_str() {
+            "--logs" => &mut target.logs,
+            "--db" => &mut target.db,
+            _ => continue,
+        };
+        if let Some(value) = value.or_else(|| words.next().map(|w| w.into_owned())) {
+            *slot = Some(PathBuf::from(value));
+        }
+    }
+    target
 }

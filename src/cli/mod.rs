@@ -2,7 +2,7 @@
 //! codes; everything here works through [`crate::Index`].
 
 mod backfill;
-mod completions;
+pub mod completions;
 mod list;
 mod progress;
 mod query;
@@ -41,7 +41,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    /// Print the script that makes a shell complete convmeta's commands, flags and conversation
+    /// ids (bash, zsh, fish, elvish, powershell): `source <(convmeta completions bash)`.
     Completions(completions::CompletionsArgs),
 }
 
@@ -52,11 +53,11 @@ pub struct Target {
     /// the one that database was last refreshed for; else $XDG_DATA_HOME/gptme/logs, else
     /// ~/.local/share/gptme/logs, or on macOS, if that is missing, ~/Library/Application
     /// Support/gptme/logs]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub logs: Option<PathBuf>,
     /// The index database [default: $CONVMETA_DB, else a file under $XDG_CACHE_HOME/convmeta
     /// (~/.cache, on macOS ~/Library/Caches) named after the logs directory]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub db: Option<PathBuf>,
 }
 

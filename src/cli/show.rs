@@ -11,6 +11,7 @@ pub struct ShowArgs {
     #[command(flatten)]
     target: Target,
     /// The conversation id (its directory name).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
     id: String,
     /// Print the item as JSON, exactly as the HTTP endpoint serves it.
     #[arg(long)]

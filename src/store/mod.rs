@@ -499,6 +499,19 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     }
 }
 
+/// A quick read that leaves nothing beside the file (a shell's completion; which logs directory
+/// a database names): where the write-ahead log holds nothing, the file holds every commit and
+/// is read as it stands (SQLite's `immutable`), so no `-wal` or `-shm` is made for it; else as
+/// [`open_read_only`], through the files the writer about made. A writer that starts in the
+/// milliseconds it reads may not be seen, or make the read fail.
+pub fn open_for_a_glance(path: &Path) -> rusqlite::Result<Connection> {
+    if wal_holds_anything(path) {
+        return open_read_only(path);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    Connection::open_with_flags(immutable_uri(path), flags)
+}
+
 fn cannot_make_shm(e: &rusqlite::Error, path: &Path) -> bool {
     match e.sqlite_error_code() {
         Some(ErrorCode::ReadOnly) => true,

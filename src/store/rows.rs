@@ -436,23 +436,36 @@ pub fn item(conn: &Connection, id: &str) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT item_json FROM conversations WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
 }
 
-/// The ids of conversations whose id or name contains `text` (ASCII letters in any case),
-/// closest first (ids ending with it, as one typed without its date; then ids holding it;
-/// then names), each group newest first: up to `limit` of them, and how many there are in all.
-pub fn ids_containing(conn: &Connection, text: &str, limit: usize) -> rusqlite::Result<(Vec<String>, usize)> {
+/// The ids and names of conversations whose id or name contains `text` (ASCII letters in any
+/// case), closest first (ids ending with it, as one typed without its date; then ids holding
+/// it; then names), each group newest first: up to `limit` of them, and how many there are in
+/// all.
+pub fn ids_containing(conn: &Connection, text: &str, limit: usize) -> rusqlite::Result<(Vec<(String, String)>, usize)> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, count(*) OVER () FROM conversations \
+        "SELECT id, name, count(*) OVER () FROM conversations \
          WHERE instr(lower(id), lower(?1)) OR instr(lower(name), lower(?1)) \
          ORDER BY substr(lower(id), -length(?1)) = lower(?1) DESC, instr(lower(id), lower(?1)) > 0 DESC, \
                   modified DESC, id DESC LIMIT ?2",
     )?;
     let mut all = 0;
     let ids = stmt.query_map(rusqlite::params![text, limit as i64], |r| {
-        all = r.get::<_, i64>(1)? as usize;
-        r.get(0)
+        all = r.get::<_, i64>(2)? as usize;
+        Ok((r.get(0)?, r.get(1)?))
     })?;
-    let ids = ids.collect::<rusqlite::Result<Vec<String>>>()?;
+    let ids = ids.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((ids, all))
+}
+
+/// The ids and names of conversations whose id starts with `prefix` (exactly, as a shell
+/// completes), newest first; hidden ones only once a prefix is typed.
+pub fn ids_starting_with(conn: &Connection, prefix: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name FROM conversations \
+         WHERE substr(id, 1, length(?1)) = ?1 AND (hidden = 0 OR ?1 <> '') \
+         ORDER BY hidden, modified DESC, id DESC",
+    )?;
+    let ids = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    ids.collect()
 }
 
 /// What is wrong with one conversation's files, in words (NULL: nothing).
