@@ -1234,6 +1234,32 @@ fn a_bare_carriage_return_breaks_lines_for_created() {
     assert_eq!(created("split-object"), Some(1767225600.0));
 }
 
+/// `show` without an id shows the newest listed conversation, the one `list` puts first; with
+/// none listed it says so, in one line.
+#[test]
+fn show_without_an_id_shows_the_newest_conversation() {
+    let r = restore("archive");
+    let newest = crate::util::parse(&ok(r.cmd(&["list", "--json", "--limit", "1"])));
+    let id = newest[0]["id"].as_str().unwrap();
+    let shown = ok(r.cmd(&["show", "--json"]));
+    assert_eq!(shown, ok(r.cmd(&["show", "--json", id])));
+    assert_eq!(crate::util::parse(&shown), newest[0]);
+    assert!(ok(r.cmd(&["show"])).contains(&format!("id: {id}\n")));
+
+    let (tmp, logs) = archive_of(&[("test-only-hidden", "{\"role\": \"user\", \"content\": \"hi\"}\n".into(), None)]);
+    let db = tmp.path().join("index.sqlite3");
+    let out = fail(convmeta().arg("show").arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "convmeta: no conversation is listed in {}: name one to show (hidden ones are shown by id)",
+            logs.display()
+        )
+    );
+    ok(convmeta().args(["show", "test-only-hidden"]).arg("--logs").arg(&logs).arg("--db").arg(&db));
+}
+
 /// What bash offers for `words` (the last being the word completed) with the script
 /// `completions bash` prints: bash runs it, and it asks the binary.
 fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &std::path::Path)]) -> String {

@@ -10,9 +10,10 @@ use crate::format::gptme;
 pub struct ShowArgs {
     #[command(flatten)]
     target: Target,
-    /// The conversation id (its directory name).
+    /// The conversation id (its directory name) [default: the newest listed conversation, the
+    /// one `list` shows first]
     #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
-    id: String,
+    id: Option<String>,
     /// Print the item as JSON, exactly as the HTTP endpoint serves it.
     #[arg(long)]
     json: bool,
@@ -21,7 +22,16 @@ pub struct ShowArgs {
 pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
-    let id = conversation_id(&a.id, index.logs());
+    let id = match &a.id {
+        Some(arg) => conversation_id(arg, index.logs()),
+        None => match index.page(1, None, None)?.items.pop() {
+            Some(newest) => newest.id,
+            None => anyhow::bail!(
+                "no conversation is listed in {}: name one to show (hidden ones are shown by id)",
+                index.logs().display()
+            ),
+        },
+    };
     let item = index.show(&id)?;
     let mut out = super::stdout();
     if a.json {
