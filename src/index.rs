@@ -216,6 +216,11 @@ impl Index {
         })
     }
 
+    /// Usage (tokens and cost) summed by day, month or model: see [`rows::usage`].
+    pub fn usage(&self, by: rows::UsageBy, since: Option<&str>, until: Option<&str>) -> Result<Vec<rows::UsageRow>> {
+        self.with_store(|store| rows::usage(&*store.conn()?, by, since, until).map_err(|e| store.err(e)))
+    }
+
     /// What is wrong with a conversation's files, in words; None when nothing is.
     pub fn problem_notes(&self, id: &str) -> Result<Option<String>> {
         self.with_store(|store| rows::problem_notes(&*store.conn()?, id).map_err(|e| store.err(e)))

@@ -1,5 +1,7 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
+use std::io::Write;
+
 use crate::util::{
     archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged, write_conversation,
 };
@@ -1395,4 +1397,121 @@ fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
     assert!(starts.iter().all(|s| *s == starts[0]), "{starts:?}\n{out}");
     assert!(lines[0].starts_with("the name "), "{out}");
     assert!(lines[5].starts_with("report\\u{202e}fdp.exe "), "{out}");
+}
+
+/// `usage` sums tokens and cost by the day each message was written (as its timestamp reads:
+/// no zone applied), by month or by model, hidden conversations included, a half-written last
+/// line provisionally, as the rows count it; its days add up to `conversation_models`.
+#[test]
+fn usage_sums_by_the_day_each_message_was_written() {
+    let line = |ts: Option<&str>, model: &str, input: u64, cost: f64| {
+        let ts = ts.map(|t| format!(", \"timestamp\": \"{t}\"")).unwrap_or_default();
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\"{ts}, \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 10, \"cache_read_tokens\": 1}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    let user = "{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-02-01T09:00:00\"}\n";
+    let long = [
+        line(Some("2026-01-31T23:59:59.999999"), "m1", 1000, 0.5),
+        user.to_owned(),
+        line(Some("2026-02-01T00:00:00"), "m1", 2000, 0.25),
+        line(Some("2026-02-01T10:00:00+09:00"), "m2", 3000, 1.0),
+    ]
+    .concat();
+    let half_written = line(Some("2026-02-01T11:00:00"), "m2", 4000, 2.0);
+    let (tmp, logs) = archive_of(&[
+        ("2026-01-31-long", long, None),
+        ("test-hidden", line(Some("2026-02-01T12:00:00Z"), "m1", 5000, 4.0), None),
+        ("2026-02-01-half", user.to_owned() + half_written.trim_end(), None),
+        ("old", line(None, "m1", 6000, 8.0), None),
+        ("no-usage", user.to_owned(), None),
+    ]);
+    let db = tmp.path().join("db.sqlite3");
+    let usage = |args: &[&str]| ok(convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args));
+    let json =
+        |args: &[&str]| -> serde_json::Value { serde_json::from_str(&usage(&[args, &["--json"]].concat())).unwrap() };
+    // Each line has 10 output tokens and 1 cache read, which gptme's input count includes.
+    let row = |day: Option<&str>, convs: u64, lines: u64, input: u64, cost: f64, models: &[&str]| {
+        serde_json::json!({"day": day, "conversations": convs, "input_tokens": input + lines, "output_tokens": 10 * lines,
+            "cache_read_tokens": lines, "cost": cost, "models": models})
+    };
+    assert_eq!(
+        json(&[]),
+        serde_json::json!([
+            row(None, 1, 1, 6000, 8.0, &["m1"]),
+            row(Some("2026-01-31"), 1, 1, 1000, 0.5, &["m1"]),
+            row(Some("2026-02-01"), 3, 4, 2000 + 3000 + 4000 + 5000, 7.25, &["m1", "m2"]),
+        ])
+    );
+    let months = json(&["--by", "month", "--since", "2026-01-31", "--until", "2026-02"]);
+    let got: Vec<(&str, u64, f64)> = months
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["month"].as_str().unwrap(), r["conversations"].as_u64().unwrap(), r["cost"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(got, [("2026-01", 1, 0.5), ("2026-02", 3, 7.25)]);
+    let jan = json(&["--until", "2026-01"]);
+    assert_eq!(jan.as_array().unwrap().iter().map(|r| r["day"].as_str().unwrap()).collect::<Vec<_>>(), ["2026-01-31"]);
+    let models = json(&["--by", "model"]);
+    let got: Vec<(&str, f64)> = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["model"].as_str().unwrap(), r["cost"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(got, [("m1", 12.75), ("m2", 3.0)], "by cost, most first");
+
+    // The table: a row a group, lines without a date as such, then the total.
+    let table = usage(&[]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(lines[0].starts_with("DAY") && lines[0].ends_with("MODELS"), "{table}");
+    assert!(lines[1].starts_with("no date") && lines[1].contains("6,001") && lines[1].contains("$8.00"), "{table}");
+    assert!(
+        lines[3].starts_with("2026-02-01") && lines[3].contains("14,004") && lines[3].ends_with("m1, m2"),
+        "{table}"
+    );
+    assert!(lines[4].starts_with("TOTAL") && lines[4].contains("$15.75") && lines[4].contains("21,006"), "{table}");
+
+    // The days add up to the per-model rows, conversation by conversation.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let differ: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM conversation_models m WHERE abs(m.cost - (SELECT sum(d.cost) FROM conversation_days d \
+             WHERE d.conversation_id = m.conversation_id AND d.model = m.model)) > 1e-9 \
+             OR m.input_tokens != (SELECT sum(d.input_tokens) FROM conversation_days d \
+             WHERE d.conversation_id = m.conversation_id AND d.model = m.model)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(differ, 0);
+
+    // The half-written line, completed, counts once.
+    let half = logs.join("2026-02-01-half/conversation.jsonl");
+    std::fs::OpenOptions::new().append(true).open(&half).unwrap().write_all(b"\n").unwrap();
+    assert_eq!(json(&["--by", "model"]), models);
+
+    // Nothing in range, or nothing recorded at all: the header, and why on stderr.
+    let out = convmeta()
+        .arg("usage")
+        .arg("--logs")
+        .arg(&logs)
+        .arg("--db")
+        .arg(&db)
+        .args(["--since", "2027"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no usage recorded from 2027 to the end"));
+    let bad =
+        fail(convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(["--since", "2026-02-30"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("a date as YYYY-MM-DD"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }

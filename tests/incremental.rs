@@ -15,6 +15,7 @@ fn row(index: &Index, id: &str) -> Vec<Vec<Sql>> {
     for sql in [
         "SELECT * FROM conversations WHERE id = ?1",
         "SELECT * FROM conversation_models WHERE conversation_id = ?1 ORDER BY model",
+        "SELECT * FROM conversation_days WHERE conversation_id = ?1 ORDER BY day, model",
         "SELECT log_offset, log_fingerprint, accumulator FROM _scan_state WHERE id = ?1",
     ] {
         let mut stmt = conn.prepare(sql).unwrap();
@@ -893,12 +894,16 @@ fn an_index_of_an_earlier_schema_reads_again_the_logs_with_odd_counts() {
     ];
     for (schema, counts, sums) in cases {
         let a = archive();
-        // With a timestamp: the plain log is then left alone by every later migration.
+        // With a timestamp and no usage: the plain log is then left alone by every later migration
+        // (schema 17 reads those with usage again).
         let line = format!(
             "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-01T00:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {counts}}}}}\n"
         );
         a.append("odd", line.as_bytes());
-        a.append("plain", line.replace(counts, r#"{"input_tokens": 10, "output_tokens": 1}"#).as_bytes());
+        a.append(
+            "plain",
+            line.replace(&format!(", \"metadata\": {{\"model\": \"m\", \"usage\": {counts}}}"), "").as_bytes(),
+        );
         a.settle();
         let rendered = a.index.show("odd").unwrap();
         assert!(rendered.contains(sums), "{rendered}");
@@ -916,6 +921,59 @@ fn an_index_of_an_earlier_schema_reads_again_the_logs_with_odd_counts() {
         let stats = upgraded.refresh().unwrap();
         assert_eq!((stats.full_scans, stats.unchanged), (1, 1), "schema {schema}: {stats:?}");
         assert_eq!(upgraded.show("odd").unwrap(), rendered, "schema {schema}");
+    }
+}
+
+/// An index of schema 16, from before `conversation_days`, reads again the logs of the
+/// conversations with usage, and only those, and then holds what a fresh index holds.
+#[test]
+fn an_index_of_schema_16_reads_the_logs_with_usage_again_for_their_days() {
+    let a = archive();
+    let usage = |day: u32, cost: f64| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-0{day}T23:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 10, \"output_tokens\": 1}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    a.append("used", (usage(1, 0.5) + &usage(2, 0.25) + &usage(2, 1.0)).as_bytes());
+    a.append("unused", b"{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00\"}\n");
+    a.settle();
+    let want = row(&a.index, "used");
+    let days: Vec<(String, f64)> = a
+        .index
+        .store()
+        .conn()
+        .unwrap()
+        .prepare("SELECT day, cost FROM conversation_days ORDER BY day")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(days, [("2026-01-01".to_owned(), 0.5), ("2026-01-02".to_owned(), 1.25)]);
+    let upgraded = a.as_left_by_schema(16, "");
+    assert_ne!(row(&upgraded, "used"), want);
+    let stats = upgraded.refresh().unwrap();
+    assert_eq!((stats.full_scans, stats.unchanged), (1, 1), "{stats:?}");
+    assert_eq!(row(&upgraded, "used"), want);
+    assert_eq!(row(&upgraded, "used"), fresh_row(&a.logs, "used"));
+}
+
+/// An appended line whose usage adds nothing (zeros, or a cost too small to move the sum) on a
+/// new day leaves `models_usage` as it was, but still has its day's row, as a full scan makes it.
+#[test]
+fn usage_that_adds_nothing_on_a_new_day_still_has_its_row() {
+    let a = archive();
+    let line = |day: u32, input: u32, cost: &str| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-0{day}T10:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 0}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    a.append("c", line(1, 10, "1.0").as_bytes());
+    a.settle();
+    for (day, input, cost) in [(2, 0, "0.0"), (3, 0, "1e-300")] {
+        a.append("c", line(day, input, cost).as_bytes());
+        a.index.refresh().unwrap();
+        assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"), "day {day}");
     }
 }
 

@@ -36,7 +36,7 @@ fn every_documented_example_runs_and_matches_truth() {
     let listed: Vec<&Value> =
         truth.values().filter(|i| !convmeta::format::gptme::is_hidden(i["id"].as_str().unwrap())).collect();
     let examples = documented_examples();
-    assert_eq!(examples.len(), 5, "a checker for every example");
+    assert_eq!(examples.len(), 7, "a checker for every example");
 
     // Spend per model.
     let mut per_model: BTreeMap<String, (f64, i64, i64)> = BTreeMap::new();
@@ -74,6 +74,35 @@ fn every_documented_example_runs_and_matches_truth() {
         assert_eq!(row["conversations"].as_i64().unwrap(), per_workspace[row["workspace"].as_str().unwrap()], "{row}");
     }
 
+    // Spend per day of the last 30 (UTC's today, as SQLite's 'now'): only days in them. The
+    // pack's are older, so the same statement is checked over all days, against the months'.
+    let since = (chrono::Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%d").to_string();
+    for row in rows(&r, &examples[3]) {
+        assert!(row["day"].as_str().unwrap() >= since.as_str(), "{row}");
+    }
+    let all_days = rows(&r, &examples[3].replace("WHERE day >= date('now', '-30 days')", ""));
+    assert!(all_days.len() > 20, "{all_days:?}");
+
+    // Spend per month and model: each model's months add up to its spend (truth's
+    // `models_usage`), and each month's models to that month's days.
+    let mut model_months: BTreeMap<String, f64> = BTreeMap::new();
+    let mut month_models: BTreeMap<String, f64> = BTreeMap::new();
+    for row in rows(&r, &examples[4]) {
+        let usd = row["usd"].as_f64().unwrap();
+        *model_months.entry(row["model"].as_str().unwrap().to_owned()).or_default() += usd;
+        *month_models.entry(row["month"].as_str().unwrap().to_owned()).or_default() += usd;
+    }
+    assert_eq!(model_months.len(), per_model.len());
+    for (model, usd) in &model_months {
+        // Each month's figure is rounded to cents.
+        assert!((usd - per_model[model].0).abs() < 0.006 * 40.0, "{model}: {usd} vs {:?}", per_model[model]);
+    }
+    let mut day_months: BTreeMap<String, f64> = BTreeMap::new();
+    for row in &all_days {
+        *day_months.entry(row["day"].as_str().unwrap()[..7].to_owned()).or_default() += row["usd"].as_f64().unwrap();
+    }
+    assert_eq!(day_months.keys().collect::<Vec<_>>(), month_models.keys().collect::<Vec<_>>());
+
     // Spend per month of creation (UTC).
     let mut per_month: BTreeMap<String, f64> = BTreeMap::new();
     for item in truth.values() {
@@ -81,14 +110,14 @@ fn every_documented_example_runs_and_matches_truth() {
         let month = chrono::DateTime::from_timestamp(created.floor() as i64, 0).unwrap().format("%Y-%m").to_string();
         *per_month.entry(month).or_default() += item["total_cost"].as_f64().unwrap();
     }
-    let got = rows(&r, &examples[3]);
+    let got = rows(&r, &examples[5]);
     assert_eq!(got.len(), per_month.len());
     for row in got {
         assert!(close(row["usd"].as_f64().unwrap(), per_month[row["month"].as_str().unwrap()]), "{row}");
     }
 
     // Conversations with problems: the pack's broken ones, and nothing else.
-    let got: Vec<String> = rows(&r, &examples[4]).iter().map(|row| row["id"].as_str().unwrap().to_owned()).collect();
+    let got: Vec<String> = rows(&r, &examples[6]).iter().map(|row| row["id"].as_str().unwrap().to_owned()).collect();
     for broken in ["edge-invalid-utf8", "edge-first-line-malformed-json", "edge-config-invalid-toml"] {
         assert!(got.contains(&broken.to_owned()), "{broken} in {got:?}");
     }
@@ -624,7 +653,7 @@ fn the_schema_doc_names_every_public_column() {
     convmeta::Index::open(&logs, &db).unwrap().refresh().unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema.md")).unwrap();
-    for table in ["conversations", "conversation_models"] {
+    for table in ["conversations", "conversation_models", "conversation_days"] {
         let actual: std::collections::BTreeSet<String> = conn
             .prepare(&format!("SELECT name FROM pragma_table_xinfo('{table}')"))
             .unwrap()

@@ -266,6 +266,13 @@ pub fn in_own_process(test: &str) -> bool {
 /// Makes a database look as schema `version` left it (for upgrade tests): what later migrations
 /// added to the tables removed, `user_version` set back. The rows are the test's to change.
 pub fn set_schema_back(conn: &rusqlite::Connection, version: u32) {
+    if version < 17 {
+        conn.execute_batch(
+            "DROP TABLE conversation_days; \
+             UPDATE _scan_state SET accumulator = json_remove(accumulator, '$.usage_by_day') WHERE json_valid(accumulator);",
+        )
+        .unwrap();
+    }
     if version < 13 {
         conn.execute_batch(
             "DROP INDEX _scan_state_linked; ALTER TABLE _scan_state DROP COLUMN link_paths; \

@@ -9,6 +9,7 @@ mod query;
 mod serve;
 mod show;
 mod status;
+mod usage;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Run one read-only SQL statement over the index (see docs/schema.md).
     Query(query::QueryArgs),
+    /// Refresh, then print token usage and cost by day, month or model.
+    Usage(usage::UsageArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
     /// Print the script that makes a shell complete convmeta's commands, flags and conversation
@@ -214,6 +217,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Query(a) => query::run(a),
+        Command::Usage(a) => usage::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

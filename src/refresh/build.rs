@@ -278,17 +278,16 @@ fn row(
         total_output_tokens: acc.total_output_tokens,
         total_cache_read_tokens: acc.total_cache_read_tokens,
         models_usage,
-        models: acc
-            .models_usage
-            .iter()
-            .map(|(m, u)| ModelRow {
-                model: m.clone(),
-                cost: u.cost,
-                input_tokens: u.input_tokens,
-                output_tokens: u.output_tokens,
-                cache_read_tokens: u.cache_read_tokens,
-            })
-            .collect(),
+        models: acc.models_usage.iter().map(|(m, u)| model_row(m, u)).collect(),
+        days: {
+            let mut days: Vec<_> = acc
+                .usage_by_day
+                .iter()
+                .map(|(day, m, u)| rows::DayRow { day: day.clone(), usage: model_row(m, u) })
+                .collect();
+            days.sort_by(|a, b| (&a.day, &a.usage.model).cmp(&(&b.day, &b.usage.model)));
+            days
+        },
         last_message_role: acc.last_message.as_ref().map(|m| m.role.clone()),
         last_message_preview: acc.last_message.as_ref().map(|m| m.preview.clone()),
         hidden: gptme::is_hidden(&f.id),
@@ -303,5 +302,15 @@ fn row(
             side: serde_json::to_string(side).unwrap_or_else(|_| "{}".into()),
         },
         looks_new: false,
+    }
+}
+
+fn model_row(model: &str, u: &gptme::accumulator::ModelUsage) -> ModelRow {
+    ModelRow {
+        model: model.to_owned(),
+        cost: u.cost,
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        cache_read_tokens: u.cache_read_tokens,
     }
 }

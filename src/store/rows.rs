@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use crate::pynum::PyNum;
 
@@ -45,6 +45,13 @@ pub struct ModelRow {
     pub cache_read_tokens: PyNum,
 }
 
+/// One `conversation_days` row: a model's usage on one day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRow {
+    pub day: String,
+    pub usage: ModelRow,
+}
+
 /// One `conversations` row plus its bookkeeping.
 #[derive(Debug, Clone)]
 pub struct ConversationRow {
@@ -68,6 +75,8 @@ pub struct ConversationRow {
     /// The same data as `models`, as the item's JSON: rows are rewritten only when it changes.
     pub models_usage: String,
     pub models: Vec<ModelRow>,
+    /// `models` split by day, by day and model (as `conversation_days` keeps them).
+    pub days: Vec<DayRow>,
     pub last_message_role: Option<String>,
     pub last_message_preview: Option<String>,
     pub hidden: bool,
@@ -312,15 +321,16 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for m in &row.models {
-            models.execute(params![
-                row.id,
-                m.model,
-                PyNum::Float(m.cost),
-                m.input_tokens,
-                m.output_tokens,
-                m.cache_read_tokens
-            ])?;
+            insert_usage(&mut models, &[&row.id], m)?;
         }
+    }
+    // The per-day rows change with the per-model ones but for sums a line leaves as they were
+    // (a zero, a float too small to move one), which can still add a day: then they are compared.
+    if inserted || old_usage.as_deref() != Some(row.models_usage.as_str()) || day_rows(conn, &row.id)? != row.days {
+        if !inserted {
+            conn.prepare_cached("DELETE FROM conversation_days WHERE conversation_id = ?1")?.execute([&row.id])?;
+        }
+        insert_days(conn, row)?;
     }
     let log = row.state.log;
     conn.prepare_cached(&STATE_SQL)?.execute(params![
@@ -337,6 +347,162 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         (!row.state.link_paths.is_empty()).then(|| serde_json::to_string(&row.state.link_paths).expect("strings")),
     ])?;
     Ok(())
+}
+
+fn insert_days(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> {
+    let mut days = conn.prepare_cached(
+        "INSERT INTO conversation_days (conversation_id, day, model, cost, input_tokens, output_tokens, cache_read_tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for d in &row.days {
+        insert_usage(&mut days, &[&row.id, &d.day], &d.usage)?;
+    }
+    Ok(())
+}
+
+/// Inserts one usage row: `keys` (the conversation, and the day for a day's row), then the
+/// model and its sums.
+fn insert_usage(stmt: &mut rusqlite::CachedStatement<'_>, keys: &[&dyn ToSql], m: &ModelRow) -> rusqlite::Result<()> {
+    let cost = PyNum::Float(m.cost);
+    let sums: [&dyn ToSql; 5] = [&m.model, &cost, &m.input_tokens, &m.output_tokens, &m.cache_read_tokens];
+    stmt.execute(rusqlite::params_from_iter(keys.iter().chain(&sums))).map(drop)
+}
+
+/// A sum as stored (see `PyNum`'s `ToSql`).
+fn num(v: rusqlite::types::ValueRef<'_>) -> PyNum {
+    match v {
+        rusqlite::types::ValueRef::Integer(i) => PyNum::Int(i),
+        rusqlite::types::ValueRef::Real(f) => PyNum::Float(f),
+        rusqlite::types::ValueRef::Text(b"NaN") => PyNum::Float(f64::NAN),
+        _ => PyNum::Int(0),
+    }
+}
+
+fn float(v: rusqlite::types::ValueRef<'_>) -> f64 {
+    match num(v) {
+        PyNum::Int(i) => i as f64,
+        PyNum::Float(f) => f,
+    }
+}
+
+/// How [`usage`] groups `conversation_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageBy {
+    Day,
+    /// `YYYY-MM`.
+    Month,
+    Model,
+    /// One row for everything.
+    Total,
+}
+
+/// Usage summed over one group of `conversation_days`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    /// The day, month or model; `""` for lines without a timestamp that reads; the total's is
+    /// `""` too.
+    pub key: String,
+    pub conversations: usize,
+    pub cost: f64,
+    pub input_tokens: PyNum,
+    pub output_tokens: PyNum,
+    pub cache_read_tokens: PyNum,
+    /// The models with usage in the group, by cost, most first.
+    pub models: Vec<String>,
+}
+
+/// Sums `conversation_days` by day, month or model, over the days from `since` to `until`
+/// (inclusive; each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared on as many characters, so a
+/// month is the whole month). Either given, lines without a day are left out. Days and months
+/// come in order, models by cost, most first. Summed here rather than by SQLite's `sum()`, which
+/// fails on an integer overflow: sums add as the rows' do, saturating.
+pub fn usage(
+    conn: &Connection,
+    by: UsageBy,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> rusqlite::Result<Vec<UsageRow>> {
+    let key = match by {
+        UsageBy::Day => "day",
+        UsageBy::Month => "substr(day, 1, 7)",
+        UsageBy::Model => "model",
+        UsageBy::Total => "''",
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {key}, conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens \
+         FROM conversation_days WHERE substr(day, 1, length(?1)) >= ?1 AND substr(day, 1, length(?2)) <= ?2 \
+         AND (day != '' OR ?1 || ?2 = '') \
+         ORDER BY 1"
+    ))?;
+    let mut rows = stmt.query(params![since.unwrap_or(""), until.unwrap_or("")])?;
+    // Rows come by key: each group is summed whole, then left.
+    let mut out: Vec<UsageRow> = Vec::new();
+    let mut conversations = std::collections::HashSet::new();
+    let mut model_costs: Vec<(String, f64)> = Vec::new();
+    let finish =
+        |row: &mut UsageRow, conversations: &mut std::collections::HashSet<String>, costs: &mut Vec<(String, f64)>| {
+            row.conversations = conversations.len();
+            costs.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            row.models = costs.drain(..).map(|(m, _)| m).collect();
+            conversations.clear();
+        };
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        if out.last().is_none_or(|last| last.key != key) {
+            if let Some(last) = out.last_mut() {
+                finish(last, &mut conversations, &mut model_costs);
+            }
+            out.push(UsageRow {
+                key,
+                conversations: 0,
+                cost: 0.0,
+                input_tokens: PyNum::Int(0),
+                output_tokens: PyNum::Int(0),
+                cache_read_tokens: PyNum::Int(0),
+                models: Vec::new(),
+            });
+        }
+        let row = out.last_mut().expect("just pushed");
+        conversations.insert(r.get::<_, String>(1)?);
+        let (model, cost): (String, f64) = (r.get(2)?, float(r.get_ref(3)?));
+        match model_costs.iter_mut().find(|(m, _)| *m == model) {
+            Some((_, c)) => *c += cost,
+            None => model_costs.push((model, cost)),
+        }
+        let overflow = &mut false;
+        row.cost += cost;
+        row.input_tokens = row.input_tokens.add(num(r.get_ref(4)?), overflow);
+        row.output_tokens = row.output_tokens.add(num(r.get_ref(5)?), overflow);
+        row.cache_read_tokens = row.cache_read_tokens.add(num(r.get_ref(6)?), overflow);
+    }
+    if let Some(last) = out.last_mut() {
+        finish(last, &mut conversations, &mut model_costs);
+    }
+    if by == UsageBy::Model {
+        out.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
+    }
+    Ok(out)
+}
+
+/// A conversation's `conversation_days` rows as stored, by day and model.
+fn day_rows(conn: &Connection, id: &str) -> rusqlite::Result<Vec<DayRow>> {
+    conn.prepare_cached(
+        "SELECT day, model, cost, input_tokens, output_tokens, cache_read_tokens FROM conversation_days \
+         WHERE conversation_id = ?1 ORDER BY day, model",
+    )?
+    .query_map([id], |r| {
+        Ok(DayRow {
+            day: r.get(0)?,
+            usage: ModelRow {
+                model: r.get(1)?,
+                cost: float(r.get_ref(2)?),
+                input_tokens: num(r.get_ref(3)?),
+                output_tokens: num(r.get_ref(4)?),
+                cache_read_tokens: num(r.get_ref(5)?),
+            },
+        })
+    })?
+    .collect()
 }
 
 pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<()> {
@@ -511,6 +677,7 @@ mod tests {
                     cache_read_tokens: PyNum::Int(0),
                 })
                 .collect(),
+            days: Vec::new(),
             last_message_role: None,
             last_message_preview: None,
             hidden: false,

@@ -15,12 +15,12 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 
 /// Tables and views users may read.
-pub const PUBLIC_TABLES: &[&str] = &["conversations", "conversation_models"];
+pub const PUBLIC_TABLES: &[&str] = &["conversations", "conversation_models", "conversation_days"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
     /// A write, or anything but reading the public tables.
-    #[error("not allowed: {0} (only reading the tables conversations and conversation_models, or their columns with PRAGMA table_info, is)")]
+    #[error("not allowed: {0} (only reading the tables conversations, conversation_models and conversation_days, or their columns with PRAGMA table_info, is)")]
     Refused(String),
     /// Syntax errors, unknown columns and the like: SQLite's message.
     #[error("{0}")]

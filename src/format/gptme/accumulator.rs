@@ -37,6 +37,15 @@ pub struct ModelUsage {
     pub cache_read_tokens: PyNum,
 }
 
+impl ModelUsage {
+    fn add(&mut self, cost: f64, input: PyNum, output: PyNum, cache_read: PyNum, overflow: &mut bool) {
+        self.cost += cost;
+        self.input_tokens = self.input_tokens.add(input, overflow);
+        self.output_tokens = self.output_tokens.add(output, overflow);
+        self.cache_read_tokens = self.cache_read_tokens.add(cache_read, overflow);
+    }
+}
+
 /// The last user/assistant message, when its preview is not empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastMessage {
@@ -113,6 +122,9 @@ pub struct Accumulator {
     pub total_cache_read_tokens: PyNum,
     /// In first-seen order, as gptme builds its dict.
     pub models_usage: Vec<(String, ModelUsage)>,
+    /// `models_usage` split by the day each line was written ([`time::written_day`]; `""` for a
+    /// line without a timestamp that reads), in first-seen order: (day, model, usage).
+    pub usage_by_day: Vec<(String, String, ModelUsage)>,
     pub last_message: Option<LastMessage>,
     pub problems: LineProblems,
     /// The stored offset is inside a line too long to hold: the next scan skips to its end.
@@ -227,7 +239,7 @@ impl Accumulator {
     fn add(&mut self, line: &Line<'_>, offset: u64, len: usize) {
         self.problems.bad_fields += u64::from(line.bad_fields);
         if let Some(meta) = line.metadata.as_ref().filter(|m| m.nonempty) {
-            self.add_metadata(meta);
+            self.add_metadata(meta, &line.timestamp);
         }
         if line.conversational_role().is_some() {
             self.pending_last = Some((offset, len));
@@ -237,7 +249,7 @@ impl Accumulator {
     /// gptme's sums of one line's metadata, step by step in its order: a value that is not a
     /// number (`"12"`, `[1]`) raises Python's TypeError where it is added, and gptme then skips
     /// the rest of the line, keeping what it had added before.
-    fn add_metadata(&mut self, meta: &Metadata<'_>) {
+    fn add_metadata(&mut self, meta: &Metadata<'_>, timestamp: &Timestamp<'_>) {
         if let Some(model) = meta.model {
             if !self.model.as_deref().is_some_and(|m| model.is(m)) {
                 self.model = Some(model.decode_lossy());
@@ -245,13 +257,13 @@ impl Accumulator {
         }
         // Sums are gptme's (negative values included); what no sane log holds is counted.
         let mut odd = false;
-        self.add_sums(meta, &mut odd);
+        self.add_sums(meta, timestamp, &mut odd);
         self.problems.implausible_values += u64::from(odd);
     }
 
     /// The sums of [`Accumulator::add_metadata`], up to the first value that is not a number;
     /// `odd` is set for a negative value or an int sum past `i64`.
-    fn add_sums(&mut self, meta: &Metadata<'_>, odd: &mut bool) {
+    fn add_sums(&mut self, meta: &Metadata<'_>, timestamp: &Timestamp<'_>, odd: &mut bool) {
         let Count::Number(cost) = meta.cost else { return };
         *odd |= cost < 0.0;
         self.total_cost += cost;
@@ -275,10 +287,21 @@ impl Accumulator {
                 &mut self.models_usage.last_mut().expect("just pushed").1
             }
         };
-        usage.cost += cost;
-        usage.input_tokens = usage.input_tokens.add(input, odd);
-        usage.output_tokens = usage.output_tokens.add(output, odd);
-        usage.cache_read_tokens = usage.cache_read_tokens.add(cache_read, odd);
+        usage.add(cost, input, output, cache_read, odd);
+        let day = match timestamp {
+            Timestamp::Text(s) => time::written_day(&s.decode_lossy()).unwrap_or_default(),
+            _ => String::new(),
+        };
+        // Days mostly come in order: the entry sought is nearly always the last.
+        let by_day = match self.usage_by_day.iter().rposition(|(d, m, _)| *d == day && m == key) {
+            Some(i) => &mut self.usage_by_day[i].2,
+            None => {
+                self.usage_by_day.push((day, key.to_owned(), ModelUsage::default()));
+                &mut self.usage_by_day.last_mut().expect("just pushed").2
+            }
+        };
+        // Overflow was counted once, above.
+        by_day.add(cost, input, output, cache_read, &mut false);
     }
 
     /// Counts a line that was too long to parse.
@@ -355,6 +378,44 @@ mod tests {
         assert_eq!(acc.model.as_deref(), Some("m3"));
         assert_eq!(acc.last_message.unwrap().preview, "a6");
         assert_eq!(acc.messages, 5);
+    }
+
+    /// Usage split by the day each line was written, as it reads (an aware timestamp's day is
+    /// that of its own offset), per model as `models_usage` keys it; the days sum to it.
+    #[test]
+    fn usage_by_day_splits_models_usage_by_the_written_day() {
+        let line = |ts: &str, model: &str, input: u32, cost: f64| {
+            let ts = if ts.is_empty() { String::new() } else { format!(r#""timestamp": "{ts}", "#) };
+            format!(
+                r#"{{"role": "assistant", "content": "x", {ts}"metadata": {{"model": "{model}", "usage": {{"input_tokens": {input}, "output_tokens": 1}}, "cost": {cost}}}}}"#
+            ) + "\n"
+        };
+        let acc = full(
+            &[
+                line("2026-01-01T23:59:59.5", "m1", 10, 0.5),
+                line("2026-01-02T00:00:00", "m1", 20, 0.25),
+                line("2026-01-01T23:00:00-05:00", "m2", 30, 1.0),
+                line("", "m1", 40, 2.0),
+                line("2026-01-01T22:00:00Z", "m1", 50, 4.0),
+                line("not a time", "m1", 60, 8.0),
+            ]
+            .concat(),
+        );
+        let days: Vec<(&str, &str, PyNum, f64)> =
+            acc.usage_by_day.iter().map(|(d, m, u)| (d.as_str(), m.as_str(), u.input_tokens, u.cost)).collect();
+        assert_eq!(
+            days,
+            [
+                ("2026-01-01", "m1", PyNum::Int(60), 4.5),
+                ("2026-01-02", "m1", PyNum::Int(20), 0.25),
+                ("2026-01-01", "m2", PyNum::Int(30), 1.0),
+                ("", "m1", PyNum::Int(100), 10.0),
+            ]
+        );
+        for (model, usage) in &acc.models_usage {
+            let of_days = acc.usage_by_day.iter().filter(|(_, m, _)| m == model);
+            assert_eq!(of_days.map(|(.., u)| u.cost).sum::<f64>(), usage.cost, "{model}");
+        }
     }
 
     /// Values as gptme 0.35.1 sums them (these answers are its own, over the same lines): floats

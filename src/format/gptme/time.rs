@@ -34,6 +34,14 @@ pub fn parse_stamp(s: &str) -> Option<Stamp> {
     })
 }
 
+/// The calendar day a timestamp was written in, `YYYY-MM-DD`, as it reads (no zone applied): for
+/// gptme's usual naive local timestamps, the day where gptme ran; for an aware one, the day in
+/// the offset it was written with. None where gptme could not read it.
+pub fn written_day(s: &str) -> Option<String> {
+    let Parsed { wall, .. } = parse(s)?;
+    Some(wall.date().format("%Y-%m-%d").to_string())
+}
+
 /// A naive timestamp as an instant in this process's zone: Python's `_mktime()` gives whole
 /// local seconds, then adds microseconds/1e6. None where Python fails (near years 1 and 9999).
 pub fn naive_to_unix(wall_secs: i64, micros: u32) -> Option<f64> {

@@ -1,0 +1,196 @@
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+
+use super::{fit, pad, printable, progress, Target};
+use crate::pynum::PyNum;
+use crate::store::rows::{UsageBy, UsageRow};
+
+#[derive(Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Sum by the day each message was written (as its timestamp reads), by month, or by model.
+    #[arg(long, value_enum, default_value_t = By::Day)]
+    by: By,
+    /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
+    #[arg(long, value_name = "DATE", value_parser = date_prefix)]
+    since: Option<String>,
+    /// Up to this day, included: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
+    #[arg(long, value_name = "DATE", value_parser = date_prefix)]
+    until: Option<String>,
+    /// Print a JSON array of the rows, without the total.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum By {
+    Day,
+    Month,
+    Model,
+}
+
+impl By {
+    fn rows(self) -> UsageBy {
+        match self {
+            By::Day => UsageBy::Day,
+            By::Month => UsageBy::Month,
+            By::Model => UsageBy::Model,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            By::Day => "day",
+            By::Month => "month",
+            By::Model => "model",
+        }
+    }
+}
+
+pub fn run(a: UsageArgs) -> anyhow::Result<()> {
+    let index = a.target.open()?;
+    progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
+    let (since, until) = (a.since.as_deref(), a.until.as_deref());
+    let rows = index.usage(a.by.rows(), since, until)?;
+    let mut out = std::io::BufWriter::new(super::stdout());
+    if a.json {
+        let rows: Vec<serde_json::Value> = rows.iter().map(|r| json(a.by, r)).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(out.flush()?);
+    }
+    let key_width = match a.by {
+        By::Day => 10,
+        By::Month => 7,
+        By::Model => rows.iter().map(|r| super::width(&printable(&r.key))).max().unwrap_or(0).clamp(5, 40),
+    };
+    let header = a.by.name().to_uppercase();
+    let models = if matches!(a.by, By::Model) { "" } else { "  MODELS" };
+    writeln!(
+        out,
+        "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}{models}",
+        pad(&header, key_width),
+        "CONVS",
+        "INPUT",
+        "OUTPUT",
+        "CACHE READ",
+        "COST"
+    )?;
+    if rows.is_empty() {
+        out.flush()?; // the header first, then why it stands alone
+        super::say(match (since, until) {
+            (None, None) => "no conversation here records token usage or cost".to_owned(),
+            _ => format!("no usage recorded from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end")),
+        });
+        return Ok(());
+    }
+    let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
+        write!(
+            out,
+            "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}",
+            pad(&fit(key, key_width), key_width),
+            r.conversations,
+            tokens(r.input_tokens),
+            tokens(r.output_tokens),
+            tokens(r.cache_read_tokens),
+            cost(r.cost)
+        )?;
+        match models && !matches!(a.by, By::Model) {
+            true => writeln!(out, "  {}", printable(&r.models.join(", "))),
+            false => writeln!(out),
+        }
+    };
+    for r in &rows {
+        let key = match r.key.as_str() {
+            "" => "no date".to_owned(),
+            key => printable(key),
+        };
+        line(&mut out, &key, r, true)?;
+    }
+    if rows.len() > 1 {
+        if let Some(total) = index.usage(UsageBy::Total, since, until)?.first() {
+            line(&mut out, "TOTAL", total, false)?;
+        }
+    }
+    Ok(out.flush()?)
+}
+
+/// A row for `--json`: its key under the grouping's name (null for lines without a day).
+fn json(by: By, r: &UsageRow) -> serde_json::Value {
+    let num = |n: PyNum| match n {
+        PyNum::Int(v) => serde_json::Value::from(v),
+        PyNum::Float(v) => serde_json::Value::from(v),
+    };
+    let mut o = serde_json::Map::new();
+    o.insert(by.name().into(), if r.key.is_empty() { serde_json::Value::Null } else { r.key.clone().into() });
+    o.insert("conversations".into(), r.conversations.into());
+    o.insert("cost".into(), r.cost.into());
+    o.insert("input_tokens".into(), num(r.input_tokens));
+    o.insert("output_tokens".into(), num(r.output_tokens));
+    o.insert("cache_read_tokens".into(), num(r.cache_read_tokens));
+    if !matches!(by, By::Model) {
+        o.insert("models".into(), r.models.clone().into());
+    }
+    serde_json::Value::Object(o)
+}
+
+/// A token count with thousands separators (a float sum, as gptme's can be, as Python writes it).
+fn tokens(n: PyNum) -> String {
+    let PyNum::Int(v) = n else { return n.to_string() };
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+fn cost(usd: f64) -> String {
+    match usd.is_finite() {
+        true => format!("${usd:.2}"),
+        false => format!("${}", PyNum::Float(usd)),
+    }
+}
+
+/// Parses `--since` and `--until`: a date, or a month or year for all of it.
+fn date_prefix(s: &str) -> Result<String, String> {
+    let full = match s.len() {
+        4 => format!("{s}-01-01"),
+        7 => format!("{s}-01"),
+        _ => s.to_owned(),
+    };
+    let valid = full.len() == 10 && chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d").is_ok();
+    match valid && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        true => Ok(s.to_owned()),
+        false => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_grouped_by_thousands() {
+        let shown: Vec<String> = [0, 999, 1000, 1234567, -1234].into_iter().map(|v| tokens(PyNum::Int(v))).collect();
+        assert_eq!(shown, ["0", "999", "1,000", "1,234,567", "-1,234"]);
+        assert_eq!(tokens(PyNum::Float(1.5)), "1.5");
+    }
+
+    #[test]
+    fn dates_are_days_months_or_years() {
+        for good in ["2026", "2026-02", "2026-02-28"] {
+            assert_eq!(date_prefix(good).as_deref(), Ok(good));
+        }
+        for bad in ["2026-02-30", "2026-13", "26-01-01", "2026/01/01", "2026-1-1", "", "+2026-01-01"] {
+            assert!(date_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}
