@@ -289,14 +289,16 @@ impl Accumulator {
         };
         usage.add(cost, input, output, cache_read, odd);
         let day = match timestamp {
-            Timestamp::Text(s) => time::written_day(&s.decode_lossy()).unwrap_or_default(),
-            _ => String::new(),
+            Timestamp::Text(s) if !s.has_escapes() => std::str::from_utf8(s.bytes).ok().and_then(time::written_day),
+            Timestamp::Text(s) => time::written_day(&s.decode_lossy()),
+            _ => None,
         };
+        let day = day.as_ref().map_or("", |d| std::str::from_utf8(d).expect("ASCII digits"));
         // Days mostly come in order: the entry sought is nearly always the last.
-        let by_day = match self.usage_by_day.iter().rposition(|(d, m, _)| *d == day && m == key) {
+        let by_day = match self.usage_by_day.iter().rposition(|(d, m, _)| d == day && m == key) {
             Some(i) => &mut self.usage_by_day[i].2,
             None => {
-                self.usage_by_day.push((day, key.to_owned(), ModelUsage::default()));
+                self.usage_by_day.push((day.to_owned(), key.to_owned(), ModelUsage::default()));
                 &mut self.usage_by_day.last_mut().expect("just pushed").2
             }
         };

@@ -37,9 +37,46 @@ pub fn parse_stamp(s: &str) -> Option<Stamp> {
 /// The calendar day a timestamp was written in, `YYYY-MM-DD`, as it reads (no zone applied): for
 /// gptme's usual naive local timestamps, the day where gptme ran; for an aware one, the day in
 /// the offset it was written with. None where gptme could not read it.
-pub fn written_day(s: &str) -> Option<String> {
+pub fn written_day(s: &str) -> Option<[u8; 10]> {
+    if let Some(day) = plain_day(s.as_bytes()) {
+        return Some(day);
+    }
+    written_day_parsed(s)
+}
+
+/// The day of gptme's own form, `YYYY-MM-DDTHH:MM:SS[.ffffff]`, when every field is in range
+/// (isoparse reads it then): its first ten bytes. None for anything else, which is parsed
+/// whole. Every line with usage has a timestamp, and a parse costs ten times this.
+fn plain_day(b: &[u8]) -> Option<[u8; 10]> {
+    if !(b.len() == 19 || b.len() == 26 && b[19] == b'.' && b[20..].iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    let shape = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    if !shape.iter().all(|&(i, c)| b[i] == c) || !digits.iter().all(|&i| b[i].is_ascii_digit()) {
+        return None;
+    }
+    let two = |i: usize| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0');
+    let year = two(0) * 100 + two(2);
+    let in_range = year >= 1 && two(11) < 24 && two(14) < 60 && two(17) < 60;
+    (in_range && NaiveDate::from_ymd_opt(year as i32, two(5), two(8)).is_some())
+        .then(|| b[..10].try_into().expect("ten bytes"))
+}
+
+fn written_day_parsed(s: &str) -> Option<[u8; 10]> {
     let Parsed { wall, .. } = parse(s)?;
-    Some(wall.date().format("%Y-%m-%d").to_string())
+    // Made by hand: it runs for every line with usage, and chrono's formatting allocates.
+    let mut day = *b"0000-00-00";
+    let mut put = |at: usize, digits: usize, mut v: u32| {
+        for i in (at..at + digits).rev() {
+            day[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, wall.year() as u32); // 1 to 9999
+    put(5, 2, wall.month());
+    put(8, 2, wall.day());
+    Some(day)
 }
 
 /// A naive timestamp as an instant in this process's zone: Python's `_mktime()` gives whole
@@ -432,6 +469,57 @@ mod tests {
 
     /// Aware values (no dependence on the zone), as dateutil 2.9's isoparse and CPython 3.11.7
     /// read them, quirks included.
+    /// The day as written, in every form isoparse reads, with no zone applied.
+    #[test]
+    fn written_days() {
+        let day = |s: &str| written_day(s).map(|d| String::from_utf8(d.to_vec()).unwrap());
+        for (stamp, want) in [
+            ("2026-01-02T10:11:20.500000", Some("2026-01-02")),
+            ("2026-01-02T23:30:00-05:00", Some("2026-01-02")),
+            ("2026-01-02T01:00:00+09:00", Some("2026-01-02")),
+            ("2026-01-02T24:00:00", Some("2026-01-03")),
+            ("0001-01-01T00:00:00", Some("0001-01-01")),
+            ("20260102T101120", Some("2026-01-02")),
+            ("2026-W01-1", Some("2025-12-29")),
+            ("2026-032", Some("2026-02-01")),
+            ("2026", Some("2026-01-01")),
+            ("2026-02-30T00:00:00", None),
+            ("yesterday", None),
+        ] {
+            assert_eq!(day(stamp).as_deref(), want, "{stamp}");
+        }
+    }
+
+    /// The shortcut for gptme's own form answers as the whole parse does, wherever it answers.
+    #[test]
+    fn the_plain_form_shortcut_agrees_with_the_parse() {
+        let mut rng = crate::test_rng::Rng(17);
+        let mut claimed = 0;
+        for _ in 0..200_000 {
+            let mut s = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                rng.below(10_000),
+                rng.below(14),
+                rng.below(33),
+                rng.below(26),
+                rng.below(62),
+                rng.below(62)
+            );
+            match rng.below(4) {
+                0 => s.push_str(&format!(".{:06}", rng.below(1_000_000))),
+                1 => s.push_str(&format!(".{}", rng.below(1_000))),
+                2 => s.replace_range(10..11, " "),
+                _ => {}
+            }
+            let day = plain_day(s.as_bytes());
+            claimed += usize::from(day.is_some());
+            if day.is_some() {
+                assert_eq!(day, written_day_parsed(&s), "{s}");
+            }
+        }
+        assert!(claimed > 50_000, "{claimed}");
+    }
+
     #[test]
     fn reads_what_dateutil_reads() {
         for (text, want) in [
