@@ -1400,7 +1400,7 @@ fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
 }
 
 /// `usage` sums tokens and cost by the day each message was written (as its timestamp reads:
-/// no zone applied), by month or by model, hidden conversations included, a half-written last
+/// no zone applied), by month, model or conversation, hidden conversations included, a half-written last
 /// line provisionally, as the rows count it; its days add up to `conversation_models`.
 #[test]
 fn usage_sums_by_the_day_each_message_was_written() {
@@ -1453,14 +1453,18 @@ fn usage_sums_by_the_day_each_message_was_written() {
     assert_eq!(got, [("2026-01", 1, 0.5), ("2026-02", 3, 7.25)]);
     let jan = json(&["--until", "2026-01"]);
     assert_eq!(jan.as_array().unwrap().iter().map(|r| r["day"].as_str().unwrap()).collect::<Vec<_>>(), ["2026-01-31"]);
+    // Each row's key and cost.
+    let costs = |rows: &serde_json::Value, key: &str| -> Vec<(String, f64)> {
+        let row = |r: &serde_json::Value| (r[key].as_str().unwrap().to_owned(), r["cost"].as_f64().unwrap());
+        rows.as_array().unwrap().iter().map(row).collect()
+    };
     let models = json(&["--by", "model"]);
-    let got: Vec<(&str, f64)> = models
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["model"].as_str().unwrap(), r["cost"].as_f64().unwrap()))
-        .collect();
-    assert_eq!(got, [("m1", 12.75), ("m2", 3.0)], "by cost, most first");
+    assert_eq!(costs(&models, "model"), [("m1".into(), 12.75), ("m2".into(), 3.0)], "by cost, most first");
+    let february = json(&["--by", "conversation", "--since", "2026-02"]);
+    assert_eq!(
+        costs(&february, "conversation"),
+        [("test-hidden".into(), 4.0), ("2026-02-01-half".into(), 2.0), ("2026-01-31-long".into(), 1.25)]
+    );
 
     // The table: a row a group, lines without a date as such, then the total.
     let table = usage(&[]);

@@ -10,7 +10,8 @@ use crate::store::rows::{UsageBy, UsageRow};
 pub struct UsageArgs {
     #[command(flatten)]
     target: Target,
-    /// Sum by the day each message was written (as its timestamp reads), by month, or by model.
+    /// Sum by the day each message was written (as its timestamp reads), by month, by model, or
+    /// by conversation (most spent first: what the spend of --since/--until went to).
     #[arg(long, value_enum, default_value_t = By::Day)]
     by: By,
     /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
@@ -29,6 +30,7 @@ enum By {
     Day,
     Month,
     Model,
+    Conversation,
 }
 
 impl By {
@@ -37,6 +39,7 @@ impl By {
             By::Day => UsageBy::Day,
             By::Month => UsageBy::Month,
             By::Model => UsageBy::Model,
+            By::Conversation => UsageBy::Conversation,
         }
     }
 
@@ -45,6 +48,7 @@ impl By {
             By::Day => "day",
             By::Month => "month",
             By::Model => "model",
+            By::Conversation => "conversation",
         }
     }
 }
@@ -63,7 +67,9 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let key_width = match a.by {
         By::Day => 10,
         By::Month => 7,
-        By::Model => rows.iter().map(|r| super::width(&printable(&r.key))).max().unwrap_or(0).clamp(5, 40),
+        By::Model | By::Conversation => {
+            rows.iter().map(|r| super::width(&printable(&r.key))).max().unwrap_or(0).clamp(5, 40)
+        }
     };
     let header = a.by.name().to_uppercase();
     let models = if matches!(a.by, By::Model) { "" } else { "  MODELS" };

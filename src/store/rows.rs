@@ -392,6 +392,7 @@ pub enum UsageBy {
     /// `YYYY-MM`.
     Month,
     Model,
+    Conversation,
     /// One row for everything.
     Total,
 }
@@ -411,10 +412,10 @@ pub struct UsageRow {
     pub models: Vec<String>,
 }
 
-/// Sums `conversation_days` by day, month or model, over the days from `since` to `until`
+/// Sums `conversation_days` by day, month, model or conversation, over the days from `since` to `until`
 /// (inclusive; each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared on as many characters, so a
 /// month is the whole month). Either given, lines without a day are left out. Days and months
-/// come in order, models by cost, most first. Summed here rather than by SQLite's `sum()`, which
+/// come in order, models and conversations by cost, most first. Summed here rather than by SQLite's `sum()`, which
 /// fails on an integer overflow: sums add as the rows' do, saturating.
 pub fn usage(
     conn: &Connection,
@@ -426,6 +427,7 @@ pub fn usage(
         UsageBy::Day => "day",
         UsageBy::Month => "substr(day, 1, 7)",
         UsageBy::Model => "model",
+        UsageBy::Conversation => "conversation_id",
         UsageBy::Total => "''",
     };
     let mut stmt = conn.prepare(&format!(
@@ -478,7 +480,7 @@ pub fn usage(
     if let Some(last) = out.last_mut() {
         finish(last, &mut conversations, &mut model_costs);
     }
-    if by == UsageBy::Model {
+    if matches!(by, UsageBy::Model | UsageBy::Conversation) {
         out.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
     }
     Ok(out)
