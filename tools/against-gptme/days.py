@@ -21,7 +21,7 @@ def stamp_days(path):
     days, undated = set(), False
     for line in open(path, 'rb').read().split(b'\n'):
         try:
-            m = json.loads(line)
+            m = json.loads(line.strip())  # as gptme's totals read a line
             days.add(isoparse(m['timestamp']).date().isoformat())
         except Exception:
             undated = True
