@@ -57,7 +57,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let (since, until) = (a.since.as_deref(), a.until.as_deref());
-    let rows = index.usage(a.by.rows(), since, until)?;
+    let usage = index.usage(a.by.rows(), since, until)?;
+    let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         let rows: Vec<serde_json::Value> = rows.iter().map(|r| json(a.by, r)).collect();
@@ -115,9 +116,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         line(&mut out, &key, r, true)?;
     }
     if rows.len() > 1 {
-        if let Some(total) = index.usage(UsageBy::Total, since, until)?.first() {
-            line(&mut out, "TOTAL", total, false)?;
-        }
+        line(&mut out, "TOTAL", &usage.total, false)?;
     }
     Ok(out.flush()?)
 }

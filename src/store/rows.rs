@@ -393,15 +393,13 @@ pub enum UsageBy {
     Month,
     Model,
     Conversation,
-    /// One row for everything.
-    Total,
 }
 
 /// Usage summed over one group of `conversation_days`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageRow {
-    /// The day, month or model; `""` for lines without a timestamp that reads; the total's is
-    /// `""` too.
+    /// The day, month, model or conversation; `""` for lines without a timestamp that reads
+    /// (and for the total).
     pub key: String,
     pub conversations: usize,
     pub cost: f64,
@@ -412,23 +410,57 @@ pub struct UsageRow {
     pub models: Vec<String>,
 }
 
-/// Sums `conversation_days` by day, month, model or conversation, over the days from `since` to `until`
-/// (inclusive; each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared on as many characters, so a
-/// month is the whole month). Either given, lines without a day are left out. Days and months
-/// come in order, models and conversations by cost, most first. Summed here rather than by SQLite's `sum()`, which
-/// fails on an integer overflow: sums add as the rows' do, saturating.
-pub fn usage(
-    conn: &Connection,
-    by: UsageBy,
-    since: Option<&str>,
-    until: Option<&str>,
-) -> rusqlite::Result<Vec<UsageRow>> {
+/// [`usage`]'s answer: a row a group, and all of them summed, from one reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    pub rows: Vec<UsageRow>,
+    pub total: UsageRow,
+}
+
+/// A [`UsageRow`] being summed.
+#[derive(Default)]
+struct UsageSum {
+    row: UsageRow,
+    conversations: std::collections::HashSet<String>,
+    model_costs: Vec<(String, f64)>,
+}
+
+impl UsageSum {
+    fn add(&mut self, conversation: &str, model: &str, cost: f64, tokens: [PyNum; 3]) {
+        if !self.conversations.contains(conversation) {
+            self.conversations.insert(conversation.to_owned());
+        }
+        match self.model_costs.iter_mut().find(|(m, _)| m == model) {
+            Some((_, c)) => *c += cost,
+            None => self.model_costs.push((model.to_owned(), cost)),
+        }
+        let (row, overflow) = (&mut self.row, &mut false);
+        row.cost += cost;
+        row.input_tokens = row.input_tokens.add(tokens[0], overflow);
+        row.output_tokens = row.output_tokens.add(tokens[1], overflow);
+        row.cache_read_tokens = row.cache_read_tokens.add(tokens[2], overflow);
+    }
+
+    fn finish(mut self) -> UsageRow {
+        self.row.conversations = self.conversations.len();
+        self.model_costs.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.row.models = self.model_costs.into_iter().map(|(m, _)| m).collect();
+        self.row
+    }
+}
+
+/// Sums `conversation_days` by day, month, model or conversation, over the days from `since`
+/// to `until` (inclusive; each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared on as many
+/// characters, so a month is the whole month). Either given, lines without a day are left out.
+/// Days and months come in order, models and conversations by cost, most first. Summed here
+/// rather than by SQLite's `sum()`, which fails on an integer overflow: sums add as the rows'
+/// do, saturating.
+pub fn usage(conn: &Connection, by: UsageBy, since: Option<&str>, until: Option<&str>) -> rusqlite::Result<Usage> {
     let key = match by {
         UsageBy::Day => "day",
         UsageBy::Month => "substr(day, 1, 7)",
         UsageBy::Model => "model",
         UsageBy::Conversation => "conversation_id",
-        UsageBy::Total => "''",
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT {key}, conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens \
@@ -437,53 +469,26 @@ pub fn usage(
          ORDER BY 1"
     ))?;
     let mut rows = stmt.query(params![since.unwrap_or(""), until.unwrap_or("")])?;
-    // Rows come by key: each group is summed whole, then left.
-    let mut out: Vec<UsageRow> = Vec::new();
-    let mut conversations = std::collections::HashSet::new();
-    let mut model_costs: Vec<(String, f64)> = Vec::new();
-    let finish =
-        |row: &mut UsageRow, conversations: &mut std::collections::HashSet<String>, costs: &mut Vec<(String, f64)>| {
-            row.conversations = conversations.len();
-            costs.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            row.models = costs.drain(..).map(|(m, _)| m).collect();
-            conversations.clear();
-        };
+    // Rows come by key: each group is summed whole, then the next begun.
+    let (mut groups, mut total) = (Vec::new(), UsageSum::default());
+    let mut group: Option<UsageSum> = None;
     while let Some(r) = rows.next()? {
-        let key: String = r.get(0)?;
-        if out.last().is_none_or(|last| last.key != key) {
-            if let Some(last) = out.last_mut() {
-                finish(last, &mut conversations, &mut model_costs);
-            }
-            out.push(UsageRow {
-                key,
-                conversations: 0,
-                cost: 0.0,
-                input_tokens: PyNum::Int(0),
-                output_tokens: PyNum::Int(0),
-                cache_read_tokens: PyNum::Int(0),
-                models: Vec::new(),
-            });
+        let key = r.get_ref(0)?.as_str()?;
+        if group.as_ref().is_none_or(|g| g.row.key != key) {
+            groups.extend(group.take().map(UsageSum::finish));
+            group =
+                Some(UsageSum { row: UsageRow { key: key.to_owned(), ..UsageRow::default() }, ..UsageSum::default() });
         }
-        let row = out.last_mut().expect("just pushed");
-        conversations.insert(r.get::<_, String>(1)?);
-        let (model, cost): (String, f64) = (r.get(2)?, float(r.get_ref(3)?));
-        match model_costs.iter_mut().find(|(m, _)| *m == model) {
-            Some((_, c)) => *c += cost,
-            None => model_costs.push((model, cost)),
-        }
-        let overflow = &mut false;
-        row.cost += cost;
-        row.input_tokens = row.input_tokens.add(num(r.get_ref(4)?), overflow);
-        row.output_tokens = row.output_tokens.add(num(r.get_ref(5)?), overflow);
-        row.cache_read_tokens = row.cache_read_tokens.add(num(r.get_ref(6)?), overflow);
+        let (conversation, model) = (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?);
+        let (cost, tokens) = (float(r.get_ref(3)?), [num(r.get_ref(4)?), num(r.get_ref(5)?), num(r.get_ref(6)?)]);
+        group.as_mut().expect("just begun").add(conversation, model, cost, tokens);
+        total.add(conversation, model, cost, tokens);
     }
-    if let Some(last) = out.last_mut() {
-        finish(last, &mut conversations, &mut model_costs);
-    }
+    groups.extend(group.map(UsageSum::finish));
     if matches!(by, UsageBy::Model | UsageBy::Conversation) {
-        out.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
+        groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
     }
-    Ok(out)
+    Ok(Usage { rows: groups, total: total.finish() })
 }
 
 /// A conversation's `conversation_days` rows as stored, by day and model.
