@@ -467,8 +467,6 @@ fn parse_offset(z: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    /// Aware values (no dependence on the zone), as dateutil 2.9's isoparse and CPython 3.11.7
-    /// read them, quirks included.
     /// The day as written, in every form isoparse reads, with no zone applied.
     #[test]
     fn written_days() {
@@ -520,6 +518,8 @@ mod tests {
         assert!(claimed > 50_000, "{claimed}");
     }
 
+    /// Aware values (no dependence on the zone), as dateutil 2.9's isoparse and CPython 3.11.7
+    /// read them, quirks included.
     #[test]
     fn reads_what_dateutil_reads() {
         for (text, want) in [
