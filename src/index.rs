@@ -216,7 +216,7 @@ impl Index {
         })
     }
 
-    /// Usage (tokens and cost) summed by day, month, model or conversation: see [`rows::usage`].
+    /// Usage (tokens and cost) summed by day, week, month, model or conversation: see [`rows::usage`].
     pub fn usage(&self, by: rows::UsageBy, since: Option<&str>, until: Option<&str>) -> Result<rows::Usage> {
         self.with_store(|store| rows::usage(&*store.conn()?, by, since, until).map_err(|e| store.err(e)))
     }

@@ -1458,6 +1458,10 @@ fn usage_sums_by_the_day_each_message_was_written() {
         let row = |r: &serde_json::Value| (r[key].as_str().unwrap().to_owned(), r["cost"].as_f64().unwrap());
         rows.as_array().unwrap().iter().map(row).collect()
     };
+    // 2026-01-31 is a Saturday and 2026-02-01 a Sunday: one week, named by its Monday.
+    let weeks = json(&["--by", "week"]);
+    assert_eq!(weeks[0]["week"], serde_json::Value::Null);
+    assert_eq!(costs(&weeks.as_array().unwrap()[1..].into(), "week"), [("2026-01-26".into(), 7.75)]);
     let models = json(&["--by", "model"]);
     assert_eq!(costs(&models, "model"), [("m1".into(), 12.75), ("m2".into(), 3.0)], "by cost, most first");
     let february = json(&["--by", "conversation", "--since", "2026-02"]);

@@ -10,8 +10,9 @@ use crate::store::rows::{UsageBy, UsageRow};
 pub struct UsageArgs {
     #[command(flatten)]
     target: Target,
-    /// Sum by the day each message was written (as its timestamp reads), by month, by model, or
-    /// by conversation (most spent first: what the spend of --since/--until went to).
+    /// Sum by the day each message was written (as its timestamp reads), by week (named by its
+    /// Monday), by month, by model, or by conversation (most spent first: where the spend of
+    /// --since/--until went).
     #[arg(long, value_enum, default_value_t = By::Day)]
     by: By,
     /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
@@ -28,6 +29,7 @@ pub struct UsageArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum By {
     Day,
+    Week,
     Month,
     Model,
     Conversation,
@@ -37,6 +39,7 @@ impl By {
     fn rows(self) -> UsageBy {
         match self {
             By::Day => UsageBy::Day,
+            By::Week => UsageBy::Week,
             By::Month => UsageBy::Month,
             By::Model => UsageBy::Model,
             By::Conversation => UsageBy::Conversation,
@@ -46,6 +49,7 @@ impl By {
     fn name(self) -> &'static str {
         match self {
             By::Day => "day",
+            By::Week => "week",
             By::Month => "month",
             By::Model => "model",
             By::Conversation => "conversation",
@@ -66,7 +70,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     let key_width = match a.by {
-        By::Day => 10,
+        By::Day | By::Week => 10,
         By::Month => 7,
         By::Model | By::Conversation => {
             rows.iter().map(|r| super::width(&printable(&r.key))).max().unwrap_or(0).clamp(5, 40)

@@ -389,6 +389,8 @@ fn float(v: rusqlite::types::ValueRef<'_>) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageBy {
     Day,
+    /// The week's Monday, `YYYY-MM-DD` (ISO weeks, Monday to Sunday).
+    Week,
     /// `YYYY-MM`.
     Month,
     Model,
@@ -449,15 +451,16 @@ impl UsageSum {
     }
 }
 
-/// Sums `conversation_days` by day, month, model or conversation, over the days from `since`
+/// Sums `conversation_days` by day, week, month, model or conversation, over the days from `since`
 /// to `until` (inclusive; each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared on as many
 /// characters, so a month is the whole month). Either given, lines without a day are left out.
-/// Days and months come in order, models and conversations by cost, most first. Summed here
+/// Days, weeks and months come in order, models and conversations by cost, most first. Summed here
 /// rather than by SQLite's `sum()`, which fails on an integer overflow: sums add as the rows'
 /// do, saturating.
 pub fn usage(conn: &Connection, by: UsageBy, since: Option<&str>, until: Option<&str>) -> rusqlite::Result<Usage> {
     let key = match by {
         UsageBy::Day => "day",
+        UsageBy::Week => "coalesce(date(day, 'weekday 0', '-6 days'), '')",
         UsageBy::Month => "substr(day, 1, 7)",
         UsageBy::Model => "model",
         UsageBy::Conversation => "conversation_id",
