@@ -40,7 +40,7 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Run one read-only SQL statement over the index (see docs/schema.md).
     Query(query::QueryArgs),
-    /// Refresh, then print token usage and cost by day, month or model.
+    /// Refresh, then print token usage and cost by day, week, month, model or conversation.
     Usage(usage::UsageArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
