@@ -216,9 +216,15 @@ impl Index {
         })
     }
 
-    /// Usage (tokens and cost) summed by day, week, month, model or conversation: see [`rows::usage`].
-    pub fn usage(&self, by: rows::UsageBy, since: Option<&str>, until: Option<&str>) -> Result<rows::Usage> {
-        self.with_store(|store| rows::usage(&*store.conn()?, by, since, until).map_err(|e| store.err(e)))
+    /// Usage (tokens and cost) summed by day, week, month, model, conversation or workspace:
+    /// see [`rows::usage`].
+    pub fn usage(&self, q: &rows::UsageQuery<'_>) -> Result<rows::Usage> {
+        // Workspaces are resolved paths, so a conversation's own directory is told by the
+        // logs directory resolved (as named when it is gone: its rows remain).
+        let logs = std::fs::canonicalize(&self.logs).unwrap_or_else(|_| self.logs.clone());
+        let logs = logs.to_string_lossy();
+        let logs = logs.trim_end_matches('/');
+        self.with_store(|store| rows::usage(&*store.conn()?, q, logs).map_err(|e| store.err(e)))
     }
 
     /// What is wrong with a conversation's files, in words; None when nothing is.

@@ -1523,3 +1523,110 @@ fn usage_sums_by_the_day_each_message_was_written() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn usage_sums_by_workspace_and_keeps_to_one() {
+    let line = |day: u32, cost: f64| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-11-{day:02}T10:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 100}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().canonicalize().unwrap();
+    let deep = home.join("src/a-rather-long-directory-name/another-long-one/project");
+    let (proj, sub) = (home.join("proj"), home.join("proj/sub"));
+    for dir in [&deep, &sub] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let real_logs = home.join("archive");
+    let workspace = |dir: &std::path::Path| Some(format!("[chat]\nworkspace = \"{}\"\n", dir.display()));
+    let conversations = [
+        ("in-proj", line(1, 1.0), workspace(&proj)),
+        ("in-sub", line(2, 2.0), workspace(&sub)),
+        ("deep", line(3, 4.0), workspace(&deep)),
+        // gptme's defaults: the conversation's own directory, or its `workspace/`.
+        ("no-config", line(4, 0.125), None),
+        ("own-workspace", line(5, 0.25), Some("[chat]\nworkspace = \"@log\"\n".into())),
+        // A `workspace` symlink leads to a project: that project.
+        ("linked", line(6, 8.0), None),
+        // A sibling whose name starts with the project's is not in it.
+        ("proj-other", line(7, 16.0), workspace(&home.join("proj-other"))),
+    ];
+    for (id, log, config) in &conversations {
+        write_conversation(&real_logs, id, log, config.as_deref());
+    }
+    std::fs::create_dir(real_logs.join("own-workspace/workspace")).unwrap();
+    std::os::unix::fs::symlink(&proj, real_logs.join("linked/workspace")).unwrap();
+    // The logs named through a symlink: a conversation's own directory is still told.
+    let logs = home.join("logs-link");
+    std::os::unix::fs::symlink(&real_logs, &logs).unwrap();
+    let db = home.join("db.sqlite3");
+    let usage = |args: &[&str]| {
+        let mut c = convmeta();
+        c.env("HOME", &home).current_dir(&proj).arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args);
+        c
+    };
+    let costs = |args: &[&str]| -> Vec<(serde_json::Value, f64)> {
+        let rows: serde_json::Value = serde_json::from_str(&ok(usage(&[args, &["--json"]].concat()))).unwrap();
+        rows.as_array().unwrap().iter().map(|r| (r["workspace"].clone(), r["cost"].as_f64().unwrap())).collect()
+    };
+    let path = |p: &std::path::Path| serde_json::Value::from(p.to_str().unwrap());
+    assert_eq!(
+        costs(&["--by", "workspace"]),
+        [
+            (path(&home.join("proj-other")), 16.0),
+            (path(&proj), 9.0),
+            (path(&deep), 4.0),
+            (path(&sub), 2.0),
+            (serde_json::Value::Null, 0.375),
+        ]
+    );
+    // `--workspace`: the directory and those under it; relative to where convmeta runs.
+    let cost_of = |args: &[&str]| -> f64 { costs(&[args, &["--by", "workspace"]].concat()).iter().map(|r| r.1).sum() };
+    assert_eq!(cost_of(&["--workspace", "."]), 11.0);
+    assert_eq!(cost_of(&["--workspace", "sub/"]), 2.0);
+    assert_eq!(cost_of(&["--workspace", "/"]), 31.375);
+    assert_eq!(cost_of(&["--workspace", real_logs.to_str().unwrap()]), 0.375);
+    assert_eq!(cost_of(&["--workspace", ".", "--since", "2026-11-02", "--until", "2026-11-05"]), 2.0);
+    let days = ok(usage(&["--workspace", ".", "--json"]));
+    let days: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&days)
+        .unwrap()
+        .iter()
+        .map(|r| r["day"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(days, ["2026-11-01", "2026-11-02", "2026-11-06"]);
+
+    // The table: paths from `~`, a long one cut at its start, the header as wide as a row.
+    let table = ok(usage(&["--by", "workspace"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 7, "{table}");
+    assert!(lines[0].starts_with("WORKSPACE  ") && lines[0].ends_with("MODELS"), "{table}");
+    assert!(lines[2].starts_with("~/proj  ") && lines[2].contains("$9.00"), "{table}");
+    assert!(lines[3].starts_with("…") && lines[3].contains("another-long-one/project  "), "{table}");
+    assert!(lines[5].starts_with("no workspace  "), "{table}");
+    assert!(lines[6].starts_with("TOTAL  ") && lines[6].contains("$31.38"), "{table}");
+    // Each row's count ends under the header's CONVS, counted in characters (the ellipsis
+    // takes one column, three bytes), with keys narrower than the header too.
+    let aligned = |table: &str| {
+        let lines: Vec<&str> = table.lines().collect();
+        let convs_end = lines[0].find(" CONVS").unwrap() + " CONVS".len();
+        for l in &lines[1..] {
+            let at = l.chars().nth(convs_end - 1).unwrap();
+            assert!(at.is_ascii_digit() && l.chars().nth(convs_end) == Some(' '), "CONVS aligned: {table}");
+        }
+    };
+    aligned(&table);
+    let conversations = ok(usage(&["--by", "conversation", "--workspace", "."]));
+    assert_eq!(conversations.lines().count(), 5, "{conversations}");
+    aligned(&conversations);
+
+    // Nothing there: the header, and why.
+    let out = usage(&["--workspace", "/no/such/dir"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no usage recorded in a workspace at or under /no/such/dir"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

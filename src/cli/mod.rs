@@ -269,23 +269,39 @@ pub fn width(text: &str) -> usize {
     unicode_width::UnicodeWidthStr::width(text)
 }
 
-/// `text` in at most `width` columns, an ellipsis marking a cut.
+/// `text` in at most `max` columns, an ellipsis marking a cut.
 pub fn fit(text: &str, max: usize) -> String {
     if width(text) <= max {
         return text.to_owned();
     }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
-        if used + w + 1 > max {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
+    let mut out: String = fitting(text.chars(), max.saturating_sub(1)).into_iter().collect();
     out.push('…');
     out
+}
+
+/// `text` in at most `max` columns, its end kept (a path's last directories), an ellipsis
+/// marking the cut.
+pub fn fit_end(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        return text.to_owned();
+    }
+    let mut kept = fitting(text.chars().rev(), max.saturating_sub(1));
+    // A combining mark whose letter was cut would sit on the ellipsis.
+    while kept.last().is_some_and(|&c| unicode_width::UnicodeWidthChar::width(c) == Some(0)) {
+        kept.pop();
+    }
+    std::iter::once('…').chain(kept.into_iter().rev()).collect()
+}
+
+/// The first of `chars` that fit in `max` columns.
+fn fitting(chars: impl Iterator<Item = char>, max: usize) -> Vec<char> {
+    let mut used = 0;
+    chars
+        .take_while(|&c| {
+            used += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            used <= max
+        })
+        .collect()
 }
 
 /// `text` padded with spaces to `columns` columns (Rust's `{:<N}` counts characters, which
@@ -420,7 +436,7 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, pad, printable};
+    use super::{fit, fit_end, pad, printable};
 
     #[test]
     fn fit_cuts_by_columns_and_marks_the_cut() {
@@ -432,6 +448,16 @@ mod tests {
         assert_eq!(fit("日本語の会話", 7), "日本語…");
         assert_eq!(fit("日本語の会話", 8), "日本語…");
         assert_eq!(fit("e\u{301}e\u{301}e\u{301}x", 3), "e\u{301}e\u{301}…");
+    }
+
+    #[test]
+    fn fit_end_keeps_the_end() {
+        assert_eq!(fit_end("~/src/project", 13), "~/src/project");
+        assert_eq!(fit_end("/home/someone/src/project", 12), "…src/project");
+        assert_eq!(fit_end("会話の日本語", 7), "…日本語");
+        // A combining mark goes with its letter, in or out.
+        assert_eq!(fit_end("xe\u{301}e\u{301}", 2), "…e\u{301}");
+        assert_eq!(fit_end("ae\u{301}b", 2), "…b");
     }
 
     #[test]

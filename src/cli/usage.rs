@@ -2,17 +2,17 @@ use std::io::Write;
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, pad, printable, progress, Target};
+use super::{fit, fit_end, pad, printable, progress, Target};
 use crate::pynum::PyNum;
-use crate::store::rows::{UsageBy, UsageRow};
+use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
 
 #[derive(Args)]
 pub struct UsageArgs {
     #[command(flatten)]
     target: Target,
     /// Sum by the day each message was written (as its timestamp reads), by week (named by its
-    /// Monday), by month, by model, or by conversation (most spent first: where the spend of
-    /// --since/--until went).
+    /// Monday), by month, by model, by conversation or by workspace (these three most spent
+    /// first: where the spend of --since/--until went).
     #[arg(long, value_enum, default_value_t = By::Day)]
     by: By,
     /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
@@ -21,6 +21,9 @@ pub struct UsageArgs {
     /// Up to this day, included: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
     #[arg(long, value_name = "DATE", value_parser = date_prefix)]
     until: Option<String>,
+    /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    workspace: Option<std::path::PathBuf>,
     /// Print a JSON array of the rows, without the total.
     #[arg(long)]
     json: bool,
@@ -33,6 +36,7 @@ enum By {
     Month,
     Model,
     Conversation,
+    Workspace,
 }
 
 impl By {
@@ -43,6 +47,7 @@ impl By {
             By::Month => UsageBy::Month,
             By::Model => UsageBy::Model,
             By::Conversation => UsageBy::Conversation,
+            By::Workspace => UsageBy::Workspace,
         }
     }
 
@@ -53,15 +58,17 @@ impl By {
             By::Month => "month",
             By::Model => "model",
             By::Conversation => "conversation",
+            By::Workspace => "workspace",
         }
     }
 }
 
 pub fn run(a: UsageArgs) -> anyhow::Result<()> {
+    let workspace = a.workspace.as_deref().map(workspace_named).transpose()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let (since, until) = (a.since.as_deref(), a.until.as_deref());
-    let usage = index.usage(a.by.rows(), since, until)?;
+    let usage = index.usage(&UsageQuery { by: a.by.rows(), since, until, workspace: workspace.as_deref() })?;
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
@@ -69,14 +76,23 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(out.flush()?);
     }
+    let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| match (a.by, r.key.as_str()) {
+            (By::Workspace, "") => "no workspace".to_owned(),
+            (By::Workspace, dir) => printable(&home_as_tilde(dir, home.as_deref())),
+            (_, "") => "no date".to_owned(),
+            (_, key) => printable(key),
+        })
+        .collect();
+    let header = a.by.name().to_uppercase();
     let key_width = match a.by {
         By::Day | By::Week => 10,
         By::Month => 7,
-        By::Model | By::Conversation => {
-            rows.iter().map(|r| super::width(&printable(&r.key))).max().unwrap_or(0).clamp(5, 40)
-        }
-    };
-    let header = a.by.name().to_uppercase();
+        By::Model | By::Conversation | By::Workspace => keys.iter().map(|k| super::width(k)).max().unwrap_or(0).min(50),
+    }
+    .max(header.len().max("TOTAL".len()));
     let models = if matches!(a.by, By::Model) { "" } else { "  MODELS" };
     writeln!(
         out,
@@ -90,9 +106,19 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     )?;
     if rows.is_empty() {
         out.flush()?; // the header first, then why it stands alone
-        super::say(match (since, until) {
-            (None, None) => "no conversation here records token usage or cost".to_owned(),
-            _ => format!("no usage recorded from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end")),
+        super::say(match since.or(until).or(workspace.as_deref()) {
+            None => "no conversation here records token usage or cost".to_owned(),
+            Some(_) => {
+                let mut why = "no usage recorded".to_owned();
+                if since.is_some() || until.is_some() {
+                    why += &format!(" from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end"));
+                }
+                if let Some(dir) = &workspace {
+                    why +=
+                        &format!(" in a workspace at or under {}", printable(if dir.is_empty() { "/" } else { dir }));
+                }
+                why
+            }
         });
         return Ok(());
     }
@@ -100,7 +126,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         write!(
             out,
             "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}",
-            pad(&fit(key, key_width), key_width),
+            pad(&if matches!(a.by, By::Workspace) { fit_end(key, key_width) } else { fit(key, key_width) }, key_width),
             r.conversations,
             tokens(r.input_tokens),
             tokens(r.output_tokens),
@@ -112,12 +138,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
             false => writeln!(out),
         }
     };
-    for r in &rows {
-        let key = match r.key.as_str() {
-            "" => "no date".to_owned(),
-            key => printable(key),
-        };
-        line(&mut out, &key, r, true)?;
+    for (key, r) in keys.iter().zip(&rows) {
+        line(&mut out, key, r, true)?;
     }
     if rows.len() > 1 {
         line(&mut out, "TOTAL", &usage.total, false)?;
@@ -125,7 +147,26 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     Ok(out.flush()?)
 }
 
-/// A row for `--json`: its key under the grouping's name (null for lines without a day).
+/// A path for people: the home directory as `~`.
+fn home_as_tilde(path: &str, home: Option<&str>) -> String {
+    match home.filter(|h| !h.is_empty()).and_then(|h| path.strip_prefix(h)) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// `--workspace` as workspaces are stored: resolved (as given when it is gone: its
+/// conversations' usage remains), without a trailing `/`.
+fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
+    let resolved = match std::fs::canonicalize(dir) {
+        Ok(path) => path,
+        Err(_) => std::path::absolute(dir)?,
+    };
+    Ok(resolved.to_string_lossy().trim_end_matches('/').to_owned())
+}
+
+/// A row for `--json`: its key under the grouping's name (null for lines without a day, and
+/// for a conversation's own directory as its workspace).
 fn json(by: By, r: &UsageRow) -> serde_json::Value {
     let num = |n: PyNum| match n {
         PyNum::Int(v) => serde_json::Value::from(v),

@@ -395,13 +395,29 @@ pub enum UsageBy {
     Month,
     Model,
     Conversation,
+    /// The conversation's workspace; `""` for a workspace inside the conversation's own
+    /// directory (gptme's default without one: the conversation directory, or its `workspace/`).
+    Workspace,
+}
+
+/// What [`usage`] sums, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageQuery<'a> {
+    pub by: UsageBy,
+    /// From this day on, and up to this one (each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared
+    /// on as many characters, so a month is the whole month).
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    /// Only conversations whose workspace is this directory or lies under it (resolved, no
+    /// trailing `/`: `""` is the root).
+    pub workspace: Option<&'a str>,
 }
 
 /// Usage summed over one group of `conversation_days`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageRow {
-    /// The day, month, model or conversation; `""` for lines without a timestamp that reads
-    /// (and for the total).
+    /// The day, month, model, conversation or workspace; `""` for lines without a timestamp
+    /// that reads, for a conversation's own directory as its workspace, and for the total.
     pub key: String,
     pub conversations: usize,
     pub cost: f64,
@@ -451,27 +467,36 @@ impl UsageSum {
     }
 }
 
-/// Sums `conversation_days` by day, week, month, model or conversation, over the days from `since`
-/// to `until` (inclusive; each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared on as many
-/// characters, so a month is the whole month). Either given, lines without a day are left out.
-/// Days, weeks and months come in order, models and conversations by cost, most first. Summed here
-/// rather than by SQLite's `sum()`, which fails on an integer overflow: sums add as the rows'
-/// do, saturating.
-pub fn usage(conn: &Connection, by: UsageBy, since: Option<&str>, until: Option<&str>) -> rusqlite::Result<Usage> {
-    let key = match by {
-        UsageBy::Day => "day",
-        UsageBy::Week => "coalesce(date(day, 'weekday 0', '-6 days'), '')",
-        UsageBy::Month => "substr(day, 1, 7)",
-        UsageBy::Model => "model",
-        UsageBy::Conversation => "conversation_id",
+/// Sums `conversation_days` as `q` asks: inclusive of `since` and `until` (either given, lines
+/// without a day are left out), of the conversations in `q.workspace`. `logs` is the logs
+/// directory resolved, which tells a conversation's own directory. Days, weeks and months come
+/// in order, the rest by cost, most first. Summed here rather than by SQLite's `sum()`, which
+/// fails on an integer overflow: sums add as the rows' do, saturating.
+pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Result<Usage> {
+    let key = match q.by {
+        UsageBy::Day => "d.day",
+        UsageBy::Week => "coalesce(date(d.day, 'weekday 0', '-6 days'), '')",
+        UsageBy::Month => "substr(d.day, 1, 7)",
+        UsageBy::Model => "d.model",
+        UsageBy::Conversation => "d.conversation_id",
+        UsageBy::Workspace => {
+            "CASE WHEN instr(c.workspace || '/', ?4 || '/' || c.id || '/') = 1 THEN '' ELSE c.workspace END"
+        }
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {key}, conversation_id, model, cost, input_tokens, output_tokens, cache_read_tokens \
-         FROM conversation_days WHERE substr(day, 1, length(?1)) >= ?1 AND substr(day, 1, length(?2)) <= ?2 \
-         AND (day != '' OR ?1 || ?2 = '') \
+        "SELECT {key}, d.conversation_id, d.model, d.cost, d.input_tokens, d.output_tokens, d.cache_read_tokens \
+         FROM conversation_days d JOIN conversations c ON c.id = d.conversation_id \
+         WHERE substr(d.day, 1, length(?1)) >= ?1 AND substr(d.day, 1, length(?2)) <= ?2 \
+         AND (d.day != '' OR ?1 || ?2 = '') \
+         AND (?3 IS NULL OR c.workspace = ?3 OR instr(c.workspace, ?3 || '/') = 1) \
          ORDER BY 1"
     ))?;
-    let mut rows = stmt.query(params![since.unwrap_or(""), until.unwrap_or("")])?;
+    let (since, until) = (q.since.unwrap_or(""), q.until.unwrap_or(""));
+    let mut values: Vec<&dyn ToSql> = vec![&since, &until, &q.workspace];
+    if q.by == UsageBy::Workspace {
+        values.push(&logs);
+    }
+    let mut rows = stmt.query(values.as_slice())?;
     // Rows come by key: each group is summed whole, then the next begun.
     let (mut groups, mut total) = (Vec::new(), UsageSum::default());
     let mut group: Option<UsageSum> = None;
@@ -488,7 +513,7 @@ pub fn usage(conn: &Connection, by: UsageBy, since: Option<&str>, until: Option<
         total.add(conversation, model, cost, tokens);
     }
     groups.extend(group.map(UsageSum::finish));
-    if matches!(by, UsageBy::Model | UsageBy::Conversation) {
+    if matches!(q.by, UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace) {
         groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
     }
     Ok(Usage { rows: groups, total: total.finish() })
