@@ -126,6 +126,12 @@ fn float_sums_past_the_largest_float_list_as_gptme_and_store() {
         })
         .unwrap();
     assert_eq!(stored, ("NaN".to_owned(), f64::NEG_INFINITY));
+    // `usage --json` writes them as `query` does: infinite as `1e999`, NaN as null.
+    let usage: Vec<String> =
+        a.run(&["usage", "--by", "model", "--json"]).lines().map(|l| l.trim().to_owned()).collect();
+    for field in [r#""input_tokens": null,"#, r#""output_tokens": -1e999,"#, r#""cache_read_tokens": 1e+308"#] {
+        assert!(usage.iter().any(|l| l == field), "{field} in {usage:?}");
+    }
 }
 
 /// Counts and costs written as Python's `json.loads` reads them but JSON does not (`NaN`,

@@ -72,7 +72,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
-        let rows: Vec<serde_json::Value> = rows.iter().map(|r| json(a.by, r)).collect();
+        let rows: Vec<JsonRow> = rows.iter().map(|r| json(a.by, r)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(out.flush()?);
     }
@@ -166,23 +166,52 @@ fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// A row for `--json`: its key under the grouping's name (null for lines without a day, and
-/// for a conversation's own directory as its workspace).
-fn json(by: By, r: &UsageRow) -> serde_json::Value {
-    let num = |n: PyNum| match n {
-        PyNum::Int(v) => serde_json::Value::from(v),
-        PyNum::Float(v) => serde_json::Value::from(v),
+/// for a conversation's own directory as its workspace). Numbers are written as `query`
+/// writes them: an infinite sum (gptme's can reach one) `1e999`, a NaN null.
+fn json(by: By, r: &UsageRow) -> JsonRow {
+    use rusqlite::types::Value as Sql;
+    use serde_json::Value;
+    let num = |n: PyNum| {
+        JsonField::Number(match n {
+            PyNum::Int(v) => Sql::Integer(v),
+            PyNum::Float(v) => Sql::Real(v),
+        })
     };
-    let mut o = serde_json::Map::new();
-    o.insert(by.name().into(), if r.key.is_empty() { serde_json::Value::Null } else { r.key.clone().into() });
-    o.insert("conversations".into(), r.conversations.into());
-    o.insert("cost".into(), r.cost.into());
-    o.insert("input_tokens".into(), num(r.input_tokens));
-    o.insert("output_tokens".into(), num(r.output_tokens));
-    o.insert("cache_read_tokens".into(), num(r.cache_read_tokens));
+    let mut row = vec![
+        (by.name(), JsonField::Plain(if r.key.is_empty() { Value::Null } else { r.key.clone().into() })),
+        ("conversations", JsonField::Plain(r.conversations.into())),
+        ("cost", num(PyNum::Float(r.cost))),
+        ("input_tokens", num(r.input_tokens)),
+        ("output_tokens", num(r.output_tokens)),
+        ("cache_read_tokens", num(r.cache_read_tokens)),
+    ];
     if !matches!(by, By::Model) {
-        o.insert("models".into(), r.models.clone().into());
+        row.push(("models", JsonField::Plain(r.models.clone().into())));
     }
-    serde_json::Value::Object(o)
+    JsonRow(row)
+}
+
+/// A `--json` row's fields, in order.
+struct JsonRow(Vec<(&'static str, JsonField)>);
+
+enum JsonField {
+    Plain(serde_json::Value),
+    Number(rusqlite::types::Value),
+}
+
+impl serde::Serialize for JsonRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(key, field)| (key, field)))
+    }
+}
+
+impl serde::Serialize for JsonField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JsonField::Plain(v) => v.serialize(s),
+            JsonField::Number(n) => crate::store::sql::Json(n).serialize(s),
+        }
+    }
 }
 
 /// A token count with thousands separators (a float sum, as gptme's can be, as Python writes it).

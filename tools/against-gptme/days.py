@@ -2,8 +2,13 @@
 """Checks convmeta's `conversation_days` for one archive (see run) against gptme's answer: for
 every listed conversation, each model's days add up to gptme's `models_usage` entry, and every
 day is the date of a timestamp in the log as dateutil's `isoparse` reads it (no zone applied),
-or '' where a line has none that reads. Run with the venv's Python (dateutil)."""
-import collections, json, math, sqlite3, sys
+or '' where a line has none that reads. Then, given `usage --by workspace --json` of the index
+made after gptme listed (`after.sqlite3`: gptme makes directories workspaces depend on),
+checks its rows against that listing's items (whose every field compare.py holds to gptme's)
+and the hidden conversations' rows: each workspace's cost and conversation count, a workspace
+inside the conversation's own directory counted as none (null). Run with the venv's Python
+(dateutil)."""
+import collections, json, math, os, sqlite3, sys
 
 from dateutil.parser import isoparse
 
@@ -62,5 +67,31 @@ def check(d):
     return not bad
 
 
+def check_workspaces(d):
+    logs = os.path.realpath(d + '/logs')
+    db = sqlite3.connect(f'file:{d}/after.sqlite3?mode=ro', uri=True)
+    hidden = [{'id': i, 'workspace': w, 'models_usage': json.loads(u)}
+              for i, w, u in db.execute('SELECT id, workspace, models_usage FROM conversations WHERE hidden = 1')]
+    want = collections.defaultdict(lambda: [0.0, 0])
+    for item in json.load(open(d + '/ours-after.json')) + hidden:
+        if not item['models_usage']:
+            continue
+        own = f"{logs}/{item['id']}"
+        ws = item['workspace']
+        key = None if ws == own or ws.startswith(own + '/') else ws
+        want[key][0] += sum(float(u['cost']) for u in item['models_usage'].values())
+        want[key][1] += 1
+    got = {r['workspace']: (float('nan') if r['cost'] is None else r['cost'], r['conversations']) for r in json.load(open(d + '/by-workspace.json'))}
+    bad = [(k, want[k], got.get(k)) for k in set(want) | set(got)
+           if k not in got or k not in want or not close(want[k][0], got[k][0]) or want[k][1] != got[k][1]]
+    print(f'workspaces: {len(got)} rows, {sum(1 for k in got if k is None)} of own directories, {len(bad)} differ')
+    for b in bad[:5]:
+        print('  ', json.dumps(b)[:300])
+    return not bad
+
+
 if __name__ == '__main__':
-    sys.exit(0 if check(sys.argv[1]) else 1)
+    ok = check(sys.argv[1])
+    if os.path.exists(sys.argv[1] + '/by-workspace.json'):
+        ok = check_workspaces(sys.argv[1]) and ok
+    sys.exit(0 if ok else 1)
