@@ -60,6 +60,16 @@ pub struct Status {
     pub last_refresh: Option<Stats>,
 }
 
+/// Which listed conversations a page holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// A case-insensitive substring of name, id or preview (gptme's search).
+    pub q: Option<&'a str>,
+    /// Only conversations whose workspace is this directory or lies under it (resolved, as
+    /// workspaces are stored, without a trailing `/`: `""` is the root).
+    pub workspace: Option<&'a str>,
+}
+
 impl Index {
     pub fn open(logs: &Path, db: &Path) -> Result<Index> {
         let logs = logs_as_named(logs)?;
@@ -153,20 +163,20 @@ impl Index {
         })
     }
 
-    /// The newest listed conversations, at most `limit`, after `after`, filtered by `q` (a
-    /// case-insensitive substring of name, id or preview) when given. Reads what is stored; call
-    /// [`Index::refresh`] first for fresh answers. Also says whether more would follow.
-    pub fn page(&self, limit: usize, q: Option<&str>, after: Option<&After>) -> Result<Page> {
-        self.with_store(|store| Self::page_in(store, limit, q, after))
+    /// The newest listed conversations that pass `filter`, at most `limit`, after `after`.
+    /// Reads what is stored; call [`Index::refresh`] first for fresh answers. Also says whether
+    /// more would follow.
+    pub fn page(&self, limit: usize, filter: &Filter<'_>, after: Option<&After>) -> Result<Page> {
+        self.with_store(|store| Self::page_in(store, limit, filter, after))
     }
 
-    fn page_in(store: &Store, limit: usize, q: Option<&str>, after: Option<&After>) -> Result<Page> {
+    fn page_in(store: &Store, limit: usize, filter: &Filter<'_>, after: Option<&After>) -> Result<Page> {
         let conn = store.conn()?;
-        let needle = q.and_then(crate::format::gptme::search_needle);
+        let needle = filter.q.and_then(crate::format::gptme::search_needle);
         let mut items = Vec::new();
         let mut more = false;
         // A search walks the index alone and reads the items of the conversations it lists.
-        rows::for_each_listed(&conn, after, needle.is_none(), |row| {
+        rows::for_each_listed(&conn, after, filter.workspace, needle.is_none(), |row| {
             let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {
                 None => true,
@@ -196,8 +206,8 @@ impl Index {
     }
 
     /// The items (JSON) of [`Index::page`] from the top.
-    pub fn list(&self, limit: usize, q: Option<&str>) -> Result<Vec<String>> {
-        Ok(self.page(limit, q, None)?.items.into_iter().map(|l| l.item_json).collect())
+    pub fn list(&self, limit: usize, filter: &Filter<'_>) -> Result<Vec<String>> {
+        Ok(self.page(limit, filter, None)?.items.into_iter().map(|l| l.item_json).collect())
     }
 
     /// One conversation's item (hidden ones too). Not found, the error names up to

@@ -1561,11 +1561,12 @@ fn usage_sums_by_workspace_and_keeps_to_one() {
     let logs = home.join("logs-link");
     std::os::unix::fs::symlink(&real_logs, &logs).unwrap();
     let db = home.join("db.sqlite3");
-    let usage = |args: &[&str]| {
+    let command = |name: &str, args: &[&str]| {
         let mut c = convmeta();
-        c.env("HOME", &home).current_dir(&proj).arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args);
+        c.env("HOME", &home).current_dir(&proj).arg(name).arg("--logs").arg(&logs).arg("--db").arg(&db).args(args);
         c
     };
+    let usage = |args: &[&str]| command("usage", args);
     let costs = |args: &[&str]| -> Vec<(serde_json::Value, f64)> {
         let rows: serde_json::Value = serde_json::from_str(&ok(usage(&[args, &["--json"]].concat()))).unwrap();
         rows.as_array().unwrap().iter().map(|r| (r["workspace"].clone(), r["cost"].as_f64().unwrap())).collect()
@@ -1616,9 +1617,23 @@ fn usage_sums_by_workspace_and_keeps_to_one() {
         }
     };
     aligned(&table);
-    let conversations = ok(usage(&["--by", "conversation", "--workspace", "."]));
-    assert_eq!(conversations.lines().count(), 5, "{conversations}");
-    aligned(&conversations);
+    let by_conversation = ok(usage(&["--by", "conversation", "--workspace", "."]));
+    assert_eq!(by_conversation.lines().count(), 5, "{by_conversation}");
+    aligned(&by_conversation);
+
+    // `list --workspace` keeps to the same conversations, `-q` searching among them.
+    let listed = |args: &[&str]| -> Vec<String> {
+        let items = ok(command("list", &[args, &["--json"]].concat()));
+        let items: Vec<serde_json::Value> = serde_json::from_str(&items).unwrap();
+        let mut ids: Vec<String> = items.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(listed(&["--workspace", "."]), ["in-proj", "in-sub", "linked"]);
+    assert_eq!(listed(&["--workspace", "sub"]), ["in-sub"]);
+    assert_eq!(listed(&["--workspace", real_logs.to_str().unwrap()]), ["no-config", "own-workspace"]);
+    assert_eq!(listed(&["--workspace", ".", "-q", "LINK"]), ["linked"]);
+    assert_eq!(listed(&["--workspace", "/"]).len(), conversations.len());
 
     // Nothing there: the header, and why.
     let out = usage(&["--workspace", "/no/such/dir"]).output().unwrap();

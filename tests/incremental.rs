@@ -458,11 +458,11 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     let a = archive();
     a.append("one", b"{\"role\": \"user\", \"content\": \"a\"}\n");
     a.index.refresh().unwrap();
-    assert_eq!(a.index.list(100, None).unwrap().len(), 1);
+    assert_eq!(a.index.list(100, &Default::default()).unwrap().len(), 1);
 
     a.append("two", b"{\"role\": \"user\", \"content\": \"b\"}\n");
     a.index.refresh().unwrap();
-    assert_eq!(a.index.list(100, None).unwrap().len(), 2);
+    assert_eq!(a.index.list(100, &Default::default()).unwrap().len(), 2);
 
     // A rename through config.toml, the log untouched.
     a.settle();
@@ -498,7 +498,7 @@ fn created_deleted_renamed_and_branched_conversations_show_up() {
     let s = a.index.refresh().unwrap();
     assert_eq!(s.deleted, 1);
     assert!(a.index.show("one").is_err());
-    assert_eq!(a.index.list(100, None).unwrap().len(), 1);
+    assert_eq!(a.index.list(100, &Default::default()).unwrap().len(), 1);
 }
 
 /// With no workspace in its `config.toml`, a conversation's workspace is its `workspace` entry
@@ -751,7 +751,7 @@ fn the_logs_dir_is_listed_again_whenever_its_entries_change() {
     let listed = |a: &Archive| {
         let mut ids: Vec<String> = a
             .index
-            .list(100, None)
+            .list(100, &Default::default())
             .unwrap()
             .iter()
             .map(|i| crate::util::parse(i)["id"].as_str().unwrap().into())
@@ -863,7 +863,15 @@ fn an_index_of_schema_11_answers_searches_alike_and_reads_nothing_again() {
     let answers = |index: &Index| -> Vec<Vec<String>> {
         [Some("bug"), Some("CAFÉ"), Some("zzz"), None]
             .into_iter()
-            .map(|q| index.page(10, q, None).unwrap().items.into_iter().map(|l| l.item_json).collect())
+            .map(|q| {
+                index
+                    .page(10, &convmeta::index::Filter { q, workspace: None }, None)
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|l| l.item_json)
+                    .collect()
+            })
             .collect()
     };
     let before = answers(&a.index);

@@ -29,7 +29,7 @@ fn fresh_items(logs: &Path) -> BTreeMap<String, Value> {
     let index = convmeta::Index::open(logs, &tmp.path().join("fresh.sqlite3")).unwrap();
     index.refresh().unwrap();
     index
-        .list(100_000, None)
+        .list(100_000, &Default::default())
         .unwrap()
         .iter()
         .map(|i| parse(i))

@@ -2,7 +2,8 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{empty_archive_hint, fit, local_time, pad, printable, progress, Target};
+use super::{empty_archive_hint, fit, in_workspace, local_time, pad, printable, progress, workspace_named, Target};
+use crate::index::Filter;
 
 #[derive(Args)]
 pub struct ListArgs {
@@ -17,13 +18,17 @@ pub struct ListArgs {
     /// Only conversations whose name, id or last-message preview contains TEXT (any case).
     #[arg(short = 'q', long = "query", value_name = "TEXT")]
     q: Option<String>,
+    /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    workspace: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: ListArgs) -> anyhow::Result<()> {
+    let workspace = a.workspace.as_deref().map(workspace_named).transpose()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
-    let items = index.list(limit, a.q.as_deref())?;
+    let items = index.list(limit, &Filter { q: a.q.as_deref(), workspace: workspace.as_deref() })?;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         writeln!(out, "[{}]", items.join(","))?;
@@ -34,12 +39,15 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         out.flush()?; // the header first, then why it stands alone
         let hidden = index.status()?.hidden;
         // A blank -q filters nothing, as in gptme.
-        match a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some()) {
-            Some(q) => super::say(format_args!("no conversation's name, id or preview contains {q:?}")),
-            None if hidden > 0 => super::say(format_args!(
+        let q = a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some());
+        match (q, workspace.as_deref()) {
+            (Some(q), Some(dir)) => super::say(format_args!("no conversation {} has a name, id or preview containing {q:?}", in_workspace(dir))),
+            (None, Some(dir)) => super::say(format_args!("no listed conversation is {}", in_workspace(dir))),
+            (Some(q), None) => super::say(format_args!("no conversation's name, id or preview contains {q:?}")),
+            (None, None) if hidden > 0 => super::say(format_args!(
                 "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
             )),
-            None => super::say(empty_archive_hint(index.logs())),
+            (None, None) => super::say(empty_archive_hint(index.logs())),
         }
     }
     for item in items {

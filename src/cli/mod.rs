@@ -312,6 +312,21 @@ pub fn pad(text: &str, columns: usize) -> String {
     out
 }
 
+/// `--workspace` as workspaces are stored: resolved (as given when it is gone: its
+/// conversations remain in the index), without a trailing `/`.
+pub fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
+    let resolved = match std::fs::canonicalize(dir) {
+        Ok(path) => path,
+        Err(_) => std::path::absolute(dir)?,
+    };
+    Ok(resolved.to_string_lossy().trim_end_matches('/').to_owned())
+}
+
+/// Where `--workspace` looked, for people: a `workspace_named` directory.
+pub fn in_workspace(dir: &str) -> String {
+    format!("in a workspace at or under {}", printable(if dir.is_empty() { "/" } else { dir }))
+}
+
 /// Local time for people, from Unix seconds.
 pub fn local_time(t: f64) -> String {
     use chrono::TimeZone;

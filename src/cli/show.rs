@@ -24,7 +24,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let id = match &a.id {
         Some(arg) => conversation_id(arg, index.logs()),
-        None => match index.page(1, None, None)?.items.pop() {
+        None => match index.page(1, &Default::default(), None)?.items.pop() {
             Some(newest) => newest.id,
             None => anyhow::bail!(
                 "no conversation is listed in {}: name one to show (hidden ones are shown by id)",

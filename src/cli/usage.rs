@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::{Args, ValueEnum};
 
-use super::{fit, fit_end, pad, printable, progress, Target};
+use super::{fit, fit_end, in_workspace, pad, printable, progress, workspace_named, Target};
 use crate::pynum::PyNum;
 use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
 
@@ -114,8 +114,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
                     why += &format!(" from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end"));
                 }
                 if let Some(dir) = &workspace {
-                    why +=
-                        &format!(" in a workspace at or under {}", printable(if dir.is_empty() { "/" } else { dir }));
+                    why += &format!(" {}", in_workspace(dir));
                 }
                 why
             }
@@ -153,16 +152,6 @@ fn home_as_tilde(path: &str, home: Option<&str>) -> String {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("~{rest}"),
         _ => path.to_owned(),
     }
-}
-
-/// `--workspace` as workspaces are stored: resolved (as given when it is gone: its
-/// conversations' usage remains), without a trailing `/`.
-fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
-    let resolved = match std::fs::canonicalize(dir) {
-        Ok(path) => path,
-        Err(_) => std::path::absolute(dir)?,
-    };
-    Ok(resolved.to_string_lossy().trim_end_matches('/').to_owned())
 }
 
 /// A row for `--json`: its key under the grouping's name (null for lines without a day, and

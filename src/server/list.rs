@@ -10,7 +10,7 @@ use md5::{Digest, Md5};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{blocking, json_error, AppState};
-use crate::index::Page;
+use crate::index::{Filter, Page};
 use crate::json::{push_py_str, py_float};
 use crate::store::rows::After;
 
@@ -255,7 +255,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
                 return Ok(hit);
             }
             let after = if params.paginated { params.after.as_ref() } else { None };
-            let page = state.index.page(params.limit, params.q.as_deref(), after)?;
+            let page = state.index.page(params.limit, &Filter { q: params.q.as_deref(), workspace: None }, after)?;
             let rendered = render(&params, &page);
             state.answers.put(version, query, rendered.clone());
             Ok(rendered)

@@ -580,16 +580,18 @@ pub enum After {
 }
 
 /// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
-/// `after`, until `visit` returns false. Without `with_items` the walk reads the index alone,
-/// which holds all a search tests: a visitor reads the items it keeps with [`item_at`] (on the
-/// same connection, during the walk, so from the walk's snapshot).
+/// `after`, in `workspace` (the directory or under it) when given, until `visit` returns false.
+/// Without `with_items` or `workspace` the walk reads the index alone, which holds all a search
+/// tests: a visitor reads the items it keeps with [`item_at`] (on the same connection, during
+/// the walk, so from the walk's snapshot).
 pub fn for_each_listed(
     conn: &Connection,
     after: Option<&After>,
+    workspace: Option<&str>,
     with_items: bool,
     mut visit: impl FnMut(&ListedRow<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
-    let (sql, params) = listed_sql(after, with_items);
+    let (sql, params) = listed_sql(after, workspace, with_items);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while let Some(r) = rows.next()? {
@@ -610,21 +612,30 @@ pub fn for_each_listed(
 }
 
 /// The statement of [`for_each_listed`] and its parameters.
-fn listed_sql(after: Option<&After>, with_items: bool) -> (String, Vec<rusqlite::types::Value>) {
+fn listed_sql(
+    after: Option<&After>,
+    workspace: Option<&str>,
+    with_items: bool,
+) -> (String, Vec<rusqlite::types::Value>) {
     let columns = if with_items {
         "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations WHERE hidden = 0"
     } else {
         "SELECT rowid, id, name, last_message_preview, modified FROM conversations WHERE hidden = 0"
     };
-    const ORDER: &str = "ORDER BY modified DESC, id DESC";
-    match after {
-        None => (format!("{columns} {ORDER}"), vec![]),
+    let (mut sql, mut params) = match after {
+        None => (columns.to_owned(), vec![]),
         Some(After::Item { modified, id }) => (
-            format!("{columns} AND (modified < ?1 OR (modified = ?1 AND id < ?2)) {ORDER}"),
+            format!("{columns} AND (modified < ?1 OR (modified = ?1 AND id < ?2))"),
             vec![(*modified).into(), id.clone().into()],
         ),
-        Some(After::Modified(modified)) => (format!("{columns} AND modified < ?1 {ORDER}"), vec![(*modified).into()]),
+        Some(After::Modified(modified)) => (format!("{columns} AND modified < ?1"), vec![(*modified).into()]),
+    };
+    if let Some(dir) = workspace {
+        params.push(dir.to_owned().into());
+        let n = params.len();
+        sql += &format!(" AND (workspace = ?{n} OR instr(workspace, ?{n} || '/') = 1)");
     }
+    (sql + " ORDER BY modified DESC, id DESC", params)
 }
 
 /// The item of the conversation at `rowid` (one [`for_each_listed`] visits).
@@ -726,27 +737,30 @@ mod tests {
     }
 
     /// A search reads what it tests from the newest-first index alone, never the table, in
-    /// the list's order (no sort), from any cursor; a page of items reads it in the same order.
+    /// the list's order (no sort), from any cursor; a page of items reads it in the same order,
+    /// and so does a walk within a workspace.
     #[test]
     fn a_search_walks_the_index_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
         let conn = store.conn().unwrap();
-        let plan = |after: Option<&After>, with_items| {
-            let (sql, params) = listed_sql(after, with_items);
+        let plan = |after: Option<&After>, workspace: Option<&str>, with_items| {
+            let (sql, params) = listed_sql(after, workspace, with_items);
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
             rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
         };
         let item = After::Item { modified: 1.0, id: "c".into() };
         for after in [None, Some(&item), Some(&After::Modified(1.0))] {
-            let walk = plan(after, false);
+            let walk = plan(after, None, false);
             assert!(
                 walk.contains("USING COVERING INDEX conversations_newest") && !walk.contains("TEMP B-TREE"),
                 "{walk}"
             );
-            let page = plan(after, true);
-            assert!(page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"), "{page}");
+            for (workspace, with_items) in [(None, true), (Some("/w"), false), (Some("/w"), true)] {
+                let page = plan(after, workspace, with_items);
+                assert!(page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"), "{page}");
+            }
         }
     }
 
