@@ -1349,6 +1349,10 @@ fn completion_completes_commands_flags_and_conversation_ids() {
         bash_completes(&script, &["convmeta", "list", "--logs", &format!("{l}/2026-01-01")], &[]),
         format!("{l}/2026-01-01-alpha/")
     );
+    for command in ["list", "usage"] {
+        let words = ["convmeta", command, "--workspace", &format!("{l}/2026-01-01")];
+        assert_eq!(bash_completes(&script, &words, &[]), format!("{l}/2026-01-01-alpha/"));
+    }
     // Without an index: the archive's conversations alone, and no database made.
     let none = tmp.path().join("none.sqlite3");
     let words = ["convmeta", "show", "--logs", l, "--db", none.to_str().unwrap(), "2026"];
