@@ -10,7 +10,7 @@ use convmeta::server::Config;
 use serde_json::Value;
 
 use crate::util::{
-    client, convmeta, inotify_watches, output_within, pack, parse, restore, spawn_serve, Restored, Server,
+    archive_of, client, convmeta, inotify_watches, output_within, pack, parse, restore, spawn_serve, Restored, Server,
 };
 
 fn improve(item: &mut Value) {
@@ -259,6 +259,51 @@ fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     stream.read_to_string(&mut answer).unwrap();
     let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
     (status, answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned())
+}
+
+/// `/metrics` says what the archive's messages cost, by model, as `usage --by model` sums it,
+/// fresh: a scrape sees an append made before it, with no list request between.
+#[test]
+fn metrics_say_the_spend_by_model_fresh() {
+    let line = |model: &str, input: u64, cost: f64| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"metadata\": {{\"model\": {}, \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 7}}, \"cost\": {cost}}}}}\n",
+            serde_json::to_string(model).unwrap()
+        )
+    };
+    let odd = "we\"ird\\model\nx";
+    let (tmp, logs) = archive_of(&[
+        ("a", line("m1", 100, 0.5) + &line(odd, 10, 0.25), None),
+        ("test-hidden", line("m1", 1000, 2.0), None),
+        ("plain", "{\"role\": \"user\", \"content\": \"hi\"}\n".into(), None),
+    ]);
+    let server = Server::start(&logs, &tmp.path().join("db.sqlite3"), Config::default(), false);
+    let samples = || -> Vec<String> {
+        let metrics = server.get("/metrics").text().unwrap();
+        metrics.lines().filter(|l| l.starts_with("convmeta_usage_")).map(str::to_owned).collect()
+    };
+    let odd_label = r#"we\"ird\\model\nx"#;
+    let mut want = vec![
+        "convmeta_usage_cost_usd{model=\"m1\"} 2.5".to_owned(),
+        format!("convmeta_usage_cost_usd{{model=\"{odd_label}\"}} 0.25"),
+        "convmeta_usage_tokens{model=\"m1\",kind=\"input\"} 1100".to_owned(),
+        "convmeta_usage_tokens{model=\"m1\",kind=\"output\"} 14".to_owned(),
+        "convmeta_usage_tokens{model=\"m1\",kind=\"cache_read\"} 0".to_owned(),
+        format!("convmeta_usage_tokens{{model=\"{odd_label}\",kind=\"input\"}} 10"),
+        format!("convmeta_usage_tokens{{model=\"{odd_label}\",kind=\"output\"}} 7"),
+        format!("convmeta_usage_tokens{{model=\"{odd_label}\",kind=\"cache_read\"}} 0"),
+    ];
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(samples()), sorted(want.clone()));
+    append(&logs, "plain", &line("m2", 5, 1.0));
+    want.push("convmeta_usage_cost_usd{model=\"m2\"} 1".to_owned());
+    for (kind, n) in [("input", 5), ("output", 7), ("cache_read", 0)] {
+        want.push(format!("convmeta_usage_tokens{{model=\"m2\",kind=\"{kind}\"}} {n}"));
+    }
+    assert_eq!(sorted(samples()), sorted(want));
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are
@@ -592,8 +637,8 @@ fn auth_host_check_cors_health_and_metrics() {
     assert!(metrics.contains("convmeta_conversations 2"), "{metrics}");
     assert!(metrics.contains("convmeta_refresh_duration_seconds_count"), "{metrics}");
     assert!(
-        metrics.contains("convmeta_sweeps_total 2\n"),
-        "sweep mode: a sweep per list request, none for the health check; {metrics}"
+        metrics.contains("convmeta_sweeps_total 3\n"),
+        "sweep mode: a sweep per list request and for this scrape, none for the health check; {metrics}"
     );
     // The token where gptme-server takes it: a `bearer` header in any case, its cookie (what the
     // web UI's event streams send), the `token` parameter.

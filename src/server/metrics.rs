@@ -11,7 +11,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{blocking, AppState};
+use crate::pynum::PyNum;
 use crate::refresh::Stats;
+use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
 
 /// One sample of a metric that has no labels.
 struct Sample {
@@ -130,7 +132,7 @@ impl Metrics {
         self.duration_sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
-    fn render(&self, conversations: i64, in_flight: usize, process: &[Sample]) -> String {
+    fn render(&self, conversations: i64, in_flight: usize, process: &[Sample], by_model: &[UsageRow]) -> String {
         let mut o = String::new();
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         o.push_str("# HELP convmeta_requests_total HTTP requests by route and status.\n# TYPE convmeta_requests_total counter\n");
@@ -164,16 +166,64 @@ impl Metrics {
         let _ = writeln!(o, "convmeta_refresh_duration_seconds_bucket{{le=\"+Inf\"}} {refreshes}");
         let _ = writeln!(o, "convmeta_refresh_duration_seconds_sum {}", get(&self.duration_sum_us) as f64 / 1e6);
         let _ = writeln!(o, "convmeta_refresh_duration_seconds_count {refreshes}");
+        render_usage(&mut o, by_model);
         o
     }
 }
 
+/// The archive's spend by model, as `convmeta usage --by model` sums it: gauges, since a
+/// conversation deleted takes its spend with it. Models are few (the labels stay few).
+fn render_usage(o: &mut String, by_model: &[UsageRow]) {
+    o.push_str(
+        "# HELP convmeta_usage_cost_usd Cost (USD) the logs' messages record, by model, over every conversation indexed, hidden ones too.\n\
+         # TYPE convmeta_usage_cost_usd gauge\n",
+    );
+    for r in by_model {
+        let _ = writeln!(o, "convmeta_usage_cost_usd{{model=\"{}\"}} {}", label(&r.key), float(r.cost));
+    }
+    o.push_str(
+        "# HELP convmeta_usage_tokens Tokens the logs' messages record, by model and kind (input as gptme counts it: cache reads and writes included).\n\
+         # TYPE convmeta_usage_tokens gauge\n",
+    );
+    for r in by_model {
+        for (kind, n) in [("input", r.input_tokens), ("output", r.output_tokens), ("cache_read", r.cache_read_tokens)] {
+            let value = match n {
+                PyNum::Int(v) => v.to_string(),
+                PyNum::Float(v) => float(v),
+            };
+            let _ = writeln!(o, "convmeta_usage_tokens{{model=\"{}\",kind=\"{kind}\"}} {value}", label(&r.key));
+        }
+    }
+}
+
+/// A label value as the text format writes it: backslash, double quote and line feed escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// A sample value as the text format writes it (`NaN`, `+Inf`, `-Inf` for those).
+fn float(v: f64) -> String {
+    match v {
+        v if v.is_nan() => "NaN".into(),
+        v if v.is_infinite() => if v > 0.0 { "+Inf" } else { "-Inf" }.into(),
+        v => v.to_string(),
+    }
+}
+
 pub async fn handler(State(state): State<Arc<AppState>>) -> Response {
-    let index = state.index.clone();
-    let (conversations, process) =
-        blocking(move || Ok((index.status().map_or(0, |s| s.conversations), process()))).await.unwrap_or_default();
+    let fresh = state.clone();
+    let (conversations, process, by_model) = blocking(move || {
+        // The spend is as fresh as a list: a scrape sees every change made before it. A failed
+        // refresh is /healthz's to report; the index as it stands is still measured.
+        let _ = fresh.freshen();
+        let index = &fresh.index;
+        let by_model = index.usage(&UsageQuery { by: UsageBy::Model, ..Default::default() });
+        Ok((index.status().map_or(0, |s| s.conversations), process(), by_model.map(|u| u.rows).unwrap_or_default()))
+    })
+    .await
+    .unwrap_or_default();
     let in_flight = state.in_flight.load(Ordering::Relaxed);
-    let mut r = (StatusCode::OK, state.metrics.render(conversations, in_flight, &process)).into_response();
+    let mut r = (StatusCode::OK, state.metrics.render(conversations, in_flight, &process, &by_model)).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     r
 }

@@ -386,8 +386,9 @@ fn float(v: rusqlite::types::ValueRef<'_>) -> f64 {
 }
 
 /// How [`usage`] groups `conversation_days`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum UsageBy {
+    #[default]
     Day,
     /// The week's Monday, `YYYY-MM-DD` (ISO weeks, Monday to Sunday).
     Week,
@@ -401,7 +402,7 @@ pub enum UsageBy {
 }
 
 /// What [`usage`] sums, and how.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct UsageQuery<'a> {
     pub by: UsageBy,
     /// From this day on, and up to this one (each `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, compared
