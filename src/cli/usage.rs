@@ -61,6 +61,31 @@ impl By {
             By::Workspace => "workspace",
         }
     }
+
+    /// A row's key in the table (`home`: the home directory, written `~`).
+    fn label(self, key: &str, home: Option<&str>) -> String {
+        match (self, key) {
+            (By::Workspace, "") => "no workspace".to_owned(),
+            (By::Workspace, dir) => printable(&home_as_tilde(dir, home)),
+            (_, "") => "no date".to_owned(),
+            (_, key) => printable(key),
+        }
+    }
+}
+
+/// Why `usage` found no rows, given what it was asked.
+fn why_none(since: Option<&str>, until: Option<&str>, workspace: Option<&str>) -> String {
+    if since.or(until).or(workspace).is_none() {
+        return "no conversation here records token usage or cost".to_owned();
+    }
+    let mut why = "no usage recorded".to_owned();
+    if since.is_some() || until.is_some() {
+        why += &format!(" from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end"));
+    }
+    if let Some(dir) = workspace {
+        why += &format!(" {}", in_workspace(dir));
+    }
+    why
 }
 
 pub fn run(a: UsageArgs) -> anyhow::Result<()> {
@@ -77,15 +102,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
-    let keys: Vec<String> = rows
-        .iter()
-        .map(|r| match (a.by, r.key.as_str()) {
-            (By::Workspace, "") => "no workspace".to_owned(),
-            (By::Workspace, dir) => printable(&home_as_tilde(dir, home.as_deref())),
-            (_, "") => "no date".to_owned(),
-            (_, key) => printable(key),
-        })
-        .collect();
+    let keys: Vec<String> = rows.iter().map(|r| a.by.label(&r.key, home.as_deref())).collect();
     let header = a.by.name().to_uppercase();
     let key_width = match a.by {
         By::Day | By::Week => 10,
@@ -106,19 +123,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     )?;
     if rows.is_empty() {
         out.flush()?; // the header first, then why it stands alone
-        super::say(match since.or(until).or(workspace.as_deref()) {
-            None => "no conversation here records token usage or cost".to_owned(),
-            Some(_) => {
-                let mut why = "no usage recorded".to_owned();
-                if since.is_some() || until.is_some() {
-                    why += &format!(" from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end"));
-                }
-                if let Some(dir) = &workspace {
-                    why += &format!(" {}", in_workspace(dir));
-                }
-                why
-            }
-        });
+        super::say(why_none(since, until, workspace.as_deref()));
         return Ok(());
     }
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
