@@ -593,7 +593,11 @@ fn at_the_limit_on_open_files_a_refresh_stops_and_stores_nothing_wrong() {
         list.arg("list").arg("--logs").arg(&logs).arg("--db").arg(&made);
         run(list, limit, "list");
     }
-    let beside: Vec<_> = std::fs::read_dir(made.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    // SQLite's own files may stay beside it (a command stopped at the limit while another of
+    // its connections was open leaves the write-ahead log, checkpointed); nothing else may.
+    let mut beside: Vec<_> =
+        std::fs::read_dir(made.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    beside.retain(|name| name != "index.sqlite3-wal" && name != "index.sqlite3-shm");
     assert_eq!(beside, ["index.sqlite3"], "nothing moved aside");
     assert_eq!(dump(&made), dump(&reference));
     assert!(met_while_reading > 0, "no limit was met while reading: the test tests nothing");
