@@ -1474,6 +1474,28 @@ fn usage_sums_by_the_day_each_message_was_written() {
         [("test-hidden".into(), 4.0), ("2026-02-01-half".into(), 2.0), ("2026-01-31-long".into(), 1.25)]
     );
 
+    // --breakdown: each row's usage by model, most spent first, summed as the rows are.
+    let split = json(&["--since", "2026-02-01", "--breakdown"]);
+    let model = |name: &str, convs: u64, lines: u64, input: u64, cost: f64| {
+        serde_json::json!({"model": name, "conversations": convs, "input_tokens": input + lines,
+            "output_tokens": 10 * lines, "cache_read_tokens": lines, "cost": cost})
+    };
+    assert_eq!(
+        split,
+        serde_json::json!([{"day": "2026-02-01", "conversations": 3, "input_tokens": 14004, "output_tokens": 40,
+            "cache_read_tokens": 4, "cost": 7.25,
+            "by_model": [model("m1", 2, 2, 2000 + 5000, 4.25), model("m2", 2, 2, 3000 + 4000, 3.0)]}])
+    );
+    let table = usage(&["--breakdown", "--by", "month"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 9, "{table}");
+    assert!(lines[0].starts_with("MONTH") && lines[0].ends_with("COST"), "no MODELS column: {table}");
+    assert!(lines[5].starts_with("2026-02 ") && lines[5].contains("$7.25"), "{table}");
+    assert!(lines[6].starts_with("  m1 ") && lines[6].contains("$4.25"), "{table}");
+    assert!(lines[7].starts_with("  m2 ") && lines[7].contains("$3.00"), "{table}");
+    assert!(lines[8].starts_with("TOTAL ") && lines[8].contains("$15.75"), "{table}");
+    assert_eq!(usage(&["--by", "model", "--breakdown"]), usage(&["--by", "model"]), "a model's row is its model");
+
     // The table: a row a group, lines without a date as such, then the total.
     let table = usage(&[]);
     let lines: Vec<&str> = table.lines().collect();
@@ -1545,7 +1567,8 @@ fn usage_sums_by_workspace_and_keeps_to_one() {
     let real_logs = home.join("archive");
     let workspace = |dir: &std::path::Path| Some(format!("[chat]\nworkspace = \"{}\"\n", dir.display()));
     let conversations = [
-        ("in-proj", line(1, 1.0), workspace(&proj)),
+        // Cheaper than `m`'s: the models come most spent first, not by name.
+        ("in-proj", line(1, 1.0).replace("\"m\"", "\"a-cheap\""), workspace(&proj)),
         ("in-sub", line(2, 2.0), workspace(&sub)),
         ("deep", line(3, 4.0), workspace(&deep)),
         // gptme's defaults: the conversation's own directory, or its `workspace/`.
@@ -1586,6 +1609,15 @@ fn usage_sums_by_workspace_and_keeps_to_one() {
             (serde_json::Value::Null, 0.375),
         ]
     );
+    let proj_row: serde_json::Value =
+        serde_json::from_str(&ok(usage(&["--by", "workspace", "--workspace", ".", "--breakdown", "--json"]))).unwrap();
+    let models: Vec<(&str, f64)> = proj_row[0]["by_model"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["model"].as_str().unwrap(), m["cost"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(models, [("m", 8.0), ("a-cheap", 1.0)]);
     // `--workspace`: the directory and those under it; relative to where convmeta runs.
     let cost_of = |args: &[&str]| -> f64 { costs(&[args, &["--by", "workspace"]].concat()).iter().map(|r| r.1).sum() };
     assert_eq!(cost_of(&["--workspace", "."]), 11.0);

@@ -24,6 +24,9 @@ pub struct UsageArgs {
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
+    /// Under each row, its usage by model (most spent first).
+    #[arg(long)]
+    breakdown: bool,
     /// Print a JSON array of the rows, without the total.
     #[arg(long)]
     json: bool,
@@ -97,20 +100,29 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
-        let rows: Vec<JsonRow> = rows.iter().map(|r| json(a.by, r)).collect();
+        let rows: Vec<JsonRow> = rows.iter().map(|r| json(a.by, r, a.breakdown)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(out.flush()?);
     }
     let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
     let keys: Vec<String> = rows.iter().map(|r| a.by.label(&r.key, home.as_deref())).collect();
+    // A row's models go beneath it, indented, when asked (a row of --by model is its model).
+    let breakdown = a.breakdown && !matches!(a.by, By::Model);
+    let model_label = |model: &UsageRow| format!("  {}", printable(&model.key));
+    let widest_model = match breakdown {
+        true => rows.iter().flat_map(|r| &r.by_model).map(|m| super::width(&model_label(m))).max().unwrap_or(0),
+        false => 0,
+    };
     let header = a.by.name().to_uppercase();
     let key_width = match a.by {
         By::Day | By::Week => 10,
         By::Month => 7,
-        By::Model | By::Conversation | By::Workspace => keys.iter().map(|k| super::width(k)).max().unwrap_or(0).min(50),
+        By::Model | By::Conversation | By::Workspace => keys.iter().map(|k| super::width(k)).max().unwrap_or(0),
     }
+    .max(widest_model)
+    .min(50)
     .max(header.len().max("TOTAL".len()));
-    let models = if matches!(a.by, By::Model) { "" } else { "  MODELS" };
+    let models = if matches!(a.by, By::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
         out,
         "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}{models}",
@@ -137,13 +149,21 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
             tokens(r.cache_read_tokens),
             cost(r.cost)
         )?;
-        match models && !matches!(a.by, By::Model) {
-            true => writeln!(out, "  {}", printable(&r.models.join(", "))),
+        match models && !matches!(a.by, By::Model) && !breakdown {
+            true => {
+                let names: Vec<&str> = r.by_model.iter().map(|m| m.key.as_str()).collect();
+                writeln!(out, "  {}", printable(&names.join(", ")))
+            }
             false => writeln!(out),
         }
     };
     for (key, r) in keys.iter().zip(&rows) {
         line(&mut out, key, r, true)?;
+        if breakdown {
+            for model in &r.by_model {
+                line(&mut out, &model_label(model), model, false)?;
+            }
+        }
     }
     if rows.len() > 1 {
         line(&mut out, "TOTAL", &usage.total, false)?;
@@ -162,7 +182,7 @@ fn home_as_tilde(path: &str, home: Option<&str>) -> String {
 /// A row for `--json`: its key under the grouping's name (null for lines without a day, and
 /// for a conversation's own directory as its workspace). Numbers are written as `query`
 /// writes them: an infinite sum (gptme's can reach one) `1e999`, a NaN null.
-fn json(by: By, r: &UsageRow) -> JsonRow {
+fn json(by: By, r: &UsageRow, breakdown: bool) -> JsonRow {
     use rusqlite::types::Value as Sql;
     use serde_json::Value;
     let num = |n: PyNum| {
@@ -179,8 +199,16 @@ fn json(by: By, r: &UsageRow) -> JsonRow {
         ("output_tokens", num(r.output_tokens)),
         ("cache_read_tokens", num(r.cache_read_tokens)),
     ];
-    if !matches!(by, By::Model) {
-        row.push(("models", JsonField::Plain(r.models.clone().into())));
+    match by {
+        By::Model => {}
+        _ if breakdown => {
+            let models = r.by_model.iter().map(|m| json(By::Model, m, false)).collect();
+            row.push(("by_model", JsonField::Rows(models)));
+        }
+        _ => {
+            let names: Vec<&str> = r.by_model.iter().map(|m| m.key.as_str()).collect();
+            row.push(("models", JsonField::Plain(names.into())));
+        }
     }
     JsonRow(row)
 }
@@ -191,6 +219,7 @@ struct JsonRow(Vec<(&'static str, JsonField)>);
 enum JsonField {
     Plain(serde_json::Value),
     Number(rusqlite::types::Value),
+    Rows(Vec<JsonRow>),
 }
 
 impl serde::Serialize for JsonRow {
@@ -204,6 +233,7 @@ impl serde::Serialize for JsonField {
         match self {
             JsonField::Plain(v) => v.serialize(s),
             JsonField::Number(n) => crate::store::sql::Json(n).serialize(s),
+            JsonField::Rows(rows) => rows.serialize(s),
         }
     }
 }

@@ -425,8 +425,9 @@ pub struct UsageRow {
     pub input_tokens: PyNum,
     pub output_tokens: PyNum,
     pub cache_read_tokens: PyNum,
-    /// The models with usage in the group, by cost, most first.
-    pub models: Vec<String>,
+    /// The group's usage by model (each keyed by its model, with no models of its own), most
+    /// spent first.
+    pub by_model: Vec<UsageRow>,
 }
 
 /// [`usage`]'s answer: a row a group, and all of them summed, from one reading.
@@ -436,22 +437,33 @@ pub struct Usage {
     pub total: UsageRow,
 }
 
-/// A [`UsageRow`] being summed.
-#[derive(Default)]
+/// A [`UsageRow`] being summed, and its models' rows within it.
 struct UsageSum {
     row: UsageRow,
     conversations: std::collections::HashSet<String>,
-    model_costs: Vec<(String, f64)>,
+    /// None for a model's own row.
+    by_model: Option<Vec<UsageSum>>,
 }
 
 impl UsageSum {
+    fn new(key: &str) -> UsageSum {
+        let row = UsageRow { key: key.to_owned(), ..UsageRow::default() };
+        UsageSum { row, conversations: Default::default(), by_model: Some(Vec::new()) }
+    }
+
     fn add(&mut self, conversation: &str, model: &str, cost: f64, tokens: [PyNum; 3]) {
         if !self.conversations.contains(conversation) {
             self.conversations.insert(conversation.to_owned());
         }
-        match self.model_costs.iter_mut().find(|(m, _)| m == model) {
-            Some((_, c)) => *c += cost,
-            None => self.model_costs.push((model.to_owned(), cost)),
+        if let Some(models) = &mut self.by_model {
+            let at = match models.iter().position(|m| m.row.key == model) {
+                Some(at) => at,
+                None => {
+                    models.push(UsageSum { by_model: None, ..UsageSum::new(model) });
+                    models.len() - 1
+                }
+            };
+            models[at].add(conversation, model, cost, tokens);
         }
         let (row, overflow) = (&mut self.row, &mut false);
         row.cost += cost;
@@ -462,8 +474,8 @@ impl UsageSum {
 
     fn finish(mut self) -> UsageRow {
         self.row.conversations = self.conversations.len();
-        self.model_costs.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        self.row.models = self.model_costs.into_iter().map(|(m, _)| m).collect();
+        self.row.by_model = self.by_model.unwrap_or_default().into_iter().map(UsageSum::finish).collect();
+        self.row.by_model.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
         self.row
     }
 }
@@ -499,14 +511,13 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
     }
     let mut rows = stmt.query(values.as_slice())?;
     // Rows come by key: each group is summed whole, then the next begun.
-    let (mut groups, mut total) = (Vec::new(), UsageSum::default());
+    let (mut groups, mut total) = (Vec::new(), UsageSum::new(""));
     let mut group: Option<UsageSum> = None;
     while let Some(r) = rows.next()? {
         let key = r.get_ref(0)?.as_str()?;
         if group.as_ref().is_none_or(|g| g.row.key != key) {
             groups.extend(group.take().map(UsageSum::finish));
-            group =
-                Some(UsageSum { row: UsageRow { key: key.to_owned(), ..UsageRow::default() }, ..UsageSum::default() });
+            group = Some(UsageSum::new(key));
         }
         let (conversation, model) = (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?);
         let (cost, tokens) = (float(r.get_ref(3)?), [num(r.get_ref(4)?), num(r.get_ref(5)?), num(r.get_ref(6)?)]);
