@@ -303,7 +303,25 @@ fn metrics_say_the_spend_by_model_fresh() {
     for (kind, n) in [("input", 5), ("output", 7), ("cache_read", 0)] {
         want.push(format!("convmeta_usage_tokens{{model=\"m2\",kind=\"{kind}\"}} {n}"));
     }
+    assert_eq!(sorted(samples()), sorted(want.clone()));
+
+    // A refresh that does not end soon holds a scrape up only a while: it answers, from the
+    // index as it stands, long before that refresh ends.
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (index, done) = (server.index.clone(), ended.clone());
+    let slow = std::thread::spawn(move || {
+        index
+            .refresh_via(|| {
+                std::thread::sleep(Duration::from_secs(6));
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(Default::default())
+            })
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(200)); // the slow refresh under way
     assert_eq!(sorted(samples()), sorted(want));
+    assert!(!ended.load(std::sync::atomic::Ordering::SeqCst), "the scrape waited for the slow refresh");
+    slow.join().unwrap();
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are
