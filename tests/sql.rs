@@ -36,7 +36,7 @@ fn every_documented_example_runs_and_matches_truth() {
     let listed: Vec<&Value> =
         truth.values().filter(|i| !convmeta::format::gptme::is_hidden(i["id"].as_str().unwrap())).collect();
     let examples = documented_examples();
-    assert_eq!(examples.len(), 7, "a checker for every example");
+    assert_eq!(examples.len(), 8, "a checker for every example");
 
     // Spend per model.
     let mut per_model: BTreeMap<String, (f64, i64, i64)> = BTreeMap::new();
@@ -103,6 +103,27 @@ fn every_documented_example_runs_and_matches_truth() {
     }
     assert_eq!(day_months.keys().collect::<Vec<_>>(), month_models.keys().collect::<Vec<_>>());
 
+    // Spend per workspace: the ten most spent, each its conversations' usage (hidden ones too).
+    let mut workspace_spend: BTreeMap<&str, (f64, i64)> = BTreeMap::new();
+    for item in truth.values() {
+        let usage = item["models_usage"].as_object().unwrap();
+        if !usage.is_empty() {
+            let e = workspace_spend.entry(item["workspace"].as_str().unwrap()).or_default();
+            e.0 += usage.values().map(|u| u["cost"].as_f64().unwrap()).sum::<f64>();
+            e.1 += 1;
+        }
+    }
+    let got = rows(&r, &examples[5]);
+    assert_eq!(got.len(), workspace_spend.len().min(10));
+    for row in &got {
+        let want = workspace_spend[row["workspace"].as_str().unwrap()];
+        assert!(close(row["usd"].as_f64().unwrap(), want.0), "{row}: {want:?}");
+        assert_eq!(row["conversations"].as_i64().unwrap(), want.1, "{row}");
+    }
+    let mut spends: Vec<f64> = workspace_spend.values().map(|w| w.0).collect();
+    spends.sort_by(|a, b| b.total_cmp(a));
+    assert!(close(got[got.len() - 1]["usd"].as_f64().unwrap(), spends[got.len() - 1]), "the most spent: {got:?}");
+
     // Spend per month of creation (UTC).
     let mut per_month: BTreeMap<String, f64> = BTreeMap::new();
     for item in truth.values() {
@@ -110,14 +131,14 @@ fn every_documented_example_runs_and_matches_truth() {
         let month = chrono::DateTime::from_timestamp(created.floor() as i64, 0).unwrap().format("%Y-%m").to_string();
         *per_month.entry(month).or_default() += item["total_cost"].as_f64().unwrap();
     }
-    let got = rows(&r, &examples[5]);
+    let got = rows(&r, &examples[6]);
     assert_eq!(got.len(), per_month.len());
     for row in got {
         assert!(close(row["usd"].as_f64().unwrap(), per_month[row["month"].as_str().unwrap()]), "{row}");
     }
 
     // Conversations with problems: the pack's broken ones, and nothing else.
-    let got: Vec<String> = rows(&r, &examples[6]).iter().map(|row| row["id"].as_str().unwrap().to_owned()).collect();
+    let got: Vec<String> = rows(&r, &examples[7]).iter().map(|row| row["id"].as_str().unwrap().to_owned()).collect();
     for broken in ["edge-invalid-utf8", "edge-first-line-malformed-json", "edge-config-invalid-toml"] {
         assert!(got.contains(&broken.to_owned()), "{broken} in {got:?}");
     }
