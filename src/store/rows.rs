@@ -440,7 +440,8 @@ pub struct Usage {
 /// A [`UsageRow`] being summed, and its models' rows within it.
 struct UsageSum {
     row: UsageRow,
-    conversations: std::collections::HashSet<String>,
+    /// The conversations' rowids.
+    conversations: std::collections::HashSet<i64>,
     /// None for a model's own row.
     by_model: Option<Vec<UsageSum>>,
 }
@@ -451,10 +452,8 @@ impl UsageSum {
         UsageSum { row, conversations: Default::default(), by_model: Some(Vec::new()) }
     }
 
-    fn add(&mut self, conversation: &str, model: &str, cost: f64, tokens: [PyNum; 3]) {
-        if !self.conversations.contains(conversation) {
-            self.conversations.insert(conversation.to_owned());
-        }
+    fn add(&mut self, conversation: i64, model: &str, cost: f64, tokens: [PyNum; 3]) {
+        self.conversations.insert(conversation);
         if let Some(models) = &mut self.by_model {
             let at = match models.iter().position(|m| m.row.key == model) {
                 Some(at) => at,
@@ -497,7 +496,7 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
         }
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {key}, d.conversation_id, d.model, d.cost, d.input_tokens, d.output_tokens, d.cache_read_tokens \
+        "SELECT {key}, c.rowid, d.model, d.cost, d.input_tokens, d.output_tokens, d.cache_read_tokens \
          FROM conversation_days d JOIN conversations c ON c.id = d.conversation_id \
          WHERE substr(d.day, 1, length(?1)) >= ?1 AND substr(d.day, 1, length(?2)) <= ?2 \
          AND (d.day != '' OR ?1 || ?2 = '') \
@@ -519,7 +518,7 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
             groups.extend(group.take().map(UsageSum::finish));
             group = Some(UsageSum::new(key));
         }
-        let (conversation, model) = (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?);
+        let (conversation, model) = (r.get(1)?, r.get_ref(2)?.as_str()?);
         let (cost, tokens) = (float(r.get_ref(3)?), [num(r.get_ref(4)?), num(r.get_ref(5)?), num(r.get_ref(6)?)]);
         group.as_mut().expect("just begun").add(conversation, model, cost, tokens);
         total.add(conversation, model, cost, tokens);
