@@ -1681,3 +1681,40 @@ fn usage_sums_by_workspace_and_keeps_to_one() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `show` gives a conversation's usage as `usage --conversation` sums it: by model, most spent
+/// first, in columns, then by day, the latest ten, saying how many came before.
+#[test]
+fn show_gives_a_conversations_usage_by_model_and_day() {
+    let line = |day: u32, model: &str, input: u64, cost: f64| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-03-{day:02}T10:00:00\", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 5}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    let long: String = (1..=12)
+        .map(|day| line(day, if day % 3 == 0 { "b-dear" } else { "a-cheap" }, 1000 * day as u64, day as f64))
+        .collect();
+    let (tmp, logs) = archive_of(&[
+        ("long", long, None),
+        ("other", line(1, "a-cheap", 7, 100.0), None),
+        ("none", "{\"role\": \"user\", \"content\": \"hi\"}\n".into(), None),
+    ]);
+    let db = tmp.path().join("db.sqlite3");
+    let run = |args: &[&str]| ok(convmeta().args(args).arg("--logs").arg(&logs).arg("--db").arg(&db));
+    let shown = run(&["show", "long"]);
+    let usage: Vec<&str> = shown.lines().skip_while(|l| !l.contains("models_usage:")).take(13).collect();
+    // b-dear: days 3, 6, 9, 12 (cost 30); a-cheap: the other eight (cost 48).
+    assert_eq!(usage[0].trim_start(), "models_usage: a-cheap  $48.00  48,000 in, 40 out, 0 cache read", "{shown}");
+    assert_eq!(usage[1].trim_start(), "b-dear   $30.00  30,000 in, 20 out, 0 cache read", "{shown}");
+    assert!(usage[2].trim_start().starts_with("usage by day: 2026-03-03  $3.00  b-dear"), "{shown}");
+    assert!(usage[11].trim_start().starts_with("2026-03-12  $12.00  b-dear"), "{shown}");
+    assert_eq!(usage[12].trim_start(), "… and 2 days before (`convmeta usage --conversation long`)", "{shown}");
+    assert!(run(&["show", "none"]).lines().any(|l| l.trim_start() == "models_usage: none"));
+    // `usage --conversation`: all twelve days, this conversation's alone.
+    let days: Vec<serde_json::Value> =
+        serde_json::from_str(&run(&["usage", "--conversation", "long", "--json"])).unwrap();
+    assert_eq!(days.len(), 12);
+    assert_eq!(days.iter().map(|d| d["cost"].as_f64().unwrap()).sum::<f64>(), 78.0);
+    let out = fail(convmeta().args(["usage", "--conversation", "lon"]).arg("--logs").arg(&logs).arg("--db").arg(&db));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean long?"), "names the one like it");
+}

@@ -3,8 +3,13 @@ use std::path::Path;
 
 use clap::Args;
 
-use super::{local_time, printable, progress, Target};
+use super::{fit, local_time, pad, printable, progress, usage, Target};
 use crate::format::gptme;
+use crate::store::rows::{UsageBy, UsageQuery};
+use crate::Index;
+
+/// Days of usage `show` lists, the latest; `usage --conversation` gives them all.
+const DAYS_SHOWN: usize = 10;
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -46,6 +51,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
                 ("created" | "modified" | "last_updated", serde_json::Value::Number(t)) => {
                     writeln!(out, "{k:>24}: {t} ({})", local_time(t.as_f64().unwrap_or(0.0)))?
                 }
+                ("models_usage", _) => write_usage(&mut out, &index, &id)?,
                 (_, other) => writeln!(out, "{k:>24}: {other}")?,
             }
         }
@@ -57,6 +63,46 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     if gptme::is_hidden(&id) {
         let why = "yes, in no list (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
         writeln!(out, "{:>24}: {why}", "hidden")?;
+    }
+    Ok(())
+}
+
+/// A conversation's usage for people, in place of `models_usage`'s JSON: by model, most spent
+/// first, then by day (the latest [`DAYS_SHOWN`]), as `usage --conversation` sums them.
+fn write_usage(out: &mut impl Write, index: &Index, id: &str) -> anyhow::Result<()> {
+    let by = |by| index.usage(&UsageQuery { by, conversation: Some(id), ..Default::default() });
+    let models = by(UsageBy::Model)?.rows;
+    if models.is_empty() {
+        writeln!(out, "{:>24}: none", "models_usage")?;
+        return Ok(());
+    }
+    // Each model's line: its name, cost, input, output and cache-read tokens, in columns.
+    let cells: Vec<[String; 5]> = models
+        .iter()
+        .map(|m| {
+            let tokens = [m.input_tokens, m.output_tokens, m.cache_read_tokens].map(usage::tokens);
+            let [input, output, cache] = tokens;
+            [printable(&m.key), usage::cost(m.cost), input, output, cache]
+        })
+        .collect();
+    let width = |c: usize| cells.iter().map(|row| super::width(&row[c])).max().unwrap_or(0);
+    let name_width = width(0).min(40);
+    for (i, [model, cost, input, output, cache]) in cells.iter().enumerate() {
+        let label = if i == 0 { "models_usage:" } else { "" };
+        let model = pad(&fit(model, name_width), name_width);
+        let (c, n, o, r) = (width(1), width(2), width(3), width(4));
+        writeln!(out, "{label:>25} {model}  {cost:>c$}  {input:>n$} in, {output:>o$} out, {cache:>r$} cache read")?;
+    }
+    let days = by(UsageBy::Day)?.rows;
+    let earlier = days.len().saturating_sub(DAYS_SHOWN);
+    for (i, d) in days[earlier..].iter().enumerate() {
+        let label = if i == 0 { "usage by day:" } else { "" };
+        let day = if d.key.is_empty() { "no date" } else { d.key.as_str() };
+        let names: Vec<&str> = d.by_model.iter().map(|m| m.key.as_str()).collect();
+        writeln!(out, "{label:>25} {day:<10}  {}  {}", usage::cost(d.cost), printable(&names.join(", ")))?;
+    }
+    if earlier > 0 {
+        writeln!(out, "{:>25} … and {earlier} days before (`convmeta usage --conversation {}`)", "", printable(id))?;
     }
     Ok(())
 }

@@ -24,6 +24,9 @@ pub struct UsageArgs {
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
+    /// Only this conversation (its id).
+    #[arg(long, value_name = "ID", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
+    conversation: Option<String>,
     /// Under each row, its usage by model (most spent first).
     #[arg(long)]
     breakdown: bool,
@@ -77,15 +80,18 @@ impl By {
 }
 
 /// Why `usage` found no rows, given what it was asked.
-fn why_none(since: Option<&str>, until: Option<&str>, workspace: Option<&str>) -> String {
-    if since.or(until).or(workspace).is_none() {
+fn why_none(q: &UsageQuery<'_>) -> String {
+    if q.since.or(q.until).or(q.workspace).or(q.conversation).is_none() {
         return "no conversation here records token usage or cost".to_owned();
     }
     let mut why = "no usage recorded".to_owned();
-    if since.is_some() || until.is_some() {
-        why += &format!(" from {} to {}", since.unwrap_or("the start"), until.unwrap_or("the end"));
+    if let Some(id) = q.conversation {
+        why += &format!(" in conversation {}", printable(id));
     }
-    if let Some(dir) = workspace {
+    if q.since.is_some() || q.until.is_some() {
+        why += &format!(" from {} to {}", q.since.unwrap_or("the start"), q.until.unwrap_or("the end"));
+    }
+    if let Some(dir) = q.workspace {
         why += &format!(" {}", in_workspace(dir));
     }
     why
@@ -95,8 +101,13 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let workspace = a.workspace.as_deref().map(workspace_named).transpose()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
+    if let Some(id) = &a.conversation {
+        index.show(id)?; // no such conversation: say so, naming those like it
+    }
     let (since, until) = (a.since.as_deref(), a.until.as_deref());
-    let usage = index.usage(&UsageQuery { by: a.by.rows(), since, until, workspace: workspace.as_deref() })?;
+    let conversation = a.conversation.as_deref();
+    let query = UsageQuery { by: a.by.rows(), since, until, workspace: workspace.as_deref(), conversation };
+    let usage = index.usage(&query)?;
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
@@ -135,7 +146,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     )?;
     if rows.is_empty() {
         out.flush()?; // the header first, then why it stands alone
-        super::say(why_none(since, until, workspace.as_deref()));
+        super::say(why_none(&query));
         return Ok(());
     }
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
@@ -239,7 +250,7 @@ impl serde::Serialize for JsonField {
 }
 
 /// A token count with thousands separators (a float sum, as gptme's can be, as Python writes it).
-fn tokens(n: PyNum) -> String {
+pub fn tokens(n: PyNum) -> String {
     let PyNum::Int(v) = n else { return n.to_string() };
     let digits = v.unsigned_abs().to_string();
     let mut out = String::new();
@@ -255,7 +266,7 @@ fn tokens(n: PyNum) -> String {
     out
 }
 
-fn cost(usd: f64) -> String {
+pub fn cost(usd: f64) -> String {
     match usd.is_finite() {
         true => format!("${usd:.2}"),
         false => format!("${}", PyNum::Float(usd)),

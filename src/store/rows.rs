@@ -412,6 +412,8 @@ pub struct UsageQuery<'a> {
     /// Only conversations whose workspace is this directory or lies under it (resolved, no
     /// trailing `/`: `""` is the root).
     pub workspace: Option<&'a str>,
+    /// Only this conversation.
+    pub conversation: Option<&'a str>,
 }
 
 /// Usage summed over one group of `conversation_days`.
@@ -480,35 +482,46 @@ impl UsageSum {
 }
 
 /// Sums `conversation_days` as `q` asks: inclusive of `since` and `until` (either given, lines
-/// without a day are left out), of the conversations in `q.workspace`. `logs` is the logs
+/// without a day are left out), of the conversations in `q.workspace`, or of one. `logs` is the logs
 /// directory resolved, which tells a conversation's own directory. Days, weeks and months come
 /// in order, the rest by cost, most first. Summed here rather than by SQLite's `sum()`, which
 /// fails on an integer overflow: sums add as the rows' do, saturating.
 pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Result<Usage> {
+    // Only the conditions asked for, so that one conversation's rows come by its key.
+    let mut values: Vec<String> = Vec::new();
+    let mut bind = |value: &str| {
+        values.push(value.to_owned());
+        format!("?{}", values.len())
+    };
     let key = match q.by {
-        UsageBy::Day => "d.day",
-        UsageBy::Week => "coalesce(date(d.day, 'weekday 0', '-6 days'), '')",
-        UsageBy::Month => "substr(d.day, 1, 7)",
-        UsageBy::Model => "d.model",
-        UsageBy::Conversation => "d.conversation_id",
+        UsageBy::Day => "d.day".to_owned(),
+        UsageBy::Week => "coalesce(date(d.day, 'weekday 0', '-6 days'), '')".to_owned(),
+        UsageBy::Month => "substr(d.day, 1, 7)".to_owned(),
+        UsageBy::Model => "d.model".to_owned(),
+        UsageBy::Conversation => "d.conversation_id".to_owned(),
         UsageBy::Workspace => {
-            "CASE WHEN instr(c.workspace || '/', ?4 || '/' || c.id || '/') = 1 THEN '' ELSE c.workspace END"
+            let own = format!("{} || '/' || c.id || '/'", bind(logs));
+            format!("CASE WHEN instr(c.workspace || '/', {own}) = 1 THEN '' ELSE c.workspace END")
         }
     };
-    let mut stmt = conn.prepare(&format!(
+    let mut sql = format!(
         "SELECT {key}, c.rowid, d.model, d.cost, d.input_tokens, d.output_tokens, d.cache_read_tokens \
-         FROM conversation_days d JOIN conversations c ON c.id = d.conversation_id \
-         WHERE substr(d.day, 1, length(?1)) >= ?1 AND substr(d.day, 1, length(?2)) <= ?2 \
-         AND (d.day != '' OR ?1 || ?2 = '') \
-         AND (?3 IS NULL OR c.workspace = ?3 OR instr(c.workspace, ?3 || '/') = 1) \
-         ORDER BY 1"
-    ))?;
-    let (since, until) = (q.since.unwrap_or(""), q.until.unwrap_or(""));
-    let mut values: Vec<&dyn ToSql> = vec![&since, &until, &q.workspace];
-    if q.by == UsageBy::Workspace {
-        values.push(&logs);
+         FROM conversation_days d JOIN conversations c ON c.id = d.conversation_id WHERE 1"
+    );
+    if let Some(since) = q.since {
+        sql += &format!(" AND d.day != '' AND substr(d.day, 1, length({0})) >= {0}", bind(since));
     }
-    let mut rows = stmt.query(values.as_slice())?;
+    if let Some(until) = q.until {
+        sql += &format!(" AND d.day != '' AND substr(d.day, 1, length({0})) <= {0}", bind(until));
+    }
+    if let Some(dir) = q.workspace {
+        sql += &format!(" AND (c.workspace = {0} OR instr(c.workspace, {0} || '/') = 1)", bind(dir));
+    }
+    if let Some(id) = q.conversation {
+        sql += &format!(" AND d.conversation_id = {}", bind(id));
+    }
+    let mut stmt = conn.prepare(&(sql + " ORDER BY 1"))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(&values))?;
     // Rows come by key: each group is summed whole, then the next begun.
     let (mut groups, mut total) = (Vec::new(), UsageSum::new(""));
     let mut group: Option<UsageSum> = None;
