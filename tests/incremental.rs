@@ -985,6 +985,35 @@ fn usage_that_adds_nothing_on_a_new_day_still_has_its_row() {
     }
 }
 
+/// A day whose costs sum to NaN (gptme's sums can: `Infinity` and `-Infinity`) keeps its rows
+/// through changes that leave the sums be, as any other day does, where NaN's inequality to
+/// itself had them deleted and written again by every append.
+#[test]
+fn day_rows_summing_to_nan_are_kept_through_other_changes() {
+    let a = archive();
+    let line = |cost: &str| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-01T10:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 1}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    a.append("c", (line("Infinity") + &line("-Infinity")).as_bytes());
+    a.settle();
+    let db = a._tmp.path().join("db.sqlite3");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let nan: String = conn.query_row("SELECT cost FROM conversation_days", [], |r| r.get(0)).unwrap();
+    assert_eq!(nan, "NaN");
+    conn.execute_batch(
+        "CREATE TABLE rewrites (day TEXT); CREATE TRIGGER counted AFTER DELETE ON conversation_days \
+         BEGIN INSERT INTO rewrites VALUES (old.day); END;",
+    )
+    .unwrap();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"more\", \"timestamp\": \"2026-01-01T11:00:00\"}\n");
+    a.index.refresh().unwrap();
+    let rewrites: i64 = conn.query_row("SELECT count(*) FROM rewrites", [], |r| r.get(0)).unwrap();
+    assert_eq!(rewrites, 0, "the NaN day was written again");
+    assert_eq!(row(&a.index, "c"), fresh_row(&a.logs, "c"));
+}
+
 /// A first line without a timestamp gives `created` as the log's mtime, rounded to microseconds
 /// and divided once as Python divides ints: near 1970 adding the fraction to the whole seconds
 /// lands one float off. An index of schema 15 (which added them) renders those items again,

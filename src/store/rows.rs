@@ -326,7 +326,10 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
     }
     // The per-day rows change with the per-model ones but for sums a line leaves as they were
     // (a zero, a float too small to move one), which can still add a day: then they are compared.
-    if inserted || old_usage.as_deref() != Some(row.models_usage.as_str()) || day_rows(conn, &row.id)? != row.days {
+    if inserted
+        || old_usage.as_deref() != Some(row.models_usage.as_str())
+        || !same_days(&day_rows(conn, &row.id)?, &row.days)
+    {
         if !inserted {
             conn.prepare_cached("DELETE FROM conversation_days WHERE conversation_id = ?1")?.execute([&row.id])?;
         }
@@ -347,6 +350,27 @@ pub fn upsert(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> 
         (!row.state.link_paths.is_empty()).then(|| serde_json::to_string(&row.state.link_paths).expect("strings")),
     ])?;
     Ok(())
+}
+
+/// Whether two conversations' day rows store alike: a NaN sum (stored as the text `NaN`) is
+/// the same as another, where `==` would have the rows rewritten on every change.
+fn same_days(a: &[DayRow], b: &[DayRow]) -> bool {
+    let float = |x: f64, y: f64| x == y || (x.is_nan() && y.is_nan());
+    let num = |x: PyNum, y: PyNum| match (x, y) {
+        (PyNum::Int(x), PyNum::Int(y)) => x == y,
+        (PyNum::Float(x), PyNum::Float(y)) => float(x, y),
+        _ => false,
+    };
+    let same = |a: &DayRow, b: &DayRow| {
+        let (x, y) = (&a.usage, &b.usage);
+        a.day == b.day
+            && x.model == y.model
+            && float(x.cost, y.cost)
+            && num(x.input_tokens, y.input_tokens)
+            && num(x.output_tokens, y.output_tokens)
+            && num(x.cache_read_tokens, y.cache_read_tokens)
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b))
 }
 
 fn insert_days(conn: &Connection, row: &ConversationRow) -> rusqlite::Result<()> {
