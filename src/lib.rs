@@ -17,6 +17,7 @@ pub mod server;
 pub mod store;
 #[cfg(test)]
 mod test_rng;
+pub mod usage;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use super::{fit, fit_end, in_workspace, pad, printable, progress, workspace_named, Target};
 use crate::pynum::PyNum;
 use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
+use crate::usage::{json_row, JsonRow};
 
 #[derive(Args)]
 pub struct UsageArgs {
@@ -16,10 +17,10 @@ pub struct UsageArgs {
     #[arg(long, value_enum, default_value_t = By::Day)]
     by: By,
     /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
-    #[arg(long, value_name = "DATE", value_parser = date_prefix)]
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
     since: Option<String>,
     /// Up to this day, included: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
-    #[arg(long, value_name = "DATE", value_parser = date_prefix)]
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
     until: Option<String>,
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
@@ -58,14 +59,7 @@ impl By {
     }
 
     fn name(self) -> &'static str {
-        match self {
-            By::Day => "day",
-            By::Week => "week",
-            By::Month => "month",
-            By::Model => "model",
-            By::Conversation => "conversation",
-            By::Workspace => "workspace",
-        }
+        self.rows().name()
     }
 
     /// A row's key in the table (`home`: the home directory, written `~`).
@@ -111,7 +105,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
-        let rows: Vec<JsonRow> = rows.iter().map(|r| json(a.by, r, a.breakdown)).collect();
+        let rows: Vec<JsonRow> = rows.iter().map(|r| json_row(a.by.rows(), r, a.breakdown)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(out.flush()?);
     }
@@ -190,65 +184,6 @@ fn home_as_tilde(path: &str, home: Option<&str>) -> String {
     }
 }
 
-/// A row for `--json`: its key under the grouping's name (null for lines without a day, and
-/// for a conversation's own directory as its workspace). Numbers are written as `query`
-/// writes them: an infinite sum (gptme's can reach one) `1e999`, a NaN null.
-fn json(by: By, r: &UsageRow, breakdown: bool) -> JsonRow {
-    use rusqlite::types::Value as Sql;
-    use serde_json::Value;
-    let num = |n: PyNum| {
-        JsonField::Number(match n {
-            PyNum::Int(v) => Sql::Integer(v),
-            PyNum::Float(v) => Sql::Real(v),
-        })
-    };
-    let mut row = vec![
-        (by.name(), JsonField::Plain(if r.key.is_empty() { Value::Null } else { r.key.clone().into() })),
-        ("conversations", JsonField::Plain(r.conversations.into())),
-        ("cost", num(PyNum::Float(r.cost))),
-        ("input_tokens", num(r.input_tokens)),
-        ("output_tokens", num(r.output_tokens)),
-        ("cache_read_tokens", num(r.cache_read_tokens)),
-    ];
-    match by {
-        By::Model => {}
-        _ if breakdown => {
-            let models = r.by_model.iter().map(|m| json(By::Model, m, false)).collect();
-            row.push(("by_model", JsonField::Rows(models)));
-        }
-        _ => {
-            let names: Vec<&str> = r.by_model.iter().map(|m| m.key.as_str()).collect();
-            row.push(("models", JsonField::Plain(names.into())));
-        }
-    }
-    JsonRow(row)
-}
-
-/// A `--json` row's fields, in order.
-struct JsonRow(Vec<(&'static str, JsonField)>);
-
-enum JsonField {
-    Plain(serde_json::Value),
-    Number(rusqlite::types::Value),
-    Rows(Vec<JsonRow>),
-}
-
-impl serde::Serialize for JsonRow {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(key, field)| (key, field)))
-    }
-}
-
-impl serde::Serialize for JsonField {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            JsonField::Plain(v) => v.serialize(s),
-            JsonField::Number(n) => crate::store::sql::Json(n).serialize(s),
-            JsonField::Rows(rows) => rows.serialize(s),
-        }
-    }
-}
-
 /// A token count with thousands separators (a float sum, as gptme's can be, as Python writes it).
 pub fn tokens(n: PyNum) -> String {
     let PyNum::Int(v) = n else { return n.to_string() };
@@ -273,20 +208,6 @@ pub fn cost(usd: f64) -> String {
     }
 }
 
-/// Parses `--since` and `--until`: a date, or a month or year for all of it.
-fn date_prefix(s: &str) -> Result<String, String> {
-    let full = match s.len() {
-        4 => format!("{s}-01-01"),
-        7 => format!("{s}-01"),
-        _ => s.to_owned(),
-    };
-    let valid = full.len() == 10 && chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d").is_ok();
-    match valid && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-        true => Ok(s.to_owned()),
-        false => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,15 +217,5 @@ mod tests {
         let shown: Vec<String> = [0, 999, 1000, 1234567, -1234].into_iter().map(|v| tokens(PyNum::Int(v))).collect();
         assert_eq!(shown, ["0", "999", "1,000", "1,234,567", "-1,234"]);
         assert_eq!(tokens(PyNum::Float(1.5)), "1.5");
-    }
-
-    #[test]
-    fn dates_are_days_months_or_years() {
-        for good in ["2026", "2026-02", "2026-02-28"] {
-            assert_eq!(date_prefix(good).as_deref(), Ok(good));
-        }
-        for bad in ["2026-02-30", "2026-13", "26-01-01", "2026/01/01", "2026-1-1", "", "+2026-01-01"] {
-            assert!(date_prefix(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -425,6 +425,23 @@ pub enum UsageBy {
     Workspace,
 }
 
+impl UsageBy {
+    pub const ALL: [UsageBy; 6] =
+        [UsageBy::Day, UsageBy::Week, UsageBy::Month, UsageBy::Model, UsageBy::Conversation, UsageBy::Workspace];
+
+    /// The grouping's name: `--by`'s value, a JSON row's key.
+    pub fn name(self) -> &'static str {
+        match self {
+            UsageBy::Day => "day",
+            UsageBy::Week => "week",
+            UsageBy::Month => "month",
+            UsageBy::Model => "model",
+            UsageBy::Conversation => "conversation",
+            UsageBy::Workspace => "workspace",
+        }
+    }
+}
+
 /// What [`usage`] sums, and how.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UsageQuery<'a> {

@@ -1,0 +1,94 @@
+//! Usage reports as `convmeta usage` and `GET /api/v2/usage` give them: what they are asked
+//! (`UsageQuery`'s parts read from text) and their rows as JSON. The sums are `store::rows::usage`.
+
+use crate::pynum::PyNum;
+use crate::store::rows::{UsageBy, UsageRow};
+
+/// Parses a `since` or `until`: a date, or a month or year for all of it.
+pub fn date_prefix(s: &str) -> Result<String, String> {
+    let full = match s.len() {
+        4 => format!("{s}-01-01"),
+        7 => format!("{s}-01"),
+        _ => s.to_owned(),
+    };
+    let valid = full.len() == 10 && chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d").is_ok();
+    match valid && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        true => Ok(s.to_owned()),
+        false => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
+    }
+}
+
+/// A row as `usage --json` and `/api/v2/usage` write it: its key under the grouping's name
+/// (null for lines without a day, and for a conversation's own directory as its workspace),
+/// then its models' names, or with `breakdown` their rows. Numbers are written as `query`
+/// writes them: an infinite sum (gptme's can reach one) `1e999`, a NaN null.
+pub fn json_row(by: UsageBy, r: &UsageRow, breakdown: bool) -> JsonRow {
+    use rusqlite::types::Value as Sql;
+    use serde_json::Value;
+    let num = |n: PyNum| {
+        JsonField::Number(match n {
+            PyNum::Int(v) => Sql::Integer(v),
+            PyNum::Float(v) => Sql::Real(v),
+        })
+    };
+    let mut row = vec![
+        (by.name(), JsonField::Plain(if r.key.is_empty() { Value::Null } else { r.key.clone().into() })),
+        ("conversations", JsonField::Plain(r.conversations.into())),
+        ("cost", num(PyNum::Float(r.cost))),
+        ("input_tokens", num(r.input_tokens)),
+        ("output_tokens", num(r.output_tokens)),
+        ("cache_read_tokens", num(r.cache_read_tokens)),
+    ];
+    match by {
+        UsageBy::Model => {}
+        _ if breakdown => {
+            let models = r.by_model.iter().map(|m| json_row(UsageBy::Model, m, false)).collect();
+            row.push(("by_model", JsonField::Rows(models)));
+        }
+        _ => {
+            let names: Vec<&str> = r.by_model.iter().map(|m| m.key.as_str()).collect();
+            row.push(("models", JsonField::Plain(names.into())));
+        }
+    }
+    JsonRow(row)
+}
+
+/// A JSON row's fields, in order.
+pub struct JsonRow(Vec<(&'static str, JsonField)>);
+
+enum JsonField {
+    Plain(serde_json::Value),
+    Number(rusqlite::types::Value),
+    Rows(Vec<JsonRow>),
+}
+
+impl serde::Serialize for JsonRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(key, field)| (key, field)))
+    }
+}
+
+impl serde::Serialize for JsonField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JsonField::Plain(v) => v.serialize(s),
+            JsonField::Number(n) => crate::store::sql::Json(n).serialize(s),
+            JsonField::Rows(rows) => rows.serialize(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_days_months_or_years() {
+        for good in ["2026", "2026-02", "2026-02-28"] {
+            assert_eq!(date_prefix(good).as_deref(), Ok(good));
+        }
+        for bad in ["2026-02-30", "2026-13", "26-01-01", "2026/01/01", "2026-1-1", "", "+2026-01-01"] {
+            assert!(date_prefix(bad).is_err(), "{bad}");
+        }
+    }
+}
