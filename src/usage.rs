@@ -4,6 +4,17 @@
 use crate::pynum::PyNum;
 use crate::store::rows::{UsageBy, UsageRow};
 
+/// A workspace directory as workspaces are stored: resolved, as gptme resolves them (as given
+/// when it is gone: its conversations remain in the index), without a trailing `/` (`""` is
+/// the root). A relative one is taken from the working directory.
+pub fn workspace_as_stored(dir: &std::path::Path) -> std::io::Result<String> {
+    let resolved = match std::fs::canonicalize(dir) {
+        Ok(path) => path,
+        Err(_) => std::path::absolute(dir)?,
+    };
+    Ok(resolved.to_string_lossy().trim_end_matches('/').to_owned())
+}
+
 /// Parses a `since` or `until`: a date, or a month or year for all of it.
 pub fn date_prefix(s: &str) -> Result<String, String> {
     let full = match s.len() {

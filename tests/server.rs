@@ -10,7 +10,8 @@ use convmeta::server::Config;
 use serde_json::Value;
 
 use crate::util::{
-    archive_of, client, convmeta, inotify_watches, output_within, pack, parse, restore, spawn_serve, Restored, Server,
+    archive_of, client, convmeta, inotify_watches, ok, output_within, pack, parse, restore, spawn_serve, Restored,
+    Server,
 };
 
 fn improve(item: &mut Value) {
@@ -322,6 +323,56 @@ fn metrics_say_the_spend_by_model_fresh() {
     assert_eq!(sorted(samples()), sorted(want));
     assert!(!ended.load(std::sync::atomic::Ordering::SeqCst), "the scrape waited for the slow refresh");
     slow.join().unwrap();
+}
+
+/// `GET /api/v2/usage` answers what `convmeta usage --json` prints, with the total, fresh, behind
+/// the token; a bad parameter is 400, an unknown conversation 404.
+#[test]
+fn usage_over_http_is_the_commands() {
+    let line = |day: u32, model: &str, cost: f64| {
+        format!(
+            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-05-{day:02}T10:00:00\", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": 10}}, \"cost\": {cost}}}}}\n"
+        )
+    };
+    let (tmp, logs) =
+        archive_of(&[("a", line(1, "m1", 1.0) + &line(2, "m2", 2.0), None), ("b", line(2, "m1", 4.0), None)]);
+    let db = tmp.path().join("db.sqlite3");
+    let config = Config { token: Some("s3cret".into()), ..Config::default() };
+    let server = Server::start(&logs, &db, config, false);
+    let get =
+        |query: &str| client().get(server.url(&format!("/api/v2/usage{query}"))).bearer_auth("s3cret").send().unwrap();
+    let command = |args: &[&str]| -> Value {
+        parse(&ok(convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args).arg("--json")))
+    };
+    for (query, args) in [
+        ("", &[][..]),
+        ("?by=model", &["--by", "model"][..]),
+        ("?by=week&breakdown=true", &["--by", "week", "--breakdown"][..]),
+        ("?conversation=a&since=2026-05-02", &["--conversation", "a", "--since", "2026-05-02"][..]),
+        (
+            &format!("?by=workspace&workspace={}", logs.display()),
+            &["--by", "workspace", "--workspace", logs.to_str().unwrap()][..],
+        ),
+    ] {
+        let answer = parse(&get(query).text().unwrap());
+        assert_eq!(answer["rows"], command(args), "{query}");
+    }
+    let answer = parse(&get("?by=day").text().unwrap());
+    assert_eq!(answer["by"], "day");
+    assert_eq!((answer["total"]["cost"].as_f64(), answer["total"]["conversations"].as_u64()), (Some(7.0), Some(2)));
+    // Fresh: an append made before the request is in its answer.
+    append(&logs, "b", &line(3, "m3", 8.0));
+    let days = parse(&get("").text().unwrap())["rows"].as_array().unwrap().len();
+    assert_eq!(days, 3);
+    // Refusals.
+    let refused = |query: &str| {
+        let r = get(query);
+        (r.status().as_u16(), parse(&r.text().unwrap())["error"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(refused("?by=year"), (400, "by must be one of day, week, month, model, conversation, workspace".into()));
+    assert_eq!(refused("?workspace=proj"), (400, "workspace must be an absolute path".into()));
+    assert_eq!(refused("?conversation=zz"), (404, "no conversation with id \"zz\"".into()));
+    assert_eq!(client().get(server.url("/api/v2/usage")).send().unwrap().status(), 401);
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are

@@ -312,14 +312,9 @@ pub fn pad(text: &str, columns: usize) -> String {
     out
 }
 
-/// `--workspace` as workspaces are stored: resolved (as given when it is gone: its
-/// conversations remain in the index), without a trailing `/`.
+/// `--workspace` as workspaces are stored (see `usage::workspace_as_stored`).
 pub fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
-    let resolved = match std::fs::canonicalize(dir) {
-        Ok(path) => path,
-        Err(_) => std::path::absolute(dir)?,
-    };
-    Ok(resolved.to_string_lossy().trim_end_matches('/').to_owned())
+    Ok(crate::usage::workspace_as_stored(dir)?)
 }
 
 /// Where `--workspace` looked, for people: a `workspace_named` directory.

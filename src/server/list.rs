@@ -174,7 +174,7 @@ fn etag_at(b: &[u8], pos: usize) -> Option<(&[u8], usize)> {
     weak.then(|| value_at(start + 2)).flatten().or_else(|| value_at(start))
 }
 
-fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+pub(super) fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut r = (status, body.into()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

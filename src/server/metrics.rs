@@ -106,6 +106,7 @@ pub fn route_label(path: &str) -> &'static str {
     match path {
         "/api/v2/conversations" => "list",
         "/api/v2/sql" => "sql",
+        "/api/v2/usage" => "usage",
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         _ => "forwarded",

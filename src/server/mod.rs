@@ -8,6 +8,7 @@ mod list;
 mod metrics;
 mod sql;
 mod stall;
+mod usage;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -271,6 +272,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v2/sql",
             get(sql::handler).post(sql::handler).fallback(|m| other_method(m, "GET, HEAD, POST, OPTIONS")),
         )
+        .route("/api/v2/usage", get(usage::handler).fallback(|m| other_method(m, "GET, HEAD, OPTIONS")))
         .route("/metrics", get(metrics::handler))
         // Compressed as gptme-server compresses; not the forwarded routes (see `compress`).
         .route_layer(middleware::from_fn(compress::large_answers_off_the_async_threads))

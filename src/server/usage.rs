@@ -1,0 +1,142 @@
+//! `GET /api/v2/usage`: `convmeta usage --json` over HTTP, fresh, behind the list's auth.
+//! Parameters as the command's flags: `by`, `since`, `until`, `workspace` (absolute: the
+//! server has no working directory of the client's), `conversation`, `breakdown`.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::list::json_response;
+use super::{blocking, json_error, AppState};
+use crate::error::Error;
+use crate::store::rows::{UsageBy, UsageQuery};
+use crate::usage::{date_prefix, json_row, workspace_as_stored, JsonRow};
+
+/// What a request asks.
+#[derive(Debug, Default, PartialEq)]
+struct Params {
+    by: UsageBy,
+    since: Option<String>,
+    until: Option<String>,
+    workspace: Option<String>,
+    conversation: Option<String>,
+    breakdown: bool,
+}
+
+impl Params {
+    /// A parameter not known here is refused, so that a misspelt one does not go unseen
+    /// (`token` is the auth's).
+    fn parse(query: &str) -> Result<Params, String> {
+        let mut p = Params::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "by" => {
+                    p.by = UsageBy::ALL.into_iter().find(|b| b.name() == value).ok_or_else(|| {
+                        let names: Vec<&str> = UsageBy::ALL.iter().map(|b| b.name()).collect();
+                        format!("by must be one of {}", names.join(", "))
+                    })?
+                }
+                "since" | "until" => {
+                    let date = Some(date_prefix(&value).map_err(|e| format!("{key} must be {e}"))?);
+                    if key == "since" {
+                        p.since = date
+                    } else {
+                        p.until = date
+                    }
+                }
+                "workspace" if value.starts_with('/') => {
+                    p.workspace = Some(workspace_as_stored(std::path::Path::new(&*value)).map_err(|e| e.to_string())?)
+                }
+                "workspace" => return Err("workspace must be an absolute path".into()),
+                "conversation" => p.conversation = Some(value.into_owned()),
+                "breakdown" => {
+                    p.breakdown = match &*value {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err("breakdown must be true or false".into()),
+                    }
+                }
+                "token" => {}
+                other => return Err(format!("unknown parameter {other:?}")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// The answer: the rows, and their total.
+#[derive(serde::Serialize)]
+struct Answer {
+    by: &'static str,
+    rows: Vec<JsonRow>,
+    total: JsonRow,
+}
+
+pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let p = match Params::parse(query.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let answer = blocking(move || {
+        match state.freshen() {
+            Err(e) if e.is_logs_missing() => {} // as the list: what the index holds
+            other => other?,
+        }
+        if let Some(id) = &p.conversation {
+            state.index.show(id)?;
+        }
+        let q = UsageQuery {
+            by: p.by,
+            since: p.since.as_deref(),
+            until: p.until.as_deref(),
+            workspace: p.workspace.as_deref(),
+            conversation: p.conversation.as_deref(),
+        };
+        let usage = state.index.usage(&q)?;
+        let rows = usage.rows.iter().map(|r| json_row(p.by, r, p.breakdown)).collect();
+        let answer = Answer { by: p.by.name(), rows, total: json_row(p.by, &usage.total, p.breakdown) };
+        Ok(serde_json::to_string(&answer).expect("JSON of plain values") + "\n")
+    })
+    .await;
+    match answer {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e @ Error::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "usage failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("index unavailable: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_the_commands_flags() {
+        let p =
+            Params::parse("by=workspace&since=2026-11&until=2026&conversation=a%20b&breakdown=true&token=x").unwrap();
+        let want = Params {
+            by: UsageBy::Workspace,
+            since: Some("2026-11".into()),
+            until: Some("2026".into()),
+            conversation: Some("a b".into()),
+            breakdown: true,
+            ..Params::default()
+        };
+        assert_eq!(p, want);
+        assert_eq!(Params::parse("").unwrap(), Params::default());
+        assert_eq!(Params::parse("workspace=/no/such/dir/").unwrap().workspace.as_deref(), Some("/no/such/dir"));
+        for (bad, why) in [
+            ("by=year", "by must be one of day, week, month, model, conversation, workspace"),
+            ("since=2026-02-30", "since must be a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)"),
+            ("workspace=proj", "workspace must be an absolute path"),
+            ("breakdown=yes", "breakdown must be true or false"),
+            ("sinse=2026", "unknown parameter \"sinse\""),
+        ] {
+            assert_eq!(Params::parse(bad), Err(why.to_owned()), "{bad}");
+        }
+    }
+}
