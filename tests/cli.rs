@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use crate::util::{
-    archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged, write_conversation,
+    archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged, usage_line,
+    write_conversation,
 };
 
 #[test]
@@ -1415,10 +1416,8 @@ fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
 #[test]
 fn usage_sums_by_the_day_each_message_was_written() {
     let line = |ts: Option<&str>, model: &str, input: u64, cost: f64| {
-        let ts = ts.map(|t| format!(", \"timestamp\": \"{t}\"")).unwrap_or_default();
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\"{ts}, \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 10, \"cache_read_tokens\": 1}}, \"cost\": {cost}}}}}\n"
-        )
+        let usage = format!("\"input_tokens\": {input}, \"output_tokens\": 10, \"cache_read_tokens\": 1");
+        usage_line(ts, model, &usage, &cost.to_string())
     };
     let user = "{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-02-01T09:00:00\"}\n";
     let long = [
@@ -1559,9 +1558,7 @@ fn usage_sums_by_the_day_each_message_was_written() {
 #[test]
 fn usage_sums_by_workspace_and_keeps_to_one() {
     let line = |day: u32, cost: f64| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-11-{day:02}T10:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 100}}, \"cost\": {cost}}}}}\n"
-        )
+        usage_line(Some(&format!("2026-11-{day:02}T10:00:00")), "m", "\"input_tokens\": 100", &cost.to_string())
     };
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().canonicalize().unwrap();
@@ -1693,9 +1690,8 @@ fn usage_sums_by_workspace_and_keeps_to_one() {
 #[test]
 fn show_gives_a_conversations_usage_by_model_and_day() {
     let line = |day: u32, model: &str, input: u64, cost: f64| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-03-{day:02}T10:00:00\", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 5}}, \"cost\": {cost}}}}}\n"
-        )
+        let usage = format!("\"input_tokens\": {input}, \"output_tokens\": 5");
+        usage_line(Some(&format!("2026-03-{day:02}T10:00:00")), model, &usage, &cost.to_string())
     };
     let long: String = (1..=12)
         .map(|day| line(day, if day % 3 == 0 { "b-dear" } else { "a-cheap" }, 1000 * day as u64, day as f64))

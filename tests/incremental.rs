@@ -6,7 +6,7 @@ use std::path::Path;
 use convmeta::Index;
 use rusqlite::types::Value as Sql;
 
-use crate::util::{random_line, set_mtime_ns, Rng};
+use crate::util::{random_line, set_mtime_ns, usage_line, Rng};
 
 /// Every column of the conversation's rows (public and internal), for exact comparison.
 fn row(index: &Index, id: &str) -> Vec<Vec<Sql>> {
@@ -938,9 +938,8 @@ fn an_index_of_an_earlier_schema_reads_again_the_logs_with_odd_counts() {
 fn an_index_of_schema_16_reads_the_logs_with_usage_again_for_their_days() {
     let a = archive();
     let usage = |day: u32, cost: f64| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-0{day}T23:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 10, \"output_tokens\": 1}}, \"cost\": {cost}}}}}\n"
-        )
+        let stamp = format!("2026-01-0{day}T23:00:00");
+        usage_line(Some(&stamp), "m", "\"input_tokens\": 10, \"output_tokens\": 1", &cost.to_string())
     };
     a.append("used", (usage(1, 0.5) + &usage(2, 0.25) + &usage(2, 1.0)).as_bytes());
     a.append("unused", b"{\"role\": \"user\", \"content\": \"hi\", \"timestamp\": \"2026-01-01T10:00:00\"}\n");
@@ -972,9 +971,8 @@ fn an_index_of_schema_16_reads_the_logs_with_usage_again_for_their_days() {
 fn usage_that_adds_nothing_on_a_new_day_still_has_its_row() {
     let a = archive();
     let line = |day: u32, input: u32, cost: &str| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-0{day}T10:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 0}}, \"cost\": {cost}}}}}\n"
-        )
+        let usage = format!("\"input_tokens\": {input}, \"output_tokens\": 0");
+        usage_line(Some(&format!("2026-01-0{day}T10:00:00")), "m", &usage, cost)
     };
     a.append("c", line(1, 10, "1.0").as_bytes());
     a.settle();
@@ -991,11 +989,7 @@ fn usage_that_adds_nothing_on_a_new_day_still_has_its_row() {
 #[test]
 fn day_rows_summing_to_nan_are_kept_through_other_changes() {
     let a = archive();
-    let line = |cost: &str| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-01-01T10:00:00\", \"metadata\": {{\"model\": \"m\", \"usage\": {{\"input_tokens\": 1}}, \"cost\": {cost}}}}}\n"
-        )
-    };
+    let line = |cost: &str| usage_line(Some("2026-01-01T10:00:00"), "m", "\"input_tokens\": 1", cost);
     a.append("c", (line("Infinity") + &line("-Infinity")).as_bytes());
     a.settle();
     let db = a._tmp.path().join("db.sqlite3");

@@ -10,8 +10,8 @@ use convmeta::server::Config;
 use serde_json::Value;
 
 use crate::util::{
-    archive_of, client, convmeta, inotify_watches, ok, output_within, pack, parse, restore, spawn_serve, Restored,
-    Server,
+    archive_of, client, convmeta, inotify_watches, ok, output_within, pack, parse, restore, spawn_serve, usage_line,
+    Restored, Server,
 };
 
 fn improve(item: &mut Value) {
@@ -267,10 +267,7 @@ fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 #[test]
 fn metrics_say_the_spend_by_model_fresh() {
     let line = |model: &str, input: u64, cost: f64| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"metadata\": {{\"model\": {}, \"usage\": {{\"input_tokens\": {input}, \"output_tokens\": 7}}, \"cost\": {cost}}}}}\n",
-            serde_json::to_string(model).unwrap()
-        )
+        usage_line(None, model, &format!("\"input_tokens\": {input}, \"output_tokens\": 7"), &cost.to_string())
     };
     let odd = "we\"ird\\model\nx";
     let (tmp, logs) = archive_of(&[
@@ -330,9 +327,7 @@ fn metrics_say_the_spend_by_model_fresh() {
 #[test]
 fn usage_over_http_is_the_commands() {
     let line = |day: u32, model: &str, cost: f64| {
-        format!(
-            "{{\"role\": \"assistant\", \"content\": \"x\", \"timestamp\": \"2026-05-{day:02}T10:00:00\", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": 10}}, \"cost\": {cost}}}}}\n"
-        )
+        usage_line(Some(&format!("2026-05-{day:02}T10:00:00")), model, "\"input_tokens\": 10", &cost.to_string())
     };
     let (tmp, logs) =
         archive_of(&[("a", line(1, "m1", 1.0) + &line(2, "m2", 2.0), None), ("b", line(2, "m1", 4.0), None)]);

@@ -174,6 +174,17 @@ pub fn archive_of(conversations: &[(&str, String, Option<String>)]) -> (tempfile
     (tmp, logs)
 }
 
+/// An assistant message with usage, as gptme writes one: its timestamp (none when None), its
+/// model, the members of its `usage` object (`"input_tokens": 10`) and its cost, as JSON text
+/// (`1.5`, or `Infinity` as Python's `json` reads it).
+pub fn usage_line(timestamp: Option<&str>, model: &str, usage: &str, cost: &str) -> String {
+    let stamp = timestamp.map(|t| format!(", \"timestamp\": \"{t}\"")).unwrap_or_default();
+    let model = serde_json::to_string(model).unwrap();
+    format!(
+        "{{\"role\": \"assistant\", \"content\": \"x\"{stamp}, \"metadata\": {{\"model\": {model}, \"usage\": {{{usage}}}, \"cost\": {cost}}}}}\n"
+    )
+}
+
 /// Writes a conversation `id` under `logs`: its log, and its `config.toml` when given.
 pub fn write_conversation(logs: &Path, id: &str, log: &str, config: Option<&str>) {
     let dir = logs.join(id);

@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::{fit, fit_end, in_workspace, pad, printable, progress, workspace_named, Target};
 use crate::pynum::PyNum;
@@ -14,8 +14,8 @@ pub struct UsageArgs {
     /// Sum by the day each message was written (as its timestamp reads), by week (named by its
     /// Monday), by month, by model, by conversation or by workspace (these three most spent
     /// first: where the spend of --since/--until went).
-    #[arg(long, value_enum, default_value_t = By::Day)]
-    by: By,
+    #[arg(long, value_enum, default_value_t = UsageBy::Day)]
+    by: UsageBy,
     /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
     since: Option<String>,
@@ -36,40 +36,13 @@ pub struct UsageArgs {
     json: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum By {
-    Day,
-    Week,
-    Month,
-    Model,
-    Conversation,
-    Workspace,
-}
-
-impl By {
-    fn rows(self) -> UsageBy {
-        match self {
-            By::Day => UsageBy::Day,
-            By::Week => UsageBy::Week,
-            By::Month => UsageBy::Month,
-            By::Model => UsageBy::Model,
-            By::Conversation => UsageBy::Conversation,
-            By::Workspace => UsageBy::Workspace,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        self.rows().name()
-    }
-
-    /// A row's key in the table (`home`: the home directory, written `~`).
-    fn label(self, key: &str, home: Option<&str>) -> String {
-        match (self, key) {
-            (By::Workspace, "") => "no workspace".to_owned(),
-            (By::Workspace, dir) => printable(&home_as_tilde(dir, home)),
-            (_, "") => "no date".to_owned(),
-            (_, key) => printable(key),
-        }
+/// A row's key in the table (`home`: the home directory, written `~`).
+fn label(by: UsageBy, key: &str, home: Option<&str>) -> String {
+    match (by, key) {
+        (UsageBy::Workspace, "") => "no workspace".to_owned(),
+        (UsageBy::Workspace, dir) => printable(&home_as_tilde(dir, home)),
+        (_, "") => "no date".to_owned(),
+        (_, key) => printable(key),
     }
 }
 
@@ -100,19 +73,19 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     }
     let (since, until) = (a.since.as_deref(), a.until.as_deref());
     let conversation = a.conversation.as_deref();
-    let query = UsageQuery { by: a.by.rows(), since, until, workspace: workspace.as_deref(), conversation };
+    let query = UsageQuery { by: a.by, since, until, workspace: workspace.as_deref(), conversation };
     let usage = index.usage(&query)?;
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
-        let rows: Vec<JsonRow> = rows.iter().map(|r| json_row(a.by.rows(), r, a.breakdown)).collect();
+        let rows: Vec<JsonRow> = rows.iter().map(|r| json_row(a.by, r, a.breakdown)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(out.flush()?);
     }
     let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
-    let keys: Vec<String> = rows.iter().map(|r| a.by.label(&r.key, home.as_deref())).collect();
+    let keys: Vec<String> = rows.iter().map(|r| label(a.by, &r.key, home.as_deref())).collect();
     // A row's models go beneath it, indented, when asked (a row of --by model is its model).
-    let breakdown = a.breakdown && !matches!(a.by, By::Model);
+    let breakdown = a.breakdown && !matches!(a.by, UsageBy::Model);
     let model_label = |model: &UsageRow| format!("  {}", printable(&model.key));
     let widest_model = match breakdown {
         true => rows.iter().flat_map(|r| &r.by_model).map(|m| super::width(&model_label(m))).max().unwrap_or(0),
@@ -120,14 +93,16 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     };
     let header = a.by.name().to_uppercase();
     let key_width = match a.by {
-        By::Day | By::Week => 10,
-        By::Month => 7,
-        By::Model | By::Conversation | By::Workspace => keys.iter().map(|k| super::width(k)).max().unwrap_or(0),
+        UsageBy::Day | UsageBy::Week => 10,
+        UsageBy::Month => 7,
+        UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace => {
+            keys.iter().map(|k| super::width(k)).max().unwrap_or(0)
+        }
     }
     .max(widest_model)
     .min(50)
     .max(header.len().max("TOTAL".len()));
-    let models = if matches!(a.by, By::Model) || breakdown { "" } else { "  MODELS" };
+    let models = if matches!(a.by, UsageBy::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
         out,
         "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}{models}",
@@ -147,14 +122,17 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         write!(
             out,
             "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}",
-            pad(&if matches!(a.by, By::Workspace) { fit_end(key, key_width) } else { fit(key, key_width) }, key_width),
+            pad(
+                &if matches!(a.by, UsageBy::Workspace) { fit_end(key, key_width) } else { fit(key, key_width) },
+                key_width
+            ),
             r.conversations,
             tokens(r.input_tokens),
             tokens(r.output_tokens),
             tokens(r.cache_read_tokens),
             cost(r.cost)
         )?;
-        match models && !matches!(a.by, By::Model) && !breakdown {
+        match models && !matches!(a.by, UsageBy::Model) && !breakdown {
             true => {
                 let names: Vec<&str> = r.by_model.iter().map(|m| m.key.as_str()).collect();
                 writeln!(out, "  {}", printable(&names.join(", ")))

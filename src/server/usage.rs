@@ -33,8 +33,9 @@ impl Params {
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "by" => {
-                    p.by = UsageBy::ALL.into_iter().find(|b| b.name() == value).ok_or_else(|| {
-                        let names: Vec<&str> = UsageBy::ALL.iter().map(|b| b.name()).collect();
+                    let all = <UsageBy as clap::ValueEnum>::value_variants();
+                    p.by = all.iter().copied().find(|b| b.name() == value).ok_or_else(|| {
+                        let names: Vec<&str> = all.iter().map(|b| b.name()).collect();
                         format!("by must be one of {}", names.join(", "))
                     })?
                 }

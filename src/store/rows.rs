@@ -409,26 +409,24 @@ fn float(v: rusqlite::types::ValueRef<'_>) -> f64 {
     }
 }
 
-/// How [`usage`] groups `conversation_days`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How [`usage`] groups `conversation_days` (also `usage --by`'s values, whose help the
+/// comments are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum UsageBy {
+    /// The day each message was written, as its timestamp reads
     #[default]
     Day,
-    /// The week's Monday, `YYYY-MM-DD` (ISO weeks, Monday to Sunday).
+    /// The ISO week, Monday to Sunday, named by its Monday
     Week,
-    /// `YYYY-MM`.
     Month,
     Model,
     Conversation,
-    /// The conversation's workspace; `""` for a workspace inside the conversation's own
-    /// directory (gptme's default without one: the conversation directory, or its `workspace/`).
+    /// The conversation's workspace (`no workspace`: one inside the conversation's own
+    /// directory, gptme's default)
     Workspace,
 }
 
 impl UsageBy {
-    pub const ALL: [UsageBy; 6] =
-        [UsageBy::Day, UsageBy::Week, UsageBy::Month, UsageBy::Model, UsageBy::Conversation, UsageBy::Workspace];
-
     /// The grouping's name: `--by`'s value, a JSON row's key.
     pub fn name(self) -> &'static str {
         match self {
