@@ -65,9 +65,8 @@ pub struct Status {
 pub struct Filter<'a> {
     /// A case-insensitive substring of name, id or preview (gptme's search).
     pub q: Option<&'a str>,
-    /// Only conversations whose workspace is this directory or lies under it (resolved, as
-    /// workspaces are stored, without a trailing `/`: `""` is the root).
-    pub workspace: Option<&'a str>,
+    /// Only conversations in a workspace, or modified within a span of time.
+    pub within: rows::Within<'a>,
 }
 
 impl Index {
@@ -176,7 +175,7 @@ impl Index {
         let mut items = Vec::new();
         let mut more = false;
         // A search walks the index alone and reads the items of the conversations it lists.
-        rows::for_each_listed(&conn, after, filter.workspace, needle.is_none(), |row| {
+        rows::for_each_listed(&conn, after, &filter.within, needle.is_none(), |row| {
             let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {
                 None => true,

@@ -1,6 +1,8 @@
 //! Usage reports as `convmeta usage` and `GET /api/v2/usage` give them: what they are asked
 //! (`UsageQuery`'s parts read from text) and their rows as JSON. The sums are `store::rows::usage`.
 
+use chrono::Datelike;
+
 use crate::pynum::PyNum;
 use crate::store::rows::{UsageBy, UsageRow};
 
@@ -26,6 +28,38 @@ pub fn date_prefix(s: &str) -> Result<String, String> {
     match valid && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         true => Ok(s.to_owned()),
         false => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
+    }
+}
+
+/// The days a `since` or `until` names (see [`date_prefix`]): as written, its first day and
+/// the day after its last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DateSpan {
+    pub text: String,
+    pub first: chrono::NaiveDate,
+    pub after: chrono::NaiveDate,
+}
+
+/// Parses a `since` or `until` into the days it names.
+pub fn date_span(s: &str) -> Result<DateSpan, String> {
+    let text = date_prefix(s)?;
+    let (first, after) = match text.len() {
+        4 => {
+            let first = chrono::NaiveDate::parse_from_str(&format!("{text}-01-01"), "%Y-%m-%d");
+            (first, first.map(|d| d.with_year(d.year() + 1)))
+        }
+        7 => {
+            let first = chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d");
+            (first, first.map(|d| d.checked_add_months(chrono::Months::new(1))))
+        }
+        _ => {
+            let first = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d");
+            (first, first.map(|d| d.succ_opt()))
+        }
+    };
+    match (first, after) {
+        (Ok(first), Ok(Some(after))) => Ok(DateSpan { text, first, after }),
+        _ => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
     }
 }
 
@@ -100,6 +134,21 @@ mod tests {
         }
         for bad in ["2026-02-30", "2026-13", "26-01-01", "2026/01/01", "2026-1-1", "", "+2026-01-01"] {
             assert!(date_prefix(bad).is_err(), "{bad}");
+            assert!(date_span(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_span_ends_the_day_after_its_last() {
+        let day = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        for (text, first, after) in [
+            ("2024", "2024-01-01", "2025-01-01"),
+            ("2024-02", "2024-02-01", "2024-03-01"),
+            ("2024-12", "2024-12-01", "2025-01-01"),
+            ("2024-02-29", "2024-02-29", "2024-03-01"),
+            ("2024-12-31", "2024-12-31", "2025-01-01"),
+        ] {
+            assert_eq!(date_span(text), Ok(DateSpan { text: text.into(), first: day(first), after: day(after) }));
         }
     }
 }

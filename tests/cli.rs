@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use crate::util::{
-    archive_of, convmeta, fail, ok, output_within, restore, set_schema_back, snapshot, unprivileged, usage_line,
-    write_conversation,
+    archive_of, convmeta, fail, ok, output_within, restore, set_mtime_ns, set_schema_back, snapshot, unprivileged,
+    usage_line, write_conversation,
 };
 
 #[test]
@@ -1719,4 +1719,56 @@ fn show_gives_a_conversations_usage_by_model_and_day() {
     assert_eq!(days.iter().map(|d| d["cost"].as_f64().unwrap()).sum::<f64>(), 78.0);
     let out = fail(convmeta().args(["usage", "--conversation", "lon"]).arg("--logs").arg(&logs).arg("--db").arg(&db));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean long?"), "names the one like it");
+}
+
+/// `list --since/--until` keep to conversations last modified within those days, in local time
+/// (as the MODIFIED column reads): a day that a change of clocks starts at 01:00 starts there.
+#[test]
+fn list_keeps_to_the_days_asked() {
+    let hi = "{\"role\": \"user\", \"content\": \"hi\"}\n".to_owned();
+    // Unix seconds; America/Santiago skipped from 2024-09-08 00:00 (-04) to 01:00 (-03).
+    let conversations = [
+        ("august", 1_725_163_199), // 2024-08-31 23:59:59 -04
+        // 2024-09-01 in UTC, still August here.
+        ("september-in-utc", 1_725_148_800), // 2024-08-31 20:00:00 -04
+        ("september", 1_725_163_200),        // 2024-09-01 00:00:00 -04
+        ("before-the-gap", 1_725_767_999),   // 2024-09-07 23:59:59 -04
+        ("after-the-gap", 1_725_768_000),    // 2024-09-08 01:00:00 -03
+        ("october", 1_727_751_600),          // 2024-10-01 00:00:00 -03
+    ];
+    let (_tmp, logs) = archive_of(&conversations.map(|(id, _)| (id, hi.clone(), None)));
+    for (id, secs) in conversations {
+        set_mtime_ns(&logs.join(id).join("conversation.jsonl"), secs * 1_000_000_000);
+    }
+    let db = logs.with_file_name("db.sqlite3");
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut c = convmeta();
+        c.env("TZ", "America/Santiago").args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(&db).args(args);
+        let items: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&["--since", "2024-09-08"]), ["october", "after-the-gap"]);
+    assert_eq!(ids(&["--until", "2024-09-07"]), ["before-the-gap", "september", "august", "september-in-utc"]);
+    assert_eq!(ids(&["--since", "2024-09", "--until", "2024-09"]), ["after-the-gap", "before-the-gap", "september"]);
+    assert_eq!(ids(&["--since", "2024-09-01", "-n", "1"]), ["october"]);
+    assert_eq!(ids(&["--since", "2024", "--until", "2024-08-31"]), ["august", "september-in-utc"]);
+    assert_eq!(ids(&["--since", "2025"]), Vec::<String>::new());
+    // Empty, it says which conversations it looked for.
+    let out = convmeta()
+        .env("TZ", "UTC")
+        .args(["list", "--logs"])
+        .arg(&logs)
+        .arg("--db")
+        .arg(&db)
+        .args(["--since", "2024-10-02", "-q", "hi"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("no conversation modified in or after 2024-10-02 has a name, id or preview containing \"hi\""),
+        "{said}"
+    );
+    let refused =
+        fail(convmeta().args(["list", "--logs"]).arg(&logs).arg("--db").arg(&db).args(["--since", "2024-02-30"]));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("YYYY-MM-DD"));
 }

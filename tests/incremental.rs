@@ -865,7 +865,7 @@ fn an_index_of_schema_11_answers_searches_alike_and_reads_nothing_again() {
             .into_iter()
             .map(|q| {
                 index
-                    .page(10, &convmeta::index::Filter { q, workspace: None }, None)
+                    .page(10, &convmeta::index::Filter { q, ..Default::default() }, None)
                     .unwrap()
                     .items
                     .into_iter()

@@ -2,15 +2,20 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{empty_archive_hint, fit, in_workspace, local_time, pad, printable, progress, workspace_named, Target};
+use super::{
+    empty_archive_hint, fit, in_workspace, local_day_start, local_time, pad, printable, progress, workspace_named,
+    Target,
+};
 use crate::index::Filter;
+use crate::store::rows::Within;
+use crate::usage::DateSpan;
 
 #[derive(Args)]
 pub struct ListArgs {
     #[command(flatten)]
     target: Target,
     /// How many conversations, newest first (0: all of them).
-    #[arg(long, default_value_t = 100, value_name = "N", value_parser = count, allow_negative_numbers = true)]
+    #[arg(short = 'n', long, default_value_t = 100, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     limit: usize,
     /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
     #[arg(long)]
@@ -21,6 +26,33 @@ pub struct ListArgs {
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
+    /// Only conversations last modified on this day or later, in local time as MODIFIED reads:
+    /// YYYY-MM-DD, or YYYY-MM or YYYY from the month's or year's start.
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    since: Option<DateSpan>,
+    /// Only conversations last modified on this day or earlier, in local time: YYYY-MM-DD, or
+    /// YYYY-MM or YYYY to the month's or year's end.
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    until: Option<DateSpan>,
+}
+
+/// Why `list` printed no conversation when it was asked to narrow the list.
+fn why_none(q: Option<&str>, workspace: Option<&str>, since: Option<&DateSpan>, until: Option<&DateSpan>) -> String {
+    let mut which = String::new();
+    if let Some(dir) = workspace {
+        which += &format!(" {}", in_workspace(dir));
+    }
+    match (since, until) {
+        (Some(s), Some(u)) => which += &format!(" modified from {} to {}", s.text, u.text),
+        (Some(s), None) => which += &format!(" modified in or after {}", s.text),
+        (None, Some(u)) => which += &format!(" modified in or before {}", u.text),
+        (None, None) => {}
+    }
+    match q {
+        Some(q) if which.is_empty() => format!("no conversation's name, id or preview contains {q:?}"),
+        Some(q) => format!("no conversation{which} has a name, id or preview containing {q:?}"),
+        None => format!("no listed conversation is{which}"),
+    }
 }
 
 pub fn run(a: ListArgs) -> anyhow::Result<()> {
@@ -28,7 +60,12 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
-    let items = index.list(limit, &Filter { q: a.q.as_deref(), workspace: workspace.as_deref() })?;
+    let within = Within {
+        workspace: workspace.as_deref(),
+        since: a.since.as_ref().map(|d| local_day_start(d.first)),
+        before: a.until.as_ref().map(|d| local_day_start(d.after)),
+    };
+    let items = index.list(limit, &Filter { q: a.q.as_deref(), within })?;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         writeln!(out, "[{}]", items.join(","))?;
@@ -40,14 +77,13 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let hidden = index.status()?.hidden;
         // A blank -q filters nothing, as in gptme.
         let q = a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some());
-        match (q, workspace.as_deref()) {
-            (Some(q), Some(dir)) => super::say(format_args!("no conversation {} has a name, id or preview containing {q:?}", in_workspace(dir))),
-            (None, Some(dir)) => super::say(format_args!("no listed conversation is {}", in_workspace(dir))),
-            (Some(q), None) => super::say(format_args!("no conversation's name, id or preview contains {q:?}")),
-            (None, None) if hidden > 0 => super::say(format_args!(
+        let narrowed = q.is_some() || workspace.is_some() || a.since.is_some() || a.until.is_some();
+        match narrowed {
+            true => super::say(why_none(q, workspace.as_deref(), a.since.as_ref(), a.until.as_ref())),
+            false if hidden > 0 => super::say(format_args!(
                 "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
             )),
-            (None, None) => super::say(empty_archive_hint(index.logs())),
+            false => super::say(empty_archive_hint(index.logs())),
         }
     }
     for item in items {

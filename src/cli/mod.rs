@@ -40,7 +40,7 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Run one read-only SQL statement over the index (see docs/schema.md).
     Query(query::QueryArgs),
-    /// Refresh, then print token usage and cost by day, week, month, model or conversation.
+    /// Refresh, then print token usage and cost by day, week, month, model, conversation or workspace.
     Usage(usage::UsageArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
@@ -320,6 +320,21 @@ pub fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
 /// Where `--workspace` looked, for people: a `workspace_named` directory.
 pub fn in_workspace(dir: &str) -> String {
     format!("in a workspace at or under {}", printable(if dir.is_empty() { "/" } else { dir }))
+}
+
+/// The Unix time at which `day` begins in local time: its midnight, or where a change of clocks
+/// skips midnight, the first moment after the gap.
+pub fn local_day_start(day: chrono::NaiveDate) -> f64 {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    // Clocks change by whole quarter hours nowadays, and never skip a day.
+    for quarter in 0..96 {
+        match chrono::Local.from_local_datetime(&(midnight + chrono::Duration::minutes(15 * quarter))) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => return t.timestamp() as f64,
+            chrono::LocalResult::None => {}
+        }
+    }
+    midnight.and_utc().timestamp() as f64
 }
 
 /// Local time for people, from Unix seconds.

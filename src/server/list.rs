@@ -255,7 +255,8 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
                 return Ok(hit);
             }
             let after = if params.paginated { params.after.as_ref() } else { None };
-            let page = state.index.page(params.limit, &Filter { q: params.q.as_deref(), workspace: None }, after)?;
+            let page =
+                state.index.page(params.limit, &Filter { q: params.q.as_deref(), ..Filter::default() }, after)?;
             let rendered = render(&params, &page);
             state.answers.put(version, query, rendered.clone());
             Ok(rendered)

@@ -642,19 +642,31 @@ pub enum After {
     Modified(f64),
 }
 
+/// Which listed conversations a walk visits; each part, when given, narrows it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Within<'a> {
+    /// The workspace is this directory or lies under it (resolved, as workspaces are stored,
+    /// without a trailing `/`: `""` is the root).
+    pub workspace: Option<&'a str>,
+    /// `modified` is this or later.
+    pub since: Option<f64>,
+    /// `modified` is earlier than this.
+    pub before: Option<f64>,
+}
+
 /// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
-/// `after`, in `workspace` (the directory or under it) when given, until `visit` returns false.
-/// Without `with_items` or `workspace` the walk reads the index alone, which holds all a search
-/// tests: a visitor reads the items it keeps with [`item_at`] (on the same connection, during
-/// the walk, so from the walk's snapshot).
+/// `after`, `within` what it says, until `visit` returns false. Without `with_items` or a
+/// workspace the walk reads the index alone, which holds all a search tests: a visitor reads
+/// the items it keeps with [`item_at`] (on the same connection, during the walk, so from the
+/// walk's snapshot).
 pub fn for_each_listed(
     conn: &Connection,
     after: Option<&After>,
-    workspace: Option<&str>,
+    within: &Within<'_>,
     with_items: bool,
     mut visit: impl FnMut(&ListedRow<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
-    let (sql, params) = listed_sql(after, workspace, with_items);
+    let (sql, params) = listed_sql(after, within, with_items);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while let Some(r) = rows.next()? {
@@ -675,11 +687,7 @@ pub fn for_each_listed(
 }
 
 /// The statement of [`for_each_listed`] and its parameters.
-fn listed_sql(
-    after: Option<&After>,
-    workspace: Option<&str>,
-    with_items: bool,
-) -> (String, Vec<rusqlite::types::Value>) {
+fn listed_sql(after: Option<&After>, within: &Within<'_>, with_items: bool) -> (String, Vec<rusqlite::types::Value>) {
     let columns = if with_items {
         "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations WHERE hidden = 0"
     } else {
@@ -693,10 +701,18 @@ fn listed_sql(
         ),
         Some(After::Modified(modified)) => (format!("{columns} AND modified < ?1"), vec![(*modified).into()]),
     };
-    if let Some(dir) = workspace {
+    if let Some(dir) = within.workspace {
         params.push(dir.to_owned().into());
         let n = params.len();
         sql += &format!(" AND (workspace = ?{n} OR instr(workspace, ?{n} || '/') = 1)");
+    }
+    if let Some(since) = within.since {
+        params.push(since.into());
+        sql += &format!(" AND modified >= ?{}", params.len());
+    }
+    if let Some(before) = within.before {
+        params.push(before.into());
+        sql += &format!(" AND modified < ?{}", params.len());
     }
     (sql + " ORDER BY modified DESC, id DESC", params)
 }
@@ -807,22 +823,29 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
         let conn = store.conn().unwrap();
-        let plan = |after: Option<&After>, workspace: Option<&str>, with_items| {
-            let (sql, params) = listed_sql(after, workspace, with_items);
+        let plan = |after: Option<&After>, within: &Within<'_>, with_items| {
+            let (sql, params) = listed_sql(after, within, with_items);
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
             rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
         };
         let item = After::Item { modified: 1.0, id: "c".into() };
         for after in [None, Some(&item), Some(&After::Modified(1.0))] {
-            let walk = plan(after, None, false);
-            assert!(
-                walk.contains("USING COVERING INDEX conversations_newest") && !walk.contains("TEMP B-TREE"),
-                "{walk}"
-            );
-            for (workspace, with_items) in [(None, true), (Some("/w"), false), (Some("/w"), true)] {
-                let page = plan(after, workspace, with_items);
-                assert!(page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"), "{page}");
+            for (since, before) in [(None, None), (Some(0.5), Some(2.0))] {
+                let walk = plan(after, &Within { since, before, ..Within::default() }, false);
+                assert!(
+                    walk.contains("USING COVERING INDEX conversations_newest") && !walk.contains("TEMP B-TREE"),
+                    "{walk}"
+                );
+                // A span of days bounds the walk: it starts and stops in the index.
+                assert_eq!(since.is_some(), walk.contains("modified>? AND modified<?"), "{walk}");
+                for (workspace, with_items) in [(None, true), (Some("/w"), false), (Some("/w"), true)] {
+                    let page = plan(after, &Within { workspace, since, before }, with_items);
+                    assert!(
+                        page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"),
+                        "{page}"
+                    );
+                }
             }
         }
     }
