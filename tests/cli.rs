@@ -1512,6 +1512,8 @@ fn usage_sums_by_the_day_each_message_was_written() {
         "{table}"
     );
     assert!(lines[4].starts_with("TOTAL") && lines[4].contains("$15.75") && lines[4].contains("21,006"), "{table}");
+    // Four conversations, though one of them is on two days' rows.
+    assert_eq!(lines[4].split_whitespace().nth(1), Some("4"), "{table}");
 
     // The days add up to the per-model rows, conversation by conversation.
     let conn = rusqlite::Connection::open(&db).unwrap();

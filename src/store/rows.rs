@@ -478,11 +478,11 @@ pub struct Usage {
     pub total: UsageRow,
 }
 
-/// A [`UsageRow`] being summed, and its models' rows within it.
+/// A [`UsageRow`] being summed, and its models' rows within it. Rows are added conversation by
+/// conversation, so a conversation is counted when it differs from the last one added.
 struct UsageSum {
     row: UsageRow,
-    /// The conversations' rowids.
-    conversations: std::collections::HashSet<i64>,
+    last_conversation: Option<String>,
     /// None for a model's own row.
     by_model: Option<Vec<UsageSum>>,
 }
@@ -490,11 +490,21 @@ struct UsageSum {
 impl UsageSum {
     fn new(key: &str) -> UsageSum {
         let row = UsageRow { key: key.to_owned(), ..UsageRow::default() };
-        UsageSum { row, conversations: Default::default(), by_model: Some(Vec::new()) }
+        UsageSum { row, last_conversation: None, by_model: Some(Vec::new()) }
     }
 
-    fn add(&mut self, conversation: i64, model: &str, cost: f64, tokens: [PyNum; 3]) {
-        self.conversations.insert(conversation);
+    fn add(&mut self, conversation: &str, model: &str, cost: f64, tokens: [PyNum; 3]) {
+        match &mut self.last_conversation {
+            Some(last) if last == conversation => {}
+            Some(last) => {
+                last.replace_range(.., conversation);
+                self.row.conversations += 1;
+            }
+            None => {
+                self.last_conversation = Some(conversation.to_owned());
+                self.row.conversations += 1;
+            }
+        }
         if let Some(models) = &mut self.by_model {
             let at = match models.iter().position(|m| m.row.key == model) {
                 Some(at) => at,
@@ -513,7 +523,6 @@ impl UsageSum {
     }
 
     fn finish(mut self) -> UsageRow {
-        self.row.conversations = self.conversations.len();
         self.row.by_model = self.by_model.unwrap_or_default().into_iter().map(UsageSum::finish).collect();
         self.row.by_model.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
         self.row
@@ -526,7 +535,8 @@ impl UsageSum {
 /// in order, the rest by cost, most first. Summed here rather than by SQLite's `sum()`, which
 /// fails on an integer overflow: sums add as the rows' do, saturating.
 pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Result<Usage> {
-    // Only the conditions asked for, so that one conversation's rows come by its key.
+    // Only the conditions asked for, so that one conversation's rows come by its key, and
+    // `conversations` joined only for its workspace.
     let mut values: Vec<String> = Vec::new();
     let mut bind = |value: &str| {
         values.push(value.to_owned());
@@ -543,9 +553,13 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
             format!("CASE WHEN instr(c.workspace || '/', {own}) = 1 THEN '' ELSE c.workspace END")
         }
     };
+    let join = match q.by == UsageBy::Workspace || q.workspace.is_some() {
+        true => " JOIN conversations c ON c.id = d.conversation_id",
+        false => "",
+    };
     let mut sql = format!(
-        "SELECT {key}, c.rowid, d.model, d.cost, d.input_tokens, d.output_tokens, d.cache_read_tokens \
-         FROM conversation_days d JOIN conversations c ON c.id = d.conversation_id WHERE 1"
+        "SELECT {key}, d.conversation_id, d.model, d.cost, d.input_tokens, d.output_tokens, d.cache_read_tokens \
+         FROM conversation_days d{join} WHERE 1"
     );
     if let Some(since) = q.since {
         sql += &format!(" AND d.day != '' AND substr(d.day, 1, length({0})) >= {0}", bind(since));
@@ -559,23 +573,22 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
     if let Some(id) = q.conversation {
         sql += &format!(" AND d.conversation_id = {}", bind(id));
     }
-    let mut stmt = conn.prepare(&(sql + " ORDER BY 1"))?;
+    // The table's own order, so no sort: each conversation's rows together (see UsageSum).
+    let mut stmt = conn.prepare(&(sql + " ORDER BY d.conversation_id"))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(&values))?;
-    // Rows come by key: each group is summed whole, then the next begun.
-    let (mut groups, mut total) = (Vec::new(), UsageSum::new(""));
-    let mut group: Option<UsageSum> = None;
+    let (mut groups, mut total) = (std::collections::BTreeMap::<String, UsageSum>::new(), UsageSum::new(""));
     while let Some(r) = rows.next()? {
         let key = r.get_ref(0)?.as_str()?;
-        if group.as_ref().is_none_or(|g| g.row.key != key) {
-            groups.extend(group.take().map(UsageSum::finish));
-            group = Some(UsageSum::new(key));
-        }
-        let (conversation, model) = (r.get(1)?, r.get_ref(2)?.as_str()?);
+        let (conversation, model) = (r.get_ref(1)?.as_str()?, r.get_ref(2)?.as_str()?);
         let (cost, tokens) = (float(r.get_ref(3)?), [num(r.get_ref(4)?), num(r.get_ref(5)?), num(r.get_ref(6)?)]);
-        group.as_mut().expect("just begun").add(conversation, model, cost, tokens);
+        let group = match groups.get_mut(key) {
+            Some(group) => group,
+            None => groups.entry(key.to_owned()).or_insert(UsageSum::new(key)),
+        };
+        group.add(conversation, model, cost, tokens);
         total.add(conversation, model, cost, tokens);
     }
-    groups.extend(group.map(UsageSum::finish));
+    let mut groups: Vec<UsageRow> = groups.into_values().map(UsageSum::finish).collect();
     if matches!(q.by, UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace) {
         groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
     }
@@ -846,6 +859,37 @@ mod tests {
                         "{page}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A conversation counts once in each group and in the total, however its rows fall
+    /// among the other conversations' days.
+    #[test]
+    fn usage_counts_each_conversation_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
+        let conn = store.conn().unwrap();
+        for id in ["a", "b"] {
+            upsert(&conn, &row(id, &[("m", 1.0)], true)).unwrap();
+        }
+        conn.execute_batch(
+            "DELETE FROM conversation_days; INSERT INTO conversation_days VALUES \
+             ('a', '2026-01-01', 'm', 1, 0, 0, 0), ('b', '2026-01-02', 'm', 1, 0, 0, 0), \
+             ('a', '2026-01-03', 'm', 1, 0, 0, 0), ('b', '2026-01-03', 'n', 1, 0, 0, 0)",
+        )
+        .unwrap();
+        for by in [UsageBy::Day, UsageBy::Month, UsageBy::Model, UsageBy::Workspace] {
+            let u = usage(&conn, &UsageQuery { by, ..UsageQuery::default() }, "/logs").unwrap();
+            assert_eq!(u.total.conversations, 2, "{by:?}");
+            let counts: Vec<(&str, usize)> = u.rows.iter().map(|r| (r.key.as_str(), r.conversations)).collect();
+            let models: Vec<usize> = u.total.by_model.iter().map(|m| m.conversations).collect();
+            assert_eq!(models, [2, 1], "{by:?}");
+            match by {
+                UsageBy::Day => assert_eq!(counts, [("2026-01-01", 1), ("2026-01-02", 1), ("2026-01-03", 2)]),
+                UsageBy::Month => assert_eq!(counts, [("2026-01", 2)]),
+                UsageBy::Model => assert_eq!(counts, [("m", 2), ("n", 1)]),
+                _ => assert_eq!(counts.iter().map(|c| c.1).collect::<Vec<_>>(), [2]),
             }
         }
     }
