@@ -1,5 +1,6 @@
 //! Usage reports as `convmeta usage` and `GET /api/v2/usage` give them: what they are asked
 //! (`UsageQuery`'s parts read from text) and their rows as JSON. The sums are `store::rows::usage`.
+//! `list --since/--until` take the same dates, as spans of days.
 
 use chrono::Datelike;
 
