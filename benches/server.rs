@@ -209,6 +209,13 @@ pub fn server() {
     println!("| idle | {:.3} ms | {:.3} ms | 1.00 |", ms(i50), ms(i95));
     let (l50, l95) = under_load(watch.addr, history, "gzip", 4, || latency(watch.addr, "/healthz", 200));
     println!("| under load | {:.3} ms | {:.3} ms | {:.1}x |", ms(l50), ms(l95), l50.as_secs_f64() / i50.as_secs_f64());
+    println!("\na `/metrics` scrape (it refreshes as a list does, then sums the spend by model and counts the rows):");
+    println!("| mode | p50 | p95 | vs the default list's p50 |");
+    println!("|---|---|---|---|");
+    for (mode, server, list) in [("sweep", &sweep, p50), ("watch", &watch, w50)] {
+        let (m50, m95) = latency(server.addr, "/metrics", 50);
+        println!("| {mode} | {:.2} ms | {:.2} ms | {:.1}x |", ms(m50), ms(m95), m50.as_secs_f64() / list.as_secs_f64());
+    }
     drop((sweep, watch));
 
     let big = scaled(100_000);
@@ -217,6 +224,8 @@ pub fn server() {
     let watch = start(&logs, &tmp.path().join("big.sqlite3"), true);
     let (b50, b95) = latency(watch.addr, "/api/v2/conversations", 300);
     println!("\nwatch mode at {big} conversations: p50 {:.3} ms, p95 {:.3} ms", ms(b50), ms(b95));
+    let (m50, m95) = latency(watch.addr, "/metrics", 30);
+    println!("a `/metrics` scrape there: p50 {:.2} ms, p95 {:.2} ms", ms(m50), ms(m95));
     println!("| conversations | search | baseline: reading every listed row whole | baseline over search |");
     println!("|---|---|---|---|");
     search_row(&big.to_string(), watch.addr, &tmp.path().join("big.sqlite3"));
