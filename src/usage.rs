@@ -18,8 +18,21 @@ pub fn workspace_as_stored(dir: &std::path::Path) -> std::io::Result<String> {
     Ok(resolved.to_string_lossy().trim_end_matches('/').to_owned())
 }
 
-/// Parses a `since` or `until`: a date, or a month or year for all of it.
+/// What a `since` or `until` may be, as errors say.
+const DATE_FORMS: &str = "a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today or yesterday";
+
+/// Parses a `since` or `until`: a date (`today` and `yesterday` are local time's), or a month
+/// or year for all of it.
 pub fn date_prefix(s: &str) -> Result<String, String> {
+    let today = || chrono::Local::now().date_naive();
+    let named = match s {
+        "today" => Some(today()),
+        "yesterday" => today().pred_opt(),
+        _ => None,
+    };
+    if let Some(day) = named {
+        return Ok(day.format("%Y-%m-%d").to_string());
+    }
     let full = match s.len() {
         4 => format!("{s}-01-01"),
         7 => format!("{s}-01"),
@@ -28,7 +41,7 @@ pub fn date_prefix(s: &str) -> Result<String, String> {
     let valid = full.len() == 10 && chrono::NaiveDate::parse_from_str(&full, "%Y-%m-%d").is_ok();
     match valid && s.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         true => Ok(s.to_owned()),
-        false => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
+        false => Err(DATE_FORMS.into()),
     }
 }
 
@@ -60,7 +73,7 @@ pub fn date_span(s: &str) -> Result<DateSpan, String> {
     };
     match (first, after) {
         (Ok(first), Ok(Some(after))) => Ok(DateSpan { text, first, after }),
-        _ => Err("a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)".into()),
+        _ => Err(DATE_FORMS.into()),
     }
 }
 

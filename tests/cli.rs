@@ -1774,3 +1774,29 @@ fn list_keeps_to_the_days_asked() {
         fail(convmeta().args(["list", "--logs"]).arg(&logs).arg("--db").arg(&db).args(["--since", "2024-02-30"]));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("YYYY-MM-DD"));
 }
+
+/// `today` and `yesterday` are the local clock's days: in zones 26 hours apart, one of which
+/// is on another day than UTC at any hour, a conversation written now is today's in each.
+#[test]
+fn today_and_yesterday_are_the_local_clocks() {
+    for (zone, hours) in [("Pacific/Kiritimati", 14), ("Etc/GMT+12", -12)] {
+        let now = chrono::Utc::now().naive_utc() + chrono::Duration::hours(hours);
+        let stamp = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let (tmp, logs) = archive_of(&[("now", usage_line(Some(&stamp), "m", "\"input_tokens\": 1", "0.5"), None)]);
+        let db = tmp.path().join("db.sqlite3");
+        let command = |name: &str, args: &[&str]| {
+            let mut c = convmeta();
+            c.env("TZ", zone).arg(name).arg("--logs").arg(&logs).arg("--db").arg(&db).args(args).arg("--json");
+            serde_json::from_str::<serde_json::Value>(&ok(c)).unwrap().as_array().unwrap().len()
+        };
+        for (args, listed) in [
+            (&["--since", "today"][..], 1),
+            (&["--until", "today"], 1),
+            (&["--until", "yesterday"], 0),
+            (&["--since", "yesterday", "--until", "yesterday"], 0),
+        ] {
+            assert_eq!(command("list", args), listed, "list {args:?} in {zone}");
+            assert_eq!(command("usage", args), listed, "usage {args:?} in {zone}");
+        }
+    }
+}

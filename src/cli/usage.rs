@@ -16,10 +16,12 @@ pub struct UsageArgs {
     /// first: where the spend of --since/--until went).
     #[arg(long, value_enum, default_value_t = UsageBy::Day)]
     by: UsageBy,
-    /// From this day on: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
+    /// From this day on: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole month
+    /// or year.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
     since: Option<String>,
-    /// Up to this day, included: YYYY-MM-DD, or YYYY-MM or YYYY for the whole month or year.
+    /// Up to this day, included: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole
+    /// month or year.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
     until: Option<String>,
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).

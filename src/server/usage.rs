@@ -132,7 +132,10 @@ mod tests {
         assert_eq!(Params::parse("workspace=/no/such/dir/").unwrap().workspace.as_deref(), Some("/no/such/dir"));
         for (bad, why) in [
             ("by=year", "by must be one of day, week, month, model, conversation, workspace"),
-            ("since=2026-02-30", "since must be a date as YYYY-MM-DD, or a month (YYYY-MM) or a year (YYYY)"),
+            (
+                "since=2026-02-30",
+                "since must be a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today or yesterday",
+            ),
             ("workspace=proj", "workspace must be an absolute path"),
             ("breakdown=yes", "breakdown must be true or false"),
             ("sinse=2026", "unknown parameter \"sinse\""),
