@@ -1773,6 +1773,23 @@ fn list_keeps_to_the_days_asked() {
     let refused =
         fail(convmeta().args(["list", "--logs"]).arg(&logs).arg("--db").arg(&db).args(["--since", "2024-02-30"]));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("YYYY-MM-DD"));
+
+    // Samoa skipped 30 December 2011 whole: from 23:59:59 on the 29th (-10) to the 31st (+14).
+    let conversations = [("29th", 1_325_239_199), ("31st", 1_325_239_200)];
+    let (_tmp, logs) = archive_of(&conversations.map(|(id, _)| (id, hi.clone(), None)));
+    for (id, secs) in conversations {
+        set_mtime_ns(&logs.join(id).join("conversation.jsonl"), secs * 1_000_000_000);
+    }
+    let db = logs.with_file_name("db.sqlite3");
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut c = convmeta();
+        c.env("TZ", "Pacific/Apia").args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(&db).args(args);
+        let items: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&["--until", "2011-12-29"]), ["29th"]);
+    assert_eq!(ids(&["--since", "2011-12-30"]), ["31st"]);
+    assert_eq!(ids(&["--since", "2011-12-30", "--until", "2011-12-30"]), Vec::<String>::new());
 }
 
 /// `today` and `yesterday` are the local clock's days: in zones 26 hours apart, one of which

@@ -327,8 +327,9 @@ pub fn in_workspace(dir: &str) -> String {
 pub fn local_day_start(day: chrono::NaiveDate) -> f64 {
     use chrono::TimeZone;
     let midnight = day.and_time(chrono::NaiveTime::MIN);
-    // Clocks change by whole quarter hours nowadays, and never skip a day.
-    for quarter in 0..96 {
+    // Clocks change by whole quarter hours nowadays; a gap lasts a day at most (Samoa skipped
+    // 30 December 2011: its midnight is the instant its clocks jumped, 31 December's too).
+    for quarter in 0..=2 * 96 {
         match chrono::Local.from_local_datetime(&(midnight + chrono::Duration::minutes(15 * quarter))) {
             chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => return t.timestamp() as f64,
             chrono::LocalResult::None => {}
