@@ -1500,6 +1500,12 @@ fn usage_sums_by_the_day_each_message_was_written() {
     assert!(lines[7].starts_with("  m2 ") && lines[7].contains("$3.00"), "{table}");
     assert!(lines[8].starts_with("TOTAL ") && lines[8].contains("$15.75"), "{table}");
     assert_eq!(usage(&["--by", "model", "--breakdown"]), usage(&["--by", "model"]), "a model's row is its model");
+    // --model: the usage on models whose name contains the text, in any case.
+    assert_eq!(json(&["--model", "M2"]), serde_json::json!([row(Some("2026-02-01"), 2, 2, 3000 + 4000, 3.0, &["m2"])]));
+    assert_eq!(json(&["--model", "m"]), json(&[]));
+    let none = convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(["--model", "opus"]).output();
+    let said = String::from_utf8(none.unwrap().stderr).unwrap();
+    assert!(said.contains("no usage recorded on a model whose name contains \"opus\""), "{said}");
 
     // The table: a row a group, lines without a date as such, then the total.
     let table = usage(&[]);

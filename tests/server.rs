@@ -344,6 +344,7 @@ fn usage_over_http_is_the_commands() {
         ("?by=model", &["--by", "model"][..]),
         ("?by=week&breakdown=true", &["--by", "week", "--breakdown"][..]),
         ("?conversation=a&since=2026-05-02", &["--conversation", "a", "--since", "2026-05-02"][..]),
+        ("?by=conversation&model=M1", &["--by", "conversation", "--model", "M1"][..]),
         (
             &format!("?by=workspace&workspace={}", logs.display()),
             &["--by", "workspace", "--workspace", logs.to_str().unwrap()][..],

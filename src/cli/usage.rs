@@ -30,6 +30,9 @@ pub struct UsageArgs {
     /// Only this conversation (its id).
     #[arg(long, value_name = "ID", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
     conversation: Option<String>,
+    /// Only usage on models whose name contains TEXT (any case): `opus`, `openai/`.
+    #[arg(long, value_name = "TEXT")]
+    model: Option<String>,
     /// Under each row, its usage by model (most spent first).
     #[arg(long)]
     breakdown: bool,
@@ -50,7 +53,7 @@ fn label(by: UsageBy, key: &str, home: Option<&str>) -> String {
 
 /// Why `usage` found no rows, given what it was asked.
 fn why_none(q: &UsageQuery<'_>) -> String {
-    if q.since.or(q.until).or(q.workspace).or(q.conversation).is_none() {
+    if q.since.or(q.until).or(q.workspace).or(q.conversation).or(q.model).is_none() {
         return "no conversation here records token usage or cost".to_owned();
     }
     let mut why = "no usage recorded".to_owned();
@@ -62,6 +65,9 @@ fn why_none(q: &UsageQuery<'_>) -> String {
     }
     if let Some(dir) = q.workspace {
         why += &format!(" {}", in_workspace(dir));
+    }
+    if let Some(model) = q.model {
+        why += &format!(" on a model whose name contains {model:?}");
     }
     why
 }
@@ -75,7 +81,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     }
     let (since, until) = (a.since.as_deref(), a.until.as_deref());
     let conversation = a.conversation.as_deref();
-    let query = UsageQuery { by: a.by, since, until, workspace: workspace.as_deref(), conversation };
+    let (workspace, model) = (workspace.as_deref(), a.model.as_deref());
+    let query = UsageQuery { by: a.by, since, until, workspace, conversation, model };
     let usage = index.usage(&query)?;
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());

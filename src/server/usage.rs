@@ -1,6 +1,6 @@
 //! `GET /api/v2/usage`: `convmeta usage --json` over HTTP, fresh, behind the list's auth.
 //! Parameters as the command's flags: `by`, `since`, `until`, `workspace` (absolute: the
-//! server has no working directory of the client's), `conversation`, `breakdown`.
+//! server has no working directory of the client's), `conversation`, `model`, `breakdown`.
 
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ struct Params {
     until: Option<String>,
     workspace: Option<String>,
     conversation: Option<String>,
+    model: Option<String>,
     breakdown: bool,
 }
 
@@ -52,6 +53,7 @@ impl Params {
                 }
                 "workspace" => return Err("workspace must be an absolute path".into()),
                 "conversation" => p.conversation = Some(value.into_owned()),
+                "model" => p.model = Some(value.into_owned()),
                 "breakdown" => {
                     p.breakdown = match &*value {
                         "true" | "1" => true,
@@ -94,6 +96,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             until: p.until.as_deref(),
             workspace: p.workspace.as_deref(),
             conversation: p.conversation.as_deref(),
+            model: p.model.as_deref(),
         };
         let usage = state.index.usage(&q)?;
         let rows = usage.rows.iter().map(|r| json_row(p.by, r, p.breakdown)).collect();
@@ -118,12 +121,14 @@ mod tests {
     #[test]
     fn parameters_are_the_commands_flags() {
         let p =
-            Params::parse("by=workspace&since=2026-11&until=2026&conversation=a%20b&breakdown=true&token=x").unwrap();
+            Params::parse("by=workspace&since=2026-11&until=2026&conversation=a%20b&model=opus&breakdown=true&token=x")
+                .unwrap();
         let want = Params {
             by: UsageBy::Workspace,
             since: Some("2026-11".into()),
             until: Some("2026".into()),
             conversation: Some("a b".into()),
+            model: Some("opus".into()),
             breakdown: true,
             ..Params::default()
         };

@@ -453,6 +453,8 @@ pub struct UsageQuery<'a> {
     pub workspace: Option<&'a str>,
     /// Only this conversation.
     pub conversation: Option<&'a str>,
+    /// Only models whose name contains this (ASCII letters in any case).
+    pub model: Option<&'a str>,
 }
 
 /// Usage summed over one group of `conversation_days`.
@@ -530,7 +532,8 @@ impl UsageSum {
 }
 
 /// Sums `conversation_days` as `q` asks: inclusive of `since` and `until` (either given, lines
-/// without a day are left out), of the conversations in `q.workspace`, or of one. `logs` is the logs
+/// without a day are left out), of the conversations in `q.workspace`, or of one, on the
+/// models `q.model` names. `logs` is the logs
 /// directory resolved, which tells a conversation's own directory. Days, weeks and months come
 /// in order, the rest by cost, most first. Summed here rather than by SQLite's `sum()`, which
 /// fails on an integer overflow: sums add as the rows' do, saturating.
@@ -572,6 +575,9 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
     }
     if let Some(id) = q.conversation {
         sql += &format!(" AND d.conversation_id = {}", bind(id));
+    }
+    if let Some(model) = q.model {
+        sql += &format!(" AND instr(lower(d.model), lower({})) > 0", bind(model));
     }
     // The table's own order, so no sort: each conversation's rows together (see UsageSum).
     let mut stmt = conn.prepare(&(sql + " ORDER BY d.conversation_id"))?;
