@@ -274,6 +274,14 @@ impl Index {
         Ok(rows::ids_containing(&conn, word, COMPLETIONS_SIMILAR).map_err(err)?.0)
     }
 
+    /// For a shell's completion of `usage --model`: the models whose name contains `word`, by
+    /// name, read as [`Index::completions_read_only`] reads.
+    pub fn models_read_only(db: &Path, word: &str) -> Result<Vec<String>> {
+        let err = |source| Error::Sqlite { path: db.into(), source };
+        let conn = store::open_for_a_glance(db).map_err(err)?;
+        rows::models_containing(&conn, word).map_err(err)
+    }
+
     /// `status` where no database has been made: nothing indexed, and nothing made to say so.
     pub fn status_missing(logs: &Path, db: &Path) -> Result<Status> {
         Ok(Status {

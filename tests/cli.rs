@@ -1506,6 +1506,14 @@ fn usage_sums_by_the_day_each_message_was_written() {
     let none = convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(["--model", "opus"]).output();
     let said = String::from_utf8(none.unwrap().stderr).unwrap();
     assert!(said.contains("no usage recorded on a model whose name contains \"opus\""), "{said}");
+    // A Tab completes --model from the index: the models containing the word, in any case.
+    let script = ok(convmeta().args(["completions", "bash"]));
+    let (l, d) = (logs.to_str().unwrap(), db.to_str().unwrap());
+    let model =
+        |word: &str| bash_completes(&script, &["convmeta", "usage", "--logs", l, "--db", d, "--model", word], &[]);
+    assert_eq!(model("2"), "m2");
+    assert_eq!(model("M"), "m1 m2");
+    assert_eq!(model("opus"), "");
 
     // The table: a row a group, lines without a date as such, then the total.
     let table = usage(&[]);

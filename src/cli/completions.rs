@@ -1,7 +1,8 @@
 //! Shell completion. `convmeta completions SHELL` prints a script that, on each Tab, asks the
 //! installed binary itself (`CONVMETA_COMPLETE=SHELL convmeta -- WORDS…`): subcommands and
 //! flags are those of the version installed, never of the one a saved script was made by, and
-//! `show` completes conversation ids from the index and the archive.
+//! `show` completes conversation ids from the index and the archive, `usage --model` the
+//! index's models.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -66,6 +67,26 @@ impl ValueCompleter for ConversationIds {
                 CompletionCandidate::new(id).help(help)
             })
             .collect()
+    }
+}
+
+/// Completes `usage --model`: the index's models whose name contains the word (any case, as
+/// the flag matches).
+pub struct ModelNames;
+
+impl ValueCompleter for ModelNames {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        let Some(word) = current.to_str() else { return Vec::new() };
+        let target = typed_target();
+        let Some(db) = target.logs_dir().ok().and_then(|logs| target.db_path(&logs).ok()) else { return Vec::new() };
+        match db.exists() {
+            true => Index::models_read_only(&db, word)
+                .unwrap_or_default()
+                .into_iter()
+                .map(CompletionCandidate::new)
+                .collect(),
+            false => Vec::new(),
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub struct UsageArgs {
     #[arg(long, value_name = "ID", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
     conversation: Option<String>,
     /// Only usage on models whose name contains TEXT (any case): `opus`, `openai/`.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]
     model: Option<String>,
     /// Under each row, its usage by model (most spent first).
     #[arg(long)]

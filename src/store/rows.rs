@@ -766,6 +766,17 @@ pub fn ids_containing(conn: &Connection, text: &str, limit: usize) -> rusqlite::
     Ok((ids, all))
 }
 
+/// The models that record usage whose name contains `text` (ASCII letters in any case), by
+/// name: what `usage --model` would keep to.
+pub fn models_containing(conn: &Connection, text: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT model FROM conversation_days WHERE instr(lower(model), lower(?1)) > 0 \
+         GROUP BY model ORDER BY model",
+    )?
+    .query_map([text], |r| r.get(0))?
+    .collect()
+}
+
 /// The ids and names of conversations whose id starts with `prefix` (exactly, as a shell
 /// completes), newest first; hidden ones only once a prefix is typed.
 pub fn ids_starting_with(conn: &Connection, prefix: &str) -> rusqlite::Result<Vec<(String, String)>> {
