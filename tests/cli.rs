@@ -1737,11 +1737,39 @@ fn show_gives_a_conversations_usage_by_model_and_day() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean long?"), "names the one like it");
 }
 
+/// An archive of one-line conversations whose logs were last modified at the given Unix
+/// seconds, and its index.
+struct DatedArchive {
+    _tmp: tempfile::TempDir,
+    logs: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+impl DatedArchive {
+    fn new(conversations: &[(&str, u64)]) -> DatedArchive {
+        let hi = "{\"role\": \"user\", \"content\": \"hi\"}\n";
+        let (tmp, logs) =
+            archive_of(&conversations.iter().map(|(id, _)| (*id, hi.to_owned(), None)).collect::<Vec<_>>());
+        for (id, secs) in conversations {
+            set_mtime_ns(&logs.join(id).join("conversation.jsonl"), secs * 1_000_000_000);
+        }
+        let db = logs.with_file_name("db.sqlite3");
+        DatedArchive { _tmp: tmp, logs, db }
+    }
+
+    /// The ids `list --json ARGS` gives in time zone `zone`, in order.
+    fn ids(&self, zone: &str, args: &[&str]) -> Vec<String> {
+        let mut c = convmeta();
+        c.env("TZ", zone).args(["list", "--json", "--logs"]).arg(&self.logs).arg("--db").arg(&self.db).args(args);
+        let items: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
 /// `list --since/--until` keep to conversations last modified within those days, in local time
 /// (as the MODIFIED column reads): a day that a change of clocks starts at 01:00 starts there.
 #[test]
 fn list_keeps_to_the_days_asked() {
-    let hi = "{\"role\": \"user\", \"content\": \"hi\"}\n".to_owned();
     // Unix seconds; America/Santiago skipped from 2024-09-08 00:00 (-04) to 01:00 (-03).
     let conversations = [
         ("august", 1_725_163_199), // 2024-08-31 23:59:59 -04
@@ -1752,17 +1780,9 @@ fn list_keeps_to_the_days_asked() {
         ("after-the-gap", 1_725_768_000),    // 2024-09-08 01:00:00 -03
         ("october", 1_727_751_600),          // 2024-10-01 00:00:00 -03
     ];
-    let (_tmp, logs) = archive_of(&conversations.map(|(id, _)| (id, hi.clone(), None)));
-    for (id, secs) in conversations {
-        set_mtime_ns(&logs.join(id).join("conversation.jsonl"), secs * 1_000_000_000);
-    }
-    let db = logs.with_file_name("db.sqlite3");
-    let ids = |args: &[&str]| -> Vec<String> {
-        let mut c = convmeta();
-        c.env("TZ", "America/Santiago").args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(&db).args(args);
-        let items: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
-        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
-    };
+    let archive = DatedArchive::new(&conversations);
+    let (logs, db) = (archive.logs.as_path(), archive.db.as_path());
+    let ids = |args: &[&str]| archive.ids("America/Santiago", args);
     assert_eq!(ids(&["--since", "2024-09-08"]), ["october", "after-the-gap"]);
     assert_eq!(ids(&["--until", "2024-09-07"]), ["before-the-gap", "september", "august", "september-in-utc"]);
     assert_eq!(ids(&["--since", "2024-09", "--until", "2024-09"]), ["after-the-gap", "before-the-gap", "september"]);
@@ -1773,9 +1793,9 @@ fn list_keeps_to_the_days_asked() {
     let out = convmeta()
         .env("TZ", "UTC")
         .args(["list", "--logs"])
-        .arg(&logs)
+        .arg(logs)
         .arg("--db")
-        .arg(&db)
+        .arg(db)
         .args(["--since", "2024-10-02", "-q", "hi"])
         .output()
         .unwrap();
@@ -1785,22 +1805,12 @@ fn list_keeps_to_the_days_asked() {
         "{said}"
     );
     let refused =
-        fail(convmeta().args(["list", "--logs"]).arg(&logs).arg("--db").arg(&db).args(["--since", "2024-02-30"]));
+        fail(convmeta().args(["list", "--logs"]).arg(logs).arg("--db").arg(db).args(["--since", "2024-02-30"]));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("YYYY-MM-DD"));
 
     // Samoa skipped 30 December 2011 whole: from 23:59:59 on the 29th (-10) to the 31st (+14).
-    let conversations = [("29th", 1_325_239_199), ("31st", 1_325_239_200)];
-    let (_tmp, logs) = archive_of(&conversations.map(|(id, _)| (id, hi.clone(), None)));
-    for (id, secs) in conversations {
-        set_mtime_ns(&logs.join(id).join("conversation.jsonl"), secs * 1_000_000_000);
-    }
-    let db = logs.with_file_name("db.sqlite3");
-    let ids = |args: &[&str]| -> Vec<String> {
-        let mut c = convmeta();
-        c.env("TZ", "Pacific/Apia").args(["list", "--json", "--logs"]).arg(&logs).arg("--db").arg(&db).args(args);
-        let items: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
-        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
-    };
+    let samoa = DatedArchive::new(&[("29th", 1_325_239_199), ("31st", 1_325_239_200)]);
+    let ids = |args: &[&str]| samoa.ids("Pacific/Apia", args);
     assert_eq!(ids(&["--until", "2011-12-29"]), ["29th"]);
     assert_eq!(ids(&["--since", "2011-12-30"]), ["31st"]);
     assert_eq!(ids(&["--since", "2011-12-30", "--until", "2011-12-30"]), Vec::<String>::new());
