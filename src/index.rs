@@ -274,7 +274,7 @@ impl Index {
         Ok(rows::ids_containing(&conn, word, COMPLETIONS_SIMILAR).map_err(err)?.0)
     }
 
-    /// For a shell's completion of `usage --model`: the models whose name contains `word`, by
+    /// For a shell's completion of `usage --model` and `list --model`: the models whose name contains `word`, by
     /// name, read as [`Index::completions_read_only`] reads.
     pub fn models_read_only(db: &Path, word: &str) -> Result<Vec<String>> {
         let err = |source| Error::Sqlite { path: db.into(), source };

@@ -1514,6 +1514,36 @@ fn usage_sums_by_the_day_each_message_was_written() {
     assert_eq!(model("2"), "m2");
     assert_eq!(model("M"), "m1 m2");
     assert_eq!(model("opus"), "");
+    // list --model: the listed conversations that used such a model, newest first, as the
+    // usage by conversation counts them (less the hidden one).
+    let list = |args: &[&str]| convmeta().arg("list").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args).output();
+    let ids = |model: &str| -> Vec<String> {
+        let out = list(&["--json", "--model", model]).unwrap();
+        let items: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let mut ids: Vec<String> = items.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+        ids.sort();
+        ids
+    };
+    for (word, listed) in [("M2", &["2026-01-31-long", "2026-02-01-half"][..]), ("m1", &["2026-01-31-long", "old"])] {
+        assert_eq!(ids(word), listed, "--model {word}");
+        let mut spent: Vec<String> = costs(&json(&["--by", "conversation", "--model", word]), "conversation")
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id != "test-hidden")
+            .collect();
+        spent.sort();
+        assert_eq!(spent, listed, "--model {word}");
+    }
+    assert_eq!(ids("m").len(), 3, "all but the one without usage");
+    let none = list(&["--model", "opus", "--since", "2026"]).unwrap();
+    let said = String::from_utf8(none.stderr).unwrap();
+    assert!(
+        said.contains("no listed conversation modified in or after 2026 with a model containing \"opus\""),
+        "{said}"
+    );
+    let listed =
+        |word: &str| bash_completes(&script, &["convmeta", "list", "--logs", l, "--db", d, "--model", word], &[]);
+    assert_eq!(listed("1"), "m1");
 
     // The table: a row a group, lines without a date as such, then the total.
     let table = usage(&[]);

@@ -34,24 +34,39 @@ pub struct ListArgs {
     /// or yesterday, or YYYY-MM or YYYY to the month's or year's end.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
     until: Option<DateSpan>,
+    /// Only conversations that used a model whose name contains TEXT (ASCII letters in any case).
+    #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]
+    model: Option<String>,
+}
+
+/// How `list` was asked to narrow the list, beyond `-q`.
+struct Narrowed<'a> {
+    workspace: Option<&'a str>,
+    since: Option<&'a DateSpan>,
+    until: Option<&'a DateSpan>,
+    model: Option<&'a str>,
 }
 
 /// Why `list` printed no conversation when it was asked to narrow the list.
-fn why_none(q: Option<&str>, workspace: Option<&str>, since: Option<&DateSpan>, until: Option<&DateSpan>) -> String {
+fn why_none(q: Option<&str>, n: &Narrowed<'_>) -> String {
     let mut which = String::new();
-    if let Some(dir) = workspace {
+    if let Some(dir) = n.workspace {
         which += &format!(" {}", in_workspace(dir));
     }
+    let (since, until) = (n.since, n.until);
     match (since, until) {
         (Some(s), Some(u)) => which += &format!(" modified from {} to {}", s.text, u.text),
         (Some(s), None) => which += &format!(" modified in or after {}", s.text),
         (None, Some(u)) => which += &format!(" modified in or before {}", u.text),
         (None, None) => {}
     }
+    if let Some(model) = n.model {
+        which += &format!(" with a model containing {model:?}");
+    }
     match q {
         Some(q) if which.is_empty() => format!("no conversation's name, id or preview contains {q:?}"),
         Some(q) => format!("no conversation{which} has a name, id or preview containing {q:?}"),
-        None => format!("no listed conversation is{which}"),
+        None => format!("no listed conversation{which}"),
     }
 }
 
@@ -64,6 +79,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         workspace: workspace.as_deref(),
         since: a.since.as_ref().map(|d| local_day_start(d.first)),
         before: a.until.as_ref().map(|d| local_day_start(d.after)),
+        model: a.model.as_deref(),
     };
     let items = index.list(limit, &Filter { q: a.q.as_deref(), within })?;
     let mut out = std::io::BufWriter::new(super::stdout());
@@ -77,9 +93,16 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let hidden = index.status()?.hidden;
         // A blank -q filters nothing, as in gptme.
         let q = a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some());
-        let narrowed = q.is_some() || workspace.is_some() || a.since.is_some() || a.until.is_some();
+        let n = Narrowed {
+            workspace: workspace.as_deref(),
+            since: a.since.as_ref(),
+            until: a.until.as_ref(),
+            model: a.model.as_deref(),
+        };
+        let narrowed =
+            q.is_some() || n.workspace.is_some() || n.since.is_some() || n.until.is_some() || n.model.is_some();
         match narrowed {
-            true => super::say(why_none(q, workspace.as_deref(), a.since.as_ref(), a.until.as_ref())),
+            true => super::say(why_none(q, &n)),
             false if hidden > 0 => super::say(format_args!(
                 "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
             )),

@@ -671,6 +671,9 @@ pub struct Within<'a> {
     pub since: Option<f64>,
     /// `modified` is earlier than this.
     pub before: Option<f64>,
+    /// One of the conversation's models (those with metadata, as in `models_usage`) contains
+    /// this, ASCII letters in any case.
+    pub model: Option<&'a str>,
 }
 
 /// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
@@ -733,6 +736,15 @@ fn listed_sql(after: Option<&After>, within: &Within<'_>, with_items: bool) -> (
         params.push(before.into());
         sql += &format!(" AND modified < ?{}", params.len());
     }
+    if let Some(model) = within.model {
+        // Looked up per row by the key of `conversation_models`, so the walk keeps its order.
+        params.push(model.to_owned().into());
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM conversation_models m WHERE m.conversation_id = conversations.id \
+               AND instr(lower(m.model), lower(?{})) > 0)",
+            params.len()
+        );
+    }
     (sql + " ORDER BY modified DESC, id DESC", params)
 }
 
@@ -766,11 +778,11 @@ pub fn ids_containing(conn: &Connection, text: &str, limit: usize) -> rusqlite::
     Ok((ids, all))
 }
 
-/// The models that record usage whose name contains `text` (ASCII letters in any case), by
-/// name: what `usage --model` would keep to.
+/// The models of any conversation whose name contains `text` (ASCII letters in any case), by
+/// name: what `usage --model` and `list --model` would keep to.
 pub fn models_containing(conn: &Connection, text: &str) -> rusqlite::Result<Vec<String>> {
     conn.prepare_cached(
-        "SELECT model FROM conversation_days WHERE instr(lower(model), lower(?1)) > 0 \
+        "SELECT model FROM conversation_models WHERE instr(lower(model), lower(?1)) > 0 \
          GROUP BY model ORDER BY model",
     )?
     .query_map([text], |r| r.get(0))?
@@ -847,7 +859,7 @@ mod tests {
 
     /// A search reads what it tests from the newest-first index alone, never the table, in
     /// the list's order (no sort), from any cursor; a page of items reads it in the same order,
-    /// and so does a walk within a workspace.
+    /// and so do a walk within a workspace and one keeping to a model.
     #[test]
     fn a_search_walks_the_index_alone() {
         let tmp = tempfile::tempdir().unwrap();
@@ -870,11 +882,24 @@ mod tests {
                 // A span of days bounds the walk: it starts and stops in the index.
                 assert_eq!(since.is_some(), walk.contains("modified>? AND modified<?"), "{walk}");
                 for (workspace, with_items) in [(None, true), (Some("/w"), false), (Some("/w"), true)] {
-                    let page = plan(after, &Within { workspace, since, before }, with_items);
+                    let page = plan(after, &Within { workspace, since, before, ..Within::default() }, with_items);
                     assert!(
                         page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"),
                         "{page}"
                     );
+                }
+                // A model is looked up by each row's key in `conversation_models`.
+                for with_items in [false, true] {
+                    let walk =
+                        plan(after, &Within { since, before, model: Some("opus"), ..Within::default() }, with_items);
+                    assert!(
+                        walk.contains("INDEX conversations_newest")
+                            && walk.contains("SEARCH m ")
+                            && walk.contains("USING PRIMARY KEY (conversation_id=?)")
+                            && !walk.contains("TEMP B-TREE"),
+                        "{walk}"
+                    );
+                    assert_eq!(with_items, !walk.contains("COVERING INDEX conversations_newest"), "{walk}");
                 }
             }
         }
