@@ -79,7 +79,7 @@ pub fn date_span(s: &str) -> Result<DateSpan, String> {
 
 /// A row as `usage --json` and `/api/v2/usage` write it: its key under the grouping's name
 /// (null for lines without a day, and for a conversation's own directory as its workspace),
-/// then its models' names, or with `breakdown` their rows. Numbers are written as `query`
+/// by conversation its `name`, then its models' names, or with `breakdown` their rows. Numbers are written as `query`
 /// writes them: an infinite sum (gptme's can reach one) `1e999`, a NaN null.
 pub fn json_row(by: UsageBy, r: &UsageRow, breakdown: bool) -> JsonRow {
     use rusqlite::types::Value as Sql;
@@ -90,14 +90,18 @@ pub fn json_row(by: UsageBy, r: &UsageRow, breakdown: bool) -> JsonRow {
             PyNum::Float(v) => Sql::Real(v),
         })
     };
-    let mut row = vec![
-        (by.name(), JsonField::Plain(if r.key.is_empty() { Value::Null } else { r.key.clone().into() })),
+    let mut row =
+        vec![(by.name(), JsonField::Plain(if r.key.is_empty() { Value::Null } else { r.key.clone().into() }))];
+    if by == UsageBy::Conversation {
+        row.push(("name", JsonField::Plain(r.name.clone().into())));
+    }
+    row.extend([
         ("conversations", JsonField::Plain(r.conversations.into())),
         ("cost", num(PyNum::Float(r.cost))),
         ("input_tokens", num(r.input_tokens)),
         ("output_tokens", num(r.output_tokens)),
         ("cache_read_tokens", num(r.cache_read_tokens)),
-    ];
+    ]);
     match by {
         UsageBy::Model => {}
         _ if breakdown => {

@@ -1429,7 +1429,7 @@ fn usage_sums_by_the_day_each_message_was_written() {
     .concat();
     let half_written = line(Some("2026-02-01T11:00:00"), "m2", 4000, 2.0);
     let (tmp, logs) = archive_of(&[
-        ("2026-01-31-long", long, None),
+        ("2026-01-31-long", long, Some("[chat]\nname = \"A long talk\"\n".into())),
         ("test-hidden", line(Some("2026-02-01T12:00:00Z"), "m1", 5000, 4.0), None),
         ("2026-02-01-half", user.to_owned() + half_written.trim_end(), None),
         ("old", line(None, "m1", 6000, 8.0), None),
@@ -1478,6 +1478,11 @@ fn usage_sums_by_the_day_each_message_was_written() {
         costs(&february, "conversation"),
         [("test-hidden".into(), 4.0), ("2026-02-01-half".into(), 2.0), ("2026-01-31-long".into(), 1.25)]
     );
+    // Each conversation's name beside its id: in the table, cut before the id is.
+    assert_eq!(costs(&february, "name")[2], ("A long talk".into(), 1.25));
+    assert_eq!(costs(&february, "name")[1], ("2026-02-01-half".into(), 2.0), "no name of its own: its id");
+    let table = usage(&["--by", "conversation"]);
+    assert!(table.lines().any(|l| l.starts_with("A long talk (2026-01-31-long)  ")), "{table}");
 
     // --breakdown: each row's usage by model, most spent first, summed as the rows are.
     let split = json(&["--since", "2026-02-01", "--breakdown"]);

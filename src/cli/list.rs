@@ -3,8 +3,8 @@ use std::io::Write;
 use clap::Args;
 
 use super::{
-    empty_archive_hint, fit, in_workspace, local_day_start, local_time, pad, printable, progress, workspace_named,
-    Target,
+    conversation_label, empty_archive_hint, fit, in_workspace, local_day_start, local_time, pad, printable, progress,
+    workspace_named, Target,
 };
 use crate::index::Filter;
 use crate::store::rows::Within;
@@ -113,7 +113,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(&item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
-        let label = printable(&if name == id { id.to_owned() } else { format!("{name} ({id})") });
+        let label = conversation_label(name, id, usize::MAX);
         writeln!(
             out,
             "{:<16}  {:>5}  {:>8}  {}  {}",

@@ -279,6 +279,20 @@ pub fn fit(text: &str, max: usize) -> String {
     out
 }
 
+/// A conversation as a table names it: `name (id)`, or its id alone where that is its name, in
+/// at most `max` columns; a long name is cut before the id is, which is what `show` takes.
+pub fn conversation_label(name: &str, id: &str, max: usize) -> String {
+    let (name, id) = (printable(name), printable(id));
+    if name.is_empty() || name == id {
+        return fit(&id, max);
+    }
+    let room = max.saturating_sub(width(&id) + 3);
+    match room {
+        0..4 if width(&name) > room => fit(&id, max),
+        _ => format!("{} ({id})", fit(&name, room)),
+    }
+}
+
 /// `text` in at most `max` columns, its end kept (a path's last directories), an ellipsis
 /// marking the cut.
 pub fn fit_end(text: &str, max: usize) -> String {
@@ -462,7 +476,7 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, fit_end, pad, printable};
+    use super::{conversation_label, fit, fit_end, pad, printable};
 
     #[test]
     fn fit_cuts_by_columns_and_marks_the_cut() {
@@ -484,6 +498,19 @@ mod tests {
         // A combining mark goes with its letter, in or out.
         assert_eq!(fit_end("xe\u{301}e\u{301}", 2), "…e\u{301}");
         assert_eq!(fit_end("ae\u{301}b", 2), "…b");
+    }
+
+    #[test]
+    fn a_conversation_label_keeps_the_id() {
+        assert_eq!(conversation_label("id", "id", 80), "id");
+        assert_eq!(conversation_label("", "id", 80), "id");
+        assert_eq!(conversation_label("Fix the build", "2026-01-02-x", 80), "Fix the build (2026-01-02-x)");
+        assert_eq!(conversation_label("Fix the build", "2026-01-02-x", 22), "Fix th… (2026-01-02-x)");
+        assert_eq!(conversation_label("Fix", "2026-01-02-x", 18), "Fix (2026-01-02-x)");
+        // No room for a name worth reading: the id alone.
+        assert_eq!(conversation_label("Fix the build", "2026-01-02-x", 17), "2026-01-02-x");
+        assert_eq!(conversation_label("Fix the build", "2026-01-02-x", 8), "2026-01…");
+        assert_eq!(conversation_label("a\nb", "c", 80), "a b (c)");
     }
 
     #[test]

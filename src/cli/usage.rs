@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{fit, fit_end, in_workspace, pad, printable, progress, workspace_named, Target};
+use super::{conversation_label, fit, fit_end, in_workspace, pad, printable, progress, workspace_named, Target};
 use crate::pynum::PyNum;
 use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
 use crate::usage::{json_row, JsonRow};
@@ -41,13 +41,23 @@ pub struct UsageArgs {
     json: bool,
 }
 
-/// A row's key in the table (`home`: the home directory, written `~`).
-fn label(by: UsageBy, key: &str, home: Option<&str>) -> String {
-    match (by, key) {
+/// The widest a row's key is shown; a conversation's holds its name too.
+fn widest_key(by: UsageBy) -> usize {
+    match by {
+        UsageBy::Conversation => 64,
+        _ => 50,
+    }
+}
+
+/// A row's key in the table, in at most `max` columns (`home`: the home directory, written
+/// `~`).
+fn label(by: UsageBy, r: &UsageRow, home: Option<&str>, max: usize) -> String {
+    match (by, r.key.as_str()) {
         (UsageBy::Workspace, "") => "no workspace".to_owned(),
-        (UsageBy::Workspace, dir) => printable(&home_as_tilde(dir, home)),
+        (UsageBy::Workspace, dir) => fit_end(&printable(&home_as_tilde(dir, home)), max),
+        (UsageBy::Conversation, id) => conversation_label(r.name.as_deref().unwrap_or(id), id, max),
         (_, "") => "no date".to_owned(),
-        (_, key) => printable(key),
+        (_, key) => fit(&printable(key), max),
     }
 }
 
@@ -92,7 +102,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
-    let keys: Vec<String> = rows.iter().map(|r| label(a.by, &r.key, home.as_deref())).collect();
+    let keys: Vec<String> = rows.iter().map(|r| label(a.by, r, home.as_deref(), widest_key(a.by))).collect();
     // A row's models go beneath it, indented, when asked (a row of --by model is its model).
     let breakdown = a.breakdown && !matches!(a.by, UsageBy::Model);
     let model_label = |model: &UsageRow| format!("  {}", printable(&model.key));
@@ -109,7 +119,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         }
     }
     .max(widest_model)
-    .min(50)
+    .min(widest_key(a.by))
     .max(header.len().max("TOTAL".len()));
     let models = if matches!(a.by, UsageBy::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
@@ -131,10 +141,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         write!(
             out,
             "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}",
-            pad(
-                &if matches!(a.by, UsageBy::Workspace) { fit_end(key, key_width) } else { fit(key, key_width) },
-                key_width
-            ),
+            pad(&fit(key, key_width), key_width),
             r.conversations,
             tokens(r.input_tokens),
             tokens(r.output_tokens),

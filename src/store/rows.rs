@@ -471,6 +471,8 @@ pub struct UsageRow {
     /// The group's usage by model (each keyed by its model, with no models of its own), most
     /// spent first.
     pub by_model: Vec<UsageRow>,
+    /// By conversation, the conversation's name (its id when it has none of its own).
+    pub name: Option<String>,
 }
 
 /// [`usage`]'s answer: a row a group, and all of them summed, from one reading.
@@ -597,6 +599,13 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
     let mut groups: Vec<UsageRow> = groups.into_values().map(UsageSum::finish).collect();
     if matches!(q.by, UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace) {
         groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
+    }
+    if q.by == UsageBy::Conversation {
+        // Read after the sums, by key, rather than joined to every row of every day.
+        let mut name = conn.prepare_cached("SELECT name FROM conversations WHERE id = ?1")?;
+        for group in &mut groups {
+            group.name = name.query_row([&group.key], |r| r.get(0)).optional()?;
+        }
     }
     Ok(Usage { rows: groups, total: total.finish() })
 }
