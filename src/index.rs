@@ -225,7 +225,7 @@ impl Index {
         })
     }
 
-    /// Usage (tokens and cost) summed by day, week, month, model, conversation or workspace:
+    /// Usage (tokens and cost) summed by day, week, month, model, conversation, workspace or agent:
     /// see [`rows::usage`].
     pub fn usage(&self, q: &rows::UsageQuery<'_>) -> Result<rows::Usage> {
         // Workspaces are resolved paths, so a conversation's own directory is told by the
@@ -280,6 +280,14 @@ impl Index {
         let err = |source| Error::Sqlite { path: db.into(), source };
         let conn = store::open_for_a_glance(db).map_err(err)?;
         rows::models_containing(&conn, word).map_err(err)
+    }
+
+    /// For a shell's completion of `--agent`: the agents whose name contains `word`, as
+    /// [`Index::models_read_only`] reads models.
+    pub fn agents_read_only(db: &Path, word: &str) -> Result<Vec<String>> {
+        let err = |source| Error::Sqlite { path: db.into(), source };
+        let conn = store::open_for_a_glance(db).map_err(err)?;
+        rows::agents_containing(&conn, word).map_err(err)
     }
 
     /// `status` where no database has been made: nothing indexed, and nothing made to say so.

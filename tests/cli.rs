@@ -1801,6 +1801,77 @@ impl DatedArchive {
     }
 }
 
+/// `usage --by agent` sums by the agent's name (its path where its `gptme.toml` names none);
+/// `--agent` keeps `usage` and `list` to one agent's conversations, named in any case.
+#[test]
+fn usage_and_list_keep_to_an_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().canonicalize().unwrap();
+    for (dir, toml) in [("agents/bob", "[agent]\nname = \"Bob\"\n"), ("agents/anon", "")] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+        std::fs::write(home.join(dir).join("gptme.toml"), toml).unwrap();
+    }
+    let anon = home.join("agents/anon").display().to_string();
+    let line = |cost: f64| usage_line(Some("2026-11-01T10:00:00"), "m", "\"input_tokens\": 100", &cost.to_string());
+    let agent = |path: &str| Some(format!("[chat]\nagent = \"{path}\"\n"));
+    let (_archive, logs) = archive_of(&[
+        ("b1", line(1.0), agent("~/agents/bob")),
+        ("b2", line(2.0), agent(&format!("{}/agents/bob/", home.display()))),
+        ("anon", line(4.0), agent(&anon)),
+        ("none", line(8.0), None),
+        ("test-b", line(16.0), agent("~/agents/bob")), // hidden from lists, but its spend counts
+    ]);
+    let db = home.join("db.sqlite3");
+    let command = |name: &str, args: &[&str]| {
+        let mut c = convmeta();
+        c.env("HOME", &home).arg(name).arg("--logs").arg(&logs).arg("--db").arg(&db).args(args);
+        c
+    };
+    let rows = |args: &[&str]| -> Vec<serde_json::Value> {
+        serde_json::from_str(&ok(command("usage", &[args, &["--json"]].concat()))).unwrap()
+    };
+    let by_agent: Vec<(serde_json::Value, u64, f64)> = rows(&["--by", "agent"])
+        .iter()
+        .map(|r| (r["agent"].clone(), r["conversations"].as_u64().unwrap(), r["cost"].as_f64().unwrap()))
+        .collect();
+    let (bob, path) = (serde_json::Value::from("Bob"), serde_json::Value::from(anon.as_str()));
+    assert_eq!(by_agent, [(bob, 3, 19.0), (serde_json::Value::Null, 1, 8.0), (path, 1, 4.0)]);
+    let table = ok(command("usage", &["--by", "agent"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("AGENT  ") && lines[1].starts_with("Bob  "), "{table}");
+    assert!(lines[2].starts_with("no agent  ") && lines[4].starts_with("TOTAL  "), "{table}");
+    assert!(lines[3].starts_with("~/agents/anon  "), "an agent's path from ~: {table}");
+    let ids = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        rows.iter().map(|r| r["conversation"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(rows(&["--by", "conversation", "--agent", "bOB"])), ["test-b", "b2", "b1"]);
+    assert_eq!(ids(rows(&["--by", "conversation", "--agent", &anon])), ["anon"]);
+    let listed = |args: &[&str]| -> Vec<String> {
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(&ok(command("list", &[args, &["--json"]].concat()))).unwrap();
+        let mut ids: Vec<String> = items.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(listed(&["--agent", "BOB"]), ["b1", "b2"]);
+    assert_eq!(listed(&["--agent", &anon]), ["anon"]);
+    assert_eq!(listed(&["--agent", "bo"]), Vec::<String>::new(), "a name, not a part of one");
+    let none = command("list", &["--agent", "alice"]).output().unwrap();
+    let said = String::from_utf8(none.stderr).unwrap();
+    assert!(said.contains("no listed conversation of the agent \"alice\""), "{said}");
+    let none = command("usage", &["--agent", "alice"]).output().unwrap();
+    let said = String::from_utf8(none.stderr).unwrap();
+    assert!(said.contains("no usage recorded of the agent \"alice\""), "{said}");
+    // A Tab completes --agent from the index: the agents whose name contains the word.
+    let script = ok(convmeta().args(["completions", "bash"]));
+    let (l, d) = (logs.to_str().unwrap(), db.to_str().unwrap());
+    let agents = |cmd: &str, word: &str| {
+        bash_completes(&script, &["convmeta", cmd, "--logs", l, "--db", d, "--agent", word], &[])
+    };
+    assert_eq!(agents("usage", "b"), "Bob");
+    assert_eq!(agents("list", "anon"), anon);
+}
+
 /// `list --since/--until` keep to conversations last modified within those days, in local time
 /// (as the MODIFIED column reads): a day that a change of clocks starts at 01:00 starts there.
 #[test]

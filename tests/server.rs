@@ -345,6 +345,8 @@ fn usage_over_http_is_the_commands() {
         ("?by=week&breakdown=true", &["--by", "week", "--breakdown"][..]),
         ("?conversation=a&since=2026-05-02", &["--conversation", "a", "--since", "2026-05-02"][..]),
         ("?by=conversation&model=M1", &["--by", "conversation", "--model", "M1"][..]),
+        ("?by=agent", &["--by", "agent"][..]),
+        ("?by=model&agent=x", &["--by", "model", "--agent", "x"][..]),
         (
             &format!("?by=workspace&workspace={}", logs.display()),
             &["--by", "workspace", "--workspace", logs.to_str().unwrap()][..],
@@ -365,7 +367,10 @@ fn usage_over_http_is_the_commands() {
         let r = get(query);
         (r.status().as_u16(), parse(&r.text().unwrap())["error"].as_str().unwrap().to_owned())
     };
-    assert_eq!(refused("?by=year"), (400, "by must be one of day, week, month, model, conversation, workspace".into()));
+    assert_eq!(
+        refused("?by=year"),
+        (400, "by must be one of day, week, month, model, conversation, workspace, agent".into())
+    );
     assert_eq!(refused("?workspace=proj"), (400, "workspace must be an absolute path".into()));
     assert_eq!(refused("?conversation=zz"), (404, "no conversation with id \"zz\"".into()));
     assert_eq!(client().get(server.url("/api/v2/usage")).send().unwrap().status(), 401);

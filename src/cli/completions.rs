@@ -76,17 +76,30 @@ pub struct ModelNames;
 
 impl ValueCompleter for ModelNames {
     fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
-        let Some(word) = current.to_str() else { return Vec::new() };
-        let target = typed_target();
-        let Some(db) = target.logs_dir().ok().and_then(|logs| target.db_path(&logs).ok()) else { return Vec::new() };
-        match db.exists() {
-            true => Index::models_read_only(&db, word)
-                .unwrap_or_default()
-                .into_iter()
-                .map(CompletionCandidate::new)
-                .collect(),
-            false => Vec::new(),
-        }
+        names_in_index(current, Index::models_read_only)
+    }
+}
+
+/// Completes `--agent` with the index's agents whose name contains the word typed.
+pub struct AgentNames;
+
+impl ValueCompleter for AgentNames {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        names_in_index(current, Index::agents_read_only)
+    }
+}
+
+/// What `read` finds for the word typed in the index of the archive the command line names.
+fn names_in_index(
+    current: &OsStr,
+    read: fn(&std::path::Path, &str) -> crate::error::Result<Vec<String>>,
+) -> Vec<CompletionCandidate> {
+    let Some(word) = current.to_str() else { return Vec::new() };
+    let target = typed_target();
+    let Some(db) = target.logs_dir().ok().and_then(|logs| target.db_path(&logs).ok()) else { return Vec::new() };
+    match db.exists() {
+        true => read(&db, word).unwrap_or_default().into_iter().map(CompletionCandidate::new).collect(),
+        false => Vec::new(),
     }
 }
 

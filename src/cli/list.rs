@@ -3,8 +3,8 @@ use std::io::Write;
 use clap::Args;
 
 use super::{
-    conversation_label, empty_archive_hint, fit, in_workspace, local_day_start, local_time, pad, printable, progress,
-    workspace_named, Target,
+    conversation_label, empty_archive_hint, fit, in_workspace, local_day_start, local_time, of_agent, pad, printable,
+    progress, workspace_named, Target,
 };
 use crate::index::Filter;
 use crate::store::rows::Within;
@@ -37,11 +37,16 @@ pub struct ListArgs {
     /// Only conversations that used a model whose name contains TEXT (ASCII letters in any case).
     #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]
     model: Option<String>,
+    /// Only the conversations of the agent named NAME (any case; its path where its gptme.toml
+    /// names none), as `usage --by agent` names agents.
+    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
+    agent: Option<String>,
 }
 
 /// How `list` was asked to narrow the list, beyond `-q`.
 struct Narrowed<'a> {
     workspace: Option<&'a str>,
+    agent: Option<&'a str>,
     since: Option<&'a DateSpan>,
     until: Option<&'a DateSpan>,
     model: Option<&'a str>,
@@ -52,6 +57,9 @@ fn why_none(q: Option<&str>, n: &Narrowed<'_>) -> String {
     let mut which = String::new();
     if let Some(dir) = n.workspace {
         which += &format!(" {}", in_workspace(dir));
+    }
+    if let Some(agent) = n.agent {
+        which += &format!(" {}", of_agent(agent));
     }
     let (since, until) = (n.since, n.until);
     match (since, until) {
@@ -80,6 +88,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         since: a.since.as_ref().map(|d| local_day_start(d.first)),
         before: a.until.as_ref().map(|d| local_day_start(d.after)),
         model: a.model.as_deref(),
+        agent: a.agent.as_deref(),
     };
     let items = index.list(limit, &Filter { q: a.q.as_deref(), within })?;
     let mut out = std::io::BufWriter::new(super::stdout());
@@ -95,12 +104,17 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let q = a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some());
         let n = Narrowed {
             workspace: workspace.as_deref(),
+            agent: a.agent.as_deref(),
             since: a.since.as_ref(),
             until: a.until.as_ref(),
             model: a.model.as_deref(),
         };
-        let narrowed =
-            q.is_some() || n.workspace.is_some() || n.since.is_some() || n.until.is_some() || n.model.is_some();
+        let narrowed = q.is_some()
+            || n.workspace.is_some()
+            || n.since.is_some()
+            || n.until.is_some()
+            || n.model.is_some()
+            || n.agent.is_some();
         match narrowed {
             true => super::say(why_none(q, &n)),
             false if hidden > 0 => super::say(format_args!(

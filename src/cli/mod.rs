@@ -40,7 +40,7 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Run one read-only SQL statement over the index (see docs/schema.md).
     Query(query::QueryArgs),
-    /// Refresh, then print token usage and cost by day, week, month, model, conversation or workspace.
+    /// Refresh, then print token usage and cost by day, week, month, model, conversation, workspace or agent.
     Usage(usage::UsageArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
@@ -334,6 +334,11 @@ pub fn workspace_named(dir: &std::path::Path) -> anyhow::Result<String> {
 /// Where `--workspace` looked, for people: a `workspace_named` directory.
 pub fn in_workspace(dir: &str) -> String {
     format!("in a workspace at or under {}", printable(if dir.is_empty() { "/" } else { dir }))
+}
+
+/// Where `--agent` looked, for people.
+pub fn of_agent(agent: &str) -> String {
+    format!("of the agent {:?}", agent)
 }
 
 /// The Unix time at which `day` begins in local time: its midnight, or where a change of clocks

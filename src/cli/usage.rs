@@ -2,7 +2,9 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{conversation_label, fit, fit_end, in_workspace, pad, printable, progress, workspace_named, Target};
+use super::{
+    conversation_label, fit, fit_end, in_workspace, of_agent, pad, printable, progress, workspace_named, Target,
+};
 use crate::pynum::PyNum;
 use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
 use crate::usage::{json_row, JsonRow};
@@ -12,8 +14,8 @@ pub struct UsageArgs {
     #[command(flatten)]
     target: Target,
     /// Sum by the day each message was written (as its timestamp reads), by week (named by its
-    /// Monday), by month, by model, by conversation or by workspace (these three most spent
-    /// first: where the spend of --since/--until went).
+    /// Monday), by month, by model, by conversation, by workspace or by agent (these four most
+    /// spent first: where the spend of --since/--until went).
     #[arg(long, value_enum, default_value_t = UsageBy::Day)]
     by: UsageBy,
     /// From this day on: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole month
@@ -33,6 +35,10 @@ pub struct UsageArgs {
     /// Only usage on models whose name contains TEXT (any case): `opus`, `openai/`.
     #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]
     model: Option<String>,
+    /// Only conversations of the agent named NAME (any case; its path where its gptme.toml
+    /// names none), as `--by agent` names agents.
+    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
+    agent: Option<String>,
     /// Under each row, its usage by model (most spent first).
     #[arg(long)]
     breakdown: bool,
@@ -54,7 +60,9 @@ fn widest_key(by: UsageBy) -> usize {
 fn label(by: UsageBy, r: &UsageRow, home: Option<&str>, max: usize) -> String {
     match (by, r.key.as_str()) {
         (UsageBy::Workspace, "") => "no workspace".to_owned(),
-        (UsageBy::Workspace, dir) => fit_end(&printable(&home_as_tilde(dir, home)), max),
+        (UsageBy::Workspace, path) => fit_end(&printable(&home_as_tilde(path, home)), max),
+        (UsageBy::Agent, "") => "no agent".to_owned(),
+        (UsageBy::Agent, path) if path.starts_with('/') => fit_end(&printable(&home_as_tilde(path, home)), max),
         (UsageBy::Conversation, id) => conversation_label(r.name.as_deref().unwrap_or(id), id, max),
         (_, "") => "no date".to_owned(),
         (_, key) => fit(&printable(key), max),
@@ -63,7 +71,7 @@ fn label(by: UsageBy, r: &UsageRow, home: Option<&str>, max: usize) -> String {
 
 /// Why `usage` found no rows, given what it was asked.
 fn why_none(q: &UsageQuery<'_>) -> String {
-    if q.since.or(q.until).or(q.workspace).or(q.conversation).or(q.model).is_none() {
+    if q.since.or(q.until).or(q.workspace).or(q.conversation).or(q.model).or(q.agent).is_none() {
         return "no conversation here records token usage or cost".to_owned();
     }
     let mut why = "no usage recorded".to_owned();
@@ -75,6 +83,9 @@ fn why_none(q: &UsageQuery<'_>) -> String {
     }
     if let Some(dir) = q.workspace {
         why += &format!(" {}", in_workspace(dir));
+    }
+    if let Some(agent) = q.agent {
+        why += &format!(" {}", of_agent(agent));
     }
     if let Some(model) = q.model {
         why += &format!(" on a model whose name contains {model:?}");
@@ -92,7 +103,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let (since, until) = (a.since.as_deref(), a.until.as_deref());
     let conversation = a.conversation.as_deref();
     let (workspace, model) = (workspace.as_deref(), a.model.as_deref());
-    let query = UsageQuery { by: a.by, since, until, workspace, conversation, model };
+    let agent = a.agent.as_deref();
+    let query = UsageQuery { by: a.by, since, until, workspace, conversation, model, agent };
     let usage = index.usage(&query)?;
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
@@ -114,7 +126,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let key_width = match a.by {
         UsageBy::Day | UsageBy::Week => 10,
         UsageBy::Month => 7,
-        UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace => {
+        UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace | UsageBy::Agent => {
             keys.iter().map(|k| super::width(k)).max().unwrap_or(0)
         }
     }

@@ -1,6 +1,7 @@
 //! `GET /api/v2/usage`: `convmeta usage --json` over HTTP, fresh, behind the list's auth.
 //! Parameters as the command's flags: `by`, `since`, `until`, `workspace` (absolute: the
-//! server has no working directory of the client's), `conversation`, `model`, `breakdown`.
+//! server has no working directory of the client's), `conversation`, `model`, `agent`,
+//! `breakdown`.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ struct Params {
     workspace: Option<String>,
     conversation: Option<String>,
     model: Option<String>,
+    agent: Option<String>,
     breakdown: bool,
 }
 
@@ -54,6 +56,7 @@ impl Params {
                 "workspace" => return Err("workspace must be an absolute path".into()),
                 "conversation" => p.conversation = Some(value.into_owned()),
                 "model" => p.model = Some(value.into_owned()),
+                "agent" => p.agent = Some(value.into_owned()),
                 "breakdown" => {
                     p.breakdown = match &*value {
                         "true" | "1" => true,
@@ -97,6 +100,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             workspace: p.workspace.as_deref(),
             conversation: p.conversation.as_deref(),
             model: p.model.as_deref(),
+            agent: p.agent.as_deref(),
         };
         let usage = state.index.usage(&q)?;
         let rows = usage.rows.iter().map(|r| json_row(p.by, r, p.breakdown)).collect();
@@ -120,15 +124,17 @@ mod tests {
 
     #[test]
     fn parameters_are_the_commands_flags() {
-        let p =
-            Params::parse("by=workspace&since=2026-11&until=2026&conversation=a%20b&model=opus&breakdown=true&token=x")
-                .unwrap();
+        let p = Params::parse(
+            "by=workspace&since=2026-11&until=2026&conversation=a%20b&model=opus&agent=Bob&breakdown=true&token=x",
+        )
+        .unwrap();
         let want = Params {
             by: UsageBy::Workspace,
             since: Some("2026-11".into()),
             until: Some("2026".into()),
             conversation: Some("a b".into()),
             model: Some("opus".into()),
+            agent: Some("Bob".into()),
             breakdown: true,
             ..Params::default()
         };
@@ -136,7 +142,7 @@ mod tests {
         assert_eq!(Params::parse("").unwrap(), Params::default());
         assert_eq!(Params::parse("workspace=/no/such/dir/").unwrap().workspace.as_deref(), Some("/no/such/dir"));
         for (bad, why) in [
-            ("by=year", "by must be one of day, week, month, model, conversation, workspace"),
+            ("by=year", "by must be one of day, week, month, model, conversation, workspace, agent"),
             (
                 "since=2026-02-30",
                 "since must be a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today or yesterday",

@@ -424,6 +424,8 @@ pub enum UsageBy {
     /// The conversation's workspace (`no workspace`: one inside the conversation's own
     /// directory, gptme's default)
     Workspace,
+    /// The conversation's agent, by its name (by its path where its `gptme.toml` names none)
+    Agent,
 }
 
 impl UsageBy {
@@ -436,6 +438,7 @@ impl UsageBy {
             UsageBy::Model => "model",
             UsageBy::Conversation => "conversation",
             UsageBy::Workspace => "workspace",
+            UsageBy::Agent => "agent",
         }
     }
 }
@@ -455,13 +458,20 @@ pub struct UsageQuery<'a> {
     pub conversation: Option<&'a str>,
     /// Only models whose name contains this (ASCII letters in any case).
     pub model: Option<&'a str>,
+    /// Only conversations of the agent of this name (see [`AGENT`]), ASCII letters in any case.
+    pub agent: Option<&'a str>,
 }
+
+/// A conversation's agent as `usage --by agent` and `--agent` name it: its name, else its path
+/// (an agent whose `gptme.toml` names none), else `''`, none (of `conversations` as `c`).
+pub const AGENT: &str = "coalesce(c.agent_name, c.agent_path, '')";
 
 /// Usage summed over one group of `conversation_days`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UsageRow {
-    /// The day, month, model, conversation or workspace; `""` for lines without a timestamp
-    /// that reads, for a conversation's own directory as its workspace, and for the total.
+    /// The day, month, model, conversation, workspace or agent; `""` for lines without a
+    /// timestamp that reads, for a conversation's own directory as its workspace, for no agent,
+    /// and for the total.
     pub key: String,
     pub conversations: usize,
     pub cost: f64,
@@ -558,8 +568,9 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
             let own = format!("{} || '/' || c.id || '/'", bind(logs));
             format!("CASE WHEN instr(c.workspace || '/', {own}) = 1 THEN '' ELSE c.workspace END")
         }
+        UsageBy::Agent => AGENT.to_owned(),
     };
-    let join = match q.by == UsageBy::Workspace || q.workspace.is_some() {
+    let join = match matches!(q.by, UsageBy::Workspace | UsageBy::Agent) || q.workspace.is_some() || q.agent.is_some() {
         true => " JOIN conversations c ON c.id = d.conversation_id",
         false => "",
     };
@@ -582,6 +593,9 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
     if let Some(model) = q.model {
         sql += &format!(" AND instr(lower(d.model), lower({})) > 0", bind(model));
     }
+    if let Some(agent) = q.agent {
+        sql += &format!(" AND lower({AGENT}) = lower({})", bind(agent));
+    }
     // The table's own order, so no sort: each conversation's rows together (see UsageSum).
     let mut stmt = conn.prepare(&(sql + " ORDER BY d.conversation_id"))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(&values))?;
@@ -598,7 +612,7 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
         total.add(conversation, model, cost, tokens);
     }
     let mut groups: Vec<UsageRow> = groups.into_values().map(UsageSum::finish).collect();
-    if matches!(q.by, UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace) {
+    if matches!(q.by, UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace | UsageBy::Agent) {
         groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
     }
     if q.by == UsageBy::Conversation {
@@ -687,11 +701,13 @@ pub struct Within<'a> {
     /// One of the conversation's models (those with metadata, as in `models_usage`) contains
     /// this, ASCII letters in any case.
     pub model: Option<&'a str>,
+    /// The conversation's agent is this one (see [`AGENT`]), ASCII letters in any case.
+    pub agent: Option<&'a str>,
 }
 
 /// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
-/// `after`, `within` what it says, until `visit` returns false. Without `with_items` or a
-/// workspace the walk reads the index alone, which holds all a search tests: a visitor reads
+/// `after`, `within` what it says, until `visit` returns false. Without `with_items`, a
+/// workspace or an agent the walk reads the index alone, which holds all a search tests: a visitor reads
 /// the items it keeps with [`item_at`] (on the same connection, during the walk, so from the
 /// walk's snapshot).
 pub fn for_each_listed(
@@ -724,9 +740,9 @@ pub fn for_each_listed(
 /// The statement of [`for_each_listed`] and its parameters.
 fn listed_sql(after: Option<&After>, within: &Within<'_>, with_items: bool) -> (String, Vec<rusqlite::types::Value>) {
     let columns = if with_items {
-        "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations WHERE hidden = 0"
+        "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations c WHERE hidden = 0"
     } else {
-        "SELECT rowid, id, name, last_message_preview, modified FROM conversations WHERE hidden = 0"
+        "SELECT rowid, id, name, last_message_preview, modified FROM conversations c WHERE hidden = 0"
     };
     let (mut sql, mut params) = match after {
         None => (columns.to_owned(), vec![]),
@@ -749,11 +765,15 @@ fn listed_sql(after: Option<&After>, within: &Within<'_>, with_items: bool) -> (
         params.push(before.into());
         sql += &format!(" AND modified < ?{}", params.len());
     }
+    if let Some(agent) = within.agent {
+        params.push(agent.to_owned().into());
+        sql += &format!(" AND lower({}) = lower(?{})", AGENT, params.len());
+    }
     if let Some(model) = within.model {
         // Looked up per row by the key of `conversation_models`, so the walk keeps its order.
         params.push(model.to_owned().into());
         sql += &format!(
-            " AND EXISTS (SELECT 1 FROM conversation_models m WHERE m.conversation_id = conversations.id \
+            " AND EXISTS (SELECT 1 FROM conversation_models m WHERE m.conversation_id = c.id \
                AND instr(lower(m.model), lower(?{})) > 0)",
             params.len()
         );
@@ -798,6 +818,16 @@ pub fn models_containing(conn: &Connection, text: &str) -> rusqlite::Result<Vec<
         "SELECT model FROM conversation_models WHERE instr(lower(model), lower(?1)) > 0 \
          GROUP BY model ORDER BY model",
     )?
+    .query_map([text], |r| r.get(0))?
+    .collect()
+}
+
+/// The agents (see [`AGENT`]) whose name contains `text` (ASCII letters in any case), by name.
+pub fn agents_containing(conn: &Connection, text: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(&format!(
+        "SELECT {AGENT} AS a FROM conversations c WHERE a != '' AND instr(lower(a), lower(?1)) > 0 \
+         GROUP BY a ORDER BY a"
+    ))?
     .query_map([text], |r| r.get(0))?
     .collect()
 }
@@ -872,7 +902,7 @@ mod tests {
 
     /// A search reads what it tests from the newest-first index alone, never the table, in
     /// the list's order (no sort), from any cursor; a page of items reads it in the same order,
-    /// and so do a walk within a workspace and one keeping to a model.
+    /// and so do a walk within a workspace and those keeping to an agent or a model.
     #[test]
     fn a_search_walks_the_index_alone() {
         let tmp = tempfile::tempdir().unwrap();
@@ -899,6 +929,15 @@ mod tests {
                     assert!(
                         page.contains("USING INDEX conversations_newest") && !page.contains("TEMP B-TREE"),
                         "{page}"
+                    );
+                }
+                // An agent is read from each row, in the index's order.
+                for with_items in [false, true] {
+                    let walk =
+                        plan(after, &Within { since, before, agent: Some("bob"), ..Within::default() }, with_items);
+                    assert!(
+                        walk.contains("USING INDEX conversations_newest") && !walk.contains("TEMP B-TREE"),
+                        "{walk}"
                     );
                 }
                 // A model is looked up by each row's key in `conversation_models`.
