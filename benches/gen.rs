@@ -132,3 +132,55 @@ pub fn small_archive(logs: &Path, n: usize) {
         }
     }
 }
+
+/// `n` conversations for `usage`: 1–8 assistant lines each with usage, on days spread over a
+/// year, on six models; a name and one of 20 workspaces for half of them, one of three agents
+/// (whose `gptme.toml` lies in `agents`) for a third.
+pub fn usage_archive(logs: &Path, agents: &Path, n: usize) {
+    const MODELS: [&str; 6] = [
+        "anthropic/claude-sonnet-4-5",
+        "anthropic/claude-opus-4-1",
+        "openai/gpt-5",
+        "openai/gpt-5-mini",
+        "openrouter/deepseek/deepseek-v4-flash",
+        "gpt-4o-mini",
+    ];
+    for name in ["bob", "alice", "carol"] {
+        std::fs::create_dir_all(agents.join(name)).unwrap();
+        std::fs::write(agents.join(name).join("gptme.toml"), format!("[agent]\nname = \"{name}\"\n")).unwrap();
+    }
+    let mut rng = Rng(0x5eed_0045);
+    for i in 0..n {
+        let dir = logs.join(format!("2026-01-01-usage-{i:06}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut day = rng.range(0, 330) as i64;
+        let mut s = String::new();
+        for _ in 0..rng.range(1, 8) {
+            day += rng.range(0, 5) as i64;
+            let date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Duration::days(day);
+            let model = MODELS[rng.index(MODELS.len())];
+            writeln!(
+                s,
+                "{{\"role\": \"user\", \"content\": \"q\", \"timestamp\": \"{date}T10:00:00\"}}\n\
+                 {{\"role\": \"assistant\", \"content\": \"a\", \"timestamp\": \"{date}T10:00:05\", \"metadata\": {{\"model\": \"{model}\", \"usage\": {{\"input_tokens\": {}, \"output_tokens\": {}, \"cache_read_tokens\": {}}}, \"cost\": 0.{:04}}}}}",
+                rng.range(1, 5000),
+                rng.range(1, 2000),
+                rng.range(0, 90_000),
+                rng.range(1, 9999)
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("conversation.jsonl"), s).unwrap();
+        let mut config = String::new();
+        if i % 2 == 0 {
+            config += &format!("name = \"Usage {i}\"\nworkspace = \"/projects/p{}\"\n", rng.below(20));
+        }
+        if i % 3 == 0 {
+            let agent = ["bob", "alice", "carol"][rng.index(3)];
+            config += &format!("agent = \"{}\"\n", agents.join(agent).display());
+        }
+        if !config.is_empty() {
+            std::fs::write(dir.join("config.toml"), format!("[chat]\n{config}")).unwrap();
+        }
+    }
+}

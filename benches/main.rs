@@ -7,6 +7,7 @@ mod common;
 mod core;
 mod gen;
 mod server;
+mod usage;
 
 use std::time::{Duration, Instant};
 
@@ -94,5 +95,8 @@ fn main() {
     }
     if wanted("memory") {
         server::memory();
+    }
+    if wanted("usage") {
+        usage::usage();
     }
 }
