@@ -2,7 +2,7 @@
 //! against the same question asked of SQLite directly, on the same index.
 
 use convmeta::index::Index;
-use convmeta::store::rows::{UsageBy, UsageQuery};
+use convmeta::store::rows::{self, UsageBy, UsageQuery};
 
 use crate::{gen, ms, rounds, scaled, timed};
 
@@ -16,9 +16,7 @@ fn plain_sql(by: UsageBy) -> String {
         UsageBy::Model => ("d.model", ""),
         UsageBy::Conversation => ("d.conversation_id", ""),
         UsageBy::Workspace => ("c.workspace", " JOIN conversations c ON c.id = d.conversation_id"),
-        UsageBy::Agent => {
-            ("coalesce(c.agent_name, c.agent_path, '')", " JOIN conversations c ON c.id = d.conversation_id")
-        }
+        UsageBy::Agent => (rows::AGENT, " JOIN conversations c ON c.id = d.conversation_id"),
     };
     format!(
         "SELECT {key} AS k, count(DISTINCT d.conversation_id), sum(d.cost), sum(d.input_tokens), \

@@ -1807,11 +1807,14 @@ impl DatedArchive {
 fn usage_and_list_keep_to_an_agent() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().canonicalize().unwrap();
-    for (dir, toml) in [("agents/bob", "[agent]\nname = \"Bob\"\n"), ("agents/anon", "")] {
+    let agents =
+        [("agents/bob", "[agent]\nname = \"Bob\"\n"), ("agents/anon", ""), ("agents/blank", "[agent]\nname = \"\"\n")];
+    for (dir, toml) in agents {
         std::fs::create_dir_all(home.join(dir)).unwrap();
         std::fs::write(home.join(dir).join("gptme.toml"), toml).unwrap();
     }
-    let anon = home.join("agents/anon").display().to_string();
+    let (anon, blank) =
+        (home.join("agents/anon").display().to_string(), home.join("agents/blank").display().to_string());
     let line = |cost: f64| usage_line(Some("2026-11-01T10:00:00"), "m", "\"input_tokens\": 100", &cost.to_string());
     let agent = |path: &str| Some(format!("[chat]\nagent = \"{path}\"\n"));
     let (_archive, logs) = archive_of(&[
@@ -1819,6 +1822,7 @@ fn usage_and_list_keep_to_an_agent() {
         ("b2", line(2.0), agent(&format!("{}/agents/bob/", home.display()))),
         ("anon", line(4.0), agent(&anon)),
         ("none", line(8.0), None),
+        ("blank", line(0.5), agent(&blank)),
         ("test-b", line(16.0), agent("~/agents/bob")), // hidden from lists, but its spend counts
     ]);
     let db = home.join("db.sqlite3");
@@ -1835,11 +1839,13 @@ fn usage_and_list_keep_to_an_agent() {
         .map(|r| (r["agent"].clone(), r["conversations"].as_u64().unwrap(), r["cost"].as_f64().unwrap()))
         .collect();
     let (bob, path) = (serde_json::Value::from("Bob"), serde_json::Value::from(anon.as_str()));
-    assert_eq!(by_agent, [(bob, 3, 19.0), (serde_json::Value::Null, 1, 8.0), (path, 1, 4.0)]);
+    // An agent whose gptme.toml names it "" goes by its path too.
+    let blank_path = serde_json::Value::from(blank.as_str());
+    assert_eq!(by_agent, [(bob, 3, 19.0), (serde_json::Value::Null, 1, 8.0), (path, 1, 4.0), (blank_path, 1, 0.5)]);
     let table = ok(command("usage", &["--by", "agent"]));
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("AGENT  ") && lines[1].starts_with("Bob  "), "{table}");
-    assert!(lines[2].starts_with("no agent  ") && lines[4].starts_with("TOTAL  "), "{table}");
+    assert!(lines[2].starts_with("no agent  ") && lines[5].starts_with("TOTAL  "), "{table}");
     assert!(lines[3].starts_with("~/agents/anon  "), "an agent's path from ~: {table}");
     let ids = |rows: Vec<serde_json::Value>| -> Vec<String> {
         rows.iter().map(|r| r["conversation"].as_str().unwrap().to_owned()).collect()
@@ -1870,7 +1876,7 @@ fn usage_and_list_keep_to_an_agent() {
         bash_completes(&script, &["convmeta", cmd, "--logs", l, "--db", d, "--agent", word], &[])
     };
     // (the temporary directory's random name may hold a b too)
-    let with_b = if anon.to_lowercase().contains('b') { format!("{anon} Bob") } else { "Bob".into() };
+    let with_b = if anon.to_lowercase().contains('b') { format!("{anon} {blank} Bob") } else { format!("{blank} Bob") };
     assert_eq!(agents("usage", "b"), with_b);
     assert_eq!(agents("list", "anon"), anon);
 }

@@ -463,8 +463,9 @@ pub struct UsageQuery<'a> {
 }
 
 /// A conversation's agent as `usage --by agent` and `--agent` name it: its name, else its path
-/// (an agent whose `gptme.toml` names none), else `''`, none (of `conversations` as `c`).
-pub const AGENT: &str = "coalesce(c.agent_name, c.agent_path, '')";
+/// (an agent whose `gptme.toml` names none, or names it `""`), else `''`, none (of
+/// `conversations` as `c`).
+pub const AGENT: &str = "coalesce(nullif(c.agent_name, ''), c.agent_path, '')";
 
 /// Usage summed over one group of `conversation_days`.
 #[derive(Debug, Clone, Default, PartialEq)]
