@@ -67,6 +67,8 @@ pub struct Filter<'a> {
     pub q: Option<&'a str>,
     /// Only conversations in a workspace, or modified within a span of time.
     pub within: rows::Within<'a>,
+    /// gptme's (newest first) unless a command asks for another.
+    pub order: rows::Order,
 }
 
 impl Index {
@@ -162,7 +164,8 @@ impl Index {
         })
     }
 
-    /// The newest listed conversations that pass `filter`, at most `limit`, after `after`.
+    /// The first listed conversations that pass `filter`, in its order (newest first, unless it
+    /// says otherwise), at most `limit`, after `after`.
     /// Reads what is stored; call [`Index::refresh`] first for fresh answers. Also says whether
     /// more would follow.
     pub fn page(&self, limit: usize, filter: &Filter<'_>, after: Option<&After>) -> Result<Page> {
@@ -174,8 +177,10 @@ impl Index {
         let needle = filter.q.and_then(crate::format::gptme::search_needle);
         let mut items = Vec::new();
         let mut more = false;
-        // A search walks the index alone and reads the items of the conversations it lists.
-        rows::for_each_listed(&conn, after, &filter.within, needle.is_none(), |row| {
+        // A search walks the index alone and reads the items of the conversations it lists; so
+        // does a walk in another order than the index's, so that the sort holds no items.
+        let with_items = needle.is_none() && filter.order.by == rows::SortKey::Modified;
+        rows::for_each_listed(&conn, after, &filter.within, filter.order, with_items, |row| {
             let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {
                 None => true,

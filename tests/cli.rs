@@ -1881,6 +1881,60 @@ fn usage_and_list_keep_to_an_agent() {
     assert_eq!(agents("list", "anon"), anon);
 }
 
+/// `list --sort` orders by when a conversation began, its messages or its cost, largest first,
+/// ties newest first; `--reverse` turns the whole order round; an unknown (NaN) cost comes last
+/// either way; `-n` and `-q` take the first of that order; the table's date is the sort's.
+#[test]
+fn list_sorts_by_created_messages_and_cost() {
+    // id, created, messages, the cost of its one assistant message, its log's mtime (s).
+    let conversations = [
+        ("old-big", "2026-01-01", 5, "0.5", 1),
+        ("new-small", "2026-03-01", 2, "2.0", 4),
+        ("nan", "2026-02-01", 3, "NaN", 3),
+        ("mid", "2026-02-15", 3, "1.0", 2),
+        ("test-hidden", "2026-04-01", 9, "9.0", 5),
+    ];
+    let mut archive = Vec::new();
+    for (id, day, messages, cost, _) in conversations {
+        let stamp = format!("{day}T10:00:00");
+        let mut log = format!("{{\"role\": \"user\", \"content\": \"x\", \"timestamp\": \"{stamp}\"}}\n");
+        log += &usage_line(Some(&stamp), "m", "\"input_tokens\": 1", cost);
+        for _ in 2..messages {
+            log += &format!("{{\"role\": \"user\", \"content\": \"x\", \"timestamp\": \"{stamp}\"}}\n");
+        }
+        archive.push((id, log, None));
+    }
+    let (tmp, logs) = archive_of(&archive);
+    for (id, _, _, _, mtime) in conversations {
+        set_mtime_ns(&logs.join(id).join("conversation.jsonl"), (1_800_000_000 + mtime) * 1_000_000_000);
+    }
+    let db = tmp.path().join("db.sqlite3");
+    let list = |args: &[&str]| {
+        let mut c = convmeta();
+        c.env("TZ", "UTC").arg("list").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args);
+        ok(c)
+    };
+    let ids = |args: &[&str]| -> Vec<String> {
+        let items = crate::util::parse(&list(&[args, &["--json"]].concat()));
+        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&[]), ["new-small", "nan", "mid", "old-big"]);
+    assert_eq!(ids(&["--sort", "modified"]), ids(&[]));
+    assert_eq!(ids(&["-r"]), ["old-big", "mid", "nan", "new-small"]);
+    assert_eq!(ids(&["--sort", "created"]), ["new-small", "mid", "nan", "old-big"]);
+    assert_eq!(ids(&["--sort", "messages"]), ["old-big", "nan", "mid", "new-small"], "ties newest first");
+    assert_eq!(ids(&["--sort", "messages", "--reverse"]), ["new-small", "mid", "nan", "old-big"]);
+    assert_eq!(ids(&["--sort", "cost"]), ["new-small", "mid", "old-big", "nan"]);
+    assert_eq!(ids(&["--sort", "cost", "-r"]), ["old-big", "mid", "new-small", "nan"], "NaN last either way");
+    assert_eq!(ids(&["--sort", "cost", "-n", "2"]), ["new-small", "mid"]);
+    assert_eq!(ids(&["--sort", "messages", "-q", "I"]), ["old-big", "mid"]);
+    let table = list(&["--sort", "created", "-n", "1"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("CREATED ") && lines[1].starts_with("2026-03-01 10:00 "), "{table}");
+    let table = list(&["--sort", "messages", "-n", "1"]);
+    assert!(table.starts_with("MODIFIED ") && table.contains("\n2027-01-15 08:00 "), "{table}");
+}
+
 /// `list --since/--until` keep to conversations last modified within those days, in local time
 /// (as the MODIFIED column reads): a day that a change of clocks starts at 01:00 starts there.
 #[test]

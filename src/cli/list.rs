@@ -7,16 +7,23 @@ use super::{
     progress, workspace_named, Target,
 };
 use crate::index::Filter;
-use crate::store::rows::Within;
+use crate::store::rows::{Order, SortKey, Within};
 use crate::usage::DateSpan;
 
 #[derive(Args)]
 pub struct ListArgs {
     #[command(flatten)]
     target: Target,
-    /// How many conversations, newest first (0: all of them).
+    /// How many conversations, the first in the list's order: newest first, unless --sort or
+    /// --reverse says otherwise (0: all of them).
     #[arg(short = 'n', long, default_value_t = 100, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     limit: usize,
+    /// What the list is ordered by, the largest or the newest first; ties newest first.
+    #[arg(long, value_enum, value_name = "KEY", default_value_t = SortBy::Modified)]
+    sort: SortBy,
+    /// The other way round: the oldest, the fewest messages or the cheapest first.
+    #[arg(short = 'r', long)]
+    reverse: bool,
     /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
     #[arg(long)]
     json: bool,
@@ -41,6 +48,29 @@ pub struct ListArgs {
     /// names none), as `usage --by agent` names agents.
     #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
     agent: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum SortBy {
+    /// When the conversation last changed (gptme's order).
+    Modified,
+    /// When it began.
+    Created,
+    /// How many messages it holds.
+    Messages,
+    /// What it cost (an unknown, NaN, cost last).
+    Cost,
+}
+
+impl From<SortBy> for SortKey {
+    fn from(by: SortBy) -> SortKey {
+        match by {
+            SortBy::Modified => SortKey::Modified,
+            SortBy::Created => SortKey::Created,
+            SortBy::Messages => SortKey::Messages,
+            SortBy::Cost => SortKey::Cost,
+        }
+    }
 }
 
 /// How `list` was asked to narrow the list, beyond `-q`.
@@ -90,13 +120,19 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         model: a.model.as_deref(),
         agent: a.agent.as_deref(),
     };
-    let items = index.list(limit, &Filter { q: a.q.as_deref(), within })?;
+    let order = Order { by: a.sort.into(), reverse: a.reverse };
+    let items = index.list(limit, &Filter { q: a.q.as_deref(), within, order })?;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         writeln!(out, "[{}]", items.join(","))?;
         return Ok(out.flush()?);
     }
-    writeln!(out, "{:<16}  {:>5}  {:>8}  {:<24}  NAME", "MODIFIED", "MSGS", "COST", "MODEL")?;
+    // Sorted by when they began, the list says when that was.
+    let (when, when_key) = match a.sort {
+        SortBy::Created => ("CREATED", "created"),
+        _ => ("MODIFIED", "modified"),
+    };
+    writeln!(out, "{when:<16}  {:>5}  {:>8}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
     if items.is_empty() {
         out.flush()?; // the header first, then why it stands alone
         let hidden = index.status()?.hidden;
@@ -131,7 +167,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "{:<16}  {:>5}  {:>8}  {}  {}",
-            local_time(v["modified"].as_f64().unwrap_or(0.0)),
+            local_time(v[when_key].as_f64().unwrap_or(0.0)),
             v["messages"].as_u64().unwrap_or(0),
             match &v["total_cost"] {
                 serde_json::Value::String(not_finite) => format!("${not_finite}"),

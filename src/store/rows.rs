@@ -706,8 +706,29 @@ pub struct Within<'a> {
     pub agent: Option<&'a str>,
 }
 
-/// Visits listed (not hidden) conversations newest first, ties by id descending, starting after
-/// `after`, `within` what it says, until `visit` returns false. Without `with_items`, a
+/// What a list is ordered by: the largest (the newest) first, unless reversed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// Last modified: gptme's order.
+    #[default]
+    Modified,
+    Created,
+    Messages,
+    /// `total_cost`; a NaN sum (stored as text) is unknown and comes last either way.
+    Cost,
+}
+
+/// The order of a walk over the list. Ties fall in the list's own order (newest first, then by
+/// id), and `reverse` turns the whole of it round, ties included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Order {
+    pub by: SortKey,
+    pub reverse: bool,
+}
+
+/// Visits listed (not hidden) conversations in `order` (gptme's: newest first, ties by id
+/// descending), starting after `after` (a point of gptme's order, where only pages of the HTTP
+/// list use it), `within` what it says, until `visit` returns false. Without `with_items`, a
 /// workspace or an agent the walk reads the index alone, which holds all a search tests: a visitor reads
 /// the items it keeps with [`item_at`] (on the same connection, during the walk, so from the
 /// walk's snapshot).
@@ -715,10 +736,11 @@ pub fn for_each_listed(
     conn: &Connection,
     after: Option<&After>,
     within: &Within<'_>,
+    order: Order,
     with_items: bool,
     mut visit: impl FnMut(&ListedRow<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
-    let (sql, params) = listed_sql(after, within, with_items);
+    let (sql, params) = listed_sql(after, within, order, with_items);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while let Some(r) = rows.next()? {
@@ -739,7 +761,12 @@ pub fn for_each_listed(
 }
 
 /// The statement of [`for_each_listed`] and its parameters.
-fn listed_sql(after: Option<&After>, within: &Within<'_>, with_items: bool) -> (String, Vec<rusqlite::types::Value>) {
+fn listed_sql(
+    after: Option<&After>,
+    within: &Within<'_>,
+    order: Order,
+    with_items: bool,
+) -> (String, Vec<rusqlite::types::Value>) {
     let columns = if with_items {
         "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations c WHERE hidden = 0"
     } else {
@@ -779,7 +806,19 @@ fn listed_sql(after: Option<&After>, within: &Within<'_>, with_items: bool) -> (
             params.len()
         );
     }
-    (sql + " ORDER BY modified DESC, id DESC", params)
+    let dir = if order.reverse { "ASC" } else { "DESC" };
+    let key = match order.by {
+        SortKey::Modified => None,
+        SortKey::Created => Some("created"),
+        SortKey::Messages => Some("messages"),
+        SortKey::Cost => Some("nullif(total_cost, 'NaN')"),
+    };
+    if let Some(key) = key {
+        sql += &format!(" ORDER BY {key} {dir} NULLS LAST, modified {dir}, id {dir}");
+    } else {
+        sql += &format!(" ORDER BY modified {dir}, id {dir}");
+    }
+    (sql, params)
 }
 
 /// The item of the conversation at `rowid` (one [`for_each_listed`] visits).
@@ -909,12 +948,19 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
         let conn = store.conn().unwrap();
-        let plan = |after: Option<&After>, within: &Within<'_>, with_items| {
-            let (sql, params) = listed_sql(after, within, with_items);
+        let plan_in = |order, after: Option<&After>, within: &Within<'_>, with_items| {
+            let (sql, params) = listed_sql(after, within, order, with_items);
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
             rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
         };
+        let plan = |after, within: &Within<'_>, with_items| plan_in(Order::default(), after, within, with_items);
+        // `list -r` walks the same index the other way.
+        let oldest_first = plan_in(Order { reverse: true, ..Order::default() }, None, &Within::default(), false);
+        assert!(
+            oldest_first.contains("COVERING INDEX conversations_newest") && !oldest_first.contains("TEMP B-TREE"),
+            "{oldest_first}"
+        );
         let item = After::Item { modified: 1.0, id: "c".into() };
         for after in [None, Some(&item), Some(&After::Modified(1.0))] {
             for (since, before) in [(None, None), (Some(0.5), Some(2.0))] {
