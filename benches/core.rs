@@ -12,7 +12,7 @@ use convmeta::Index;
 
 use crate::{gen, median, ms, rounds, scaled, timed};
 
-fn logs_files(logs: &Path) -> Vec<PathBuf> {
+pub fn logs_files(logs: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
         std::fs::read_dir(logs).unwrap().map(|e| e.unwrap().path().join("conversation.jsonl")).collect();
     files.sort();
@@ -23,7 +23,7 @@ fn logs_files(logs: &Path) -> Vec<PathBuf> {
 /// Each file is read whole into a buffer kept by its thread, half a page off the page boundaries
 /// as convmeta's reads are (`ALIGN_SKEW` in `src/scan.rs`): the baselines read as fast as
 /// convmeta does, whatever `malloc` hands out.
-fn par_files(files: &[PathBuf], jobs: usize, work: impl Fn(&[u8]) -> usize + Sync) -> usize {
+pub fn par_files(files: &[PathBuf], jobs: usize, work: impl Fn(&[u8]) -> usize + Sync) -> usize {
     const PAGE: usize = 4096;
     let next = AtomicUsize::new(0);
     let total = AtomicUsize::new(0);

@@ -6,6 +6,7 @@
 mod common;
 mod core;
 mod gen;
+mod search;
 mod server;
 mod usage;
 
@@ -98,5 +99,8 @@ fn main() {
     }
     if wanted("usage") {
         usage::usage();
+    }
+    if wanted("search") {
+        search::search();
     }
 }

@@ -204,6 +204,21 @@ impl Index {
         Ok(Page { items, more })
     }
 
+    /// Every listed conversation `within` what it says, newest first: its id, name and
+    /// `modified`, from the newest-first index alone.
+    pub fn listed(&self, within: &rows::Within<'_>) -> Result<Vec<(String, String, f64)>> {
+        self.with_store(|store| {
+            let conn = store.conn()?;
+            let mut out = Vec::new();
+            rows::for_each_listed(&conn, None, within, rows::Order::default(), false, |row| {
+                out.push((row.id.to_owned(), row.name.to_owned(), row.modified));
+                Ok(true)
+            })
+            .map_err(|e| store.err(e))?;
+            Ok(out)
+        })
+    }
+
     /// Changes whenever what the index holds changes (by this process or another).
     pub fn version(&self) -> Result<(u64, u64, i64)> {
         self.with_store(|store| store.version())

@@ -10,6 +10,7 @@ pub mod filesystem;
 pub mod format;
 pub mod index;
 pub mod json;
+pub mod message_search;
 pub mod pynum;
 pub mod refresh;
 pub mod scan;

@@ -15,6 +15,7 @@ fn no_command_writes_the_archive() {
     ok(r.cmd(&["list"]));
     ok(r.cmd(&["list", "--json", "-q", "quokka"]));
     ok(r.cmd(&["show", "edge-agent"]));
+    ok(r.cmd(&["search", "--system", "-n", "0", "the"]));
     ok(r.cmd(&["status"]));
     assert_eq!(snapshot(&r.arch), before, "bytes, mtimes, modes and entries unchanged");
 }
@@ -1933,6 +1934,68 @@ fn list_sorts_by_created_messages_and_cost() {
     assert!(lines[0].starts_with("CREATED ") && lines[1].starts_with("2026-03-01 10:00 "), "{table}");
     let table = list(&["--sort", "messages", "-n", "1"]);
     assert!(table.starts_with("MODIFIED ") && table.contains("\n2027-01-15 08:00 "), "{table}");
+}
+
+/// `search` finds the listed conversations whose messages say a text, in any case, newest
+/// first, as gptme's `chats search` tests messages (system ones only when asked), through JSON
+/// escapes; `-n`, `-m` and the list's filters narrow it; nothing found or a blank text is said.
+#[test]
+fn search_finds_what_messages_say() {
+    let msg = |role: &str, content: &str| format!("{{\"role\": \"{role}\", \"content\": \"{content}\"}}\n");
+    // id, log, its mtime (s)
+    let conversations = [
+        ("escaped", msg("user", "caf\\u00e9 PARSER") + &msg("assistant", "ok"), 0),
+        ("old", msg("user", "Let us talk about the\\nParser"), 1),
+        ("sys", msg("system", "the parser in the prompt") + &msg("user", "hello"), 2),
+        ("new", msg("assistant", "the parser works") + &msg("user", "hi") + &msg("user", "parser again"), 3),
+        ("test-hidden", msg("user", "parser"), 4),
+        ("other", msg("user", "nothing to see"), 5),
+    ];
+    let archive: Vec<_> = conversations.iter().map(|(id, log, _)| (*id, log.clone(), None)).collect();
+    let (tmp, logs) = archive_of(&archive);
+    for (id, _, mtime) in &conversations {
+        set_mtime_ns(&logs.join(id).join("conversation.jsonl"), (1_800_000_000 + mtime) * 1_000_000_000);
+    }
+    let db = tmp.path().join("db.sqlite3");
+    let search = |args: &[&str]| {
+        let mut c = convmeta();
+        c.env("TZ", "UTC").arg("search").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args);
+        c
+    };
+    let found = |args: &[&str]| -> Vec<(String, u64, Vec<u64>)> {
+        let said: Vec<serde_json::Value> = serde_json::from_str(&ok(search(&[args, &["--json"]].concat()))).unwrap();
+        let lines = |s: &serde_json::Value| {
+            s["messages"].as_array().unwrap().iter().map(|m| m["line"].as_u64().unwrap()).collect()
+        };
+        said.iter().map(|s| (s["id"].as_str().unwrap().to_owned(), s["matches"].as_u64().unwrap(), lines(s))).collect()
+    };
+    let f = |id: &str, n: u64, lines: &[u64]| (id.to_owned(), n, lines.to_vec());
+    assert_eq!(found(&["parser"]), [f("new", 2, &[1, 3]), f("old", 1, &[1]), f("escaped", 1, &[1])]);
+    assert_eq!(found(&["CAFÉ"]), [f("escaped", 1, &[1])], "through a \\u escape, in any case");
+    assert_eq!(found(&["the parser"]), [f("new", 1, &[1])], "a newline is no space");
+    assert_eq!(found(&["parser", "--system"])[1], f("sys", 1, &[1]));
+    assert_eq!(found(&["parser", "-m", "1"])[0], f("new", 2, &[1]));
+    assert_eq!(found(&["parser", "--since", "2027-01-15", "--until", "2027-01-15"]).len(), 3);
+    assert_eq!(found(&["parser", "--until", "2027-01-14"]), []);
+    let out = search(&["parser", "-n", "2"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(out.status.success() && stderr.contains("more conversations match"), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "2027-01-15 08:00  new: 2 messages", "{stdout}");
+    assert_eq!(lines[1], "  line 1     assistant  the parser works", "{stdout}");
+    assert_eq!(lines[2], "  line 3     user       parser again", "{stdout}");
+    assert_eq!(lines[4], "2027-01-15 08:00  old: 1 message", "{stdout}");
+    assert_eq!(lines[5], "  line 1     user       Parser", "the line of the content that says it: {stdout}");
+    assert_eq!(lines.len(), 6, "{stdout}");
+    let none = search(&["zebra", "--until", "2027-01-14"]).output().unwrap();
+    assert!(none.status.success() && none.stdout.is_empty());
+    let said = String::from_utf8(none.stderr).unwrap();
+    assert!(
+        said.contains("no listed conversation modified in or before 2027-01-14 has a message that says \"zebra\""),
+        "{said}"
+    );
+    let blank = fail(search(&[" "]));
+    assert!(String::from_utf8(blank.stderr).unwrap().contains("the text to search for is blank"));
 }
 
 /// `list --since/--until` keep to conversations last modified within those days, in local time

@@ -30,24 +30,8 @@ pub struct ListArgs {
     /// Only conversations whose name, id or last-message preview contains TEXT (any case).
     #[arg(short = 'q', long = "query", value_name = "TEXT")]
     q: Option<String>,
-    /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
-    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
-    workspace: Option<std::path::PathBuf>,
-    /// Only conversations last modified on this day or later, in local time as MODIFIED reads:
-    /// YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY from the month's or year's start.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
-    since: Option<DateSpan>,
-    /// Only conversations last modified on this day or earlier, in local time: YYYY-MM-DD, today
-    /// or yesterday, or YYYY-MM or YYYY to the month's or year's end.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
-    until: Option<DateSpan>,
-    /// Only conversations that used a model whose name contains TEXT (ASCII letters in any case).
-    #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]
-    model: Option<String>,
-    /// Only the conversations of the agent named NAME (any case; its path where its gptme.toml
-    /// names none), as `usage --by agent` names agents.
-    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
-    agent: Option<String>,
+    #[command(flatten)]
+    narrow: Narrow,
 }
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -73,34 +57,80 @@ impl From<SortBy> for SortKey {
     }
 }
 
-/// How `list` was asked to narrow the list, beyond `-q`.
-struct Narrowed<'a> {
-    workspace: Option<&'a str>,
-    agent: Option<&'a str>,
-    since: Option<&'a DateSpan>,
-    until: Option<&'a DateSpan>,
-    model: Option<&'a str>,
+/// How a list is narrowed, beyond a text (`list` and `search` share these).
+#[derive(Args)]
+pub struct Narrow {
+    /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    workspace: Option<std::path::PathBuf>,
+    /// Only conversations last modified on this day or later, in local time as MODIFIED reads:
+    /// YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY from the month's or year's start.
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    since: Option<DateSpan>,
+    /// Only conversations last modified on this day or earlier, in local time: YYYY-MM-DD, today
+    /// or yesterday, or YYYY-MM or YYYY to the month's or year's end.
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    until: Option<DateSpan>,
+    /// Only conversations that used a model whose name contains TEXT (ASCII letters in any case).
+    #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]
+    model: Option<String>,
+    /// Only the conversations of the agent named NAME (any case; its path where its gptme.toml
+    /// names none), as `usage --by agent` names agents.
+    #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
+    agent: Option<String>,
+}
+
+impl Narrow {
+    /// `--workspace` resolved, as workspaces are stored: before the index opens, since `.` is
+    /// where convmeta runs.
+    pub fn workspace(&self) -> anyhow::Result<Option<String>> {
+        self.workspace.as_deref().map(workspace_named).transpose()
+    }
+
+    /// The walk these flags ask for, with `workspace` from [`Narrow::workspace`].
+    pub fn within<'a>(&'a self, workspace: Option<&'a str>) -> Within<'a> {
+        Within {
+            workspace,
+            since: self.since.as_ref().map(|d| local_day_start(d.first)),
+            before: self.until.as_ref().map(|d| local_day_start(d.after)),
+            model: self.model.as_deref(),
+            agent: self.agent.as_deref(),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.workspace.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
+            || self.model.is_some()
+            || self.agent.is_some()
+    }
+
+    /// Which conversations these flags keep to, in words (" modified in or after 2026-11"), or
+    /// nothing.
+    pub fn words(&self, workspace: Option<&str>) -> String {
+        let mut which = String::new();
+        if let Some(dir) = workspace {
+            which += &format!(" {}", in_workspace(dir));
+        }
+        if let Some(agent) = &self.agent {
+            which += &format!(" {}", of_agent(agent));
+        }
+        match (&self.since, &self.until) {
+            (Some(s), Some(u)) => which += &format!(" modified from {} to {}", s.text, u.text),
+            (Some(s), None) => which += &format!(" modified in or after {}", s.text),
+            (None, Some(u)) => which += &format!(" modified in or before {}", u.text),
+            (None, None) => {}
+        }
+        if let Some(model) = &self.model {
+            which += &format!(" with a model containing {model:?}");
+        }
+        which
+    }
 }
 
 /// Why `list` printed no conversation when it was asked to narrow the list.
-fn why_none(q: Option<&str>, n: &Narrowed<'_>) -> String {
-    let mut which = String::new();
-    if let Some(dir) = n.workspace {
-        which += &format!(" {}", in_workspace(dir));
-    }
-    if let Some(agent) = n.agent {
-        which += &format!(" {}", of_agent(agent));
-    }
-    let (since, until) = (n.since, n.until);
-    match (since, until) {
-        (Some(s), Some(u)) => which += &format!(" modified from {} to {}", s.text, u.text),
-        (Some(s), None) => which += &format!(" modified in or after {}", s.text),
-        (None, Some(u)) => which += &format!(" modified in or before {}", u.text),
-        (None, None) => {}
-    }
-    if let Some(model) = n.model {
-        which += &format!(" with a model containing {model:?}");
-    }
+fn why_none(q: Option<&str>, which: &str) -> String {
     match q {
         Some(q) if which.is_empty() => format!("no conversation's name, id or preview contains {q:?}"),
         Some(q) => format!("no conversation{which} has a name, id or preview containing {q:?}"),
@@ -109,17 +139,11 @@ fn why_none(q: Option<&str>, n: &Narrowed<'_>) -> String {
 }
 
 pub fn run(a: ListArgs) -> anyhow::Result<()> {
-    let workspace = a.workspace.as_deref().map(workspace_named).transpose()?;
+    let workspace = a.narrow.workspace()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
-    let within = Within {
-        workspace: workspace.as_deref(),
-        since: a.since.as_ref().map(|d| local_day_start(d.first)),
-        before: a.until.as_ref().map(|d| local_day_start(d.after)),
-        model: a.model.as_deref(),
-        agent: a.agent.as_deref(),
-    };
+    let within = a.narrow.within(workspace.as_deref());
     let order = Order { by: a.sort.into(), reverse: a.reverse };
     let items = index.list(limit, &Filter { q: a.q.as_deref(), within, order })?;
     let mut out = std::io::BufWriter::new(super::stdout());
@@ -138,21 +162,9 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let hidden = index.status()?.hidden;
         // A blank -q filters nothing, as in gptme.
         let q = a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some());
-        let n = Narrowed {
-            workspace: workspace.as_deref(),
-            agent: a.agent.as_deref(),
-            since: a.since.as_ref(),
-            until: a.until.as_ref(),
-            model: a.model.as_deref(),
-        };
-        let narrowed = q.is_some()
-            || n.workspace.is_some()
-            || n.since.is_some()
-            || n.until.is_some()
-            || n.model.is_some()
-            || n.agent.is_some();
+        let narrowed = q.is_some() || a.narrow.any();
         match narrowed {
-            true => super::say(why_none(q, &n)),
+            true => super::say(why_none(q, &a.narrow.words(workspace.as_deref()))),
             false if hidden > 0 => super::say(format_args!(
                 "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
             )),
@@ -181,7 +193,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
 }
 
 /// Parses `--limit`: a count, 0 or more; one too large to hold asks for them all, as 0 does.
-fn count(s: &str) -> Result<usize, String> {
+pub fn count(s: &str) -> Result<usize, String> {
     match s.parse() {
         Ok(n) => Ok(n),
         Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(0),

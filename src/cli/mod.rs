@@ -6,6 +6,7 @@ pub mod completions;
 mod list;
 mod progress;
 mod query;
+mod search;
 mod serve;
 mod show;
 mod status;
@@ -36,6 +37,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Refresh, then print one conversation's metadata.
     Show(show::ShowArgs),
+    /// Refresh, then print the conversations whose messages say a text, newest first.
+    Search(search::SearchArgs),
     /// Print what the index holds.
     Status(status::StatusArgs),
     /// Run one read-only SQL statement over the index (see docs/schema.md).
@@ -214,6 +217,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill(a) => backfill::run(a),
         Command::List(a) => list::run(a),
         Command::Show(a) => show::run(a),
+        Command::Search(a) => search::run(a),
         Command::Status(a) => status::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Query(a) => query::run(a),

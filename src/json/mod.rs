@@ -55,7 +55,17 @@ impl<'a> RawStr<'a> {
         if !self.has_escapes() {
             return String::from_utf8_lossy(self.bytes).into_owned();
         }
-        self.code_points().map(|cp| char::from_u32(cp).unwrap_or('\u{FFFD}')).collect()
+        // The runs between escapes are copied whole: most of a long string is one.
+        let mut rest = std::str::from_utf8(self.bytes).unwrap_or_default();
+        let mut out = String::with_capacity(rest.len());
+        while let Some(at) = memchr::memchr(b'\\', rest.as_bytes()) {
+            out.push_str(&rest[..at]);
+            let mut escape = CodePoints { chars: rest[at..].chars() };
+            out.push(escape.next().and_then(char::from_u32).unwrap_or('\u{FFFD}'));
+            rest = escape.chars.as_str();
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -637,6 +647,18 @@ mod tests {
     fn valid(s: &str) -> bool {
         let mut sc = Scanner::new(s.as_bytes());
         sc.skip().is_ok() && sc.at_end()
+    }
+
+    /// Every escape JSON has, an escaped surrogate pair, lone surrogates (U+FFFD), and the
+    /// plain runs around them whole.
+    #[test]
+    fn decodes_strings() {
+        let decoded = |json: &str| Scanner::new(json.as_bytes()).string().unwrap().decode_lossy();
+        assert_eq!(decoded(r#""plain é""#), "plain é");
+        assert_eq!(decoded(r#""a\nb\t\"q\" \\ \/ \b\f\r end""#), "a\nb\t\"q\" \\ / \u{8}\u{c}\r end");
+        assert_eq!(decoded(r#""caf\u00e9 \ud83d\ude00!""#), "café 😀!");
+        assert_eq!(decoded(r#""lone \ud800x \udc00 \ud800\u0041""#), "lone \u{FFFD}x \u{FFFD} \u{FFFD}A");
+        assert_eq!(decoded(r#""\u00E9\u00e9""#), "éé");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! gptme: `<logs>/<id>/conversation.jsonl`, one JSON message per line.
 
 pub mod accumulator;
+pub mod content;
 pub mod item;
 pub mod line;
 pub mod preview;
@@ -104,15 +105,26 @@ pub fn search_hit(
     })
 }
 
-/// `text.to_lowercase().contains(needle)`, without lowering a copy when `text` is ASCII (a
-/// search tests every listed conversation; most names, ids and previews are ASCII).
-fn lowered_contains(text: &str, needle: &str) -> bool {
-    if !text.is_ascii() {
+/// The characters outside ASCII that lower to an ASCII letter: İ (to "i̇") and the Kelvin sign.
+const LOWERING_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
+
+/// `text.to_lowercase().contains(needle)`, without lowering a copy when the needle is ASCII
+/// and the text holds neither of [`LOWERING_TO_ASCII`] (a search tests every listed
+/// conversation, and `search` every message; most needles are ASCII).
+pub(crate) fn lowered_contains(text: &str, needle: &str) -> bool {
+    let lowers_to_ascii =
+        || LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
+    if !needle.is_ascii() || (!text.is_ascii() && lowers_to_ascii()) {
         return text.to_lowercase().contains(needle);
     }
-    // Lowered ASCII is ASCII, and `needle` is lowered already: it matches where its first byte
-    // does, in either case, and the rest follows in any case.
-    let (text, needle) = (text.as_bytes(), needle.as_bytes());
+    // The text's ASCII bytes lower to ASCII, its other bytes (of characters that lower to
+    // characters outside ASCII) match no byte of the needle.
+    contains_ascii_lowered(text.as_bytes(), needle.as_bytes())
+}
+
+/// Whether `text`, its ASCII letters lowered, holds `needle` (lowered ASCII): it matches
+/// where its first byte does, in either case, and the rest follows in any case.
+pub(crate) fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
     let Some(&first) = needle.first() else { return true };
     memchr::memchr2_iter(first, first.to_ascii_uppercase(), text)
         .any(|at| text.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
@@ -318,7 +330,18 @@ mod tests {
 
     #[test]
     fn lowered_contains_is_lowering_then_contains() {
-        let texts = ["Fix The BUG", "fix", "", "naïve CAFÉ", "\u{212A}elvin", "İstanbul", "ΣΑΣ ΟΔΟΣ", "a\u{FFFD}b"];
+        let texts = [
+            "Fix The BUG",
+            "fix",
+            "",
+            "naïve CAFÉ",
+            "\u{212A}elvin",
+            "İstanbul",
+            "ΣΑΣ ΟΔΟΣ",
+            "a\u{FFFD}b",
+            "— Fix—the bug ✓",
+            "Ελ fix Thé BUG",
+        ];
         let needles = [
             "",
             "fix",
@@ -342,24 +365,42 @@ mod tests {
         assert!(lowered_contains("Fix The BUG", "the bug") && lowered_contains("\u{212A}elvin", "kelvin"));
     }
 
-    /// The ASCII path on random text over letters in both cases and the bytes 0x20 away from
-    /// them (`@[` and `` `{ ``, which ASCII case-folding must leave alone), with needles cut
-    /// from the lowered text (so most match, some at the very end) or made up.
+    /// [`LOWERING_TO_ASCII`] is every character outside ASCII that lowers to anything holding
+    /// an ASCII character: the premise of `lowered_contains`' byte path.
     #[test]
-    fn lowered_contains_agrees_on_random_ascii() {
+    fn only_two_characters_outside_ascii_lower_to_ascii() {
+        let found: Vec<String> = (0x80..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
+            .map(String::from)
+            .collect();
+        // (A final sigma, the one letter `str::to_lowercase` lowers by its place, lowers to ς.)
+        assert_eq!(found, LOWERING_TO_ASCII);
+    }
+
+    /// The byte path on random text over letters in both cases and the bytes 0x20 away from
+    /// them (`@[` and `` `{ ``, which ASCII case-folding must leave alone), and half the time
+    /// characters from beyond ASCII (the two that lower to it among them), with needles cut from
+    /// the lowered text (so most match, some at the very end) or made up.
+    #[test]
+    fn lowered_contains_agrees_on_random_text() {
         let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
         let mut below = |n: usize| rng.index(n);
-        let alphabet = b"aAbBzZ@[`{ 0";
-        for _ in 0..20_000 {
-            let text: String = (0..below(40)).map(|_| alphabet[below(alphabet.len())] as char).collect();
-            let lowered = text.to_lowercase();
-            let needle = if below(3) > 0 && !lowered.is_empty() {
+        let ascii = ['a', 'A', 'b', 'B', 'z', 'Z', '@', '[', '`', '{', ' ', '0'];
+        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ'];
+        for round in 0..40_000 {
+            // Half the texts ASCII, half with characters from beyond it.
+            let alphabet = if round % 2 == 0 { &ascii[..] } else { &[&ascii[..], &more[..]].concat()[..] };
+            let text: String = (0..below(40)).map(|_| alphabet[below(alphabet.len())]).collect();
+            let lowered: Vec<char> = text.to_lowercase().chars().collect();
+            let needle: String = if below(3) > 0 && !lowered.is_empty() {
                 let from = below(lowered.len());
-                lowered[from..from + below(lowered.len() - from + 1)].to_string()
+                lowered[from..from + below(lowered.len() - from + 1)].iter().collect()
             } else {
-                (0..below(4)).map(|_| alphabet[below(alphabet.len())] as char).collect::<String>().to_lowercase()
+                (0..below(4)).map(|_| alphabet[below(alphabet.len())]).collect::<String>().to_lowercase()
             };
-            assert_eq!(lowered_contains(&text, &needle), lowered.contains(&needle), "{needle:?} in {text:?}");
+            let expected = text.to_lowercase().contains(&needle);
+            assert_eq!(lowered_contains(&text, &needle), expected, "{needle:?} in {text:?}");
         }
     }
 

@@ -1,0 +1,63 @@
+//! `convmeta search` over every log of an archive (a text no message holds, so every line is
+//! looked at; a common word, so most messages are decoded and tested), against gptme's way in
+//! Rust (each line parsed into `serde_json::Value`, each content lowered and tested) and a
+//! plain byte search of the same files (the floor), on as many threads.
+
+use convmeta::index::Index;
+use convmeta::message_search::{self, Query};
+
+use crate::core::{logs_files, par_files};
+use crate::{gen, ms, rounds, scaled, timed};
+
+/// What gptme's `chats search` does with one log: the messages, not system ones, whose
+/// content, lowered, holds `needle`.
+fn naive_matches(log: &[u8], needle: &str) -> usize {
+    log.split(|&c| c == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .filter(|m| m["role"].as_str().is_some_and(|r| r != "system"))
+        .filter(|m| m["content"].as_str().is_some_and(|c| c.to_lowercase().contains(needle)))
+        .count()
+}
+
+pub fn search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let n = scaled(400);
+    let bytes = gen::archive(&logs, n, 44, gen::line_count);
+    let index = Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
+    index.refresh().unwrap();
+    let files = logs_files(&logs);
+    let jobs = convmeta::refresh::default_jobs();
+    println!("\n## search: {n} conversations, {:.0} MB, {jobs} threads, warm page cache, 7 rounds", bytes as f64 / 1e6);
+    println!("| text | messages found | convmeta search | gptme's way (serde_json::Value) | byte search (floor) | gptme's way over convmeta | convmeta over the floor |");
+    println!("|---|---|---|---|---|---|---|");
+    for text in ["quokka", "Thread"] {
+        let needle = text.to_lowercase();
+        let query = Query { text, within: Default::default(), system: false, limit: usize::MAX, matches_shown: 3 };
+        let (mut ours, mut theirs) = (0, 0);
+        let r = rounds(
+            7,
+            &mut [
+                &mut || {
+                    timed(|| {
+                        let found = message_search::search(&index, &query).unwrap();
+                        ours = found.conversations.iter().map(|c| c.matches.count).sum();
+                    })
+                },
+                &mut || timed(|| theirs = par_files(&files, jobs, |b| naive_matches(b, &needle))),
+                &mut || {
+                    timed(|| _ = par_files(&files, jobs, |b| memchr::memmem::find_iter(b, text.as_bytes()).count()))
+                },
+            ],
+        );
+        assert_eq!(ours, theirs, "{text}: convmeta and gptme's way find as many messages");
+        println!(
+            "| `{text}` | {ours} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} |",
+            ms(r.median(0)),
+            ms(r.median(1)),
+            ms(r.median(2)),
+            r.ratio(1, 0),
+            r.ratio(0, 2)
+        );
+    }
+}

@@ -1,0 +1,105 @@
+use std::io::Write;
+
+use clap::Args;
+
+use super::list::Narrow;
+use super::{conversation_label, local_time, printable, progress, Target};
+use crate::message_search::{self, Query};
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The text to look for in what the messages say (any case, as gptme's `chats search`
+    /// looks)
+    text: String,
+    /// How many conversations, newest first (0: all that match)
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
+    limit: usize,
+    /// How many of each conversation's matching messages to show, the first ones
+    #[arg(short = 'm', long, default_value_t = 3, value_name = "N")]
+    matches: usize,
+    /// Search system messages too (the prompt, tool output gptme writes as system)
+    #[arg(long)]
+    system: bool,
+    /// Print a JSON array: each conversation's id, name, modified, how many messages match and
+    /// the first of them (line in the log, role, timestamp, excerpt)
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    narrow: Narrow,
+}
+
+#[derive(serde::Serialize)]
+struct Said<'a> {
+    id: &'a str,
+    name: &'a str,
+    modified: f64,
+    matches: usize,
+    messages: &'a [crate::format::gptme::content::Match],
+}
+
+pub fn run(a: SearchArgs) -> anyhow::Result<()> {
+    if crate::format::gptme::search_needle(&a.text).is_none() {
+        anyhow::bail!("the text to search for is blank");
+    }
+    let workspace = a.narrow.workspace()?;
+    let index = a.target.open()?;
+    progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
+    let query = Query {
+        text: &a.text,
+        within: a.narrow.within(workspace.as_deref()),
+        system: a.system,
+        limit: if a.limit == 0 { usize::MAX } else { a.limit },
+        matches_shown: a.matches,
+    };
+    let found = message_search::search(&index, &query)?;
+    let mut out = std::io::BufWriter::new(super::stdout());
+    if a.json {
+        let said: Vec<Said<'_>> = found
+            .conversations
+            .iter()
+            .map(|c| Said {
+                id: &c.id,
+                name: &c.name,
+                modified: c.modified,
+                matches: c.matches.count,
+                messages: &c.matches.shown,
+            })
+            .collect();
+        serde_json::to_writer(&mut out, &said)?;
+        writeln!(out)?;
+    } else {
+        for (i, c) in found.conversations.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            let messages = if c.matches.count == 1 { "message" } else { "messages" };
+            writeln!(
+                out,
+                "{}  {}: {} {messages}",
+                local_time(c.modified),
+                conversation_label(&c.name, &c.id, usize::MAX),
+                c.matches.count
+            )?;
+            for m in &c.matches.shown {
+                writeln!(out, "  line {:<5} {:<9}  {}", m.line, printable(&m.role), printable(&m.excerpt))?;
+            }
+            let unshown = c.matches.count - c.matches.shown.len();
+            if unshown > 0 {
+                writeln!(out, "  … and {unshown} more (`-m {}` shows them)", c.matches.count)?;
+            }
+        }
+    }
+    out.flush()?;
+    let which = a.narrow.words(workspace.as_deref());
+    if found.conversations.is_empty() {
+        super::say(format_args!("no listed conversation{which} has a message that says {:?}", a.text));
+    } else if found.more {
+        super::say(format_args!("more conversations match (`-n 0` shows them all)"));
+    }
+    if found.unreadable > 0 {
+        super::say(format_args!("{} logs could not be read (see the warnings above)", found.unreadable));
+    }
+    Ok(())
+}

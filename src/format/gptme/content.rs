@@ -1,0 +1,232 @@
+//! What conversations say: the messages of one log whose content holds a text, tested as
+//! gptme's `chats search` tests them (`query.lower() in content.lower()`).
+
+use std::fs::File;
+use std::io;
+
+use super::line::{Line, Timestamp};
+use super::{contains_ascii_lowered, lowered_contains};
+use crate::scan::{self, LineSink};
+
+/// How much of a matching line of content a match shows, in characters.
+const EXCERPT_CHARS: usize = 100;
+
+/// One message whose content holds the text.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Match {
+    /// The log's line the message is on, from 1 (`sed -n Np` prints it).
+    pub line: u64,
+    pub role: String,
+    /// As the message has it; None when it has none.
+    pub timestamp: Option<String>,
+    /// The line of the content where the text first occurs, cut around it (`…` where cut).
+    pub excerpt: String,
+}
+
+/// The messages of a log that hold the text.
+#[derive(Debug, Default)]
+pub struct LogMatches {
+    /// How many messages hold it.
+    pub count: usize,
+    /// The first of them, as many as asked for.
+    pub shown: Vec<Match>,
+}
+
+/// Reads the log and tests each message: `needle` is lowered already (see
+/// [`super::search_needle`]); system messages count only with `system`, as in gptme. A half-written
+/// last line counts when it parses, as everywhere else. Lines that do not parse are no
+/// messages. Keeps the first `keep` matches.
+pub fn search_log(file: &File, needle: &str, system: bool, keep: usize, buf: &mut Vec<u8>) -> io::Result<LogMatches> {
+    let size = file.metadata()?.len();
+    let mut sink = Sink { needle, system, keep, plain_needle: plain(needle), lines: 0, found: LogMatches::default() };
+    let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
+    if !scanned.tail.is_empty() && !scanned.tail_oversized {
+        sink.line(&scanned.tail, scanned.offset);
+    }
+    Ok(sink.found)
+}
+
+struct Sink<'n> {
+    needle: &'n str,
+    system: bool,
+    keep: usize,
+    /// The needle may be looked for in a line's raw bytes first (see [`may_hold`]).
+    plain_needle: bool,
+    lines: u64,
+    found: LogMatches,
+}
+
+impl LineSink for Sink<'_> {
+    fn line(&mut self, bytes: &[u8], _offset: u64) {
+        self.lines += 1;
+        if self.plain_needle && !may_hold(bytes, self.needle) {
+            return;
+        }
+        let Ok(line) = Line::parse(bytes) else { return };
+        let (Some(role), Some(content)) = (line.role, line.content) else { return };
+        let unusable_time = matches!(line.timestamp, Timestamp::Unusable); // gptme's reader rejects it
+        if !line.is_message() || unusable_time || (!self.system && role.is("system")) {
+            return;
+        }
+        let content = content.decode_lossy();
+        if !lowered_contains(&content, self.needle) {
+            return;
+        }
+        self.found.count += 1;
+        if self.found.shown.len() < self.keep {
+            self.found.shown.push(Match {
+                line: self.lines,
+                role: role.decode_lossy(),
+                timestamp: match line.timestamp {
+                    Timestamp::Text(t) => Some(t.decode_lossy()),
+                    _ => None,
+                },
+                excerpt: excerpt(&content, self.needle),
+            });
+        }
+    }
+
+    fn oversized(&mut self) {
+        self.lines += 1;
+    }
+}
+
+/// Whether a needle can be looked for in a line's raw bytes: ASCII, and none of what JSON
+/// writes escaped (a quote, a backslash, a control character) nor `/` (which it may).
+fn plain(needle: &str) -> bool {
+    needle.bytes().all(|b| b.is_ascii() && !b.is_ascii_control() && !matches!(b, b'"' | b'\\' | b'/'))
+}
+
+/// False only when no string in the line can hold the (plain) needle once decoded and lowered.
+/// Where its bytes as written do not hold it, no string does unless a character lowers to ASCII
+/// (U+0130, U+212A) or an escape decodes to an ASCII one (JSON's escapes of other characters
+/// decode to none a plain needle holds). gptme writes ASCII (Python's `json.dumps`), with every
+/// other character as `\uXXXX`: most lines are tested on their bytes alone.
+fn may_hold(line: &[u8], needle: &str) -> bool {
+    if contains_ascii_lowered(line, needle.as_bytes()) || !line.is_ascii() {
+        return true;
+    }
+    // Every `\u` escape is among these (and a `\\u` that is none, read as one, at worst
+    // sends the line to be parsed).
+    memchr::memmem::find_iter(line, b"\\u").any(|at| {
+        let hex = line.get(at + 2..at + 6).and_then(|h| std::str::from_utf8(h).ok());
+        hex.and_then(|h| u32::from_str_radix(h, 16).ok()).is_none_or(|cp| cp < 0x80 || cp == 0x130 || cp == 0x212A)
+    })
+}
+
+/// The line of `content` where `needle` first occurs (lowered), cut to [`EXCERPT_CHARS`]
+/// around it.
+fn excerpt(content: &str, needle: &str) -> String {
+    let Some(line) = content.split('\n').find(|l| lowered_contains(l, needle)) else {
+        return String::new(); // across lines: a needle never holds a newline, but be sure
+    };
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= EXCERPT_CHARS {
+        return line.to_owned();
+    }
+    // Where the match starts, in characters (lowering keeps the count but for a few letters).
+    let lowered = line.to_lowercase();
+    let at = lowered.find(needle).map_or(0, |b| lowered[..b].chars().count()).min(chars.len());
+    let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars.len() - EXCERPT_CHARS);
+    let end = start + EXCERPT_CHARS;
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::Rng;
+
+    fn search(log: &str, needle: &str, system: bool) -> LogMatches {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conversation.jsonl");
+        std::fs::write(&path, log).unwrap();
+        search_log(&File::open(&path).unwrap(), needle, system, 10, &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn finds_messages_as_gptme_tests_them() {
+        let log = [
+            r#"{"role": "system", "content": "You are gptme. Parser rules.", "timestamp": "2026-01-01T10:00:00"}"#,
+            r#"{"role": "user", "content": "Fix the PARSER\nplease", "timestamp": "2026-01-01T10:00:01"}"#,
+            r#"{"role": "assistant", "content": "caf\u00e9 \u212aelvin pars\u0065r", "timestamp": "2026-01-01T10:00:02"}"#,
+            r#"{"role": "user", "content": "parser", "timestamp": 5}"#, // gptme's reader rejects it
+            r#"not json parser"#,
+            r#"{"role": "user", "content": "no match here"}"#,
+            r#"{"role": "assistant", "content": "the parser, half-written"}"#, // no newline: counts
+        ]
+        .join("\n");
+        let found = search(&log, "parser", false);
+        assert_eq!(found.count, 3);
+        let lines: Vec<(u64, &str)> = found.shown.iter().map(|m| (m.line, m.role.as_str())).collect();
+        assert_eq!(lines, [(2, "user"), (3, "assistant"), (7, "assistant")]);
+        assert_eq!(found.shown[0].excerpt, "Fix the PARSER");
+        assert_eq!(found.shown[0].timestamp.as_deref(), Some("2026-01-01T10:00:01"));
+        assert_eq!(found.shown[1].excerpt, "café \u{212A}elvin parser");
+        assert_eq!(found.shown[2].timestamp, None);
+        // System messages only when asked; the Kelvin sign lowers to an ASCII k.
+        assert_eq!(search(&log, "parser", true).count, 4);
+        assert_eq!(search(&log, "kelvin", false).count, 1);
+        assert_eq!(search(&log, "café", false).count, 1);
+    }
+
+    #[test]
+    fn a_long_line_is_cut_around_the_match() {
+        let content = format!("{}needle{}", "a".repeat(500), "b".repeat(500));
+        let log = format!("{{\"role\": \"user\", \"content\": \"{content}\"}}\n");
+        let excerpt = &search(&log, "needle", false).shown[0].excerpt;
+        assert!(excerpt.starts_with('…') && excerpt.ends_with('…') && excerpt.contains("needle"), "{excerpt}");
+        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 2);
+    }
+
+    /// Testing raw bytes first never loses a match the full test finds.
+    #[test]
+    fn the_byte_test_loses_no_match() {
+        let pieces = [
+            "a",
+            "A",
+            "b",
+            "K",
+            "k",
+            "\\n",
+            "\\\\",
+            "\\\"",
+            "\\/",
+            "\\u0041",
+            "\\u0061",
+            "\\u212a",
+            "\\u212A",
+            "\\u0130",
+            "\\u00e9",
+            "\\u00C9",
+            "\\ud83d\\ude00",
+            " ",
+            "ab",
+            "\\\\u0061",
+            "\u{212A}",
+            "İ",
+            "é",
+        ];
+        let needles = ["a", "ab", "k", "b a", "i", "ba"];
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            let content: String = (0..rng.below(8)).map(|_| pieces[rng.index(pieces.len())]).collect();
+            let line = format!("{{\"role\": \"user\", \"content\": \"{content}\"}}");
+            let Ok(parsed) = Line::parse(line.as_bytes()) else { continue };
+            let decoded = parsed.content.unwrap().decode_lossy();
+            for needle in needles {
+                if decoded.to_lowercase().contains(needle) {
+                    assert!(may_hold(line.as_bytes(), needle), "{line} holds {needle:?}");
+                }
+            }
+        }
+    }
+}

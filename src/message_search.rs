@@ -1,0 +1,101 @@
+//! `convmeta search`: the listed conversations whose messages hold a text, newest first. The
+//! logs are read on every core, a batch at a time, until enough conversations match.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::Result;
+use crate::format::gptme::content::{self, LogMatches};
+use crate::format::gptme::{self, LOG_FILE};
+use crate::index::Index;
+use crate::store::rows::Within;
+
+/// What to look for, and how much of it to keep.
+pub struct Query<'a> {
+    /// The text, as typed: gptme's `q.strip().lower()` is looked for.
+    pub text: &'a str,
+    pub within: Within<'a>,
+    /// System messages too (gptme's `chats search` leaves them out).
+    pub system: bool,
+    /// At most this many conversations.
+    pub limit: usize,
+    /// At most this many matches shown of each.
+    pub matches_shown: usize,
+}
+
+/// A conversation whose messages hold the text.
+pub struct Said {
+    pub id: String,
+    pub name: String,
+    pub modified: f64,
+    pub matches: LogMatches,
+}
+
+#[derive(Default)]
+pub struct Found {
+    pub conversations: Vec<Said>,
+    /// More conversations match past the limit.
+    pub more: bool,
+    /// Logs searched (all the listed ones, unless the limit stopped it early).
+    pub searched: usize,
+    /// Logs that could not be read (each logged), not counting those deleted since the refresh.
+    pub unreadable: usize,
+}
+
+/// Searches the index's listed conversations' logs, newest first. A blank text finds nothing.
+pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
+    let mut found = Found::default();
+    let Some(needle) = gptme::search_needle(q.text) else { return Ok(found) };
+    let listed = index.listed(&q.within)?;
+    let threads = crate::refresh::default_jobs();
+    // Batches enough to keep every thread busy, small at first so that a search that finds its
+    // conversations among the newest stops soon, then larger, so that threads start seldom.
+    let mut rest = &listed[..];
+    let mut batch_len = threads * 16;
+    while !rest.is_empty() {
+        let (batch, after) = rest.split_at(batch_len.min(rest.len()));
+        (rest, batch_len) = (after, (batch_len * 2).min(4096));
+        let next = AtomicUsize::new(0);
+        let read_one = |buf: &mut Vec<u8>, id: &str| {
+            let path = index.logs().join(id).join(LOG_FILE);
+            std::fs::File::open(&path)
+                .and_then(|f| content::search_log(&f, &needle, q.system, q.matches_shown, buf))
+                .map_err(|e| (path, e))
+        };
+        let mut results: Vec<_> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.min(batch.len()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let (mut buf, mut out) = (Vec::new(), Vec::new());
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some((id, ..)) = batch.get(i) else { break out };
+                            out.push((i, read_one(&mut buf, id)));
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().flat_map(|w| w.join().expect("search worker panicked")).collect()
+        });
+        results.sort_unstable_by_key(|(i, _)| *i);
+        for ((id, name, modified), (_, read)) in batch.iter().zip(results) {
+            found.searched += 1;
+            let matches = match read {
+                Ok(m) if m.count > 0 => m,
+                Ok(_) => continue,
+                // Deleted since the refresh: no longer a conversation.
+                Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err((path, e)) => {
+                    tracing::warn!(path = %path.display(), error = %e, "could not read the log");
+                    found.unreadable += 1;
+                    continue;
+                }
+            };
+            if found.conversations.len() == q.limit {
+                found.more = true;
+                return Ok(found);
+            }
+            found.conversations.push(Said { id: id.clone(), name: name.clone(), modified: *modified, matches });
+        }
+    }
+    Ok(found)
+}
