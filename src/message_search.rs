@@ -11,7 +11,7 @@ use crate::store::rows::Within;
 
 /// What to look for, and how much of it to keep.
 pub struct Query<'a> {
-    /// The text, as typed: gptme's `q.strip().lower()` is looked for.
+    /// The text, as typed: lowered, not stripped, as gptme's `chats search` looks for it.
     pub text: &'a str,
     pub within: Within<'a>,
     /// System messages too (gptme's `chats search` leaves them out).
@@ -41,10 +41,14 @@ pub struct Found {
     pub unreadable: usize,
 }
 
-/// Searches the index's listed conversations' logs, newest first. A blank text finds nothing.
+/// Searches the index's listed conversations' logs, newest first. A blank text (Python's
+/// whitespace alone) finds nothing.
 pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
     let mut found = Found::default();
-    let Some(needle) = gptme::search_needle(q.text) else { return Ok(found) };
+    if gptme::search_needle(q.text).is_none() {
+        return Ok(found);
+    }
+    let needle = q.text.to_lowercase();
     let listed = index.listed(&q.within)?;
     let threads = crate::refresh::default_jobs();
     // Batches enough to keep every thread busy, small at first so that a search that finds its

@@ -187,24 +187,51 @@ fn created_of(line: &Line<'_>) -> (Created, bool) {
     }
 }
 
-/// [`created_of`] the line as gptme's log reader reads it: text (bad UTF-8 as U+FFFD) with a bare
-/// `\r` ending a line too (universal newlines), each line stripped of Python's whitespace
-/// (`\u00a0`, `\u2028`, `\x1c` … too) and parsed as a `str`, which refuses a byte-order mark.
+/// [`created_of`] the line as gptme's log reader reads it (see [`parts_as_read`]).
 fn created_of_text(bytes: &[u8]) -> (Created, bool) {
-    let text = String::from_utf8_lossy(bytes);
     let mut zone_bound = false;
+    let created = parts_as_read(bytes, |line| {
+        let (created, bound) = created_of(line);
+        zone_bound |= bound;
+        (created != Created::Unknown).then_some(created)
+    });
+    (created.unwrap_or(Created::Unknown), zone_bound)
+}
+
+/// Whether a line is plainly one object, which gptme's log reader sees as the bytes say
+/// (otherwise see [`parts_as_read`]).
+pub(crate) fn plainly_one_object(bytes: &[u8]) -> bool {
+    let trimmed = bytes.trim_ascii();
+    trimmed.starts_with(b"{") && trimmed.ends_with(b"}") && !trimmed.contains(&b'\r')
+}
+
+/// One line of the file (without its `\n`) as gptme's log reader reads it: text (bad UTF-8 as
+/// U+FFFD) with a bare `\r` ending a line too (universal newlines), each line stripped of
+/// Python's whitespace (`\u00a0`, `\u2028`, `\x1c` … too) and parsed as a `str`, which refuses a
+/// byte-order mark. Gives `f` each part that parses, until it returns something.
+pub(crate) fn parts_as_read<T>(bytes: &[u8], mut f: impl FnMut(&Line<'_>) -> Option<T>) -> Option<T> {
+    let text = String::from_utf8_lossy(bytes);
     for part in text.split('\r') {
         let part = part.trim_matches(|c: char| preview::is_py_space(c as u32));
         if part.is_empty() || part.starts_with('\u{feff}') {
             continue;
         }
-        let (created, bound) = Line::parse(part.as_bytes()).map_or((Created::Unknown, false), |line| created_of(&line));
-        zone_bound |= bound;
-        if created != Created::Unknown {
-            return (created, zone_bound);
+        if let Some(found) = Line::parse(part.as_bytes()).ok().as_ref().and_then(&mut f) {
+            return Some(found);
         }
     }
-    (Created::Unknown, zone_bound)
+    None
+}
+
+/// Whether gptme's log reader takes a parsed line as a message: [`Line::is_message`], with no
+/// timestamp or one it reads.
+pub(crate) fn read_as_message(line: &Line<'_>) -> bool {
+    line.is_message()
+        && match line.timestamp {
+            Timestamp::Missing => true,
+            Timestamp::Text(s) => time::parse_stamp(&s.decode_lossy()).is_some(),
+            Timestamp::Unusable => false,
+        }
 }
 
 impl Accumulator {
@@ -220,10 +247,8 @@ impl Accumulator {
                 // gptme's log reader sees this same line unless it has other whitespace at its
                 // ends, a byte-order mark, or a bare `\r` (a line break to that reader): those
                 // rare lines are read again its way.
-                let trimmed = bytes.trim_ascii();
-                let plain = trimmed.starts_with(b"{") && trimmed.ends_with(b"}") && !trimmed.contains(&b'\r');
                 let (created, zone_bound) = match &parsed {
-                    Ok(line) if plain => created_of(line),
+                    Ok(line) if plainly_one_object(bytes) => created_of(line),
                     _ => created_of_text(bytes),
                 };
                 self.created = created;

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io;
 
+use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{contains_ascii_lowered, lowered_contains};
 use crate::scan::{self, LineSink};
@@ -32,10 +33,10 @@ pub struct LogMatches {
     pub shown: Vec<Match>,
 }
 
-/// Reads the log and tests each message: `needle` is lowered already (see
-/// [`super::search_needle`]); system messages count only with `system`, as in gptme. A half-written
-/// last line counts when it parses, as everywhere else. Lines that do not parse are no
-/// messages. Keeps the first `keep` matches.
+/// Reads the log and tests each message that gptme's log reader takes: `needle` is the text as
+/// typed, lowered (not stripped); system messages count only with `system`, as in gptme. A
+/// half-written last line counts when it parses, as everywhere else. Keeps the first `keep`
+/// matches.
 pub fn search_log(file: &File, needle: &str, system: bool, keep: usize, buf: &mut Vec<u8>) -> io::Result<LogMatches> {
     let size = file.metadata()?.len();
     let mut sink = Sink { needle, system, keep, plain_needle: plain(needle), lines: 0, found: LogMatches::default() };
@@ -62,10 +63,29 @@ impl LineSink for Sink<'_> {
         if self.plain_needle && !may_hold(bytes, self.needle) {
             return;
         }
-        let Ok(line) = Line::parse(bytes) else { return };
+        // Read as gptme's log reader reads it: usually the line as it is; a line with a bare
+        // `\r`, bad UTF-8 or other whitespace at its ends, its way.
+        if plainly_one_object(bytes) {
+            if let Ok(line) = Line::parse(bytes) {
+                return self.test(&line);
+            }
+        }
+        parts_as_read(bytes, |line| {
+            self.test(line);
+            None::<()>
+        });
+    }
+
+    fn oversized(&mut self) {
+        self.lines += 1;
+    }
+}
+
+impl Sink<'_> {
+    /// Counts the line, and keeps it while there is room, if it is a message that says it.
+    fn test(&mut self, line: &Line<'_>) {
         let (Some(role), Some(content)) = (line.role, line.content) else { return };
-        let unusable_time = matches!(line.timestamp, Timestamp::Unusable); // gptme's reader rejects it
-        if !line.is_message() || unusable_time || (!self.system && role.is("system")) {
+        if !read_as_message(line) || (!self.system && role.is("system")) {
             return;
         }
         let content = content.decode_lossy();
@@ -84,10 +104,6 @@ impl LineSink for Sink<'_> {
                 excerpt: excerpt(&content, self.needle),
             });
         }
-    }
-
-    fn oversized(&mut self) {
-        self.lines += 1;
     }
 }
 
@@ -145,7 +161,7 @@ mod tests {
     use super::*;
     use crate::test_rng::Rng;
 
-    fn search(log: &str, needle: &str, system: bool) -> LogMatches {
+    fn search(log: impl AsRef<[u8]>, needle: &str, system: bool) -> LogMatches {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
@@ -176,6 +192,33 @@ mod tests {
         assert_eq!(search(&log, "parser", true).count, 4);
         assert_eq!(search(&log, "kelvin", false).count, 1);
         assert_eq!(search(&log, "café", false).count, 1);
+    }
+
+    /// Lines as gptme's log reader reads them: bad UTF-8 as U+FFFD, a bare `\r` ending a line,
+    /// Python's whitespace stripped, a byte-order mark refused, a timestamp it cannot read.
+    #[test]
+    fn reads_lines_as_gptmes_log_reader_does() {
+        let log = [
+            &b"{\"role\": \"user\", \"content\": \"bad \xff byte, parser\"}"[..],
+            b"{\"role\": \"user\", \"content\": \"one parser\"}\r{\"role\": \"assistant\", \"content\": \"two parsers\"}",
+            b"\x1c{\"role\": \"user\", \"content\": \"parser after a separator\"}\x1c",
+            b"\xef\xbb\xbf{\"role\": \"user\", \"content\": \"parser after a BOM\"}",
+            b"{\"role\": \"user\", \"content\": \"parser\", \"timestamp\": \"not a date\"}",
+            b"{\"role\": \"user\", \"content\": \"parser\", \"timestamp\": \"2026-01-01T10:00:00+02:00\"}",
+        ]
+        .join(&b"\n"[..]);
+        let found = search(&log, "parser", false);
+        let lines: Vec<(u64, &str)> = found.shown.iter().map(|m| (m.line, m.excerpt.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (1, "bad \u{FFFD} byte, parser"),
+                (2, "one parser"),
+                (2, "two parsers"),
+                (3, "parser after a separator"),
+                (6, "parser")
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Compares `convmeta search` with gptme's test of a message, for one archive (see search):
+for each query, with and without --system, the number of matching messages of every listed
+conversation, as convmeta counts them (`search -n 0 -m 0 --json`) and as gptme's
+`_get_matching_messages` counts them over the messages `Log.read_jsonl` reads (a conversation
+whose log gptme cannot read at all is left out). Run in gptme's venv:
+
+    search.py CONVMETA LOGS DB SEED QUERIES
+"""
+import json, random, subprocess, sys, types
+from pathlib import Path
+
+from gptme.logmanager.manager import Log
+from gptme.tools.chats import _get_matching_messages
+
+
+def convmeta_json(convmeta, args):
+    return json.loads(subprocess.run([convmeta, *args], capture_output=True, check=True).stdout)
+
+
+def main():
+    convmeta, logs, db, seed, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    rng = random.Random(seed)
+    target = ['--logs', str(logs), '--db', db]
+    listed = {i['id'] for i in convmeta_json(convmeta, ['list', '--json', '-n', '0', *target])}
+    messages = {}
+    for conversation in sorted(listed):
+        try:
+            messages[conversation] = Log.read_jsonl(logs / conversation / 'conversation.jsonl').messages
+        except Exception as e:  # gptme cannot read it at all: nothing to compare
+            print(f'{conversation}: gptme cannot read it: {e!r}', file=sys.stderr)
+    # Queries: pieces of what the messages say, in random case, and a few of Python's
+    # lowering's corners.
+    texts = [m.content for ms in messages.values() for m in ms if isinstance(m.content, str) and m.content.strip()]
+    queries = ['the', 'é', 'k', 'i\u0307', 'ς', ' x', 'q"', '\\']
+    while texts and len(queries) < count:
+        text = rng.choice(texts)
+        start = rng.randrange(len(text))
+        piece = text[start:start + rng.randint(1, 12)]
+        # A command line holds no NUL and no lone surrogate.
+        if piece.strip() and '\0' not in piece and not any(0xD800 <= ord(c) < 0xE000 for c in piece):
+            queries.append(''.join(c.upper() if rng.random() < 0.3 else c for c in piece))
+    differ = compared = 0
+    for query in queries:
+        for system in (False, True):
+            args = ['search', '-n', '0', '-m', '0', '--json', *target, *(['--system'] if system else []), '--', query]
+            ours = {s['id']: s['matches'] for s in convmeta_json(convmeta, args)}
+            for conversation, ms in messages.items():
+                theirs = len(_get_matching_messages(types.SimpleNamespace(log=ms), query, system))
+                compared += 1
+                if ours.get(conversation, 0) != theirs:
+                    differ += 1
+                    if differ <= 20:
+                        print(f'{query!r} system={system} {conversation}: convmeta {ours.get(conversation, 0)}, gptme {theirs}')
+    print(f'{len(queries)} queries, {len(messages)} conversations, {compared} counts compared, {differ} differ')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
