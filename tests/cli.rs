@@ -1997,6 +1997,19 @@ fn search_finds_what_messages_say() {
     );
     let blank = fail(search(&[" "]));
     assert!(String::from_utf8(blank.stderr).unwrap().contains("the text to search for is blank"));
+    // On a terminal the match is marked, as grep marks it; not under NO_COLOR.
+    let (shown, success) = crate::util::on_terminal({
+        let mut c = search(&["PARSER", "-n", "1"]);
+        c.env_remove("NO_COLOR");
+        c
+    });
+    assert!(success && shown.contains("  the \x1b[1;31mparser\x1b[0m works"), "{shown:?}");
+    let (plain, _) = crate::util::on_terminal({
+        let mut c = search(&["PARSER", "-n", "1"]);
+        c.env("NO_COLOR", "1");
+        c
+    });
+    assert!(plain.contains("  the parser works") && !plain.contains('\x1b'), "{plain:?}");
 }
 
 /// `list --since/--until` keep to conversations last modified within those days, in local time

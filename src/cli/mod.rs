@@ -424,7 +424,12 @@ pub fn init_logging() {
 
 /// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set (no-color.org).
 fn colors() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colors_on(&std::io::stderr())
+}
+
+/// Whether what goes to `stream` is coloured: on a terminal, unless `NO_COLOR` is set.
+pub fn colors_on(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Says so when the index is on a file system other machines share (a home on NFS): SQLite's

@@ -70,6 +70,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         serde_json::to_writer(&mut out, &said)?;
         writeln!(out)?;
     } else {
+        let colored = super::colors_on(&std::io::stdout());
+        let needle = a.text.to_lowercase();
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
@@ -83,7 +85,9 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
                 c.matches.count
             )?;
             for m in &c.matches.shown {
-                writeln!(out, "  line {:<5} {:<9}  {}", m.line, printable(&m.role), printable(&m.excerpt))?;
+                let excerpt = printable(&m.excerpt);
+                let excerpt = if colored { marked(&excerpt, &needle) } else { excerpt };
+                writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
             }
             let unshown = c.matches.count - c.matches.shown.len();
             if unshown > 0 {
@@ -102,4 +106,36 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         super::say(format_args!("{} logs could not be read (see the warnings above)", found.unreadable));
     }
     Ok(())
+}
+
+/// The excerpt with the text's first occurrence in bold red, as grep marks a match.
+fn marked(excerpt: &str, needle: &str) -> String {
+    let found = excerpt.char_indices().find_map(|(at, _)| {
+        // Lowering keeps a character's length in all but a few letters: measure what matched.
+        let mut lowered = String::new();
+        for (i, c) in excerpt[at..].char_indices() {
+            lowered.extend(c.to_lowercase());
+            if lowered.starts_with(needle) {
+                return Some((at, at + i + c.len_utf8()));
+            }
+            if !needle.starts_with(&lowered) {
+                return None;
+            }
+        }
+        None
+    });
+    match found {
+        Some((from, to)) => format!("{}\x1b[1;31m{}\x1b[0m{}", &excerpt[..from], &excerpt[from..to], &excerpt[to..]),
+        None => excerpt.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn marks_the_first_match() {
+        assert_eq!(super::marked("Fix the PARSER, parser", "parser"), "Fix the \x1b[1;31mPARSER\x1b[0m, parser");
+        assert_eq!(super::marked("\u{212A}elvin", "kel"), "\x1b[1;31m\u{212A}el\x1b[0mvin");
+        assert_eq!(super::marked("nothing", "parser"), "nothing");
+    }
 }
