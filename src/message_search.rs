@@ -35,8 +35,6 @@ pub struct Found {
     pub conversations: Vec<Said>,
     /// More conversations match past the limit.
     pub more: bool,
-    /// Logs searched (all the listed ones, unless the limit stopped it early).
-    pub searched: usize,
     /// Logs that could not be read (each logged), not counting those deleted since the refresh.
     pub unreadable: usize,
 }
@@ -61,28 +59,29 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let next = AtomicUsize::new(0);
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
-            std::fs::File::open(&path)
-                .and_then(|f| content::search_log(&f, &needle, q.system, q.matches_shown, buf))
-                .map_err(|e| (path, e))
+            content::search_log(&path, &needle, q.system, q.matches_shown, buf).map_err(|e| (path, e))
         };
+        let work = || {
+            let (mut buf, mut out) = (Vec::new(), Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((id, ..)) = batch.get(i) else { break out };
+                out.push((i, read_one(&mut buf, id)));
+            }
+        };
+        // This thread reads too; at the system's limit on threads, it reads alone.
         let mut results: Vec<_> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads.min(batch.len()))
-                .map(|_| {
-                    s.spawn(|| {
-                        let (mut buf, mut out) = (Vec::new(), Vec::new());
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some((id, ..)) = batch.get(i) else { break out };
-                            out.push((i, read_one(&mut buf, id)));
-                        }
-                    })
-                })
+            let helpers: Vec<_> = (1..threads.min(batch.len()))
+                .filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
                 .collect();
-            workers.into_iter().flat_map(|w| w.join().expect("search worker panicked")).collect()
+            let mut all = work();
+            for helper in helpers {
+                all.extend(helper.join().expect("search worker panicked"));
+            }
+            all
         });
         results.sort_unstable_by_key(|(i, _)| *i);
         for ((id, name, modified), (_, read)) in batch.iter().zip(results) {
-            found.searched += 1;
             let matches = match read {
                 Ok(m) if m.count > 0 => m,
                 Ok(_) => continue,

@@ -97,6 +97,16 @@ fn hostile_files_are_listed_with_their_problems() {
     assert_eq!(known["name"], "Known", "what can be read is used");
     assert!(problems(&db, "unknown-key").1.contains("surprise"));
     assert_eq!(problems(&db, "healthy").0, 0);
+    // `search` reads every listed log: the FIFO is not waited on, the directory not read, and
+    // the bad byte is read as gptme's log reader reads it.
+    let mut search = crate::util::convmeta();
+    search.args(["search", "--json", "-n", "0", "BYTE"]).arg("--logs").arg(&logs).arg("--db").arg(&db);
+    let out = crate::util::output_within(search, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((&found[0]["id"], &found[0]["messages"][0]["line"]), (&"mixed".into(), &3.into()));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Float counts whose sums pass the largest float, or reach NaN, list as gptme lists them (as

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
@@ -37,8 +38,18 @@ pub struct LogMatches {
 /// typed, lowered (not stripped); system messages count only with `system`, as in gptme. A
 /// half-written last line counts when it parses, as everywhere else. Keeps the first `keep`
 /// matches.
-pub fn search_log(file: &File, needle: &str, system: bool, keep: usize, buf: &mut Vec<u8>) -> io::Result<LogMatches> {
-    let size = file.metadata()?.len();
+/// A log that is no regular file (a directory, a FIFO: the index counts it as a problem) holds
+/// no messages.
+pub fn search_log(path: &Path, needle: &str, system: bool, keep: usize, buf: &mut Vec<u8>) -> io::Result<LogMatches> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: opening a FIFO must not wait for a writer.
+    let file = File::options().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(LogMatches::default());
+    }
+    let size = meta.len();
+    let file = &file;
     let mut sink = Sink { needle, system, keep, plain_needle: plain(needle), lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
@@ -165,7 +176,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
-        search_log(&File::open(&path).unwrap(), needle, system, 10, &mut Vec::new()).unwrap()
+        search_log(&path, needle, system, 10, &mut Vec::new()).unwrap()
     }
 
     #[test]
