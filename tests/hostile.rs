@@ -243,6 +243,19 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
     assert_eq!(listed["huge-tokens"]["total_input_tokens"], i64::MAX, "sums saturate");
     assert_eq!(listed["negative-tokens"]["total_input_tokens"], -100);
     assert_eq!(listed["nan-cost"]["total_cost"], "NaN", "read back as its name");
+
+    // `search` reads every listed log, within the same bounds: the 64 MiB line says z, the 1 GiB
+    // one without a newline is never held, nothing not a file is opened to wait on.
+    let mut search = convmeta();
+    search.args(["search", "--json", "-n", "0", "-m", "0", "zzzz"]).arg("--logs").arg(&logs).arg("--db").arg(&db);
+    let out = output_within(search, Duration::from_secs(120));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = found.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"line-64mib"), "{ids:?}");
+    let peak = peak_child_mib();
+    eprintln!("hostile corpus: searched, peak memory of the two {peak:.0} MiB");
+    assert!(peak < 450.0, "peak memory {peak:.0} MiB");
 }
 
 /// Unreadable files and directories, seen by an unprivileged user (root reads anything, so as
