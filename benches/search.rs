@@ -41,7 +41,7 @@ pub fn search() {
                 &mut || {
                     timed(|| {
                         let found = message_search::search(&index, &query).unwrap();
-                        ours = found.conversations.iter().map(|c| c.matches.count).sum();
+                        ours = found.conversations.iter().map(|c| c.matches).sum();
                     })
                 },
                 &mut || timed(|| theirs = par_files(&files, jobs, |b| naive_matches(b, &needle))),

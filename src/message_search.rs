@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Result;
-use crate::format::gptme::content::{self, LogMatches};
+use crate::format::gptme::content::{self, LogMatches, Match};
 use crate::format::gptme::{self, LOG_FILE};
 use crate::index::Index;
 use crate::store::rows::Within;
@@ -22,12 +22,16 @@ pub struct Query<'a> {
     pub matches_shown: usize,
 }
 
-/// A conversation whose messages hold the text.
+/// A conversation whose messages hold the text (`search --json` and `/api/v2/search` give these).
+#[derive(serde::Serialize)]
 pub struct Said {
     pub id: String,
     pub name: String,
     pub modified: f64,
-    pub matches: LogMatches,
+    /// How many messages hold it.
+    pub matches: usize,
+    /// The first of them, as many as asked for.
+    pub messages: Vec<Match>,
 }
 
 #[derive(Default)]
@@ -82,7 +86,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         });
         results.sort_unstable_by_key(|(i, _)| *i);
         for ((id, name, modified), (_, read)) in batch.iter().zip(results) {
-            let matches = match read {
+            let LogMatches { count: matches, shown: messages } = match read {
                 Ok(m) if m.count > 0 => m,
                 Ok(_) => continue,
                 // Deleted since the refresh: no longer a conversation.
@@ -97,7 +101,13 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
                 found.more = true;
                 return Ok(found);
             }
-            found.conversations.push(Said { id: id.clone(), name: name.clone(), modified: *modified, matches });
+            found.conversations.push(Said {
+                id: id.clone(),
+                name: name.clone(),
+                modified: *modified,
+                matches,
+                messages,
+            });
         }
     }
     Ok(found)

@@ -54,6 +54,22 @@ pub struct DateSpan {
     pub after: chrono::NaiveDate,
 }
 
+/// The Unix time at which `day` begins in local time: its midnight, or where a change of clocks
+/// skips midnight, the first moment after the gap.
+pub fn local_day_start(day: chrono::NaiveDate) -> f64 {
+    use chrono::TimeZone;
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    // Clocks change by whole quarter hours nowadays; a gap lasts a day at most (Samoa skipped
+    // 30 December 2011: its midnight is the instant its clocks jumped, 31 December's too).
+    for quarter in 0..=2 * 96 {
+        match chrono::Local.from_local_datetime(&(midnight + chrono::Duration::minutes(15 * quarter))) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => return t.timestamp() as f64,
+            chrono::LocalResult::None => {}
+        }
+    }
+    midnight.and_utc().timestamp() as f64
+}
+
 /// Parses a `since` or `until` into the days it names.
 pub fn date_span(s: &str) -> Result<DateSpan, String> {
     let text = date_prefix(s)?;

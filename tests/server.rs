@@ -376,6 +376,63 @@ fn usage_over_http_is_the_commands() {
     assert_eq!(client().get(server.url("/api/v2/usage")).send().unwrap().status(), 401);
 }
 
+/// `GET /api/v2/search` answers what `convmeta search --json` prints, and whether more match,
+/// fresh, behind the token; a bad or missing parameter is 400.
+#[test]
+fn search_over_http_is_the_commands() {
+    let msg = |content: &str| format!("{{\"role\": \"user\", \"content\": \"{content}\"}}\n");
+    let (tmp, logs) = archive_of(&[
+        ("a", msg("the Parser") + &msg("no") + &msg("parser again"), None),
+        ("b", msg("parse tree"), None),
+        ("c", msg("nothing"), None),
+    ]);
+    let db = tmp.path().join("db.sqlite3");
+    let config = Config { token: Some("s3cret".into()), ..Config::default() };
+    let server = Server::start(&logs, &db, config, false);
+    let get =
+        |query: &str| client().get(server.url(&format!("/api/v2/search{query}"))).bearer_auth("s3cret").send().unwrap();
+    let command = |args: &[&str]| -> Value {
+        parse(&ok(convmeta().arg("search").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args).arg("--json")))
+    };
+    for (query, args) in [
+        ("?q=parse", &["parse"][..]),
+        ("?q=PARSER&matches=1", &["PARSER", "-m", "1"][..]),
+        ("?q=%20tree&limit=0", &[" tree", "-n", "0"][..]),
+        (
+            &format!("?q=parse&since=2000-01-01&workspace={}", logs.display()),
+            &["parse", "--since", "2000-01-01", "--workspace", logs.to_str().unwrap()][..],
+        ),
+        ("?q=parse&until=2000-01-01", &["parse", "--until", "2000-01-01"][..]),
+    ] {
+        let answer = parse(&get(query).text().unwrap());
+        assert_eq!(answer["conversations"], command(args), "{query}");
+        assert_eq!(answer["more"], false, "{query}");
+        let found = answer["conversations"].as_array().unwrap().len();
+        assert_eq!(found > 0, !query.contains("until"), "{query}: {answer}");
+    }
+    let answer = parse(&get("?q=parse&limit=1").text().unwrap());
+    assert_eq!((answer["conversations"].as_array().unwrap().len(), &answer["more"]), (1, &Value::Bool(true)));
+    // Fresh: an append made before the request is in its answer.
+    append(&logs, "c", &msg("a parser at last"));
+    let ids: Vec<Value> = parse(&get("?q=parser").text().unwrap())["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&Value::from("c")), "{ids:?}");
+    // Refusals.
+    let refused = |query: &str| {
+        let r = get(query);
+        (r.status().as_u16(), parse(&r.text().unwrap())["error"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(refused(""), (400, "q, the text to search for, is missing or blank".into()));
+    assert_eq!(refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));
+    assert_eq!(refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
+    assert_eq!(client().get(server.url("/api/v2/search?q=x")).send().unwrap().status(), 401);
+}
+
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are
 /// answered) and, on Linux, what the process holds, under the names Prometheus' client
 /// libraries give them.

@@ -3,12 +3,12 @@ use std::io::Write;
 use clap::Args;
 
 use super::{
-    conversation_label, empty_archive_hint, fit, in_workspace, local_day_start, local_time, of_agent, pad, printable,
-    progress, workspace_named, Target,
+    conversation_label, empty_archive_hint, fit, in_workspace, local_time, of_agent, pad, printable, progress,
+    workspace_named, Target,
 };
 use crate::index::Filter;
 use crate::store::rows::{Order, SortKey, Within};
-use crate::usage::DateSpan;
+use crate::usage::{local_day_start, DateSpan};
 
 #[derive(Args)]
 pub struct ListArgs {

@@ -345,22 +345,6 @@ pub fn of_agent(agent: &str) -> String {
     format!("of the agent {:?}", agent)
 }
 
-/// The Unix time at which `day` begins in local time: its midnight, or where a change of clocks
-/// skips midnight, the first moment after the gap.
-pub fn local_day_start(day: chrono::NaiveDate) -> f64 {
-    use chrono::TimeZone;
-    let midnight = day.and_time(chrono::NaiveTime::MIN);
-    // Clocks change by whole quarter hours nowadays; a gap lasts a day at most (Samoa skipped
-    // 30 December 2011: its midnight is the instant its clocks jumped, 31 December's too).
-    for quarter in 0..=2 * 96 {
-        match chrono::Local.from_local_datetime(&(midnight + chrono::Duration::minutes(15 * quarter))) {
-            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => return t.timestamp() as f64,
-            chrono::LocalResult::None => {}
-        }
-    }
-    midnight.and_utc().timestamp() as f64
-}
-
 /// Local time for people, from Unix seconds.
 pub fn local_time(t: f64) -> String {
     use chrono::TimeZone;

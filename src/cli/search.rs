@@ -30,15 +30,6 @@ pub struct SearchArgs {
     narrow: Narrow,
 }
 
-#[derive(serde::Serialize)]
-struct Said<'a> {
-    id: &'a str,
-    name: &'a str,
-    modified: f64,
-    matches: usize,
-    messages: &'a [crate::format::gptme::content::Match],
-}
-
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     if crate::format::gptme::search_needle(&a.text).is_none() {
         anyhow::bail!("the text to search for is blank");
@@ -56,18 +47,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     let found = message_search::search(&index, &query)?;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
-        let said: Vec<Said<'_>> = found
-            .conversations
-            .iter()
-            .map(|c| Said {
-                id: &c.id,
-                name: &c.name,
-                modified: c.modified,
-                matches: c.matches.count,
-                messages: &c.matches.shown,
-            })
-            .collect();
-        serde_json::to_writer(&mut out, &said)?;
+        serde_json::to_writer(&mut out, &found.conversations)?;
         writeln!(out)?;
     } else {
         let colored = super::colors_on(&std::io::stdout());
@@ -76,22 +56,22 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             if i > 0 {
                 writeln!(out)?;
             }
-            let messages = if c.matches.count == 1 { "message" } else { "messages" };
+            let messages = if c.matches == 1 { "message" } else { "messages" };
             writeln!(
                 out,
                 "{}  {}: {} {messages}",
                 local_time(c.modified),
                 conversation_label(&c.name, &c.id, usize::MAX),
-                c.matches.count
+                c.matches
             )?;
-            for m in &c.matches.shown {
+            for m in &c.messages {
                 let excerpt = printable(&m.excerpt);
                 let excerpt = if colored { marked(&excerpt, &needle) } else { excerpt };
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
             }
-            let unshown = c.matches.count - c.matches.shown.len();
+            let unshown = c.matches - c.messages.len();
             if unshown > 0 {
-                writeln!(out, "  … and {unshown} more (`-m {}` shows them)", c.matches.count)?;
+                writeln!(out, "  … and {unshown} more (`-m {}` shows them)", c.matches)?;
             }
         }
     }

@@ -6,6 +6,7 @@ mod compress;
 mod forward;
 mod list;
 mod metrics;
+mod search;
 mod sql;
 mod stall;
 mod usage;
@@ -254,6 +255,48 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Refresh(format!("worker failed: {e}")))?
 }
 
+/// An answer of convmeta's own (`/api/v2/usage`, `/api/v2/search`): the query's parameters
+/// read by `parse` (one it refuses is 400, with why), then, on a blocking thread, a refresh as
+/// fresh as the list's and `answer`, serialized as JSON; an unknown conversation is 404, any
+/// other error 503.
+pub(crate) async fn own_answer<P: Send + 'static, A: serde::Serialize>(
+    state: Arc<AppState>,
+    query: Option<String>,
+    parse: fn(&str) -> std::result::Result<P, String>,
+    answer: impl FnOnce(&AppState, P) -> Result<A> + Send + 'static,
+) -> Response {
+    let params = match parse(query.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let body = blocking(move || {
+        match state.freshen() {
+            Err(e) if e.is_logs_missing() => {} // as the list: what the index holds
+            other => other?,
+        }
+        let answer = answer(&state, params)?;
+        Ok(serde_json::to_string(&answer).expect("JSON of plain values") + "\n")
+    })
+    .await;
+    match body {
+        Ok(body) => list::json_response(StatusCode::OK, body),
+        Err(e @ Error::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, &e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "answer failed");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("index unavailable: {e}"))
+        }
+    }
+}
+
+/// A boolean parameter, as `true`/`false` or `1`/`0`.
+pub(crate) fn flag(key: &str, value: &str) -> std::result::Result<bool, String> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{key} must be true or false")),
+    }
+}
+
 /// `{"error": message}` as gptme-server writes errors.
 pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     let mut body = String::from("{\"error\":");
@@ -273,6 +316,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(sql::handler).post(sql::handler).fallback(|m| other_method(m, "GET, HEAD, POST, OPTIONS")),
         )
         .route("/api/v2/usage", get(usage::handler).fallback(|m| other_method(m, "GET, HEAD, OPTIONS")))
+        .route("/api/v2/search", get(search::handler).fallback(|m| other_method(m, "GET, HEAD, OPTIONS")))
         .route("/metrics", get(metrics::handler))
         // Compressed as gptme-server compresses; not the forwarded routes (see `compress`).
         .route_layer(middleware::from_fn(compress::large_answers_off_the_async_threads))

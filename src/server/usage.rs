@@ -6,12 +6,9 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::list::json_response;
-use super::{blocking, json_error, AppState};
-use crate::error::Error;
+use super::{flag, own_answer, AppState};
 use crate::store::rows::{UsageBy, UsageQuery};
 use crate::usage::{date_prefix, json_row, workspace_as_stored, JsonRow};
 
@@ -57,13 +54,7 @@ impl Params {
                 "conversation" => p.conversation = Some(value.into_owned()),
                 "model" => p.model = Some(value.into_owned()),
                 "agent" => p.agent = Some(value.into_owned()),
-                "breakdown" => {
-                    p.breakdown = match &*value {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => return Err("breakdown must be true or false".into()),
-                    }
-                }
+                "breakdown" => p.breakdown = flag(&key, &value)?,
                 "token" => {}
                 other => return Err(format!("unknown parameter {other:?}")),
             }
@@ -81,17 +72,9 @@ struct Answer {
 }
 
 pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
-    let p = match Params::parse(query.as_deref().unwrap_or_default()) {
-        Ok(p) => p,
-        Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
-    };
-    let answer = blocking(move || {
-        match state.freshen() {
-            Err(e) if e.is_logs_missing() => {} // as the list: what the index holds
-            other => other?,
-        }
+    own_answer(state, query, Params::parse, |state, p: Params| {
         if let Some(id) = &p.conversation {
-            state.index.show(id)?;
+            state.index.show(id)?; // no such conversation: 404, naming those like it
         }
         let q = UsageQuery {
             by: p.by,
@@ -104,18 +87,9 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         };
         let usage = state.index.usage(&q)?;
         let rows = usage.rows.iter().map(|r| json_row(p.by, r, p.breakdown)).collect();
-        let answer = Answer { by: p.by.name(), rows, total: json_row(p.by, &usage.total, p.breakdown) };
-        Ok(serde_json::to_string(&answer).expect("JSON of plain values") + "\n")
+        Ok(Answer { by: p.by.name(), rows, total: json_row(p.by, &usage.total, p.breakdown) })
     })
-    .await;
-    match answer {
-        Ok(body) => json_response(StatusCode::OK, body),
-        Err(e @ Error::NotFound { .. }) => json_error(StatusCode::NOT_FOUND, &e.to_string()),
-        Err(e) => {
-            tracing::error!(error = %e, "usage failed");
-            json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("index unavailable: {e}"))
-        }
-    }
+    .await
 }
 
 #[cfg(test)]

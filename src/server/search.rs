@@ -1,0 +1,124 @@
+//! `GET /api/v2/search`: `convmeta search --json` over HTTP, fresh, behind the list's auth: the
+//! listed conversations whose messages say `q`, newest first. Parameters as the command's
+//! flags: `q`, `limit` (default 20, 0 for all), `matches` (default 3), `system`, and the list's
+//! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
+//! `{"conversations": [...], "more": bool}`.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+
+use super::{flag, own_answer, AppState};
+use crate::message_search::{self, Query, Said};
+use crate::store::rows::Within;
+use crate::usage::{date_span, local_day_start, workspace_as_stored};
+
+/// What a request asks.
+#[derive(Debug, PartialEq)]
+struct Params {
+    q: String,
+    limit: usize,
+    matches: usize,
+    system: bool,
+    workspace: Option<String>,
+    since: Option<f64>,
+    before: Option<f64>,
+    model: Option<String>,
+    agent: Option<String>,
+}
+
+impl Params {
+    /// A parameter not known here is refused, so that a misspelt one does not go unseen
+    /// (`token` is the auth's).
+    fn parse(query: &str) -> Result<Params, String> {
+        let mut p = Params {
+            q: String::new(),
+            limit: 20,
+            matches: 3,
+            system: false,
+            workspace: None,
+            since: None,
+            before: None,
+            model: None,
+            agent: None,
+        };
+        let count =
+            |key: &str, value: &str| value.parse::<usize>().map_err(|_| format!("{key} must be a count, 0 or more"));
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "q" => p.q = value.into_owned(),
+                "limit" => p.limit = count(&key, &value)?,
+                "matches" => p.matches = count(&key, &value)?,
+                "system" => p.system = flag(&key, &value)?,
+                "since" => {
+                    p.since = Some(local_day_start(date_span(&value).map_err(|e| format!("since must be {e}"))?.first))
+                }
+                "until" => {
+                    p.before = Some(local_day_start(date_span(&value).map_err(|e| format!("until must be {e}"))?.after))
+                }
+                "workspace" if value.starts_with('/') => {
+                    p.workspace = Some(workspace_as_stored(std::path::Path::new(&*value)).map_err(|e| e.to_string())?)
+                }
+                "workspace" => return Err("workspace must be an absolute path".into()),
+                "model" => p.model = Some(value.into_owned()),
+                "agent" => p.agent = Some(value.into_owned()),
+                "token" => {}
+                other => return Err(format!("unknown parameter {other:?}")),
+            }
+        }
+        if crate::format::gptme::search_needle(&p.q).is_none() {
+            return Err("q, the text to search for, is missing or blank".into());
+        }
+        Ok(p)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Answer {
+    conversations: Vec<Said>,
+    /// More conversations match past the limit.
+    more: bool,
+}
+
+pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    own_answer(state, query, Params::parse, |state, p: Params| {
+        let within = Within {
+            workspace: p.workspace.as_deref(),
+            since: p.since,
+            before: p.before,
+            model: p.model.as_deref(),
+            agent: p.agent.as_deref(),
+        };
+        let limit = if p.limit == 0 { usize::MAX } else { p.limit };
+        let q = Query { text: &p.q, within, system: p.system, limit, matches_shown: p.matches };
+        let found = message_search::search(&state.index, &q)?;
+        Ok(Answer { conversations: found.conversations, more: found.more })
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_the_commands_flags() {
+        let p = Params::parse("q=%20Parser&limit=0&matches=1&system=true&model=opus&agent=Bob&token=x").unwrap();
+        assert_eq!((p.q.as_str(), p.limit, p.matches, p.system), (" Parser", 0, 1, true));
+        assert_eq!((p.model.as_deref(), p.agent.as_deref()), (Some("opus"), Some("Bob")));
+        for (bad, says) in [
+            ("", "q, the text to search for, is missing or blank"),
+            ("q=%20", "q, the text to search for, is missing or blank"),
+            ("q=x&limit=-1", "limit must be a count, 0 or more"),
+            ("q=x&matches=many", "matches must be a count, 0 or more"),
+            ("q=x&system=yes", "system must be true or false"),
+            ("q=x&workspace=rel", "workspace must be an absolute path"),
+            ("q=x&since=soon", "since must be"),
+            ("q=x&sort=cost", "unknown parameter \"sort\""),
+        ] {
+            let err = Params::parse(bad).unwrap_err();
+            assert!(err.starts_with(says), "{bad}: {err}");
+        }
+    }
+}
