@@ -431,6 +431,9 @@ fn search_over_http_is_the_commands() {
     assert_eq!(refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));
     assert_eq!(refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
     assert_eq!(client().get(server.url("/api/v2/search?q=x")).send().unwrap().status(), 401);
+    // Counted under its own name, not as a forwarded route.
+    let metrics = client().get(server.url("/metrics")).bearer_auth("s3cret").send().unwrap().text().unwrap();
+    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 3"), "{metrics}");
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are

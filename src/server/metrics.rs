@@ -107,6 +107,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/api/v2/conversations" => "list",
         "/api/v2/sql" => "sql",
         "/api/v2/usage" => "usage",
+        "/api/v2/search" => "search",
         "/healthz" => "healthz",
         "/metrics" => "metrics",
         _ => "forwarded",
