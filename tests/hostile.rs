@@ -304,6 +304,18 @@ fn permission_denied_files_and_directories_are_handled() {
     };
     assert!(notes("locked-log").contains("cannot read"), "{}", notes("locked-log"));
     assert!(notes("locked-config").contains("config.toml"), "{}", notes("locked-config"));
+    // `search` reads the rest, and says which logs it could not read, and how many.
+    let mut search = unprivileged();
+    search.args(["search", "--json", "-n", "0", "FINE"]).arg("--logs").arg(&logs).arg("--db").arg(&db);
+    search.env("CONVMETA_LOG", "warn");
+    let out = search.output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&str> = found.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(found.contains(&"healthy") && !found.contains(&"locked-log"), "{found:?}");
+    let unreadable = if as_root { "3 logs could not be read" } else { "1 log could not be read" };
+    assert!(said.contains(unreadable) && said.contains("locked-log/conversation.jsonl"), "{said}");
     let named = items.iter().find(|i| i["id"] == "locked-config").unwrap();
     assert_eq!(named["name"], "locked-config");
     if as_root {

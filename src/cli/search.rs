@@ -83,7 +83,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         super::say(format_args!("more conversations match (`-n 0` shows them all)"));
     }
     if found.unreadable > 0 {
-        super::say(format_args!("{} logs could not be read (see the warnings above)", found.unreadable));
+        let logs = if found.unreadable == 1 { "log" } else { "logs" };
+        super::say(format_args!("{} {logs} could not be read (see the warnings above)", found.unreadable));
     }
     Ok(())
 }
