@@ -33,7 +33,8 @@ pub fn search() {
     println!("|---|---|---|---|---|---|---|");
     for text in ["quokka", "Thread"] {
         let needle = text.to_lowercase();
-        let query = Query { text, within: Default::default(), system: false, limit: usize::MAX, matches_shown: 3 };
+        let query =
+            Query { text, within: Default::default(), roles: Default::default(), limit: usize::MAX, matches_shown: 3 };
         let (mut ours, mut theirs) = (0, 0);
         let r = rounds(
             7,

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Result;
-use crate::format::gptme::content::{self, LogMatches, Match};
+use crate::format::gptme::content::{self, LogMatches, Match, Roles};
 use crate::format::gptme::{self, LOG_FILE};
 use crate::index::Index;
 use crate::store::rows::Within;
@@ -14,8 +14,8 @@ pub struct Query<'a> {
     /// The text, as typed: lowered, not stripped, as gptme's `chats search` looks for it.
     pub text: &'a str,
     pub within: Within<'a>,
-    /// System messages too (gptme's `chats search` leaves them out).
-    pub system: bool,
+    /// Which messages, by role (gptme's `chats search` leaves system ones out).
+    pub roles: Roles<'a>,
     /// At most this many conversations.
     pub limit: usize,
     /// At most this many matches shown of each.
@@ -63,7 +63,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let next = AtomicUsize::new(0);
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
-            content::search_log(&path, &needle, q.system, q.matches_shown, buf).map_err(|e| (path, e))
+            content::search_log(&path, &needle, q.roles, q.matches_shown, buf).map_err(|e| (path, e))
         };
         let work = || {
             let (mut buf, mut out) = (Vec::new(), Vec::new());

@@ -1975,6 +1975,11 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["the parser"]), [f("new", 1, &[1])], "a newline is no space");
     assert_eq!(found(&[" parser"]), [f("new", 1, &[1]), f("escaped", 1, &[1])], "not stripped, as gptme's");
     assert_eq!(found(&["parser", "--system"])[1], f("sys", 1, &[1]));
+    assert_eq!(found(&["parser", "--role", "system"]), [f("sys", 1, &[1])]);
+    assert_eq!(found(&["parser", "--role", "assistant"]), [f("new", 1, &[1])]);
+    assert_eq!(found(&["parser", "--role", "user"]), [f("new", 1, &[3]), f("old", 1, &[1]), f("escaped", 1, &[1])]);
+    fail(search(&["parser", "--role", "tool"]));
+    fail(search(&["parser", "--role", "user", "--system"]));
     assert_eq!(found(&["parser", "-m", "1"])[0], f("new", 2, &[1]));
     assert_eq!(found(&["parser", "--since", "2027-01-15", "--until", "2027-01-15"]).len(), 3);
     assert_eq!(found(&["parser", "--until", "2027-01-14"]), []);

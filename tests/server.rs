@@ -382,7 +382,14 @@ fn usage_over_http_is_the_commands() {
 fn search_over_http_is_the_commands() {
     let msg = |content: &str| format!("{{\"role\": \"user\", \"content\": \"{content}\"}}\n");
     let (tmp, logs) = archive_of(&[
-        ("a", msg("the Parser") + &msg("no") + &msg("parser again"), None),
+        (
+            "a",
+            msg("the Parser")
+                + &msg("no")
+                + &msg("parser again")
+                + "{\"role\": \"assistant\", \"content\": \"parsed\"}\n",
+            None,
+        ),
         ("b", msg("parse tree"), None),
         ("c", msg("nothing"), None),
     ]);
@@ -397,6 +404,7 @@ fn search_over_http_is_the_commands() {
     for (query, args) in [
         ("?q=parse", &["parse"][..]),
         ("?q=PARSER&matches=1", &["PARSER", "-m", "1"][..]),
+        ("?q=parse&role=user", &["parse", "--role", "user"][..]),
         ("?q=%20tree&limit=0", &[" tree", "-n", "0"][..]),
         (
             &format!("?q=parse&since=2000-01-01&workspace={}", logs.display()),
@@ -409,6 +417,11 @@ fn search_over_http_is_the_commands() {
         assert_eq!(answer["more"], false, "{query}");
         let found = answer["conversations"].as_array().unwrap().len();
         assert_eq!(found > 0, !query.contains("until"), "{query}: {answer}");
+        // The assistant's "parsed" counts unless only the user's messages are asked for.
+        if query.starts_with("?q=parse&") && !query.contains("until") {
+            let a = answer["conversations"].as_array().unwrap().iter().find(|c| c["id"] == "a").unwrap();
+            assert_eq!(a["matches"], if query.contains("role") { 2 } else { 3 }, "{query}");
+        }
     }
     let answer = parse(&get("?q=parse&limit=1").text().unwrap());
     assert_eq!((answer["conversations"].as_array().unwrap().len(), &answer["more"]), (1, &Value::Bool(true)));

@@ -4,6 +4,7 @@ use clap::Args;
 
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
+use crate::format::gptme::content::Roles;
 use crate::message_search::{self, Query};
 
 #[derive(Args)]
@@ -20,8 +21,12 @@ pub struct SearchArgs {
     #[arg(short = 'm', long, default_value_t = 3, value_name = "N")]
     matches: usize,
     /// Search system messages too (the prompt, tool output gptme writes as system)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "role")]
     system: bool,
+    /// Only messages of this role: what you asked (user), what was answered (assistant), or
+    /// the prompt and tool output (system)
+    #[arg(long, value_name = "ROLE", value_parser = ["user", "assistant", "system"])]
+    role: Option<String>,
     /// Print a JSON array: each conversation's id, name, modified, how many messages match and
     /// the first of them (line in the log, role, timestamp, excerpt)
     #[arg(long)]
@@ -40,7 +45,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     let query = Query {
         text: &a.text,
         within: a.narrow.within(workspace.as_deref()),
-        system: a.system,
+        roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
         matches_shown: a.matches,
     };

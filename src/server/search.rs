@@ -1,6 +1,6 @@
 //! `GET /api/v2/search`: `convmeta search --json` over HTTP, fresh, behind the list's auth: the
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
-//! flags: `q`, `limit` (default 20, 0 for all), `matches` (default 3), `system`, and the list's
+//! flags: `q`, `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -10,6 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
+use crate::format::gptme::content::Roles;
 use crate::message_search::{self, Query, Said};
 use crate::store::rows::Within;
 use crate::usage::{date_span, local_day_start, workspace_as_stored};
@@ -21,6 +22,7 @@ struct Params {
     limit: usize,
     matches: usize,
     system: bool,
+    role: Option<String>,
     workspace: Option<String>,
     since: Option<f64>,
     before: Option<f64>,
@@ -37,6 +39,7 @@ impl Params {
             limit: 20,
             matches: 3,
             system: false,
+            role: None,
             workspace: None,
             since: None,
             before: None,
@@ -51,6 +54,8 @@ impl Params {
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
+                "role" if ["user", "assistant", "system"].contains(&&*value) => p.role = Some(value.into_owned()),
+                "role" => return Err("role must be user, assistant or system".into()),
                 "since" => {
                     p.since = Some(local_day_start(date_span(&value).map_err(|e| format!("since must be {e}"))?.first))
                 }
@@ -66,6 +71,9 @@ impl Params {
                 "token" => {}
                 other => return Err(format!("unknown parameter {other:?}")),
             }
+        }
+        if p.system && p.role.is_some() {
+            return Err("system and role cannot both be given".into());
         }
         if crate::format::gptme::search_needle(&p.q).is_none() {
             return Err("q, the text to search for, is missing or blank".into());
@@ -91,7 +99,8 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             agent: p.agent.as_deref(),
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
-        let q = Query { text: &p.q, within, system: p.system, limit, matches_shown: p.matches };
+        let roles = Roles::asked(p.role.as_deref(), p.system);
+        let q = Query { text: &p.q, within, roles, limit, matches_shown: p.matches };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })
     })
@@ -113,6 +122,8 @@ mod tests {
             ("q=x&limit=-1", "limit must be a count, 0 or more"),
             ("q=x&matches=many", "matches must be a count, 0 or more"),
             ("q=x&system=yes", "system must be true or false"),
+            ("q=x&role=tool", "role must be user, assistant or system"),
+            ("q=x&role=user&system=1", "system and role cannot both be given"),
             ("q=x&workspace=rel", "workspace must be an absolute path"),
             ("q=x&since=soon", "since must be"),
             ("q=x&sort=cost", "unknown parameter \"sort\""),

@@ -8,10 +8,42 @@ use std::path::Path;
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{contains_ascii_lowered, lowered_contains};
+use crate::json::RawStr;
 use crate::scan::{self, LineSink};
 
 /// How much of a matching line of content a match shows, in characters.
 const EXCERPT_CHARS: usize = 100;
+
+/// Which messages a search tests, by their role.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Roles<'a> {
+    /// All but system messages, as gptme's `chats search` by default.
+    #[default]
+    NotSystem,
+    /// System messages too (its `system=True`).
+    All,
+    /// Only the messages of this role.
+    Only(&'a str),
+}
+
+impl<'a> Roles<'a> {
+    /// As `search` and `/api/v2/search` ask: `--role ROLE`, else `--system` for all of them.
+    pub fn asked(role: Option<&'a str>, system: bool) -> Roles<'a> {
+        match (role, system) {
+            (Some(role), _) => Roles::Only(role),
+            (None, true) => Roles::All,
+            (None, false) => Roles::NotSystem,
+        }
+    }
+
+    fn take(&self, role: RawStr<'_>) -> bool {
+        match self {
+            Roles::NotSystem => !role.is("system"),
+            Roles::All => true,
+            Roles::Only(only) => role.is(only),
+        }
+    }
+}
 
 /// One message whose content holds the text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -35,12 +67,18 @@ pub struct LogMatches {
 }
 
 /// Reads the log and tests each message that gptme's log reader takes: `needle` is the text as
-/// typed, lowered (not stripped); system messages count only with `system`, as in gptme. A
+/// typed, lowered (not stripped); `roles` says which messages count (gptme leaves system ones out). A
 /// half-written last line counts when it parses, as everywhere else. Keeps the first `keep`
 /// matches.
 /// A log that is no regular file (a directory, a FIFO: the index counts it as a problem) holds
 /// no messages.
-pub fn search_log(path: &Path, needle: &str, system: bool, keep: usize, buf: &mut Vec<u8>) -> io::Result<LogMatches> {
+pub fn search_log(
+    path: &Path,
+    needle: &str,
+    roles: Roles<'_>,
+    keep: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<LogMatches> {
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking: opening a FIFO must not wait for a writer.
     let file = File::options().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
@@ -50,7 +88,7 @@ pub fn search_log(path: &Path, needle: &str, system: bool, keep: usize, buf: &mu
     }
     let size = meta.len();
     let file = &file;
-    let mut sink = Sink { needle, system, keep, plain_needle: plain(needle), lines: 0, found: LogMatches::default() };
+    let mut sink = Sink { needle, roles, keep, plain_needle: plain(needle), lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
         sink.line(&scanned.tail, scanned.offset);
@@ -60,7 +98,7 @@ pub fn search_log(path: &Path, needle: &str, system: bool, keep: usize, buf: &mu
 
 struct Sink<'n> {
     needle: &'n str,
-    system: bool,
+    roles: Roles<'n>,
     keep: usize,
     /// The needle may be looked for in a line's raw bytes first (see [`may_hold`]).
     plain_needle: bool,
@@ -96,7 +134,7 @@ impl Sink<'_> {
     /// Counts the line, and keeps it while there is room, if it is a message that says it.
     fn test(&mut self, line: &Line<'_>) {
         let (Some(role), Some(content)) = (line.role, line.content) else { return };
-        if !read_as_message(line) || (!self.system && role.is("system")) {
+        if !read_as_message(line) || !self.roles.take(role) {
             return;
         }
         let content = content.decode_lossy();
@@ -172,11 +210,11 @@ mod tests {
     use super::*;
     use crate::test_rng::Rng;
 
-    fn search(log: impl AsRef<[u8]>, needle: &str, system: bool) -> LogMatches {
+    fn search(log: impl AsRef<[u8]>, needle: &str, roles: Roles<'_>) -> LogMatches {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
-        search_log(&path, needle, system, 10, &mut Vec::new()).unwrap()
+        search_log(&path, needle, roles, 10, &mut Vec::new()).unwrap()
     }
 
     #[test]
@@ -191,7 +229,7 @@ mod tests {
             r#"{"role": "assistant", "content": "the parser, half-written"}"#, // no newline: counts
         ]
         .join("\n");
-        let found = search(&log, "parser", false);
+        let found = search(&log, "parser", Roles::NotSystem);
         assert_eq!(found.count, 3);
         let lines: Vec<(u64, &str)> = found.shown.iter().map(|m| (m.line, m.role.as_str())).collect();
         assert_eq!(lines, [(2, "user"), (3, "assistant"), (7, "assistant")]);
@@ -200,9 +238,11 @@ mod tests {
         assert_eq!(found.shown[1].excerpt, "café \u{212A}elvin parser");
         assert_eq!(found.shown[2].timestamp, None);
         // System messages only when asked; the Kelvin sign lowers to an ASCII k.
-        assert_eq!(search(&log, "parser", true).count, 4);
-        assert_eq!(search(&log, "kelvin", false).count, 1);
-        assert_eq!(search(&log, "café", false).count, 1);
+        assert_eq!(search(&log, "parser", Roles::All).count, 4);
+        assert_eq!(search(&log, "parser", Roles::Only("system")).count, 1);
+        assert_eq!(search(&log, "parser", Roles::Only("assistant")).count, 2);
+        assert_eq!(search(&log, "kelvin", Roles::NotSystem).count, 1);
+        assert_eq!(search(&log, "café", Roles::NotSystem).count, 1);
     }
 
     /// Lines as gptme's log reader reads them: bad UTF-8 as U+FFFD, a bare `\r` ending a line,
@@ -218,7 +258,7 @@ mod tests {
             b"{\"role\": \"user\", \"content\": \"parser\", \"timestamp\": \"2026-01-01T10:00:00+02:00\"}",
         ]
         .join(&b"\n"[..]);
-        let found = search(&log, "parser", false);
+        let found = search(&log, "parser", Roles::NotSystem);
         let lines: Vec<(u64, &str)> = found.shown.iter().map(|m| (m.line, m.excerpt.as_str())).collect();
         assert_eq!(
             lines,
@@ -236,7 +276,7 @@ mod tests {
     fn a_long_line_is_cut_around_the_match() {
         let content = format!("{}needle{}", "a".repeat(500), "b".repeat(500));
         let log = format!("{{\"role\": \"user\", \"content\": \"{content}\"}}\n");
-        let excerpt = &search(&log, "needle", false).shown[0].excerpt;
+        let excerpt = &search(&log, "needle", Roles::NotSystem).shown[0].excerpt;
         assert!(excerpt.starts_with('…') && excerpt.ends_with('…') && excerpt.contains("needle"), "{excerpt}");
         assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 2);
     }
