@@ -322,6 +322,54 @@ fn metrics_say_the_spend_by_model_fresh() {
     slow.join().unwrap();
 }
 
+/// One of convmeta's own endpoints (`/api/v2/usage`, `/api/v2/search`) on a server with a
+/// token, beside the command whose `--json` it answers with (named as the path ends).
+struct OwnEndpoint {
+    server: Server,
+    logs: std::path::PathBuf,
+    db: std::path::PathBuf,
+    path: &'static str,
+}
+
+impl OwnEndpoint {
+    const TOKEN: &'static str = "s3cret";
+
+    fn start(logs: &Path, db: std::path::PathBuf, path: &'static str) -> OwnEndpoint {
+        let config = Config { token: Some(Self::TOKEN.into()), ..Config::default() };
+        let server = Server::start(logs, &db, config, false);
+        OwnEndpoint { server, logs: logs.to_owned(), db, path }
+    }
+
+    /// The endpoint's answer to `query` (`?…` or nothing), with the token.
+    fn get(&self, query: &str) -> reqwest::blocking::Response {
+        client().get(self.server.url(&format!("{}{query}", self.path))).bearer_auth(Self::TOKEN).send().unwrap()
+    }
+
+    /// Its JSON body.
+    fn answer(&self, query: &str) -> Value {
+        parse(&self.get(query).text().unwrap())
+    }
+
+    /// What the command prints with `args` and `--json`.
+    fn command(&self, args: &[&str]) -> Value {
+        let name = self.path.rsplit('/').next().unwrap();
+        let mut c = convmeta();
+        c.arg(name).arg("--logs").arg(&self.logs).arg("--db").arg(&self.db).args(args).arg("--json");
+        parse(&ok(c))
+    }
+
+    /// The status and error message of a refused `query`.
+    fn refused(&self, query: &str) -> (u16, String) {
+        let r = self.get(query);
+        (r.status().as_u16(), parse(&r.text().unwrap())["error"].as_str().unwrap().to_owned())
+    }
+
+    /// The status of `query` asked without the token.
+    fn status_without_token(&self, query: &str) -> u16 {
+        client().get(self.server.url(&format!("{}{query}", self.path))).send().unwrap().status().as_u16()
+    }
+}
+
 /// `GET /api/v2/usage` answers what `convmeta usage --json` prints, with the total, fresh, behind
 /// the token; a bad parameter is 400, an unknown conversation 404.
 #[test]
@@ -331,14 +379,7 @@ fn usage_over_http_is_the_commands() {
     };
     let (tmp, logs) =
         archive_of(&[("a", line(1, "m1", 1.0) + &line(2, "m2", 2.0), None), ("b", line(2, "m1", 4.0), None)]);
-    let db = tmp.path().join("db.sqlite3");
-    let config = Config { token: Some("s3cret".into()), ..Config::default() };
-    let server = Server::start(&logs, &db, config, false);
-    let get =
-        |query: &str| client().get(server.url(&format!("/api/v2/usage{query}"))).bearer_auth("s3cret").send().unwrap();
-    let command = |args: &[&str]| -> Value {
-        parse(&ok(convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args).arg("--json")))
-    };
+    let usage = OwnEndpoint::start(&logs, tmp.path().join("db.sqlite3"), "/api/v2/usage");
     for (query, args) in [
         ("", &[][..]),
         ("?by=model", &["--by", "model"][..]),
@@ -352,28 +393,22 @@ fn usage_over_http_is_the_commands() {
             &["--by", "workspace", "--workspace", logs.to_str().unwrap()][..],
         ),
     ] {
-        let answer = parse(&get(query).text().unwrap());
-        assert_eq!(answer["rows"], command(args), "{query}");
+        assert_eq!(usage.answer(query)["rows"], usage.command(args), "{query}");
     }
-    let answer = parse(&get("?by=day").text().unwrap());
+    let answer = usage.answer("?by=day");
     assert_eq!(answer["by"], "day");
     assert_eq!((answer["total"]["cost"].as_f64(), answer["total"]["conversations"].as_u64()), (Some(7.0), Some(2)));
     // Fresh: an append made before the request is in its answer.
     append(&logs, "b", &line(3, "m3", 8.0));
-    let days = parse(&get("").text().unwrap())["rows"].as_array().unwrap().len();
-    assert_eq!(days, 3);
+    assert_eq!(usage.answer("")["rows"].as_array().unwrap().len(), 3);
     // Refusals.
-    let refused = |query: &str| {
-        let r = get(query);
-        (r.status().as_u16(), parse(&r.text().unwrap())["error"].as_str().unwrap().to_owned())
-    };
     assert_eq!(
-        refused("?by=year"),
+        usage.refused("?by=year"),
         (400, "by must be one of day, week, month, model, conversation, workspace, agent".into())
     );
-    assert_eq!(refused("?workspace=proj"), (400, "workspace must be an absolute path".into()));
-    assert_eq!(refused("?conversation=zz"), (404, "no conversation with id \"zz\"".into()));
-    assert_eq!(client().get(server.url("/api/v2/usage")).send().unwrap().status(), 401);
+    assert_eq!(usage.refused("?workspace=proj"), (400, "workspace must be an absolute path".into()));
+    assert_eq!(usage.refused("?conversation=zz"), (404, "no conversation with id \"zz\"".into()));
+    assert_eq!(usage.status_without_token(""), 401);
 }
 
 /// `GET /api/v2/search` answers what `convmeta search --json` prints, and whether more match,
@@ -393,14 +428,7 @@ fn search_over_http_is_the_commands() {
         ("b", msg("parse tree"), None),
         ("c", msg("nothing"), None),
     ]);
-    let db = tmp.path().join("db.sqlite3");
-    let config = Config { token: Some("s3cret".into()), ..Config::default() };
-    let server = Server::start(&logs, &db, config, false);
-    let get =
-        |query: &str| client().get(server.url(&format!("/api/v2/search{query}"))).bearer_auth("s3cret").send().unwrap();
-    let command = |args: &[&str]| -> Value {
-        parse(&ok(convmeta().arg("search").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args).arg("--json")))
-    };
+    let search = OwnEndpoint::start(&logs, tmp.path().join("db.sqlite3"), "/api/v2/search");
     for (query, args) in [
         ("?q=parse", &["parse"][..]),
         ("?q=PARSER&matches=1", &["PARSER", "-m", "1"][..]),
@@ -412,8 +440,8 @@ fn search_over_http_is_the_commands() {
         ),
         ("?q=parse&until=2000-01-01", &["parse", "--until", "2000-01-01"][..]),
     ] {
-        let answer = parse(&get(query).text().unwrap());
-        assert_eq!(answer["conversations"], command(args), "{query}");
+        let answer = search.answer(query);
+        assert_eq!(answer["conversations"], search.command(args), "{query}");
         assert_eq!(answer["more"], false, "{query}");
         let found = answer["conversations"].as_array().unwrap().len();
         assert_eq!(found > 0, !query.contains("until"), "{query}: {answer}");
@@ -423,29 +451,22 @@ fn search_over_http_is_the_commands() {
             assert_eq!(a["matches"], if query.contains("role") { 2 } else { 3 }, "{query}");
         }
     }
-    let answer = parse(&get("?q=parse&limit=1").text().unwrap());
+    let answer = search.answer("?q=parse&limit=1");
     assert_eq!((answer["conversations"].as_array().unwrap().len(), &answer["more"]), (1, &Value::Bool(true)));
     // Fresh: an append made before the request is in its answer.
     append(&logs, "c", &msg("a parser at last"));
-    let ids: Vec<Value> = parse(&get("?q=parser").text().unwrap())["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].clone())
-        .collect();
+    let ids: Vec<Value> =
+        search.answer("?q=parser")["conversations"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&Value::from("c")), "{ids:?}");
     // Refusals.
-    let refused = |query: &str| {
-        let r = get(query);
-        (r.status().as_u16(), parse(&r.text().unwrap())["error"].as_str().unwrap().to_owned())
-    };
-    assert_eq!(refused(""), (400, "q, the text to search for, is missing or blank".into()));
-    assert_eq!(refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));
-    assert_eq!(refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
-    assert_eq!(client().get(server.url("/api/v2/search?q=x")).send().unwrap().status(), 401);
+    assert_eq!(search.refused(""), (400, "q, the text to search for, is missing or blank".into()));
+    assert_eq!(search.refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));
+    assert_eq!(search.refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
+    assert_eq!(search.status_without_token("?q=x"), 401);
     // Counted under its own name, not as a forwarded route.
-    let metrics = client().get(server.url("/metrics")).bearer_auth("s3cret").send().unwrap().text().unwrap();
+    let metrics =
+        client().get(search.server.url("/metrics")).bearer_auth(OwnEndpoint::TOKEN).send().unwrap().text().unwrap();
     assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 3"), "{metrics}");
 }
 
