@@ -33,8 +33,14 @@ pub fn search() {
     println!("|---|---|---|---|---|---|---|");
     for text in ["quokka", "Thread"] {
         let needle = text.to_lowercase();
-        let query =
-            Query { text, within: Default::default(), roles: Default::default(), limit: usize::MAX, matches_shown: 3 };
+        let texts = [text.to_owned()];
+        let query = Query {
+            texts: &texts,
+            within: Default::default(),
+            roles: Default::default(),
+            limit: usize::MAX,
+            matches_shown: 3,
+        };
         let (mut ours, mut theirs) = (0, 0);
         let r = rounds(
             7,

@@ -1,5 +1,6 @@
-//! `convmeta search`: the listed conversations whose messages hold a text, newest first. The
-//! logs are read on every core, a batch at a time, until enough conversations match.
+//! `convmeta search`: the listed conversations whose messages hold a text (or several, each),
+//! newest first. The logs are read on every core, a batch at a time, until enough
+//! conversations match.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -11,8 +12,9 @@ use crate::store::rows::Within;
 
 /// What to look for, and how much of it to keep.
 pub struct Query<'a> {
-    /// The text, as typed: lowered, not stripped, as gptme's `chats search` looks for it.
-    pub text: &'a str,
+    /// The texts, as typed: each lowered, not stripped, as gptme's `chats search` looks for its
+    /// one; a message matches when it says them all.
+    pub texts: &'a [String],
     pub within: Within<'a>,
     /// Which messages, by role (gptme's `chats search` leaves system ones out).
     pub roles: Roles<'a>,
@@ -22,13 +24,13 @@ pub struct Query<'a> {
     pub matches_shown: usize,
 }
 
-/// A conversation whose messages hold the text (`search --json` and `/api/v2/search` give these).
+/// A conversation whose messages hold the texts (`search --json` and `/api/v2/search` give these).
 #[derive(serde::Serialize)]
 pub struct Said {
     pub id: String,
     pub name: String,
     pub modified: f64,
-    /// How many messages hold it.
+    /// How many messages hold them.
     pub matches: usize,
     /// The first of them, as many as asked for.
     pub messages: Vec<Match>,
@@ -43,14 +45,19 @@ pub struct Found {
     pub unreadable: usize,
 }
 
-/// Searches the index's listed conversations' logs, newest first. A blank text (Python's
-/// whitespace alone) finds nothing.
+/// Whether texts may be searched for: one or more, none blank.
+pub fn searchable(texts: &[String]) -> bool {
+    !texts.is_empty() && texts.iter().all(|t| gptme::search_needle(t).is_some())
+}
+
+/// Searches the index's listed conversations' logs, newest first. No text, or a blank one
+/// (Python's whitespace alone), finds nothing.
 pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
     let mut found = Found::default();
-    if gptme::search_needle(q.text).is_none() {
+    if !searchable(q.texts) {
         return Ok(found);
     }
-    let needle = q.text.to_lowercase();
+    let needles: Vec<String> = q.texts.iter().map(|t| t.to_lowercase()).collect();
     let listed = index.listed(&q.within)?;
     let threads = crate::refresh::default_jobs();
     // Batches enough to keep every thread busy, small at first so that a search that finds its
@@ -63,7 +70,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let next = AtomicUsize::new(0);
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
-            content::search_log(&path, &needle, q.roles, q.matches_shown, buf).map_err(|e| (path, e))
+            content::search_log(&path, &needles, q.roles, q.matches_shown, buf).map_err(|e| (path, e))
         };
         let work = || {
             let (mut buf, mut out) = (Vec::new(), Vec::new());

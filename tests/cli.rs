@@ -1974,6 +1974,10 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["CAFÉ"]), [f("escaped", 1, &[1])], "through a \\u escape, in any case");
     assert_eq!(found(&["the parser"]), [f("new", 1, &[1])], "a newline is no space");
     assert_eq!(found(&[" parser"]), [f("new", 1, &[1]), f("escaped", 1, &[1])], "not stripped, as gptme's");
+    // Several texts: each anywhere in the message, unlike the phrase.
+    assert_eq!(found(&["the", "PARSER"]), [f("new", 1, &[1]), f("old", 1, &[1])]);
+    assert_eq!(found(&["parser", "again"]), [f("new", 1, &[3])]);
+    assert_eq!(found(&["parser", "café", "zebra"]), []);
     assert_eq!(found(&["parser", "--system"])[1], f("sys", 1, &[1]));
     assert_eq!(found(&["parser", "--role", "system"]), [f("sys", 1, &[1])]);
     assert_eq!(found(&["parser", "--role", "assistant"]), [f("new", 1, &[1])]);
@@ -2000,8 +2004,13 @@ fn search_finds_what_messages_say() {
         said.contains("no listed conversation modified in or before 2027-01-14 has a message that says \"zebra\""),
         "{said}"
     );
-    let blank = fail(search(&[" "]));
-    assert!(String::from_utf8(blank.stderr).unwrap().contains("the text to search for is blank"));
+    for blank in [&[" "][..], &["parser", ""]] {
+        let blank = fail(search(blank));
+        assert!(String::from_utf8(blank.stderr).unwrap().contains("a text to search for is blank"));
+    }
+    let none = search(&["parser", "zebra"]).output().unwrap();
+    let said = String::from_utf8(none.stderr).unwrap();
+    assert!(said.contains("has a message that says \"parser\" and \"zebra\""), "{said}");
     // On a terminal the match is marked, as grep marks it; not under NO_COLOR.
     let (shown, success) = crate::util::on_terminal({
         let mut c = search(&["PARSER", "-n", "1"]);
@@ -2009,6 +2018,12 @@ fn search_finds_what_messages_say() {
         c
     });
     assert!(success && shown.contains("  the \x1b[1;31mparser\x1b[0m works"), "{shown:?}");
+    let (shown, _) = crate::util::on_terminal({
+        let mut c = search(&["WORKS", "parser", "-n", "1"]);
+        c.env_remove("NO_COLOR");
+        c
+    });
+    assert!(shown.contains("  the \x1b[1;31mparser\x1b[0m \x1b[1;31mworks\x1b[0m"), "every text marked: {shown:?}");
     let (plain, _) = crate::util::on_terminal({
         let mut c = search(&["PARSER", "-n", "1"]);
         c.env("NO_COLOR", "1");

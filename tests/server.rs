@@ -439,6 +439,7 @@ fn search_over_http_is_the_commands() {
             &["parse", "--since", "2000-01-01", "--workspace", logs.to_str().unwrap()][..],
         ),
         ("?q=parse&until=2000-01-01", &["parse", "--until", "2000-01-01"][..]),
+        ("?q=AGAIN&q=parse", &["AGAIN", "parse"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
@@ -451,6 +452,8 @@ fn search_over_http_is_the_commands() {
             assert_eq!(a["matches"], if query.contains("role") { 2 } else { 3 }, "{query}");
         }
     }
+    // Two texts: the one message that says both.
+    assert_eq!(search.answer("?q=AGAIN&q=parse")["conversations"][0]["matches"], 1);
     let answer = search.answer("?q=parse&limit=1");
     assert_eq!((answer["conversations"].as_array().unwrap().len(), &answer["more"]), (1, &Value::Bool(true)));
     // Fresh: an append made before the request is in its answer.

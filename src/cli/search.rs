@@ -12,8 +12,10 @@ pub struct SearchArgs {
     #[command(flatten)]
     target: Target,
     /// The text to look for in what the messages say (any case, as gptme's `chats search`
-    /// looks)
-    text: String,
+    /// looks); given several, a message must say each of them, anywhere in it (quote a phrase
+    /// to keep it one text)
+    #[arg(required = true, num_args = 1.., value_name = "TEXT")]
+    texts: Vec<String>,
     /// How many conversations, newest first (0: all that match)
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
     limit: usize,
@@ -36,14 +38,14 @@ pub struct SearchArgs {
 }
 
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
-    if crate::format::gptme::search_needle(&a.text).is_none() {
-        anyhow::bail!("the text to search for is blank");
+    if !message_search::searchable(&a.texts) {
+        anyhow::bail!("a text to search for is blank");
     }
     let workspace = a.narrow.workspace()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let query = Query {
-        text: &a.text,
+        texts: &a.texts,
         within: a.narrow.within(workspace.as_deref()),
         roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
@@ -56,7 +58,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         let colored = super::colors_on(&std::io::stdout());
-        let needle = a.text.to_lowercase();
+        let needles: Vec<String> = a.texts.iter().map(|t| t.to_lowercase()).collect();
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
@@ -71,7 +73,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             )?;
             for m in &c.messages {
                 let excerpt = printable(&m.excerpt);
-                let excerpt = if colored { marked(&excerpt, &needle) } else { excerpt };
+                let excerpt = if colored { marked(&excerpt, &needles) } else { excerpt };
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
             }
             let unshown = c.matches - c.messages.len();
@@ -83,7 +85,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     out.flush()?;
     let which = a.narrow.words(workspace.as_deref());
     if found.conversations.is_empty() {
-        super::say(format_args!("no listed conversation{which} has a message that says {:?}", a.text));
+        let says = a.texts.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(" and ");
+        super::say(format_args!("no listed conversation{which} has a message that says {says}"));
     } else if found.more {
         super::say(format_args!("more conversations match (`-n 0` shows them all)"));
     }
@@ -94,34 +97,63 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The excerpt with the text's first occurrence in bold red, as grep marks a match.
-fn marked(excerpt: &str, needle: &str) -> String {
-    let found = excerpt.char_indices().find_map(|(at, _)| {
-        // Lowering keeps a character's length in all but a few letters: measure what matched.
+/// The excerpt with every occurrence of the (lowered) needles in bold red, as grep marks its
+/// matches.
+fn marked(excerpt: &str, needles: &[String]) -> String {
+    // Where a needle matches from `at`, the end of what it matched. Lowering keeps a
+    // character's length in all but a few letters: measure what matched.
+    let match_end = |at: usize, needle: &str| {
         let mut lowered = String::new();
         for (i, c) in excerpt[at..].char_indices() {
             lowered.extend(c.to_lowercase());
             if lowered.starts_with(needle) {
-                return Some((at, at + i + c.len_utf8()));
+                return Some(at + i + c.len_utf8());
             }
             if !needle.starts_with(&lowered) {
                 return None;
             }
         }
         None
-    });
-    match found {
-        Some((from, to)) => format!("{}\x1b[1;31m{}\x1b[0m{}", &excerpt[..from], &excerpt[from..to], &excerpt[to..]),
-        None => excerpt.to_owned(),
+    };
+    let (mut out, mut copied) = (String::new(), 0);
+    for (at, _) in excerpt.char_indices() {
+        // Overlapping matches join into one mark.
+        let Some(end) = needles.iter().filter_map(|n| match_end(at, n)).max() else { continue };
+        if end <= copied {
+            continue;
+        }
+        let from = at.max(copied);
+        out.push_str(&excerpt[copied..from]);
+        if out.ends_with("\x1b[0m") && from == copied {
+            out.truncate(out.len() - "\x1b[0m".len());
+        } else {
+            out.push_str("\x1b[1;31m");
+        }
+        out.push_str(&excerpt[from..end]);
+        out.push_str("\x1b[0m");
+        copied = end;
     }
+    out.push_str(&excerpt[copied..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    fn marked(excerpt: &str, needles: &[&str]) -> String {
+        super::marked(excerpt, &needles.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+    }
+
     #[test]
-    fn marks_the_first_match() {
-        assert_eq!(super::marked("Fix the PARSER, parser", "parser"), "Fix the \x1b[1;31mPARSER\x1b[0m, parser");
-        assert_eq!(super::marked("\u{212A}elvin", "kel"), "\x1b[1;31m\u{212A}el\x1b[0mvin");
-        assert_eq!(super::marked("nothing", "parser"), "nothing");
+    fn marks_every_match() {
+        const ON: &str = "\x1b[1;31m";
+        const OFF: &str = "\x1b[0m";
+        assert_eq!(marked("Fix the PARSER, parser", &["parser"]), format!("Fix the {ON}PARSER{OFF}, {ON}parser{OFF}"));
+        assert_eq!(marked("\u{212A}elvin", &["kel"]), format!("{ON}\u{212A}el{OFF}vin"));
+        assert_eq!(marked("nothing", &["parser"]), "nothing");
+        assert_eq!(marked("the WAL of sqlite", &["sqlite", "wal"]), format!("the {ON}WAL{OFF} of {ON}sqlite{OFF}"));
+        // Overlapping and touching matches are one mark.
+        assert_eq!(marked("aaab", &["aa", "ab"]), format!("{ON}aaab{OFF}"));
+        assert_eq!(marked("abcd", &["ab", "cd"]), format!("{ON}abcd{OFF}"));
+        assert_eq!(marked("é—x", &["—x", "é"]), format!("{ON}é—x{OFF}"));
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /api/v2/search`: `convmeta search --json` over HTTP, fresh, behind the list's auth: the
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
-//! flags: `q`, `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
+//! arguments and flags: `q` (given more than once, a message must say each), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -18,7 +18,7 @@ use crate::usage::{date_span, local_day_start, workspace_as_stored};
 /// What a request asks.
 #[derive(Debug, PartialEq)]
 struct Params {
-    q: String,
+    q: Vec<String>,
     limit: usize,
     matches: usize,
     system: bool,
@@ -35,7 +35,7 @@ impl Params {
     /// (`token` is the auth's).
     fn parse(query: &str) -> Result<Params, String> {
         let mut p = Params {
-            q: String::new(),
+            q: Vec::new(),
             limit: 20,
             matches: 3,
             system: false,
@@ -50,7 +50,7 @@ impl Params {
             |key: &str, value: &str| value.parse::<usize>().map_err(|_| format!("{key} must be a count, 0 or more"));
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
-                "q" => p.q = value.into_owned(),
+                "q" => p.q.push(value.into_owned()),
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
@@ -75,7 +75,7 @@ impl Params {
         if p.system && p.role.is_some() {
             return Err("system and role cannot both be given".into());
         }
-        if crate::format::gptme::search_needle(&p.q).is_none() {
+        if !message_search::searchable(&p.q) {
             return Err("q, the text to search for, is missing or blank".into());
         }
         Ok(p)
@@ -100,7 +100,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
         let roles = Roles::asked(p.role.as_deref(), p.system);
-        let q = Query { text: &p.q, within, roles, limit, matches_shown: p.matches };
+        let q = Query { texts: &p.q, within, roles, limit, matches_shown: p.matches };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })
     })
@@ -114,11 +114,13 @@ mod tests {
     #[test]
     fn parameters_are_the_commands_flags() {
         let p = Params::parse("q=%20Parser&limit=0&matches=1&system=true&model=opus&agent=Bob&token=x").unwrap();
-        assert_eq!((p.q.as_str(), p.limit, p.matches, p.system), (" Parser", 0, 1, true));
+        assert_eq!((p.q, p.limit, p.matches, p.system), (vec![" Parser".to_owned()], 0, 1, true));
+        assert_eq!(Params::parse("q=wal&q=SQLite").unwrap().q, ["wal", "SQLite"]);
         assert_eq!((p.model.as_deref(), p.agent.as_deref()), (Some("opus"), Some("Bob")));
         for (bad, says) in [
             ("", "q, the text to search for, is missing or blank"),
             ("q=%20", "q, the text to search for, is missing or blank"),
+            ("q=wal&q=", "q, the text to search for, is missing or blank"),
             ("q=x&limit=-1", "limit must be a count, 0 or more"),
             ("q=x&matches=many", "matches must be a count, 0 or more"),
             ("q=x&system=yes", "system must be true or false"),

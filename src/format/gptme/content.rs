@@ -1,5 +1,6 @@
 //! What conversations say: the messages of one log whose content holds a text, tested as
-//! gptme's `chats search` tests them (`query.lower() in content.lower()`).
+//! gptme's `chats search` tests them (`query.lower() in content.lower()`), or several texts,
+//! each tested so.
 
 use std::fs::File;
 use std::io;
@@ -53,28 +54,30 @@ pub struct Match {
     pub role: String,
     /// As the message has it; None when it has none.
     pub timestamp: Option<String>,
-    /// The line of the content where the text first occurs, cut around it (`…` where cut).
+    /// The line of the content that says the texts (the first saying them all, else the first
+    /// saying one), cut around the first that occurs in it (`…` where cut).
     pub excerpt: String,
 }
 
-/// The messages of a log that hold the text.
+/// The messages of a log that hold the texts.
 #[derive(Debug, Default)]
 pub struct LogMatches {
-    /// How many messages hold it.
+    /// How many messages hold them.
     pub count: usize,
     /// The first of them, as many as asked for.
     pub shown: Vec<Match>,
 }
 
-/// Reads the log and tests each message that gptme's log reader takes: `needle` is the text as
-/// typed, lowered (not stripped); `roles` says which messages count (gptme leaves system ones out). A
+/// Reads the log and tests each message that gptme's log reader takes: a message matches when
+/// it holds every one of `needles`, the texts as typed, lowered (not stripped); one needle is
+/// gptme's test. `roles` says which messages count (gptme leaves system ones out). A
 /// half-written last line counts when it parses, as everywhere else. Keeps the first `keep`
 /// matches.
 /// A log that is no regular file (a directory, a FIFO: the index counts it as a problem) holds
 /// no messages.
 pub fn search_log(
     path: &Path,
-    needle: &str,
+    needles: &[String],
     roles: Roles<'_>,
     keep: usize,
     buf: &mut Vec<u8>,
@@ -88,7 +91,8 @@ pub fn search_log(
     }
     let size = meta.len();
     let file = &file;
-    let mut sink = Sink { needle, roles, keep, plain_needle: plain(needle), lines: 0, found: LogMatches::default() };
+    let plain_needles = needles.iter().map(String::as_str).filter(|n| plain(n)).collect();
+    let mut sink = Sink { needles, roles, keep, plain_needles, lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
         sink.line(&scanned.tail, scanned.offset);
@@ -97,11 +101,11 @@ pub fn search_log(
 }
 
 struct Sink<'n> {
-    needle: &'n str,
+    needles: &'n [String],
     roles: Roles<'n>,
     keep: usize,
-    /// The needle may be looked for in a line's raw bytes first (see [`may_hold`]).
-    plain_needle: bool,
+    /// The needles that may be looked for in a line's raw bytes first (see [`may_hold`]).
+    plain_needles: Vec<&'n str>,
     lines: u64,
     found: LogMatches,
 }
@@ -109,7 +113,7 @@ struct Sink<'n> {
 impl LineSink for Sink<'_> {
     fn line(&mut self, bytes: &[u8], _offset: u64) {
         self.lines += 1;
-        if self.plain_needle && !may_hold(bytes, self.needle) {
+        if !self.plain_needles.iter().all(|needle| may_hold(bytes, needle)) {
             return;
         }
         // Read as gptme's log reader reads it: usually the line as it is; a line with a bare
@@ -131,14 +135,14 @@ impl LineSink for Sink<'_> {
 }
 
 impl Sink<'_> {
-    /// Counts the line, and keeps it while there is room, if it is a message that says it.
+    /// Counts the line, and keeps it while there is room, if it is a message that says them all.
     fn test(&mut self, line: &Line<'_>) {
         let (Some(role), Some(content)) = (line.role, line.content) else { return };
         if !read_as_message(line) || !self.roles.take(role) {
             return;
         }
         let content = content.decode_lossy();
-        if !lowered_contains(&content, self.needle) {
+        if !self.needles.iter().all(|needle| lowered_contains(&content, needle)) {
             return;
         }
         self.found.count += 1;
@@ -150,7 +154,7 @@ impl Sink<'_> {
                     Timestamp::Text(t) => Some(t.decode_lossy()),
                     _ => None,
                 },
-                excerpt: excerpt(&content, self.needle),
+                excerpt: excerpt(&content, self.needles),
             });
         }
     }
@@ -179,19 +183,23 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
     })
 }
 
-/// The line of `content` where `needle` first occurs (lowered), cut to [`EXCERPT_CHARS`]
-/// around it.
-fn excerpt(content: &str, needle: &str) -> String {
-    let Some(line) = content.split('\n').find(|l| lowered_contains(l, needle)) else {
-        return String::new(); // across lines: a needle never holds a newline, but be sure
+/// The line of `content` that says every needle (lowered), else the first that says one, cut
+/// to [`EXCERPT_CHARS`] around the first needle in it.
+fn excerpt(content: &str, needles: &[String]) -> String {
+    let says = |line: &str, needle: &String| lowered_contains(line, needle);
+    let line = content.split('\n').find(|l| needles.iter().all(|n| says(l, n)));
+    let Some(line) = line.or_else(|| content.split('\n').find(|l| needles.iter().any(|n| says(l, n)))) else {
+        return String::new(); // across lines: a needle may hold a newline
     };
     let chars: Vec<char> = line.chars().collect();
     if chars.len() <= EXCERPT_CHARS {
         return line.to_owned();
     }
-    // Where the match starts, in characters (lowering keeps the count but for a few letters).
+    // Where the first match starts, in characters (lowering keeps the count but for a few
+    // letters).
     let lowered = line.to_lowercase();
-    let at = lowered.find(needle).map_or(0, |b| lowered[..b].chars().count()).min(chars.len());
+    let first = needles.iter().filter_map(|n| lowered.find(n.as_str())).min();
+    let at = first.map_or(0, |b| lowered[..b].chars().count()).min(chars.len());
     let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars.len() - EXCERPT_CHARS);
     let end = start + EXCERPT_CHARS;
     let mut out = String::new();
@@ -211,10 +219,15 @@ mod tests {
     use crate::test_rng::Rng;
 
     fn search(log: impl AsRef<[u8]>, needle: &str, roles: Roles<'_>) -> LogMatches {
+        search_all(log, &[needle], roles)
+    }
+
+    fn search_all(log: impl AsRef<[u8]>, needles: &[&str], roles: Roles<'_>) -> LogMatches {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
-        search_log(&path, needle, roles, 10, &mut Vec::new()).unwrap()
+        let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
+        search_log(&path, &needles, roles, 10, &mut Vec::new()).unwrap()
     }
 
     #[test]
@@ -270,6 +283,29 @@ mod tests {
                 (6, "parser")
             ]
         );
+    }
+
+    /// Several texts: a message matches when it says them all, wherever in its content; the
+    /// excerpt is the line that says them all, if one does.
+    #[test]
+    fn a_message_says_every_text() {
+        let log = [
+            r#"{"role": "user", "content": "the WAL of sqlite"}"#,
+            r#"{"role": "user", "content": "sqlite alone"}"#,
+            r#"{"role": "assistant", "content": "first sqlite\nthen the wal\nsqlite's wal \u00e9"}"#,
+            r#"{"role": "assistant", "content": "wal, then caf\u00e9"}"#,
+        ]
+        .join("\n");
+        let found = search_all(&log, &["sqlite", "wal"], Roles::NotSystem);
+        let lines: Vec<(u64, &str)> = found.shown.iter().map(|m| (m.line, m.excerpt.as_str())).collect();
+        assert_eq!(lines, [(1, "the WAL of sqlite"), (3, "sqlite's wal é")]);
+        // A text that cannot be tested on raw bytes (`é` is escaped in the log) beside one that can.
+        let found = search_all(&log, &["wal", "é"], Roles::NotSystem);
+        assert_eq!(found.shown.iter().map(|m| m.line).collect::<Vec<_>>(), [3, 4]);
+        // No line says both: the first that says one.
+        let found = search_all(&log, &["first", "then"], Roles::NotSystem);
+        assert_eq!(found.shown.iter().map(|m| m.excerpt.as_str()).collect::<Vec<_>>(), ["first sqlite"]);
+        assert_eq!(search_all(&log, &["sqlite", "wal", "zebra"], Roles::NotSystem).count, 0);
     }
 
     #[test]
