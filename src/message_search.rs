@@ -57,7 +57,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
     if !searchable(q.texts) {
         return Ok(found);
     }
-    let needles: Vec<String> = q.texts.iter().map(|t| t.to_lowercase()).collect();
+    let needles: Vec<String> = q.texts.iter().map(|t| gptme::py_lower(t)).collect();
     let listed = index.listed(&q.within)?;
     let threads = crate::refresh::default_jobs();
     // Batches enough to keep every thread busy, small at first so that a search that finds its

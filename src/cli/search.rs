@@ -58,7 +58,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         let colored = super::colors_on(&std::io::stdout());
-        let needles: Vec<String> = a.texts.iter().map(|t| t.to_lowercase()).collect();
+        let needles: Vec<String> = a.texts.iter().map(|t| crate::format::gptme::py_lower(t)).collect();
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
@@ -105,7 +105,7 @@ fn marked(excerpt: &str, needles: &[String]) -> String {
     let match_end = |at: usize, needle: &str| {
         let mut lowered = String::new();
         for (i, c) in excerpt[at..].char_indices() {
-            lowered.extend(c.to_lowercase());
+            lowered.extend(crate::format::gptme::py_lower_char(c));
             if lowered.starts_with(needle) {
                 return Some(at + i + c.len_utf8());
             }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
-use super::{contains_ascii_lowered, lowered_contains};
+use super::{contains_ascii_lowered, lowered_contains, py_lower};
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
 
@@ -197,7 +197,7 @@ fn excerpt(content: &str, needles: &[String]) -> String {
     }
     // Where the first match starts, in characters (lowering keeps the count but for a few
     // letters).
-    let lowered = line.to_lowercase();
+    let lowered = py_lower(line);
     let first = needles.iter().filter_map(|n| lowered.find(n.as_str())).min();
     let at = first.map_or(0, |b| lowered[..b].chars().count()).min(chars.len());
     let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars.len() - EXCERPT_CHARS);

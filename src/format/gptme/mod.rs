@@ -75,7 +75,51 @@ fn env_path(key: &str) -> Option<std::ffi::OsString> {
 /// gptme's search text: `q.strip().lower()`, None when nothing is left (then there is no filter).
 pub fn search_needle(q: &str) -> Option<String> {
     let q = q.trim_matches(|c: char| preview::is_py_space(c as u32));
-    (!q.is_empty()).then(|| q.to_lowercase())
+    (!q.is_empty()).then(|| py_lower(q))
+}
+
+/// The capitals that Rust lowers and Python 3.10–3.13 (Unicode 13–15.1) do not: 55 letters
+/// added in Unicode 16 and 17 (Cyrillic, Latin, Garay, Beria Erfe), which those Pythons hold
+/// unassigned (3.14, on Unicode 16, lowers some of them).
+const UNLOWERED_BY_PYTHON: [(char, char); 9] = [
+    ('\u{1C89}', '\u{1C89}'),
+    ('\u{A7CB}', '\u{A7CC}'),
+    ('\u{A7CE}', '\u{A7CE}'),
+    ('\u{A7D2}', '\u{A7D2}'),
+    ('\u{A7D4}', '\u{A7D4}'),
+    ('\u{A7DA}', '\u{A7DA}'),
+    ('\u{A7DC}', '\u{A7DC}'),
+    ('\u{10D50}', '\u{10D65}'),
+    ('\u{16EA0}', '\u{16EB8}'),
+];
+
+fn unlowered_by_python(c: char) -> bool {
+    c >= '\u{1C89}' && UNLOWERED_BY_PYTHON.iter().any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// `text.lower()` as Python 3.11 (the conformance pack's gptme ran on it) lowers it: Rust's
+/// lowering, which agrees on every code point but [`UNLOWERED_BY_PYTHON`]. Those are neither
+/// cased nor case-ignorable to Python, so lowering the runs between them apart keeps a final
+/// sigma's context as Python reads it.
+pub(crate) fn py_lower(text: &str) -> String {
+    if !text.chars().any(unlowered_by_python) {
+        return text.to_lowercase();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut run_start = 0;
+    for (at, c) in text.char_indices().filter(|&(_, c)| unlowered_by_python(c)) {
+        out.push_str(&text[run_start..at].to_lowercase());
+        out.push(c);
+        run_start = at + c.len_utf8();
+    }
+    out.push_str(&text[run_start..].to_lowercase());
+    out
+}
+
+/// One character lowered as [`py_lower`] lowers it alone.
+pub(crate) fn py_lower_char(c: char) -> impl Iterator<Item = char> {
+    let keep = unlowered_by_python(c);
+    c.to_lowercase().filter(move |_| !keep).chain(keep.then_some(c))
 }
 
 /// Whether a conversation matches gptme's search: `needle` (from [`search_needle`]) in its
@@ -101,21 +145,21 @@ pub fn search_hit(
     let Some(exact) = item_json().as_deref().and_then(item_preview) else { return false };
     exact.split(|&cp| (0xD800..0xE000).contains(&cp)).any(|run| {
         let run: String = run.iter().filter_map(|&cp| char::from_u32(cp)).collect();
-        run.to_lowercase().contains(needle)
+        py_lower(&run).contains(needle)
     })
 }
 
 /// The characters outside ASCII that lower to an ASCII letter: İ (to "i̇") and the Kelvin sign.
 const LOWERING_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
 
-/// `text.to_lowercase().contains(needle)`, without lowering a copy when the needle is ASCII
+/// `py_lower(text).contains(needle)`, without lowering a copy when the needle is ASCII
 /// and the text holds neither of [`LOWERING_TO_ASCII`] (a search tests every listed
 /// conversation, and `search` every message; most needles are ASCII).
 pub(crate) fn lowered_contains(text: &str, needle: &str) -> bool {
     let lowers_to_ascii =
         || LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
     if !needle.is_ascii() || (!text.is_ascii() && lowers_to_ascii()) {
-        return text.to_lowercase().contains(needle);
+        return py_lower(text).contains(needle);
     }
     // The text's ASCII bytes lower to ASCII, its other bytes (of characters that lower to
     // characters outside ASCII) match no byte of the needle.
@@ -358,11 +402,42 @@ mod tests {
         ];
         for text in texts {
             for needle in needles {
-                let expected = text.to_lowercase().contains(needle);
+                let expected = py_lower(text).contains(needle);
                 assert_eq!(lowered_contains(text, needle), expected, "{needle:?} in {text:?}");
             }
         }
         assert!(lowered_contains("Fix The BUG", "the bug") && lowered_contains("\u{212A}elvin", "kelvin"));
+    }
+
+    /// Every code point lowers as Python 3.11's `str.lower()` lowers it (the file
+    /// `tools/python-lower.py` wrote), alone and as a character of [`py_lower_char`]; and a
+    /// final sigma as Python tells one, beside letters it does not know.
+    #[test]
+    fn lowers_as_python_does() {
+        let python: std::collections::HashMap<u32, String> = include_str!("../../../tests/fixtures/python-lower.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let mut cps = l.split(' ').map(|h| u32::from_str_radix(h, 16).unwrap());
+                (cps.next().unwrap(), cps.map(|cp| char::from_u32(cp).unwrap()).collect())
+            })
+            .collect();
+        assert!(python.len() > 1400);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let expected = python.get(&(c as u32)).cloned().unwrap_or_else(|| c.to_string());
+            assert_eq!(py_lower(&c.to_string()), expected, "U+{:04X}", c as u32);
+            assert_eq!(py_lower_char(c).collect::<String>(), expected, "U+{:04X}", c as u32);
+        }
+        for (text, python) in [
+            ("AΣ\u{10D50}", "aς\u{10D50}"),
+            ("\u{10D50}Σa", "\u{10D50}σa"),
+            ("AΣ\u{10D50}B", "aς\u{10D50}b"),
+            ("A\u{10D50}Σ", "a\u{10D50}σ"),
+            ("AΣ'\u{10D50}", "aς'\u{10D50}"),
+            ("ΟΔΟΣ ΣΑΣ", "οδος σας"),
+        ] {
+            assert_eq!(py_lower(text), python, "{text}");
+        }
     }
 
     /// [`LOWERING_TO_ASCII`] is every character outside ASCII that lowers to anything holding
@@ -387,19 +462,19 @@ mod tests {
         let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
         let mut below = |n: usize| rng.index(n);
         let ascii = ['a', 'A', 'b', 'B', 'z', 'Z', '@', '[', '`', '{', ' ', '0'];
-        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ'];
+        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ', '\u{10D50}'];
         for round in 0..40_000 {
             // Half the texts ASCII, half with characters from beyond it.
             let alphabet = if round % 2 == 0 { &ascii[..] } else { &[&ascii[..], &more[..]].concat()[..] };
             let text: String = (0..below(40)).map(|_| alphabet[below(alphabet.len())]).collect();
-            let lowered: Vec<char> = text.to_lowercase().chars().collect();
+            let lowered: Vec<char> = py_lower(&text).chars().collect();
             let needle: String = if below(3) > 0 && !lowered.is_empty() {
                 let from = below(lowered.len());
                 lowered[from..from + below(lowered.len() - from + 1)].iter().collect()
             } else {
-                (0..below(4)).map(|_| alphabet[below(alphabet.len())]).collect::<String>().to_lowercase()
+                py_lower(&(0..below(4)).map(|_| alphabet[below(alphabet.len())]).collect::<String>())
             };
-            let expected = text.to_lowercase().contains(&needle);
+            let expected = py_lower(&text).contains(&needle);
             assert_eq!(lowered_contains(&text, &needle), expected, "{needle:?} in {text:?}");
         }
     }
