@@ -183,14 +183,14 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
     })
 }
 
-/// The line of `content` that says every needle (lowered), else the first that says one, cut
-/// to [`EXCERPT_CHARS`] around the first needle in it.
+/// The line of `content` that says every needle (lowered), else the first that says one, else
+/// (a needle holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first needle
+/// in it.
 fn excerpt(content: &str, needles: &[String]) -> String {
     let says = |line: &str, needle: &String| lowered_contains(line, needle);
     let line = content.split('\n').find(|l| needles.iter().all(|n| says(l, n)));
-    let Some(line) = line.or_else(|| content.split('\n').find(|l| needles.iter().any(|n| says(l, n)))) else {
-        return String::new(); // across lines: a needle may hold a newline
-    };
+    let line = line.or_else(|| content.split('\n').find(|l| needles.iter().any(|n| says(l, n))));
+    let line = line.unwrap_or(content);
     let chars: Vec<char> = line.chars().collect();
     if chars.len() <= EXCERPT_CHARS {
         return line.to_owned();
@@ -306,6 +306,18 @@ mod tests {
         let found = search_all(&log, &["first", "then"], Roles::NotSystem);
         assert_eq!(found.shown.iter().map(|m| m.excerpt.as_str()).collect::<Vec<_>>(), ["first sqlite"]);
         assert_eq!(search_all(&log, &["sqlite", "wal", "zebra"], Roles::NotSystem).count, 0);
+    }
+
+    /// A text that holds a newline is found across the content's lines, and shown there.
+    #[test]
+    fn a_text_across_lines_is_shown() {
+        let content = format!("{}\\nthe end\\nof it{}", "a".repeat(200), "b".repeat(200));
+        let log = format!("{{\"role\": \"user\", \"content\": \"{content}\"}}\n");
+        let found = search(&log, "end\nof", Roles::NotSystem);
+        assert_eq!(found.count, 1);
+        let excerpt = &found.shown[0].excerpt;
+        assert!(excerpt.contains("the end\nof it"), "{excerpt:?}");
+        assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 2);
     }
 
     #[test]
