@@ -1,7 +1,8 @@
 //! `convmeta search` over every log of an archive (a text no message holds, so every line is
-//! looked at; a common word, so most messages are decoded and tested), against gptme's way in
-//! Rust (each line parsed into `serde_json::Value`, each content lowered and tested) and a
-//! plain byte search of the same files (the floor), on as many threads.
+//! looked at; a common word, so most messages are decoded and tested; a very common letter
+//! with the absent text, two texts a message must both say), against gptme's way in Rust (each
+//! line parsed into `serde_json::Value`, each content lowered and tested) and a plain byte
+//! search of the same files (the floor, for the longest text), on as many threads.
 
 use convmeta::index::Index;
 use convmeta::message_search::{self, Query};
@@ -10,12 +11,17 @@ use crate::core::{logs_files, par_files};
 use crate::{gen, ms, rounds, scaled, timed};
 
 /// What gptme's `chats search` does with one log: the messages, not system ones, whose
-/// content, lowered, holds `needle`.
-fn naive_matches(log: &[u8], needle: &str) -> usize {
+/// content, lowered, holds each of `needles` (gptme takes one).
+fn naive_matches(log: &[u8], needles: &[String]) -> usize {
     log.split(|&c| c == b'\n')
         .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
         .filter(|m| m["role"].as_str().is_some_and(|r| r != "system"))
-        .filter(|m| m["content"].as_str().is_some_and(|c| c.to_lowercase().contains(needle)))
+        .filter(|m| {
+            m["content"].as_str().is_some_and(|c| {
+                let lowered = c.to_lowercase();
+                needles.iter().all(|n| lowered.contains(n.as_str()))
+            })
+        })
         .count()
 }
 
@@ -31,9 +37,11 @@ pub fn search() {
     println!("\n## search: {n} conversations, {:.0} MB, {jobs} threads, warm page cache, 7 rounds", bytes as f64 / 1e6);
     println!("| text | messages found | convmeta search | gptme's way (serde_json::Value) | byte search (floor) | gptme's way over convmeta | convmeta over the floor |");
     println!("|---|---|---|---|---|---|---|");
-    for text in ["quokka", "Thread"] {
-        let needle = text.to_lowercase();
-        let texts = [text.to_owned()];
+    for texts in [&["quokka"][..], &["Thread"], &["a", "quokka"]] {
+        let needles: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
+        let text = texts.join("`, `");
+        let longest = texts.iter().max_by_key(|t| t.len()).unwrap().as_bytes();
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
         let query = Query {
             texts: &texts,
             within: Default::default(),
@@ -51,10 +59,8 @@ pub fn search() {
                         ours = found.conversations.iter().map(|c| c.matches).sum();
                     })
                 },
-                &mut || timed(|| theirs = par_files(&files, jobs, |b| naive_matches(b, &needle))),
-                &mut || {
-                    timed(|| _ = par_files(&files, jobs, |b| memchr::memmem::find_iter(b, text.as_bytes()).count()))
-                },
+                &mut || timed(|| theirs = par_files(&files, jobs, |b| naive_matches(b, &needles))),
+                &mut || timed(|| _ = par_files(&files, jobs, |b| memchr::memmem::find_iter(b, longest).count())),
             ],
         );
         assert_eq!(ours, theirs, "{text}: convmeta and gptme's way find as many messages");

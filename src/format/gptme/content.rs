@@ -91,7 +91,9 @@ pub fn search_log(
     }
     let size = meta.len();
     let file = &file;
-    let plain_needles = needles.iter().map(String::as_str).filter(|n| plain(n)).collect();
+    let mut plain_needles: Vec<&str> = needles.iter().map(String::as_str).filter(|n| plain(n)).collect();
+    // The longest first: likely the rarest, so the first to rule a line out.
+    plain_needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     let mut sink = Sink { needles, roles, keep, plain_needles, lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
@@ -327,6 +329,35 @@ mod tests {
         let excerpt = &search(&log, "needle", Roles::NotSystem).shown[0].excerpt;
         assert!(excerpt.starts_with('…') && excerpt.ends_with('…') && excerpt.contains("needle"), "{excerpt}");
         assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 2);
+    }
+
+    /// Random logs searched for one to three texts count exactly the messages a plain reader
+    /// counts (each line parsed whole, its content lowered, every text in it): the byte test,
+    /// its order and the texts it cannot take lose and add nothing.
+    #[test]
+    fn random_logs_count_as_a_plain_reader_counts() {
+        let pieces =
+            ["sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\\"", " ", "x"];
+        let texts = ["sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q"];
+        let roles = ["user", "assistant", "system"];
+        let mut rng = Rng(11);
+        for _ in 0..2_000 {
+            let lines: Vec<String> = (0..rng.below(6))
+                .map(|_| {
+                    let content: String = (0..rng.below(10)).map(|_| pieces[rng.index(pieces.len())]).collect();
+                    format!(r#"{{"role": "{}", "content": "{content}"}}"#, roles[rng.index(roles.len())])
+                })
+                .collect();
+            let needles: Vec<&str> = (0..1 + rng.below(3)).map(|_| texts[rng.index(texts.len())]).collect();
+            let expected = lines
+                .iter()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|m| m["role"] != "system")
+                .filter(|m| needles.iter().all(|n| py_lower(m["content"].as_str().unwrap()).contains(n)))
+                .count();
+            let log = lines.join("\n");
+            assert_eq!(search_all(&log, &needles, Roles::NotSystem).count, expected, "{needles:?} in {log}");
+        }
     }
 
     /// Testing raw bytes first never loses a match the full test finds.
