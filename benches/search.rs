@@ -47,6 +47,7 @@ pub fn search() {
             within: Default::default(),
             roles: Default::default(),
             limit: usize::MAX,
+            sort: Default::default(),
             matches_shown: 3,
         };
         let (mut ours, mut theirs) = (0, 0);

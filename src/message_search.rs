@@ -20,8 +20,21 @@ pub struct Query<'a> {
     pub roles: Roles<'a>,
     /// At most this many conversations.
     pub limit: usize,
+    /// In which order.
+    pub sort: Sort,
     /// At most this many matches shown of each.
     pub matches_shown: usize,
+}
+
+/// The order of the conversations found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, clap::ValueEnum)]
+pub enum Sort {
+    /// Newest first (by `modified`, as `list`).
+    #[default]
+    Modified,
+    /// Most matching messages first, ties newest first: every log is read before the first
+    /// is known.
+    Matches,
 }
 
 /// A conversation whose messages hold the texts (`search --json` and `/api/v2/search` give these).
@@ -58,6 +71,8 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         return Ok(found);
     }
     let needles: Vec<String> = q.texts.iter().map(|t| gptme::py_lower(t)).collect();
+    // Ranked by matches, the first are known only once every log has been read.
+    let limit = if q.sort == Sort::Matches { usize::MAX } else { q.limit };
     let listed = index.listed(&q.within)?;
     let threads = crate::refresh::default_jobs();
     // Batches enough to keep every thread busy, small at first so that a search that finds its
@@ -104,7 +119,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
                     continue;
                 }
             };
-            if found.conversations.len() == q.limit {
+            if found.conversations.len() == limit {
                 found.more = true;
                 return Ok(found);
             }
@@ -116,6 +131,11 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
                 messages,
             });
         }
+    }
+    if q.sort == Sort::Matches {
+        found.conversations.sort_by_key(|c| std::cmp::Reverse(c.matches)); // stable: ties newest first
+        found.more = found.conversations.len() > q.limit;
+        found.conversations.truncate(q.limit);
     }
     Ok(found)
 }

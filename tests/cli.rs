@@ -1947,7 +1947,15 @@ fn search_finds_what_messages_say() {
         ("escaped", msg("user", "caf\\u00e9 PARSER") + &msg("assistant", "ok"), 0),
         ("old", msg("user", "Let us talk about the\\nParser"), 1),
         ("sys", msg("system", "the parser in the prompt") + &msg("user", "hello"), 2),
-        ("new", msg("assistant", "the parser works") + &msg("user", "hi") + &msg("user", "parser again"), 3),
+        (
+            "new",
+            msg("assistant", "the parser works")
+                + &msg("user", "hi")
+                + &msg("user", "parser again")
+                + &msg("user", "a quokka"),
+            3,
+        ),
+        ("quokkas", msg("user", "Quokka?") + &msg("assistant", "quokkas, yes"), 0),
         ("test-hidden", msg("user", "parser"), 4),
         ("other", msg("user", "nothing to see"), 5),
     ];
@@ -1978,6 +1986,10 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["the", "PARSER"]), [f("new", 1, &[1]), f("old", 1, &[1])]);
     assert_eq!(found(&["parser", "again"]), [f("new", 1, &[3])]);
     assert_eq!(found(&["parser", "café", "zebra"]), []);
+    // Most matching messages first; the limit takes the first of that order.
+    assert_eq!(found(&["quokka"]), [f("new", 1, &[4]), f("quokkas", 2, &[1, 2])]);
+    assert_eq!(found(&["quokka", "--sort", "matches"]), [f("quokkas", 2, &[1, 2]), f("new", 1, &[4])]);
+    assert_eq!(found(&["quokka", "--sort", "matches", "-n", "1"]), [f("quokkas", 2, &[1, 2])]);
     assert_eq!(found(&["parser", "--system"])[1], f("sys", 1, &[1]));
     assert_eq!(found(&["parser", "--role", "system"]), [f("sys", 1, &[1])]);
     assert_eq!(found(&["parser", "--role", "assistant"]), [f("new", 1, &[1])]);
@@ -1997,6 +2009,11 @@ fn search_finds_what_messages_say() {
     assert_eq!(lines[4], "2027-01-15 08:00  old: 1 message", "{stdout}");
     assert_eq!(lines[5], "  line 1     user       Parser", "the line of the content that says it: {stdout}");
     assert_eq!(lines.len(), 6, "{stdout}");
+    let counts = ok(search(&["quokka", "-m", "0"]));
+    assert_eq!(
+        counts, "2027-01-15 08:00  new: 1 message\n\n2027-01-15 08:00  quokkas: 2 messages\n",
+        "the counts alone"
+    );
     let none = search(&["zebra", "--until", "2027-01-14"]).output().unwrap();
     assert!(none.status.success() && none.stdout.is_empty());
     let said = String::from_utf8(none.stderr).unwrap();

@@ -440,10 +440,12 @@ fn search_over_http_is_the_commands() {
         ),
         ("?q=parse&until=2000-01-01", &["parse", "--until", "2000-01-01"][..]),
         ("?q=AGAIN&q=parse", &["AGAIN", "parse"][..]),
+        ("?q=parse&sort=matches&limit=1", &["parse", "--sort", "matches", "-n", "1"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
-        assert_eq!(answer["more"], false, "{query}");
+        // Of "a" (3 messages) and "b" (1), "a" first by matches, whatever their times.
+        assert_eq!(answer["more"], query.contains("sort"), "{query}");
         let found = answer["conversations"].as_array().unwrap().len();
         assert_eq!(found > 0, !query.contains("until"), "{query}: {answer}");
         // The assistant's "parsed" counts unless only the user's messages are asked for.

@@ -5,7 +5,7 @@ use clap::Args;
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
 use crate::format::gptme::content::Roles;
-use crate::message_search::{self, Query};
+use crate::message_search::{self, Query, Sort};
 
 #[derive(Args)]
 pub struct SearchArgs {
@@ -19,6 +19,9 @@ pub struct SearchArgs {
     /// How many conversations, newest first (0: all that match)
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
     limit: usize,
+    /// The order: newest first, or most matching messages first (ties newest first)
+    #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
+    sort: Sort,
     /// How many of each conversation's matching messages to show, the first ones
     #[arg(short = 'm', long, default_value_t = 3, value_name = "N")]
     matches: usize,
@@ -49,6 +52,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         within: a.narrow.within(workspace.as_deref()),
         roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
+        sort: a.sort,
         matches_shown: a.matches,
     };
     let found = message_search::search(&index, &query)?;
@@ -77,7 +81,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
             }
             let unshown = c.matches - c.messages.len();
-            if unshown > 0 {
+            // `-m 0` asked for the counts alone.
+            if unshown > 0 && a.matches > 0 {
                 writeln!(out, "  … and {unshown} more (`-m {}` shows them)", c.matches)?;
             }
         }

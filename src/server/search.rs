@@ -1,6 +1,7 @@
 //! `GET /api/v2/search`: `convmeta search --json` over HTTP, fresh, behind the list's auth: the
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
-//! arguments and flags: `q` (given more than once, a message must say each), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
+//! arguments and flags: `q` (given more than once, a message must say each), `sort`
+//! (`modified` or `matches`), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -11,7 +12,7 @@ use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
 use crate::format::gptme::content::Roles;
-use crate::message_search::{self, Query, Said};
+use crate::message_search::{self, Query, Said, Sort};
 use crate::store::rows::Within;
 use crate::usage::{date_span, local_day_start, workspace_as_stored};
 
@@ -19,6 +20,7 @@ use crate::usage::{date_span, local_day_start, workspace_as_stored};
 #[derive(Debug, PartialEq)]
 struct Params {
     q: Vec<String>,
+    sort: Sort,
     limit: usize,
     matches: usize,
     system: bool,
@@ -36,6 +38,7 @@ impl Params {
     fn parse(query: &str) -> Result<Params, String> {
         let mut p = Params {
             q: Vec::new(),
+            sort: Sort::Modified,
             limit: 20,
             matches: 3,
             system: false,
@@ -51,6 +54,10 @@ impl Params {
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "q" => p.q.push(value.into_owned()),
+                "sort" => {
+                    p.sort = <Sort as clap::ValueEnum>::from_str(&value, false)
+                        .map_err(|_| "sort must be modified or matches".to_owned())?
+                }
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
@@ -100,7 +107,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
         let roles = Roles::asked(p.role.as_deref(), p.system);
-        let q = Query { texts: &p.q, within, roles, limit, matches_shown: p.matches };
+        let q = Query { texts: &p.q, within, roles, limit, sort: p.sort, matches_shown: p.matches };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })
     })
@@ -116,6 +123,7 @@ mod tests {
         let p = Params::parse("q=%20Parser&limit=0&matches=1&system=true&model=opus&agent=Bob&token=x").unwrap();
         assert_eq!((p.q, p.limit, p.matches, p.system), (vec![" Parser".to_owned()], 0, 1, true));
         assert_eq!(Params::parse("q=wal&q=SQLite").unwrap().q, ["wal", "SQLite"]);
+        assert_eq!(Params::parse("q=x&sort=matches").unwrap().sort, Sort::Matches);
         assert_eq!((p.model.as_deref(), p.agent.as_deref()), (Some("opus"), Some("Bob")));
         for (bad, says) in [
             ("", "q, the text to search for, is missing or blank"),
@@ -128,7 +136,8 @@ mod tests {
             ("q=x&role=user&system=1", "system and role cannot both be given"),
             ("q=x&workspace=rel", "workspace must be an absolute path"),
             ("q=x&since=soon", "since must be"),
-            ("q=x&sort=cost", "unknown parameter \"sort\""),
+            ("q=x&sort=cost", "sort must be modified or matches"),
+            ("q=x&order=matches", "unknown parameter \"order\""),
         ] {
             let err = Params::parse(bad).unwrap_err();
             assert!(err.starts_with(says), "{bad}: {err}");
