@@ -16,7 +16,7 @@ pub struct SearchArgs {
     /// to keep it one text)
     #[arg(required = true, num_args = 1.., value_name = "TEXT")]
     texts: Vec<String>,
-    /// How many conversations, newest first (0: all that match)
+    /// How many conversations, the first in the order of --sort (0: all that match)
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
     limit: usize,
     /// The order: newest first, or most matching messages first (ties newest first)
