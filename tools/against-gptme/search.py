@@ -3,7 +3,9 @@
 for each query, with and without --system, the number of matching messages of every listed
 conversation, as convmeta counts them (`search -n 0 -m 0 --json`) and as gptme's
 `_get_matching_messages` counts them over the messages `Log.read_jsonl` reads (a conversation
-whose log gptme cannot read at all is left out). Run in gptme's venv:
+whose log gptme cannot read at all is left out). A quarter as many queries again are two
+texts (convmeta's extension), counted on gptme's side as the messages its test finds for
+both. Run in gptme's venv:
 
     search.py CONVMETA LOGS DB SEED QUERIES
 """
@@ -40,19 +42,22 @@ def main():
         # A command line holds no NUL and no lone surrogate.
         if piece.strip() and '\0' not in piece and not any(0xD800 <= ord(c) < 0xE000 for c in piece):
             queries.append(''.join(c.upper() if rng.random() < 0.3 else c for c in piece))
+    pairs = [[rng.choice(queries), rng.choice(queries)] for _ in range(len(queries) // 4)]
     differ = compared = 0
-    for query in queries:
+    for texts in [[query] for query in queries] + pairs:
         for system in (False, True):
-            args = ['search', '-n', '0', '-m', '0', '--json', *target, *(['--system'] if system else []), '--', query]
+            args = ['search', '-n', '0', '-m', '0', '--json', *target, *(['--system'] if system else []), '--', *texts]
             ours = {s['id']: s['matches'] for s in convmeta_json(convmeta, args)}
             for conversation, ms in messages.items():
-                theirs = len(_get_matching_messages(types.SimpleNamespace(log=ms), query, system))
+                log = types.SimpleNamespace(log=ms)
+                found = [{i for i, _ in _get_matching_messages(log, text, system)} for text in texts]
+                theirs = len(set.intersection(*found))
                 compared += 1
                 if ours.get(conversation, 0) != theirs:
                     differ += 1
                     if differ <= 20:
-                        print(f'{query!r} system={system} {conversation}: convmeta {ours.get(conversation, 0)}, gptme {theirs}')
-    print(f'{len(queries)} queries, {len(messages)} conversations, {compared} counts compared, {differ} differ')
+                        print(f'{texts!r} system={system} {conversation}: convmeta {ours.get(conversation, 0)}, gptme {theirs}')
+    print(f'{len(queries)} queries and {len(pairs)} of two texts, {len(messages)} conversations, {compared} counts compared, {differ} differ')
 
 
 if __name__ == '__main__':
