@@ -44,6 +44,7 @@ pub fn search() {
         let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
         let query = Query {
             texts: &texts,
+            whole_words: false,
             within: Default::default(),
             roles: Default::default(),
             limit: usize::MAX,

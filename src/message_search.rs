@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Result;
-use crate::format::gptme::content::{self, LogMatches, Match, Roles};
+use crate::format::gptme::content::{self, LogMatches, Match, Roles, Texts};
 use crate::format::gptme::{self, LOG_FILE};
 use crate::index::Index;
 use crate::store::rows::Within;
@@ -15,6 +15,8 @@ pub struct Query<'a> {
     /// The texts, as typed: each lowered, not stripped, as gptme's `chats search` looks for its
     /// one; a message matches when it says them all.
     pub texts: &'a [String],
+    /// Each text only where it stands as a word (no letter, digit or `_` touching it).
+    pub whole_words: bool,
     pub within: Within<'a>,
     /// Which messages, by role (gptme's `chats search` leaves system ones out).
     pub roles: Roles<'a>,
@@ -85,7 +87,8 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let next = AtomicUsize::new(0);
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
-            content::search_log(&path, &needles, q.roles, q.matches_shown, buf).map_err(|e| (path, e))
+            let texts = Texts { lowered: &needles, words: q.whole_words };
+            content::search_log(&path, texts, q.roles, q.matches_shown, buf).map_err(|e| (path, e))
         };
         let work = || {
             let (mut buf, mut out) = (Vec::new(), Vec::new());

@@ -1990,6 +1990,8 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["quokka"]), [f("new", 1, &[4]), f("quokkas", 2, &[1, 2])]);
     assert_eq!(found(&["quokka", "--sort", "matches"]), [f("quokkas", 2, &[1, 2]), f("new", 1, &[4])]);
     assert_eq!(found(&["quokka", "--sort", "matches", "-n", "1"]), [f("quokkas", 2, &[1, 2])]);
+    // As a word: "quokkas" is another.
+    assert_eq!(found(&["quokka", "-w"]), [f("new", 1, &[4]), f("quokkas", 1, &[1])]);
     assert_eq!(found(&["parser", "--system"])[1], f("sys", 1, &[1]));
     assert_eq!(found(&["parser", "--role", "system"]), [f("sys", 1, &[1])]);
     assert_eq!(found(&["parser", "--role", "assistant"]), [f("new", 1, &[1])]);

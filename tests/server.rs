@@ -441,6 +441,7 @@ fn search_over_http_is_the_commands() {
         ("?q=parse&until=2000-01-01", &["parse", "--until", "2000-01-01"][..]),
         ("?q=AGAIN&q=parse", &["AGAIN", "parse"][..]),
         ("?q=parse&sort=matches&limit=1", &["parse", "--sort", "matches", "-n", "1"][..]),
+        ("?q=PARSE&word=true", &["PARSE", "-w"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
@@ -454,6 +455,9 @@ fn search_over_http_is_the_commands() {
             assert_eq!(a["matches"], if query.contains("role") { 2 } else { 3 }, "{query}");
         }
     }
+    // As a word, "parse" is in "parse tree" alone.
+    let as_word = search.answer("?q=parse&word=1");
+    assert_eq!((as_word["conversations"][0]["id"].as_str(), as_word["conversations"][1].is_null()), (Some("b"), true));
     // Two texts: the one message that says both.
     assert_eq!(search.answer("?q=AGAIN&q=parse")["conversations"][0]["matches"], 1);
     let answer = search.answer("?q=parse&limit=1");

@@ -19,6 +19,10 @@ pub struct SearchArgs {
     /// How many conversations, the first in the order of --sort (0: all that match)
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
     limit: usize,
+    /// Each text only where it stands as a word, no letter, digit or _ touching it (as grep -w):
+    /// `-w go` finds "go" and "go," but not "going" or "ago"
+    #[arg(short = 'w', long)]
+    word: bool,
     /// The order: newest first, or most matching messages first (ties newest first)
     #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
     sort: Sort,
@@ -49,6 +53,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let query = Query {
         texts: &a.texts,
+        whole_words: a.word,
         within: a.narrow.within(workspace.as_deref()),
         roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
@@ -77,7 +82,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             )?;
             for m in &c.messages {
                 let excerpt = printable(&m.excerpt);
-                let excerpt = if colored { marked(&excerpt, &needles) } else { excerpt };
+                let excerpt = if colored { marked(&excerpt, &needles, a.word) } else { excerpt };
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
             }
             let unshown = c.matches - c.messages.len();
@@ -102,9 +107,9 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The excerpt with every occurrence of the (lowered) needles in bold red, as grep marks its
-/// matches.
-fn marked(excerpt: &str, needles: &[String]) -> String {
+/// The excerpt with every occurrence of the (lowered) needles in bold red (with `words`, those
+/// that stand as words), as grep marks its matches.
+fn marked(excerpt: &str, needles: &[String], words: bool) -> String {
     // Where a needle matches from `at`, the end of what it matched. Lowering keeps a
     // character's length in all but a few letters: measure what matched.
     let match_end = |at: usize, needle: &str| {
@@ -112,7 +117,8 @@ fn marked(excerpt: &str, needles: &[String]) -> String {
         for (i, c) in excerpt[at..].char_indices() {
             lowered.extend(crate::format::gptme::py_lower_char(c));
             if lowered.starts_with(needle) {
-                return Some(at + i + c.len_utf8());
+                let end = at + i + c.len_utf8();
+                return (!words || crate::format::gptme::stands_alone(excerpt, at, end)).then_some(end);
             }
             if !needle.starts_with(&lowered) {
                 return None;
@@ -145,7 +151,7 @@ fn marked(excerpt: &str, needles: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     fn marked(excerpt: &str, needles: &[&str]) -> String {
-        super::marked(excerpt, &needles.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        super::marked(excerpt, &needles.iter().map(|n| n.to_string()).collect::<Vec<_>>(), false)
     }
 
     #[test]
@@ -160,5 +166,9 @@ mod tests {
         assert_eq!(marked("aaab", &["aa", "ab"]), format!("{ON}aaab{OFF}"));
         assert_eq!(marked("abcd", &["ab", "cd"]), format!("{ON}abcd{OFF}"));
         assert_eq!(marked("é—x", &["—x", "é"]), format!("{ON}é—x{OFF}"));
+        // As words: only where none of a letter, digit or `_` touches it.
+        let words = |excerpt: &str, needle: &str| super::marked(excerpt, &[needle.to_owned()], true);
+        assert_eq!(words("go going ago go_ Go.", "go"), format!("{ON}go{OFF} going ago go_ {ON}Go{OFF}."));
+        assert_eq!(words("\u{212A}elvin kelvins", "kelvin"), format!("{ON}\u{212A}elvin{OFF} kelvins"));
     }
 }

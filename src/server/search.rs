@@ -1,7 +1,7 @@
 //! `GET /api/v2/search`: `convmeta search --json` over HTTP, fresh, behind the list's auth: the
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
 //! arguments and flags: `q` (given more than once, a message must say each), `sort`
-//! (`modified` or `matches`), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
+//! (`modified` or `matches`), `word` (`true`: each text as a word), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -20,6 +20,7 @@ use crate::usage::{date_span, local_day_start, workspace_as_stored};
 #[derive(Debug, PartialEq)]
 struct Params {
     q: Vec<String>,
+    word: bool,
     sort: Sort,
     limit: usize,
     matches: usize,
@@ -38,6 +39,7 @@ impl Params {
     fn parse(query: &str) -> Result<Params, String> {
         let mut p = Params {
             q: Vec::new(),
+            word: false,
             sort: Sort::Modified,
             limit: 20,
             matches: 3,
@@ -61,6 +63,7 @@ impl Params {
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
+                "word" => p.word = flag(&key, &value)?,
                 "role" if ["user", "assistant", "system"].contains(&&*value) => p.role = Some(value.into_owned()),
                 "role" => return Err("role must be user, assistant or system".into()),
                 "since" => {
@@ -107,7 +110,8 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
         let roles = Roles::asked(p.role.as_deref(), p.system);
-        let q = Query { texts: &p.q, within, roles, limit, sort: p.sort, matches_shown: p.matches };
+        let q =
+            Query { texts: &p.q, whole_words: p.word, within, roles, limit, sort: p.sort, matches_shown: p.matches };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })
     })
@@ -124,6 +128,7 @@ mod tests {
         assert_eq!((p.q, p.limit, p.matches, p.system), (vec![" Parser".to_owned()], 0, 1, true));
         assert_eq!(Params::parse("q=wal&q=SQLite").unwrap().q, ["wal", "SQLite"]);
         assert_eq!(Params::parse("q=x&sort=matches").unwrap().sort, Sort::Matches);
+        assert!(Params::parse("q=x&word=true").unwrap().word);
         assert_eq!((p.model.as_deref(), p.agent.as_deref()), (Some("opus"), Some("Bob")));
         for (bad, says) in [
             ("", "q, the text to search for, is missing or blank"),
@@ -132,6 +137,7 @@ mod tests {
             ("q=x&limit=-1", "limit must be a count, 0 or more"),
             ("q=x&matches=many", "matches must be a count, 0 or more"),
             ("q=x&system=yes", "system must be true or false"),
+            ("q=x&word=yes", "word must be true or false"),
             ("q=x&role=tool", "role must be user, assistant or system"),
             ("q=x&role=user&system=1", "system and role cannot both be given"),
             ("q=x&workspace=rel", "workspace must be an absolute path"),

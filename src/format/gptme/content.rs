@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
-use super::{contains_ascii_lowered, lowered_contains, py_lower};
+use super::{contains_ascii_lowered, lowered_contains, lowered_contains_word, py_lower, stands_alone, starts_in};
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
 
@@ -59,6 +59,34 @@ pub struct Match {
     pub excerpt: String,
 }
 
+/// What a message must say: every one of the texts, lowered (not stripped), anywhere in its
+/// content, or with `words` each standing as a word (no letter, digit or `_` touching it).
+#[derive(Debug, Clone, Copy)]
+pub struct Texts<'a> {
+    pub lowered: &'a [String],
+    pub words: bool,
+}
+
+impl Texts<'_> {
+    /// Whether `text` says `needle` (one of them) as asked.
+    fn say(&self, text: &str, needle: &str) -> bool {
+        if self.words {
+            lowered_contains_word(text, needle)
+        } else {
+            lowered_contains(text, needle)
+        }
+    }
+
+    fn all_said_in(&self, text: &str) -> bool {
+        self.lowered.iter().all(|n| self.say(text, n))
+    }
+
+    /// Where `needle` is first said as asked in `lowered`, a lowered text.
+    fn first_in(&self, lowered: &str, needle: &str) -> Option<usize> {
+        starts_in(lowered, needle).find(|&at| !self.words || stands_alone(lowered, at, at + needle.len()))
+    }
+}
+
 /// The messages of a log that hold the texts.
 #[derive(Debug, Default)]
 pub struct LogMatches {
@@ -69,15 +97,14 @@ pub struct LogMatches {
 }
 
 /// Reads the log and tests each message that gptme's log reader takes: a message matches when
-/// it holds every one of `needles`, the texts as typed, lowered (not stripped); one needle is
-/// gptme's test. `roles` says which messages count (gptme leaves system ones out). A
+/// it says every one of `texts` (one text, anywhere, is gptme's test). `roles` says which messages count (gptme leaves system ones out). A
 /// half-written last line counts when it parses, as everywhere else. Keeps the first `keep`
 /// matches.
 /// A log that is no regular file (a directory, a FIFO: the index counts it as a problem) holds
 /// no messages.
 pub fn search_log(
     path: &Path,
-    needles: &[String],
+    texts: Texts<'_>,
     roles: Roles<'_>,
     keep: usize,
     buf: &mut Vec<u8>,
@@ -91,10 +118,10 @@ pub fn search_log(
     }
     let size = meta.len();
     let file = &file;
-    let mut plain_needles: Vec<&str> = needles.iter().map(String::as_str).filter(|n| plain(n)).collect();
+    let mut plain_needles: Vec<&str> = texts.lowered.iter().map(String::as_str).filter(|n| plain(n)).collect();
     // The longest first: likely the rarest, so the first to rule a line out.
     plain_needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let mut sink = Sink { needles, roles, keep, plain_needles, lines: 0, found: LogMatches::default() };
+    let mut sink = Sink { texts, roles, keep, plain_needles, lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
         sink.line(&scanned.tail, scanned.offset);
@@ -103,7 +130,7 @@ pub fn search_log(
 }
 
 struct Sink<'n> {
-    needles: &'n [String],
+    texts: Texts<'n>,
     roles: Roles<'n>,
     keep: usize,
     /// The needles that may be looked for in a line's raw bytes first (see [`may_hold`]).
@@ -144,7 +171,7 @@ impl Sink<'_> {
             return;
         }
         let content = content.decode_lossy();
-        if !self.needles.iter().all(|needle| lowered_contains(&content, needle)) {
+        if !self.texts.all_said_in(&content) {
             return;
         }
         self.found.count += 1;
@@ -156,7 +183,7 @@ impl Sink<'_> {
                     Timestamp::Text(t) => Some(t.decode_lossy()),
                     _ => None,
                 },
-                excerpt: excerpt(&content, self.needles),
+                excerpt: excerpt(&content, self.texts),
             });
         }
     }
@@ -185,13 +212,11 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
     })
 }
 
-/// The line of `content` that says every needle (lowered), else the first that says one, else
-/// (a needle holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first needle
-/// in it.
-fn excerpt(content: &str, needles: &[String]) -> String {
-    let says = |line: &str, needle: &String| lowered_contains(line, needle);
-    let line = content.split('\n').find(|l| needles.iter().all(|n| says(l, n)));
-    let line = line.or_else(|| content.split('\n').find(|l| needles.iter().any(|n| says(l, n))));
+/// The line of `content` that says every text, else the first that says one, else (a text
+/// holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first text in it.
+fn excerpt(content: &str, texts: Texts<'_>) -> String {
+    let line = content.split('\n').find(|l| texts.all_said_in(l));
+    let line = line.or_else(|| content.split('\n').find(|l| texts.lowered.iter().any(|n| texts.say(l, n))));
     let line = line.unwrap_or(content);
     let chars: Vec<char> = line.chars().collect();
     if chars.len() <= EXCERPT_CHARS {
@@ -200,7 +225,7 @@ fn excerpt(content: &str, needles: &[String]) -> String {
     // Where the first match starts, in characters (lowering keeps the count but for a few
     // letters).
     let lowered = py_lower(line);
-    let first = needles.iter().filter_map(|n| lowered.find(n.as_str())).min();
+    let first = texts.lowered.iter().filter_map(|n| texts.first_in(&lowered, n)).min();
     let at = first.map_or(0, |b| lowered[..b].chars().count()).min(chars.len());
     let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars.len() - EXCERPT_CHARS);
     let end = start + EXCERPT_CHARS;
@@ -225,11 +250,37 @@ mod tests {
     }
 
     fn search_all(log: impl AsRef<[u8]>, needles: &[&str], roles: Roles<'_>) -> LogMatches {
+        search_as(log, needles, false, roles)
+    }
+
+    fn search_as(log: impl AsRef<[u8]>, needles: &[&str], words: bool, roles: Roles<'_>) -> LogMatches {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
         let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
-        search_log(&path, &needles, roles, 10, &mut Vec::new()).unwrap()
+        search_log(&path, Texts { lowered: &needles, words }, roles, 10, &mut Vec::new()).unwrap()
+    }
+
+    /// As words: where no character of a word (a letter of any script, a combining accent, a
+    /// digit, `_`) touches the text; the excerpt is cut around such a place.
+    #[test]
+    fn a_text_as_a_word() {
+        let long = format!("going {} go there", "x ".repeat(200));
+        let log = [
+            r#"{"role": "user", "content": "going, ago"}"#.to_owned(),
+            r#"{"role": "user", "content": "let's go_ then GO!"}"#.to_owned(),
+            r#"{"role": "user", "content": "caf\u00e9go"}"#.to_owned(),
+            r#"{"role": "user", "content": "go\u0301"}"#.to_owned(),
+            format!(r#"{{"role": "user", "content": "{long}"}}"#),
+            r#"{"role": "user", "content": "\u212aelvin, kelvins"}"#.to_owned(),
+        ]
+        .join("\n");
+        let found = search_as(&log, &["go"], true, Roles::NotSystem);
+        assert_eq!(found.shown.iter().map(|m| m.line).collect::<Vec<_>>(), [2, 5]);
+        assert!(found.shown[1].excerpt.contains(" go there"), "{}", found.shown[1].excerpt);
+        assert_eq!(search_as(&log, &["go"], false, Roles::NotSystem).count, 5);
+        assert_eq!(search_as(&log, &["kelvin"], true, Roles::NotSystem).count, 1);
+        assert_eq!(search_as(&log, &["kelvin", "go"], true, Roles::NotSystem).count, 0);
     }
 
     #[test]

@@ -156,22 +156,65 @@ const LOWERING_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
 /// and the text holds neither of [`LOWERING_TO_ASCII`] (a search tests every listed
 /// conversation, and `search` every message; most needles are ASCII).
 pub(crate) fn lowered_contains(text: &str, needle: &str) -> bool {
+    lowered_holds(text, needle, |_, _, _| true)
+}
+
+/// As [`lowered_contains`], but only where the needle stands as a word (see
+/// [`stands_alone`]; grep's `-w`).
+pub(crate) fn lowered_contains_word(text: &str, needle: &str) -> bool {
+    lowered_holds(text, needle, stands_alone)
+}
+
+/// Whether `py_lower(text)` holds `needle` at a place `fits(text, start, end)` takes, `text`
+/// being the text the places are in: the lowered copy, or on the byte path the text itself.
+fn lowered_holds(text: &str, needle: &str, fits: impl Fn(&str, usize, usize) -> bool) -> bool {
     let lowers_to_ascii =
         || LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
     if !needle.is_ascii() || (!text.is_ascii() && lowers_to_ascii()) {
-        return py_lower(text).contains(needle);
+        let lowered = py_lower(text);
+        return starts_in(&lowered, needle).any(|at| fits(&lowered, at, at + needle.len()));
     }
     // The text's ASCII bytes lower to ASCII, its other bytes (of characters that lower to
-    // characters outside ASCII) match no byte of the needle.
-    contains_ascii_lowered(text.as_bytes(), needle.as_bytes())
+    // characters outside ASCII) match no byte of the needle. A match starts and ends at an
+    // ASCII byte, so between characters.
+    ascii_lowered_starts(text.as_bytes(), needle.as_bytes()).any(|at| fits(text, at, at + needle.len()))
 }
 
-/// Whether `text`, its ASCII letters lowered, holds `needle` (lowered ASCII): it matches
-/// where its first byte does, in either case, and the rest follows in any case.
+/// Where `needle` starts in `lowered`, each place (overlapping ones too).
+pub(crate) fn starts_in<'a>(lowered: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + lowered.get(from..)?.find(needle)?;
+        from = at + lowered[at..].chars().next().map_or(1, char::len_utf8);
+        Some(at)
+    })
+}
+
+/// Whether `text[start..end]` stands as a word: no character of a word just before or after
+/// (Unicode's: a letter, a mark such as a combining accent, a digit, a connector such as `_`),
+/// as ripgrep's `-w` reads words.
+pub(crate) fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let word = regex_syntax::is_word_character;
+    !text[..start].chars().next_back().is_some_and(word) && !text[end..].chars().next().is_some_and(word)
+}
+
+/// Whether `text`, its ASCII letters lowered, holds `needle` (lowered ASCII).
 pub(crate) fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else { return true };
-    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text)
-        .any(|at| text.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
+    ascii_lowered_starts(text, needle).next().is_some()
+}
+
+/// Where `text`, its ASCII letters lowered, holds `needle` (lowered ASCII): it matches where
+/// its first byte does, in either case, and the rest follows in any case.
+fn ascii_lowered_starts<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let first = needle.first().copied();
+    let candidates = first.map(|f| memchr::memchr2_iter(f, f.to_ascii_uppercase(), text));
+    // An empty needle is everywhere; the first place says so.
+    let everywhere = first.is_none().then_some(0);
+    candidates
+        .into_iter()
+        .flatten()
+        .filter(move |&at| text.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
+        .chain(everywhere)
 }
 
 /// The preview's code points as the item holds them, lone surrogates kept.
@@ -461,8 +504,8 @@ mod tests {
     fn lowered_contains_agrees_on_random_text() {
         let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
         let mut below = |n: usize| rng.index(n);
-        let ascii = ['a', 'A', 'b', 'B', 'z', 'Z', '@', '[', '`', '{', ' ', '0'];
-        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ', '\u{10D50}'];
+        let ascii = ['a', 'A', 'b', 'B', 'z', 'Z', '@', '[', '`', '{', ' ', '0', '_'];
+        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ', '\u{10D50}', '\u{301}', '٣'];
         for round in 0..40_000 {
             // Half the texts ASCII, half with characters from beyond it.
             let alphabet = if round % 2 == 0 { &ascii[..] } else { &[&ascii[..], &more[..]].concat()[..] };
@@ -476,6 +519,17 @@ mod tests {
             };
             let expected = py_lower(&text).contains(&needle);
             assert_eq!(lowered_contains(&text, &needle), expected, "{needle:?} in {text:?}");
+            // As a word: somewhere in the lowered characters, with no character of a word
+            // beside it (a search refuses a blank text).
+            let needle_chars: Vec<char> = needle.chars().collect();
+            let word = |i: usize| lowered.get(i).is_some_and(|&c| regex_syntax::is_word_character(c));
+            let as_word = (0..lowered.len()).any(|i| {
+                let end = i + needle_chars.len();
+                lowered.get(i..end) == Some(&needle_chars[..]) && (i == 0 || !word(i - 1)) && !word(end)
+            });
+            if !needle.is_empty() {
+                assert_eq!(lowered_contains_word(&text, &needle), as_word, "{needle:?} as a word in {text:?}");
+            }
         }
     }
 
