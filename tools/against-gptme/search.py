@@ -5,11 +5,14 @@ conversation, as convmeta counts them (`search -n 0 -m 0 --json`) and as gptme's
 `_get_matching_messages` counts them over the messages `Log.read_jsonl` reads (a conversation
 whose log gptme cannot read at all is left out). A quarter as many queries again are two
 texts (convmeta's extension), counted on gptme's side as the messages its test finds for
-both. Run in gptme's venv:
+both. Then each single query again as a word (`-w`, convmeta's alone), counted here over the
+same messages: the lowered text in the lowered content with no character of a word on either
+side (Unicode's `\w`: letters, marks, decimal digits, letter numbers, connectors). Run in
+gptme's venv:
 
     search.py CONVMETA LOGS DB SEED QUERIES
 """
-import json, random, subprocess, sys, types
+import json, random, subprocess, sys, types, unicodedata
 from pathlib import Path
 
 from gptme.logmanager.manager import Log
@@ -18,6 +21,24 @@ from gptme.tools.chats import _get_matching_messages
 
 def convmeta_json(convmeta, args):
     return json.loads(subprocess.run([convmeta, *args], capture_output=True, check=True).stdout)
+
+
+def word_character(c):
+    """UTS #18's `\\w`, as near as Python's Unicode data tells it (Other_Alphabetic's
+    circled letters are the symbols among it)."""
+    category = unicodedata.category(c)
+    return category[0] in 'LM' or category in ('Nd', 'Nl', 'Pc') or c in '\u200c\u200d' or '\u24b6' <= c <= '\u24e9'
+
+
+def says_as_word(content, text):
+    lowered, text = content.lower(), text.lower()
+    at = lowered.find(text)
+    while at != -1:
+        before, after = lowered[at - 1:at], lowered[at + len(text):at + len(text) + 1]
+        if not (before and word_character(before)) and not (after and word_character(after)):
+            return True
+        at = lowered.find(text, at + 1)
+    return False
 
 
 def main():
@@ -57,7 +78,17 @@ def main():
                     differ += 1
                     if differ <= 20:
                         print(f'{texts!r} system={system} {conversation}: convmeta {ours.get(conversation, 0)}, gptme {theirs}')
-    print(f'{len(queries)} queries and {len(pairs)} of two texts, {len(messages)} conversations, {compared} counts compared, {differ} differ')
+    for query in queries:
+        args = ['search', '-n', '0', '-m', '0', '--json', '-w', *target, '--', query]
+        ours = {s['id']: s['matches'] for s in convmeta_json(convmeta, args)}
+        for conversation, ms in messages.items():
+            theirs = sum(1 for m in ms if m.role != 'system' and isinstance(m.content, str) and says_as_word(m.content, query))
+            compared += 1
+            if ours.get(conversation, 0) != theirs:
+                differ += 1
+                if differ <= 20:
+                    print(f'{query!r} -w {conversation}: convmeta {ours.get(conversation, 0)}, here {theirs}')
+    print(f'{len(queries)} queries ({len(pairs)} of two texts, and each as a word), {len(messages)} conversations, {compared} counts compared, {differ} differ')
 
 
 if __name__ == '__main__':

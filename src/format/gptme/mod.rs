@@ -174,6 +174,9 @@ fn lowered_holds(text: &str, needle: &str, fits: impl Fn(&str, usize, usize) -> 
         let lowered = py_lower(text);
         return starts_in(&lowered, needle).any(|at| fits(&lowered, at, at + needle.len()));
     }
+    if needle.is_empty() {
+        return fits(text, 0, 0);
+    }
     // The text's ASCII bytes lower to ASCII, its other bytes (of characters that lower to
     // characters outside ASCII) match no byte of the needle. A match starts and ends at an
     // ASCII byte, so between characters.
@@ -200,21 +203,15 @@ pub(crate) fn stands_alone(text: &str, start: usize, end: usize) -> bool {
 
 /// Whether `text`, its ASCII letters lowered, holds `needle` (lowered ASCII).
 pub(crate) fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
-    ascii_lowered_starts(text, needle).next().is_some()
+    needle.is_empty() || ascii_lowered_starts(text, needle).next().is_some()
 }
 
-/// Where `text`, its ASCII letters lowered, holds `needle` (lowered ASCII): it matches where
-/// its first byte does, in either case, and the rest follows in any case.
+/// Where `text`, its ASCII letters lowered, holds `needle` (lowered ASCII, not empty): it
+/// matches where its first byte does, in either case, and the rest follows in any case.
 fn ascii_lowered_starts<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let first = needle.first().copied();
-    let candidates = first.map(|f| memchr::memchr2_iter(f, f.to_ascii_uppercase(), text));
-    // An empty needle is everywhere; the first place says so.
-    let everywhere = first.is_none().then_some(0);
-    candidates
-        .into_iter()
-        .flatten()
+    let first = needle[0];
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text)
         .filter(move |&at| text.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
-        .chain(everywhere)
 }
 
 /// The preview's code points as the item holds them, lone surrogates kept.
