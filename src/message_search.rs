@@ -15,7 +15,8 @@ pub struct Query<'a> {
     /// The texts, as typed: each lowered, not stripped, as gptme's `chats search` looks for its
     /// one; a message matches when it says them all.
     pub texts: &'a [String],
-    /// Each text only where it stands as a word (no letter, digit or `_` touching it).
+    /// Each text only where it stands as a word (no character of a word touching it: a letter,
+    /// a mark, a digit, `_`).
     pub whole_words: bool,
     pub within: Within<'a>,
     /// Which messages, by role (gptme's `chats search` leaves system ones out).

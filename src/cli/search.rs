@@ -19,7 +19,7 @@ pub struct SearchArgs {
     /// How many conversations, the first in the order of --sort (0: all that match)
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
     limit: usize,
-    /// Each text only where it stands as a word, no letter, digit or _ touching it (as grep -w):
+    /// Each text only where it stands as a word, no letter, mark, digit or _ touching it (as grep -w):
     /// `-w go` finds "go" and "go," but not "going" or "ago"
     #[arg(short = 'w', long)]
     word: bool,

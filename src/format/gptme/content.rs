@@ -60,7 +60,7 @@ pub struct Match {
 }
 
 /// What a message must say: every one of the texts, lowered (not stripped), anywhere in its
-/// content, or with `words` each standing as a word (no letter, digit or `_` touching it).
+/// content, or with `words` each standing as a word (no character of a word touching it).
 #[derive(Debug, Clone, Copy)]
 pub struct Texts<'a> {
     pub lowered: &'a [String],
@@ -97,11 +97,10 @@ pub struct LogMatches {
 }
 
 /// Reads the log and tests each message that gptme's log reader takes: a message matches when
-/// it says every one of `texts` (one text, anywhere, is gptme's test). `roles` says which messages count (gptme leaves system ones out). A
-/// half-written last line counts when it parses, as everywhere else. Keeps the first `keep`
-/// matches.
-/// A log that is no regular file (a directory, a FIFO: the index counts it as a problem) holds
-/// no messages.
+/// it says every one of `texts` (one text, anywhere, is gptme's test). `roles` says which
+/// messages count (gptme leaves system ones out). A half-written last line counts when it
+/// parses, as everywhere else. Keeps the first `keep` matches. A log that is no regular file
+/// (a directory, a FIFO: the index counts it as a problem) holds no messages.
 pub fn search_log(
     path: &Path,
     texts: Texts<'_>,
