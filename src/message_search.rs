@@ -45,6 +45,8 @@ pub enum Sort {
 pub struct Said {
     pub id: String,
     pub name: String,
+    /// The log, `<logs>/<id>/conversation.jsonl` with the logs dir as given (as the list's `path`).
+    pub path: String,
     pub modified: f64,
     /// How many messages hold them.
     pub matches: usize,
@@ -89,7 +91,8 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
             let texts = Texts { lowered: &needles, words: q.whole_words };
-            content::search_log(&path, texts, q.roles, q.matches_shown, buf).map_err(|e| (path, e))
+            let read = content::search_log(&path, texts, q.roles, q.matches_shown, buf);
+            (path, read)
         };
         let work = || {
             let (mut buf, mut out) = (Vec::new(), Vec::new());
@@ -111,13 +114,13 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
             all
         });
         results.sort_unstable_by_key(|(i, _)| *i);
-        for ((id, name, modified), (_, read)) in batch.iter().zip(results) {
+        for ((id, name, modified), (_, (path, read))) in batch.iter().zip(results) {
             let LogMatches { count: matches, shown: messages } = match read {
                 Ok(m) if m.count > 0 => m,
                 Ok(_) => continue,
                 // Deleted since the refresh: no longer a conversation.
-                Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err((path, e)) => {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "could not read the log");
                     found.unreadable += 1;
                     continue;
@@ -130,6 +133,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
             found.conversations.push(Said {
                 id: id.clone(),
                 name: name.clone(),
+                path: path.to_string_lossy().into_owned(),
                 modified: *modified,
                 matches,
                 messages,

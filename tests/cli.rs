@@ -1978,6 +1978,11 @@ fn search_finds_what_messages_say() {
         said.iter().map(|s| (s["id"].as_str().unwrap().to_owned(), s["matches"].as_u64().unwrap(), lines(s))).collect()
     };
     let f = |id: &str, n: u64, lines: &[u64]| (id.to_owned(), n, lines.to_vec());
+    // Each names its log as the list does.
+    let said: serde_json::Value = serde_json::from_str(&ok(search(&["quokka", "--json"]))).unwrap();
+    let log = |id: &str| logs.join(id).join("conversation.jsonl").to_str().unwrap().to_owned();
+    assert_eq!(said[0]["path"], log("new"));
+    assert_eq!(said[1]["path"], log("quokkas"));
     assert_eq!(found(&["parser"]), [f("new", 2, &[1, 3]), f("old", 1, &[1]), f("escaped", 1, &[1])]);
     assert_eq!(found(&["CAFÉ"]), [f("escaped", 1, &[1])], "through a \\u escape, in any case");
     assert_eq!(found(&["the parser"]), [f("new", 1, &[1])], "a newline is no space");

@@ -36,7 +36,7 @@ pub struct SearchArgs {
     /// the prompt and tool output (system)
     #[arg(long, value_name = "ROLE", value_parser = ["user", "assistant", "system"])]
     role: Option<String>,
-    /// Print a JSON array: each conversation's id, name, modified, how many messages match and
+    /// Print a JSON array: each conversation's id, name, path (its log), modified, how many messages match and
     /// the first of them (line in the log, role, timestamp, excerpt)
     #[arg(long)]
     json: bool,
