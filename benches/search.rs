@@ -1,11 +1,16 @@
 //! `convmeta search` over every log of an archive (a text no message holds, so every line is
 //! looked at; a common word, so most messages are decoded and tested; a very common letter
-//! with the absent text, two texts a message must both say), against gptme's way in Rust (each
-//! line parsed into `serde_json::Value`, each content lowered and tested) and a plain byte
-//! search of the same files (the floor, for the longest text), on as many threads.
+//! with the absent text, two texts a message must both say; regular expressions, which no byte
+//! test rules a line out for), against gptme's way in Rust (each line parsed into
+//! `serde_json::Value`, each content lowered and tested; for a regular expression, the content
+//! matched against it instead) and a plain byte search of the same files (the floor, for the
+//! longest text), on as many threads.
 
+use convmeta::format::gptme::content::Texts;
 use convmeta::index::Index;
 use convmeta::message_search::{self, Query};
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
 
 use crate::core::{logs_files, par_files};
 use crate::{gen, ms, rounds, scaled, timed};
@@ -25,6 +30,15 @@ fn naive_matches(log: &[u8], needles: &[String]) -> usize {
         .count()
 }
 
+/// The same with a regular expression, as `search --regex` reads one.
+fn naive_regex_matches(log: &[u8], regex: &Regex) -> usize {
+    log.split(|&c| c == b'\n')
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .filter(|m| m["role"].as_str().is_some_and(|r| r != "system"))
+        .filter(|m| m["content"].as_str().is_some_and(|c| regex.is_match(c)))
+        .count()
+}
+
 pub fn search() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
@@ -37,14 +51,25 @@ pub fn search() {
     println!("\n## search: {n} conversations, {:.0} MB, {jobs} threads, warm page cache, 7 rounds", bytes as f64 / 1e6);
     println!("| text | messages found | convmeta search | gptme's way (serde_json::Value) | byte search (floor) | gptme's way over convmeta | convmeta over the floor |");
     println!("|---|---|---|---|---|---|---|");
-    for texts in [&["quokka"][..], &["Thread"], &["a", "quokka"]] {
+    for (texts, regex) in [
+        (&["quokka"][..], false),
+        (&["Thread"], false),
+        (&["a", "quokka"], false),
+        (&["quokk?a"], true),
+        (&["thr(ea|o)d"], true),
+    ] {
         let needles: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
-        let text = texts.join("`, `");
-        let longest = texts.iter().max_by_key(|t| t.len()).unwrap().as_bytes();
-        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        let text = texts.join("`, `") + if regex { "` (--regex)" } else { "`" };
+        // The floor looks for the regex's longest literal.
+        let longest = texts.iter().max_by_key(|t| t.len()).unwrap().replace("k?", "").replace("(ea|o)", "");
+        let longest = longest.as_bytes();
+        let naive_regex = Regex::builder()
+            .syntax(syntax::Config::new().case_insensitive(true).multi_line(true))
+            .build(texts[0])
+            .unwrap();
+        let texts = Texts::new(&texts.iter().map(|t| t.to_string()).collect::<Vec<_>>(), false, regex).unwrap();
         let query = Query {
             texts: &texts,
-            whole_words: false,
             within: Default::default(),
             roles: Default::default(),
             limit: usize::MAX,
@@ -61,13 +86,20 @@ pub fn search() {
                         ours = found.conversations.iter().map(|c| c.matches).sum();
                     })
                 },
-                &mut || timed(|| theirs = par_files(&files, jobs, |b| naive_matches(b, &needles))),
+                &mut || {
+                    timed(|| {
+                        theirs = match regex {
+                            false => par_files(&files, jobs, |b| naive_matches(b, &needles)),
+                            true => par_files(&files, jobs, |b| naive_regex_matches(b, &naive_regex)),
+                        }
+                    })
+                },
                 &mut || timed(|| _ = par_files(&files, jobs, |b| memchr::memmem::find_iter(b, longest).count())),
             ],
         );
         assert_eq!(ours, theirs, "{text}: convmeta and gptme's way find as many messages");
         println!(
-            "| `{text}` | {ours} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} |",
+            "| `{text} | {ours} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} |",
             ms(r.median(0)),
             ms(r.median(1)),
             ms(r.median(2)),

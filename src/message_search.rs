@@ -6,18 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Result;
 use crate::format::gptme::content::{self, LogMatches, Match, Roles, Texts};
-use crate::format::gptme::{self, LOG_FILE};
+use crate::format::gptme::LOG_FILE;
 use crate::index::Index;
 use crate::store::rows::Within;
 
 /// What to look for, and how much of it to keep.
 pub struct Query<'a> {
-    /// The texts, as typed: each lowered, not stripped, as gptme's `chats search` looks for its
-    /// one; a message matches when it says them all.
-    pub texts: &'a [String],
-    /// Each text only where it stands as a word (no character of a word touching it: a letter,
-    /// a mark, a digit, `_`).
-    pub whole_words: bool,
+    /// What a message must say (gptme's `chats search` looks for one text, lowered).
+    pub texts: &'a Texts,
     pub within: Within<'a>,
     /// Which messages, by role (gptme's `chats search` leaves system ones out).
     pub roles: Roles<'a>,
@@ -63,19 +59,9 @@ pub struct Found {
     pub unreadable: usize,
 }
 
-/// Whether texts may be searched for: one or more, none blank.
-pub fn searchable(texts: &[String]) -> bool {
-    !texts.is_empty() && texts.iter().all(|t| gptme::search_needle(t).is_some())
-}
-
-/// Searches the index's listed conversations' logs, newest first. No text, or a blank one
-/// (Python's whitespace alone), finds nothing.
+/// Searches the index's listed conversations' logs, newest first.
 pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
     let mut found = Found::default();
-    if !searchable(q.texts) {
-        return Ok(found);
-    }
-    let needles: Vec<String> = q.texts.iter().map(|t| gptme::py_lower(t)).collect();
     // Ranked by matches, the first are known only once every log has been read.
     let limit = if q.sort == Sort::Matches { usize::MAX } else { q.limit };
     let listed = index.listed(&q.within)?;
@@ -90,8 +76,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let next = AtomicUsize::new(0);
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
-            let texts = Texts { lowered: &needles, words: q.whole_words };
-            let read = content::search_log(&path, texts, q.roles, q.matches_shown, buf);
+            let read = content::search_log(&path, q.texts, q.roles, q.matches_shown, buf);
             (path, read)
         };
         let work = || {

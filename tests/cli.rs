@@ -1997,6 +1997,17 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["quokka", "--sort", "matches", "-n", "1"]), [f("quokkas", 2, &[1, 2])]);
     // As a word: "quokkas" is another.
     assert_eq!(found(&["quokka", "-w"]), [f("new", 1, &[4]), f("quokkas", 1, &[1])]);
+    // Regular expressions, in any case unless one says otherwise.
+    assert_eq!(found(&["-E", "quokkas?"]), found(&["quokka"]));
+    assert_eq!(found(&["--regex", "^parser"]), [f("new", 1, &[3]), f("old", 1, &[1])], "at a line's start");
+    assert_eq!(found(&["-E", "(?-i)PARSER|^Parser"]), [f("old", 1, &[1]), f("escaped", 1, &[1])]);
+    assert_eq!(found(&["-E", "-w", "quokkas?", "yes"]), [f("quokkas", 1, &[2])]);
+    let bad = fail(search(&["-E", "parser(", "--json"]));
+    let said = String::from_utf8(bad.stderr).unwrap();
+    assert!(
+        said.contains("\"parser(\" is not a regular expression: unclosed group") && bad.stdout.is_empty(),
+        "{said}"
+    );
     assert_eq!(found(&["parser", "--system"])[1], f("sys", 1, &[1]));
     assert_eq!(found(&["parser", "--role", "system"]), [f("sys", 1, &[1])]);
     assert_eq!(found(&["parser", "--role", "assistant"]), [f("new", 1, &[1])]);

@@ -442,6 +442,7 @@ fn search_over_http_is_the_commands() {
         ("?q=AGAIN&q=parse", &["AGAIN", "parse"][..]),
         ("?q=parse&sort=matches&limit=1", &["parse", "--sort", "matches", "-n", "1"][..]),
         ("?q=PARSE&word=true", &["PARSE", "-w"][..]),
+        ("?q=pars(e%7Ced)&regex=true&matches=5", &["pars(e|ed)", "--regex", "-m", "5"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
@@ -472,11 +473,15 @@ fn search_over_http_is_the_commands() {
     assert_eq!(search.refused(""), (400, "q, the text to search for, is missing or blank".into()));
     assert_eq!(search.refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));
     assert_eq!(search.refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
+    assert_eq!(
+        search.refused("?q=x%5B&regex=true"),
+        (400, "\"x[\" is not a regular expression: unclosed character class".into())
+    );
     assert_eq!(search.status_without_token("?q=x"), 401);
     // Counted under its own name, not as a forwarded route.
     let metrics =
         client().get(search.server.url("/metrics")).bearer_auth(OwnEndpoint::TOKEN).send().unwrap().text().unwrap();
-    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 3"), "{metrics}");
+    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 4"), "{metrics}");
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
-use crate::format::gptme::content::Roles;
+use crate::format::gptme::content::{Roles, Texts};
 use crate::message_search::{self, Query, Sort};
 
 #[derive(Args)]
@@ -23,6 +23,10 @@ pub struct SearchArgs {
     /// `-w go` finds "go" and "go," but not "going" or "ago"
     #[arg(short = 'w', long)]
     word: bool,
+    /// Each text is a regular expression (Rust's regex syntax), in any case unless it says
+    /// `(?-i)`; `^` and `$` match at the ends of a content's lines
+    #[arg(short = 'E', long)]
+    regex: bool,
     /// The order: newest first, or most matching messages first (ties newest first)
     #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
     sort: Sort,
@@ -45,15 +49,12 @@ pub struct SearchArgs {
 }
 
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
-    if !message_search::searchable(&a.texts) {
-        anyhow::bail!("a text to search for is blank");
-    }
+    let texts = Texts::new(&a.texts, a.word, a.regex)?;
     let workspace = a.narrow.workspace()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let query = Query {
-        texts: &a.texts,
-        whole_words: a.word,
+        texts: &texts,
         within: a.narrow.within(workspace.as_deref()),
         roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
@@ -67,7 +68,6 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         let colored = super::colors_on(&std::io::stdout());
-        let needles: Vec<String> = a.texts.iter().map(|t| crate::format::gptme::py_lower(t)).collect();
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
@@ -82,7 +82,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             )?;
             for m in &c.messages {
                 let excerpt = printable(&m.excerpt);
-                let excerpt = if colored { marked(&excerpt, &needles, a.word) } else { excerpt };
+                let excerpt = if colored { marked(&excerpt, &texts) } else { excerpt };
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
             }
             let unshown = c.matches - c.messages.len();
@@ -107,42 +107,15 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The excerpt with every occurrence of the (lowered) needles in bold red (with `words`, those
-/// that stand as words), as grep marks its matches.
-fn marked(excerpt: &str, needles: &[String], words: bool) -> String {
-    // Where a needle matches from `at`, the end of what it matched. Lowering keeps a
-    // character's length in all but a few letters: measure what matched.
-    let match_end = |at: usize, needle: &str| {
-        let mut lowered = String::new();
-        for (i, c) in excerpt[at..].char_indices() {
-            lowered.extend(crate::format::gptme::py_lower_char(c));
-            if lowered.starts_with(needle) {
-                let end = at + i + c.len_utf8();
-                return (!words || crate::format::gptme::stands_alone(excerpt, at, end)).then_some(end);
-            }
-            if !needle.starts_with(&lowered) {
-                return None;
-            }
-        }
-        None
-    };
+/// The excerpt with every place that says a text in bold red, as grep marks its matches.
+fn marked(excerpt: &str, texts: &Texts) -> String {
     let (mut out, mut copied) = (String::new(), 0);
-    for (at, _) in excerpt.char_indices() {
-        // Overlapping matches join into one mark.
-        let Some(end) = needles.iter().filter_map(|n| match_end(at, n)).max() else { continue };
-        if end <= copied {
-            continue;
-        }
-        let from = at.max(copied);
-        out.push_str(&excerpt[copied..from]);
-        if out.ends_with("\x1b[0m") && from == copied {
-            out.truncate(out.len() - "\x1b[0m".len());
-        } else {
-            out.push_str("\x1b[1;31m");
-        }
-        out.push_str(&excerpt[from..end]);
+    for at in texts.said_at(excerpt) {
+        out.push_str(&excerpt[copied..at.start]);
+        out.push_str("\x1b[1;31m");
+        out.push_str(&excerpt[at.clone()]);
         out.push_str("\x1b[0m");
-        copied = end;
+        copied = at.end;
     }
     out.push_str(&excerpt[copied..]);
     out
@@ -150,8 +123,15 @@ fn marked(excerpt: &str, needles: &[String], words: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    fn marked(excerpt: &str, needles: &[&str]) -> String {
-        super::marked(excerpt, &needles.iter().map(|n| n.to_string()).collect::<Vec<_>>(), false)
+    use super::Texts;
+
+    fn marked(excerpt: &str, texts: &[&str]) -> String {
+        marked_as(excerpt, texts, false, false)
+    }
+
+    fn marked_as(excerpt: &str, texts: &[&str], words: bool, regex: bool) -> String {
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        super::marked(excerpt, &Texts::new(&texts, words, regex).unwrap())
     }
 
     #[test]
@@ -167,8 +147,15 @@ mod tests {
         assert_eq!(marked("abcd", &["ab", "cd"]), format!("{ON}abcd{OFF}"));
         assert_eq!(marked("é—x", &["—x", "é"]), format!("{ON}é—x{OFF}"));
         // As words: only where none of a letter, digit or `_` touches it.
-        let words = |excerpt: &str, needle: &str| super::marked(excerpt, &[needle.to_owned()], true);
+        let words = |excerpt: &str, text: &str| marked_as(excerpt, &[text], true, false);
         assert_eq!(words("go going ago go_ Go.", "go"), format!("{ON}go{OFF} going ago go_ {ON}Go{OFF}."));
         assert_eq!(words("\u{212A}elvin kelvins", "kelvin"), format!("{ON}\u{212A}elvin{OFF} kelvins"));
+        // Regular expressions: every match of each.
+        let pattern = |excerpt: &str, pattern: &str, words: bool| marked_as(excerpt, &[pattern], words, true);
+        assert_eq!(
+            pattern("the Thread, a throd", "thr(ea|o)d", false),
+            format!("the {ON}Thread{OFF}, a {ON}throd{OFF}")
+        );
+        assert_eq!(pattern("go going ago", "go(ing)?", true), format!("{ON}go{OFF} {ON}going{OFF} ago"));
     }
 }

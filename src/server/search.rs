@@ -1,7 +1,8 @@
 //! `GET /api/v2/search`: `convmeta search --json` over HTTP, fresh, behind the list's auth: the
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
 //! arguments and flags: `q` (given more than once, a message must say each), `sort`
-//! (`modified` or `matches`), `word` (`true`: each text as a word), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
+//! (`modified` or `matches`), `word` (`true`: each text as a word), `regex` (`true`: each a
+//! regular expression), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -11,16 +12,15 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
-use crate::format::gptme::content::Roles;
+use crate::format::gptme::content::{Roles, Texts, TextsError};
 use crate::message_search::{self, Query, Said, Sort};
 use crate::store::rows::Within;
 use crate::usage::{date_span, local_day_start, workspace_as_stored};
 
 /// What a request asks.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Params {
-    q: Vec<String>,
-    word: bool,
+    texts: Texts,
     sort: Sort,
     limit: usize,
     matches: usize,
@@ -37,9 +37,9 @@ impl Params {
     /// A parameter not known here is refused, so that a misspelt one does not go unseen
     /// (`token` is the auth's).
     fn parse(query: &str) -> Result<Params, String> {
+        let (mut q, mut word, mut regex) = (Vec::new(), false, false);
         let mut p = Params {
-            q: Vec::new(),
-            word: false,
+            texts: Texts::Lowered { lowered: Vec::new(), words: false },
             sort: Sort::Modified,
             limit: 20,
             matches: 3,
@@ -55,7 +55,7 @@ impl Params {
             |key: &str, value: &str| value.parse::<usize>().map_err(|_| format!("{key} must be a count, 0 or more"));
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
-                "q" => p.q.push(value.into_owned()),
+                "q" => q.push(value.into_owned()),
                 "sort" => {
                     p.sort = <Sort as clap::ValueEnum>::from_str(&value, false)
                         .map_err(|_| "sort must be modified or matches".to_owned())?
@@ -63,7 +63,8 @@ impl Params {
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
-                "word" => p.word = flag(&key, &value)?,
+                "word" => word = flag(&key, &value)?,
+                "regex" => regex = flag(&key, &value)?,
                 "role" if ["user", "assistant", "system"].contains(&&*value) => p.role = Some(value.into_owned()),
                 "role" => return Err("role must be user, assistant or system".into()),
                 "since" => {
@@ -85,9 +86,10 @@ impl Params {
         if p.system && p.role.is_some() {
             return Err("system and role cannot both be given".into());
         }
-        if !message_search::searchable(&p.q) {
-            return Err("q, the text to search for, is missing or blank".into());
-        }
+        p.texts = Texts::new(&q, word, regex).map_err(|e| match e {
+            TextsError::Blank => "q, the text to search for, is missing or blank".to_owned(),
+            e => e.to_string(),
+        })?;
         Ok(p)
     }
 }
@@ -110,8 +112,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
         let roles = Roles::asked(p.role.as_deref(), p.system);
-        let q =
-            Query { texts: &p.q, whole_words: p.word, within, roles, limit, sort: p.sort, matches_shown: p.matches };
+        let q = Query { texts: &p.texts, within, roles, limit, sort: p.sort, matches_shown: p.matches };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })
     })
@@ -124,11 +125,19 @@ mod tests {
 
     #[test]
     fn parameters_are_the_commands_flags() {
+        let lowered = |query: &str| match Params::parse(query).unwrap().texts {
+            Texts::Lowered { lowered, words } => (lowered, words),
+            Texts::Patterns { .. } => panic!("{query}: no regex asked for"),
+        };
         let p = Params::parse("q=%20Parser&limit=0&matches=1&system=true&model=opus&agent=Bob&token=x").unwrap();
-        assert_eq!((p.q, p.limit, p.matches, p.system), (vec![" Parser".to_owned()], 0, 1, true));
-        assert_eq!(Params::parse("q=wal&q=SQLite").unwrap().q, ["wal", "SQLite"]);
+        assert_eq!((p.limit, p.matches, p.system), (0, 1, true));
+        assert_eq!(lowered("q=%20Parser"), (vec![" parser".to_owned()], false));
+        assert_eq!(lowered("q=wal&q=SQLite"), (vec!["wal".to_owned(), "sqlite".to_owned()], false));
         assert_eq!(Params::parse("q=x&sort=matches").unwrap().sort, Sort::Matches);
-        assert!(Params::parse("q=x&word=true").unwrap().word);
+        assert!(lowered("q=x&word=true").1);
+        assert!(
+            matches!(Params::parse("q=x%2B&regex=true").unwrap().texts, Texts::Patterns { patterns, .. } if patterns.len() == 1)
+        );
         assert_eq!((p.model.as_deref(), p.agent.as_deref()), (Some("opus"), Some("Bob")));
         for (bad, says) in [
             ("", "q, the text to search for, is missing or blank"),
@@ -138,6 +147,7 @@ mod tests {
             ("q=x&matches=many", "matches must be a count, 0 or more"),
             ("q=x&system=yes", "system must be true or false"),
             ("q=x&word=yes", "word must be true or false"),
+            ("q=a(b&regex=true", "\"a(b\" is not a regular expression: unclosed group"),
             ("q=x&role=tool", "role must be user, assistant or system"),
             ("q=x&role=user&system=1", "system and role cannot both be given"),
             ("q=x&workspace=rel", "workspace must be an absolute path"),

@@ -4,11 +4,18 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::path::Path;
+
+use regex_automata::meta::Regex;
+use regex_syntax::hir::{Hir, Look};
 
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
-use super::{contains_ascii_lowered, lowered_contains, lowered_contains_word, py_lower, stands_alone, starts_in};
+use super::{
+    contains_ascii_lowered, lowered_contains, lowered_contains_word, py_lower, py_lower_char, search_needle,
+    stands_alone, starts_in,
+};
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
 
@@ -59,32 +66,201 @@ pub struct Match {
     pub excerpt: String,
 }
 
-/// What a message must say: every one of the texts, lowered (not stripped), anywhere in its
-/// content, or with `words` each standing as a word (no character of a word touching it).
-#[derive(Debug, Clone, Copy)]
-pub struct Texts<'a> {
-    pub lowered: &'a [String],
-    pub words: bool,
+/// What a message must say: every one of several texts, each found in its content as asked.
+#[derive(Debug)]
+pub enum Texts {
+    /// gptme's test: each text lowered (not stripped) in the content lowered, anywhere, or with
+    /// `words` standing as a word (no character of a word touching it).
+    Lowered { lowered: Vec<String>, words: bool },
+    /// Regular expressions, each to match somewhere in the content: in any case (Unicode's
+    /// simple case folding) unless one says `(?-i)`, `^` and `$` at the ends of its lines.
+    Patterns {
+        patterns: Vec<Regex>,
+        /// For each pattern that has them, the texts (lowered) one of which each of its
+        /// matches starts with: a line whose bytes may hold none of them is not parsed.
+        starts: Vec<Vec<String>>,
+    },
 }
 
-impl Texts<'_> {
-    /// Whether `text` says `needle` (one of them) as asked.
-    fn say(&self, text: &str, needle: &str) -> bool {
-        if self.words {
-            lowered_contains_word(text, needle)
-        } else {
-            lowered_contains(text, needle)
+/// Why texts cannot be searched for.
+#[derive(Debug, thiserror::Error)]
+pub enum TextsError {
+    #[error("a text to search for is blank")]
+    Blank,
+    #[error("{text:?} is not a regular expression: {why}")]
+    NotARegex { text: String, why: String },
+    #[error("{text:?} is too large a regular expression: {why}")]
+    TooLarge { text: String, why: String },
+}
+
+impl Texts {
+    /// The texts as typed: each must say something once Python's whitespace is stripped
+    /// (gptme's check), though it is looked for unstripped. With `regex`, each is a regular
+    /// expression; with `words`, each must stand as a word.
+    /// None given is blank too.
+    pub fn new(texts: &[String], words: bool, regex: bool) -> Result<Texts, TextsError> {
+        if texts.is_empty() || texts.iter().any(|t| search_needle(t).is_none()) {
+            return Err(TextsError::Blank);
+        }
+        if !regex {
+            return Ok(Texts::Lowered { lowered: texts.iter().map(|t| py_lower(t)).collect(), words });
+        }
+        let patterns: Vec<Hir> = texts.iter().map(|t| pattern(t, words)).collect::<Result<_, _>>()?;
+        Ok(Texts::Patterns {
+            starts: patterns.iter().filter_map(match_starts).collect(),
+            patterns: (texts.iter().zip(&patterns))
+                .map(|(text, hir)| {
+                    Regex::builder().build_from_hir(hir).map_err(|e| {
+                        let text = text.clone();
+                        match e.size_limit() {
+                            Some(limit) => {
+                                TextsError::TooLarge { text, why: format!("over {} MiB compiled", limit >> 20) }
+                            }
+                            None => TextsError::NotARegex { text, why: e.to_string() },
+                        }
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Whether `text` says the `i`th text as asked.
+    fn says(&self, text: &str, i: usize) -> bool {
+        match self {
+            Texts::Lowered { lowered, words: false } => lowered_contains(text, &lowered[i]),
+            Texts::Lowered { lowered, words: true } => lowered_contains_word(text, &lowered[i]),
+            Texts::Patterns { patterns, .. } => patterns[i].is_match(text),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Texts::Lowered { lowered, .. } => lowered.len(),
+            Texts::Patterns { patterns, .. } => patterns.len(),
         }
     }
 
     fn all_said_in(&self, text: &str) -> bool {
-        self.lowered.iter().all(|n| self.say(text, n))
+        (0..self.len()).all(|i| self.says(text, i))
     }
 
-    /// Where `needle` is first said as asked in `lowered`, a lowered text.
-    fn first_in(&self, lowered: &str, needle: &str) -> Option<usize> {
-        starts_in(lowered, needle).find(|&at| !self.words || stands_alone(lowered, at, at + needle.len()))
+    fn any_said_in(&self, text: &str) -> bool {
+        (0..self.len()).any(|i| self.says(text, i))
     }
+
+    /// Where in `text` the texts are said, as byte ranges in order, those that overlap or
+    /// touch joined: what a terminal marks.
+    pub fn said_at(&self, text: &str) -> Vec<Range<usize>> {
+        let mut found: Vec<Range<usize>> = match self {
+            Texts::Lowered { lowered, words } => text
+                .char_indices()
+                .filter_map(|(at, _)| {
+                    lowered.iter().filter_map(|n| lowered_match_end(text, at, n, *words)).max().map(|end| at..end)
+                })
+                .collect(),
+            Texts::Patterns { patterns, .. } => {
+                let mut found: Vec<_> = patterns.iter().flat_map(|p| p.find_iter(text).map(|m| m.range())).collect();
+                found.sort_by_key(|r| r.start);
+                found
+            }
+        };
+        found.dedup_by(|next, kept| {
+            let joins = next.start <= kept.end;
+            kept.end = kept.end.max(if joins { next.end } else { kept.end });
+            joins
+        });
+        found
+    }
+
+    /// Where in `text` the first of the texts is first said, in bytes.
+    fn first_in(&self, text: &str) -> Option<usize> {
+        match self {
+            Texts::Lowered { lowered, words } => {
+                // Lowering keeps a character's length in all but a few letters: count characters.
+                let lowered_text = py_lower(text);
+                let fits = |n: &String, at: usize| !words || stands_alone(&lowered_text, at, at + n.len());
+                let at = lowered.iter().filter_map(|n| starts_in(&lowered_text, n).find(|&at| fits(n, at))).min()?;
+                let chars = lowered_text[..at].chars().count();
+                Some(text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at))
+            }
+            Texts::Patterns { patterns, .. } => patterns.iter().filter_map(|p| p.find(text)).map(|m| m.start()).min(),
+        }
+    }
+
+    /// What a line's raw bytes are tested for before it is parsed (see [`may_hold`]): for each
+    /// group, one of its texts. A plain text is a group of its own, the longest first (likely
+    /// the rarest, so the first to rule a line out).
+    fn byte_test(&self) -> Vec<Vec<&str>> {
+        match self {
+            Texts::Lowered { lowered, .. } => {
+                let mut plain_needles: Vec<&str> = lowered.iter().map(String::as_str).filter(|n| plain(n)).collect();
+                plain_needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+                plain_needles.into_iter().map(|n| vec![n]).collect()
+            }
+            Texts::Patterns { starts, .. } => starts.iter().map(|s| s.iter().map(String::as_str).collect()).collect(),
+        }
+    }
+}
+
+/// The texts, lowered, one of which every match of `hir` starts with, when each is a text the
+/// byte test takes: lowering a character that lowers to ASCII does not depend on what is
+/// around it, so a content that holds one holds it lowered once lowered.
+fn match_starts(hir: &Hir) -> Option<Vec<String>> {
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(hir);
+    let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(py_lower));
+    let mut lowered: Vec<String> = literals.collect::<Option<_>>()?;
+    // None (a pattern that matches nothing) leaves the test to the pattern.
+    if lowered.is_empty() || lowered.iter().any(|l| l.is_empty() || !plain(l)) {
+        return None;
+    }
+    lowered.sort();
+    lowered.dedup();
+    // One text is looked for faster than several: their common start, when long enough to be
+    // rare.
+    let common = lowered.iter().skip(1).fold(lowered[0].len(), |len, l| {
+        len.min(l.bytes().zip(lowered[0].bytes()).take_while(|(a, b)| a == b).count())
+    });
+    if lowered.len() > 1 && common >= 3 {
+        lowered = vec![lowered[0][..common].to_owned()];
+    }
+    Some(lowered)
+}
+
+/// Where `needle` (lowered), said in `text` from `at`, ends in `text`; None when it is not
+/// said there (with `words`, not as a word). Lowering keeps a character's length in all but a
+/// few letters: what matched is measured.
+fn lowered_match_end(text: &str, at: usize, needle: &str, words: bool) -> Option<usize> {
+    let mut lowered = String::new();
+    for (i, c) in text[at..].char_indices() {
+        lowered.extend(py_lower_char(c));
+        if lowered.starts_with(needle) {
+            let end = at + i + c.len_utf8();
+            return (!words || stands_alone(text, at, end)).then_some(end);
+        }
+        if !needle.starts_with(&lowered) {
+            return None;
+        }
+    }
+    None
+}
+
+/// A regular expression as `search --regex` reads one; with `words`, matching only where no
+/// character of a word touches the match (as ripgrep's `-w`, which tests the same on each side).
+fn pattern(text: &str, words: bool) -> Result<Hir, TextsError> {
+    let not_one = |why: String| TextsError::NotARegex { text: text.to_owned(), why };
+    let mut parser = regex_syntax::ParserBuilder::new().case_insensitive(true).multi_line(true).build();
+    let hir = parser.parse(text).map_err(|e| {
+        not_one(match e {
+            regex_syntax::Error::Parse(e) => e.kind().to_string(),
+            regex_syntax::Error::Translate(e) => e.kind().to_string(),
+            e => e.to_string(),
+        })
+    })?;
+    // Around the tree, not the text: a text's own `(?x)` comment would swallow a `)` after it.
+    Ok(match words {
+        false => hir,
+        true => Hir::concat(vec![Hir::look(Look::WordStartHalfUnicode), hir, Hir::look(Look::WordEndHalfUnicode)]),
+    })
 }
 
 /// The messages of a log that hold the texts.
@@ -103,7 +279,7 @@ pub struct LogMatches {
 /// (a directory, a FIFO: the index counts it as a problem) holds no messages.
 pub fn search_log(
     path: &Path,
-    texts: Texts<'_>,
+    texts: &Texts,
     roles: Roles<'_>,
     keep: usize,
     buf: &mut Vec<u8>,
@@ -117,10 +293,8 @@ pub fn search_log(
     }
     let size = meta.len();
     let file = &file;
-    let mut plain_needles: Vec<&str> = texts.lowered.iter().map(String::as_str).filter(|n| plain(n)).collect();
-    // The longest first: likely the rarest, so the first to rule a line out.
-    plain_needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let mut sink = Sink { texts, roles, keep, plain_needles, lines: 0, found: LogMatches::default() };
+    let byte_test = texts.byte_test();
+    let mut sink = Sink { texts, roles, keep, byte_test, lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
         sink.line(&scanned.tail, scanned.offset);
@@ -129,11 +303,11 @@ pub fn search_log(
 }
 
 struct Sink<'n> {
-    texts: Texts<'n>,
+    texts: &'n Texts,
     roles: Roles<'n>,
     keep: usize,
-    /// The needles that may be looked for in a line's raw bytes first (see [`may_hold`]).
-    plain_needles: Vec<&'n str>,
+    /// What a line's raw bytes are tested for first (see [`Texts::byte_test`]).
+    byte_test: Vec<Vec<&'n str>>,
     lines: u64,
     found: LogMatches,
 }
@@ -141,7 +315,7 @@ struct Sink<'n> {
 impl LineSink for Sink<'_> {
     fn line(&mut self, bytes: &[u8], _offset: u64) {
         self.lines += 1;
-        if !self.plain_needles.iter().all(|needle| may_hold(bytes, needle)) {
+        if !self.byte_test.iter().all(|any| any.iter().any(|needle| may_hold(bytes, needle))) {
             return;
         }
         // Read as gptme's log reader reads it: usually the line as it is; a line with a bare
@@ -213,19 +387,15 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
 
 /// The line of `content` that says every text, else the first that says one, else (a text
 /// holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first text in it.
-fn excerpt(content: &str, texts: Texts<'_>) -> String {
+fn excerpt(content: &str, texts: &Texts) -> String {
     let line = content.split('\n').find(|l| texts.all_said_in(l));
-    let line = line.or_else(|| content.split('\n').find(|l| texts.lowered.iter().any(|n| texts.say(l, n))));
+    let line = line.or_else(|| content.split('\n').find(|l| texts.any_said_in(l)));
     let line = line.unwrap_or(content);
     let chars: Vec<char> = line.chars().collect();
     if chars.len() <= EXCERPT_CHARS {
         return line.to_owned();
     }
-    // Where the first match starts, in characters (lowering keeps the count but for a few
-    // letters).
-    let lowered = py_lower(line);
-    let first = texts.lowered.iter().filter_map(|n| texts.first_in(&lowered, n)).min();
-    let at = first.map_or(0, |b| lowered[..b].chars().count()).min(chars.len());
+    let at = texts.first_in(line).map_or(0, |b| line[..b].chars().count());
     let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars.len() - EXCERPT_CHARS);
     let end = start + EXCERPT_CHARS;
     let mut out = String::new();
@@ -257,7 +427,7 @@ mod tests {
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
         let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
-        search_log(&path, Texts { lowered: &needles, words }, roles, 10, &mut Vec::new()).unwrap()
+        search_log(&path, &Texts::new(&needles, words, false).unwrap(), roles, 10, &mut Vec::new()).unwrap()
     }
 
     /// As words: where no character of a word (a letter of any script, a combining accent, a
@@ -381,6 +551,24 @@ mod tests {
         assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 2);
     }
 
+    /// A random log's lines: up to five messages of any role, each of up to nine pieces.
+    fn random_log(rng: &mut Rng, pieces: &[&str]) -> Vec<String> {
+        let roles = ["user", "assistant", "system"];
+        (0..rng.below(6))
+            .map(|_| {
+                let content: String = (0..rng.below(10)).map(|_| pieces[rng.index(pieces.len())]).collect();
+                format!(r#"{{"role": "{}", "content": "{content}"}}"#, roles[rng.index(roles.len())])
+            })
+            .collect()
+    }
+
+    /// How many messages of the lines, system ones left out, a plain reader finds `says` of:
+    /// each line parsed whole by serde_json.
+    fn plain_count(lines: &[String], says: impl Fn(&str) -> bool) -> usize {
+        let messages = lines.iter().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap());
+        messages.filter(|m| m["role"] != "system" && says(m["content"].as_str().unwrap())).count()
+    }
+
     /// Random logs searched for one to three texts count exactly the messages a plain reader
     /// counts (each line parsed whole, its content lowered, every text in it): the byte test,
     /// its order and the texts it cannot take lose and add nothing.
@@ -389,25 +577,131 @@ mod tests {
         let pieces =
             ["sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\\"", " ", "x"];
         let texts = ["sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q"];
-        let roles = ["user", "assistant", "system"];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
-            let lines: Vec<String> = (0..rng.below(6))
-                .map(|_| {
-                    let content: String = (0..rng.below(10)).map(|_| pieces[rng.index(pieces.len())]).collect();
-                    format!(r#"{{"role": "{}", "content": "{content}"}}"#, roles[rng.index(roles.len())])
-                })
-                .collect();
+            let lines = random_log(&mut rng, &pieces);
             let needles: Vec<&str> = (0..1 + rng.below(3)).map(|_| texts[rng.index(texts.len())]).collect();
-            let expected = lines
-                .iter()
-                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-                .filter(|m| m["role"] != "system")
-                .filter(|m| needles.iter().all(|n| py_lower(m["content"].as_str().unwrap()).contains(n)))
-                .count();
+            let expected = plain_count(&lines, |content| needles.iter().all(|n| py_lower(content).contains(n)));
             let log = lines.join("\n");
             assert_eq!(search_all(&log, &needles, Roles::NotSystem).count, expected, "{needles:?} in {log}");
         }
+    }
+
+    fn search_patterns(log: &str, patterns: &[&str], words: bool) -> LogMatches {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        search_texts(log, &Texts::new(&patterns, words, true).unwrap())
+    }
+
+    fn search_texts(log: &str, texts: &Texts) -> LogMatches {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conversation.jsonl");
+        std::fs::write(&path, log).unwrap();
+        search_log(&path, texts, Roles::NotSystem, 10, &mut Vec::new()).unwrap()
+    }
+
+    /// Random logs searched for one or two regular expressions (as words or not) count exactly
+    /// the messages a plain reader counts: each line parsed whole, its content matched against
+    /// the same expressions built from their text. The test of a line's bytes by the texts
+    /// every match starts with (a Kelvin sign among them, which `(?i)k` matches) loses nothing.
+    #[test]
+    fn random_logs_match_patterns_as_a_plain_reader_does() {
+        let pieces = [
+            "sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\\"", " ", "x",
+            "thread", "throd", "quoka", "3", "_",
+        ];
+        let patterns = [
+            "quokk?a",
+            "thr(ea|o)d",
+            "k",
+            "wal",
+            "é",
+            "^a",
+            "x$",
+            "a.w",
+            "sql(ite)?",
+            "[0-9]+",
+            "(?-i)SQLite",
+            "e\\s+w",
+            "\"",
+            "\\\\",
+            "k.?k",
+            "a|x",
+            "",
+            "(?s)a.*x",
+        ];
+        let reference = |pattern: &str, words: bool| {
+            let pattern =
+                if words { format!(r"\b{{start-half}}(?:{pattern})\b{{end-half}}") } else { pattern.to_owned() };
+            let syntax = regex_automata::util::syntax::Config::new().case_insensitive(true).multi_line(true);
+            Regex::builder().syntax(syntax).build(&pattern).unwrap()
+        };
+        // Built once for each set asked (building is what takes time here).
+        let mut built = std::collections::HashMap::new();
+        let mut rng = Rng(12);
+        for _ in 0..2_000 {
+            let lines = random_log(&mut rng, &pieces);
+            let asked: Vec<&str> = (0..1 + rng.below(2)).map(|_| patterns[rng.index(patterns.len())]).collect();
+            if asked.iter().any(|p| p.is_empty()) {
+                assert!(matches!(Texts::new(&[String::new()], false, true), Err(TextsError::Blank)));
+                continue;
+            }
+            let words = rng.below(2) == 0;
+            let (texts, references) = built.entry((asked.clone(), words)).or_insert_with(|| {
+                let patterns: Vec<String> = asked.iter().map(|p| p.to_string()).collect();
+                let references: Vec<Regex> = asked.iter().map(|p| reference(p, words)).collect();
+                (Texts::new(&patterns, words, true).unwrap(), references)
+            });
+            let expected = plain_count(&lines, |content| references.iter().all(|r| r.is_match(content)));
+            let log = lines.join("\n");
+            assert_eq!(search_texts(&log, texts).count, expected, "{asked:?} (words: {words}) in {log}");
+        }
+    }
+
+    /// A regular expression: found anywhere in the content, as a word around its whole tree
+    /// (an alternative that does not stand as a word gives way to one that does; a comment in
+    /// the pattern does not swallow the test), the excerpt cut around its first match; one
+    /// that is not is refused, saying why.
+    #[test]
+    fn a_pattern_is_found_and_shown() {
+        let long = format!("{} the thread {}", "x".repeat(300), "y".repeat(300));
+        let log = [
+            r#"{"role": "user", "content": "going, ago"}"#.to_owned(),
+            r#"{"role": "user", "content": "ERROR  E0499 here\nand E12"}"#.to_owned(),
+            format!(r#"{{"role": "assistant", "content": "{long}"}}"#),
+        ]
+        .join("\n");
+        let found = search_patterns(&log, &[r"error\s+E\d{4}"], false);
+        assert_eq!((found.count, found.shown[0].excerpt.as_str()), (1, "ERROR  E0499 here"));
+        assert_eq!(search_patterns(&log, &["^and"], false).count, 1, "^ at a line of the content");
+        assert_eq!(search_patterns(&log, &["(?-i)error"], false).count, 0);
+        assert_eq!(search_patterns(&log, &["go|going"], true).count, 1);
+        assert_eq!(search_patterns(&log, &["(?x)go # a comment"], true).count, 0, "going, ago: no go alone");
+        assert_eq!(search_patterns(&log, &["(?x)going # a comment"], true).count, 1);
+        let excerpt = &search_patterns(&log, &["thr(ea|o)d"], false).shown[0].excerpt;
+        assert!(excerpt.starts_with('…') && excerpt.contains(" the thread "), "{excerpt}");
+        // What a line's bytes are tested for: the texts each match starts with, lowered (in
+        // any case, `k` is also a Kelvin sign), their common start when long enough.
+        let byte_test = |pattern: &str| {
+            let texts = Texts::new(&[pattern.to_owned()], false, true).unwrap();
+            texts.byte_test().iter().map(|any| any.join("|")).collect::<Vec<_>>()
+        };
+        assert_eq!(byte_test("quokk?a"), ["quok"]);
+        assert_eq!(byte_test("thr(ea|o)d"), ["thr"]);
+        assert_eq!(byte_test("(?-i)SQLite|wal"), ["sqlite|wal"]);
+        assert_eq!(byte_test("[0-9]+"), ["0|1|2|3|4|5|6|7|8|9"]);
+        // None: too many (any digit of any script), an empty start, no match at all.
+        assert!(byte_test(r"\d+").is_empty() && byte_test("a*").is_empty() && byte_test(r"[^\s\S]").is_empty());
+        let refused = |text: &str| Texts::new(&[text.to_owned()], false, true).unwrap_err().to_string();
+        assert_eq!(refused("a(b"), "\"a(b\" is not a regular expression: unclosed group");
+        assert_eq!(
+            refused("x{3,2}"),
+            "\"x{3,2}\" is not a regular expression: invalid repetition count range, the start must be <= the end"
+        );
+        assert_eq!(refused(" "), "a text to search for is blank");
+        assert_eq!(
+            refused(r"\w{1000}{100}"),
+            "\"\\\\w{1000}{100}\" is too large a regular expression: over 10 MiB compiled"
+        );
     }
 
     /// Testing raw bytes first never loses a match the full test finds.
