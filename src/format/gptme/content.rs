@@ -391,19 +391,21 @@ fn excerpt(content: &str, texts: &Texts) -> String {
     let line = content.split('\n').find(|l| texts.all_said_in(l));
     let line = line.or_else(|| content.split('\n').find(|l| texts.any_said_in(l)));
     let line = line.unwrap_or(content);
-    let chars: Vec<char> = line.chars().collect();
-    if chars.len() <= EXCERPT_CHARS {
+    // Counted, not collected: a line may be tens of megabytes.
+    let chars = line.chars().count();
+    if chars <= EXCERPT_CHARS {
         return line.to_owned();
     }
     let at = texts.first_in(line).map_or(0, |b| line[..b].chars().count());
-    let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars.len() - EXCERPT_CHARS);
+    let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars - EXCERPT_CHARS);
     let end = start + EXCERPT_CHARS;
+    let byte_at = |char_at: usize| line.char_indices().nth(char_at).map_or(line.len(), |(i, _)| i);
     let mut out = String::new();
     if start > 0 {
         out.push('…');
     }
-    out.extend(&chars[start..end]);
-    if end < chars.len() {
+    out.push_str(&line[byte_at(start)..byte_at(end)]);
+    if end < chars {
         out.push('…');
     }
     out
