@@ -7,12 +7,14 @@ whose log gptme cannot read at all is left out). A quarter as many queries again
 texts (convmeta's extension), counted on gptme's side as the messages its test finds for
 both. Then each single query again as a word (`-w`, convmeta's alone), counted here over the
 same messages: the lowered text in the lowered content with no character of a word on either
-side (Unicode's `\w`: letters, marks, decimal digits, letter numbers, connectors). Run in
-gptme's venv:
+side (Unicode's `\w`: letters, marks, decimal digits, letter numbers, connectors). Then each
+single query, and each pair as two alternatives, as a regular expression (`-E`, convmeta's
+alone: the text escaped), counted here with Python's `re` (IGNORECASE, MULTILINE) over the
+same messages. Run in gptme's venv:
 
     search.py CONVMETA LOGS DB SEED QUERIES
 """
-import json, random, subprocess, sys, types, unicodedata
+import json, random, re, subprocess, sys, types, unicodedata
 from pathlib import Path
 
 from gptme.logmanager.manager import Log
@@ -88,7 +90,21 @@ def main():
                 differ += 1
                 if differ <= 20:
                     print(f'{query!r} -w {conversation}: convmeta {ours.get(conversation, 0)}, here {theirs}')
-    print(f'{len(queries)} queries ({len(pairs)} of two texts, and each as a word), {len(messages)} conversations, {compared} counts compared, {differ} differ')
+    # The characters both regex syntaxes take escaped and some need escaped.
+    escaped = lambda text: ''.join('\\' + c if c in '\\.+*?()|[]{}^$#&-~' else c for c in text)
+    patterns = [escaped(q) for q in queries] + ['|'.join(escaped(t) for t in pair) for pair in pairs]
+    for pattern in patterns:
+        args = ['search', '-n', '0', '-m', '0', '--json', '-E', *target, '--', pattern]
+        ours = {s['id']: s['matches'] for s in convmeta_json(convmeta, args)}
+        regex = re.compile(pattern, re.IGNORECASE | re.MULTILINE)
+        for conversation, ms in messages.items():
+            theirs = sum(1 for m in ms if m.role != 'system' and isinstance(m.content, str) and regex.search(m.content))
+            compared += 1
+            if ours.get(conversation, 0) != theirs:
+                differ += 1
+                if differ <= 20:
+                    print(f'{pattern!r} -E {conversation}: convmeta {ours.get(conversation, 0)}, Python {theirs}')
+    print(f'{len(queries)} queries ({len(pairs)} of two texts, each as a word, and as patterns), {len(messages)} conversations, {compared} counts compared, {differ} differ')
 
 
 if __name__ == '__main__':
