@@ -6,7 +6,7 @@
 //! matched against it instead) and a plain byte search of the same files (the floor, for the
 //! longest text), on as many threads.
 
-use convmeta::format::gptme::content::Texts;
+use convmeta::format::gptme::content::{Shown, Texts};
 use convmeta::index::Index;
 use convmeta::message_search::{self, Query};
 use regex_automata::meta::Regex;
@@ -74,7 +74,7 @@ pub fn search() {
             roles: Default::default(),
             limit: usize::MAX,
             sort: Default::default(),
-            matches_shown: 3,
+            shown: Shown { matches: 3, context: 0 },
         };
         let (mut ours, mut theirs) = (0, 0);
         let r = rounds(

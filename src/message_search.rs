@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::Result;
-use crate::format::gptme::content::{self, LogMatches, Match, Roles, Texts};
+use crate::format::gptme::content::{self, LogMatches, Match, Roles, Shown, Texts};
 use crate::format::gptme::LOG_FILE;
 use crate::index::Index;
 use crate::store::rows::Within;
@@ -21,8 +21,8 @@ pub struct Query<'a> {
     pub limit: usize,
     /// In which order.
     pub sort: Sort,
-    /// At most this many matches shown of each.
-    pub matches_shown: usize,
+    /// How much of each conversation's matches to show.
+    pub shown: Shown,
 }
 
 /// The order of the conversations found.
@@ -76,7 +76,7 @@ pub fn search(index: &Index, q: &Query<'_>) -> Result<Found> {
         let next = AtomicUsize::new(0);
         let read_one = |buf: &mut Vec<u8>, id: &str| {
             let path = index.logs().join(id).join(LOG_FILE);
-            let read = content::search_log(&path, q.texts, q.roles, q.matches_shown, buf);
+            let read = content::search_log(&path, q.texts, q.roles, q.shown, buf);
             (path, read)
         };
         let work = || {

@@ -2027,6 +2027,14 @@ fn search_finds_what_messages_say() {
     assert_eq!(lines[4], "2027-01-15 08:00  old: 1 message", "{stdout}");
     assert_eq!(lines[5], "  line 1     user       Parser", "the line of the content that says it: {stdout}");
     assert_eq!(lines.len(), 6, "{stdout}");
+    // With context, the content's lines around the one shown, under the excerpt.
+    let shown = ok(search(&["Parser", "-C", "1", "-n", "2"]));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[5], format!("{:24}Let us talk about the", ""), "{shown}");
+    assert_eq!(lines[6], "  line 1     user       Parser", "{shown}");
+    let said: serde_json::Value = serde_json::from_str(&ok(search(&["Parser", "-C", "1", "--json"]))).unwrap();
+    assert_eq!(said[1]["messages"][0]["before"], serde_json::json!(["Let us talk about the"]));
+    assert!(said[1]["messages"][0].get("after").is_none(), "{said}");
     let counts = ok(search(&["quokka", "-m", "0"]));
     assert_eq!(
         counts, "2027-01-15 08:00  new: 1 message\n\n2027-01-15 08:00  quokkas: 2 messages\n",

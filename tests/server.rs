@@ -425,7 +425,7 @@ fn search_over_http_is_the_commands() {
                 + "{\"role\": \"assistant\", \"content\": \"parsed\"}\n",
             None,
         ),
-        ("b", msg("parse tree"), None),
+        ("b", msg("parse tree\\nof leaves"), None),
         ("c", msg("nothing"), None),
     ]);
     let search = OwnEndpoint::start(&logs, tmp.path().join("db.sqlite3"), "/api/v2/search");
@@ -442,7 +442,7 @@ fn search_over_http_is_the_commands() {
         ("?q=AGAIN&q=parse", &["AGAIN", "parse"][..]),
         ("?q=parse&sort=matches&limit=1", &["parse", "--sort", "matches", "-n", "1"][..]),
         ("?q=PARSE&word=true", &["PARSE", "-w"][..]),
-        ("?q=pars(e%7Ced)&regex=true&matches=5", &["pars(e|ed)", "--regex", "-m", "5"][..]),
+        ("?q=pars(e%7Ced)&regex=true&matches=5&context=1", &["pars(e|ed)", "--regex", "-m", "5", "-C", "1"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
@@ -456,6 +456,10 @@ fn search_over_http_is_the_commands() {
             assert_eq!(a["matches"], if query.contains("role") { 2 } else { 3 }, "{query}");
         }
     }
+    // Context: the content's next line.
+    let b =
+        |answer: Value| answer["conversations"].as_array().unwrap().iter().find(|c| c["id"] == "b").cloned().unwrap();
+    assert_eq!(b(search.answer("?q=tree&context=1"))["messages"][0]["after"], serde_json::json!(["of leaves"]));
     // As a word, "parse" is in "parse tree" alone.
     let as_word = search.answer("?q=parse&word=1");
     assert_eq!((as_word["conversations"][0]["id"].as_str(), as_word["conversations"][1].is_null()), (Some("b"), true));

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
-use crate::format::gptme::content::{Roles, Texts};
+use crate::format::gptme::content::{Roles, Shown, Texts};
 use crate::message_search::{self, Query, Sort};
 
 #[derive(Args)]
@@ -33,6 +33,9 @@ pub struct SearchArgs {
     /// How many of each conversation's matching messages to show, the first ones
     #[arg(short = 'm', long, default_value_t = 3, value_name = "N")]
     matches: usize,
+    /// Show N lines of the message's content before and after each line shown (as grep -C)
+    #[arg(short = 'C', long, default_value_t = 0, value_name = "N")]
+    context: usize,
     /// Search system messages too (the prompt, tool output gptme writes as system)
     #[arg(long, conflicts_with = "role")]
     system: bool,
@@ -41,7 +44,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "ROLE", value_parser = ["user", "assistant", "system"])]
     role: Option<String>,
     /// Print a JSON array: each conversation's id, name, path (its log), modified, how many messages match and
-    /// the first of them (line in the log, role, timestamp, excerpt)
+    /// the first of them (line in the log, role, timestamp, excerpt, and with -C the lines before and after)
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -59,7 +62,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
         sort: a.sort,
-        matches_shown: a.matches,
+        shown: Shown { matches: a.matches, context: a.context },
     };
     let found = message_search::search(&index, &query)?;
     let mut out = std::io::BufWriter::new(super::stdout());
@@ -83,7 +86,14 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             for m in &c.messages {
                 let excerpt = printable(&m.excerpt);
                 let excerpt = if colored { marked(&excerpt, &texts) } else { excerpt };
+                // Context lines sit under the excerpt, as grep's around a match.
+                for line in &m.before {
+                    writeln!(out, "{:24}{}", "", printable(line))?;
+                }
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
+                for line in &m.after {
+                    writeln!(out, "{:24}{}", "", printable(line))?;
+                }
             }
             let unshown = c.matches - c.messages.len();
             // `-m 0` asked for the counts alone.

@@ -2,7 +2,8 @@
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
 //! arguments and flags: `q` (given more than once, a message must say each), `sort`
 //! (`modified` or `matches`), `word` (`true`: each text as a word), `regex` (`true`: each a
-//! regular expression), `limit` (default 20, 0 for all), `matches` (default 3), `system` or `role`, and the list's
+//! regular expression), `limit` (default 20, 0 for all), `matches` (default 3), `context`
+//! (lines around each shown, default 0), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -12,7 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
-use crate::format::gptme::content::{Roles, Texts, TextsError};
+use crate::format::gptme::content::{Roles, Shown, Texts, TextsError};
 use crate::message_search::{self, Query, Said, Sort};
 use crate::store::rows::Within;
 use crate::usage::{date_span, local_day_start, workspace_as_stored};
@@ -24,6 +25,7 @@ struct Params {
     sort: Sort,
     limit: usize,
     matches: usize,
+    context: usize,
     system: bool,
     role: Option<String>,
     workspace: Option<String>,
@@ -43,6 +45,7 @@ impl Params {
             sort: Sort::Modified,
             limit: 20,
             matches: 3,
+            context: 0,
             system: false,
             role: None,
             workspace: None,
@@ -62,6 +65,7 @@ impl Params {
                 }
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
+                "context" => p.context = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
                 "word" => word = flag(&key, &value)?,
                 "regex" => regex = flag(&key, &value)?,
@@ -112,7 +116,14 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
         let roles = Roles::asked(p.role.as_deref(), p.system);
-        let q = Query { texts: &p.texts, within, roles, limit, sort: p.sort, matches_shown: p.matches };
+        let q = Query {
+            texts: &p.texts,
+            within,
+            roles,
+            limit,
+            sort: p.sort,
+            shown: Shown { matches: p.matches, context: p.context },
+        };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })
     })
@@ -145,6 +156,7 @@ mod tests {
             ("q=wal&q=", "q, the text to search for, is missing or blank"),
             ("q=x&limit=-1", "limit must be a count, 0 or more"),
             ("q=x&matches=many", "matches must be a count, 0 or more"),
+            ("q=x&context=-1", "context must be a count, 0 or more"),
             ("q=x&system=yes", "system must be true or false"),
             ("q=x&word=yes", "word must be true or false"),
             ("q=a(b&regex=true", "\"a(b\" is not a regular expression: unclosed group"),

@@ -64,6 +64,21 @@ pub struct Match {
     /// The line of the content that says the texts (the first saying them all, else the first
     /// saying one), cut around the first that occurs in it (`…` where cut).
     pub excerpt: String,
+    /// Up to as many lines of the content before and after it as asked (`-C`), each cut after
+    /// 100 characters; left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// How much of a log's matches to keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shown {
+    /// The first this many matching messages.
+    pub matches: usize,
+    /// Of each, this many lines of its content before and after the line shown.
+    pub context: usize,
 }
 
 /// What a message must say: every one of several texts, each found in its content as asked.
@@ -275,13 +290,13 @@ pub struct LogMatches {
 /// Reads the log and tests each message that gptme's log reader takes: a message matches when
 /// it says every one of `texts` (one text, anywhere, is gptme's test). `roles` says which
 /// messages count (gptme leaves system ones out). A half-written last line counts when it
-/// parses, as everywhere else. Keeps the first `keep` matches. A log that is no regular file
+/// parses, as everywhere else. Keeps the first matches, as `shown` says. A log that is no regular file
 /// (a directory, a FIFO: the index counts it as a problem) holds no messages.
 pub fn search_log(
     path: &Path,
     texts: &Texts,
     roles: Roles<'_>,
-    keep: usize,
+    shown: Shown,
     buf: &mut Vec<u8>,
 ) -> io::Result<LogMatches> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -294,7 +309,7 @@ pub fn search_log(
     let size = meta.len();
     let file = &file;
     let byte_test = texts.byte_test();
-    let mut sink = Sink { texts, roles, keep, byte_test, lines: 0, found: LogMatches::default() };
+    let mut sink = Sink { texts, roles, shown, byte_test, lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
         sink.line(&scanned.tail, scanned.offset);
@@ -305,7 +320,7 @@ pub fn search_log(
 struct Sink<'n> {
     texts: &'n Texts,
     roles: Roles<'n>,
-    keep: usize,
+    shown: Shown,
     /// What a line's raw bytes are tested for first (see [`Texts::byte_test`]).
     byte_test: Vec<Vec<&'n str>>,
     lines: u64,
@@ -348,7 +363,8 @@ impl Sink<'_> {
             return;
         }
         self.found.count += 1;
-        if self.found.shown.len() < self.keep {
+        if self.found.shown.len() < self.shown.matches {
+            let (excerpt, before, after) = excerpt(&content, self.texts, self.shown.context);
             self.found.shown.push(Match {
                 line: self.lines,
                 role: role.decode_lossy(),
@@ -356,7 +372,9 @@ impl Sink<'_> {
                     Timestamp::Text(t) => Some(t.decode_lossy()),
                     _ => None,
                 },
-                excerpt: excerpt(&content, self.texts),
+                excerpt,
+                before,
+                after,
             });
         }
     }
@@ -386,17 +404,31 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
 }
 
 /// The line of `content` that says every text, else the first that says one, else (a text
-/// holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first text in it.
-fn excerpt(content: &str, texts: &Texts) -> String {
-    let line = content.split('\n').find(|l| texts.all_said_in(l));
-    let line = line.or_else(|| content.split('\n').find(|l| texts.any_said_in(l)));
-    let line = line.unwrap_or(content);
+/// holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first text in it; and
+/// up to `context` lines before and after it, each cut after as many characters.
+fn excerpt(content: &str, texts: &Texts, context: usize) -> (String, Vec<String>, Vec<String>) {
+    let lines: Vec<&str> = content.split('\n').collect();
+    let at = lines.iter().position(|l| texts.all_said_in(l));
+    let Some(at) = at.or_else(|| lines.iter().position(|l| texts.any_said_in(l))) else {
+        return (cut_around(content, Some(texts)), Vec::new(), Vec::new());
+    };
+    let cut = |lines: &[&str]| lines.iter().map(|l| cut_around(l, None)).collect();
+    (
+        cut_around(lines[at], Some(texts)),
+        cut(&lines[at.saturating_sub(context)..at]),
+        cut(&lines[at + 1..(at + 1 + context).min(lines.len())]),
+    )
+}
+
+/// `line` cut to [`EXCERPT_CHARS`] around the first of the texts in it (from its start when
+/// none is, or none is given).
+fn cut_around(line: &str, texts: Option<&Texts>) -> String {
     // Counted, not collected: a line may be tens of megabytes.
     let chars = line.chars().count();
     if chars <= EXCERPT_CHARS {
         return line.to_owned();
     }
-    let at = texts.first_in(line).map_or(0, |b| line[..b].chars().count());
+    let at = texts.and_then(|t| t.first_in(line)).map_or(0, |b| line[..b].chars().count());
     let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars - EXCERPT_CHARS);
     let end = start + EXCERPT_CHARS;
     let byte_at = |char_at: usize| line.char_indices().nth(char_at).map_or(line.len(), |(i, _)| i);
@@ -429,7 +461,8 @@ mod tests {
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
         let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
-        search_log(&path, &Texts::new(&needles, words, false).unwrap(), roles, 10, &mut Vec::new()).unwrap()
+        let texts = Texts::new(&needles, words, false).unwrap();
+        search_log(&path, &texts, roles, Shown { matches: 10, context: 0 }, &mut Vec::new()).unwrap()
     }
 
     /// As words: where no character of a word (a letter of any script, a combining accent, a
@@ -544,6 +577,30 @@ mod tests {
         assert_eq!(excerpt.chars().count(), EXCERPT_CHARS + 2);
     }
 
+    /// With context, the lines of the content around the one shown, as many as there are up
+    /// to the number asked, each cut after as many characters as an excerpt; none around a
+    /// text that spans lines (the content is the excerpt).
+    #[test]
+    fn context_lines_around_the_line_shown() {
+        let texts = |t: &str| Texts::new(&[t.to_owned()], false, false).unwrap();
+        let long = "y".repeat(300);
+        let content = format!("zero\none\ntwo needle\n{long}\nfour");
+        let (shown, before, after) = excerpt(&content, &texts("NEEDLE"), 1);
+        assert_eq!(
+            (shown.as_str(), before, after),
+            ("two needle", vec!["one".to_owned()], vec![format!("{}…", &long[..100])])
+        );
+        let (_, before, after) = excerpt(&content, &texts("needle"), 5);
+        assert_eq!((before, after.len()), (vec!["zero".to_owned(), "one".to_owned()], 2));
+        assert_eq!(excerpt(&content, &texts("zero"), 0), ("zero".to_owned(), vec![], vec![]));
+        let (shown, before, after) = excerpt(&content, &texts("one\ntwo"), 2);
+        assert!(shown.starts_with("zero\none\ntwo") && before.is_empty() && after.is_empty(), "{shown:?}");
+        // Kept in JSON only when there are some.
+        let found = search(r#"{"role": "user", "content": "a needle"}"#, "needle", Roles::NotSystem);
+        let json = serde_json::to_value(&found.shown[0]).unwrap();
+        assert!(json.get("before").is_none() && json.get("after").is_none(), "{json}");
+    }
+
     #[test]
     fn a_long_line_is_cut_around_the_match() {
         let content = format!("{}needle{}", "a".repeat(500), "b".repeat(500));
@@ -598,7 +655,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
-        search_log(&path, texts, Roles::NotSystem, 10, &mut Vec::new()).unwrap()
+        search_log(&path, texts, Roles::NotSystem, Shown { matches: 10, context: 0 }, &mut Vec::new()).unwrap()
     }
 
     /// Random logs searched for one or two regular expressions (as words or not) count exactly
