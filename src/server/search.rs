@@ -39,6 +39,7 @@ impl Params {
     /// A parameter not known here is refused, so that a misspelt one does not go unseen
     /// (`token` is the auth's).
     fn parse(query: &str) -> Result<Params, String> {
+        // What the texts are is known once every parameter is read; until then, none.
         let (mut q, mut word, mut regex) = (Vec::new(), false, false);
         let mut p = Params {
             texts: Texts::Lowered { lowered: Vec::new(), words: false },
