@@ -2030,8 +2030,9 @@ fn search_finds_what_messages_say() {
     // With context, the content's lines around the one shown, under the excerpt.
     let shown = ok(search(&["Parser", "-C", "1", "-n", "2"]));
     let lines: Vec<&str> = shown.lines().collect();
-    assert_eq!(lines[5], format!("{:24}Let us talk about the", ""), "{shown}");
-    assert_eq!(lines[6], "  line 1     user       Parser", "{shown}");
+    assert_eq!(lines[2], "  --", "one message's lines parted from the next's: {shown}");
+    assert_eq!(lines[6], format!("{:24}Let us talk about the", ""), "{shown}");
+    assert_eq!(lines[7], "  line 1     user       Parser", "{shown}");
     let said: serde_json::Value = serde_json::from_str(&ok(search(&["Parser", "-C", "1", "--json"]))).unwrap();
     assert_eq!(said[1]["messages"][0]["before"], serde_json::json!(["Let us talk about the"]));
     assert!(said[1]["messages"][0].get("after").is_none(), "{said}");

@@ -83,7 +83,11 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
                 conversation_label(&c.name, &c.id, usize::MAX),
                 c.matches
             )?;
-            for m in &c.messages {
+            for (j, m) in c.messages.iter().enumerate() {
+                // With context, one message's lines from the next's, as grep parts its groups.
+                if j > 0 && a.context > 0 {
+                    writeln!(out, "  --")?;
+                }
                 let excerpt = printable(&m.excerpt);
                 let excerpt = if colored { marked(&excerpt, &texts) } else { excerpt };
                 // Context lines sit under the excerpt, as grep's around a match.
