@@ -407,7 +407,8 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
 /// holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first text in it; and
 /// up to `context` lines before and after it, each cut after as many characters.
 fn excerpt(content: &str, texts: &Texts, context: usize) -> (String, Vec<String>, Vec<String>) {
-    let lines: Vec<&str> = content.split('\n').collect();
+    // Lines end at `\n` or `\r\n`, whose `\r` is no part of what is shown.
+    let lines: Vec<&str> = content.lines().collect();
     let at = lines.iter().position(|l| texts.all_said_in(l));
     let Some(at) = at.or_else(|| lines.iter().position(|l| texts.any_said_in(l))) else {
         return (cut_around(content, Some(texts)), Vec::new(), Vec::new());
@@ -578,13 +579,14 @@ mod tests {
     }
 
     /// With context, the lines of the content around the one shown, as many as there are up
-    /// to the number asked, each cut after as many characters as an excerpt; none around a
-    /// text that spans lines (the content is the excerpt).
+    /// to the number asked, each cut after as many characters as an excerpt (a line ending in
+    /// `\r\n` shown without its `\r`); none around a text that spans lines (the content is
+    /// the excerpt).
     #[test]
     fn context_lines_around_the_line_shown() {
         let texts = |t: &str| Texts::new(&[t.to_owned()], false, false).unwrap();
         let long = "y".repeat(300);
-        let content = format!("zero\none\ntwo needle\n{long}\nfour");
+        let content = format!("zero\r\none\r\ntwo needle\n{long}\nfour");
         let (shown, before, after) = excerpt(&content, &texts("NEEDLE"), 1);
         assert_eq!(
             (shown.as_str(), before, after),
@@ -593,8 +595,8 @@ mod tests {
         let (_, before, after) = excerpt(&content, &texts("needle"), 5);
         assert_eq!((before, after.len()), (vec!["zero".to_owned(), "one".to_owned()], 2));
         assert_eq!(excerpt(&content, &texts("zero"), 0), ("zero".to_owned(), vec![], vec![]));
-        let (shown, before, after) = excerpt(&content, &texts("one\ntwo"), 2);
-        assert!(shown.starts_with("zero\none\ntwo") && before.is_empty() && after.is_empty(), "{shown:?}");
+        let (shown, before, after) = excerpt(&content, &texts("one\r\ntwo"), 2);
+        assert!(shown.starts_with("zero\r\none\r\ntwo") && before.is_empty() && after.is_empty(), "{shown:?}");
         // Kept in JSON only when there are some.
         let found = search(r#"{"role": "user", "content": "a needle"}"#, "needle", Roles::NotSystem);
         let json = serde_json::to_value(&found.shown[0]).unwrap();
