@@ -88,7 +88,8 @@ pub enum Texts {
     /// `words` standing as a word (no character of a word touching it).
     Lowered { lowered: Vec<String>, words: bool },
     /// Regular expressions, each to match somewhere in the content: in any case (Unicode's
-    /// simple case folding) unless one says `(?-i)`, `^` and `$` at the ends of its lines.
+    /// simple case folding) unless one says `(?-i)`, `^` and `$` at the ends of its lines
+    /// (which end at `\n` or `\r\n`).
     Patterns {
         patterns: Vec<Regex>,
         /// For each pattern that has them, the texts (lowered) one of which each of its
@@ -263,7 +264,7 @@ fn lowered_match_end(text: &str, at: usize, needle: &str, words: bool) -> Option
 /// character of a word touches the match (as ripgrep's `-w`, which tests the same on each side).
 fn pattern(text: &str, words: bool) -> Result<Hir, TextsError> {
     let not_one = |why: String| TextsError::NotARegex { text: text.to_owned(), why };
-    let mut parser = regex_syntax::ParserBuilder::new().case_insensitive(true).multi_line(true).build();
+    let mut parser = regex_syntax::ParserBuilder::new().case_insensitive(true).multi_line(true).crlf(true).build();
     let hir = parser.parse(text).map_err(|e| {
         not_one(match e {
             regex_syntax::Error::Parse(e) => e.kind().to_string(),
@@ -668,7 +669,7 @@ mod tests {
     fn random_logs_match_patterns_as_a_plain_reader_does() {
         let pieces = [
             "sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\\"", " ", "x",
-            "thread", "throd", "quoka", "3", "_",
+            "thread", "throd", "quoka", "3", "_", "\\r\\n", "\\r",
         ];
         let patterns = [
             "quokk?a",
@@ -693,7 +694,7 @@ mod tests {
         let reference = |pattern: &str, words: bool| {
             let pattern =
                 if words { format!(r"\b{{start-half}}(?:{pattern})\b{{end-half}}") } else { pattern.to_owned() };
-            let syntax = regex_automata::util::syntax::Config::new().case_insensitive(true).multi_line(true);
+            let syntax = regex_automata::util::syntax::Config::new().case_insensitive(true).multi_line(true).crlf(true);
             Regex::builder().syntax(syntax).build(&pattern).unwrap()
         };
         // Built once for each set asked (building is what takes time here).
@@ -734,6 +735,8 @@ mod tests {
         let found = search_patterns(&log, &[r"error\s+E\d{4}"], false);
         assert_eq!((found.count, found.shown[0].excerpt.as_str()), (1, "ERROR  E0499 here"));
         assert_eq!(search_patterns(&log, &["^and"], false).count, 1, "^ at a line of the content");
+        let crlf = r#"{"role": "user", "content": "first\r\nsecond"}"#;
+        assert_eq!(search_patterns(crlf, &["^first$"], false).count, 1, "$ before a \\r\\n");
         assert_eq!(search_patterns(&log, &["(?-i)error"], false).count, 0);
         assert_eq!(search_patterns(&log, &["go|going"], true).count, 1);
         assert_eq!(search_patterns(&log, &["(?x)go # a comment"], true).count, 0, "going, ago: no go alone");
