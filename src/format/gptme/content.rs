@@ -110,10 +110,9 @@ pub enum TextsError {
 }
 
 impl Texts {
-    /// The texts as typed: each must say something once Python's whitespace is stripped
-    /// (gptme's check), though it is looked for unstripped. With `regex`, each is a regular
-    /// expression; with `words`, each must stand as a word.
-    /// None given is blank too.
+    /// The texts as typed: one or more, each saying something once Python's whitespace is
+    /// stripped (gptme's check), though it is looked for unstripped. With `regex`, each is a
+    /// regular expression; with `words`, each must stand as a word.
     pub fn new(texts: &[String], words: bool, regex: bool) -> Result<Texts, TextsError> {
         if texts.is_empty() || texts.iter().any(|t| search_needle(t).is_none()) {
             return Err(TextsError::Blank);
@@ -121,22 +120,10 @@ impl Texts {
         if !regex {
             return Ok(Texts::Lowered { lowered: texts.iter().map(|t| py_lower(t)).collect(), words });
         }
-        let patterns: Vec<Hir> = texts.iter().map(|t| pattern(t, words)).collect::<Result<_, _>>()?;
+        let trees: Vec<Hir> = texts.iter().map(|t| pattern(t, words)).collect::<Result<_, _>>()?;
         Ok(Texts::Patterns {
-            starts: patterns.iter().filter_map(match_starts).collect(),
-            patterns: (texts.iter().zip(&patterns))
-                .map(|(text, hir)| {
-                    Regex::builder().build_from_hir(hir).map_err(|e| {
-                        let text = text.clone();
-                        match e.size_limit() {
-                            Some(limit) => {
-                                TextsError::TooLarge { text, why: format!("over {} MiB compiled", limit >> 20) }
-                            }
-                            None => TextsError::NotARegex { text, why: e.to_string() },
-                        }
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            starts: trees.iter().filter_map(match_starts).collect(),
+            patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
         })
     }
 
@@ -182,7 +169,9 @@ impl Texts {
         };
         found.dedup_by(|next, kept| {
             let joins = next.start <= kept.end;
-            kept.end = kept.end.max(if joins { next.end } else { kept.end });
+            if joins {
+                kept.end = kept.end.max(next.end);
+            }
             joins
         });
         found
@@ -216,6 +205,17 @@ impl Texts {
             Texts::Patterns { starts, .. } => starts.iter().map(|s| s.iter().map(String::as_str).collect()).collect(),
         }
     }
+}
+
+/// The matcher of a pattern's tree; one too large to build is refused as such.
+fn built(text: &str, tree: &Hir) -> Result<Regex, TextsError> {
+    Regex::builder().build_from_hir(tree).map_err(|e| {
+        let text = text.to_owned();
+        match e.size_limit() {
+            Some(limit) => TextsError::TooLarge { text, why: format!("over {} MiB compiled", limit >> 20) },
+            None => TextsError::NotARegex { text, why: e.to_string() },
+        }
+    })
 }
 
 /// The texts, lowered, one of which every match of `hir` starts with, when each is a text the
