@@ -12,10 +12,7 @@ use regex_syntax::hir::{Hir, Look};
 
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
-use super::{
-    contains_ascii_lowered, lowered_contains, lowered_contains_word, py_lower, py_lower_char, search_needle,
-    stands_alone, starts_in,
-};
+use super::{contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone};
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
 
@@ -130,8 +127,7 @@ impl Texts {
     /// Whether `text` says the `i`th text as asked.
     fn says(&self, text: &str, i: usize) -> bool {
         match self {
-            Texts::Lowered { lowered, words: false } => lowered_contains(text, &lowered[i]),
-            Texts::Lowered { lowered, words: true } => lowered_contains_word(text, &lowered[i]),
+            Texts::Lowered { lowered, words } => lowered_find(text, &lowered[i], *words).is_some(),
             Texts::Patterns { patterns, .. } => patterns[i].is_match(text),
         }
     }
@@ -180,14 +176,7 @@ impl Texts {
     /// Where in `text` the first of the texts is first said, in bytes.
     fn first_in(&self, text: &str) -> Option<usize> {
         match self {
-            Texts::Lowered { lowered, words } => {
-                // Lowering keeps a character's length in all but a few letters: count characters.
-                let lowered_text = py_lower(text);
-                let fits = |n: &String, at: usize| !words || stands_alone(&lowered_text, at, at + n.len());
-                let at = lowered.iter().filter_map(|n| starts_in(&lowered_text, n).find(|&at| fits(n, at))).min()?;
-                let chars = lowered_text[..at].chars().count();
-                Some(text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at))
-            }
+            Texts::Lowered { lowered, words } => lowered.iter().filter_map(|n| lowered_find(text, n, *words)).min(),
             Texts::Patterns { patterns, .. } => patterns.iter().filter_map(|p| p.find(text)).map(|m| m.start()).min(),
         }
     }

@@ -156,35 +156,35 @@ const LOWERING_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
 /// and the text holds neither of [`LOWERING_TO_ASCII`] (a search tests every listed
 /// conversation, and `search` every message; most needles are ASCII).
 pub(crate) fn lowered_contains(text: &str, needle: &str) -> bool {
-    lowered_holds(text, needle, |_, _, _| true)
+    lowered_find(text, needle, false).is_some()
 }
 
-/// As [`lowered_contains`], but only where the needle stands as a word (see
-/// [`stands_alone`]; grep's `-w`).
-pub(crate) fn lowered_contains_word(text: &str, needle: &str) -> bool {
-    lowered_holds(text, needle, stands_alone)
-}
-
-/// Whether `py_lower(text)` holds `needle` at a place `fits(text, start, end)` takes, `text`
-/// being the text the places are in: the lowered copy, or on the byte path the text itself.
-fn lowered_holds(text: &str, needle: &str, fits: impl Fn(&str, usize, usize) -> bool) -> bool {
+/// Where `py_lower(text)` first holds `needle` (with `words`, standing as a word: see
+/// [`stands_alone`]; grep's `-w`), as a place in `text`, in bytes. On the byte path that is
+/// where the match starts; where a lowered copy is searched, it is the place of as many
+/// characters as precede the match there (lowering keeps a character's count in all but a
+/// few letters).
+pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usize> {
+    let fits = |text: &str, at: usize| !words || stands_alone(text, at, at + needle.len());
     let lowers_to_ascii =
         || LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
     if !needle.is_ascii() || (!text.is_ascii() && lowers_to_ascii()) {
         let lowered = py_lower(text);
-        return starts_in(&lowered, needle).any(|at| fits(&lowered, at, at + needle.len()));
+        let at = starts_in(&lowered, needle).find(|&at| fits(&lowered, at))?;
+        let chars = lowered[..at].chars().count();
+        return Some(text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at));
     }
     if needle.is_empty() {
-        return fits(text, 0, 0);
+        return fits(text, 0).then_some(0);
     }
     // The text's ASCII bytes lower to ASCII, its other bytes (of characters that lower to
     // characters outside ASCII) match no byte of the needle. A match starts and ends at an
     // ASCII byte, so between characters.
-    ascii_lowered_starts(text.as_bytes(), needle.as_bytes()).any(|at| fits(text, at, at + needle.len()))
+    ascii_lowered_starts(text.as_bytes(), needle.as_bytes()).find(|&at| fits(text, at))
 }
 
 /// Where `needle` starts in `lowered`, each place (overlapping ones too).
-pub(crate) fn starts_in<'a>(lowered: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+fn starts_in<'a>(lowered: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
     let mut from = 0;
     std::iter::from_fn(move || {
         let at = from + lowered.get(from..)?.find(needle)?;
@@ -525,7 +525,7 @@ mod tests {
                 lowered.get(i..end) == Some(&needle_chars[..]) && (i == 0 || !word(i - 1)) && !word(end)
             });
             if !needle.is_empty() {
-                assert_eq!(lowered_contains_word(&text, &needle), as_word, "{needle:?} as a word in {text:?}");
+                assert_eq!(lowered_find(&text, &needle, true).is_some(), as_word, "{needle:?} as a word in {text:?}");
             }
         }
     }
