@@ -1983,6 +1983,7 @@ fn search_finds_what_messages_say() {
     let log = |id: &str| logs.join(id).join("conversation.jsonl").to_str().unwrap().to_owned();
     assert_eq!(said[0]["path"], log("new"));
     assert_eq!(said[1]["path"], log("quokkas"));
+    assert_eq!(ok(search(&["quokka", "-l"])), format!("{}\n{}\n", log("new"), log("quokkas")), "the paths alone");
     assert_eq!(found(&["parser"]), [f("new", 2, &[1, 3]), f("old", 1, &[1]), f("escaped", 1, &[1])]);
     assert_eq!(found(&["CAFÉ"]), [f("escaped", 1, &[1])], "through a \\u escape, in any case");
     assert_eq!(found(&["the parser"]), [f("new", 1, &[1])], "a newline is no space");

@@ -45,8 +45,11 @@ pub struct SearchArgs {
     role: Option<String>,
     /// Print a JSON array: each conversation's id, name, path (its log), modified, how many messages match and
     /// the first of them (line in the log, role, timestamp, excerpt, and with -C the lines before and after)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "files_with_matches")]
     json: bool,
+    /// Print only each conversation's log path, one a line (as grep -l prints the files)
+    #[arg(short = 'l', long)]
+    files_with_matches: bool,
     #[command(flatten)]
     narrow: Narrow,
 }
@@ -62,13 +65,18 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         roles: Roles::asked(a.role.as_deref(), a.system),
         limit: if a.limit == 0 { usize::MAX } else { a.limit },
         sort: a.sort,
-        shown: Shown { matches: a.matches, context: a.context },
+        // Paths alone need no lines read out of the messages.
+        shown: Shown { matches: if a.files_with_matches { 0 } else { a.matches }, context: a.context },
     };
     let found = message_search::search(&index, &query)?;
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         serde_json::to_writer(&mut out, &found.conversations)?;
         writeln!(out)?;
+    } else if a.files_with_matches {
+        for c in &found.conversations {
+            writeln!(out, "{}", c.path)?;
+        }
     } else {
         let colored = super::colors_on(&std::io::stdout());
         for (i, c) in found.conversations.iter().enumerate() {
