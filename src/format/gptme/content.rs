@@ -90,8 +90,8 @@ pub enum Texts {
     Patterns {
         patterns: Vec<Regex>,
         /// For each pattern that has them, the texts (lowered) one of which each of its
-        /// matches starts with: a line whose bytes may hold none of them is not parsed.
-        starts: Vec<Vec<String>>,
+        /// matches holds: a line whose bytes may hold none of them is not parsed.
+        held: Vec<Vec<String>>,
     },
 }
 
@@ -119,7 +119,7 @@ impl Texts {
         }
         let trees: Vec<Hir> = texts.iter().map(|t| pattern(t, words)).collect::<Result<_, _>>()?;
         Ok(Texts::Patterns {
-            starts: trees.iter().filter_map(match_starts).collect(),
+            held: trees.iter().filter_map(match_holds).collect(),
             patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
         })
     }
@@ -191,7 +191,7 @@ impl Texts {
                 plain_needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
                 plain_needles.into_iter().map(|n| vec![n]).collect()
             }
-            Texts::Patterns { starts, .. } => starts.iter().map(|s| s.iter().map(String::as_str).collect()).collect(),
+            Texts::Patterns { held, .. } => held.iter().map(|any| any.iter().map(String::as_str).collect()).collect(),
         }
     }
 }
@@ -207,28 +207,49 @@ fn built(text: &str, tree: &Hir) -> Result<Regex, TextsError> {
     })
 }
 
-/// The texts, lowered, one of which every match of `hir` starts with, when each is a text the
-/// byte test takes: lowering a character that lowers to ASCII does not depend on what is
-/// around it, so a content that holds one holds it lowered once lowered.
-fn match_starts(hir: &Hir) -> Option<Vec<String>> {
-    let seq = regex_syntax::hir::literal::Extractor::new().extract(hir);
-    let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(py_lower));
-    let mut lowered: Vec<String> = literals.collect::<Option<_>>()?;
-    // None (a pattern that matches nothing) leaves the test to the pattern.
-    if lowered.is_empty() || lowered.iter().any(|l| l.is_empty() || !plain(l)) {
-        return None;
+/// The texts, lowered, one of which every match of `hir` holds, when each is a text the byte
+/// test takes: those every match starts with, else those it ends with (`\w+Error` ends with
+/// `error`). In any case, `s` also matches the long s (`ſ`, which Python does not lower) and
+/// `k` the Kelvin sign: each is taken as its ASCII letter, which [`may_hold`] allows for.
+/// Lowering a character that lowers to ASCII does not depend on what is around it, so a
+/// content that holds one holds it lowered once lowered.
+fn match_holds(hir: &Hir) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let texts = |kind| {
+        let seq = Extractor::new().kind(kind).extract(hir);
+        let folded = |l: &str| py_lower(&l.replace('\u{17F}', "s"));
+        let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(folded));
+        let mut lowered: Vec<String> = literals.collect::<Option<_>>()?;
+        // None (a pattern that matches nothing) leaves the test to the pattern.
+        if lowered.is_empty() || lowered.iter().any(|l| l.is_empty() || !plain(l)) {
+            return None;
+        }
+        lowered.sort();
+        lowered.dedup();
+        Some(lowered)
+    };
+    // One text is looked for faster than several: their common start (or end), when long
+    // enough to be rare.
+    let common = |texts: Vec<String>, at_end: bool| {
+        let bytes = |t: &String| -> Vec<u8> {
+            if at_end {
+                t.bytes().rev().collect()
+            } else {
+                t.bytes().collect()
+            }
+        };
+        let first = bytes(&texts[0]);
+        let len = texts.iter().map(|t| bytes(t).iter().zip(&first).take_while(|(a, b)| a == b).count()).min()?;
+        match texts.len() > 1 && len >= 3 {
+            true if at_end => Some(vec![texts[0][texts[0].len() - len..].to_owned()]),
+            true => Some(vec![texts[0][..len].to_owned()]),
+            false => Some(texts),
+        }
+    };
+    match texts(ExtractKind::Prefix) {
+        Some(starts) => common(starts, false),
+        None => common(texts(ExtractKind::Suffix)?, true),
     }
-    lowered.sort();
-    lowered.dedup();
-    // One text is looked for faster than several: their common start, when long enough to be
-    // rare.
-    let common = lowered.iter().skip(1).fold(lowered[0].len(), |len, l| {
-        len.min(l.bytes().zip(lowered[0].bytes()).take_while(|(a, b)| a == b).count())
-    });
-    if lowered.len() > 1 && common >= 3 {
-        lowered = vec![lowered[0][..common].to_owned()];
-    }
-    Some(lowered)
 }
 
 /// Where `needle` (lowered), said in `text` from `at`, ends in `text`; None when it is not
@@ -376,11 +397,13 @@ fn plain(needle: &str) -> bool {
     needle.bytes().all(|b| b.is_ascii() && !b.is_ascii_control() && !matches!(b, b'"' | b'\\' | b'/'))
 }
 
-/// False only when no string in the line can hold the (plain) needle once decoded and lowered.
-/// Where its bytes as written do not hold it, no string does unless a character lowers to ASCII
-/// (U+0130, U+212A) or an escape decodes to an ASCII one (JSON's escapes of other characters
-/// decode to none a plain needle holds). gptme writes ASCII (Python's `json.dumps`), with every
-/// other character as `\uXXXX`: most lines are tested on their bytes alone.
+/// False only when no string in the line can hold the (plain) needle once decoded and lowered
+/// (or folded, for a pattern in any case). Where its bytes as written do not hold it, no string
+/// does unless a character lowers to ASCII (U+0130, U+212A), or folds to it (the long s,
+/// U+017F, which Python does not lower), or an escape decodes to an ASCII one (JSON's escapes
+/// of other characters decode to none a plain needle holds). gptme writes ASCII (Python's
+/// `json.dumps`), with every other character as `\uXXXX`: most lines are tested on their bytes
+/// alone.
 fn may_hold(line: &[u8], needle: &str) -> bool {
     if contains_ascii_lowered(line, needle.as_bytes()) || !line.is_ascii() {
         return true;
@@ -389,7 +412,8 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
     // sends the line to be parsed).
     memchr::memmem::find_iter(line, b"\\u").any(|at| {
         let hex = line.get(at + 2..at + 6).and_then(|h| std::str::from_utf8(h).ok());
-        hex.and_then(|h| u32::from_str_radix(h, 16).ok()).is_none_or(|cp| cp < 0x80 || cp == 0x130 || cp == 0x212A)
+        hex.and_then(|h| u32::from_str_radix(h, 16).ok())
+            .is_none_or(|cp| cp < 0x80 || matches!(cp, 0x130 | 0x17F | 0x212A))
     })
 }
 
@@ -657,8 +681,8 @@ mod tests {
     #[test]
     fn random_logs_match_patterns_as_a_plain_reader_does() {
         let pieces = [
-            "sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\\"", " ", "x",
-            "thread", "throd", "quoka", "3", "_", "\\r\\n", "\\r",
+            "sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\u017f", "\u{17F}",
+            "\\\"", " ", "x", "thread", "throd", "quoka", "ql", "3", "_", "\\r\\n", "\\r",
         ];
         let patterns = [
             "quokk?a",
@@ -742,6 +766,12 @@ mod tests {
         assert_eq!(byte_test("thr(ea|o)d"), ["thr"]);
         assert_eq!(byte_test("(?-i)SQLite|wal"), ["sqlite|wal"]);
         assert_eq!(byte_test("[0-9]+"), ["0|1|2|3|4|5|6|7|8|9"]);
+        // What every match ends with, when what it starts with is unknown.
+        assert_eq!(byte_test(r"\w+Error"), ["error"]);
+        assert_eq!(byte_test(r"\d+ (sec|ms)"), [" ms| sec"]);
+        assert_eq!(byte_test("sqlite"), ["sqlite"], "the long s taken as s");
+        let long_s = r#"{"role": "user", "content": "\u017fqlite"}"#;
+        assert_eq!(search_patterns(long_s, &["sqlite"], false).count, 1, "ſ is s in any case");
         // None: too many (any digit of any script), an empty start, no match at all.
         assert!(byte_test(r"\d+").is_empty() && byte_test("a*").is_empty() && byte_test(r"[^\s\S]").is_empty());
         let refused = |text: &str| Texts::new(&[text.to_owned()], false, true).unwrap_err().to_string();
