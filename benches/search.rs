@@ -6,7 +6,7 @@
 //! matched against it instead) and a plain byte search of the same files (the floor, for the
 //! longest text), on as many threads.
 
-use convmeta::format::gptme::content::{Shown, Texts};
+use convmeta::format::gptme::content::{Matching, Shown, Texts};
 use convmeta::index::Index;
 use convmeta::message_search::{self, Query};
 use regex_automata::meta::Regex;
@@ -67,7 +67,8 @@ pub fn search() {
             .syntax(syntax::Config::new().case_insensitive(true).multi_line(true))
             .build(texts[0])
             .unwrap();
-        let texts = Texts::new(&texts.iter().map(|t| t.to_string()).collect::<Vec<_>>(), false, regex).unwrap();
+        let how = Matching { regex, ..Matching::default() };
+        let texts = Texts::new(&texts.iter().map(|t| t.to_string()).collect::<Vec<_>>(), how).unwrap();
         let query = Query {
             texts: &texts,
             within: Default::default(),

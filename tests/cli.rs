@@ -1984,6 +1984,8 @@ fn search_finds_what_messages_say() {
     assert_eq!(said[0]["path"], log("new"));
     assert_eq!(said[1]["path"], log("quokkas"));
     assert_eq!(ok(search(&["quokka", "-l"])), format!("{}\n{}\n", log("new"), log("quokkas")), "the paths alone");
+    assert_eq!(ok(search(&["quokka", "-l", "-0"])), format!("{}\0{}\0", log("new"), log("quokkas")));
+    fail(search(&["quokka", "--null"]));
     assert_eq!(found(&["parser"]), [f("new", 2, &[1, 3]), f("old", 1, &[1]), f("escaped", 1, &[1])]);
     assert_eq!(found(&["CAFÉ"]), [f("escaped", 1, &[1])], "through a \\u escape, in any case");
     assert_eq!(found(&["the parser"]), [f("new", 1, &[1])], "a newline is no space");
@@ -2003,6 +2005,13 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["--regex", "^parser"]), [f("new", 1, &[3]), f("old", 1, &[1])], "at a line's start");
     assert_eq!(found(&["-E", "(?-i)PARSER|^Parser"]), [f("old", 1, &[1]), f("escaped", 1, &[1])]);
     assert_eq!(found(&["-E", "-w", "quokkas?", "yes"]), [f("quokkas", 1, &[2])]);
+    // In the case typed: through escapes, as words, and a text is no pattern.
+    assert_eq!(found(&["-s", "PARSER"]), [f("escaped", 1, &[1])]);
+    assert_eq!(found(&["--case-sensitive", "Parser"]), [f("old", 1, &[1])]);
+    assert_eq!(found(&["-s", "café PARSER"]), [f("escaped", 1, &[1])]);
+    assert_eq!(found(&["-s", "-w", "Quokka"]), [f("quokkas", 1, &[1])]);
+    assert_eq!(found(&["-s", "quokka."]), []);
+    assert_eq!(found(&["-s", "-E", "(?i)quokka\\?", "-m", "0"]), [f("quokkas", 1, &[])]);
     let bad = fail(search(&["-E", "parser(", "--json"]));
     let said = String::from_utf8(bad.stderr).unwrap();
     assert!(

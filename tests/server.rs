@@ -442,6 +442,7 @@ fn search_over_http_is_the_commands() {
         ("?q=AGAIN&q=parse", &["AGAIN", "parse"][..]),
         ("?q=parse&sort=matches&limit=1", &["parse", "--sort", "matches", "-n", "1"][..]),
         ("?q=PARSE&word=true", &["PARSE", "-w"][..]),
+        ("?q=Parse&case_sensitive=true", &["Parse", "-s"][..]),
         ("?q=pars(e%7Ced)&regex=true&matches=5&context=1", &["pars(e|ed)", "--regex", "-m", "5", "-C", "1"][..]),
     ] {
         let answer = search.answer(query);
@@ -463,6 +464,9 @@ fn search_over_http_is_the_commands() {
     // As a word, "parse" is in "parse tree" alone.
     let as_word = search.answer("?q=parse&word=1");
     assert_eq!((as_word["conversations"][0]["id"].as_str(), as_word["conversations"][1].is_null()), (Some("b"), true));
+    // In the case typed, "Parse" is in "a"'s first message alone.
+    let exact = search.answer("?q=Parse&case_sensitive=true");
+    assert_eq!((exact["conversations"][0]["matches"].as_u64(), exact["conversations"][1].is_null()), (Some(1), true));
     // Two texts: the one message that says both.
     assert_eq!(search.answer("?q=AGAIN&q=parse")["conversations"][0]["matches"], 1);
     let answer = search.answer("?q=parse&limit=1");

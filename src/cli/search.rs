@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
-use crate::format::gptme::content::{Roles, Shown, Texts};
+use crate::format::gptme::content::{Matching, Roles, Shown, Texts};
 use crate::message_search::{self, Query, Sort};
 
 #[derive(Args)]
@@ -27,6 +27,10 @@ pub struct SearchArgs {
     /// `(?-i)`; `^` and `$` match at the ends of a content's lines
     #[arg(short = 'E', long)]
     regex: bool,
+    /// Each text in the case it is typed in, not in any case (as ripgrep's -s); a regular
+    /// expression may still turn any case on, with `(?i)`
+    #[arg(short = 's', long)]
+    case_sensitive: bool,
     /// The order: newest first, or most matching messages first (ties newest first)
     #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
     sort: Sort,
@@ -50,12 +54,16 @@ pub struct SearchArgs {
     /// Print only each conversation's log path, one a line (as grep -l prints the files)
     #[arg(short = 'l', long)]
     files_with_matches: bool,
+    /// With -l, end each path with a NUL byte, not a newline, for `xargs -0` (as grep -Z and
+    /// ripgrep's -0): a path may hold a newline
+    #[arg(short = '0', long, requires = "files_with_matches")]
+    null: bool,
     #[command(flatten)]
     narrow: Narrow,
 }
 
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
-    let texts = Texts::new(&a.texts, a.word, a.regex)?;
+    let texts = Texts::new(&a.texts, Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive })?;
     let workspace = a.narrow.workspace()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
@@ -74,8 +82,9 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         serde_json::to_writer(&mut out, &found.conversations)?;
         writeln!(out)?;
     } else if a.files_with_matches {
+        let end = if a.null { '\0' } else { '\n' };
         for c in &found.conversations {
-            writeln!(out, "{}", c.path)?;
+            write!(out, "{}{end}", c.path)?;
         }
     } else {
         let colored = super::colors_on(&std::io::stdout());
@@ -145,15 +154,15 @@ fn marked(excerpt: &str, texts: &Texts) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Texts;
+    use super::{Matching, Texts};
 
     fn marked(excerpt: &str, texts: &[&str]) -> String {
-        marked_as(excerpt, texts, false, false)
+        marked_as(excerpt, texts, Matching::default())
     }
 
-    fn marked_as(excerpt: &str, texts: &[&str], words: bool, regex: bool) -> String {
+    fn marked_as(excerpt: &str, texts: &[&str], how: Matching) -> String {
         let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
-        super::marked(excerpt, &Texts::new(&texts, words, regex).unwrap())
+        super::marked(excerpt, &Texts::new(&texts, how).unwrap())
     }
 
     #[test]
@@ -169,15 +178,22 @@ mod tests {
         assert_eq!(marked("abcd", &["ab", "cd"]), format!("{ON}abcd{OFF}"));
         assert_eq!(marked("é—x", &["—x", "é"]), format!("{ON}é—x{OFF}"));
         // As words: only where none of a letter, digit or `_` touches it.
-        let words = |excerpt: &str, text: &str| marked_as(excerpt, &[text], true, false);
+        let words =
+            |excerpt: &str, text: &str| marked_as(excerpt, &[text], Matching { words: true, ..Matching::default() });
         assert_eq!(words("go going ago go_ Go.", "go"), format!("{ON}go{OFF} going ago go_ {ON}Go{OFF}."));
         assert_eq!(words("\u{212A}elvin kelvins", "kelvin"), format!("{ON}\u{212A}elvin{OFF} kelvins"));
         // Regular expressions: every match of each.
-        let pattern = |excerpt: &str, pattern: &str, words: bool| marked_as(excerpt, &[pattern], words, true);
+        let pattern = |excerpt: &str, pattern: &str, words: bool| {
+            marked_as(excerpt, &[pattern], Matching { words, regex: true, ..Matching::default() })
+        };
         assert_eq!(
             pattern("the Thread, a throd", "thr(ea|o)d", false),
             format!("the {ON}Thread{OFF}, a {ON}throd{OFF}")
         );
         assert_eq!(pattern("go going ago", "go(ing)?", true), format!("{ON}go{OFF} {ON}going{OFF} ago"));
+        // In the case typed: only where the case is the same.
+        let exact = Matching { case_sensitive: true, ..Matching::default() };
+        assert_eq!(marked_as("Go go GO", &["go"], exact), format!("Go {ON}go{OFF} GO"));
+        assert_eq!(marked_as("a.b axb", &["a.b"], exact), format!("{ON}a.b{OFF} axb"), "a text is no pattern");
     }
 }

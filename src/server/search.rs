@@ -2,7 +2,7 @@
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
 //! arguments and flags: `q` (given more than once, a message must say each), `sort`
 //! (`modified` or `matches`), `word` (`true`: each text as a word), `regex` (`true`: each a
-//! regular expression), `limit` (default 20, 0 for all), `matches` (default 3), `context`
+//! regular expression), `case_sensitive` (`true`: in the case typed), `limit` (default 20, 0 for all), `matches` (default 3), `context`
 //! (lines around each shown, default 0), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
@@ -13,7 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
-use crate::format::gptme::content::{Roles, Shown, Texts, TextsError};
+use crate::format::gptme::content::{Matching, Roles, Shown, Texts, TextsError};
 use crate::message_search::{self, Query, Said, Sort};
 use crate::store::rows::Within;
 use crate::usage::{date_span, local_day_start, workspace_as_stored};
@@ -40,7 +40,7 @@ impl Params {
     /// (`token` is the auth's).
     fn parse(query: &str) -> Result<Params, String> {
         // What the texts are is known once every parameter is read; until then, none.
-        let (mut q, mut word, mut regex) = (Vec::new(), false, false);
+        let (mut q, mut how) = (Vec::new(), Matching::default());
         let mut p = Params {
             texts: Texts::Lowered { lowered: Vec::new(), words: false },
             sort: Sort::Modified,
@@ -68,8 +68,9 @@ impl Params {
                 "matches" => p.matches = count(&key, &value)?,
                 "context" => p.context = count(&key, &value)?,
                 "system" => p.system = flag(&key, &value)?,
-                "word" => word = flag(&key, &value)?,
-                "regex" => regex = flag(&key, &value)?,
+                "word" => how.words = flag(&key, &value)?,
+                "regex" => how.regex = flag(&key, &value)?,
+                "case_sensitive" => how.case_sensitive = flag(&key, &value)?,
                 "role" if ["user", "assistant", "system"].contains(&&*value) => p.role = Some(value.into_owned()),
                 "role" => return Err("role must be user, assistant or system".into()),
                 "since" => {
@@ -91,7 +92,7 @@ impl Params {
         if p.system && p.role.is_some() {
             return Err("system and role cannot both be given".into());
         }
-        p.texts = Texts::new(&q, word, regex).map_err(|e| match e {
+        p.texts = Texts::new(&q, how).map_err(|e| match e {
             TextsError::Blank => "q, the text to search for, is missing or blank".to_owned(),
             e => e.to_string(),
         })?;

@@ -8,6 +8,8 @@ texts (convmeta's extension), counted on gptme's side as the messages its test f
 both. Then each single query again as a word (`-w`, convmeta's alone), counted here over the
 same messages: the lowered text in the lowered content with no character of a word on either
 side (Unicode's `\w`: letters, marks, decimal digits, letter numbers, connectors). Then each
+single query in its own case (`-s`), counted here as the messages whose content holds it
+exactly. Then each
 single query, and each pair as two alternatives, as a regular expression (`-E`, convmeta's
 alone: the text escaped), counted here with Python's `re` (IGNORECASE, MULTILINE) over the
 same messages. Run in gptme's venv:
@@ -90,6 +92,17 @@ def main():
                 differ += 1
                 if differ <= 20:
                     print(f'{query!r} -w {conversation}: convmeta {ours.get(conversation, 0)}, here {theirs}')
+    # In the case typed (`-s`): Python's `in`, no lowering at all.
+    for query in queries:
+        args = ['search', '-n', '0', '-m', '0', '--json', '-s', *target, '--', query]
+        ours = {s['id']: s['matches'] for s in convmeta_json(convmeta, args)}
+        for conversation, ms in messages.items():
+            theirs = sum(1 for m in ms if m.role != 'system' and isinstance(m.content, str) and query in m.content)
+            compared += 1
+            if ours.get(conversation, 0) != theirs:
+                differ += 1
+                if differ <= 20:
+                    print(f'{query!r} -s {conversation}: convmeta {ours.get(conversation, 0)}, Python {theirs}')
     # The characters both regex syntaxes take escaped and some need escaped.
     escaped = lambda text: ''.join('\\' + c if c in '\\.+*?()|[]{}^$#&-~' else c for c in text)
     patterns = [escaped(q) for q in queries] + ['|'.join(escaped(t) for t in pair) for pair in pairs]
@@ -104,7 +117,7 @@ def main():
                 differ += 1
                 if differ <= 20:
                     print(f'{pattern!r} -E {conversation}: convmeta {ours.get(conversation, 0)}, Python {theirs}')
-    print(f'{len(queries)} queries ({len(pairs)} of two texts, each as a word, and as patterns), {len(messages)} conversations, {compared} counts compared, {differ} differ')
+    print(f'{len(queries)} queries ({len(pairs)} of two texts, each as a word, in its own case, and as patterns), {len(messages)} conversations, {compared} counts compared, {differ} differ')
 
 
 if __name__ == '__main__':

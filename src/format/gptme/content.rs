@@ -85,14 +85,26 @@ pub enum Texts {
     /// `words` standing as a word (no character of a word touching it).
     Lowered { lowered: Vec<String>, words: bool },
     /// Regular expressions, each to match somewhere in the content: in any case (Unicode's
-    /// simple case folding) unless one says `(?-i)`, `^` and `$` at the ends of its lines
-    /// (which end at `\n` or `\r\n`).
+    /// simple case folding) unless one says `(?-i)` or the case is asked for, `^` and `$` at
+    /// the ends of its lines (which end at `\n` or `\r\n`). A text to find in its own case is
+    /// the pattern of that text.
     Patterns {
         patterns: Vec<Regex>,
         /// For each pattern that has them, the texts (lowered) one of which each of its
         /// matches holds: a line whose bytes may hold none of them is not parsed.
         held: Vec<Vec<String>>,
     },
+}
+
+/// How each text is looked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Matching {
+    /// Only where it stands as a word: no character of a word touching it.
+    pub words: bool,
+    /// As a regular expression.
+    pub regex: bool,
+    /// In the case it is typed in, not in any case.
+    pub case_sensitive: bool,
 }
 
 /// Why texts cannot be searched for.
@@ -108,16 +120,16 @@ pub enum TextsError {
 
 impl Texts {
     /// The texts as typed: one or more, each saying something once Python's whitespace is
-    /// stripped (gptme's check), though it is looked for unstripped. With `regex`, each is a
-    /// regular expression; with `words`, each must stand as a word.
-    pub fn new(texts: &[String], words: bool, regex: bool) -> Result<Texts, TextsError> {
+    /// stripped (gptme's check), though it is looked for unstripped, as `how` says. A text in
+    /// its own case is the pattern that matches it alone, in that case.
+    pub fn new(texts: &[String], how: Matching) -> Result<Texts, TextsError> {
         if texts.is_empty() || texts.iter().any(|t| search_needle(t).is_none()) {
             return Err(TextsError::Blank);
         }
-        if !regex {
-            return Ok(Texts::Lowered { lowered: texts.iter().map(|t| py_lower(t)).collect(), words });
+        if !how.regex && !how.case_sensitive {
+            return Ok(Texts::Lowered { lowered: texts.iter().map(|t| py_lower(t)).collect(), words: how.words });
         }
-        let trees: Vec<Hir> = texts.iter().map(|t| pattern(t, words)).collect::<Result<_, _>>()?;
+        let trees: Vec<Hir> = texts.iter().map(|t| pattern(t, how)).collect::<Result<_, _>>()?;
         Ok(Texts::Patterns {
             held: trees.iter().filter_map(match_holds).collect(),
             patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
@@ -270,12 +282,22 @@ fn lowered_match_end(text: &str, at: usize, needle: &str, words: bool) -> Option
     None
 }
 
-/// A regular expression as `search --regex` reads one; with `words`, matching only where no
-/// character of a word touches the match (as ripgrep's `-w`, which tests the same on each side).
-fn pattern(text: &str, words: bool) -> Result<Hir, TextsError> {
+/// A regular expression as `search --regex` reads one, or without `regex` the one that matches
+/// the text itself; with `words`, matching only where no character of a word touches the match
+/// (as ripgrep's `-w`, which tests the same on each side).
+fn pattern(text: &str, how: Matching) -> Result<Hir, TextsError> {
     let not_one = |why: String| TextsError::NotARegex { text: text.to_owned(), why };
-    let mut parser = regex_syntax::ParserBuilder::new().case_insensitive(true).multi_line(true).crlf(true).build();
-    let hir = parser.parse(text).map_err(|e| {
+    let mut parser =
+        regex_syntax::ParserBuilder::new().case_insensitive(!how.case_sensitive).multi_line(true).crlf(true).build();
+    let escaped;
+    let text_read = match how.regex {
+        true => text,
+        false => {
+            escaped = regex_syntax::escape(text);
+            &escaped
+        }
+    };
+    let hir = parser.parse(text_read).map_err(|e| {
         not_one(match e {
             regex_syntax::Error::Parse(e) => e.kind().to_string(),
             regex_syntax::Error::Translate(e) => e.kind().to_string(),
@@ -283,7 +305,7 @@ fn pattern(text: &str, words: bool) -> Result<Hir, TextsError> {
         })
     })?;
     // Around the tree, not the text: a text's own `(?x)` comment would swallow a `)` after it.
-    Ok(match words {
+    Ok(match how.words {
         false => hir,
         true => Hir::concat(vec![Hir::look(Look::WordStartHalfUnicode), hir, Hir::look(Look::WordEndHalfUnicode)]),
     })
@@ -463,6 +485,8 @@ mod tests {
     use super::*;
     use crate::test_rng::Rng;
 
+    const REGEX: Matching = Matching { words: false, regex: true, case_sensitive: false };
+
     fn search(log: impl AsRef<[u8]>, needle: &str, roles: Roles<'_>) -> LogMatches {
         search_all(log, &[needle], roles)
     }
@@ -476,7 +500,7 @@ mod tests {
         let path = dir.path().join("conversation.jsonl");
         std::fs::write(&path, log).unwrap();
         let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
-        let texts = Texts::new(&needles, words, false).unwrap();
+        let texts = Texts::new(&needles, Matching { words, ..Matching::default() }).unwrap();
         search_log(&path, &texts, roles, Shown { matches: 10, context: 0 }, &mut Vec::new()).unwrap()
     }
 
@@ -598,7 +622,7 @@ mod tests {
     /// the excerpt).
     #[test]
     fn context_lines_around_the_line_shown() {
-        let texts = |t: &str| Texts::new(&[t.to_owned()], false, false).unwrap();
+        let texts = |t: &str| Texts::new(&[t.to_owned()], Matching::default()).unwrap();
         let long = "y".repeat(300);
         let content = format!("zero\r\none\r\ntwo needle\n{long}\nfour");
         let (shown, before, after) = excerpt(&content, &texts("NEEDLE"), 1);
@@ -662,9 +686,29 @@ mod tests {
         }
     }
 
+    /// In their own case, random texts count the messages whose content holds each of them
+    /// exactly as typed: a capital is no small letter, and an escape is what it stands for.
+    #[test]
+    fn random_logs_count_texts_in_their_own_case() {
+        let pieces =
+            ["sqlite", "SQLite", "Wal", "wal", "\\u0057al", "\\n", "\\u00e9", "\\u00c9", "É", "\\u212a", "K", " ", "."];
+        let texts = ["SQLite", "sqlite", "Wal", "wal", "É", "é", "K", "k", "\u{212A}", "e W", ".", "a.", "L"];
+        let how = Matching { case_sensitive: true, ..Matching::default() };
+        let mut rng = Rng(13);
+        for _ in 0..2_000 {
+            let lines = random_log(&mut rng, &pieces);
+            let needles: Vec<String> =
+                (0..1 + rng.below(2)).map(|_| texts[rng.index(texts.len())].to_owned()).collect();
+            let expected = plain_count(&lines, |content| needles.iter().all(|n| content.contains(n.as_str())));
+            let log = lines.join("\n");
+            let found = search_texts(&log, &Texts::new(&needles, how).unwrap());
+            assert_eq!(found.count, expected, "{needles:?} in {log}");
+        }
+    }
+
     fn search_patterns(log: &str, patterns: &[&str], words: bool) -> LogMatches {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-        search_texts(log, &Texts::new(&patterns, words, true).unwrap())
+        search_texts(log, &Texts::new(&patterns, Matching { words, ..REGEX }).unwrap())
     }
 
     fn search_texts(log: &str, texts: &Texts) -> LogMatches {
@@ -717,14 +761,14 @@ mod tests {
             let lines = random_log(&mut rng, &pieces);
             let asked: Vec<&str> = (0..1 + rng.below(2)).map(|_| patterns[rng.index(patterns.len())]).collect();
             if asked.iter().any(|p| p.is_empty()) {
-                assert!(matches!(Texts::new(&[String::new()], false, true), Err(TextsError::Blank)));
+                assert!(matches!(Texts::new(&[String::new()], REGEX), Err(TextsError::Blank)));
                 continue;
             }
             let words = rng.below(2) == 0;
             let (texts, references) = built.entry((asked.clone(), words)).or_insert_with(|| {
                 let patterns: Vec<String> = asked.iter().map(|p| p.to_string()).collect();
                 let references: Vec<Regex> = asked.iter().map(|p| reference(p, words)).collect();
-                (Texts::new(&patterns, words, true).unwrap(), references)
+                (Texts::new(&patterns, Matching { words, ..REGEX }).unwrap(), references)
             });
             let expected = plain_count(&lines, |content| references.iter().all(|r| r.is_match(content)));
             let log = lines.join("\n");
@@ -759,7 +803,7 @@ mod tests {
         // What a line's bytes are tested for: the texts each match starts with, lowered (in
         // any case, `k` is also a Kelvin sign), their common start when long enough.
         let byte_test = |pattern: &str| {
-            let texts = Texts::new(&[pattern.to_owned()], false, true).unwrap();
+            let texts = Texts::new(&[pattern.to_owned()], REGEX).unwrap();
             texts.byte_test().iter().map(|any| any.join("|")).collect::<Vec<_>>()
         };
         assert_eq!(byte_test("quokk?a"), ["quok"]);
@@ -774,7 +818,7 @@ mod tests {
         assert_eq!(search_patterns(long_s, &["sqlite"], false).count, 1, "ſ is s in any case");
         // None: too many (any digit of any script), an empty start, no match at all.
         assert!(byte_test(r"\d+").is_empty() && byte_test("a*").is_empty() && byte_test(r"[^\s\S]").is_empty());
-        let refused = |text: &str| Texts::new(&[text.to_owned()], false, true).unwrap_err().to_string();
+        let refused = |text: &str| Texts::new(&[text.to_owned()], REGEX).unwrap_err().to_string();
         assert_eq!(refused("a(b"), "\"a(b\" is not a regular expression: unclosed group");
         assert_eq!(
             refused("x{3,2}"),
