@@ -1,10 +1,10 @@
 //! `convmeta search` over every log of an archive (a text no message holds, so every line is
 //! looked at; a common word, so most messages are decoded and tested; a very common letter
-//! with the absent text, two texts a message must both say; regular expressions, which no byte
-//! test rules a line out for), against gptme's way in Rust (each line parsed into
-//! `serde_json::Value`, each content lowered and tested; for a regular expression, the content
-//! matched against it instead) and a plain byte search of the same files (the floor, for the
-//! longest text), on as many threads.
+//! with the absent text, two texts a message must both say; regular expressions, tested first
+//! for a text every match starts with, ends with or holds), against gptme's way in Rust (each
+//! line parsed into `serde_json::Value`, each content lowered and tested; for a regular
+//! expression, the content matched against it instead) and a plain byte search of the same
+//! files (the floor, for the longest text or one every match holds), on as many threads.
 
 use convmeta::format::gptme::content::{Matching, Shown, Texts};
 use convmeta::index::Index;
@@ -51,17 +51,18 @@ pub fn search() {
     println!("\n## search: {n} conversations, {:.0} MB, {jobs} threads, warm page cache, 7 rounds", bytes as f64 / 1e6);
     println!("| text | messages found | convmeta search | gptme's way (serde_json::Value) | byte search (floor) | gptme's way over convmeta | convmeta over the floor |");
     println!("|---|---|---|---|---|---|---|");
-    for (texts, regex) in [
-        (&["quokka"][..], false),
-        (&["Thread"], false),
-        (&["a", "quokka"], false),
-        (&["quokk?a"], true),
-        (&["thr(ea|o)d"], true),
+    // The texts, whether they are patterns, and what the floor looks for (the longest text,
+    // or a text every match of the pattern holds).
+    for (texts, regex, longest) in [
+        (&["quokka"][..], false, "quokka"),
+        (&["Thread"], false, "Thread"),
+        (&["a", "quokka"], false, "quokka"),
+        (&["quokk?a"], true, "quoka"),
+        (&["thr(ea|o)d"], true, "throd"),
+        (&[r"\w+ quokkas? \w+"], true, " quokka"),
     ] {
         let needles: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
         let text = texts.join("`, `") + if regex { "` (--regex)" } else { "`" };
-        // The floor looks for the regex's longest literal.
-        let longest = texts.iter().max_by_key(|t| t.len()).unwrap().replace("k?", "").replace("(ea|o)", "");
         let longest = longest.as_bytes();
         let naive_regex = Regex::builder()
             .syntax(syntax::Config::new().case_insensitive(true).multi_line(true))

@@ -221,47 +221,61 @@ fn built(text: &str, tree: &Hir) -> Result<Regex, TextsError> {
 
 /// The texts, lowered, one of which every match of `hir` holds, when each is a text the byte
 /// test takes: those every match starts with, else those it ends with (`\w+Error` ends with
-/// `error`). In any case, `s` also matches the long s (`ſ`, which Python does not lower) and
-/// `k` the Kelvin sign: each is taken as its ASCII letter, which [`may_hold`] allows for.
-/// Lowering a character that lowers to ASCII does not depend on what is around it, so a
-/// content that holds one holds it lowered once lowered.
+/// `error`), else those a part of it starts with (`\w+Error: \w+` holds `error: `). In any
+/// case, `s` also matches the long s (`ſ`, which Python does not lower) and `k` the Kelvin
+/// sign: each is taken as its ASCII letter, which [`may_hold`] allows for. Lowering a character
+/// that lowers to ASCII does not depend on what is around it, so a content that holds one holds
+/// it lowered once lowered.
 fn match_holds(hir: &Hir) -> Option<Vec<String>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let texts = |kind| {
-        let seq = Extractor::new().kind(kind).extract(hir);
-        let folded = |l: &str| py_lower(&l.replace('\u{17F}', "s"));
-        let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(folded));
-        let mut lowered: Vec<String> = literals.collect::<Option<_>>()?;
-        // None (a pattern that matches nothing) leaves the test to the pattern.
-        if lowered.is_empty() || lowered.iter().any(|l| l.is_empty() || !plain(l)) {
-            return None;
-        }
-        lowered.sort();
-        lowered.dedup();
-        Some(lowered)
-    };
-    // One text is looked for faster than several: their common start (or end), when long
-    // enough to be rare.
-    let common = |texts: Vec<String>, at_end: bool| {
-        let bytes = |t: &String| -> Vec<u8> {
-            if at_end {
-                t.bytes().rev().collect()
-            } else {
-                t.bytes().collect()
-            }
-        };
-        let first = bytes(&texts[0]);
-        let len = texts.iter().map(|t| bytes(t).iter().zip(&first).take_while(|(a, b)| a == b).count()).min()?;
-        match texts.len() > 1 && len >= 3 {
-            true if at_end => Some(vec![texts[0][texts[0].len() - len..].to_owned()]),
-            true => Some(vec![texts[0][..len].to_owned()]),
-            false => Some(texts),
-        }
-    };
-    match texts(ExtractKind::Prefix) {
-        Some(starts) => common(starts, false),
-        None => common(texts(ExtractKind::Suffix)?, true),
+    use regex_syntax::hir::literal::ExtractKind::{Prefix, Suffix};
+    use regex_syntax::hir::HirKind;
+    if let Some(texts) = held_texts(hir, Prefix).or_else(|| held_texts(hir, Suffix)) {
+        return Some(texts);
     }
+    // A match holds a match of each part of a sequence: of the parts from each on, the texts
+    // their matches start with. The longest shortest text is likely the rarest, then the
+    // fewest texts the fastest looked for.
+    let mut whole = hir;
+    while let HirKind::Capture(c) = whole.kind() {
+        whole = &c.sub;
+    }
+    let HirKind::Concat(parts) = whole.kind() else { return None };
+    // A text longer than a few parts (each letter is one, in any case) is not needed.
+    const PARTS: usize = 16;
+    (1..parts.len())
+        .filter_map(|i| held_texts(&Hir::concat(parts[i..parts.len().min(i + PARTS)].to_vec()), Prefix))
+        .max_by_key(|texts| (texts.iter().map(String::len).min(), std::cmp::Reverse(texts.len())))
+}
+
+/// The texts, lowered, one of which every match of `hir` starts with (or ends with), when the
+/// literal extractor finds few enough and each is a text the byte test takes; several that
+/// share a start (an end) long enough to be rare are that start alone, looked for faster.
+fn held_texts(hir: &Hir, kind: regex_syntax::hir::literal::ExtractKind) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let at_end = matches!(kind, ExtractKind::Suffix);
+    let seq = Extractor::new().kind(kind).extract(hir);
+    let folded = |l: &str| py_lower(&l.replace('\u{17F}', "s"));
+    let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(folded));
+    let mut texts: Vec<String> = literals.collect::<Option<_>>()?;
+    // None (a pattern that matches nothing) leaves the test to the pattern.
+    if texts.is_empty() || texts.iter().any(|l| l.is_empty() || !plain(l)) {
+        return None;
+    }
+    texts.sort();
+    texts.dedup();
+    let bytes = |t: &String| -> Vec<u8> {
+        match at_end {
+            true => t.bytes().rev().collect(),
+            false => t.bytes().collect(),
+        }
+    };
+    let first = bytes(&texts[0]);
+    let len = texts.iter().map(|t| bytes(t).iter().zip(&first).take_while(|(a, b)| a == b).count()).min()?;
+    Some(match texts.len() > 1 && len >= 3 {
+        true if at_end => vec![texts[0][texts[0].len() - len..].to_owned()],
+        true => vec![texts[0][..len].to_owned()],
+        false => texts,
+    })
 }
 
 /// Where `needle` (lowered), said in `text` from `at`, ends in `text`; None when it is not
@@ -747,6 +761,11 @@ mod tests {
             "a|x",
             "",
             "(?s)a.*x",
+            // Neither start nor end known: a part's texts.
+            r"\w+ql\w*",
+            r"\w*(?-i:SQL)i\w*",
+            r"\W+k\W+",
+            r"\w+ wal\s*x?\w*",
         ];
         let reference = |pattern: &str, words: bool| {
             let pattern =
@@ -814,6 +833,12 @@ mod tests {
         assert_eq!(byte_test(r"\w+Error"), ["error"]);
         assert_eq!(byte_test(r"\d+ (sec|ms)"), [" ms| sec"]);
         assert_eq!(byte_test("sqlite"), ["sqlite"], "the long s taken as s");
+        // Else what a part of it starts with: the longest, then the fewest.
+        assert_eq!(byte_test(r"\w+Error: \w+"), ["error: "]);
+        assert_eq!(byte_test(r"(\w+ quokkas? \d+)"), [" quokka"]);
+        assert_eq!(byte_test(r"\w+(ab|cd)\w+(efg|hij)\w+"), ["efg|hij"]);
+        let words = Texts::new(&[r"\w*thread\w*".to_owned()], Matching { words: true, ..REGEX }).unwrap();
+        assert_eq!(words.byte_test(), [["thread"]], "inside -w's bounds");
         let long_s = r#"{"role": "user", "content": "\u017fqlite"}"#;
         assert_eq!(search_patterns(long_s, &["sqlite"], false).count, 1, "ſ is s in any case");
         // None: too many (any digit of any script), an empty start, no match at all.
