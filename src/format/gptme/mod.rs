@@ -206,12 +206,26 @@ pub(crate) fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || ascii_lowered_starts(text, needle).next().is_some()
 }
 
-/// Where `text`, its ASCII letters lowered, holds `needle` (lowered ASCII, not empty): it
-/// matches where its first byte does, in either case, and the rest follows in any case.
+/// Where `text`, its ASCII letters lowered, holds `needle` (lowered ASCII, not empty), in
+/// order: it matches where its rarest byte does, in either case, and the rest around it in any
+/// case. The rarest, not the first: a needle starting with a space (` quokka`) or an `e` would
+/// stop the scan every few bytes.
 fn ascii_lowered_starts<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    let first = needle[0];
-    memchr::memchr2_iter(first, first.to_ascii_uppercase(), text)
-        .filter(move |&at| text.get(at..at + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)))
+    let k = rarest_at(needle);
+    memchr::memchr2_iter(needle[k], needle[k].to_ascii_uppercase(), text).filter_map(move |at| {
+        let start = at.checked_sub(k)?;
+        text.get(start..start + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)).then_some(start)
+    })
+}
+
+/// ASCII bytes (letters in either case) from the most to the least common in what gptme writes:
+/// English prose, code, JSON. Any not here is rarer still.
+const COMMONEST_FIRST: &[u8] = b" etaoinsr\"hl,d:cu.m\\pfgywb0v12k-_3x/45678(9)jqz";
+
+/// Where in `needle` its rarest byte is, as [`COMMONEST_FIRST`] ranks them.
+fn rarest_at(needle: &[u8]) -> usize {
+    let rank = |b: &u8| COMMONEST_FIRST.iter().position(|c| c == b).unwrap_or(usize::MAX);
+    (0..needle.len()).max_by_key(|&i| rank(&needle[i])).unwrap_or(0)
 }
 
 /// The preview's code points as the item holds them, lone surrogates kept.
@@ -516,6 +530,14 @@ mod tests {
             };
             let expected = py_lower(&text).contains(&needle);
             assert_eq!(lowered_contains(&text, &needle), expected, "{needle:?} in {text:?}");
+            if text.is_ascii() {
+                // The first place, wherever in the needle its rarest byte is.
+                assert_eq!(
+                    lowered_find(&text, &needle, false),
+                    py_lower(&text).find(&needle),
+                    "{needle:?} in {text:?}"
+                );
+            }
             // As a word: somewhere in the lowered characters, with no character of a word
             // beside it (a search refuses a blank text).
             let needle_chars: Vec<char> = needle.chars().collect();
@@ -528,6 +550,15 @@ mod tests {
                 assert_eq!(lowered_find(&text, &needle, true).is_some(), as_word, "{needle:?} as a word in {text:?}");
             }
         }
+    }
+
+    /// A needle is looked for by its rarest byte: not a space or an `e`.
+    #[test]
+    fn a_needle_is_looked_for_by_its_rarest_byte() {
+        assert_eq!(rarest_at(b" quokka"), 1, "q");
+        assert_eq!(rarest_at(b"the parser"), 4, "p");
+        assert_eq!(rarest_at(b"error: e0499"), 11, "9");
+        assert_eq!(rarest_at(b"a{b"), 1, "a byte not ranked is rarer than any");
     }
 
     /// As Python's `needle in preview.lower()`: a lone surrogate is stored as U+FFFD, but only
