@@ -57,6 +57,7 @@ pub fn search() {
         (&["quokka"][..], false, "quokka"),
         (&["Thread"], false, "Thread"),
         (&["a", "quokka"], false, "quokka"),
+        (&["the quokka"], false, "the quokka"),
         (&["quokk?a"], true, "quoka"),
         (&["thr(ea|o)d"], true, "throd"),
         (&[r"\w+ quokkas? \w+"], true, " quokka"),
