@@ -12,7 +12,7 @@ pub struct SearchArgs {
     #[command(flatten)]
     target: Target,
     /// The text to look for in what the messages say (any case, as gptme's `chats search`
-    /// looks); given several, a message must say each of them, anywhere in it (quote a phrase
+    /// looks, unless -s); given several, a message must say each of them, anywhere in it (quote a phrase
     /// to keep it one text)
     #[arg(required = true, num_args = 1.., value_name = "TEXT")]
     texts: Vec<String>,
@@ -24,7 +24,7 @@ pub struct SearchArgs {
     #[arg(short = 'w', long)]
     word: bool,
     /// Each text is a regular expression (Rust's regex syntax), in any case unless it says
-    /// `(?-i)`; `^` and `$` match at the ends of a content's lines
+    /// `(?-i)` or -s is given; `^` and `$` match at the ends of a content's lines
     #[arg(short = 'E', long)]
     regex: bool,
     /// Each text in the case it is typed in, not in any case (as ripgrep's -s); a regular
