@@ -2011,6 +2011,9 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["-s", "café PARSER"]), [f("escaped", 1, &[1])]);
     assert_eq!(found(&["-s", "-w", "Quokka"]), [f("quokkas", 1, &[1])]);
     assert_eq!(found(&["-s", "quokka."]), []);
+    // -i, any case, the default; of -s and -i the last wins.
+    assert_eq!(found(&["-s", "-i", "PARSER"]), found(&["parser"]));
+    assert_eq!(found(&["-i", "--case-sensitive", "PARSER"]), [f("escaped", 1, &[1])]);
     assert_eq!(found(&["-s", "-E", "(?i)quokka\\?", "-m", "0"]), [f("quokkas", 1, &[])]);
     let bad = fail(search(&["-E", "parser(", "--json"]));
     let said = String::from_utf8(bad.stderr).unwrap();

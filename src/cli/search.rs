@@ -29,8 +29,12 @@ pub struct SearchArgs {
     regex: bool,
     /// Each text in the case it is typed in, not in any case (as ripgrep's -s); a regular
     /// expression may still turn any case on, with `(?i)`
-    #[arg(short = 's', long)]
+    #[arg(short = 's', long, overrides_with = "ignore_case")]
     case_sensitive: bool,
+    /// Each text in any case: the default, here for the hand used to grep -i (after -s, the
+    /// last given wins, as in ripgrep)
+    #[arg(short = 'i', long, overrides_with = "case_sensitive")]
+    ignore_case: bool,
     /// The order: newest first, or most matching messages first (ties newest first)
     #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
     sort: Sort,
@@ -63,7 +67,10 @@ pub struct SearchArgs {
 }
 
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
-    let texts = Texts::new(&a.texts, Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive })?;
+    let texts = Texts::new(
+        &a.texts,
+        Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive && !a.ignore_case },
+    )?;
     let workspace = a.narrow.workspace()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
