@@ -12,7 +12,9 @@ use regex_syntax::hir::{Hir, Look};
 
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
-use super::{contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone};
+use super::{
+    contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone, LOWERING_TO_ASCII,
+};
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
 
@@ -149,6 +151,22 @@ impl Texts {
             Texts::Lowered { lowered, .. } => lowered.len(),
             Texts::Patterns { patterns, .. } => patterns.len(),
         }
+    }
+
+    /// Whether a content says every text, told from its JSON string as written, without
+    /// decoding it, when that can be: plain texts (not as words), in a string whose escapes
+    /// decode to no character they hold (see [`held_between_escapes`]).
+    fn all_said_in_raw(&self, raw: &[u8]) -> Option<bool> {
+        let Texts::Lowered { lowered, words: false } = self else { return None };
+        for needle in lowered {
+            if !plain(needle) {
+                return None;
+            }
+            if !held_between_escapes(raw, needle.as_bytes())? {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     fn all_said_in(&self, text: &str) -> bool {
@@ -405,12 +423,15 @@ impl Sink<'_> {
         if !read_as_message(line) || !self.roles.take(role) {
             return;
         }
-        let content = content.decode_lossy();
-        if !self.texts.all_said_in(&content) {
+        // Decoded only when the string as written cannot tell, or for a match to show.
+        let mut decoded = None;
+        let said = self.texts.all_said_in_raw(content.bytes);
+        if !said.unwrap_or_else(|| self.texts.all_said_in(decoded.insert(content.decode_lossy()))) {
             return;
         }
         self.found.count += 1;
         if self.found.shown.len() < self.shown.matches {
+            let content = decoded.unwrap_or_else(|| content.decode_lossy());
             let (excerpt, before, after) = excerpt(&content, self.texts, self.shown.context);
             self.found.shown.push(Match {
                 line: self.lines,
@@ -433,6 +454,40 @@ fn plain(needle: &str) -> bool {
     needle.bytes().all(|b| b.is_ascii() && !b.is_ascii_control() && !matches!(b, b'"' | b'\\' | b'/'))
 }
 
+/// Whether a JSON string, given as written (validated: each backslash starts an escape),
+/// holds the plain `needle` once decoded and lowered; None when that cannot be told without
+/// decoding it. A plain needle holds no character an escape stands for, but for a `\uXXXX` of
+/// an ASCII character (or of one that lowers to ASCII): without those, and with no such
+/// character written as it is, the needle is in the string exactly when it is in one of the
+/// runs between its escapes. Most contents a search counts need no copy then.
+fn held_between_escapes(raw: &[u8], needle: &[u8]) -> Option<bool> {
+    if !raw.is_ascii() && LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(raw, c.as_bytes()).is_some()) {
+        return None;
+    }
+    let mut rest = raw;
+    loop {
+        let end = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
+        if contains_ascii_lowered(&rest[..end], needle) {
+            return Some(true);
+        }
+        if end == rest.len() {
+            return Some(false);
+        }
+        // `\uXXXX`, or a backslash and one character.
+        let len = match rest.get(end + 1) {
+            Some(b'u') => {
+                let cp = unicode_escape(rest, end)?;
+                if cp < 0x80 || matches!(cp, 0x130 | 0x212A) {
+                    return None;
+                }
+                6
+            }
+            _ => 2,
+        };
+        rest = rest.get(end + len..)?;
+    }
+}
+
 /// False only when no string in the line can hold the (plain) needle once decoded and lowered
 /// (or folded, for a pattern in any case). Where its bytes as written do not hold it, no string
 /// does unless a character lowers to ASCII (U+0130, U+212A), or folds to it (the long s,
@@ -446,11 +501,15 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
     }
     // Every `\u` escape is among these (and a `\\u` that is none, read as one, at worst
     // sends the line to be parsed).
-    memchr::memmem::find_iter(line, b"\\u").any(|at| {
-        let hex = line.get(at + 2..at + 6).and_then(|h| std::str::from_utf8(h).ok());
-        hex.and_then(|h| u32::from_str_radix(h, 16).ok())
-            .is_none_or(|cp| cp < 0x80 || matches!(cp, 0x130 | 0x17F | 0x212A))
-    })
+    memchr::memmem::find_iter(line, b"\\u")
+        .any(|at| unicode_escape(line, at).is_none_or(|cp| cp < 0x80 || matches!(cp, 0x130 | 0x17F | 0x212A)))
+}
+
+/// The code point a `\uXXXX` escape whose backslash is at `at` stands for (one half of a
+/// surrogate pair alone); None when four hex digits do not follow.
+fn unicode_escape(bytes: &[u8], at: usize) -> Option<u32> {
+    let hex = bytes.get(at + 2..at + 6).and_then(|h| std::str::from_utf8(h).ok());
+    hex.and_then(|h| u32::from_str_radix(h, 16).ok())
 }
 
 /// The line of `content` that says every text, else the first that says one, else (a text
@@ -687,9 +746,27 @@ mod tests {
     /// its order and the texts it cannot take lose and add nothing.
     #[test]
     fn random_logs_count_as_a_plain_reader_counts() {
-        let pieces =
-            ["sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\\"", " ", "x"];
-        let texts = ["sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q"];
+        let pieces = [
+            "sqlite",
+            "SQLite",
+            "wal",
+            "W",
+            "a",
+            "\\n",
+            "\\u00e9",
+            "é",
+            "\\u212a",
+            "\u{212A}",
+            "\\\"",
+            " ",
+            "x",
+            "\\u0041",
+            "\\\\u0041",
+            "\\u0130",
+            "İ",
+            "\\\\",
+        ];
+        let texts = ["sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i"];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
             let lines = random_log(&mut rng, &pieces);
