@@ -457,9 +457,10 @@ fn plain(needle: &str) -> bool {
 /// Whether a JSON string, given as written (validated: each backslash starts an escape),
 /// holds the plain `needle` once decoded and lowered; None when that cannot be told without
 /// decoding it. A plain needle holds no character an escape stands for, but for a `\uXXXX` of
-/// an ASCII character (or of one that lowers to ASCII): without those, and with no such
-/// character written as it is, the needle is in the string exactly when it is in one of the
-/// runs between its escapes. Most contents a search counts need no copy then.
+/// an ASCII character (or of one that lowers to ASCII; see [`escape_may_be_ascii`]): without
+/// those, and with no such character written as it is, the needle is in the string exactly
+/// when it is in one of the runs between its escapes. Most contents a search counts need no
+/// copy then.
 fn held_between_escapes(raw: &[u8], needle: &[u8]) -> Option<bool> {
     if !raw.is_ascii() && LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(raw, c.as_bytes()).is_some()) {
         return None;
@@ -475,13 +476,8 @@ fn held_between_escapes(raw: &[u8], needle: &[u8]) -> Option<bool> {
         }
         // `\uXXXX`, or a backslash and one character.
         let len = match rest.get(end + 1) {
-            Some(b'u') => {
-                let cp = unicode_escape(rest, end)?;
-                if cp < 0x80 || matches!(cp, 0x130 | 0x212A) {
-                    return None;
-                }
-                6
-            }
+            Some(b'u') if escape_may_be_ascii(rest, end) => return None,
+            Some(b'u') => 6,
             _ => 2,
         };
         rest = rest.get(end + len..)?;
@@ -501,15 +497,20 @@ fn may_hold(line: &[u8], needle: &str) -> bool {
     }
     // Every `\u` escape is among these (and a `\\u` that is none, read as one, at worst
     // sends the line to be parsed).
-    memchr::memmem::find_iter(line, b"\\u")
-        .any(|at| unicode_escape(line, at).is_none_or(|cp| cp < 0x80 || matches!(cp, 0x130 | 0x17F | 0x212A)))
+    memchr::memmem::find_iter(line, b"\\u").any(|at| escape_may_be_ascii(line, at))
 }
 
-/// The code point a `\uXXXX` escape whose backslash is at `at` stands for (one half of a
-/// surrogate pair alone); None when four hex digits do not follow.
-fn unicode_escape(bytes: &[u8], at: usize) -> Option<u32> {
-    let hex = bytes.get(at + 2..at + 6).and_then(|h| std::str::from_utf8(h).ok());
-    hex.and_then(|h| u32::from_str_radix(h, 16).ok())
+/// Whether the `\uXXXX` escape whose backslash is at `at` may stand for a character that is
+/// ASCII or lowers or folds to it (U+0130, U+017F, U+212A): one a plain needle may hold once
+/// decoded. One cut short, or not of four hex digits, may. Read from its bytes: most lines
+/// have many escapes, and most stand for other letters.
+fn escape_may_be_ascii(bytes: &[u8], at: usize) -> bool {
+    let Some(&[a, b, c, d]) = bytes.get(at + 2..at + 6) else { return true };
+    if ![a, b, c, d].iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    let hex = [a, b, c.to_ascii_lowercase(), d.to_ascii_lowercase()];
+    matches!(hex, [b'0', b'0', b'0'..=b'7', _]) || matches!(&hex, b"0130" | b"017f" | b"212a")
 }
 
 /// The line of `content` that says every text, else the first that says one, else (a text
@@ -931,6 +932,21 @@ mod tests {
             refused(r"\w{1000}{100}"),
             "\"\\\\w{1000}{100}\" is too large a regular expression: over 10 MiB compiled"
         );
+    }
+
+    /// An escape may stand for a character a plain needle holds exactly when it is ASCII, or
+    /// lowers or folds to it; one cut short or not hex may, to be safe.
+    #[test]
+    fn escapes_that_may_be_ascii() {
+        for cp in 0..=0xFFFF_u32 {
+            let expected = cp < 0x80 || matches!(cp, 0x130 | 0x17F | 0x212A);
+            for escape in [format!("\\u{cp:04x}"), format!("\\u{cp:04X}")] {
+                assert_eq!(escape_may_be_ascii(escape.as_bytes(), 0), expected, "{escape}");
+            }
+        }
+        for cut in [&b"\\u00e"[..], b"\\u+0e9", b"\\u00g9", b"\\u"] {
+            assert!(escape_may_be_ascii(cut, 0), "{cut:?}");
+        }
     }
 
     /// Testing raw bytes first never loses a match the full test finds.
