@@ -92,6 +92,9 @@ pub enum Texts {
     /// the pattern of that text.
     Patterns {
         patterns: Vec<Regex>,
+        /// For each pattern, whether it has no assertion (`^`, `$`, `\b`, a word's bounds): a
+        /// match of it in any part of a text is then one in the text.
+        lookless: Vec<bool>,
         /// For each pattern that has them, the texts (lowered) one of which each of its
         /// matches holds: a line whose bytes may hold none of them is not parsed.
         held: Vec<Vec<String>>,
@@ -134,6 +137,7 @@ impl Texts {
         let trees: Vec<Hir> = texts.iter().map(|t| pattern(t, how)).collect::<Result<_, _>>()?;
         Ok(Texts::Patterns {
             held: trees.iter().filter_map(match_holds).collect(),
+            lookless: trees.iter().map(|t| t.properties().look_set().is_empty()).collect(),
             patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
         })
     }
@@ -155,18 +159,38 @@ impl Texts {
 
     /// Whether a content says every text, told from its JSON string as written, without
     /// decoding it, when that can be: plain texts (not as words), in a string whose escapes
-    /// decode to no character they hold (see [`held_between_escapes`]).
+    /// decode to no character they hold (see [`held_between_escapes`]); patterns in a string
+    /// with no escape (which is what it says), or, when one has no assertion, matching in a
+    /// run between escapes (which the content holds as it is written). A pattern that matches
+    /// in no run may still match across an escape: that is told by decoding.
     fn all_said_in_raw(&self, raw: &[u8]) -> Option<bool> {
-        let Texts::Lowered { lowered, words: false } = self else { return None };
-        for needle in lowered {
-            if !plain(needle) {
-                return None;
+        match self {
+            Texts::Lowered { lowered, words: false } => {
+                for needle in lowered {
+                    if !plain(needle) {
+                        return None;
+                    }
+                    if !held_between_escapes(raw, needle.as_bytes())? {
+                        return Some(false);
+                    }
+                }
+                Some(true)
             }
-            if !held_between_escapes(raw, needle.as_bytes())? {
-                return Some(false);
+            Texts::Lowered { words: true, .. } => None,
+            Texts::Patterns { patterns, lookless, .. } => {
+                let escaped = memchr::memchr(b'\\', raw).is_some();
+                for (pattern, &lookless) in patterns.iter().zip(lookless) {
+                    if !escaped {
+                        if !pattern.is_match(raw) {
+                            return Some(false);
+                        }
+                    } else if !lookless || !between_escapes(raw).any(|(run, _)| pattern.is_match(run)) {
+                        return None;
+                    }
+                }
+                Some(true)
             }
         }
-        Some(true)
     }
 
     fn all_said_in(&self, text: &str) -> bool {
@@ -465,23 +489,32 @@ fn held_between_escapes(raw: &[u8], needle: &[u8]) -> Option<bool> {
     if !raw.is_ascii() && LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(raw, c.as_bytes()).is_some()) {
         return None;
     }
-    let mut rest = raw;
-    loop {
-        let end = memchr::memchr(b'\\', rest).unwrap_or(rest.len());
-        if contains_ascii_lowered(&rest[..end], needle) {
+    for (run, escape_at) in between_escapes(raw) {
+        if contains_ascii_lowered(run, needle) {
             return Some(true);
         }
-        if end == rest.len() {
-            return Some(false);
+        if escape_at.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_ascii(raw, at)) {
+            return None;
         }
-        // `\uXXXX`, or a backslash and one character.
-        let len = match rest.get(end + 1) {
-            Some(b'u') if escape_may_be_ascii(rest, end) => return None,
-            Some(b'u') => 6,
-            _ => 2,
-        };
-        rest = rest.get(end + len..)?;
     }
+    Some(false)
+}
+
+/// The runs of a JSON string's raw bytes (validated: each backslash starts an escape) between
+/// its escapes, in order, each with where the escape after it starts (None after the last).
+/// An escape is a backslash and one character, or `\uXXXX`; no run splits a character.
+fn between_escapes(raw: &[u8]) -> impl Iterator<Item = (&[u8], Option<usize>)> {
+    let mut from = Some(0);
+    std::iter::from_fn(move || {
+        let start = from?;
+        let Some(end) = memchr::memchr(b'\\', &raw[start..]).map(|i| start + i) else {
+            from = None;
+            return Some((&raw[start..], None));
+        };
+        let len = if raw.get(end + 1) == Some(&b'u') { 6 } else { 2 };
+        from = Some((end + len).min(raw.len()));
+        Some((&raw[start..end], Some(end)))
+    })
 }
 
 /// False only when no string in the line can hold the (plain) needle once decoded and lowered
