@@ -1,5 +1,6 @@
 //! `convmeta search` over every log of an archive (a text no message holds, so every line is
-//! looked at; a common word, so most messages are decoded and tested; a very common letter
+//! looked at; a common word, so most messages are decoded and tested, and the same as a word
+//! (`--word`; gptme's way then matches it between two `\b`); a very common letter
 //! with the absent text, two texts a message must both say; regular expressions, tested first
 //! for a text every match starts with, ends with or holds), against gptme's way in Rust (each
 //! line parsed into `serde_json::Value`, each content lowered and tested; for a regular
@@ -53,23 +54,39 @@ pub fn search() {
     println!("|---|---|---|---|---|---|---|");
     // The texts, whether they are patterns, and what the floor looks for (the longest text,
     // or a text every match of the pattern holds).
-    for (texts, regex, longest) in [
-        (&["quokka"][..], false, "quokka"),
-        (&["Thread"], false, "Thread"),
-        (&["a", "quokka"], false, "quokka"),
-        (&["the quokka"], false, "the quokka"),
-        (&["quokk?a"], true, "quoka"),
-        (&["thr(ea|o)d"], true, "throd"),
-        (&[r"\w+ quokkas? \w+"], true, " quokka"),
+    let plain = Matching::default();
+    let regex = Matching { regex: true, ..plain };
+    let words = Matching { words: true, ..plain };
+    for (texts, how, longest) in [
+        (&["quokka"][..], plain, "quokka"),
+        (&["Thread"], plain, "Thread"),
+        (&["thread"], words, "thread"),
+        (&["a", "quokka"], plain, "quokka"),
+        (&["the quokka"], plain, "the quokka"),
+        (&["quokk?a"], regex, "quoka"),
+        (&["thr(ea|o)d"], regex, "throd"),
+        (&[r"\w+ quokkas? \w+"], regex, " quokka"),
     ] {
         let needles: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
-        let text = texts.join("`, `") + if regex { "` (--regex)" } else { "`" };
+        let text = texts.join("`, `")
+            + if how.regex {
+                "` (--regex)"
+            } else if how.words {
+                "` (--word)"
+            } else {
+                "`"
+            };
         let longest = longest.as_bytes();
+        // As a word, a text that starts and ends with a word's character is the text between
+        // two `\b`.
+        let naive_pattern = match how.words {
+            true => format!(r"\b{}\b", regex_syntax::escape(texts[0])),
+            false => texts[0].to_owned(),
+        };
         let naive_regex = Regex::builder()
             .syntax(syntax::Config::new().case_insensitive(true).multi_line(true))
-            .build(texts[0])
+            .build(&naive_pattern)
             .unwrap();
-        let how = Matching { regex, ..Matching::default() };
         let texts = Texts::new(&texts.iter().map(|t| t.to_string()).collect::<Vec<_>>(), how).unwrap();
         let query = Query {
             texts: &texts,
@@ -91,7 +108,7 @@ pub fn search() {
                 },
                 &mut || {
                     timed(|| {
-                        theirs = match regex {
+                        theirs = match how.regex || how.words {
                             false => par_files(&files, jobs, |b| naive_matches(b, &needles)),
                             true => par_files(&files, jobs, |b| naive_regex_matches(b, &naive_regex)),
                         }

@@ -13,7 +13,8 @@ use regex_syntax::hir::{Hir, Look};
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{
-    contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone, LOWERING_TO_ASCII,
+    ascii_lowered_starts, contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone,
+    LOWERING_TO_ASCII,
 };
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
@@ -158,25 +159,25 @@ impl Texts {
     }
 
     /// Whether a content says every text, told from its JSON string as written, without
-    /// decoding it, when that can be: plain texts (not as words), in a string whose escapes
-    /// decode to no character they hold (see [`held_between_escapes`]); patterns in a string
-    /// with no escape (which is what it says), or, when one has no assertion, matching in a
-    /// run between escapes (which the content holds as it is written). A pattern that matches
-    /// in no run may still match across an escape: that is told by decoding.
+    /// decoding it, when that can be: plain texts, in a string whose escapes decode to no
+    /// character they hold (see [`held_between_escapes`]); patterns in a string with no escape
+    /// (which is what it says), or, when one has no assertion, matching in a run between
+    /// escapes (which the content holds as it is written). A pattern that matches in no run may
+    /// still match across an escape: that is told by decoding.
     fn all_said_in_raw(&self, raw: &[u8]) -> Option<bool> {
         match self {
-            Texts::Lowered { lowered, words: false } => {
+            Texts::Lowered { lowered, words } => {
+                // One text surely not said settles it, whatever the others.
+                let mut told = Some(true);
                 for needle in lowered {
-                    if !plain(needle) {
-                        return None;
-                    }
-                    if !held_between_escapes(raw, needle.as_bytes())? {
-                        return Some(false);
+                    match plain(needle).then(|| held_between_escapes(raw, needle.as_bytes(), *words)).flatten() {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => told = None,
                     }
                 }
-                Some(true)
+                told
             }
-            Texts::Lowered { words: true, .. } => None,
             Texts::Patterns { patterns, lookless, .. } => {
                 let escaped = memchr::memchr(b'\\', raw).is_some();
                 for (pattern, &lookless) in patterns.iter().zip(lookless) {
@@ -479,25 +480,71 @@ fn plain(needle: &str) -> bool {
 }
 
 /// Whether a JSON string, given as written (validated: each backslash starts an escape),
-/// holds the plain `needle` once decoded and lowered; None when that cannot be told without
-/// decoding it. A plain needle holds no character an escape stands for, but for a `\uXXXX` of
-/// an ASCII character (or of one that lowers to ASCII; see [`escape_may_be_ascii`]): without
-/// those, and with no such character written as it is, the needle is in the string exactly
-/// when it is in one of the runs between its escapes. Most contents a search counts need no
-/// copy then.
-fn held_between_escapes(raw: &[u8], needle: &[u8]) -> Option<bool> {
+/// holds the plain `needle` once decoded and lowered (with `words`, standing as a word); None
+/// when that cannot be told without decoding it. A plain needle holds no character an escape
+/// stands for, but for a `\uXXXX` of an ASCII character (or of one that lowers to ASCII; see
+/// [`escape_may_be_ascii`]): without those, and with no such character written as it is, the
+/// needle is in the string exactly where it is in a run between its escapes. As a word, the
+/// characters around it are then the run's, or, at a run's end, the escape's there. Most
+/// contents a search counts need no copy then.
+fn held_between_escapes(raw: &[u8], needle: &[u8], words: bool) -> Option<bool> {
     if !raw.is_ascii() && LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(raw, c.as_bytes()).is_some()) {
         return None;
     }
-    for (run, escape_at) in between_escapes(raw) {
-        if contains_ascii_lowered(run, needle) {
-            return Some(true);
+    let mut undecided = false;
+    let mut escape_before = None;
+    for (run, escape_after) in between_escapes(raw) {
+        for start in ascii_lowered_starts(run, needle) {
+            if !words {
+                return Some(true);
+            }
+            let end = start + needle.len();
+            let before = match start {
+                0 => escape_before.map_or(Some(false), |at| escape_is_word(raw, at)),
+                _ => word_before(&run[..start]),
+            };
+            let after = match end == run.len() {
+                true => escape_after.map_or(Some(false), |at| escape_is_word(raw, at)),
+                false => word_after(&run[end..]),
+            };
+            match (before, after) {
+                (Some(false), Some(false)) => return Some(true),
+                (Some(true), _) | (_, Some(true)) => {}
+                _ => undecided = true,
+            }
         }
-        if escape_at.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_ascii(raw, at)) {
-            return None;
-        }
+        // Such an escape may be part of the needle, said across it.
+        undecided |= escape_after.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_ascii(raw, at));
+        escape_before = escape_after;
     }
-    Some(false)
+    (!undecided).then_some(false)
+}
+
+/// Whether the character that ends `bytes` (UTF-8) is one of a word; None when no character
+/// ends them.
+fn word_before(bytes: &[u8]) -> Option<bool> {
+    let lead = bytes.iter().rposition(|&b| b & 0xC0 != 0x80)?;
+    let c = std::str::from_utf8(&bytes[lead..]).ok()?.chars().next()?;
+    Some(regex_syntax::is_word_character(c))
+}
+
+/// Whether the character that starts `bytes` (UTF-8) is one of a word; None when no character
+/// starts them.
+fn word_after(bytes: &[u8]) -> Option<bool> {
+    let c = bytes[..bytes.len().min(4)].utf8_chunks().next()?.valid().chars().next()?;
+    Some(regex_syntax::is_word_character(c))
+}
+
+/// Whether the escape whose backslash is at `at` stands for a character of a word: never a
+/// one-letter escape (`\n`, `\"`, …); a `\uXXXX`, by its character; None for half of a
+/// surrogate pair, or an escape cut short.
+fn escape_is_word(raw: &[u8], at: usize) -> Option<bool> {
+    if raw.get(at + 1) != Some(&b'u') {
+        return Some(false);
+    }
+    let hex = std::str::from_utf8(raw.get(at + 2..at + 6)?).ok()?;
+    let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+    Some(regex_syntax::is_word_character(c))
 }
 
 /// The runs of a JSON string's raw bytes (validated: each backslash starts an escape) between
@@ -808,6 +855,56 @@ mod tests {
             let expected = plain_count(&lines, |content| needles.iter().all(|n| py_lower(content).contains(n)));
             let log = lines.join("\n");
             assert_eq!(search_all(&log, &needles, Roles::NotSystem).count, expected, "{needles:?} in {log}");
+        }
+    }
+
+    /// As words, random texts count the messages whose content, lowered, holds each of them
+    /// somewhere with no character of a word just before or after it: told from escapes of
+    /// word and other characters, of halves of a pair, and of ASCII, at a text's either side.
+    #[test]
+    fn random_logs_count_words_as_a_plain_reader_counts() {
+        let pieces = [
+            "go",
+            "GO",
+            "ago",
+            "_",
+            " ",
+            "x",
+            "k",
+            "é",
+            "\\u00e9",
+            "\\u00E9",
+            "\\u0301",
+            "\\u2014",
+            "\\n",
+            "\\\\",
+            "\\\"",
+            "\\ud83d\\ude00",
+            "\\u0041",
+            "\\u0067o",
+            "\\u0130",
+            "\u{212A}",
+            "\\u212a",
+            "\u{1F600}",
+            "\u{301}",
+        ];
+        let texts = ["go", "a", "k", "go go", "x", " go", "o", "é"];
+        let alone = |text: &str, needle: &str| {
+            let text = py_lower(text);
+            let word = |c: Option<char>| c.is_some_and(regex_syntax::is_word_character);
+            text.char_indices().any(|(at, _)| {
+                text[at..].starts_with(needle)
+                    && !word(text[..at].chars().next_back())
+                    && !word(text[at + needle.len()..].chars().next())
+            })
+        };
+        let mut rng = Rng(17);
+        for _ in 0..4_000 {
+            let lines = random_log(&mut rng, &pieces);
+            let needles: Vec<&str> = (0..1 + rng.below(2)).map(|_| texts[rng.index(texts.len())]).collect();
+            let expected = plain_count(&lines, |content| needles.iter().all(|n| alone(content, n)));
+            let log = lines.join("\n");
+            assert_eq!(search_as(&log, &needles, true, Roles::NotSystem).count, expected, "{needles:?} in {log}");
         }
     }
 

@@ -210,7 +210,7 @@ pub(crate) fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
 /// order: it matches where its rarest byte does, in either case, and the rest around it in any
 /// case. The rarest, not the first: a needle starting with a space (` quokka`) or an `e` would
 /// stop the scan every few bytes.
-fn ascii_lowered_starts<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+pub(crate) fn ascii_lowered_starts<'a>(text: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
     let k = rarest_at(needle);
     memchr::memchr2_iter(needle[k], needle[k].to_ascii_uppercase(), text).filter_map(move |at| {
         let start = at.checked_sub(k)?;
