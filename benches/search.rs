@@ -65,23 +65,24 @@ pub fn search() {
         (&["the quokka"], plain, "the quokka"),
         (&["quokk?a"], regex, "quoka"),
         (&["thr(ea|o)d"], regex, "throd"),
+        (&["thr(ea|o)d"], Matching { words: true, ..regex }, "throd"),
         (&[r"\w+ quokkas? \w+"], regex, " quokka"),
     ] {
         let needles: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
         let text = texts.join("`, `")
-            + if how.regex {
-                "` (--regex)"
-            } else if how.words {
-                "` (--word)"
-            } else {
-                "`"
+            + match (how.regex, how.words) {
+                (false, false) => "`",
+                (false, true) => "` (--word)",
+                (true, false) => "` (--regex)",
+                (true, true) => "` (--regex --word)",
             };
         let longest = longest.as_bytes();
-        // As a word, a text that starts and ends with a word's character is the text between
-        // two `\b`.
-        let naive_pattern = match how.words {
-            true => format!(r"\b{}\b", regex_syntax::escape(texts[0])),
-            false => texts[0].to_owned(),
+        // As a word, a text (or pattern) that starts and ends with a word's character is the
+        // text between two `\b`.
+        let naive_pattern = match (how.regex, how.words) {
+            (_, false) => texts[0].to_owned(),
+            (false, true) => format!(r"\b{}\b", regex_syntax::escape(texts[0])),
+            (true, true) => format!(r"\b(?:{})\b", texts[0]),
         };
         let naive_regex = Regex::builder()
             .syntax(syntax::Config::new().case_insensitive(true).multi_line(true))

@@ -93,13 +93,25 @@ pub enum Texts {
     /// the pattern of that text.
     Patterns {
         patterns: Vec<Regex>,
-        /// For each pattern, whether it has no assertion (`^`, `$`, `\b`, a word's bounds): a
-        /// match of it in any part of a text is then one in the text.
-        lookless: Vec<bool>,
+        /// For each pattern, how it is told in the runs between a content's escapes.
+        in_runs: Vec<InRuns>,
         /// For each pattern that has them, the texts (lowered) one of which each of its
         /// matches holds: a line whose bytes may hold none of them is not parsed.
         held: Vec<Vec<String>>,
     },
+}
+
+/// How a pattern is told in the runs between a content's escapes, which the content holds as
+/// they are written (see `Texts::all_said_in_raw`).
+#[derive(Debug)]
+pub enum InRuns {
+    /// It has no assertion: a match of it in a run is one in the content.
+    Anywhere,
+    /// It is `-w`'s bounds around this pattern, which has no assertion: a match of that in a
+    /// run is one of the whole where no character of a word is beside it.
+    AsWord(Regex),
+    /// It has assertions of its own (`^`, `$`, `\b`): told in the decoded content alone.
+    Not,
 }
 
 /// How each text is looked for.
@@ -135,10 +147,27 @@ impl Texts {
         if !how.regex && !how.case_sensitive {
             return Ok(Texts::Lowered { lowered: texts.iter().map(|t| py_lower(t)).collect(), words: how.words });
         }
-        let trees: Vec<Hir> = texts.iter().map(|t| pattern(t, how)).collect::<Result<_, _>>()?;
+        let mut trees = Vec::new();
+        let mut in_runs = Vec::new();
+        for text in texts {
+            let tree = pattern(text, how)?;
+            let lookless = tree.properties().look_set().is_empty();
+            in_runs.push(match (lookless, how.words) {
+                (true, false) => InRuns::Anywhere,
+                (true, true) => InRuns::AsWord(built(text, &tree)?),
+                (false, _) => InRuns::Not,
+            });
+            // Around the tree, not the text: a text's own `(?x)` comment would swallow a `)`.
+            trees.push(match how.words {
+                false => tree,
+                true => {
+                    Hir::concat(vec![Hir::look(Look::WordStartHalfUnicode), tree, Hir::look(Look::WordEndHalfUnicode)])
+                }
+            });
+        }
         Ok(Texts::Patterns {
             held: trees.iter().filter_map(match_holds).collect(),
-            lookless: trees.iter().map(|t| t.properties().look_set().is_empty()).collect(),
+            in_runs,
             patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
         })
     }
@@ -161,9 +190,10 @@ impl Texts {
     /// Whether a content says every text, told from its JSON string as written, without
     /// decoding it, when that can be: plain texts, in a string whose escapes decode to no
     /// character they hold (see [`held_between_escapes`]); patterns in a string with no escape
-    /// (which is what it says), or, when one has no assertion, matching in a run between
-    /// escapes (which the content holds as it is written). A pattern that matches in no run may
-    /// still match across an escape: that is told by decoding.
+    /// (which is what it says), or, when one has no assertion but maybe `-w`'s, matching in a
+    /// run between escapes (which the content holds as it is written; see [`InRuns`]). A
+    /// pattern that matches in no run may still match across an escape: that is told by
+    /// decoding.
     fn all_said_in_raw(&self, raw: &[u8]) -> Option<bool> {
         match self {
             Texts::Lowered { lowered, words } => {
@@ -178,18 +208,29 @@ impl Texts {
                 }
                 told
             }
-            Texts::Patterns { patterns, lookless, .. } => {
+            Texts::Patterns { patterns, in_runs, .. } => {
                 let escaped = memchr::memchr(b'\\', raw).is_some();
-                for (pattern, &lookless) in patterns.iter().zip(lookless) {
-                    if !escaped {
-                        if !pattern.is_match(raw) {
-                            return Some(false);
+                let mut told = Some(true);
+                for (pattern, in_runs) in patterns.iter().zip(in_runs) {
+                    let said = match (escaped, in_runs) {
+                        (false, _) => Some(pattern.is_match(raw)),
+                        (true, InRuns::Anywhere) => {
+                            between_escapes(raw).any(|run| pattern.is_match(run.bytes)).then_some(true)
                         }
-                    } else if !lookless || !between_escapes(raw).any(|(run, _)| pattern.is_match(run)) {
-                        return None;
+                        (true, InRuns::AsWord(inner)) => between_escapes(raw)
+                            .any(|run| {
+                                inner.find_iter(run.bytes).any(|m| run.stands_as_word(raw, m.range()) == Some(true))
+                            })
+                            .then_some(true),
+                        (true, InRuns::Not) => None,
+                    };
+                    match said {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => told = None,
                     }
                 }
-                Some(true)
+                told
             }
         }
     }
@@ -339,9 +380,10 @@ fn lowered_match_end(text: &str, at: usize, needle: &str, words: bool) -> Option
     None
 }
 
-/// A regular expression as `search --regex` reads one, or without `regex` the one that matches
-/// the text itself; with `words`, matching only where no character of a word touches the match
-/// (as ripgrep's `-w`, which tests the same on each side).
+/// The tree of a regular expression as `search --regex` reads one, or without `regex` of the
+/// one that matches the text itself. With `words` it is to match only where no character of a
+/// word touches the match (as ripgrep's `-w`, which tests the same on each side): the caller
+/// puts those bounds around it.
 fn pattern(text: &str, how: Matching) -> Result<Hir, TextsError> {
     let not_one = |why: String| TextsError::NotARegex { text: text.to_owned(), why };
     let mut parser =
@@ -354,17 +396,12 @@ fn pattern(text: &str, how: Matching) -> Result<Hir, TextsError> {
             &escaped
         }
     };
-    let hir = parser.parse(text_read).map_err(|e| {
+    parser.parse(text_read).map_err(|e| {
         not_one(match e {
             regex_syntax::Error::Parse(e) => e.kind().to_string(),
             regex_syntax::Error::Translate(e) => e.kind().to_string(),
             e => e.to_string(),
         })
-    })?;
-    // Around the tree, not the text: a text's own `(?x)` comment would swallow a `)` after it.
-    Ok(match how.words {
-        false => hir,
-        true => Hir::concat(vec![Hir::look(Look::WordStartHalfUnicode), hir, Hir::look(Look::WordEndHalfUnicode)]),
     })
 }
 
@@ -492,32 +529,50 @@ fn held_between_escapes(raw: &[u8], needle: &[u8], words: bool) -> Option<bool> 
         return None;
     }
     let mut undecided = false;
-    let mut escape_before = None;
-    for (run, escape_after) in between_escapes(raw) {
-        for start in ascii_lowered_starts(run, needle) {
+    for run in between_escapes(raw) {
+        for start in ascii_lowered_starts(run.bytes, needle) {
             if !words {
                 return Some(true);
             }
-            let end = start + needle.len();
-            let before = match start {
-                0 => escape_before.map_or(Some(false), |at| escape_is_word(raw, at)),
-                _ => word_before(&run[..start]),
-            };
-            let after = match end == run.len() {
-                true => escape_after.map_or(Some(false), |at| escape_is_word(raw, at)),
-                false => word_after(&run[end..]),
-            };
-            match (before, after) {
-                (Some(false), Some(false)) => return Some(true),
-                (Some(true), _) | (_, Some(true)) => {}
-                _ => undecided = true,
+            match run.stands_as_word(raw, start..start + needle.len()) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None => undecided = true,
             }
         }
         // Such an escape may be part of the needle, said across it.
-        undecided |= escape_after.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_ascii(raw, at));
-        escape_before = escape_after;
+        undecided |= run.escape_after.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_ascii(raw, at));
     }
     (!undecided).then_some(false)
+}
+
+/// A run of a JSON string's raw bytes between its escapes (see [`between_escapes`]).
+struct Run<'a> {
+    bytes: &'a [u8],
+    /// Where the escapes before and after it start in the string; None at its ends.
+    escape_before: Option<usize>,
+    escape_after: Option<usize>,
+}
+
+impl Run<'_> {
+    /// Whether `self.bytes[at]` stands as a word in the decoded string `raw` (this run's
+    /// string): no character of a word just before or after it, each read in the run, or, at
+    /// its ends, from the escape there. None when an escape there cannot tell.
+    fn stands_as_word(&self, raw: &[u8], at: Range<usize>) -> Option<bool> {
+        let word_before = match at.start {
+            0 => self.escape_before.map_or(Some(false), |e| escape_is_word(raw, e)),
+            _ => word_before(&self.bytes[..at.start]),
+        };
+        let word_after = match at.end == self.bytes.len() {
+            true => self.escape_after.map_or(Some(false), |e| escape_is_word(raw, e)),
+            false => word_after(&self.bytes[at.end..]),
+        };
+        match (word_before, word_after) {
+            (Some(false), Some(false)) => Some(true),
+            (Some(true), _) | (_, Some(true)) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the character that ends `bytes` (UTF-8) is one of a word; None when no character
@@ -548,19 +603,19 @@ fn escape_is_word(raw: &[u8], at: usize) -> Option<bool> {
 }
 
 /// The runs of a JSON string's raw bytes (validated: each backslash starts an escape) between
-/// its escapes, in order, each with where the escape after it starts (None after the last).
-/// An escape is a backslash and one character, or `\uXXXX`; no run splits a character.
-fn between_escapes(raw: &[u8]) -> impl Iterator<Item = (&[u8], Option<usize>)> {
+/// its escapes, in order. An escape is a backslash and one character, or `\uXXXX`; no run
+/// splits a character.
+fn between_escapes(raw: &[u8]) -> impl Iterator<Item = Run<'_>> {
     let mut from = Some(0);
+    let mut escape_before = None;
     std::iter::from_fn(move || {
         let start = from?;
-        let Some(end) = memchr::memchr(b'\\', &raw[start..]).map(|i| start + i) else {
-            from = None;
-            return Some((&raw[start..], None));
-        };
-        let len = if raw.get(end + 1) == Some(&b'u') { 6 } else { 2 };
-        from = Some((end + len).min(raw.len()));
-        Some((&raw[start..end], Some(end)))
+        let escape_after = memchr::memchr(b'\\', &raw[start..]).map(|i| start + i);
+        let end = escape_after.unwrap_or(raw.len());
+        from = escape_after.map(|at| (at + if raw.get(at + 1) == Some(&b'u') { 6 } else { 2 }).min(raw.len()));
+        let run = Run { bytes: &raw[start..end], escape_before, escape_after };
+        escape_before = escape_after;
+        Some(run)
     })
 }
 
@@ -863,30 +918,11 @@ mod tests {
     /// word and other characters, of halves of a pair, and of ASCII, at a text's either side.
     #[test]
     fn random_logs_count_words_as_a_plain_reader_counts() {
+        #[rustfmt::skip]
         let pieces = [
-            "go",
-            "GO",
-            "ago",
-            "_",
-            " ",
-            "x",
-            "k",
-            "é",
-            "\\u00e9",
-            "\\u00E9",
-            "\\u0301",
-            "\\u2014",
-            "\\n",
-            "\\\\",
-            "\\\"",
-            "\\ud83d\\ude00",
-            "\\u0041",
-            "\\u0067o",
-            "\\u0130",
-            "\u{212A}",
-            "\\u212a",
-            "\u{1F600}",
-            "\u{301}",
+            "go", "GO", "ago", "_", " ", "x", "k", "é", "\\u00e9", "\\u00E9", "\\u0301", "\\u2014",
+            "\\n", "\\\\", "\\\"", "\\ud83d\\ude00", "\\u0041", "\\u0067o", "\\u0130", "\u{212A}",
+            "\\u212a", "\u{1F600}", "\u{301}", "\\ud840\\udc00",
         ];
         let texts = ["go", "a", "k", "go go", "x", " go", "o", "é"];
         let alone = |text: &str, needle: &str| {
@@ -946,9 +982,11 @@ mod tests {
     /// every match starts with (a Kelvin sign among them, which `(?i)k` matches) loses nothing.
     #[test]
     fn random_logs_match_patterns_as_a_plain_reader_does() {
+        #[rustfmt::skip]
         let pieces = [
-            "sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}", "\\u017f", "\u{17F}",
-            "\\\"", " ", "x", "thread", "throd", "quoka", "ql", "3", "_", "\\r\\n", "\\r",
+            "sqlite", "SQLite", "wal", "W", "a", "\\n", "\\u00e9", "é", "\\u212a", "\u{212A}",
+            "\\u017f", "\u{17F}", "\\\"", " ", "x", "thread", "throd", "quoka", "ql", "3", "_",
+            "\\r\\n", "\\r", "\\u0301", "\\ud83d\\ude00", "\\ud840\\udc00",
         ];
         let patterns = [
             "quokk?a",
@@ -967,6 +1005,8 @@ mod tests {
             "\\\\",
             "k.?k",
             "a|x",
+            // As a word, the first match (`w` in `wal`) may not be the one that stands alone.
+            "w|wal",
             "",
             "(?s)a.*x",
             // Neither start nor end known: a part's texts.
