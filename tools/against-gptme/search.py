@@ -9,7 +9,7 @@ both. Then each single query again as a word (`-w`, convmeta's alone), counted h
 same messages: the lowered text in the lowered content with no character of a word on either
 side (Unicode's `\w`: letters, marks, decimal digits, letter numbers, connectors). Then each
 single query in its own case (`-s`), counted here as the messages whose content holds it
-exactly. Then each
+exactly, and so as a word too (`-s -w`, where convmeta's texts are patterns). Then each
 single query, and each pair as two alternatives, as a regular expression (`-E`, convmeta's
 alone: the text escaped), counted here with Python's `re` (IGNORECASE, MULTILINE) over the
 same messages. Run in gptme's venv:
@@ -34,8 +34,8 @@ def word_character(c):
     return category[0] in 'LM' or category in ('Nd', 'Nl', 'Pc') or c in '\u200c\u200d' or '\u24b6' <= c <= '\u24e9'
 
 
-def says_as_word(content, text):
-    lowered, text = content.lower(), text.lower()
+def says_as_word(content, text, lower=True):
+    lowered, text = (content.lower(), text.lower()) if lower else (content, text)
     at = lowered.find(text)
     while at != -1:
         before, after = lowered[at - 1:at], lowered[at + len(text):at + len(text) + 1]
@@ -103,6 +103,16 @@ def main():
                 differ += 1
                 if differ <= 20:
                     print(f'{query!r} -s {conversation}: convmeta {ours.get(conversation, 0)}, Python {theirs}')
+    for query in queries:
+        args = ['search', '-n', '0', '-m', '0', '--json', '-s', '-w', *target, '--', query]
+        ours = {s['id']: s['matches'] for s in convmeta_json(convmeta, args)}
+        for conversation, ms in messages.items():
+            theirs = sum(1 for m in ms if m.role != 'system' and isinstance(m.content, str) and says_as_word(m.content, query, lower=False))
+            compared += 1
+            if ours.get(conversation, 0) != theirs:
+                differ += 1
+                if differ <= 20:
+                    print(f'{query!r} -s -w {conversation}: convmeta {ours.get(conversation, 0)}, here {theirs}')
     # The characters both regex syntaxes take escaped and some need escaped.
     escaped = lambda text: ''.join('\\' + c if c in '\\.+*?()|[]{}^$#&-~' else c for c in text)
     patterns = [escaped(q) for q in queries] + ['|'.join(escaped(t) for t in pair) for pair in pairs]
