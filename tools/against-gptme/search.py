@@ -127,7 +127,7 @@ def main():
                 differ += 1
                 if differ <= 20:
                     print(f'{pattern!r} -E {conversation}: convmeta {ours.get(conversation, 0)}, Python {theirs}')
-    print(f'{len(queries)} queries ({len(pairs)} of two texts, each as a word, in its own case, and as patterns), {len(messages)} conversations, {compared} counts compared, {differ} differ')
+    print(f'{len(queries)} queries ({len(pairs)} of two texts, each as a word, in its own case, as a word in it, and as patterns), {len(messages)} conversations, {compared} counts compared, {differ} differ')
 
 
 if __name__ == '__main__':
