@@ -555,9 +555,10 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Whether `self.bytes[at]` stands as a word in the decoded string `raw` (this run's
-    /// string): no character of a word just before or after it, each read in the run, or, at
-    /// its ends, from the escape there. None when an escape there cannot tell.
+    /// Whether `self.bytes[at]` stands as a word in this run's string once decoded (`raw` is
+    /// the string as written): no character of a word just before or after it, each read in
+    /// the run, or, at the run's ends, from the escape there. None when that escape cannot
+    /// tell.
     fn stands_as_word(&self, raw: &[u8], at: Range<usize>) -> Option<bool> {
         let word_before = match at.start {
             0 => self.escape_before.map_or(Some(false), |e| escape_is_word(raw, e)),
