@@ -2087,6 +2087,24 @@ fn search_finds_what_messages_say() {
         c
     });
     assert!(plain.contains("  the parser works") && !plain.contains('\x1b'), "{plain:?}");
+    // --color: always marks into a pipe too (for `less -R`), NO_COLOR or not; never marks
+    // nothing, even on a terminal; the last one given wins.
+    for color in [&["--color", "always"][..], &["--color=never", "--colour", "always"]] {
+        let piped = search(&[&["PARSER", "-n", "1"], color].concat()).env("NO_COLOR", "1").output().unwrap();
+        let shown = String::from_utf8(piped.stdout).unwrap();
+        assert!(
+            piped.status.success() && shown.contains("  the \x1b[1;31mparser\x1b[0m works"),
+            "{color:?}: {shown:?}"
+        );
+    }
+    let (plain, success) = crate::util::on_terminal({
+        let mut c = search(&["PARSER", "-n", "1", "--color", "never"]);
+        c.env_remove("NO_COLOR");
+        c
+    });
+    assert!(success && plain.contains("  the parser works") && !plain.contains('\x1b'), "{plain:?}");
+    let bad = fail(search(&["PARSER", "--color", "sometimes"]));
+    assert!(String::from_utf8(bad.stderr).unwrap().contains("invalid value 'sometimes' for '--color <WHEN>'"));
 }
 
 /// `list --since/--until` keep to conversations last modified within those days, in local time

@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
@@ -62,8 +62,20 @@ pub struct SearchArgs {
     /// ripgrep's -0): a path may hold a newline
     #[arg(short = '0', long, requires = "files_with_matches")]
     null: bool,
+    /// When to mark the matches in colour: on a terminal unless NO_COLOR is set (auto), also
+    /// into a pipe (always: `| less -R`), or never (as grep's and ripgrep's --color)
+    #[arg(long, alias = "colour", value_enum, value_name = "WHEN", default_value_t = Color::Auto, overrides_with = "color")]
+    color: Color,
     #[command(flatten)]
     narrow: Narrow,
+}
+
+/// When matches are marked in colour.
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 pub fn run(a: SearchArgs) -> anyhow::Result<()> {
@@ -94,7 +106,11 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
             write!(out, "{}{end}", c.path)?;
         }
     } else {
-        let colored = super::colors_on(&std::io::stdout());
+        let colored = match a.color {
+            Color::Auto => super::colors_on(&std::io::stdout()),
+            Color::Always => true,
+            Color::Never => false,
+        };
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
