@@ -1,6 +1,6 @@
 //! `convmeta search` over every log of an archive (a text no message holds, so every line is
 //! looked at; a common word, so most messages are decoded and tested, and the same as a word
-//! (`--word`; gptme's way then matches it between two `\b`); a very common letter
+//! (`--word`; gptme's way then matches it between two `\b`); a text outside ASCII; a very common letter
 //! with the absent text, two texts a message must both say; regular expressions, tested first
 //! for a text every match starts with, ends with or holds), against gptme's way in Rust (each
 //! line parsed into `serde_json::Value`, each content lowered and tested; for a regular
@@ -63,6 +63,8 @@ pub fn search() {
         (&["thread"], words, "thread"),
         (&["a", "quokka"], plain, "quokka"),
         (&["the quokka"], plain, "the quokka"),
+        // Outside ASCII, written escaped (as gptme writes it): looked for by one character's ways.
+        (&["数据"], plain, "\\u6570"),
         (&["quokk?a"], regex, "quoka"),
         (&["thr(ea|o)d"], regex, "throd"),
         (&["thr(ea|o)d"], Matching { words: true, ..regex }, "throd"),

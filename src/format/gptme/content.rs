@@ -277,18 +277,25 @@ impl Texts {
         }
     }
 
-    /// What a line's raw bytes are tested for before it is parsed (see [`may_hold`]): for each
-    /// group, one of its texts. A plain text is a group of its own, the longest first (likely
-    /// the rarest, so the first to rule a line out).
-    fn byte_test(&self) -> Vec<Vec<&str>> {
-        match self {
-            Texts::Lowered { lowered, .. } => {
-                let mut plain_needles: Vec<&str> = lowered.iter().map(String::as_str).filter(|n| plain(n)).collect();
-                plain_needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-                plain_needles.into_iter().map(|n| vec![n]).collect()
-            }
-            Texts::Patterns { held, .. } => held.iter().map(|any| any.iter().map(String::as_str).collect()).collect(),
-        }
+    /// What a line's raw bytes are tested for before it is parsed: for each group, one of its
+    /// needles (see [`byte_needles`]). Each text is a group of its own, and each pattern's held
+    /// texts one; the longest first (likely the rarest, so the first to rule a line out).
+    fn byte_test(&self) -> Vec<Vec<ByteNeedle>> {
+        let mut groups: Vec<Vec<ByteNeedle>> = match self {
+            Texts::Lowered { lowered, .. } => lowered.iter().filter_map(|t| byte_needles(t)).collect(),
+            Texts::Patterns { held, .. } => held
+                .iter()
+                .filter_map(|any| any.iter().map(|t| byte_needles(t)).collect::<Option<Vec<_>>>())
+                .map(|any| {
+                    let mut any: Vec<ByteNeedle> = any.into_iter().flatten().collect();
+                    any.sort();
+                    any.dedup();
+                    any
+                })
+                .collect(),
+        };
+        groups.sort_by_key(|any| std::cmp::Reverse(any.iter().map(ByteNeedle::len).min()));
+        groups
     }
 }
 
@@ -342,7 +349,7 @@ fn held_texts(hir: &Hir, kind: regex_syntax::hir::literal::ExtractKind) -> Optio
     let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(folded));
     let mut texts: Vec<String> = literals.collect::<Option<_>>()?;
     // None (a pattern that matches nothing) leaves the test to the pattern.
-    if texts.is_empty() || texts.iter().any(|l| l.is_empty() || !plain(l)) {
+    if texts.is_empty() || texts.iter().any(String::is_empty) {
         return None;
     }
     texts.sort();
@@ -354,7 +361,11 @@ fn held_texts(hir: &Hir, kind: regex_syntax::hir::literal::ExtractKind) -> Optio
         }
     };
     let first = bytes(&texts[0]);
-    let len = texts.iter().map(|t| bytes(t).iter().zip(&first).take_while(|(a, b)| a == b).count()).min()?;
+    let mut len = texts.iter().map(|t| bytes(t).iter().zip(&first).take_while(|(a, b)| a == b).count()).min()?;
+    // Whole characters: where the shared bytes end in one, they end in it in every text.
+    while !texts[0].is_char_boundary(if at_end { texts[0].len() - len } else { len }) {
+        len -= 1;
+    }
     Some(match texts.len() > 1 && len >= 3 {
         true if at_end => vec![texts[0][texts[0].len() - len..].to_owned()],
         true => vec![texts[0][..len].to_owned()],
@@ -449,7 +460,7 @@ struct Sink<'n> {
     roles: Roles<'n>,
     shown: Shown,
     /// What a line's raw bytes are tested for first (see [`Texts::byte_test`]).
-    byte_test: Vec<Vec<&'n str>>,
+    byte_test: Vec<Vec<ByteNeedle>>,
     lines: u64,
     found: LogMatches,
 }
@@ -457,7 +468,7 @@ struct Sink<'n> {
 impl LineSink for Sink<'_> {
     fn line(&mut self, bytes: &[u8], _offset: u64) {
         self.lines += 1;
-        if !self.byte_test.iter().all(|any| any.iter().any(|needle| may_hold(bytes, needle))) {
+        if !self.byte_test.iter().all(|any| any.iter().any(|needle| needle.may_be_in(bytes))) {
             return;
         }
         // Read as gptme's log reader reads it: usually the line as it is; a line with a bare
@@ -513,8 +524,101 @@ impl Sink<'_> {
 /// Whether a needle can be looked for in a line's raw bytes: ASCII, and none of what JSON
 /// writes escaped (a quote, a backslash, a control character) nor `/` (which it may).
 fn plain(needle: &str) -> bool {
-    needle.bytes().all(|b| b.is_ascii() && !b.is_ascii_control() && !matches!(b, b'"' | b'\\' | b'/'))
+    needle.chars().all(plain_char)
 }
+
+fn plain_char(c: char) -> bool {
+    c.is_ascii() && !c.is_ascii_control() && !matches!(c, '"' | '\\' | '/')
+}
+
+/// What a line's raw bytes are looked for, before it is parsed, for a string in it to hold a
+/// text.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ByteNeedle {
+    /// A plain text, as [`may_hold`] looks for one.
+    Text(String),
+    /// One way to write a character: its UTF-8, or its escape (`\uXXXX`, lowered; a pair of
+    /// them past U+FFFF), found as it is but for the case of ASCII letters (hex digits).
+    Spelling(Vec<u8>),
+}
+
+impl ByteNeedle {
+    fn may_be_in(&self, line: &[u8]) -> bool {
+        match self {
+            ByteNeedle::Text(text) => may_hold(line, text),
+            ByteNeedle::Spelling(bytes) => contains_ascii_lowered(line, bytes),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            ByteNeedle::Text(text) => text.len(),
+            ByteNeedle::Spelling(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// The needles one of which the bytes of a line hold when a string in it, decoded and
+/// lowered, holds `text` (lowered): its longest plain part, when that is 3 bytes or more; else
+/// the ways to write one of its other characters (the one written in fewest ways: a character
+/// of a script without case has two), when it has one; else its longest plain part. None:
+/// nothing to look for (U+FFFD, which bad UTF-8 reads as, has no way of its own).
+fn byte_needles(text: &str) -> Option<Vec<ByteNeedle>> {
+    let longest_plain = text.split(|c| !plain_char(c)).max_by_key(|part| part.len()).filter(|part| !part.is_empty());
+    let as_text = |part: &str| vec![ByteNeedle::Text(part.to_owned())];
+    if let Some(part) = longest_plain.filter(|part| part.len() >= 3) {
+        return Some(as_text(part));
+    }
+    let spelled = text.chars().filter(|&c| !c.is_ascii() && c != '\u{FFFD}').map(spellings).min_by_key(Vec::len);
+    spelled.or_else(|| longest_plain.map(as_text))
+}
+
+/// Every way a string may write a character whose lowering holds `c` (not ASCII): each such
+/// character ([`lowered_from`]) in UTF-8, and escaped.
+fn spellings(c: char) -> Vec<ByteNeedle> {
+    let mut ways = Vec::new();
+    for from in lowered_from(c) {
+        ways.push(ByteNeedle::Spelling(from.to_string().into_bytes()));
+        let mut units = [0; 2];
+        let escaped: String = from.encode_utf16(&mut units).iter().map(|u| format!("\\u{u:04x}")).collect();
+        ways.push(ByteNeedle::Spelling(escaped.into_bytes()));
+    }
+    ways
+}
+
+/// The characters that lower to one holding `c`: itself, its capitals, and those of
+/// [`LOWERING_ELSEWHERE`] that do (a superset: a test checks every character that lowers).
+fn lowered_from(c: char) -> Vec<char> {
+    let elsewhere = LOWERING_ELSEWHERE.iter().flat_map(|&(first, last)| first..=last);
+    let mut from: Vec<char> = std::iter::once(c)
+        .chain(c.to_uppercase())
+        .chain(elsewhere.filter(|&x| py_lower_char(x).any(|l| l == c)))
+        .collect();
+    from.sort_unstable();
+    from.dedup();
+    from
+}
+
+/// The characters outside ASCII that lower to a character whose capital is not them (or to
+/// several, one of them outside ASCII): İ (to "i̇"), the titlecase digraphs and Greek letters
+/// with iota, ϴ, ẞ and the ohm and ångström signs.
+const LOWERING_ELSEWHERE: [(char, char); 15] = [
+    ('\u{130}', '\u{130}'),
+    ('\u{1C5}', '\u{1C5}'),
+    ('\u{1C8}', '\u{1C8}'),
+    ('\u{1CB}', '\u{1CB}'),
+    ('\u{1F2}', '\u{1F2}'),
+    ('\u{3F4}', '\u{3F4}'),
+    ('\u{1E9E}', '\u{1E9E}'),
+    ('\u{1F88}', '\u{1F8F}'),
+    ('\u{1F98}', '\u{1F9F}'),
+    ('\u{1FA8}', '\u{1FAF}'),
+    ('\u{1FBC}', '\u{1FBC}'),
+    ('\u{1FCC}', '\u{1FCC}'),
+    ('\u{1FFC}', '\u{1FFC}'),
+    ('\u{2126}', '\u{2126}'),
+    ('\u{212B}', '\u{212B}'),
+];
 
 /// Whether a JSON string, given as written (validated: each backslash starts an escape),
 /// holds the plain `needle` once decoded and lowered (with `words`, standing as a word); None
@@ -902,8 +1006,24 @@ mod tests {
             "\\u0130",
             "İ",
             "\\\\",
+            "д",
+            "Д",
+            "\\u0434",
+            "\\u0414",
+            "数",
+            "\\u6570",
+            "Σ",
+            "\\u03A3",
+            "ς",
+            "\\ud83d\\ude00",
+            "ǅ",
+            "\\u01c5",
+            "\\u0307",
         ];
-        let texts = ["sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i"];
+        let texts = [
+            "sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i", "д",
+            "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数",
+        ];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
             let lines = random_log(&mut rng, &pieces);
@@ -1072,7 +1192,7 @@ mod tests {
         // any case, `k` is also a Kelvin sign), their common start when long enough.
         let byte_test = |pattern: &str| {
             let texts = Texts::new(&[pattern.to_owned()], REGEX).unwrap();
-            texts.byte_test().iter().map(|any| any.join("|")).collect::<Vec<_>>()
+            texts.byte_test().iter().map(|any| shown(any)).collect::<Vec<_>>()
         };
         assert_eq!(byte_test("quokk?a"), ["quok"]);
         assert_eq!(byte_test("thr(ea|o)d"), ["thr"]);
@@ -1087,7 +1207,7 @@ mod tests {
         assert_eq!(byte_test(r"(\w+ quokkas? \d+)"), [" quokka"]);
         assert_eq!(byte_test(r"\w+(ab|cd)\w+(efg|hij)\w+"), ["efg|hij"]);
         let words = Texts::new(&[r"\w*thread\w*".to_owned()], Matching { words: true, ..REGEX }).unwrap();
-        assert_eq!(words.byte_test(), [["thread"]], "inside -w's bounds");
+        assert_eq!(shown(&words.byte_test()[0]), "thread", "inside -w's bounds");
         let long_s = r#"{"role": "user", "content": "\u017fqlite"}"#;
         assert_eq!(search_patterns(long_s, &["sqlite"], false).count, 1, "ſ is s in any case");
         // None: too many (any digit of any script), an empty start, no match at all.
@@ -1103,6 +1223,54 @@ mod tests {
             refused(r"\w{1000}{100}"),
             "\"\\\\w{1000}{100}\" is too large a regular expression: over 10 MiB compiled"
         );
+    }
+
+    /// A byte test's needles as text, `|` between them.
+    fn shown(any: &[ByteNeedle]) -> String {
+        let shown = |needle: &ByteNeedle| match needle {
+            ByteNeedle::Text(text) => text.clone(),
+            ByteNeedle::Spelling(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+        };
+        any.iter().map(shown).collect::<Vec<_>>().join("|")
+    }
+
+    /// A text with a character outside ASCII is looked for by its longest plain part, when
+    /// that is long enough, else by the ways to write the character written in fewest ways.
+    #[test]
+    fn texts_outside_ascii_are_looked_for_by_a_part_or_a_character() {
+        let needles = |text: &str| byte_needles(text).map(|any| shown(&any));
+        assert_eq!(needles("café").as_deref(), Some("caf"));
+        assert_eq!(needles("数据").as_deref(), Some("数|\\u6570"));
+        assert_eq!(needles("дa").as_deref(), Some("Д|\\u0414|д|\\u0434"));
+        assert_eq!(needles("ä数").as_deref(), Some("数|\\u6570"), "the character written in fewest ways");
+        assert_eq!(needles("a😀").as_deref(), Some("😀|\\ud83d\\ude00"), "a pair past U+FFFF");
+        assert_eq!(needles("ς").as_deref(), Some("Σ|\\u03a3|ς|\\u03c2"), "a final sigma is a capital's too");
+        assert_eq!(needles("i\u{307}").as_deref(), Some("İ|\\u0130|\u{307}|\\u0307"));
+        assert_eq!(needles("ǆ").as_deref(), Some("Ǆ|\\u01c4|ǅ|\\u01c5|ǆ|\\u01c6"));
+        assert_eq!(needles("a\u{FFFD}").as_deref(), Some("a"), "bad UTF-8 also reads as U+FFFD");
+        assert_eq!(needles("\u{FFFD}"), None);
+        // What the extractor gives a pattern outside ASCII, whole characters.
+        let held = |pattern: &str| {
+            let texts = Texts::new(&[pattern.to_owned()], REGEX).unwrap();
+            texts.byte_test().iter().map(|any| shown(any)).collect::<Vec<_>>()
+        };
+        assert_eq!(held("数据?"), ["\\u6570|数"]);
+        assert_eq!(held("(?-i)é(a|b)cd"), ["acd|bcd"]);
+        assert_eq!(held("éa|éb"), ["\\u00c9|\\u00e9|É|é"], "each of é's ways once");
+        assert_eq!(held("abcé|abcè"), ["abc"], "the shared start, not half of é");
+    }
+
+    /// [`lowered_from`] holds every character whose lowering holds one outside ASCII: a text
+    /// lowered holds no character that none of its ways are written for.
+    #[test]
+    fn every_character_that_lowers_is_among_those_lowered_from() {
+        for x in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            for y in py_lower_char(x).filter(|&y| y != x && !y.is_ascii()) {
+                assert!(lowered_from(y).contains(&x), "{x:?} lowers to {y:?}");
+            }
+        }
+        assert_eq!(py_lower("AΣ"), "aς");
+        assert!(lowered_from('ς').contains(&'Σ'), "Σ lowers to ς at a word's end");
     }
 
     /// An escape may stand for a character a plain needle holds exactly when it is ASCII, or
@@ -1147,8 +1315,21 @@ mod tests {
             "\u{212A}",
             "İ",
             "é",
+            "д",
+            "Д",
+            "\\u0434",
+            "\\u0414",
+            "数",
+            "\\u6570",
+            "Σ",
+            "\\u03a3",
+            "ς",
+            "😀",
+            "ǅ",
+            "\\u01C5",
+            "\\u0307",
         ];
-        let needles = ["a", "ab", "k", "b a", "i", "ba"];
+        let needles = ["a", "ab", "k", "b a", "i", "ba", "é", "ς", "д", "数", "😀", "i\u{307}", "aд", "ǆ"];
         let mut rng = Rng(7);
         for _ in 0..20_000 {
             let content: String = (0..rng.below(8)).map(|_| pieces[rng.index(pieces.len())]).collect();
@@ -1157,7 +1338,8 @@ mod tests {
             let decoded = parsed.content.unwrap().decode_lossy();
             for needle in needles {
                 if decoded.to_lowercase().contains(needle) {
-                    assert!(may_hold(line.as_bytes(), needle), "{line} holds {needle:?}");
+                    let any = byte_needles(needle).unwrap();
+                    assert!(any.iter().any(|n| n.may_be_in(line.as_bytes())), "{line} holds {needle:?}");
                 }
             }
         }
