@@ -56,10 +56,10 @@ def main():
             messages[conversation] = Log.read_jsonl(logs / conversation / 'conversation.jsonl').messages
         except Exception as e:  # gptme cannot read it at all: nothing to compare
             print(f'{conversation}: gptme cannot read it: {e!r}', file=sys.stderr)
-    # Queries: pieces of what the messages say, in random case, and a few of Python's
-    # lowering's corners.
+    # Queries: pieces of what the messages say, in random case, a few of Python's lowering's
+    # corners, and texts outside ASCII the archives hold (a byte test looks for their ways).
     texts = [m.content for ms in messages.values() for m in ms if isinstance(m.content, str) and m.content.strip()]
-    queries = ['the', 'é', 'k', 'i\u0307', 'ς', ' x', 'q"', '\\']
+    queries = ['the', 'é', 'k', 'i\u0307', 'ς', ' x', 'q"', '\\', '日本', 'NAÏ', '😀']
     while texts and len(queries) < count:
         text = rng.choice(texts)
         start = rng.randrange(len(text))
