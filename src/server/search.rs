@@ -42,7 +42,7 @@ impl Params {
         // What the texts are is known once every parameter is read; until then, none.
         let (mut q, mut how) = (Vec::new(), Matching::default());
         let mut p = Params {
-            texts: Texts::Lowered { lowered: Vec::new(), words: false },
+            texts: Texts::default(),
             sort: Sort::Modified,
             limit: 20,
             matches: 3,
@@ -135,12 +135,13 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::gptme::content::Sought;
 
     #[test]
     fn parameters_are_the_commands_flags() {
-        let lowered = |query: &str| match Params::parse(query).unwrap().texts {
-            Texts::Lowered { lowered, words } => (lowered, words),
-            Texts::Patterns { .. } => panic!("{query}: no regex asked for"),
+        let lowered = |query: &str| match Params::parse(query).unwrap().texts.sought {
+            Sought::Lowered { lowered, words } => (lowered, words),
+            Sought::Patterns { .. } => panic!("{query}: no regex asked for"),
         };
         let p = Params::parse("q=%20Parser&limit=0&matches=1&system=true&model=opus&agent=Bob&token=x").unwrap();
         assert_eq!((p.limit, p.matches, p.system), (0, 1, true));
@@ -149,7 +150,7 @@ mod tests {
         assert_eq!(Params::parse("q=x&sort=matches").unwrap().sort, Sort::Matches);
         assert!(lowered("q=x&word=true").1);
         assert!(
-            matches!(Params::parse("q=x%2B&regex=true").unwrap().texts, Texts::Patterns { patterns, .. } if patterns.len() == 1)
+            matches!(Params::parse("q=x%2B&regex=true").unwrap().texts.sought, Sought::Patterns { patterns, .. } if patterns.len() == 1)
         );
         assert_eq!((p.model.as_deref(), p.agent.as_deref()), (Some("opus"), Some("Bob")));
         for (bad, says) in [

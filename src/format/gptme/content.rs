@@ -14,7 +14,7 @@ use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{
     ascii_lowered_starts, contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone,
-    LOWERING_TO_ASCII,
+    AsciiLoweredFinder, LOWERING_TO_ASCII,
 };
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
@@ -82,8 +82,19 @@ pub struct Shown {
 }
 
 /// What a message must say: every one of several texts, each found in its content as asked.
+#[derive(Debug, Default)]
+pub struct Texts {
+    pub sought: Sought,
+    /// What a line's raw bytes are tested for before it is parsed: for each group, one of its
+    /// needles (see [`byte_needles`]). Each text is a group of its own, and each pattern's held
+    /// texts one; the longest first (likely the rarest, so the first to rule a line out). Made
+    /// once for a search: its finders take microseconds to build, and a search reads every log.
+    byte_test: Vec<Vec<ByteNeedle>>,
+}
+
+/// How the texts are looked for.
 #[derive(Debug)]
-pub enum Texts {
+pub enum Sought {
     /// gptme's test: each text lowered (not stripped) in the content lowered, anywhere, or with
     /// `words` standing as a word (no character of a word touching it).
     Lowered { lowered: Vec<String>, words: bool },
@@ -99,6 +110,13 @@ pub enum Texts {
         /// matches holds: a line whose bytes may hold none of them is not parsed.
         held: Vec<Vec<String>>,
     },
+}
+
+/// No text: every message says all of none (what a request holds until its texts are read).
+impl Default for Sought {
+    fn default() -> Sought {
+        Sought::Lowered { lowered: Vec::new(), words: false }
+    }
 }
 
 /// How a pattern is told in the runs between a content's escapes, which the content holds as
@@ -145,7 +163,8 @@ impl Texts {
             return Err(TextsError::Blank);
         }
         if !how.regex && !how.case_sensitive {
-            return Ok(Texts::Lowered { lowered: texts.iter().map(|t| py_lower(t)).collect(), words: how.words });
+            let lowered = texts.iter().map(|t| py_lower(t)).collect();
+            return Ok(Texts::sought(Sought::Lowered { lowered, words: how.words }));
         }
         let mut trees = Vec::new();
         let mut in_runs = Vec::new();
@@ -165,25 +184,43 @@ impl Texts {
                 }
             });
         }
-        Ok(Texts::Patterns {
+        Ok(Texts::sought(Sought::Patterns {
             held: trees.iter().filter_map(match_holds).collect(),
             in_runs,
             patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
-        })
+        }))
+    }
+
+    fn sought(sought: Sought) -> Texts {
+        let mut byte_test: Vec<Vec<ByteNeedle>> = match &sought {
+            Sought::Lowered { lowered, .. } => lowered.iter().filter_map(|t| byte_needles(t)).collect(),
+            Sought::Patterns { held, .. } => held
+                .iter()
+                .filter_map(|any| any.iter().map(|t| byte_needles(t)).collect::<Option<Vec<_>>>())
+                .map(|any| {
+                    let mut any: Vec<ByteNeedle> = any.into_iter().flatten().collect();
+                    any.sort();
+                    any.dedup();
+                    any
+                })
+                .collect(),
+        };
+        byte_test.sort_by_key(|any| std::cmp::Reverse(any.iter().map(ByteNeedle::len).min()));
+        Texts { sought, byte_test }
     }
 
     /// Whether `text` says the `i`th text as asked.
     fn says(&self, text: &str, i: usize) -> bool {
-        match self {
-            Texts::Lowered { lowered, words } => lowered_find(text, &lowered[i], *words).is_some(),
-            Texts::Patterns { patterns, .. } => patterns[i].is_match(text),
+        match &self.sought {
+            Sought::Lowered { lowered, words } => lowered_find(text, &lowered[i], *words).is_some(),
+            Sought::Patterns { patterns, .. } => patterns[i].is_match(text),
         }
     }
 
     fn len(&self) -> usize {
-        match self {
-            Texts::Lowered { lowered, .. } => lowered.len(),
-            Texts::Patterns { patterns, .. } => patterns.len(),
+        match &self.sought {
+            Sought::Lowered { lowered, .. } => lowered.len(),
+            Sought::Patterns { patterns, .. } => patterns.len(),
         }
     }
 
@@ -195,8 +232,8 @@ impl Texts {
     /// pattern that matches in no run may still match across an escape: that is told by
     /// decoding.
     fn all_said_in_raw(&self, raw: &[u8]) -> Option<bool> {
-        match self {
-            Texts::Lowered { lowered, words } => {
+        match &self.sought {
+            Sought::Lowered { lowered, words } => {
                 // One text surely not said settles it, whatever the others.
                 let mut told = Some(true);
                 for needle in lowered {
@@ -208,7 +245,7 @@ impl Texts {
                 }
                 told
             }
-            Texts::Patterns { patterns, in_runs, .. } => {
+            Sought::Patterns { patterns, in_runs, .. } => {
                 let escaped = memchr::memchr(b'\\', raw).is_some();
                 let mut told = Some(true);
                 for (pattern, in_runs) in patterns.iter().zip(in_runs) {
@@ -246,14 +283,14 @@ impl Texts {
     /// Where in `text` the texts are said, as byte ranges in order, those that overlap or
     /// touch joined: what a terminal marks.
     pub fn said_at(&self, text: &str) -> Vec<Range<usize>> {
-        let mut found: Vec<Range<usize>> = match self {
-            Texts::Lowered { lowered, words } => text
+        let mut found: Vec<Range<usize>> = match &self.sought {
+            Sought::Lowered { lowered, words } => text
                 .char_indices()
                 .filter_map(|(at, _)| {
                     lowered.iter().filter_map(|n| lowered_match_end(text, at, n, *words)).max().map(|end| at..end)
                 })
                 .collect(),
-            Texts::Patterns { patterns, .. } => {
+            Sought::Patterns { patterns, .. } => {
                 let mut found: Vec<_> = patterns.iter().flat_map(|p| p.find_iter(text).map(|m| m.range())).collect();
                 found.sort_by_key(|r| r.start);
                 found
@@ -271,31 +308,10 @@ impl Texts {
 
     /// Where in `text` the first of the texts is first said, in bytes.
     fn first_in(&self, text: &str) -> Option<usize> {
-        match self {
-            Texts::Lowered { lowered, words } => lowered.iter().filter_map(|n| lowered_find(text, n, *words)).min(),
-            Texts::Patterns { patterns, .. } => patterns.iter().filter_map(|p| p.find(text)).map(|m| m.start()).min(),
+        match &self.sought {
+            Sought::Lowered { lowered, words } => lowered.iter().filter_map(|n| lowered_find(text, n, *words)).min(),
+            Sought::Patterns { patterns, .. } => patterns.iter().filter_map(|p| p.find(text)).map(|m| m.start()).min(),
         }
-    }
-
-    /// What a line's raw bytes are tested for before it is parsed: for each group, one of its
-    /// needles (see [`byte_needles`]). Each text is a group of its own, and each pattern's held
-    /// texts one; the longest first (likely the rarest, so the first to rule a line out).
-    fn byte_test(&self) -> Vec<Vec<ByteNeedle>> {
-        let mut groups: Vec<Vec<ByteNeedle>> = match self {
-            Texts::Lowered { lowered, .. } => lowered.iter().filter_map(|t| byte_needles(t)).collect(),
-            Texts::Patterns { held, .. } => held
-                .iter()
-                .filter_map(|any| any.iter().map(|t| byte_needles(t)).collect::<Option<Vec<_>>>())
-                .map(|any| {
-                    let mut any: Vec<ByteNeedle> = any.into_iter().flatten().collect();
-                    any.sort();
-                    any.dedup();
-                    any
-                })
-                .collect(),
-        };
-        groups.sort_by_key(|any| std::cmp::Reverse(any.iter().map(ByteNeedle::len).min()));
-        groups
     }
 }
 
@@ -446,8 +462,7 @@ pub fn search_log(
     }
     let size = meta.len();
     let file = &file;
-    let byte_test = texts.byte_test();
-    let mut sink = Sink { texts, roles, shown, byte_test, lines: 0, found: LogMatches::default() };
+    let mut sink = Sink { texts, roles, shown, lines: 0, found: LogMatches::default() };
     let scanned = scan::scan(file, 0..size, 0, &mut sink, buf, false)?;
     if !scanned.tail.is_empty() && !scanned.tail_oversized {
         sink.line(&scanned.tail, scanned.offset);
@@ -459,8 +474,6 @@ struct Sink<'n> {
     texts: &'n Texts,
     roles: Roles<'n>,
     shown: Shown,
-    /// What a line's raw bytes are tested for first (see [`Texts::byte_test`]).
-    byte_test: Vec<Vec<ByteNeedle>>,
     lines: u64,
     found: LogMatches,
 }
@@ -468,7 +481,7 @@ struct Sink<'n> {
 impl LineSink for Sink<'_> {
     fn line(&mut self, bytes: &[u8], _offset: u64) {
         self.lines += 1;
-        if !self.byte_test.iter().all(|any| any.iter().any(|needle| needle.may_be_in(bytes))) {
+        if !self.texts.byte_test.iter().all(|any| any.iter().any(|needle| needle.may_be_in(bytes))) {
             return;
         }
         // Read as gptme's log reader reads it: usually the line as it is; a line with a bare
@@ -536,7 +549,7 @@ fn plain_char(c: char) -> bool {
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum ByteNeedle {
     /// A plain text, as [`may_hold`] looks for one.
-    Text(String),
+    Text(AsciiLoweredFinder),
     /// One way to write a character: its UTF-8, or its escape (`\uXXXX`, lowered; a pair of
     /// them past U+FFFF), found as it is but for the case of ASCII letters (hex digits).
     Spelling(Vec<u8>),
@@ -552,7 +565,7 @@ impl ByteNeedle {
 
     fn len(&self) -> usize {
         match self {
-            ByteNeedle::Text(text) => text.len(),
+            ByteNeedle::Text(text) => text.needle().len(),
             ByteNeedle::Spelling(bytes) => bytes.len(),
         }
     }
@@ -565,7 +578,7 @@ impl ByteNeedle {
 /// nothing to look for (U+FFFD, which bad UTF-8 reads as, has no way of its own).
 fn byte_needles(text: &str) -> Option<Vec<ByteNeedle>> {
     let longest_plain = text.split(|c| !plain_char(c)).max_by_key(|part| part.len()).filter(|part| !part.is_empty());
-    let as_text = |part: &str| vec![ByteNeedle::Text(part.to_owned())];
+    let as_text = |part: &str| vec![ByteNeedle::Text(AsciiLoweredFinder::new(part.as_bytes()))];
     if let Some(part) = longest_plain.filter(|part| part.len() >= 3) {
         return Some(as_text(part));
     }
@@ -731,8 +744,8 @@ fn between_escapes(raw: &[u8]) -> impl Iterator<Item = Run<'_>> {
 /// of other characters decode to none a plain needle holds). gptme writes ASCII (Python's
 /// `json.dumps`), with every other character as `\uXXXX`: most lines are tested on their bytes
 /// alone.
-fn may_hold(line: &[u8], needle: &str) -> bool {
-    if contains_ascii_lowered(line, needle.as_bytes()) || !line.is_ascii() {
+fn may_hold(line: &[u8], needle: &AsciiLoweredFinder) -> bool {
+    if needle.is_in(line) || !line.is_ascii() {
         return true;
     }
     // Every `\u` escape is among these (and a `\\u` that is none, read as one, at worst
@@ -1200,7 +1213,7 @@ mod tests {
         // any case, `k` is also a Kelvin sign), their common start when long enough.
         let byte_test = |pattern: &str| {
             let texts = Texts::new(&[pattern.to_owned()], REGEX).unwrap();
-            texts.byte_test().iter().map(|any| shown(any)).collect::<Vec<_>>()
+            texts.byte_test.iter().map(|any| shown(any)).collect::<Vec<_>>()
         };
         assert_eq!(byte_test("quokk?a"), ["quok"]);
         assert_eq!(byte_test("thr(ea|o)d"), ["thr"]);
@@ -1215,7 +1228,7 @@ mod tests {
         assert_eq!(byte_test(r"(\w+ quokkas? \d+)"), [" quokka"]);
         assert_eq!(byte_test(r"\w+(ab|cd)\w+(efg|hij)\w+"), ["efg|hij"]);
         let words = Texts::new(&[r"\w*thread\w*".to_owned()], Matching { words: true, ..REGEX }).unwrap();
-        assert_eq!(shown(&words.byte_test()[0]), "thread", "inside -w's bounds");
+        assert_eq!(shown(&words.byte_test[0]), "thread", "inside -w's bounds");
         let long_s = r#"{"role": "user", "content": "\u017fqlite"}"#;
         assert_eq!(search_patterns(long_s, &["sqlite"], false).count, 1, "ſ is s in any case");
         // None: too many (any digit of any script), an empty start, no match at all.
@@ -1236,7 +1249,7 @@ mod tests {
     /// A byte test's needles as text, `|` between them.
     fn shown(any: &[ByteNeedle]) -> String {
         let shown = |needle: &ByteNeedle| match needle {
-            ByteNeedle::Text(text) => text.clone(),
+            ByteNeedle::Text(text) => String::from_utf8(text.needle().to_vec()).unwrap(),
             ByteNeedle::Spelling(bytes) => String::from_utf8(bytes.clone()).unwrap(),
         };
         any.iter().map(shown).collect::<Vec<_>>().join("|")
@@ -1260,7 +1273,7 @@ mod tests {
         // What the extractor gives a pattern outside ASCII, whole characters.
         let held = |pattern: &str| {
             let texts = Texts::new(&[pattern.to_owned()], REGEX).unwrap();
-            texts.byte_test().iter().map(|any| shown(any)).collect::<Vec<_>>()
+            texts.byte_test.iter().map(|any| shown(any)).collect::<Vec<_>>()
         };
         assert_eq!(held("数据?"), ["\\u6570|数"]);
         assert_eq!(held("(?-i)é(a|b)cd"), ["acd|bcd"]);

@@ -218,14 +218,106 @@ pub(crate) fn ascii_lowered_starts<'a>(text: &'a [u8], needle: &'a [u8]) -> impl
     })
 }
 
+/// Finds a plain ASCII text (lowered) in long texts, its letters in any case: what a search
+/// tests every line of every log for. One memchr scan for its rarest byte stops wherever that
+/// byte is, which in prose may be every hundred bytes or so; a Teddy search (SIMD, several
+/// texts at once) for every case of its rarest few bytes stops only where all of them are. Each
+/// place found is checked whole. Where Teddy has no vectors to run on (or the text is too short
+/// for it to help), the rarest byte is scanned for.
+#[derive(Clone, Debug)]
+pub(crate) struct AsciiLoweredFinder {
+    needle: Vec<u8>,
+    /// The Teddy searcher for every case of `needle[at..at + WINDOW]` (or all of a shorter
+    /// one), and `at`.
+    window: Option<(aho_corasick::packed::Searcher, usize)>,
+}
+
+impl AsciiLoweredFinder {
+    /// How many of the text's bytes Teddy looks for: 16 cases at most (four letters).
+    const WINDOW: usize = 4;
+
+    pub(crate) fn new(needle: &[u8]) -> AsciiLoweredFinder {
+        let len = needle.len().min(Self::WINDOW);
+        let window = (len >= 3).then(|| rarest_window(needle, len)).and_then(|at| {
+            let cases = every_case(&needle[at..at + len]);
+            aho_corasick::packed::Config::new().builder().extend(cases).build().map(|teddy| (teddy, at))
+        });
+        AsciiLoweredFinder { needle: needle.to_owned(), window }
+    }
+
+    pub(crate) fn needle(&self) -> &[u8] {
+        &self.needle
+    }
+
+    /// Whether `text`, its ASCII letters lowered, holds the needle.
+    pub(crate) fn is_in(&self, text: &[u8]) -> bool {
+        let Some((teddy, at)) = &self.window else { return contains_ascii_lowered(text, &self.needle) };
+        let mut from = 0;
+        // One place at a time, each just past the last: Teddy's own iteration would step past
+        // the window, and with it over a match that overlaps a window found that was none.
+        while let Some(found) = teddy.find_in(text, aho_corasick::Span::from(from..text.len())) {
+            let start = found.start().checked_sub(*at);
+            if start
+                .and_then(|s| text.get(s..s + self.needle.len()))
+                .is_some_and(|w| w.eq_ignore_ascii_case(&self.needle))
+            {
+                return true;
+            }
+            from = found.start() + 1;
+        }
+        false
+    }
+}
+
+impl PartialEq for AsciiLoweredFinder {
+    fn eq(&self, other: &Self) -> bool {
+        self.needle == other.needle
+    }
+}
+
+impl Eq for AsciiLoweredFinder {}
+
+impl PartialOrd for AsciiLoweredFinder {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AsciiLoweredFinder {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.needle.cmp(&other.needle)
+    }
+}
+
+/// Where in `needle` the `len` bytes are that are rarest together, as [`COMMONEST_FIRST`]
+/// ranks them.
+fn rarest_window(needle: &[u8], len: usize) -> usize {
+    (0..=needle.len() - len).max_by_key(|&i| needle[i..i + len].iter().map(rank).sum::<usize>()).unwrap_or(0)
+}
+
+/// `bytes` in every case its letters may be written in.
+fn every_case(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut cases = vec![Vec::new()];
+    for &b in bytes {
+        let spelt = [b.to_ascii_lowercase(), b.to_ascii_uppercase()];
+        let spelt = if b.is_ascii_alphabetic() { &spelt[..] } else { &spelt[..1] };
+        cases = cases.iter().flat_map(|case| spelt.iter().map(move |&c| [&case[..], &[c]].concat())).collect();
+    }
+    cases
+}
+
 /// ASCII bytes (letters in either case) from the most to the least common in what gptme writes:
 /// English prose, code, JSON. Any not here is rarer still.
 const COMMONEST_FIRST: &[u8] = b" etaoinsr\"hl,d:cu.m\\pfgywb0v12k-_3x/45678(9)jqz";
 
 /// Where in `needle` its rarest byte is, as [`COMMONEST_FIRST`] ranks them.
 fn rarest_at(needle: &[u8]) -> usize {
-    let rank = |b: &u8| COMMONEST_FIRST.iter().position(|c| c == b).unwrap_or(usize::MAX);
     (0..needle.len()).max_by_key(|&i| rank(&needle[i])).unwrap_or(0)
+}
+
+/// How rare a byte is: its place in [`COMMONEST_FIRST`], or past its end.
+fn rank(b: &u8) -> usize {
+    COMMONEST_FIRST.iter().position(|c| c == b).unwrap_or(COMMONEST_FIRST.len())
 }
 
 /// The preview's code points as the item holds them, lone surrogates kept.
@@ -559,6 +651,38 @@ mod tests {
         assert_eq!(rarest_at(b"the parser"), 4, "p");
         assert_eq!(rarest_at(b"error: e0499"), 11, "9");
         assert_eq!(rarest_at(b"a{b"), 1, "a byte not ranked is rarer than any");
+    }
+
+    /// The finder a search tests lines with finds a needle wherever a plain search of the text
+    /// lowered does: texts of a few letters in both cases, where windows that are no match
+    /// overlap ones that are, and texts shorter than Teddy looks in.
+    #[test]
+    fn a_finder_finds_what_a_plain_search_finds() {
+        let mut rng = crate::test_rng::Rng(0x5EED_F1ED);
+        let letters = b"kKaAx ";
+        let random = |rng: &mut crate::test_rng::Rng, len: u64| -> Vec<u8> {
+            (0..rng.below(len)).map(|_| letters[rng.index(letters.len())]).collect()
+        };
+        for _ in 0..2_000 {
+            let needle = random(&mut rng, 9).to_ascii_lowercase();
+            if needle.is_empty() {
+                continue;
+            }
+            let finder = AsciiLoweredFinder::new(&needle);
+            // Teddy runs on x86-64 (SSSE3 or AVX2) and 64-bit ARM (NEON): the test is of it.
+            if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+                assert_eq!(finder.window.is_some(), needle.len() >= 3, "{needle:?}");
+            }
+            for _ in 0..20 {
+                let text = random(&mut rng, 120);
+                let plain = memchr::memmem::find(&text.to_ascii_lowercase(), &needle).is_some();
+                assert_eq!(finder.is_in(&text), plain, "{needle:?} in {:?}", String::from_utf8_lossy(&text));
+            }
+        }
+        let finder = AsciiLoweredFinder::new(b"kkkkx");
+        assert!(finder.is_in(b"KKKKKX"), "a window found at 0, the match at 1");
+        assert_eq!(rarest_window(b"the quokka", 4), 4, "quok");
+        assert_eq!(every_case(b"a-b"), [&b"a-b"[..], b"a-B", b"A-b", b"A-B"]);
     }
 
     /// As Python's `needle in preview.lower()`: a lone surrogate is stored as U+FFFD, but only
