@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use crate::util::{
-    archive_of, convmeta, fail, ok, output_within, restore, set_mtime_ns, set_schema_back, snapshot, unprivileged,
-    usage_line, write_conversation,
+    archive_of, convmeta, fail, ok, output_within, restore, searched, set_mtime_ns, set_schema_back, snapshot,
+    unprivileged, usage_line, write_conversation,
 };
 
 #[test]
@@ -1971,7 +1971,8 @@ fn search_finds_what_messages_say() {
         c
     };
     let found = |args: &[&str]| -> Vec<(String, u64, Vec<u64>)> {
-        let said: Vec<serde_json::Value> = serde_json::from_str(&ok(search(&[args, &["--json"]].concat()))).unwrap();
+        let said: Vec<serde_json::Value> =
+            serde_json::from_str(&searched(search(&[args, &["--json"]].concat()))).unwrap();
         let lines = |s: &serde_json::Value| {
             s["messages"].as_array().unwrap().iter().map(|m| m["line"].as_u64().unwrap()).collect()
         };
@@ -2054,8 +2055,9 @@ fn search_finds_what_messages_say() {
         counts, "2027-01-15 08:00  new: 1 message\n\n2027-01-15 08:00  quokkas: 2 messages\n",
         "the counts alone"
     );
+    // Nothing found, an error: grep's exit codes, 1 and 2.
     let none = search(&["zebra", "--until", "2027-01-14"]).output().unwrap();
-    assert!(none.status.success() && none.stdout.is_empty());
+    assert!(none.status.code() == Some(1) && none.stdout.is_empty(), "{none:?}");
     let said = String::from_utf8(none.stderr).unwrap();
     assert!(
         said.contains("no listed conversation modified in or before 2027-01-14 has a message that says \"zebra\""),
@@ -2063,8 +2065,17 @@ fn search_finds_what_messages_say() {
     );
     for blank in [&[" "][..], &["parser", ""]] {
         let blank = fail(search(blank));
+        assert_eq!(blank.status.code(), Some(2));
         assert!(String::from_utf8(blank.stderr).unwrap().contains("a text to search for is blank"));
     }
+    // -q prints nothing, and says by its exit code alone whether a message says it.
+    for (args, code) in [(&["PARSER", "-q"][..], 0), (&["zebra", "--quiet"], 1), (&["parser", "-q", "-E", "("], 2)] {
+        let quiet = search(args).output().unwrap();
+        assert_eq!(quiet.status.code(), Some(code), "{args:?}: {quiet:?}");
+        assert!(quiet.stdout.is_empty() && (code == 2 || quiet.stderr.is_empty()), "{args:?}: {quiet:?}");
+    }
+    let both = fail(search(&["parser", "-q", "-l"]));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
     let none = search(&["parser", "zebra"]).output().unwrap();
     let said = String::from_utf8(none.stderr).unwrap();
     assert!(said.contains("has a message that says \"parser\" and \"zebra\""), "{said}");

@@ -10,8 +10,8 @@ use convmeta::server::Config;
 use serde_json::Value;
 
 use crate::util::{
-    archive_of, client, convmeta, inotify_watches, ok, output_within, pack, parse, restore, spawn_serve, usage_line,
-    Restored, Server,
+    archive_of, client, convmeta, inotify_watches, ok, output_within, pack, parse, restore, searched, spawn_serve,
+    usage_line, Restored, Server,
 };
 
 fn improve(item: &mut Value) {
@@ -355,7 +355,7 @@ impl OwnEndpoint {
         let name = self.path.rsplit('/').next().unwrap();
         let mut c = convmeta();
         c.arg(name).arg("--logs").arg(&self.logs).arg("--db").arg(&self.db).args(args).arg("--json");
-        parse(&ok(c))
+        parse(&if name == "search" { searched(c) } else { ok(c) })
     }
 
     /// The status and error message of a refused `query`.

@@ -326,6 +326,16 @@ pub fn ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs a `search` as [`ok`] runs a command, its exit code 1 (nothing found, as grep's) taken as
+/// success too: its output.
+pub fn searched(mut c: impl std::borrow::BorrowMut<Command>) -> String {
+    let c = c.borrow_mut();
+    let out = c.output().unwrap();
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 1)), "{:?} failed: {}", c, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Runs `c` as `output()` does, but kills it after `limit`: a guard against a hang, not a timing.
 pub fn output_within(mut c: Command, limit: std::time::Duration) -> Output {
     let child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();

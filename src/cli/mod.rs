@@ -38,6 +38,9 @@ pub enum Command {
     /// Refresh, then print one conversation's metadata.
     Show(show::ShowArgs),
     /// Refresh, then print the conversations whose messages say a text, newest first.
+    ///
+    /// The exit code is grep's: 0 when a message says it, 1 when none does, 2 on an error or
+    /// when a log could not be read.
     Search(search::SearchArgs),
     /// Print what the index holds.
     Status(status::StatusArgs),
@@ -212,17 +215,31 @@ pub fn default_db_path(logs: &Path) -> anyhow::Result<PathBuf> {
     Ok(cache.join("convmeta").join(format!("{name}-{:016x}.sqlite3", h.0)))
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; its exit code when it ran: 0, but for `search`, which says as grep does
+/// whether it found anything (1: nothing found; 2: a log not read).
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let done = |ran: anyhow::Result<()>| ran.map(|()| 0);
     match cli.command {
-        Command::Backfill(a) => backfill::run(a),
-        Command::List(a) => list::run(a),
-        Command::Show(a) => show::run(a),
+        Command::Backfill(a) => done(backfill::run(a)),
+        Command::List(a) => done(list::run(a)),
+        Command::Show(a) => done(show::run(a)),
         Command::Search(a) => search::run(a),
-        Command::Status(a) => status::run(a),
-        Command::Serve(a) => serve::run(a),
-        Command::Query(a) => query::run(a),
-        Command::Usage(a) => usage::run(a),
-        Command::Completions(a) => completions::run(a),
+        Command::Status(a) => done(status::run(a)),
+        Command::Serve(a) => done(serve::run(a)),
+        Command::Query(a) => done(query::run(a)),
+        Command::Usage(a) => done(usage::run(a)),
+        Command::Completions(a) => done(completions::run(a)),
+    }
+}
+
+impl Cli {
+    /// The exit code of the command when it fails: 1, but 2 for `search`, whose 1 says that
+    /// nothing was found, as grep's and ripgrep's do.
+    pub fn failure_code(&self) -> i32 {
+        match self.command {
+            Command::Search(_) => search::TROUBLE.into(),
+            _ => 1,
+        }
     }
 }
 

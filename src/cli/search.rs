@@ -58,6 +58,10 @@ pub struct SearchArgs {
     /// Print only each conversation's log path, one a line (as grep -l prints the files)
     #[arg(short = 'l', long)]
     files_with_matches: bool,
+    /// Print nothing: the exit code alone says whether a message says it (0) or none does (1),
+    /// as grep -q; stops at the first conversation that has one
+    #[arg(short = 'q', long, conflicts_with_all = ["json", "files_with_matches"])]
+    quiet: bool,
     /// With -l, end each path with a NUL byte, not a newline, for `xargs -0` (as grep -Z and
     /// ripgrep's -0): a path may hold a newline
     #[arg(short = '0', long, requires = "files_with_matches")]
@@ -78,7 +82,15 @@ enum Color {
     Never,
 }
 
-pub fn run(a: SearchArgs) -> anyhow::Result<()> {
+/// The exit code when nothing was found, as grep's.
+pub const NOTHING_FOUND: u8 = 1;
+/// The exit code when a log could not be read, or the search failed, as grep's: what was found
+/// is printed, but a message that says it may be among what was not read.
+pub const TROUBLE: u8 = 2;
+
+/// Searches; the exit code: 0 when a message says it (with `-q`, whatever could not be read),
+/// [`NOTHING_FOUND`], or [`TROUBLE`] when a log could not be read.
+pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
     let texts = Texts::new(
         &a.texts,
         Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive && !a.ignore_case },
@@ -90,12 +102,26 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
         texts: &texts,
         within: a.narrow.within(workspace.as_deref()),
         roles: Roles::asked(a.role.as_deref(), a.system),
-        limit: if a.limit == 0 { usize::MAX } else { a.limit },
-        sort: a.sort,
+        // One conversation found answers `-q`, newest first: the order that stops soonest.
+        limit: if a.quiet {
+            1
+        } else if a.limit == 0 {
+            usize::MAX
+        } else {
+            a.limit
+        },
+        sort: if a.quiet { Sort::Modified } else { a.sort },
         // Paths alone need no lines read out of the messages.
-        shown: Shown { matches: if a.files_with_matches { 0 } else { a.matches }, context: a.context },
+        shown: Shown { matches: if a.files_with_matches || a.quiet { 0 } else { a.matches }, context: a.context },
     };
     let found = message_search::search(&index, &query)?;
+    if a.quiet {
+        return Ok(match (found.conversations.is_empty(), found.unreadable) {
+            (false, _) => 0,
+            (true, 0) => NOTHING_FOUND,
+            (true, _) => unreadable(found.unreadable),
+        });
+    }
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         serde_json::to_writer(&mut out, &found.conversations)?;
@@ -154,11 +180,18 @@ pub fn run(a: SearchArgs) -> anyhow::Result<()> {
     } else if found.more {
         super::say(format_args!("more conversations match (`-n 0` shows them all)"));
     }
-    if found.unreadable > 0 {
-        let logs = if found.unreadable == 1 { "log" } else { "logs" };
-        super::say(format_args!("{} {logs} could not be read (see the warnings above)", found.unreadable));
-    }
-    Ok(())
+    Ok(match (found.conversations.is_empty(), found.unreadable) {
+        (false, 0) => 0,
+        (true, 0) => NOTHING_FOUND,
+        (_, unread) => unreadable(unread),
+    })
+}
+
+/// Says how many logs could not be read; [`TROUBLE`].
+fn unreadable(logs: usize) -> u8 {
+    let noun = if logs == 1 { "log" } else { "logs" };
+    super::say(format_args!("{logs} {noun} could not be read (see the warnings above)"));
+    TROUBLE
 }
 
 /// The excerpt with every place that says a text in bold red, as grep marks its matches.
