@@ -24,7 +24,11 @@ from gptme.tools.chats import _get_matching_messages
 
 
 def convmeta_json(convmeta, args):
-    return json.loads(subprocess.run([convmeta, *args], capture_output=True, check=True).stdout)
+    # `search` exits 1 when nothing is found, as grep does; 2 is trouble.
+    done = subprocess.run([convmeta, *args], capture_output=True)
+    if done.returncode not in (0, 1):
+        raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
+    return json.loads(done.stdout)
 
 
 def word_character(c):
