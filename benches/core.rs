@@ -88,7 +88,7 @@ pub fn backfill() {
     let tmp = tempfile::tempdir().unwrap();
     for (i, a) in backfill_archives().iter().enumerate() {
         let logs = tmp.path().join(format!("logs-{i}"));
-        let bytes = gen::archive(&logs, a.conversations, a.seed, a.lines);
+        let bytes = gen::archive(&logs, a.conversations, a.seed, a.lines, gen::WORDS);
         backfill_table(&a.title, &logs, a.conversations, bytes, &tmp.path().join(format!("dbs-{i}")));
     }
 }
@@ -179,7 +179,7 @@ pub fn cold() {
     println!("|---|---|---|---|");
     for (i, a) in backfill_archives().iter().enumerate() {
         let (logs, n) = (tmp.path().join(format!("logs-{i}")), a.conversations);
-        let bytes = gen::archive(&logs, n, a.seed, a.lines);
+        let bytes = gen::archive(&logs, n, a.seed, a.lines, gen::WORDS);
         let files = logs_files(&logs);
         let cold = |f: &mut dyn FnMut()| {
             assert!(drop_caches());
@@ -271,9 +271,9 @@ pub fn append_refresh() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     let mut rng = gen::Rng(7);
-    let mut text = gen::conversation(&mut rng, 10);
+    let mut text = gen::conversation(&mut rng, 10, gen::WORDS);
     while text.len() < 2_000_000 {
-        text.push_str(&gen::conversation(&mut rng, 200)[40_000..]);
+        text.push_str(&gen::conversation(&mut rng, 200, gen::WORDS)[40_000..]);
         text = text.trim_start_matches(|c| c != '{').to_string();
     }
     // Keep only whole lines.
@@ -370,7 +370,7 @@ pub fn append_refresh() {
 /// The line accumulator alone, in memory, on one thread: where backfill time goes.
 pub fn accumulator() {
     let mut rng = gen::Rng(3);
-    let text: String = (0..40).map(|_| gen::conversation(&mut rng, 300)).collect();
+    let text: String = (0..40).map(|_| gen::conversation(&mut rng, 300, gen::WORDS)).collect();
     let mb = text.len() as f64 / 1e6;
     println!("\n## accumulator alone: {mb:.0} MB in memory, one thread");
     let lines: Vec<(usize, usize)> = {
@@ -420,7 +420,7 @@ pub fn takeover() {
     let logs = tmp.path().join("logs");
     let db = tmp.path().join("db.sqlite3");
     let n = scaled(10_000);
-    let mb = gen::archive(&logs, n, 11, |_| 20) as f64 / 1e6;
+    let mb = gen::archive(&logs, n, 11, |_| 20, gen::WORDS) as f64 / 1e6;
     let list = |tz: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_convmeta"))
             .args(["list", "--limit", "1", "--logs"])

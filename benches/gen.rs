@@ -6,7 +6,9 @@ use std::path::Path;
 
 pub use crate::common::Rng;
 
-const WORDS: &[&str] = &[
+/// Prose as the bench's archives write it: English words, with Python's escapes of a newline,
+/// a quote, a tab and one accented letter.
+pub const WORDS: &[&str] = &[
     "the",
     "file",
     "function",
@@ -33,11 +35,41 @@ const WORDS: &[&str] = &[
     "test",
 ];
 
-/// `len` bytes of prose with the escapes Python's json.dumps writes.
-fn text(rng: &mut Rng, len: usize, out: &mut String) {
+/// [`WORDS`] with what else models and tools write outside ASCII, each character escaped as
+/// Python's json.dumps escapes it: curly quotes, dashes, arrows, emoji (a surrogate pair), a
+/// directory tree's lines, a terminal's colour codes and Chinese.
+pub const WORDS_WITH_UNICODE: &[&str] = &[
+    "the",
+    "file",
+    "function",
+    "should",
+    "parse",
+    "config",
+    "index",
+    "thread",
+    "\\n",
+    "caf\\u00e9",
+    "error",
+    "query",
+    "server",
+    "module",
+    "don\\u2019t",
+    "\\u2014",
+    "\\u201cquoted\\u201d",
+    "\\u2192",
+    "\\u2705",
+    "\\ud83d\\ude80",
+    "\\u2502\\u00a0\\u00a0\\u251c\\u2500\\u2500",
+    "\\u001b[32mok\\u001b[0m",
+    "\\u4e2d\\u6587\\u6587\\u672c",
+    "\\u7d22\\u5f15",
+];
+
+/// `len` bytes of prose from `words`, which hold the escapes Python's json.dumps writes.
+fn text(rng: &mut Rng, words: &[&str], len: usize, out: &mut String) {
     let start = out.len();
     while out.len() - start < len {
-        out.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+        out.push_str(words[rng.below(words.len() as u64) as usize]);
         out.push(' ');
     }
 }
@@ -53,12 +85,13 @@ fn ts(i: usize) -> String {
     )
 }
 
-/// One conversation's JSONL text with `lines` lines after the system prompt.
-pub fn conversation(rng: &mut Rng, lines: usize) -> String {
+/// One conversation's JSONL text with `lines` lines after the system prompt, its prose from
+/// `words`.
+pub fn conversation(rng: &mut Rng, lines: usize, words: &[&str]) -> String {
     let mut s = String::with_capacity(lines * 1500 + 40_000);
     s.push_str("{\"role\": \"system\", \"content\": \"");
     let prompt = rng.range(10_000, 40_000) as usize;
-    text(rng, prompt, &mut s);
+    text(rng, words, prompt, &mut s);
     s.push_str("\", \"timestamp\": \"2026-01-01T00:00:00\", \"pinned\": true, \"hide\": true}\n");
     for i in 0..lines {
         let (role, len) = match i % 3 {
@@ -69,7 +102,7 @@ pub fn conversation(rng: &mut Rng, lines: usize) -> String {
         // About 3% of lines are over 8 KB (long answers, big tool output).
         let len = if rng.below(100) < 3 { rng.range(8_500, 30_000) } else { len } as usize;
         write!(s, "{{\"role\": \"{role}\", \"content\": \"").unwrap();
-        text(rng, len, &mut s);
+        text(rng, words, len, &mut s);
         write!(s, "\", \"timestamp\": \"{}\"", ts(i)).unwrap();
         if role == "assistant" {
             let model =
@@ -102,14 +135,14 @@ pub fn line_count(rng: &mut Rng) -> usize {
 }
 
 /// Writes `n` conversations under `logs`, each with a small config.toml; returns total bytes.
-pub fn archive(logs: &Path, n: usize, seed: u64, lines: impl Fn(&mut Rng) -> usize) -> u64 {
+pub fn archive(logs: &Path, n: usize, seed: u64, lines: impl Fn(&mut Rng) -> usize, words: &[&str]) -> u64 {
     let mut rng = Rng(seed);
     let mut total = 0;
     for i in 0..n {
         let dir = logs.join(format!("2026-01-01-conversation-{i:06}"));
         std::fs::create_dir_all(&dir).unwrap();
         let count = lines(&mut rng);
-        let text = conversation(&mut rng, count);
+        let text = conversation(&mut rng, count, words);
         total += text.len() as u64;
         std::fs::write(dir.join("conversation.jsonl"), text).unwrap();
         std::fs::write(dir.join("config.toml"), format!("[chat]\nname = \"Conversation {i}\"\nworkspace = \"@log\"\n"))

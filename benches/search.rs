@@ -5,7 +5,9 @@
 //! for a text every match starts with, ends with or holds), against gptme's way in Rust (each
 //! line parsed into `serde_json::Value`, each content lowered and tested; for a regular
 //! expression, the content matched against it instead) and a plain byte search of the same
-//! files (the floor, for the longest text or one every match holds), on as many threads.
+//! files (the floor, for the longest text or one every match holds), on as many threads. A
+//! second archive writes a character outside ASCII every few words, escaped, as models and
+//! tools write them (curly quotes, emoji, a directory tree, colour codes, Chinese).
 
 use convmeta::format::gptme::content::{Matching, Shown, Texts};
 use convmeta::index::Index;
@@ -41,35 +43,58 @@ fn naive_regex_matches(log: &[u8], regex: &Regex) -> usize {
 }
 
 pub fn search() {
+    let plain = Matching::default();
+    let regex = Matching { regex: true, ..plain };
+    let words = Matching { words: true, ..plain };
+    // The texts, whether they are patterns, and what the floor looks for (the longest text,
+    // or a text every match of the pattern holds).
+    table(
+        "",
+        gen::WORDS,
+        &[
+            (&["quokka"], plain, "quokka"),
+            (&["Thread"], plain, "Thread"),
+            (&["thread"], words, "thread"),
+            (&["a", "quokka"], plain, "quokka"),
+            (&["the quokka"], plain, "the quokka"),
+            // Outside ASCII, written escaped (as gptme writes it): looked for by one character's ways.
+            (&["数据"], plain, "\\u6570"),
+            (&["quokk?a"], regex, "quoka"),
+            (&["thr(ea|o)d"], regex, "throd"),
+            (&["thr(ea|o)d"], Matching { words: true, ..regex }, "throd"),
+            (&[r"\w+ quokkas? \w+"], regex, " quokka"),
+        ],
+    );
+    // Prose with a character outside ASCII every few words, each escaped.
+    table(
+        ", prose with Unicode",
+        gen::WORDS_WITH_UNICODE,
+        &[
+            (&["quokka"], plain, "quokka"),
+            (&["the quokka"], plain, "the quokka"),
+            (&["数据"], plain, "\\u6570"),
+            (&["索引"], plain, "\\u7d22\\u5f15"),
+        ],
+    );
+}
+
+/// One table: the `texts` searched for over an archive whose prose is of `vocabulary`.
+fn table(title: &str, vocabulary: &[&str], texts: &[(&[&str], Matching, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("logs");
     let n = scaled(400);
-    let bytes = gen::archive(&logs, n, 44, gen::line_count);
+    let bytes = gen::archive(&logs, n, 44, gen::line_count, vocabulary);
     let index = Index::open(&logs, &tmp.path().join("db.sqlite3")).unwrap();
     index.refresh().unwrap();
     let files = logs_files(&logs);
     let jobs = convmeta::refresh::default_jobs();
-    println!("\n## search: {n} conversations, {:.0} MB, {jobs} threads, warm page cache, 7 rounds", bytes as f64 / 1e6);
+    println!(
+        "\n## search{title}: {n} conversations, {:.0} MB, {jobs} threads, warm page cache, 7 rounds",
+        bytes as f64 / 1e6
+    );
     println!("| text | messages found | convmeta search | gptme's way (serde_json::Value) | byte search (floor) | gptme's way over convmeta | convmeta over the floor |");
     println!("|---|---|---|---|---|---|---|");
-    // The texts, whether they are patterns, and what the floor looks for (the longest text,
-    // or a text every match of the pattern holds).
-    let plain = Matching::default();
-    let regex = Matching { regex: true, ..plain };
-    let words = Matching { words: true, ..plain };
-    for (texts, how, longest) in [
-        (&["quokka"][..], plain, "quokka"),
-        (&["Thread"], plain, "Thread"),
-        (&["thread"], words, "thread"),
-        (&["a", "quokka"], plain, "quokka"),
-        (&["the quokka"], plain, "the quokka"),
-        // Outside ASCII, written escaped (as gptme writes it): looked for by one character's ways.
-        (&["数据"], plain, "\\u6570"),
-        (&["quokk?a"], regex, "quoka"),
-        (&["thr(ea|o)d"], regex, "throd"),
-        (&["thr(ea|o)d"], Matching { words: true, ..regex }, "throd"),
-        (&[r"\w+ quokkas? \w+"], regex, " quokka"),
-    ] {
+    for &(texts, how, longest) in texts {
         let needles: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
         let text = texts.join("`, `")
             + match (how.regex, how.words) {

@@ -639,7 +639,7 @@ const LOWERING_ELSEWHERE: [(char, char); 15] = [
 /// holds the plain `needle` once decoded and lowered (with `words`, standing as a word); None
 /// when that cannot be told without decoding it. A plain needle holds no character an escape
 /// stands for, but for a `\uXXXX` of an ASCII character (or of one that lowers to ASCII; see
-/// [`escape_may_be_ascii`]): without those, and with no such character written as it is, the
+/// [`escape_may_be_plain`]): without those, and with no such character written as it is, the
 /// needle is in the string exactly where it is in a run between its escapes. As a word, the
 /// characters around it are then the run's, or, at a run's end, the escape's there. Most
 /// contents a search counts need no copy then.
@@ -660,7 +660,7 @@ fn held_between_escapes(raw: &[u8], needle: &[u8], words: bool) -> Option<bool> 
             }
         }
         // Such an escape may be part of the needle, said across it.
-        undecided |= run.escape_after.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_ascii(raw, at));
+        undecided |= run.escape_after.is_some_and(|at| raw.get(at + 1) == Some(&b'u') && escape_may_be_plain(raw, at));
     }
     (!undecided).then_some(false)
 }
@@ -742,7 +742,7 @@ fn between_escapes(raw: &[u8]) -> impl Iterator<Item = Run<'_>> {
 /// False only when no string in the line can hold the (plain) needle once decoded and lowered
 /// (or folded, for a pattern in any case). Where its bytes as written do not hold it, no string
 /// does unless a character lowers to ASCII (U+0130, U+212A), or folds to it (the long s,
-/// U+017F, which Python does not lower), or an escape decodes to an ASCII one (JSON's escapes
+/// U+017F, which Python does not lower), or an escape decodes to a plain one (JSON's escapes
 /// of other characters decode to none a plain needle holds). gptme writes ASCII (Python's
 /// `json.dumps`), with every other character as `\uXXXX`: most lines are tested on their bytes
 /// alone.
@@ -752,20 +752,20 @@ fn may_hold(line: &[u8], needle: &AsciiLoweredFinder) -> bool {
     }
     // Every `\u` escape is among these (and a `\\u` that is none, read as one, at worst
     // sends the line to be parsed).
-    memchr::memmem::find_iter(line, b"\\u").any(|at| escape_may_be_ascii(line, at))
+    memchr::memmem::find_iter(line, b"\\u").any(|at| escape_may_be_plain(line, at))
 }
 
-/// Whether the `\uXXXX` escape whose backslash is at `at` may stand for a character that is
-/// ASCII or lowers or folds to it (U+0130, U+017F, U+212A): one a plain needle may hold once
-/// decoded. One cut short, or not of four hex digits, may. Read from its bytes: most lines
-/// have many escapes, and most stand for other letters.
-fn escape_may_be_ascii(bytes: &[u8], at: usize) -> bool {
-    let Some(&[a, b, c, d]) = bytes.get(at + 2..at + 6) else { return true };
-    if ![a, b, c, d].iter().all(u8::is_ascii_hexdigit) {
-        return true;
-    }
-    let hex = [a, b, c.to_ascii_lowercase(), d.to_ascii_lowercase()];
-    matches!(hex, [b'0', b'0', b'0'..=b'7', _]) || matches!(&hex, b"0130" | b"017f" | b"212a")
+/// Whether the `\uXXXX` escape whose backslash is at `at` may stand for a character a plain
+/// needle holds once decoded and lowered (or folded): a plain one ([`plain_char`]), or U+0130,
+/// U+017F or U+212A, which lower or fold to one. Not a control character: a terminal's colour
+/// codes (`\u001b`) are escaped so in tool output, and a line holding them need not be parsed.
+/// One cut short, or not of four hex digits, may. Read from its bytes: most lines have many
+/// escapes, and most stand for other letters.
+fn escape_may_be_plain(bytes: &[u8], at: usize) -> bool {
+    let Some(hex @ &[_, _, _, _]) = bytes.get(at + 2..at + 6) else { return true };
+    let code = hex.iter().try_fold(0, |code, &d| Some(code * 16 + char::from(d).to_digit(16)?));
+    let Some(code) = code else { return true };
+    char::from_u32(code).is_some_and(plain_char) || matches!(code, 0x130 | 0x17F | 0x212A)
 }
 
 /// The line of `content` that says every text, else the first that says one, else (a text
@@ -1044,8 +1044,8 @@ mod tests {
         .chain(OUTSIDE_ASCII)
         .collect::<Vec<_>>();
         let texts = [
-            "sqlite", "wal", "a", "é", "k", "\"", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i", "д",
-            "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数",
+            "sqlite", "wal", "a", "é", "k", "\"", "a/", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i",
+            "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数",
         ];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
@@ -1066,7 +1066,7 @@ mod tests {
         let pieces = [
             "go", "GO", "ago", "_", " ", "x", "k", "é", "\\u00e9", "\\u00E9", "\\u0301", "\\u2014",
             "\\n", "\\\\", "\\\"", "\\ud83d\\ude00", "\\u0041", "\\u0067o", "\\u0130", "\u{212A}",
-            "\\u212a", "\u{1F600}", "\u{301}", "\\ud840\\udc00",
+            "\\u212a", "\u{1F600}", "\u{301}", "\\ud840\\udc00", "\\u001b",
         ];
         let texts = ["go", "a", "k", "go go", "x", " go", "o", "é"];
         let alone = |text: &str, needle: &str| {
@@ -1296,18 +1296,20 @@ mod tests {
         assert!(lowered_from('ς').contains(&'Σ'), "Σ lowers to ς at a word's end");
     }
 
-    /// An escape may stand for a character a plain needle holds exactly when it is ASCII, or
-    /// lowers or folds to it; one cut short or not hex may, to be safe.
+    /// An escape may stand for a character a plain needle holds exactly when it is printable
+    /// ASCII but for `"`, `/` and `\`, or lowers or folds to such a one; one cut short or not
+    /// hex may, to be safe.
     #[test]
-    fn escapes_that_may_be_ascii() {
+    fn escapes_that_may_be_plain() {
         for cp in 0..=0xFFFF_u32 {
-            let expected = cp < 0x80 || matches!(cp, 0x130 | 0x17F | 0x212A);
+            let expected =
+                (0x20..0x7F).contains(&cp) && !matches!(cp, 0x22 | 0x2F | 0x5C) || matches!(cp, 0x130 | 0x17F | 0x212A);
             for escape in [format!("\\u{cp:04x}"), format!("\\u{cp:04X}")] {
-                assert_eq!(escape_may_be_ascii(escape.as_bytes(), 0), expected, "{escape}");
+                assert_eq!(escape_may_be_plain(escape.as_bytes(), 0), expected, "{escape}");
             }
         }
         for cut in [&b"\\u00e"[..], b"\\u+0e9", b"\\u00g9", b"\\u"] {
-            assert!(escape_may_be_ascii(cut, 0), "{cut:?}");
+            assert!(escape_may_be_plain(cut, 0), "{cut:?}");
         }
     }
 
@@ -1341,11 +1343,18 @@ mod tests {
             "😀",
             "\\u03a3",
             "\\u01C5",
+            "\\u001b",
+            "\\u0022",
+            "\\u002F",
+            "\\u005c",
+            "\\u007f",
         ]
         .into_iter()
         .chain(OUTSIDE_ASCII)
         .collect::<Vec<_>>();
-        let needles = ["a", "ab", "k", "b a", "i", "ba", "é", "ς", "д", "数", "😀", "i\u{307}", "aд", "ǆ"];
+        let needles = [
+            "a", "ab", "k", "b a", "i", "ba", "é", "ς", "д", "数", "😀", "i\u{307}", "aд", "ǆ", "\"a", "a\u{1b}", "a/",
+        ];
         let mut rng = Rng(7);
         for _ in 0..20_000 {
             let content: String = (0..rng.below(8)).map(|_| pieces[rng.index(pieces.len())]).collect();
