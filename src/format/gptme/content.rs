@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use regex_automata::meta::Regex;
 use regex_syntax::hir::{Hir, Look};
@@ -750,9 +751,16 @@ fn may_hold(line: &[u8], needle: &AsciiLoweredFinder) -> bool {
     if needle.is_in(line) || !line.is_ascii() {
         return true;
     }
-    // Every `\u` escape is among these (and a `\\u` that is none, read as one, at worst
-    // sends the line to be parsed).
-    memchr::memmem::find_iter(line, b"\\u").any(|at| escape_may_be_plain(line, at))
+    // Only an escape of U+0000–U+0FFF, or the Kelvin sign, may stand for a character the needle
+    // holds (see `escape_may_be_plain`): searched for as such, the escapes of other characters
+    // (curly quotes, dashes, emoji, box drawing, Chinese) are passed over at the search's
+    // speed. A line whose escape is not of four hex digits does not parse. (A `\\u` that is no
+    // escape, read as one, at worst sends the line to be parsed.)
+    static LOW: LazyLock<memchr::memmem::Finder> = LazyLock::new(|| memchr::memmem::Finder::new(b"\\u0"));
+    static KELVIN: LazyLock<memchr::memmem::Finder> = LazyLock::new(|| memchr::memmem::Finder::new(b"\\u212"));
+    let has_k = needle.needle().iter().any(|b| b.eq_ignore_ascii_case(&b'k'));
+    LOW.find_iter(line).any(|at| escape_may_be_plain(line, at))
+        || has_k && KELVIN.find_iter(line).any(|at| escape_may_be_plain(line, at))
 }
 
 /// Whether the `\uXXXX` escape whose backslash is at `at` may stand for a character a plain
