@@ -14,8 +14,8 @@ use regex_syntax::hir::{Hir, Look};
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{
-    ascii_lowered_starts, contains_ascii_lowered, lowered_find, py_lower, py_lower_char, search_needle, stands_alone,
-    AsciiLoweredFinder, LOWERING_TO_ASCII,
+    ascii_lowered_starts, contains_ascii_lowered, lowered_find, only_itself_lowers_to, py_lower, py_lower_char,
+    search_needle, stands_alone, AsciiLoweredFinder, LOWERING_TO_ASCII,
 };
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
@@ -91,6 +91,9 @@ pub struct Texts {
     /// texts one; the longest first (likely the rarest, so the first to rule a line out). Made
     /// once for a search: its finders take microseconds to build, and a search reads every log.
     byte_test: Vec<Vec<ByteNeedle>>,
+    /// For each lowered text, how a string may write it whole when it is not plain (see
+    /// [`Written`]).
+    written: Vec<Option<Written>>,
 }
 
 /// How the texts are looked for.
@@ -207,7 +210,11 @@ impl Texts {
                 .collect(),
         };
         byte_test.sort_by_key(|any| std::cmp::Reverse(any.iter().map(ByteNeedle::len).min()));
-        Texts { sought, byte_test }
+        let written = match &sought {
+            Sought::Lowered { lowered, words: false } => lowered.iter().map(|t| Written::of(t)).collect(),
+            _ => Vec::new(),
+        };
+        Texts { sought, byte_test, written }
     }
 
     /// Whether `text` says the `i`th text as asked.
@@ -237,8 +244,12 @@ impl Texts {
             Sought::Lowered { lowered, words } => {
                 // One text surely not said settles it, whatever the others.
                 let mut told = Some(true);
-                for needle in lowered {
-                    match plain(needle).then(|| held_between_escapes(raw, needle.as_bytes(), *words)).flatten() {
+                for (i, needle) in lowered.iter().enumerate() {
+                    let said = match plain(needle) {
+                        true => held_between_escapes(raw, needle.as_bytes(), *words),
+                        false => self.written.get(i).and_then(Option::as_ref).and_then(|w| w.in_raw(raw)),
+                    };
+                    match said {
                         Some(false) => return Some(false),
                         Some(true) => {}
                         None => told = None,
@@ -595,9 +606,7 @@ fn spellings(c: char) -> Vec<ByteNeedle> {
     let mut ways = Vec::new();
     for from in lowered_from(c) {
         ways.push(ByteNeedle::Spelling(from.to_string().into_bytes()));
-        let mut units = [0; 2];
-        let escaped: String = from.encode_utf16(&mut units).iter().map(|u| format!("\\u{u:04x}")).collect();
-        ways.push(ByteNeedle::Spelling(escaped.into_bytes()));
+        ways.push(ByteNeedle::Spelling(python_escaped(from).into_bytes()));
     }
     ways
 }
@@ -635,6 +644,49 @@ const LOWERING_ELSEWHERE: [(char, char); 15] = [
     ('\u{2126}', '\u{2126}'),
     ('\u{212B}', '\u{212B}'),
 ];
+
+/// A text found in a content lowered exactly where it is in the content, as a string may
+/// write it whole: each of its characters lowers to itself alone and from no other (see
+/// [`only_itself_lowers_to`]: Chinese, say), the first outside ASCII, those in ASCII plain.
+/// Written in UTF-8, or escaped as gptme (Python's `json.dumps`) writes it (`\u7d22\u5f15`),
+/// from a place no escape holds; a string that holds it so says it, and most that say it hold
+/// it so. The others are decoded.
+#[derive(Debug)]
+struct Written {
+    utf8: memchr::memmem::Finder<'static>,
+    escaped: memchr::memmem::Finder<'static>,
+}
+
+impl Written {
+    fn of(text: &str) -> Option<Written> {
+        let first = text.chars().next()?;
+        let spelled_alone = |c: char| only_itself_lowers_to(c) && (!c.is_ascii() || plain_char(c));
+        if first.is_ascii() || !text.chars().all(spelled_alone) {
+            return None;
+        }
+        let escaped: String =
+            text.chars().map(|c| if c.is_ascii() { c.to_string() } else { python_escaped(c) }).collect();
+        Some(Written {
+            utf8: memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
+            escaped: memchr::memmem::Finder::new(escaped.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Some(true) when a string's raw bytes (validated) hold the text, so written; None when
+    /// only decoding them can tell.
+    fn in_raw(&self, raw: &[u8]) -> Option<bool> {
+        // A backslash after an odd number of them is the second of `\\`, no escape's.
+        let escape_at = |at: &usize| raw[..*at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0;
+        (self.utf8.find(raw).is_some() || self.escaped.find_iter(raw).any(|at| escape_at(&at))).then_some(true)
+    }
+}
+
+/// A character as Python's `json.dumps` escapes one outside ASCII: `\uXXXX` in lowercase hex,
+/// a pair of them past U+FFFF.
+fn python_escaped(c: char) -> String {
+    let mut units = [0; 2];
+    c.encode_utf16(&mut units).iter().map(|u| format!("\\u{u:04x}")).collect()
+}
 
 /// Whether a JSON string, given as written (validated: each backslash starts an escape),
 /// holds the plain `needle` once decoded and lowered (with `words`, standing as a word); None
@@ -1047,13 +1099,19 @@ mod tests {
             "\\u0130",
             "İ",
             "\\\\",
+            "\\u001b",
+            "\\u002F",
+            "\\\\u6570",
+            "\\u636e",
+            "据",
+            "\\u00e0",
         ]
         .into_iter()
         .chain(OUTSIDE_ASCII)
         .collect::<Vec<_>>();
         let texts = [
             "sqlite", "wal", "a", "é", "k", "\"", "a/", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i",
-            "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数",
+            "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数", "数据", "数 a", "据数", "0数", "数\\",
         ];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
@@ -1318,6 +1376,22 @@ mod tests {
         }
         for cut in [&b"\\u00e"[..], b"\\u+0e9", b"\\u00g9", b"\\u"] {
             assert!(escape_may_be_plain(cut, 0), "{cut:?}");
+        }
+    }
+
+    /// A text of characters only themselves lower to, the first outside ASCII, is found in
+    /// a string's raw bytes written in UTF-8 or escaped from where an escape starts.
+    #[test]
+    fn a_text_written_whole_is_found_as_written() {
+        let written = Written::of("索引 1").unwrap();
+        assert_eq!(written.in_raw("x索引 1".as_bytes()), Some(true));
+        assert_eq!(written.in_raw(br"x\u7d22\u5f15 1"), Some(true));
+        assert_eq!(written.in_raw(br"\\\u7d22\u5f15 1"), Some(true), "after an escaped backslash");
+        assert_eq!(written.in_raw(br"\\u7d22\u5f15 1"), None, "no escape");
+        assert_eq!(written.in_raw(br"\u7D22\u5F15 1"), None, "not as gptme writes it: decoded");
+        assert_eq!(written.in_raw("索引 2".as_bytes()), None);
+        for other in ["1索", "索a", "索\"", "é", "数ß", "1"] {
+            assert!(Written::of(other).is_none(), "{other}");
         }
     }
 

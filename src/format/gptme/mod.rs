@@ -166,6 +166,12 @@ pub(crate) fn lowered_contains(text: &str, needle: &str) -> bool {
 /// few letters).
 pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usize> {
     let fits = |text: &str, at: usize| !words || stands_alone(text, at, at + needle.len());
+    if !needle.is_empty() && needle.chars().all(only_itself_lowers_to) {
+        // Lowering neither changes nor makes any character of it (Chinese, digits): it is in
+        // the lowered text where it is in the text, and lowering keeps whether the characters
+        // either side are of a word.
+        return starts_in(text, needle).find(|&at| fits(text, at));
+    }
     let lowers_to_ascii =
         || LOWERING_TO_ASCII.iter().any(|c| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some());
     if !needle.is_ascii() || (!text.is_ascii() && lowers_to_ascii()) {
@@ -181,6 +187,18 @@ pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usiz
     // characters outside ASCII) match no byte of the needle. A match starts and ends at an
     // ASCII byte, so between characters.
     ascii_lowered_starts(text.as_bytes(), needle.as_bytes()).find(|&at| fits(text, at))
+}
+
+/// Whether `c` lowers to itself alone, and no other character lowers to one holding it: an
+/// ASCII character but a letter, or one of the scripts of East Asia, which have no case
+/// (ideographs, kana, Hangul, their punctuation and full-width punctuation and digits). A test
+/// checks every character's lowering.
+pub(crate) fn only_itself_lowers_to(c: char) -> bool {
+    match c {
+        _ if c.is_ascii() => !c.is_ascii_alphabetic(),
+        '\u{3000}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}' | '\u{FF01}'..='\u{FF20}' => true,
+        _ => false,
+    }
 }
 
 /// Where `needle` starts in `lowered`, each place (overlapping ones too).
@@ -599,6 +617,27 @@ mod tests {
         assert_eq!(found, LOWERING_TO_ASCII);
     }
 
+    /// What [`only_itself_lowers_to`] holds of lowers to itself alone and is in no other
+    /// character's lowering; and lowering keeps whether a character is of a word, at either end
+    /// of what it lowers to (so `-w` reads the same bounds in a text and in its lowering).
+    #[test]
+    fn some_characters_only_themselves_lower_to() {
+        let word = regex_syntax::is_word_character;
+        let mut held = 0;
+        for x in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let lowered: Vec<char> = py_lower_char(x).collect();
+            if only_itself_lowers_to(x) {
+                held += 1;
+            }
+            for &y in lowered.iter().filter(|&&y| only_itself_lowers_to(y)) {
+                assert_eq!(lowered, [x], "{x:?} lowers to {y:?}");
+            }
+            assert_eq!(word(lowered[0]), word(x), "{x:?}");
+            assert_eq!(word(lowered[lowered.len() - 1]), word(x), "{x:?}");
+        }
+        assert!(held > 30_000, "{held}");
+    }
+
     /// The byte path on random text over letters in both cases and the bytes 0x20 away from
     /// them (`@[` and `` `{ ``, which ASCII case-folding must leave alone), and half the time
     /// characters from beyond ASCII (the two that lower to it among them), with needles cut from
@@ -608,7 +647,7 @@ mod tests {
         let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
         let mut below = |n: usize| rng.index(n);
         let ascii = ['a', 'A', 'b', 'B', 'z', 'Z', '@', '[', '`', '{', ' ', '0', '_'];
-        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ', '\u{10D50}', '\u{301}', '٣'];
+        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ', '\u{10D50}', '\u{301}', '٣', '索', '。', '０'];
         for round in 0..40_000 {
             // Half the texts ASCII, half with characters from beyond it.
             let alphabet = if round % 2 == 0 { &ascii[..] } else { &[&ascii[..], &more[..]].concat()[..] };
