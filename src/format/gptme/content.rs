@@ -14,8 +14,8 @@ use regex_syntax::hir::{Hir, Look};
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{
-    ascii_lowered_starts, contains_ascii_lowered, lowered_find, only_itself_lowers_to, py_lower, py_lower_char,
-    search_needle, stands_alone, AsciiLoweredFinder, LOWERING_TO_ASCII,
+    ascii_lowered_starts, lowered_find, only_itself_lowers_to, py_lower, py_lower_char, search_needle, stands_alone,
+    AsciiLoweredFinder, LOWERING_TO_ASCII,
 };
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
@@ -562,26 +562,81 @@ fn plain_char(c: char) -> bool {
 enum ByteNeedle {
     /// A plain text, as [`may_hold`] looks for one.
     Text(AsciiLoweredFinder),
-    /// One way to write a character: its UTF-8, or its escape (`\uXXXX`, lowered; a pair of
-    /// them past U+FFFF), found as it is but for the case of ASCII letters (hex digits). By
-    /// its rarest byte: one outside ASCII, or a hex digit, is mostly in no line, and a scan
-    /// for a byte not there outruns Teddy (`数据` took 34–47 ms with Teddy, 29–31 without).
-    Spelling(Vec<u8>),
+    /// One way to write a character (see [`Spelling`]).
+    Spelling(Spelling),
 }
 
 impl ByteNeedle {
     fn may_be_in(&self, line: &[u8]) -> bool {
         match self {
             ByteNeedle::Text(text) => may_hold(line, text),
-            ByteNeedle::Spelling(bytes) => contains_ascii_lowered(line, bytes),
+            ByteNeedle::Spelling(spelling) => spelling.is_in(line),
         }
     }
 
     fn len(&self) -> usize {
         match self {
             ByteNeedle::Text(text) => text.needle().len(),
-            ByteNeedle::Spelling(bytes) => bytes.len(),
+            ByteNeedle::Spelling(spelling) => spelling.bytes.len(),
         }
+    }
+}
+
+/// One way to write a character: its UTF-8, or its escape (`\uXXXX`, lowered; a pair of them
+/// past U+FFFF), found as it is but for the case of its hex digits. Found by memmem for its
+/// longest part whose case is fixed (all of its UTF-8; of an escape, the `\u` and digits
+/// before a hex letter, or after one), each place checked whole. A scan for its rarest byte
+/// stopped at each escape holding that digit, every few bytes in escaped Chinese (`数据` over
+/// the bench's prose with Unicode: 65–79 ms so); Teddy is slower than memmem for one text.
+#[derive(Debug)]
+struct Spelling {
+    bytes: Vec<u8>,
+    part: memchr::memmem::Finder<'static>,
+    part_at: usize,
+}
+
+impl Spelling {
+    fn new(bytes: Vec<u8>) -> Spelling {
+        // JSON's `\u` is lowercase: only hex letters may be written in either case.
+        let hex_letter = |b: &u8| matches!(b.to_ascii_lowercase(), b'a'..=b'f');
+        let mut part = 0..0;
+        let mut start = 0;
+        for end in 0..=bytes.len() {
+            if end == bytes.len() || hex_letter(&bytes[end]) {
+                if end - start > part.len() {
+                    part = start..end;
+                }
+                start = end + 1;
+            }
+        }
+        Spelling { part: memchr::memmem::Finder::new(&bytes[part.clone()]).into_owned(), part_at: part.start, bytes }
+    }
+
+    fn is_in(&self, line: &[u8]) -> bool {
+        self.part.find_iter(line).any(|at| {
+            let start = at.checked_sub(self.part_at);
+            start.and_then(|s| line.get(s..s + self.bytes.len())).is_some_and(|w| w.eq_ignore_ascii_case(&self.bytes))
+        })
+    }
+}
+
+impl PartialEq for Spelling {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Spelling {}
+
+impl PartialOrd for Spelling {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Spelling {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
     }
 }
 
@@ -605,8 +660,8 @@ fn byte_needles(text: &str) -> Option<Vec<ByteNeedle>> {
 fn spellings(c: char) -> Vec<ByteNeedle> {
     let mut ways = Vec::new();
     for from in lowered_from(c) {
-        ways.push(ByteNeedle::Spelling(from.to_string().into_bytes()));
-        ways.push(ByteNeedle::Spelling(python_escaped(from).into_bytes()));
+        ways.push(ByteNeedle::Spelling(Spelling::new(from.to_string().into_bytes())));
+        ways.push(ByteNeedle::Spelling(Spelling::new(python_escaped(from).into_bytes())));
     }
     ways
 }
@@ -1336,7 +1391,7 @@ mod tests {
     fn shown(any: &[ByteNeedle]) -> String {
         let shown = |needle: &ByteNeedle| match needle {
             ByteNeedle::Text(text) => String::from_utf8(text.needle().to_vec()).unwrap(),
-            ByteNeedle::Spelling(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+            ByteNeedle::Spelling(spelling) => String::from_utf8(spelling.bytes.clone()).unwrap(),
         };
         any.iter().map(shown).collect::<Vec<_>>().join("|")
     }
@@ -1411,6 +1466,23 @@ mod tests {
         for other in ["1索", "索a", "索\"", "é", "数ß", "1"] {
             assert!(Written::of(other).is_none(), "{other}");
         }
+    }
+
+    /// A way to write a character is found in any case of its hex digits, by its longest part
+    /// without a hex letter.
+    #[test]
+    fn a_spelling_is_found_in_any_case() {
+        let spelling = Spelling::new(br"\ua641".to_vec());
+        assert_eq!(spelling.part_at, 3, "641");
+        for line in [&br"x\ua641"[..], br"\uA641y", br"[\ua641]"] {
+            assert!(spelling.is_in(line), "{line:?}");
+        }
+        for line in [&br"641"[..], br"a641", br"\u0641", br"\ua64"] {
+            assert!(!spelling.is_in(line), "{line:?}");
+        }
+        assert_eq!(Spelling::new(br"\u636e".to_vec()).part_at, 0);
+        assert!(Spelling::new(br"\u636e".to_vec()).is_in(br"\u636E"));
+        assert!(Spelling::new("数".into()).is_in("x数".as_bytes()));
     }
 
     /// Testing raw bytes first never loses a match the full test finds.

@@ -220,7 +220,7 @@ pub(crate) fn stands_alone(text: &str, start: usize, end: usize) -> bool {
 }
 
 /// Whether `text`, its ASCII letters lowered, holds `needle` (lowered ASCII).
-pub(crate) fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
+fn contains_ascii_lowered(text: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || ascii_lowered_starts(text, needle).next().is_some()
 }
 
