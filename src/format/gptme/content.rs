@@ -203,8 +203,8 @@ impl Texts {
                 .filter_map(|any| any.iter().map(|t| byte_needles(t)).collect::<Option<Vec<_>>>())
                 .map(|any| {
                     let mut any: Vec<ByteNeedle> = any.into_iter().flatten().collect();
-                    any.sort();
-                    any.dedup();
+                    any.sort_by(|a, b| a.key().cmp(&b.key()));
+                    any.dedup_by(|a, b| a.key() == b.key());
                     any
                 })
                 .collect(),
@@ -558,7 +558,7 @@ fn plain_char(c: char) -> bool {
 
 /// What a line's raw bytes are looked for, before it is parsed, for a string in it to hold a
 /// text.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 enum ByteNeedle {
     /// A plain text, as [`may_hold`] looks for one.
     Text(AsciiLoweredFinder),
@@ -575,9 +575,14 @@ impl ByteNeedle {
     }
 
     fn len(&self) -> usize {
+        self.key().1.len()
+    }
+
+    /// What it looks for, and how: the same twice is looked for once.
+    fn key(&self) -> (bool, &[u8]) {
         match self {
-            ByteNeedle::Text(text) => text.needle().len(),
-            ByteNeedle::Spelling(spelling) => spelling.bytes.len(),
+            ByteNeedle::Text(text) => (true, text.needle()),
+            ByteNeedle::Spelling(spelling) => (false, &spelling.bytes),
         }
     }
 }
@@ -617,26 +622,6 @@ impl Spelling {
             let start = at.checked_sub(self.part_at);
             start.and_then(|s| line.get(s..s + self.bytes.len())).is_some_and(|w| w.eq_ignore_ascii_case(&self.bytes))
         })
-    }
-}
-
-impl PartialEq for Spelling {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
-    }
-}
-
-impl Eq for Spelling {}
-
-impl PartialOrd for Spelling {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Spelling {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.bytes.cmp(&other.bytes)
     }
 }
 

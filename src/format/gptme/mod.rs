@@ -287,26 +287,6 @@ impl AsciiLoweredFinder {
     }
 }
 
-impl PartialEq for AsciiLoweredFinder {
-    fn eq(&self, other: &Self) -> bool {
-        self.needle == other.needle
-    }
-}
-
-impl Eq for AsciiLoweredFinder {}
-
-impl PartialOrd for AsciiLoweredFinder {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for AsciiLoweredFinder {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.needle.cmp(&other.needle)
-    }
-}
-
 /// Where in `needle` the `len` bytes are that are rarest together, as [`COMMONEST_FIRST`]
 /// ranks them.
 fn rarest_window(needle: &[u8], len: usize) -> usize {
