@@ -74,6 +74,7 @@ pub fn search() {
             (&["the quokka"], plain, "the quokka"),
             (&["数据"], plain, "\\u6570"),
             (&["索引"], plain, "\\u7d22\\u5f15"),
+            (&["café"], plain, "caf\\u00e9"),
         ],
     );
 }

@@ -14,8 +14,8 @@ use regex_syntax::hir::{Hir, Look};
 use super::accumulator::{parts_as_read, plainly_one_object, read_as_message};
 use super::line::{Line, Timestamp};
 use super::{
-    ascii_lowered_starts, lowered_find, only_itself_lowers_to, py_lower, py_lower_char, search_needle, stands_alone,
-    AsciiLoweredFinder, LOWERING_TO_ASCII,
+    ascii_lowered_starts, lowered_find, py_lower, py_lower_char, search_needle, stands_alone, AsciiLoweredFinder,
+    LOWERING_TO_ASCII,
 };
 use crate::json::RawStr;
 use crate::scan::{self, LineSink};
@@ -685,12 +685,11 @@ const LOWERING_ELSEWHERE: [(char, char); 15] = [
     ('\u{212B}', '\u{212B}'),
 ];
 
-/// A text found in a content lowered exactly where it is in the content, as a string may
-/// write it whole: each of its characters lowers to itself alone and from no other (see
-/// [`only_itself_lowers_to`]: Chinese, say), the first outside ASCII, those in ASCII plain.
-/// Written in UTF-8, or escaped as gptme (Python's `json.dumps`) writes it (`\u7d22\u5f15`),
-/// from a place no escape holds; a string that holds it so says it, and most that say it hold
-/// it so. The others are decoded.
+/// A text outside ASCII (lowered) as a string may write it whole: in UTF-8, or escaped as
+/// gptme (Python's `json.dumps`) writes it (`caf\u00e9`, `\u7d22\u5f15`), from a place no
+/// escape holds. Each of its characters lowers to itself alone, so a content that holds it
+/// holds it lowered, and its ASCII ones are plain, written as they are: a string that holds it
+/// so says it, and most that say it hold it so. The others are decoded.
 #[derive(Debug)]
 struct Written {
     utf8: memchr::memmem::Finder<'static>,
@@ -699,9 +698,8 @@ struct Written {
 
 impl Written {
     fn of(text: &str) -> Option<Written> {
-        let first = text.chars().next()?;
-        let spelled_alone = |c: char| only_itself_lowers_to(c) && (!c.is_ascii() || plain_char(c));
-        if first.is_ascii() || !text.chars().all(spelled_alone) {
+        let spelled_alone = |c: char| py_lower_char(c).eq([c]) && (!c.is_ascii() || plain_char(c));
+        if text.is_ascii() || !text.chars().all(spelled_alone) {
             return None;
         }
         let escaped: String =
@@ -715,10 +713,22 @@ impl Written {
     /// Some(true) when a string's raw bytes (validated) hold the text, so written; None when
     /// only decoding them can tell.
     fn in_raw(&self, raw: &[u8]) -> Option<bool> {
-        // A backslash after an odd number of them is the second of `\\`, no escape's.
-        let escape_at = |at: &usize| raw[..*at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0;
-        (self.utf8.find(raw).is_some() || self.escaped.find_iter(raw).any(|at| escape_at(&at))).then_some(true)
+        let whole = |at: usize| !inside_escape(raw, at);
+        (self.utf8.find_iter(raw).any(whole) || self.escaped.find_iter(raw).any(whole)).then_some(true)
     }
+}
+
+/// Whether the byte at `at` of a JSON string's raw bytes (validated) is one of an escape's but
+/// its first: the `n` of `\n`, a hex digit of `\u00e0`.
+fn inside_escape(raw: &[u8], at: usize) -> bool {
+    // An escape is 6 bytes at most and has no backslash but its first, or `\\`'s second.
+    let Some(q) = raw[at.saturating_sub(5)..at].iter().rposition(|&b| b == b'\\').map(|i| at.saturating_sub(5) + i)
+    else {
+        return false;
+    };
+    // The last of an odd run of backslashes starts an escape; of an even one it ends `\\`.
+    let run = raw[..=q].iter().rev().take_while(|&&b| b == b'\\').count();
+    run % 2 == 1 && at < q + if raw.get(q + 1) == Some(&b'u') { 6 } else { 2 }
 }
 
 /// A character as Python's `json.dumps` escapes one outside ASCII: `\uXXXX` in lowercase hex,
@@ -1169,7 +1179,8 @@ mod tests {
         .collect::<Vec<_>>();
         let texts = [
             "sqlite", "wal", "a", "é", "k", "\"", "a/", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i",
-            "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数", "数据", "数 a", "据数", "0数", "数\\",
+            "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数", "数据", "数 a", "据数", "0数", "数\\", "n数",
+            "aé", "é a", "xд",
         ];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
@@ -1437,8 +1448,8 @@ mod tests {
         }
     }
 
-    /// A text of characters only themselves lower to, the first outside ASCII, is found in
-    /// a string's raw bytes written in UTF-8 or escaped from where an escape starts.
+    /// A text outside ASCII whose characters lower to themselves is found in a string's raw
+    /// bytes written in UTF-8 or escaped, from no place inside an escape.
     #[test]
     fn a_text_written_whole_is_found_as_written() {
         let written = Written::of("索引 1").unwrap();
@@ -1448,9 +1459,25 @@ mod tests {
         assert_eq!(written.in_raw(br"\\u7d22\u5f15 1"), None, "no escape");
         assert_eq!(written.in_raw(br"\u7D22\u5F15 1"), None, "not as gptme writes it: decoded");
         assert_eq!(written.in_raw("索引 2".as_bytes()), None);
-        for other in ["1索", "索a", "索\"", "é", "数ß", "1"] {
+        let cafe = Written::of("café").unwrap();
+        assert_eq!(cafe.in_raw(br"a caf\u00e9."), Some(true));
+        assert_eq!(cafe.in_raw("a café.".as_bytes()), Some(true));
+        assert_eq!(cafe.in_raw(br"\u00accaf\u00e9"), Some(true), "after an escape");
+        assert_eq!(cafe.in_raw(br"\u0cafcaf\u00e9".get(6..).unwrap()), Some(true));
+        assert_eq!(Written::of("0数").unwrap().in_raw(br"\u00e0\u6570"), None, "a hex digit of an escape");
+        assert_eq!(Written::of("n数").unwrap().in_raw(br"\n\u6570"), None, "the n of \\n");
+        assert_eq!(Written::of("n数").unwrap().in_raw(br"\\n\u6570"), Some(true), "after \\\\");
+        for other in ["索\"", "a", "İ", "Σ", "数/"] {
             assert!(Written::of(other).is_none(), "{other}");
         }
+    }
+
+    /// Where in a string's raw bytes an escape's bytes are, but for its first.
+    #[test]
+    fn bytes_inside_escapes() {
+        let raw = br"a\u00e9b\nc\\d\\\te";
+        let inside: Vec<usize> = (0..raw.len()).filter(|&at| inside_escape(raw, at)).collect();
+        assert_eq!(inside, [2, 3, 4, 5, 6, 9, 12, 15, 17]);
     }
 
     /// A way to write a character is found in any case of its hex digits, by its longest part

@@ -193,7 +193,7 @@ pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usiz
 /// ASCII character but a letter, or one of the scripts of East Asia, which have no case
 /// (ideographs, kana, Hangul, their punctuation and full-width punctuation and digits). A test
 /// checks every character's lowering.
-pub(crate) fn only_itself_lowers_to(c: char) -> bool {
+fn only_itself_lowers_to(c: char) -> bool {
     match c {
         _ if c.is_ascii() => !c.is_ascii_alphabetic(),
         '\u{3000}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}' | '\u{FF01}'..='\u{FF20}' => true,
