@@ -98,10 +98,11 @@ fn unlowered_by_python(c: char) -> bool {
 }
 
 /// `text.lower()` as Python 3.11 (the conformance pack's gptme ran on it) lowers it: Rust's
-/// lowering, which agrees on every code point but [`UNLOWERED_BY_PYTHON`]. Those are neither
-/// cased nor case-ignorable to Python, so lowering the runs between them apart keeps a final
-/// sigma's context as Python reads it.
-pub(crate) fn py_lower(text: &str) -> String {
+/// lowering, which agrees on every code point but the 55 capitals Unicode 16 and 17 added
+/// (`UNLOWERED_BY_PYTHON`), which Python leaves as they are. Those are neither cased nor
+/// case-ignorable to Python, so lowering the runs between them apart keeps a final sigma's
+/// context as Python reads it. Public for the `search` fuzz target's plain reader.
+pub fn py_lower(text: &str) -> String {
     if !text.chars().any(unlowered_by_python) {
         return text.to_lowercase();
     }
