@@ -59,6 +59,8 @@ pub fn search() {
             (&["the quokka"], plain, "the quokka"),
             // Outside ASCII, written escaped (as gptme writes it): looked for by one character's ways.
             (&["数据"], plain, "\\u6570"),
+            // Both words in most messages, side by side in some: the rest decoded and tested.
+            (&["café parse"], plain, "caf\\u00e9 parse"),
             (&["quokk?a"], regex, "quoka"),
             (&["thr(ea|o)d"], regex, "throd"),
             (&["thr(ea|o)d"], Matching { words: true, ..regex }, "throd"),
@@ -75,6 +77,8 @@ pub fn search() {
             (&["数据"], plain, "\\u6570"),
             (&["索引"], plain, "\\u7d22\\u5f15"),
             (&["café"], plain, "caf\\u00e9"),
+            // Both words in most messages, side by side in some: the rest decoded and tested.
+            (&["don’t parse"], plain, "don\\u2019t parse"),
         ],
     );
 }
