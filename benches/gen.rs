@@ -65,6 +65,44 @@ pub const WORDS_WITH_UNICODE: &[&str] = &[
     "\\u7d22\\u5f15",
 ];
 
+/// Russian prose, with some English and code between its words, each Cyrillic letter escaped as
+/// Python's json.dumps escapes it (as gptme writes it); some words capitalised, as a sentence
+/// starts, so a search meets them in either case.
+pub fn words_in_russian() -> Vec<String> {
+    const WORDS: &[&str] = &[
+        "файл",
+        "Файл",
+        "функция",
+        "сервер",
+        "Сервер",
+        "ошибка",
+        "Ошибка",
+        "разбора",
+        "индекс",
+        "запрос",
+        "кэш",
+        "модуль",
+        "поток",
+        "привет",
+        "Привет",
+        "нужно",
+        "проверить",
+        "конфиг",
+        "и",
+        "в",
+        "не",
+        "на",
+        "что",
+        "это",
+        "the",
+        "rust",
+        "\\n",
+        "error",
+    ];
+    let escaped = |c: char| if c.is_ascii() { c.to_string() } else { format!("\\u{:04x}", c as u32) };
+    WORDS.iter().map(|w| w.chars().map(escaped).collect()).collect()
+}
+
 /// `len` bytes of prose from `words`, which hold the escapes Python's json.dumps writes.
 fn text(rng: &mut Rng, words: &[&str], len: usize, out: &mut String) {
     let start = out.len();

@@ -81,6 +81,24 @@ pub fn search() {
             (&["don’t parse"], plain, "don\\u2019t parse"),
         ],
     );
+    // Russian prose, every letter escaped: a line holds most letters, in either case.
+    let russian = gen::words_in_russian();
+    table(
+        ", prose in Russian",
+        &russian.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[
+            (&["quokka"], plain, "quokka"),
+            // No message says it, but most say its letters: each decoded and looked in.
+            (&["кошка"], plain, "\\u043a\\u043e\\u0448\\u043a\\u0430"),
+            // In most messages, in either case.
+            (&["привет"], plain, "\\u043f\\u0440\\u0438\\u0432\\u0435\\u0442"),
+            (
+                &["ошибка разбора"],
+                plain,
+                "\\u043e\\u0448\\u0438\\u0431\\u043a\\u0430 \\u0440\\u0430\\u0437\\u0431\\u043e\\u0440\\u0430",
+            ),
+        ],
+    );
 }
 
 /// One table: the `texts` searched for over an archive whose prose is of `vocabulary`.

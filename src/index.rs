@@ -174,7 +174,7 @@ impl Index {
 
     fn page_in(store: &Store, limit: usize, filter: &Filter<'_>, after: Option<&After>) -> Result<Page> {
         let conn = store.conn()?;
-        let needle = filter.q.and_then(crate::format::gptme::search_needle);
+        let needle = filter.q.and_then(crate::format::gptme::search_needle).map(crate::format::gptme::Needle::new);
         let mut items = Vec::new();
         let mut more = false;
         // A search walks the index alone and reads the items of the conversations it lists; so

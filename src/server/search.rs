@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn parameters_are_the_commands_flags() {
         let lowered = |query: &str| match Params::parse(query).unwrap().texts.sought {
-            Sought::Lowered { lowered, words } => (lowered, words),
+            Sought::Lowered { lowered, words } => (lowered.iter().map(|n| n.to_string()).collect::<Vec<_>>(), words),
             Sought::Patterns { .. } => panic!("{query}: no regex asked for"),
         };
         let p = Params::parse("q=%20Parser&limit=0&matches=1&system=true&model=opus&agent=Bob&token=x").unwrap();

@@ -128,7 +128,7 @@ pub(crate) fn py_lower_char(c: char) -> impl Iterator<Item = char> {
 /// item, which alone tells a lone surrogate (stored as U+FFFD) from a real U+FFFD, and is asked
 /// for only then.
 pub fn search_hit(
-    needle: &str,
+    needle: &Needle,
     id: &str,
     name: &str,
     preview: Option<&str>,
@@ -146,8 +146,111 @@ pub fn search_hit(
     let Some(exact) = item_json().as_deref().and_then(item_preview) else { return false };
     exact.split(|&cp| (0xD800..0xE000).contains(&cp)).any(|run| {
         let run: String = run.iter().filter_map(|&cp| char::from_u32(cp)).collect();
-        py_lower(&run).contains(needle)
+        py_lower(&run).contains(needle.as_str())
     })
+}
+
+/// A text to find in others as Python lowers them, itself lowered, with the part of it a
+/// search looks for first where a text must be lowered a character at a time (see
+/// `anchored_find`).
+#[derive(Clone, Debug)]
+pub struct Needle {
+    text: String,
+    anchor: Option<Anchor>,
+}
+
+/// What [`anchored_find`] looks for first, and how many of the needle's characters precede it.
+#[derive(Clone, Debug)]
+struct Anchor {
+    what: AnchorKind,
+    before: usize,
+}
+
+#[derive(Clone, Debug)]
+enum AnchorKind {
+    /// A run of the needle's ASCII characters, found in any case.
+    Ascii(String),
+    /// One of its characters outside ASCII, found by the UTF-8 of every character that lowers
+    /// to it alone (`п` by `п` and `П`), scanned for by their last bytes (three at most).
+    Char { ways: Vec<Vec<u8>>, last_bytes: [u8; 3] },
+}
+
+impl Needle {
+    /// The needle of `text`, which is lowered already (by [`py_lower`], as [`search_needle`]
+    /// gives it).
+    pub fn new(text: String) -> Needle {
+        let anchor = (!text.is_ascii()).then(|| Anchor::of(&text)).flatten();
+        Needle { text, anchor }
+    }
+
+    /// The lowered text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::ops::Deref for Needle {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Anchor {
+    /// A needle's longest run of ASCII characters when that is 3 bytes or more (rare enough to
+    /// scan for); else the character outside ASCII whose ways end in the fewest bytes, when
+    /// those are three at most; else its longest run of ASCII, if it has one.
+    fn of(needle: &str) -> Option<Anchor> {
+        let before = |at: usize| needle[..at].chars().count();
+        let run = needle.split(|c: char| !c.is_ascii()).max_by_key(|run| run.len()).filter(|run| !run.is_empty());
+        let ascii =
+            |run: &str| Some(Anchor { what: AnchorKind::Ascii(run.to_owned()), before: before(needle.find(run)?) });
+        if let Some(run) = run.filter(|run| run.len() >= 3) {
+            return ascii(run);
+        }
+        let by_char = needle
+            .char_indices()
+            .filter(|(_, c)| !c.is_ascii())
+            .filter_map(|(at, c)| {
+                let ways: Vec<Vec<u8>> = lowered_from(c)
+                    .into_iter()
+                    .filter(|&x| py_lower_char(x).eq([c]))
+                    .map(|x| x.to_string().into_bytes())
+                    .collect();
+                let mut last: Vec<u8> = ways.iter().filter_map(|w| w.last().copied()).collect();
+                last.sort_unstable();
+                last.dedup();
+                let last_bytes = match last[..] {
+                    [a] => [a; 3],
+                    [a, b] => [a, b, b],
+                    [a, b, c] => [a, b, c],
+                    _ => return None,
+                };
+                Some((last.len(), at, AnchorKind::Char { ways, last_bytes }))
+            })
+            .min_by_key(|&(distinct, at, _)| (distinct, at));
+        match by_char {
+            Some((_, at, what)) => Some(Anchor { what, before: before(at) }),
+            None => run.and_then(ascii),
+        }
+    }
+
+    /// Where in `text` the anchor starts, each place in order.
+    fn places<'a>(&'a self, text: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let bytes = text.as_bytes();
+        let (ascii, by_char) = match &self.what {
+            AnchorKind::Ascii(run) => (Some(ascii_lowered_starts(bytes, run.as_bytes())), None),
+            AnchorKind::Char { ways, last_bytes: [a, b, c] } => {
+                let starts = memchr::memchr3_iter(*a, *b, *c, bytes).filter_map(move |last| {
+                    let end = last + 1;
+                    ways.iter().find(|w| bytes[..end].ends_with(w)).map(|w| end - w.len())
+                });
+                (None, Some(starts))
+            }
+        };
+        // One iterator of either kind.
+        ascii.into_iter().flatten().chain(by_char.into_iter().flatten())
+    }
 }
 
 /// The characters outside ASCII that lower to an ASCII letter: İ (to "i̇") and the Kelvin sign.
@@ -156,17 +259,17 @@ const LOWERING_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
 /// `py_lower(text).contains(needle)`, without lowering a copy when the needle is ASCII
 /// and the text holds neither of [`LOWERING_TO_ASCII`] (a search tests every listed
 /// conversation, and `search` every message; most needles are ASCII).
-pub(crate) fn lowered_contains(text: &str, needle: &str) -> bool {
+pub(crate) fn lowered_contains(text: &str, needle: &Needle) -> bool {
     lowered_find(text, needle, false).is_some()
 }
 
 /// Where `py_lower(text)` first holds `needle` (with `words`, standing as a word: see
 /// [`stands_alone`]; grep's `-w`), as a place in `text`, in bytes. On the byte path, and where
-/// the needle's ASCII anchors it ([`anchored_find`]), that is where the match starts; where a
+/// the needle's anchor finds it ([`anchored_find`]), that is where the match starts; where a
 /// lowered copy is searched, it is the place of as many
 /// characters as precede the match there (lowering keeps a character's count in all but a
 /// few letters).
-pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usize> {
+pub(crate) fn lowered_find(text: &str, needle: &Needle, words: bool) -> Option<usize> {
     let fits = |text: &str, at: usize| !words || stands_alone(text, at, at + needle.len());
     if !needle.is_empty() && needle.chars().all(only_itself_lowers_to) {
         // Lowering neither changes nor makes any character of it (Chinese, digits): it is in
@@ -176,10 +279,9 @@ pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usiz
     }
     let holds = |c: &str| memchr::memmem::find(text.as_bytes(), c.as_bytes()).is_some();
     let lowers_to_ascii = !text.is_ascii() && LOWERING_TO_ASCII.iter().any(|c| holds(c));
-    if !needle.is_ascii() {
+    if let Some(anchor) = &needle.anchor {
         // Each of the text's characters then lowers to one, by itself alone.
-        let lowers_one_by_one = || !lowers_to_ascii && !holds("\u{3A3}");
-        if let Some(anchor) = longest_ascii_run(needle).filter(|_| lowers_one_by_one()) {
+        if !lowers_to_ascii && !holds("\u{3A3}") {
             return anchored_find(text, needle, anchor, words);
         }
     }
@@ -198,26 +300,21 @@ pub(crate) fn lowered_find(text: &str, needle: &str, words: bool) -> Option<usiz
     ascii_lowered_starts(text.as_bytes(), needle.as_bytes()).find(|&at| fits(text, at))
 }
 
-/// The needle's longest run of ASCII characters, if it has one.
-fn longest_ascii_run(needle: &str) -> Option<&str> {
-    needle.split(|c: char| !c.is_ascii()).max_by_key(|run| run.len()).filter(|run| !run.is_empty())
-}
-
 /// [`lowered_find`] for a needle outside ASCII in a text each of whose characters lowers to
 /// one by itself alone (none of [`LOWERING_TO_ASCII`], which hold the one that lowers to two,
 /// nor a capital sigma, which lowers by what is around it), without lowering the text: each
-/// place where the needle's `anchor` (a run of its ASCII characters) is, its letters in any
-/// case, is where an ASCII character of the text lowers to it, so a match holding it there
-/// starts as many characters before; those characters on are lowered one at a time and
-/// compared. A search over prose with characters outside ASCII (`naïve → fix`) lowered every
-/// message its anchor is in; now it lowers a few characters at each place. The place found is
-/// exact, and lowering keeps whether a character is of a word.
-fn anchored_find(text: &str, needle: &str, anchor: &str, words: bool) -> Option<usize> {
-    let before = needle[..needle.find(anchor)?].chars().count();
-    ascii_lowered_starts(text.as_bytes(), anchor.as_bytes()).find_map(|at| {
-        let start = match before {
+/// place where the needle's anchor is (a run of its ASCII characters, its letters in any case;
+/// or any character that lowers to one of its others) is where a character of the text lowers
+/// to it, so a match holding it there starts as many characters before; those characters on
+/// are lowered one at a time and compared. A search over prose with characters outside ASCII
+/// (`naïve → fix`, `привет`) lowered every message its anchor is in; now it lowers a few
+/// characters at each place. The place found is exact, and lowering keeps whether a character
+/// is of a word.
+fn anchored_find(text: &str, needle: &str, anchor: &Anchor, words: bool) -> Option<usize> {
+    anchor.places(text).find_map(|at| {
+        let start = match anchor.before {
             0 => at,
-            _ => text[..at].char_indices().rev().nth(before - 1)?.0,
+            before => text[..at].char_indices().rev().nth(before - 1)?.0,
         };
         let mut rest = text[start..].chars();
         let said = needle.chars().all(|n| rest.next().is_some_and(|c| py_lower_char(c).eq([n])));
@@ -225,6 +322,40 @@ fn anchored_find(text: &str, needle: &str, anchor: &str, words: bool) -> Option<
         (said && (!words || stands_alone(text, start, end))).then_some(start)
     })
 }
+
+/// The characters that lower to one holding `c`: itself, its capitals, and those of
+/// [`LOWERING_ELSEWHERE`] that do (a superset: a test checks every character that lowers).
+pub(crate) fn lowered_from(c: char) -> Vec<char> {
+    let elsewhere = LOWERING_ELSEWHERE.iter().flat_map(|&(first, last)| first..=last);
+    let mut from: Vec<char> = std::iter::once(c)
+        .chain(c.to_uppercase())
+        .chain(elsewhere.filter(|&x| py_lower_char(x).any(|l| l == c)))
+        .collect();
+    from.sort_unstable();
+    from.dedup();
+    from
+}
+
+/// The characters outside ASCII that lower to a character whose capital is not them (or to
+/// several, one of them outside ASCII): İ (to "i̇"), the titlecase digraphs and Greek letters
+/// with iota, ϴ, ẞ and the ohm and ångström signs.
+const LOWERING_ELSEWHERE: [(char, char); 15] = [
+    ('\u{130}', '\u{130}'),
+    ('\u{1C5}', '\u{1C5}'),
+    ('\u{1C8}', '\u{1C8}'),
+    ('\u{1CB}', '\u{1CB}'),
+    ('\u{1F2}', '\u{1F2}'),
+    ('\u{3F4}', '\u{3F4}'),
+    ('\u{1E9E}', '\u{1E9E}'),
+    ('\u{1F88}', '\u{1F8F}'),
+    ('\u{1F98}', '\u{1F9F}'),
+    ('\u{1FA8}', '\u{1FAF}'),
+    ('\u{1FBC}', '\u{1FBC}'),
+    ('\u{1FCC}', '\u{1FCC}'),
+    ('\u{1FFC}', '\u{1FFC}'),
+    ('\u{2126}', '\u{2126}'),
+    ('\u{212B}', '\u{212B}'),
+];
 
 /// Whether `c` lowers to itself alone, and no other character lowers to one holding it: an
 /// ASCII character but a letter, or one of the scripts of East Asia, which have no case
@@ -584,10 +715,13 @@ mod tests {
         for text in texts {
             for needle in needles {
                 let expected = py_lower(text).contains(needle);
-                assert_eq!(lowered_contains(text, needle), expected, "{needle:?} in {text:?}");
+                assert_eq!(lowered_contains(text, &Needle::new(needle.to_owned())), expected, "{needle:?} in {text:?}");
             }
         }
-        assert!(lowered_contains("Fix The BUG", "the bug") && lowered_contains("\u{212A}elvin", "kelvin"));
+        let needle = |text: &str| Needle::new(text.to_owned());
+        assert!(
+            lowered_contains("Fix The BUG", &needle("the bug")) && lowered_contains("\u{212A}elvin", &needle("kelvin"))
+        );
     }
 
     /// Every code point lowers as Python 3.11's `str.lower()` lowers it (the file
@@ -664,7 +798,29 @@ mod tests {
         let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
         let mut below = |n: usize| rng.index(n);
         let ascii = ['a', 'A', 'b', 'B', 'z', 'Z', '@', '[', '`', '{', ' ', '0', '_'];
-        let more = ['é', 'É', '—', '\u{212A}', 'İ', 'ß', 'Σ', '\u{10D50}', '\u{301}', '٣', '索', '。', '０'];
+        // Among them, letters found by themselves and their capitals (п, П), by three ways (ǆ: Ǆ
+        // and ǅ too), and one (ſ) whose capital lowers to another.
+        let more = [
+            'é',
+            'É',
+            '—',
+            '\u{212A}',
+            'İ',
+            'ß',
+            'ẞ',
+            'Σ',
+            '\u{10D50}',
+            '\u{301}',
+            '٣',
+            '索',
+            '。',
+            '０',
+            'п',
+            'П',
+            'ǅ',
+            'ǆ',
+            'ſ',
+        ];
         for round in 0..40_000 {
             // Half the texts ASCII, half with characters from beyond it.
             let alphabet = if round % 2 == 0 { &ascii[..] } else { &[&ascii[..], &more[..]].concat()[..] };
@@ -677,13 +833,14 @@ mod tests {
                 py_lower(&(0..below(4)).map(|_| alphabet[below(alphabet.len())]).collect::<String>())
             };
             let expected = py_lower(&text).contains(&needle);
+            let needle = Needle::new(needle);
             assert_eq!(lowered_contains(&text, &needle), expected, "{needle:?} in {text:?}");
             if !text.contains('İ') {
                 // The first place, wherever in the needle its rarest byte (or its run of ASCII)
                 // is: of as many characters as precede it in the lowered text, each character
                 // lowering to one.
                 let lowered_text = py_lower(&text);
-                let expected = lowered_text.find(&needle).map(|at| {
+                let expected = lowered_text.find(needle.as_str()).map(|at| {
                     let chars = lowered_text[..at].chars().count();
                     text.char_indices().nth(chars).map_or(text.len(), |(at, _)| at)
                 });
@@ -701,6 +858,33 @@ mod tests {
                 assert_eq!(lowered_find(&text, &needle, true).is_some(), as_word, "{needle:?} as a word in {text:?}");
             }
         }
+    }
+
+    /// What a needle outside ASCII is anchored by: its longest ASCII run when that is 3 bytes
+    /// or more, else the character written in the fewest ways (each character that lowers to
+    /// it alone: not the `SS` that `ß` capitalises to), else any ASCII run; and how many of
+    /// its characters precede it.
+    #[test]
+    fn a_needle_outside_ascii_is_anchored_by_its_rarest_part() {
+        let anchor = |needle: &str| {
+            let anchor = Anchor::of(needle)?;
+            let what = match anchor.what {
+                AnchorKind::Ascii(run) => run,
+                AnchorKind::Char { ways, .. } => {
+                    ways.iter().map(|w| std::str::from_utf8(w).unwrap()).collect::<Vec<_>>().join("|")
+                }
+            };
+            Some((what, anchor.before))
+        };
+        let some = |what: &str, before: usize| Some((what.to_owned(), before));
+        assert_eq!(anchor("naïve → fix"), some(" fix", 7));
+        assert_eq!(anchor("привет"), some("П|п", 0));
+        assert_eq!(anchor("é, a"), some(", a", 1));
+        assert_eq!(anchor("é, "), some("É|é", 0), "a run shorter than 3 bytes");
+        assert_eq!(anchor("a ǆ"), some("Ǆ|ǅ|ǆ", 2));
+        assert_eq!(anchor("x ß"), some("ß|ẞ", 2));
+        assert_eq!(anchor("дǆ"), some("Д|д", 0), "two ways before three");
+        assert_eq!(anchor("ǆд"), some("Д|д", 1));
     }
 
     /// A needle is looked for by its rarest byte: not a space or an `e`.
@@ -751,7 +935,7 @@ mod tests {
         let hit = |needle: &str, preview_json: &str| {
             let item = format!(r#"{{"id": "c", "last_message_preview": {preview_json}, "name": "c"}}"#);
             let preview = crate::json::Scanner::new(preview_json.as_bytes()).string().unwrap().decode_lossy();
-            search_hit(needle, "c", "c", Some(&preview), || Some(item.clone()))
+            search_hit(&Needle::new(needle.to_owned()), "c", "c", Some(&preview), || Some(item.clone()))
         };
         assert!(!hit("\u{FFFD}", r#""W\ud800x""#));
         assert!(!hit("w\u{FFFD}", r#""W\ud800x""#));
