@@ -4,7 +4,10 @@ import json, os, random, sys
 seed, root, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 rng = random.Random(seed)
 words = ['hello', 'world', 'fix', 'the', 'bug', 'é', 'naïve', '日本', '😀', 'x' * 30, '<think>', '</think>',
-         '<thinking>', '</thinking>', '\n', '\t', '  ', '\u00a0', '\u2028', '\u3000', '\u200b', '\x1c', 'a\\b', '"q"']
+         '<thinking>', '</thinking>', '\n', '\t', '  ', '\u00a0', '\u2028', '\u3000', '\u200b', '\x1c', 'a\\b', '"q"',
+         # Other alphabets, in both cases (a search finds a text of them by one of its letters),
+         # a final sigma's context, and letters that lower to two or to ASCII.
+         'Привет', 'мир', 'ОШИБКА', 'ΟΔΟΣ', 'σας', 'ǅ', 'ẞ', 'İ', '\u212a']
 models = ['openai/gpt-5', 'anthropic/claude-sonnet-4-5', 'gpt-4o', 'm', 'ünï']
 # Ways to write a name in TOML, valid and not (gptme falls back to the id when it cannot read it).
 # Not a string (`name = 42`) is left out: gptme shows the value, we count a problem and show the id.

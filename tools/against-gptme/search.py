@@ -63,7 +63,7 @@ def main():
     # Queries: pieces of what the messages say, in random case, a few of Python's lowering's
     # corners, and texts outside ASCII the archives hold (a byte test looks for their ways).
     texts = [m.content for ms in messages.values() for m in ms if isinstance(m.content, str) and m.content.strip()]
-    queries = ['the', 'é', 'k', 'i\u0307', 'ς', ' x', 'q"', '\\', '日本', 'NAÏ', '😀']
+    queries = ['the', 'é', 'k', 'i\u0307', 'ς', ' x', 'q"', '\\', '日本', 'NAÏ', '😀', 'привет', 'ΟΔΟΣ', 'σ']
     while texts and len(queries) < count:
         text = rng.choice(texts)
         start = rng.randrange(len(text))
