@@ -171,25 +171,26 @@ impl Texts {
             return Ok(Texts::sought(Sought::Lowered { lowered, words: how.words }));
         }
         let mut trees = Vec::new();
+        let mut read_trees = Vec::new();
         let mut in_runs = Vec::new();
+        // Around a tree, not the text: a text's own `(?x)` comment would swallow a `)`.
+        let as_word = |tree: Hir| match how.words {
+            false => tree,
+            true => Hir::concat(vec![Hir::look(Look::WordStartHalfUnicode), tree, Hir::look(Look::WordEndHalfUnicode)]),
+        };
         for text in texts {
-            let tree = pattern(text, how)?;
+            let (read, tree) = pattern(text, how)?;
             let lookless = tree.properties().look_set().is_empty();
             in_runs.push(match (lookless, how.words) {
                 (true, false) => InRuns::Anywhere,
                 (true, true) => InRuns::AsWord(built(text, &tree)?),
                 (false, _) => InRuns::Not,
             });
-            // Around the tree, not the text: a text's own `(?x)` comment would swallow a `)`.
-            trees.push(match how.words {
-                false => tree,
-                true => {
-                    Hir::concat(vec![Hir::look(Look::WordStartHalfUnicode), tree, Hir::look(Look::WordEndHalfUnicode)])
-                }
-            });
+            trees.push(as_word(tree));
+            read_trees.push(as_word(read));
         }
         Ok(Texts::sought(Sought::Patterns {
-            held: trees.iter().filter_map(match_holds).collect(),
+            held: read_trees.iter().filter_map(match_holds).collect(),
             in_runs,
             patterns: texts.iter().zip(&trees).map(|(text, tree)| built(text, tree)).collect::<Result<_, _>>()?,
         }))
@@ -341,8 +342,9 @@ fn built(text: &str, tree: &Hir) -> Result<Regex, TextsError> {
 /// The texts, lowered, one of which every match of `hir` holds, when each is a text the byte
 /// test takes: those every match starts with, else those it ends with (`\w+Error` ends with
 /// `error`), else those a part of it starts with (`\w+Error: \w+` holds `error: `). In any
-/// case, `s` also matches the long s (`ſ`, which Python does not lower) and `k` the Kelvin
-/// sign: each is taken as its ASCII letter, which [`may_hold`] allows for. Lowering a character
+/// case, `s` also matches the long s (`ſ`, which Python does not lower), `k` the Kelvin sign
+/// and `i` İ and ı (see [`EVERY_I`]): each is taken as its ASCII letter, which [`may_hold`]
+/// allows for. Lowering a character
 /// that lowers to ASCII does not depend on what is around it, so a content that holds one holds
 /// it lowered once lowered.
 fn match_holds(hir: &Hir) -> Option<Vec<String>> {
@@ -373,7 +375,7 @@ fn held_texts(hir: &Hir, kind: regex_syntax::hir::literal::ExtractKind) -> Optio
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let at_end = matches!(kind, ExtractKind::Suffix);
     let seq = Extractor::new().kind(kind).extract(hir);
-    let folded = |l: &str| py_lower(&l.replace('\u{17F}', "s"));
+    let folded = |l: &str| py_lower(&l.replace('\u{17F}', "s").replace(['\u{130}', '\u{131}'], "i"));
     let literals = seq.literals()?.iter().map(|l| std::str::from_utf8(l.as_bytes()).ok().map(folded));
     let mut texts: Vec<String> = literals.collect::<Option<_>>()?;
     // None (a pattern that matches nothing) leaves the test to the pattern.
@@ -420,10 +422,12 @@ fn lowered_match_end(text: &str, at: usize, needle: &str, words: bool) -> Option
 }
 
 /// The tree of a regular expression as `search --regex` reads one, or without `regex` of the
-/// one that matches the text itself. With `words` it is to match only where no character of a
-/// word touches the match (as ripgrep's `-w`, which tests the same on each side): the caller
-/// puts those bounds around it.
-fn pattern(text: &str, how: Matching) -> Result<Hir, TextsError> {
+/// one that matches the text itself: as read, and as it is matched (in any case, [`with_every_i`]).
+/// With `words` it is to match only where no character of a word touches the match (as
+/// ripgrep's `-w`, which tests the same on each side): the caller puts those bounds around it.
+/// The byte test takes its texts from the tree as read, whose classes are fewer, with İ and ı
+/// taken as `i` (see [`match_holds`]).
+fn pattern(text: &str, how: Matching) -> Result<(Hir, Hir), TextsError> {
     let not_one = |why: String| TextsError::NotARegex { text: text.to_owned(), why };
     let mut parser =
         regex_syntax::ParserBuilder::new().case_insensitive(!how.case_sensitive).multi_line(true).crlf(true).build();
@@ -435,13 +439,102 @@ fn pattern(text: &str, how: Matching) -> Result<Hir, TextsError> {
             &escaped
         }
     };
-    parser.parse(text_read).map_err(|e| {
+    let tree = parser.parse(text_read).map_err(|e| {
         not_one(match e {
             regex_syntax::Error::Parse(e) => e.kind().to_string(),
             regex_syntax::Error::Translate(e) => e.kind().to_string(),
             e => e.to_string(),
         })
-    })
+    })?;
+    let matched = match !how.case_sensitive && !turns_case_off(text_read) {
+        true => with_every_i(tree.clone()),
+        false => tree.clone(),
+    };
+    Ok((tree, matched))
+}
+
+/// The letters that Python's `re` takes for one another in any case, and Unicode's simple case
+/// folding (the `regex` crate's) does not: I, i, İ and ı (Python reads each character's
+/// simple lowering, which takes İ to i, and adds ı, whose capital is I).
+const EVERY_I: [char; 4] = ['I', 'i', '\u{130}', '\u{131}'];
+
+/// `tree`, read in any case throughout, with each of [`EVERY_I`] matching where any does, as in
+/// Python's `re` with `IGNORECASE` and as a search for a plain text finds them (`istanbul` is
+/// in "İstanbul" lowered): a class that holds `i` (folded, it holds `I` too) holds all four, one
+/// that does not holds none (`[^i]`), and an İ or ı said alone is any of them.
+fn with_every_i(tree: Hir) -> Hir {
+    use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, HirKind, Literal};
+    let every_i = || ClassUnicode::new(EVERY_I.iter().map(|&c| ClassUnicodeRange::new(c, c)));
+    match tree.into_kind() {
+        HirKind::Class(Class::Unicode(mut class)) => {
+            match class.iter().any(|r| (r.start()..=r.end()).contains(&'i')) {
+                true => class.union(&every_i()),
+                false => class.difference(&every_i()),
+            }
+            Hir::class(Class::Unicode(class))
+        }
+        HirKind::Literal(Literal(bytes)) => match std::str::from_utf8(&bytes) {
+            Ok(text) if text.contains(['\u{130}', '\u{131}']) => {
+                let mut parts = Vec::new();
+                let mut run = String::new();
+                for c in text.chars() {
+                    match c {
+                        '\u{130}' | '\u{131}' => {
+                            parts.push(Hir::literal(std::mem::take(&mut run).into_bytes()));
+                            parts.push(Hir::class(Class::Unicode(every_i())));
+                        }
+                        _ => run.push(c),
+                    }
+                }
+                parts.push(Hir::literal(run.into_bytes()));
+                Hir::concat(parts)
+            }
+            _ => Hir::literal(bytes),
+        },
+        HirKind::Repetition(mut r) => {
+            r.sub = Box::new(with_every_i(*r.sub));
+            Hir::repetition(r)
+        }
+        HirKind::Capture(mut c) => {
+            c.sub = Box::new(with_every_i(*c.sub));
+            Hir::capture(c)
+        }
+        HirKind::Concat(parts) => Hir::concat(parts.into_iter().map(with_every_i).collect()),
+        HirKind::Alternation(parts) => Hir::alternation(parts.into_iter().map(with_every_i).collect()),
+        HirKind::Empty => Hir::empty(),
+        HirKind::Look(look) => Hir::look(look),
+        HirKind::Class(class @ Class::Bytes(_)) => Hir::class(class),
+    }
+}
+
+/// Whether a pattern turns reading in any case off anywhere (`(?-i)`, `(?-i:…)`): then it is
+/// read as Unicode's simple case folding reads it, with no more.
+fn turns_case_off(pattern: &str) -> bool {
+    use regex_syntax::ast::{self, Ast, Flag, GroupKind};
+    struct Finder(bool);
+    impl ast::Visitor for Finder {
+        type Output = bool;
+        type Err = ();
+        fn finish(self) -> Result<bool, ()> {
+            Ok(self.0)
+        }
+        fn visit_pre(&mut self, ast: &Ast) -> Result<(), ()> {
+            let flags = match ast {
+                Ast::Flags(set) => Some(&set.flags),
+                Ast::Group(group) => match &group.kind {
+                    GroupKind::NonCapturing(flags) => Some(flags),
+                    _ => None,
+                },
+                _ => None,
+            };
+            self.0 |= flags.is_some_and(|f| f.flag_state(Flag::CaseInsensitive) == Some(false));
+            Ok(())
+        }
+    }
+    pattern.contains("(?")
+        && ast::parse::Parser::new()
+            .parse(pattern)
+            .map_or(true, |tree| ast::visit(&tree, Finder(false)).unwrap_or(true))
 }
 
 /// The messages of a log that hold the texts.
@@ -883,7 +976,8 @@ impl memchr::arch::all::packedpair::HeuristicFrequencyRank for KelvinRank {
 
 /// Whether the `\uXXXX` escape whose backslash is at `at` may stand for a character a plain
 /// needle holds once decoded and lowered (or folded): a plain one ([`plain_char`]), or U+0130,
-/// U+017F or U+212A, which lower or fold to one. Not a control character: a terminal's colour
+/// U+0131, U+017F or U+212A, which lower or fold to one (ı is an i to a pattern in any case,
+/// see [`EVERY_I`]). Not a control character: a terminal's colour
 /// codes (`\u001b`) are escaped so in tool output, and a line holding them need not be parsed.
 /// One cut short, or not of four hex digits, may. Read from its bytes: most lines have many
 /// escapes, and most stand for other letters.
@@ -891,7 +985,7 @@ fn escape_may_be_plain(bytes: &[u8], at: usize) -> bool {
     let Some(hex @ &[_, _, _, _]) = bytes.get(at + 2..at + 6) else { return true };
     let code = hex.iter().try_fold(0, |code, &d| Some(code * 16 + char::from(d).to_digit(16)?));
     let Some(code) = code else { return true };
-    char::from_u32(code).is_some_and(plain_char) || matches!(code, 0x130 | 0x17F | 0x212A)
+    char::from_u32(code).is_some_and(plain_char) || matches!(code, 0x130 | 0x131 | 0x17F | 0x212A)
 }
 
 /// The line of `content` that says every text, else the first that says one, else (a text
@@ -1448,14 +1542,46 @@ mod tests {
         }
     }
 
+    /// In any case, a pattern takes I, i, İ and ı for one another, as Python's `re` does (and as
+    /// a plain text's lowering finds an `i` in İ): where a class holds an i, and not where it
+    /// holds none (`[^i]`), nor where the pattern turns any case off; and so over a log, where
+    /// an escaped ı or İ is no letter the byte test may pass over.
+    #[test]
+    fn a_pattern_in_any_case_takes_every_i_for_any_other() {
+        let says = |pattern: &str, how: Matching, content: &str| {
+            Texts::new(&[pattern.to_owned()], how).unwrap().all_said_in(content)
+        };
+        for content in ["İSTANBUL", "ıstanbul", "Istanbul", "istanbul", "x İstanbul"] {
+            for pattern in ["istanbul", "İstanbul", "ıSTANBUL", "[h-j]stanbul", r"\bistanbul", "(?i:i)stanbul"] {
+                assert!(says(pattern, REGEX, content), "{pattern} in {content}");
+            }
+            assert!(!says("[^i]stanbul", REGEX, content), "{content}");
+        }
+        assert!(!says("(?-i)istanbul", REGEX, "İstanbul") && !says("x|(?-i:i)", REGEX, "İ"));
+        assert!(!says("(?-i)[a-z]stanbul", REGEX, "İstanbul") && !says("(?-i)İstanbul", REGEX, "istanbul"));
+        assert!(!says("istanbul", Matching { case_sensitive: true, ..REGEX }, "İstanbul"));
+        assert!(says("w(?-i:i)|wİKİ", REGEX, "wiki"), "not turned off where that says nothing of İ");
+        for content in [r"\u0131stanbul", r"\u0130STANBUL", "ıstanbul"] {
+            let log = format!(r#"{{"role": "user", "content": "{content}"}}"#);
+            assert_eq!(search_patterns(&log, &["istanbul"], false).count, 1, "{content}");
+            assert_eq!(search_patterns(&log, &["İstanbul"], false).count, 1, "{content}");
+            assert_eq!(search_patterns(&log, &["wiki|istanbul"], true).count, 1, "{content}");
+        }
+        // A pattern's İ is looked for as an i, whatever else it holds.
+        for content in ["wiki", "WIKI", r"w\u0131ki", "wıki", r"w\u0130ki"] {
+            let log = format!(r#"{{"role": "user", "content": "{content}"}}"#);
+            assert_eq!(search_patterns(&log, &["wİki"], false).count, 1, "{content}");
+        }
+    }
+
     /// An escape may stand for a character a plain needle holds exactly when it is printable
     /// ASCII but for `"`, `/` and `\`, or lowers or folds to such a one; one cut short or not
     /// hex may, to be safe.
     #[test]
     fn escapes_that_may_be_plain() {
         for cp in 0..=0xFFFF_u32 {
-            let expected =
-                (0x20..0x7F).contains(&cp) && !matches!(cp, 0x22 | 0x2F | 0x5C) || matches!(cp, 0x130 | 0x17F | 0x212A);
+            let expected = (0x20..0x7F).contains(&cp) && !matches!(cp, 0x22 | 0x2F | 0x5C)
+                || matches!(cp, 0x130 | 0x131 | 0x17F | 0x212A);
             for escape in [format!("\\u{cp:04x}"), format!("\\u{cp:04X}")] {
                 assert_eq!(escape_may_be_plain(escape.as_bytes(), 0), expected, "{escape}");
             }
