@@ -2,9 +2,11 @@
 //! its content tested by the texts' plain meaning (lowered and held; as a word; in its own
 //! case; a regular expression), must count what `search_log` counts, with its byte test of
 //! each line, its tests of the string as written (between escapes, a text written whole) and
-//! its decoding. The content's bytes are the fuzzer's, written into the JSON string as they are,
-//! so every kind of escape, and none, reaches the byte-level code. Also: nothing panics, on any
-//! input, valid JSON or not.
+//! its decoding; but for a regular expression in any case that may meet an İ or ı, which
+//! convmeta takes for an i, as Python's `re` does, and the reference does not. The content's
+//! bytes are the fuzzer's, written into the JSON string as they are, so every kind of escape,
+//! and none, reaches the byte-level code. Also: nothing panics, on any input, valid JSON or
+//! not.
 //!
 //! Input: a flags byte (bit 0 words, bit 1 own case, bit 2 regular expressions, bit 3 the
 //! messages are the system's), then parts parted by 0xFF: the texts (parted by 0xFD), then one
@@ -39,6 +41,29 @@ fn meaning(text: &str, how: Matching) -> Option<Box<dyn Fn(&str) -> bool>> {
                     || !word(content[..at].chars().next_back()) && !word(content[at + text.len()..].chars().next()))
         })
     }))
+}
+
+/// Whether a pattern read in any case has a class (or a letter) that holds İ or ı but neither
+/// i nor I: then convmeta, taking the four for one letter as Python's `re` does, finds an i
+/// where the regex crate does not. (Elsewhere the two differ only in a content that holds İ or
+/// ı.)
+fn adds_an_i(pattern: &str) -> bool {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn walk(hir: &Hir) -> bool {
+        match hir.kind() {
+            HirKind::Class(Class::Unicode(class)) => {
+                let holds = |c: char| class.iter().any(|r| (r.start()..=r.end()).contains(&c));
+                (holds('\u{130}') || holds('\u{131}')) && !holds('i') && !holds('I')
+            }
+            HirKind::Literal(literal) => String::from_utf8_lossy(&literal.0).contains(['\u{130}', '\u{131}']),
+            HirKind::Repetition(r) => walk(&r.sub),
+            HirKind::Capture(c) => walk(&c.sub),
+            HirKind::Concat(parts) | HirKind::Alternation(parts) => parts.iter().any(walk),
+            _ => false,
+        }
+    }
+    let mut parser = regex_syntax::ParserBuilder::new().case_insensitive(true).build();
+    parser.parse(pattern).map_or(true, |hir| walk(&hir))
 }
 
 /// The content of a line that is plainly a message of `role` and nothing else; None for any
@@ -109,6 +134,14 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&path, &log).unwrap();
     // Compared only where every line is plainly a message (a `\n` in a content makes none).
     let contents: Option<Vec<String>> = lines.iter().map(|l| plain_content(l, role)).collect();
+    // Not where convmeta's `-E` in any case reads İ and ı as i and the regex crate does not.
+    let every_i = |c: &String| c.contains(['\u{130}', '\u{131}']);
+    if how.regex
+        && !how.case_sensitive
+        && (contents.iter().flatten().any(every_i) || texts.iter().any(|t| adds_an_i(t)))
+    {
+        return;
+    }
     for roles in [Roles::NotSystem, Roles::All] {
         let found = search_log(&path, &sought, roles, Shown { matches: 3, context: 1 }, &mut Vec::new()).unwrap();
         let Some(contents) = &contents else { continue };
