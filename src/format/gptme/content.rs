@@ -103,7 +103,8 @@ pub enum Sought {
     /// `words` standing as a word (no character of a word touching it).
     Lowered { lowered: Vec<Needle>, words: bool },
     /// Regular expressions, each to match somewhere in the content: in any case (Unicode's
-    /// simple case folding) unless one says `(?-i)` or the case is asked for, `^` and `$` at
+    /// simple case folding, and I, i, İ and ı alike: see `with_every_i`) unless one says
+    /// `(?-i)` or the case is asked for, `^` and `$` at
     /// the ends of its lines (which end at `\n` or `\r\n`). A text to find in its own case is
     /// the pattern of that text.
     Patterns {
@@ -344,9 +345,8 @@ fn built(text: &str, tree: &Hir) -> Result<Regex, TextsError> {
 /// `error`), else those a part of it starts with (`\w+Error: \w+` holds `error: `). In any
 /// case, `s` also matches the long s (`ſ`, which Python does not lower), `k` the Kelvin sign
 /// and `i` İ and ı (see [`EVERY_I`]): each is taken as its ASCII letter, which [`may_hold`]
-/// allows for. Lowering a character
-/// that lowers to ASCII does not depend on what is around it, so a content that holds one holds
-/// it lowered once lowered.
+/// allows for. Lowering a character that lowers to ASCII does not depend on what is around
+/// it, so a content that holds one holds it lowered once lowered.
 fn match_holds(hir: &Hir) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::ExtractKind::{Prefix, Suffix};
     use regex_syntax::hir::HirKind;
