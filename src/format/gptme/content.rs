@@ -459,11 +459,12 @@ fn pattern(text: &str, how: Matching) -> Result<(Hir, Hir), TextsError> {
 const EVERY_I: [char; 4] = ['I', 'i', '\u{130}', '\u{131}'];
 
 /// `tree`, read in any case throughout, with each of [`EVERY_I`] matching where any does, as in
-/// Python's `re` with `IGNORECASE` and as a search for a plain text finds them (`istanbul` is
-/// in "İstanbul" lowered): an İ or ı said alone is any of them, and a class that holds some of
-/// them holds all four, unless it is one that leaves some out (`[^i]`, `[^a-z]`, which then
-/// leave out all four). Which kind a class is, its folding does not keep: one that leaves
-/// characters out holds most of Unicode, one that lists them (`[h-j]`, `[İ]`) seldom does.
+/// Python's `re` with `IGNORECASE` (a plain text, lowered as Python lowers, finds only an `i`
+/// in İ, which lowers to i and a combining dot): an İ or ı said alone is any of them, and a
+/// class that holds some of them holds all four, unless it is one that leaves some out
+/// (`[^i]`, `[^a-z]`, which then leave out all four). Which kind a class is, its folding does
+/// not keep: one that leaves characters out holds most of Unicode, one that lists them
+/// (`[h-j]`, `[İ]`) seldom does.
 fn with_every_i(tree: Hir) -> Hir {
     use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, HirKind, Literal};
     let every_i = || ClassUnicode::new(EVERY_I.iter().map(|&c| ClassUnicodeRange::new(c, c)));
