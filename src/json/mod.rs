@@ -78,6 +78,62 @@ impl<'a> RawStr<'a> {
         out.push_str(&text[copied..]);
         out
     }
+
+    /// The character that starts at `at` (where [`RawStr::decode_lossy`] starts one) as that
+    /// decodes it, and how many bytes write it; None at the end.
+    pub fn char_at(&self, at: usize) -> Option<(char, usize)> {
+        let bytes = self.bytes;
+        match *bytes.get(at)? {
+            b'\\' => Some(escape_at(bytes, at)),
+            b if b.is_ascii() => Some((char::from(b), 1)),
+            _ => {
+                let c = bytes[at..bytes.len().min(at + 4)].utf8_chunks().next()?.valid().chars().next()?;
+                Some((c, c.len_utf8()))
+            }
+        }
+    }
+
+    /// Where the character before the one at `at` starts, read as [`RawStr::decode_lossy`]
+    /// reads them; None at the start. A search steps back so from a character it found, over
+    /// escapes, to where a text around it would begin, rather than decode the whole string.
+    pub fn char_before(&self, at: usize) -> Option<usize> {
+        let bytes = self.bytes;
+        let last = at.checked_sub(1)?;
+        let Some(start) = escape_holding(bytes, last) else {
+            // Not escaped: the last byte is ASCII, or ends a character in UTF-8.
+            let from = at.saturating_sub(4);
+            return bytes[from..at].iter().rposition(|&b| b & 0xC0 != 0x80).map(|i| from + i);
+        };
+        // A low surrogate's escape completes a pair with a high one's just before it.
+        let surrogate = |at: usize, range: std::ops::Range<u32>| {
+            bytes.get(at + 1) == Some(&b'u') && hex4_at(bytes, at + 2).is_some_and(|u| range.contains(&u))
+        };
+        match start.checked_sub(6) {
+            Some(high)
+                if surrogate(start, 0xDC00..0xE000)
+                    && escape_holding(bytes, high) == Some(high)
+                    && surrogate(high, 0xD800..0xDC00) =>
+            {
+                Some(high)
+            }
+            _ => Some(start),
+        }
+    }
+}
+
+/// Where the escape that the byte at `at` is part of starts (its backslash), if it is part of
+/// one: validated bytes hold no backslash but an escape's first and the second of `\\`, and an
+/// escape is 6 bytes at most, so the last backslash up to `at` tells, by whether it ends an odd
+/// run of them (it starts an escape) or an even one (it ends `\\`).
+pub fn escape_holding(bytes: &[u8], at: usize) -> Option<usize> {
+    let from = at.saturating_sub(5);
+    let last = from + bytes.get(from..=at)?.iter().rposition(|&b| b == b'\\')?;
+    let run = bytes[..=last].iter().rev().take_while(|&&b| b == b'\\').count();
+    if run % 2 == 0 {
+        return (last == at).then(|| last - 1);
+    }
+    let len = if bytes.get(last + 1) == Some(&b'u') { 6 } else { 2 };
+    (at < last + len).then_some(last)
 }
 
 /// The character that the escape at `at` (a backslash) stands for, and the escape's length; a
@@ -748,6 +804,58 @@ mod tests {
             let raw: String = (0..rng.below(6)).map(|_| bytes[rng.index(bytes.len())]).collect();
             let decoded = RawStr { bytes: raw.as_bytes() }.decode_lossy();
             assert!(decoded.len() <= raw.len() * 3, "{raw}: {decoded}");
+        }
+    }
+
+    /// Stepping back a character at a time from each character's start gives the one before,
+    /// and each byte is part of the escape it lies in, over random strings of escapes side by
+    /// side, pairs, halves of pairs and UTF-8.
+    #[test]
+    fn steps_back_over_escapes_as_decoding_steps_forward() {
+        let mut rng = crate::test_rng::Rng(0x0BAC_C0DE);
+        let pieces = [
+            "a",
+            "é",
+            "😀",
+            "u",
+            "0",
+            "\\n",
+            "\\\\",
+            "\\\"",
+            "\\/",
+            "\\u0041",
+            "\\u043F",
+            "\\ud83d",
+            "\\ude00",
+            "\\ud83d\\ude00",
+            "\\uDBFF\\uDFFF",
+            "\\\\u0041",
+            "\\\\ud83d",
+        ];
+        for _ in 0..20_000 {
+            let raw: String = (0..rng.below(10)).map(|_| pieces[rng.index(pieces.len())]).collect();
+            let string = RawStr { bytes: raw.as_bytes() };
+            let (mut starts, mut chars, mut escapes) = (Vec::new(), String::new(), vec![None; raw.len()]);
+            let mut at = 0;
+            while let Some((c, len)) = string.char_at(at) {
+                if raw.as_bytes()[at] == b'\\' {
+                    for (i, held) in escapes[at..at + len].iter_mut().enumerate() {
+                        *held = Some(at + i / 6 * 6);
+                    }
+                }
+                starts.push(at);
+                chars.push(c);
+                at += len;
+            }
+            assert_eq!((at, chars), (raw.len(), string.decode_lossy()), "{raw}");
+            starts.push(raw.len());
+            assert_eq!(string.char_before(0), None, "{raw}");
+            for pair in starts.windows(2) {
+                assert_eq!(string.char_before(pair[1]), Some(pair[0]), "{raw} at {}", pair[1]);
+            }
+            for (at, held) in escapes.iter().enumerate() {
+                assert_eq!(escape_holding(raw.as_bytes(), at), *held, "{raw} at {at}");
+            }
         }
     }
 

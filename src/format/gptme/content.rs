@@ -17,7 +17,7 @@ use super::{
     ascii_lowered_starts, lowered_find, lowered_from, py_lower, py_lower_char, search_needle, stands_alone,
     AsciiLoweredFinder, Needle, LOWERING_TO_ASCII,
 };
-use crate::json::RawStr;
+use crate::json::{escape_holding, RawStr};
 use crate::scan::{self, LineSink};
 
 /// How much of a matching line of content a match shows, in characters.
@@ -91,8 +91,8 @@ pub struct Texts {
     /// texts one; the longest first (likely the rarest, so the first to rule a line out). Made
     /// once for a search: its finders take microseconds to build, and a search reads every log.
     byte_test: Vec<Vec<ByteNeedle>>,
-    /// For each lowered text, how a string may write it whole when it is not plain (see
-    /// [`Written`]).
+    /// For each lowered text that is not plain, how a string's raw bytes tell whether it
+    /// says it (see [`Written`]).
     written: Vec<Option<Written>>,
 }
 
@@ -213,7 +213,7 @@ impl Texts {
         };
         byte_test.sort_by_key(|any| std::cmp::Reverse(any.iter().map(ByteNeedle::len).min()));
         let written = match &sought {
-            Sought::Lowered { lowered, words: false } => lowered.iter().map(|t| Written::of(t)).collect(),
+            Sought::Lowered { lowered, words } => lowered.iter().map(|t| Written::of(t, *words)).collect(),
             _ => Vec::new(),
         };
         Texts { sought, byte_test, written }
@@ -688,11 +688,15 @@ impl ByteNeedle {
 }
 
 /// One way to write a character: its UTF-8, or its escape (`\uXXXX`, lowered; a pair of them
-/// past U+FFFF), found as it is but for the case of its hex digits. Found by memmem for its
-/// longest part whose case is fixed (all of its UTF-8; of an escape, the `\u` and digits
-/// before a hex letter, or after one), each place checked whole. A scan for its rarest byte
-/// stopped at each escape holding that digit, every few bytes in escaped Chinese (`数据` over
-/// the bench's prose with Unicode: 65–79 ms so); Teddy is slower than memmem for one text.
+/// past U+FFFF), found as it is but for the case of its hex digits. Found by memmem for a part
+/// whose case is fixed, each place checked whole: all of its UTF-8; of an escape of a
+/// character below U+1000, its last two hex digits when they are no letters (`48` of `\u0448`:
+/// memmem's pick of two bytes of `\u0448` may be those that every Cyrillic letter's escape
+/// starts with, `\u04`; the alphabets below U+1000 have a block each, a script above it has
+/// many, and its escapes share fewer digits: `70` of `\u6570` is also in a box drawing's
+/// `\u2570`), else the longest part before a hex letter, or after one. A scan for its rarest byte stopped at each escape
+/// holding that digit, every few bytes in escaped Chinese (`数据` over the bench's prose with
+/// Unicode: 65–79 ms so); Teddy is slower than memmem for one text.
 #[derive(Debug)]
 struct Spelling {
     bytes: Vec<u8>,
@@ -704,9 +708,11 @@ impl Spelling {
     fn new(bytes: Vec<u8>) -> Spelling {
         // JSON's `\u` is lowercase: only hex letters may be written in either case.
         let hex_letter = |b: &u8| matches!(b.to_ascii_lowercase(), b'a'..=b'f');
-        let mut part = 0..0;
-        let mut start = 0;
-        for end in 0..=bytes.len() {
+        let last_digits = bytes.starts_with(b"\\u0") && bytes[bytes.len() - 2..].iter().all(u8::is_ascii_digit);
+        let from = if last_digits { bytes.len() - 2 } else { 0 };
+        let mut part = from..from;
+        let mut start = from;
+        for end in from..=bytes.len() {
             if end == bytes.len() || hex_letter(&bytes[end]) {
                 if end - start > part.len() {
                     part = start..end;
@@ -718,83 +724,170 @@ impl Spelling {
     }
 
     fn is_in(&self, line: &[u8]) -> bool {
-        self.part.find_iter(line).any(|at| {
-            let start = at.checked_sub(self.part_at);
-            start.and_then(|s| line.get(s..s + self.bytes.len())).is_some_and(|w| w.eq_ignore_ascii_case(&self.bytes))
+        self.places(line).next().is_some()
+    }
+
+    /// Whether it is an escape found by its last two digits.
+    fn by_last_digits(&self) -> bool {
+        self.bytes[0] == b'\\' && self.part_at == self.bytes.len() - 2
+    }
+
+    /// Where it starts in `line`, each place in order.
+    fn places<'a>(&'a self, line: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+        self.part.find_iter(line).filter_map(move |at| {
+            let start = at.checked_sub(self.part_at)?;
+            line.get(start..start + self.bytes.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(&self.bytes))
+                .then_some(start)
         })
     }
 }
 
 /// The needles one of which the bytes of a line hold when a string in it, decoded and
 /// lowered, holds `text` (lowered): its longest plain part, when that is 3 bytes or more; else
-/// the ways to write one of its other characters (the one written in fewest ways: a character
-/// of a script without case has two), when it has one; else its longest plain part. None:
-/// nothing to look for (U+FFFD, which bad UTF-8 reads as, has no way of its own).
+/// the ways to write one of its other characters (see [`fewest_spellings`]), when it has one;
+/// else its longest plain part. None: nothing to look for (U+FFFD, which bad UTF-8 reads as,
+/// has no way of its own).
 fn byte_needles(text: &str) -> Option<Vec<ByteNeedle>> {
     let longest_plain = text.split(|c| !plain_char(c)).max_by_key(|part| part.len()).filter(|part| !part.is_empty());
     let as_text = |part: &str| vec![ByteNeedle::Text(AsciiLoweredFinder::new(part.as_bytes()))];
     if let Some(part) = longest_plain.filter(|part| part.len() >= 3) {
         return Some(as_text(part));
     }
-    let spelled = text.chars().filter(|&c| !c.is_ascii() && c != '\u{FFFD}').map(spellings).min_by_key(Vec::len);
+    let spelled = fewest_spellings(text).map(|(_, ways)| ways.into_iter().map(ByteNeedle::Spelling).collect());
     spelled.or_else(|| longest_plain.map(as_text))
 }
 
-/// Every way a string may write a character whose lowering holds `c` (not ASCII): each such
-/// character ([`lowered_from`]) in UTF-8, and escaped.
-fn spellings(c: char) -> Vec<ByteNeedle> {
-    let mut ways = Vec::new();
-    for from in lowered_from(c) {
-        ways.push(ByteNeedle::Spelling(Spelling::new(from.to_string().into_bytes())));
-        ways.push(ByteNeedle::Spelling(Spelling::new(python_escaped(from).into_bytes())));
-    }
-    ways
+/// Of `text`'s characters outside ASCII (but U+FFFD), the one whose spellings are fewest (a
+/// character of a script without case has two), of those the first whose escapes are found by
+/// their last digits, else by the longest part (see [`Spelling`]: `\u043a` is found by `\u043`,
+/// which half of the Cyrillic letters start with; a search stops at fewer places); how many
+/// characters precede it, and its spellings.
+fn fewest_spellings(text: &str) -> Option<(usize, Vec<Spelling>)> {
+    let found_by = |ways: &[Spelling]| {
+        ways.iter().filter(|w| w.bytes[0] == b'\\').map(|w| (w.by_last_digits(), w.part.needle().len())).min()
+    };
+    text.chars()
+        .enumerate()
+        .filter(|&(_, c)| !c.is_ascii() && c != '\u{FFFD}')
+        .map(|(before, c)| (before, spellings(c)))
+        .min_by_key(|(_, ways)| (ways.len(), std::cmp::Reverse(found_by(ways))))
 }
 
-/// A text outside ASCII (lowered) as a string may write it whole: in UTF-8, or escaped as
-/// gptme (Python's `json.dumps`) writes it (`caf\u00e9`, `\u7d22\u5f15`), from a place no
-/// escape holds. Each of its characters lowers to itself alone, so a content that holds it
-/// holds it lowered, and its ASCII ones are plain, written as they are: a string that holds it
-/// so says it, and most that say it hold it so. The others are decoded.
+/// Every way a string may write a character whose lowering holds `c` (not ASCII): each such
+/// character ([`lowered_from`]) escaped, and in UTF-8. The likeliest first, where a search
+/// stops at the first found: `c` as gptme writes it (escaped), then its capitals.
+fn spellings(c: char) -> Vec<Spelling> {
+    let mut from = lowered_from(c);
+    from.sort_by_key(|&x| x != c);
+    let ways = from.into_iter().flat_map(|x| [python_escaped(x), x.to_string()]);
+    ways.map(|way| Spelling::new(way.into_bytes())).collect()
+}
+
+/// How a string's raw bytes tell whether it says a text outside ASCII (lowered), without
+/// decoding it.
 #[derive(Debug)]
 struct Written {
-    utf8: memchr::memmem::Finder<'static>,
-    escaped: memchr::memmem::Finder<'static>,
+    /// The text as a string may write it whole: in UTF-8, or escaped as gptme (Python's
+    /// `json.dumps`) writes it (`caf\u00e9`, `\u7d22\u5f15`), from a place no escape holds.
+    /// When each of its characters lowers to itself alone, and its ASCII ones are plain: a
+    /// string that holds it so says it, and most that say it hold it so.
+    whole: Option<(memchr::memmem::Finder<'static>, memchr::memmem::Finder<'static>)>,
+    anchor: Option<RawAnchor>,
+}
+
+/// A text found around one of its characters outside ASCII (see [`fewest_spellings`]) in a
+/// string's raw bytes: from each place a character that lowers to it is written (in UTF-8 or
+/// escaped), back over as many characters as precede it in the text, then the text compared a
+/// character at a time, each decoded where it is and lowered (as `anchored_find` compares one
+/// decoded). A search for a text in another alphabet (`кошка`) decoded every message holding
+/// its letters, most of them; now it decodes a few characters at each place.
+///
+/// Lowering a character alone lowers it as lowering the string does, but for İ, which lowers to
+/// two (`i̇`), and Σ, which lowers by what is around it: only a text holding `i`, U+0307, `σ` or
+/// `ς` may be said by them, and such a text is not found so. With `words`, the characters just
+/// before and after it are read too: a character of a word there is no match.
+#[derive(Debug)]
+struct RawAnchor {
+    text: String,
+    words: bool,
+    before: usize,
+    spellings: Vec<Spelling>,
 }
 
 impl Written {
-    fn of(text: &str) -> Option<Written> {
+    fn of(text: &str, words: bool) -> Option<Written> {
         let spelled_alone = |c: char| py_lower_char(c).eq([c]) && (!c.is_ascii() || plain_char(c));
-        if text.is_ascii() || !text.chars().all(spelled_alone) {
-            return None;
-        }
-        let escaped: String =
-            text.chars().map(|c| if c.is_ascii() { c.to_string() } else { python_escaped(c) }).collect();
-        Some(Written {
-            utf8: memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
-            escaped: memchr::memmem::Finder::new(escaped.as_bytes()).into_owned(),
-        })
+        let whole = (!words && !text.is_ascii() && text.chars().all(spelled_alone)).then(|| {
+            let escaped: String =
+                text.chars().map(|c| if c.is_ascii() { c.to_string() } else { python_escaped(c) }).collect();
+            (
+                memchr::memmem::Finder::new(text.as_bytes()).into_owned(),
+                memchr::memmem::Finder::new(escaped.as_bytes()).into_owned(),
+            )
+        });
+        let by_context = |c: char| matches!(c, 'i' | '\u{307}' | 'σ' | 'ς' | '\u{FFFD}');
+        let anchor = match text.chars().any(by_context) {
+            true => None,
+            false => fewest_spellings(text).map(|(before, spellings)| RawAnchor {
+                text: text.to_owned(),
+                words,
+                before,
+                spellings,
+            }),
+        };
+        (whole.is_some() || anchor.is_some()).then_some(Written { whole, anchor })
     }
 
-    /// Some(true) when a string's raw bytes (validated) hold the text, so written; None when
-    /// only decoding them can tell.
+    /// Whether a string's raw bytes (validated) hold the text; None when only decoding them
+    /// can tell.
     fn in_raw(&self, raw: &[u8]) -> Option<bool> {
+        // Written whole is found at once where it is first said; the anchor finds it only after
+        // passing over the string for each way of writing its character that it is not in.
         let whole = |at: usize| !inside_escape(raw, at);
-        (self.utf8.find_iter(raw).any(whole) || self.escaped.find_iter(raw).any(whole)).then_some(true)
+        if let Some((utf8, escaped)) = &self.whole {
+            if utf8.find_iter(raw).any(whole) || escaped.find_iter(raw).any(whole) {
+                return Some(true);
+            }
+        }
+        Some(self.anchor.as_ref()?.is_in(RawStr { bytes: raw }))
+    }
+}
+
+impl RawAnchor {
+    fn is_in(&self, raw: RawStr<'_>) -> bool {
+        let bytes = raw.bytes;
+        let places = self.spellings.iter().flat_map(|way| way.places(bytes));
+        places.filter(|&at| !inside_escape(bytes, at)).any(|at| self.said_from(raw, at))
+    }
+
+    /// Whether the text is said around the character at `at`.
+    fn said_from(&self, raw: RawStr<'_>, at: usize) -> bool {
+        let mut start = at;
+        for _ in 0..self.before {
+            match raw.char_before(start) {
+                Some(before) => start = before,
+                None => return false,
+            }
+        }
+        let mut end = start;
+        for n in self.text.chars() {
+            match raw.char_at(end) {
+                Some((c, len)) if py_lower_char(c).eq([n]) => end += len,
+                _ => return false,
+            }
+        }
+        let word = |at: Option<usize>| {
+            at.and_then(|at| raw.char_at(at)).is_some_and(|(c, _)| regex_syntax::is_word_character(c))
+        };
+        !self.words || !word(raw.char_before(start)) && !word(Some(end))
     }
 }
 
 /// Whether the byte at `at` of a JSON string's raw bytes (validated) is one of an escape's but
 /// its first: the `n` of `\n`, a hex digit of `\u00e0`.
 fn inside_escape(raw: &[u8], at: usize) -> bool {
-    // An escape is 6 bytes at most and has no backslash but its first, or `\\`'s second.
-    let Some(q) = raw[at.saturating_sub(5)..at].iter().rposition(|&b| b == b'\\').map(|i| at.saturating_sub(5) + i)
-    else {
-        return false;
-    };
-    // The last of an odd run of backslashes starts an escape; of an even one it ends `\\`.
-    let run = raw[..=q].iter().rev().take_while(|&&b| b == b'\\').count();
-    run % 2 == 1 && at < q + if raw.get(q + 1) == Some(&b'u') { 6 } else { 2 }
+    escape_holding(raw, at).is_some_and(|start| start < at)
 }
 
 /// A character as Python's `json.dumps` escapes one outside ASCII: `\uXXXX` in lowercase hex,
@@ -1272,6 +1365,11 @@ mod tests {
             "\\u636e",
             "据",
             "\\u00e0",
+            "о",
+            "О",
+            "\\u043e",
+            "\\u041E",
+            "\\u0434\\u043e",
         ]
         .into_iter()
         .chain(OUTSIDE_ASCII)
@@ -1279,7 +1377,7 @@ mod tests {
         let texts = [
             "sqlite", "wal", "a", "é", "k", "\"", "a/", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i",
             "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数", "数据", "数 a", "据数", "0数", "数\\", "n数",
-            "aé", "é a", "xд",
+            "aé", "é a", "xд", "до", "д о", "одд", "😀д", "од\"", "дk",
         ];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
@@ -1300,9 +1398,10 @@ mod tests {
         let pieces = [
             "go", "GO", "ago", "_", " ", "x", "k", "é", "\\u00e9", "\\u00E9", "\\u0301", "\\u2014",
             "\\n", "\\\\", "\\\"", "\\ud83d\\ude00", "\\u0041", "\\u0067o", "\\u0130", "\u{212A}",
-            "\\u212a", "\u{1F600}", "\u{301}", "\\ud840\\udc00", "\\u001b",
+            "\\u212a", "\u{1F600}", "\u{301}", "\\ud840\\udc00", "\\u001b", "д", "\\u0434", "\\u0414",
+            "\\u043e", "\\u041E",
         ];
-        let texts = ["go", "a", "k", "go go", "x", " go", "o", "é"];
+        let texts = ["go", "a", "k", "go go", "x", " go", "o", "é", "д", "до", "д go", "😀", "ǆ"];
         let alone = |text: &str, needle: &str| {
             let text = py_lower(text);
             let word = |c: Option<char>| c.is_some_and(regex_syntax::is_word_character);
@@ -1497,13 +1596,15 @@ mod tests {
     fn texts_outside_ascii_are_looked_for_by_a_part_or_a_character() {
         let needles = |text: &str| byte_needles(text).map(|any| shown(&any));
         assert_eq!(needles("café").as_deref(), Some("caf"));
-        assert_eq!(needles("数据").as_deref(), Some("数|\\u6570"));
-        assert_eq!(needles("дa").as_deref(), Some("Д|\\u0414|д|\\u0434"));
-        assert_eq!(needles("ä数").as_deref(), Some("数|\\u6570"), "the character written in fewest ways");
-        assert_eq!(needles("a😀").as_deref(), Some("😀|\\ud83d\\ude00"), "a pair past U+FFFF");
-        assert_eq!(needles("ς").as_deref(), Some("Σ|\\u03a3|ς|\\u03c2"), "a final sigma is a capital's too");
-        assert_eq!(needles("i\u{307}").as_deref(), Some("İ|\\u0130|\u{307}|\\u0307"));
-        assert_eq!(needles("ǆ").as_deref(), Some("Ǆ|\\u01c4|ǅ|\\u01c5|ǆ|\\u01c6"));
+        assert_eq!(needles("数据").as_deref(), Some("\\u6570|数"));
+        assert_eq!(needles("дa").as_deref(), Some("\\u0434|д|\\u0414|Д"));
+        assert_eq!(needles("ä数").as_deref(), Some("\\u6570|数"), "the character written in fewest ways");
+        let by_whole_escapes = needles("кошка");
+        assert_eq!(by_whole_escapes.as_deref(), Some("\\u0448|ш|\\u0428|Ш"), "not \\u043a, found by \\u043");
+        assert_eq!(needles("a😀").as_deref(), Some("\\ud83d\\ude00|😀"), "a pair past U+FFFF");
+        assert_eq!(needles("ς").as_deref(), Some("\\u03c2|ς|\\u03a3|Σ"), "a final sigma is a capital's too");
+        assert_eq!(needles("i\u{307}").as_deref(), Some("\\u0307|\u{307}|\\u0130|İ"));
+        assert_eq!(needles("ǆ").as_deref(), Some("\\u01c6|ǆ|\\u01c4|Ǆ|\\u01c5|ǅ"));
         assert_eq!(needles("a\u{FFFD}").as_deref(), Some("a"), "bad UTF-8 also reads as U+FFFD");
         assert_eq!(needles("\u{FFFD}"), None);
         // What the extractor gives a pattern outside ASCII, whole characters.
@@ -1599,27 +1700,39 @@ mod tests {
         }
     }
 
-    /// A text outside ASCII whose characters lower to themselves is found in a string's raw
-    /// bytes written in UTF-8 or escaped, from no place inside an escape.
+    /// A text outside ASCII is told in a string's raw bytes, found around one of its characters
+    /// however that is written, from no place inside an escape; a text that Σ or İ may say is
+    /// found only as gptme writes it whole, and otherwise decoded.
     #[test]
-    fn a_text_written_whole_is_found_as_written() {
-        let written = Written::of("索引 1").unwrap();
-        assert_eq!(written.in_raw("x索引 1".as_bytes()), Some(true));
-        assert_eq!(written.in_raw(br"x\u7d22\u5f15 1"), Some(true));
-        assert_eq!(written.in_raw(br"\\\u7d22\u5f15 1"), Some(true), "after an escaped backslash");
-        assert_eq!(written.in_raw(br"\\u7d22\u5f15 1"), None, "no escape");
-        assert_eq!(written.in_raw(br"\u7D22\u5F15 1"), None, "not as gptme writes it: decoded");
-        assert_eq!(written.in_raw("索引 2".as_bytes()), None);
-        let cafe = Written::of("café").unwrap();
-        assert_eq!(cafe.in_raw(br"a caf\u00e9."), Some(true));
-        assert_eq!(cafe.in_raw("a café.".as_bytes()), Some(true));
-        assert_eq!(cafe.in_raw(br"\u00accaf\u00e9"), Some(true), "after an escape");
-        assert_eq!(cafe.in_raw(br"\u0caf\u00e9"), None, "the hex digits of an escape");
-        assert_eq!(Written::of("0数").unwrap().in_raw(br"\u00e0\u6570"), None, "a hex digit of an escape");
-        assert_eq!(Written::of("n数").unwrap().in_raw(br"\n\u6570"), None, "the n of \\n");
-        assert_eq!(Written::of("n数").unwrap().in_raw(br"\\n\u6570"), Some(true), "after \\\\");
-        for other in ["索\"", "a", "İ", "Σ", "数/"] {
-            assert!(Written::of(other).is_none(), "{other}");
+    fn a_text_outside_ascii_is_told_in_raw_bytes() {
+        let said = |text: &str, raw: &[u8]| Written::of(text, false).unwrap().in_raw(raw);
+        assert_eq!(said("索引 1", "x索引 1".as_bytes()), Some(true));
+        assert_eq!(said("索引 1", br"x\u7d22\u5f15 1"), Some(true));
+        assert_eq!(said("索引 1", br"\\\u7d22\u5f15 1"), Some(true), "after an escaped backslash");
+        assert_eq!(said("索引 1", br"\\u7d22\u5f15 1"), Some(false), "no escape");
+        assert_eq!(said("索引 1", br"\u7D22\u5F15 1"), Some(true), "hex digits in capitals");
+        assert_eq!(said("索引 1", "索引 2".as_bytes()), Some(false));
+        assert_eq!(said("кошка", br"\u041a\u041E\u0448\u043a\u0430!"), Some(true), "any case, any way");
+        assert_eq!(said("кошка", "a Кошка".as_bytes()), Some(true));
+        assert_eq!(said("кошка", br"\u043a\u043e\u0448\u043a\u0438"), Some(false));
+        assert_eq!(said("кошка", br"\u043e\u0448\u043a\u0430"), Some(false), "no room before");
+        assert_eq!(said("café", br"a caf\u00c9."), Some(true));
+        assert_eq!(said("café", br"\u0caf\u00e9"), Some(false), "the hex digits of an escape");
+        assert_eq!(said("0数", br"\u00e0\u6570"), Some(false), "a hex digit of an escape");
+        assert_eq!(said("n数", br"\n\u6570"), Some(false), "the n of \\n");
+        assert_eq!(said("n数", br"\\n\u6570"), Some(true), "after \\\\");
+        assert_eq!(said("😀x", br"\ud83d\ude00X"), Some(true), "a pair");
+        assert_eq!(said("a😀", br"a\ud83d\ud83d\ude00"), Some(false), "half of a pair before it");
+        let word = |text: &str, raw: &[u8]| Written::of(text, true).unwrap().in_raw(raw);
+        assert_eq!(word("кот", br"\u043a\u043e\u0442\u044b \u041a\u043e\u0442"), Some(true));
+        assert_eq!(word("кот", br"\u043a\u043e\u0442\u044b"), Some(false), "in a longer word");
+        assert_eq!(word("кот", br"a\u043a\u043e\u0442"), Some(false), "after a letter");
+        assert_eq!(word("кот", br"\n\u043a\u043e\u0442."), Some(true), "after an escape of no letter");
+        assert_eq!(said("σοφία", "ΣΟΦΊΑ".as_bytes()), None, "Σ lowers by what is around it");
+        assert_eq!(said("σοφία", br"\u03c3\u03bf\u03c6\u03af\u03b1"), Some(true), "written whole");
+        assert_eq!(said("ki\u{307}", "KİT".as_bytes()), None, "İ lowers to two");
+        for other in ["a", "σ/", "\u{FFFD}/"] {
+            assert!(Written::of(other, false).is_none(), "{other}");
         }
     }
 
@@ -1632,7 +1745,7 @@ mod tests {
     }
 
     /// A way to write a character is found in any case of its hex digits, by its longest part
-    /// without a hex letter.
+    /// without a hex letter, or below U+1000 by its last two digits when they are no letters.
     #[test]
     fn a_spelling_is_found_in_any_case() {
         let spelling = Spelling::new(br"\ua641".to_vec());
@@ -1644,6 +1757,9 @@ mod tests {
             assert!(!spelling.is_in(line), "{line:?}");
         }
         assert_eq!(Spelling::new(br"\u636e".to_vec()).part_at, 0);
+        assert_eq!(Spelling::new(br"\u0436".to_vec()).part_at, 4, "36");
+        assert_eq!(Spelling::new(br"\u6e36".to_vec()).part_at, 0, "no alphabet's block");
+        assert!(!Spelling::new("д".into()).by_last_digits());
         assert!(Spelling::new(br"\u636e".to_vec()).is_in(br"\u636E"));
         assert!(Spelling::new("数".into()).is_in("x数".as_bytes()));
     }
