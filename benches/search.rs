@@ -88,7 +88,7 @@ pub fn search() {
         &russian.iter().map(String::as_str).collect::<Vec<_>>(),
         &[
             (&["quokka"], plain, "quokka"),
-            // No message says it, but most say its letters: each decoded and looked in.
+            // No message says it, but most say its letters: each looked in around them.
             (&["кошка"], plain, "\\u043a\\u043e\\u0448\\u043a\\u0430"),
             // In most messages, in either case.
             (&["привет"], plain, "\\u043f\\u0440\\u0438\\u0432\\u0435\\u0442"),

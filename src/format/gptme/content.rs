@@ -732,9 +732,17 @@ impl Spelling {
         self.bytes[0] == b'\\' && self.part_at == self.bytes.len() - 2
     }
 
-    /// Where it starts in `line`, each place in order.
+    /// Where it starts in `line`, each place in order. The part's places overlap where it
+    /// does (`11` of `\u0111` is at its fourth byte and its fifth), so each is looked for
+    /// from just past the last, not past its end.
     fn places<'a>(&'a self, line: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-        self.part.find_iter(line).filter_map(move |at| {
+        let mut from = 0;
+        let parts = std::iter::from_fn(move || {
+            let at = from + self.part.find(line.get(from..)?)?;
+            from = at + 1;
+            Some(at)
+        });
+        parts.filter_map(move |at| {
             let start = at.checked_sub(self.part_at)?;
             line.get(start..start + self.bytes.len())
                 .is_some_and(|w| w.eq_ignore_ascii_case(&self.bytes))
@@ -805,8 +813,8 @@ struct Written {
 ///
 /// Lowering a character alone lowers it as lowering the string does, but for İ, which lowers to
 /// two (`i̇`), and Σ, which lowers by what is around it: only a text holding `i`, U+0307, `σ` or
-/// `ς` may be said by them, and such a text is not found so. With `words`, the characters just
-/// before and after it are read too: a character of a word there is no match.
+/// `ς` may be said by them, and such a text is left to decoding. With `words`, the characters
+/// just before and after it are read too: a character of a word there is no match.
 #[derive(Debug)]
 struct RawAnchor {
     text: String,
@@ -826,7 +834,7 @@ impl Written {
                 memchr::memmem::Finder::new(escaped.as_bytes()).into_owned(),
             )
         });
-        let by_context = |c: char| matches!(c, 'i' | '\u{307}' | 'σ' | 'ς' | '\u{FFFD}');
+        let by_context = |c: char| matches!(c, 'i' | '\u{307}' | 'σ' | 'ς');
         let anchor = match text.chars().any(by_context) {
             true => None,
             false => fewest_spellings(text).map(|(before, spellings)| RawAnchor {
@@ -1370,6 +1378,8 @@ mod tests {
             "\\u043e",
             "\\u041E",
             "\\u0434\\u043e",
+            "\\u0111",
+            "\\u0110",
         ]
         .into_iter()
         .chain(OUTSIDE_ASCII)
@@ -1377,7 +1387,7 @@ mod tests {
         let texts = [
             "sqlite", "wal", "a", "é", "k", "\"", "a/", "e wal", "x x", "q", "na", "u00", "00e9", "0041", "ax", "i",
             "д", "数", "ς", "σ", "😀", "ǆ", "i\u{307}", "aд", "wal数", "数据", "数 a", "据数", "0数", "数\\", "n数",
-            "aé", "é a", "xд", "до", "д о", "одд", "😀д", "од\"", "дk",
+            "aé", "é a", "xд", "до", "д о", "одд", "😀д", "од\"", "дk", "đ", "đx",
         ];
         let mut rng = Rng(11);
         for _ in 0..2_000 {
@@ -1758,6 +1768,8 @@ mod tests {
         }
         assert_eq!(Spelling::new(br"\u636e".to_vec()).part_at, 0);
         assert_eq!(Spelling::new(br"\u0436".to_vec()).part_at, 4, "36");
+        let overlapping = Spelling::new(br"\u0111".to_vec());
+        assert_eq!(overlapping.places(br"\u0111 \u0111").collect::<Vec<_>>(), [0, 7], "11 twice in each");
         assert_eq!(Spelling::new(br"\u6e36".to_vec()).part_at, 0, "no alphabet's block");
         assert!(!Spelling::new("д".into()).by_last_digits());
         assert!(Spelling::new(br"\u636e".to_vec()).is_in(br"\u636E"));
