@@ -7,7 +7,9 @@ words = ['hello', 'world', 'fix', 'the', 'bug', 'é', 'naïve', '日本', '😀'
          '<thinking>', '</thinking>', '\n', '\t', '  ', '\u00a0', '\u2028', '\u3000', '\u200b', '\x1c', 'a\\b', '"q"',
          # Other alphabets, in both cases (a search finds a text of them by one of its letters),
          # a final sigma's context, and letters that lower to two or to ASCII.
-         'Привет', 'мир', 'ОШИБКА', 'ΟΔΟΣ', 'σας', 'ǅ', 'ẞ', 'İ', '\u212a']
+         'Привет', 'мир', 'ОШИБКА', 'ΟΔΟΣ', 'σας', 'ǅ', 'ẞ', 'İ', '\u212a',
+         # Escapes whose last two digits repeat (a search finds those by their last two).
+         'Đường', 'ФБР', 'фото']
 models = ['openai/gpt-5', 'anthropic/claude-sonnet-4-5', 'gpt-4o', 'm', 'ünï']
 # Ways to write a name in TOML, valid and not (gptme falls back to the id when it cannot read it).
 # Not a string (`name = 42`) is left out: gptme shows the value, we count a problem and show the id.
