@@ -761,37 +761,23 @@ mod tests {
         assert_eq!(decoded(r#""\u00E9\u00e9""#), "éé");
     }
 
+    /// What the random strings of the tests below are made of: every escape JSON has, hex in
+    /// either case, a pair, each half of one alone, runs of escapes side by side once joined,
+    /// `\\` before what would be an escape, and UTF-8 of one to four bytes.
+    #[rustfmt::skip]
+    const PIECES: [&str; 28] = [
+        "a", " ", "u", "0", "é", "数", "😀", "\\n", "\\\\", "\\\"", "\\/", "\\t", "\\b", "\\f", "\\r",
+        "\\u0041", "\\u00e9", "\\u00E9", "\\u043f", "\\u043F", "\\u7d22", "\\ud83d", "\\ude00",
+        "\\ud83d\\ude00", "\\uDBFF\\uDFFF", "\\u0000", "\\\\u0041", "\\\\ud83d",
+    ];
+
     /// Random strings of escapes (pairs, lone surrogates, runs of escapes side by side) and
     /// plain text decode as their code points read one at a time; and bytes no scanner
     /// validated (a backslash last, bad hex, UTF-8 after a backslash) decode without a panic.
     #[test]
     fn decoding_agrees_with_the_code_points() {
         let mut rng = crate::test_rng::Rng(0x00DE_C0DE);
-        let pieces = [
-            "a",
-            " ",
-            "é",
-            "数",
-            "😀",
-            "\\n",
-            "\\\\",
-            "\\\"",
-            "\\/",
-            "\\t",
-            "\\b",
-            "\\f",
-            "\\r",
-            "\\u0041",
-            "\\u00e9",
-            "\\u00E9",
-            "\\u043f",
-            "\\u7d22",
-            "\\ud83d",
-            "\\ude00",
-            "\\ud83d\\ude00",
-            "\\uDBFF\\uDFFF",
-            "\\u0000",
-        ];
+        let pieces = PIECES;
         for _ in 0..20_000 {
             let raw: String = (0..rng.below(12)).map(|_| pieces[rng.index(pieces.len())]).collect();
             let json = format!("\"{raw}\"");
@@ -813,25 +799,7 @@ mod tests {
     #[test]
     fn steps_back_over_escapes_as_decoding_steps_forward() {
         let mut rng = crate::test_rng::Rng(0x0BAC_C0DE);
-        let pieces = [
-            "a",
-            "é",
-            "😀",
-            "u",
-            "0",
-            "\\n",
-            "\\\\",
-            "\\\"",
-            "\\/",
-            "\\u0041",
-            "\\u043F",
-            "\\ud83d",
-            "\\ude00",
-            "\\ud83d\\ude00",
-            "\\uDBFF\\uDFFF",
-            "\\\\u0041",
-            "\\\\ud83d",
-        ];
+        let pieces = PIECES;
         for _ in 0..20_000 {
             let raw: String = (0..rng.below(10)).map(|_| pieces[rng.index(pieces.len())]).collect();
             let string = RawStr { bytes: raw.as_bytes() };
