@@ -174,7 +174,10 @@ impl Index {
 
     fn page_in(store: &Store, limit: usize, filter: &Filter<'_>, after: Option<&After>) -> Result<Page> {
         let conn = store.conn()?;
-        let needle = filter.q.and_then(crate::format::gptme::search_needle).map(crate::format::gptme::Needle::new);
+        let needle = filter
+            .q
+            .and_then(crate::format::gptme::lowered::search_needle)
+            .map(crate::format::gptme::lowered::Needle::new);
         let mut items = Vec::new();
         let mut more = false;
         // A search walks the index alone and reads the items of the conversations it lists; so
@@ -184,7 +187,9 @@ impl Index {
             let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {
                 None => true,
-                Some(n) => crate::format::gptme::search_hit(n, row.id, row.name, row.preview, || item_at().ok()),
+                Some(n) => {
+                    crate::format::gptme::lowered::search_hit(n, row.id, row.name, row.preview, || item_at().ok())
+                }
             };
             if !hit {
                 return Ok(true);

@@ -15,7 +15,7 @@
 #![no_main]
 
 use convmeta::format::gptme::content::{search_log, Matching, Roles, Shown, Texts};
-use convmeta::format::gptme::py_lower;
+use convmeta::format::gptme::lowered::py_lower;
 use libfuzzer_sys::fuzz_target;
 use regex_automata::meta::Regex;
 use regex_automata::util::syntax;

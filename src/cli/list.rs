@@ -161,7 +161,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         out.flush()?; // the header first, then why it stands alone
         let hidden = index.status()?.hidden;
         // A blank -q filters nothing, as in gptme.
-        let q = a.q.as_deref().filter(|q| crate::format::gptme::search_needle(q).is_some());
+        let q = a.q.as_deref().filter(|q| crate::format::gptme::lowered::search_needle(q).is_some());
         let narrowed = q.is_some() || a.narrow.any();
         match narrowed {
             true => super::say(why_none(q, &a.narrow.words(workspace.as_deref()))),

@@ -98,7 +98,9 @@ impl Params {
             None => None,
         };
         // `q` wins whenever present, even empty; blank after gptme's strip means no filter.
-        let q = first(&pairs, "q").or_else(|| first(&pairs, "search")).and_then(crate::format::gptme::search_needle);
+        let q = first(&pairs, "q")
+            .or_else(|| first(&pairs, "search"))
+            .and_then(crate::format::gptme::lowered::search_needle);
         Ok(Params {
             limit: limit.min(MAX_LIMIT) as usize,
             q,

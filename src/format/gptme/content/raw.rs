@@ -5,7 +5,9 @@
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use crate::format::gptme::{ascii_lowered_starts, lowered_from, py_lower_char, AsciiLoweredFinder, LOWERING_TO_ASCII};
+use crate::format::gptme::lowered::{
+    ascii_lowered_starts, lowered_from, py_lower_char, AsciiLoweredFinder, LOWERING_TO_ASCII,
+};
 use crate::json::{escape_holding, RawStr};
 
 /// Whether a needle can be looked for in a line's raw bytes: ASCII, and none of what JSON

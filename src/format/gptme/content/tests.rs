@@ -2,7 +2,7 @@ use regex_automata::meta::Regex;
 
 use super::raw::*;
 use super::*;
-use crate::format::gptme::{lowered_from, py_lower, py_lower_char, AsciiLoweredFinder};
+use crate::format::gptme::lowered::{lowered_from, py_lower, py_lower_char, AsciiLoweredFinder};
 use crate::test_rng::Rng;
 
 const REGEX: Matching = Matching { words: false, regex: true, case_sensitive: false };

@@ -7,7 +7,7 @@ use regex_automata::meta::Regex;
 use regex_syntax::hir::{Hir, Look};
 
 use super::raw::{between_escapes, byte_needles, held_between_escapes, plain, ByteNeedle, Written};
-use crate::format::gptme::{lowered_find, py_lower, py_lower_char, search_needle, stands_alone, Needle};
+use crate::format::gptme::lowered::{lowered_find, py_lower, py_lower_char, search_needle, stands_alone, Needle};
 
 /// What a message must say: every one of several texts, each found in its content as asked.
 #[derive(Debug, Default)]
