@@ -2,7 +2,8 @@
 //! against the same question asked of SQLite directly, on the same index.
 
 use convmeta::index::Index;
-use convmeta::store::rows::{self, UsageBy, UsageQuery};
+use convmeta::store::rows;
+use convmeta::store::usage::{UsageBy, UsageQuery};
 
 use crate::{gen, ms, rounds, scaled, timed};
 

@@ -251,14 +251,14 @@ impl Index {
     }
 
     /// Usage (tokens and cost) summed by day, week, month, model, conversation, workspace or agent:
-    /// see [`rows::usage`].
-    pub fn usage(&self, q: &rows::UsageQuery<'_>) -> Result<rows::Usage> {
+    /// see [`usage::usage`](crate::store::usage::usage).
+    pub fn usage(&self, q: &crate::store::usage::UsageQuery<'_>) -> Result<crate::store::usage::Usage> {
         // Workspaces are resolved paths, so a conversation's own directory is told by the
         // logs directory resolved (as named when it is gone: its rows remain).
         let logs = std::fs::canonicalize(&self.logs).unwrap_or_else(|_| self.logs.clone());
         let logs = logs.to_string_lossy();
         let logs = logs.trim_end_matches('/');
-        self.with_store(|store| rows::usage(&*store.conn()?, q, logs).map_err(|e| store.err(e)))
+        self.with_store(|store| crate::store::usage::usage(&*store.conn()?, q, logs).map_err(|e| store.err(e)))
     }
 
     /// What is wrong with a conversation's files, in words; None when nothing is.

@@ -1,11 +1,11 @@
 //! Usage reports as `convmeta usage` and `GET /api/v2/usage` give them: what they are asked
-//! (`UsageQuery`'s parts read from text) and their rows as JSON. The sums are `store::rows::usage`.
+//! (`UsageQuery`'s parts read from text) and their rows as JSON. The sums are `store::usage::usage`.
 //! `list --since/--until` take the same dates, as spans of days.
 
 use chrono::Datelike;
 
 use crate::pynum::PyNum;
-use crate::store::rows::{UsageBy, UsageRow};
+use crate::store::usage::{UsageBy, UsageRow};
 
 /// A workspace directory as workspaces are stored: resolved, as gptme resolves them (as given
 /// when it is gone: its conversations remain in the index), without a trailing `/` (`""` is

@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::{fit, local_time, pad, printable, progress, usage, Target};
 use crate::format::gptme;
-use crate::store::rows::{UsageBy, UsageQuery};
+use crate::store::usage::{UsageBy, UsageQuery};
 use crate::Index;
 
 /// Days of usage `show` lists, the latest; `usage --conversation` gives them all.

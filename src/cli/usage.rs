@@ -6,7 +6,7 @@ use super::{
     conversation_label, fit, fit_end, in_workspace, of_agent, pad, printable, progress, workspace_named, Target,
 };
 use crate::pynum::PyNum;
-use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
+use crate::store::usage::{UsageBy, UsageQuery, UsageRow};
 use crate::usage::{json_row, JsonRow};
 
 #[derive(Args)]

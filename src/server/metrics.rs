@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use super::{blocking, AppState};
 use crate::pynum::PyNum;
 use crate::refresh::Stats;
-use crate::store::rows::{UsageBy, UsageQuery, UsageRow};
+use crate::store::usage::{UsageBy, UsageQuery, UsageRow};
 
 /// One sample of a metric that has no labels.
 struct Sample {

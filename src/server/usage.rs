@@ -9,7 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
-use crate::store::rows::{UsageBy, UsageQuery};
+use crate::store::usage::{UsageBy, UsageQuery};
 use crate::usage::{date_prefix, json_row, workspace_as_stored, JsonRow};
 
 /// What a request asks.

@@ -6,6 +6,7 @@ mod files;
 pub mod migrate;
 pub mod rows;
 pub mod sql;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::io::Read;
