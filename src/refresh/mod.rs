@@ -419,29 +419,19 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
         let (changed, check) = agents.check(|m| !racy(m, began_ns));
         (agents, changed, check)
     });
-    let with_agents: Vec<String>;
-    let mut only: Option<&[String]> = only;
-    if let (Some(ids), Some((_, changed, _))) = (only, &agents_check) {
-        let asked: HashSet<&String> = ids.iter().collect();
-        let more: Vec<&String> = changed.iter().filter(|id| !asked.contains(id)).collect();
-        if !more.is_empty() {
-            with_agents = ids.iter().chain(more).cloned().collect();
-            only = Some(&with_agents);
-        }
-    }
+    let with_agents: Option<Vec<String>> = match (only, &agents_check) {
+        (Some(ids), Some((_, changed, _))) => widened(ids, changed),
+        _ => None,
+    };
+    let only: Option<&[String]> = with_agents.as_deref().or(only);
     // So do symlinks outside the archive: the conversations whose workspace or agent path went
     // by one are refreshed along with the named ones too (a partial index finds them, usually
     // none).
-    let with_links: Vec<String>;
-    if let Some(ids) = only {
-        let linked = rows::linked(&conn).map_err(|e| store.err(e))?;
-        let asked: HashSet<&String> = ids.iter().collect();
-        let more: Vec<&String> = linked.iter().filter(|id| !asked.contains(id)).collect();
-        if !more.is_empty() {
-            with_links = ids.iter().chain(more).cloned().collect();
-            only = Some(&with_links);
-        }
-    }
+    let with_links: Option<Vec<String>> = match only {
+        Some(ids) => widened(ids, &rows::linked(&conn).map_err(|e| store.err(e))?),
+        None => None,
+    };
+    let only: Option<&[String]> = with_links.as_deref().or(only);
     // Everything under the logs dir is looked up from here, through the same directory.
     let logs_fd = open_for_lookups(logs).map_err(|source| Error::logs(logs, source))?;
     // `stored` holds every conversation's state when `complete`, else only the asked ones'.
@@ -573,6 +563,13 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
     let resumes = written.unwrap_or_default();
     store.keep(seen, Kept { states, resumes, recorded_at, context, recorded, listing, agents });
     Ok((stats, false))
+}
+
+/// `ids` and, after them, those of `more` not among them; None when `more` adds none.
+fn widened(ids: &[String], more: &[String]) -> Option<Vec<String>> {
+    let asked: HashSet<&String> = ids.iter().collect();
+    let more: Vec<&String> = more.iter().filter(|id| !asked.contains(id)).collect();
+    (!more.is_empty()).then(|| ids.iter().chain(more).cloned().collect())
 }
 
 /// What a sweep found: the conversations whose rows are to be built, and those gone.
