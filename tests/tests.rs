@@ -9,6 +9,8 @@ mod cli;
 mod conformance;
 mod hostile;
 mod incremental;
+mod items;
 mod reliability;
+mod reports;
 mod server;
 mod sql;

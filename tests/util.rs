@@ -204,6 +204,28 @@ pub fn dump(db: &Path) -> Vec<String> {
     stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
 }
 
+/// What bash offers for `words` (the last being the word completed) with the script
+/// `completions bash` prints: bash runs it, and it asks the binary.
+pub fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &Path)]) -> String {
+    let (cur, prev) = (words[words.len() - 1], words[words.len().saturating_sub(2)]);
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source /dev/stdin; COMP_WORDS=({}); COMP_CWORD={}; COMP_TYPE=9; \
+         _clap_complete_convmeta convmeta '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"",
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let mut bash = Command::new("bash");
+    bash.args(["-c", &program]).env_remove("GPTME_LOGS_HOME").env_remove("CONVMETA_DB");
+    for (k, v) in envs {
+        bash.env(k, v);
+    }
+    let mut child = bash.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// The built binary, in UTC, with no ambient configuration.
 pub fn convmeta() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_convmeta"));
