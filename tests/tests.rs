@@ -7,6 +7,7 @@ mod backfill;
 mod bad_input;
 mod cli;
 mod conformance;
+mod forwarding;
 mod hostile;
 mod incremental;
 mod items;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -584,4 +585,66 @@ pub fn start_serve(mut cmd: Command) -> (std::process::Child, String, std::sync:
         }
     });
     (child, seen, later)
+}
+
+/// The status of a GET of `url`, with `token` as a bearer token if any.
+pub fn status_with(url: &str, token: Option<&str>) -> u16 {
+    let request = client().get(url);
+    match token {
+        Some(t) => request.bearer_auth(t),
+        None => request,
+    }
+    .send()
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+/// The address a spawned `serve` said it listens on.
+pub fn listening_addr(log: &str) -> String {
+    log.split("listening on http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .to_string()
+}
+
+/// A GET of `path` exactly as written (a client library would normalise `..`): the status and
+/// the body.
+pub fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, answer.split_once("\r\n\r\n").map_or("", |(_, body)| body).to_owned())
+}
+
+/// An archive of two one-line conversations, `a` and `b`.
+pub fn scratch_archive() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    for id in ["a", "b"] {
+        std::fs::create_dir_all(logs.join(id)).unwrap();
+        std::fs::write(
+            logs.join(id).join("conversation.jsonl"),
+            format!("{{\"role\": \"user\", \"content\": \"hi {id}\"}}\n"),
+        )
+        .unwrap();
+    }
+    (tmp, logs)
+}
+
+/// Appends `line` to conversation `id`'s log, making the log if need be.
+pub fn append(logs: &Path, id: &str, line: &str) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(logs.join(id).join("conversation.jsonl"))
+        .unwrap()
+        .write_all(line.as_bytes())
+        .unwrap();
 }
