@@ -7,7 +7,8 @@ use clap::Args;
 
 use super::{progress, Target};
 use crate::format::gptme::{self, GPTME_VERSION, GPTME_VERSIONS_CHECKED};
-use crate::refresh::Options;
+use crate::index::Index;
+use crate::refresh::{Options, Stats};
 use crate::server::{self, AppState, Config, SqlConfig, UpstreamCheck};
 use crate::watch::Watch;
 
@@ -160,56 +161,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         };
         let started = std::time::Instant::now();
         let (target, watch, safety_sweep) = (a.target.clone(), a.watch, a.safety_sweep);
-        let (index, stats, watch) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let index = Arc::new(target.open_maybe_missing()?);
-            super::warn_if_index_shared(&index);
-            let status = index.status()?;
-            if status.last_refresh_at.is_none() {
-                // Rows but no finished refresh: a backfill stopped before its end (as `status` says).
-                let what = match status.conversations {
-                    0 => "indexing the archive for the first time",
-                    _ => "finishing the index a stopped backfill left",
-                };
-                tracing::info!("{what} (`convmeta backfill` does it with a progress bar)");
-            }
-            // Watching before the first refresh: a change made during it is marked, not missed.
-            let watch = watch.then(|| Watch::start(index.clone(), safety_sweep)).and_then(|started| {
-                started
-                    .inspect_err(
-                        |e| tracing::warn!(error = %e, "cannot watch the archive; sweeping on every request instead"),
-                    )
-                    .ok()
-            });
-            // A first index may take minutes: it says how far it has come, and commits as it
-            // goes, as a backfill does, so a stop keeps what it read.
-            let first = status.last_refresh_at.is_none().then(|| {
-                let logged = progress::Logged::default();
-                let opts = Options {
-                    commit_every: Some(Duration::from_millis(500)),
-                    progress: Some(&logged),
-                    ..Options::default()
-                };
-                index.refresh_with(&opts)
-            });
-            let first = match first {
-                Some(Err(e)) if e.is_logs_missing() => None,
-                other => other.transpose()?,
-            };
-            // Through the watch when watching: this is the sweep it asks for once its watches are
-            // in place, so the first request need not sweep again.
-            let refreshed = match &watch {
-                Some(watch) => watch.freshen(&index).map(Option::unwrap_or_default),
-                None => index.refresh(),
-            };
-            let stats = match refreshed {
-                Err(e) if e.is_logs_missing() => Default::default(),
-                other => other?,
-            };
-            // What the first index read, rather than the quick sweep after it.
-            let stats = first.unwrap_or(stats);
-            Ok((index, stats, watch))
-        })
-        .await??;
+        let (index, stats, watch) =
+            tokio::task::spawn_blocking(move || index_up_to_date(target, watch, safety_sweep)).await??;
         tracing::info!(
             conversations = stats.conversations,
             read = stats.full_scans + stats.appends,
@@ -238,6 +191,56 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Opens the index and brings it up to date, before serving (blocking: off the async threads).
+fn index_up_to_date(
+    target: Target,
+    watch: bool,
+    safety_sweep: Duration,
+) -> anyhow::Result<(Arc<Index>, Arc<Stats>, Option<Watch>)> {
+    let index = Arc::new(target.open_maybe_missing()?);
+    super::warn_if_index_shared(&index);
+    let status = index.status()?;
+    if status.last_refresh_at.is_none() {
+        // Rows but no finished refresh: a backfill stopped before its end (as `status` says).
+        let what = match status.conversations {
+            0 => "indexing the archive for the first time",
+            _ => "finishing the index a stopped backfill left",
+        };
+        tracing::info!("{what} (`convmeta backfill` does it with a progress bar)");
+    }
+    // Watching before the first refresh: a change made during it is marked, not missed.
+    let watch = watch.then(|| Watch::start(index.clone(), safety_sweep)).and_then(|started| {
+        started
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the archive; sweeping on every request instead"))
+            .ok()
+    });
+    // A first index may take minutes: it says how far it has come, and commits as it
+    // goes, as a backfill does, so a stop keeps what it read.
+    let first = status.last_refresh_at.is_none().then(|| {
+        let logged = progress::Logged::default();
+        let opts =
+            Options { commit_every: Some(Duration::from_millis(500)), progress: Some(&logged), ..Options::default() };
+        index.refresh_with(&opts)
+    });
+    let first = match first {
+        Some(Err(e)) if e.is_logs_missing() => None,
+        other => other.transpose()?,
+    };
+    // Through the watch when watching: this is the sweep it asks for once its watches are
+    // in place, so the first request need not sweep again.
+    let refreshed = match &watch {
+        Some(watch) => watch.freshen(&index).map(Option::unwrap_or_default),
+        None => index.refresh(),
+    };
+    let stats = match refreshed {
+        Err(e) if e.is_logs_missing() => Default::default(),
+        other => other?,
+    };
+    // What the first index read, rather than the quick sweep after it.
+    let stats = first.unwrap_or(stats);
+    Ok((index, stats, watch))
 }
 
 /// What the start-time check of `--upstream` found, said once, with what to do about it.
