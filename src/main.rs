@@ -1,11 +1,10 @@
 use std::io::ErrorKind;
 
-use clap::Parser;
 use convmeta::cli::{run, Cli};
 
 fn main() {
     convmeta::cli::completions::answer_if_asked();
-    let cli = Cli::parse();
+    let cli = Cli::parse_checked();
     convmeta::cli::init_logging();
     let failure_code = cli.failure_code();
     let e = match run(cli) {

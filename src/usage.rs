@@ -93,6 +93,15 @@ pub fn date_span(s: &str) -> Result<DateSpan, String> {
     }
 }
 
+/// Why a `since` and an `until` are refused together: `since` begins after `until` ends, so no
+/// day lies between them, surely a slip rather than a question whose answer is nothing (as
+/// journalctl refuses one). `flag` comes before their names: `--` on the command line.
+pub fn reversed(since: Option<&DateSpan>, until: Option<&DateSpan>, flag: &str) -> Option<String> {
+    let (since, until) = (since?, until?);
+    (since.first >= until.after)
+        .then(|| format!("{flag}since {} is after {flag}until {}: no day lies between them", since.text, until.text))
+}
+
 /// A row as `usage --json` and `/api/v2/usage` write it: its key under the grouping's name
 /// (null for lines without a day, and for a conversation's own directory as its workspace),
 /// by conversation its `name`, then its models' names, or with `breakdown` their rows. Numbers are written as `query`
@@ -183,6 +192,29 @@ mod tests {
             ("2024-12-31", "2024-12-31", "2025-01-01"),
         ] {
             assert_eq!(date_span(text), Ok(DateSpan { text: text.into(), first: day(first), after: day(after) }));
+        }
+    }
+
+    #[test]
+    fn a_since_after_the_until_is_refused() {
+        let refused = |since: &str, until: &str| {
+            reversed(Some(&date_span(since).unwrap()), Some(&date_span(until).unwrap()), "--")
+        };
+        // Any day in common, or one flag alone, is a question.
+        for (since, until) in
+            [("2026-11-02", "2026-11-02"), ("2026-11", "2026-11-01"), ("2026-11-30", "2026-11"), ("2025", "2026")]
+        {
+            assert_eq!(refused(since, until), None, "{since} {until}");
+        }
+        assert_eq!(reversed(Some(&date_span("2027").unwrap()), None, "--"), None);
+        assert_eq!(reversed(None, Some(&date_span("2026").unwrap()), "--"), None);
+        // No day between them: a slip, said with both as given.
+        assert_eq!(
+            refused("2026-11-03", "2026-11-02").as_deref(),
+            Some("--since 2026-11-03 is after --until 2026-11-02: no day lies between them")
+        );
+        for (since, until) in [("2026-12", "2026-11-30"), ("2027", "2026-12-31"), ("2026-12-01", "2026-11")] {
+            assert!(refused(since, until).is_some(), "{since} {until}");
         }
     }
 }

@@ -423,6 +423,19 @@ fn errors_are_one_clear_line() {
         (&["serve", "--safety-sweep", "0"], "invalid value '0' for '--safety-sweep <SECONDS>': a positive number"),
         (&["serve", "--sql-max-rows", "0"], "invalid value '0' for '--sql-max-rows <N>': a number of rows, 1 or more"),
         (&["serve", "--sql-timeout", "-0.5"], "invalid value '-0.5' for '--sql-timeout <SECONDS>': a positive number"),
+        // No day between them: a slip, refused before any work.
+        (
+            &["list", "--since", "2027", "--until", "2026"],
+            "--since 2027 is after --until 2026: no day lies between them",
+        ),
+        (
+            &["search", "--since", "2026-12", "--until", "2026-11-30", "x"],
+            "--since 2026-12 is after --until 2026-11-30",
+        ),
+        (
+            &["usage", "--until", "2026-11-01", "--since", "2026-11-02"],
+            "--since 2026-11-02 is after --until 2026-11-01",
+        ),
     ] {
         let out = r.cmd(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -31,7 +31,7 @@ pub struct ListArgs {
     #[arg(short = 'q', long = "query", value_name = "TEXT")]
     q: Option<String>,
     #[command(flatten)]
-    narrow: Narrow,
+    pub(super) narrow: Narrow,
 }
 
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -96,6 +96,11 @@ impl Narrow {
             model: self.model.as_deref(),
             agent: self.agent.as_deref(),
         }
+    }
+
+    /// `--since` and `--until`.
+    pub fn spans(&self) -> (Option<&DateSpan>, Option<&DateSpan>) {
+        (self.since.as_ref(), self.until.as_ref())
     }
 
     fn any(&self) -> bool {

@@ -233,6 +233,25 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 impl Cli {
+    /// The command line as clap parses it, then checked across flags as clap cannot check it:
+    /// a `--since` after `--until` fails as clap's errors do (exit code 2), before any work.
+    pub fn parse_checked() -> Cli {
+        let cli = Cli::parse();
+        let (name, (since, until)) = match &cli.command {
+            Command::List(a) => ("list", a.narrow.spans()),
+            Command::Search(a) => ("search", a.narrow.spans()),
+            Command::Usage(a) => ("usage", (a.since.as_ref(), a.until.as_ref())),
+            _ => return cli,
+        };
+        if let Some(why) = crate::usage::reversed(since, until, "--") {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            command.build(); // names each subcommand `convmeta NAME`, for its usage line
+            let sub = command.find_subcommand_mut(name).expect("a subcommand of Cli");
+            sub.error(clap::error::ErrorKind::ArgumentConflict, why).exit();
+        }
+        cli
+    }
+
     /// The exit code of the command when it fails: 1, but 2 for `search`, whose 1 says that
     /// nothing was found, as grep's and ripgrep's do.
     pub fn failure_code(&self) -> i32 {

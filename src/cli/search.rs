@@ -71,7 +71,7 @@ pub struct SearchArgs {
     #[arg(long, alias = "colour", value_enum, value_name = "WHEN", default_value_t = Color::Auto, overrides_with = "color")]
     color: Color,
     #[command(flatten)]
-    narrow: Narrow,
+    pub(super) narrow: Narrow,
 }
 
 /// When matches are marked in colour.

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::pynum::PyNum;
 use crate::store::usage::{UsageBy, UsageQuery, UsageRow};
-use crate::usage::{json_row, JsonRow};
+use crate::usage::{json_row, DateSpan, JsonRow};
 
 #[derive(Args)]
 pub struct UsageArgs {
@@ -20,12 +20,12 @@ pub struct UsageArgs {
     by: UsageBy,
     /// From this day on: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole month
     /// or year.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
-    since: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    pub(super) since: Option<DateSpan>,
     /// Up to this day, included: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole
     /// month or year.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_prefix)]
-    until: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    pub(super) until: Option<DateSpan>,
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
@@ -100,7 +100,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     if let Some(id) = &a.conversation {
         index.show(id)?; // no such conversation: say so, naming those like it
     }
-    let (since, until) = (a.since.as_deref(), a.until.as_deref());
+    let (since, until) = (a.since.as_ref().map(|d| d.text.as_str()), a.until.as_ref().map(|d| d.text.as_str()));
     let conversation = a.conversation.as_deref();
     let (workspace, model) = (workspace.as_deref(), a.model.as_deref());
     let agent = a.agent.as_deref();

@@ -16,7 +16,7 @@ use super::{flag, own_answer, AppState};
 use crate::format::gptme::content::{Matching, Roles, Shown, Texts, TextsError};
 use crate::message_search::{self, Query, Said, Sort};
 use crate::store::rows::Within;
-use crate::usage::{date_span, local_day_start, workspace_as_stored};
+use crate::usage::{date_span, local_day_start, reversed, workspace_as_stored};
 
 /// What a request asks.
 #[derive(Debug)]
@@ -41,6 +41,7 @@ impl Params {
     fn parse(query: &str) -> Result<Params, String> {
         // What the texts are is known once every parameter is read; until then, none.
         let (mut q, mut how) = (Vec::new(), Matching::default());
+        let (mut since, mut until) = (None, None);
         let mut p = Params {
             texts: Texts::default(),
             sort: Sort::Modified,
@@ -73,12 +74,8 @@ impl Params {
                 "case_sensitive" => how.case_sensitive = flag(&key, &value)?,
                 "role" if ["user", "assistant", "system"].contains(&&*value) => p.role = Some(value.into_owned()),
                 "role" => return Err("role must be user, assistant or system".into()),
-                "since" => {
-                    p.since = Some(local_day_start(date_span(&value).map_err(|e| format!("since must be {e}"))?.first))
-                }
-                "until" => {
-                    p.before = Some(local_day_start(date_span(&value).map_err(|e| format!("until must be {e}"))?.after))
-                }
+                "since" => since = Some(date_span(&value).map_err(|e| format!("since must be {e}"))?),
+                "until" => until = Some(date_span(&value).map_err(|e| format!("until must be {e}"))?),
                 "workspace" if value.starts_with('/') => {
                     p.workspace = Some(workspace_as_stored(std::path::Path::new(&*value)).map_err(|e| e.to_string())?)
                 }
@@ -92,6 +89,11 @@ impl Params {
         if p.system && p.role.is_some() {
             return Err("system and role cannot both be given".into());
         }
+        if let Some(why) = reversed(since.as_ref(), until.as_ref(), "") {
+            return Err(why);
+        }
+        p.since = since.map(|d| local_day_start(d.first));
+        p.before = until.map(|d| local_day_start(d.after));
         p.texts = Texts::new(&q, how).map_err(|e| match e {
             TextsError::Blank => "q, the text to search for, is missing or blank".to_owned(),
             e => e.to_string(),
@@ -167,6 +169,7 @@ mod tests {
             ("q=x&role=user&system=1", "system and role cannot both be given"),
             ("q=x&workspace=rel", "workspace must be an absolute path"),
             ("q=x&since=soon", "since must be"),
+            ("q=x&since=2027&until=2026-12-31", "since 2027 is after until 2026-12-31: no day lies between them"),
             ("q=x&sort=cost", "sort must be modified or matches"),
             ("q=x&order=matches", "unknown parameter \"order\""),
         ] {

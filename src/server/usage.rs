@@ -10,14 +10,14 @@ use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
 use crate::store::usage::{UsageBy, UsageQuery};
-use crate::usage::{date_prefix, json_row, workspace_as_stored, JsonRow};
+use crate::usage::{date_span, json_row, reversed, workspace_as_stored, DateSpan, JsonRow};
 
 /// What a request asks.
 #[derive(Debug, Default, PartialEq)]
 struct Params {
     by: UsageBy,
-    since: Option<String>,
-    until: Option<String>,
+    since: Option<DateSpan>,
+    until: Option<DateSpan>,
     workspace: Option<String>,
     conversation: Option<String>,
     model: Option<String>,
@@ -40,7 +40,7 @@ impl Params {
                     })?
                 }
                 "since" | "until" => {
-                    let date = Some(date_prefix(&value).map_err(|e| format!("{key} must be {e}"))?);
+                    let date = Some(date_span(&value).map_err(|e| format!("{key} must be {e}"))?);
                     if key == "since" {
                         p.since = date
                     } else {
@@ -59,7 +59,10 @@ impl Params {
                 other => return Err(format!("unknown parameter {other:?}")),
             }
         }
-        Ok(p)
+        match reversed(p.since.as_ref(), p.until.as_ref(), "") {
+            Some(why) => Err(why),
+            None => Ok(p),
+        }
     }
 }
 
@@ -78,8 +81,8 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
         }
         let q = UsageQuery {
             by: p.by,
-            since: p.since.as_deref(),
-            until: p.until.as_deref(),
+            since: p.since.as_ref().map(|d| d.text.as_str()),
+            until: p.until.as_ref().map(|d| d.text.as_str()),
             workspace: p.workspace.as_deref(),
             conversation: p.conversation.as_deref(),
             model: p.model.as_deref(),
@@ -104,8 +107,8 @@ mod tests {
         .unwrap();
         let want = Params {
             by: UsageBy::Workspace,
-            since: Some("2026-11".into()),
-            until: Some("2026".into()),
+            since: Some(date_span("2026-11").unwrap()),
+            until: Some(date_span("2026").unwrap()),
             conversation: Some("a b".into()),
             model: Some("opus".into()),
             agent: Some("Bob".into()),
@@ -124,6 +127,7 @@ mod tests {
             ("workspace=proj", "workspace must be an absolute path"),
             ("breakdown=yes", "breakdown must be true or false"),
             ("sinse=2026", "unknown parameter \"sinse\""),
+            ("since=2026-12&until=2026-11-30", "since 2026-12 is after until 2026-11-30: no day lies between them"),
         ] {
             assert_eq!(Params::parse(bad), Err(why.to_owned()), "{bad}");
         }
