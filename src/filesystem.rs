@@ -1,9 +1,36 @@
-//! What kind of file system a path is on, where that changes what convmeta can promise. On one
-//! that other machines share, their writes send this machine no notification (watch mode), and
-//! SQLite's write-ahead log is safe only while every process using the database runs on one
-//! machine (it coordinates them through memory shared on that machine alone).
+//! What convmeta must know of file systems: the clock their timestamps come from, and when a
+//! timestamp cannot be trusted to move with the next change; and what kind of file system a
+//! path is on, where that changes what convmeta can promise. On one that other machines share,
+//! their writes send this machine no notification (watch mode), and SQLite's write-ahead log is
+//! safe only while every process using the database runs on one machine (it coordinates them
+//! through memory shared on that machine alone).
 
 use std::path::Path;
+
+/// The clock that file timestamps come from, in ns since the epoch: Linux stamps files from its
+/// coarse clock (a tick behind the precise one), macOS and the BSDs from the precise one.
+pub fn file_clock_ns() -> i64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = rustix::time::ClockId::RealtimeCoarse;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = rustix::time::ClockId::Realtime;
+    let t = rustix::time::clock_gettime(clock);
+    t.tv_sec * 1_000_000_000 + t.tv_nsec as i64
+}
+
+/// Racily clean, in git's words: a file whose timestamp (a file's mtime, a directory's ctime)
+/// falls in the clock tick `began_ns` (from [`file_clock_ns`]) lies in, or later, can change
+/// again within that tick without its size or timestamp moving. Whole-second timestamps may
+/// come from a file system that keeps nothing finer: those count as racy for two seconds. One
+/// dated well in the future (copied from a machine whose clock ran ahead) is not: a write now
+/// would move it, and checking it at every refresh until the clock caught up would cost a write.
+pub fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
+    const AHEAD_NS: i64 = 10_000_000_000; // fine-grained stamps and small clock skews
+    let granularity = if nsec == 0 { 2_000_000_000 } else { 0 };
+    // Saturating: a date centuries off is neither now nor a few seconds ahead.
+    let t = secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+    t.saturating_add(granularity) >= began_ns && t <= began_ns + AHEAD_NS
+}
 
 /// The name of the shared file system (network, FUSE, a VM's shared folder) that `path` is on,
 /// or None for a local one, or one that cannot be asked. Linux only: elsewhere always None.

@@ -17,10 +17,11 @@ use rustix::fd::AsFd;
 use rustix::fs::{Mode, OFlags};
 
 use crate::error::{Error, Result};
+use crate::filesystem::{file_clock_ns, racy_stamp};
 use crate::format::gptme::{self, FileStat, Found};
 use crate::scan::Fnv;
 use crate::store::rows::{self, ConversationRow, FileStamp, StoredState};
-use crate::store::{data_version, not_newer, Kept, Store};
+use crate::store::{data_version, not_newer, Store};
 
 mod agents;
 mod build;
@@ -75,6 +76,27 @@ pub const MAX_JOBS: usize = 256;
 pub fn default_jobs() -> usize {
     static JOBS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *JOBS.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+/// What a refresh leaves for the next one, so it need not read it from SQLite again.
+pub struct Kept {
+    /// Every conversation's stored state: what a sweep compares against (None when the last
+    /// refresh, of named conversations, did not load them all).
+    pub states: Option<crate::store::States>,
+    /// The resume points of the conversations the last refresh wrote (a few: a conversation
+    /// being appended to is usually the next one to change).
+    pub resumes: HashMap<String, Resumed>,
+    /// When the `last_refresh` record was written (Unix seconds), if it exists.
+    pub recorded_at: Option<f64>,
+    /// What the rows were read with besides the archive.
+    pub context: Context,
+    /// The index's record of it, as the last refresh wrote under it.
+    pub recorded: Recorded,
+    /// The logs dir's entries as last listed.
+    pub listing: Option<Listing>,
+    /// The agent files conversations use, as last checked (a refresh of named conversations
+    /// keeps them).
+    pub agents: Option<Agents>,
 }
 
 /// What a refresh did.
@@ -140,34 +162,10 @@ fn stamp_ns(secs: i64, nsec: i64) -> i64 {
     secs.wrapping_mul(1_000_000_000).wrapping_add(nsec)
 }
 
-/// The clock that file timestamps come from, in ns since the epoch: Linux stamps files from its
-/// coarse clock (a tick behind the precise one), macOS and the BSDs from the precise one.
-pub(crate) fn file_clock_ns() -> i64 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let clock = rustix::time::ClockId::RealtimeCoarse;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let clock = rustix::time::ClockId::Realtime;
-    let t = rustix::time::clock_gettime(clock);
-    t.tv_sec * 1_000_000_000 + t.tv_nsec as i64
-}
-
-/// Racily clean, in git's words: modified in the clock tick the refresh began in (or later), the
-/// file can change again, within that tick, without its size or mtime moving. Its stamp is stored
-/// unsettled, so the next refresh checks it again. Whole-second mtimes may come from a
-/// filesystem that keeps nothing finer: those count as racy for two seconds. A file dated well
-/// in the future (copied from a machine whose clock ran ahead) is not: a write now would move
-/// its mtime, and checking it at every refresh until the clock caught up would cost a write.
+/// A file modified in the clock tick the refresh began in, or later (see [`racy_stamp`]): its
+/// stamp is stored unsettled, so the next refresh checks it again.
 fn racy(m: &FileStat, began_ns: i64) -> bool {
     racy_stamp(m.mtime, m.mtime_nsec, began_ns)
-}
-
-/// [`racy`] for any timestamp (a directory's ctime, the database's mtime).
-pub(crate) fn racy_stamp(secs: i64, nsec: i64, began_ns: i64) -> bool {
-    const AHEAD_NS: i64 = 10_000_000_000; // fine-grained stamps and small clock skews
-    let granularity = if nsec == 0 { 2_000_000_000 } else { 0 };
-    // Saturating: a date centuries off is neither now nor a few seconds ahead.
-    let t = secs.saturating_mul(1_000_000_000).saturating_add(nsec);
-    t.saturating_add(granularity) >= began_ns && t <= began_ns + AHEAD_NS
 }
 
 /// How the logs directory is opened for lookups through it: Linux opens a path without reading

@@ -45,8 +45,9 @@ pub struct Store {
     /// only when another connection commits, so it tells whether anyone else wrote meanwhile.
     writer: Arc<Mutex<WriterSlot>>,
     /// What the last refresh knew of the database, valid while the writer's data version is
-    /// unchanged.
-    kept: Arc<Mutex<Option<(i64, Kept)>>>,
+    /// unchanged: held here, opaque to the store, so that it lives and dies with this database
+    /// (a rebuilt one starts with none).
+    kept: Arc<Mutex<Option<(i64, crate::refresh::Kept)>>>,
     /// The file's (size, mtime in ns) when its header last passed [`Store::is_intact`]: while
     /// they stay the same, so does the header, and one stat answers (the WAL takes the writes;
     /// the file itself changes only at checkpoints).
@@ -60,27 +61,6 @@ pub type Version = (u64, u64, i64);
 
 /// Every conversation's stored state, by id.
 pub type States = HashMap<String, rows::StoredState>;
-
-/// What a refresh leaves for the next one, so it need not read it from SQLite again.
-pub struct Kept {
-    /// Every conversation's stored state: what a sweep compares against (None when the last
-    /// refresh, of named conversations, did not load them all).
-    pub states: Option<States>,
-    /// The resume points of the conversations the last refresh wrote (a few: a conversation
-    /// being appended to is usually the next one to change).
-    pub resumes: HashMap<String, crate::refresh::Resumed>,
-    /// When the `last_refresh` record was written (Unix seconds), if it exists.
-    pub recorded_at: Option<f64>,
-    /// What the rows were read with besides the archive.
-    pub context: crate::refresh::Context,
-    /// The index's record of it, as the last refresh wrote under it.
-    pub recorded: crate::refresh::Recorded,
-    /// The logs dir's entries as last listed.
-    pub listing: Option<crate::refresh::Listing>,
-    /// The agent files conversations use, as last checked (a refresh of named conversations
-    /// keeps them).
-    pub agents: Option<crate::refresh::Agents>,
-}
 
 /// A failure to open the database at `path`, with why when SQLite says only "unable to open
 /// database file".
@@ -262,7 +242,7 @@ impl Store {
 
     /// What was kept, if no other connection has committed since (`now`: the writer's data
     /// version).
-    pub fn take_kept(&self, now: i64) -> Option<Kept> {
+    pub fn take_kept(&self, now: i64) -> Option<crate::refresh::Kept> {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         match kept.take() {
             Some((version, kept)) if version == now => Some(kept),
@@ -270,7 +250,7 @@ impl Store {
         }
     }
 
-    pub fn keep(&self, version: i64, kept: Kept) {
+    pub fn keep(&self, version: i64, kept: crate::refresh::Kept) {
         *self.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some((version, kept));
     }
 
@@ -300,7 +280,7 @@ impl Store {
     /// says nothing about it, and the next query reports what it is.
     pub fn is_intact(&self) -> bool {
         use std::os::unix::fs::MetadataExt;
-        let now = crate::refresh::file_clock_ns();
+        let now = crate::filesystem::file_clock_ns();
         let m = match std::fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
@@ -316,7 +296,7 @@ impl Store {
         let Some(intact) = self.header_is_sane() else { return true };
         // Modified in the current clock tick, it may change again without its mtime moving: keep
         // checking it until a later tick (the rule the logs follow).
-        let settled = !crate::refresh::racy_stamp(m.mtime(), m.mtime_nsec(), now);
+        let settled = !crate::filesystem::racy_stamp(m.mtime(), m.mtime_nsec(), now);
         *verified = (intact && settled).then_some(seen);
         intact
     }
