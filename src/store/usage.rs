@@ -193,7 +193,10 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
     // The table's own order, so no sort: each conversation's rows together (see UsageSum).
     let mut stmt = conn.prepare(&(sql + " ORDER BY " + order))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(&values))?;
-    let (mut groups, mut total) = (std::collections::BTreeMap::<String, UsageSum>::new(), UsageSum::new(""));
+    // The groups in the order they come, found by key; the last row's is tried first, since a
+    // conversation's rows mostly share their key (its workspace, or its day).
+    let (mut groups, mut found) = (Vec::<UsageSum>::new(), HashMap::<String, usize>::new());
+    let (mut total, mut at) = (UsageSum::new(""), 0);
     let (mut last_id, mut conversation) = (String::new(), 0);
     while let Some(r) = rows.next()? {
         let key = r.get_ref(0)?.as_str()?;
@@ -203,16 +206,23 @@ pub fn usage(conn: &Connection, q: &UsageQuery<'_>, logs: &str) -> rusqlite::Res
             conversation += 1;
         }
         let (cost, tokens) = (float(r.get_ref(3)?), [num(r.get_ref(4)?), num(r.get_ref(5)?), num(r.get_ref(6)?)]);
-        let group = match groups.get_mut(key) {
-            Some(group) => group,
-            None => groups.entry(key.to_owned()).or_insert(UsageSum::new(key)),
-        };
-        group.add(conversation, model, cost, tokens);
+        if groups.get(at).is_none_or(|g| g.row.key != key) {
+            at = match found.get(key) {
+                Some(&at) => at,
+                None => {
+                    found.insert(key.to_owned(), groups.len());
+                    groups.push(UsageSum::new(key));
+                    groups.len() - 1
+                }
+            };
+        }
+        groups[at].add(conversation, model, cost, tokens);
         total.add(conversation, model, cost, tokens);
     }
-    let mut groups: Vec<UsageRow> = groups.into_values().map(UsageSum::finish).collect();
-    if matches!(q.by, UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace | UsageBy::Agent) {
-        groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key)));
+    let mut groups: Vec<UsageRow> = groups.into_iter().map(UsageSum::finish).collect();
+    match q.by {
+        UsageBy::Day | UsageBy::Week | UsageBy::Month => groups.sort_by(|a, b| a.key.cmp(&b.key)),
+        _ => groups.sort_by(|a, b| b.cost.total_cmp(&a.cost).then_with(|| a.key.cmp(&b.key))),
     }
     if q.by == UsageBy::Conversation {
         // The names that differ from their ids, from the newest-first index, which holds both:
