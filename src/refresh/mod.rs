@@ -1,9 +1,9 @@
 //! One refresh: discover → stat → diff against the stored state → scan what changed → write.
 //! Unchanged conversations cost a few stats and no reads.
 //!
-//! `run` takes those steps in order. `sweep` stats and diffs; `build` reads what changed in
-//! one conversation and renders its row; `queue` hands the changed conversations to the
-//! threads; `writer` commits the rows. `context` and `agents` track the inputs that lie outside
+//! `run` takes those steps in order. `scope` decides which conversations to look at; `sweep`
+//! stats and diffs them; `build` reads what changed in one conversation and renders its row;
+//! `queue` hands the changed conversations to the threads; `writer` commits the rows. `context` and `agents` track the inputs that lie outside
 //! the conversations' own files (the time zone, the home directory, agents' `gptme.toml`), and
 //! `side_stamp` the symlinks outside the archive that a workspace or agent path went through.
 
@@ -27,12 +27,15 @@ mod agents;
 mod build;
 mod context;
 mod queue;
+mod scope;
 mod writer;
 pub use agents::Agents;
 use build::build;
 pub use build::Resumed;
 pub use context::{Context, Recorded};
 use queue::Queue;
+pub use scope::Listing;
+use scope::Scope;
 use writer::Writer;
 
 /// Told how far a refresh has come (the backfill's progress bar).
@@ -179,36 +182,6 @@ const LOOKUP_ONLY: OFlags = OFlags::RDONLY;
 /// from there, not from the root.
 pub(crate) fn open_for_lookups(dir: &Path) -> std::io::Result<rustix::fd::OwnedFd> {
     Ok(rustix::fs::open(dir, LOOKUP_ONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
-}
-
-/// The logs dir's entries, and the directory's stamp when they were listed (none if it was
-/// racy then: see `racy`).
-#[derive(Clone)]
-pub struct Listing {
-    /// Device, inode, mtime and ctime (ns).
-    stamp: Option<(u64, u64, i64, i64)>,
-    ids: std::sync::Arc<[String]>,
-}
-
-/// The names in the logs dir, listed again only when the directory changed since `kept` was
-/// listed. Creating, removing or renaming an entry moves a directory's mtime and ctime; a
-/// program can set the mtime back (`touch -d`, `rsync -t`), never the ctime, so the stamp has
-/// both. A stat instead of an open, two reads and a close on every full refresh.
-fn list(logs: &Path, logs_fd: rustix::fd::BorrowedFd<'_>, kept: Option<Listing>, began_ns: i64) -> Result<Listing> {
-    let failed = |source| Error::logs(logs, source);
-    // Before listing: a change made while we list moves the stamp past this one.
-    let m = rustix::fs::fstat(logs_fd).map_err(|e| failed(e.into()))?;
-    let (mtime, ctime) = ((m.st_mtime, m.st_mtime_nsec as i64), (m.st_ctime, m.st_ctime_nsec as i64));
-    #[allow(clippy::unnecessary_cast)] // dev_t: u64 on Linux, i32 on macOS
-    let dev = m.st_dev as u64;
-    let stamp = (dev, m.st_ino, stamp_ns(mtime.0, mtime.1), stamp_ns(ctime.0, ctime.1));
-    if let Some(kept) = kept.filter(|k| k.stamp == Some(stamp)) {
-        return Ok(kept);
-    }
-    let ids = gptme::list_entries(logs).map_err(failed)?;
-    // Both times: FAT keeps no change time on disk, so what a stat says of it may not move.
-    let settled = ![mtime, ctime].iter().any(|&(secs, nsec)| racy_stamp(secs, nsec, began_ns));
-    Ok(Listing { stamp: settled.then_some(stamp), ids: ids.into() })
 }
 
 /// A log stamp no stat matches: the next refresh reads the log on from where this one stopped,
@@ -401,88 +374,31 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
         writer.apply(|c| c.execute(rows::FORGET_EVERY_READ, []).map(drop))?;
         only = None;
     }
-    let (kept, mut resumes, mut recorded_at, mut listing, agents) = match kept {
-        Some(k) => (k.states, k.resumes, k.recorded_at, k.listing, k.agents),
-        None => (None, HashMap::new(), recorded_at(&conn).map_err(|e| store.err(e))?, None, None),
-    };
-    // An agent's gptme.toml lies outside the logs dir, where no watch sees it change: the
-    // conversations whose agent file changed are refreshed along with the named ones. The files
-    // are found for the first refresh of named conversations and tracked from then on, through
-    // full ones too (which read every conversation anyway).
-    let agents = match (only, agents) {
-        (Some(_), None) => Some(Agents::from_stored(rows::agent_uses(&conn).map_err(|e| store.err(e))?)),
-        (_, agents) => agents,
-    };
-    let agents_check = agents.map(|agents| {
-        let (changed, check) = agents.check(|m| !racy(m, began_ns));
-        (agents, changed, check)
-    });
-    let with_agents: Option<Vec<String>> = match (only, &agents_check) {
-        (Some(ids), Some((_, changed, _))) => widened(ids, changed),
-        _ => None,
-    };
-    let only: Option<&[String]> = with_agents.as_deref().or(only);
-    // So do symlinks outside the archive: the conversations whose workspace or agent path went
-    // by one are refreshed along with the named ones too (a partial index finds them, usually
-    // none).
-    let with_links: Option<Vec<String>> = match only {
-        Some(ids) => widened(ids, &rows::linked(&conn).map_err(|e| store.err(e))?),
-        None => None,
-    };
-    let only: Option<&[String]> = with_links.as_deref().or(only);
     // Everything under the logs dir is looked up from here, through the same directory.
     let logs_fd = open_for_lookups(logs).map_err(|source| Error::logs(logs, source))?;
-    // `stored` holds every conversation's state when `complete`, else only the asked ones'.
-    let complete = only.is_none() || kept.is_some();
-    let (ids, mut stored) = match (only, kept) {
-        (None, kept) => {
-            let listed = list(logs, logs_fd.as_fd(), listing.take(), began_ns)?;
-            let ids = listed.ids.clone();
-            listing = Some(listed);
-            let stored = match kept {
-                Some(states) => states,
-                None => rows::load_states(&conn).map_err(|e| store.err(e))?,
-            };
-            (ids, stored)
-        }
-        (Some(ids), kept) => {
-            let stored = match kept {
-                Some(states) => states,
-                None => {
-                    let mut stored = HashMap::new();
-                    for id in ids {
-                        if let Some(state) = rows::load_state(&conn, id).map_err(|e| store.err(e))? {
-                            stored.insert(id.clone(), state);
-                        }
-                    }
-                    stored
-                }
-            };
-            // Only names that can be a directory entry of `logs`.
-            (ids.iter().filter(|id| gptme::is_entry_name(id)).cloned().collect(), stored)
-        }
-    };
+    let mut scope = Scope::find(store, &conn, logs, logs_fd.as_fd(), only, kept, began_ns)?;
 
+    let named = scope.named.as_deref();
     let Sweep { mut jobs, deleted, conversations, unchanged } =
-        sweep(logs, logs_fd.as_fd(), &ids, only, &stored, &mut resumes, opts);
-    let mut stats = Stats { swept: only.is_none(), conversations, unchanged, ..Stats::default() };
-    // What this refresh writes, to keep the states current without reading them back.
-    let mut changes: Vec<(String, Option<StoredState>)> = Vec::new();
-    // The resume points it writes, while there are few.
-    let mut written: Option<HashMap<String, Resumed>> = Some(HashMap::new());
+        sweep(logs, logs_fd.as_fd(), &scope.ids, named, &scope.stored, &mut scope.resumes, opts);
     // Sorted largest first: the threads that only read take from the front, the writer from
     // the back, and all stay busy to the end.
     jobs.sort_by_key(|j| std::cmp::Reverse(j.found.log.size));
     if let Some(p) = opts.progress {
         p.start(jobs.len() as u64, jobs.iter().map(|j| j.found.log.size).sum());
     }
-
-    for id in &deleted {
-        writer.apply(|c| rows::delete(c, id))?;
-        changes.push((id.clone(), None));
+    let stats = Stats { swept: named.is_none(), conversations, unchanged, ..Stats::default() };
+    let mut written = Written {
+        writer: &mut writer,
+        stats,
+        changes: Vec::new(),
+        resumes: Some(HashMap::new()),
+        progress: opts.progress,
+    };
+    for id in deleted {
         tracing::debug!(id = %id, "conversation deleted");
+        written.delete(id)?;
     }
-    stats.deleted = deleted.len();
     let pass = Pass {
         store,
         logs,
@@ -492,49 +408,23 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
         cold: Default::default(),
         overtaken: Default::default(),
     };
-    let mut write = |out: Outcome| -> Result<()> {
-        match out {
-            Outcome::Row(built, kind, bytes) => {
-                let (row, resumed) = *built;
-                if let Some(p) = opts.progress {
-                    p.advance(1, row.state.log.map_or(0, |l| l.size));
-                }
-                stats.bytes_read += bytes;
-                match kind {
-                    Kind::Full => stats.full_scans += 1,
-                    Kind::Append => stats.appends += 1,
-                    Kind::SideOnly => stats.side_only += 1,
-                    Kind::Recheck => stats.rechecked += 1,
-                }
-                let (uses_home, uses_cwd) = resumed.side_uses();
-                writer.apply_row(uses_home, uses_cwd, |c| rows::upsert(c, &row))?;
-                changes.push((row.id.clone(), Some(row.state.clone())));
-                written = written.take().filter(|w| w.len() < KEEP_RESUMES).map(|mut w| {
-                    w.insert(row.id.clone(), resumed);
-                    w
-                });
-            }
-            Outcome::Vanished(id) => {
-                stats.deleted += 1;
-                writer.apply(|c| rows::delete(c, &id))?;
-                changes.push((id, None));
-            }
-        }
-        pass.overtaken.store(writer.overtaken, Ordering::Relaxed);
+    build_all(&pass, &jobs, opts.jobs, &mut |out| {
+        written.outcome(out)?;
+        pass.overtaken.store(written.writer.overtaken, Ordering::Relaxed);
         Ok(())
-    };
+    })?;
 
-    build_all(&pass, &jobs, opts.jobs, &mut write)?;
+    let Written { mut stats, changes, resumes, .. } = written;
     stats.with_new_problems = pass.problems.finish();
     stats.zone_rendered = writer.zone_rendered;
     stats.duration_ms = began.elapsed().as_secs_f64() * 1e3;
     // Recorded with every change, and at most every few seconds when nothing changed (a write
     // would make every reader's cached answers stale for nothing).
     let now = unix_now();
-    if writer.wrote || recorded_at.is_none_or(|at| now - at > RECORD_EVERY_SECS) {
+    if writer.wrote || scope.recorded_at.is_none_or(|at| now - at > RECORD_EVERY_SECS) {
         let record = serde_json::json!({ "at": now, "stats": &stats });
         writer.apply(|c| rows::set_meta(c, "last_refresh", &record.to_string()))?;
-        recorded_at = Some(now);
+        scope.recorded_at = Some(now);
     }
     let (recorded, overtaken) = (writer.recorded(), writer.overtaken);
     writer.finish()?;
@@ -545,29 +435,60 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
     // connection committed while it ran (a slower process may have written rows older than the
     // ones it read), the version has moved by the next refresh, which then reads the states
     // again rather than trust these.
-    let agents = agents_check.map(|(mut agents, _, check)| {
-        agents.update(check, changes.iter().map(|(id, now)| (id, stored.get(id), now.as_ref())));
-        agents
-    });
-    let states = complete.then(|| {
-        for (id, state) in changes {
-            match state {
-                Some(state) => stored.insert(id, state),
-                None => stored.remove(&id),
-            };
-        }
-        stored
-    });
-    let resumes = written.unwrap_or_default();
-    store.keep(seen, Kept { states, resumes, recorded_at, context, recorded, listing, agents });
+    store.keep(seen, scope.kept_after(changes, resumes.unwrap_or_default(), context, recorded));
     Ok((stats, false))
 }
 
-/// `ids` and, after them, those of `more` not among them; None when `more` adds none.
-fn widened(ids: &[String], more: &[String]) -> Option<Vec<String>> {
-    let asked: HashSet<&String> = ids.iter().collect();
-    let more: Vec<&String> = more.iter().filter(|id| !asked.contains(id)).collect();
-    (!more.is_empty()).then(|| ids.iter().chain(more).cloned().collect())
+/// What a refresh has written so far, through its writer.
+struct Written<'w, 'a> {
+    writer: &'w mut Writer<'a>,
+    stats: Stats,
+    /// Each row written (its state) or deleted (None), to keep the states current without
+    /// reading them back.
+    changes: Vec<(String, Option<StoredState>)>,
+    /// The resume points of the rows written, while there are few (see [`KEEP_RESUMES`]).
+    resumes: Option<HashMap<String, Resumed>>,
+    progress: Option<&'a dyn Progress>,
+}
+
+impl Written<'_, '_> {
+    fn outcome(&mut self, out: Outcome) -> Result<()> {
+        match out {
+            Outcome::Row(built, kind, bytes) => self.row(*built, kind, bytes),
+            Outcome::Vanished(id) => self.delete(id),
+        }
+    }
+
+    /// A row built after reading `bytes` of its conversation's files.
+    fn row(&mut self, (row, resumed): (ConversationRow, Resumed), kind: Kind, bytes: u64) -> Result<()> {
+        if let Some(p) = self.progress {
+            p.advance(1, row.state.log.map_or(0, |l| l.size));
+        }
+        let stats = &mut self.stats;
+        stats.bytes_read += bytes;
+        match kind {
+            Kind::Full => stats.full_scans += 1,
+            Kind::Append => stats.appends += 1,
+            Kind::SideOnly => stats.side_only += 1,
+            Kind::Recheck => stats.rechecked += 1,
+        }
+        let (uses_home, uses_cwd) = resumed.side_uses();
+        self.writer.apply_row(uses_home, uses_cwd, |c| rows::upsert(c, &row))?;
+        self.changes.push((row.id.clone(), Some(row.state.clone())));
+        self.resumes = self.resumes.take().filter(|w| w.len() < KEEP_RESUMES).map(|mut w| {
+            w.insert(row.id, resumed);
+            w
+        });
+        Ok(())
+    }
+
+    /// A conversation found gone by the sweep, or whose log vanished before it was read.
+    fn delete(&mut self, id: String) -> Result<()> {
+        self.writer.apply(|c| rows::delete(c, &id))?;
+        self.stats.deleted += 1;
+        self.changes.push((id, None));
+        Ok(())
+    }
 }
 
 /// What a sweep found: the conversations whose rows are to be built, and those gone.
@@ -685,12 +606,6 @@ fn build_all(
         }
         rx.into_iter().try_for_each(|out| write(out?))
     })
-}
-
-/// When the `last_refresh` record was written, read from the database.
-fn recorded_at(conn: &rusqlite::Connection) -> rusqlite::Result<Option<f64>> {
-    let record = rows::get_meta(conn, "last_refresh")?;
-    Ok(record.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok()).and_then(|v| v["at"].as_f64()))
 }
 
 /// How stale `status`'s "last refresh" may get while nothing changes.
