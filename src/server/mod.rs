@@ -483,19 +483,17 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Says where it listens (and, with an upstream, where to open the web UI), then serves until
-/// `shutdown` resolves, then lets in-flight requests finish: forwarded event streams
-/// end at once, anything else gets `Config::shutdown_grace`. Clients
-/// that never finish sending their headers, sit idle between requests or stop sending a body
-/// are cut off after `Config::read_timeout`, so idle connections cannot pile up, and those that
-/// stop reading
-/// their answer after `Config::send_timeout`.
+/// `shutdown` resolves, then lets in-flight requests finish: forwarded event streams end at
+/// once, anything else gets `Config::shutdown_grace`. Clients that never finish sending their
+/// headers, sit idle between requests or stop sending a body are cut off after
+/// `Config::read_timeout`, so idle connections cannot pile up, and those that stop reading their
+/// answer after `Config::send_timeout`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
+    use hyper_util::rt::TokioTimer;
 
     let (read_timeout, send_timeout, grace) =
         (state.config.read_timeout, state.config.send_timeout, state.config.shutdown_grace);
@@ -546,43 +544,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            let request = request.map(|body| axum::body::Body::new(stall::StallLimited::new(body, read_timeout)));
-            app.clone().oneshot(request)
-        });
-        let builder = builder.clone();
-        let (open, stopping) = (open.clone(), state.stopping());
+        let (app, builder, open, stopping) = (app.clone(), builder.clone(), open.clone(), state.stopping());
         tokio::spawn(async move {
             let _open = open;
-            tokio::pin!(stopping);
-            // A client that connects and says nothing is let go: hyper's own timer starts only
-            // once the first byte arrives.
-            let mut probe = [0u8; 1];
-            tokio::select! {
-                first = tokio::time::timeout(read_timeout, stream.peek(&mut probe)) => {
-                    if !matches!(first, Ok(Ok(1..))) {
-                        return;
-                    }
-                }
-                () = &mut stopping => return,
-            }
-            // A client that stops reading holds its answer in memory here: it is let go once no
-            // byte has left for `send_timeout` (as nginx's `send_timeout`).
-            let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-            stream.set_write_timeout(Some(send_timeout));
-            let connection = builder.serve_connection(TokioIo::new(Box::pin(stream)), service).with_upgrades();
-            tokio::pin!(connection);
-            // Once stopping, the request in flight finishes, and the connection then closes.
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = &mut stopping => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
+            serve_connection(stream, peer, app, builder, (read_timeout, send_timeout), stopping).await;
         });
     }
     drop(listener);
@@ -594,6 +559,53 @@ pub async fn serve(
         tracing::warn!("requests still in flight after {} s; closing their connections", grace.as_secs_f64());
     }
     Ok(())
+}
+
+/// Serves one connection until the client closes it, or, once `stopping` resolves, until the
+/// request in flight has its answer.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    app: Router,
+    builder: hyper::server::conn::http1::Builder,
+    (read_timeout, send_timeout): (Duration, Duration),
+    stopping: impl Future<Output = ()>,
+) {
+    use hyper_util::rt::TokioIo;
+    use tower::ServiceExt;
+
+    let _ = stream.set_nodelay(true);
+    tokio::pin!(stopping);
+    // A client that connects and says nothing is let go: hyper's own timer starts only once the
+    // first byte arrives.
+    let mut probe = [0u8; 1];
+    tokio::select! {
+        first = tokio::time::timeout(read_timeout, stream.peek(&mut probe)) => {
+            if !matches!(first, Ok(Ok(1..))) {
+                return;
+            }
+        }
+        () = &mut stopping => return,
+    }
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let request = request.map(|body| axum::body::Body::new(stall::StallLimited::new(body, read_timeout)));
+        app.clone().oneshot(request)
+    });
+    // A client that stops reading holds its answer in memory here: it is let go once no byte
+    // has left for `send_timeout` (as nginx's `send_timeout`).
+    let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(send_timeout));
+    let connection = builder.serve_connection(TokioIo::new(Box::pin(stream)), service).with_upgrades();
+    tokio::pin!(connection);
+    // Once stopping, the request in flight finishes, and the connection then closes.
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = &mut stopping => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 /// A method a route does not take, answered as Flask answers it: `OPTIONS` with the methods in
