@@ -19,19 +19,14 @@ pub fn workspace_as_stored(dir: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// What a `since` or `until` may be, as errors say.
-const DATE_FORMS: &str = "a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today or yesterday";
+const DATE_FORMS: &str =
+    "a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today, yesterday, or days or weeks ago (7d, 2w)";
 
-/// Parses a `since` or `until`: a date (`today` and `yesterday` are local time's), or a month
-/// or year for all of it.
+/// Parses a `since` or `until`: a date (`today`, `yesterday` and days ago are local time's), or
+/// a month or year for all of it.
 pub fn date_prefix(s: &str) -> Result<String, String> {
-    let today = || chrono::Local::now().date_naive();
-    let named = match s {
-        "today" => Some(today()),
-        "yesterday" => today().pred_opt(),
-        _ => None,
-    };
-    if let Some(day) = named {
-        return Ok(day.format("%Y-%m-%d").to_string());
+    if let Some(day) = named_day(s, chrono::Local::now().date_naive()) {
+        return day.map(|d| d.format("%Y-%m-%d").to_string()).ok_or_else(|| DATE_FORMS.into());
     }
     let full = match s.len() {
         4 => format!("{s}-01-01"),
@@ -43,6 +38,31 @@ pub fn date_prefix(s: &str) -> Result<String, String> {
         true => Ok(s.to_owned()),
         false => Err(DATE_FORMS.into()),
     }
+}
+
+/// The day `s` names counting back from `today`: `today`, `yesterday`, or a number of days or
+/// weeks ago (`0d` is today, `1d` yesterday, `2w` the day fourteen days back). None when `s` is
+/// none of these; Some(None) when it names a day before the year 1.
+fn named_day(s: &str, today: chrono::NaiveDate) -> Option<Option<chrono::NaiveDate>> {
+    let (count, days_each) = match s {
+        "today" => ("0", 1),
+        "yesterday" => ("1", 1),
+        _ => {
+            let unit = s.len().checked_sub(1).filter(|&at| at > 0 && s.is_char_boundary(at))?;
+            let days_each = match &s[unit..] {
+                "d" => 1,
+                "w" => 7,
+                _ => return None,
+            };
+            (&s[..unit], days_each)
+        }
+    };
+    if !count.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let days = count.parse::<u64>().ok().and_then(|n| n.checked_mul(days_each));
+    let day = days.and_then(|n| today.checked_sub_days(chrono::Days::new(n)));
+    Some(day.filter(|d| d.year() >= 1))
 }
 
 /// The days a `since` or `until` names (see [`date_prefix`]): as written, its first day and
@@ -179,6 +199,37 @@ mod tests {
             assert!(date_prefix(bad).is_err(), "{bad}");
             assert!(date_span(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn days_are_named_counting_back_from_today() {
+        let day = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let today = day("2026-03-01");
+        for (text, named) in [
+            ("today", "2026-03-01"),
+            ("0d", "2026-03-01"),
+            ("yesterday", "2026-02-28"),
+            ("1d", "2026-02-28"),
+            ("7d", "2026-02-22"),
+            ("0w", "2026-03-01"),
+            ("1w", "2026-02-22"),
+            ("9w", "2025-12-28"),
+            ("0061d", "2025-12-30"),
+        ] {
+            assert_eq!(named_day(text, today), Some(Some(day(named))), "{text}");
+        }
+        // Not a day counted back: read as a date, or refused.
+        for other in ["d", "w", "-1d", "+1d", "1.5d", "1 d", "1D", "1dw", "1m", "1y", "7", "2026", "é", "1éd", ""] {
+            assert_eq!(named_day(other, today), None, "{other}");
+        }
+        // Before the year 1, or past what a count holds.
+        for far in ["739676d", "106000w", "99999999999999999999d", "3000000000000000000w"] {
+            assert_eq!(named_day(far, today), Some(None), "{far}");
+        }
+        for far in ["106000w", "99999999999999999999d"] {
+            assert_eq!(date_prefix(far), Err(DATE_FORMS.to_owned()), "{far}");
+        }
+        assert_eq!(named_day("739675d", today), Some(Some(day("0001-01-01"))));
     }
 
     #[test]

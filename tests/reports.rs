@@ -764,10 +764,11 @@ fn list_keeps_to_the_days_asked() {
     assert_eq!(ids(&["--since", "2011-12-30", "--until", "2011-12-30"]), Vec::<String>::new());
 }
 
-/// `today` and `yesterday` are the local clock's days: in zones 26 hours apart, one of which
-/// is on another day than UTC at any hour, a conversation written now is today's in each.
+/// `today`, `yesterday` and days or weeks ago (`1d`, `2w`) are the local clock's days: in zones
+/// 26 hours apart, one of which is on another day than UTC at any hour, a conversation written
+/// now is today's in each.
 #[test]
-fn today_and_yesterday_are_the_local_clocks() {
+fn today_yesterday_and_days_ago_are_the_local_clocks() {
     for (zone, hours) in [("Pacific/Kiritimati", 14), ("Etc/GMT+12", -12)] {
         let now = chrono::Utc::now().naive_utc() + chrono::Duration::hours(hours);
         let stamp = now.format("%Y-%m-%dT%H:%M:%S").to_string();
@@ -783,6 +784,10 @@ fn today_and_yesterday_are_the_local_clocks() {
             (&["--until", "today"], 1),
             (&["--until", "yesterday"], 0),
             (&["--since", "yesterday", "--until", "yesterday"], 0),
+            (&["--since", "0d"], 1),
+            (&["--until", "1d"], 0),
+            (&["--since", "1w", "--until", "0d"], 1),
+            (&["--since", "2w", "--until", "1w"], 0),
         ] {
             assert_eq!(command("list", args), listed, "list {args:?} in {zone}");
             assert_eq!(command("usage", args), listed, "usage {args:?} in {zone}");

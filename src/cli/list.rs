@@ -64,11 +64,12 @@ pub struct Narrow {
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
     /// Only conversations last modified on this day or later, in local time as MODIFIED reads:
-    /// YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY from the month's or year's start.
+    /// YYYY-MM-DD, today, yesterday, days or weeks ago (7d, 2w), or YYYY-MM or YYYY from the
+    /// month's or year's start.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
     since: Option<DateSpan>,
-    /// Only conversations last modified on this day or earlier, in local time: YYYY-MM-DD, today
-    /// or yesterday, or YYYY-MM or YYYY to the month's or year's end.
+    /// Only conversations last modified on this day or earlier, in local time: YYYY-MM-DD, today,
+    /// yesterday, days or weeks ago (7d, 2w), or YYYY-MM or YYYY to the month's or year's end.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
     until: Option<DateSpan>,
     /// Only conversations that used a model whose name contains TEXT (ASCII letters in any case).

@@ -18,12 +18,12 @@ pub struct UsageArgs {
     /// spent first: where the spend of --since/--until went).
     #[arg(long, value_enum, default_value_t = UsageBy::Day)]
     by: UsageBy,
-    /// From this day on: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole month
-    /// or year.
+    /// From this day on: YYYY-MM-DD, today, yesterday, days or weeks ago (7d: a week ago; 2w),
+    /// or YYYY-MM or YYYY for the whole month or year.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
     pub(super) since: Option<DateSpan>,
-    /// Up to this day, included: YYYY-MM-DD, today or yesterday, or YYYY-MM or YYYY for the whole
-    /// month or year.
+    /// Up to this day, included: YYYY-MM-DD, today, yesterday, days or weeks ago (7d, 2w), or
+    /// YYYY-MM or YYYY for the whole month or year.
     #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
     pub(super) until: Option<DateSpan>,
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).

@@ -122,7 +122,8 @@ mod tests {
             ("by=year", "by must be one of day, week, month, model, conversation, workspace, agent"),
             (
                 "since=2026-02-30",
-                "since must be a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today or yesterday",
+                "since must be a date as YYYY-MM-DD, a month (YYYY-MM), a year (YYYY), today, yesterday, or days or \
+                 weeks ago (7d, 2w)",
             ),
             ("workspace=proj", "workspace must be an absolute path"),
             ("breakdown=yes", "breakdown must be true or false"),
