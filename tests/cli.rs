@@ -332,6 +332,17 @@ fn status_show_and_list_speak_plainly() {
     assert!(out.contains("last refresh:   none finished (run `convmeta backfill`"), "{out}");
     let out = ok(r.cmd(&["list", "--limit", "3"]));
     assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
+    // A table that leaves conversations out says so, on stderr; one that shows them all, or
+    // JSON, does not.
+    let said = |args: &[&str]| String::from_utf8(r.cmd(args).output().unwrap().stderr).unwrap();
+    assert_eq!(said(&["list", "--limit", "127"]), "127 shown; more conversations are listed (`-n 0` shows them all)\n");
+    assert_eq!(
+        said(&["list", "--limit", "2", "-q", "edge"]),
+        "2 shown; more conversations match (`-n 0` shows them all)\n"
+    );
+    for all in [&["list", "--limit", "128"][..], &["list", "--limit", "0"], &["list", "--json", "--limit", "1"]] {
+        assert_eq!(said(all), "", "{all:?}");
+    }
     let out = ok(r.cmd(&["list", "--limit", "0"]));
     assert_eq!(out.lines().count(), 1 + 128, "0 lists all 135 but the 7 hidden: {out}");
     assert_eq!(ok(r.cmd(&["list", "--limit", "184467440737095516160"])), out, "a count too large to hold: all");

@@ -151,7 +151,10 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
     let within = a.narrow.within(workspace.as_deref());
     let order = Order { by: a.sort.into(), reverse: a.reverse };
-    let items = index.list(limit, &Filter { q: a.q.as_deref(), within, order })?;
+    // One more than asked for, to tell whether the table leaves any out.
+    let mut items = index.list(limit.saturating_add(1), &Filter { q: a.q.as_deref(), within, order })?;
+    let more = items.len() > limit;
+    items.truncate(limit);
     let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         writeln!(out, "[{}]", items.join(","))?;
@@ -163,12 +166,12 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         _ => ("MODIFIED", "modified"),
     };
     writeln!(out, "{when:<16}  {:>5}  {:>8}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
+    // A blank -q filters nothing, as in gptme.
+    let q = a.q.as_deref().filter(|q| crate::format::gptme::lowered::search_needle(q).is_some());
+    let narrowed = q.is_some() || a.narrow.any();
     if items.is_empty() {
         out.flush()?; // the header first, then why it stands alone
         let hidden = index.status()?.hidden;
-        // A blank -q filters nothing, as in gptme.
-        let q = a.q.as_deref().filter(|q| crate::format::gptme::lowered::search_needle(q).is_some());
-        let narrowed = q.is_some() || a.narrow.any();
         match narrowed {
             true => super::say(why_none(q, &a.narrow.words(workspace.as_deref()))),
             false if hidden > 0 => super::say(format_args!(
@@ -195,7 +198,12 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
             label
         )?;
     }
-    Ok(out.flush()?)
+    out.flush()?;
+    if more {
+        let which = if narrowed { "match" } else { "are listed" };
+        super::say(format_args!("{limit} shown; more conversations {which} (`-n 0` shows them all)"));
+    }
+    Ok(())
 }
 
 /// Parses `--limit`: a count, 0 or more; one too large to hold asks for them all, as 0 does.
