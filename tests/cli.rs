@@ -856,6 +856,28 @@ fn completion_completes_commands_flags_and_conversation_ids() {
         "2026-01-0",
     ]));
     assert_eq!(out, "2026-01-03-gamma\n2026-01-02-beta-penguin\n2026-01-01-alpha\tAlpha project\n");
+
+    // --since and --until: the forms a date takes, with the days they name, from today (UTC).
+    let today = chrono::Utc::now().date_naive();
+    let ago = |days: u64| (today - chrono::Days::new(days)).format("%Y-%m-%d").to_string();
+    let (month, year) = (today.format("%Y-%m").to_string(), today.format("%Y").to_string());
+    let forms = format!(
+        "today\t{}\nyesterday\t{}\n7d\t{}, a week ago\n30d\t{}, 30 days ago\n{month}\tthis month\n{year}\tthis year\n",
+        ago(0),
+        ago(1),
+        ago(7),
+        ago(30)
+    );
+    for flag in ["list --since", "search --until", "usage --since"] {
+        let mut words = vec!["--", "convmeta"];
+        words.extend(flag.split(' '));
+        assert_eq!(ok(convmeta().env("CONVMETA_COMPLETE", "fish").args(&words).arg("")), forms, "{flag}");
+    }
+    assert_eq!(
+        bash_completes(&script, &["convmeta", "usage", "--until", "y"], &[]),
+        "yesterday",
+        "only the forms that start with the word"
+    );
 }
 
 /// Tables line up by the columns a terminal gives each character (two for CJK, none for a

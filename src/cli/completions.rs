@@ -2,7 +2,7 @@
 //! installed binary itself (`CONVMETA_COMPLETE=SHELL convmeta -- WORDS…`): subcommands and
 //! flags are those of the version installed, never of the one a saved script was made by, and
 //! `show` completes conversation ids from the index and the archive, `usage --model` the
-//! index's models.
+//! index's models, `--since` and `--until` the forms a date takes.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -86,6 +86,35 @@ pub struct AgentNames;
 impl ValueCompleter for AgentNames {
     fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
         names_in_index(current, Index::agents_read_only)
+    }
+}
+
+/// Completes `--since` and `--until` with the forms a date takes, counted from today on the
+/// local clock: `today`, `yesterday`, a week and a month of days ago, this month and this year,
+/// each with the days it names beside it where the shell shows such help (zsh, fish).
+pub struct DateForms;
+
+impl ValueCompleter for DateForms {
+    fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
+        let Some(word) = current.to_str() else { return Vec::new() };
+        let today = chrono::Local::now().date_naive();
+        let day = |days_ago: u64| {
+            let day = today.checked_sub_days(chrono::Days::new(days_ago)).unwrap_or(today);
+            day.format("%Y-%m-%d").to_string()
+        };
+        let forms = [
+            ("today".to_owned(), day(0)),
+            ("yesterday".to_owned(), day(1)),
+            ("7d".to_owned(), format!("{}, a week ago", day(7))),
+            ("30d".to_owned(), format!("{}, 30 days ago", day(30))),
+            (today.format("%Y-%m").to_string(), "this month".to_owned()),
+            (today.format("%Y").to_string(), "this year".to_owned()),
+        ];
+        forms
+            .into_iter()
+            .filter(|(form, _)| form.starts_with(word))
+            .map(|(form, help)| CompletionCandidate::new(form).help(Some(help.into())))
+            .collect()
     }
 }
 

@@ -66,11 +66,11 @@ pub struct Narrow {
     /// Only conversations last modified on this day or later, in local time as MODIFIED reads:
     /// YYYY-MM-DD, today, yesterday, days or weeks ago (7d, 2w), or YYYY-MM or YYYY from the
     /// month's or year's start.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span, add = clap_complete::engine::ArgValueCompleter::new(super::completions::DateForms))]
     since: Option<DateSpan>,
     /// Only conversations last modified on this day or earlier, in local time: YYYY-MM-DD, today,
     /// yesterday, days or weeks ago (7d, 2w), or YYYY-MM or YYYY to the month's or year's end.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span, add = clap_complete::engine::ArgValueCompleter::new(super::completions::DateForms))]
     until: Option<DateSpan>,
     /// Only conversations that used a model whose name contains TEXT (ASCII letters in any case).
     #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]

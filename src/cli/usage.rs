@@ -20,11 +20,11 @@ pub struct UsageArgs {
     by: UsageBy,
     /// From this day on: YYYY-MM-DD, today, yesterday, days or weeks ago (7d: a week ago; 2w),
     /// or YYYY-MM or YYYY for the whole month or year.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span, add = clap_complete::engine::ArgValueCompleter::new(super::completions::DateForms))]
     pub(super) since: Option<DateSpan>,
     /// Up to this day, included: YYYY-MM-DD, today, yesterday, days or weeks ago (7d, 2w), or
     /// YYYY-MM or YYYY for the whole month or year.
-    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span)]
+    #[arg(long, value_name = "DATE", value_parser = crate::usage::date_span, add = clap_complete::engine::ArgValueCompleter::new(super::completions::DateForms))]
     pub(super) until: Option<DateSpan>,
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
