@@ -192,7 +192,7 @@ fn usage_sums_by_the_day_each_message_was_written() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no usage recorded from 2027 to the end"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no usage recorded in or after 2027"));
     let bad =
         fail(convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(["--since", "2026-02-30"]));
     assert_eq!(bad.status.code(), Some(2));

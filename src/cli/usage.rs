@@ -78,8 +78,11 @@ fn why_none(q: &UsageQuery<'_>) -> String {
     if let Some(id) = q.conversation {
         why += &format!(" in conversation {}", printable(id));
     }
-    if q.since.is_some() || q.until.is_some() {
-        why += &format!(" from {} to {}", q.since.unwrap_or("the start"), q.until.unwrap_or("the end"));
+    match (q.since, q.until) {
+        (Some(since), Some(until)) => why += &format!(" from {since} to {until}"),
+        (Some(since), None) => why += &format!(" in or after {since}"),
+        (None, Some(until)) => why += &format!(" in or before {until}"),
+        (None, None) => {}
     }
     if let Some(dir) = q.workspace {
         why += &format!(" {}", in_workspace(dir));
