@@ -107,8 +107,9 @@ fn scan_limited(
     let mut base = 0;
     let mut start = read.start.min(from);
     let (mut lo, mut hi) = ((from - start) as usize, 0);
-    let mut pos = start; // file offset of the next byte to read
-                         // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
+    // The file offset of the next byte to read.
+    let mut pos = start;
+    // Set while inside an oversized line (perhaps since an earlier scan that stopped in it).
     let mut oversized_start = inside_oversized.then_some(from);
     let mut waited = None; // known after the first read
     let mut realign = true;

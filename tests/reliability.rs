@@ -112,8 +112,9 @@ fn writers_racing_the_server_lose_nothing(watch: bool) {
     let written: Vec<AtomicU64> = (0..growers).map(|_| AtomicU64::new(0)).collect();
     let duration = Duration::from_secs(if soak() { 60 } else { 4 });
     let answers = AtomicU64::new(0);
-    let exact = AtomicU64::new(0); // edits and churns checked exactly
-                                   // What the editor has done: per edited conversation its lines; which churned ones exist.
+    // Edits and churns checked exactly.
+    let exact = AtomicU64::new(0);
+    // What the editor has done: per edited conversation its lines; which churned ones exist.
     let edits: Vec<Tracked> = (0..3).map(|_| Tracked::new(1)).collect();
     let churned = Tracked::new(0);
     std::thread::scope(|s| {

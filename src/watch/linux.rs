@@ -116,9 +116,10 @@ impl Watch {
             Ok(watches) => tracing::info!(watches = watches?, "watching the archive for changes"),
             Err(_) => tracing::info!("watching the archive: setting up its watches; requests sweep until then"),
         }
-        drop(set_up); // a failure after this is the watch thread's to tell
-                      // Weak: while it sleeps, the sweeper must not keep the index (and its database) or the
-                      // watches open after the server.
+        // A failure after this is the watch thread's to tell.
+        drop(set_up);
+        // Weak: while it sleeps, the sweeper must not keep the index (and its database) or the
+        // watches open after the server.
         let (index, sweeper) = (Arc::downgrade(&index), Arc::downgrade(&shared));
         std::thread::Builder::new()
             .name("convmeta-safety-sweep".into())
