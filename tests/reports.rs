@@ -629,7 +629,8 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["parser", "--until", "2027-01-14"]), []);
     let out = search(&["parser", "-n", "2"]).output().unwrap();
     let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
-    assert!(out.status.success() && stderr.contains("more conversations match"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr, "2 shown; more conversations match (`-n 0` shows them all)\n");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "2027-01-15 08:00  new: 2 messages", "{stdout}");
     assert_eq!(lines[1], "  line 1     assistant  the parser works", "{stdout}");

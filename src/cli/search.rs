@@ -178,7 +178,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
         let says = a.texts.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(" and ");
         super::say(format_args!("no listed conversation{which} has a message that says {says}"));
     } else if found.more {
-        super::say(format_args!("more conversations match (`-n 0` shows them all)"));
+        let shown = found.conversations.len();
+        super::say(format_args!("{shown} shown; more conversations match (`-n 0` shows them all)"));
     }
     Ok(match (found.conversations.is_empty(), found.unreadable) {
         (false, 0) => 0,
