@@ -145,6 +145,38 @@ fn every_documented_example_runs_and_matches_truth() {
     assert!(!got.contains(&"edge-small-basic".to_owned()));
 }
 
+/// `query --schema` describes every column of every public table, and no column that is not
+/// there: the documentation (built into the binary) and the migrations agree.
+#[test]
+fn the_schema_printed_is_every_public_column() {
+    let r = restore("archive");
+    let printed = ok(crate::util::convmeta().args(["query", "--schema"]));
+    let mut described: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut table = String::new();
+    for line in printed.lines() {
+        if let Some((name, _)) = line.split_once(": one row per") {
+            table = name.to_owned();
+        } else if let Some((columns, _)) =
+            line.strip_prefix("  ").filter(|l| !l.starts_with(' ')).and_then(|l| l.split_once(": "))
+        {
+            let columns = columns.split(", ").map(str::to_owned);
+            described.entry(table.clone()).or_default().extend(columns);
+        }
+    }
+    let mut actual: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for table in ["conversations", "conversation_models", "conversation_days"] {
+        let columns = rows(&r, &format!("SELECT name FROM pragma_table_xinfo('{table}')"));
+        let mut names: Vec<String> = columns.iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
+        names.sort();
+        actual.insert(table.to_owned(), names);
+    }
+    described.values_mut().for_each(|columns| columns.sort());
+    assert_eq!(described, actual, "{printed}");
+    // Given a statement as well, it is refused as clap refuses a conflict.
+    let both = fail(crate::util::convmeta().args(["query", "--schema", "SELECT 1"]));
+    assert_eq!(both.status.code(), Some(2));
+}
+
 #[test]
 fn every_output_format_reads_back_to_the_same_values() {
     let r = restore("archive-crashers/unknown-chat-key");

@@ -28,9 +28,14 @@ pub struct QueryArgs {
     /// deadline); without it, a statement runs until it ends or Ctrl-C.
     #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_negative_numbers = true)]
     timeout: Option<Duration>,
-    /// One read-only SQL statement over the public tables (see docs/schema.md); `-` reads it
-    /// from standard input.
-    sql: String,
+    /// Print the public tables, their columns and what each holds (docs/schema.md's
+    /// description, built in), instead of running a statement.
+    #[arg(long, conflicts_with = "sql")]
+    schema: bool,
+    /// One read-only SQL statement over the public tables (`--schema` describes them); `-` reads
+    /// it from standard input.
+    #[arg(required_unless_present = "schema")]
+    sql: Option<String>,
 }
 
 /// The most SQL read from standard input: far more than any statement people or scripts write,
@@ -38,7 +43,13 @@ pub struct QueryArgs {
 const MAX_SQL_FROM_STDIN: u64 = 64 << 20;
 
 pub fn run(a: QueryArgs) -> anyhow::Result<()> {
-    let sql = if a.sql == "-" {
+    if a.schema {
+        let mut out = super::stdout();
+        out.write_all(schema_text().as_bytes())?;
+        return Ok(out.flush()?);
+    }
+    let sql = a.sql.unwrap_or_default();
+    let sql = if sql == "-" {
         let mut bytes = Vec::new();
         std::io::stdin()
             .lock()
@@ -53,7 +64,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
         }
         String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("the SQL on standard input is not UTF-8"))?
     } else {
-        a.sql.clone()
+        sql
     };
     let opened = if a.no_refresh { a.target.open_for_reading()? } else { Reading::Index(Box::new(a.target.open()?)) };
     // The index stays open while the statement runs (its close would checkpoint meanwhile).
@@ -122,6 +133,55 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The schema's description, of which `--schema` prints the public tables: built in, so an
+/// installed binary describes its own tables, and one text serves the docs and the command.
+const SCHEMA_DOC: &str = include_str!("../../docs/schema.md");
+
+/// docs/schema.md's "Public tables" for a terminal: each table's heading and notes as written,
+/// each column with its type, and beneath it, indented, what it holds. Code marks are dropped.
+fn schema_text() -> String {
+    let section = SCHEMA_DOC.split("\n## Public tables\n").nth(1).unwrap_or_default();
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let section = section.find("### ").map_or("", |at| &section[at..]);
+    let plain = |s: &str| s.replace('`', "");
+    let mut out = String::new();
+    for line in section.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            out += &plain(heading);
+            out.push('\n');
+        } else if let Some(row) = line.strip_prefix("| ").and_then(|l| l.strip_suffix(" |")) {
+            if let [column, kind, meaning] = row.split(" | ").collect::<Vec<_>>()[..] {
+                if column != "column" {
+                    let head = wrapped(&format!("{}: {}", plain(column), plain(kind)), 94);
+                    out += &format!("  {}\n", head.join("\n      "));
+                    for part in wrapped(&plain(meaning), 90) {
+                        out += &format!("      {part}\n");
+                    }
+                }
+            }
+        } else if !line.starts_with("|---") {
+            out += &plain(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word alone).
+fn wrapped(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
 }
 
 /// A row as an object whose keys are in the statement's order.
