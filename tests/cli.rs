@@ -377,6 +377,15 @@ fn status_show_and_list_speak_plainly() {
     );
     assert!(err("edge-").contains(" (or 42 more)?"), "{}", err("edge-"));
     assert_eq!(err("zzzz").trim_end(), "convmeta: no conversation with id \"zzzz\"");
+    // An empty id names none, though every id holds it: a usage error, not all of them suggested.
+    for args in [&["show", ""][..], &["usage", "--conversation", ""]] {
+        let out = r.cmd(args).output().unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("a conversation id is its directory's name, never empty") && !err.contains("did you mean")
+        );
+    }
 }
 
 /// A log filter that does not parse is said once on stderr, and the command runs as without it,

@@ -174,6 +174,15 @@ impl Target {
     }
 }
 
+/// A conversation id as given: never empty, which would name no conversation, while every id
+/// holds it (so `show ''` would suggest them all).
+pub fn conversation_id(s: &str) -> Result<String, String> {
+    match s.is_empty() {
+        true => Err("a conversation id is its directory's name, never empty".into()),
+        false => Ok(s.to_owned()),
+    }
+}
+
 /// Parses a positive number of seconds (a flag's value).
 pub fn seconds(s: &str) -> Result<std::time::Duration, String> {
     let secs = s.parse::<f64>().ok().filter(|secs| *secs > 0.0);

@@ -17,7 +17,7 @@ pub struct ShowArgs {
     target: Target,
     /// The conversation id (its directory name) [default: the newest listed conversation, the
     /// one `list` shows first]
-    #[arg(add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
+    #[arg(value_parser = super::conversation_id, add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
     id: Option<String>,
     /// Print the item as JSON, exactly as the HTTP endpoint serves it.
     #[arg(long)]

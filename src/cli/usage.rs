@@ -30,7 +30,7 @@ pub struct UsageArgs {
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
     /// Only this conversation (its id).
-    #[arg(long, value_name = "ID", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
+    #[arg(long, value_name = "ID", value_parser = super::conversation_id, add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
     conversation: Option<String>,
     /// Only usage on models whose name contains TEXT (any case): `opus`, `openai/`.
     #[arg(long, value_name = "TEXT", add = clap_complete::engine::ArgValueCompleter::new(super::completions::ModelNames))]

@@ -51,6 +51,7 @@ impl Params {
                     p.workspace = Some(workspace_as_stored(std::path::Path::new(&*value)).map_err(|e| e.to_string())?)
                 }
                 "workspace" => return Err("workspace must be an absolute path".into()),
+                "conversation" if value.is_empty() => return Err("conversation must be a conversation's id".into()),
                 "conversation" => p.conversation = Some(value.into_owned()),
                 "model" => p.model = Some(value.into_owned()),
                 "agent" => p.agent = Some(value.into_owned()),
@@ -127,6 +128,7 @@ mod tests {
             ),
             ("workspace=proj", "workspace must be an absolute path"),
             ("breakdown=yes", "breakdown must be true or false"),
+            ("conversation=", "conversation must be a conversation's id"),
             ("sinse=2026", "unknown parameter \"sinse\""),
             ("since=2026-12&until=2026-11-30", "since 2026-12 is after until 2026-11-30: no day lies between them"),
         ] {
