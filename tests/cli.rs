@@ -2,7 +2,7 @@
 
 use crate::util::{
     archive_of, bash_completes, convmeta, fail, ok, output_within, restore, set_mtime_ns, snapshot, unprivileged,
-    write_conversation,
+    write_conversation, zsh_completes,
 };
 
 #[test]
@@ -830,6 +830,21 @@ fn completion_completes_commands_flags_and_conversation_ids() {
     assert_eq!(show("penguin"), "penguin-notes", "an id that starts with it wins");
     assert_eq!(show("project"), "2026-01-01-alpha");
     assert_eq!(show("gam"), "2026-01-03-gamma");
+    // Several hold it, and their common beginning does not (`2026-01-0`): the word is offered
+    // too, so that readline keeps it and lists them rather than putting `2026-01-0` in its place.
+    assert_eq!(show("a"), "2026-01-03-gamma 2026-01-01-alpha 2026-01-02-beta-penguin a");
+    // With no common beginning readline keeps the word itself.
+    assert_eq!(show("e"), "penguin-notes test-hidden 2026-01-02-beta-penguin 2026-01-01-alpha");
+    // zsh, which drops a candidate that does not begin with the word, takes them as they are:
+    // one alone replaces the word, several keep it (and are listed).
+    let zsh = ok(convmeta().args(["completions", "zsh"]));
+    let line = format!("convmeta show --logs {l} --db {d} ");
+    for (word, completed) in [("beta", "2026-01-02-beta-penguin "), ("a", "a"), ("2026-01-01", "2026-01-01-alpha ")] {
+        match zsh_completes(&zsh, &format!("{line}{word}")) {
+            Some(buffer) => assert_eq!(buffer, format!("{line}{completed}"), "{word}"),
+            None => eprintln!("zsh is not installed: its completion is not tried"),
+        }
+    }
     // `--logs=…`, and the environment's defaults, are followed as the command itself would.
     let words = ["convmeta", "show", &format!("--logs={l}"), "--db", d, "2026-01-02"];
     assert_eq!(bash_completes(&script, &words, &[]), "2026-01-02-beta-penguin");

@@ -227,6 +227,34 @@ pub fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &Path)]) -> S
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// What one Tab makes of `line` in an interactive zsh that sourced `script` (`completions
+/// zsh`), read from the line editor's buffer by a key bound to write it out; None where zsh
+/// is not installed (.ci/run installs it).
+pub fn zsh_completes(script: &str, line: &str) -> Option<String> {
+    Command::new("zsh").arg("--version").output().ok().filter(|o| o.status.success())?;
+    let dir = tempfile::tempdir().unwrap();
+    let (sourced, buffer) = (dir.path().join("script.zsh"), dir.path().join("buffer"));
+    std::fs::write(&sourced, script).unwrap();
+    // Under zpty, zsh's own pseudo-terminal, as a terminal would run it: the setup, then the
+    // line typed, Tab, and ^X, bound to write the buffer and end the shell.
+    let setup = format!(
+        "PS1=''; autoload -Uz compinit; compinit -u -D; source {}; \
+         dump() {{ print -rn -- \"$BUFFER\" > {}; exit }}; zle -N dump; bindkey '^X' dump",
+        sourced.display(),
+        buffer.display()
+    );
+    let driver = "zmodload zsh/zpty; zpty shell zsh -f -i; zpty -w shell \"$1\"; zpty -w -n shell \"$2\"$'\\t\\x18'; \
+                  for i in {1..400}; do [[ -s $3 ]] && break; sleep 0.05; done; sleep 0.1; zpty -d shell";
+    let status = Command::new("zsh")
+        .args(["-f", "-c", driver, "zsh", &setup, line, buffer.to_str().unwrap()])
+        .env_remove("GPTME_LOGS_HOME")
+        .env_remove("CONVMETA_DB")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    Some(std::fs::read_to_string(&buffer).expect("zsh wrote its buffer within 20 s"))
+}
+
 /// The built binary, in UTC, with no ambient configuration.
 pub fn convmeta() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_convmeta"));

@@ -39,9 +39,55 @@ pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
     };
     let mut out = Vec::new();
     shell.write_registration(VAR, "convmeta", "convmeta", &completer.to_string_lossy(), &mut out)?;
-    std::io::Write::write_all(&mut super::stdout(), &out)?;
+    let script = amended(a.shell, String::from_utf8_lossy(&out).into_owned());
+    std::io::Write::write_all(&mut super::stdout(), script.as_bytes())?;
     Ok(())
 }
+
+/// clap's script for `shell`, amended where it mishandles a candidate that does not begin
+/// with the word typed, as convmeta offers (ids and models that contain it, `show fox`):
+/// - zsh drops such candidates. Taken as they are (`-U`), one alone replaces the word, and
+///   several are listed with the word kept;
+/// - bash's readline puts the candidates' common beginning in place of the word (`fox`
+///   becomes `202`). Given the word as one more candidate where their common beginning does
+///   not hold it (in any case: `M` may become `m`), readline keeps it and lists them.
+///
+/// Where clap's script has changed (a new clap_complete), it is left as it is: a test checks
+/// that every amendment applies to the version built.
+fn amended(shell: clap_complete::Shell, script: String) -> String {
+    let (clap_s, ours) = match shell {
+        clap_complete::Shell::Zsh => (ZSH_LISTS, ZSH_LISTS_ANY),
+        clap_complete::Shell::Bash => (BASH_ENDS, BASH_ENDS_KEEPING_THE_WORD),
+        _ => return script,
+    };
+    script.replacen(clap_s, ours, 1)
+}
+
+const ZSH_LISTS: &str = "        [[ -n $other ]] && _describe -V 'values' other\n";
+const ZSH_LISTS_ANY: &str = r#"        if [[ -n $other ]]; then
+            if (( ${#${(M)other:#${(b)PREFIX}*}} == ${#other} )); then
+                _describe -V 'values' other
+            else
+                _describe -V 'values' other -U
+                [[ $compstate[unambiguous] == *${(b)PREFIX}* ]] || compstate[insert]=''
+            fi
+        fi
+"#;
+const BASH_ENDS: &str = "        compopt -o nospace\n    fi\n}\n";
+const BASH_ENDS_KEEPING_THE_WORD: &str = r#"        compopt -o nospace
+    fi
+    if (( ${#COMPREPLY[@]} > 1 )); then
+        local common=${COMPREPLY[0]} reply
+        for reply in "${COMPREPLY[@]}"; do
+            while [[ -n $common && ${reply:0:${#common}} != "$common" ]]; do common=${common%?}; done
+        done
+        local case=$(shopt -p nocasematch)
+        shopt -s nocasematch
+        [[ -z $common || $common == *"$2"* ]] || COMPREPLY+=("$2")
+        $case
+    fi
+}
+"#;
 
 /// When a shell is asking for completions, answers it and exits. `main` calls this first.
 pub fn answer_if_asked() {
@@ -183,4 +229,23 @@ fn typed_target() -> Target {
         }
     }
     target
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each amendment's anchor is in the script of the clap_complete built, once.
+    #[test]
+    fn every_amendment_applies_to_the_script_clap_writes() {
+        for (shell, theirs) in [(clap_complete::Shell::Zsh, ZSH_LISTS), (clap_complete::Shell::Bash, BASH_ENDS)] {
+            let mut out = Vec::new();
+            let shells = Shells::builtins();
+            let completer = shells.completer(&shell.to_string()).unwrap();
+            completer.write_registration(VAR, "convmeta", "convmeta", "convmeta", &mut out).unwrap();
+            let script = String::from_utf8(out).unwrap();
+            assert_eq!(script.matches(theirs).count(), 1, "{shell}: {script}");
+            assert_ne!(amended(shell, script.clone()), script);
+        }
+    }
 }
