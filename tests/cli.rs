@@ -1,8 +1,8 @@
 //! The binary: commands, errors, and the rule that the archive is never written.
 
 use crate::util::{
-    archive_of, bash_completes, convmeta, fail, ok, output_within, restore, set_mtime_ns, snapshot, unprivileged,
-    write_conversation, zsh_completes,
+    archive_of, bash_completes, convmeta, fail, fish_completes, ok, output_within, restore, set_mtime_ns, snapshot,
+    unprivileged, write_conversation, zsh_completes,
 };
 
 #[test]
@@ -843,6 +843,18 @@ fn completion_completes_commands_flags_and_conversation_ids() {
         match zsh_completes(&zsh, &format!("{line}{word}")) {
             Some(buffer) => assert_eq!(buffer, format!("{line}{completed}"), "{word}"),
             None => eprintln!("zsh is not installed: its completion is not tried"),
+        }
+    }
+    // fish, which matches inside words itself, offers them all with their names.
+    let fish = ok(convmeta().args(["completions", "fish"]));
+    for (word, offered) in [
+        ("beta", "2026-01-02-beta-penguin\n"),
+        ("a", "2026-01-03-gamma\n2026-01-01-alpha\tAlpha project\n2026-01-02-beta-penguin\n"),
+        ("project", "2026-01-01-alpha\tAlpha project\n"),
+    ] {
+        match fish_completes(&fish, &format!("{line}{word}")) {
+            Some(out) => assert_eq!(out, offered, "{word}"),
+            None => eprintln!("fish is not installed: its completion is not tried"),
         }
     }
     // `--logs=…`, and the environment's defaults, are followed as the command itself would.

@@ -255,6 +255,27 @@ pub fn zsh_completes(script: &str, line: &str) -> Option<String> {
     Some(std::fs::read_to_string(&buffer).expect("zsh wrote its buffer within 20 s"))
 }
 
+/// What fish offers for `line` (its own `complete -C`, which matches as a Tab does) with the
+/// script `completions fish` prints: a line per candidate, its help after a tab; None where
+/// fish is not installed (.ci/run installs it).
+pub fn fish_completes(script: &str, line: &str) -> Option<String> {
+    Command::new("fish").arg("--version").output().ok().filter(|o| o.status.success())?;
+    let out = Command::new("fish")
+        .args(["--no-config", "-c", "source; complete -C $argv[1]", line])
+        .env_remove("GPTME_LOGS_HOME")
+        .env_remove("CONVMETA_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut fish| {
+            fish.stdin.take().unwrap().write_all(script.as_bytes())?;
+            fish.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
 /// The built binary, in UTC, with no ambient configuration.
 pub fn convmeta() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_convmeta"));
