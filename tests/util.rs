@@ -212,7 +212,8 @@ pub fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &Path)]) -> S
     let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
     let program = format!(
         "source /dev/stdin; COMP_WORDS=({}); COMP_CWORD={}; COMP_TYPE=9; \
-         _clap_complete_convmeta convmeta '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"",
+         _clap_complete_convmeta convmeta '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"; \
+         shopt -q nocasematch && echo 'the user shell left matching in any case' >&2",
         quoted.join(" "),
         words.len() - 1
     );
@@ -221,9 +222,12 @@ pub fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &Path)]) -> S
     for (k, v) in envs {
         bash.env(k, v);
     }
-    let mut child = bash.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let piped = std::process::Stdio::piped;
+    let mut child = bash.stdin(piped()).stdout(piped()).stderr(piped()).spawn().unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
+    // The function says nothing, and leaves the user's shell as it was.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{words:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 

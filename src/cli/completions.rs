@@ -76,15 +76,16 @@ const ZSH_LISTS_ANY: &str = r#"        if [[ -n $other ]]; then
 const BASH_ENDS: &str = "        compopt -o nospace\n    fi\n}\n";
 const BASH_ENDS_KEEPING_THE_WORD: &str = r#"        compopt -o nospace
     fi
-    if (( ${#COMPREPLY[@]} > 1 )); then
+    if [[ -n $2 ]] && (( ${#COMPREPLY[@]} > 1 )); then
         local common=${COMPREPLY[0]} reply
         for reply in "${COMPREPLY[@]}"; do
             while [[ -n $common && ${reply:0:${#common}} != "$common" ]]; do common=${common%?}; done
+            [[ -n $common ]] || break
         done
         local case=$(shopt -p nocasematch)
         shopt -s nocasematch
         [[ -z $common || $common == *"$2"* ]] || COMPREPLY+=("$2")
-        $case
+        eval "$case"
     fi
 }
 "#;
