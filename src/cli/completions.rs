@@ -55,15 +55,17 @@ pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
 /// Where clap's script has changed (a new clap_complete), it is left as it is: a test checks
 /// that every amendment applies to the version built.
 fn amended(shell: clap_complete::Shell, script: String) -> String {
-    let (clap_s, ours) = match shell {
+    let (theirs, ours) = match shell {
         clap_complete::Shell::Zsh => (ZSH_LISTS, ZSH_LISTS_ANY),
         clap_complete::Shell::Bash => (BASH_ENDS, BASH_ENDS_KEEPING_THE_WORD),
         _ => return script,
     };
-    script.replacen(clap_s, ours, 1)
+    script.replacen(theirs, ours, 1)
 }
 
+/// clap's zsh function offers the candidates other than directories.
 const ZSH_LISTS: &str = "        [[ -n $other ]] && _describe -V 'values' other\n";
+/// ... as they are, where any does not begin with the word.
 const ZSH_LISTS_ANY: &str = r#"        if [[ -n $other ]]; then
             if (( ${#${(M)other:#${(b)PREFIX}*}} == ${#other} )); then
                 _describe -V 'values' other
@@ -73,7 +75,9 @@ const ZSH_LISTS_ANY: &str = r#"        if [[ -n $other ]]; then
             fi
         fi
 "#;
+/// clap's bash function ends.
 const BASH_ENDS: &str = "        compopt -o nospace\n    fi\n}\n";
+/// ... keeping the word (`$2`) where the candidates' common beginning would drop it.
 const BASH_ENDS_KEEPING_THE_WORD: &str = r#"        compopt -o nospace
     fi
     if [[ -n $2 ]] && (( ${#COMPREPLY[@]} > 1 )); then
