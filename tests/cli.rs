@@ -836,13 +836,16 @@ fn completion_completes_commands_flags_and_conversation_ids() {
     // With no common beginning readline keeps the word itself.
     assert_eq!(show("e"), "penguin-notes test-hidden 2026-01-02-beta-penguin 2026-01-01-alpha");
     // zsh, which drops a candidate that does not begin with the word, takes them as they are:
-    // one alone replaces the word, several keep it (and are listed).
+    // one alone replaces the word, several keep it (and are listed). Sourced, and as a file in
+    // `$fpath`, whose first Tab loads it and completes too.
     let zsh = ok(convmeta().args(["completions", "zsh"]));
     let line = format!("convmeta show --logs {l} --db {d} ");
     for (word, completed) in [("beta", "2026-01-02-beta-penguin "), ("a", "a"), ("2026-01-01", "2026-01-01-alpha ")] {
-        match zsh_completes(&zsh, &format!("{line}{word}")) {
-            Some(buffer) => assert_eq!(buffer, format!("{line}{completed}"), "{word}"),
-            None => eprintln!("zsh is not installed: its completion is not tried"),
+        for from_fpath in [false, true] {
+            match zsh_completes(&zsh, &format!("{line}{word}"), from_fpath) {
+                Some(buffer) => assert_eq!(buffer, format!("{line}{completed}"), "{word}, from $fpath: {from_fpath}"),
+                None => eprintln!("zsh is not installed: its completion is not tried"),
+            }
         }
     }
     // fish, which matches inside words itself, offers them all with their names.

@@ -231,20 +231,23 @@ pub fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &Path)]) -> S
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// What one Tab makes of `line` in an interactive zsh that sourced `script` (`completions
-/// zsh`), read from the line editor's buffer by a key bound to write it out; None where zsh
-/// is not installed (.ci/run installs it).
-pub fn zsh_completes(script: &str, line: &str) -> Option<String> {
+/// What one Tab makes of `line` in an interactive zsh given `script` (`completions zsh`),
+/// sourced, or, `from_fpath`, as the file `_convmeta` in `$fpath`, which the first Tab loads;
+/// read from the line editor's buffer by a key bound to write it out. None where zsh is not
+/// installed (.ci/run installs it).
+pub fn zsh_completes(script: &str, line: &str, from_fpath: bool) -> Option<String> {
     Command::new("zsh").arg("--version").output().ok().filter(|o| o.status.success())?;
     let dir = tempfile::tempdir().unwrap();
-    let (sourced, buffer) = (dir.path().join("script.zsh"), dir.path().join("buffer"));
-    std::fs::write(&sourced, script).unwrap();
+    let (file, buffer) = (dir.path().join("_convmeta"), dir.path().join("buffer"));
+    std::fs::write(&file, script).unwrap();
+    let load = match from_fpath {
+        true => format!("fpath=({} $fpath); autoload -Uz compinit; compinit -u -D", dir.path().display()),
+        false => format!("autoload -Uz compinit; compinit -u -D; source {}", file.display()),
+    };
     // Under zpty, zsh's own pseudo-terminal, as a terminal would run it: the setup, then the
     // line typed, Tab, and ^X, bound to write the buffer and end the shell.
     let setup = format!(
-        "PS1=''; autoload -Uz compinit; compinit -u -D; source {}; \
-         dump() {{ print -rn -- \"$BUFFER\" > {}; exit }}; zle -N dump; bindkey '^X' dump",
-        sourced.display(),
+        "PS1=''; {load}; dump() {{ print -rn -- \"$BUFFER\" > {}; exit }}; zle -N dump; bindkey '^X' dump",
         buffer.display()
     );
     let driver = "zmodload zsh/zpty; zpty shell zsh -f -i; zpty -w shell \"$1\"; zpty -w -n shell \"$2\"$'\\t\\x18'; \

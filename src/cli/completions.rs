@@ -55,12 +55,16 @@ pub fn run(a: CompletionsArgs) -> anyhow::Result<()> {
 /// Where clap's script has changed (a new clap_complete), it is left as it is: a test checks
 /// that every amendment applies to the version built.
 fn amended(shell: clap_complete::Shell, script: String) -> String {
-    let (theirs, ours) = match shell {
-        clap_complete::Shell::Zsh => (ZSH_LISTS, ZSH_LISTS_ANY),
-        clap_complete::Shell::Bash => (BASH_ENDS, BASH_ENDS_KEEPING_THE_WORD),
-        _ => return script,
-    };
-    script.replacen(theirs, ours, 1)
+    amendments(shell).iter().fold(script, |script, (theirs, ours)| script.replacen(theirs, ours, 1))
+}
+
+/// The parts of clap's script for `shell` that convmeta replaces, and with what.
+fn amendments(shell: clap_complete::Shell) -> &'static [(&'static str, &'static str)] {
+    match shell {
+        clap_complete::Shell::Zsh => &[(ZSH_LISTS, ZSH_LISTS_ANY), (ZSH_REGISTERS, ZSH_REGISTERS_AND_COMPLETES)],
+        clap_complete::Shell::Bash => &[(BASH_ENDS, BASH_ENDS_KEEPING_THE_WORD)],
+        _ => &[],
+    }
 }
 
 /// clap's zsh function offers the candidates other than directories.
@@ -74,6 +78,15 @@ const ZSH_LISTS_ANY: &str = r#"        if [[ -n $other ]]; then
                 [[ $compstate[unambiguous] == *${(b)PREFIX}* ]] || compstate[insert]=''
             fi
         fi
+"#;
+/// clap's zsh script ends by registering its function.
+const ZSH_REGISTERS: &str = "compdef _clap_dynamic_completer_convmeta convmeta\n";
+/// ... and, where the script is a file `_convmeta` in `$fpath` that the first Tab has just
+/// loaded, completes that Tab too (or it would only register, and do nothing).
+const ZSH_REGISTERS_AND_COMPLETES: &str = r#"compdef _clap_dynamic_completer_convmeta convmeta
+if [[ $funcstack[1] == _convmeta ]]; then
+    _clap_dynamic_completer_convmeta "$@"
+fi
 "#;
 /// clap's bash function ends.
 const BASH_ENDS: &str = "        compopt -o nospace\n    fi\n}\n";
@@ -243,14 +256,16 @@ mod tests {
     /// Each amendment's anchor is in the script of the clap_complete built, once.
     #[test]
     fn every_amendment_applies_to_the_script_clap_writes() {
-        for (shell, theirs) in [(clap_complete::Shell::Zsh, ZSH_LISTS), (clap_complete::Shell::Bash, BASH_ENDS)] {
+        for shell in [clap_complete::Shell::Zsh, clap_complete::Shell::Bash] {
             let mut out = Vec::new();
             let shells = Shells::builtins();
             let completer = shells.completer(&shell.to_string()).unwrap();
             completer.write_registration(VAR, "convmeta", "convmeta", "convmeta", &mut out).unwrap();
             let script = String::from_utf8(out).unwrap();
-            assert_eq!(script.matches(theirs).count(), 1, "{shell}: {script}");
-            assert_ne!(amended(shell, script.clone()), script);
+            for (theirs, ours) in amendments(shell) {
+                assert_eq!(script.matches(theirs).count(), 1, "{shell}: {script}");
+                assert!(amended(shell, script.clone()).contains(ours), "{shell}");
+            }
         }
     }
 }
