@@ -213,7 +213,7 @@ pub fn bash_completes(script: &str, words: &[&str], envs: &[(&str, &Path)]) -> S
     let program = format!(
         "source /dev/stdin; COMP_WORDS=({}); COMP_CWORD={}; COMP_TYPE=9; \
          _clap_complete_convmeta convmeta '{cur}' '{prev}'; echo \"${{COMPREPLY[@]}}\"; \
-         shopt -q nocasematch && echo 'the user shell left matching in any case' >&2",
+         shopt -q nocasematch && echo 'nocasematch left on in the shell' >&2",
         quoted.join(" "),
         words.len() - 1
     );
