@@ -172,10 +172,11 @@ fn output_that_cannot_be_written_is_an_error() {
         &["query", "--format", "jsonl", "SELECT 1"],
         &["query", "--format", "csv", "SELECT 1"],
         &["completions", "bash"],
+        &["man"],
     ] {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
         let mut c = match args[0] {
-            "completions" => {
+            "completions" | "man" => {
                 let mut c = convmeta();
                 c.args(args);
                 c
@@ -783,6 +784,72 @@ fn show_without_an_id_shows_the_newest_conversation() {
 /// The completion script asks the binary on each Tab: subcommands, flags, their paths, and
 /// `show`'s conversation ids, from the index and from the archive, reading both and writing
 /// neither.
+/// `convmeta man`: one page, convmeta(1), that groff reads without a warning: every command in
+/// a subsection describing its own flags, the flags most take once under COMMON OPTIONS,
+/// `--help` under OPTIONS. Checked against the commands as clap defines them.
+#[test]
+fn the_manual_page_describes_every_command_and_flag() {
+    use clap::CommandFactory;
+    let page = ok(convmeta().arg("man"));
+    assert!(page.contains("\n.TH convmeta 1 "), "a page of section 1: {}", &page[..200]);
+    assert!(page.is_ascii(), "characters outside ASCII escaped, for a groff that reads Latin-1");
+    let headings: Vec<&str> = page.lines().filter(|l| l.starts_with(".SH ")).collect();
+    for h in &headings {
+        assert_eq!(headings.iter().filter(|o| o == &h).count(), 1, "{h} once: {headings:?}");
+    }
+    // The flags and arguments a part of the page describes: those on the line after each `.TP`.
+    let described = |heading: &str| -> Vec<String> {
+        let start = page.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("{heading} in the page"));
+        let part = &page[start + heading.len() + 2..];
+        let part = &part[..part.find("\n.SS ").or(part.find("\n.SH ")).unwrap_or(part.len())];
+        let mut found = Vec::new();
+        for line in part.split(".TP\n").skip(1).filter_map(|item| item.lines().next()) {
+            for piece in line.split("\\fB\\-\\-").skip(1).chain(line.split("\\fI").skip(1)) {
+                found
+                    .push(piece[..piece.find("\\f").unwrap()].replace("\\-", "-").trim_matches(['<', '>']).to_string());
+            }
+        }
+        found
+    };
+    let mut cli = convmeta::cli::Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let common = described(".SH \"COMMON OPTIONS\"");
+    assert!(described(".SH OPTIONS").contains(&"help".to_string()));
+    for sub in cli.get_subcommands() {
+        let own = described(&format!(".SS \"convmeta {}\"", sub.get_name()));
+        for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+            let name = match arg.get_long() {
+                Some(long) => long.to_string(),
+                None => arg.get_value_names().unwrap()[0].to_string(),
+            };
+            let shared = ["logs", "db", "help"].contains(&arg.get_id().as_str());
+            assert_eq!(own.contains(&name), !shared, "{} {name}: {own:?}", sub.get_name());
+            if shared && name != "help" {
+                assert!(common.contains(&name), "{name} under COMMON OPTIONS: {common:?}");
+            }
+        }
+    }
+    // As `man` shows it (groff, where installed: `.ci/run` installs it): no warning, and the
+    // characters outside ASCII as they were.
+    use std::process::Stdio;
+    let groff = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-P-cbou", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut groff) = groff else {
+        eprintln!("groff is not installed: the page is not rendered");
+        return;
+    };
+    std::io::Write::write_all(&mut groff.stdin.take().unwrap(), page.as_bytes()).unwrap();
+    let out = groff.wait_with_output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("<ORIGIN[,ORIGIN\u{2026}]>"), "{text}");
+    assert!(text.contains("COMMON OPTIONS") && text.contains("EXIT STATUS"), "{text}");
+}
+
 #[test]
 fn completion_completes_commands_flags_and_conversation_ids() {
     let script = ok(convmeta().args(["completions", "bash"]));

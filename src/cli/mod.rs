@@ -4,6 +4,7 @@
 mod backfill;
 pub mod completions;
 mod list;
+mod man;
 mod progress;
 mod query;
 mod search;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Print the script that makes a shell complete convmeta's commands, flags and conversation
     /// ids (bash, zsh, fish, elvish, powershell): `source <(convmeta completions bash)`.
     Completions(completions::CompletionsArgs),
+    /// Print convmeta's manual page (roff): `convmeta man | man -l -`, or save it as
+    /// convmeta.1 in a directory of `manpath`.
+    Man(man::ManArgs),
 }
 
 /// Which archive and which database.
@@ -238,6 +242,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Query(a) => done(query::run(a)),
         Command::Usage(a) => done(usage::run(a)),
         Command::Completions(a) => done(completions::run(a)),
+        Command::Man(a) => done(man::run(a)),
     }
 }
 

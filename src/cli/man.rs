@@ -1,0 +1,192 @@
+//! `convmeta man`: the manual page, convmeta(1). Its commands and options are rendered by
+//! clap_mangen from the definitions `--help` prints, so the two never disagree; the sections
+//! `--help` has no room for (environment, files, exit status, examples) are written here.
+
+use std::io::Write;
+
+use clap::{Args, CommandFactory};
+use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
+use clap_mangen::Man;
+
+use super::Cli;
+
+#[derive(Args)]
+pub struct ManArgs {}
+
+/// Prints the page: `convmeta man | man -l -`, or saved as `convmeta.1` in a man directory.
+pub fn run(_: ManArgs) -> anyhow::Result<()> {
+    Ok(super::stdout().write_all(&page())?)
+}
+
+/// The options most commands take, described once (under COMMON OPTIONS), not with each; and
+/// `--help`, which every command takes, described under OPTIONS.
+const COMMON: [&str; 2] = ["logs", "db"];
+const EVERYWHERE: &str = "help";
+
+/// convmeta(1) in roff: one page, every command in it, as ripgrep's rg(1) is, so that one
+/// search of the page finds a flag whichever command takes it.
+pub fn page() -> Vec<u8> {
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build(); // names each subcommand `convmeta NAME`, for its synopsis
+    let man = Man::new(cli.clone()).manual("User Commands");
+    let mut page = written(|w| man.render_title(w));
+    page += &written(|w| man.render_name_section(w));
+    page += &written(|w| man.render_synopsis_section(w));
+    page += &description().render();
+    page += &written(|w| man.render_options_section(w));
+    page += &macro_line("SH", "COMMANDS");
+    for sub in cli.get_subcommands() {
+        let man = Man::new(sub.clone());
+        let described = COMMON.into_iter().chain([EVERYWHERE]).filter(|id| takes(sub, id));
+        let own = described.fold(sub.clone(), |own, id| own.mut_arg(id, |a| a.hide(true)));
+        page += &macro_line("SS", sub.get_bin_name().unwrap_or(sub.get_name()));
+        page += &unheaded(written(|w| man.render_synopsis_section(w)));
+        page += &macro_line("PP", "");
+        page += &unheaded(written(|w| man.render_description_section(w)));
+        page += &unheaded(written(|w| Man::new(own).render_options_section(w)));
+    }
+    // Described as the first command that takes them all describes them.
+    let common =
+        cli.get_subcommands().find(|sub| COMMON.iter().all(|id| takes(sub, id))).expect("a command takes them");
+    let common = clap::Command::new("convmeta")
+        .disable_help_flag(true)
+        .args(COMMON.iter().filter_map(|&id| common.get_arguments().find(|a| a.get_id() == id)).cloned());
+    let others: Vec<_> = cli.get_subcommands().filter(|sub| !takes(sub, COMMON[0])).map(|sub| sub.get_name()).collect();
+    page += &macro_line("SH", "COMMON OPTIONS");
+    page += &Roff::new().text([roman(format!("Every command takes these but {}.", others.join(" and ")))]).render();
+    page += &unheaded(written(|w| Man::new(common).render_options_section(w)));
+    page += &rest().render();
+    // Each part began with roff's definition of the apostrophe: once is enough.
+    let apostrophe = Roff::new().render();
+    let page = apostrophe.clone() + &page.replace(&apostrophe, "");
+    // Every character outside ASCII as an escape: groff reads its input as Latin-1 unless
+    // told otherwise (man-db tells it; plain `groff -man` and `nroff` do not).
+    page.chars()
+        .fold(String::new(), |mut out, c| {
+            match c.is_ascii() {
+                true => out.push(c),
+                false => out.push_str(&format!("\\[u{:04X}]", c as u32)),
+            }
+            out
+        })
+        .into_bytes()
+}
+
+fn takes(cmd: &clap::Command, id: &str) -> bool {
+    cmd.get_arguments().any(|a| a.get_id() == id)
+}
+
+/// What clap_mangen writes for one part of a page.
+fn written(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut part = Vec::new();
+    render(&mut part).expect("writing to memory cannot fail");
+    String::from_utf8(part).expect("roff made of UTF-8 is UTF-8")
+}
+
+/// A part without its section headings: a command's sections are all in its subsection.
+fn unheaded(part: String) -> String {
+    part.lines().filter(|line| !line.starts_with(".SH ")).flat_map(|line| [line, "\n"]).collect()
+}
+
+/// One macro: a heading (SH, SS), or a paragraph break (PP, no title).
+fn macro_line(name: &str, title: &str) -> String {
+    let mut roff = Roff::new();
+    match title.is_empty() {
+        true => roff.control(name, []),
+        false => roff.control(name, [title]),
+    };
+    roff.render()
+}
+
+fn description() -> Roff {
+    let mut roff = Roff::new();
+    roff.control("SH", ["DESCRIPTION"]);
+    roff.text([roman(
+        "convmeta keeps an index of the conversations gptme writes to its logs directory: one row \
+         per conversation (name, message count, last model, last message, when it began and last \
+         changed, tokens and cost), with usage by model and by day, in an SQLite database beside \
+         the logs, never in them. Every command refreshes the index first: a stat of each file, \
+         then a read of only what changed, and of a log that grew, only the bytes appended. \
+         Answers are as fresh and exact as the logs.",
+    )]);
+    roff.control("PP", []);
+    roff.text([
+        roman("Run "),
+        bold("convmeta backfill"),
+        roman(
+            " once to index a large archive on every core. The index is a cache: deleting it loses \
+             nothing, and a damaged one is set aside and built again. ",
+        ),
+        bold("convmeta query --schema"),
+        roman(" describes its tables, for SQL."),
+    ]);
+    roff
+}
+
+/// ENVIRONMENT, FILES, EXIT STATUS, EXAMPLES and SEE ALSO.
+fn rest() -> Roff {
+    let mut roff = Roff::new();
+    let entry = |roff: &mut Roff, term: Vec<Inline>, text: &str| {
+        roff.control("TP", []).text(term).text([roman(text)]);
+    };
+    roff.control("SH", ["ENVIRONMENT"]);
+    for (var, text) in [
+        ("GPTME_LOGS_HOME", "The logs directory, when --logs is not given (as gptme reads it)."),
+        ("CONVMETA_DB", "The index database, when --db is not given."),
+        (
+            "XDG_DATA_HOME",
+            "gptme's data directory is $XDG_DATA_HOME/gptme (else ~/.local/share/gptme): its logs \
+             directory is logs there, and gptme-server's token, which serve reads, server-token.",
+        ),
+        ("XDG_CACHE_HOME", "Where the index database is kept by default (else ~/.cache)."),
+        ("TZ", "The time zone in which timestamps without one are read, and dates are printed and read."),
+        (
+            "CONVMETA_LOG",
+            "Which log lines to print, in tracing's filter syntax (info, debug, convmeta=debug); \
+             the default prints warnings.",
+        ),
+        ("NO_COLOR", "When set, nothing is printed in colour."),
+        ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
+        ("GPTME_SERVER_ALLOWED_HOSTS", "Host names serve answers besides local ones (--allowed-hosts)."),
+        ("GPTME_DISABLE_AUTH", "When true, serve asks for no token."),
+    ] {
+        entry(&mut roff, vec![bold(var)], text);
+    }
+    roff.control("SH", ["FILES"]);
+    entry(
+        &mut roff,
+        vec![italic("$XDG_CACHE_HOME/convmeta/DIR-HASH.sqlite3")],
+        "The index of the logs directory DIR (one database per archive, named after the \
+         directory's real path), with its -wal and -shm files. Made readable by its owner alone: \
+         it copies names and excerpts of the conversations.",
+    );
+    entry(
+        &mut roff,
+        vec![italic("LOGS/ID/conversation.jsonl")],
+        "A conversation's log, read and never written; its config.toml (name, workspace, agent) \
+         and branches/*.jsonl are read too, and an agent's gptme.toml.",
+    );
+    roff.control("SH", ["EXIT STATUS"]);
+    for (code, text) in [
+        ("0", "Success."),
+        ("1", "An error, said on one line on stderr; for search, that no message says the text."),
+        ("2", "A usage error (a flag or value clap refuses); for search, any error, as grep's."),
+        ("130", "Stopped by Ctrl-C. What a backfill had indexed is kept; the next one goes on from there."),
+    ] {
+        entry(&mut roff, vec![bold(code)], text);
+    }
+    roff.control("SH", ["EXAMPLES"]);
+    for (line, text) in [
+        ("convmeta list --since 7d --model opus", "This week's conversations that used Opus."),
+        ("convmeta list --workspace . --json", "This project's conversations, as gptme-server lists them."),
+        ("convmeta search -w borrow checker -C 2", "Messages that say both words, two lines around each."),
+        ("convmeta usage --since 2026-11 --by model", "Tokens and cost by model since November began."),
+        ("convmeta query \"SELECT model, sum(cost) FROM conversation_models GROUP BY model\"", "SQL over the index."),
+        ("convmeta serve --upstream http://127.0.0.1:5700 --watch", "gptme's web UI, its list served by convmeta."),
+    ] {
+        entry(&mut roff, vec![bold(line)], text);
+    }
+    roff.control("SH", ["SEE ALSO"]);
+    roff.text([bold("gptme"), roman("(1), "), bold("sqlite3"), roman("(1)")]);
+    roff
+}
