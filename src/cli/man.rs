@@ -104,10 +104,11 @@ fn description() -> Roff {
     roff.text([roman(
         "convmeta keeps an index of the conversations gptme writes to its logs directory: one row \
          per conversation (name, message count, last model, last message, when it began and last \
-         changed, tokens and cost), with usage by model and by day, in an SQLite database beside \
-         the logs, never in them. Every command refreshes the index first: a stat of each file, \
-         then a read of only what changed, and of a log that grew, only the bytes appended. \
-         Answers are as fresh and exact as the logs.",
+         changed, tokens and cost), with usage by model and by day, in an SQLite database of its \
+         own (under ~/.cache), never in the logs directory. The commands that answer from it (list, show, search, query, \
+         usage, and serve on each request) refresh it first: a stat of each file, then a read of \
+         only what changed, and of a log that grew, only the bytes appended. Their answers are as \
+         fresh and exact as the logs.",
     )]);
     roff.control("PP", []);
     roff.text([
