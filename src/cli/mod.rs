@@ -45,7 +45,8 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Print what the index holds.
     Status(status::StatusArgs),
-    /// Run one read-only SQL statement over the index (see docs/schema.md).
+    /// Refresh, then run one read-only SQL statement over the index (`--schema` describes its
+    /// tables).
     Query(query::QueryArgs),
     /// Refresh, then print token usage and cost by day, week, month, model, conversation, workspace or agent.
     Usage(usage::UsageArgs),
