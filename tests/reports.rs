@@ -495,7 +495,8 @@ fn list_sorts_by_created_messages_and_cost() {
     for (id, day, messages, cost, _) in conversations {
         let stamp = format!("{day}T10:00:00");
         let mut log = format!("{{\"role\": \"user\", \"content\": \"x\", \"timestamp\": \"{stamp}\"}}\n");
-        log += &usage_line(Some(&stamp), "m", "\"input_tokens\": 1", cost);
+        let model = if id == "new-small" { "anthropic/claude-opus-4-1-20250805" } else { "m" };
+        log += &usage_line(Some(&stamp), model, "\"input_tokens\": 1", cost);
         for _ in 2..messages {
             log += &format!("{{\"role\": \"user\", \"content\": \"x\", \"timestamp\": \"{stamp}\"}}\n");
         }
@@ -530,6 +531,9 @@ fn list_sorts_by_created_messages_and_cost() {
     assert!(lines[0].starts_with("CREATED ") && lines[1].starts_with("2026-03-01 10:00 "), "{table}");
     let table = list(&["--sort", "messages", "-n", "1"]);
     assert!(table.starts_with("MODIFIED ") && table.contains("\n2027-01-15 08:00 "), "{table}");
+    // A model's name too long for its column loses its provider, not its version.
+    let table = list(&["-n", "1"]);
+    assert!(table.contains("  $2.00  claude-opus-4-1-20250805  new-small\n"), "{table}");
 }
 
 /// `search` finds the listed conversations whose messages say a text, in any case, newest

@@ -3,7 +3,7 @@ use std::io::Write;
 use clap::Args;
 
 use super::{
-    conversation_label, empty_archive_hint, fit, in_workspace, local_time, of_agent, pad, printable, progress,
+    conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
     workspace_named, Target,
 };
 use crate::index::Filter;
@@ -194,7 +194,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
                 serde_json::Value::String(not_finite) => format!("${not_finite}"),
                 cost => format!("${:.2}", cost.as_f64().unwrap_or(0.0)),
             },
-            pad(&fit(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
+            pad(&fit_model(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
             label
         )?;
     }

@@ -334,6 +334,18 @@ pub fn fit(text: &str, max: usize) -> String {
     out
 }
 
+/// A model's name in at most `max` columns: whole where it fits; else without its provider,
+/// cut at its end if need be (`anthropic/claude-opus-4-1`: `claude-opus-4-1`, not
+/// `anthropic/claude-opus-4…`), as the end of a name tells models apart, and the provider
+/// rarely does.
+pub fn fit_model(model: &str, max: usize) -> String {
+    let name = model.rsplit_once('/').map(|(_, name)| name).filter(|name| !name.is_empty());
+    match name {
+        Some(name) if width(model) > max => fit(name, max),
+        _ => fit(model, max),
+    }
+}
+
 /// A conversation as a table names it: `name (id)`, or its id alone where that is its name, in
 /// at most `max` columns; a long name is cut before the id is, which is what `show` takes.
 pub fn conversation_label(name: &str, id: &str, max: usize) -> String {
@@ -525,7 +537,7 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::{conversation_label, fit, fit_end, pad, printable};
+    use super::{conversation_label, fit, fit_end, fit_model, pad, printable};
 
     #[test]
     fn fit_cuts_by_columns_and_marks_the_cut() {
@@ -537,6 +549,16 @@ mod tests {
         assert_eq!(fit("日本語の会話", 7), "日本語…");
         assert_eq!(fit("日本語の会話", 8), "日本語…");
         assert_eq!(fit("e\u{301}e\u{301}e\u{301}x", 3), "e\u{301}e\u{301}…");
+    }
+
+    #[test]
+    fn fit_model_drops_the_provider_before_cutting() {
+        assert_eq!(fit_model("openai/gpt-5", 24), "openai/gpt-5");
+        assert_eq!(fit_model("anthropic/claude-opus-4-1", 24), "claude-opus-4-1");
+        assert_eq!(fit_model("anthropic/claude-sonnet-4-5-20250929", 24), "claude-sonnet-4-5-20250…");
+        assert_eq!(fit_model("openrouter/meta-llama/llama-3.1-405b-instruct", 24), "llama-3.1-405b-instruct");
+        assert_eq!(fit_model("a-local-model-without-a-provider", 24), "a-local-model-without-a…");
+        assert_eq!(fit_model("a-provider-with-an-empty-name/", 24), "a-provider-with-an-empt…");
     }
 
     #[test]
