@@ -790,8 +790,11 @@ fn show_without_an_id_shows_the_newest_conversation() {
 #[test]
 fn the_manual_page_describes_every_command_and_flag() {
     use clap::CommandFactory;
-    let page = ok(convmeta().arg("man"));
-    assert!(page.contains("\n.TH convmeta 1 "), "a page of section 1: {}", &page[..200]);
+    let page = ok(convmeta().arg("man").env("SOURCE_DATE_EPOCH", "86400"));
+    let version = env!("CARGO_PKG_VERSION");
+    // Its title, section, date (SOURCE_DATE_EPOCH's, as help2man dates pages), source, manual.
+    let title = format!("\n.TH CONVMETA 1 1970-01-02 \"convmeta {version}\" \"User Commands\"\n");
+    assert!(page.contains(&title), "{title:?} in {}", &page[..200]);
     assert!(page.is_ascii(), "characters outside ASCII escaped, for a groff that reads Latin-1");
     let headings: Vec<&str> = page.lines().filter(|l| l.starts_with(".SH ")).collect();
     for h in &headings {
@@ -846,6 +849,9 @@ fn the_manual_page_describes_every_command_and_flag() {
     let out = groff.wait_with_output().unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
+    let (head, foot) = (text.lines().next().unwrap(), text.trim_end().lines().last().unwrap());
+    assert!(head.starts_with("CONVMETA(1)") && head.contains(" User Commands "), "{head}");
+    assert!(foot.starts_with(&format!("convmeta {version} ")) && foot.contains(" 1970-01-02 "), "{foot}");
     assert!(text.contains("<ORIGIN[,ORIGIN\u{2026}]>"), "{text}");
     assert!(text.contains("COMMON OPTIONS") && text.contains("EXIT STATUS"), "{text}");
 }

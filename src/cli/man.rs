@@ -28,7 +28,8 @@ const EVERYWHERE: &str = "help";
 pub fn page() -> Vec<u8> {
     let mut cli = Cli::command().disable_help_subcommand(true);
     cli.build(); // names each subcommand `convmeta NAME`, for its synopsis
-    let man = Man::new(cli.clone()).manual("User Commands");
+                 // Every field of the title line given: an empty one would shift the others into its place.
+    let man = Man::new(cli.clone()).title("CONVMETA").date(made_on()).manual("User Commands");
     let mut page = written(|w| man.render_title(w));
     page += &written(|w| man.render_name_section(w));
     page += &written(|w| man.render_synopsis_section(w));
@@ -70,6 +71,16 @@ pub fn page() -> Vec<u8> {
             out
         })
         .into_bytes()
+}
+
+/// The day the page is made, as help2man dates its pages: `SOURCE_DATE_EPOCH`'s where set (a
+/// package built reproducibly), else today.
+fn made_on() -> String {
+    let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse().ok());
+    match epoch.and_then(|secs| chrono::DateTime::from_timestamp(secs, 0)) {
+        Some(at) => at.format("%Y-%m-%d").to_string(),
+        None => chrono::Local::now().format("%Y-%m-%d").to_string(),
+    }
 }
 
 fn takes(cmd: &clap::Command, id: &str) -> bool {
