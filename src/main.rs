@@ -5,7 +5,7 @@ use convmeta::cli::{run, Cli};
 fn main() {
     convmeta::cli::completions::answer_if_asked();
     let cli = Cli::parse_checked();
-    convmeta::cli::init_logging();
+    convmeta::cli::init_logging(&cli);
     let failure_code = cli.failure_code();
     let e = match run(cli) {
         Ok(code) => std::process::exit(code.into()),

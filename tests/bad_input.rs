@@ -220,6 +220,9 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let shown: Vec<&str> = log.lines().filter(|l| l.contains("problems in conversation")).collect();
     assert_eq!(shown.len(), 10, "{log}");
     assert!(shown.iter().all(|l| l.contains("damaged-") && l.contains("problems=\"1 malformed line\"")), "{log}");
+    // Written to a pipe or file, as a backfill's log often is, each line says when and where.
+    let stamped = |l: &&str| l.starts_with("20") && l.contains("Z  WARN convmeta::refresh: problems in");
+    assert!(shown.iter().all(stamped), "{log}");
     assert!(log.contains("problems in 15 more conversations"), "{log}");
     assert!(summary.contains("problems logged for 25"), "{summary}");
     assert!(summary.contains("\n25 conversations with problems: convmeta query"), "{summary}");

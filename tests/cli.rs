@@ -216,7 +216,9 @@ fn a_closed_stderr_changes_no_outcome() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("MODIFIED"));
 }
 
-/// On a terminal log lines are coloured, unless `NO_COLOR` is set (no-color.org).
+/// On a terminal log lines are coloured, unless `NO_COLOR` is set (no-color.org), and a
+/// command's are its level and message alone (through a pipe they carry the time and module:
+/// `bad_input::problems_are_logged_once_without_flooding_and_show_names_them`).
 #[test]
 fn on_a_terminal_colours_follow_no_color() {
     use crate::util::on_terminal;
@@ -235,6 +237,23 @@ fn on_a_terminal_colours_follow_no_color() {
         c
     });
     assert!(success && plain.contains(" WARN") && !plain.contains('\x1b'), "{plain:?}");
+    let warned = plain.lines().filter(|l| l.contains("WARN")).collect::<Vec<_>>();
+    assert!(
+        !warned.is_empty() && warned.iter().all(|l| l.starts_with(" WARN problems in conversation id=")),
+        "{plain:?}"
+    );
+    // A server's keep them, on a terminal too: it runs for days.
+    let mut serve = r.cmd(&["serve", "--addr", "127.0.0.1:0"]);
+    serve.env("CONVMETA_LOG", "info").env("NO_COLOR", "1");
+    let mut sent = false;
+    let (served, _) = crate::util::on_terminal_watched(serve, move |shown, pid| {
+        if !sent && shown.contains("listening on") {
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            sent = true;
+        }
+    });
+    let listening = served.lines().find(|l| l.contains("listening on")).expect(&served);
+    assert!(listening.starts_with("20") && listening.contains("Z  INFO convmeta::server: listening on"), "{served:?}");
 }
 
 /// An empty listing says why on stderr (most often `--logs` names the wrong directory); the

@@ -438,8 +438,11 @@ impl Write for LogWriter {
 }
 
 /// Sets up log lines: the filter from `CONVMETA_LOG` (tracing's syntax; warnings and convmeta's
-/// own notes by default), on stderr above any progress bar, coloured on a terminal.
-pub fn init_logging() {
+/// own notes by default), on stderr above any progress bar, coloured on a terminal. There, a
+/// command's lines are its level and message alone, read as they come; a server's, and any
+/// written to a file or pipe (`backfill 2> backfill.log`), carry the time and the module too.
+pub fn init_logging(cli: &Cli) {
+    let terse = std::io::stderr().is_terminal() && !matches!(cli.command, Command::Serve(_));
     let default_filter = || tracing_subscriber::EnvFilter::new("warn,convmeta=info");
     // A filter that does not parse is said once, after logging starts, and the default used:
     // a typo in a log setting should not stop the command.
@@ -456,14 +459,17 @@ pub fn init_logging() {
         }
         Err(std::env::VarError::NotPresent) => (default_filter(), None),
     };
-    tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LogWriter)
         // A log line that cannot be written (a closed stderr) is lost quietly: tracing would
         // say so with `eprintln!`, which panics on that same stderr.
         .log_internal_errors(false)
-        .with_ansi(colors())
-        .init();
+        .with_ansi(colors());
+    match terse {
+        true => lines.without_time().with_target(false).init(),
+        false => lines.init(),
+    }
     if let Some(why) = bad_filter {
         tracing::warn!("{why}");
     }
