@@ -486,7 +486,7 @@ fn list_sorts_by_created_messages_and_cost() {
     // id, created, messages, the cost of its one assistant message, its log's mtime (s).
     let conversations = [
         ("old-big", "2026-01-01", 5, "0.5", 1),
-        ("new-small", "2026-03-01", 2, "2.0", 4),
+        ("new-small", "2026-03-01", 2, "2000.0", 4),
         ("nan", "2026-02-01", 3, "NaN", 3),
         ("mid", "2026-02-15", 3, "1.0", 2),
         ("test-hidden", "2026-04-01", 9, "9.0", 5),
@@ -531,9 +531,10 @@ fn list_sorts_by_created_messages_and_cost() {
     assert!(lines[0].starts_with("CREATED ") && lines[1].starts_with("2026-03-01 10:00 "), "{table}");
     let table = list(&["--sort", "messages", "-n", "1"]);
     assert!(table.starts_with("MODIFIED ") && table.contains("\n2027-01-15 08:00 "), "{table}");
-    // A model's name too long for its column loses its provider, not its version.
+    // A model's name too long for its column loses its provider, not its version; a cost is
+    // grouped by thousands, as `usage` groups it.
     let table = list(&["-n", "1"]);
-    assert!(table.contains("  $2.00  claude-opus-4-1-20250805  new-small\n"), "{table}");
+    assert!(table.contains("      2  $2,000.00  claude-opus-4-1-20250805  new-small\n"), "{table}");
 }
 
 /// `search` finds the listed conversations whose messages say a text, in any case, newest

@@ -2,6 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
+use super::usage::cost;
 use super::{
     conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
     workspace_named, Target,
@@ -165,7 +166,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         SortBy::Created => ("CREATED", "created"),
         _ => ("MODIFIED", "modified"),
     };
-    writeln!(out, "{when:<16}  {:>5}  {:>8}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
+    writeln!(out, "{when:<16}  {:>5}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
     // A blank -q filters nothing, as in gptme.
     let q = a.q.as_deref().filter(|q| crate::format::gptme::lowered::search_needle(q).is_some());
     let narrowed = q.is_some() || a.narrow.any();
@@ -187,13 +188,14 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let label = conversation_label(name, id, usize::MAX);
         writeln!(
             out,
-            "{:<16}  {:>5}  {:>8}  {}  {}",
+            "{:<16}  {:>5}  {:>9}  {}  {}",
             local_time(v[when_key].as_f64().unwrap_or(0.0)),
             v["messages"].as_u64().unwrap_or(0),
-            match &v["total_cost"] {
-                serde_json::Value::String(not_finite) => format!("${not_finite}"),
-                cost => format!("${:.2}", cost.as_f64().unwrap_or(0.0)),
-            },
+            cost(match &v["total_cost"] {
+                // A sum that is not finite, which JSON writes as its name: `NaN`, `Infinity`.
+                serde_json::Value::String(name) => name.parse().unwrap_or(f64::NAN),
+                number => number.as_f64().unwrap_or(0.0),
+            }),
             pad(&fit_model(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
             label
         )?;

@@ -139,7 +139,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let models = if matches!(a.by, UsageBy::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
         out,
-        "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}{models}",
+        "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>10}{models}",
         pad(&header, key_width),
         "CONVS",
         "INPUT",
@@ -155,7 +155,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
         write!(
             out,
-            "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>9}",
+            "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>10}",
             pad(&fit(key, key_width), key_width),
             r.conversations,
             tokens(r.input_tokens),
@@ -196,25 +196,32 @@ fn home_as_tilde(path: &str, home: Option<&str>) -> String {
 /// A token count with thousands separators (a float sum, as gptme's can be, as Python writes it).
 pub fn tokens(n: PyNum) -> String {
     let PyNum::Int(v) = n else { return n.to_string() };
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}", grouped(&v.unsigned_abs().to_string()))
+}
+
+/// A cost in dollars to the cent, grouped as token counts are (`$1,622.17`); a sum that is not
+/// finite as Python writes it (`$NaN`).
+pub fn cost(usd: f64) -> String {
+    if !usd.is_finite() {
+        return format!("${}", PyNum::Float(usd));
+    }
+    let cents = format!("{usd:.2}");
+    let (sign, cents) = cents.split_at(usize::from(cents.starts_with('-')));
+    let (whole, fraction) = cents.split_once('.').expect("two decimals");
+    format!("${sign}{}.{fraction}", grouped(whole))
+}
+
+/// Digits with a comma between each three, from the right.
+fn grouped(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
-    if v < 0 {
-        out.insert(0, '-');
-    }
     out
-}
-
-pub fn cost(usd: f64) -> String {
-    match usd.is_finite() {
-        true => format!("${usd:.2}"),
-        false => format!("${}", PyNum::Float(usd)),
-    }
 }
 
 #[cfg(test)]
@@ -226,5 +233,12 @@ mod tests {
         let shown: Vec<String> = [0, 999, 1000, 1234567, -1234].into_iter().map(|v| tokens(PyNum::Int(v))).collect();
         assert_eq!(shown, ["0", "999", "1,000", "1,234,567", "-1,234"]);
         assert_eq!(tokens(PyNum::Float(1.5)), "1.5");
+    }
+
+    #[test]
+    fn costs_are_grouped_by_thousands_to_the_cent() {
+        let shown: Vec<String> = [0.0, 0.004, 999.999, 1622.17, 1234567.891, -1234.5].into_iter().map(cost).collect();
+        assert_eq!(shown, ["$0.00", "$0.00", "$1,000.00", "$1,622.17", "$1,234,567.89", "$-1,234.50"]);
+        assert_eq!(cost(f64::NAN), "$NaN");
     }
 }
