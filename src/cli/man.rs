@@ -27,8 +27,9 @@ const EVERYWHERE: &str = "help";
 /// search of the page finds a flag whichever command takes it.
 pub fn page() -> Vec<u8> {
     let mut cli = Cli::command().disable_help_subcommand(true);
-    cli.build(); // names each subcommand `convmeta NAME`, for its synopsis
-                 // Every field of the title line given: an empty one would shift the others into its place.
+    // Built, each subcommand is named `convmeta NAME`, for its synopsis.
+    cli.build();
+    // Every field of the title line given: an empty one would shift the others into its place.
     let man = Man::new(cli.clone()).title("CONVMETA").date(made_on()).manual("User Commands");
     let mut page = written(|w| man.render_title(w));
     page += &written(|w| man.render_name_section(w));
