@@ -156,7 +156,7 @@ fn rest() -> Roff {
         (
             "CONVMETA_LOG",
             "Which log lines to print, in tracing's filter syntax (info, debug, convmeta=debug); \
-             the default prints warnings.",
+             the default prints warnings and convmeta's own notes (info).",
         ),
         ("NO_COLOR", "When set, nothing is printed in colour."),
         ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
