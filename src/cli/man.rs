@@ -192,7 +192,10 @@ fn rest() -> Roff {
     for (line, text) in [
         ("convmeta list --since 7d --model opus", "This week's conversations that used Opus."),
         ("convmeta list --workspace . --json", "This project's conversations, as gptme-server lists them."),
-        ("convmeta search -w borrow checker -C 2", "Messages that say both words, two lines around each."),
+        (
+            "convmeta search -w borrow checker -C 2",
+            "Messages that say both words, each as a word, with two lines around each line shown.",
+        ),
         ("convmeta usage --since 2026-11 --by model", "Tokens and cost by model since November began."),
         ("convmeta query \"SELECT model, sum(cost) FROM conversation_models GROUP BY model\"", "SQL over the index."),
         ("convmeta serve --upstream http://127.0.0.1:5700 --watch", "gptme's web UI, its list served by convmeta."),
