@@ -81,6 +81,22 @@ fn usage_sums_by_the_day_each_message_was_written() {
     let table = usage(&["--by", "conversation"]);
     assert!(table.lines().any(|l| l.starts_with("A long talk (2026-01-31-long)  ")), "{table}");
 
+    // -n: the rows looked for first, the most spent or by day the latest; the total of all, and
+    // on stderr how many were left out.
+    let top = json(&["--by", "conversation", "--since", "2026-02", "-n", "2"]);
+    assert_eq!(costs(&top, "conversation"), [("test-hidden".into(), 4.0), ("2026-02-01-half".into(), 2.0)]);
+    assert_eq!(json(&["-n", "1"]), serde_json::json!([row(Some("2026-02-01"), 3, 4, 14000, 7.25, &["m1", "m2"])]));
+    assert_eq!(json(&["-n", "3"]), json(&["-n", "0"]), "no more rows than there are");
+    let out = convmeta().arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(["-n", "1"]).output().unwrap();
+    let (table, said) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[1].starts_with("2026-02-01 ") && lines[2].starts_with("TOTAL ") && lines[2].contains("$15.75"),
+        "{table}"
+    );
+    assert_eq!(said, "1 of 3 rows shown; the total is of all (`-n 0` shows them all)\n");
+
     // --breakdown: each row's usage by model, most spent first, summed as the rows are.
     let split = json(&["--since", "2026-02-01", "--breakdown"]);
     let model = |name: &str, convs: u64, lines: u64, input: u64, cost: f64| {

@@ -378,6 +378,8 @@ fn usage_over_http_is_the_commands() {
         ("?by=conversation&model=M1", &["--by", "conversation", "--model", "M1"][..]),
         ("?by=agent", &["--by", "agent"][..]),
         ("?by=model&agent=x", &["--by", "model", "--agent", "x"][..]),
+        ("?by=conversation&limit=1", &["--by", "conversation", "-n", "1"][..]),
+        ("?limit=1", &["-n", "1"][..]),
         (
             &format!("?by=workspace&workspace={}", logs.display()),
             &["--by", "workspace", "--workspace", logs.to_str().unwrap()][..],
@@ -388,6 +390,13 @@ fn usage_over_http_is_the_commands() {
     let answer = usage.answer("?by=day");
     assert_eq!(answer["by"], "day");
     assert_eq!((answer["total"]["cost"].as_f64(), answer["total"]["conversations"].as_u64()), (Some(7.0), Some(2)));
+    assert_eq!(answer["more"], false);
+    // A limit leaves rows out, says so, and keeps the total of all.
+    let one = usage.answer("?by=day&limit=1");
+    assert_eq!(
+        (one["rows"].as_array().unwrap().len(), &one["more"], &one["total"]),
+        (1, &true.into(), &answer["total"])
+    );
     // Fresh: an append made before the request is in its answer.
     append(&logs, "b", &line(3, "m3", 8.0));
     assert_eq!(usage.answer("")["rows"].as_array().unwrap().len(), 3);
@@ -397,6 +406,7 @@ fn usage_over_http_is_the_commands() {
         (400, "by must be one of day, week, month, model, conversation, workspace, agent".into())
     );
     assert_eq!(usage.refused("?workspace=proj"), (400, "workspace must be an absolute path".into()));
+    assert_eq!(usage.refused("?limit=all"), (400, "limit must be a count, 0 or more".into()));
     assert_eq!(usage.refused("?conversation=zz"), (404, "no conversation with id \"zz\"".into()));
     assert_eq!(usage.status_without_token(""), 401);
 }

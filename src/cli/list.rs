@@ -213,6 +213,6 @@ pub fn count(s: &str) -> Result<usize, String> {
     match s.parse() {
         Ok(n) => Ok(n),
         Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(0),
-        Err(_) => Err("a number of conversations, 0 or more (0: all of them)".into()),
+        Err(_) => Err("a count, 0 or more (0: all of them)".into()),
     }
 }

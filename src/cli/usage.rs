@@ -39,6 +39,10 @@ pub struct UsageArgs {
     /// names none), as `--by agent` names agents.
     #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
     agent: Option<String>,
+    /// How many rows (0: all): the most spent, or by day, week or month the latest; the total
+    /// is still that of all of them
+    #[arg(short = 'n', long, default_value_t = 0, value_name = "N", value_parser = super::list::count, allow_negative_numbers = true)]
+    limit: usize,
     /// Under each row, its usage by model (most spent first).
     #[arg(long)]
     breakdown: bool,
@@ -108,13 +112,22 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let (workspace, model) = (workspace.as_deref(), a.model.as_deref());
     let agent = a.agent.as_deref();
     let query = UsageQuery { by: a.by, since, until, workspace, conversation, model, agent };
-    let usage = index.usage(&query)?;
+    let mut usage = index.usage(&query)?;
+    let all = usage.rows.len();
+    let more = usage.keep(a.by, a.limit);
     let rows = usage.rows;
     let mut out = std::io::BufWriter::new(super::stdout());
+    let said_more = || {
+        if more {
+            super::say(format_args!("{} of {all} rows shown; the total is of all (`-n 0` shows them all)", rows.len()));
+        }
+    };
     if a.json {
-        let rows: Vec<JsonRow> = rows.iter().map(|r| json_row(a.by, r, a.breakdown)).collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
-        return Ok(out.flush()?);
+        let json: Vec<JsonRow> = rows.iter().map(|r| json_row(a.by, r, a.breakdown)).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        out.flush()?;
+        said_more();
+        return Ok(());
     }
     let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
     let keys: Vec<String> = rows.iter().map(|r| label(a.by, r, home.as_deref(), widest_key(a.by))).collect();
@@ -179,10 +192,12 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if rows.len() > 1 {
+    if rows.len() > 1 || more {
         line(&mut out, "TOTAL", &usage.total, false)?;
     }
-    Ok(out.flush()?)
+    out.flush()?;
+    said_more();
+    Ok(())
 }
 
 /// A path for people: the home directory as `~`.

@@ -1,7 +1,7 @@
 //! `GET /api/v2/usage`: `convmeta usage --json` over HTTP, fresh, behind the list's auth.
 //! Parameters as the command's flags: `by`, `since`, `until`, `workspace` (absolute: the
 //! server has no working directory of the client's), `conversation`, `model`, `agent`,
-//! `breakdown`.
+//! `breakdown`, `limit`.
 
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ struct Params {
     model: Option<String>,
     agent: Option<String>,
     breakdown: bool,
+    /// 0: all rows.
+    limit: usize,
 }
 
 impl Params {
@@ -56,6 +58,7 @@ impl Params {
                 "model" => p.model = Some(value.into_owned()),
                 "agent" => p.agent = Some(value.into_owned()),
                 "breakdown" => p.breakdown = flag(&key, &value)?,
+                "limit" => p.limit = value.parse().map_err(|_| "limit must be a count, 0 or more".to_owned())?,
                 "token" => {}
                 other => return Err(format!("unknown parameter {other:?}")),
             }
@@ -67,12 +70,13 @@ impl Params {
     }
 }
 
-/// The answer: the rows, and their total.
+/// The answer: the rows, their total, and whether `limit` left any out (the total is of all).
 #[derive(serde::Serialize)]
 struct Answer {
     by: &'static str,
     rows: Vec<JsonRow>,
     total: JsonRow,
+    more: bool,
 }
 
 pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
@@ -89,9 +93,10 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             model: p.model.as_deref(),
             agent: p.agent.as_deref(),
         };
-        let usage = state.index.usage(&q)?;
+        let mut usage = state.index.usage(&q)?;
+        let more = usage.keep(p.by, p.limit);
         let rows = usage.rows.iter().map(|r| json_row(p.by, r, p.breakdown)).collect();
-        Ok(Answer { by: p.by.name(), rows, total: json_row(p.by, &usage.total, p.breakdown) })
+        Ok(Answer { by: p.by.name(), rows, total: json_row(p.by, &usage.total, p.breakdown), more })
     })
     .await
 }
@@ -103,7 +108,7 @@ mod tests {
     #[test]
     fn parameters_are_the_commands_flags() {
         let p = Params::parse(
-            "by=workspace&since=2026-11&until=2026&conversation=a%20b&model=opus&agent=Bob&breakdown=true&token=x",
+            "by=workspace&since=2026-11&until=2026&conversation=a%20b&model=opus&agent=Bob&breakdown=true&limit=3&token=x",
         )
         .unwrap();
         let want = Params {
@@ -114,6 +119,7 @@ mod tests {
             model: Some("opus".into()),
             agent: Some("Bob".into()),
             breakdown: true,
+            limit: 3,
             ..Params::default()
         };
         assert_eq!(p, want);
@@ -128,6 +134,7 @@ mod tests {
             ),
             ("workspace=proj", "workspace must be an absolute path"),
             ("breakdown=yes", "breakdown must be true or false"),
+            ("limit=-1", "limit must be a count, 0 or more"),
             ("conversation=", "conversation must be a conversation's id"),
             ("sinse=2026", "unknown parameter \"sinse\""),
             ("since=2026-12&until=2026-11-30", "since 2026-12 is after until 2026-11-30: no day lies between them"),

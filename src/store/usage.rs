@@ -89,6 +89,21 @@ pub struct Usage {
     pub total: UsageRow,
 }
 
+impl Usage {
+    /// Keeps at most `limit` rows (0: all), those looked for first: the most spent, or by day,
+    /// week or month the latest. The total stays that of every row. Says whether any went.
+    pub fn keep(&mut self, by: UsageBy, limit: usize) -> bool {
+        let extra = if limit == 0 { 0 } else { self.rows.len().saturating_sub(limit) };
+        match by {
+            UsageBy::Day | UsageBy::Week | UsageBy::Month => drop(self.rows.drain(..extra)),
+            UsageBy::Model | UsageBy::Conversation | UsageBy::Workspace | UsageBy::Agent => {
+                self.rows.truncate(self.rows.len() - extra)
+            }
+        }
+        extra > 0
+    }
+}
+
 /// A [`UsageRow`] being summed, and its models' rows within it. Rows are added conversation by
 /// conversation, each numbered in turn from 1, so a conversation is counted when its number
 /// differs from the last one added.
