@@ -139,70 +139,88 @@ fn description() -> Roff {
 /// ENVIRONMENT, FILES, EXIT STATUS, EXAMPLES and SEE ALSO.
 fn rest() -> Roff {
     let mut roff = Roff::new();
-    let entry = |roff: &mut Roff, term: Vec<Inline>, text: &str| {
-        roff.control("TP", []).text(term).text([roman(text)]);
-    };
-    roff.control("SH", ["ENVIRONMENT"]);
-    for (var, text) in [
-        ("GPTME_LOGS_HOME", "The logs directory, when --logs is not given (as gptme reads it)."),
-        ("CONVMETA_DB", "The index database, when --db is not given."),
-        (
-            "XDG_DATA_HOME",
-            "gptme's data directory is $XDG_DATA_HOME/gptme (else ~/.local/share/gptme): its logs \
+    terms(
+        &mut roff,
+        "ENVIRONMENT",
+        bold,
+        &[
+            ("GPTME_LOGS_HOME", "The logs directory, when --logs is not given (as gptme reads it)."),
+            ("CONVMETA_DB", "The index database, when --db is not given."),
+            (
+                "XDG_DATA_HOME",
+                "gptme's data directory is $XDG_DATA_HOME/gptme (else ~/.local/share/gptme): its logs \
              directory is logs there, and gptme-server's token, which serve reads, server-token.",
-        ),
-        ("XDG_CACHE_HOME", "Where the index database is kept by default (else ~/.cache)."),
-        ("TZ", "The time zone in which timestamps without one are read, and dates are printed and read."),
-        (
-            "CONVMETA_LOG",
-            "Which log lines to print, in tracing's filter syntax (info, debug, convmeta=debug); \
+            ),
+            ("XDG_CACHE_HOME", "Where the index database is kept by default (else ~/.cache)."),
+            ("TZ", "The time zone in which timestamps without one are read, and dates are printed and read."),
+            (
+                "CONVMETA_LOG",
+                "Which log lines to print, in tracing's filter syntax (info, debug, convmeta=debug); \
              the default prints warnings and convmeta's own notes (info).",
-        ),
-        ("NO_COLOR", "When set, nothing is printed in colour."),
-        ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
-        ("GPTME_SERVER_ALLOWED_HOSTS", "Host names serve answers besides local ones (--allowed-hosts)."),
-        ("GPTME_DISABLE_AUTH", "When true, serve asks for no token."),
-    ] {
-        entry(&mut roff, vec![bold(var)], text);
-    }
-    roff.control("SH", ["FILES"]);
-    entry(
-        &mut roff,
-        vec![italic("$XDG_CACHE_HOME/convmeta/DIR-HASH.sqlite3")],
-        "The index of the logs directory DIR (one database per archive, named after the \
-         directory's real path), with its -wal and -shm files. Made readable by its owner alone: \
-         it copies names and excerpts of the conversations.",
+            ),
+            ("NO_COLOR", "When set, nothing is printed in colour."),
+            ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
+            ("GPTME_SERVER_ALLOWED_HOSTS", "Host names serve answers besides local ones (--allowed-hosts)."),
+            ("GPTME_DISABLE_AUTH", "When true, serve asks for no token."),
+        ],
     );
-    entry(
+    terms(
         &mut roff,
-        vec![italic("LOGS/ID/conversation.jsonl")],
-        "A conversation's log, read and never written; its config.toml (name, workspace, agent) \
-         and branches/*.jsonl are read too, and an agent's gptme.toml.",
+        "FILES",
+        italic,
+        &[
+            (
+                "$XDG_CACHE_HOME/convmeta/DIR-HASH.sqlite3",
+                "The index of the logs directory DIR (one database per archive, named after the \
+             directory's real path), with its -wal and -shm files. Made readable by its owner alone: \
+             it copies names and excerpts of the conversations.",
+            ),
+            (
+                "LOGS/ID/conversation.jsonl",
+                "A conversation's log, read and never written; its config.toml (name, workspace, agent) \
+             and branches/*.jsonl are read too, and an agent's gptme.toml.",
+            ),
+        ],
     );
-    roff.control("SH", ["EXIT STATUS"]);
-    for (code, text) in [
-        ("0", "Success."),
-        ("1", "An error, said on one line on stderr; for search, that no message says the text."),
-        ("2", "A usage error (a flag or value clap refuses); for search, any error, as grep's."),
-        ("130", "Stopped by Ctrl-C. What a backfill had indexed is kept; the next one goes on from there."),
-    ] {
-        entry(&mut roff, vec![bold(code)], text);
-    }
-    roff.control("SH", ["EXAMPLES"]);
-    for (line, text) in [
-        ("convmeta list --since 7d --model opus", "This week's conversations that used Opus."),
-        ("convmeta list --workspace . --json", "This project's conversations, as gptme-server lists them."),
-        (
-            "convmeta search -w borrow checker -C 2",
-            "Messages that say both words, each as a word, with two lines around each line shown.",
-        ),
-        ("convmeta usage --since 2026-11 --by model", "Tokens and cost by model since November began."),
-        ("convmeta query \"SELECT model, sum(cost) FROM conversation_models GROUP BY model\"", "SQL over the index."),
-        ("convmeta serve --upstream http://127.0.0.1:5700 --watch", "gptme's web UI, its list served by convmeta."),
-    ] {
-        entry(&mut roff, vec![bold(line)], text);
-    }
+    terms(
+        &mut roff,
+        "EXIT STATUS",
+        bold,
+        &[
+            ("0", "Success."),
+            ("1", "An error, said on one line on stderr; for search, that no message says the text."),
+            ("2", "A usage error (a flag or value clap refuses); for search, any error, as grep's."),
+            ("130", "Stopped by Ctrl-C. What a backfill had indexed is kept; the next one goes on from there."),
+        ],
+    );
+    terms(
+        &mut roff,
+        "EXAMPLES",
+        bold,
+        &[
+            ("convmeta list --since 7d --model opus", "This week's conversations that used Opus."),
+            ("convmeta list --workspace . --json", "This project's conversations, as gptme-server lists them."),
+            (
+                "convmeta search -w borrow checker -C 2",
+                "Messages that say both words, each as a word, with two lines around each line shown.",
+            ),
+            ("convmeta usage --since 2026-11 --by model", "Tokens and cost by model since November began."),
+            (
+                "convmeta query \"SELECT model, sum(cost) FROM conversation_models GROUP BY model\"",
+                "SQL over the index.",
+            ),
+            ("convmeta serve --upstream http://127.0.0.1:5700 --watch", "gptme's web UI, its list served by convmeta."),
+        ],
+    );
     roff.control("SH", ["SEE ALSO"]);
     roff.text([bold("gptme"), roman("(1), "), bold("sqlite3"), roman("(1)")]);
     roff
+}
+
+/// A section of terms, each with what it is: `style` sets the term in bold or italic.
+fn terms(roff: &mut Roff, heading: &str, style: fn(&'static str) -> Inline, entries: &[(&'static str, &str)]) {
+    roff.control("SH", [heading]);
+    for &(term, text) in entries {
+        roff.control("TP", []).text([style(term)]).text([roman(text)]);
+    }
 }
