@@ -525,7 +525,7 @@ fn a_full_disk_loses_nothing_and_says_so() {
     assert!(stderr.contains("out of space: free some, or pass --db on another disk"), "{stderr}");
     std::fs::remove_file(&filler).unwrap();
     let summary = ok(backfill(&logs, &db));
-    assert!(summary.contains(", 1500 unchanged,"), "what was committed was not kept: {summary}");
+    assert!(summary.contains(", 1,500 unchanged,"), "what was committed was not kept: {summary}");
     assert_eq!(dump(&db), dump(&reference));
 
     // Left full, with no -shm file.
@@ -534,7 +534,7 @@ fn a_full_disk_loses_nothing_and_says_so() {
         let mut log = std::fs::OpenOptions::new().append(true).open(logs.join(dir).join("conversation.jsonl")).unwrap();
         log.write_all(GOOD.as_bytes()).unwrap();
     }
-    assert!(ok(cmd(&["status"])).contains("conversations:  3000 "));
+    assert!(ok(cmd(&["status"])).contains("conversations:  3,000 "));
     let count = ok(cmd(&["query", "--no-refresh", "--format", "csv", "SELECT count(*) FROM conversations"]));
     assert_eq!(count, "count(*)\r\n3000\r\n");
     let out = fail(cmd(&["list"]));
@@ -565,7 +565,7 @@ fn a_full_disk_loses_nothing_and_says_so() {
     // What that left (the database file, empty), read as it stands, then a full one.
     assert!(ok(cmd(&["status"])).contains("conversations:  0 "));
     std::fs::copy(&db, &cramped).unwrap();
-    assert!(ok(cmd(&["status"])).contains("conversations:  3000 "));
+    assert!(ok(cmd(&["status"])).contains("conversations:  3,000 "));
     let stderr = String::from_utf8(fail(cmd(&["backfill"])).stderr).unwrap();
     assert!(stderr.contains("room for no more files (no free inodes)"), "{stderr}");
 }

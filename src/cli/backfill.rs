@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{empty_archive_hint, progress, Target, PROBLEMS_QUERY};
+use super::{empty_archive_hint, progress, thousands, Target, PROBLEMS_QUERY};
 use crate::refresh::{default_jobs, Options, MAX_JOBS};
 
 #[derive(Args)]
@@ -36,12 +36,13 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         reread: a.reread,
     };
     let stats = progress::refresh(&index, opts, Duration::ZERO)?;
-    writeln!(super::stdout(), "indexed {} conversations: {stats}{}", stats.conversations, rates(&stats))?;
+    let (conversations, summary) = (thousands(stats.conversations as u64), progress::summary(&stats));
+    writeln!(super::stdout(), "indexed {conversations} conversations: {summary}{}", rates(&stats))?;
     // All of them, not only those this run logged: a half-written last line counts without being
     // logged (a writer may be mid-append), and a resumed backfill logs only what it read.
     let with_problems = index.status()?.with_problems;
     if with_problems > 0 {
-        writeln!(super::stdout(), "{with_problems} conversations with problems: {PROBLEMS_QUERY}")?;
+        writeln!(super::stdout(), "{} conversations with problems: {PROBLEMS_QUERY}", thousands(with_problems as u64))?;
     }
     if stats.conversations == 0 {
         super::say(empty_archive_hint(index.logs()));
@@ -59,7 +60,7 @@ fn rates(stats: &crate::refresh::Stats) -> String {
     }
     let mb = stats.bytes_read as f64 / 1e6 / secs;
     let mb = if mb < 10.0 { format!("{mb:.1}") } else { format!("{mb:.0}") };
-    format!(" ({:.0} conversations/s, {mb} MB/s)", read as f64 / secs)
+    format!(" ({} conversations/s, {mb} MB/s)", thousands((read as f64 / secs).round() as u64))
 }
 
 /// Parses `--jobs`: a count of threads, 1 or more (0 had silently meant 1).

@@ -5,7 +5,7 @@ use clap::Args;
 use super::usage::cost;
 use super::{
     conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
-    workspace_named, Target,
+    thousands, workspace_named, Target,
 };
 use crate::index::Filter;
 use crate::store::rows::{Order, SortKey, Within};
@@ -166,7 +166,7 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         SortBy::Created => ("CREATED", "created"),
         _ => ("MODIFIED", "modified"),
     };
-    writeln!(out, "{when:<16}  {:>5}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
+    writeln!(out, "{when:<16}  {:>6}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
     // A blank -q filters nothing, as in gptme.
     let q = a.q.as_deref().filter(|q| crate::format::gptme::lowered::search_needle(q).is_some());
     let narrowed = q.is_some() || a.narrow.any();
@@ -176,7 +176,8 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         match narrowed {
             true => super::say(why_none(q, &a.narrow.words(workspace.as_deref()))),
             false if hidden > 0 => super::say(format_args!(
-                "all {hidden} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one"
+                "all {} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one",
+                thousands(hidden as u64)
             )),
             false => super::say(empty_archive_hint(index.logs())),
         }
@@ -188,9 +189,9 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
         let label = conversation_label(name, id, usize::MAX);
         writeln!(
             out,
-            "{:<16}  {:>5}  {:>9}  {}  {}",
+            "{:<16}  {:>6}  {:>9}  {}  {}",
             local_time(v[when_key].as_f64().unwrap_or(0.0)),
-            v["messages"].as_u64().unwrap_or(0),
+            thousands(v["messages"].as_u64().unwrap_or(0)),
             cost(match &v["total_cost"] {
                 // A sum that is not finite, which JSON writes as its name: `NaN`, `Infinity`.
                 serde_json::Value::String(name) => name.parse().unwrap_or(f64::NAN),
@@ -203,7 +204,10 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     out.flush()?;
     if more {
         let which = if narrowed { "match" } else { "are listed" };
-        super::say(format_args!("{limit} shown; more conversations {which} (`-n 0` shows them all)"));
+        super::say(format_args!(
+            "{} shown; more conversations {which} (`-n 0` shows them all)",
+            thousands(limit as u64)
+        ));
     }
     Ok(())
 }

@@ -385,6 +385,24 @@ fn fitting(chars: impl Iterator<Item = char>, max: usize) -> Vec<char> {
         .collect()
 }
 
+/// A count for people, with a comma between each three digits (`10,000`), as token counts and
+/// costs are written.
+pub fn thousands(n: u64) -> String {
+    grouped(&n.to_string())
+}
+
+/// Digits with a comma between each three, from the right.
+pub fn grouped(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `text` padded with spaces to `columns` columns (Rust's `{:<N}` counts characters, which
 /// misaligns a table holding wide characters).
 pub fn pad(text: &str, columns: usize) -> String {

@@ -179,7 +179,10 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
         super::say(format_args!("no listed conversation{which} has a message that says {says}"));
     } else if found.more {
         let shown = found.conversations.len();
-        super::say(format_args!("{shown} shown; more conversations match (`-n 0` shows them all)"));
+        super::say(format_args!(
+            "{} shown; more conversations match (`-n 0` shows them all)",
+            super::thousands(shown as u64)
+        ));
     }
     Ok(match (found.conversations.is_empty(), found.unreadable) {
         (false, 0) => 0,

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{local_time, Reading, Target, PROBLEMS_QUERY};
+use super::{local_time, progress, thousands, Reading, Target, PROBLEMS_QUERY};
 use crate::Index;
 
 #[derive(Args)]
@@ -43,9 +43,11 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         }
         false => writeln!(out, "database:       {} (none yet)", s.db)?,
     }
-    writeln!(out, "conversations:  {} ({} hidden, {} with problems)", s.conversations, s.hidden, s.with_problems)?;
+    let count = |n: i64| thousands(n as u64);
+    let (rows, hidden, with_problems) = (count(s.conversations), count(s.hidden), count(s.with_problems));
+    writeln!(out, "conversations:  {rows} ({hidden} hidden, {with_problems} with problems)")?;
     match (s.last_refresh_at, &s.last_refresh) {
-        (Some(t), Some(stats)) => writeln!(out, "last refresh:   {} ({stats})", local_time(t))?,
+        (Some(t), Some(stats)) => writeln!(out, "last refresh:   {} ({})", local_time(t), progress::summary(stats))?,
         (Some(t), None) => writeln!(out, "last refresh:   {}", local_time(t))?,
         // Rows but no record: a backfill was stopped before its end (it commits as it goes).
         (None, _) if s.conversations > 0 => {

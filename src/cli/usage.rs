@@ -3,7 +3,8 @@ use std::io::Write;
 use clap::Args;
 
 use super::{
-    conversation_label, fit, fit_end, in_workspace, of_agent, pad, printable, progress, workspace_named, Target,
+    conversation_label, fit, fit_end, in_workspace, of_agent, pad, printable, progress, thousands, workspace_named,
+    Target,
 };
 use crate::pynum::PyNum;
 use crate::store::usage::{UsageBy, UsageQuery, UsageRow};
@@ -119,7 +120,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(super::stdout());
     let said_more = || {
         if more {
-            super::say(format_args!("{} of {all} rows shown; the total is of all (`-n 0` shows them all)", rows.len()));
+            let (shown, all) = (thousands(rows.len() as u64), thousands(all as u64));
+            super::say(format_args!("{shown} of {all} rows shown; the total is of all (`-n 0` shows them all)"));
         }
     };
     if a.json {
@@ -152,7 +154,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let models = if matches!(a.by, UsageBy::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
         out,
-        "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>10}{models}",
+        "{}  {:>7}  {:>13}  {:>11}  {:>13}  {:>10}{models}",
         pad(&header, key_width),
         "CONVS",
         "INPUT",
@@ -168,9 +170,9 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
         write!(
             out,
-            "{}  {:>5}  {:>13}  {:>11}  {:>13}  {:>10}",
+            "{}  {:>7}  {:>13}  {:>11}  {:>13}  {:>10}",
             pad(&fit(key, key_width), key_width),
-            r.conversations,
+            thousands(r.conversations as u64),
             tokens(r.input_tokens),
             tokens(r.output_tokens),
             tokens(r.cache_read_tokens),
@@ -212,7 +214,7 @@ fn home_as_tilde(path: &str, home: Option<&str>) -> String {
 pub fn tokens(n: PyNum) -> String {
     let PyNum::Int(v) = n else { return n.to_string() };
     let sign = if v < 0 { "-" } else { "" };
-    format!("{sign}{}", grouped(&v.unsigned_abs().to_string()))
+    format!("{sign}{}", thousands(v.unsigned_abs()))
 }
 
 /// A cost in dollars to the cent, grouped as token counts are (`$1,622.17`); a sum that is not
@@ -224,19 +226,7 @@ pub fn cost(usd: f64) -> String {
     let cents = format!("{usd:.2}");
     let (sign, cents) = cents.split_at(usize::from(cents.starts_with('-')));
     let (whole, fraction) = cents.split_once('.').expect("two decimals");
-    format!("${sign}{}.{fraction}", grouped(whole))
-}
-
-/// Digits with a comma between each three, from the right.
-fn grouped(digits: &str) -> String {
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    format!("${sign}{}.{fraction}", super::grouped(whole))
 }
 
 #[cfg(test)]

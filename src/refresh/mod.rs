@@ -102,7 +102,7 @@ pub struct Kept {
     pub agents: Option<Agents>,
 }
 
-/// What a refresh did.
+/// What a refresh did (the CLI says it in words: `cli::progress::summary`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Stats {
@@ -127,28 +127,6 @@ pub struct Stats {
     pub duration_ms: f64,
     /// Every conversation was checked (a sweep), not only named ones.
     pub swept: bool,
-}
-
-impl std::fmt::Display for Stats {
-    /// What the refresh did, in words: "3 appended, 2997 unchanged, 12 ms".
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let counts = [
-            (self.full_scans, "read whole"),
-            (self.appends, "appended"),
-            (self.side_only, "side files only"),
-            (self.zone_rendered, "rendered for this time zone"),
-            (self.rechecked, "checked again (written as they were last read)"),
-            (self.deleted, "deleted"),
-            (self.unchanged, "unchanged"),
-        ];
-        for (n, words) in counts.into_iter().filter(|(n, _)| *n > 0) {
-            write!(f, "{n} {words}, ")?;
-        }
-        if self.with_new_problems > 0 {
-            write!(f, "problems logged for {}, ", self.with_new_problems)?;
-        }
-        write!(f, "{:.1} MB in {:.0} ms", self.bytes_read as f64 / 1e6, self.duration_ms)
-    }
 }
 
 fn stamp_of(m: &FileStat) -> Option<FileStamp> {
