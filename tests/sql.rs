@@ -163,18 +163,81 @@ fn the_schema_printed_is_every_public_column() {
             described.entry(table.clone()).or_default().extend(columns);
         }
     }
-    let mut actual: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    described.values_mut().for_each(|columns| columns.sort());
+    assert_eq!(described, public_columns(&r), "{printed}");
+    // Given a statement as well, it is refused as clap refuses a conflict.
+    let both = fail(crate::util::convmeta().args(["query", "--schema", "SELECT 1"]));
+    assert_eq!(both.status.code(), Some(2));
+}
+
+/// Each public table's columns as SQLite has them, sorted.
+fn public_columns(r: &Restored) -> BTreeMap<String, Vec<String>> {
+    let mut actual = BTreeMap::new();
     for table in ["conversations", "conversation_models", "conversation_days"] {
-        let columns = rows(&r, &format!("SELECT name FROM pragma_table_xinfo('{table}')"));
+        let columns = rows(r, &format!("SELECT name FROM pragma_table_xinfo('{table}')"));
         let mut names: Vec<String> = columns.iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect();
         names.sort();
         actual.insert(table.to_owned(), names);
     }
-    described.values_mut().for_each(|columns| columns.sort());
-    assert_eq!(described, actual, "{printed}");
-    // Given a statement as well, it is refused as clap refuses a conflict.
-    let both = fail(crate::util::convmeta().args(["query", "--schema", "SELECT 1"]));
-    assert_eq!(both.status.code(), Some(2));
+    actual
+}
+
+/// `query --schema --format json` is datasette's metadata for the database (keyed by its
+/// file's stem, as datasette names it): every public column described, every other table
+/// hidden, the documented examples its canned queries, each of which runs.
+#[test]
+fn the_schema_as_datasette_metadata_describes_every_table_and_runs_the_examples() {
+    let r = restore("archive");
+    ok(r.cmd(&["backfill"]));
+    let metadata = parse(&ok(r.cmd(&["query", "--schema", "--format", "json"])));
+    let databases = metadata["databases"].as_object().unwrap();
+    let stem = r.db.file_stem().unwrap().to_str().unwrap();
+    assert_eq!(databases.keys().collect::<Vec<_>>(), [stem], "{metadata:#}");
+    let tables = databases[stem]["tables"].as_object().unwrap();
+
+    let mut described: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, table) in tables.iter().filter(|(_, t)| t.get("hidden").is_none()) {
+        assert!(table["description"].as_str().unwrap().starts_with("One row per "), "{name}: {table}");
+        let columns = table["columns"].as_object().unwrap();
+        for (column, meaning) in columns {
+            let (kind, meaning) = meaning.as_str().unwrap().split_once(": ").unwrap();
+            assert!(kind.starts_with(['T', 'R', 'I']) && !meaning.is_empty(), "{name}.{column}: {kind}: {meaning}");
+        }
+        for shown in ["sort_desc", "label_column"] {
+            if let Some(column) = table.get(shown) {
+                assert!(columns.contains_key(column.as_str().unwrap()), "{name}'s {shown}: {column}");
+            }
+        }
+        let mut names: Vec<String> = columns.keys().cloned().collect();
+        names.sort();
+        described.insert(name.clone(), names);
+    }
+    assert_eq!(described, public_columns(&r));
+    assert_eq!(tables["conversations"]["sort_desc"], "modified", "newest first, as lists are");
+    let conn = rusqlite::Connection::open(&r.db).unwrap();
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
+    let all: Vec<String> = stmt.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect();
+    for table in all.iter().filter(|t| !described.contains_key(*t) && !t.starts_with("sqlite_")) {
+        assert_eq!(tables.get(table).map(|t| &t["hidden"]), Some(&Value::Bool(true)), "{table}");
+    }
+
+    let queries = databases[stem]["queries"].as_object().unwrap();
+    let sql: Vec<&str> = queries.values().map(|q| q["sql"].as_str().unwrap()).collect();
+    assert_eq!(sql, documented_examples(), "each example once, in order");
+    for (slug, q) in queries {
+        let title = q["title"].as_str().unwrap();
+        assert!(slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{slug}");
+        assert!(!title.is_empty() && !title.contains(['(', '`']), "{slug}: {title}");
+        rows(&r, q["sql"].as_str().unwrap());
+    }
+
+    // In the formats of rows, the schema is refused as clap refuses a conflict.
+    for format in ["jsonl", "csv"] {
+        let out = fail(r.cmd(&["query", "--schema", "--format", format]));
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(&format!("'--schema' cannot be used with '--format {format}'")), "{said}");
+    }
 }
 
 #[test]

@@ -249,16 +249,19 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 impl Cli {
     /// The command line as clap parses it, then checked across flags as clap cannot check it:
-    /// a `--since` after `--until` fails as clap's errors do (exit code 2), before any work.
+    /// a `--since` after `--until`, or `query --schema` in a format it has not, fails as clap's
+    /// errors do (exit code 2), before any work.
     pub fn parse_checked() -> Cli {
         let cli = Cli::parse();
-        let (name, (since, until)) = match &cli.command {
-            Command::List(a) => ("list", a.narrow.spans()),
-            Command::Search(a) => ("search", a.narrow.spans()),
-            Command::Usage(a) => ("usage", (a.since.as_ref(), a.until.as_ref())),
+        let reversed = |(since, until)| crate::usage::reversed(since, until, "--");
+        let (name, conflict) = match &cli.command {
+            Command::List(a) => ("list", reversed(a.narrow.spans())),
+            Command::Search(a) => ("search", reversed(a.narrow.spans())),
+            Command::Usage(a) => ("usage", reversed((a.since.as_ref(), a.until.as_ref()))),
+            Command::Query(a) => ("query", a.conflict()),
             _ => return cli,
         };
-        if let Some(why) = crate::usage::reversed(since, until, "--") {
+        if let Some(why) = conflict {
             let mut command = <Cli as clap::CommandFactory>::command();
             command.build(); // names each subcommand `convmeta NAME`, for its usage line
             let sub = command.find_subcommand_mut(name).expect("a subcommand of Cli");

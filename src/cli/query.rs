@@ -18,7 +18,7 @@ enum Format {
 pub struct QueryArgs {
     #[command(flatten)]
     target: Target,
-    /// How to print the rows.
+    /// How to print the rows (with `--schema`: table, or json for datasette's metadata).
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     /// Query what is stored without refreshing first.
@@ -29,7 +29,8 @@ pub struct QueryArgs {
     #[arg(long, value_name = "SECONDS", value_parser = seconds, allow_negative_numbers = true)]
     timeout: Option<Duration>,
     /// Print the public tables, their columns and what each holds (docs/schema.md's
-    /// description, built in), instead of running a statement.
+    /// description, built in), instead of running a statement; with `--format json`, as
+    /// datasette's metadata (`datasette DB -m FILE`), the example queries among it.
     #[arg(long, conflicts_with = "sql")]
     schema: bool,
     /// One read-only SQL statement over the public tables (`--schema` describes them); `-` reads
@@ -42,10 +43,31 @@ pub struct QueryArgs {
 /// and a bound on what an input that never ends (`yes |`, a device) can take.
 const MAX_SQL_FROM_STDIN: u64 = 64 << 20;
 
+impl QueryArgs {
+    /// Why the flags cannot go together, as clap would say it: the schema comes in two forms.
+    pub fn conflict(&self) -> Option<String> {
+        let format = match self.format {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Table | Format::Json => return None,
+        };
+        let why = "`--schema` prints a table, or with `--format json` datasette's metadata";
+        self.schema.then(|| format!("the argument '--schema' cannot be used with '--format {format}': {why}"))
+    }
+}
+
 pub fn run(a: QueryArgs) -> anyhow::Result<()> {
     if a.schema {
+        let text = match a.format {
+            Format::Json => {
+                let logs = a.target.chosen_logs()?;
+                let db = a.target.db_path(&logs)?;
+                serde_json::to_string_pretty(&datasette_metadata(&db))? + "\n"
+            }
+            _ => schema_text(),
+        };
         let mut out = super::stdout();
-        out.write_all(schema_text().as_bytes())?;
+        out.write_all(text.as_bytes())?;
         return Ok(out.flush()?);
     }
     let sql = a.sql.unwrap_or_default();
@@ -139,34 +161,129 @@ pub fn run(a: QueryArgs) -> anyhow::Result<()> {
 /// installed binary describes its own tables, and one text serves the docs and the command.
 const SCHEMA_DOC: &str = include_str!("../../docs/schema.md");
 
+/// A section of docs/schema.md (`## NAME`), without its heading.
+fn schema_section(name: &str) -> &'static str {
+    let section = SCHEMA_DOC.split(&format!("\n## {name}\n")).nth(1).unwrap_or_default();
+    section.split("\n## ").next().unwrap_or_default()
+}
+
+/// The public tables' part of docs/schema.md: from the first table's heading (`### `).
+fn public_tables() -> &'static str {
+    let section = schema_section("Public tables");
+    section.find("### ").map_or("", |at| &section[at..])
+}
+
+/// A row of a table's list of columns: its column(s), type and meaning (not the header).
+fn column_row(line: &str) -> Option<[&str; 3]> {
+    let row = line.strip_prefix("| ")?.strip_suffix(" |")?;
+    let cells: [&str; 3] = row.split(" | ").collect::<Vec<_>>().try_into().ok()?;
+    (cells[0] != "column").then_some(cells)
+}
+
+/// Text without its code marks.
+fn plain(text: &str) -> String {
+    text.replace('`', "")
+}
+
 /// docs/schema.md's "Public tables" for a terminal: each table's heading and notes as written,
 /// each column with its type, and beneath it, indented, what it holds. Code marks are dropped.
 fn schema_text() -> String {
-    let section = SCHEMA_DOC.split("\n## Public tables\n").nth(1).unwrap_or_default();
-    let section = section.split("\n## ").next().unwrap_or_default();
-    let section = section.find("### ").map_or("", |at| &section[at..]);
-    let plain = |s: &str| s.replace('`', "");
     let mut out = String::new();
-    for line in section.lines() {
+    for line in public_tables().lines() {
         if let Some(heading) = line.strip_prefix("### ") {
             out += &plain(heading);
             out.push('\n');
-        } else if let Some(row) = line.strip_prefix("| ").and_then(|l| l.strip_suffix(" |")) {
-            if let [column, kind, meaning] = row.split(" | ").collect::<Vec<_>>()[..] {
-                if column != "column" {
-                    let head = wrapped(&format!("{}: {}", plain(column), plain(kind)), 94);
-                    out += &format!("  {}\n", head.join("\n      "));
-                    for part in wrapped(&plain(meaning), 90) {
-                        out += &format!("      {part}\n");
-                    }
-                }
+        } else if let Some([column, kind, meaning]) = column_row(line) {
+            let head = wrapped(&format!("{}: {}", plain(column), plain(kind)), 94);
+            out += &format!("  {}\n", head.join("\n      "));
+            for part in wrapped(&plain(meaning), 90) {
+                out += &format!("      {part}\n");
             }
-        } else if !line.starts_with("|---") {
+        } else if !line.starts_with("| column |") && !line.starts_with("|---") {
             out += &plain(line);
             out.push('\n');
         }
     }
     out
+}
+
+/// Notes as sentences, each ended with a full stop (a note may begin with a name in lower case,
+/// as `conversation_models`, which stays as it is).
+fn sentences(notes: &[String]) -> String {
+    let stopped = |note: &String| if note.ends_with('.') { note.clone() } else { format!("{note}.") };
+    notes.iter().map(stopped).collect::<Vec<_>>().join(" ")
+}
+
+/// The tables that are convmeta's own bookkeeping (docs/schema.md's "Internal tables"): hidden
+/// from datasette's lists, as they change without notice.
+const INTERNAL_TABLES: [&str; 2] = ["_scan_state", "_meta"];
+
+/// docs/schema.md as datasette's metadata (`datasette DB -m FILE`): each public table's
+/// description and its columns' (type, then meaning), the conversations newest first and named
+/// by their names where another table refers to them, the internal tables hidden, and the
+/// example queries as its canned queries. Datasette keys a database by its file's stem.
+fn datasette_metadata(db: &std::path::Path) -> serde_json::Value {
+    use serde_json::{json, Map};
+    let mut tables = Map::new();
+    for part in public_tables().split("### ").filter(|p| !p.is_empty()) {
+        let (heading, body) = part.split_once('\n').unwrap_or((part, ""));
+        let (name, summary) = heading.split_once(": ").unwrap_or((heading, ""));
+        // The summary ("one row per conversation") as a sentence of its own.
+        let mut chars = summary.chars();
+        let summary: String = chars.next().into_iter().flat_map(char::to_uppercase).chain(chars).collect();
+        let (mut columns, mut notes) = (Map::new(), vec![summary]);
+        for line in body.lines().filter(|l| !l.starts_with('|') || column_row(l).is_some()) {
+            match column_row(line) {
+                Some([names, kind, meaning]) => {
+                    for column in names.split(", ") {
+                        columns.insert(plain(column), format!("{}: {}", plain(kind), plain(meaning)).into());
+                    }
+                }
+                None if line.trim().is_empty() => notes.push(String::new()),
+                None => notes.last_mut().expect("a summary first").extend([" ", line]),
+            }
+        }
+        let notes: Vec<String> = notes.iter().map(|n| plain(n.trim())).filter(|n| !n.is_empty()).collect();
+        let mut table = json!({ "description": sentences(&notes), "columns": columns });
+        if let Some((sort, label)) = match name {
+            "`conversations`" => Some(("modified", Some("name"))),
+            "`conversation_models`" => Some(("cost", None)),
+            "`conversation_days`" => Some(("day", None)),
+            _ => None,
+        } {
+            table["sort_desc"] = sort.into();
+            if let Some(label) = label {
+                table["label_column"] = label.into();
+            }
+        }
+        tables.insert(plain(name), table);
+    }
+    for name in INTERNAL_TABLES {
+        tables.insert(name.into(), json!({ "hidden": true }));
+    }
+    let mut queries = Map::new();
+    let examples = schema_section("Example queries").split("```sql").nth(1).unwrap_or_default();
+    for example in examples.split("```").next().unwrap_or_default().split("\n\n") {
+        let (title, sql): (Vec<&str>, Vec<&str>) = example.lines().partition(|l| l.starts_with("--"));
+        let said = plain(&title.iter().map(|l| l.trim_start_matches('-').trim()).collect::<Vec<_>>().join(" "));
+        // "Spend per day, the last 30 days (by when …)": the words before the parenthesis are
+        // the title, the rest its description.
+        let (title, aside) = said.split_once(" (").unwrap_or((&said, ""));
+        let slug: Vec<&str> = title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let mut query = json!({ "title": title, "sql": sql.join("\n").trim().trim_end_matches(';') });
+        if let Some(aside) = aside.strip_suffix(')').filter(|a| !a.is_empty()) {
+            query["description"] = sentences(&[aside.to_owned()]).into();
+        }
+        if !sql.iter().all(|l| l.trim().is_empty()) {
+            queries.insert(slug.join("-").to_lowercase(), query);
+        }
+    }
+    let stem = db.file_stem().map_or_else(|| "convmeta".into(), |s| s.to_string_lossy().into_owned());
+    json!({
+        "title": "gptme conversations",
+        "description": "convmeta's index of a gptme archive: one row per conversation, its usage by model and by day",
+        "databases": { stem: { "tables": tables, "queries": queries } },
+    })
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces (a longer word alone).
