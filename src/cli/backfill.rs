@@ -59,11 +59,33 @@ fn rates(stats: &crate::refresh::Stats) -> String {
         return String::new();
     }
     let mb = stats.bytes_read as f64 / 1e6 / secs;
-    let mb = if mb < 10.0 { format!("{mb:.1}") } else { format!("{mb:.0}") };
+    let mb = if mb < 10.0 { format!("{mb:.1}") } else { thousands(mb.round() as u64) };
     format!(" ({} conversations/s, {mb} MB/s)", thousands((read as f64 / secs).round() as u64))
 }
 
 /// Parses `--jobs`: a count of threads, 1 or more (0 had silently meant 1).
 fn threads(s: &str) -> Result<usize, String> {
     s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of threads, 1 or more".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refresh::Stats;
+
+    #[test]
+    fn rates_are_of_what_was_read_grouped_by_thousands() {
+        let fast = Stats {
+            full_scans: 12_000,
+            unchanged: 5,
+            bytes_read: 2_150_000_000,
+            duration_ms: 1_000.0,
+            ..Stats::default()
+        };
+        assert_eq!(rates(&fast), " (12,000 conversations/s, 2,150 MB/s)");
+        let slow = Stats { appends: 3, bytes_read: 4_560_000, duration_ms: 2_000.0, ..Stats::default() };
+        assert_eq!(rates(&slow), " (2 conversations/s, 2.3 MB/s)");
+        let unchanged = Stats { unchanged: 10_000, duration_ms: 30.0, ..Stats::default() };
+        assert_eq!(rates(&unchanged), "", "nothing read, no rate");
+    }
 }
