@@ -276,7 +276,9 @@ fn an_empty_listing_says_why() {
     std::fs::create_dir(&empty).unwrap();
     assert!(run(&empty, &[]).1.contains("no conversations in"));
     assert!(run(&empty, &["-q", "  "]).1.contains("no conversations in"), "a blank -q filters nothing");
-    assert_eq!(run(&empty, &["--json"]), ("[]\n".to_owned(), String::new()));
+    let (json, said) = run(&empty, &["--json"]);
+    assert_eq!(json, "[]\n", "JSON's output stays the items");
+    assert!(said.contains("no conversations in"), "and stderr says why, as for the table: {said}");
     assert!(run(&r.arch, &["-q", "no such words anywhere"])
         .1
         .contains("no conversation's name, id or preview contains"));
@@ -352,15 +354,19 @@ fn status_show_and_list_speak_plainly() {
     assert!(out.contains("last refresh:   none finished (run `convmeta backfill`"), "{out}");
     let out = ok(r.cmd(&["list", "--limit", "3"]));
     assert_eq!(out.lines().count(), 4, "header + 3 rows: {out}");
-    // A table that leaves conversations out says so, on stderr; one that shows them all, or
-    // JSON, does not.
+    // A list that leaves conversations out says so, on stderr, in JSON too (as `search --json`
+    // does); one that shows them all does not.
     let said = |args: &[&str]| String::from_utf8(r.cmd(args).output().unwrap().stderr).unwrap();
     assert_eq!(said(&["list", "--limit", "127"]), "127 shown; more conversations are listed (`-n 0` shows them all)\n");
     assert_eq!(
         said(&["list", "--limit", "2", "-q", "edge"]),
         "2 shown; more conversations match (`-n 0` shows them all)\n"
     );
-    for all in [&["list", "--limit", "128"][..], &["list", "--limit", "0"], &["list", "--json", "--limit", "1"]] {
+    assert_eq!(
+        said(&["list", "--json", "--limit", "1"]),
+        "1 shown; more conversations are listed (`-n 0` shows them all)\n"
+    );
+    for all in [&["list", "--limit", "128"][..], &["list", "--limit", "0"], &["list", "--json", "--limit", "128"]] {
         assert_eq!(said(all), "", "{all:?}");
     }
     let out = ok(r.cmd(&["list", "--limit", "0"]));

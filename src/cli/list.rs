@@ -157,21 +157,16 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let more = items.len() > limit;
     items.truncate(limit);
     let mut out = std::io::BufWriter::new(super::stdout());
-    if a.json {
-        writeln!(out, "[{}]", items.join(","))?;
-        return Ok(out.flush()?);
+    match a.json {
+        true => writeln!(out, "[{}]", items.join(","))?,
+        false => table(&mut out, &items, a.sort)?,
     }
-    // Sorted by when they began, the list says when that was.
-    let (when, when_key) = match a.sort {
-        SortBy::Created => ("CREATED", "created"),
-        _ => ("MODIFIED", "modified"),
-    };
-    writeln!(out, "{when:<16}  {:>6}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
+    out.flush()?;
+    // Said on stderr, with `--json` too (as `search --json` says it): its output stays the items.
     // A blank -q filters nothing, as in gptme.
     let q = a.q.as_deref().filter(|q| crate::format::gptme::lowered::search_needle(q).is_some());
     let narrowed = q.is_some() || a.narrow.any();
     if items.is_empty() {
-        out.flush()?; // the header first, then why it stands alone
         let hidden = index.status()?.hidden;
         match narrowed {
             true => super::say(why_none(q, &a.narrow.words(workspace.as_deref()))),
@@ -182,8 +177,26 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
             false => super::say(empty_archive_hint(index.logs())),
         }
     }
+    if more {
+        let which = if narrowed { "match" } else { "are listed" };
+        super::say(format_args!(
+            "{} shown; more conversations {which} (`-n 0` shows them all)",
+            thousands(limit as u64)
+        ));
+    }
+    Ok(())
+}
+
+/// The items as a table for people, headed by its columns' names.
+fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result<()> {
+    // Sorted by when they began, the list says when that was.
+    let (when, when_key) = match sort {
+        SortBy::Created => ("CREATED", "created"),
+        _ => ("MODIFIED", "modified"),
+    };
+    writeln!(out, "{when:<16}  {:>6}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
     for item in items {
-        let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(&item))?;
+        let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
         let label = conversation_label(name, id, usize::MAX);
@@ -200,14 +213,6 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
             pad(&fit_model(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
             label
         )?;
-    }
-    out.flush()?;
-    if more {
-        let which = if narrowed { "match" } else { "are listed" };
-        super::say(format_args!(
-            "{} shown; more conversations {which} (`-n 0` shows them all)",
-            thousands(limit as u64)
-        ));
     }
     Ok(())
 }
