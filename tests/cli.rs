@@ -821,6 +821,14 @@ fn the_manual_page_describes_every_command_and_flag() {
     let title = format!("\n.TH CONVMETA 1 1970-01-02 \"convmeta {version}\" \"User Commands\"\n");
     assert!(page.contains(&title), "{title:?} in {}", &page[..200]);
     assert!(page.is_ascii(), "characters outside ASCII escaped, for a groff that reads Latin-1");
+    // Tidy as `mandoc -Tlint` asks: no blank at a line's end (an escaped space aside), no break
+    // beside a blank line, where it does nothing.
+    let lines: Vec<&str> = page.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        assert!(!line.ends_with(' ') || line.trim_end().ends_with('\\'), "line {}: {line:?}", i + 1);
+        let beside = [i.checked_sub(1), Some(i + 1)].map(|j| j.and_then(|j| lines.get(j)).copied());
+        assert!(*line != ".br" || !beside.contains(&Some("")), "line {}: a break beside a blank line", i + 1);
+    }
     let headings: Vec<&str> = page.lines().filter(|l| l.starts_with(".SH ")).collect();
     for h in &headings {
         assert_eq!(headings.iter().filter(|o| o == &h).count(), 1, "{h} once: {headings:?}");

@@ -61,6 +61,14 @@ pub fn page() -> Vec<u8> {
     // Each part began with roff's definition of the apostrophe: once is enough.
     let apostrophe = Roff::new().render();
     let page = apostrophe.clone() + &page.replace(&apostrophe, "");
+    // Tidied as `mandoc -Tlint` asks, the rendering unchanged: clap_mangen's break, blank line
+    // and break before a list of values as the blank line they render as, and no blanks at a
+    // line's end (but after a backslash, where one is an escaped space).
+    let page = page.replace("\n.br\n\n.br\n", "\n.sp\n");
+    let page = page.lines().fold(String::new(), |out, line| {
+        let trimmed = line.trim_end_matches(' ');
+        out + if trimmed.ends_with('\\') { line } else { trimmed } + "\n"
+    });
     // Every character outside ASCII as an escape: groff reads its input as Latin-1 unless
     // told otherwise (man-db tells it; plain `groff -man` and `nroff` do not).
     page.chars()
