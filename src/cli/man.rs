@@ -217,6 +217,10 @@ fn rest() -> Roff {
                 "convmeta query \"SELECT model, sum(cost) FROM conversation_models GROUP BY model\"",
                 "SQL over the index.",
             ),
+            (
+                "datasette \"$(convmeta status --json | jq -r .db)\" -m <(convmeta query --schema --format json)",
+                "The index in datasette, each table and column described, the example queries at hand.",
+            ),
             ("convmeta serve --upstream http://127.0.0.1:5700 --watch", "gptme's web UI, its list served by convmeta."),
         ],
     );
