@@ -553,6 +553,36 @@ fn list_sorts_by_created_messages_and_cost() {
     assert!(table.contains("      2  $2,000.00  claude-opus-4-1-20250805  new-small\n"), "{table}");
 }
 
+/// On a terminal a name too long for the line is cut to it, its id kept whole (by it `show`
+/// finds the conversation); `$COLUMNS` sets another width; into a pipe the name stays whole.
+#[test]
+fn a_long_name_is_cut_to_the_terminal_but_not_its_id() {
+    let name = "a name of many words ".repeat(8);
+    let log = "{\"role\": \"user\", \"content\": \"x\", \"timestamp\": \"2026-03-01T10:00:00\"}\n".to_owned();
+    let (tmp, logs) = archive_of(&[("long-named", log, Some(format!("[chat]\nname = \"{}\"\n", name.trim())))]);
+    let db = tmp.path().join("db.sqlite3");
+    let list = |columns: Option<&str>| {
+        let mut c = convmeta();
+        c.arg("list").arg("--logs").arg(&logs).arg("--db").arg(&db);
+        if let Some(columns) = columns {
+            c.env("COLUMNS", columns);
+        }
+        c
+    };
+    let row = |shown: &str| shown.lines().nth(1).unwrap().trim_end_matches('\r').to_owned();
+    let piped = row(&ok(list(None)));
+    assert!(piped.ends_with(&format!("  {} (long-named)", name.trim())), "{piped}");
+    // The test's terminal is 120 columns wide.
+    let (shown, success) = crate::util::on_terminal(list(None));
+    let cut = row(&shown);
+    assert!(success && cut.chars().count() == 120 && cut.ends_with("… (long-named)"), "{cut:?}");
+    assert!(piped.starts_with(&cut[..cut.find('…').unwrap()]), "the same row, cut: {cut:?}");
+    let (shown, _) = crate::util::on_terminal(list(Some("400")));
+    assert_eq!(row(&shown), piped, "as wide as $COLUMNS says");
+    let (shown, _) = crate::util::on_terminal(list(Some("70")));
+    assert!(row(&shown).ends_with("  long-named"), "no room for the name: the id alone: {shown:?}");
+}
+
 /// `search` finds the listed conversations whose messages say a text, in any case, newest
 /// first, as gptme's `chats search` tests messages (system ones only when asked), through JSON
 /// escapes; `-n`, `-m` and the list's filters narrow it; nothing found or a blank text is said.

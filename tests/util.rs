@@ -290,7 +290,8 @@ pub fn convmeta() -> Command {
         .env("CONVMETA_LOG", "error")
         .env_remove("GPTME_LOGS_HOME")
         .env_remove("CONVMETA_DB")
-        .env_remove("XDG_DATA_HOME");
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("COLUMNS");
     c
 }
 

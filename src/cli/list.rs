@@ -5,7 +5,7 @@ use clap::Args;
 use super::usage::cost;
 use super::{
     conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
-    thousands, workspace_named, Target,
+    terminal_columns, thousands, width, workspace_named, Target,
 };
 use crate::index::Filter;
 use crate::store::rows::{Order, SortKey, Within};
@@ -195,11 +195,15 @@ fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result
         _ => ("MODIFIED", "modified"),
     };
     writeln!(out, "{when:<16}  {:>6}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
+    // On a terminal a long name is cut to the line (not its id, by which `show` finds it): a
+    // line that wraps would break the table. Into a pipe, whole.
+    const BEFORE_NAME: usize = 16 + 2 + 6 + 2 + 9 + 2 + 24 + 2;
+    let room = terminal_columns().map_or(usize::MAX, |columns| columns.saturating_sub(BEFORE_NAME));
     for item in items {
         let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(item))?;
         let name = v["name"].as_str().unwrap_or_default();
         let id = v["id"].as_str().unwrap_or_default();
-        let label = conversation_label(name, id, usize::MAX);
+        let label = conversation_label(name, id, room.max(width(&printable(id))));
         writeln!(
             out,
             "{:<16}  {:>6}  {:>9}  {}  {}",

@@ -167,6 +167,11 @@ fn rest() -> Roff {
              the default prints warnings and convmeta's own notes (info).",
             ),
             ("NO_COLOR", "When set, nothing is printed in colour."),
+            (
+                "COLUMNS",
+                "The terminal's width, where set: list cuts a name too long for the line to it (never \
+             into a pipe).",
+            ),
             ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
             ("GPTME_SERVER_ALLOWED_HOSTS", "Host names serve answers besides local ones (--allowed-hosts)."),
             ("GPTME_DISABLE_AUTH", "When true, serve asks for no token."),

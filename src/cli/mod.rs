@@ -406,6 +406,19 @@ pub fn grouped(digits: &str) -> String {
     out
 }
 
+/// How many columns wide the terminal standard output writes to is, when it writes to one:
+/// `$COLUMNS` where set (as POSIX asks of utilities, to print for another width), else the
+/// terminal's own width. None into a pipe or file, where lines stay whole for the next program.
+pub fn terminal_columns() -> Option<usize> {
+    let out = std::io::stdout();
+    if !out.is_terminal() {
+        return None;
+    }
+    let set = std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok());
+    let own = || rustix::termios::tcgetwinsize(&out).ok().map(|size| usize::from(size.ws_col));
+    set.filter(|&n| n > 0).or_else(own).filter(|&n| n > 0)
+}
+
 /// `text` padded with spaces to `columns` columns (Rust's `{:<N}` counts characters, which
 /// misaligns a table holding wide characters).
 pub fn pad(text: &str, columns: usize) -> String {
