@@ -553,34 +553,62 @@ fn list_sorts_by_created_messages_and_cost() {
     assert!(table.contains("      2  $2,000.00  claude-opus-4-1-20250805  new-small\n"), "{table}");
 }
 
-/// On a terminal a name too long for the line is cut to it, its id kept whole (by it `show`
-/// finds the conversation); `$COLUMNS` sets another width; into a pipe the name stays whole.
+/// On a terminal no line of `list`, `search` or `usage` wraps: a name too long for the line is
+/// cut to it, its id kept whole (by it `show` finds the conversation), an excerpt at its end,
+/// the models `usage` names after the figures; `$COLUMNS` sets another width; into a pipe
+/// everything stays whole.
 #[test]
-fn a_long_name_is_cut_to_the_terminal_but_not_its_id() {
+fn lines_on_a_terminal_are_cut_to_it_but_not_ids() {
     let name = "a name of many words ".repeat(8);
-    let log = "{\"role\": \"user\", \"content\": \"x\", \"timestamp\": \"2026-03-01T10:00:00\"}\n".to_owned();
+    let said = format!("the parser works {}", "and then it goes on ".repeat(10));
+    let mut log = format!("{{\"role\": \"user\", \"content\": \"{said}\", \"timestamp\": \"2026-03-01T10:00:00\"}}\n");
+    for model in ["anthropic/claude-opus-4-1-20250805", "openai/gpt-5-codex-mini", "xai/grok-4-fast-reasoning"] {
+        log += &usage_line(Some("2026-03-01T10:00:00"), model, "\"input_tokens\": 1", "0.5");
+    }
     let (tmp, logs) = archive_of(&[("long-named", log, Some(format!("[chat]\nname = \"{}\"\n", name.trim())))]);
     let db = tmp.path().join("db.sqlite3");
-    let list = |columns: Option<&str>| {
+    let run = |args: &[&str], columns: Option<&str>| {
         let mut c = convmeta();
-        c.arg("list").arg("--logs").arg(&logs).arg("--db").arg(&db);
+        c.args(args).arg("--logs").arg(&logs).arg("--db").arg(&db).env("NO_COLOR", "1");
         if let Some(columns) = columns {
             c.env("COLUMNS", columns);
         }
         c
     };
-    let row = |shown: &str| shown.lines().nth(1).unwrap().trim_end_matches('\r').to_owned();
-    let piped = row(&ok(list(None)));
+    let line = |shown: &str, n: usize| shown.lines().nth(n).unwrap().trim_end_matches('\r').to_owned();
+    let list = |columns| run(&["list"], columns);
+    let piped = line(&ok(list(None)), 1);
     assert!(piped.ends_with(&format!("  {} (long-named)", name.trim())), "{piped}");
     // The test's terminal is 120 columns wide.
     let (shown, success) = crate::util::on_terminal(list(None));
-    let cut = row(&shown);
+    let cut = line(&shown, 1);
     assert!(success && cut.chars().count() == 120 && cut.ends_with("… (long-named)"), "{cut:?}");
     assert!(piped.starts_with(&cut[..cut.find('…').unwrap()]), "the same row, cut: {cut:?}");
     let (shown, _) = crate::util::on_terminal(list(Some("400")));
-    assert_eq!(row(&shown), piped, "as wide as $COLUMNS says");
+    assert_eq!(line(&shown, 1), piped, "as wide as $COLUMNS says");
     let (shown, _) = crate::util::on_terminal(list(Some("70")));
-    assert!(row(&shown).ends_with("  long-named"), "no room for the name: the id alone: {shown:?}");
+    assert!(line(&shown, 1).ends_with("  long-named"), "no room for the name: the id alone: {shown:?}");
+
+    let search = |columns| run(&["search", "parser"], columns);
+    let piped = ok(search(None));
+    let (shown, _) = crate::util::on_terminal(search(None));
+    assert_eq!(shown.lines().count(), piped.lines().count(), "{shown}");
+    for (cut, whole) in shown.lines().zip(piped.lines()) {
+        let cut = cut.trim_end_matches('\r');
+        assert!(cut.chars().count() <= 120 && whole.chars().count() > 120, "{cut:?} of {whole:?}");
+        assert!(whole.starts_with(cut.trim_end_matches('…').split('…').next().unwrap()), "{cut:?} of {whole:?}");
+    }
+    assert!(line(&shown, 0).ends_with("… (long-named): 1 message"), "{shown}");
+    assert!(line(&shown, 1).contains("the parser works"), "the excerpt's start: {shown}");
+
+    let usage = |columns| run(&["usage"], columns);
+    let piped = line(&ok(usage(None)), 1);
+    assert!(piped.ends_with("  anthropic/claude-opus-4-1-20250805, openai/gpt-5-codex-mini, xai/grok-4-fast-reasoning"));
+    let (shown, _) = crate::util::on_terminal(usage(None));
+    let cut = line(&shown, 1);
+    assert!(cut.chars().count() == 120 && cut.ends_with('…') && piped.starts_with(cut.trim_end_matches('…')), "{cut}");
+    let (shown, _) = crate::util::on_terminal(usage(Some("400")));
+    assert_eq!(line(&shown, 1), piped);
 }
 
 /// `search` finds the listed conversations whose messages say a text, in any case, newest

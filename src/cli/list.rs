@@ -5,7 +5,7 @@ use clap::Args;
 use super::usage::cost;
 use super::{
     conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
-    terminal_columns, thousands, width, workspace_named, Target,
+    room_after, thousands, width, workspace_named, Target,
 };
 use crate::index::Filter;
 use crate::store::rows::{Order, SortKey, Within};
@@ -198,7 +198,7 @@ fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result
     // On a terminal a long name is cut to the line (not its id, by which `show` finds it): a
     // line that wraps would break the table. Into a pipe, whole.
     const BEFORE_NAME: usize = 16 + 2 + 6 + 2 + 9 + 2 + 24 + 2;
-    let room = terminal_columns().map_or(usize::MAX, |columns| columns.saturating_sub(BEFORE_NAME));
+    let room = room_after(BEFORE_NAME);
     for item in items {
         let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(item))?;
         let name = v["name"].as_str().unwrap_or_default();

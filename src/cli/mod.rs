@@ -419,6 +419,11 @@ pub fn terminal_columns() -> Option<usize> {
     set.filter(|&n| n > 0).or_else(own).filter(|&n| n > 0)
 }
 
+/// What is left of a line on the terminal after `used` columns: everything into a pipe or file.
+pub fn room_after(used: usize) -> usize {
+    terminal_columns().map_or(usize::MAX, |columns| columns.saturating_sub(used))
+}
+
 /// `text` padded with spaces to `columns` columns (Rust's `{:<N}` counts characters, which
 /// misaligns a table holding wide characters).
 pub fn pad(text: &str, columns: usize) -> String {

@@ -137,32 +137,32 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
             Color::Always => true,
             Color::Never => false,
         };
+        // On a terminal each line is cut to it (a name, never its id; an excerpt at its end), so
+        // none wraps; into a pipe, whole. An excerpt's line begins 24 columns in.
+        let excerpt_room = super::room_after(24);
+        let fitted = |text: &str| super::fit(&printable(text), excerpt_room);
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
                 writeln!(out)?;
             }
             let messages = if c.matches == 1 { "message" } else { "messages" };
-            writeln!(
-                out,
-                "{}  {}: {} {messages}",
-                local_time(c.modified),
-                conversation_label(&c.name, &c.id, usize::MAX),
-                c.matches
-            )?;
+            let count = format!(": {} {messages}", c.matches);
+            let room = super::room_after(16 + 2 + count.len()).max(super::width(&printable(&c.id)));
+            writeln!(out, "{}  {}{count}", local_time(c.modified), conversation_label(&c.name, &c.id, room))?;
             for (j, m) in c.messages.iter().enumerate() {
                 // With context, one message's lines from the next's, as grep parts its groups.
                 if j > 0 && a.context > 0 {
                     writeln!(out, "  --")?;
                 }
-                let excerpt = printable(&m.excerpt);
+                let excerpt = fitted(&m.excerpt);
                 let excerpt = if colored { marked(&excerpt, &texts) } else { excerpt };
                 // Context lines sit under the excerpt, as grep's around a match.
                 for line in &m.before {
-                    writeln!(out, "{:24}{}", "", printable(line))?;
+                    writeln!(out, "{:24}{}", "", fitted(line))?;
                 }
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
                 for line in &m.after {
-                    writeln!(out, "{:24}{}", "", printable(line))?;
+                    writeln!(out, "{:24}{}", "", fitted(line))?;
                 }
             }
             let unshown = c.matches - c.messages.len();

@@ -167,6 +167,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         super::say(why_none(&query));
         return Ok(());
     }
+    // On a terminal the models are cut to the line (at least a name's start), so no row wraps.
+    let models_room = super::room_after(key_width + 66).max(12);
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
         write!(
             out,
@@ -181,7 +183,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         match models && !matches!(a.by, UsageBy::Model) && !breakdown {
             true => {
                 let names: Vec<&str> = r.by_model.iter().map(|m| m.key.as_str()).collect();
-                writeln!(out, "  {}", printable(&names.join(", ")))
+                writeln!(out, "  {}", fit(&printable(&names.join(", ")), models_room))
             }
             false => writeln!(out),
         }
