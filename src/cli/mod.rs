@@ -1,5 +1,8 @@
 //! The command line: one file per subcommand. `main.rs` parses, runs and maps errors to exit
-//! codes; everything here works through [`crate::Index`].
+//! codes; everything here works through [`crate::Index`]. This file holds what the commands
+//! share: the archive and database they name ([`Target`]), and how output reads to people
+//! (control characters escaped, columns by the cells a terminal gives, lines cut to it, counts
+//! grouped by thousands, local times).
 
 mod backfill;
 pub mod completions;
