@@ -223,67 +223,80 @@ const INTERNAL_TABLES: [&str; 2] = ["_scan_state", "_meta"];
 /// by their names where another table refers to them, the internal tables hidden, and the
 /// example queries as its canned queries. Datasette keys a database by its file's stem.
 fn datasette_metadata(db: &std::path::Path) -> serde_json::Value {
-    use serde_json::{json, Map};
-    let mut tables = Map::new();
+    let stem = db.file_stem().map_or_else(|| "convmeta".into(), |s| s.to_string_lossy().into_owned());
+    serde_json::json!({
+        "title": "gptme conversations",
+        "description": "convmeta's index of a gptme archive: one row per conversation, its usage by model and by day",
+        "databases": { stem: { "tables": datasette_tables(), "queries": canned_queries() } },
+    })
+}
+
+/// Each table's part of datasette's metadata, by name.
+fn datasette_tables() -> serde_json::Map<String, serde_json::Value> {
+    let mut tables = serde_json::Map::new();
     for part in public_tables().split("### ").filter(|p| !p.is_empty()) {
         let (heading, body) = part.split_once('\n').unwrap_or((part, ""));
         let (name, summary) = heading.split_once(": ").unwrap_or((heading, ""));
         // The summary ("one row per conversation") as a sentence of its own.
         let mut chars = summary.chars();
         let summary: String = chars.next().into_iter().flat_map(char::to_uppercase).chain(chars).collect();
-        let (mut columns, mut notes) = (Map::new(), vec![summary]);
-        for line in body.lines().filter(|l| !l.starts_with('|') || column_row(l).is_some()) {
+        let (mut columns, mut notes) = (serde_json::Map::new(), vec![summary]);
+        for line in body.lines() {
             match column_row(line) {
                 Some([names, kind, meaning]) => {
                     for column in names.split(", ") {
                         columns.insert(plain(column), format!("{}: {}", plain(kind), plain(meaning)).into());
                     }
                 }
+                None if line.starts_with('|') => {} // the list's header and rule
                 None if line.trim().is_empty() => notes.push(String::new()),
                 None => notes.last_mut().expect("a summary first").extend([" ", line]),
             }
         }
         let notes: Vec<String> = notes.iter().map(|n| plain(n.trim())).filter(|n| !n.is_empty()).collect();
-        let mut table = json!({ "description": sentences(&notes), "columns": columns });
-        if let Some((sort, label)) = match name {
-            "`conversations`" => Some(("modified", Some("name"))),
-            "`conversation_models`" => Some(("cost", None)),
-            "`conversation_days`" => Some(("day", None)),
-            _ => None,
-        } {
+        let mut table = serde_json::json!({ "description": sentences(&notes), "columns": columns });
+        let (sort, label) = match name {
+            "`conversations`" => (Some("modified"), Some("name")),
+            "`conversation_models`" => (Some("cost"), None),
+            "`conversation_days`" => (Some("day"), None),
+            _ => (None, None),
+        };
+        if let Some(sort) = sort {
             table["sort_desc"] = sort.into();
-            if let Some(label) = label {
-                table["label_column"] = label.into();
-            }
+        }
+        if let Some(label) = label {
+            table["label_column"] = label.into();
         }
         tables.insert(plain(name), table);
     }
     for name in INTERNAL_TABLES {
-        tables.insert(name.into(), json!({ "hidden": true }));
+        tables.insert(name.into(), serde_json::json!({ "hidden": true }));
     }
-    let mut queries = Map::new();
+    tables
+}
+
+/// docs/schema.md's example queries as datasette's canned queries, by a name made of their
+/// titles' words (`spend-per-model-all-time`).
+fn canned_queries() -> serde_json::Map<String, serde_json::Value> {
+    let mut queries = serde_json::Map::new();
     let examples = schema_section("Example queries").split("```sql").nth(1).unwrap_or_default();
     for example in examples.split("```").next().unwrap_or_default().split("\n\n") {
         let (title, sql): (Vec<&str>, Vec<&str>) = example.lines().partition(|l| l.starts_with("--"));
+        if sql.iter().all(|l| l.trim().is_empty()) {
+            continue;
+        }
         let said = plain(&title.iter().map(|l| l.trim_start_matches('-').trim()).collect::<Vec<_>>().join(" "));
         // "Spend per day, the last 30 days (by when …)": the words before the parenthesis are
         // the title, the rest its description.
         let (title, aside) = said.split_once(" (").unwrap_or((&said, ""));
-        let slug: Vec<&str> = title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
-        let mut query = json!({ "title": title, "sql": sql.join("\n").trim().trim_end_matches(';') });
+        let name: Vec<&str> = title.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let mut query = serde_json::json!({ "title": title, "sql": sql.join("\n").trim().trim_end_matches(';') });
         if let Some(aside) = aside.strip_suffix(')').filter(|a| !a.is_empty()) {
             query["description"] = sentences(&[aside.to_owned()]).into();
         }
-        if !sql.iter().all(|l| l.trim().is_empty()) {
-            queries.insert(slug.join("-").to_lowercase(), query);
-        }
+        queries.insert(name.join("-").to_lowercase(), query);
     }
-    let stem = db.file_stem().map_or_else(|| "convmeta".into(), |s| s.to_string_lossy().into_owned());
-    json!({
-        "title": "gptme conversations",
-        "description": "convmeta's index of a gptme archive: one row per conversation, its usage by model and by day",
-        "databases": { stem: { "tables": tables, "queries": queries } },
-    })
+    queries
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces (a longer word alone).
