@@ -397,6 +397,13 @@ pub fn thousands(n: u64) -> String {
     grouped(&n.to_string())
 }
 
+/// A size in megabytes to a tenth, grouped as counts are (`1,074.8 MB`).
+pub fn megabytes(bytes: u64) -> String {
+    let mb = format!("{:.1}", bytes as f64 / 1e6);
+    let (whole, tenths) = mb.split_once('.').expect("one decimal");
+    format!("{}.{tenths} MB", grouped(whole))
+}
+
 /// Digits with a comma between each three, from the right.
 pub fn grouped(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

@@ -37,10 +37,8 @@ pub fn summary(stats: &Stats) -> String {
     if stats.with_new_problems > 0 {
         said += &format!("problems logged for {}, ", thousands(stats.with_new_problems as u64));
     }
-    let mb = format!("{:.1}", stats.bytes_read as f64 / 1e6);
-    let (whole, tenths) = mb.split_once('.').expect("one decimal");
     let ms = format!("{:.0}", stats.duration_ms);
-    said + &format!("{}.{tenths} MB in {} ms", super::grouped(whole), super::grouped(&ms))
+    said + &format!("{} in {} ms", super::megabytes(stats.bytes_read), super::grouped(&ms))
 }
 
 /// Refreshes with `opts` (its `progress` replaced), showing the bar on stderr if it is a

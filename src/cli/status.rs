@@ -39,7 +39,7 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
     }
     match made {
         true => {
-            writeln!(out, "database:       {} ({:.1} MB, schema {})", s.db, s.db_bytes as f64 / 1e6, s.schema_version)?
+            writeln!(out, "database:       {} ({}, schema {})", s.db, super::megabytes(s.db_bytes), s.schema_version)?
         }
         false => writeln!(out, "database:       {} (none yet)", s.db)?,
     }
