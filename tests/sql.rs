@@ -240,6 +240,55 @@ fn the_schema_as_datasette_metadata_describes_every_table_and_runs_the_examples(
     }
 }
 
+/// On a terminal `query`'s table fits the line: the widest columns narrowed, their cells cut
+/// (`…`), the columns still aligned; into a pipe the cells stay whole.
+#[test]
+fn a_table_on_a_terminal_fits_its_line() {
+    let r = restore("archive");
+    let sql = "SELECT id, path, workspace, last_message_preview, messages FROM conversations ORDER BY id LIMIT 20";
+    let piped = query(&r, "table", sql);
+    assert!(piped.lines().any(|l| l.chars().count() > 160), "wider than the terminal, whole: {piped}");
+    let mut on_terminal = r.cmd(&["query", sql]);
+    on_terminal.env_remove("COLUMNS");
+    let (shown, success) = crate::util::on_terminal(on_terminal);
+    let lines: Vec<&str> = shown.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(success && lines.len() == piped.lines().count(), "{shown}");
+    // The test's terminal is 120 columns wide (a CJK character takes two of them); the rule
+    // under the header shows each column's width.
+    use unicode_width::UnicodeWidthStr;
+    assert!(lines.iter().all(|l| l.width() <= 120), "{shown}");
+    let rule: Vec<usize> = lines[1].split("  ").map(|dashes| dashes.len()).collect();
+    assert_eq!(rule.len(), 5, "{}", lines[1]);
+    assert!(rule.iter().sum::<usize>() + 2 * 4 > 110, "the line used, not only cut: {rule:?}");
+    // The widest columns were narrowed, to about one width; a narrower one kept whole.
+    let natural: Vec<usize> = piped.lines().nth(1).unwrap().split("  ").map(str::len).collect();
+    let narrowed: Vec<usize> = (0..5).filter(|&i| rule[i] < natural[i]).collect();
+    let kept: Vec<usize> = (0..5).filter(|i| !narrowed.contains(i)).collect();
+    let to = narrowed.iter().map(|&i| rule[i]).min().unwrap();
+    assert!(narrowed.iter().all(|&i| rule[i] <= to + 1), "{rule:?} of {natural:?}");
+    assert!(!kept.is_empty() && kept.iter().all(|&i| natural[i] <= to + 1), "{rule:?} of {natural:?}");
+    for (line, whole) in lines.iter().zip(piped.lines()).skip(2) {
+        // Each cell: the characters from the column's start up to its width, in cells.
+        let (mut cells, mut chars) = (Vec::new(), line.chars().peekable());
+        for w in &rule {
+            let mut cell = String::new();
+            while let Some(c) = chars.next_if(|c| (cell.clone() + &c.to_string()).width() <= *w) {
+                cell.push(c);
+            }
+            cells.push(cell.trim_end().to_owned());
+            while chars.next_if_eq(&' ').is_some() {} // the gap before the next column
+        }
+        let wholes: Vec<&str> = whole.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        for (i, cell) in cells.iter().enumerate() {
+            let whole_cell = wholes.get(i).copied().unwrap_or("");
+            match cell.strip_suffix('…') {
+                Some(start) => assert!(whole_cell.starts_with(start), "column {i}: {cell:?} of {whole_cell:?}"),
+                None => assert_eq!(cell, whole_cell, "column {i} in {line:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn every_output_format_reads_back_to_the_same_values() {
     let r = restore("archive-crashers/unknown-chat-key");

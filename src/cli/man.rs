@@ -169,8 +169,8 @@ fn rest() -> Roff {
             ("NO_COLOR", "When set, nothing is printed in colour."),
             (
                 "COLUMNS",
-                "The terminal's width, where set: list, search and usage cut what would run past a \
-             line's end to it (never into a pipe).",
+                "The terminal's width, where set: list, search, usage and query's table cut what would \
+             run past a line's end to it (never into a pipe).",
             ),
             ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
             ("GPTME_SERVER_ALLOWED_HOSTS", "Host names serve answers besides local ones (--allowed-hosts)."),

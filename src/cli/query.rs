@@ -382,9 +382,11 @@ const HELD_FOR_A_PIPE: usize = 32 << 20;
 /// after that shifts only its own row, and memory stays bounded.
 const TABLE_HELD_BYTES: usize = 32 << 20;
 
-/// Columns padded to their widest cell; long cells cut on a terminal.
+/// Columns padded to their widest cell; on a terminal, long cells cut (to 60 columns, and the
+/// widest columns narrowed until a row fits the line).
 fn table(out: &mut impl Write, db: &std::path::Path, sql: &str, limits: Limits) -> anyhow::Result<()> {
-    let cap = if std::io::stdout().is_terminal() { 60 } else { usize::MAX };
+    let line = super::terminal_columns();
+    let cap = if line.is_some() { 60 } else { usize::MAX };
     let cell = |text: &str| fit(&printable(text), cap);
     let (mut header, mut held, mut held_bytes) = (Vec::new(), Vec::new(), 0);
     let mut widths: Option<Vec<usize>> = None;
@@ -394,12 +396,12 @@ fn table(out: &mut impl Write, db: &std::path::Path, sql: &str, limits: Limits) 
             Part::Row(r) => {
                 let row: Vec<String> = r.iter().map(|v| cell(&sql::to_text(v))).collect();
                 match &widths {
-                    Some(w) => table_line(out, w, &row)?,
+                    Some(w) => table_line(out, w, &row, line.is_some())?,
                     None => {
                         held_bytes += row.iter().map(|c| c.len() + 32).sum::<usize>();
                         held.push(row);
                         if held_bytes > TABLE_HELD_BYTES {
-                            widths = Some(table_start(out, &header, &std::mem::take(&mut held))?);
+                            widths = Some(table_start(out, &header, &std::mem::take(&mut held), line)?);
                         }
                     }
                 }
@@ -408,25 +410,47 @@ fn table(out: &mut impl Write, db: &std::path::Path, sql: &str, limits: Limits) 
         Ok(())
     })?;
     if widths.is_none() {
-        table_start(out, &header, &held)?;
+        table_start(out, &header, &held, line)?;
     }
     Ok(())
 }
 
-/// The header, its rule and the rows held, in the widths they need; returns the widths.
-fn table_start(out: &mut impl Write, header: &[String], rows: &[Vec<String>]) -> std::io::Result<Vec<usize>> {
-    let widths: Vec<usize> = (0..header.len())
+/// The narrowest a column is made to fit a line: room for a few characters and the `…`.
+const NARROWEST_COLUMN: usize = 8;
+
+/// The header, its rule and the rows held, in the widths they need, or on a terminal `line`
+/// columns wide, narrowed to fit it (the widest first, none below [`NARROWEST_COLUMN`] but as
+/// its cells are); returns the widths.
+fn table_start(
+    out: &mut impl Write,
+    header: &[String],
+    rows: &[Vec<String>],
+    line: Option<usize>,
+) -> std::io::Result<Vec<usize>> {
+    let mut widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| width(&r[i])).chain([width(&header[i])]).max().unwrap_or(0))
         .collect();
-    table_line(out, &widths, header)?;
-    table_line(out, &widths, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>())?;
+    if let Some(line) = line {
+        let gaps = 2 * widths.len().saturating_sub(1);
+        while widths.iter().sum::<usize>() + gaps > line {
+            let Some(widest) = widths.iter_mut().filter(|w| **w > NARROWEST_COLUMN).max() else { break };
+            *widest -= 1;
+        }
+    }
+    let cut = line.is_some();
+    table_line(out, &widths, header, cut)?;
+    table_line(out, &widths, &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(), cut)?;
     for row in rows {
-        table_line(out, &widths, row)?;
+        table_line(out, &widths, row, cut)?;
     }
     Ok(widths)
 }
 
-fn table_line(out: &mut impl Write, widths: &[usize], row: &[String]) -> std::io::Result<()> {
-    let padded: Vec<String> = row.iter().zip(widths).map(|(c, w)| pad(c, *w)).collect();
+/// One row in `widths`, each cell cut to its column's width when `cut` (on a terminal; into a
+/// pipe a cell wider than its column, after the rows the widths were taken from, shifts only
+/// its own row).
+fn table_line(out: &mut impl Write, widths: &[usize], row: &[String], cut: bool) -> std::io::Result<()> {
+    let padded: Vec<String> =
+        row.iter().zip(widths).map(|(c, w)| pad(&if cut { fit(c, *w) } else { c.clone() }, *w)).collect();
     writeln!(out, "{}", padded.join("  ").trim_end())
 }
