@@ -150,21 +150,36 @@ fn every_documented_example_runs_and_matches_truth() {
 #[test]
 fn the_schema_printed_is_every_public_column() {
     let r = restore("archive");
-    let printed = ok(crate::util::convmeta().args(["query", "--schema"]));
-    let mut described: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut table = String::new();
-    for line in printed.lines() {
-        if let Some((name, _)) = line.split_once(": one row per") {
-            table = name.to_owned();
-        } else if let Some((columns, _)) =
-            line.strip_prefix("  ").filter(|l| !l.starts_with(' ')).and_then(|l| l.split_once(": "))
-        {
-            let columns = columns.split(", ").map(str::to_owned);
-            described.entry(table.clone()).or_default().extend(columns);
+    let described = |printed: &str| {
+        let mut described: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut table = String::new();
+        for line in printed.lines() {
+            if let Some((name, _)) = line.split_once(": one row per") {
+                table = name.to_owned();
+            } else if let Some((columns, _)) =
+                line.strip_prefix("  ").filter(|l| !l.starts_with(' ')).and_then(|l| l.split_once(": "))
+            {
+                let columns = columns.split(", ").map(str::to_owned);
+                described.entry(table.clone()).or_default().extend(columns);
+            }
         }
-    }
-    described.values_mut().for_each(|columns| columns.sort());
-    assert_eq!(described, public_columns(&r), "{printed}");
+        described.values_mut().for_each(|columns| columns.sort());
+        described
+    };
+    let printed = ok(crate::util::convmeta().args(["query", "--schema"]));
+    assert_eq!(described(&printed), public_columns(&r), "{printed}");
+    assert!(printed.lines().all(|l| l.chars().count() <= 96), "the docs' width: {printed}");
+    // On a terminal narrower than that, wrapped to it, notes too, every column still there.
+    let (narrow, _) = crate::util::on_terminal({
+        let mut c = crate::util::convmeta();
+        c.args(["query", "--schema"]).env("COLUMNS", "60");
+        c
+    });
+    let narrow = narrow.replace('\r', "");
+    assert!(narrow.lines().all(|l| l.chars().count() <= 60), "{narrow}");
+    assert_eq!(described(&narrow), public_columns(&r), "{narrow}");
+    let words = |text: &str| text.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(words(&narrow), words(&printed), "the same words");
     // Given a statement as well, it is refused as clap refuses a conflict.
     let both = fail(crate::util::convmeta().args(["query", "--schema", "SELECT 1"]));
     assert_eq!(both.status.code(), Some(2));

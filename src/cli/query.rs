@@ -185,18 +185,36 @@ fn plain(text: &str) -> String {
     text.replace('`', "")
 }
 
-/// docs/schema.md's "Public tables" for a terminal: each table's heading and notes as written,
-/// each column with its type, and beneath it, indented, what it holds. Code marks are dropped.
+/// The width `--schema` writes to: the docs' own, or a narrower terminal's.
+const SCHEMA_WIDTH: usize = 96;
+
+/// docs/schema.md's "Public tables" for a terminal: each table's heading and notes as written
+/// (on a terminal narrower than the docs, each note's paragraph wrapped to it), each column with
+/// its type, and beneath it, indented, what it holds, wrapped. Code marks are dropped.
 fn schema_text() -> String {
-    let mut out = String::new();
+    let narrower = super::terminal_columns().filter(|&w| w < SCHEMA_WIDTH).map(|w| w.max(40));
+    let width = narrower.unwrap_or(SCHEMA_WIDTH);
+    let (mut out, mut paragraph) = (String::new(), Vec::new());
+    let end_paragraph = |out: &mut String, paragraph: &mut Vec<String>| {
+        if !paragraph.is_empty() {
+            out.extend(wrapped(&paragraph.join(" "), width).into_iter().map(|l| l + "\n"));
+            paragraph.clear();
+        }
+    };
     for line in public_tables().lines() {
+        if narrower.is_some() && !line.trim().is_empty() && !line.starts_with(['#', '|']) {
+            paragraph.push(plain(line));
+            continue;
+        }
+        end_paragraph(&mut out, &mut paragraph);
         if let Some(heading) = line.strip_prefix("### ") {
             out += &plain(heading);
             out.push('\n');
         } else if let Some([column, kind, meaning]) = column_row(line) {
-            let head = wrapped(&format!("{}: {}", plain(column), plain(kind)), 94);
+            // Its lines after the first are indented as the meaning is.
+            let head = hanging(&format!("{}: {}", plain(column), plain(kind)), width - 2, width - 6);
             out += &format!("  {}\n", head.join("\n      "));
-            for part in wrapped(&plain(meaning), 90) {
+            for part in wrapped(&plain(meaning), width - 6) {
                 out += &format!("      {part}\n");
             }
         } else if !line.starts_with("| column |") && !line.starts_with("|---") {
@@ -204,6 +222,7 @@ fn schema_text() -> String {
             out.push('\n');
         }
     }
+    end_paragraph(&mut out, &mut paragraph);
     out
 }
 
@@ -301,8 +320,15 @@ fn canned_queries() -> serde_json::Map<String, serde_json::Value> {
 
 /// `text` in lines of at most `width` characters, broken at spaces (a longer word alone).
 fn wrapped(text: &str, width: usize) -> Vec<String> {
+    hanging(text, width, width)
+}
+
+/// `text` in lines of at most `first` characters for the first and `rest` for the others (which
+/// are indented more), broken at spaces (a longer word alone).
+fn hanging(text: &str, first: usize, rest: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for word in text.split(' ') {
+        let width = if lines.len() <= 1 { first } else { rest };
         match lines.last_mut() {
             Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
                 line.push(' ');
