@@ -137,8 +137,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
             Color::Always => true,
             Color::Never => false,
         };
-        // On a terminal each line is cut to it (a name, never its id; an excerpt at its end), so
-        // none wraps; into a pipe, whole. An excerpt's line begins 24 columns in.
+        // On a terminal each line is cut to it (a name, never its id; an excerpt at its end);
+        // into a pipe, whole. An excerpt's line begins 24 columns in.
         let excerpt_room = super::room_after(24);
         let fitted = |text: &str| super::fit(&printable(text), excerpt_room);
         for (i, c) in found.conversations.iter().enumerate() {

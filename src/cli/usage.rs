@@ -167,9 +167,9 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         super::say(why_none(&query));
         return Ok(());
     }
-    // On a terminal the models are cut to the line (at least a name's start), so no row wraps:
-    // they begin after the key and the figures' 66 columns (2 + 7, 2 + 13, 2 + 11, 2 + 13,
-    // 2 + 10 and 2).
+    // On a terminal the models are cut to the line (keeping at least a name's start): they
+    // begin after the key and the figures' 66 columns (2 + 7, 2 + 13, 2 + 11, 2 + 13, 2 + 10
+    // and 2).
     let models_room = super::room_after(key_width + 66).max(12);
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
         write!(
