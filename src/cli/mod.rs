@@ -419,14 +419,18 @@ pub fn grouped(digits: &str) -> String {
 /// How many columns wide the terminal standard output writes to is, when it writes to one:
 /// `$COLUMNS` where set (as POSIX asks of utilities, to print for another width), else the
 /// terminal's own width. None into a pipe or file, where lines stay whole for the next program.
+/// Asked once: a command's lines are all cut to one width.
 pub fn terminal_columns() -> Option<usize> {
-    let out = std::io::stdout();
-    if !out.is_terminal() {
-        return None;
-    }
-    let set = std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok());
-    let own = || rustix::termios::tcgetwinsize(&out).ok().map(|size| usize::from(size.ws_col));
-    set.filter(|&n| n > 0).or_else(own).filter(|&n| n > 0)
+    static COLUMNS: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *COLUMNS.get_or_init(|| {
+        let out = std::io::stdout();
+        if !out.is_terminal() {
+            return None;
+        }
+        let set = std::env::var("COLUMNS").ok().and_then(|v| v.trim().parse::<usize>().ok());
+        let own = || rustix::termios::tcgetwinsize(&out).ok().map(|size| usize::from(size.ws_col));
+        set.filter(|&n| n > 0).or_else(own).filter(|&n| n > 0)
+    })
 }
 
 /// What is left of a line on the terminal after `used` columns: everything into a pipe or file.
