@@ -609,6 +609,18 @@ fn lines_on_a_terminal_are_cut_to_it_but_not_ids() {
     assert!(cut.chars().count() == 120 && cut.ends_with('…') && piped.starts_with(cut.trim_end_matches('…')), "{cut}");
     let (shown, _) = crate::util::on_terminal(usage(Some("400")));
     assert_eq!(line(&shown, 1), piped);
+    use unicode_width::UnicodeWidthStr;
+    // By conversation the key gives way too, to leave the figures and a start of the models
+    // room; the id stays whole.
+    let by_conversation = |columns| run(&["usage", "--by", "conversation"], columns);
+    let piped = line(&ok(by_conversation(None)), 1);
+    assert!(piped.starts_with(&name[..40]) && piped.width() > 120, "64 columns of key, whole models: {piped}");
+    let (shown, _) = crate::util::on_terminal(by_conversation(None));
+    let cut = line(&shown, 1);
+    assert!(cut.width() <= 120 && cut.contains("… (long-named)  "), "{cut}");
+    assert!(cut.ends_with("  anthropic/c…"), "a start of the models at least: {cut}");
+    let (shown, _) = crate::util::on_terminal(by_conversation(Some("60")));
+    assert!(line(&shown, 1).starts_with("a name… (long-named)  "), "a key of 20 columns at the least: {shown}");
 }
 
 /// `search` finds the listed conversations whose messages say a text, in any case, newest

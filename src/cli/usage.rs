@@ -52,13 +52,23 @@ pub struct UsageArgs {
     json: bool,
 }
 
-/// The widest a row's key is shown; a conversation's holds its name too.
+/// The widest a row's key is shown: a conversation's holds its name too. On a terminal, no
+/// wider than leaves the line room for the figures and a start of the models (a conversation's
+/// id is kept whole all the same, as `label` keeps it).
 fn widest_key(by: UsageBy) -> usize {
-    match by {
+    let most = match by {
         UsageBy::Conversation => 64,
         _ => 50,
-    }
+    };
+    most.min(super::room_after(FIGURES + MODELS_AT_LEAST).max(20))
 }
+
+/// The columns of a row's figures, after its key: 2 + 7 (CONVS), 2 + 13, 2 + 11, 2 + 13 (the
+/// tokens), 2 + 10 (COST), and the 2 before the models.
+const FIGURES: usize = 66;
+
+/// The least of the models a row shows on a terminal: a name's start.
+const MODELS_AT_LEAST: usize = 12;
 
 /// A row's key in the table, in at most `max` columns (`home`: the home directory, written
 /// `~`).
@@ -68,7 +78,9 @@ fn label(by: UsageBy, r: &UsageRow, home: Option<&str>, max: usize) -> String {
         (UsageBy::Workspace, path) => fit_end(&printable(&home_as_tilde(path, home)), max),
         (UsageBy::Agent, "") => "no agent".to_owned(),
         (UsageBy::Agent, path) if path.starts_with('/') => fit_end(&printable(&home_as_tilde(path, home)), max),
-        (UsageBy::Conversation, id) => conversation_label(r.name.as_deref().unwrap_or(id), id, max),
+        (UsageBy::Conversation, id) => {
+            conversation_label(r.name.as_deref().unwrap_or(id), id, max.max(super::width(&printable(id))))
+        }
         (_, "") => "no date".to_owned(),
         (_, key) => fit(&printable(key), max),
     }
@@ -132,7 +144,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let home = crate::format::gptme::side::home_dir().map(|h| h.to_string_lossy().trim_end_matches('/').to_owned());
-    let keys: Vec<String> = rows.iter().map(|r| label(a.by, r, home.as_deref(), widest_key(a.by))).collect();
+    let widest = widest_key(a.by);
+    let keys: Vec<String> = rows.iter().map(|r| label(a.by, r, home.as_deref(), widest)).collect();
     // A row's models go beneath it, indented, when asked (a row of --by model is its model).
     let breakdown = a.breakdown && !matches!(a.by, UsageBy::Model);
     let model_label = |model: &UsageRow| format!("  {}", printable(&model.key));
@@ -141,6 +154,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         false => 0,
     };
     let header = a.by.name().to_uppercase();
+    // The keys are no wider than `widest` already, but for a conversation's id kept whole.
     let key_width = match a.by {
         UsageBy::Day | UsageBy::Week => 10,
         UsageBy::Month => 7,
@@ -148,8 +162,7 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
             keys.iter().map(|k| super::width(k)).max().unwrap_or(0)
         }
     }
-    .max(widest_model)
-    .min(widest_key(a.by))
+    .max(widest_model.min(widest))
     .max(header.len().max("TOTAL".len()));
     let models = if matches!(a.by, UsageBy::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
@@ -167,10 +180,8 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         super::say(why_none(&query));
         return Ok(());
     }
-    // On a terminal the models are cut to the line (keeping at least a name's start): they
-    // begin after the key and the figures' 66 columns (2 + 7, 2 + 13, 2 + 11, 2 + 13, 2 + 10
-    // and 2).
-    let models_room = super::room_after(key_width + 66).max(12);
+    // On a terminal the models are cut to the line, keeping at least a name's start.
+    let models_room = super::room_after(key_width + FIGURES).max(MODELS_AT_LEAST);
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
         write!(
             out,
@@ -236,6 +247,19 @@ pub fn cost(usd: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key is cut to the room it is given, but a conversation's id never: by it `show` and
+    /// `--conversation` find the conversation.
+    #[test]
+    fn a_conversations_key_keeps_its_id_whole() {
+        let id = "2026-03-01-a-conversation-with-a-long-id";
+        let row = UsageRow { key: id.into(), name: Some("A long name for it".into()), ..UsageRow::default() };
+        assert_eq!(label(UsageBy::Conversation, &row, None, 64), format!("A long name for it ({id})"));
+        assert_eq!(label(UsageBy::Conversation, &row, None, 50), format!("A long… ({id})"));
+        assert_eq!(label(UsageBy::Conversation, &row, None, 20), id, "no room for the name: the id alone");
+        let model = UsageRow { key: "anthropic/claude-opus-4-1-20250805".into(), ..UsageRow::default() };
+        assert_eq!(label(UsageBy::Model, &model, None, 20), "anthropic/claude-op…");
+    }
 
     #[test]
     fn tokens_are_grouped_by_thousands() {
