@@ -19,6 +19,7 @@ pub mod store;
 #[cfg(test)]
 mod test_rng;
 pub mod usage;
+pub mod verify;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -15,6 +15,7 @@ fn no_command_writes_the_archive() {
     ok(r.cmd(&["show", "edge-agent"]));
     ok(r.cmd(&["search", "--system", "-n", "0", "the"]));
     ok(r.cmd(&["status"]));
+    ok(r.cmd(&["verify"]));
     assert_eq!(snapshot(&r.arch), before, "bytes, mtimes, modes and entries unchanged");
 }
 

@@ -15,3 +15,4 @@ mod reliability;
 mod reports;
 mod server;
 mod sql;
+mod verify;

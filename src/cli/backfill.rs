@@ -34,6 +34,7 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         commit_every: Some(Duration::from_millis(500)),
         progress: None,
         reread: a.reread,
+        ..Options::default()
     };
     let stats = progress::refresh(&index, opts, Duration::ZERO)?;
     let (conversations, summary) = (thousands(stats.conversations as u64), progress::summary(&stats));
@@ -64,7 +65,7 @@ fn rates(stats: &crate::refresh::Stats) -> String {
 }
 
 /// Parses `--jobs`: a count of threads, 1 or more (0 had silently meant 1).
-fn threads(s: &str) -> Result<usize, String> {
+pub(super) fn threads(s: &str) -> Result<usize, String> {
     s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of threads, 1 or more".into())
 }
 

@@ -15,6 +15,7 @@ mod serve;
 mod show;
 mod status;
 mod usage;
+mod verify;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,16 @@ pub enum Command {
     Query(query::QueryArgs),
     /// Refresh, then print token usage and cost by day, week, month, model, conversation, workspace or agent.
     Usage(usage::UsageArgs),
+    /// Read the whole archive afresh into a scratch index, and compare it with the index, row by
+    /// row: whether the index holds what a full read gives.
+    ///
+    /// The scratch index lies under $TMPDIR (else /tmp) and is removed after. A conversation
+    /// that differs was changed in a way no stat shows (a log rewritten with its size and mtime
+    /// kept), or shows a bug worth reporting; `convmeta backfill --reread` reads every
+    /// conversation again. Conversations that change while it reads are named, not compared.
+    ///
+    /// The exit code is cmp's: 0 when it does, 1 when a conversation differs, 2 on an error.
+    Verify(verify::VerifyArgs),
     /// Serve gptme-server's conversation list over HTTP, always fresh; forward the rest.
     Serve(serve::ServeArgs),
     /// Print the script that makes a shell complete convmeta's commands, flags and conversation
@@ -245,6 +256,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(a) => done(serve::run(a)),
         Command::Query(a) => done(query::run(a)),
         Command::Usage(a) => done(usage::run(a)),
+        Command::Verify(a) => verify::run(a),
         Command::Completions(a) => done(completions::run(a)),
         Command::Man(a) => done(man::run(a)),
     }
@@ -278,6 +290,7 @@ impl Cli {
     pub fn failure_code(&self) -> i32 {
         match self.command {
             Command::Search(_) => search::TROUBLE.into(),
+            Command::Verify(_) => verify::TROUBLE.into(),
             _ => 1,
         }
     }

@@ -3,6 +3,7 @@
 //! server's first index, and for a long refresh whose stderr is no terminal (a log file).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,9 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
             // the bar moves while a cold disk keeps every thread waiting.
             loop {
                 if interrupted() {
+                    if let Some(scratch) = SCRATCH.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        let _ = std::fs::remove_dir_all(scratch);
+                    }
                     shown.finish_and_clear();
                     eprintln!("{}", progress.interrupted());
                     std::process::exit(INTERRUPTED_EXIT);
@@ -87,6 +91,15 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
     // After the thread above has shown the bar or given up: nothing draws it again.
     bar.finish_and_clear();
     stats
+}
+
+/// A directory of the command's own that Ctrl-C removes before the command ends: `verify`'s
+/// scratch index, which nothing reads after it.
+static SCRATCH: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Makes Ctrl-C, during a refresh with a bar, remove `dir` (None: nothing).
+pub fn remove_on_interrupt(dir: Option<&Path>) {
+    *SCRATCH.lock().unwrap_or_else(|p| p.into_inner()) = dir.map(Path::to_path_buf);
 }
 
 /// The exit code of a command stopped by Ctrl-C, as a shell reports it (128 + SIGINT).

@@ -6,11 +6,11 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use super::{agents, modified_of, racy, side_stamp, stamp_of, Job, Kind, Outcome, Pass, UNSETTLED_MTIME};
+use super::{agents, modified_of, racy, side_stamp, stamp_of, Job, Kind, Outcome, Pass};
 use crate::error::{is_out_of_resources, Error, Result};
 use crate::format::gptme::{self, item, side, Accumulator, FileStat, Found, Side};
 use crate::scan::{self, LineSink};
-use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState};
+use crate::store::rows::{self, ConversationRow, FileStamp, ModelRow, Resume, StoredState, UNSETTLED_MTIME};
 
 /// A resume point as stored, with its state and side values parsed (None: unreadable, so
 /// computed again). The last refresh's are kept parsed: the next append need not parse them.

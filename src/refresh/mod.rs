@@ -61,11 +61,14 @@ pub struct Options<'a> {
     /// Read every conversation again, whatever the stats say: after a change no stat shows (an
     /// ACL, a new group membership, a read that failed for a passing reason).
     pub reread: bool,
+    /// Log the problems found (`verify`'s second reading leaves them to the index's refreshes,
+    /// which each log once).
+    pub log_problems: bool,
 }
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Options { jobs: default_jobs(), commit_every: None, progress: None, reread: false }
+        Options { jobs: default_jobs(), commit_every: None, progress: None, reread: false, log_problems: true }
     }
 }
 
@@ -162,10 +165,6 @@ pub(crate) fn open_for_lookups(dir: &Path) -> std::io::Result<rustix::fd::OwnedF
     Ok(rustix::fs::open(dir, LOOKUP_ONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
 }
 
-/// A log stamp no stat matches: the next refresh reads the log on from where this one stopped,
-/// which checks its fingerprints again.
-const UNSETTLED_MTIME: i64 = i64::MIN;
-
 /// gptme's `modified`: `st_mtime` as Python computes it.
 fn modified_of(m: &FileStat) -> f64 {
     m.mtime as f64 + m.mtime_nsec as f64 * 1e-9
@@ -232,9 +231,10 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R 
 
 /// Logs the problems a refresh finds, once each: the first few conversations' at `warn`, the
 /// rest at `debug` with a count at the end, so a backfill of a damaged archive stays readable.
-#[derive(Default)]
 struct ProblemLog {
     conversations: AtomicUsize,
+    /// Counted, not logged.
+    quiet: bool,
 }
 
 /// How many conversations' problems a refresh shows at `warn`.
@@ -242,7 +242,7 @@ const PROBLEMS_SHOWN: usize = 10;
 
 impl ProblemLog {
     fn report(&self, id: &str, problems: &str) {
-        if self.conversations.fetch_add(1, Ordering::Relaxed) < PROBLEMS_SHOWN {
+        if self.conversations.fetch_add(1, Ordering::Relaxed) < PROBLEMS_SHOWN && !self.quiet {
             tracing::warn!(id, problems, "problems in conversation");
         } else {
             tracing::debug!(id, problems, "problems in conversation");
@@ -252,7 +252,7 @@ impl ProblemLog {
     /// Says how many were not shown; returns how many conversations had problems.
     fn finish(&self) -> usize {
         let n = self.conversations.load(Ordering::Relaxed);
-        if n > PROBLEMS_SHOWN {
+        if n > PROBLEMS_SHOWN && !self.quiet {
             tracing::warn!(
                 "problems in {} more conversations (CONVMETA_LOG=debug shows each; their rows say what: \
                  SELECT id, problem_notes FROM conversations WHERE problems > 0)",
@@ -381,7 +381,7 @@ fn run_once(store: &Store, logs: &Path, mut only: Option<&[String]>, opts: &Opti
         store,
         logs,
         logs_real: Default::default(),
-        problems: ProblemLog::default(),
+        problems: ProblemLog { conversations: AtomicUsize::new(0), quiet: !opts.log_problems },
         began_ns,
         cold: Default::default(),
         overtaken: Default::default(),

@@ -2,6 +2,7 @@
 //! and writes the rest of the crate uses.
 
 pub mod checkpoint;
+pub mod compare;
 mod files;
 pub mod migrate;
 pub mod rows;

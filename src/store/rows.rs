@@ -15,6 +15,11 @@ pub struct FileStamp {
     pub mtime_ns: i64,
 }
 
+/// A log's `mtime_ns` that no stat matches, stored for a log written in the clock tick it was
+/// read in: the next refresh reads the log on from where this one stopped, which checks its
+/// fingerprints again.
+pub const UNSETTLED_MTIME: i64 = i64::MIN;
+
 /// What the sweep compares against: cheap to load for every conversation at once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredState {

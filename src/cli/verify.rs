@@ -1,0 +1,179 @@
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Args;
+use rusqlite::types::Value;
+use serde_json::json;
+
+use super::{fit, megabytes, printable, progress, thousands, Target};
+use crate::refresh::{default_jobs, Options};
+use crate::store::compare::{Is, RowDifference};
+use crate::store::sql::{to_text, Json};
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Threads reading logs [default: all cores]
+    #[arg(long, short = 'j', value_name = "N", value_parser = super::backfill::threads, allow_negative_numbers = true)]
+    jobs: Option<usize>,
+    /// Print what was found as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The exit code when the index differs from the archive read afresh (`cmp`'s and `diff`'s: 0
+/// the same, 1 different, 2 trouble).
+pub const DIFFERENT: u8 = 1;
+/// The exit code of an error.
+pub const TROUBLE: u8 = 2;
+
+/// How many conversations changed while verifying are named.
+const CHANGED_NAMED: usize = 5;
+/// The widest value shown in full; longer ones are cut.
+const VALUE_WIDTH: usize = 60;
+
+pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
+    let index = a.target.open()?;
+    let opts = Options { jobs: a.jobs.unwrap_or_else(default_jobs), log_problems: false, ..Options::default() };
+    let found = crate::verify::verify(&index, |afresh| {
+        // Ctrl-C takes the scratch index with it.
+        progress::remove_on_interrupt(afresh.store().path().parent());
+        let read = progress::refresh(afresh, opts, Duration::ZERO);
+        progress::remove_on_interrupt(None);
+        read
+    })?;
+    let (c, read) = (&found.comparison, &found.afresh);
+    let mut out = super::stdout();
+    if a.json {
+        let differ: Vec<_> =
+            c.differences.iter().map(|(id, rows)| json!({"id": id, "rows": rows_json(rows)})).collect();
+        let report = json!({
+            "conversations": c.compared + c.changed.len(),
+            "compared": c.compared,
+            "changed": c.changed,
+            "differ": differ,
+            "read": {"bytes": read.bytes_read, "ms": read.duration_ms},
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        for (id, rows) in &c.differences {
+            writeln!(out, "{}", printable(id))?;
+            for row in rows {
+                for line in row_lines(row) {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+        }
+        let compared = thousands(c.compared as u64);
+        let how = format!("{} read afresh in {:.0} ms", megabytes(read.bytes_read), read.duration_ms);
+        match c.differences.len() {
+            0 => writeln!(
+                out,
+                "verified {compared} conversations: the index holds what reading them afresh gives ({how})"
+            )?,
+            n => writeln!(
+                out,
+                "{} of {compared} conversations {} from reading them afresh ({how}): \
+                 `convmeta backfill --reread` reads every conversation again",
+                thousands(n as u64),
+                if n == 1 { "differs" } else { "differ" }
+            )?,
+        }
+    }
+    if !c.changed.is_empty() {
+        let named: Vec<String> = c.changed.iter().take(CHANGED_NAMED).map(|id| printable(id)).collect();
+        let more = c.changed.len().saturating_sub(CHANGED_NAMED);
+        let more = if more > 0 { format!(" and {} more", thousands(more as u64)) } else { String::new() };
+        super::say(format_args!(
+            "{} conversations changed while verifying, so were not compared (verify again to compare them): {}{more}",
+            thousands(c.changed.len() as u64),
+            named.join(", ")
+        ));
+    }
+    Ok(if c.differences.is_empty() { 0 } else { DIFFERENT })
+}
+
+/// One differing row for people: which row, then each column that differs, in the index and
+/// afresh. A JSON object's text (the item, `models_usage`) is told apart by its keys.
+fn row_lines(row: &RowDifference) -> Vec<String> {
+    let key: Vec<String> = row.key.iter().map(|(column, v)| format!("{column} {}", shown(v))).collect();
+    let which = match key.is_empty() {
+        true => row.table.clone(),
+        false => format!("{} ({})", row.table, key.join(", ")),
+    };
+    let unequal = match &row.is {
+        Is::OnlyInIndex => return vec![format!("{which}: a row in the index only")],
+        Is::OnlyAfresh => return vec![format!("{which}: a row afresh only")],
+        Is::Unequal(columns) => columns,
+    };
+    let mut lines = Vec::new();
+    for (column, index, afresh) in unequal {
+        let keyed = |v: &Value| match v {
+            Value::Text(t) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(t).ok(),
+            _ => None,
+        };
+        match (keyed(index), keyed(afresh)) {
+            (Some(index), Some(afresh)) => {
+                let keys = index.keys().chain(afresh.keys().filter(|k| !index.contains_key(*k)));
+                for k in keys.filter(|k| index.get(*k) != afresh.get(*k)) {
+                    let side = |m: &serde_json::Map<String, serde_json::Value>| {
+                        m.get(k).map_or_else(|| "(none)".to_string(), ToString::to_string)
+                    };
+                    let (index, afresh) = where_they_part(&side(&index), &side(&afresh));
+                    lines.push(format!("{which}.{column} {k:?}: {index} in the index, {afresh} afresh"));
+                }
+            }
+            _ => {
+                let (index, afresh) = where_they_part(&shown(index), &shown(afresh));
+                lines.push(format!("{which}.{column}: {index} in the index, {afresh} afresh"));
+            }
+        }
+    }
+    lines
+}
+
+/// A value as SQL writes it: NULL, a number, text quoted.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Text(t) => format!("'{}'", printable(t)),
+        other => to_text(other),
+    }
+}
+
+/// Two values cut alike to at most [`VALUE_WIDTH`] columns, from a little before the first
+/// character where they differ: a long preview that differs at its end shows that end.
+fn where_they_part(a: &str, b: &str) -> (String, String) {
+    const BEFORE: usize = 20;
+    let same = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let from = |s: &str| match same > BEFORE {
+        true => format!("…{}", s.chars().skip(same - BEFORE).collect::<String>()),
+        false => s.to_string(),
+    };
+    (fit(&from(a), VALUE_WIDTH), fit(&from(b), VALUE_WIDTH))
+}
+
+fn rows_json(rows: &[RowDifference]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|row| {
+            let key: serde_json::Map<String, serde_json::Value> =
+                row.key.iter().map(|(k, v)| (k.clone(), json!(Json(v)))).collect();
+            let mut o = json!({"table": row.table, "key": key});
+            match &row.is {
+                Is::OnlyInIndex => o["only_in"] = json!("index"),
+                Is::OnlyAfresh => o["only_in"] = json!("afresh"),
+                Is::Unequal(columns) => {
+                    let columns: serde_json::Map<String, serde_json::Value> = columns
+                        .iter()
+                        .map(|(name, index, afresh)| {
+                            (name.clone(), json!({"index": Json(index), "afresh": Json(afresh)}))
+                        })
+                        .collect();
+                    o["columns"] = columns.into();
+                }
+            }
+            o
+        })
+        .collect()
+}

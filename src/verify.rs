@@ -1,0 +1,45 @@
+//! `verify`: whether the index holds what reading the whole archive afresh gives. The archive
+//! is indexed again from nothing into a database of its own (under `$TMPDIR`, removed after),
+//! the index is refreshed as any command refreshes it, and the two are compared row by row
+//! (`store::compare`). A difference is either a change no stat shows (a file rewritten with
+//! its size and mtime kept) or a bug in reading on from where a refresh stopped.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::refresh::Stats;
+use crate::store::compare::{self, Comparison};
+use crate::Index;
+
+/// What `verify` found.
+#[derive(Debug)]
+pub struct Verification {
+    /// The index against the archive read afresh.
+    pub comparison: Comparison,
+    /// The reading afresh: what it read, and how long it took.
+    pub afresh: Arc<Stats>,
+    /// The index's own refresh, just before the comparison.
+    pub refreshed: Arc<Stats>,
+}
+
+/// Indexes `index`'s archive afresh with `read_afresh` (a refresh of the empty index it is
+/// given: the command's, with its progress shown), refreshes `index`, and compares the two.
+pub fn verify(index: &Index, read_afresh: impl FnOnce(&Index) -> Result<Arc<Stats>>) -> Result<Verification> {
+    let scratch = tempfile::Builder::new()
+        .prefix("convmeta-verify-")
+        .tempdir()
+        .map_err(|source| Error::Io { path: std::env::temp_dir(), source })?;
+    let db = scratch.path().join("afresh.sqlite3");
+    let afresh = read_afresh(&Index::open(index.logs(), &db)?)?; // closed again: one file, whole
+                                                                 // After the reading afresh, so a change while it read is in the index's stamps too.
+    let refreshed = index.refresh()?;
+    let comparison = compare::compare(index.store().path(), &db)?;
+    remove(scratch)?;
+    Ok(Verification { comparison, afresh, refreshed })
+}
+
+/// Removes the scratch directory, saying where it is if that fails.
+fn remove(scratch: tempfile::TempDir) -> Result<()> {
+    let path = scratch.path().to_path_buf();
+    scratch.close().map_err(|source| Error::Io { path, source })
+}

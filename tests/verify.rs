@@ -1,0 +1,203 @@
+//! `verify`: the index compared with the archive read afresh.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{append, archive_of, ok, restore, set_mtime_ns, usage_line, Restored};
+
+/// `verify` in a scratch `$TMPDIR` of the test's own, which it must leave empty.
+fn verify(r: &Restored, tmp: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = r.cmd(&["verify"]);
+    c.args(args).env("TMPDIR", tmp).env("CONVMETA_LOG", "warn");
+    let out = c.output().unwrap();
+    let left: Vec<_> = std::fs::read_dir(tmp).unwrap().collect();
+    assert!(left.is_empty(), "the scratch index was removed: {left:?}");
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A log rewritten in place with its size and mtime kept is a change no stat shows: the index
+/// keeps the old row, `verify` finds it, and `backfill --reread` mends it.
+#[test]
+fn verify_finds_a_change_no_stat_shows() {
+    let r = restore("archive");
+    let tmp = tempfile::tempdir().unwrap();
+    ok(r.cmd(&["backfill"]));
+    let listed = text(&verify(&r, tmp.path(), &[]).stdout);
+    let total = conversations(&r.db);
+    let verified = format!("verified {total} conversations: the index holds what reading them afresh gives (");
+    assert!(listed.starts_with(&verified), "{listed}");
+
+    let id = "2024-01-11-flying-brave-fox";
+    let log = r.arch.join(id).join("conversation.jsonl");
+    let before = std::fs::metadata(&log).unwrap();
+    let mut bytes = std::fs::read(&log).unwrap();
+    let at = bytes.windows(12).rposition(|w| w == b"\"content\": \"").unwrap() + 12;
+    bytes[at] = if bytes[at] == b'J' { b'K' } else { b'J' }; // the last message's first letter
+    std::fs::OpenOptions::new().write(true).open(&log).unwrap().write_all(&bytes).unwrap();
+    let mtime = before.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap();
+    crate::util::set_mtime_ns(&log, mtime.as_nanos() as u64);
+    ok(r.cmd(&["list"])); // the stats say nothing changed: the index keeps the old preview
+
+    let out = verify(&r, tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "differs: {}", text(&out.stderr));
+    let said = text(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[0], id, "{said}");
+    let preview = lines.iter().find(|l| l.starts_with("  conversations.last_message_preview: ")).expect(&said);
+    let letter = bytes[at] as char;
+    assert!(preview.contains(&format!(" in the index, '{letter}")), "the new letter afresh: {preview}");
+    assert!(said.contains("  conversations.item_json \"last_message_preview\": "), "{said}");
+    assert!(
+        lines.last().unwrap().starts_with(&format!("1 of {total} conversations differs from reading them afresh")),
+        "{said}"
+    );
+
+    ok(r.cmd(&["backfill", "--reread"]));
+    let out = verify(&r, tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "mended: {}", text(&out.stdout));
+}
+
+fn conversations(db: &Path) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0)).unwrap()
+}
+
+/// Each table's rows are compared: a column unequal, a row in one of the two only; `--json`
+/// says which, and the values on each side. The problems the reading afresh finds are not
+/// logged again.
+#[test]
+fn verify_names_each_row_that_differs_in_every_table() {
+    let r = restore("archive");
+    let tmp = tempfile::tempdir().unwrap();
+    ok(r.cmd(&["backfill"]));
+    let c = rusqlite::Connection::open(&r.db).unwrap();
+    let ids: Vec<String> = c
+        .prepare("SELECT DISTINCT conversation_id FROM conversation_days ORDER BY 1 LIMIT 3")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let (messages, cost): (i64, f64) = c
+        .query_row(
+            "SELECT messages, (SELECT cost FROM conversation_models WHERE conversation_id = ?2 ORDER BY model LIMIT 1)
+             FROM conversations WHERE id = ?1",
+            [&ids[0], &ids[1]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    c.execute("UPDATE conversations SET messages = messages + 1 WHERE id = ?1", [&ids[0]]).unwrap();
+    c.execute(
+        "UPDATE conversation_models SET cost = cost + 1 WHERE conversation_id = ?1
+         AND model = (SELECT min(model) FROM conversation_models WHERE conversation_id = ?1)",
+        [&ids[1]],
+    )
+    .unwrap();
+    let (day, model): (String, String) = c
+        .query_row("SELECT day, model FROM conversation_days WHERE conversation_id = ?1 LIMIT 1", [&ids[2]], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    c.execute(
+        "DELETE FROM conversation_days WHERE conversation_id = ?1 AND day = ?2 AND model = ?3",
+        [&ids[2], &day, &model],
+    )
+    .unwrap();
+    c.execute("INSERT INTO conversation_days VALUES (?1, '1999-12-31', 'nobody/model', 1, 2, 3, 4)", [&ids[2]])
+        .unwrap();
+    drop(c);
+
+    let out = verify(&r, tmp.path(), &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).contains("problems in"), "logged again: {}", text(&out.stderr));
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total = conversations(&r.db);
+    assert_eq!((found["conversations"].as_i64(), found["compared"].as_i64()), (Some(total), Some(total)));
+    assert_eq!(found["changed"], serde_json::json!([]));
+    let differ = found["differ"].as_array().unwrap();
+    let of = |id: &str| &differ.iter().find(|d| d["id"] == id).unwrap_or_else(|| panic!("{id}: {found}"))["rows"];
+    assert_eq!(differ.len(), 3, "{found}");
+    assert_eq!(
+        of(&ids[0])[0],
+        serde_json::json!({"table": "conversations", "key": {}, "columns": {"messages": {"index": messages + 1, "afresh": messages}}})
+    );
+    let models = &of(&ids[1])[0];
+    assert_eq!(models["table"], "conversation_models");
+    assert_eq!(models["columns"]["cost"]["afresh"].as_f64(), Some(cost));
+    assert_eq!(models["columns"]["cost"]["index"].as_f64(), Some(cost + 1.0));
+    assert_eq!(models["columns"].as_object().unwrap().len(), 1, "only the cost: {models}");
+    let days = of(&ids[2]).as_array().unwrap();
+    let only = |side: &str| days.iter().find(|d| d["only_in"] == side).unwrap_or_else(|| panic!("{side}: {found}"));
+    assert_eq!(only("afresh")["key"], serde_json::json!({"day": day, "model": model}));
+    assert_eq!(only("index")["key"], serde_json::json!({"day": "1999-12-31", "model": "nobody/model"}));
+    assert!(days.iter().all(|d| d["table"] == "conversation_days"));
+}
+
+/// A conversation that changes between the reading afresh and the index's refresh is named as
+/// changed, not compared: its rows differ, but neither is wrong. So is one whose side files
+/// changed, and one whose log is too recent for its stamp to be trusted, whose rewrite within
+/// one clock tick no stat shows.
+#[test]
+fn verify_leaves_out_what_changed_while_it_read() {
+    let line = |hour: &str, tokens: &str| usage_line(Some(&format!("2026-01-02T{hour}:00:00")), "m/a", tokens, "0.5");
+    let (_tmp, logs) = archive_of(&[
+        ("busy", line("10", "\"input_tokens\": 5"), None),
+        ("quiet", line("11", "\"input_tokens\": 7"), None),
+        ("renamed", line("12", "\"input_tokens\": 8"), None),
+        ("racing", line("13", "\"input_tokens\": 9"), None),
+    ]);
+    // Stamps long settled, but for `racing`'s: dated a few seconds ahead, as a file just written
+    // is to a clock a tick behind.
+    let log = |id: &str| logs.join(id).join("conversation.jsonl");
+    let (jan_4, jan_5) = (1_767_484_800_000_000_000, 1_767_571_200_000_000_000);
+    let soon = (std::time::SystemTime::now() + std::time::Duration::from_secs(8))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    for id in ["busy", "quiet", "renamed"] {
+        set_mtime_ns(&log(id), jan_4);
+    }
+    set_mtime_ns(&log("racing"), soon);
+    let db = logs.parent().unwrap().join("index.sqlite3");
+    let index = convmeta::Index::open(&logs, &db).unwrap();
+    index.refresh().unwrap();
+    let found = convmeta::verify::verify(&index, |afresh| {
+        let read = afresh.refresh();
+        append(&logs, "busy", &line("14", "\"input_tokens\": 1"));
+        set_mtime_ns(&log("busy"), jan_5);
+        std::fs::write(logs.join("renamed").join("config.toml"), "[chat]\nname = \"Renamed\"\n").unwrap();
+        std::fs::write(log("racing"), line("13", "\"input_tokens\": 6")).unwrap(); // the same size
+        set_mtime_ns(&log("racing"), soon);
+        read
+    })
+    .unwrap();
+    let c = &found.comparison;
+    assert!(c.differences.is_empty(), "{:?}", c.differences);
+    assert_eq!(c.changed, ["busy", "racing", "renamed"]);
+    assert_eq!(c.compared, 1);
+    assert_eq!(found.refreshed.appends, 1, "the index read the append");
+}
+
+/// An error (here, no logs directory) is exit code 2, as `cmp`'s, not 1, which means "differs".
+#[test]
+fn verify_fails_with_exit_code_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = crate::util::convmeta()
+        .args(["verify", "--logs"])
+        .arg(tmp.path().join("nowhere"))
+        .arg("--db")
+        .arg(tmp.path().join("index.sqlite3"))
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.starts_with("convmeta: ") && said.contains("nowhere"), "{said}");
+}
