@@ -167,6 +167,7 @@ fn rest() -> Roff {
              the default prints warnings and convmeta's own notes (info).",
             ),
             ("NO_COLOR", "When set, nothing is printed in colour."),
+            ("TMPDIR", "Where verify makes its scratch index (else /tmp), removed after."),
             (
                 "COLUMNS",
                 "The terminal's width, where set: list, search, usage and query's table cut what would \
@@ -201,8 +202,15 @@ fn rest() -> Roff {
         bold,
         &[
             ("0", "Success."),
-            ("1", "An error, said on one line on stderr; for search, that no message says the text."),
-            ("2", "A usage error (a flag or value clap refuses); for search, any error, as grep's."),
+            (
+                "1",
+                "An error, said on one line on stderr; for search, that no message says the text; for \
+             verify, that the index differs from the archive read afresh.",
+            ),
+            (
+                "2",
+                "A usage error (a flag or value clap refuses); for search and verify, any error, as grep's and cmp's.",
+            ),
             ("130", "Stopped by Ctrl-C. What a backfill had indexed is kept; the next one goes on from there."),
         ],
     );
