@@ -21,7 +21,7 @@ fn generated(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// [`generated`], and a database an uninterrupted default backfill of it made, to compare with.
-fn generated_and_backfilled(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
+pub(crate) fn generated_and_backfilled(n: usize, lines: usize) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (tmp, logs) = generated(n, lines);
     let clean = tmp.path().join("clean.sqlite3");
     ok(backfill(&logs, &clean));

@@ -201,3 +201,25 @@ fn verify_fails_with_exit_code_two() {
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.starts_with("convmeta: ") && said.contains("nowhere"), "{said}");
 }
+
+/// Ctrl-C while it reads, on a terminal, ends it as it ends a backfill (exit code 130), and
+/// takes the scratch index with it.
+#[test]
+fn ctrl_c_takes_the_scratch_index_with_it() {
+    let (tmp, logs, db) = crate::backfill::generated_and_backfilled(600, 200);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let mut c = crate::util::convmeta();
+    c.args(["verify", "--logs"]).arg(&logs).arg("--db").arg(&db).env("TMPDIR", &scratch);
+    let mut sent = false;
+    let (shown, status) = crate::util::on_terminal_watched(c, move |shown, pid| {
+        if !sent && shown.contains("/600 files") {
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+            sent = true;
+        }
+    });
+    assert_eq!(status.code(), Some(130), "{shown}");
+    assert!(shown.contains("convmeta: interrupted with "), "{shown}");
+    let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
