@@ -223,3 +223,47 @@ fn ctrl_c_takes_the_scratch_index_with_it() {
     let left: Vec<_> = std::fs::read_dir(&scratch).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The stored state each conversation's next refresh reads on from is compared too, by
+/// meaning: a count in it changed is named (it shows in no row yet, but would at the next
+/// append), while the same state written otherwise (keys in another order, a field at its
+/// default left out, as an older convmeta wrote it) is not.
+#[test]
+fn verify_compares_the_stored_state_by_meaning() {
+    let r = restore("archive");
+    let tmp = tempfile::tempdir().unwrap();
+    ok(r.cmd(&["backfill"]));
+    let c = rusqlite::Connection::open(&r.db).unwrap();
+    let state = |id: &str| -> serde_json::Map<String, Value> {
+        let text: String =
+            c.query_row("SELECT accumulator FROM _scan_state WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let set = |id: &str, state: &serde_json::Map<String, Value>| {
+        let text = serde_json::to_string(state).unwrap();
+        c.execute("UPDATE _scan_state SET accumulator = ?2 WHERE id = ?1", [id, &text]).unwrap();
+    };
+    let (counted, rewritten) = ("2024-01-11-flying-brave-fox", "2024-01-30-coding-pink-starfish");
+    let mut changed = state(counted);
+    let messages = changed["messages"].as_i64().unwrap();
+    changed["messages"] = (messages + 1).into();
+    set(counted, &changed);
+    // Written otherwise, the same state: keys reversed, and a field at its default left out.
+    let same = state(rewritten);
+    assert_eq!(same["inside_oversized"], Value::Bool(false));
+    let written_otherwise: serde_json::Map<String, Value> =
+        same.into_iter().rev().filter(|(k, _)| k != "inside_oversized").collect();
+    set(rewritten, &written_otherwise);
+    drop(c);
+
+    let out = verify(&r, tmp.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let said = text(&out.stdout);
+    let expected = format!(
+        "{counted}\n  _scan_state.accumulator \"messages\": {} in the index, {messages} afresh\n",
+        messages + 1
+    );
+    assert!(said.starts_with(&expected), "{said}");
+    assert!(!said.contains(rewritten), "{said}");
+    assert!(said.lines().last().unwrap().starts_with("1 of "), "{said}");
+}
