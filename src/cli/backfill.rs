@@ -37,13 +37,13 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
         ..Options::default()
     };
     let stats = progress::refresh(&index, opts, Duration::ZERO)?;
-    let (conversations, summary) = (thousands(stats.conversations as u64), progress::summary(&stats));
-    writeln!(super::stdout(), "indexed {conversations} conversations: {summary}{}", rates(&stats))?;
+    let (conversations, summary) = (super::conversations(stats.conversations), progress::summary(&stats));
+    writeln!(super::stdout(), "indexed {conversations}: {summary}{}", rates(&stats))?;
     // All of them, not only those this run logged: a half-written last line counts without being
     // logged (a writer may be mid-append), and a resumed backfill logs only what it read.
     let with_problems = index.status()?.with_problems;
     if with_problems > 0 {
-        writeln!(super::stdout(), "{} conversations with problems: {PROBLEMS_QUERY}", thousands(with_problems as u64))?;
+        writeln!(super::stdout(), "{} with problems: {PROBLEMS_QUERY}", super::conversations(with_problems as usize))?;
     }
     if stats.conversations == 0 {
         super::say(empty_archive_hint(index.logs()));

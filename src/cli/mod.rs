@@ -410,6 +410,14 @@ pub fn thousands(n: u64) -> String {
     grouped(&n.to_string())
 }
 
+/// "1 conversation", "10,000 conversations".
+pub fn conversations(n: usize) -> String {
+    match n {
+        1 => "1 conversation".into(),
+        n => format!("{} conversations", thousands(n as u64)),
+    }
+}
+
 /// A size in megabytes to a tenth, grouped as counts are (`1,074.8 MB`).
 pub fn megabytes(bytes: u64) -> String {
     let mb = format!("{:.1}", bytes as f64 / 1e6);
@@ -609,7 +617,20 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::{conversation_label, fit, fit_end, fit_model, pad, printable};
+    use super::{conversation_label, conversations, fit, fit_end, fit_model, megabytes, pad, printable, thousands};
+
+    #[test]
+    fn counts_are_grouped_by_thousands_and_one_is_one() {
+        assert_eq!(
+            (thousands(0), thousands(999), thousands(1_000), thousands(1_234_567)),
+            ("0".into(), "999".into(), "1,000".into(), "1,234,567".into())
+        );
+        assert_eq!(megabytes(1_074_800_000), "1,074.8 MB");
+        assert_eq!(
+            (conversations(0), conversations(1), conversations(10_000)),
+            ("0 conversations".into(), "1 conversation".into(), "10,000 conversations".into())
+        );
+    }
 
     #[test]
     fn fit_cuts_by_columns_and_marks_the_cut() {

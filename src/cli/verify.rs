@@ -5,7 +5,7 @@ use clap::Args;
 use rusqlite::types::Value;
 use serde_json::json;
 
-use super::{fit, megabytes, printable, progress, thousands, Target};
+use super::{conversations, fit, megabytes, printable, progress, thousands, Target};
 use crate::refresh::{default_jobs, Options};
 use crate::store::compare::{Is, RowDifference};
 use crate::store::sql::{to_text, Json};
@@ -65,16 +65,13 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
                 }
             }
         }
-        let compared = thousands(c.compared as u64);
+        let compared = conversations(c.compared);
         let how = format!("{} read afresh in {:.0} ms", megabytes(read.bytes_read), read.duration_ms);
         match c.differences.len() {
-            0 => writeln!(
-                out,
-                "verified {compared} conversations: the index holds what reading them afresh gives ({how})"
-            )?,
+            0 => writeln!(out, "verified {compared}: the index holds what reading them afresh gives ({how})")?,
             n => writeln!(
                 out,
-                "{} of {compared} conversations {} from reading them afresh ({how}): \
+                "{} of {compared} {} from reading them afresh ({how}): \
                  `convmeta backfill --reread` reads every conversation again",
                 thousands(n as u64),
                 if n == 1 { "differs" } else { "differ" }
@@ -86,8 +83,8 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
         let more = c.changed.len().saturating_sub(CHANGED_NAMED);
         let more = if more > 0 { format!(" and {} more", thousands(more as u64)) } else { String::new() };
         super::say(format_args!(
-            "{} conversations changed while verifying, so were not compared (verify again to compare them): {}{more}",
-            thousands(c.changed.len() as u64),
+            "{} changed while verifying, so were not compared (verify again to compare them): {}{more}",
+            conversations(c.changed.len()),
             named.join(", ")
         ));
     }
