@@ -58,6 +58,28 @@ fn verify_finds_a_change_no_stat_shows() {
         "{said}"
     );
 
+    // On a terminal (the test's is 120 columns wide) each line fits it, the two values sharing
+    // what is left; into a pipe, or with a wide `$COLUMNS`, each is cut to 60 columns alone.
+    let on_terminal = |columns: Option<&str>| {
+        let mut c = r.cmd(&["verify"]);
+        c.env("TMPDIR", tmp.path());
+        if let Some(columns) = columns {
+            c.env("COLUMNS", columns);
+        }
+        let (shown, _) = crate::util::on_terminal(c);
+        // What follows the progress bar, cleared (ESC [2K) before the report.
+        let report = shown.rsplit("\x1b[2K").next().unwrap().replace('\r', "");
+        report.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    use unicode_width::UnicodeWidthStr;
+    let fitted = on_terminal(None);
+    assert_eq!(fitted.len(), lines.len(), "{fitted:?}");
+    assert!(fitted[..fitted.len() - 1].iter().all(|l| l.width() <= 120), "{fitted:#?}");
+    assert!(lines.iter().any(|l| l.width() > 120), "the test needs lines too long for the terminal: {said}");
+    let preview = fitted.iter().find(|l| l.starts_with("  conversations.last_message_preview: ")).unwrap();
+    assert!(preview.contains(&format!(" in the index, '{letter}")), "{preview}");
+    assert_eq!(on_terminal(Some("400"))[..lines.len() - 1], lines[..lines.len() - 1]);
+
     ok(r.cmd(&["backfill", "--reread"]));
     let out = verify(&r, tmp.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "mended: {}", text(&out.stdout));

@@ -5,7 +5,7 @@ use clap::Args;
 use rusqlite::types::Value;
 use serde_json::json;
 
-use super::{conversations, fit, megabytes, printable, progress, thousands, Target};
+use super::{conversations, fit, megabytes, printable, progress, room_after, thousands, width, Target};
 use crate::refresh::{default_jobs, Options};
 use crate::store::compare::{Is, RowDifference};
 use crate::store::sql::{to_text, Json};
@@ -32,6 +32,10 @@ pub const TROUBLE: u8 = 2;
 const CHANGED_NAMED: usize = 5;
 /// The widest value shown in full; longer ones are cut.
 const VALUE_WIDTH: usize = 60;
+/// The narrowest a value is cut to on a narrow terminal (the line then wraps).
+const NARROWEST_VALUE: usize = 12;
+/// The spaces before each line of a conversation's differences.
+const INDENT: usize = 2;
 
 pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     let index = a.target.open()?;
@@ -61,7 +65,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
             writeln!(out, "{}", printable(id))?;
             for row in rows {
                 for line in row_lines(row) {
-                    writeln!(out, "  {line}")?;
+                    writeln!(out, "{:INDENT$}{line}", "")?;
                 }
             }
         }
@@ -117,13 +121,11 @@ fn row_lines(row: &RowDifference) -> Vec<String> {
                     let side = |m: &serde_json::Map<String, serde_json::Value>| {
                         m.get(k).map_or_else(|| "(none)".to_string(), ToString::to_string)
                     };
-                    let (index, afresh) = where_they_part(&side(&index), &side(&afresh));
-                    lines.push(format!("{which}.{column} {k:?}: {index} in the index, {afresh} afresh"));
+                    lines.push(pair_line(&format!("{which}.{column} {k:?}"), &side(&index), &side(&afresh)));
                 }
             }
             _ => {
-                let (index, afresh) = where_they_part(&shown(index), &shown(afresh));
-                lines.push(format!("{which}.{column}: {index} in the index, {afresh} afresh"));
+                lines.push(pair_line(&format!("{which}.{column}"), &shown(index), &shown(afresh)));
             }
         }
     }
@@ -139,16 +141,25 @@ fn shown(v: &Value) -> String {
     }
 }
 
-/// Two values cut alike to at most [`VALUE_WIDTH`] columns, from a little before the first
-/// character where they differ: a long preview that differs at its end shows that end.
-fn where_they_part(a: &str, b: &str) -> (String, String) {
-    const BEFORE: usize = 20;
+/// `  label: A in the index, B afresh`, its two values sharing what is left of the line on a
+/// terminal (each at most [`VALUE_WIDTH`] columns, and at least [`NARROWEST_VALUE`]).
+fn pair_line(label: &str, index: &str, afresh: &str) -> String {
+    let fixed = INDENT + width(label) + width(": ") + width(" in the index, ") + width(" afresh");
+    let each = (room_after(fixed) / 2).clamp(NARROWEST_VALUE, VALUE_WIDTH);
+    let (index, afresh) = where_they_part(index, afresh, each);
+    format!("{label}: {index} in the index, {afresh} afresh")
+}
+
+/// Two values cut alike to at most `max` columns, from a little before the first character
+/// where they differ: a long preview that differs at its end shows that end.
+fn where_they_part(a: &str, b: &str, max: usize) -> (String, String) {
+    let before = (max / 3).min(20);
     let same = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
-    let from = |s: &str| match same > BEFORE {
-        true => format!("…{}", s.chars().skip(same - BEFORE).collect::<String>()),
+    let from = |s: &str| match same > before {
+        true => format!("…{}", s.chars().skip(same - before).collect::<String>()),
         false => s.to_string(),
     };
-    (fit(&from(a), VALUE_WIDTH), fit(&from(b), VALUE_WIDTH))
+    (fit(&from(a), max), fit(&from(b), max))
 }
 
 fn rows_json(rows: &[RowDifference]) -> Vec<serde_json::Value> {
