@@ -170,7 +170,7 @@ fn rest() -> Roff {
             ("TMPDIR", "Where verify makes its scratch index (else /tmp), removed after."),
             (
                 "COLUMNS",
-                "The terminal's width, where set: list, search, usage and query's table cut what would \
+                "The terminal's width, where set: list, search, usage, verify and query's table cut what would \
              run past a line's end to it (never into a pipe).",
             ),
             ("GPTME_SERVER_TOKEN", "The bearer token serve asks clients for (--token)."),
