@@ -9,7 +9,7 @@
 //! second archive writes a character outside ASCII every few words, escaped, as models and
 //! tools write them (curly quotes, emoji, a directory tree, colour codes, Chinese).
 
-use convmeta::format::gptme::content::{Matching, Shown, Texts};
+use convmeta::format::gptme::content::{Matching, Shown, Texts, EXCERPT_CHARS};
 use convmeta::index::Index;
 use convmeta::message_search::{self, Query};
 use regex_automata::meta::Regex;
@@ -145,7 +145,7 @@ fn table(title: &str, vocabulary: &[&str], texts: &[(&[&str], Matching, &str)]) 
             roles: Default::default(),
             limit: usize::MAX,
             sort: Default::default(),
-            shown: Shown { matches: 3, context: 0 },
+            shown: Shown { matches: 3, context: 0, chars: EXCERPT_CHARS },
         };
         let (mut ours, mut theirs) = (0, 0);
         let r = rounds(

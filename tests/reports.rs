@@ -600,6 +600,15 @@ fn lines_on_a_terminal_are_cut_to_it_but_not_ids() {
     }
     assert!(line(&shown, 0).ends_with("… (long-named): 1 message"), "{shown}");
     assert!(line(&shown, 1).contains("the parser works"), "the excerpt's start: {shown}");
+    // A terminal wider than an excerpt's 100 characters need shows more of the message (here
+    // all of it); into a pipe, and as JSON, an excerpt keeps the HTTP endpoint's 100.
+    let (shown, _) = crate::util::on_terminal(search(Some("300")));
+    let wide = line(&shown, 1);
+    assert!(wide.ends_with(&format!("user       {said}")) && wide.width() <= 300, "{wide:?}");
+    assert!(line(&piped, 1).ends_with('…') && line(&piped, 1).chars().count() < wide.chars().count());
+    let (shown, _) = crate::util::on_terminal(run(&["search", "--json", "parser"], Some("300")));
+    let found: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(found[0]["messages"][0]["excerpt"].as_str().unwrap().chars().count(), 101, "{found}");
 
     let usage = |columns| run(&["usage"], columns);
     let piped = line(&ok(usage(None)), 1);

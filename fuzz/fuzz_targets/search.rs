@@ -14,7 +14,7 @@
 //! [`with_texts`]).
 #![no_main]
 
-use convmeta::format::gptme::content::{search_log, Matching, Roles, Shown, Texts};
+use convmeta::format::gptme::content::{search_log, Matching, Roles, Shown, Texts, EXCERPT_CHARS};
 use convmeta::format::gptme::lowered::py_lower;
 use libfuzzer_sys::fuzz_target;
 use regex_automata::meta::Regex;
@@ -143,7 +143,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     for roles in [Roles::NotSystem, Roles::All] {
-        let found = search_log(&path, &sought, roles, Shown { matches: 3, context: 1 }, &mut Vec::new()).unwrap();
+        let found = search_log(&path, &sought, roles, Shown { matches: 3, context: 1, chars: EXCERPT_CHARS }, &mut Vec::new()).unwrap();
         let Some(contents) = &contents else { continue };
         let counted = roles == Roles::All || role != "system";
         let expected = contents.iter().filter(|c| counted && meanings.iter().all(|says| says(c))).count();

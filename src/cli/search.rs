@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 
 use super::list::Narrow;
 use super::{conversation_label, local_time, printable, progress, Target};
-use crate::format::gptme::content::{Matching, Roles, Shown, Texts};
+use crate::format::gptme::content::{Matching, Roles, Shown, Texts, EXCERPT_CHARS};
 use crate::message_search::{self, Query, Sort};
 
 #[derive(Args)]
@@ -112,7 +112,11 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
         },
         sort: if a.quiet { Sort::Modified } else { a.sort },
         // Paths alone need no lines read out of the messages.
-        shown: Shown { matches: if a.files_with_matches || a.quiet { 0 } else { a.matches }, context: a.context },
+        shown: Shown {
+            matches: if a.files_with_matches || a.quiet { 0 } else { a.matches },
+            context: a.context,
+            chars: excerpt_chars(a.json),
+        },
     };
     let found = message_search::search(&index, &query)?;
     if a.quiet {
@@ -138,8 +142,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
             Color::Never => false,
         };
         // On a terminal each line is cut to it (a name, never its id; an excerpt at its end);
-        // into a pipe, whole. An excerpt's line begins 24 columns in.
-        let excerpt_room = super::room_after(24);
+        // into a pipe, whole.
+        let excerpt_room = super::room_after(EXCERPT_INDENT);
         let fitted = |text: &str| super::fit(&printable(text), excerpt_room);
         for (i, c) in found.conversations.iter().enumerate() {
             if i > 0 {
@@ -158,11 +162,11 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
                 let excerpt = if colored { marked(&excerpt, &texts) } else { excerpt };
                 // Context lines sit under the excerpt, as grep's around a match.
                 for line in &m.before {
-                    writeln!(out, "{:24}{}", "", fitted(line))?;
+                    writeln!(out, "{:EXCERPT_INDENT$}{}", "", fitted(line))?;
                 }
                 writeln!(out, "  line {:<5} {:<9}  {excerpt}", m.line, printable(&m.role))?;
                 for line in &m.after {
-                    writeln!(out, "{:24}{}", "", fitted(line))?;
+                    writeln!(out, "{:EXCERPT_INDENT$}{}", "", fitted(line))?;
                 }
             }
             let unshown = c.matches - c.messages.len();
@@ -189,6 +193,19 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
         (true, 0) => NOTHING_FOUND,
         (_, unread) => unreadable(unread),
     })
+}
+
+/// The columns before an excerpt (`  line 12    assistant  `) and its context lines.
+const EXCERPT_INDENT: usize = 24;
+
+/// How many characters of a matching line to keep: [`EXCERPT_CHARS`] (as the HTTP endpoint),
+/// or on a terminal wider than that leaves room for, the room there is (less the `…` at each
+/// end), so a wide terminal shows more of the message. JSON keeps the endpoint's.
+fn excerpt_chars(json: bool) -> usize {
+    match json {
+        true => EXCERPT_CHARS,
+        false => super::terminal_columns().map_or(EXCERPT_CHARS, |c| c.saturating_sub(EXCERPT_INDENT + 2)),
+    }
 }
 
 /// Says how many logs could not be read; [`TROUBLE`].

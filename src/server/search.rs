@@ -13,7 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::{flag, own_answer, AppState};
-use crate::format::gptme::content::{Matching, Roles, Shown, Texts, TextsError};
+use crate::format::gptme::content::{Matching, Roles, Shown, Texts, TextsError, EXCERPT_CHARS};
 use crate::message_search::{self, Query, Said, Sort};
 use crate::store::rows::Within;
 use crate::usage::{date_span, local_day_start, reversed, workspace_as_stored};
@@ -126,7 +126,7 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             roles,
             limit,
             sort: p.sort,
-            shown: Shown { matches: p.matches, context: p.context },
+            shown: Shown { matches: p.matches, context: p.context, chars: EXCERPT_CHARS },
         };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })

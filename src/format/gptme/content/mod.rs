@@ -20,8 +20,9 @@ mod texts;
 
 pub use texts::{InRuns, Matching, Sought, Texts, TextsError};
 
-/// How much of a matching line of content a match shows, in characters.
-const EXCERPT_CHARS: usize = 100;
+/// How much of a matching line of content a match shows, in characters, unless asked for more
+/// (`Shown::chars`: `search` on a wide terminal).
+pub const EXCERPT_CHARS: usize = 100;
 
 /// Which messages a search tests, by their role.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -66,7 +67,7 @@ pub struct Match {
     /// saying one), cut around the first that occurs in it (`…` where cut).
     pub excerpt: String,
     /// Up to as many lines of the content before and after it as asked (`-C`), each cut after
-    /// 100 characters; left out when none.
+    /// as many characters as the excerpt; left out when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub before: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -80,6 +81,8 @@ pub struct Shown {
     pub matches: usize,
     /// Of each, this many lines of its content before and after the line shown.
     pub context: usize,
+    /// Each of those lines cut to this many characters ([`EXCERPT_CHARS`] at the least).
+    pub chars: usize,
 }
 
 /// The messages of a log that hold the texts.
@@ -168,7 +171,7 @@ impl Sink<'_> {
         self.found.count += 1;
         if self.found.shown.len() < self.shown.matches {
             let content = decoded.unwrap_or_else(|| content.decode_lossy());
-            let (excerpt, before, after) = excerpt(&content, self.texts, self.shown.context);
+            let (excerpt, before, after) = excerpt(&content, self.texts, self.shown);
             self.found.shown.push(Match {
                 line: self.lines,
                 role: role.decode_lossy(),
@@ -185,34 +188,35 @@ impl Sink<'_> {
 }
 
 /// The line of `content` that says every text, else the first that says one, else (a text
-/// holding a newline) the content, cut to [`EXCERPT_CHARS`] around the first text in it; and
-/// up to `context` lines before and after it, each cut after as many characters.
-fn excerpt(content: &str, texts: &Texts, context: usize) -> (String, Vec<String>, Vec<String>) {
+/// holding a newline) the content, cut to `shown.chars` around the first text in it; and up to
+/// `shown.context` lines before and after it, each cut after as many characters.
+fn excerpt(content: &str, texts: &Texts, shown: Shown) -> (String, Vec<String>, Vec<String>) {
+    let (context, chars) = (shown.context, shown.chars.max(EXCERPT_CHARS));
     // Lines end at `\n` or `\r\n`, whose `\r` is no part of what is shown.
     let lines: Vec<&str> = content.lines().collect();
     let at = lines.iter().position(|l| texts.all_said_in(l));
     let Some(at) = at.or_else(|| lines.iter().position(|l| texts.any_said_in(l))) else {
-        return (cut_around(content, Some(texts)), Vec::new(), Vec::new());
+        return (cut_around(content, Some(texts), chars), Vec::new(), Vec::new());
     };
-    let cut = |lines: &[&str]| lines.iter().map(|l| cut_around(l, None)).collect();
+    let cut = |lines: &[&str]| lines.iter().map(|l| cut_around(l, None, chars)).collect();
     (
-        cut_around(lines[at], Some(texts)),
+        cut_around(lines[at], Some(texts), chars),
         cut(&lines[at.saturating_sub(context)..at]),
         cut(&lines[at + 1..(at + 1 + context).min(lines.len())]),
     )
 }
 
-/// `line` cut to [`EXCERPT_CHARS`] around the first of the texts in it (from its start when
+/// `line` cut to `max` characters around the first of the texts in it (from its start when
 /// none is, or none is given).
-fn cut_around(line: &str, texts: Option<&Texts>) -> String {
+fn cut_around(line: &str, texts: Option<&Texts>, max: usize) -> String {
     // Counted, not collected: a line may be tens of megabytes.
     let chars = line.chars().count();
-    if chars <= EXCERPT_CHARS {
+    if chars <= max {
         return line.to_owned();
     }
     let at = texts.and_then(|t| t.first_in(line)).map_or(0, |b| line[..b].chars().count());
-    let start = at.saturating_sub(EXCERPT_CHARS / 3).min(chars - EXCERPT_CHARS);
-    let end = start + EXCERPT_CHARS;
+    let start = at.saturating_sub(max / 3).min(chars - max);
+    let end = start + max;
     let byte_at = |char_at: usize| line.char_indices().nth(char_at).map_or(line.len(), |(i, _)| i);
     let mut out = String::new();
     if start > 0 {
