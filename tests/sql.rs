@@ -255,8 +255,8 @@ fn the_schema_as_datasette_metadata_describes_every_table_and_runs_the_examples(
     }
 }
 
-/// On a terminal `query`'s table fits the line: the widest columns narrowed, their cells cut
-/// (`…`), the columns still aligned; into a pipe the cells stay whole.
+/// On a terminal `query`'s table fits the line: the widest columns narrowed (a conversation's id
+/// last), their cells cut (`…`), the columns still aligned; into a pipe the cells stay whole.
 #[test]
 fn a_table_on_a_terminal_fits_its_line() {
     let r = restore("archive");
@@ -281,7 +281,19 @@ fn a_table_on_a_terminal_fits_its_line() {
     let kept: Vec<usize> = (0..5).filter(|i| !narrowed.contains(i)).collect();
     let to = narrowed.iter().map(|&i| rule[i]).min().unwrap();
     assert!(narrowed.iter().all(|&i| rule[i] <= to + 1), "{rule:?} of {natural:?}");
-    assert!(!kept.is_empty() && kept.iter().all(|&i| natural[i] <= to + 1), "{rule:?} of {natural:?}");
+    // Kept whole: the narrower columns, and the id (column 0), which `show` takes.
+    assert!(kept.contains(&0) && kept.contains(&4), "{rule:?} of {natural:?}");
+    assert!(kept.iter().all(|&i| natural[i] <= to + 1 || i == 0), "{rule:?} of {natural:?}");
+    assert!(natural[0] > to + 1, "the id is one of the wide columns: {natural:?}");
+    // Narrower still, the other columns give way before the id does, which `show` takes.
+    let mut narrower = r.cmd(&["query", sql]);
+    narrower.env("COLUMNS", "80");
+    let (shown_80, _) = crate::util::on_terminal(narrower);
+    let lines_80: Vec<&str> = shown_80.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(lines_80.iter().all(|l| l.width() <= 80), "{shown_80}");
+    let rule_80: Vec<usize> = lines_80[1].split("  ").map(str::len).collect();
+    assert_eq!(rule_80[0], natural[0], "the id whole: {rule_80:?} of {natural:?}");
+    assert!((1..4).all(|i| rule_80[i] < rule[i]), "{rule_80:?} after {rule:?}");
     for (line, whole) in lines.iter().zip(piped.lines()).skip(2) {
         // Each cell: the characters from the column's start up to its width, in cells.
         let (mut cells, mut chars) = (Vec::new(), line.chars().peekable());

@@ -445,8 +445,8 @@ fn table(out: &mut impl Write, db: &std::path::Path, sql: &str, limits: Limits) 
 const NARROWEST_COLUMN: usize = 8;
 
 /// The header, its rule and the rows held, in the widths they need, or on a terminal `line`
-/// columns wide, narrowed to fit it (the widest first, none below [`NARROWEST_COLUMN`] but as
-/// its cells are); returns the widths.
+/// columns wide, narrowed to fit it (the widest first, a conversation's id last, none below
+/// [`NARROWEST_COLUMN`] but as its cells are); returns the widths.
 fn table_start(
     out: &mut impl Write,
     header: &[String],
@@ -458,9 +458,15 @@ fn table_start(
         .collect();
     if let Some(line) = line {
         let gaps = 2 * widths.len().saturating_sub(1);
-        while widths.iter().sum::<usize>() + gaps > line {
-            let Some(widest) = widths.iter_mut().filter(|w| **w > NARROWEST_COLUMN).max() else { break };
-            *widest -= 1;
+        // A conversation's id, which `show` takes, is narrowed only when nothing else can be.
+        for ids_too in [false, true] {
+            while widths.iter().sum::<usize>() + gaps > line {
+                let narrowable = widths.iter_mut().zip(header).filter(|(w, name)| {
+                    **w > NARROWEST_COLUMN && (ids_too || !matches!(name.as_str(), "id" | "conversation_id"))
+                });
+                let Some((widest, _)) = narrowable.max_by_key(|(w, _)| **w) else { break };
+                *widest -= 1;
+            }
         }
     }
     let cut = line.is_some();
