@@ -28,10 +28,13 @@ pub struct Verification {
 /// Indexes `index`'s archive afresh with `read_afresh` (a refresh of the empty index it is
 /// given: the command's, with its progress shown), refreshes `index`, and compares the two.
 pub fn verify(index: &Index, read_afresh: impl FnOnce(&Index) -> Result<Arc<Stats>>) -> Result<Verification> {
-    let scratch = tempfile::Builder::new()
-        .prefix("convmeta-verify-")
-        .tempdir()
-        .map_err(|source| Error::Io { path: std::env::temp_dir(), source })?;
+    let scratch = tempfile::Builder::new().prefix("convmeta-verify-").tempdir().map_err(|e| {
+        // tempfile's message ends with the path it tried, random: the directory is what helps.
+        let said = e.to_string();
+        let why = said.split_once(" at path ").map_or(said.as_str(), |(why, _)| why);
+        let why = format!("cannot make the scratch index there: {why} (set TMPDIR to another directory)");
+        Error::Io { path: std::env::temp_dir(), source: std::io::Error::new(e.kind(), why) }
+    })?;
     let db = scratch.path().join("afresh.sqlite3");
     let afresh = read_afresh(&Index::open(index.logs(), &db)?)?; // closed again: one file, whole
                                                                  // After the reading afresh, so a change while it read is in the index's stamps too.

@@ -206,7 +206,8 @@ fn verify_leaves_out_what_changed_while_it_read() {
     assert_eq!(found.refreshed.appends, 1, "the index read the append");
 }
 
-/// An error (here, no logs directory) is exit code 2, as `cmp`'s, not 1, which means "differs".
+/// An error (no logs directory; no directory for the scratch index) is exit code 2, as `cmp`'s,
+/// not 1, which means "differs".
 #[test]
 fn verify_fails_with_exit_code_two() {
     let tmp = tempfile::tempdir().unwrap();
@@ -222,6 +223,16 @@ fn verify_fails_with_exit_code_two() {
     let said = text(&out.stderr);
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.starts_with("convmeta: ") && said.contains("nowhere"), "{said}");
+
+    // No room for the scratch index: said so, with what to do.
+    let r = restore("archive");
+    let mut c = r.cmd(&["verify"]);
+    let out = c.env("TMPDIR", tmp.path().join("no-such-dir")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out.stderr);
+    let expected =
+        format!("convmeta: {}: cannot make the scratch index there: ", tmp.path().join("no-such-dir").display());
+    assert!(said.starts_with(&expected) && said.trim_end().ends_with("(set TMPDIR to another directory)"), "{said}");
 }
 
 /// Ctrl-C while it reads, on a terminal, ends it as it ends a backfill (exit code 130), and
