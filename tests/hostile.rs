@@ -267,6 +267,18 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
     let peak = peak_child_mib();
     eprintln!("hostile corpus: searched, peak memory of the two {peak:.0} MiB");
     assert!(peak < 450.0, "peak memory {peak:.0} MiB");
+
+    // `verify` reads it all again, into an index of its own, within the same bounds, and finds
+    // the index as that reading gives it.
+    let mut verify = convmeta();
+    verify.arg("verify").arg("--logs").arg(&logs).arg("--db").arg(&db).env("TMPDIR", tmp.path());
+    let out = output_within(verify, Duration::from_secs(120));
+    let (said, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said} {err}");
+    assert!(said.starts_with("verified ") && err.is_empty(), "all compared: {said} {err}");
+    let peak = peak_child_mib();
+    eprintln!("hostile corpus: verified, peak memory of every command {peak:.0} MiB");
+    assert!(peak < 450.0, "peak memory {peak:.0} MiB");
 }
 
 /// Unreadable files and directories, seen by an unprivileged user (root reads anything, so as
