@@ -235,6 +235,7 @@ fn rest() -> Roff {
                 "The index in datasette, each table and column described, the example queries at hand.",
             ),
             ("convmeta serve --upstream http://127.0.0.1:5700 --watch", "gptme's web UI, its list served by convmeta."),
+            ("convmeta verify", "Whether the index holds what reading the whole archive afresh gives."),
         ],
     );
     roff.control("SH", ["SEE ALSO"]);
