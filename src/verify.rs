@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
-use crate::refresh::Stats;
 use rusqlite::types::Value;
 
+use crate::error::{Error, Result};
 use crate::format::gptme::{Accumulator, Side};
+use crate::refresh::Stats;
 use crate::store::compare::{self, Comparison, Is};
 use crate::Index;
 
@@ -36,8 +36,9 @@ pub fn verify(index: &Index, read_afresh: impl FnOnce(&Index) -> Result<Arc<Stat
         Error::Io { path: std::env::temp_dir(), source: std::io::Error::new(e.kind(), why) }
     })?;
     let db = scratch.path().join("afresh.sqlite3");
-    let afresh = read_afresh(&Index::open(index.logs(), &db)?)?; // closed again: one file, whole
-                                                                 // After the reading afresh, so a change while it read is in the index's stamps too.
+    // Closed again once read: one file, whole.
+    let afresh = read_afresh(&Index::open(index.logs(), &db)?)?;
+    // After the reading afresh, so a change while it read is in the index's stamps too.
     let refreshed = index.refresh()?;
     let mut comparison = compare::compare(index.store().path(), &db)?;
     remove(scratch)?;

@@ -30,7 +30,7 @@ fn verify_finds_a_change_no_stat_shows() {
     ok(r.cmd(&["backfill"]));
     let listed = text(&verify(&r, tmp.path(), &[]).stdout);
     let total = conversations(&r.db);
-    let verified = format!("verified {total} conversations: the index holds what reading them afresh gives (");
+    let verified = format!("verified {total} conversations: the index holds what reading the archive afresh gives (");
     assert!(listed.starts_with(&verified), "{listed}");
 
     let id = "2024-01-11-flying-brave-fox";
@@ -54,7 +54,7 @@ fn verify_finds_a_change_no_stat_shows() {
     assert!(preview.contains(&format!(" in the index, '{letter}")), "the new letter afresh: {preview}");
     assert!(said.contains("  conversations.item_json \"last_message_preview\": "), "{said}");
     assert!(
-        lines.last().unwrap().starts_with(&format!("1 of {total} conversations differs from reading them afresh")),
+        lines.last().unwrap().starts_with(&format!("1 of {total} conversations differs from the archive read afresh")),
         "{said}"
     );
 

@@ -72,10 +72,10 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
         let compared = conversations(c.compared);
         let how = format!("{} read afresh in {:.0} ms", megabytes(read.bytes_read), read.duration_ms);
         match c.differences.len() {
-            0 => writeln!(out, "verified {compared}: the index holds what reading them afresh gives ({how})")?,
+            0 => writeln!(out, "verified {compared}: the index holds what reading the archive afresh gives ({how})")?,
             n => writeln!(
                 out,
-                "{} of {compared} {} from reading them afresh ({how}): \
+                "{} of {compared} {} from the archive read afresh ({how}): \
                  `convmeta backfill --reread` reads every conversation again",
                 thousands(n as u64),
                 if n == 1 { "differs" } else { "differ" }

@@ -1,6 +1,7 @@
-//! Two indexes of one archive compared, row by row in every public table and the stored states:
-//! `verify`'s check of the index against one built afresh. A conversation is compared only where both read its
-//! files in the same state (the same stamps in `_scan_state`); the others changed in between.
+//! Two indexes of one archive compared, row by row in every public table and in the stored
+//! states: `verify`'s check of the index against one built afresh. A conversation is compared
+//! only where both read its files in the same state (the same stamps in `_scan_state`); the
+//! others changed in between.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
