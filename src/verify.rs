@@ -26,8 +26,13 @@ pub struct Verification {
 }
 
 /// Indexes `index`'s archive afresh with `read_afresh` (a refresh of the empty index it is
-/// given: the command's, with its progress shown), refreshes `index`, and compares the two.
-pub fn verify(index: &Index, read_afresh: impl FnOnce(&Index) -> Result<Arc<Stats>>) -> Result<Verification> {
+/// given), refreshes `index` with `refresh` (the command's refreshes, showing their progress),
+/// and compares the two.
+pub fn verify(
+    index: &Index,
+    read_afresh: impl FnOnce(&Index) -> Result<Arc<Stats>>,
+    refresh: impl FnOnce(&Index) -> Result<Arc<Stats>>,
+) -> Result<Verification> {
     let scratch = tempfile::Builder::new().prefix("convmeta-verify-").tempdir().map_err(|e| {
         // tempfile's message ends with the path it tried, random: the directory is what helps.
         let said = e.to_string();
@@ -39,7 +44,7 @@ pub fn verify(index: &Index, read_afresh: impl FnOnce(&Index) -> Result<Arc<Stat
     // Closed again once read: one file, whole.
     let afresh = read_afresh(&Index::open(index.logs(), &db)?)?;
     // After the reading afresh, so a change while it read is in the index's stamps too.
-    let refreshed = index.refresh()?;
+    let refreshed = refresh(index)?;
     let mut comparison = compare::compare(index.store().path(), &db)?;
     remove(scratch)?;
     comparison.differences.retain(|_, rows| {

@@ -189,15 +189,19 @@ fn verify_leaves_out_what_changed_while_it_read() {
     let db = logs.parent().unwrap().join("index.sqlite3");
     let index = convmeta::Index::open(&logs, &db).unwrap();
     index.refresh().unwrap();
-    let found = convmeta::verify::verify(&index, |afresh| {
-        let read = afresh.refresh();
-        append(&logs, "busy", &line("14", "\"input_tokens\": 1"));
-        set_mtime_ns(&log("busy"), jan_5);
-        std::fs::write(logs.join("renamed").join("config.toml"), "[chat]\nname = \"Renamed\"\n").unwrap();
-        std::fs::write(log("racing"), line("13", "\"input_tokens\": 6")).unwrap(); // the same size
-        set_mtime_ns(&log("racing"), soon);
-        read
-    })
+    let found = convmeta::verify::verify(
+        &index,
+        |afresh| {
+            let read = afresh.refresh();
+            append(&logs, "busy", &line("14", "\"input_tokens\": 1"));
+            set_mtime_ns(&log("busy"), jan_5);
+            std::fs::write(logs.join("renamed").join("config.toml"), "[chat]\nname = \"Renamed\"\n").unwrap();
+            std::fs::write(log("racing"), line("13", "\"input_tokens\": 6")).unwrap(); // the same size
+            set_mtime_ns(&log("racing"), soon);
+            read
+        },
+        |index| index.refresh(),
+    )
     .unwrap();
     let c = &found.comparison;
     assert!(c.differences.is_empty(), "{:?}", c.differences);

@@ -39,14 +39,19 @@ const INDENT: usize = 2;
 
 pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     let index = a.target.open()?;
-    let opts = Options { jobs: a.jobs.unwrap_or_else(default_jobs), log_problems: false, ..Options::default() };
-    let found = crate::verify::verify(&index, |afresh| {
-        // Ctrl-C takes the scratch index with it.
-        progress::remove_on_interrupt(afresh.store().path().parent());
-        let read = progress::refresh(afresh, opts, Duration::ZERO);
-        progress::remove_on_interrupt(None);
-        read
-    })?;
+    let jobs = a.jobs.unwrap_or_else(default_jobs);
+    let found = crate::verify::verify(
+        &index,
+        |afresh| {
+            // Ctrl-C takes the scratch index with it, until it is gone.
+            progress::remove_on_interrupt(afresh.store().path().parent());
+            progress::refresh(afresh, Options { jobs, log_problems: false, ..Options::default() }, Duration::ZERO)
+        },
+        // The index's own refresh: the first index of an archive takes as long as the reading.
+        |index| progress::refresh(index, Options { jobs, ..Options::default() }, progress::QUIET_FOR),
+    );
+    progress::remove_on_interrupt(None);
+    let found = found?;
     let (c, read) = (&found.comparison, &found.afresh);
     let mut out = super::stdout();
     if a.json {
