@@ -156,6 +156,47 @@ fn backfill_table(title: &str, logs: &Path, n: usize, bytes: u64, dbs: &Path) {
     );
 }
 
+/// `verify` (the archive indexed again into a scratch database, the index refreshed, the two
+/// compared) against what it repeats: a backfill of the same archive into a new database.
+pub fn verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = default_jobs();
+    println!("\n## verify, {jobs} threads, warm page cache");
+    println!("| archive | verify (median of 5 rounds) | a backfill into a new database | verify's time over the backfill's (median of the rounds, range) |");
+    println!("|---|---|---|---|");
+    for (i, a) in backfill_archives().iter().enumerate() {
+        let (logs, n) = (tmp.path().join(format!("logs-{i}")), a.conversations);
+        gen::archive(&logs, n, a.seed, a.lines, gen::WORDS);
+        par_files(&logs_files(&logs), jobs, |b| b.len());
+        let opts = || Options { jobs, commit_every: Some(Duration::from_millis(500)), ..Options::default() };
+        let index = Index::open(&logs, &tmp.path().join(format!("index-{i}.sqlite3"))).unwrap();
+        index.refresh_with(&opts()).unwrap();
+        let mut run = 0;
+        let t = rounds(
+            5,
+            &mut [
+                &mut || {
+                    timed(|| {
+                        let found = convmeta::verify::verify(
+                            &index,
+                            |afresh| afresh.refresh_with(&Options { log_problems: false, ..opts() }),
+                            |index| index.refresh(),
+                        )
+                        .unwrap();
+                        assert_eq!((found.comparison.compared, found.comparison.differences.len()), (n, 0));
+                    })
+                },
+                &mut || {
+                    run += 1;
+                    let db = tmp.path().join(format!("backfill-{i}-{run}.sqlite3"));
+                    timed(|| assert_eq!(Index::open(&logs, &db).unwrap().refresh_with(&opts()).unwrap().full_scans, n))
+                },
+            ],
+        );
+        println!("| {} | {:.0} ms | {:.0} ms | {} |", a.title, ms(t.median(0)), ms(t.median(1)), t.ratio(0, 1));
+    }
+}
+
 /// Empties the kernel's page cache (data, inodes, directory entries), as after a reboot.
 /// Needs root; false when it cannot.
 fn drop_caches() -> bool {

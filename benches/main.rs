@@ -79,6 +79,9 @@ fn main() {
     if wanted("backfill") {
         core::backfill();
     }
+    if wanted("verify") {
+        core::verify();
+    }
     if wanted("cold") {
         core::cold();
     }
