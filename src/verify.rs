@@ -4,6 +4,8 @@
 //! (`store::compare`). A difference is either a change no stat shows (a file rewritten with
 //! its size and mtime kept) or a bug in reading on from where a refresh stopped.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use rusqlite::types::Value;
@@ -33,12 +35,16 @@ pub fn verify(
     read_afresh: impl FnOnce(&Index) -> Result<Arc<Stats>>,
     refresh: impl FnOnce(&Index) -> Result<Arc<Stats>>,
 ) -> Result<Verification> {
-    let scratch = tempfile::Builder::new().prefix("convmeta-verify-").tempdir().map_err(|e| {
+    let tmp = std::env::temp_dir();
+    remove_abandoned(&tmp);
+    // Named after this process, so that a later verify knows when it is gone.
+    let prefix = format!("{SCRATCH}{}-", std::process::id());
+    let scratch = tempfile::Builder::new().prefix(&prefix).tempdir_in(&tmp).map_err(|e| {
         // tempfile's message ends with the path it tried, random: the directory is what helps.
         let said = e.to_string();
         let why = said.split_once(" at path ").map_or(said.as_str(), |(why, _)| why);
         let why = format!("cannot make the scratch index there: {why} (set TMPDIR to another directory)");
-        Error::Io { path: std::env::temp_dir(), source: std::io::Error::new(e.kind(), why) }
+        Error::Io { path: tmp.clone(), source: std::io::Error::new(e.kind(), why) }
     })?;
     let db = scratch.path().join("afresh.sqlite3");
     // Closed again once read: one file, whole.
@@ -58,6 +64,31 @@ pub fn verify(
         !rows.is_empty()
     });
     Ok(Verification { comparison, afresh, refreshed })
+}
+
+/// How a scratch directory's name begins: then the process's id, a dash and random letters.
+const SCRATCH: &str = "convmeta-verify-";
+
+/// Removes the scratch directories in `tmp` that verifications left behind when they ended
+/// without removing them (killed, or stopped by a signal nothing caught): this user's, named
+/// after a process that is gone. A live one's is left alone.
+fn remove_abandoned(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    let me = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(SCRATCH)?.split_once('-')?.0.parse::<i32>().ok());
+        let Some(pid) = pid.filter(|&pid| pid > 0) else { continue };
+        // Not following a symlink: only a directory of this user's own.
+        let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        // Signal 0 checks that the process exists; ESRCH: it does not.
+        let gone =
+            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if ours && gone {
+            tracing::info!(path = %entry.path().display(), "removing a scratch index an interrupted verify left");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Removes the scratch directory, saying where it is if that fails.

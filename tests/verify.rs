@@ -304,3 +304,43 @@ fn verify_compares_the_stored_state_by_meaning() {
     assert!(!said.contains(rewritten), "{said}");
     assert!(said.lines().last().unwrap().starts_with("1 of "), "{said}");
 }
+
+/// A verify killed while it reads leaves its scratch index behind; the next one removes it
+/// (this user's, named after a process that is gone), and leaves alone a live verify's and
+/// anything else in `$TMPDIR`.
+#[test]
+fn verify_removes_the_scratch_index_a_killed_verify_left() {
+    let (tmp, logs, db) = crate::backfill::generated_and_backfilled(600, 200);
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let verify = || {
+        let mut c = crate::util::convmeta();
+        c.args(["verify", "--logs"]).arg(&logs).arg("--db").arg(&db).env("TMPDIR", &scratch);
+        c
+    };
+    let entries = || -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(&scratch).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let mut killed = verify().stdout(std::process::Stdio::null()).spawn().unwrap();
+    let began = std::time::Instant::now();
+    while entries().is_empty() {
+        assert!(began.elapsed() < std::time::Duration::from_secs(60), "no scratch index made");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let left = entries();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(&format!("convmeta-verify-{}-", killed.id())), "{left:?}");
+    // A live verify's (this test's own process stands for one), and what is not a verify's.
+    let live = format!("convmeta-verify-{}-x", std::process::id());
+    for other in [live.as_str(), "convmeta-verify-notapid-x", "someone-else"] {
+        std::fs::create_dir(scratch.join(other)).unwrap();
+    }
+    let out = verify().output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), [live.as_str(), "convmeta-verify-notapid-x", "someone-else"]);
+}
