@@ -7,6 +7,13 @@ use serde_json::Value;
 
 use crate::util::{append, archive_of, ok, restore, set_mtime_ns, usage_line, Restored};
 
+/// The pack restored and backfilled, and a `$TMPDIR` of the test's own for `verify`.
+fn backfilled() -> (Restored, tempfile::TempDir) {
+    let r = restore("archive");
+    ok(r.cmd(&["backfill"]));
+    (r, tempfile::tempdir().unwrap())
+}
+
 /// `verify` in a scratch `$TMPDIR` of the test's own, which it must leave empty.
 fn verify(r: &Restored, tmp: &Path, args: &[&str]) -> std::process::Output {
     let mut c = r.cmd(&["verify"]);
@@ -25,9 +32,7 @@ fn text(bytes: &[u8]) -> String {
 /// keeps the old row, `verify` finds it, and `backfill --reread` mends it.
 #[test]
 fn verify_finds_a_change_no_stat_shows() {
-    let r = restore("archive");
-    let tmp = tempfile::tempdir().unwrap();
-    ok(r.cmd(&["backfill"]));
+    let (r, tmp) = backfilled();
     let listed = text(&verify(&r, tmp.path(), &[]).stdout);
     let total = conversations(&r.db);
     let verified = format!("verified {total} conversations: the index holds what reading the archive afresh gives (");
@@ -95,9 +100,7 @@ fn conversations(db: &Path) -> i64 {
 /// logged again.
 #[test]
 fn verify_names_each_row_that_differs_in_every_table() {
-    let r = restore("archive");
-    let tmp = tempfile::tempdir().unwrap();
-    ok(r.cmd(&["backfill"]));
+    let (r, tmp) = backfilled();
     let c = rusqlite::Connection::open(&r.db).unwrap();
     let ids: Vec<String> = c
         .prepare("SELECT DISTINCT conversation_id FROM conversation_days ORDER BY 1 LIMIT 3")
@@ -267,9 +270,7 @@ fn ctrl_c_takes_the_scratch_index_with_it() {
 /// default left out, as an older convmeta wrote it) is not.
 #[test]
 fn verify_compares_the_stored_state_by_meaning() {
-    let r = restore("archive");
-    let tmp = tempfile::tempdir().unwrap();
-    ok(r.cmd(&["backfill"]));
+    let (r, tmp) = backfilled();
     let c = rusqlite::Connection::open(&r.db).unwrap();
     let state = |id: &str| -> serde_json::Map<String, Value> {
         let text: String =
