@@ -466,6 +466,8 @@ fn errors_are_one_clear_line() {
         (&["backfill", "--jobs", "0"][..], "invalid value '0' for '--jobs <N>': a number of threads, 1 or more"),
         (&["backfill", "--jobs", "-2"], "invalid value '-2' for '--jobs <N>': a number of threads, 1 or more"),
         (&["list", "--limit", "-1"], "invalid value '-1' for '--limit <N>': a count, 0 or more"),
+        (&["search", "-m", "-1", "x"], "invalid value '-1' for '--matches <N>': a count, 0 or more"),
+        (&["search", "-C", "1e3", "x"], "invalid value '1e3' for '--context <N>': a count, 0 or more"),
         (&["query", "--timeout", "-1", "SELECT 1"], "invalid value '-1' for '--timeout <SECONDS>': a positive number"),
         (&["serve", "--safety-sweep", "0"], "invalid value '0' for '--safety-sweep <SECONDS>': a positive number"),
         (&["serve", "--sql-max-rows", "0"], "invalid value '0' for '--sql-max-rows <N>': a number of rows, 1 or more"),

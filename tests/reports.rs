@@ -747,6 +747,11 @@ fn search_finds_what_messages_say() {
     let said: serde_json::Value = serde_json::from_str(&ok(search(&["Parser", "-C", "1", "--json"]))).unwrap();
     assert_eq!(said[1]["messages"][0]["before"], serde_json::json!(["Let us talk about the"]));
     assert!(said[1]["messages"][0].get("after").is_none(), "{said}");
+    // More context than any content has, even past what a count holds: every line around.
+    for huge in [usize::MAX.to_string(), "1".repeat(30)] {
+        let said: serde_json::Value = serde_json::from_str(&ok(search(&["Parser", "-C", &huge, "--json"]))).unwrap();
+        assert_eq!(said[1]["messages"][0]["before"], serde_json::json!(["Let us talk about the"]));
+    }
     let counts = ok(search(&["quokka", "-m", "0"]));
     assert_eq!(
         counts, "2027-01-15 08:00  new: 1 message\n\n2027-01-15 08:00  quokkas: 2 messages\n",

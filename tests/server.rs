@@ -461,6 +461,8 @@ fn search_over_http_is_the_commands() {
     let b =
         |answer: Value| answer["conversations"].as_array().unwrap().iter().find(|c| c["id"] == "b").cloned().unwrap();
     assert_eq!(b(search.answer("?q=tree&context=1"))["messages"][0]["after"], serde_json::json!(["of leaves"]));
+    let all_around = b(search.answer(&format!("?q=tree&context={}", usize::MAX)));
+    assert_eq!(all_around["messages"][0]["after"], serde_json::json!(["of leaves"]));
     // As a word, "parse" is in "parse tree" alone.
     let as_word = search.answer("?q=parse&word=1");
     assert_eq!((as_word["conversations"][0]["id"].as_str(), as_word["conversations"][1].is_null()), (Some("b"), true));

@@ -39,10 +39,10 @@ pub struct SearchArgs {
     #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
     sort: Sort,
     /// How many of each conversation's matching messages to show, the first ones
-    #[arg(short = 'm', long, default_value_t = 3, value_name = "N")]
+    #[arg(short = 'm', long, default_value_t = 3, value_name = "N", value_parser = amount, allow_negative_numbers = true)]
     matches: usize,
     /// Show N lines of the message's content before and after each line shown (as grep -C)
-    #[arg(short = 'C', long, default_value_t = 0, value_name = "N")]
+    #[arg(short = 'C', long, default_value_t = 0, value_name = "N", value_parser = amount, allow_negative_numbers = true)]
     context: usize,
     /// Search system messages too (the prompt, tool output gptme writes as system)
     #[arg(long, conflicts_with = "role")]
@@ -227,6 +227,16 @@ fn marked(excerpt: &str, texts: &Texts) -> String {
     }
     out.push_str(&excerpt[copied..]);
     out
+}
+
+/// Parses `--matches` and `--context`: a count, 0 or more. One too large to hold asks for more
+/// than there can be, so it is taken as the most there can be.
+fn amount(s: &str) -> Result<usize, String> {
+    match s.parse() {
+        Ok(n) => Ok(n),
+        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(usize::MAX),
+        Err(_) => Err("a count, 0 or more".into()),
+    }
 }
 
 #[cfg(test)]

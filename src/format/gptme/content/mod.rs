@@ -191,9 +191,10 @@ impl Sink<'_> {
 /// holding a newline) the content, cut to `shown.chars` around the first text in it; and up to
 /// `shown.context` lines before and after it, each cut after as many characters.
 fn excerpt(content: &str, texts: &Texts, shown: Shown) -> (String, Vec<String>, Vec<String>) {
-    let (context, chars) = (shown.context, shown.chars.max(EXCERPT_CHARS));
     // Lines end at `\n` or `\r\n`, whose `\r` is no part of what is shown.
     let lines: Vec<&str> = content.lines().collect();
+    // More context than there are lines is all of them: the sums below cannot overflow.
+    let (context, chars) = (shown.context.min(lines.len()), shown.chars.max(EXCERPT_CHARS));
     let at = lines.iter().position(|l| texts.all_said_in(l));
     let Some(at) = at.or_else(|| lines.iter().position(|l| texts.any_said_in(l))) else {
         return (cut_around(content, Some(texts), chars), Vec::new(), Vec::new());

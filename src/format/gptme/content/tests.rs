@@ -154,6 +154,9 @@ fn context_lines_around_the_line_shown() {
     );
     let (_, before, after) = excerpt(&content, &texts("needle"), Shown { context: 5, ..SHOWN });
     assert_eq!((before, after.len()), (vec!["zero".to_owned(), "one".to_owned()], 2));
+    // As many lines as there can be: all of them (this once overflowed and panicked).
+    let (_, before, after) = excerpt(&content, &texts("needle"), Shown { context: usize::MAX, ..SHOWN });
+    assert_eq!((before.len(), after.len()), (2, 2));
     assert_eq!(excerpt(&content, &texts("zero"), Shown { context: 0, ..SHOWN }), ("zero".to_owned(), vec![], vec![]));
     let (shown, before, after) = excerpt(&content, &texts("one\r\ntwo"), Shown { context: 2, ..SHOWN });
     assert!(shown.starts_with("zero\r\none\r\ntwo") && before.is_empty() && after.is_empty(), "{shown:?}");
