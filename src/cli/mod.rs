@@ -202,10 +202,13 @@ pub fn conversation_id(s: &str) -> Result<String, String> {
     }
 }
 
-/// Parses a positive number of seconds (a flag's value).
+/// Parses a positive number of seconds (a flag's value). One past a century is a century: as
+/// good as forever, and a deadline that far off can still be added to a clock reading (one
+/// further could not, and would panic).
 pub fn seconds(s: &str) -> Result<std::time::Duration, String> {
-    let secs = s.parse::<f64>().ok().filter(|secs| *secs > 0.0);
-    secs.and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+    const CENTURY: f64 = 100.0 * 365.25 * 86_400.0;
+    let secs = s.parse::<f64>().ok().filter(|secs| *secs > 0.0 && secs.is_finite());
+    secs.and_then(|secs| std::time::Duration::try_from_secs_f64(secs.min(CENTURY)).ok())
         .ok_or_else(|| "a positive number of seconds, such as 2 or 0.5".into())
 }
 
@@ -617,7 +620,24 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests {
-    use super::{conversation_label, conversations, fit, fit_end, fit_model, megabytes, pad, printable, thousands};
+    use super::{
+        conversation_label, conversations, fit, fit_end, fit_model, megabytes, pad, printable, seconds, thousands,
+    };
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn seconds_past_a_century_are_a_century() {
+        assert_eq!(seconds("0.5"), Ok(Duration::from_millis(500)));
+        let century = seconds("3155760000").unwrap();
+        for far in ["1e19", "1e300", "18446744073709551616"] {
+            assert_eq!(seconds(far), Ok(century), "{far}");
+        }
+        // What the limits do with it: a deadline (this panicked at 1e19).
+        assert!(Instant::now().checked_add(century).is_some());
+        for refused in ["0", "-1", "inf", "NaN", "", "2s"] {
+            assert!(seconds(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn counts_are_grouped_by_thousands_and_one_is_one() {
