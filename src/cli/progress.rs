@@ -50,7 +50,10 @@ pub fn refresh(index: &Index, opts: Options<'_>, quiet_for: Duration) -> crate::
         let logged = Logged::quiet(LOG_EVERY);
         return index.refresh_with(&Options { progress: Some(&logged), ..opts });
     }
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+    // Shown from the start when there is nothing to wait for: the thread below may start only
+    // after a short refresh (a busy machine), which would then show no bar at all.
+    let target = if quiet_for.is_zero() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let bar = ProgressBar::with_draw_target(Some(0), target);
     bar.set_style(style("{spinner} [{elapsed_precise}] listing the archive"));
     let progress = Bar { bar: bar.clone(), files: 0.into(), total_files: 0.into(), commit_every: opts.commit_every };
     let opts = Options { progress: Some(&progress), ..opts };
