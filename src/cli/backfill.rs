@@ -66,7 +66,8 @@ fn rates(stats: &crate::refresh::Stats) -> String {
 
 /// Parses `--jobs`: a count of threads, 1 or more (0 had silently meant 1).
 pub(super) fn threads(s: &str) -> Result<usize, String> {
-    s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of threads, 1 or more".into())
+    let n = super::whole_number(s).filter(|n| *n > 0).ok_or("a number of threads, 1 or more")?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 #[cfg(test)]

@@ -232,11 +232,8 @@ fn marked(excerpt: &str, texts: &Texts) -> String {
 /// Parses `--matches` and `--context`: a count, 0 or more. One too large to hold asks for more
 /// than there can be, so it is taken as the most there can be.
 fn amount(s: &str) -> Result<usize, String> {
-    match s.parse() {
-        Ok(n) => Ok(n),
-        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(usize::MAX),
-        Err(_) => Err("a count, 0 or more".into()),
-    }
+    let n = super::whole_number(s).ok_or("a count, 0 or more")?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 #[cfg(test)]

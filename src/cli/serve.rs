@@ -63,11 +63,14 @@ pub struct ServeArgs {
 }
 
 fn mebibytes(s: &str) -> Result<u64, String> {
-    s.parse().ok().filter(|n| (16..1 << 40).contains(n)).ok_or_else(|| "a number of MiB, 16 or more".into())
+    // Past 2^40 MiB (an exbibyte) is as good as no limit, and no more fits SQLite's in bytes.
+    let mib = super::whole_number(s).filter(|n| *n >= 16).ok_or("a number of MiB, 16 or more")?;
+    Ok(mib.min(1 << 40))
 }
 
 fn rows(s: &str) -> Result<usize, String> {
-    s.parse().ok().filter(|n| *n > 0).ok_or_else(|| "a number of rows, 1 or more".into())
+    let n = super::whole_number(s).filter(|n| *n > 0).ok_or("a number of rows, 1 or more")?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Raises the soft limit on open files to the hard one, as Go's runtime and nginx do: every
