@@ -90,6 +90,17 @@ pub fn local_day_start(day: chrono::NaiveDate) -> f64 {
     midnight.and_utc().timestamp() as f64
 }
 
+/// A count as a flag or a query parameter gives it: digits, 0 or more; `None` if it is not one.
+/// One too large to hold is the largest, which every count here takes as "as many as there
+/// are" (rather than refusing it, as if it were negative).
+pub fn count(s: &str) -> Option<usize> {
+    match s.parse::<usize>() {
+        Ok(n) => Some(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(usize::MAX),
+        Err(_) => None,
+    }
+}
+
 /// Parses a `since` or `until` into the days it names.
 pub fn date_span(s: &str) -> Result<DateSpan, String> {
     let text = date_prefix(s)?;
@@ -189,6 +200,17 @@ impl serde::Serialize for JsonField {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_too_large_to_hold_is_the_largest() {
+        assert_eq!((count("0"), count("250")), (Some(0), Some(250)));
+        for huge in ["18446744073709551615", "18446744073709551616", &"9".repeat(40)] {
+            assert_eq!(count(huge), Some(usize::MAX), "{huge}");
+        }
+        for refused in ["", "-1", "-99999999999999999999999", "1e3", "1.5", " 1", "x"] {
+            assert_eq!(count(refused), None, "{refused}");
+        }
+    }
 
     #[test]
     fn dates_are_days_months_or_years() {

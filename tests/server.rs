@@ -400,6 +400,8 @@ fn usage_over_http_is_the_commands() {
     // Fresh: an append made before the request is in its answer.
     append(&logs, "b", &line(3, "m3", 8.0));
     assert_eq!(usage.answer("")["rows"].as_array().unwrap().len(), 3);
+    // A limit past what a count holds: all of them, as 0 is.
+    assert_eq!(usage.answer(&format!("?limit={}0", u64::MAX)), usage.answer("?limit=0"));
     // Refusals.
     assert_eq!(
         usage.refused("?by=year"),
@@ -479,6 +481,12 @@ fn search_over_http_is_the_commands() {
         search.answer("?q=parser")["conversations"].as_array().unwrap().iter().map(|c| c["id"].clone()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&Value::from("c")), "{ids:?}");
+    // Counts past what one holds: all there are.
+    let huge = format!("{}0", u64::MAX);
+    assert_eq!(
+        search.answer(&format!("?q=parser&limit={huge}&matches={huge}")),
+        search.answer("?q=parser&limit=0&matches=99")
+    );
     // Refusals.
     assert_eq!(search.refused(""), (400, "q, the text to search for, is missing or blank".into()));
     assert_eq!(search.refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));

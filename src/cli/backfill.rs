@@ -66,8 +66,7 @@ fn rates(stats: &crate::refresh::Stats) -> String {
 
 /// Parses `--jobs`: a count of threads, 1 or more (0 had silently meant 1).
 pub(super) fn threads(s: &str) -> Result<usize, String> {
-    let n = super::whole_number(s).filter(|n| *n > 0).ok_or("a number of threads, 1 or more")?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    Ok(crate::usage::count(s).filter(|n| *n > 0).ok_or("a number of threads, 1 or more")?)
 }
 
 #[cfg(test)]

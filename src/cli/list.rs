@@ -236,6 +236,5 @@ fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result
 
 /// Parses `--limit`: a count, 0 or more; one too large to hold asks for them all, as 0 does.
 pub fn count(s: &str) -> Result<usize, String> {
-    let n = super::whole_number(s).ok_or("a count, 0 or more (0: all of them)")?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    Ok(crate::usage::count(s).ok_or("a count, 0 or more (0: all of them)")?)
 }

@@ -202,17 +202,6 @@ pub fn conversation_id(s: &str) -> Result<String, String> {
     }
 }
 
-/// A flag's whole number, 0 or more: `None` if it is not one. One too large to hold is the
-/// largest, which every count here takes as "as many as there are" (it is refused only by what
-/// would refuse that).
-pub fn whole_number(s: &str) -> Option<u64> {
-    match s.parse::<u64>() {
-        Ok(n) => Some(n),
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
-        Err(_) => None,
-    }
-}
-
 /// Parses a positive number of seconds (a flag's value). One past a century is a century: as
 /// good as forever, and a deadline that far off can still be added to a clock reading (one
 /// further could not, and would panic).
@@ -633,20 +622,8 @@ fn with_bar<T>(bar: &indicatif::ProgressBar, f: impl FnOnce() -> T) -> T {
 mod tests {
     use super::{
         conversation_label, conversations, fit, fit_end, fit_model, megabytes, pad, printable, seconds, thousands,
-        whole_number,
     };
     use std::time::{Duration, Instant};
-
-    #[test]
-    fn a_whole_number_too_large_to_hold_is_the_largest() {
-        assert_eq!((whole_number("0"), whole_number("250")), (Some(0), Some(250)));
-        for huge in ["18446744073709551615", "18446744073709551616", &"9".repeat(40)] {
-            assert_eq!(whole_number(huge), Some(u64::MAX), "{huge}");
-        }
-        for refused in ["", "-1", "-99999999999999999999999", "1e3", "1.5", " 1", "x"] {
-            assert_eq!(whole_number(refused), None, "{refused}");
-        }
-    }
 
     #[test]
     fn seconds_past_a_century_are_a_century() {

@@ -232,8 +232,7 @@ fn marked(excerpt: &str, texts: &Texts) -> String {
 /// Parses `--matches` and `--context`: a count, 0 or more. One too large to hold asks for more
 /// than there can be, so it is taken as the most there can be.
 fn amount(s: &str) -> Result<usize, String> {
-    let n = super::whole_number(s).ok_or("a count, 0 or more")?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    Ok(crate::usage::count(s).ok_or("a count, 0 or more")?)
 }
 
 #[cfg(test)]

@@ -64,13 +64,12 @@ pub struct ServeArgs {
 
 fn mebibytes(s: &str) -> Result<u64, String> {
     // Past 2^40 MiB (an exbibyte) is as good as no limit, and no more fits SQLite's in bytes.
-    let mib = super::whole_number(s).filter(|n| *n >= 16).ok_or("a number of MiB, 16 or more")?;
-    Ok(mib.min(1 << 40))
+    let mib = crate::usage::count(s).filter(|n| *n >= 16).ok_or("a number of MiB, 16 or more")?;
+    Ok((mib as u64).min(1 << 40))
 }
 
 fn rows(s: &str) -> Result<usize, String> {
-    let n = super::whole_number(s).filter(|n| *n > 0).ok_or("a number of rows, 1 or more")?;
-    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    Ok(crate::usage::count(s).filter(|n| *n > 0).ok_or("a number of rows, 1 or more")?)
 }
 
 /// Raises the soft limit on open files to the hard one, as Go's runtime and nginx do: every

@@ -56,8 +56,9 @@ impl Params {
             model: None,
             agent: None,
         };
-        let count =
-            |key: &str, value: &str| value.parse::<usize>().map_err(|_| format!("{key} must be a count, 0 or more"));
+        let count = |key: &str, value: &str| {
+            crate::usage::count(value).ok_or_else(|| format!("{key} must be a count, 0 or more"))
+        };
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match &*key {
                 "q" => q.push(value.into_owned()),

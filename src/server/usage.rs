@@ -58,7 +58,7 @@ impl Params {
                 "model" => p.model = Some(value.into_owned()),
                 "agent" => p.agent = Some(value.into_owned()),
                 "breakdown" => p.breakdown = flag(&key, &value)?,
-                "limit" => p.limit = value.parse().map_err(|_| "limit must be a count, 0 or more".to_owned())?,
+                "limit" => p.limit = crate::usage::count(&value).ok_or("limit must be a count, 0 or more")?,
                 "token" => {}
                 other => return Err(format!("unknown parameter {other:?}")),
             }
