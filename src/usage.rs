@@ -26,7 +26,7 @@ const DATE_FORMS: &str =
 /// a month or year for all of it.
 pub fn date_prefix(s: &str) -> Result<String, String> {
     if let Some(day) = named_day(s, chrono::Local::now().date_naive()) {
-        return day.map(|d| d.format("%Y-%m-%d").to_string()).ok_or_else(|| DATE_FORMS.into());
+        return Ok(day.format("%Y-%m-%d").to_string());
     }
     let full = match s.len() {
         4 => format!("{s}-01-01"),
@@ -42,8 +42,9 @@ pub fn date_prefix(s: &str) -> Result<String, String> {
 
 /// The day `s` names counting back from `today`: `today`, `yesterday`, or a number of days or
 /// weeks ago (`0d` is today, `1d` yesterday, `2w` the day fourteen days back). None when `s` is
-/// none of these; Some(None) when it names a day before the year 1.
-fn named_day(s: &str, today: chrono::NaiveDate) -> Option<Option<chrono::NaiveDate>> {
+/// none of these. One further back than the year 1 (or than a count holds) is 0001-01-01, the
+/// first day a date here can name: as a count too large to hold is the largest.
+fn named_day(s: &str, today: chrono::NaiveDate) -> Option<chrono::NaiveDate> {
     let (count, days_each) = match s {
         "today" => ("0", 1),
         "yesterday" => ("1", 1),
@@ -62,7 +63,8 @@ fn named_day(s: &str, today: chrono::NaiveDate) -> Option<Option<chrono::NaiveDa
     }
     let days = count.parse::<u64>().ok().and_then(|n| n.checked_mul(days_each));
     let day = days.and_then(|n| today.checked_sub_days(chrono::Days::new(n)));
-    Some(day.filter(|d| d.year() >= 1))
+    let first = chrono::NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
+    Some(day.filter(|d| *d >= first).unwrap_or(first))
 }
 
 /// The days a `since` or `until` names (see [`date_prefix`]): as written, its first day and
@@ -238,20 +240,20 @@ mod tests {
             ("9w", "2025-12-28"),
             ("0061d", "2025-12-30"),
         ] {
-            assert_eq!(named_day(text, today), Some(Some(day(named))), "{text}");
+            assert_eq!(named_day(text, today), Some(day(named)), "{text}");
         }
         // Not a day counted back: read as a date, or refused.
         for other in ["d", "w", "-1d", "+1d", "1.5d", "1 d", "1D", "1dw", "1m", "1y", "7", "2026", "é", "1éd", ""] {
             assert_eq!(named_day(other, today), None, "{other}");
         }
-        // Before the year 1, or past what a count holds.
-        for far in ["739676d", "106000w", "99999999999999999999d", "3000000000000000000w"] {
-            assert_eq!(named_day(far, today), Some(None), "{far}");
+        // Before the year 1, or past what a count holds: the year 1's first day.
+        for far in ["739675d", "739676d", "106000w", "99999999999999999999d", "3000000000000000000w"] {
+            assert_eq!(named_day(far, today), Some(day("0001-01-01")), "{far}");
         }
         for far in ["106000w", "99999999999999999999d"] {
-            assert_eq!(date_prefix(far), Err(DATE_FORMS.to_owned()), "{far}");
+            assert_eq!(date_prefix(far).as_deref(), Ok("0001-01-01"), "{far}");
         }
-        assert_eq!(named_day("739675d", today), Some(Some(day("0001-01-01"))));
+        assert_eq!(named_day("739674d", today), Some(day("0001-01-02")));
     }
 
     #[test]
