@@ -825,10 +825,13 @@ fn the_manual_page_describes_every_command_and_flag() {
     assert!(page.contains(&title), "{title:?} in {}", &page[..200]);
     assert!(page.is_ascii(), "characters outside ASCII escaped, for a groff that reads Latin-1");
     // Tidy as `mandoc -Tlint` asks: no blank at a line's end (an escaped space aside), no break
-    // beside a blank line, where it does nothing.
+    // beside a blank line, where it does nothing, no text line over 80 bytes (but an item's tag,
+    // the line after `.TP`, which is one line).
     let lines: Vec<&str> = page.lines().collect();
     for (i, line) in lines.iter().enumerate() {
         assert!(!line.ends_with(' ') || line.trim_end().ends_with('\\'), "line {}: {line:?}", i + 1);
+        let tag = i > 0 && lines[i - 1] == ".TP";
+        assert!(line.len() <= 80 || line.starts_with('.') || tag, "line {}: {line:?}", i + 1);
         let beside = [i.checked_sub(1), Some(i + 1)].map(|j| j.and_then(|j| lines.get(j)).copied());
         assert!(*line != ".br" || !beside.contains(&Some("")), "line {}: a break beside a blank line", i + 1);
     }

@@ -71,15 +71,84 @@ pub fn page() -> Vec<u8> {
     });
     // Every character outside ASCII as an escape: groff reads its input as Latin-1 unless
     // told otherwise (man-db tells it; plain `groff -man` and `nroff` do not).
-    page.chars()
-        .fold(String::new(), |mut out, c| {
-            match c.is_ascii() {
-                true => out.push(c),
-                false => out.push_str(&format!("\\[u{:04X}]", c as u32)),
+    let page = page.chars().fold(String::new(), |mut out, c| {
+        match c.is_ascii() {
+            true => out.push(c),
+            false => out.push_str(&format!("\\[u{:04X}]", c as u32)),
+        }
+        out
+    });
+    // Text lines within 80 bytes, as `mandoc -Tlint` asks. The line after `.TP` is the item's
+    // tag, one line whatever its length.
+    let mut tag_next = false;
+    let page = page.lines().fold(String::new(), |out, line| {
+        let folded = if tag_next { line.to_owned() } else { fold_text(line, TEXT_WIDTH) };
+        tag_next = line == ".TP";
+        out + &folded + "\n"
+    });
+    page.into_bytes()
+}
+
+/// How long `mandoc -Tlint` lets a line of text be, in bytes.
+const TEXT_WIDTH: usize = 80;
+
+/// A line of roff text as lines of at most `width` bytes where it can be, rendered the same.
+/// It is cut only at a single space between two words (a run of spaces is kept as typed), never
+/// at an escaped space, after a word that ends a sentence (roff spaces a sentence's end at a
+/// line's end wider), or before a word that would make the next line a request (`.` or `'`).
+fn fold_text(line: &str, width: usize) -> String {
+    if line.len() <= width || line.starts_with(['.', '\'']) {
+        return line.to_owned();
+    }
+    let bytes = line.as_bytes();
+    let cuttable = |at: usize| {
+        let backslashes = bytes[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+        at > 0
+            && bytes[at - 1] != b' '
+            && bytes.get(at + 1).is_some_and(|&b| !matches!(b, b' ' | b'.' | b'\''))
+            && backslashes % 2 == 0
+            && !ends_sentence(&line[..at])
+    };
+    let (mut out, mut start, mut last_cut) = (String::new(), 0, None);
+    for (at, _) in line.match_indices(' ').filter(|&(at, _)| cuttable(at)) {
+        if at - start > width {
+            if let Some(cut) = last_cut.take() {
+                out += &line[start..cut];
+                out.push('\n');
+                start = cut + 1;
             }
-            out
-        })
-        .into_bytes()
+        }
+        if at - start <= width {
+            last_cut = Some(at);
+        } else {
+            // One word longer than a line: cut after it.
+            out += &line[start..at];
+            out.push('\n');
+            start = at + 1;
+        }
+    }
+    if let Some(cut) = last_cut.filter(|_| line.len() - start > width) {
+        out += &line[start..cut];
+        out.push('\n');
+        start = cut + 1;
+    }
+    out + &line[start..]
+}
+
+/// Whether roff takes `text`, at a line's end, to end a sentence: `.`, `?` or `!`, then perhaps
+/// closing quotes and brackets and font changes (`\fR`), which it sees through.
+fn ends_sentence(text: &str) -> bool {
+    let mut rest = text;
+    loop {
+        let before = rest.len();
+        rest = rest.trim_end_matches(['"', '\'', ')', ']', '*']);
+        if rest.len() >= 3 && rest.as_bytes()[rest.len() - 3..rest.len() - 1] == *b"\\f" {
+            rest = &rest[..rest.len() - 3];
+        }
+        if rest.len() == before {
+            return rest.ends_with(['.', '?', '!']);
+        }
+    }
 }
 
 /// The day the page is made, as help2man dates its pages: `SOURCE_DATE_EPOCH`'s where set (a
@@ -248,5 +317,35 @@ fn terms(roff: &mut Roff, heading: &str, style: fn(&'static str) -> Inline, entr
     roff.control("SH", [heading]);
     for &(term, text) in entries {
         roff.control("TP", []).text([style(term)]).text([roman(text)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ends_sentence, fold_text};
+
+    #[test]
+    fn text_is_folded_only_where_roff_reads_a_line_end_as_the_space() {
+        assert_eq!(fold_text("aaa bbb ccc ddd", 8), "aaa bbb\nccc ddd");
+        // Never: after a sentence's end, at an escaped space or a run of spaces, before a request.
+        assert_eq!(fold_text("aaa. bbb ccc", 5), "aaa. bbb\nccc");
+        assert_eq!(fold_text("a\\ bbbbbb c", 3), "a\\ bbbbbb\nc");
+        assert_eq!(fold_text("a\\\\ bbbbbb", 4), "a\\\\\nbbbbbb");
+        assert_eq!(fold_text("aaa  bbb ccc", 4), "aaa  bbb\nccc");
+        assert_eq!(fold_text("aaa .bbb 'ccc ddd", 4), "aaa .bbb 'ccc\nddd");
+        // A word longer than a line stands alone; a request or a short line is as it was.
+        assert_eq!(fold_text("a bbbbbbbbbb c", 4), "a\nbbbbbbbbbb\nc");
+        assert_eq!(fold_text(".TP a b c d e", 3), ".TP a b c d e");
+        assert_eq!(fold_text("a b", 3), "a b");
+    }
+
+    #[test]
+    fn a_sentence_ends_through_quotes_brackets_and_fonts() {
+        for ends in ["done.", "done?\\fR", "(done!)", "\"done.\"\\fP)", "e.g."] {
+            assert!(ends_sentence(ends), "{ends}");
+        }
+        for goes_on in ["done", "done,", "3.5x", "\\fBdone\\fR", "done.\\fBx"] {
+            assert!(!ends_sentence(goes_on), "{goes_on}");
+        }
     }
 }
