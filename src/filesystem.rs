@@ -3,9 +3,16 @@
 //! path is on, where that changes what convmeta can promise. On one that other machines share,
 //! their writes send this machine no notification (watch mode), and SQLite's write-ahead log is
 //! safe only while every process using the database runs on one machine (it coordinates them
-//! through memory shared on that machine alone).
+//! through memory shared on that machine alone). And how to open a file that may not be one.
 
 use std::path::Path;
+
+/// Opens `path` to read without waiting: a FIFO where a file was expected would otherwise block
+/// the open until a writer came. Opened, it reads as empty; callers check for a regular file.
+pub fn open_to_read(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)
+}
 
 /// The clock that file timestamps come from, in ns since the epoch: Linux stamps files from its
 /// coarse clock (a tick behind the precise one), macOS and the BSDs from the precise one.

@@ -2,7 +2,7 @@
 //! offset when the file only grew), its side files when their stamp changed, and renders the
 //! row and the state stored with it.
 
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -98,8 +98,7 @@ fn read_log(
         return Ok(LogRead::unreadable(meta, not_file)); // never open a FIFO: it could block
     }
     // Non-blocking: if the log became a FIFO since the stat, opening must not hang.
-    let file =
-        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let file = crate::filesystem::open_to_read(path)?;
     let meta = FileStat::from(&file.metadata()?);
     let Some(stamp) = stamp_of(&meta) else {
         return Ok(LogRead::unreadable(&meta, not_file));

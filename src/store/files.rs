@@ -19,12 +19,10 @@ pub(super) enum Found {
 
 /// Reads the first bytes at `path`, without SQLite (which would make a file there).
 pub(super) fn inspect(path: &Path) -> Result<Found> {
-    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| Error::Io { path: path.into(), source };
     let mut header = [0u8; 100];
-    // Non-blocking: a FIFO at that path must not hang us; only a regular file can be a database.
-    let opened =
-        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path);
+    // A FIFO at that path must not hang us; only a regular file can be a database.
+    let opened = crate::filesystem::open_to_read(path);
     let n = match opened {
         Ok(mut f) => {
             if !f.metadata().map_err(io)?.is_file() {

@@ -296,9 +296,7 @@ const MAX_SIDE_FILE: u64 = 1 << 20;
 /// Reads a config file: only a regular file (a FIFO would block forever), and not a huge one.
 fn read_small_file(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f =
-        std::fs::OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let mut f = crate::filesystem::open_to_read(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -6,7 +6,6 @@
 //! what is sought and tests a content for it, as written where it can; `raw` is what a line's
 //! bytes, and a string's, tell as they are written.
 
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -106,9 +105,7 @@ pub fn search_log(
     shown: Shown,
     buf: &mut Vec<u8>,
 ) -> io::Result<LogMatches> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking: opening a FIFO must not wait for a writer.
-    let file = File::options().read(true).custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32).open(path)?;
+    let file = crate::filesystem::open_to_read(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Ok(LogMatches::default());
