@@ -245,6 +245,15 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let (shown, _) = run(&["show", "damaged-03"]);
     assert!(shown.lines().any(|l| l.trim() == "problems: 3 malformed lines"), "{shown}");
     assert!(shown.lines().any(|l| l.trim() == "created: 1767261600.0 (2026-01-01 10:00)"), "{shown}");
+    // And which lines, to look at: the first ten, numbered as an editor numbers them.
+    let named: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
+    assert_eq!(named, ["line 2: malformed", "line 3: malformed", "line 4: malformed"], "{shown}");
+    let mut f = std::fs::OpenOptions::new().append(true).open(logs.join("damaged-05/conversation.jsonl")).unwrap();
+    f.write_all(format!("\n{}", "[3]\n".repeat(11)).as_bytes()).unwrap();
+    let (shown, _) = run(&["show", "damaged-05"]);
+    let named: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
+    assert_eq!((named.len(), named[0], named[9]), (11, "line 2: malformed", "line 12: malformed"), "{shown}");
+    assert_eq!(named[10], "… and 2 more lines", "{shown}");
     let (shown, _) = run(&["show", "healthy"]);
     assert!(!shown.contains("problems"), "{shown}");
 }

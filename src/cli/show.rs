@@ -5,11 +5,14 @@ use clap::Args;
 
 use super::{fit, local_time, pad, printable, progress, usage, Target};
 use crate::format::gptme;
+use crate::format::gptme::problem_lines::problem_lines;
 use crate::store::usage::{UsageBy, UsageQuery};
 use crate::Index;
 
 /// Days of usage `show` lists, the latest; `usage --conversation` gives them all.
 const DAYS_SHOWN: usize = 10;
+/// Lines with problems `show` names, the first.
+const PROBLEM_LINES_SHOWN: usize = 10;
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -59,10 +62,28 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     // Not part of the item, but what a reader of one conversation wants to know.
     if let Some(notes) = index.problem_notes(&id)? {
         writeln!(out, "{:>24}: {}", "problems", printable(&notes))?;
+        write_problem_lines(&mut out, &index.logs().join(&id).join(gptme::LOG_FILE))?;
     }
     if gptme::is_hidden(&id) {
         let why = "yes, in no list (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
         writeln!(out, "{:>24}: {why}", "hidden")?;
+    }
+    Ok(())
+}
+
+/// The log's lines with problems, the first [`PROBLEM_LINES_SHOWN`], so that they can be looked
+/// at (`sed -n 12p`); nothing when the log cannot be read (its problem says so).
+fn write_problem_lines(out: &mut impl Write, log: &Path) -> anyhow::Result<()> {
+    let Ok((lines, total)) = problem_lines(log, PROBLEM_LINES_SHOWN, &mut Vec::new()) else {
+        return Ok(());
+    };
+    for p in &lines {
+        writeln!(out, "{:>25} line {}: {}", "", p.line, p.found.on_one_line())?;
+    }
+    let more = total - lines.len() as u64;
+    if more > 0 {
+        let lines = if more == 1 { "line" } else { "lines" };
+        writeln!(out, "{:>25} … and {} more {lines}", "", super::thousands(more))?;
     }
     Ok(())
 }

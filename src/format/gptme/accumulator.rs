@@ -107,6 +107,27 @@ impl LineProblems {
         .filter(|(n, ..)| *n > 0)
         .map(|(n, one, many)| format!("{n} {}", if n == 1 { one } else { many }))
     }
+
+    /// What was found on one line, in words: "malformed", "invalid UTF-8, 2 fields of the wrong
+    /// type".
+    pub fn on_one_line(&self) -> String {
+        let fields = match self.bad_fields {
+            1 => "a field of the wrong type".to_owned(),
+            n => format!("{n} fields of the wrong type"),
+        };
+        [
+            (self.bad_lines, "malformed".to_owned()),
+            (self.invalid_utf8_lines, "invalid UTF-8".to_owned()),
+            (self.bad_fields, fields),
+            (self.oversized_lines, format!("over {} MiB, not read", crate::scan::MAX_LINE >> 20)),
+            (self.implausible_values, "negative or overflowing tokens or cost".to_owned()),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, words)| words)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

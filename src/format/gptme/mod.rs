@@ -6,6 +6,7 @@ pub mod item;
 pub mod line;
 pub mod lowered;
 pub mod preview;
+pub mod problem_lines;
 pub mod project;
 pub mod side;
 pub mod time;

@@ -1,0 +1,119 @@
+//! Where in a log its problems are: the lines whose reading found one. The row keeps only how
+//! many of each kind (all a refresh needs to go on from); `show` reads the log again to say
+//! which lines, so that a reader can look at them.
+
+use std::io;
+use std::path::Path;
+
+use super::accumulator::{Accumulator, LineProblems};
+use crate::scan::{self, LineSink};
+
+/// A line whose reading found a problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemLine {
+    /// Its number in the log, from 1 (blank lines count, as an editor counts them).
+    pub line: u64,
+    pub found: LineProblems,
+}
+
+/// The lines of the log at `path` whose reading finds a problem, the first `max` of them, and
+/// how many there are in all. A last line without its `\n` (an append still being written,
+/// perhaps) is among them, as the row counts its problems too.
+pub fn problem_lines(path: &Path, max: usize, buf: &mut Vec<u8>) -> io::Result<(Vec<ProblemLine>, u64)> {
+    let file = crate::filesystem::open_to_read(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok((Vec::new(), 0));
+    }
+    let mut sink = Lines { acc: Accumulator::default(), lines: 0, max, found: Vec::new(), total: 0 };
+    let scanned = scan::scan(&file, 0..meta.len(), 0, &mut sink, buf, false)?;
+    if scanned.tail_oversized {
+        sink.oversized();
+    } else if !scanned.tail.is_empty() {
+        sink.line(&scanned.tail, scanned.offset);
+    }
+    Ok((sink.found, sink.total))
+}
+
+/// Feeds each line to an accumulator, as a refresh does, noting the lines after which its
+/// problem counts grew.
+struct Lines {
+    acc: Accumulator,
+    lines: u64,
+    max: usize,
+    found: Vec<ProblemLine>,
+    total: u64,
+}
+
+impl Lines {
+    fn fed(&mut self, feed: impl FnOnce(&mut Accumulator)) {
+        self.lines += 1;
+        let before = self.acc.problems;
+        feed(&mut self.acc);
+        let found = self.acc.problems.since(&before);
+        if found.total() > 0 {
+            self.total += 1;
+            if self.found.len() < self.max {
+                self.found.push(ProblemLine { line: self.lines, found });
+            }
+        }
+    }
+}
+
+impl LineSink for Lines {
+    fn line(&mut self, bytes: &[u8], offset: u64) {
+        self.fed(|acc| acc.feed(bytes, offset));
+    }
+
+    fn oversized(&mut self) {
+        self.fed(Accumulator::feed_oversized);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lines_with_problems_are_numbered_as_an_editor_numbers_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conversation.jsonl");
+        let log: &[&[u8]] = &[
+            br#"{"role": "user", "content": "fine"}"#,
+            b"",
+            b"not json",
+            b"{\"role\": \"user\", \"content\": \"bad \xff byte\"}",
+            br#"{"role": "assistant", "content": 3, "metadata": {"cost": -1}}"#,
+            b"[1]",
+            br#"{"role": "user", "content": "fine again"}"#,
+            b"half-written",
+        ];
+        std::fs::write(&path, log.join(&b'\n')).unwrap();
+        let (found, total) = problem_lines(&path, 10, &mut Vec::new()).unwrap();
+        let lines: Vec<(u64, String)> = found.iter().map(|p| (p.line, p.found.on_one_line())).collect();
+        let said = |line: u64, words: &str| (line, words.to_owned());
+        assert_eq!(
+            lines,
+            [
+                said(3, "malformed"),
+                said(4, "invalid UTF-8"),
+                said(5, "a field of the wrong type, negative or overflowing tokens or cost"),
+                said(6, "malformed"),
+                said(8, "malformed"),
+            ]
+        );
+        // The problems a refresh counts, the half-written last line's too.
+        let mut acc = Accumulator::default();
+        let mut offset = 0;
+        for line in log {
+            acc.feed(line, offset);
+            offset += line.len() as u64 + 1;
+        }
+        assert_eq!((total, acc.problems.total()), (5, 6));
+        let oversized = LineProblems { oversized_lines: 1, bad_fields: 2, ..Default::default() };
+        assert_eq!(oversized.on_one_line(), "2 fields of the wrong type, over 128 MiB, not read");
+        // At most `max` of them, and how many in all.
+        let (found, total) = problem_lines(&path, 1, &mut Vec::new()).unwrap();
+        assert_eq!((found.len(), found[0].line, total), (1, 3, 5));
+    }
+}
