@@ -13,7 +13,7 @@ use rusqlite::types::Value;
 use crate::error::{Error, Result};
 use crate::format::gptme::{Accumulator, Side};
 use crate::refresh::Stats;
-use crate::store::compare::{self, Comparison, Is};
+use crate::store::compare::{self, Comparison, Is, RowDifference};
 use crate::Index;
 
 /// What `verify` found.
@@ -64,6 +64,18 @@ pub fn verify(
         !rows.is_empty()
     });
     Ok(Verification { comparison, afresh, refreshed })
+}
+
+/// Whether a conversation's differences show its log rewritten in place: the bytes a refresh
+/// checks before reading on (the first 4 KiB and the 4 KiB before where it stopped) are not
+/// those the index read, though the log's size, mtime and inode are as they were. Otherwise
+/// nothing the index keeps shows a change: a file changed in place where no check looks, or a
+/// bug.
+pub fn log_rewritten(rows: &[RowDifference]) -> bool {
+    rows.iter().any(|row| match &row.is {
+        Is::Unequal(columns) => row.table == compare::STATE && columns.iter().any(|(c, ..)| c == "log_fingerprint"),
+        _ => false,
+    })
 }
 
 /// How a scratch directory's name begins: then the process's id, a dash and random letters.

@@ -58,6 +58,9 @@ fn verify_finds_a_change_no_stat_shows() {
     let letter = bytes[at] as char;
     assert!(preview.contains(&format!(" in the index, '{letter}")), "the new letter afresh: {preview}");
     assert!(said.contains("  conversations.item_json \"last_message_preview\": "), "{said}");
+    // And why: the bytes a refresh checks before reading on are not those it read.
+    let why = "  why: its log was rewritten in place: its bytes changed, and its size, mtime and inode did not";
+    assert_eq!(lines[lines.len() - 2], why, "{said}");
     assert!(
         lines.last().unwrap().starts_with(&format!("1 of {total} conversations differs from the archive read afresh")),
         "{said}"
@@ -138,6 +141,10 @@ fn verify_names_each_row_that_differs_in_every_table() {
         .unwrap();
     drop(c);
 
+    let said = text(&verify(&r, tmp.path(), &[]).stdout);
+    let unseen = said.lines().filter(|l| l.starts_with("  why: no size, mtime, inode or checked bytes changed: "));
+    assert_eq!(unseen.count(), 3, "{said}");
+
     let out = verify(&r, tmp.path(), &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!text(&out.stderr).contains("problems in"), "logged again: {}", text(&out.stderr));
@@ -148,6 +155,8 @@ fn verify_names_each_row_that_differs_in_every_table() {
     let differ = found["differ"].as_array().unwrap();
     let of = |id: &str| &differ.iter().find(|d| d["id"] == id).unwrap_or_else(|| panic!("{id}: {found}"))["rows"];
     assert_eq!(differ.len(), 3, "{found}");
+    // No log was rewritten: nothing a refresh checks shows why the rows differ.
+    assert!(differ.iter().all(|d| d["log_rewritten"] == false), "{found}");
     assert_eq!(
         of(&ids[0])[0],
         serde_json::json!({"table": "conversations", "key": {}, "columns": {"messages": {"index": messages + 1, "afresh": messages}}})

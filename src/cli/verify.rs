@@ -9,6 +9,7 @@ use super::{conversations, fit, megabytes, printable, progress, room_after, thou
 use crate::refresh::{default_jobs, Options};
 use crate::store::compare::{Is, RowDifference};
 use crate::store::sql::{to_text, Json};
+use crate::verify::log_rewritten;
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -27,6 +28,12 @@ pub struct VerifyArgs {
 pub const DIFFERENT: u8 = 1;
 /// The exit code of an error.
 pub const TROUBLE: u8 = 2;
+
+/// Why a conversation differs, when its log's fingerprint does ([`log_rewritten`]).
+const REWRITTEN: &str = "its log was rewritten in place: its bytes changed, and its size, mtime and inode did not";
+/// Why, when nothing the index checks changed.
+const UNSEEN: &str = "no size, mtime, inode or checked bytes changed: a file was changed in place where \
+                      no check looks, or this is a bug in convmeta (please report it)";
 
 /// How many conversations changed while verifying are named.
 const CHANGED_NAMED: usize = 5;
@@ -55,8 +62,11 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     let (c, read) = (&found.comparison, &found.afresh);
     let mut out = super::stdout();
     if a.json {
-        let differ: Vec<_> =
-            c.differences.iter().map(|(id, rows)| json!({"id": id, "rows": rows_json(rows)})).collect();
+        let differ: Vec<_> = c
+            .differences
+            .iter()
+            .map(|(id, rows)| json!({"id": id, "log_rewritten": log_rewritten(rows), "rows": rows_json(rows)}))
+            .collect();
         let report = json!({
             "conversations": c.compared + c.changed.len(),
             "compared": c.compared,
@@ -73,6 +83,11 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
                     writeln!(out, "{:INDENT$}{line}", "")?;
                 }
             }
+            let why = match log_rewritten(rows) {
+                true => REWRITTEN,
+                false => UNSEEN,
+            };
+            writeln!(out, "{:INDENT$}why: {why}", "")?;
         }
         let compared = conversations(c.compared);
         let how = format!("{} read afresh in {:.0} ms", megabytes(read.bytes_read), read.duration_ms);
