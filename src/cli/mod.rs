@@ -299,8 +299,9 @@ impl Cli {
     }
 }
 
-/// How to see which conversations have problems, and what they are.
-pub const PROBLEMS_QUERY: &str = "convmeta query 'SELECT id, problem_notes FROM conversations WHERE problems > 0'";
+/// How to see which conversations have problems, and what they are, and where in one's log.
+pub const PROBLEMS_QUERY: &str =
+    "convmeta query 'SELECT id, problem_notes FROM conversations WHERE problems > 0' (the log's lines: convmeta show ID)";
 
 /// Said when an archive lists nothing: most often `--logs` names the wrong directory, one
 /// conversation or gptme's data directory, which holds the logs directory.
