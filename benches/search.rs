@@ -145,7 +145,7 @@ fn table(title: &str, vocabulary: &[&str], texts: &[(&[&str], Matching, &str)]) 
             roles: Default::default(),
             limit: usize::MAX,
             sort: Default::default(),
-            shown: Shown { matches: 3, context: 0, chars: EXCERPT_CHARS },
+            shown: Shown { matches: 3, before: 0, after: 0, chars: EXCERPT_CHARS },
         };
         let (mut ours, mut theirs) = (0, 0);
         let r = rounds(

@@ -747,6 +747,11 @@ fn search_finds_what_messages_say() {
     let said: serde_json::Value = serde_json::from_str(&ok(search(&["Parser", "-C", "1", "--json"]))).unwrap();
     assert_eq!(said[1]["messages"][0]["before"], serde_json::json!(["Let us talk about the"]));
     assert!(said[1]["messages"][0].get("after").is_none(), "{said}");
+    // One side alone, whatever -C says (grep's -B and -A): still parted with `--`.
+    let shown = ok(search(&["Parser", "-C", "1", "-B", "0", "-n", "2"]));
+    assert!(!shown.contains("Let us talk about the") && shown.contains("\n  --\n"), "{shown}");
+    let shown = ok(search(&["Parser", "-B", "1", "-n", "2"]));
+    assert!(shown.contains(&format!("\n{:24}Let us talk about the\n", "")), "{shown}");
     // More context than any content has, even past what a count holds: every line around.
     for huge in [usize::MAX.to_string(), "1".repeat(30)] {
         let said: serde_json::Value = serde_json::from_str(&ok(search(&["Parser", "-C", &huge, "--json"]))).unwrap();

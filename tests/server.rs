@@ -446,6 +446,7 @@ fn search_over_http_is_the_commands() {
         ("?q=PARSE&word=true", &["PARSE", "-w"][..]),
         ("?q=Parse&case_sensitive=true", &["Parse", "-s"][..]),
         ("?q=pars(e%7Ced)&regex=true&matches=5&context=1", &["pars(e|ed)", "--regex", "-m", "5", "-C", "1"][..]),
+        ("?q=leaves&after_context=1&context=1&before_context=0", &["leaves", "-A", "1", "-C", "1", "-B", "0"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
@@ -463,6 +464,11 @@ fn search_over_http_is_the_commands() {
     let b =
         |answer: Value| answer["conversations"].as_array().unwrap().iter().find(|c| c["id"] == "b").cloned().unwrap();
     assert_eq!(b(search.answer("?q=tree&context=1"))["messages"][0]["after"], serde_json::json!(["of leaves"]));
+    // One side alone: the line before, whatever `context` says of the line after.
+    let before = b(search.answer("?q=leaves&before_context=1&context=0"))["messages"][0].clone();
+    assert_eq!((&before["before"], before.get("after")), (&serde_json::json!(["parse tree"]), None));
+    let after = b(search.answer("?q=tree&context=0&after_context=1"))["messages"][0].clone();
+    assert_eq!((after.get("before"), &after["after"]), (None, &serde_json::json!(["of leaves"])));
     let all_around = b(search.answer(&format!("?q=tree&context={}", usize::MAX)));
     assert_eq!(all_around["messages"][0]["after"], serde_json::json!(["of leaves"]));
     // As a word, "parse" is in "parse tree" alone.

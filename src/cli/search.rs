@@ -44,6 +44,12 @@ pub struct SearchArgs {
     /// Show N lines of the message's content before and after each line shown (as grep -C)
     #[arg(short = 'C', long, default_value_t = 0, value_name = "N", value_parser = amount, allow_negative_numbers = true)]
     context: usize,
+    /// Show N lines of the content before each line shown, whatever -C says (as grep -B)
+    #[arg(short = 'B', long, value_name = "N", value_parser = amount, allow_negative_numbers = true)]
+    before_context: Option<usize>,
+    /// Show N lines of the content after each line shown, whatever -C says (as grep -A)
+    #[arg(short = 'A', long, value_name = "N", value_parser = amount, allow_negative_numbers = true)]
+    after_context: Option<usize>,
     /// Search system messages too (the prompt, tool output gptme writes as system)
     #[arg(long, conflicts_with = "role")]
     system: bool,
@@ -96,6 +102,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
         Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive && !a.ignore_case },
     )?;
     let workspace = a.narrow.workspace()?;
+    let (before, after) = (a.before_context.unwrap_or(a.context), a.after_context.unwrap_or(a.context));
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let query = Query {
@@ -114,7 +121,8 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
         // Paths alone need no lines read out of the messages.
         shown: Shown {
             matches: if a.files_with_matches || a.quiet { 0 } else { a.matches },
-            context: a.context,
+            before,
+            after,
             chars: excerpt_chars(a.json),
         },
     };
@@ -155,7 +163,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
             writeln!(out, "{}  {}{count}", local_time(c.modified), conversation_label(&c.name, &c.id, room))?;
             for (j, m) in c.messages.iter().enumerate() {
                 // With context, one message's lines from the next's, as grep parts its groups.
-                if j > 0 && a.context > 0 {
+                if j > 0 && before.max(after) > 0 {
                     writeln!(out, "  --")?;
                 }
                 let excerpt = fitted(&m.excerpt);

@@ -3,7 +3,8 @@
 //! arguments and flags: `q` (given more than once, a message must say each), `sort`
 //! (`modified` or `matches`), `word` (`true`: each text as a word), `regex` (`true`: each a
 //! regular expression), `case_sensitive` (`true`: in the case typed), `limit` (default 20, 0 for all), `matches` (default 3), `context`
-//! (lines around each shown, default 0), `system` or `role`, and the list's
+//! (lines around each shown, default 0; `before_context` and `after_context` for one side,
+//! which they set whatever `context` says, as grep's -B and -A), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
 //! `{"conversations": [...], "more": bool}`.
 
@@ -26,6 +27,8 @@ struct Params {
     limit: usize,
     matches: usize,
     context: usize,
+    before_context: Option<usize>,
+    after_context: Option<usize>,
     system: bool,
     role: Option<String>,
     workspace: Option<String>,
@@ -48,6 +51,8 @@ impl Params {
             limit: 20,
             matches: 3,
             context: 0,
+            before_context: None,
+            after_context: None,
             system: false,
             role: None,
             workspace: None,
@@ -69,6 +74,8 @@ impl Params {
                 "limit" => p.limit = count(&key, &value)?,
                 "matches" => p.matches = count(&key, &value)?,
                 "context" => p.context = count(&key, &value)?,
+                "before_context" => p.before_context = Some(count(&key, &value)?),
+                "after_context" => p.after_context = Some(count(&key, &value)?),
                 "system" => p.system = flag(&key, &value)?,
                 "word" => how.words = flag(&key, &value)?,
                 "regex" => how.regex = flag(&key, &value)?,
@@ -127,7 +134,12 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             roles,
             limit,
             sort: p.sort,
-            shown: Shown { matches: p.matches, context: p.context, chars: EXCERPT_CHARS },
+            shown: Shown {
+                matches: p.matches,
+                before: p.before_context.unwrap_or(p.context),
+                after: p.after_context.unwrap_or(p.context),
+                chars: EXCERPT_CHARS,
+            },
         };
         let found = message_search::search(&state.index, &q)?;
         Ok(Answer { conversations: found.conversations, more: found.more })

@@ -78,8 +78,10 @@ pub struct Match {
 pub struct Shown {
     /// The first this many matching messages.
     pub matches: usize,
-    /// Of each, this many lines of its content before and after the line shown.
-    pub context: usize,
+    /// Of each, this many lines of its content before the line shown,
+    pub before: usize,
+    /// and this many after it.
+    pub after: usize,
     /// Each of those lines cut to this many characters ([`EXCERPT_CHARS`] at the least).
     pub chars: usize,
 }
@@ -186,12 +188,13 @@ impl Sink<'_> {
 
 /// The line of `content` that says every text, else the first that says one, else (a text
 /// holding a newline) the content, cut to `shown.chars` around the first text in it; and up to
-/// `shown.context` lines before and after it, each cut after as many characters.
+/// `shown.before` lines before it and `shown.after` after it, each cut after as many characters.
 fn excerpt(content: &str, texts: &Texts, shown: Shown) -> (String, Vec<String>, Vec<String>) {
     // Lines end at `\n` or `\r\n`, whose `\r` is no part of what is shown.
     let lines: Vec<&str> = content.lines().collect();
     // More context than there are lines is all of them: the sums below cannot overflow.
-    let (context, chars) = (shown.context.min(lines.len()), shown.chars.max(EXCERPT_CHARS));
+    let (before, after) = (shown.before.min(lines.len()), shown.after.min(lines.len()));
+    let chars = shown.chars.max(EXCERPT_CHARS);
     let at = lines.iter().position(|l| texts.all_said_in(l));
     let Some(at) = at.or_else(|| lines.iter().position(|l| texts.any_said_in(l))) else {
         return (cut_around(content, Some(texts), chars), Vec::new(), Vec::new());
@@ -199,8 +202,8 @@ fn excerpt(content: &str, texts: &Texts, shown: Shown) -> (String, Vec<String>, 
     let cut = |lines: &[&str]| lines.iter().map(|l| cut_around(l, None, chars)).collect();
     (
         cut_around(lines[at], Some(texts), chars),
-        cut(&lines[at.saturating_sub(context)..at]),
-        cut(&lines[at + 1..(at + 1 + context).min(lines.len())]),
+        cut(&lines[at.saturating_sub(before)..at]),
+        cut(&lines[at + 1..(at + 1 + after).min(lines.len())]),
     )
 }
 

@@ -5,7 +5,7 @@ use super::*;
 use crate::format::gptme::lowered::{lowered_from, py_lower, py_lower_char, AsciiLoweredFinder};
 use crate::test_rng::Rng;
 
-const SHOWN: Shown = Shown { matches: 10, context: 0, chars: EXCERPT_CHARS };
+const SHOWN: Shown = Shown { matches: 10, before: 0, after: 0, chars: EXCERPT_CHARS };
 
 const REGEX: Matching = Matching { words: false, regex: true, case_sensitive: false };
 
@@ -23,7 +23,8 @@ fn search_as(log: impl AsRef<[u8]>, needles: &[&str], words: bool, roles: Roles<
     std::fs::write(&path, log).unwrap();
     let needles: Vec<String> = needles.iter().map(|n| n.to_string()).collect();
     let texts = Texts::new(&needles, Matching { words, ..Matching::default() }).unwrap();
-    search_log(&path, &texts, roles, Shown { matches: 10, context: 0, chars: EXCERPT_CHARS }, &mut Vec::new()).unwrap()
+    search_log(&path, &texts, roles, Shown { matches: 10, before: 0, after: 0, chars: EXCERPT_CHARS }, &mut Vec::new())
+        .unwrap()
 }
 
 /// As words: where no character of a word (a letter of any script, a combining accent, a
@@ -147,18 +148,27 @@ fn context_lines_around_the_line_shown() {
     let texts = |t: &str| Texts::new(&[t.to_owned()], Matching::default()).unwrap();
     let long = "y".repeat(300);
     let content = format!("zero\r\none\r\ntwo needle\n{long}\nfour");
-    let (shown, before, after) = excerpt(&content, &texts("NEEDLE"), Shown { context: 1, ..SHOWN });
+    let (shown, before, after) = excerpt(&content, &texts("NEEDLE"), Shown { before: 1, after: 1, ..SHOWN });
     assert_eq!(
         (shown.as_str(), before, after),
         ("two needle", vec!["one".to_owned()], vec![format!("{}…", &long[..100])])
     );
-    let (_, before, after) = excerpt(&content, &texts("needle"), Shown { context: 5, ..SHOWN });
+    let (_, before, after) = excerpt(&content, &texts("needle"), Shown { before: 5, after: 5, ..SHOWN });
     assert_eq!((before, after.len()), (vec!["zero".to_owned(), "one".to_owned()], 2));
+    // One side alone (grep's -B and -A).
+    let (_, before, after) = excerpt(&content, &texts("needle"), Shown { before: 2, after: 0, ..SHOWN });
+    assert_eq!((before, after.len()), (vec!["zero".to_owned(), "one".to_owned()], 0));
+    let (_, before, after) = excerpt(&content, &texts("needle"), Shown { before: 0, after: 1, ..SHOWN });
+    assert_eq!((before.len(), after.len()), (0, 1));
     // As many lines as there can be: all of them (this once overflowed and panicked).
-    let (_, before, after) = excerpt(&content, &texts("needle"), Shown { context: usize::MAX, ..SHOWN });
+    let (_, before, after) =
+        excerpt(&content, &texts("needle"), Shown { before: usize::MAX, after: usize::MAX, ..SHOWN });
     assert_eq!((before.len(), after.len()), (2, 2));
-    assert_eq!(excerpt(&content, &texts("zero"), Shown { context: 0, ..SHOWN }), ("zero".to_owned(), vec![], vec![]));
-    let (shown, before, after) = excerpt(&content, &texts("one\r\ntwo"), Shown { context: 2, ..SHOWN });
+    assert_eq!(
+        excerpt(&content, &texts("zero"), Shown { before: 0, after: 0, ..SHOWN }),
+        ("zero".to_owned(), vec![], vec![])
+    );
+    let (shown, before, after) = excerpt(&content, &texts("one\r\ntwo"), Shown { before: 2, after: 2, ..SHOWN });
     assert!(shown.starts_with("zero\r\none\r\ntwo") && before.is_empty() && after.is_empty(), "{shown:?}");
     // Kept in JSON only when there are some.
     let found = search(r#"{"role": "user", "content": "a needle"}"#, "needle", Roles::NotSystem);
@@ -314,8 +324,14 @@ fn search_texts(log: &str, texts: &Texts) -> LogMatches {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("conversation.jsonl");
     std::fs::write(&path, log).unwrap();
-    search_log(&path, texts, Roles::NotSystem, Shown { matches: 10, context: 0, chars: EXCERPT_CHARS }, &mut Vec::new())
-        .unwrap()
+    search_log(
+        &path,
+        texts,
+        Roles::NotSystem,
+        Shown { matches: 10, before: 0, after: 0, chars: EXCERPT_CHARS },
+        &mut Vec::new(),
+    )
+    .unwrap()
 }
 
 /// Random logs searched for one or two regular expressions (as words or not) count exactly
