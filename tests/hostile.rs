@@ -268,6 +268,26 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
     eprintln!("hostile corpus: searched, peak memory of the two {peak:.0} MiB");
     assert!(peak < 450.0, "peak memory {peak:.0} MiB");
 
+    // `show` names the lines of each log with problems, reading it again within the same
+    // bounds: nothing not a file is opened to wait on, no giant line held.
+    for (id, _, problem) in cases.iter().filter(|(_, listed, problem)| *listed && *problem) {
+        let mut show = convmeta();
+        show.args(["show", id]).arg("--logs").arg(&logs).arg("--db").arg(&db);
+        let out = output_within(show, Duration::from_secs(120));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.contains("problems: "), "{id:?} {problem}: {out:?}");
+    }
+    let shown = |id: &str| {
+        let mut show = convmeta();
+        show.args(["show", id]).arg("--logs").arg(&logs).arg("--db").arg(&db);
+        String::from_utf8(output_within(show, Duration::from_secs(120)).stdout).unwrap()
+    };
+    assert!(shown("not-json").contains("line 1: malformed\n"), "{}", shown("not-json"));
+    assert!(shown("sparse-1gib").contains("line 1: over 128 MiB, not read\n"), "{}", shown("sparse-1gib"));
+    let peak = peak_child_mib();
+    eprintln!("hostile corpus: problems shown, peak memory of every command {peak:.0} MiB");
+    assert!(peak < 450.0, "peak memory {peak:.0} MiB");
+
     // `verify` reads it all again, into an index of its own, within the same bounds, and finds
     // the index as that reading gives it.
     let mut verify = convmeta();
