@@ -73,6 +73,59 @@ impl LineSink for Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
+
+    /// Any log: the problems of the lines named, kind by kind, add up to what one reading of it
+    /// counts (a refresh's row), lines numbered in order, each within the log.
+    #[test]
+    fn random_logs_name_every_problem_a_reading_counts() {
+        let pieces: [&[u8]; 12] = [
+            br#"{"role": "user", "content": "fine"}"#,
+            br#"{"role": "assistant", "content": "ok", "metadata": {"model": "m", "cost": 0.5}}"#,
+            br#"{"role": "assistant", "content": "x", "metadata": {"model": 5, "cost": -2}}"#,
+            br#"{"role": "user", "content": "x", "timestamp": {}}"#,
+            br#"{"role": "user", "content": "bad \xff escape"}"#,
+            b"{\"role\": \"user\", \"content\": \"\xff\xfe\"}",
+            b"not json",
+            b"[1, 2]",
+            b"",
+            b"   ",
+            b"{\"role\": \"user\"",
+            b"\r",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conversation.jsonl");
+        let mut rng = Rng(0x5eed_1e55);
+        for round in 0..300 {
+            let lines: Vec<&[u8]> = (0..rng.below(30)).map(|_| pieces[rng.index(pieces.len())]).collect();
+            let mut log = lines.join(&b'\n');
+            if !lines.is_empty() && rng.chance(70) {
+                log.push(b'\n'); // else the last line is unfinished
+            }
+            std::fs::write(&path, &log).unwrap();
+            let (found, total) = problem_lines(&path, usize::MAX, &mut Vec::new()).unwrap();
+            let mut read = Accumulator::default();
+            let mut offset = 0;
+            for line in log.split(|&b| b == b'\n').filter(|_| !log.is_empty()) {
+                read.feed(line, offset);
+                offset += line.len() as u64 + 1;
+            }
+            let mut summed = LineProblems::default();
+            for p in &found {
+                let f = &p.found;
+                summed.bad_lines += f.bad_lines;
+                summed.bad_fields += f.bad_fields;
+                summed.oversized_lines += f.oversized_lines;
+                summed.implausible_values += f.implausible_values;
+                summed.invalid_utf8_lines += f.invalid_utf8_lines;
+            }
+            assert_eq!(summed, read.problems, "round {round}: {:?}", String::from_utf8_lossy(&log));
+            assert_eq!(total, found.len() as u64);
+            let numbers: Vec<u64> = found.iter().map(|p| p.line).collect();
+            assert!(numbers.windows(2).all(|w| w[0] < w[1]), "round {round}: {numbers:?}");
+            assert!(numbers.last().is_none_or(|&n| n as usize <= lines.len()), "round {round}: {numbers:?}");
+        }
+    }
 
     #[test]
     fn the_lines_with_problems_are_numbered_as_an_editor_numbers_them() {
