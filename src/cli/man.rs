@@ -109,28 +109,28 @@ fn fold_text(line: &str, width: usize) -> String {
             && backslashes % 2 == 0
             && !ends_sentence(&line[..at])
     };
-    let (mut out, mut start, mut last_cut) = (String::new(), 0, None);
+    // Greedy: each line ends at the last place to cut that fits, else (a piece with no place to
+    // cut that is longer than a line) at the first after it.
+    let (mut out, mut start, mut last_fitting) = (String::new(), 0, None);
+    let mut cut = |at: usize, start: &mut usize| {
+        out.push_str(&line[*start..at]);
+        out.push('\n');
+        *start = at + 1;
+    };
     for (at, _) in line.match_indices(' ').filter(|&(at, _)| cuttable(at)) {
         if at - start > width {
-            if let Some(cut) = last_cut.take() {
-                out += &line[start..cut];
-                out.push('\n');
-                start = cut + 1;
+            if let Some(fitting) = last_fitting.take() {
+                cut(fitting, &mut start);
+            }
+            if at - start > width {
+                cut(at, &mut start);
+                continue;
             }
         }
-        if at - start <= width {
-            last_cut = Some(at);
-        } else {
-            // One word longer than a line: cut after it.
-            out += &line[start..at];
-            out.push('\n');
-            start = at + 1;
-        }
+        last_fitting = Some(at);
     }
-    if let Some(cut) = last_cut.filter(|_| line.len() - start > width) {
-        out += &line[start..cut];
-        out.push('\n');
-        start = cut + 1;
+    if let Some(fitting) = last_fitting.filter(|_| line.len() - start > width) {
+        cut(fitting, &mut start);
     }
     out + &line[start..]
 }
