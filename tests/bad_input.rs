@@ -255,6 +255,13 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let named: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
     assert_eq!((named.len(), named[0], named[9]), (11, "line 2: malformed", "line 12: malformed"), "{shown}");
     assert_eq!(named[10], "… and 2 more lines", "{shown}");
+    // A last line without its newline may be a writer's append still under way: said so.
+    let mut f = std::fs::OpenOptions::new().append(true).open(logs.join("damaged-07/conversation.jsonl")).unwrap();
+    f.write_all(b"{\"role\": \"user\", \"con").unwrap();
+    let (shown, _) = run(&["show", "damaged-07"]);
+    let named: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
+    let unfinished = "line 3 (no newline yet: perhaps still being written): malformed";
+    assert_eq!(named, ["line 2: malformed", unfinished], "{shown}");
     let (shown, _) = run(&["show", "healthy"]);
     assert!(!shown.contains("problems"), "{shown}");
 }

@@ -78,7 +78,8 @@ fn write_problem_lines(out: &mut impl Write, log: &Path) -> anyhow::Result<()> {
         return Ok(());
     };
     for p in &lines {
-        writeln!(out, "{:>25} line {}: {}", "", p.line, p.found.on_one_line())?;
+        let unfinished = if p.unfinished { " (no newline yet: perhaps still being written)" } else { "" };
+        writeln!(out, "{:>25} line {}{unfinished}: {}", "", p.line, p.found.on_one_line())?;
     }
     let more = total - lines.len() as u64;
     if more > 0 {

@@ -14,6 +14,9 @@ pub struct ProblemLine {
     /// Its number in the log, from 1 (blank lines count, as an editor counts them).
     pub line: u64,
     pub found: LineProblems,
+    /// The log's last line, without its `\n`: perhaps an append still being written, which the
+    /// next refresh reads again.
+    pub unfinished: bool,
 }
 
 /// The lines of the log at `path` whose reading finds a problem, the first `max` of them, and
@@ -25,8 +28,9 @@ pub fn problem_lines(path: &Path, max: usize, buf: &mut Vec<u8>) -> io::Result<(
     if !meta.is_file() {
         return Ok((Vec::new(), 0));
     }
-    let mut sink = Lines { acc: Accumulator::default(), lines: 0, max, found: Vec::new(), total: 0 };
+    let mut sink = Lines { acc: Accumulator::default(), lines: 0, max, found: Vec::new(), total: 0, unfinished: false };
     let scanned = scan::scan(&file, 0..meta.len(), 0, &mut sink, buf, false)?;
+    sink.unfinished = true;
     if scanned.tail_oversized {
         sink.oversized();
     } else if !scanned.tail.is_empty() {
@@ -43,6 +47,8 @@ struct Lines {
     max: usize,
     found: Vec<ProblemLine>,
     total: u64,
+    /// What is fed now is the last line, unfinished.
+    unfinished: bool,
 }
 
 impl Lines {
@@ -54,7 +60,7 @@ impl Lines {
         if found.total() > 0 {
             self.total += 1;
             if self.found.len() < self.max {
-                self.found.push(ProblemLine { line: self.lines, found });
+                self.found.push(ProblemLine { line: self.lines, found, unfinished: self.unfinished });
             }
         }
     }
@@ -143,6 +149,7 @@ mod tests {
         ];
         std::fs::write(&path, log.join(&b'\n')).unwrap();
         let (found, total) = problem_lines(&path, 10, &mut Vec::new()).unwrap();
+        assert_eq!(found.iter().map(|p| p.unfinished).collect::<Vec<_>>(), [false, false, false, false, true]);
         let lines: Vec<(u64, String)> = found.iter().map(|p| (p.line, p.found.on_one_line())).collect();
         let said = |line: u64, words: &str| (line, words.to_owned());
         assert_eq!(
