@@ -283,7 +283,8 @@ fn a_hostile_archive_lists_with_bounded_time_and_memory() {
         String::from_utf8(output_within(show, Duration::from_secs(120)).stdout).unwrap()
     };
     assert!(shown("not-json").contains("line 1: malformed\n"), "{}", shown("not-json"));
-    assert!(shown("sparse-1gib").contains("line 1: over 128 MiB, not read\n"), "{}", shown("sparse-1gib"));
+    let giant = "line 1 (no newline yet: perhaps still being written): over 128 MiB, not read\n";
+    assert!(shown("sparse-1gib").contains(giant), "{}", shown("sparse-1gib"));
     let peak = peak_child_mib();
     eprintln!("hostile corpus: problems shown, peak memory of every command {peak:.0} MiB");
     assert!(peak < 450.0, "peak memory {peak:.0} MiB");
