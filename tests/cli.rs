@@ -466,6 +466,9 @@ fn errors_are_one_clear_line() {
         (&["backfill", "--jobs", "0"][..], "invalid value '0' for '--jobs <N>': a number of threads, 1 or more"),
         (&["backfill", "--jobs", "-2"], "invalid value '-2' for '--jobs <N>': a number of threads, 1 or more"),
         (&["list", "--limit", "-1"], "invalid value '-1' for '--limit <N>': a count, 0 or more"),
+        // A value starting with `-` is the value, as getopt takes it: refused for what it is.
+        (&["list", "--sort", "-x"], "invalid value '-x' for '--sort <KEY>'"),
+        (&["usage", "--since", "-3d"], "invalid value '-3d' for '--since <DATE>': a date as"),
         (&["search", "-m", "-1", "x"], "invalid value '-1' for '--matches <N>': a count, 0 or more"),
         (&["search", "-C", "1e3", "x"], "invalid value '1e3' for '--context <N>': a count, 0 or more"),
         (&["query", "--timeout", "-1", "SELECT 1"], "invalid value '-1' for '--timeout <SECONDS>': a positive number"),
@@ -491,6 +494,13 @@ fn errors_are_one_clear_line() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(err.contains(why), "{args:?}: {err}");
     }
+
+    // And a text starting with `-` is looked for (`--model -4o`, not an unknown flag `-4`).
+    let out = r.cmd(&["list", "-q", "-v"]).output().unwrap();
+    let said = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success() && said.contains("no conversation's name, id or preview contains \"-v\""), "{said}");
+    let shown = ok(r.cmd(&["list", "--json", "--model", "-x"]));
+    assert_eq!(shown, "[]\n");
 
     // An upstream that is no http:// URL: refused at start, saying what it takes.
     for (url, why) in

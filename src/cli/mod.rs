@@ -29,6 +29,7 @@ use crate::Index;
 
 #[derive(Parser)]
 #[command(name = "convmeta", version, about = "A fast, exact metadata index of gptme conversation logs")]
+#[command(mut_subcommands = |command| command.mut_args(value_as_given))]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -262,6 +263,19 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify(a) => verify::run(a),
         Command::Completions(a) => done(completions::run(a)),
         Command::Man(a) => done(man::run(a)),
+    }
+}
+
+/// An option's value is the next argument whatever it starts with, as getopt takes it
+/// (`--model -4o`, `-q -v`; `grep -e -v`): clap would take a leading `-` for a flag it does not
+/// know. A value that is refused is then refused for what it is (`invalid value '-x' for
+/// '--sort'`), not as an unknown flag. Positional arguments keep clap's rule, so that a flag
+/// after them is still a flag.
+fn value_as_given(arg: clap::Arg) -> clap::Arg {
+    let option = arg.get_long().is_some() || arg.get_short().is_some();
+    match option && arg.get_action().takes_values() {
+        true => arg.allow_hyphen_values(true),
+        false => arg,
     }
 }
 
