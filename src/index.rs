@@ -181,8 +181,9 @@ impl Index {
         let mut items = Vec::new();
         let mut more = false;
         // A search walks the index alone and reads the items of the conversations it lists; so
-        // does a walk in another order than the index's, so that the sort holds no items.
-        let with_items = needle.is_none() && filter.order.by == rows::SortKey::Modified;
+        // does a walk that SQLite sorts, so that the sort holds no items.
+        let with_items =
+            needle.is_none() && filter.order.by == rows::SortKey::Modified && filter.within.in_index_order();
         rows::for_each_listed(&conn, after, &filter.within, filter.order, with_items, |row| {
             let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {

@@ -282,7 +282,7 @@ fn an_empty_listing_says_why() {
     assert!(said.contains("no conversations in"), "and stderr says why, as for the table: {said}");
     assert!(run(&r.arch, &["-q", "no such words anywhere"])
         .1
-        .contains("no conversation's name, id or preview contains"));
+        .contains("no listed conversation's name, id or preview contains"));
     // gptme's data directory, which holds the logs directory.
     let data = r.arch.parent().unwrap().join("data");
     std::fs::create_dir_all(data.join("logs/one")).unwrap();
@@ -292,7 +292,13 @@ fn an_empty_listing_says_why() {
     let only_tests = r.arch.parent().unwrap().join("only-tests");
     std::fs::create_dir_all(only_tests.join("test-one")).unwrap();
     std::fs::copy(one.join("conversation.jsonl"), only_tests.join("test-one/conversation.jsonl")).unwrap();
-    assert!(run(&only_tests, &[]).1.contains("all 1 conversations here are hidden"));
+    let said = run(&only_tests, &[]).1;
+    assert!(
+        said.contains("all 1 conversations here are hidden") && said.contains("`convmeta list --hidden`"),
+        "{said}"
+    );
+    let (listed, said) = run(&only_tests, &["--hidden"]);
+    assert!(listed.contains("test-one") && said.is_empty(), "{listed}{said}");
 }
 
 /// A name from an untrusted archive cannot break the table or send the terminal escape codes.
@@ -415,6 +421,75 @@ fn status_show_and_list_speak_plainly() {
     }
 }
 
+/// `--problems` keeps to the conversations whose files had problems; `--hidden` takes in those
+/// gptme hides, in the list's order and any other; `search` takes both.
+#[test]
+fn list_keeps_to_problems_and_takes_in_hidden_ones() {
+    let r = restore("archive");
+    crate::util::write_conversation(
+        &r.arch,
+        "test-broken",
+        "{\"role\": \"user\", \"content\": \"quokka\"}\n{oops\n",
+        None,
+    );
+    let ids = |args: &[&str]| -> Vec<String> {
+        let items = crate::util::parse(&ok(r.cmd(&[&["list", "--json", "-n", "0"], args].concat())));
+        items.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    };
+    // What the rows say, read with SQL in the list's orders.
+    let rows = |filter: &str, order: &str| -> Vec<String> {
+        let conn = rusqlite::Connection::open(&r.db).unwrap();
+        let sql = format!("SELECT id FROM conversations WHERE {filter} ORDER BY {order}");
+        let mut stmt = conn.prepare(&sql).unwrap();
+        stmt.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let all = ids(&["--hidden"]);
+    let newest = "modified DESC, id DESC";
+    assert_eq!(all.len(), 136, "135 and the one made here");
+    assert_eq!(all, rows("1", newest));
+    assert_eq!(ids(&[]), rows("hidden = 0", newest));
+    assert_eq!(ids(&["--hidden", "--sort", "messages", "-r"]), rows("1", "messages ASC, modified ASC, id ASC"));
+    let mut broken = ids(&["--problems"]);
+    assert_eq!(broken, rows("hidden = 0 AND problems > 0", newest));
+    broken.sort();
+    assert_eq!(
+        broken,
+        ["edge-config-invalid-toml", "edge-first-line-malformed-json", "edge-invalid-utf8", "edge-truncated-last-line"]
+    );
+    let with_hidden = ids(&["--problems", "--hidden"]);
+    assert_eq!(with_hidden, rows("problems > 0", newest));
+    assert!(with_hidden.contains(&"test-broken".to_owned()) && with_hidden.len() == 5, "{with_hidden:?}");
+    // As many as `status` counts.
+    let status = crate::util::parse(&ok(r.cmd(&["status", "--json"])));
+    assert_eq!((status["conversations"].as_u64(), status["with_problems"].as_u64()), (Some(136), Some(5)), "{status}");
+    // With the others, and said when none is left.
+    assert_eq!(ids(&["--problems", "-q", "UTF"]), ["edge-invalid-utf8"]);
+    let said = |args: &[&str]| String::from_utf8(r.cmd(&[&["list"], args].concat()).output().unwrap().stderr).unwrap();
+    assert_eq!(
+        said(&["--problems", "-q", "zzz"]),
+        "no listed conversation with problems has a name, id or preview containing \"zzz\"\n"
+    );
+    assert_eq!(
+        said(&["--problems", "--hidden", "--since", "2999-01-01"]),
+        "no conversation modified in or after 2999-01-01 with problems\n"
+    );
+    // A search, likewise.
+    let found = |args: &[&str]| {
+        let out = r.cmd(&[&["search", "-l", "quokka"], args].concat()).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| Some(l.split('/').nth_back(1)?.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let listed = found(&[]);
+    assert!(!listed.iter().any(|id| id.starts_with("test-")), "{listed:?}");
+    let everywhere = found(&["--hidden"]);
+    assert_eq!(everywhere.len(), listed.len() + 2, "{everywhere:?}");
+    assert!(everywhere.contains(&"test-quokka-hidden".to_owned()) && everywhere.contains(&"test-broken".to_owned()));
+    assert_eq!(found(&["--hidden", "--problems"]), ["test-broken"]);
+}
+
 /// A log filter that does not parse is said once on stderr, and the command runs as without it,
 /// logging as by default (a problem in the archive is still logged).
 #[test]
@@ -498,7 +573,10 @@ fn errors_are_one_clear_line() {
     // And a text starting with `-` is looked for (`--model -4o`, not an unknown flag `-4`).
     let out = r.cmd(&["list", "-q", "-v"]).output().unwrap();
     let said = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success() && said.contains("no conversation's name, id or preview contains \"-v\""), "{said}");
+    assert!(
+        out.status.success() && said.contains("no listed conversation's name, id or preview contains \"-v\""),
+        "{said}"
+    );
     let shown = ok(r.cmd(&["list", "--json", "--model", "-x"]));
     assert_eq!(shown, "[]\n");
 

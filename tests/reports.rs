@@ -860,7 +860,9 @@ fn list_keeps_to_the_days_asked() {
         .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("no conversation modified in or after 2024-10-02 has a name, id or preview containing \"hi\""),
+        said.contains(
+            "no listed conversation modified in or after 2024-10-02 has a name, id or preview containing \"hi\""
+        ),
         "{said}"
     );
     let refused =

@@ -429,6 +429,9 @@ fn search_over_http_is_the_commands() {
         ),
         ("b", msg("parse tree\\nof leaves"), None),
         ("c", msg("nothing"), None),
+        // Hidden from lists, and with a malformed line.
+        ("test-d", msg("a quokka"), None),
+        ("e", msg("quokka") + "{not JSON\n", None),
     ]);
     let search = OwnEndpoint::start(&logs, tmp.path().join("db.sqlite3"), "/api/v2/search");
     for (query, args) in [
@@ -447,6 +450,8 @@ fn search_over_http_is_the_commands() {
         ("?q=Parse&case_sensitive=true", &["Parse", "-s"][..]),
         ("?q=pars(e%7Ced)&regex=true&matches=5&context=1", &["pars(e|ed)", "--regex", "-m", "5", "-C", "1"][..]),
         ("?q=leaves&after_context=1&context=1&before_context=0", &["leaves", "-A", "1", "-C", "1", "-B", "0"][..]),
+        ("?q=quokka&hidden=true", &["quokka", "--hidden"][..]),
+        ("?q=quokka&hidden=1&problems=true", &["quokka", "--hidden", "--problems"][..]),
     ] {
         let answer = search.answer(query);
         assert_eq!(answer["conversations"], search.command(args), "{query}");
@@ -460,6 +465,19 @@ fn search_over_http_is_the_commands() {
             assert_eq!(a["matches"], if query.contains("role") { 2 } else { 3 }, "{query}");
         }
     }
+    // A hidden conversation only when asked for; those with problems alone when asked for.
+    let ids = |query: &str| {
+        let answer = search.answer(query);
+        let mut ids: Vec<String> =
+            answer["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().into()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("?q=quokka"), ["e"]);
+    assert_eq!(ids("?q=quokka&hidden=true"), ["e", "test-d"]);
+    assert_eq!(ids("?q=quokka&hidden=true&problems=true"), ["e"]);
+    assert_eq!(ids("?q=quokka&hidden=false&problems=false"), ["e"]);
+    assert!(ids("?q=parse&problems=true").is_empty());
     // Context: the content's next line.
     let b =
         |answer: Value| answer["conversations"].as_array().unwrap().iter().find(|c| c["id"] == "b").cloned().unwrap();
@@ -497,6 +515,7 @@ fn search_over_http_is_the_commands() {
     assert_eq!(search.refused(""), (400, "q, the text to search for, is missing or blank".into()));
     assert_eq!(search.refused("?q=x&limit=all"), (400, "limit must be a count, 0 or more".into()));
     assert_eq!(search.refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
+    assert_eq!(search.refused("?q=x&hidden=all"), (400, "hidden must be true or false".into()));
     assert_eq!(
         search.refused("?q=x%5B&regex=true"),
         (400, "\"x[\" is not a regular expression: unclosed character class".into())
@@ -505,7 +524,7 @@ fn search_over_http_is_the_commands() {
     // Counted under its own name, not as a forwarded route.
     let metrics =
         client().get(search.server.url("/metrics")).bearer_auth(OwnEndpoint::TOKEN).send().unwrap().text().unwrap();
-    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 4"), "{metrics}");
+    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 5"), "{metrics}");
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are

@@ -80,6 +80,14 @@ pub struct Narrow {
     /// names none), as `usage --by agent` names agents.
     #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
     agent: Option<String>,
+    /// Only conversations whose files had problems when read: malformed lines, invalid UTF-8, a
+    /// `config.toml` gptme refuses, … (`convmeta show ID` names the lines).
+    #[arg(long)]
+    problems: bool,
+    /// Also the conversations gptme hides from lists: its test and temporary ones (ids that
+    /// start with `tmp` or `test-`, or contain `gptme-evals-`).
+    #[arg(long)]
+    hidden: bool,
 }
 
 impl Narrow {
@@ -97,6 +105,16 @@ impl Narrow {
             before: self.until.as_ref().map(|d| local_day_start(d.after)),
             model: self.model.as_deref(),
             agent: self.agent.as_deref(),
+            hidden: self.hidden,
+            with_problems: self.problems,
+        }
+    }
+
+    /// What the walk visits, in words: the listed conversations, or with `--hidden` all of them.
+    pub fn noun(&self) -> &'static str {
+        match self.hidden {
+            true => "conversation",
+            false => "listed conversation",
         }
     }
 
@@ -111,6 +129,7 @@ impl Narrow {
             || self.until.is_some()
             || self.model.is_some()
             || self.agent.is_some()
+            || self.problems
     }
 
     /// Which conversations these flags keep to, in words (" modified in or after 2026-11"), or
@@ -132,16 +151,19 @@ impl Narrow {
         if let Some(model) = &self.model {
             which += &format!(" with a model containing {model:?}");
         }
+        if self.problems {
+            which += " with problems";
+        }
         which
     }
 }
 
 /// Why `list` printed no conversation when it was asked to narrow the list.
-fn why_none(q: Option<&str>, which: &str) -> String {
+fn why_none(q: Option<&str>, noun: &str, which: &str) -> String {
     match q {
-        Some(q) if which.is_empty() => format!("no conversation's name, id or preview contains {q:?}"),
-        Some(q) => format!("no conversation{which} has a name, id or preview containing {q:?}"),
-        None => format!("no listed conversation{which}"),
+        Some(q) if which.is_empty() => format!("no {noun}'s name, id or preview contains {q:?}"),
+        Some(q) => format!("no {noun}{which} has a name, id or preview containing {q:?}"),
+        None => format!("no {noun}{which}"),
     }
 }
 
@@ -169,9 +191,9 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     if items.is_empty() {
         let hidden = index.status()?.hidden;
         match narrowed {
-            true => super::say(why_none(q, &a.narrow.words(workspace.as_deref()))),
-            false if hidden > 0 => super::say(format_args!(
-                "all {} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta show ID` shows one",
+            true => super::say(why_none(q, a.narrow.noun(), &a.narrow.words(workspace.as_deref()))),
+            false if hidden > 0 && !a.narrow.hidden => super::say(format_args!(
+                "all {} conversations here are hidden from lists, as gptme hides its test and temporary ones; `convmeta list --hidden` lists them",
                 thousands(hidden as u64)
             )),
             false => super::say(empty_archive_hint(index.logs())),

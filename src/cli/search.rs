@@ -188,7 +188,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
     let which = a.narrow.words(workspace.as_deref());
     if found.conversations.is_empty() {
         let says = a.texts.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(" and ");
-        super::say(format_args!("no listed conversation{which} has a message that says {says}"));
+        super::say(format_args!("no {}{which} has a message that says {says}", a.narrow.noun()));
     } else if found.more {
         let shown = found.conversations.len();
         super::say(format_args!(

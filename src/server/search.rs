@@ -5,7 +5,8 @@
 //! regular expression), `case_sensitive` (`true`: in the case typed), `limit` (default 20, 0 for all), `matches` (default 3), `context`
 //! (lines around each shown, default 0; `before_context` and `after_context` for one side,
 //! which they set whatever `context` says, as grep's -B and -A), `system` or `role`, and the list's
-//! filters `workspace` (absolute), `since`, `until`, `model`, `agent`. Answers
+//! filters `workspace` (absolute), `since`, `until`, `model`, `agent`, `problems` and `hidden`
+//! (`true`: only those with problems; hidden ones too). Answers
 //! `{"conversations": [...], "more": bool}`.
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ struct Params {
     before: Option<f64>,
     model: Option<String>,
     agent: Option<String>,
+    hidden: bool,
+    problems: bool,
 }
 
 impl Params {
@@ -60,6 +63,8 @@ impl Params {
             before: None,
             model: None,
             agent: None,
+            hidden: false,
+            problems: false,
         };
         let count = |key: &str, value: &str| {
             crate::usage::count(value).ok_or_else(|| format!("{key} must be a count, 0 or more"))
@@ -90,6 +95,8 @@ impl Params {
                 "workspace" => return Err("workspace must be an absolute path".into()),
                 "model" => p.model = Some(value.into_owned()),
                 "agent" => p.agent = Some(value.into_owned()),
+                "hidden" => p.hidden = flag(&key, &value)?,
+                "problems" => p.problems = flag(&key, &value)?,
                 "token" => {}
                 other => return Err(format!("unknown parameter {other:?}")),
             }
@@ -125,6 +132,8 @@ pub async fn handler(State(state): State<Arc<AppState>>, RawQuery(query): RawQue
             before: p.before,
             model: p.model.as_deref(),
             agent: p.agent.as_deref(),
+            hidden: p.hidden,
+            with_problems: p.problems,
         };
         let limit = if p.limit == 0 { usize::MAX } else { p.limit };
         let roles = Roles::asked(p.role.as_deref(), p.system);

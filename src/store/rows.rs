@@ -494,6 +494,19 @@ pub struct Within<'a> {
     pub model: Option<&'a str>,
     /// The conversation's agent is this one (see [`AGENT`]), ASCII letters in any case.
     pub agent: Option<&'a str>,
+    /// Also the conversations gptme hides from lists (its test and temporary ones), which
+    /// widens the walk (and, since the index is led by `hidden`, sorts it).
+    pub hidden: bool,
+    /// Only conversations whose files had problems when read (`problems > 0`).
+    pub with_problems: bool,
+}
+
+impl Within<'_> {
+    /// Whether a walk reads the newest-first index in its own order; else SQLite sorts what
+    /// it finds (and a sort had better not carry items).
+    pub fn in_index_order(&self) -> bool {
+        !self.hidden && !self.with_problems
+    }
 }
 
 /// What a list is ordered by: the largest (the newest) first, unless reversed.
@@ -557,44 +570,58 @@ fn listed_sql(
     order: Order,
     with_items: bool,
 ) -> (String, Vec<rusqlite::types::Value>) {
-    let columns = if with_items {
-        "SELECT rowid, id, name, last_message_preview, modified, item_json FROM conversations c WHERE hidden = 0"
-    } else {
-        "SELECT rowid, id, name, last_message_preview, modified FROM conversations c WHERE hidden = 0"
+    let columns = match with_items {
+        true => "rowid, id, name, last_message_preview, modified, item_json",
+        false => "rowid, id, name, last_message_preview, modified",
     };
-    let (mut sql, mut params) = match after {
-        None => (columns.to_owned(), vec![]),
-        Some(After::Item { modified, id }) => (
-            format!("{columns} AND (modified < ?1 OR (modified = ?1 AND id < ?2))"),
-            vec![(*modified).into(), id.clone().into()],
-        ),
-        Some(After::Modified(modified)) => (format!("{columns} AND modified < ?1"), vec![(*modified).into()]),
+    let mut conditions = Vec::new();
+    let mut params: Vec<rusqlite::types::Value> = Vec::new();
+    let mut param = |value: rusqlite::types::Value| {
+        params.push(value);
+        format!("?{}", params.len())
     };
+    match (within.hidden, within.with_problems) {
+        (true, _) => {}
+        (false, false) => conditions.push("hidden = 0".to_owned()),
+        // The few with problems are found by their own index, then sorted: `+` keeps SQLite
+        // from walking the newest-first index instead, reading every row's `problems`.
+        (false, true) => conditions.push("+hidden = 0".to_owned()),
+    }
+    match after {
+        None => {}
+        Some(After::Item { modified, id }) => {
+            let (m, i) = (param((*modified).into()), param(id.clone().into()));
+            conditions.push(format!("(modified < {m} OR (modified = {m} AND id < {i}))"));
+        }
+        Some(After::Modified(modified)) => conditions.push(format!("modified < {}", param((*modified).into()))),
+    }
     if let Some(dir) = within.workspace {
-        params.push(dir.to_owned().into());
-        let n = params.len();
-        sql += &format!(" AND (workspace = ?{n} OR instr(workspace, ?{n} || '/') = 1)");
+        let d = param(dir.to_owned().into());
+        conditions.push(format!("(workspace = {d} OR instr(workspace, {d} || '/') = 1)"));
     }
     if let Some(since) = within.since {
-        params.push(since.into());
-        sql += &format!(" AND modified >= ?{}", params.len());
+        conditions.push(format!("modified >= {}", param(since.into())));
     }
     if let Some(before) = within.before {
-        params.push(before.into());
-        sql += &format!(" AND modified < ?{}", params.len());
+        conditions.push(format!("modified < {}", param(before.into())));
     }
     if let Some(agent) = within.agent {
-        params.push(agent.to_owned().into());
-        sql += &format!(" AND lower({}) = lower(?{})", AGENT, params.len());
+        conditions.push(format!("lower({AGENT}) = lower({})", param(agent.to_owned().into())));
     }
     if let Some(model) = within.model {
         // Looked up per row by the key of `conversation_models`, so the walk keeps its order.
-        params.push(model.to_owned().into());
-        sql += &format!(
-            " AND EXISTS (SELECT 1 FROM conversation_models m WHERE m.conversation_id = c.id \
-               AND instr(lower(m.model), lower(?{})) > 0)",
-            params.len()
-        );
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM conversation_models m WHERE m.conversation_id = c.id \
+               AND instr(lower(m.model), lower({})) > 0)",
+            param(model.to_owned().into())
+        ));
+    }
+    if within.with_problems {
+        conditions.push("problems > 0".to_owned());
+    }
+    let mut sql = format!("SELECT {columns} FROM conversations c");
+    if !conditions.is_empty() {
+        sql += &format!(" WHERE {}", conditions.join(" AND "));
     }
     let dir = if order.reverse { "ASC" } else { "DESC" };
     let key = match order.by {
@@ -788,8 +815,24 @@ mod tests {
                     );
                     assert_eq!(with_items, !walk.contains("COVERING INDEX conversations_newest"), "{walk}");
                 }
+                // Those with problems are found by their own index, then sorted.
+                let broken = plan(after, &Within { since, before, with_problems: true, ..Within::default() }, false);
+                assert!(
+                    broken.contains("USING INDEX conversations_with_problems (problems>?)")
+                        && broken.contains("TEMP B-TREE FOR ORDER BY"),
+                    "{broken}"
+                );
             }
         }
+        // Hidden ones too: the index, led by `hidden`, is read whole and sorted, with no items.
+        let everything = plan(None, &Within { hidden: true, ..Within::default() }, false);
+        assert!(
+            everything.contains("SCAN c USING COVERING INDEX conversations_newest")
+                && everything.contains("TEMP B-TREE FOR ORDER BY"),
+            "{everything}"
+        );
+        let broken = plan(None, &Within { hidden: true, with_problems: true, ..Within::default() }, false);
+        assert!(broken.contains("USING INDEX conversations_with_problems (problems>?)"), "{broken}");
     }
 
     /// A conversation counts once in each group and in the total, however its rows fall
