@@ -254,7 +254,14 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     let (shown, _) = run(&["show", "damaged-05"]);
     let named: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
     assert_eq!((named.len(), named[0], named[9]), (11, "line 2: malformed", "line 12: malformed"), "{shown}");
-    assert_eq!(named[10], "… and 2 more lines", "{shown}");
+    assert_eq!(named[10], "… and 2 more lines (`--problem-lines 0` names them all)", "{shown}");
+    // As many as asked for, or all of them.
+    let (shown, _) = run(&["show", "damaged-05", "--problem-lines", "0"]);
+    let all: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
+    assert_eq!((all.len(), all[..10] == named[..10], all[11]), (12, true, "line 14: malformed"), "{shown}");
+    let (shown, _) = run(&["show", "damaged-05", "--problem-lines", "1"]);
+    let one: Vec<&str> = shown.lines().skip_while(|l| !l.contains("problems:")).skip(1).map(str::trim).collect();
+    assert_eq!(one, ["line 2: malformed", "… and 11 more lines (`--problem-lines 0` names them all)"], "{shown}");
     // A last line without its newline may be a writer's append still under way: said so.
     let mut f = std::fs::OpenOptions::new().append(true).open(logs.join("damaged-07/conversation.jsonl")).unwrap();
     f.write_all(b"{\"role\": \"user\", \"con").unwrap();

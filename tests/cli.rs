@@ -1019,7 +1019,7 @@ fn completion_completes_commands_flags_and_conversation_ids() {
     // New ones first, then newest first, then (clap's) the flags; hidden ones not until typed.
     assert_eq!(
         show(""),
-        "penguin-notes 2026-01-03-gamma 2026-01-02-beta-penguin 2026-01-01-alpha --logs --db --json --help"
+        "penguin-notes 2026-01-03-gamma 2026-01-02-beta-penguin 2026-01-01-alpha --logs --db --json --problem-lines --help"
     );
     assert_eq!(show("2026-01-0"), "2026-01-03-gamma 2026-01-02-beta-penguin 2026-01-01-alpha");
     assert_eq!(show("2026-01-01"), "2026-01-01-alpha");

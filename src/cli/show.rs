@@ -11,8 +11,6 @@ use crate::Index;
 
 /// Days of usage `show` lists, the latest; `usage --conversation` gives them all.
 const DAYS_SHOWN: usize = 10;
-/// Lines with problems `show` names, the first.
-const PROBLEM_LINES_SHOWN: usize = 10;
 
 #[derive(Args)]
 pub struct ShowArgs {
@@ -25,6 +23,9 @@ pub struct ShowArgs {
     /// Print the item as JSON, exactly as the HTTP endpoint serves it.
     #[arg(long)]
     json: bool,
+    /// How many of the log's lines with problems to name, the first (0: all of them).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = super::list::count, allow_negative_numbers = true)]
+    problem_lines: usize,
 }
 
 pub fn run(a: ShowArgs) -> anyhow::Result<()> {
@@ -62,7 +63,8 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     // Not part of the item, but what a reader of one conversation wants to know.
     if let Some(notes) = index.problem_notes(&id)? {
         writeln!(out, "{:>24}: {}", "problems", printable(&notes))?;
-        write_problem_lines(&mut out, &index.logs().join(&id).join(gptme::LOG_FILE))?;
+        let named = if a.problem_lines == 0 { usize::MAX } else { a.problem_lines };
+        write_problem_lines(&mut out, &index.logs().join(&id).join(gptme::LOG_FILE), named)?;
     }
     if gptme::is_hidden(&id) {
         let why = "yes, in no list (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
@@ -71,10 +73,10 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The log's lines with problems, the first [`PROBLEM_LINES_SHOWN`], so that they can be looked
-/// at (`sed -n 12p`); nothing when the log cannot be read (its problem says so).
-fn write_problem_lines(out: &mut impl Write, log: &Path) -> anyhow::Result<()> {
-    let Ok((lines, total)) = problem_lines(log, PROBLEM_LINES_SHOWN, &mut Vec::new()) else {
+/// The log's lines with problems, the first `named`, so that they can be looked at (`sed -n
+/// 12p`); nothing when the log cannot be read (its problem says so).
+fn write_problem_lines(out: &mut impl Write, log: &Path, named: usize) -> anyhow::Result<()> {
+    let Ok((lines, total)) = problem_lines(log, named, &mut Vec::new()) else {
         return Ok(());
     };
     for p in &lines {
@@ -84,7 +86,7 @@ fn write_problem_lines(out: &mut impl Write, log: &Path) -> anyhow::Result<()> {
     let more = total - lines.len() as u64;
     if more > 0 {
         let lines = if more == 1 { "line" } else { "lines" };
-        writeln!(out, "{:>25} … and {} more {lines}", "", super::thousands(more))?;
+        writeln!(out, "{:>25} … and {} more {lines} (`--problem-lines 0` names them all)", "", super::thousands(more))?;
     }
     Ok(())
 }
