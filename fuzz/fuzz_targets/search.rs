@@ -143,7 +143,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     for roles in [Roles::NotSystem, Roles::All] {
-        let found = search_log(&path, &sought, roles, Shown { matches: 3, context: 1, chars: EXCERPT_CHARS }, &mut Vec::new()).unwrap();
+        let found = search_log(&path, &sought, roles, Shown { matches: 3, before: 1, after: 1, chars: EXCERPT_CHARS }, &mut Vec::new()).unwrap();
         let Some(contents) = &contents else { continue };
         let counted = roles == Roles::All || role != "system";
         let expected = contents.iter().filter(|c| counted && meanings.iter().all(|says| says(c))).count();

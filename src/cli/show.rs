@@ -73,17 +73,28 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The log's lines with problems, the first `named`, so that they can be looked at (`sed -n
-/// 12p`); nothing when the log cannot be read (its problem says so).
+/// The log's lines with problems, the first `named` (then how many more), so that they can be
+/// looked at (`sed -n 12p`), written as they are found; nothing when the log cannot be read (its
+/// problem says so).
 fn write_problem_lines(out: &mut impl Write, log: &Path, named: usize) -> anyhow::Result<()> {
-    let Ok((lines, total)) = problem_lines(log, named, &mut Vec::new()) else {
+    let (mut written, mut failed) = (0, None);
+    let mut write = |p: gptme::problem_lines::ProblemLine| {
+        if written == named || failed.is_some() {
+            return;
+        }
+        written += 1;
+        let unfinished = if p.unfinished { " (no newline yet: perhaps still being written)" } else { "" };
+        if let Err(e) = writeln!(out, "{:>25} line {}{unfinished}: {}", "", p.line, p.found.on_one_line()) {
+            failed = Some(e);
+        }
+    };
+    let Ok(total) = problem_lines(log, &mut Vec::new(), &mut write) else {
         return Ok(());
     };
-    for p in &lines {
-        let unfinished = if p.unfinished { " (no newline yet: perhaps still being written)" } else { "" };
-        writeln!(out, "{:>25} line {}{unfinished}: {}", "", p.line, p.found.on_one_line())?;
+    if let Some(e) = failed {
+        return Err(e.into());
     }
-    let more = total - lines.len() as u64;
+    let more = total - written as u64;
     if more > 0 {
         let lines = if more == 1 { "line" } else { "lines" };
         writeln!(out, "{:>25} … and {} more {lines} (`--problem-lines 0` names them all)", "", super::thousands(more))?;

@@ -19,16 +19,17 @@ pub struct ProblemLine {
     pub unfinished: bool,
 }
 
-/// The lines of the log at `path` whose reading finds a problem, the first `max` of them, and
-/// how many there are in all. A last line without its `\n` (an append still being written,
-/// perhaps) is among them, as the row counts its problems too.
-pub fn problem_lines(path: &Path, max: usize, buf: &mut Vec<u8>) -> io::Result<(Vec<ProblemLine>, u64)> {
+/// Visits, in order, the lines of the log at `path` whose reading finds a problem, and says
+/// how many there were. A last line without its `\n` (an append still being written, perhaps)
+/// is among them, as the row counts its problems too. Nothing is held but the line being read,
+/// however many lines have problems.
+pub fn problem_lines(path: &Path, buf: &mut Vec<u8>, visit: impl FnMut(ProblemLine)) -> io::Result<u64> {
     let file = crate::filesystem::open_to_read(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Ok((Vec::new(), 0));
+        return Ok(0);
     }
-    let mut sink = Lines { acc: Accumulator::default(), lines: 0, max, found: Vec::new(), total: 0, unfinished: false };
+    let mut sink = Lines { acc: Accumulator::default(), lines: 0, visit, total: 0, unfinished: false };
     let scanned = scan::scan(&file, 0..meta.len(), 0, &mut sink, buf, false)?;
     sink.unfinished = true;
     if scanned.tail_oversized {
@@ -36,22 +37,21 @@ pub fn problem_lines(path: &Path, max: usize, buf: &mut Vec<u8>) -> io::Result<(
     } else if !scanned.tail.is_empty() {
         sink.line(&scanned.tail, scanned.offset);
     }
-    Ok((sink.found, sink.total))
+    Ok(sink.total)
 }
 
 /// Feeds each line to an accumulator, as a refresh does, noting the lines after which its
 /// problem counts grew.
-struct Lines {
+struct Lines<V> {
     acc: Accumulator,
     lines: u64,
-    max: usize,
-    found: Vec<ProblemLine>,
+    visit: V,
     total: u64,
     /// What is fed now is the last line, unfinished.
     unfinished: bool,
 }
 
-impl Lines {
+impl<V: FnMut(ProblemLine)> Lines<V> {
     fn fed(&mut self, feed: impl FnOnce(&mut Accumulator)) {
         self.lines += 1;
         let before = self.acc.problems;
@@ -59,14 +59,12 @@ impl Lines {
         let found = self.acc.problems.since(&before);
         if found.total() > 0 {
             self.total += 1;
-            if self.found.len() < self.max {
-                self.found.push(ProblemLine { line: self.lines, found, unfinished: self.unfinished });
-            }
+            (self.visit)(ProblemLine { line: self.lines, found, unfinished: self.unfinished });
         }
     }
 }
 
-impl LineSink for Lines {
+impl<V: FnMut(ProblemLine)> LineSink for Lines<V> {
     fn line(&mut self, bytes: &[u8], offset: u64) {
         self.fed(|acc| acc.feed(bytes, offset));
     }
@@ -80,6 +78,13 @@ impl LineSink for Lines {
 mod tests {
     use super::*;
     use crate::test_rng::Rng;
+
+    /// Every line with a problem, and how many were visited.
+    fn all_problem_lines(path: &Path) -> (Vec<ProblemLine>, u64) {
+        let mut found = Vec::new();
+        let total = problem_lines(path, &mut Vec::new(), |p| found.push(p)).unwrap();
+        (found, total)
+    }
 
     /// Any log: the problems of the lines named, kind by kind, add up to what one reading of it
     /// counts (a refresh's row), lines numbered in order, each within the log.
@@ -109,7 +114,7 @@ mod tests {
                 log.push(b'\n'); // else the last line is unfinished
             }
             std::fs::write(&path, &log).unwrap();
-            let (found, total) = problem_lines(&path, usize::MAX, &mut Vec::new()).unwrap();
+            let (found, total) = all_problem_lines(&path);
             let mut read = Accumulator::default();
             let mut offset = 0;
             for line in log.split(|&b| b == b'\n').filter(|_| !log.is_empty()) {
@@ -148,7 +153,7 @@ mod tests {
             b"half-written",
         ];
         std::fs::write(&path, log.join(&b'\n')).unwrap();
-        let (found, total) = problem_lines(&path, 10, &mut Vec::new()).unwrap();
+        let (found, total) = all_problem_lines(&path);
         assert_eq!(found.iter().map(|p| p.unfinished).collect::<Vec<_>>(), [false, false, false, false, true]);
         let lines: Vec<(u64, String)> = found.iter().map(|p| (p.line, p.found.on_one_line())).collect();
         let said = |line: u64, words: &str| (line, words.to_owned());
@@ -172,8 +177,5 @@ mod tests {
         assert_eq!((total, acc.problems.total()), (5, 6));
         let oversized = LineProblems { oversized_lines: 1, bad_fields: 2, ..Default::default() };
         assert_eq!(oversized.on_one_line(), "2 fields of the wrong type, over 128 MiB, not read");
-        // At most `max` of them, and how many in all.
-        let (found, total) = problem_lines(&path, 1, &mut Vec::new()).unwrap();
-        assert_eq!((found.len(), found[0].line, total), (1, 3, 5));
     }
 }
