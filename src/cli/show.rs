@@ -42,9 +42,11 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
         },
     };
     let item = index.show(&id)?;
-    let mut out = super::stdout();
+    // Buffered: a log can have millions of lines to name.
+    let mut out = std::io::BufWriter::new(super::stdout());
     if a.json {
         writeln!(out, "{item}")?;
+        out.flush()?;
         return Ok(());
     }
     let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(&item))?;
@@ -70,6 +72,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
         let why = "yes, in no list (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
         writeln!(out, "{:>24}: {why}", "hidden")?;
     }
+    out.flush()?;
     Ok(())
 }
 
