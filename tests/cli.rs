@@ -1147,3 +1147,29 @@ fn tables_line_up_wide_characters_and_escape_bidi_overrides() {
     assert!(lines[0].starts_with("the name "), "{out}");
     assert!(lines[5].starts_with("report\\u{202e}fdp.exe "), "{out}");
 }
+
+/// `list`'s columns widen, every row's, for a count or a cost wider than its header.
+#[test]
+fn list_columns_widen_for_large_numbers() {
+    let hi = |stamp: &str| format!(r#"{{"role": "user", "content": "hi", "timestamp": "{stamp}"}}"#) + "\n";
+    let spent = crate::util::usage_line(Some("2026-01-02T10:00:00"), "m", r#""input_tokens": 1"#, "1234567.891");
+    let (tmp, logs) = archive_of(&[
+        ("small", hi("2026-01-01T10:00:00"), None),
+        ("costly", hi("2026-01-02T09:00:00") + &spent, None),
+        ("long", hi("2026-01-03T10:00:00").repeat(1_000_000), None),
+    ]);
+    let out = ok(convmeta().args(["list", "--logs"]).arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3")));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(out.contains(" 1,000,000 ") && out.contains(" $1,234,567.89 "), "{out}");
+    // Where each line's last column starts (names have no spaces here).
+    let name_at: Vec<usize> = lines.iter().map(|l| l.rfind(' ').unwrap() + 1).collect();
+    assert!(lines[0].ends_with(" NAME") && name_at.iter().all(|at| *at == name_at[0]), "{name_at:?}\n{out}");
+    // Each column's right edge, that of its header too.
+    let edge = |cell: &str| {
+        let l = lines.iter().find(|l| l.contains(&format!(" {cell} "))).unwrap();
+        l.find(cell).unwrap() + cell.len()
+    };
+    assert_eq!(edge("MSGS"), edge("1,000,000"), "{out}");
+    assert_eq!((edge("COST"), edge("COST")), (edge("$1,234,567.89"), edge("$0.00")), "{out}");
+}

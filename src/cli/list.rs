@@ -229,31 +229,48 @@ fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result
         SortBy::Created => ("CREATED", "created"),
         _ => ("MODIFIED", "modified"),
     };
-    writeln!(out, "{when:<16}  {:>6}  {:>9}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
-    // On a terminal a long name is cut to the line (not its id, by which `show` finds it): a
-    // line that wraps would break the table. Into a pipe, whole.
-    const BEFORE_NAME: usize = 16 + 2 + 6 + 2 + 9 + 2 + 24 + 2;
-    let room = room_after(BEFORE_NAME);
-    for item in items {
-        let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(item))?;
-        let name = v["name"].as_str().unwrap_or_default();
-        let id = v["id"].as_str().unwrap_or_default();
-        let label = conversation_label(name, id, room.max(width(&printable(id))));
-        writeln!(
-            out,
-            "{:<16}  {:>6}  {:>9}  {}  {}",
-            local_time(v[when_key].as_f64().unwrap_or(0.0)),
-            thousands(v["messages"].as_u64().unwrap_or(0)),
-            cost(match &v["total_cost"] {
+    let rows = items
+        .iter()
+        .map(|item| {
+            let v: serde_json::Value = serde_json::from_str(&crate::json::readable_by_serde(item))?;
+            let total_cost = match &v["total_cost"] {
                 // A sum that is not finite, which JSON writes as its name: `NaN`, `Infinity`.
                 serde_json::Value::String(name) => name.parse().unwrap_or(f64::NAN),
                 number => number.as_f64().unwrap_or(0.0),
-            }),
-            pad(&fit_model(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
-            label
-        )?;
+            };
+            Ok(Row {
+                when: local_time(v[when_key].as_f64().unwrap_or(0.0)),
+                messages: thousands(v["messages"].as_u64().unwrap_or(0)),
+                cost: cost(total_cost),
+                model: pad(&fit_model(&printable(v["model"].as_str().unwrap_or("-")), 24), 24),
+                name: v["name"].as_str().unwrap_or_default().to_owned(),
+                id: v["id"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<Row>>>()?;
+    // Counts and costs past the headers' widths (a million messages, $10,000) widen their
+    // columns, every row's, so that the table stays aligned.
+    let widest = |cell: fn(&Row) -> &str, least: usize| rows.iter().map(|r| cell(r).len()).fold(least, usize::max);
+    let (messages, costs) = (widest(|r| &r.messages, 6), widest(|r| &r.cost, 9));
+    writeln!(out, "{when:<16}  {:>messages$}  {:>costs$}  {:<24}  NAME", "MSGS", "COST", "MODEL")?;
+    // On a terminal a long name is cut to the line (not its id, by which `show` finds it): a
+    // line that wraps would break the table. Into a pipe, whole.
+    let room = room_after(16 + 2 + messages + 2 + costs + 2 + 24 + 2);
+    for r in &rows {
+        let label = conversation_label(&r.name, &r.id, room.max(width(&printable(&r.id))));
+        writeln!(out, "{:<16}  {:>messages$}  {:>costs$}  {}  {label}", r.when, r.messages, r.cost, r.model)?;
     }
     Ok(())
+}
+
+/// One conversation's cells in the table.
+struct Row {
+    when: String,
+    messages: String,
+    cost: String,
+    model: String,
+    name: String,
+    id: String,
 }
 
 /// Parses `--limit`: a count, 0 or more; one too large to hold asks for them all, as 0 does.
