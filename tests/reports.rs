@@ -219,6 +219,30 @@ fn usage_sums_by_the_day_each_message_was_written() {
     );
 }
 
+/// Figures wider than their headers (billions of tokens, a million dollars) widen their
+/// columns, every row's alike: each line of a table without models ends at its COST column.
+#[test]
+fn usage_columns_widen_for_large_figures() {
+    let hi = |stamp: &str| format!(r#"{{"role": "user", "content": "hi", "timestamp": "{stamp}"}}"#) + "\n";
+    let spent = |stamp, model, usage, cost| usage_line(Some(stamp), model, usage, cost);
+    let (tmp, logs) = archive_of(&[
+        (
+            "a",
+            hi("2026-01-02T09:00:00")
+                + &spent("2026-01-02T10:00:00", "big", r#""input_tokens": 123456789012"#, "1234567.891"),
+            None,
+        ),
+        ("b", hi("2026-01-03T09:00:00") + &spent("2026-01-03T10:00:00", "m", r#""input_tokens": 1"#, "0.5"), None),
+    ]);
+    let db = tmp.path().join("db.sqlite3");
+    for args in [&["--by", "model"][..], &["--by", "day", "--breakdown"], &["--by", "conversation", "--breakdown"]] {
+        let out = ok(convmeta().env("TZ", "UTC").arg("usage").arg("--logs").arg(&logs).arg("--db").arg(&db).args(args));
+        let ends: Vec<usize> = out.lines().map(|l| l.len()).collect();
+        assert!(ends.len() >= 4 && ends.iter().all(|e| *e == ends[0]), "{args:?}: {ends:?}\n{out}");
+        assert!(out.contains(" 123,456,789,013 ") && out.ends_with(" $1,234,568.39\n"), "{out}");
+    }
+}
+
 #[test]
 fn usage_sums_by_workspace_and_keeps_to_one() {
     let line = |day: u32, cost: f64| {

@@ -63,9 +63,20 @@ fn widest_key(by: UsageBy) -> usize {
     most.min(super::room_after(FIGURES + MODELS_AT_LEAST).max(20))
 }
 
-/// The columns of a row's figures, after its key: 2 + 7 (CONVS), 2 + 13, 2 + 11, 2 + 13 (the
-/// tokens), 2 + 10 (COST), and the 2 before the models.
+/// The columns of a row's figures, after its key, at their narrowest: 2 + 7 (CONVS), 2 + 13,
+/// 2 + 11, 2 + 13 (the tokens), 2 + 10 (COST), and the 2 before the models.
 const FIGURES: usize = 66;
+
+/// The figures' columns at their narrowest (see [`FIGURES`]): a wider figure widens its
+/// column, every row's alike.
+const FIGURE_WIDTHS: [usize; 5] = [7, 13, 11, 13, 10];
+
+/// A row's figures as the table writes them: conversations; input, output and cache-read
+/// tokens; cost.
+fn figures(r: &UsageRow) -> [String; 5] {
+    let (input, output, cache) = (tokens(r.input_tokens), tokens(r.output_tokens), tokens(r.cache_read_tokens));
+    [thousands(r.conversations as u64), input, output, cache, cost(r.cost)]
+}
 
 /// The least of the models a row shows on a terminal: a name's start.
 const MODELS_AT_LEAST: usize = 12;
@@ -164,10 +175,18 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     }
     .max(widest_model.min(widest))
     .max(header.len().max("TOTAL".len()));
+    let mut widths = FIGURE_WIDTHS;
+    let breakdowns = rows.iter().flat_map(|r| &r.by_model).filter(|_| breakdown);
+    for r in rows.iter().chain(breakdowns).chain([&usage.total]) {
+        for (width, figure) in widths.iter_mut().zip(figures(r)) {
+            *width = (*width).max(figure.len());
+        }
+    }
+    let [w_convs, w_input, w_output, w_cache, w_cost] = widths;
     let models = if matches!(a.by, UsageBy::Model) || breakdown { "" } else { "  MODELS" };
     writeln!(
         out,
-        "{}  {:>7}  {:>13}  {:>11}  {:>13}  {:>10}{models}",
+        "{}  {:>w_convs$}  {:>w_input$}  {:>w_output$}  {:>w_cache$}  {:>w_cost$}{models}",
         pad(&header, key_width),
         "CONVS",
         "INPUT",
@@ -181,17 +200,14 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // On a terminal the models are cut to the line, keeping at least a name's start.
-    let models_room = super::room_after(key_width + FIGURES).max(MODELS_AT_LEAST);
+    let figures_width = FIGURES + widths.iter().sum::<usize>() - FIGURE_WIDTHS.iter().sum::<usize>();
+    let models_room = super::room_after(key_width + figures_width).max(MODELS_AT_LEAST);
     let line = |out: &mut dyn Write, key: &str, r: &UsageRow, models: bool| -> std::io::Result<()> {
+        let [convs, input, output, cache, cost] = figures(r);
         write!(
             out,
-            "{}  {:>7}  {:>13}  {:>11}  {:>13}  {:>10}",
+            "{}  {convs:>w_convs$}  {input:>w_input$}  {output:>w_output$}  {cache:>w_cache$}  {cost:>w_cost$}",
             pad(&fit(key, key_width), key_width),
-            thousands(r.conversations as u64),
-            tokens(r.input_tokens),
-            tokens(r.output_tokens),
-            tokens(r.cache_read_tokens),
-            cost(r.cost)
         )?;
         match models && !matches!(a.by, UsageBy::Model) && !breakdown {
             true => {
