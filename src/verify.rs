@@ -37,15 +37,7 @@ pub fn verify(
 ) -> Result<Verification> {
     let tmp = std::env::temp_dir();
     remove_abandoned(&tmp);
-    // Named after this process, so that a later verify knows when it is gone.
-    let prefix = format!("{SCRATCH}{}-", std::process::id());
-    let scratch = tempfile::Builder::new().prefix(&prefix).tempdir_in(&tmp).map_err(|e| {
-        // tempfile's message ends with the path it tried, random: the directory is what helps.
-        let said = e.to_string();
-        let why = said.split_once(" at path ").map_or(said.as_str(), |(why, _)| why);
-        let why = format!("cannot make the scratch index there: {why} (set TMPDIR to another directory)");
-        Error::Io { path: tmp.clone(), source: std::io::Error::new(e.kind(), why) }
-    })?;
+    let (scratch, _held) = make_scratch(&tmp)?;
     let db = scratch.path().join("afresh.sqlite3");
     // Closed again once read: one file, whole.
     let afresh = read_afresh(&Index::open(index.logs(), &db)?)?;
@@ -78,25 +70,55 @@ pub fn log_rewritten(rows: &[RowDifference]) -> bool {
     })
 }
 
-/// How a scratch directory's name begins: then the process's id, a dash and random letters.
+/// How a scratch directory's name begins: then the process's id (for people: it is the lock
+/// that tells), a dash and random letters.
 const SCRATCH: &str = "convmeta-verify-";
 
+/// Makes this verify's scratch directory in `tmp`, and locks it (`flock`) for as long as the
+/// returned file is held: the lock, which the kernel lets go when its holder ends however it
+/// ends, is how a later verify knows the directory abandoned, not the process id in its name,
+/// which another process may have since (or which another PID namespace sharing `tmp` sees
+/// otherwise).
+fn make_scratch(tmp: &Path) -> Result<(tempfile::TempDir, std::fs::File)> {
+    let prefix = format!("{SCRATCH}{}-", std::process::id());
+    let failed = |path: &Path, e: std::io::Error| {
+        // tempfile's message ends with the path it tried, random: the directory is what helps.
+        let said = e.to_string();
+        let why = said.split_once(" at path ").map_or(said.as_str(), |(why, _)| why);
+        let why = format!("cannot make the scratch index there: {why} (set TMPDIR to another directory)");
+        Error::Io { path: path.to_owned(), source: std::io::Error::new(e.kind(), why) }
+    };
+    loop {
+        let scratch = tempfile::Builder::new().prefix(&prefix).tempdir_in(tmp).map_err(|e| failed(tmp, e))?;
+        let held = std::fs::File::open(scratch.path()).map_err(|e| failed(scratch.path(), e))?;
+        // Blocking: another verify that took it for abandoned in the moment before holds the
+        // lock while it removes it; then it is gone, and another is made.
+        held.lock().map_err(|e| failed(scratch.path(), e))?;
+        let still_there = std::fs::symlink_metadata(scratch.path())
+            .is_ok_and(|m| held.metadata().is_ok_and(|h| (h.dev(), h.ino()) == (m.dev(), m.ino())));
+        if still_there {
+            return Ok((scratch, held));
+        }
+    }
+}
+
 /// Removes the scratch directories in `tmp` that verifications left behind when they ended
-/// without removing them (killed, or stopped by a signal nothing caught): this user's, named
-/// after a process that is gone. A live one's is left alone.
+/// without removing them (killed, or stopped by a signal nothing caught): this user's, whose
+/// lock no process holds. A live one's is left alone.
 fn remove_abandoned(tmp: &Path) {
     let Ok(entries) = std::fs::read_dir(tmp) else { return };
     let me = unsafe { libc::geteuid() };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let pid = name.to_str().and_then(|n| n.strip_prefix(SCRATCH)?.split_once('-')?.0.parse::<i32>().ok());
-        let Some(pid) = pid.filter(|&pid| pid > 0) else { continue };
+        let named = name.to_str().and_then(|n| n.strip_prefix(SCRATCH)?.split_once('-')?.0.parse::<u32>().ok());
         // Not following a symlink: only a directory of this user's own.
         let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
-        // Signal 0 checks that the process exists; ESRCH: it does not.
-        let gone =
-            unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if ours && gone {
+        if named.is_none() || !ours {
+            continue;
+        }
+        // Held while it is removed, so that its maker, if it is just starting, makes another.
+        let Ok(dir) = std::fs::File::open(entry.path()) else { continue };
+        if dir.try_lock().is_ok() {
             tracing::info!(path = %entry.path().display(), "removing a scratch index an interrupted verify left");
             let _ = std::fs::remove_dir_all(entry.path());
         }

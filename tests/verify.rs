@@ -316,8 +316,8 @@ fn verify_compares_the_stored_state_by_meaning() {
 }
 
 /// A verify killed while it reads leaves its scratch index behind; the next one removes it
-/// (this user's, named after a process that is gone), and leaves alone a live verify's and
-/// anything else in `$TMPDIR`.
+/// (this user's, whose lock no process holds, whatever its name's process id), and leaves alone
+/// a live verify's and anything else in `$TMPDIR`.
 #[test]
 fn verify_removes_the_scratch_index_a_killed_verify_left() {
     let (tmp, logs, db) = crate::backfill::generated_and_backfilled(600, 200);
@@ -345,12 +345,21 @@ fn verify_removes_the_scratch_index_a_killed_verify_left() {
     let left = entries();
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].starts_with(&format!("convmeta-verify-{}-", killed.id())), "{left:?}");
-    // A live verify's (this test's own process stands for one), and what is not a verify's.
-    let live = format!("convmeta-verify-{}-x", std::process::id());
-    for other in [live.as_str(), "convmeta-verify-notapid-x", "someone-else"] {
+    // A live verify's (this test stands for one, holding its lock), and what is not a verify's.
+    let live = format!("convmeta-verify-{}-live", std::process::id());
+    // Named after a process that lives (this test) but locked by none: its verify is gone, and
+    // another process came to have its id.
+    let reused = format!("convmeta-verify-{}-reused", std::process::id());
+    for other in [live.as_str(), &reused, "convmeta-verify-notapid-x", "someone-else"] {
         std::fs::create_dir(scratch.join(other)).unwrap();
     }
+    let held = std::fs::File::open(scratch.join(&live)).unwrap();
+    held.lock().unwrap();
     let out = verify().output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(entries(), [live.as_str(), "convmeta-verify-notapid-x", "someone-else"]);
+    // Once its holder lets go, it is abandoned too.
+    drop(held);
+    assert_eq!(verify().output().unwrap().status.code(), Some(0));
+    assert_eq!(entries(), ["convmeta-verify-notapid-x", "someone-else"]);
 }
