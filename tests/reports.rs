@@ -736,6 +736,18 @@ fn search_finds_what_messages_say() {
     assert_eq!(found(&["-s", "-i", "PARSER"]), found(&["parser"]));
     assert_eq!(found(&["-i", "--case-sensitive", "PARSER"]), [f("escaped", 1, &[1])]);
     assert_eq!(found(&["-s", "-E", "(?i)quokka\\?", "-m", "0"]), [f("quokkas", 1, &[])]);
+    // -S, smart case: in the case typed when a text has an upper-case letter, else any case;
+    // of -s, -i and -S the last wins.
+    assert_eq!(found(&["-S", "PARSER"]), found(&["-s", "PARSER"]));
+    assert_eq!(found(&["-S", "parser"]), found(&["parser"]));
+    assert_eq!(found(&["-S", "parser", "Café"]), found(&["-s", "parser", "Café"]));
+    assert_eq!(found(&["--smart-case", "-E", "\\S*PARSER"]), found(&["-s", "-E", "\\S*PARSER"]));
+    assert_eq!(found(&["-S", "-E", "\\Sarser"]), found(&["-E", "\\Sarser"]), "an escape's letter is no literal");
+    assert_ne!(found(&["-E", "\\Sarser"]), found(&["-s", "-E", "\\Sarser"]));
+    assert_ne!(found(&["parser"]), found(&["-s", "parser"]));
+    assert_eq!(found(&["-s", "-S", "parser"]), found(&["parser"]));
+    assert_eq!(found(&["-S", "-i", "PARSER"]), found(&["parser"]));
+    assert_eq!(found(&["-S", "-s", "parser"]), found(&["-s", "parser"]));
     let bad = fail(search(&["-E", "parser(", "--json"]));
     let said = String::from_utf8(bad.stderr).unwrap();
     assert!(

@@ -450,6 +450,7 @@ fn search_over_http_is_the_commands() {
         ("?q=Parse&case_sensitive=true", &["Parse", "-s"][..]),
         ("?q=pars(e%7Ced)&regex=true&matches=5&context=1", &["pars(e|ed)", "--regex", "-m", "5", "-C", "1"][..]),
         ("?q=leaves&after_context=1&context=1&before_context=0", &["leaves", "-A", "1", "-C", "1", "-B", "0"][..]),
+        ("?q=Parse&smart_case=true", &["Parse", "-S"][..]),
         ("?q=quokka&hidden=true", &["quokka", "--hidden"][..]),
         ("?q=quokka&hidden=1&problems=true", &["quokka", "--hidden", "--problems"][..]),
     ] {
@@ -517,6 +518,10 @@ fn search_over_http_is_the_commands() {
     assert_eq!(search.refused("?q=x&page=2"), (400, "unknown parameter \"page\"".into()));
     assert_eq!(search.refused("?q=x&hidden=all"), (400, "hidden must be true or false".into()));
     assert_eq!(
+        search.refused("?q=x&smart_case=true&case_sensitive=1"),
+        (400, "case_sensitive and smart_case cannot both be given".into())
+    );
+    assert_eq!(
         search.refused("?q=x%5B&regex=true"),
         (400, "\"x[\" is not a regular expression: unclosed character class".into())
     );
@@ -524,7 +529,7 @@ fn search_over_http_is_the_commands() {
     // Counted under its own name, not as a forwarded route.
     let metrics =
         client().get(search.server.url("/metrics")).bearer_auth(OwnEndpoint::TOKEN).send().unwrap().text().unwrap();
-    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 5"), "{metrics}");
+    assert!(metrics.contains("convmeta_requests_total{route=\"search\",status=\"400\"} 6"), "{metrics}");
 }
 
 /// `/metrics` says how many requests are in flight (the asking one alone, once the others are

@@ -29,12 +29,16 @@ pub struct SearchArgs {
     regex: bool,
     /// Each text in the case it is typed in, not in any case (as ripgrep's -s); a regular
     /// expression may still turn any case on, with `(?i)`
-    #[arg(short = 's', long, overrides_with = "ignore_case")]
+    #[arg(short = 's', long, overrides_with_all = ["ignore_case", "smart_case"])]
     case_sensitive: bool,
-    /// Each text in any case: the default, here for the hand used to grep -i (after -s, the
-    /// last given wins, as in ripgrep)
-    #[arg(short = 'i', long, overrides_with = "case_sensitive")]
+    /// Each text in any case: the default, here for the hand used to grep -i (of -s, -i and
+    /// -S, the last given wins, as in ripgrep)
+    #[arg(short = 'i', long, overrides_with_all = ["case_sensitive", "smart_case"])]
     ignore_case: bool,
+    /// Smart case (as ripgrep's -S): the texts in the case they are typed in if any has an
+    /// upper-case letter (of a regular expression, a literal one), else in any case
+    #[arg(short = 'S', long, overrides_with_all = ["case_sensitive", "ignore_case"])]
+    smart_case: bool,
     /// The order: newest first, or most matching messages first (ties newest first)
     #[arg(long, value_enum, value_name = "KEY", default_value_t = Sort::Modified)]
     sort: Sort,
@@ -97,10 +101,8 @@ pub const TROUBLE: u8 = 2;
 /// Searches; the exit code: 0 when a message says it (with `-q`, whatever could not be read),
 /// [`NOTHING_FOUND`], or [`TROUBLE`] when a log could not be read.
 pub fn run(a: SearchArgs) -> anyhow::Result<u8> {
-    let texts = Texts::new(
-        &a.texts,
-        Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive && !a.ignore_case },
-    )?;
+    let how = Matching { words: a.word, regex: a.regex, case_sensitive: a.case_sensitive && !a.ignore_case };
+    let texts = Texts::new(&a.texts, if a.smart_case { how.smart_case(&a.texts) } else { how })?;
     let workspace = a.narrow.workspace()?;
     let (before, after) = (a.before_context.unwrap_or(a.context), a.after_context.unwrap_or(a.context));
     let index = a.target.open()?;

@@ -2,7 +2,7 @@
 //! listed conversations whose messages say `q`, newest first. Parameters as the command's
 //! arguments and flags: `q` (given more than once, a message must say each), `sort`
 //! (`modified` or `matches`), `word` (`true`: each text as a word), `regex` (`true`: each a
-//! regular expression), `case_sensitive` (`true`: in the case typed), `limit` (default 20, 0 for all), `matches` (default 3), `context`
+//! regular expression), `case_sensitive` (`true`: in the case typed; `smart_case`, as `-S`), `limit` (default 20, 0 for all), `matches` (default 3), `context`
 //! (lines around each shown, default 0; `before_context` and `after_context` for one side,
 //! which they set whatever `context` says, as grep's -B and -A), `system` or `role`, and the list's
 //! filters `workspace` (absolute), `since`, `until`, `model`, `agent`, `problems` and `hidden`
@@ -46,7 +46,7 @@ impl Params {
     /// (`token` is the auth's).
     fn parse(query: &str) -> Result<Params, String> {
         // What the texts are is known once every parameter is read; until then, none.
-        let (mut q, mut how) = (Vec::new(), Matching::default());
+        let (mut q, mut how, mut smart_case) = (Vec::new(), Matching::default(), false);
         let (mut since, mut until) = (None, None);
         let mut p = Params {
             texts: Texts::default(),
@@ -85,6 +85,7 @@ impl Params {
                 "word" => how.words = flag(&key, &value)?,
                 "regex" => how.regex = flag(&key, &value)?,
                 "case_sensitive" => how.case_sensitive = flag(&key, &value)?,
+                "smart_case" => smart_case = flag(&key, &value)?,
                 "role" if ["user", "assistant", "system"].contains(&&*value) => p.role = Some(value.into_owned()),
                 "role" => return Err("role must be user, assistant or system".into()),
                 "since" => since = Some(date_span(&value).map_err(|e| format!("since must be {e}"))?),
@@ -103,6 +104,12 @@ impl Params {
         }
         if p.system && p.role.is_some() {
             return Err("system and role cannot both be given".into());
+        }
+        if how.case_sensitive && smart_case {
+            return Err("case_sensitive and smart_case cannot both be given".into());
+        }
+        if smart_case {
+            how = how.smart_case(&q);
         }
         if let Some(why) = reversed(since.as_ref(), until.as_ref(), "") {
             return Err(why);

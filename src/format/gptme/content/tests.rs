@@ -700,3 +700,31 @@ fn the_byte_test_loses_no_match() {
         }
     }
 }
+
+/// Smart case takes the texts in their case when any has an upper-case letter; of a pattern,
+/// a literal one (in a class too, or written as a code point), not an escape's or a class
+/// name's.
+#[test]
+fn smart_case_looks_for_an_upper_case_letter() {
+    let sensitive = |texts: &[&str], regex: bool| {
+        let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        Matching { regex, ..Matching::default() }.smart_case(&texts).case_sensitive
+    };
+    for (texts, plain, pattern) in [
+        (&["wal"][..], false, false),
+        (&["WAL"], true, true),
+        (&["sqlite", "WAL"], true, true),
+        (&["éclair", "Été"], true, true),
+        (&["ß"], false, false),
+        (&["\\S+x"], true, false),
+        (&["x\\pL", "\\W\\D"], true, false),
+        (&["x\\p{Greek}"], true, false),
+        (&["[A-Z]x"], true, true),
+        (&["[a-zÀ]"], true, true),
+        (&["(?i)abc"], false, false),
+        (&["\\x41"], false, true),
+        (&["(Unclosed"], true, true),
+    ] {
+        assert_eq!((sensitive(texts, false), sensitive(texts, true)), (plain, pattern), "{texts:?}");
+    }
+}

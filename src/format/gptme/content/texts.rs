@@ -75,6 +75,52 @@ pub struct Matching {
     pub case_sensitive: bool,
 }
 
+impl Matching {
+    /// Smart case, as ripgrep's `-S` and fd's: the texts in the case they are typed in when any
+    /// of them has an upper-case letter, else in any case. Of a regular expression, its
+    /// literal letters count (in a class too, and one written as a code point, `\x41`), not
+    /// those of escapes and class names (`\S`, `\pL`); one that does not parse counts its
+    /// every letter (and is refused for what it is after).
+    pub fn smart_case(self, texts: &[String]) -> Matching {
+        let upper = |text: &str| match self.regex {
+            false => text.chars().any(char::is_uppercase),
+            true => match regex_syntax::ast::parse::Parser::new().parse(text) {
+                Ok(ast) => regex_syntax::ast::visit(&ast, UpperLiteral).is_err(),
+                Err(_) => text.chars().any(char::is_uppercase),
+            },
+        };
+        Matching { case_sensitive: texts.iter().any(|t| upper(t)), ..self }
+    }
+}
+
+/// Visits a pattern's syntax, stopping (with an error) at its first upper-case literal.
+struct UpperLiteral;
+
+impl regex_syntax::ast::Visitor for UpperLiteral {
+    type Output = ();
+    type Err = ();
+
+    fn finish(self) -> Result<(), ()> {
+        Ok(())
+    }
+
+    fn visit_pre(&mut self, ast: &regex_syntax::ast::Ast) -> Result<(), ()> {
+        match ast {
+            regex_syntax::ast::Ast::Literal(literal) if literal.c.is_uppercase() => Err(()),
+            _ => Ok(()),
+        }
+    }
+
+    fn visit_class_set_item_pre(&mut self, item: &regex_syntax::ast::ClassSetItem) -> Result<(), ()> {
+        use regex_syntax::ast::ClassSetItem;
+        match item {
+            ClassSetItem::Literal(literal) if literal.c.is_uppercase() => Err(()),
+            ClassSetItem::Range(range) if range.start.c.is_uppercase() || range.end.c.is_uppercase() => Err(()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Why texts cannot be searched for.
 #[derive(Debug, thiserror::Error)]
 pub enum TextsError {
