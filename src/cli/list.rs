@@ -58,7 +58,8 @@ impl From<SortBy> for SortKey {
     }
 }
 
-/// How a list is narrowed, beyond a text (`list` and `search` share these).
+/// How a list is narrowed, beyond a text, or with `--hidden` widened (`list` and `search` share
+/// these).
 #[derive(Args)]
 pub struct Narrow {
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
