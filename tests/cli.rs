@@ -383,7 +383,10 @@ fn status_show_and_list_speak_plainly() {
     assert!(out.contains("agent_name: Bob") && !out.contains("hidden"), "{out}");
     // Why a conversation `show` finds is in no list.
     let hidden = ok(r.cmd(&["show", "test-quokka-hidden"]));
-    assert!(hidden.contains("hidden: yes, in no list (gptme leaves out ids starting with tmp or test-"), "{hidden}");
+    assert!(
+        hidden.contains("hidden: yes, in no list but `list --hidden` (gptme leaves out ids starting with tmp or test-"),
+        "{hidden}"
+    );
     // The directory itself names it too, as a shell completes it.
     let dir = format!("{}/", r.arch.join("edge-agent").display());
     assert_eq!(ok(r.cmd(&["show", "edge-agent/"])), out);

@@ -69,7 +69,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
         write_problem_lines(&mut out, &index.logs().join(&id).join(gptme::LOG_FILE), named)?;
     }
     if gptme::is_hidden(&id) {
-        let why = "yes, in no list (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
+        let why = "yes, in no list but `list --hidden` (gptme leaves out ids starting with tmp or test-, or holding gptme-evals-)";
         writeln!(out, "{:>24}: {why}", "hidden")?;
     }
     out.flush()?;
