@@ -1233,3 +1233,93 @@ fn a_log_written_through_a_hard_link_outside_is_seen_in_watch_mode() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `serve` as systemd starts it: on the socket passed as descriptor 3 (with `LISTEN_PID` this
+/// process's id: set by a shell that then runs it in its place), whatever `--addr` says; and
+/// with `NOTIFY_SOCKET`, `READY=1` once serving, `STOPPING=1` at SIGTERM.
+fn under_systemd(
+    logs: &Path,
+    db: &Path,
+    passed: std::os::fd::RawFd,
+    listen_pid: &str,
+    addr: &str,
+) -> std::process::Command {
+    let notify = db.with_extension("notify");
+    let inner = crate::util::serve_command(
+        logs,
+        db,
+        addr,
+        &[],
+        &[("LISTEN_FDS", "1"), ("NOTIFY_SOCKET", notify.to_str().unwrap())],
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("export LISTEN_PID={listen_pid}; exec \"$@\""))
+        .arg("sh")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    // SAFETY: only dup2, which is async-signal-safe, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || match libc::dup2(passed, 3) {
+            -1 => Err(std::io::Error::last_os_error()),
+            _ => Ok(()),
+        });
+    }
+    cmd
+}
+
+#[test]
+fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
+    use std::os::fd::AsRawFd;
+    let (tmp, logs) = scratch_archive();
+    let db = tmp.path().join("db.sqlite3");
+    let notify = std::os::unix::net::UnixDatagram::bind(db.with_extension("notify")).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let told = || {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (mut child, said, _) =
+        crate::util::start_serve(under_systemd(&logs, &db, listener.as_raw_fd(), "$$", "127.0.0.1:9"));
+    drop(listener); // the server's copy alone listens now
+    assert!(said.contains(&format!("serving on the socket systemd passed ({addr}), not --addr")), "{said}");
+    assert_eq!(told(), format!("READY=1\nSTATUS=serving 2 conversations on {addr}"));
+    let items: Value = client().get(format!("http://{addr}/api/v2/conversations")).send().unwrap().json().unwrap();
+    assert_eq!(items.as_array().map(Vec::len), Some(2), "{items}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(told(), "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+
+    // Not a listening TCP socket: refused, saying what systemd should pass.
+    let file = std::fs::File::open(logs.join("a/conversation.jsonl")).unwrap();
+    let out = under_systemd(&logs, &db, file.as_raw_fd(), "$$", "127.0.0.1:9").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("is no socket"), "{err}");
+    let unix = std::os::unix::net::UnixListener::bind(tmp.path().join("unix.sock")).unwrap();
+    let out = under_systemd(&logs, &db, unix.as_raw_fd(), "$$", "127.0.0.1:9").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("not a TCP socket listening for connections: convmeta serves HTTP over TCP"),
+        "{err}"
+    );
+    // Passed to another process (LISTEN_PID not its own): not taken; --addr is listened on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (mut child, said, _) =
+        crate::util::start_serve(under_systemd(&logs, &db, listener.as_raw_fd(), "1", "127.0.0.1:0"));
+    let own = crate::util::listening_addr(&said);
+    assert!(!said.contains("systemd passed") && own != listener.local_addr().unwrap().to_string(), "{said}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

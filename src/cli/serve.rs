@@ -116,13 +116,33 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     limit_malloc_arenas();
     let disabled = auth_disabled();
     let token = a.token.clone().filter(|t| !t.is_empty() && !disabled);
+    // Before the runtime's threads start: taking it changes the environment.
+    let passed = server::systemd::passed_listener()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
-            .await
-            .with_context(|| format!("cannot resolve --addr {} (it takes HOST:PORT, such as 127.0.0.1:5702)", a.addr))?
-            .next()
-            .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
+        // Listen first: a taken port is reported at once, not after indexing the archive (and
+        // clients that connect meanwhile wait in the backlog). Or systemd listens.
+        let listener = match passed {
+            Some(listener) => {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                tracing::info!(
+                    "serving on the socket systemd passed ({}), not --addr",
+                    listener.local_addr()?
+                );
+                listener
+            }
+            None => {
+                let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
+                    .await
+                    .with_context(|| {
+                        format!("cannot resolve --addr {} (it takes HOST:PORT, such as 127.0.0.1:5702)", a.addr)
+                    })?
+                    .next()
+                    .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?
+            }
+        };
+        let addr = listener.local_addr()?;
         // Auth turned off on purpose is the operator's call, as in gptme-server (a server behind
         // an authenticating proxy); merely having no token is not.
         if token.is_none() && !disabled && !addr.ip().is_loopback() {
@@ -145,9 +165,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         }
         // The token clients hold as serving starts, for the upstream check.
         let start_token = token.clone().or(shared_token);
-        // Listen first: a taken port is reported at once, not after indexing the archive (and
-        // clients that connect meanwhile wait in the backlog).
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         if let Some(url) = &a.upstream {
             let here = listener.local_addr()?;
             if server::leads_here(url, here).await {
@@ -189,6 +206,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         if let Some((url, check)) = upstream_check {
             tell_upstream(&url, check.await?, start_token.is_some());
         }
+        let conversations = crate::cli::thousands(stats.conversations as u64);
+        server::systemd::notify(&format!("READY=1\nSTATUS=serving {conversations} conversations on {addr}"));
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
         Ok(())
@@ -285,5 +304,6 @@ async fn shutdown() {
         () = ctrl_c => {},
         () = term => {},
     }
+    server::systemd::notify("STOPPING=1");
     tracing::info!("shutting down: finishing requests in flight");
 }

@@ -9,6 +9,7 @@ mod metrics;
 mod search;
 mod sql;
 mod stall;
+pub mod systemd;
 mod usage;
 
 use std::future::Future;

@@ -1,0 +1,99 @@
+//! systemd's two protocols for a service, each a few environment variables and a system call,
+//! so no library: socket activation (the listening socket handed over as file descriptor 3,
+//! `LISTEN_PID` and `LISTEN_FDS`; systemd listens before the service starts, and starts it at
+//! the first connection if asked to) and readiness (`Type=notify`: `NOTIFY_SOCKET` names where
+//! to say `READY=1` once serving, so that units ordered after this one start when it answers).
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const FIRST_PASSED: RawFd = 3;
+
+/// The listening socket systemd passed this process, if it passed one (`LISTEN_PID` names this
+/// process: the variables may be inherited by a process they were not meant for). The
+/// variables are removed, as `sd_listen_fds` removes them, so that nothing this process starts
+/// takes them for its own. Called before any other thread starts, as changing the environment
+/// asks.
+pub fn passed_listener() -> io::Result<Option<std::net::TcpListener>> {
+    let (pid, count) = (std::env::var_os("LISTEN_PID"), std::env::var_os("LISTEN_FDS"));
+    for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        std::env::remove_var(name);
+    }
+    let (Some(pid), Some(count)) = (pid, count) else { return Ok(None) };
+    if number(&pid) != Some(std::process::id()) {
+        return Ok(None);
+    }
+    let count = number(&count).ok_or_else(|| said(format!("LISTEN_FDS is {count:?}, not a count")))?;
+    match count {
+        0 => return Ok(None),
+        1 => {}
+        n => tracing::warn!("systemd passed {n} sockets; serving on the first (file descriptor 3) alone"),
+    }
+    let option = |name, level, option| {
+        let mut value: libc::c_int = 0;
+        let mut size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: reads one int into `value`, whose size is passed.
+        let got = unsafe { libc::getsockopt(FIRST_PASSED, level, option, (&raw mut value).cast(), &mut size) };
+        match got {
+            0 => Ok(value),
+            _ => Err(said(format!(
+                "file descriptor 3, which systemd passed, is no socket ({name}: {})",
+                io::Error::last_os_error()
+            ))),
+        }
+    };
+    let stream = option("SO_TYPE", libc::SOL_SOCKET, libc::SO_TYPE)? == libc::SOCK_STREAM;
+    let listening = option("SO_ACCEPTCONN", libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? != 0;
+    // SAFETY: the descriptor is a socket (checked above) that this process owns from here on.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_PASSED) };
+    let tcp = listener.local_addr().is_ok();
+    if !(stream && listening && tcp) {
+        std::mem::forget(listener); // not ours to close
+        return Err(said(
+            "the socket systemd passed is not a TCP socket listening for connections: convmeta serves HTTP over TCP (ListenStream=127.0.0.1:5702)".into(),
+        ));
+    }
+    // Not inherited by what this process starts.
+    // SAFETY: sets a flag of a descriptor this process owns.
+    unsafe { libc::fcntl(FIRST_PASSED, libc::F_SETFD, libc::FD_CLOEXEC) };
+    listener.set_nonblocking(true)?;
+    Ok(Some(listener))
+}
+
+fn number(text: &OsStr) -> Option<u32> {
+    text.to_str()?.parse().ok()
+}
+
+fn said(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what)
+}
+
+/// Tells systemd how the service is (`READY=1`, `STOPPING=1`, `STATUS=…`), where it asked to
+/// be told (`NOTIFY_SOCKET`: a path, or on Linux an abstract name led by `@`). Nothing when it
+/// did not ask; a failure is logged, and serving goes on.
+pub fn notify(state: &str) {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    if let Err(e) = send(&socket, state) {
+        tracing::warn!(notify_socket = ?socket, error = %e, "cannot tell systemd {state:?}");
+    }
+}
+
+fn send(socket: &OsStr, state: &str) -> io::Result<()> {
+    let datagram = std::os::unix::net::UnixDatagram::unbound()?;
+    match socket.as_bytes() {
+        #[cfg(target_os = "linux")]
+        [b'@', name @ ..] => {
+            use std::os::linux::net::SocketAddrExt;
+            let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            datagram.send_to_addr(state.as_bytes(), &address)?;
+        }
+        [b'/', ..] => {
+            datagram.send_to(state.as_bytes(), socket)?;
+        }
+        _ => return Err(said("not a socket's path".into())),
+    }
+    Ok(())
+}
