@@ -224,7 +224,15 @@ pub struct Logged {
     total: (AtomicU64, AtomicU64),
     done: (AtomicU64, AtomicU64),
     logged_at: Mutex<Instant>,
+    /// Also told as a status to the service manager (`serve` under systemd: see
+    /// [`crate::server::systemd::notify`]), with more time to start, since it is getting on.
+    tell: Option<fn(&str)>,
 }
+
+/// How long each line of [`Logged`]'s gives a first index to go on under systemd, which would
+/// otherwise stop a service that takes over `TimeoutStartSec` (90 s) to start: well over
+/// [`LOG_EVERY`], since lines come only as conversations are read.
+const MORE_TIME_TO_START: Duration = Duration::from_secs(60);
 
 /// How often [`Logged`] says how far a refresh has come.
 pub const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -239,6 +247,7 @@ impl Default for Logged {
             total: Default::default(),
             done: Default::default(),
             logged_at: Mutex::new(Instant::now()),
+            tell: Some(crate::server::systemd::notify),
         }
     }
 }
@@ -246,7 +255,14 @@ impl Default for Logged {
 impl Logged {
     /// Only the lines of how far it has come, the first after `every`.
     fn quiet(every: Duration) -> Logged {
-        Logged { say_start: false, every, ..Logged::default() }
+        Logged { say_start: false, every, tell: None, ..Logged::default() }
+    }
+
+    /// Tells the service manager, if any, how far the first index has come.
+    fn tell(&self, status: std::fmt::Arguments<'_>) {
+        if let Some(tell) = self.tell {
+            tell(&format!("STATUS={status}\nEXTEND_TIMEOUT_USEC={}", MORE_TIME_TO_START.as_micros()));
+        }
     }
 
     /// Whether a line is due, and if so, that one was said now. Never waits: a sweep's threads
@@ -267,6 +283,7 @@ impl Progress for Logged {
         if self.say_start {
             tracing::info!(conversations, "looking at the archive");
         }
+        self.tell(format_args!("looking at the archive: {conversations} conversations"));
     }
 
     fn swept(&self) {
@@ -275,15 +292,18 @@ impl Progress for Logged {
         if swept.is_multiple_of(256) && self.due() {
             let conversations = format!("{swept}/{}", self.sweep.0.load(Ordering::Relaxed));
             tracing::info!(conversations, "looking at the archive");
+            self.tell(format_args!("looking at the archive: {conversations} conversations"));
         }
     }
 
     fn start(&self, files: u64, bytes: u64) {
         self.total.0.store(files, Ordering::Relaxed);
         self.total.1.store(bytes, Ordering::Relaxed);
+        let mb = (bytes as f64 / 1e5).round() / 10.0;
         if self.say_start && files > 0 {
-            tracing::info!(conversations = files, mb = (bytes as f64 / 1e5).round() / 10.0, "to read");
+            tracing::info!(conversations = files, mb, "to read");
         }
+        self.tell(format_args!("indexing: {files} conversations to read, {mb} MB"));
     }
 
     fn advance(&self, files: u64, bytes: u64) {
@@ -292,11 +312,10 @@ impl Progress for Logged {
         if self.due() {
             let total = |t: &AtomicU64| t.load(Ordering::Relaxed);
             let mb = |b: u64| b as f64 / 1e6;
-            tracing::info!(
-                conversations = format!("{files}/{}", total(&self.total.0)),
-                mb = format!("{:.1}/{:.1}", mb(bytes), mb(total(&self.total.1))),
-                "reading"
-            );
+            let conversations = format!("{files}/{}", total(&self.total.0));
+            let mb = format!("{:.1}/{:.1}", mb(bytes), mb(total(&self.total.1)));
+            tracing::info!(conversations, mb, "reading");
+            self.tell(format_args!("indexing: {conversations} conversations read, {mb} MB"));
         }
     }
 }
@@ -374,5 +393,28 @@ mod tests {
         assert!(
             serve.contains("looking at the archive conversations=300") && serve.contains("to read conversations=2")
         );
+    }
+
+    /// Under systemd, `serve`'s first index says how far it has come as its status, each time
+    /// with more time to start.
+    #[test]
+    fn a_first_index_tells_the_service_manager_how_far_it_has_come() {
+        static TOLD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let tell: fn(&str) = |state| TOLD.lock().unwrap().push(state.to_owned());
+        run(&Logged { every: Duration::ZERO, tell: Some(tell), ..Logged::default() });
+        let told = TOLD.lock().unwrap().clone();
+        let statuses: Vec<&str> = told.iter().map(|t| t.lines().next().unwrap()).collect();
+        assert_eq!(
+            statuses,
+            [
+                "STATUS=looking at the archive: 300 conversations",
+                "STATUS=looking at the archive: 256/300 conversations",
+                "STATUS=indexing: 2 conversations to read, 2 MB",
+                "STATUS=indexing: 1/2 conversations read, 1.5/2.0 MB",
+            ]
+        );
+        assert!(told.iter().all(|t| t.ends_with("\nEXTEND_TIMEOUT_USEC=60000000")), "{told:?}");
+        // Other commands' progress tells nobody.
+        assert!(Logged::quiet(Duration::ZERO).tell.is_none());
     }
 }
