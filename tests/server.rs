@@ -1290,13 +1290,25 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let (mut child, said, _) =
-        crate::util::start_serve(under_systemd(&logs, &db, listener.as_raw_fd(), "$$", "127.0.0.1:9"));
-    drop(listener); // the server's copy alone listens now
+    let serve = || crate::util::start_serve(under_systemd(&logs, &db, listener.as_raw_fd(), "$$", "127.0.0.1:9"));
+    let (mut child, said, _) = serve();
     assert!(said.contains(&format!("serving on the socket systemd passed ({addr}), not --addr")), "{said}");
-    assert_eq!(told(), format!("READY=1\nSTATUS=serving 2 conversations on {addr}"));
+    // The first index's progress, each time asking for more time, then ready.
+    let before_ready: Vec<String> = std::iter::repeat_with(told).take_while(|t| !t.starts_with("READY=1")).collect();
+    let statuses: Vec<&str> = before_ready.iter().map(|t| t.lines().next().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        ["STATUS=looking at the archive: 2 conversations", "STATUS=indexing: 2 conversations to read, 0 MB"]
+    );
+    assert!(before_ready.iter().all(|t| t.ends_with("\nEXTEND_TIMEOUT_USEC=60000000")), "{before_ready:?}");
     let items: Value = client().get(format!("http://{addr}/api/v2/conversations")).send().unwrap().json().unwrap();
     assert_eq!(items.as_array().map(Vec::len), Some(2), "{items}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(told(), "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+    // Started again (the index up to date), ready at once, with its status.
+    let (mut child, _, _) = serve();
+    assert_eq!(told(), format!("READY=1\nSTATUS=serving 2 conversations on {addr}"));
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(told(), "STOPPING=1");
     assert!(child.wait().unwrap().success());
