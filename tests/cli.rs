@@ -493,6 +493,42 @@ fn list_keeps_to_problems_and_takes_in_hidden_ones() {
     assert_eq!(found(&["--hidden", "--problems"]), ["test-broken"]);
 }
 
+/// Into systemd's journal (stderr the file `JOURNAL_STREAM` names), log lines are led by their
+/// priority, without the time, which the journal records; elsewhere, as ever.
+#[test]
+fn log_lines_into_the_journal_are_led_by_their_priority() {
+    use std::os::unix::fs::MetadataExt;
+    let r = restore("archive-crashers");
+    let logs = r.arch.join("non-object-json-line");
+    let logged = |journal: &dyn Fn(&std::fs::Metadata) -> String| {
+        let path = r.home.join("stderr.log");
+        let file = std::fs::File::create(&path).unwrap();
+        let stream = journal(&file.metadata().unwrap());
+        let _ = std::fs::remove_file(&r.db);
+        let status = convmeta()
+            .args(["list", "--logs"])
+            .arg(&logs)
+            .arg("--db")
+            .arg(&r.db)
+            .env("CONVMETA_LOG", "info")
+            .env("JOURNAL_STREAM", stream)
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let journal = logged(&|m| format!("{}:{}", m.dev(), m.ino()));
+    let problems = "convmeta::refresh: problems in conversation id=\"2026-01-01-non-object-json-line\"";
+    assert!(journal.lines().any(|l| l.starts_with(&format!("<4> WARN {problems}"))), "{journal}");
+    assert!(journal.lines().all(|l| l.starts_with("<6> INFO ") || l.starts_with("<4> WARN ")), "{journal}");
+    // Another file's: the journal is not where stderr goes.
+    let elsewhere = logged(&|m| format!("{}:{}", m.dev(), m.ino() + 1));
+    assert!(elsewhere.lines().all(|l| l.starts_with("20") && l.contains('Z')), "{elsewhere}");
+    assert!(elsewhere.contains(&format!(" WARN {problems}")), "{elsewhere}");
+}
+
 /// A log filter that does not parse is said once on stderr, and the command runs as without it,
 /// logging as by default (a problem in the archive is still logged).
 #[test]

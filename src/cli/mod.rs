@@ -533,6 +533,7 @@ impl Write for LogWriter {
 /// own notes by default), on stderr above any progress bar, coloured on a terminal. There, a
 /// command's lines are its level and message alone, read as they come; a server's, and any
 /// written to a file or pipe (`backfill 2> backfill.log`), carry the time and the module too.
+/// Into systemd's journal, which records the time, each is led by its priority instead.
 pub fn init_logging(cli: &Cli) {
     let terse = std::io::stderr().is_terminal() && !matches!(cli.command, Command::Serve(_));
     let default_filter = || tracing_subscriber::EnvFilter::new("warn,convmeta=info");
@@ -558,12 +559,53 @@ pub fn init_logging(cli: &Cli) {
         // say so with `eprintln!`, which panics on that same stderr.
         .log_internal_errors(false)
         .with_ansi(colors());
-    match terse {
-        true => lines.without_time().with_target(false).init(),
-        false => lines.init(),
+    match (terse, stderr_is_the_journal()) {
+        (true, _) => lines.without_time().with_target(false).init(),
+        (false, true) => lines.without_time().with_ansi(false).event_format(JournalPriority).init(),
+        (false, false) => lines.init(),
     }
     if let Some(why) = bad_filter {
         tracing::warn!("{why}");
+    }
+}
+
+/// Whether stderr goes to systemd's journal: `JOURNAL_STREAM` names its device and inode, as
+/// systemd sets it for a service whose output the journal takes (and a process it starts may
+/// inherit, with stderr elsewhere: hence the comparison).
+fn stderr_is_the_journal() -> bool {
+    use std::os::fd::AsFd;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else { return false };
+    let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() else { return false };
+    let Ok(meta) = std::fs::File::from(stderr).metadata() else { return false };
+    use std::os::unix::fs::MetadataExt;
+    stream.to_str() == Some(&format!("{}:{}", meta.dev(), meta.ino()))
+}
+
+/// Log lines for the journal: led by their priority as `sd-daemon(3)` writes it (`<4>`, a
+/// warning), which the journal takes as the line's (`journalctl -p warning` keeps warnings
+/// and worse), then the level, module and message, without the time, which it records.
+struct JournalPriority;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JournalPriority
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        let plain = tracing_subscriber::fmt::format().without_time().with_ansi(false);
+        tracing_subscriber::fmt::FormatEvent::format_event(&plain, ctx, writer, event)
     }
 }
 
