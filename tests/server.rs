@@ -1290,8 +1290,12 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let serve = || crate::util::start_serve(under_systemd(&logs, &db, listener.as_raw_fd(), "$$", "127.0.0.1:9"));
-    let (mut child, said, _) = serve();
+    let serve = |envs: &[(&str, &str)]| {
+        let mut cmd = under_systemd(&logs, &db, listener.as_raw_fd(), "$$", "127.0.0.1:9");
+        cmd.envs(envs.iter().copied());
+        crate::util::start_serve(cmd)
+    };
+    let (mut child, said, _) = serve(&[]);
     assert!(said.contains(&format!("serving on the socket systemd passed ({addr}), not --addr")), "{said}");
     // The first index's progress, each time asking for more time, then ready.
     let before_ready: Vec<String> = std::iter::repeat_with(told).take_while(|t| !t.starts_with("READY=1")).collect();
@@ -1306,9 +1310,24 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(told(), "STOPPING=1");
     assert!(child.wait().unwrap().success());
-    // Started again (the index up to date), ready at once, with its status.
-    let (mut child, _, _) = serve();
+    // Started again (the index up to date), ready at once, with its status; with a watchdog
+    // (`WatchdogSec=`), telling it that it lives.
+    let (mut child, _, _) = serve(&[("WATCHDOG_USEC", "100000")]);
     assert_eq!(told(), format!("READY=1\nSTATUS=serving 2 conversations on {addr}"));
+    assert_eq!((told(), told()), ("WATCHDOG=1".into(), "WATCHDOG=1".into()));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let mut after = told();
+    while after == "WATCHDOG=1" {
+        after = told();
+    }
+    assert_eq!(after, "STOPPING=1");
+    assert!(child.wait().unwrap().success());
+    // A watchdog asked of another process (`WATCHDOG_PID`) is not this one's.
+    let (mut child, _, _) = serve(&[("WATCHDOG_USEC", "100000"), ("WATCHDOG_PID", "1")]);
+    assert!(told().starts_with("READY=1"));
+    notify.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    assert!(notify.recv(&mut [0u8; 64]).is_err(), "nothing told within five of its intervals");
+    notify.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(told(), "STOPPING=1");
     assert!(child.wait().unwrap().success());

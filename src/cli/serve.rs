@@ -208,6 +208,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         }
         let conversations = crate::cli::thousands(stats.conversations as u64);
         server::systemd::notify(&format!("READY=1\nSTATUS=serving {conversations} conversations on {addr}"));
+        if let Some(every) = server::systemd::watchdog() {
+            tokio::spawn(tell_the_watchdog(every));
+        }
         server::serve(listener, state, shutdown()).await?;
         tracing::info!("stopped");
         Ok(())
@@ -284,6 +287,20 @@ fn tell_upstream(url: &str, check: UpstreamCheck, have_token: bool) {
             tracing::warn!("nothing answers at --upstream {url} yet ({e}); forwarded requests get a 502 until it does")
         }
         UpstreamCheck::NotGptme => tracing::warn!("--upstream {url} does not answer /api/v2 as gptme-server does"),
+    }
+}
+
+/// Tells systemd's watchdog, twice in each of its intervals, that the server lives: its async
+/// threads run this, and its blocking threads, where every refresh and query runs, take a task
+/// in turn. Stuck, it says nothing, and systemd restarts it.
+async fn tell_the_watchdog(every: Duration) {
+    let mut ticks = tokio::time::interval(every / 2);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if tokio::task::spawn_blocking(|| ()).await.is_ok() {
+            server::systemd::notify("WATCHDOG=1");
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! so no library: socket activation (the listening socket handed over as file descriptor 3,
 //! `LISTEN_PID` and `LISTEN_FDS`; systemd listens before the service starts, and starts it at
 //! the first connection if asked to) and readiness (`Type=notify`: `NOTIFY_SOCKET` names where
-//! to say `READY=1` once serving, so that units ordered after this one start when it answers).
+//! to say `READY=1` once serving, so that units ordered after this one start when it answers,
+//! and, with `WatchdogSec=`, `WATCHDOG=1` while it lives).
 
 use std::ffi::OsStr;
 use std::io;
@@ -96,4 +97,16 @@ fn send(socket: &OsStr, state: &str) -> io::Result<()> {
         _ => return Err(said("not a socket's path".into())),
     }
     Ok(())
+}
+
+/// How often systemd asks to hear that the service lives (`WatchdogSec=`, which it passes as
+/// `WATCHDOG_USEC`, for this process where `WATCHDOG_PID` names one), if it asks.
+pub fn watchdog() -> Option<std::time::Duration> {
+    if let Some(pid) = std::env::var_os("WATCHDOG_PID") {
+        if number(&pid) != Some(std::process::id()) {
+            return None;
+        }
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec))
 }
