@@ -254,8 +254,9 @@ impl ProblemLog {
         let n = self.conversations.load(Ordering::Relaxed);
         if n > PROBLEMS_SHOWN && !self.quiet {
             tracing::warn!(
-                "problems in {} more conversations (CONVMETA_LOG=debug shows each; their rows say what: \
-                 SELECT id, problem_notes FROM conversations WHERE problems > 0)",
+                "problems in {} more conversations (CONVMETA_LOG=debug shows each; `convmeta list \
+                 --problems --hidden` lists them all, and their rows say what: SELECT id, problem_notes \
+                 FROM conversations WHERE problems > 0)",
                 n - PROBLEMS_SHOWN
             );
         }
