@@ -1342,7 +1342,7 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && err.contains("not a TCP socket listening for connections: convmeta serves HTTP over TCP"),
+            && err.contains("not a TCP socket listening for connections: convmeta accepts them itself, over TCP"),
         "{err}"
     );
     // Passed to another process (LISTEN_PID not its own): not taken; --addr is listened on.

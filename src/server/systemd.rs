@@ -54,7 +54,7 @@ pub fn passed_listener() -> io::Result<Option<std::net::TcpListener>> {
     if !(stream && listening && tcp) {
         std::mem::forget(listener); // not ours to close
         return Err(said(
-            "the socket systemd passed is not a TCP socket listening for connections: convmeta serves HTTP over TCP (ListenStream=127.0.0.1:5702)".into(),
+            "the socket systemd passed is not a TCP socket listening for connections: convmeta accepts them itself, over TCP (a .socket unit with ListenStream=127.0.0.1:5702, and not Accept=yes)".into(),
         ));
     }
     // Not inherited by what this process starts.
