@@ -1337,14 +1337,16 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     let out = under_systemd(&logs, &db, file.as_raw_fd(), "$$", "127.0.0.1:9").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("is no socket"), "{err}");
+    // A Unix socket, and a connection (`Accept=yes`) rather than a socket that listens.
     let unix = std::os::unix::net::UnixListener::bind(tmp.path().join("unix.sock")).unwrap();
-    let out = under_systemd(&logs, &db, unix.as_raw_fd(), "$$", "127.0.0.1:9").output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success()
-            && err.contains("not a TCP socket listening for connections: convmeta accepts them itself, over TCP"),
-        "{err}"
-    );
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let connection = std::net::TcpStream::connect(elsewhere.local_addr().unwrap()).unwrap();
+    for passed in [unix.as_raw_fd(), connection.as_raw_fd()] {
+        let out = under_systemd(&logs, &db, passed, "$$", "127.0.0.1:9").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let said = "not a TCP socket listening for connections: convmeta accepts them itself, over TCP";
+        assert!(!out.status.success() && err.contains(said), "{err}");
+    }
     // Passed to another process (LISTEN_PID not its own): not taken; --addr is listened on.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (mut child, said, _) =
