@@ -17,7 +17,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     target: Target,
     /// Where to listen. gptme-server's default is 5700; gptme's web UI, loaded from port 5701,
-    /// 5173 or 4173, does not take the page's own server for its API, so not those.
+    /// 5173 or 4173, does not take the page's own server for its API, so not those. Started by
+    /// systemd with a socket (a .socket unit), that socket instead.
     #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT")]
     addr: String,
     /// A gptme-server to forward every other route to (the web UI, conversations, events).
