@@ -6,6 +6,7 @@
 mod common;
 mod core;
 mod gen;
+mod list;
 mod search;
 mod server;
 mod usage;
@@ -54,7 +55,11 @@ impl Rounds {
         let mut r: Vec<f64> =
             self.0[of].iter().zip(&self.0[over]).map(|(a, b)| a.as_secs_f64() / b.as_secs_f64()).collect();
         r.sort_by(f64::total_cmp);
-        let digits = if r[r.len() / 2] < 10.0 { 1 } else { 0 };
+        let digits = match r[r.len() / 2] {
+            m if m < 0.1 => 3,
+            m if m < 10.0 => 1,
+            _ => 0,
+        };
         format!("{:.digits$}x ({:.digits$}–{:.digits$}x)", r[r.len() / 2], r[0], r[r.len() - 1])
     }
 }
@@ -105,5 +110,8 @@ fn main() {
     }
     if wanted("search") {
         search::search();
+    }
+    if wanted("list") {
+        list::list();
     }
 }

@@ -494,18 +494,18 @@ pub struct Within<'a> {
     pub model: Option<&'a str>,
     /// The conversation's agent is this one (see [`AGENT`]), ASCII letters in any case.
     pub agent: Option<&'a str>,
-    /// Also the conversations gptme hides from lists (its test and temporary ones), which
-    /// widens the walk (and, since the index is led by `hidden`, sorts it).
+    /// Also the conversations gptme hides from lists (its test and temporary ones): the
+    /// index's two parts (it is led by `hidden`), each walked in its own order, merged.
     pub hidden: bool,
     /// Only conversations whose files had problems when read (`problems > 0`).
     pub with_problems: bool,
 }
 
 impl Within<'_> {
-    /// Whether a walk reads the newest-first index in its own order; else SQLite sorts what
-    /// it finds (and a sort had better not carry items).
+    /// Whether a walk newest first reads the newest-first index in its own order; else SQLite
+    /// sorts what it finds (and a sort had better not carry items).
     pub fn in_index_order(&self) -> bool {
-        !self.hidden && !self.with_problems
+        !self.with_problems
     }
 }
 
@@ -580,13 +580,6 @@ fn listed_sql(
         params.push(value);
         format!("?{}", params.len())
     };
-    match (within.hidden, within.with_problems) {
-        (true, _) => {}
-        (false, false) => conditions.push("hidden = 0".to_owned()),
-        // The few with problems are found by their own index, then sorted: `+` keeps SQLite
-        // from walking the newest-first index instead, reading every row's `problems`.
-        (false, true) => conditions.push("+hidden = 0".to_owned()),
-    }
     match after {
         None => {}
         Some(After::Item { modified, id }) => {
@@ -619,10 +612,25 @@ fn listed_sql(
     if within.with_problems {
         conditions.push("problems > 0".to_owned());
     }
-    let mut sql = format!("SELECT {columns} FROM conversations c");
-    if !conditions.is_empty() {
-        sql += &format!(" WHERE {}", conditions.join(" AND "));
-    }
+    let part = |hidden: Option<&str>| {
+        let all: Vec<&str> = hidden.into_iter().chain(conditions.iter().map(String::as_str)).collect();
+        match all.is_empty() {
+            true => format!("SELECT {columns} FROM conversations c"),
+            false => format!("SELECT {columns} FROM conversations c WHERE {}", all.join(" AND ")),
+        }
+    };
+    let mut sql = match (within.hidden, within.with_problems, order.by) {
+        (false, false, _) => part(Some("hidden = 0")),
+        // The few with problems are found by their own index, then sorted: `+` keeps SQLite
+        // from walking the newest-first index instead, reading every row's `problems`.
+        (false, true, _) => part(Some("+hidden = 0")),
+        // The index is led by `hidden`: its two parts, each in its own order, merged.
+        (true, false, SortKey::Modified) => {
+            format!("{} UNION ALL {}", part(Some("hidden = 0")), part(Some("hidden = 1")))
+        }
+        // Sorted anyway.
+        (true, _, _) => part(None),
+    };
     let dir = if order.reverse { "ASC" } else { "DESC" };
     let key = match order.by {
         SortKey::Modified => None,
@@ -824,13 +832,20 @@ mod tests {
                 );
             }
         }
-        // Hidden ones too: the index, led by `hidden`, is read whole and sorted, with no items.
-        let everything = plan(None, &Within { hidden: true, ..Within::default() }, false);
-        assert!(
-            everything.contains("SCAN c USING COVERING INDEX conversations_newest")
-                && everything.contains("TEMP B-TREE FOR ORDER BY"),
-            "{everything}"
-        );
+        // Hidden ones too: the index's two parts (it is led by `hidden`), each in its order,
+        // merged, with items or without; in another order, sorted.
+        for with_items in [false, true] {
+            let everything = plan(None, &Within { hidden: true, ..Within::default() }, with_items);
+            assert!(
+                everything.contains("MERGE (UNION ALL)")
+                    && everything.matches("INDEX conversations_newest (hidden=?)").count() == 2
+                    && !everything.contains("TEMP B-TREE"),
+                "{everything}"
+            );
+        }
+        let by_messages = Order { by: SortKey::Messages, ..Order::default() };
+        let sorted = plan_in(by_messages, None, &Within { hidden: true, ..Within::default() }, false);
+        assert!(sorted.contains("TEMP B-TREE FOR ORDER BY") && !sorted.contains("UNION"), "{sorted}");
         let broken = plan(None, &Within { hidden: true, with_problems: true, ..Within::default() }, false);
         assert!(broken.contains("USING INDEX conversations_with_problems (problems>?)"), "{broken}");
     }
