@@ -33,11 +33,12 @@ pub fn passed_listener() -> io::Result<Option<std::net::TcpListener>> {
         1 => {}
         n => tracing::warn!("systemd passed {n} sockets; serving on the first (file descriptor 3) alone"),
     }
-    let option = |name, level, option| {
+    let option = |name, option| {
         let mut value: libc::c_int = 0;
         let mut size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: reads one int into `value`, whose size is passed.
-        let got = unsafe { libc::getsockopt(FIRST_PASSED, level, option, (&raw mut value).cast(), &mut size) };
+        let got =
+            unsafe { libc::getsockopt(FIRST_PASSED, libc::SOL_SOCKET, option, (&raw mut value).cast(), &mut size) };
         match got {
             0 => Ok(value),
             _ => Err(said(format!(
@@ -46,8 +47,8 @@ pub fn passed_listener() -> io::Result<Option<std::net::TcpListener>> {
             ))),
         }
     };
-    let stream = option("SO_TYPE", libc::SOL_SOCKET, libc::SO_TYPE)? == libc::SOCK_STREAM;
-    let listening = option("SO_ACCEPTCONN", libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? != 0;
+    let stream = option("SO_TYPE", libc::SO_TYPE)? == libc::SOCK_STREAM;
+    let listening = option("SO_ACCEPTCONN", libc::SO_ACCEPTCONN)? != 0;
     // SAFETY: the descriptor is a socket (checked above) that this process owns from here on.
     let listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_PASSED) };
     let tcp = listener.local_addr().is_ok();
