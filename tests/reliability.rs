@@ -776,7 +776,7 @@ fn processes_of_two_contexts_sharing_an_index_converge() {
     for i in 0..150 {
         create(&format!("c{i}"), i);
     }
-    let servers: Vec<(std::process::Child, String)> = contexts
+    let servers: Vec<(crate::util::ServeChild, String)> = contexts
         .iter()
         .zip([&[][..], &["--watch"][..]])
         .map(|((tz, logs, home), mode)| {

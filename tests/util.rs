@@ -594,7 +594,7 @@ pub fn spawn_serve(
     addr: &str,
     extra: &[&str],
     envs: &[(&str, &str)],
-) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
+) -> (ServeChild, String, std::sync::mpsc::Receiver<String>) {
     start_serve(serve_command(logs, db, addr, extra, envs))
 }
 
@@ -622,8 +622,8 @@ pub fn serve_command(logs: &Path, db: &Path, addr: &str, extra: &[&str], envs: &
 
 /// Starts `serve`'s command: the child, what it said until it listened (or 30 s passed), and
 /// what it says later, line by line.
-pub fn start_serve(mut cmd: Command) -> (std::process::Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = cmd.spawn().unwrap();
+pub fn start_serve(mut cmd: Command) -> (ServeChild, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = ServeChild(cmd.spawn().unwrap());
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -642,6 +642,30 @@ pub fn start_serve(mut cmd: Command) -> (std::process::Child, String, std::sync:
         }
     });
     (child, seen, later)
+}
+
+/// A spawned `serve`, killed when dropped: a test that fails partway leaves no server running.
+pub struct ServeChild(pub std::process::Child);
+
+impl std::ops::Deref for ServeChild {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServeChild {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        // Already reaped when the test waited for it; then both fail, harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The status of a GET of `url`, with `token` as a bearer token if any.
