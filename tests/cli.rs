@@ -633,7 +633,9 @@ fn errors_are_one_clear_line() {
     let out = fail(r.cmd(&["serve", "--addr", "5702"]));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.starts_with("convmeta: cannot resolve --addr 5702 (it takes HOST:PORT, such as 127.0.0.1:5702)"),
+        err.starts_with(
+            "convmeta: cannot resolve --addr 5702 (it takes HOST:PORT, such as 127.0.0.1:5702, or unix:PATH)"
+        ),
         "{err}"
     );
 

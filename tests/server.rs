@@ -11,8 +11,8 @@ use convmeta::server::Config;
 use serde_json::Value;
 
 use crate::util::{
-    append, archive_of, client, convmeta, inotify_watches, listening_addr, ok, pack, parse, raw_get, restore,
-    scratch_archive, searched, spawn_serve, usage_line, Restored, Server,
+    append, archive_of, client, convmeta, fail, inotify_watches, listening_addr, ok, pack, parse, raw_get, restore,
+    scratch_archive, searched, spawn_serve, unix_get, usage_line, Restored, Server,
 };
 
 fn improve(item: &mut Value) {
@@ -1337,16 +1337,29 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     let out = under_systemd(&logs, &db, file.as_raw_fd(), "$$", "127.0.0.1:9").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("is no socket"), "{err}");
-    // A Unix socket, and a connection (`Accept=yes`) rather than a socket that listens.
-    let unix = std::os::unix::net::UnixListener::bind(tmp.path().join("unix.sock")).unwrap();
+    // A connection (`Accept=yes`) rather than a socket that listens, over TCP or a Unix socket,
+    // and a socket of datagrams.
     let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let connection = std::net::TcpStream::connect(elsewhere.local_addr().unwrap()).unwrap();
-    for passed in [unix.as_raw_fd(), connection.as_raw_fd()] {
+    let (unix_connection, _) = std::os::unix::net::UnixStream::pair().unwrap();
+    let datagrams = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for passed in [connection.as_raw_fd(), unix_connection.as_raw_fd(), datagrams.as_raw_fd()] {
         let out = under_systemd(&logs, &db, passed, "$$", "127.0.0.1:9").output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        let said = "not a TCP socket listening for connections: convmeta accepts them itself, over TCP";
+        let said = "not a TCP or Unix socket listening for connections: convmeta accepts them itself";
         assert!(!out.status.success() && err.contains(said), "{err}");
     }
+    // A Unix socket (`ListenStream=/run/convmeta.sock`), served; its file is systemd's, kept.
+    let path = tmp.path().join("unix.sock");
+    let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let (mut child, said, _) =
+        crate::util::start_serve(under_systemd(&logs, &db, unix.as_raw_fd(), "$$", "127.0.0.1:9"));
+    let passed = format!("serving on the socket systemd passed (unix:{}), not --addr", path.display());
+    assert!(said.contains(&passed) && said.contains("listening on unix:"), "{said}");
+    assert_eq!(unix_get(&path, "/api/v2/conversations").0, 200);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    assert!(path.exists(), "the file of the socket systemd passed was removed");
     // Passed to another process (LISTEN_PID not its own): not taken; --addr is listened on.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let (mut child, said, _) =
@@ -1355,4 +1368,42 @@ fn serves_the_socket_systemd_passes_and_says_when_it_is_ready() {
     assert!(!said.contains("systemd passed") && own != listener.local_addr().unwrap().to_string(), "{said}");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// `--addr unix:PATH`: served through a Unix socket with no token (the file's permissions say
+/// who may connect, as the loopback address says no other host); a socket file a killed server
+/// left is taken over, while one a server answers on, or a file of another kind, is refused and
+/// left alone; the file is removed when the server stops.
+#[test]
+fn serves_on_a_unix_socket() {
+    let (tmp, logs) = scratch_archive();
+    let socket = tmp.path().join("convmeta.sock");
+    let addr = format!("unix:{}", socket.display());
+    let command = |db: &str| crate::util::serve_command(&logs, &tmp.path().join(db), &addr, &[], &[]);
+    let (mut child, said, _) = crate::util::start_serve(command("db.sqlite3"));
+    assert!(said.contains(&format!("listening on {addr}\n")), "{said}");
+    let (status, body) = unix_get(&socket, "/api/v2/conversations");
+    let listed =
+        ok(convmeta().args(["list", "--json"]).arg("--logs").arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3")));
+    assert_eq!((status, parse(&body)), (200, parse(&listed)));
+    let refused = fail(command("db2.sqlite3"));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}: a server already listens on it")), "{err}");
+    assert_eq!(unix_get(&socket, "/api/v2/conversations").0, 200, "the live server's socket was kept");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(socket.exists(), "a killed server removes nothing");
+    let (mut child, said, _) = crate::util::start_serve(command("db.sqlite3"));
+    assert!(said.contains(&format!("took over {addr}, which a server that stopped had left")), "{said}");
+    assert_eq!(unix_get(&socket, "/api/v2/conversations").0, 200);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket file outlived its server");
+
+    std::fs::write(&socket, "not a socket").unwrap();
+    let refused = fail(command("db.sqlite3"));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}: a file that is not a socket is there")), "{err}");
+    assert_eq!(std::fs::read_to_string(&socket).unwrap(), "not a socket");
 }

@@ -696,7 +696,20 @@ pub fn listening_addr(log: &str) -> String {
 /// A GET of `path` exactly as written (a client library would normalise `..`): the status and
 /// the body.
 pub fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    get_over(stream, path)
+}
+
+/// [`raw_get`] through the Unix socket at `socket`.
+pub fn unix_get(socket: &Path, path: &str) -> (u16, String) {
+    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    // A socket nobody accepts on (a server that refused to start) fails the test, not hangs it.
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    get_over(stream, path)
+}
+
+fn get_over(mut stream: impl Read + Write, path: &str) -> (u16, String) {
     write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();

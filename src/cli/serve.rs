@@ -16,10 +16,11 @@ use crate::watch::Watch;
 pub struct ServeArgs {
     #[command(flatten)]
     target: Target,
-    /// Where to listen. gptme-server's default is 5700; gptme's web UI, loaded from port 5701,
-    /// 5173 or 4173, does not take the page's own server for its API, so not those. Started by
-    /// systemd with a socket (a .socket unit), that socket instead.
-    #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT")]
+    /// Where to listen: HOST:PORT, or unix:PATH for a Unix socket (for a proxy on this host; its
+    /// file's permissions say who may connect). gptme-server's default is 5700; gptme's web UI,
+    /// loaded from port 5701, 5173 or 4173, does not take the page's own server for its API, so
+    /// not those. Started by systemd with a socket (a .socket unit), that socket instead.
+    #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT|unix:PATH")]
     addr: String,
     /// A gptme-server to forward every other route to (the web UI, conversations, events).
     #[arg(long, value_name = "URL")]
@@ -124,29 +125,44 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         // Listen first: a taken port is reported at once, not after indexing the archive (and
         // clients that connect meanwhile wait in the backlog). Or systemd listens.
         let listener = match passed {
-            Some(listener) => {
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                tracing::info!(
-                    "serving on the socket systemd passed ({}), not --addr",
-                    listener.local_addr()?
-                );
+            Some(passed) => {
+                let listener = server::Listener::passed(passed)?;
+                tracing::info!("serving on the socket systemd passed ({}), not --addr", listener.local_addr()?);
                 listener
             }
-            None => {
-                let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
-                    .await
-                    .with_context(|| {
-                        format!("cannot resolve --addr {} (it takes HOST:PORT, such as 127.0.0.1:5702)", a.addr)
-                    })?
-                    .next()
-                    .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
-                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?
-            }
+            None => match a.addr.strip_prefix("unix:") {
+                Some("") => anyhow::bail!("--addr unix: names no path (it takes unix:PATH, such as unix:/run/convmeta.sock)"),
+                Some(path) => {
+                    let path = std::path::PathBuf::from(path);
+                    let at = path.clone();
+                    tokio::task::spawn_blocking(move || server::Listener::bind_unix(&at))
+                        .await?
+                        .with_context(|| format!("cannot listen on unix:{}", path.display()))?
+                }
+                None => {
+                    let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "cannot resolve --addr {} (it takes HOST:PORT, such as 127.0.0.1:5702, or unix:PATH)",
+                                a.addr
+                            )
+                        })?
+                        .next()
+                        .with_context(|| format!("--addr {} resolves to nothing", a.addr))?;
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr}"))?;
+                    listener.into()
+                }
+            },
         };
         let addr = listener.local_addr()?;
         // Auth turned off on purpose is the operator's call, as in gptme-server (a server behind
-        // an authenticating proxy); merely having no token is not.
-        if token.is_none() && !disabled && !addr.ip().is_loopback() {
+        // an authenticating proxy); merely having no token is not. A Unix socket's file says who
+        // may connect, as the loopback address says no other host.
+        let local = addr.tcp().is_none_or(|tcp| tcp.ip().is_loopback());
+        if token.is_none() && !disabled && !local {
             anyhow::bail!(
                 "refusing to listen on {addr} without authentication: set GPTME_SERVER_TOKEN (or --token), or listen on a loopback address such as 127.0.0.1 (GPTME_DISABLE_AUTH=true turns auth off on any address, for a server guarded otherwise)"
             );
@@ -166,8 +182,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         }
         // The token clients hold as serving starts, for the upstream check.
         let start_token = token.clone().or(shared_token);
-        if let Some(url) = &a.upstream {
-            let here = listener.local_addr()?;
+        // An upstream's URL cannot lead to a Unix socket.
+        if let (Some(url), Some(here)) = (&a.upstream, addr.tcp()) {
             if server::leads_here(url, here).await {
                 anyhow::bail!(
                     "--upstream {url} is this server's own address ({here}), so every forwarded request would come back here: give gptme-server's address, by default http://127.0.0.1:5700"

@@ -5,6 +5,7 @@ mod auth;
 mod compress;
 mod forward;
 mod list;
+mod listener;
 mod metrics;
 mod search;
 mod sql;
@@ -27,11 +28,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use forward::{check_upstream, leads_here, UpstreamCheck};
 pub use list::Params;
+pub use listener::{Address, Listener};
 pub use metrics::Metrics;
 
 use crate::error::{Error, Result};
 use crate::watch::Watch;
 use crate::Index;
+use listener::{Connection, Stream};
 
 /// How the server is set up.
 #[derive(Clone)]
@@ -233,7 +236,8 @@ pub fn web_ui_url(bound: std::net::SocketAddr, token: Option<&str>) -> String {
 
 /// Reads `Config::token_file` every second until the server stops: gptme-server shares its
 /// token only once it is up (often after us) and a new one whenever it restarts.
-async fn follow_token_file(state: Arc<AppState>, path: std::path::PathBuf, bound: std::net::SocketAddr) {
+/// `bound` is the address to open the web UI at, listening on TCP.
+async fn follow_token_file(state: Arc<AppState>, path: std::path::PathBuf, bound: Option<std::net::SocketAddr>) {
     let stopping = state.stopping();
     tokio::pin!(stopping);
     loop {
@@ -243,10 +247,13 @@ async fn follow_token_file(state: Arc<AppState>, path: std::path::PathBuf, bound
         }
         let token = read_token_file(&path).await;
         if state.take_shared_token(token.clone()) {
-            tracing::info!(
-                "gptme-server shared a new token: open the web UI at {}",
-                web_ui_url(bound, token.as_deref())
-            );
+            match bound {
+                Some(bound) => tracing::info!(
+                    "gptme-server shared a new token: open the web UI at {}",
+                    web_ui_url(bound, token.as_deref())
+                ),
+                None => tracing::info!("gptme-server shared a new token"),
+            }
         }
     }
 }
@@ -490,7 +497,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 /// `Config::read_timeout`, so idle connections cannot pile up, and those that stop reading their
 /// answer after `Config::send_timeout`.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: impl Into<Listener>,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -505,19 +512,22 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Request heads (line and headers) over 64 KiB are refused rather than buffered.
     builder.timer(TokioTimer::new()).header_read_timeout(read_timeout).max_buf_size(64 * 1024);
+    let listener = listener.into();
     let bound = listener.local_addr()?;
     if let Some(path) = state.config.token_file.clone() {
         state.take_shared_token(read_token_file(&path).await);
-        tokio::spawn(follow_token_file(state.clone(), path, bound));
+        tokio::spawn(follow_token_file(state.clone(), path, bound.tcp()));
     }
-    match &state.config.upstream {
-        Some(_) => {
+    match (&bound, &state.config.upstream) {
+        (Address::Tcp(addr), Some(_)) => {
             tracing::info!(
-                "listening on http://{bound}; open the web UI at {}",
-                web_ui_url(bound, state.token().as_deref())
+                "listening on http://{addr}; open the web UI at {}",
+                web_ui_url(*addr, state.token().as_deref())
             )
         }
-        None => tracing::info!("listening on http://{bound}"),
+        (Address::Tcp(addr), None) => tracing::info!("listening on http://{addr}"),
+        // Reached through a proxy, whose address is not known here.
+        (Address::Unix(_), _) => tracing::info!("listening on {bound}"),
     }
     tokio::spawn(trim_when_idle(state.clone()));
     // Each connection's task holds a sender: once all are dropped, every connection is closed.
@@ -526,7 +536,7 @@ pub async fn serve(
     // Said once per run of failures, not twenty times a second.
     let mut accept_failing = false;
     loop {
-        let (stream, peer) = tokio::select! {
+        let connection = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => {
                     if std::mem::take(&mut accept_failing) {
@@ -548,10 +558,17 @@ pub async fn serve(
         let (app, builder, open, stopping) = (app.clone(), builder.clone(), open.clone(), state.stopping());
         tokio::spawn(async move {
             let _open = open;
-            serve_connection(stream, peer, app, builder, (read_timeout, send_timeout), stopping).await;
+            let timeouts = (read_timeout, send_timeout);
+            match connection {
+                Connection::Tcp(stream, peer) => {
+                    serve_connection(stream, Some(peer), app, builder, timeouts, stopping).await
+                }
+                Connection::Unix(stream) => serve_connection(stream, None, app, builder, timeouts, stopping).await,
+            }
         });
     }
-    drop(listener);
+    // No more connections; a Unix socket's file goes with it.
+    let _ = tokio::task::spawn_blocking(move || drop(listener)).await;
     // In-flight requests finish; idle connections close.
     state.stopping.send_replace(true);
     state.stop_statements.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -563,10 +580,10 @@ pub async fn serve(
 }
 
 /// Serves one connection until the client closes it, or, once `stopping` resolves, until the
-/// request in flight has its answer.
+/// request in flight has its answer. `peer` is the client's address, over TCP.
 async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
+    stream: impl Stream,
+    peer: Option<std::net::SocketAddr>,
     app: Router,
     builder: hyper::server::conn::http1::Builder,
     (read_timeout, send_timeout): (Duration, Duration),
@@ -575,13 +592,11 @@ async fn serve_connection(
     use hyper_util::rt::TokioIo;
     use tower::ServiceExt;
 
-    let _ = stream.set_nodelay(true);
     tokio::pin!(stopping);
     // A client that connects and says nothing is let go: hyper's own timer starts only once the
     // first byte arrives.
-    let mut probe = [0u8; 1];
     tokio::select! {
-        first = tokio::time::timeout(read_timeout, stream.peek(&mut probe)) => {
+        first = tokio::time::timeout(read_timeout, stream.first_byte()) => {
             if !matches!(first, Ok(Ok(1..))) {
                 return;
             }
@@ -589,7 +604,9 @@ async fn serve_connection(
         () = &mut stopping => return,
     }
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        }
         let request = request.map(|body| axum::body::Body::new(stall::StallLimited::new(body, read_timeout)));
         app.clone().oneshot(request)
     });

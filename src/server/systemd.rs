@@ -13,12 +13,18 @@ use std::os::unix::ffi::OsStrExt;
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
 const FIRST_PASSED: RawFd = 3;
 
+/// A listening socket systemd passed.
+pub enum Passed {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
 /// The listening socket systemd passed this process, if it passed one (`LISTEN_PID` names this
 /// process: the variables may be inherited by a process they were not meant for). The
 /// variables are removed, as `sd_listen_fds` removes them, so that nothing this process starts
 /// takes them for its own. Called before any other thread starts, as changing the environment
 /// asks.
-pub fn passed_listener() -> io::Result<Option<std::net::TcpListener>> {
+pub fn passed_listener() -> io::Result<Option<Passed>> {
     let (pid, count) = (std::env::var_os("LISTEN_PID"), std::env::var_os("LISTEN_FDS"));
     for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
         std::env::remove_var(name);
@@ -49,20 +55,40 @@ pub fn passed_listener() -> io::Result<Option<std::net::TcpListener>> {
     };
     let stream = option("SO_TYPE", libc::SO_TYPE)? == libc::SOCK_STREAM;
     let listening = option("SO_ACCEPTCONN", libc::SO_ACCEPTCONN)? != 0;
-    // SAFETY: the descriptor is a socket (checked above) that this process owns from here on.
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(FIRST_PASSED) };
-    let tcp = listener.local_addr().is_ok();
-    if !(stream && listening && tcp) {
-        std::mem::forget(listener); // not ours to close
+    let family = family()?;
+    if !(stream && listening && [libc::AF_INET, libc::AF_INET6, libc::AF_UNIX].contains(&family)) {
         return Err(said(
-            "the socket systemd passed is not a TCP socket listening for connections: convmeta accepts them itself, over TCP (a .socket unit with ListenStream=127.0.0.1:5702, and not Accept=yes)".into(),
+            "the socket systemd passed is not a TCP or Unix socket listening for connections: convmeta accepts them itself (a .socket unit with ListenStream=127.0.0.1:5702 or ListenStream=/run/convmeta.sock, and not Accept=yes)".into(),
         ));
     }
     // Not inherited by what this process starts.
     // SAFETY: sets a flag of a descriptor this process owns.
     unsafe { libc::fcntl(FIRST_PASSED, libc::F_SETFD, libc::FD_CLOEXEC) };
-    listener.set_nonblocking(true)?;
-    Ok(Some(listener))
+    // SAFETY: the descriptor is a socket of this family (checked above) that this process owns
+    // from here on.
+    let passed = unsafe {
+        match family {
+            libc::AF_UNIX => Passed::Unix(std::os::unix::net::UnixListener::from_raw_fd(FIRST_PASSED)),
+            _ => Passed::Tcp(std::net::TcpListener::from_raw_fd(FIRST_PASSED)),
+        }
+    };
+    match &passed {
+        Passed::Tcp(listener) => listener.set_nonblocking(true)?,
+        Passed::Unix(listener) => listener.set_nonblocking(true)?,
+    }
+    Ok(Some(passed))
+}
+
+/// The address family of descriptor 3 (macOS has no `SO_DOMAIN` to ask).
+fn family() -> io::Result<libc::c_int> {
+    // SAFETY: all zeros is a valid sockaddr_storage.
+    let mut address: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut size = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: writes at most `size` bytes into `address`.
+    match unsafe { libc::getsockname(FIRST_PASSED, (&raw mut address).cast(), &mut size) } {
+        0 => Ok(libc::c_int::from(address.ss_family)),
+        _ => Err(io::Error::last_os_error()),
+    }
 }
 
 fn number(text: &OsStr) -> Option<u32> {
