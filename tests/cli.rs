@@ -465,6 +465,18 @@ fn list_keeps_to_problems_and_takes_in_hidden_ones() {
     // As many as `status` counts.
     let status = crate::util::parse(&ok(r.cmd(&["status", "--json"])));
     assert_eq!((status["conversations"].as_u64(), status["with_problems"].as_u64()), (Some(136), Some(5)), "{status}");
+    // The table says what each one's problems are, as the row holds them, beneath it.
+    let table = ok(r.cmd(&["list", "--problems", "--hidden", "-n", "0"]));
+    let lines: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2 * with_hidden.len(), "{table}");
+    for (pair, id) in lines.chunks(2).zip(&with_hidden) {
+        let conn = rusqlite::Connection::open(&r.db).unwrap();
+        let notes: String =
+            conn.query_row("SELECT problem_notes FROM conversations WHERE id = ?1", [id], |row| row.get(0)).unwrap();
+        assert!(pair[0].ends_with(id.as_str()) && pair[1] == format!("    {notes}"), "{pair:?} {notes}");
+    }
+    assert!(table.contains("\n    1 malformed line\n"), "{table}");
+    assert_eq!(ok(r.cmd(&["list", "-n", "0", "--hidden"])).lines().count(), 137, "without --problems, no notes");
     // With the others, and said when none is left.
     assert_eq!(ids(&["--problems", "-q", "UTF"]), ["edge-invalid-utf8"]);
     let said = |args: &[&str]| String::from_utf8(r.cmd(&[&["list"], args].concat()).output().unwrap().stderr).unwrap();

@@ -7,7 +7,7 @@ use super::{
     conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
     room_after, thousands, width, workspace_named, Target,
 };
-use crate::index::Filter;
+use crate::index::{Filter, Index};
 use crate::store::rows::{Order, SortKey, Within};
 use crate::usage::{local_day_start, DateSpan};
 
@@ -82,7 +82,8 @@ pub struct Narrow {
     #[arg(long, value_name = "NAME", add = clap_complete::engine::ArgValueCompleter::new(super::completions::AgentNames))]
     agent: Option<String>,
     /// Only conversations whose files had problems when read: malformed lines, invalid UTF-8, a
-    /// `config.toml` gptme refuses, … (`convmeta show ID` names the lines).
+    /// `config.toml` gptme refuses, … (`list`'s table says which beneath each row; `convmeta
+    /// show ID` names the lines).
     #[arg(long)]
     problems: bool,
     /// Also the conversations gptme hides from lists: its test and temporary ones (ids that
@@ -182,7 +183,8 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(super::stdout());
     match a.json {
         true => json_array(&mut out, &items)?,
-        false => table(&mut out, &items, a.sort)?,
+        // With --problems, each row says what its problems are.
+        false => table(&mut out, &items, a.sort, a.narrow.problems.then_some(&index))?,
     }
     out.flush()?;
     // Said on stderr, with `--json` too (as `search --json` says it): its output stays the items.
@@ -223,8 +225,9 @@ fn json_array(out: &mut impl Write, items: &[String]) -> std::io::Result<()> {
     out.write_all(b"]\n")
 }
 
-/// The items as a table for people, headed by its columns' names.
-fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result<()> {
+/// The items as a table for people, headed by its columns' names; given the index, each row is
+/// followed by what its conversation's problems are, indented.
+fn table(out: &mut impl Write, items: &[String], sort: SortBy, problems_in: Option<&Index>) -> anyhow::Result<()> {
     // Sorted by when they began, the list says when that was.
     let (when, when_key) = match sort {
         SortBy::Created => ("CREATED", "created"),
@@ -260,6 +263,10 @@ fn table(out: &mut impl Write, items: &[String], sort: SortBy) -> anyhow::Result
     for r in &rows {
         let label = conversation_label(&r.name, &r.id, room.max(width(&printable(&r.id))));
         writeln!(out, "{:<16}  {:>messages$}  {:>costs$}  {}  {label}", r.when, r.messages, r.cost, r.model)?;
+        // Read after the list, so a refresh elsewhere may have mended them meanwhile: then none.
+        if let Some(notes) = problems_in.map(|index| index.problem_notes(&r.id)).transpose()?.flatten() {
+            writeln!(out, "    {}", printable(&notes))?;
+        }
     }
     Ok(())
 }
