@@ -225,7 +225,7 @@ fn problems_are_logged_once_without_flooding_and_show_names_them() {
     assert!(shown.iter().all(stamped), "{log}");
     assert!(log.contains("problems in 15 more conversations"), "{log}");
     assert!(summary.contains("problems logged for 25"), "{summary}");
-    assert!(summary.contains("\n25 conversations with problems: convmeta query"), "{summary}");
+    assert!(summary.contains("\n25 conversations with problems: convmeta list --problems --hidden says"), "{summary}");
     assert!(summary.trim_end().ends_with(" (the log's lines: convmeta show ID)"), "{summary}");
     // Each conversation's problems are logged when found, not on every read.
     let (_, log) = run(&["list"]);

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{empty_archive_hint, progress, thousands, Target, PROBLEMS_QUERY};
+use super::{empty_archive_hint, progress, thousands, Target, PROBLEMS_HINT};
 use crate::refresh::{default_jobs, Options, MAX_JOBS};
 
 #[derive(Args)]
@@ -43,7 +43,7 @@ pub fn run(a: BackfillArgs) -> anyhow::Result<()> {
     // logged (a writer may be mid-append), and a resumed backfill logs only what it read.
     let with_problems = index.status()?.with_problems;
     if with_problems > 0 {
-        writeln!(super::stdout(), "{} with problems: {PROBLEMS_QUERY}", super::conversations(with_problems as usize))?;
+        writeln!(super::stdout(), "{} with problems: {PROBLEMS_HINT}", super::conversations(with_problems as usize))?;
     }
     if stats.conversations == 0 {
         super::say(empty_archive_hint(index.logs()));

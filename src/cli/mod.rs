@@ -314,8 +314,8 @@ impl Cli {
 }
 
 /// How to see which conversations have problems, and what they are, and where in one's log.
-pub const PROBLEMS_QUERY: &str =
-    "convmeta query 'SELECT id, problem_notes FROM conversations WHERE problems > 0' (the log's lines: convmeta show ID)";
+pub const PROBLEMS_HINT: &str =
+    "convmeta list --problems --hidden says what they are (the log's lines: convmeta show ID)";
 
 /// Said when an archive lists nothing: most often `--logs` names the wrong directory, one
 /// conversation or gptme's data directory, which holds the logs directory.

@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{local_time, progress, thousands, Reading, Target, PROBLEMS_QUERY};
+use super::{local_time, progress, thousands, Reading, Target, PROBLEMS_HINT};
 use crate::Index;
 
 #[derive(Args)]
@@ -56,7 +56,7 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         (None, _) => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
     if s.with_problems > 0 {
-        writeln!(out, "problems:       {PROBLEMS_QUERY}")?;
+        writeln!(out, "problems:       {PROBLEMS_HINT}")?;
     }
     Ok(())
 }

@@ -255,8 +255,7 @@ impl ProblemLog {
         if n > PROBLEMS_SHOWN && !self.quiet {
             tracing::warn!(
                 "problems in {} more conversations (CONVMETA_LOG=debug shows each; `convmeta list \
-                 --problems --hidden` lists them all, and their rows say what: SELECT id, problem_notes \
-                 FROM conversations WHERE problems > 0)",
+                 --problems --hidden` lists them all, saying what they are)",
                 n - PROBLEMS_SHOWN
             );
         }
