@@ -184,7 +184,10 @@ impl Index {
         // does a walk that SQLite sorts, so that the sort holds no items.
         let with_items =
             needle.is_none() && filter.order.by == rows::SortKey::Modified && filter.within.in_index_order();
-        rows::for_each_listed(&conn, after, &filter.within, filter.order, with_items, |row| {
+        // Rows the search skips are not counted, so without one the walk needs as many as it
+        // keeps, and one more to tell whether more follow.
+        let at_most = needle.is_none().then_some(limit.saturating_add(1));
+        rows::for_each_listed(&conn, after, &filter.within, filter.order, with_items, at_most, |row| {
             let item_at = || rows::item_at(&conn, row.rowid);
             let hit = match &needle {
                 None => true,
@@ -216,7 +219,7 @@ impl Index {
         self.with_store(|store| {
             let conn = store.conn()?;
             let mut out = Vec::new();
-            rows::for_each_listed(&conn, None, within, rows::Order::default(), false, |row| {
+            rows::for_each_listed(&conn, None, within, rows::Order::default(), false, None, |row| {
                 out.push((row.id.to_owned(), row.name.to_owned(), row.modified));
                 Ok(true)
             })

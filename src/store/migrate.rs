@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0016_render_created_from_mtimes_again.sql"),
     include_str!("../../migrations/0017_usage_by_day.sql"),
     include_str!("../../migrations/0018_index_conversations_with_problems.sql"),
+    include_str!("../../migrations/0019_sort_from_the_index.sql"),
 ];
 
 /// The schema version this build writes.

@@ -534,16 +534,18 @@ pub struct Order {
 /// list use it), `within` what it says, until `visit` returns false. Without `with_items`, a
 /// workspace or an agent the walk reads the index alone, which holds all a search tests: a visitor reads
 /// the items it keeps with [`item_at`] (on the same connection, during the walk, so from the
-/// walk's snapshot).
+/// walk's snapshot). `at_most` rows are visited, if given: a walk SQLite sorts then keeps only
+/// the first ones as it goes, rather than sorting them all.
 pub fn for_each_listed(
     conn: &Connection,
     after: Option<&After>,
     within: &Within<'_>,
     order: Order,
     with_items: bool,
+    at_most: Option<usize>,
     mut visit: impl FnMut(&ListedRow<'_>) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
-    let (sql, params) = listed_sql(after, within, order, with_items);
+    let (sql, params) = listed_sql(after, within, order, with_items, at_most);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     while let Some(r) = rows.next()? {
@@ -569,6 +571,7 @@ fn listed_sql(
     within: &Within<'_>,
     order: Order,
     with_items: bool,
+    at_most: Option<usize>,
 ) -> (String, Vec<rusqlite::types::Value>) {
     let columns = match with_items {
         true => "rowid, id, name, last_message_preview, modified, item_json",
@@ -642,6 +645,11 @@ fn listed_sql(
         sql += &format!(" ORDER BY {key} {dir} NULLS LAST, modified {dir}, id {dir}");
     } else {
         sql += &format!(" ORDER BY modified {dir}, id {dir}");
+    }
+    if let Some(n) = at_most {
+        // A parameter, so that one statement serves every limit.
+        params.push(i64::try_from(n).unwrap_or(i64::MAX).into());
+        sql += &format!(" LIMIT ?{}", params.len());
     }
     (sql, params)
 }
@@ -775,10 +783,16 @@ mod tests {
         let store = crate::store::Store::open(&tmp.path().join("db.sqlite3")).unwrap();
         let conn = store.conn().unwrap();
         let plan_in = |order, after: Option<&After>, within: &Within<'_>, with_items| {
-            let (sql, params) = listed_sql(after, within, order, with_items);
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
-            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+            let plan_of = |at_most| {
+                let (sql, params) = listed_sql(after, within, order, with_items, at_most);
+                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3)).unwrap();
+                rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+            };
+            // A page's limit changes no walk.
+            let plan = plan_of(None);
+            assert_eq!(plan_of(Some(11)), plan);
+            plan
         };
         let plan = |after, within: &Within<'_>, with_items| plan_in(Order::default(), after, within, with_items);
         // `list -r` walks the same index the other way.
@@ -843,9 +857,19 @@ mod tests {
                 "{everything}"
             );
         }
-        let by_messages = Order { by: SortKey::Messages, ..Order::default() };
-        let sorted = plan_in(by_messages, None, &Within { hidden: true, ..Within::default() }, false);
-        assert!(sorted.contains("TEMP B-TREE FOR ORDER BY") && !sorted.contains("UNION"), "{sorted}");
+        // Another order is sorted from the index alone, which holds the keys, listed or all.
+        for by in [SortKey::Created, SortKey::Messages, SortKey::Cost] {
+            for hidden in [false, true] {
+                let sorted =
+                    plan_in(Order { by, reverse: hidden }, None, &Within { hidden, ..Within::default() }, false);
+                assert!(
+                    sorted.contains("COVERING INDEX conversations_newest")
+                        && sorted.contains("TEMP B-TREE FOR ORDER BY")
+                        && !sorted.contains("UNION"),
+                    "{sorted}"
+                );
+            }
+        }
         let broken = plan(None, &Within { hidden: true, with_problems: true, ..Within::default() }, false);
         assert!(broken.contains("USING INDEX conversations_with_problems (problems>?)"), "{broken}");
     }
