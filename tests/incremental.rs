@@ -965,6 +965,31 @@ fn an_index_of_schema_16_reads_the_logs_with_usage_again_for_their_days() {
     assert_eq!(row(&upgraded, "used"), fresh_row(&a.logs, "used"));
 }
 
+/// An index left by any schema since 4 (as `set_schema_back` makes one), opened, ends with the
+/// tables and indexes a new index has, and its item as before: the migrations since then, run
+/// in order, make what a new database is made with. (Its private state may be spelled as the
+/// older build spelled it, where a migration had no cause to read the log again.)
+#[test]
+fn an_index_of_any_earlier_schema_ends_with_a_new_ones_schema() {
+    let a = archive();
+    a.append("c", b"{\"role\": \"user\", \"content\": \"hi\"}\n");
+    a.settle();
+    let schema = |index: &Index| -> Vec<(String, String, Option<String>)> {
+        let conn = index.store().conn().unwrap();
+        let mut stmt = conn.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let (new, item) = (schema(&a.index), a.item("c"));
+    assert!(new.iter().any(|(_, name, _)| name == "conversations_newest"), "{new:?}");
+    let latest = convmeta::store::migrate::latest() as u32;
+    for version in 4..latest {
+        let upgraded = a.as_left_by_schema(version, "");
+        assert_eq!(schema(&upgraded), new, "from schema {version}");
+        upgraded.refresh().unwrap();
+        assert_eq!(crate::util::parse(&upgraded.show("c").unwrap()), item, "from schema {version}");
+    }
+}
+
 /// An appended line whose usage adds nothing (zeros, or a cost too small to move the sum) on a
 /// new day leaves `models_usage` as it was, but still has its day's row, as a full scan makes it.
 #[test]

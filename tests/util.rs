@@ -357,6 +357,13 @@ pub fn in_own_process(test: &str) -> bool {
 /// Makes a database look as schema `version` left it (for upgrade tests): what later migrations
 /// added to the tables removed, `user_version` set back. The rows are the test's to change.
 pub fn set_schema_back(conn: &rusqlite::Connection, version: u32) {
+    if version < 19 {
+        conn.execute_batch(
+            "DROP INDEX conversations_newest; CREATE INDEX conversations_newest ON conversations \
+             (hidden, modified DESC, id DESC, name, last_message_preview);",
+        )
+        .unwrap();
+    }
     if version < 18 {
         conn.execute_batch("DROP INDEX conversations_with_problems;").unwrap();
     }
