@@ -589,6 +589,7 @@ fn lines_on_a_terminal_are_cut_to_it_but_not_ids() {
     for model in ["anthropic/claude-opus-4-1-20250805", "openai/gpt-5-codex-mini", "xai/grok-4-fast-reasoning"] {
         log += &usage_line(Some("2026-03-01T10:00:00"), model, "\"input_tokens\": 1", "0.5");
     }
+    log += "{oops\n";
     let (tmp, logs) = archive_of(&[("long-named", log, Some(format!("[chat]\nname = \"{}\"\n", name.trim())))]);
     let db = tmp.path().join("db.sqlite3");
     let run = |args: &[&str], columns: Option<&str>| {
@@ -612,6 +613,11 @@ fn lines_on_a_terminal_are_cut_to_it_but_not_ids() {
     assert_eq!(line(&shown, 1), piped, "as wide as $COLUMNS says");
     let (shown, _) = crate::util::on_terminal(list(Some("70")));
     assert!(line(&shown, 1).ends_with("  long-named"), "no room for the name: the id alone: {shown:?}");
+    // `--problems` says them beneath the row, cut likewise.
+    let problems = |columns| run(&["list", "--problems"], columns);
+    assert_eq!(line(&ok(problems(None)), 2), "    1 malformed line");
+    let (shown, _) = crate::util::on_terminal(problems(Some("12")));
+    assert_eq!(line(&shown, 2), "    1 malfo…", "{shown:?}");
 
     let search = |columns| run(&["search", "parser"], columns);
     let piped = ok(search(None));

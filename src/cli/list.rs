@@ -4,8 +4,8 @@ use clap::Args;
 
 use super::usage::cost;
 use super::{
-    conversation_label, empty_archive_hint, fit_model, in_workspace, local_time, of_agent, pad, printable, progress,
-    room_after, thousands, width, workspace_named, Target,
+    conversation_label, empty_archive_hint, fit, fit_model, in_workspace, local_time, of_agent, pad, printable,
+    progress, room_after, thousands, width, workspace_named, Target,
 };
 use crate::index::{Filter, Index};
 use crate::store::rows::{Order, SortKey, Within};
@@ -260,16 +260,21 @@ fn table(out: &mut impl Write, items: &[String], sort: SortBy, problems_in: Opti
     // On a terminal a long name is cut to the line (not its id, by which `show` finds it): a
     // line that wraps would break the table. Into a pipe, whole.
     let room = room_after(16 + 2 + messages + 2 + costs + 2 + 24 + 2);
+    let notes_room = room_after(PROBLEMS_INDENT.len());
     for r in &rows {
         let label = conversation_label(&r.name, &r.id, room.max(width(&printable(&r.id))));
         writeln!(out, "{:<16}  {:>messages$}  {:>costs$}  {}  {label}", r.when, r.messages, r.cost, r.model)?;
         // Read after the list, so a refresh elsewhere may have mended them meanwhile: then none.
+        // Cut to a terminal's line, as names are (`show ID` says them whole).
         if let Some(notes) = problems_in.map(|index| index.problem_notes(&r.id)).transpose()?.flatten() {
-            writeln!(out, "    {}", printable(&notes))?;
+            writeln!(out, "{PROBLEMS_INDENT}{}", fit(&printable(&notes), notes_room))?;
         }
     }
     Ok(())
 }
+
+/// How far a conversation's problems are indented beneath its row.
+const PROBLEMS_INDENT: &str = "    ";
 
 /// One conversation's cells in the table.
 struct Row {
