@@ -11,7 +11,7 @@ use convmeta::server::Config;
 use serde_json::Value;
 
 use crate::util::{
-    append, archive_of, client, convmeta, fail, inotify_watches, listening_addr, ok, pack, parse, raw_get, restore,
+    append, archive_of, client, convmeta, inotify_watches, listening_addr, ok, pack, parse, raw_get, restore,
     scratch_archive, searched, spawn_serve, unix_get, usage_line, Restored, Server,
 };
 
@@ -1380,14 +1380,19 @@ fn serves_on_a_unix_socket() {
     let socket = tmp.path().join("convmeta.sock");
     let addr = format!("unix:{}", socket.display());
     let command = |db: &str| crate::util::serve_command(&logs, &tmp.path().join(db), &addr, &[], &[]);
+    // Refused at once: a server that listened instead is killed, failing the test.
+    let refused = |cmd| {
+        let out = crate::util::output_within(cmd, Duration::from_secs(60));
+        assert!(!out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     let (mut child, said, _) = crate::util::start_serve(command("db.sqlite3"));
     assert!(said.contains(&format!("listening on {addr}\n")), "{said}");
     let (status, body) = unix_get(&socket, "/api/v2/conversations");
     let listed =
         ok(convmeta().args(["list", "--json"]).arg("--logs").arg(&logs).arg("--db").arg(tmp.path().join("db.sqlite3")));
     assert_eq!((status, parse(&body)), (200, parse(&listed)));
-    let refused = fail(command("db2.sqlite3"));
-    let err = String::from_utf8_lossy(&refused.stderr);
+    let err = refused(command("db2.sqlite3"));
     assert!(err.contains(&format!("cannot listen on {addr}: a server already listens on it")), "{err}");
     assert_eq!(unix_get(&socket, "/api/v2/conversations").0, 200, "the live server's socket was kept");
 
@@ -1402,8 +1407,15 @@ fn serves_on_a_unix_socket() {
     assert!(!socket.exists(), "the socket file outlived its server");
 
     std::fs::write(&socket, "not a socket").unwrap();
-    let refused = fail(command("db.sqlite3"));
-    let err = String::from_utf8_lossy(&refused.stderr);
+    let err = refused(command("db.sqlite3"));
     assert!(err.contains(&format!("cannot listen on {addr}: a file that is not a socket is there")), "{err}");
     assert_eq!(std::fs::read_to_string(&socket).unwrap(), "not a socket");
+
+    // Not in the archive, which convmeta never writes, however the path names it.
+    let before = crate::util::snapshot(&logs);
+    let inside = logs.join("a").join("..").join("convmeta.sock");
+    let at = format!("unix:{}", inside.display());
+    let err = refused(crate::util::serve_command(&logs, &tmp.path().join("db.sqlite3"), &at, &[], &[]));
+    assert!(err.contains("is inside the logs directory") && err.contains("never writes"), "{err}");
+    assert_eq!(crate::util::snapshot(&logs), before);
 }

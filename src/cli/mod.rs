@@ -90,6 +90,13 @@ pub struct Target {
     pub db: Option<PathBuf>,
 }
 
+/// Whether `path` (which need not exist) is in the logs directory `logs`, however either is
+/// named: the archive is gptme's, and convmeta writes nothing there (in a conversation's
+/// directory, each write would also be a change of that conversation to read again).
+pub fn inside_logs(path: &Path, logs: &Path) -> bool {
+    gptme::side::realpath(path).starts_with(gptme::side::realpath(logs))
+}
+
 impl Target {
     /// The logs directory, which a refresh reads: it must be one.
     pub fn logs_dir(&self) -> anyhow::Result<PathBuf> {
@@ -127,16 +134,14 @@ impl Target {
         Some(if db.as_os_str().as_encoded_bytes().starts_with(b"file:") { Path::new(".").join(db) } else { db })
     }
 
-    /// The database for `logs`: never inside it. The archive is gptme's, and convmeta writes
-    /// nothing there (in a conversation's directory, each write would also be a change of that
-    /// conversation to read again).
+    /// The database for `logs`: never inside it (see [`inside_logs`]).
     pub fn db_path(&self, logs: &Path) -> anyhow::Result<PathBuf> {
         let db = match self.named_db() {
             Some(db) => db,
             None => default_db_path(logs)?,
         };
-        let real_logs = gptme::side::realpath(logs);
-        if gptme::side::realpath(&db).starts_with(&real_logs) {
+        if inside_logs(&db, logs) {
+            let real_logs = gptme::side::realpath(logs);
             let beside = real_logs.parent().unwrap_or(&real_logs).join("convmeta.sqlite3");
             anyhow::bail!(
                 "the database {} is inside the logs directory {}, which convmeta never writes: pass a --db outside it ({}, say)",

@@ -133,11 +133,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             None => match a.addr.strip_prefix("unix:") {
                 Some("") => anyhow::bail!("--addr unix: names no path (it takes unix:PATH, such as unix:/run/convmeta.sock)"),
                 Some(path) => {
-                    let path = std::path::PathBuf::from(path);
-                    let at = path.clone();
-                    tokio::task::spawn_blocking(move || server::Listener::bind_unix(&at))
-                        .await?
-                        .with_context(|| format!("cannot listen on unix:{}", path.display()))?
+                    let (path, target) = (std::path::PathBuf::from(path), a.target.clone());
+                    // Blocking: the logs directory may be the one the database names.
+                    tokio::task::spawn_blocking(move || {
+                        if let Some(logs) = target.logs_dir().ok().filter(|logs| super::inside_logs(&path, logs)) {
+                            anyhow::bail!(
+                                "the socket unix:{} is inside the logs directory {}, which convmeta never writes: listen outside it (unix:$XDG_RUNTIME_DIR/convmeta.sock, say)",
+                                path.display(),
+                                logs.display()
+                            );
+                        }
+                        server::Listener::bind_unix(&path).with_context(|| format!("cannot listen on unix:{}", path.display()))
+                    })
+                    .await??
                 }
                 None => {
                     let addr: SocketAddr = tokio::net::lookup_host(&a.addr)
