@@ -1419,3 +1419,38 @@ fn serves_on_a_unix_socket() {
     assert!(err.contains("is inside the logs directory") && err.contains("never writes"), "{err}");
     assert_eq!(crate::util::snapshot(&logs), before);
 }
+
+/// `--addr unix:@NAME`: a socket in Linux's abstract namespace, as systemd and `ss` name one: no
+/// file is made, whatever the working directory (the logs directory too); a name in use is
+/// refused; the name is free again when the server stops.
+#[test]
+#[cfg(target_os = "linux")]
+fn serves_on_an_abstract_unix_socket() {
+    let (tmp, logs) = scratch_archive();
+    let since = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos();
+    let name = format!("@convmeta-test-{}-{since}", std::process::id());
+    let addr = format!("unix:{name}");
+    let command = |db: &str| {
+        let mut cmd = crate::util::serve_command(&logs, &tmp.path().join(db), &addr, &[], &[]);
+        cmd.current_dir(&logs);
+        cmd
+    };
+    let before = crate::util::snapshot(&logs);
+    let (mut child, said, _) = crate::util::start_serve(command("db.sqlite3"));
+    assert!(said.contains(&format!("listening on {addr}\n")), "{said}");
+    assert_eq!(unix_get(Path::new(&name), "/api/v2/conversations").0, 200);
+    let out = crate::util::output_within(command("db2.sqlite3"), Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(&format!("cannot listen on {addr}: another socket has that name")),
+        "{err}"
+    );
+    assert_eq!(unix_get(Path::new(&name), "/api/v2/conversations").0, 200, "the live server kept its name");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    assert_eq!(crate::util::snapshot(&logs), before, "a file was made for an abstract name");
+    let (mut child, said, _) = crate::util::start_serve(command("db.sqlite3"));
+    assert!(said.contains(&format!("listening on {addr}\n")), "the name was not freed: {said}");
+    assert_eq!(unix_get(Path::new(&name), "/api/v2/conversations").0, 200);
+    child.kill().unwrap();
+}

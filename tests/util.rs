@@ -708,9 +708,19 @@ pub fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     get_over(stream, path)
 }
 
-/// [`raw_get`] through the Unix socket at `socket`.
+/// [`raw_get`] through the Unix socket at `socket` (`@NAME`: one in the abstract namespace).
 pub fn unix_get(socket: &Path, path: &str) -> (u16, String) {
-    let stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixStream;
+    let stream = match socket.as_os_str().as_bytes().strip_prefix(b"@") {
+        #[cfg(target_os = "linux")]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            UnixStream::connect_addr(&std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap())
+        }
+        _ => UnixStream::connect(socket),
+    }
+    .unwrap();
     // A socket nobody accepts on (a server that refused to start) fails the test, not hangs it.
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     get_over(stream, path)

@@ -17,10 +17,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     target: Target,
     /// Where to listen: HOST:PORT, or unix:PATH for a Unix socket (for a proxy on this host; its
-    /// file's permissions say who may connect). gptme-server's default is 5700; gptme's web UI,
+    /// file's permissions say who may connect), or unix:@NAME for one in Linux's abstract
+    /// namespace (no file; any local user may connect, as to a loopback port). gptme-server's
+    /// default is 5700; gptme's web UI,
     /// loaded from port 5701, 5173 or 4173, does not take the page's own server for its API, so
     /// not those. Started by systemd with a socket (a .socket unit), that socket instead.
-    #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT|unix:PATH")]
+    #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT|unix:PATH|unix:@NAME")]
     addr: String,
     /// A gptme-server to forward every other route to (the web UI, conversations, events).
     #[arg(long, value_name = "URL")]
@@ -131,12 +133,16 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
                 listener
             }
             None => match a.addr.strip_prefix("unix:") {
-                Some("") => anyhow::bail!("--addr unix: names no path (it takes unix:PATH, such as unix:/run/convmeta.sock)"),
+                Some("" | "@") => anyhow::bail!(
+                    "--addr {} names no socket (it takes unix:PATH, such as unix:/run/convmeta.sock, or unix:@NAME)",
+                    a.addr
+                ),
                 Some(path) => {
                     let (path, target) = (std::path::PathBuf::from(path), a.target.clone());
                     // Blocking: the logs directory may be the one the database names.
                     tokio::task::spawn_blocking(move || {
-                        if let Some(logs) = target.logs_dir().ok().filter(|logs| super::inside_logs(&path, logs)) {
+                        let file = server::abstract_name(&path).is_none();
+                        if let Some(logs) = target.logs_dir().ok().filter(|logs| file && super::inside_logs(&path, logs)) {
                             anyhow::bail!(
                                 "the socket unix:{} is inside the logs directory {}, which convmeta never writes: listen outside it (unix:$XDG_RUNTIME_DIR/convmeta.sock, say)",
                                 path.display(),

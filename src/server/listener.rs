@@ -64,32 +64,17 @@ impl Listener {
     /// (blocking: a few calls on the file system; called within the runtime). A socket file
     /// already there is taken over when nothing answers on it (one a killed server left); one
     /// that answers is refused as in use, and any other file there is left alone and refused.
+    /// `@NAME` is a name in Linux's abstract namespace instead, as systemd and `ss` write one:
+    /// no file, and gone with the socket.
     pub fn bind_unix(path: &Path) -> io::Result<Listener> {
-        match std::fs::symlink_metadata(path) {
-            Ok(found) if found.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
-                Ok(_) => return Err(io::Error::new(io::ErrorKind::AddrInUse, "a server already listens on it")),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    std::fs::remove_file(path)?;
-                    tracing::info!("took over unix:{}, which a server that stopped had left", path.display());
-                }
-                // Bind says what is wrong.
-                Err(_) => {}
-            },
-            Ok(_) => {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "a file that is not a socket is there"));
+        let (listener, made) = match abstract_name(path) {
+            Some(name) => (bind_abstract(name).map_err(|e| worded(e, "name"))?, None),
+            None => {
+                take_over(path)?;
+                let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| worded(e, "path"))?;
+                (listener, std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino())))
             }
-            Err(_) => {}
-        }
-        let listener = std::os::unix::net::UnixListener::bind(path).map_err(|e| match e.kind() {
-            // std's own words name a C constant.
-            io::ErrorKind::InvalidInput => {
-                let most =
-                    std::mem::size_of::<libc::sockaddr_un>() - std::mem::offset_of!(libc::sockaddr_un, sun_path) - 1;
-                io::Error::new(e.kind(), format!("a socket's path takes at most {most} bytes"))
-            }
-            _ => e,
-        })?;
-        let made = std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        };
         listener.set_nonblocking(true)?;
         let listener = UnixListener::from_std(listener)?;
         Ok(Listener::Unix(UnixSocket { listener, path: path.to_owned(), made }))
@@ -138,6 +123,60 @@ fn name(address: &std::os::unix::net::SocketAddr) -> PathBuf {
         return PathBuf::from(std::ffi::OsStr::from_bytes(&[b"@", name].concat()));
     }
     address.as_pathname().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("(unnamed)"))
+}
+
+/// The name after `@`, when `path` names a socket in the abstract namespace.
+pub fn abstract_name(path: &Path) -> Option<&[u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().strip_prefix(b"@")
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn bind_abstract(name: &[u8]) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+    std::os::unix::net::UnixListener::bind_addr(&address).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => io::Error::new(e.kind(), "another socket has that name"),
+        _ => e,
+    })
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn bind_abstract(_: &[u8]) -> io::Result<std::os::unix::net::UnixListener> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "@NAME, a name in the abstract namespace, is Linux's (a file named so is ./@NAME)",
+    ))
+}
+
+/// Clears the way for a socket file at `path`: a socket file nothing answers on is removed.
+fn take_over(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(found) if found.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => Err(io::Error::new(io::ErrorKind::AddrInUse, "a server already listens on it")),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path)?;
+                tracing::info!("took over unix:{}, which a server that stopped had left", path.display());
+                Ok(())
+            }
+            // Bind says what is wrong.
+            Err(_) => Ok(()),
+        },
+        Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "a file that is not a socket is there")),
+        Err(_) => Ok(()),
+    }
+}
+
+/// A bind's error, its words for a path or name too long in place of std's, which name a C
+/// constant.
+fn worded(e: io::Error, what: &str) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::InvalidInput => {
+            let most = std::mem::size_of::<libc::sockaddr_un>() - std::mem::offset_of!(libc::sockaddr_un, sun_path) - 1;
+            io::Error::new(e.kind(), format!("a socket's {what} takes at most {most} bytes"))
+        }
+        _ => e,
+    }
 }
 
 impl Drop for UnixSocket {

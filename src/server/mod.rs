@@ -28,7 +28,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use forward::{check_upstream, leads_here, UpstreamCheck};
 pub use list::Params;
-pub use listener::{Address, Listener};
+pub use listener::{abstract_name, Address, Listener};
 pub use metrics::Metrics;
 
 use crate::error::{Error, Result};
