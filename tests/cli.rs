@@ -424,6 +424,28 @@ fn status_show_and_list_speak_plainly() {
     }
 }
 
+/// `list --paths` prints each conversation's log path, in the list's order and with its filters
+/// and limit, as its item names it (and `show` takes one); `-0` ends each with a NUL instead.
+#[test]
+fn list_prints_the_paths_of_the_logs_for_other_commands() {
+    let r = restore("archive");
+    let items = crate::util::parse(&ok(r.cmd(&["list", "--json", "-n", "0", "--sort", "cost"])));
+    let paths: Vec<&str> = items.as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
+    assert_eq!(paths.len(), 128);
+    let lines: String = paths.iter().map(|p| format!("{p}\n")).collect();
+    assert_eq!(ok(r.cmd(&["list", "--paths", "-n", "0", "--sort", "cost"])), lines);
+    assert_eq!(ok(r.cmd(&["list", "--paths", "-0", "-n", "0", "--sort", "cost"])), lines.replace('\n', "\0"));
+    let broken = ok(r.cmd(&["list", "--paths", "--problems", "-n", "2"]));
+    let ids = crate::util::parse(&ok(r.cmd(&["list", "--json", "--problems", "-n", "2"])));
+    let expected: Vec<&str> = ids.as_array().unwrap().iter().map(|i| i["path"].as_str().unwrap()).collect();
+    assert_eq!(broken.lines().collect::<Vec<_>>(), expected);
+    let shown = crate::util::parse(&ok(r.cmd(&["show", "--json", expected[0]])));
+    assert_eq!(shown["path"].as_str(), Some(expected[0]), "show takes a path list printed");
+    for refused in [&["list", "--paths", "--json"][..], &["list", "-0"]] {
+        assert_eq!(r.cmd(refused).output().unwrap().status.code(), Some(2), "{refused:?}");
+    }
+}
+
 /// `--problems` keeps to the conversations whose files had problems; `--hidden` takes in those
 /// gptme hides, in the list's order and any other; `search` takes both.
 #[test]

@@ -28,6 +28,14 @@ pub struct ListArgs {
     /// Print the items the HTTP endpoint serves: a JSON array of objects with sorted keys.
     #[arg(long)]
     json: bool,
+    /// Print only each conversation's log path, one a line, for other commands (`xargs`, `tar`;
+    /// `show` takes one as an id), as `search -l` prints them.
+    #[arg(long, conflicts_with = "json")]
+    paths: bool,
+    /// With --paths, end each path with a NUL byte, not a newline, for `xargs -0` (as `search
+    /// -0`): a path may hold a newline.
+    #[arg(short = '0', long, requires = "paths")]
+    null: bool,
     /// Only conversations whose name, id or last-message preview contains TEXT (any case).
     #[arg(short = 'q', long = "query", value_name = "TEXT")]
     q: Option<String>,
@@ -181,10 +189,13 @@ pub fn run(a: ListArgs) -> anyhow::Result<()> {
     let more = items.len() > limit;
     items.truncate(limit);
     let mut out = std::io::BufWriter::new(super::stdout());
-    match a.json {
-        true => json_array(&mut out, &items)?,
+    if a.json {
+        json_array(&mut out, &items)?;
+    } else if a.paths {
+        paths(&mut out, &items, if a.null { b'\0' } else { b'\n' })?;
+    } else {
         // With --problems, each row says what its problems are.
-        false => table(&mut out, &items, a.sort, a.narrow.problems.then_some(&index))?,
+        table(&mut out, &items, a.sort, a.narrow.problems.then_some(&index))?;
     }
     out.flush()?;
     // Said on stderr, with `--json` too (as `search --json` says it): its output stays the items.
@@ -223,6 +234,20 @@ fn json_array(out: &mut impl Write, items: &[String]) -> std::io::Result<()> {
         out.write_all(item.as_bytes())?;
     }
     out.write_all(b"]\n")
+}
+
+/// Each item's `path`, ended by `end`.
+fn paths(out: &mut impl Write, items: &[String], end: u8) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        path: String,
+    }
+    for item in items {
+        let item: Item = serde_json::from_str(&crate::json::readable_by_serde(item))?;
+        out.write_all(item.path.as_bytes())?;
+        out.write_all(&[end])?;
+    }
+    Ok(())
 }
 
 /// The items as a table for people, headed by its columns' names; given the index, each row is
