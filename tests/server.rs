@@ -989,7 +989,7 @@ fn serve_starts_before_the_logs_directory_exists() {
     for mode in [&[][..], &["--watch"][..]] {
         let tmp = tempfile::tempdir().unwrap();
         let logs = tmp.path().join("not-yet").join("logs");
-        let (mut child, log, _) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
+        let (mut child, log, later) = spawn_serve(&logs, &tmp.path().join("db.sqlite3"), "127.0.0.1:0", mode, &[]);
         assert!(log.contains("does not exist yet"), "{mode:?}: {log}");
         let addr = log.split("listening on http://").nth(1).unwrap().split_whitespace().next().unwrap();
         let addr = addr.trim_end_matches(|c: char| !c.is_ascii_digit());
@@ -1009,6 +1009,12 @@ fn serve_starts_before_the_logs_directory_exists() {
         std::fs::create_dir_all(logs.join("2026-01-02-second")).unwrap();
         append(&logs, "2026-01-02-second", "{\"role\": \"user\", \"content\": \"again\"}\n");
         assert_eq!(ids(&get("").1), ["2026-01-02-second", "2026-01-01-first"], "{mode:?}");
+        // The directory made since is told as expected (watched), not as one replaced.
+        let mut said: Vec<String> = later.try_iter().collect();
+        while !mode.is_empty() && !said.iter().any(|l| l.contains("the logs directory is there now; watching it")) {
+            said.push(later.recv_timeout(Duration::from_secs(10)).expect("no word of the new directory"));
+        }
+        assert!(!said.iter().any(|l| l.contains("replaced") || l.contains("WARN")), "{mode:?}: {said:?}");
         std::fs::rename(&logs, tmp.path().join("aside")).unwrap();
         assert_eq!(get(""), (200, "[]\n".to_string()), "{mode:?}: gone again");
         child.kill().unwrap();

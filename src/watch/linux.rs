@@ -268,7 +268,11 @@ impl Shared {
                 if was_blind {
                     tracing::warn!(%logs, "watching the logs directory again");
                 } else {
-                    tracing::warn!(%logs, "the logs directory was replaced; watching the new one");
+                    // Made since the start, which said it was not there yet: as expected.
+                    match state.identity {
+                        None => tracing::info!(%logs, "the logs directory is there now; watching it"),
+                        Some(_) => tracing::warn!(%logs, "the logs directory was replaced; watching the new one"),
+                    }
                     warn_if_elsewhere_writes_unseen(&self.logs);
                 }
             }
