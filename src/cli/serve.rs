@@ -19,9 +19,9 @@ pub struct ServeArgs {
     /// Where to listen: HOST:PORT, or unix:PATH for a Unix socket (for a proxy on this host; its
     /// file's permissions say who may connect), or unix:@NAME for one in Linux's abstract
     /// namespace (no file; any local user may connect, as to a loopback port). gptme-server's
-    /// default is 5700; gptme's web UI,
-    /// loaded from port 5701, 5173 or 4173, does not take the page's own server for its API, so
-    /// not those. Started by systemd with a socket (a .socket unit), that socket instead.
+    /// default is 5700; gptme's web UI, loaded from port 5701, 5173 or 4173, does not take the
+    /// page's own server for its API, so not those. Started by systemd with a socket (a .socket
+    /// unit), that socket instead.
     #[arg(long, default_value = "127.0.0.1:5702", value_name = "HOST:PORT|unix:PATH|unix:@NAME")]
     addr: String,
     /// A gptme-server to forward every other route to (the web UI, conversations, events).

@@ -145,7 +145,7 @@ fn bind_abstract(name: &[u8]) -> io::Result<std::os::unix::net::UnixListener> {
 fn bind_abstract(_: &[u8]) -> io::Result<std::os::unix::net::UnixListener> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        "@NAME, a name in the abstract namespace, is Linux's (a file named so is ./@NAME)",
+        "a name in the abstract namespace (@NAME) is Linux's; a file of that name is unix:./@NAME",
     ))
 }
 
