@@ -73,7 +73,7 @@ fn a_change_of_time_zone_renders_naive_timestamps_again() {
     assert_eq!(created, (Some(utc), Some(utc), Some(year_one), Some(utc)));
     assert!(!said.contains("time zone"), "{said}");
     let (summary, said) = run("IST-5:30", "db.sqlite3", &["backfill"]);
-    assert!(said.contains("time zone changed"), "{said}");
+    assert!(said.contains("time zone changed from TZ=UTC0 to TZ=IST-5:30: "), "named as set: {said}");
     assert!(
         summary.contains("1 read whole, 1 side files only, 1 rendered for this time zone, 2 unchanged"),
         "year one's log is read whole, the half-written line again, and the naive timestamp's row rendered from its state: {summary}"
@@ -164,7 +164,8 @@ fn one_zone_under_two_names_shares_the_index() {
     }
     let (created, said) = list(&nepal);
     assert_eq!(created, utc - 20700.0);
-    assert!(said.contains("time zone changed"), "another zone: {said}");
+    let named = format!("time zone changed from TZ={} to TZ={}: ", india.display(), nepal.display());
+    assert!(said.contains(&named), "another zone, the one recorded named as its process named it: {said}");
 
     // As an earlier version recorded Nepal's zone: by the file's name and identity.
     let m = std::fs::metadata(&nepal).unwrap();
@@ -183,6 +184,9 @@ fn one_zone_under_two_names_shares_the_index() {
     let (created, said) = list(&nepal);
     assert_eq!(created, utc - 20700.0);
     assert!(!said.contains("reading every conversation again"), "recorded under the earlier key: {said}");
+    // A zone recorded without its name (the name recorded is another key's): said by its key.
+    let (_, said) = list(&india);
+    assert!(said.contains(&format!("time zone changed from {legacy} to TZ={}: ", india.display())), "{said}");
 }
 
 /// Each item's `path` starts with the logs dir as named, absolute, as gptme names it. One index

@@ -69,6 +69,8 @@ pub(super) struct Check {
     forget: Option<&'static str>,
     /// The zone changed: each `created` is rendered again (see [`render_in_zone`]).
     zone: bool,
+    /// The recorded zone as a person names it, where the index recorded that too.
+    zone_was_named: Option<String>,
 }
 
 impl Check {
@@ -108,13 +110,22 @@ impl Check {
             }
         };
         let zone = differs("zone");
+        // Recorded beside the key it names: a process of a version before it records the key
+        // alone, and then names another zone.
+        let zone_was_named = match zone {
+            true => match rows::get_meta(conn, "zone_name_of")? == rows::get_meta(conn, "zone")? {
+                true => rows::get_meta(conn, "zone_name")?,
+                false => None,
+            },
+            false => None,
+        };
         let adopting = zone || forget.is_some();
         let recorded = Recorded {
             generation,
             home_unrecorded: !adopting && differs("home"),
             cwd_unrecorded: !adopting && differs("cwd"),
         };
-        Ok(Check { recorded, changed, forget, zone })
+        Ok(Check { recorded, changed, forget, zone, zone_was_named })
     }
 
     /// The context is to be adopted (a write).
@@ -154,7 +165,11 @@ pub(super) fn adopt(
     if any_rows {
         let was = |key: &str| check.changed.iter().find(|(k, _)| *k == key).map(|(_, was)| was);
         match (was("zone"), was("logs")) {
-            (Some(Some(was)), _) => tracing::warn!(%was, now = %context.zone, "time zone changed: writing each timestamp without a zone again (they are local time; processes sharing an index should share TZ, or each use its own --db)"),
+            (Some(Some(was)), _) => tracing::warn!(
+                "time zone changed from {} to {}: writing each timestamp without a zone again (they are local time; processes sharing an index should share TZ, or each use its own --db)",
+                check.zone_was_named.as_deref().unwrap_or(was),
+                time::zone_name()
+            ),
             (Some(None), _) => tracing::info!("recording what rows are read with (time zone, logs directory, HOME, working directory): reading every conversation again, once"),
             (None, Some(Some(was))) => tracing::warn!(%was, now = %context.logs, "the logs directory goes by another name: rendering every item again (its path starts with the name; processes sharing an index should name it alike, or each use its own --db)"),
             _ => tracing::info!("HOME or the working directory changed: rendering again the items whose config paths use it"),
@@ -173,6 +188,8 @@ pub(super) fn adopt(
     for (key, now) in context.values() {
         rows::set_meta(conn, key, now)?;
     }
+    rows::set_meta(conn, "zone_name", &time::zone_name())?;
+    rows::set_meta(conn, "zone_name_of", &context.zone)?;
     let generation = check.recorded.generation + 1;
     rows::set_meta(conn, "generation", &generation.to_string())?;
     tracing::debug!(read_again = done.forgotten, rendered = done.zone_rendered, generation, "context adopted");

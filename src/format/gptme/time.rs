@@ -140,6 +140,23 @@ fn read_zone_key() -> String {
     }
 }
 
+/// The local time zone as a person names it, for messages: `TZ=Europe/Berlin`, or without `TZ`
+/// the zone `/etc/localtime` links to (`Europe/Berlin (/etc/localtime)`).
+pub fn zone_name() -> String {
+    match std::env::var("TZ") {
+        Ok(tz) if tz.is_empty() => "UTC (TZ empty)".into(),
+        Ok(tz) => format!("TZ={tz}"),
+        Err(_) => match std::fs::read_link("/etc/localtime") {
+            Ok(target) => match target.to_string_lossy().split_once("zoneinfo/") {
+                Some((_, zone)) => format!("{zone} (/etc/localtime)"),
+                None => format!("{} (/etc/localtime)", target.display()),
+            },
+            Err(_) if std::path::Path::new("/etc/localtime").exists() => "/etc/localtime".into(),
+            Err(_) => "UTC (no /etc/localtime)".into(),
+        },
+    }
+}
+
 /// The key [`zone_key`] gave until session 37 (the zone file's name and identity), so that an
 /// index recorded with it is not read again for the change of key alone.
 pub fn legacy_zone_key() -> String {
