@@ -58,6 +58,10 @@ pub struct Status {
     /// Unix seconds of the last completed refresh.
     pub last_refresh_at: Option<f64>,
     pub last_refresh: Option<Stats>,
+    /// The time zone the rows were read in, as its process named it (`TZ=Europe/Berlin`).
+    pub zone: Option<String>,
+    /// That zone is not this process's: a refresh here writes every naive timestamp again.
+    pub zone_differs_here: bool,
 }
 
 /// Which listed conversations a page holds.
@@ -332,6 +336,8 @@ impl Index {
             schema_version: 0,
             last_refresh_at: None,
             last_refresh: None,
+            zone: None,
+            zone_differs_here: false,
         })
     }
 }
@@ -374,6 +380,10 @@ fn status_of(logs: &Path, db: &Path, conn: &rusqlite::Connection) -> Result<Stat
         false => None,
         true => rows::get_meta(conn, "logs").map_err(e)?,
     };
+    let zone = match made {
+        false => None,
+        true => crate::refresh::recorded_zone(conn).map_err(e)?,
+    };
     let last: Option<serde_json::Value> = last.and_then(|v| serde_json::from_str(&v).ok());
     let last_refresh_at = last.as_ref().and_then(|v| v["at"].as_f64());
     let last_refresh = last.and_then(|v| serde_json::from_value(v["stats"].clone()).ok());
@@ -388,6 +398,8 @@ fn status_of(logs: &Path, db: &Path, conn: &rusqlite::Connection) -> Result<Stat
         schema_version,
         last_refresh_at,
         last_refresh,
+        zone_differs_here: zone.as_ref().is_some_and(|(_, here)| !here),
+        zone: zone.map(|(named, _)| named),
     })
 }
 

@@ -340,6 +340,14 @@ fn status_show_and_list_speak_plainly() {
     let out = ok(r.cmd(&["status"]));
     assert!(out.contains("135 (7 hidden"), "{out}");
     assert!(out.contains("(135 read whole, "), "what the last refresh did: {out}");
+    // The zone the rows were read in; asked in another, what a refresh there would do.
+    assert!(out.contains("\ntime zone:      TZ=UTC\n"), "{out}");
+    let elsewhere = ok(r.cmd(&["status"]).env("TZ", "IST-5:30"));
+    let said =
+        "time zone:      TZ=UTC, but TZ=IST-5:30 here: a refresh here writes each timestamp without a zone again\n";
+    assert!(elsewhere.contains(said), "{elsewhere}");
+    let s = crate::util::parse(&ok(r.cmd(&["status", "--json"]).env("TZ", "IST-5:30")));
+    assert_eq!((s["zone"].as_str(), s["zone_differs_here"].as_bool()), (Some("TZ=UTC"), Some(true)), "{s}");
     let logs = r.arch.display().to_string();
     assert!(out.starts_with(&format!("logs:           {logs}\n")), "{out}");
     // The same index asked about another directory says whose rows it holds.

@@ -55,6 +55,16 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         }
         (None, _) => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
+    if let Some(zone) = &s.zone {
+        match s.zone_differs_here {
+            false => writeln!(out, "time zone:      {zone}")?,
+            true => writeln!(
+                out,
+                "time zone:      {zone}, but {} here: a refresh here writes each timestamp without a zone again",
+                crate::format::gptme::time::zone_name()
+            )?,
+        }
+    }
     if s.with_problems > 0 {
         writeln!(out, "problems:       {PROBLEMS_HINT}")?;
     }

@@ -110,13 +110,8 @@ impl Check {
             }
         };
         let zone = differs("zone");
-        // Recorded beside the key it names: a process of a version before it records the key
-        // alone, and then names another zone.
         let zone_was_named = match zone {
-            true => match rows::get_meta(conn, "zone_name_of")? == rows::get_meta(conn, "zone")? {
-                true => rows::get_meta(conn, "zone_name")?,
-                false => None,
-            },
+            true => recorded_zone(conn)?.map(|(named, _)| named),
             false => None,
         };
         let adopting = zone || forget.is_some();
@@ -137,6 +132,19 @@ impl Check {
     pub(super) fn recorded(&self) -> Recorded {
         self.recorded
     }
+}
+
+/// The zone the rows were read in, as its process named it (by its key where the index does not
+/// say: a process of a version before session 67 records the key alone, and then the name
+/// recorded is another key's), and whether it is this process's zone. None: never recorded.
+pub fn recorded_zone(conn: &rusqlite::Connection) -> rusqlite::Result<Option<(String, bool)>> {
+    let Some(key) = rows::get_meta(conn, "zone")? else { return Ok(None) };
+    let here = key == time::zone_key() || key == time::legacy_zone_key();
+    let named = match rows::get_meta(conn, "zone_name_of")?.as_ref() == Some(&key) {
+        true => rows::get_meta(conn, "zone_name")?,
+        false => None,
+    };
+    Ok(Some((named.unwrap_or(key), here)))
 }
 
 /// What adopting a context did.

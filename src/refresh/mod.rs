@@ -32,6 +32,7 @@ mod writer;
 pub use agents::Agents;
 use build::build;
 pub use build::Resumed;
+pub use context::recorded_zone;
 pub use context::{Context, Recorded};
 use queue::Queue;
 pub use scope::Listing;
