@@ -2,7 +2,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::{local_time, progress, thousands, Reading, Target, PROBLEMS_HINT};
+use super::{local_time, printable, progress, thousands, Reading, Target, PROBLEMS_HINT};
 use crate::Index;
 
 #[derive(Args)]
@@ -55,13 +55,13 @@ pub fn run(a: StatusArgs) -> anyhow::Result<()> {
         }
         (None, _) => writeln!(out, "last refresh:   never (run `convmeta backfill`)")?,
     }
-    if let Some(zone) = &s.zone {
+    if let Some(zone) = s.zone.as_deref().map(printable) {
         match s.zone_differs_here {
             false => writeln!(out, "time zone:      {zone}")?,
             true => writeln!(
                 out,
                 "time zone:      {zone}, but {} here: a refresh here writes each timestamp without a zone again",
-                crate::format::gptme::time::zone_name()
+                printable(&crate::format::gptme::time::zone_name())
             )?,
         }
     }
