@@ -712,6 +712,7 @@ fn search_finds_what_messages_say() {
     assert_eq!(said[1]["path"], log("quokkas"));
     assert_eq!(ok(search(&["quokka", "-l"])), format!("{}\n{}\n", log("new"), log("quokkas")), "the paths alone");
     assert_eq!(ok(search(&["quokka", "-l", "-0"])), format!("{}\0{}\0", log("new"), log("quokkas")));
+    assert_eq!(ok(search(&["quokka", "--paths"])), ok(search(&["quokka", "-l"])), "as `list --paths` names it");
     fail(search(&["quokka", "--null"]));
     assert_eq!(found(&["parser"]), [f("new", 2, &[1, 3]), f("old", 1, &[1]), f("escaped", 1, &[1])]);
     assert_eq!(found(&["CAFÉ"]), [f("escaped", 1, &[1])], "through a \\u escape, in any case");

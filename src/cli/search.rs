@@ -65,8 +65,9 @@ pub struct SearchArgs {
     /// the first of them (line in the log, role, timestamp, excerpt, and with -C the lines before and after)
     #[arg(long, conflicts_with = "files_with_matches")]
     json: bool,
-    /// Print only each conversation's log path, one a line (as grep -l prints the files)
-    #[arg(short = 'l', long)]
+    /// Print only each conversation's log path, one a line, as grep -l prints the files (also
+    /// --paths, as `list` names it)
+    #[arg(short = 'l', long, visible_alias = "paths")]
     files_with_matches: bool,
     /// Print nothing: the exit code alone says whether a message says it (0) or none does (1),
     /// as grep -q; stops at the first conversation that has one
