@@ -405,6 +405,12 @@ fn show_gives_a_conversations_usage_by_model_and_day() {
         serde_json::from_str(&run(&["usage", "--conversation", "long", "--json"])).unwrap();
     assert_eq!(days.len(), 12);
     assert_eq!(days.iter().map(|d| d["cost"].as_f64().unwrap()).sum::<f64>(), 78.0);
+    // Named as `show` takes it too: by its log (as `list --paths` prints it) or its directory.
+    let by_id = run(&["usage", "--conversation", "long"]);
+    let log = logs.join("long").join("conversation.jsonl");
+    for named in [log.display().to_string(), format!("{}/", logs.join("long").display())] {
+        assert_eq!(run(&["usage", "--conversation", &named]), by_id, "{named}");
+    }
     let out = fail(convmeta().args(["usage", "--conversation", "lon"]).arg("--logs").arg(&logs).arg("--db").arg(&db));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean long?"), "names the one like it");
 }

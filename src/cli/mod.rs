@@ -208,6 +208,30 @@ pub fn conversation_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// The conversation id `arg` names (`show ID`, `usage --conversation ID`): as given, or the directory name when it is a path to a conversation
+/// directory of `logs` (a shell's completion adds the trailing `/`) or to a file in one (the
+/// log, as an item's `path` gives it).
+pub fn id_named(arg: &str, logs: &Path) -> String {
+    let trimmed = arg.trim_end_matches('/');
+    let path = Path::new(trimmed);
+    let is_logs = |dir: &Path| {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        dir.canonicalize().ok().zip(logs.canonicalize().ok()).is_some_and(|(d, l)| d == l)
+    };
+    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_owned);
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let named = if trimmed.is_empty() {
+        None
+    } else if !trimmed.contains('/') || is_logs(parent) {
+        name(path)
+    } else if path.is_file() && parent.parent().is_some_and(is_logs) {
+        name(parent)
+    } else {
+        None
+    };
+    named.unwrap_or_else(|| arg.to_owned())
+}
+
 /// Parses a positive number of seconds (a flag's value). One past a century is a century: as
 /// good as forever, and a deadline that far off can still be added to a clock reading (one
 /// further could not, and would panic).

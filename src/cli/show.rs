@@ -32,7 +32,7 @@ pub fn run(a: ShowArgs) -> anyhow::Result<()> {
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
     let id = match &a.id {
-        Some(arg) => conversation_id(arg, index.logs()),
+        Some(arg) => super::id_named(arg, index.logs()),
         None => match index.page(1, &Default::default(), None)?.items.pop() {
             Some(newest) => newest.id,
             None => anyhow::bail!(
@@ -143,28 +143,4 @@ fn write_usage(out: &mut impl Write, index: &Index, id: &str) -> anyhow::Result<
         writeln!(out, "{:>25} … and {earlier} days before (`convmeta usage --conversation {}`)", "", printable(id))?;
     }
     Ok(())
-}
-
-/// The id `arg` names: as given, or the directory name when it is a path to a conversation
-/// directory of `logs` (a shell's completion adds the trailing `/`) or to a file in one (the
-/// log, as an item's `path` gives it).
-fn conversation_id(arg: &str, logs: &Path) -> String {
-    let trimmed = arg.trim_end_matches('/');
-    let path = Path::new(trimmed);
-    let is_logs = |dir: &Path| {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        dir.canonicalize().ok().zip(logs.canonicalize().ok()).is_some_and(|(d, l)| d == l)
-    };
-    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_owned);
-    let parent = path.parent().unwrap_or(Path::new(""));
-    let named = if trimmed.is_empty() {
-        None
-    } else if !trimmed.contains('/') || is_logs(parent) {
-        name(path)
-    } else if path.is_file() && parent.parent().is_some_and(is_logs) {
-        name(parent)
-    } else {
-        None
-    };
-    named.unwrap_or_else(|| arg.to_owned())
 }

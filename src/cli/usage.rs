@@ -30,7 +30,7 @@ pub struct UsageArgs {
     /// Only conversations whose workspace is DIR or a directory under it (`.`: this project).
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     workspace: Option<std::path::PathBuf>,
-    /// Only this conversation (its id).
+    /// Only this conversation: its id, or its directory or log, as `show` takes them.
     #[arg(long, value_name = "ID", value_parser = super::conversation_id, add = clap_complete::engine::ArgValueCompleter::new(super::completions::ConversationIds))]
     conversation: Option<String>,
     /// Only usage on models whose name contains TEXT (any case): `opus`, `openai/`.
@@ -128,11 +128,13 @@ pub fn run(a: UsageArgs) -> anyhow::Result<()> {
     let workspace = a.workspace.as_deref().map(workspace_named).transpose()?;
     let index = a.target.open()?;
     progress::refresh(&index, Default::default(), progress::QUIET_FOR)?;
-    if let Some(id) = &a.conversation {
+    // Named as `show` takes it: its id, its directory or its log.
+    let conversation = a.conversation.as_deref().map(|arg| super::id_named(arg, index.logs()));
+    if let Some(id) = &conversation {
         index.show(id)?; // no such conversation: say so, naming those like it
     }
     let (since, until) = (a.since.as_ref().map(|d| d.text.as_str()), a.until.as_ref().map(|d| d.text.as_str()));
-    let conversation = a.conversation.as_deref();
+    let conversation = conversation.as_deref();
     let (workspace, model) = (workspace.as_deref(), a.model.as_deref());
     let agent = a.agent.as_deref();
     let query = UsageQuery { by: a.by, since, until, workspace, conversation, model, agent };
